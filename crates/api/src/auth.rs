@@ -1,0 +1,70 @@
+//! Who is calling, and in which region: read from the SigV4 credential scope.
+//!
+//! Signatures are not verified yet (a later issue); the credential scope only selects the
+//! account and region, as local AWS endpoints conventionally do.
+
+use axum::http::HeaderMap;
+use model::scope::{AccountId, Region, Scope};
+
+use crate::query::Query;
+
+/// The parts of a SigV4 credential scope Versa uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Credential {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+}
+
+/// Reads the credential from `Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...`
+/// or from a presigned URL's `X-Amz-Credential`.
+pub(crate) fn credential(headers: &HeaderMap, query: &Query) -> Option<Credential> {
+    let from_header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("AWS4-HMAC-SHA256"))
+        .and_then(|rest| rest.split(',').find_map(|part| part.trim().strip_prefix("Credential=")).map(str::to_owned));
+    let text = from_header.or_else(|| query.get("X-Amz-Credential").map(str::to_owned))?;
+    let mut parts = text.split('/');
+    let (Some(akid), Some(_date), Some(region), Some(service)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    Some(Credential { access_key_id: akid.to_owned(), region: region.to_owned(), service: service.to_owned() })
+}
+
+/// The scope a request acts in.
+pub(crate) fn scope(headers: &HeaderMap, query: &Query, default_region: &Region) -> Scope {
+    match credential(headers, query) {
+        Some(c) => Scope {
+            account: AccountId::from_access_key(&c.access_key_id),
+            region: Region::parse(&c.region).unwrap_or_else(|| default_region.clone()),
+        },
+        None => Scope { account: AccountId::from_access_key(""), region: default_region.clone() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_credential_scope() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=123456789012/20240101/eu-west-1/lambda/aws4_request, SignedHeaders=host, Signature=abc"
+                .parse()
+                .unwrap(),
+        );
+        let default = Region::parse("us-east-1").unwrap();
+        let s = scope(&h, &Query::default(), &default);
+        assert_eq!((s.account.as_str(), s.region.as_str()), ("123456789012", "eu-west-1"));
+        let s = scope(&HeaderMap::new(), &Query::default(), &default);
+        assert_eq!((s.account.as_str(), s.region.as_str()), ("000000000000", "us-east-1"));
+        let q = Query::parse(Some("X-Amz-Credential=test%2F20240101%2Fap-south-1%2Flambda%2Faws4_request"));
+        let s = scope(&HeaderMap::new(), &q, &default);
+        assert_eq!((s.account.as_str(), s.region.as_str()), ("000000000000", "ap-south-1"));
+    }
+}

@@ -1,0 +1,104 @@
+//! Domain views → `wire` response shapes.
+
+use std::collections::BTreeMap;
+
+use control::{AliasView, Status, VersionView};
+use model::scope::Scope;
+use wire::alias::{AliasConfiguration, AliasRoutingConfiguration};
+use wire::function::{
+    DeadLetterConfig, Environment, EphemeralStorage, FunctionConfiguration, LoggingConfig, RuntimeVersionConfig,
+    SnapStartResponse, TracingConfig, VpcConfig,
+};
+
+/// Which presentation a `FunctionConfiguration` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Single-function answers: with the state fields and `RuntimeVersionConfig`.
+    Full,
+    /// List entries: AWS leaves the state fields and `RuntimeVersionConfig` out.
+    Listed,
+}
+
+const BEING_CREATED: &str = "The function is being created.";
+
+pub(crate) fn configuration(scope: &Scope, v: &VersionView, detail: Detail) -> FunctionConfiguration {
+    let r = &v.record;
+    let c = &r.config;
+    let full = detail == Detail::Full;
+    let (state, state_reason, state_reason_code, update, update_reason, update_reason_code) = match v.status {
+        Status::Creating => (Some("Pending"), Some(BEING_CREATED), Some("Creating"), None, None, None),
+        Status::Updating => (Some("Active"), None, None, Some("InProgress"), Some(BEING_CREATED), Some("Creating")),
+        Status::Active => (Some("Active"), None, None, Some("Successful"), None, None),
+    };
+    let s = |x: Option<&str>| if full { x.map(str::to_owned) } else { None };
+    FunctionConfiguration {
+        function_name: v.function_name.clone(),
+        function_arn: v.arn.clone(),
+        runtime: c.runtime.clone(),
+        role: c.role.clone(),
+        handler: c.handler.clone(),
+        code_size: r.code.size,
+        description: c.description.clone(),
+        timeout: c.timeout_s,
+        memory_size: c.memory_mb,
+        last_modified: stdx::time::format_lambda_ms(r.last_modified_ms),
+        code_sha256: control::base64_sha(&r.code.sha256),
+        version: r.version.to_string(),
+        vpc_config: c.vpc.as_ref().map(|vpc| VpcConfig {
+            subnet_ids: Some(vpc.subnet_ids.clone()),
+            security_group_ids: Some(vpc.security_group_ids.clone()),
+            ipv6_allowed_for_dual_stack: Some(vpc.ipv6_allowed_for_dual_stack),
+            vpc_id: Some(String::new()),
+        }),
+        dead_letter_config: c.dead_letter_target_arn.as_ref().map(|a| DeadLetterConfig { target_arn: Some(a.clone()) }),
+        environment: c.environment.as_ref().map(|vars| Environment { variables: Some(vars.clone()) }),
+        kms_key_arn: c.kms_key_arn.clone(),
+        tracing_config: TracingConfig { mode: Some(c.tracing_mode.as_str().to_owned()) },
+        revision_id: r.revision_id.0.clone(),
+        state: s(state),
+        state_reason: s(state_reason),
+        state_reason_code: s(state_reason_code),
+        last_update_status: s(update),
+        last_update_status_reason: s(update_reason),
+        last_update_status_reason_code: s(update_reason_code),
+        package_type: "Zip".to_owned(),
+        architectures: vec![c.architecture.as_str().to_owned()],
+        ephemeral_storage: EphemeralStorage { size: Some(i64::from(c.ephemeral_storage_mb)) },
+        snap_start: SnapStartResponse {
+            apply_on: c.snap_start.as_str().to_owned(),
+            optimization_status: "Off".to_owned(),
+        },
+        runtime_version_config: if full {
+            c.runtime.as_deref().map(|rt| RuntimeVersionConfig { runtime_version_arn: runtime_version_arn(scope, rt) })
+        } else {
+            None
+        },
+        logging_config: LoggingConfig {
+            log_format: Some(c.logging.log_format.clone()),
+            application_log_level: c.logging.application_log_level.clone(),
+            system_log_level: c.logging.system_log_level.clone(),
+            log_group: Some(c.logging.log_group.clone().unwrap_or_else(|| format!("/aws/lambda/{}", v.function_name))),
+        },
+    }
+}
+
+/// `arn:aws:lambda:<region>::runtime:<64 hex>`: a stable identifier per runtime name.
+fn runtime_version_arn(scope: &Scope, runtime: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("versa-runtime:{runtime}").as_bytes());
+    format!("arn:aws:lambda:{}::runtime:{}", scope.region, stdx::hex::encode(&digest))
+}
+
+pub(crate) fn alias(v: &AliasView) -> AliasConfiguration {
+    let a = &v.alias;
+    AliasConfiguration {
+        alias_arn: v.alias_arn.clone(),
+        name: a.name.clone(),
+        function_version: a.function_version.to_string(),
+        description: a.description.clone(),
+        routing_config: a.routing.map(|r| AliasRoutingConfiguration {
+            additional_version_weights: Some(BTreeMap::from([(r.version.to_string(), Some(r.weight))])),
+        }),
+        revision_id: a.revision_id.0.clone(),
+    }
+}

@@ -1,0 +1,378 @@
+//! One handler per operation: bound and decode the body, convert to `control` inputs, call
+//! `control`, convert the answer.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use base64::Engine;
+use control::{
+    AliasInput, AliasUpdate, CodeInput, ConfigPatch, CreateFunction, LoggingPatch, PublishVersion, RoutingInput,
+    UpdateCode, VpcPatch,
+};
+use model::limits;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wire::alias::{AliasRoutingConfiguration, CreateAliasRequest, ListAliasesResponse, UpdateAliasRequest};
+use wire::function::{
+    AccountLimit, AccountUsage, CreateFunctionRequest, FunctionCodeLocation, GetAccountSettingsResponse,
+    GetFunctionResponse, ListFunctionsResponse, ListTagsResponse, ListVersionsByFunctionResponse,
+    PublishVersionRequest, TagResourceRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+};
+
+use crate::code_url::CODE_URL_TTL_MS;
+use crate::convert::{self, Detail};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::routes::Endpoint;
+use crate::{ApiState, auth};
+
+/// Largest body of operations that carry no code.
+pub(crate) const CONTROL_REQUEST_BYTES_MAX: usize = 1024 * 1024;
+
+type Reply = Result<Response<Body>, ApiError>;
+
+pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>) -> Reply {
+    let (parts, body) = req.into_parts();
+    let scope = auth::scope(&parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
+    let c = &state.control;
+    let op = endpoint.name();
+    match endpoint {
+        Endpoint::CreateFunction => {
+            let r: CreateFunctionRequest =
+                read_json(body, &parts.headers, limits::CREATE_FUNCTION_REQUEST_BYTES_MAX, op).await?;
+            let view = c.create_function(&scope, create_input(r)?).await?;
+            json(StatusCode::CREATED, &convert::configuration(&scope, &view, Detail::Full))
+        }
+        Endpoint::GetFunction { function, query } => {
+            let d = c.get_function(&scope, &function, query.get("Qualifier")).await?;
+            let sha = d.code_sha256.to_hex();
+            let expires = stdx::time::now_ms() + CODE_URL_TTL_MS;
+            let sig = state.code_urls.sign(scope.account.as_str(), &sha, expires);
+            let location = format!(
+                "http://{}/_versa/code/{}/{sha}?X-Versa-Expires={expires}&X-Versa-Signature={sig}",
+                host(&parts.headers, state),
+                scope.account
+            );
+            let resp = GetFunctionResponse {
+                configuration: convert::configuration(&scope, &d.view, Detail::Full),
+                code: FunctionCodeLocation { repository_type: "S3".to_owned(), location },
+                tags: (!d.tags.is_empty()).then_some(d.tags),
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::GetFunctionConfiguration { function, query } => {
+            let d = c.get_function(&scope, &function, query.get("Qualifier")).await?;
+            json(StatusCode::OK, &convert::configuration(&scope, &d.view, Detail::Full))
+        }
+        Endpoint::UpdateFunctionConfiguration { function } => {
+            let r: UpdateFunctionConfigurationRequest =
+                read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let revision = r.revision_id.clone();
+            let view = c.update_function_configuration(&scope, &function, update_patch(r), revision).await?;
+            json(StatusCode::OK, &convert::configuration(&scope, &view, Detail::Full))
+        }
+        Endpoint::UpdateFunctionCode { function } => {
+            let r: UpdateFunctionCodeRequest =
+                read_json(body, &parts.headers, limits::CREATE_FUNCTION_REQUEST_BYTES_MAX, op).await?;
+            let input = UpdateCode {
+                code: CodeInput {
+                    zip_file: r.zip_file.as_deref().map(decode_zip).transpose()?,
+                    s3_bucket: r.s3_bucket,
+                    s3_key: r.s3_key,
+                    s3_object_version: r.s3_object_version,
+                    image_uri: r.image_uri,
+                },
+                architectures: r.architectures,
+                publish: r.publish.unwrap_or(false),
+                dry_run: r.dry_run.unwrap_or(false),
+                revision_id: r.revision_id,
+            };
+            let view = c.update_function_code(&scope, &function, input).await?;
+            json(StatusCode::OK, &convert::configuration(&scope, &view, Detail::Full))
+        }
+        Endpoint::DeleteFunction { function, query } => {
+            c.delete_function(&scope, &function, query.get("Qualifier")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::ListFunctions { query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let list = c
+                .list_functions(
+                    &scope,
+                    query.get("MasterRegion"),
+                    query.get("FunctionVersion"),
+                    query.get("Marker"),
+                    max_items,
+                )
+                .await?;
+            let resp = ListFunctionsResponse {
+                functions: list.functions.iter().map(|v| convert::configuration(&scope, v, Detail::Listed)).collect(),
+                next_marker: list.next_marker,
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::PublishVersion { function } => {
+            let r: PublishVersionRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let input =
+                PublishVersion { code_sha256: r.code_sha256, description: r.description, revision_id: r.revision_id };
+            let view = c.publish_version(&scope, &function, input).await?;
+            json(StatusCode::CREATED, &convert::configuration(&scope, &view, Detail::Full))
+        }
+        Endpoint::ListVersionsByFunction { function, query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let page = c.list_versions(&scope, &function, query.get("Marker"), max_items).await?;
+            let resp = ListVersionsByFunctionResponse {
+                versions: page.versions.iter().map(|v| convert::configuration(&scope, v, Detail::Listed)).collect(),
+                next_marker: page.next_marker,
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::CreateAlias { function } => {
+            let r: CreateAliasRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let input = AliasInput {
+                name: r.name,
+                function_version: r.function_version,
+                description: r.description,
+                routing: r.routing_config.map(routing_input),
+            };
+            let view = c.create_alias(&scope, &function, input).await?;
+            json(StatusCode::CREATED, &convert::alias(&view))
+        }
+        Endpoint::GetAlias { function, alias } => {
+            let view = c.get_alias(&scope, &function, &alias).await?;
+            json(StatusCode::OK, &convert::alias(&view))
+        }
+        Endpoint::UpdateAlias { function, alias } => {
+            let r: UpdateAliasRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let input = AliasUpdate {
+                function_version: r.function_version,
+                description: r.description,
+                routing: r.routing_config.map(routing_input),
+                revision_id: r.revision_id,
+            };
+            let view = c.update_alias(&scope, &function, &alias, input).await?;
+            json(StatusCode::OK, &convert::alias(&view))
+        }
+        Endpoint::DeleteAlias { function, alias } => {
+            c.delete_alias(&scope, &function, &alias).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::ListAliases { function, query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let page =
+                c.list_aliases(&scope, &function, query.get("FunctionVersion"), query.get("Marker"), max_items).await?;
+            let resp = ListAliasesResponse {
+                aliases: page.aliases.iter().map(convert::alias).collect(),
+                next_marker: page.next_marker,
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::TagResource { resource } => {
+            let r: TagResourceRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            c.tag_resource(&scope, &resource, r.tags).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::UntagResource { resource, query } => {
+            c.untag_resource(&scope, &resource, query.all("tagKeys")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::ListTags { resource } => {
+            let tags = c.list_tags(&scope, &resource).await?;
+            json(StatusCode::OK, &ListTagsResponse { tags })
+        }
+        Endpoint::GetAccountSettings => {
+            let usage = c.account_usage(&scope).await?;
+            let limit = c.settings().account_concurrency;
+            let resp = GetAccountSettingsResponse {
+                account_limit: AccountLimit {
+                    total_code_size: limits::TOTAL_CODE_SIZE_MAX,
+                    code_size_unzipped: limits::CODE_SIZE_UNZIPPED_MAX,
+                    code_size_zipped: limits::CODE_SIZE_ZIPPED_MAX,
+                    concurrent_executions: limit,
+                    // No concurrency is reserved yet (reserved concurrency is a later issue).
+                    unreserved_concurrent_executions: limit,
+                },
+                account_usage: AccountUsage {
+                    total_code_size: usage.total_code_size,
+                    function_count: usage.function_count,
+                },
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
+        Endpoint::Health => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+    }
+}
+
+async fn download_code(state: &ApiState, account: &str, sha_hex: &str, query: &Query) -> Reply {
+    let expires = query.get("X-Versa-Expires").and_then(|e| e.parse::<i64>().ok());
+    let signature = query.get("X-Versa-Signature");
+    let (Some(expires), Some(signature)) = (expires, signature) else {
+        return Err(ApiError::Forbidden("The code URL is not signed.".to_owned()));
+    };
+    if !state.code_urls.verify(account, sha_hex, expires, signature, stdx::time::now_ms()) {
+        return Err(ApiError::Forbidden("The code URL is invalid or has expired.".to_owned()));
+    }
+    let Some(sha) = model::function::Sha256::from_hex(sha_hex) else {
+        return Err(ApiError::NotFound("The code package does not exist.".to_owned()));
+    };
+    match state.control.code_package(sha).await? {
+        Some(bytes) => {
+            let mut r = Response::new(Body::from(bytes));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+            Ok(r)
+        }
+        None => Err(ApiError::NotFound("The code package does not exist.".to_owned())),
+    }
+}
+
+/// The `Host` the client used, if it is a plausible authority; otherwise the listen address.
+fn host(headers: &HeaderMap, state: &ApiState) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)))
+        .map_or_else(|| state.listen.to_string(), str::to_owned)
+}
+
+/// Reads at most `limit` bytes of body and decodes it as `T`. An empty body is `{}`.
+async fn read_json<T: DeserializeOwned>(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    op: &str,
+) -> Result<T, ApiError> {
+    let too_large = || {
+        ApiError::Control(control::ControlError::RequestTooLarge(format!(
+            "Request must be smaller than {limit} bytes for the {op} operation"
+        )))
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::InvalidRequestContent(format!(
+            "Could not parse request body into json: Could not parse payload into json: {e}"
+        ))
+    })
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Reply {
+    let text =
+        serde_json::to_vec(body).map_err(|e| ApiError::Control(control::ControlError::Service(e.to_string())))?;
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+fn int_param(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+    match query.get(key) {
+        None => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::InvalidRequestContent(format!("Could not parse request: {key} must be an integer, got '{v}'"))
+        }),
+    }
+}
+
+fn decode_zip(b64: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| {
+        ApiError::InvalidRequestContent(format!(
+            "Could not parse request body into json: Could not parse payload into json: ZipFile is not valid base64: {e}"
+        ))
+    })
+}
+
+fn routing_input(r: AliasRoutingConfiguration) -> RoutingInput {
+    RoutingInput { additional_version_weights: r.additional_version_weights }
+}
+
+fn create_input(r: CreateFunctionRequest) -> Result<CreateFunction, ApiError> {
+    let code = match r.code {
+        None => None,
+        Some(c) => Some(CodeInput {
+            zip_file: c.zip_file.as_deref().map(decode_zip).transpose()?,
+            s3_bucket: c.s3_bucket,
+            s3_key: c.s3_key,
+            s3_object_version: c.s3_object_version,
+            image_uri: c.image_uri,
+        }),
+    };
+    let config = ConfigPatch {
+        runtime: r.runtime,
+        handler: r.handler,
+        role: r.role,
+        description: r.description,
+        timeout: r.timeout,
+        memory_size: r.memory_size,
+        environment: r.environment.map(|e| e.variables),
+        architectures: r.architectures,
+        ephemeral_storage_size: r.ephemeral_storage.map(|e| e.size),
+        tracing_mode: r.tracing_config.map(|t| t.mode),
+        dead_letter_target_arn: r.dead_letter_config.map(|d| d.target_arn),
+        kms_key_arn: r.kms_key_arn,
+        layers: r.layers,
+        logging: r.logging_config.map(logging_patch),
+        vpc: r.vpc_config.map(vpc_patch),
+        snap_start_apply_on: r.snap_start.map(|s| s.apply_on),
+        file_system_configs: r.file_system_configs.map(|f| f.len()),
+        image_config: r.image_config.is_some(),
+    };
+    Ok(CreateFunction {
+        function_name: r.function_name,
+        code,
+        config,
+        package_type: r.package_type,
+        publish: r.publish.unwrap_or(false),
+        tags: r.tags,
+    })
+}
+
+fn update_patch(r: UpdateFunctionConfigurationRequest) -> ConfigPatch {
+    ConfigPatch {
+        runtime: r.runtime,
+        handler: r.handler,
+        role: r.role,
+        description: r.description,
+        timeout: r.timeout,
+        memory_size: r.memory_size,
+        environment: r.environment.map(|e| e.variables),
+        architectures: None,
+        ephemeral_storage_size: r.ephemeral_storage.map(|e| e.size),
+        tracing_mode: r.tracing_config.map(|t| t.mode),
+        dead_letter_target_arn: r.dead_letter_config.map(|d| d.target_arn),
+        kms_key_arn: r.kms_key_arn,
+        layers: r.layers,
+        logging: r.logging_config.map(logging_patch),
+        vpc: r.vpc_config.map(vpc_patch),
+        snap_start_apply_on: r.snap_start.map(|s| s.apply_on),
+        file_system_configs: r.file_system_configs.map(|f| f.len()),
+        image_config: r.image_config.is_some(),
+    }
+}
+
+fn logging_patch(l: wire::function::LoggingConfig) -> LoggingPatch {
+    LoggingPatch {
+        log_format: l.log_format,
+        application_log_level: l.application_log_level,
+        system_log_level: l.system_log_level,
+        log_group: l.log_group,
+    }
+}
+
+fn vpc_patch(v: wire::function::VpcConfig) -> VpcPatch {
+    VpcPatch {
+        subnet_ids: v.subnet_ids,
+        security_group_ids: v.security_group_ids,
+        ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
+    }
+}

@@ -1,0 +1,84 @@
+//! The HTTP face of Versa: the Lambda REST API (2015-03-31) as AWS SDKs and the AWS CLI speak it.
+//!
+//! A request flows: [`routes::Endpoint::parse`] turns method, path and query into a closed enum
+//! named after AWS's operations (pure, table-tested); the handler for that operation reads and
+//! bounds the body, decodes the `wire` shape, converts it into `control` inputs, calls
+//! `control`, and converts the domain answer back into `wire` shapes. Every failure becomes an
+//! [`error::ApiError`], rendered in one place with AWS's status, `x-amzn-ErrorType` and body.
+//!
+//! **Boundary:** this is the only crate that sees HTTP requests and AWS-shaped JSON.
+
+mod auth;
+mod code_url;
+mod convert;
+mod error;
+mod handlers;
+mod query;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response};
+use control::Control;
+use model::scope::Region;
+
+pub use crate::error::ApiError;
+
+/// Everything handlers need, shared by all requests.
+pub struct ApiState {
+    pub control: Arc<Control>,
+    /// The region of unsigned requests (and of requests signed for a region name Lambda would
+    /// not accept).
+    pub default_region: Region,
+    /// Where the server listens; used to build `Code.Location` when a request has no `Host`.
+    pub listen: SocketAddr,
+    code_urls: code_url::Signer,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").field("default_region", &self.default_region).field("listen", &self.listen).finish()
+    }
+}
+
+impl ApiState {
+    pub fn new(control: Arc<Control>, default_region: Region, listen: SocketAddr) -> ApiState {
+        ApiState { control, default_region, listen, code_urls: code_url::Signer::random() }
+    }
+}
+
+/// The axum router serving the whole API.
+pub fn router(state: Arc<ApiState>) -> axum::Router {
+    axum::Router::new().fallback(move |req: Request<Body>| {
+        let state = state.clone();
+        async move { serve(state, req).await }
+    })
+}
+
+/// Serves one request: route, run, render; every answer carries a fresh `x-amzn-RequestId`.
+async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut response = match routes::Endpoint::parse(req.method(), req.uri().path(), req.uri().query()) {
+        Ok(endpoint) => {
+            let name = endpoint.name();
+            let result = handlers::dispatch(&state, endpoint, req).await;
+            match result {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(operation = name, error = ?e, "request failed");
+                    e.into_response()
+                }
+            }
+        }
+        Err(e) => e.into_response(),
+    };
+    tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    response
+}

@@ -1,0 +1,225 @@
+//! Routing: method + path + query → [`Endpoint`], a closed enum named after AWS's operations.
+//!
+//! Parsing is pure and tested against the request lines AWS SDKs send.
+
+use axum::http::Method;
+
+use crate::error::ApiError;
+use crate::query::{Query, percent_decode};
+
+/// Every operation Versa serves. Variants carry the decoded path labels and the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    CreateFunction,
+    ListFunctions {
+        query: Query,
+    },
+    GetFunction {
+        function: String,
+        query: Query,
+    },
+    DeleteFunction {
+        function: String,
+        query: Query,
+    },
+    GetFunctionConfiguration {
+        function: String,
+        query: Query,
+    },
+    UpdateFunctionConfiguration {
+        function: String,
+    },
+    UpdateFunctionCode {
+        function: String,
+    },
+    PublishVersion {
+        function: String,
+    },
+    ListVersionsByFunction {
+        function: String,
+        query: Query,
+    },
+    CreateAlias {
+        function: String,
+    },
+    ListAliases {
+        function: String,
+        query: Query,
+    },
+    GetAlias {
+        function: String,
+        alias: String,
+    },
+    UpdateAlias {
+        function: String,
+        alias: String,
+    },
+    DeleteAlias {
+        function: String,
+        alias: String,
+    },
+    TagResource {
+        resource: String,
+    },
+    UntagResource {
+        resource: String,
+        query: Query,
+    },
+    ListTags {
+        resource: String,
+    },
+    GetAccountSettings,
+    /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
+    DownloadCode {
+        account: String,
+        sha256: String,
+        query: Query,
+    },
+    /// Versa's own: liveness.
+    Health,
+}
+
+impl Endpoint {
+    /// The AWS operation name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::CreateFunction => "CreateFunction",
+            Endpoint::ListFunctions { .. } => "ListFunctions",
+            Endpoint::GetFunction { .. } => "GetFunction",
+            Endpoint::DeleteFunction { .. } => "DeleteFunction",
+            Endpoint::GetFunctionConfiguration { .. } => "GetFunctionConfiguration",
+            Endpoint::UpdateFunctionConfiguration { .. } => "UpdateFunctionConfiguration",
+            Endpoint::UpdateFunctionCode { .. } => "UpdateFunctionCode",
+            Endpoint::PublishVersion { .. } => "PublishVersion",
+            Endpoint::ListVersionsByFunction { .. } => "ListVersionsByFunction",
+            Endpoint::CreateAlias { .. } => "CreateAlias",
+            Endpoint::ListAliases { .. } => "ListAliases",
+            Endpoint::GetAlias { .. } => "GetAlias",
+            Endpoint::UpdateAlias { .. } => "UpdateAlias",
+            Endpoint::DeleteAlias { .. } => "DeleteAlias",
+            Endpoint::TagResource { .. } => "TagResource",
+            Endpoint::UntagResource { .. } => "UntagResource",
+            Endpoint::ListTags { .. } => "ListTags",
+            Endpoint::GetAccountSettings => "GetAccountSettings",
+            Endpoint::DownloadCode { .. } => "DownloadCode",
+            Endpoint::Health => "Health",
+        }
+    }
+
+    pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Endpoint, ApiError> {
+        let unknown = || ApiError::UnknownOperation { method: method.to_string(), path: path.to_owned() };
+        let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let raw: Vec<&str> = trimmed.split('/').skip(1).collect();
+        let mut segs = Vec::with_capacity(raw.len());
+        for s in &raw {
+            segs.push(percent_decode(s, false).ok_or_else(unknown)?);
+        }
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let query = || Query::parse(raw_query);
+        let m = method.clone();
+        let e = match (m, segs.as_slice()) {
+            (Method::POST, ["2015-03-31", "functions"]) => Endpoint::CreateFunction,
+            (Method::GET, ["2015-03-31", "functions"]) => Endpoint::ListFunctions { query: query() },
+            (Method::GET, ["2015-03-31", "functions", f]) => {
+                Endpoint::GetFunction { function: (*f).to_owned(), query: query() }
+            }
+            (Method::DELETE, ["2015-03-31", "functions", f]) => {
+                Endpoint::DeleteFunction { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2015-03-31", "functions", f, "configuration"]) => {
+                Endpoint::GetFunctionConfiguration { function: (*f).to_owned(), query: query() }
+            }
+            (Method::PUT, ["2015-03-31", "functions", f, "configuration"]) => {
+                Endpoint::UpdateFunctionConfiguration { function: (*f).to_owned() }
+            }
+            (Method::PUT, ["2015-03-31", "functions", f, "code"]) => {
+                Endpoint::UpdateFunctionCode { function: (*f).to_owned() }
+            }
+            (Method::POST, ["2015-03-31", "functions", f, "versions"]) => {
+                Endpoint::PublishVersion { function: (*f).to_owned() }
+            }
+            (Method::GET, ["2015-03-31", "functions", f, "versions"]) => {
+                Endpoint::ListVersionsByFunction { function: (*f).to_owned(), query: query() }
+            }
+            (Method::POST, ["2015-03-31", "functions", f, "aliases"]) => {
+                Endpoint::CreateAlias { function: (*f).to_owned() }
+            }
+            (Method::GET, ["2015-03-31", "functions", f, "aliases"]) => {
+                Endpoint::ListAliases { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2015-03-31", "functions", f, "aliases", a]) => {
+                Endpoint::GetAlias { function: (*f).to_owned(), alias: (*a).to_owned() }
+            }
+            (Method::PUT, ["2015-03-31", "functions", f, "aliases", a]) => {
+                Endpoint::UpdateAlias { function: (*f).to_owned(), alias: (*a).to_owned() }
+            }
+            (Method::DELETE, ["2015-03-31", "functions", f, "aliases", a]) => {
+                Endpoint::DeleteAlias { function: (*f).to_owned(), alias: (*a).to_owned() }
+            }
+            (Method::POST, ["2017-03-31", "tags", r]) => Endpoint::TagResource { resource: (*r).to_owned() },
+            (Method::DELETE, ["2017-03-31", "tags", r]) => {
+                Endpoint::UntagResource { resource: (*r).to_owned(), query: query() }
+            }
+            (Method::GET, ["2017-03-31", "tags", r]) => Endpoint::ListTags { resource: (*r).to_owned() },
+            (Method::GET, ["2016-08-19", "account-settings"]) => Endpoint::GetAccountSettings,
+            (Method::GET, ["_versa", "code", account, sha]) => {
+                Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }
+            }
+            (Method::GET, ["_versa", "health"]) => Endpoint::Health,
+            _ => return Err(unknown()),
+        };
+        Ok(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(line: &str, expect: &str) {
+        let (method, target) = line.split_once(' ').unwrap();
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let got = match Endpoint::parse(&method, path, query) {
+            Ok(e) => format!("{e:?}"),
+            Err(e) => format!("error {e:?}"),
+        };
+        assert_eq!(got, expect, "{line}");
+    }
+
+    /// Request lines as botocore and the AWS SDK for Rust send them.
+    #[test]
+    fn sdk_request_lines() {
+        check("POST /2015-03-31/functions", "CreateFunction");
+        check("GET /2015-03-31/functions/", "ListFunctions { query: Query([]) }");
+        check(
+            "GET /2015-03-31/functions?FunctionVersion=ALL&MaxItems=5",
+            r#"ListFunctions { query: Query([("FunctionVersion", "ALL"), ("MaxItems", "5")]) }"#,
+        );
+        check(
+            "GET /2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afn%3Aalias1?Qualifier=%24LATEST",
+            r#"GetFunction { function: "arn:aws:lambda:us-east-1:123456789012:function:fn:alias1", query: Query([("Qualifier", "$LATEST")]) }"#,
+        );
+        check("PUT /2015-03-31/functions/fn%3A3/configuration", r#"UpdateFunctionConfiguration { function: "fn:3" }"#);
+        check("GET /2015-03-31/functions/fn/aliases/live", r#"GetAlias { function: "fn", alias: "live" }"#);
+        check("DELETE /2015-03-31/functions/fn/aliases/live", r#"DeleteAlias { function: "fn", alias: "live" }"#);
+        check("POST /2015-03-31/functions/fn/versions", r#"PublishVersion { function: "fn" }"#);
+        check(
+            "DELETE /2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afn?tagKeys=a&tagKeys=b",
+            r#"UntagResource { resource: "arn:aws:lambda:us-east-1:123456789012:function:fn", query: Query([("tagKeys", "a"), ("tagKeys", "b")]) }"#,
+        );
+        check("GET /2016-08-19/account-settings/", "GetAccountSettings");
+        check(
+            "PATCH /2015-03-31/functions/fn",
+            r#"error UnknownOperation { method: "PATCH", path: "/2015-03-31/functions/fn" }"#,
+        );
+        check(
+            "POST /2015-03-31/functions/fn/invocations",
+            r#"error UnknownOperation { method: "POST", path: "/2015-03-31/functions/fn/invocations" }"#,
+        );
+    }
+}

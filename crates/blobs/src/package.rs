@@ -1,0 +1,171 @@
+//! Validation of uploaded deployment packages (zip files).
+//!
+//! A package is untrusted input. It is accepted only if it is a readable zip whose entries all
+//! stay inside the package directory when unpacked (no `..` components, no absolute paths, no
+//! symlinks that lead out) and whose real unzipped size is within Lambda's limit. The size is
+//! measured by decompressing every entry, not by trusting the sizes the zip declares, so a
+//! zip bomb is stopped as soon as it crosses the limit.
+
+use std::io::{self, Cursor, Read, Write};
+
+use model::limits;
+
+/// Most entries one package may have.
+pub const ENTRIES_MAX: usize = 200_000;
+/// Longest symlink target read from a package.
+const SYMLINK_TARGET_LEN_MAX: u64 = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackageInfo {
+    /// Total decompressed size of every entry.
+    pub unzipped_size: u64,
+    pub entries: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PackageError {
+    /// Not a zip, a corrupt zip, or one with entries we refuse to unpack.
+    #[error("could not unzip package: {0}")]
+    Unreadable(String),
+    #[error("unzipped size exceeds {limit} bytes")]
+    UnzippedTooLarge { limit: u64 },
+}
+
+/// Checks that `data` is a package Versa can safely unpack; see the module docs.
+pub fn inspect(data: &[u8]) -> Result<PackageInfo, PackageError> {
+    inspect_with_limit(data, limits::CODE_SIZE_UNZIPPED_MAX)
+}
+
+pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo, PackageError> {
+    let unreadable = |what: String| PackageError::Unreadable(what);
+    let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(|e| unreadable(e.to_string()))?;
+    if archive.len() > ENTRIES_MAX {
+        return Err(unreadable(format!("more than {ENTRIES_MAX} entries")));
+    }
+    // Fail fast on declared sizes; the real sizes are checked while decompressing below.
+    let mut declared: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| unreadable(e.to_string()))?;
+        declared = declared.saturating_add(entry.size());
+    }
+    if declared > unzipped_max {
+        return Err(PackageError::UnzippedTooLarge { limit: unzipped_max });
+    }
+
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
+        let name = entry.name_raw().to_vec();
+        check_entry_name(&name).map_err(unreadable)?;
+        let is_symlink = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
+        if is_symlink {
+            let mut target = Vec::new();
+            (&mut entry)
+                .take(SYMLINK_TARGET_LEN_MAX + 1)
+                .read_to_end(&mut target)
+                .map_err(|e| unreadable(e.to_string()))?;
+            check_symlink(&name, &target).map_err(unreadable)?;
+            total += target.len() as u64;
+            continue;
+        }
+        let mut sink = Counting { written: 0, budget: unzipped_max - total };
+        match io::copy(&mut entry, &mut sink) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                return Err(PackageError::UnzippedTooLarge { limit: unzipped_max });
+            }
+            Err(e) => return Err(unreadable(e.to_string())),
+        }
+        total += sink.written;
+    }
+    Ok(PackageInfo { unzipped_size: total, entries: archive.len() })
+}
+
+/// Rejects names that would land outside the package directory when unpacked.
+fn check_entry_name(name: &[u8]) -> Result<(), String> {
+    let shown = String::from_utf8_lossy(name);
+    if name.is_empty() || name.contains(&0) {
+        return Err(format!("invalid entry name {shown:?}"));
+    }
+    if name[0] == b'/' || name[0] == b'\\' || (name.len() >= 2 && name[1] == b':') {
+        return Err(format!("absolute entry path {shown:?}"));
+    }
+    if name.split(|b| *b == b'/' || *b == b'\\').any(|c| c == b"..") {
+        return Err(format!("entry path {shown:?} leaves the package"));
+    }
+    Ok(())
+}
+
+/// Rejects symlinks whose target is absolute or climbs above the package root.
+fn check_symlink(name: &[u8], target: &[u8]) -> Result<(), String> {
+    let shown = String::from_utf8_lossy(name);
+    if target.is_empty() || target.len() as u64 > SYMLINK_TARGET_LEN_MAX || target.contains(&0) {
+        return Err(format!("invalid symlink {shown:?}"));
+    }
+    if target[0] == b'/' || target[0] == b'\\' {
+        return Err(format!("symlink {shown:?} points outside the package"));
+    }
+    // Depth of the directory holding the link, then walk the target from there.
+    let mut depth: i64 = name.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").count() as i64 - 1;
+    for c in target.split(|b| *b == b'/' || *b == b'\\') {
+        match c {
+            b"" | b"." => {}
+            b".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return Err(format!("symlink {shown:?} points outside the package"));
+        }
+    }
+    Ok(())
+}
+
+/// A writer that counts bytes and fails once more than `budget` arrive.
+struct Counting {
+    written: u64,
+    budget: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written += buf.len() as u64;
+        if self.written > self.budget {
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "unzipped size limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_entry_name(b"index.py").is_ok());
+        assert!(check_entry_name(b"lib/a..b/x").is_ok());
+        assert!(check_entry_name(b"../evil").is_err());
+        assert!(check_entry_name(b"a/../../evil").is_err());
+        assert!(check_entry_name(b"/etc/passwd").is_err());
+        assert!(check_entry_name(b"C:\\x").is_err());
+    }
+
+    #[test]
+    fn symlinks() {
+        assert!(check_symlink(b"lib/link", b"../index.py").is_ok());
+        assert!(check_symlink(b"link", b"lib/x").is_ok());
+        assert!(check_symlink(b"link", b"../x").is_err());
+        assert!(check_symlink(b"lib/link", b"../../x").is_err());
+        assert!(check_symlink(b"link", b"/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn not_a_zip() {
+        assert!(matches!(inspect(b"definitely not a zip"), Err(PackageError::Unreadable(_))));
+        assert!(matches!(inspect(b""), Err(PackageError::Unreadable(_))));
+    }
+}

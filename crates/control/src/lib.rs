@@ -1,0 +1,134 @@
+//! The control plane: every management operation of the Lambda API as an async method on
+//! [`Control`], over the store and the blob backend.
+//!
+//! Operations take the caller's [`Scope`] and plain, unvalidated inputs (strings and numbers as
+//! the client sent them) and return domain views or a [`ControlError`] that names the AWS
+//! error and carries AWS's exact message. Validation happens here, in AWS's order: model
+//! constraints first (all of them, reported together), then lookups, then semantic rules.
+//!
+//! **Invariant:** a failed operation changes nothing. Each write is one store transaction;
+//! code blobs are written before the transaction that references them and collected only
+//! after the transaction that drops the last reference.
+
+mod aliases;
+mod config;
+mod functions;
+mod gc;
+mod names;
+mod tags;
+mod views;
+
+use std::sync::Arc;
+
+use blobs::BlobBackend;
+use model::validate::{Violation, render};
+use store::{Store, StoreError};
+use tokio::sync::RwLock;
+
+pub use crate::aliases::{AliasInput, AliasUpdate, RoutingInput};
+pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
+pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
+pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
+
+pub use model::scope::Scope;
+
+/// Errors of control-plane operations. Each variant is one AWS error code; `api` maps it to
+/// the HTTP status and body. The strings are AWS's messages, exactly.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ControlError {
+    /// `ValidationException`: model constraints the request violates.
+    #[error("{}", render(.0))]
+    Validation(Vec<Violation>),
+    /// `InvalidParameterValueException`.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// `InvalidParameterValueException` that AWS sends without the `Type` member.
+    #[error("{0}")]
+    InvalidParameterValueUntyped(String),
+    /// `ResourceNotFoundException`.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// `ResourceConflictException`.
+    #[error("{0}")]
+    ResourceConflict(String),
+    /// `PreconditionFailedException`.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// `RequestEntityTooLargeException` (the model's `RequestTooLargeException`).
+    #[error("{0}")]
+    RequestTooLarge(String),
+    /// `AccessDeniedException`.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// `ServiceException`: our fault, not the caller's.
+    #[error("{0}")]
+    Service(String),
+}
+
+impl From<StoreError> for ControlError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ControlError::Service(format!("the store failed: {e}"))
+    }
+}
+
+pub type Result<T, E = ControlError> = std::result::Result<T, E>;
+
+/// Settings of the control plane that come from the server configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The account concurrency limit reported by GetAccountSettings.
+    pub account_concurrency: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT }
+    }
+}
+
+/// The control plane. Cheap to share behind an `Arc`.
+pub struct Control {
+    store: Store,
+    blobs: Arc<dyn BlobBackend>,
+    /// Orders blob writes against garbage collection: whoever writes a blob holds a read
+    /// guard until the transaction referencing it has committed; the collector holds the write
+    /// guard while it checks references and deletes. So a blob is never collected between
+    /// being written and being referenced.
+    blob_gate: RwLock<()>,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    pub fn new(store: Store, blobs: Arc<dyn BlobBackend>, settings: Settings) -> Control {
+        Control { store, blobs, blob_gate: RwLock::new(()), settings }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// A fresh random revision id.
+fn new_revision() -> model::function::RevisionId {
+    model::function::RevisionId(uuid::Uuid::new_v4().to_string())
+}
+
+fn validation(violations: Vec<Violation>) -> Result<()> {
+    if violations.is_empty() { Ok(()) } else { Err(ControlError::Validation(violations)) }
+}
+
+/// Runs blocking blob IO off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ControlError::Service(format!("code storage failed: {e}"))),
+        Err(_) => Err(ControlError::Service("code storage task panicked".to_owned())),
+    }
+}

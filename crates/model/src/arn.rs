@@ -1,0 +1,109 @@
+//! ARNs Versa prints: functions, versions and aliases.
+
+use crate::name::{FunctionRef, NameShape};
+use crate::scope::{Scope, is_account_id, is_region};
+
+/// `arn:aws:lambda:<region>:<account>:function:<name>`.
+pub fn function_arn(scope: &Scope, name: &str) -> String {
+    format!("arn:aws:lambda:{}:{}:function:{}", scope.region, scope.account, name)
+}
+
+/// `arn:aws:lambda:<region>:<account>:function:<name>:<qualifier>`.
+pub fn qualified_arn(scope: &Scope, name: &str, qualifier: &dyn std::fmt::Display) -> String {
+    format!("arn:aws:lambda:{}:{}:function:{}:{}", scope.region, scope.account, name, qualifier)
+}
+
+/// A taggable resource ARN as the tag operations accept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceArn {
+    pub region: String,
+    pub account: String,
+    pub resource: TaggableResource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaggableResource {
+    Function {
+        name: String,
+        qualifier: Option<String>,
+    },
+    /// Code signing configs, event source mappings and capacity providers: valid resource ARNs
+    /// whose resources Versa does not have yet.
+    Other,
+}
+
+/// Pattern of the tag operations' `Resource` parameter, as AWS quotes it.
+pub const TAGGABLE_RESOURCE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)";
+
+impl ResourceArn {
+    /// Parses a taggable resource ARN; `None` when it does not match the pattern.
+    pub fn parse(s: &str) -> Option<ResourceArn> {
+        let mut it = s.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("lambda"), Some(region), Some(account), Some(rest)) =
+            (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            return None;
+        };
+        if !partition.starts_with("aws")
+            || !partition[3..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
+            || !is_region(region)
+            || !is_account_id(account)
+        {
+            return None;
+        }
+        let resource = if rest.starts_with("function:") {
+            let r = FunctionRef::parse(rest, NameShape::Plain)?;
+            if r.region.is_some() || r.account.is_some() || r.partition.is_some() {
+                return None;
+            }
+            TaggableResource::Function { name: r.name, qualifier: r.qualifier }
+        } else if let Some(id) = rest.strip_prefix("code-signing-config:csc-") {
+            let ok = id.len() == 17 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !ok {
+                return None;
+            }
+            TaggableResource::Other
+        } else if let Some(id) = rest.strip_prefix("event-source-mapping:") {
+            if !is_uuid(id) {
+                return None;
+            }
+            TaggableResource::Other
+        } else if let Some(id) = rest.strip_prefix("capacity-provider:") {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return None;
+            }
+            TaggableResource::Other
+        } else {
+            return None;
+        };
+        Some(ResourceArn { region: region.to_owned(), account: account.to_owned(), resource })
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_arns() {
+        let a = ResourceArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").unwrap();
+        assert_eq!(a.resource, TaggableResource::Function { name: "f".into(), qualifier: None });
+        let a = ResourceArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f:prod").unwrap();
+        assert_eq!(a.resource, TaggableResource::Function { name: "f".into(), qualifier: Some("prod".into()) });
+        assert!(ResourceArn::parse("f").is_none());
+        assert!(ResourceArn::parse("arn:aws:lambda:us-east-1:1234:function:f").is_none());
+        assert!(ResourceArn::parse("arn:aws:s3:us-east-1:123456789012:function:f").is_none());
+        assert!(
+            ResourceArn::parse(
+                "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+            )
+            .is_some()
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The one integration test binary: the real server, driven by real clients.
+
+mod aliases;
+mod cli;
+mod durability;
+mod functions;
+mod input;
+mod names;
+mod support;
+mod tags;
+mod versions;

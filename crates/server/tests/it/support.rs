@@ -1,0 +1,71 @@
+//! Helpers shared by the integration tests.
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::FunctionCode;
+
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/lambda-role";
+pub const ACCOUNT: &str = "000000000000";
+pub const REGION: &str = "us-east-1";
+
+pub fn arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+/// Creates a Python function with the given package.
+pub async fn create(
+    c: &Client,
+    name: &str,
+    zip: Vec<u8>,
+) -> aws_sdk_lambda::operation::create_function::CreateFunctionOutput {
+    c.create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(ROLE)
+        .handler("index.handler")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+        .send()
+        .await
+        .expect("create_function")
+}
+
+/// An AWS error as (HTTP status, code, message).
+#[derive(Debug, PartialEq, Eq)]
+pub struct AwsError {
+    pub status: u16,
+    pub code: String,
+    pub message: Option<String>,
+}
+
+/// The error of a failed SDK call; panics if the call succeeded.
+pub fn err<T: std::fmt::Debug, E, R>(r: Result<T, aws_sdk_lambda::error::SdkError<E, R>>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug + HasStatus,
+{
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(aws_sdk_lambda::error::SdkError::ServiceError(se)) => AwsError {
+            status: se.raw().status_u16(),
+            code: se.err().code().unwrap_or_default().to_owned(),
+            message: se.err().message().map(str::to_owned),
+        },
+        Err(other) => panic!("expected a service error, got {other:?}"),
+    }
+}
+
+pub trait HasStatus {
+    fn status_u16(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_lambda::config::http::HttpResponse {
+    fn status_u16(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+#[track_caller]
+pub fn assert_err(e: AwsError, status: u16, code: &str, message: &str) {
+    assert_eq!((e.status, e.code.as_str(), e.message.as_deref().unwrap_or("")), (status, code, message));
+}

@@ -1,0 +1,175 @@
+//! How domain records are encoded in the database: store-private serde documents with explicit
+//! conversions, so that the on-disk format changes only through a migration, never because a
+//! domain type was refactored.
+
+use std::collections::BTreeMap;
+
+use model::function::{
+    AdditionalVersion, Alias, Architecture, CodeRef, FunctionConfig, LoggingConfig, RevisionId, Sha256,
+    SnapStartApplyOn, TracingMode, VersionRecord, VpcConfig,
+};
+use model::name::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct VersionDoc {
+    config: ConfigDoc,
+    code_sha256: String,
+    code_size: u64,
+    unzipped_size: u64,
+    revision_id: String,
+    last_modified_ms: i64,
+    config_rev: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConfigDoc {
+    runtime: Option<String>,
+    handler: Option<String>,
+    role: String,
+    description: String,
+    timeout_s: u32,
+    memory_mb: u32,
+    environment: Option<BTreeMap<String, String>>,
+    architecture: String,
+    ephemeral_storage_mb: u32,
+    tracing_mode: String,
+    dead_letter_target_arn: Option<String>,
+    kms_key_arn: Option<String>,
+    log_format: String,
+    application_log_level: Option<String>,
+    system_log_level: Option<String>,
+    log_group: Option<String>,
+    vpc: Option<VpcDoc>,
+    snap_start: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VpcDoc {
+    subnet_ids: Vec<String>,
+    security_group_ids: Vec<String>,
+    ipv6_allowed_for_dual_stack: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AliasDoc {
+    function_version: String,
+    description: String,
+    routing: Option<(u32, f64)>,
+    revision_id: String,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub(crate) fn encode_version(v: &VersionRecord) -> String {
+    let c = &v.config;
+    let doc = VersionDoc {
+        config: ConfigDoc {
+            runtime: c.runtime.clone(),
+            handler: c.handler.clone(),
+            role: c.role.clone(),
+            description: c.description.clone(),
+            timeout_s: c.timeout_s,
+            memory_mb: c.memory_mb,
+            environment: c.environment.clone(),
+            architecture: c.architecture.as_str().to_owned(),
+            ephemeral_storage_mb: c.ephemeral_storage_mb,
+            tracing_mode: c.tracing_mode.as_str().to_owned(),
+            dead_letter_target_arn: c.dead_letter_target_arn.clone(),
+            kms_key_arn: c.kms_key_arn.clone(),
+            log_format: c.logging.log_format.clone(),
+            application_log_level: c.logging.application_log_level.clone(),
+            system_log_level: c.logging.system_log_level.clone(),
+            log_group: c.logging.log_group.clone(),
+            vpc: c.vpc.as_ref().map(|v| VpcDoc {
+                subnet_ids: v.subnet_ids.clone(),
+                security_group_ids: v.security_group_ids.clone(),
+                ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
+            }),
+            snap_start: c.snap_start.as_str().to_owned(),
+        },
+        code_sha256: v.code.sha256.to_hex(),
+        code_size: v.code.size,
+        unzipped_size: v.code.unzipped_size,
+        revision_id: v.revision_id.0.clone(),
+        last_modified_ms: v.last_modified_ms,
+        config_rev: v.config_rev,
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_version(version: Version, text: &str) -> Result<VersionRecord, StoreError> {
+    let d: VersionDoc = serde_json::from_str(text).map_err(corrupt)?;
+    let c = d.config;
+    let config = FunctionConfig {
+        runtime: c.runtime,
+        handler: c.handler,
+        role: c.role,
+        description: c.description,
+        timeout_s: c.timeout_s,
+        memory_mb: c.memory_mb,
+        environment: c.environment,
+        architecture: Architecture::parse(&c.architecture).ok_or_else(|| corrupt(&c.architecture))?,
+        ephemeral_storage_mb: c.ephemeral_storage_mb,
+        tracing_mode: TracingMode::parse(&c.tracing_mode).ok_or_else(|| corrupt(&c.tracing_mode))?,
+        dead_letter_target_arn: c.dead_letter_target_arn,
+        kms_key_arn: c.kms_key_arn,
+        logging: LoggingConfig {
+            log_format: c.log_format,
+            application_log_level: c.application_log_level,
+            system_log_level: c.system_log_level,
+            log_group: c.log_group,
+        },
+        vpc: c.vpc.map(|v| VpcConfig {
+            subnet_ids: v.subnet_ids,
+            security_group_ids: v.security_group_ids,
+            ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
+        }),
+        snap_start: SnapStartApplyOn::parse(&c.snap_start).ok_or_else(|| corrupt(&c.snap_start))?,
+    };
+    Ok(VersionRecord {
+        version,
+        config,
+        code: CodeRef {
+            sha256: Sha256::from_hex(&d.code_sha256).ok_or_else(|| corrupt(&d.code_sha256))?,
+            size: d.code_size,
+            unzipped_size: d.unzipped_size,
+        },
+        revision_id: RevisionId(d.revision_id),
+        last_modified_ms: d.last_modified_ms,
+        config_rev: d.config_rev,
+    })
+}
+
+pub(crate) fn encode_alias(a: &Alias) -> String {
+    let doc = AliasDoc {
+        function_version: a.function_version.to_string(),
+        description: a.description.clone(),
+        routing: a.routing.map(|r| (r.version, r.weight)),
+        revision_id: a.revision_id.0.clone(),
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_alias(name: String, text: &str) -> Result<Alias, StoreError> {
+    let d: AliasDoc = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(Alias {
+        name,
+        function_version: Version::parse(&d.function_version).ok_or_else(|| corrupt(&d.function_version))?,
+        description: d.description,
+        routing: d.routing.map(|(version, weight)| AdditionalVersion { version, weight }),
+        revision_id: RevisionId(d.revision_id),
+    })
+}
+
+pub(crate) fn encode_tags(tags: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(tags).expect("maps of strings always serialize")
+}
+
+pub(crate) fn decode_tags(text: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(text).map_err(corrupt)
+}

@@ -1,0 +1,170 @@
+//! Durable state of the control plane: functions (with `$LATEST`), published versions, aliases
+//! and tags.
+//!
+//! Callers run their logic inside a transaction: [`Store::read`] and [`Store::write`] take a
+//! closure over [`ReadTx`] / [`WriteTx`], the small set of row-level operations every backend
+//! implements. Domain rules (preconditions, version numbering) live in the closures, in
+//! `control`; the store only guarantees that each write closure runs atomically and in
+//! isolation, and that its effects are durable when `write` returns `Ok`.
+//!
+//! **Seam:** [`Backend`] is what a second backend (PostgreSQL, shared by several nodes)
+//! implements. Its `WriteTx::lock_function` maps to `SELECT ... FOR UPDATE`; the embedded
+//! backend serialises all writes on one thread, so it needs no row locks.
+//!
+//! **Invariant:** SQL exists only in this crate.
+
+mod codec;
+mod sqlite;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use model::function::{Alias, Function, FunctionId, Sha256, VersionRecord};
+use model::scope::Scope;
+use tokio::sync::oneshot;
+
+pub use crate::sqlite::{SqliteBackend, SqliteOptions};
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("a store transaction panicked")]
+    Panicked,
+}
+
+/// Identifies a function by name within an account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FunctionKey {
+    pub scope: Scope,
+    pub name: String,
+}
+
+/// What an account uses: for GetAccountSettings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountUsage {
+    pub function_count: u64,
+    /// Sum of the zipped code size of every version, `$LATEST` included.
+    pub total_code_size: u64,
+}
+
+/// Row-level reads, inside a transaction.
+pub trait ReadTx {
+    fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError>;
+    /// Functions of a scope ordered by name, starting after `after`.
+    fn functions(&mut self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<Function>, StoreError>;
+    fn version(&mut self, id: FunctionId, number: u32) -> Result<Option<VersionRecord>, StoreError>;
+    /// Published versions in ascending order, starting after `after`.
+    fn versions(&mut self, id: FunctionId, after: Option<u32>, limit: usize) -> Result<Vec<VersionRecord>, StoreError>;
+    /// The published version with the highest number, if any remains.
+    fn highest_version(&mut self, id: FunctionId) -> Result<Option<VersionRecord>, StoreError>;
+    fn alias(&mut self, id: FunctionId, name: &str) -> Result<Option<Alias>, StoreError>;
+    /// Aliases ordered by name, starting after `after`.
+    fn aliases(&mut self, id: FunctionId, after: Option<&str>, limit: usize) -> Result<Vec<Alias>, StoreError>;
+    /// Names of the aliases that route any traffic to published version `number`.
+    fn aliases_referencing(&mut self, id: FunctionId, number: u32) -> Result<Vec<String>, StoreError>;
+    /// How many versions (of any function, `$LATEST` included) use the code blob `sha`.
+    fn code_references(&mut self, sha: &Sha256) -> Result<u64, StoreError>;
+    /// Every code blob some version uses.
+    fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError>;
+    fn account_usage(&mut self, scope: &Scope) -> Result<AccountUsage, StoreError>;
+}
+
+/// Row-level writes, inside a transaction that commits only if the caller's closure succeeds.
+pub trait WriteTx: ReadTx {
+    /// Reads a function and locks it against concurrent writers until the transaction ends.
+    fn lock_function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError>;
+    /// Inserts a new function; `function.id` is ignored and the new id returned.
+    fn insert_function(&mut self, scope: &Scope, function: &Function) -> Result<FunctionId, StoreError>;
+    /// Replaces `$LATEST`, `next_version` and tags of an existing function.
+    fn update_function(&mut self, function: &Function) -> Result<(), StoreError>;
+    /// Deletes a function with all its versions and aliases.
+    fn delete_function(&mut self, id: FunctionId) -> Result<(), StoreError>;
+    fn insert_version(&mut self, id: FunctionId, version: &VersionRecord) -> Result<(), StoreError>;
+    fn delete_version(&mut self, id: FunctionId, number: u32) -> Result<bool, StoreError>;
+    fn put_alias(&mut self, id: FunctionId, alias: &Alias) -> Result<(), StoreError>;
+    fn delete_alias(&mut self, id: FunctionId, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Runs the caller's closure in a write transaction. Returns whether to commit, and a
+/// completion that the backend calls with the commit's outcome once it is durable (or failed).
+pub type WriteJob = Box<dyn FnOnce(&mut dyn WriteTx) -> (bool, Completion) + Send>;
+pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+pub type ReadJob = Box<dyn FnOnce(&mut dyn ReadTx) + Send>;
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a storage backend implements. Jobs must run in the order their `submit` calls
+/// returned (for writes), each atomically.
+pub trait Backend: Send + Sync + 'static {
+    /// Queues a write job. Waits while the bounded queue is full.
+    fn submit_write(&self, job: WriteJob) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Runs a read job on a consistent snapshot.
+    fn submit_read(&self, job: ReadJob) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// A cheap, clonable handle to the store.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// Runs `f` in a write transaction. If `f` returns `Ok`, its writes are committed and
+    /// durable before this returns; if it returns `Err`, none of them happened.
+    pub async fn write<R, E>(&self, f: impl FnOnce(&mut dyn WriteTx) -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, E>>();
+        let job: WriteJob = Box::new(move |t| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(t)));
+            let result = result.unwrap_or_else(|_| Err(StoreError::Panicked.into()));
+            let commit = result.is_ok();
+            let done: Completion = Box::new(move |committed| {
+                let out = match committed {
+                    Ok(()) => result,
+                    Err(e) => result.and_then(|_| Err(e.into())),
+                };
+                let _ = tx.send(out);
+            });
+            (commit, done)
+        });
+        self.backend.submit_write(job).await?;
+        rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+    }
+
+    /// Runs `f` on a consistent snapshot of committed data.
+    pub async fn read<R, E>(&self, f: impl FnOnce(&mut dyn ReadTx) -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, E>>();
+        let job: ReadJob = Box::new(move |t| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(t)));
+            let _ = tx.send(result.unwrap_or_else(|_| Err(StoreError::Panicked.into())));
+        });
+        self.backend.submit_read(job).await?;
+        rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

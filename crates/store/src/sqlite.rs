@@ -1,0 +1,601 @@
+//! The embedded backend: one SQLite database in WAL mode with synchronous commits.
+//!
+//! All writes run on one dedicated thread, which batches whatever jobs are queued into one
+//! transaction (each job inside its own savepoint, so a failing job rolls back alone) and
+//! commits once: group commit. A job's caller hears back only after that commit is durable.
+//! Reads run on a small pool of read-only connections, each read inside its own transaction so
+//! it sees one consistent snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use model::function::{Alias, Function, FunctionId, Sha256, VersionRecord};
+use model::name::Version;
+use model::scope::Scope;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::codec;
+use crate::{
+    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, ReadJob, ReadTx, StoreError, WriteJob, WriteTx,
+};
+
+/// Most write jobs waiting for the writer thread; callers wait beyond that.
+pub const WRITE_QUEUE_DEPTH: usize = 1024;
+/// Most jobs committed together in one transaction.
+pub const WRITE_BATCH_MAX: usize = 128;
+/// Read connections, and so the most reads in flight at once.
+pub const READ_CONNECTIONS: usize = 4;
+/// How long a connection waits on a lock held by another process before failing.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+}
+
+/// The embedded SQLite backend. Dropping it stops the writer thread after the queued jobs.
+pub struct SqliteBackend {
+    writes: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteBackend")
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteBackend {
+    /// Opens (creating and migrating if needed) the database at `options.path`.
+    pub fn open(options: &SqliteOptions) -> Result<SqliteBackend, StoreError> {
+        let mut conn = Connection::open(&options.path).map_err(db_err)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let mut readers = Vec::with_capacity(READ_CONNECTIONS);
+        for _ in 0..READ_CONNECTIONS {
+            readers.push(open_reader(&options.path)?);
+        }
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE_DEPTH);
+        let writer = std::thread::Builder::new()
+            .name("versa-store-writer".to_owned())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteBackend {
+            writes: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Arc::new(Mutex::new(readers)),
+            read_permits: Arc::new(Semaphore::new(READ_CONNECTIONS)),
+        })
+    }
+}
+
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what is queued and exit.
+        self.writes.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn submit_write(&self, job: WriteJob) -> BoxFuture<'_, Result<(), StoreError>> {
+        let sender = self.writes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Box::pin(async move {
+            let sender = sender.ok_or(StoreError::Closed)?;
+            sender.send(job).await.map_err(|_| StoreError::Closed)
+        })
+    }
+
+    fn submit_read(&self, job: ReadJob) -> BoxFuture<'_, Result<(), StoreError>> {
+        let permits = self.read_permits.clone();
+        let readers = self.readers.clone();
+        Box::pin(async move {
+            let permit = permits.acquire_owned().await.map_err(|_| StoreError::Closed)?;
+            let joined = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let Some(conn) = conn else {
+                    return Err(StoreError::Database("no free read connection".to_owned()));
+                };
+                let result = run_read(&conn, job);
+                readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+                result
+            })
+            .await;
+            joined.map_err(|_| StoreError::Panicked)?
+        })
+    }
+}
+
+fn run_read(conn: &Connection, job: ReadJob) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN DEFERRED").map_err(db_err)?;
+    let mut tx = SqliteTx { conn };
+    job(&mut tx);
+    // A read transaction has nothing to commit; ending it releases the snapshot.
+    conn.execute_batch("COMMIT").map_err(db_err)
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(db_err)?;
+    // WAL with synchronous=FULL: every commit is fsynced before it is acknowledged.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(db_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!("cannot enable WAL (journal_mode={mode})")));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(db_err)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(db_err)?;
+    Ok(conn)
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// **Invariant:** entries are only ever appended, never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1: functions, versions, aliases.
+    r#"
+    CREATE TABLE functions (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        latest          TEXT NOT NULL,
+        latest_code     TEXT NOT NULL,
+        latest_code_size INTEGER NOT NULL,
+        next_version    INTEGER NOT NULL,
+        tags            TEXT NOT NULL,
+        UNIQUE (account, region, name)
+    );
+    CREATE TABLE versions (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        version         INTEGER NOT NULL,
+        doc             TEXT NOT NULL,
+        code            TEXT NOT NULL,
+        code_size       INTEGER NOT NULL,
+        PRIMARY KEY (function_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX versions_code ON versions(code);
+    CREATE INDEX functions_code ON functions(latest_code);
+    CREATE TABLE aliases (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        name            TEXT NOT NULL,
+        doc             TEXT NOT NULL,
+        primary_version INTEGER,
+        routing_version INTEGER,
+        PRIMARY KEY (function_id, name)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(db_err)? as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {applied}, newer than this Versa knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute_batch(sql).map_err(db_err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        tracing::info!(version = i + 1, "applied store migration");
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(WRITE_BATCH_MAX);
+    let mut done: Vec<Completion> = Vec::with_capacity(WRITE_BATCH_MAX);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < WRITE_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(&conn, &mut batch, &mut done);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "store commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for complete in done.drain(..) {
+            complete(outcome.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<WriteJob>, done: &mut Vec<Completion>) -> Result<(), StoreError> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Nothing ran: every job in the batch fails with the same error.
+        for job in batch.drain(..) {
+            let mut tx = FailedTx;
+            let (_, complete) = job(&mut tx);
+            done.push(complete);
+        }
+        return Err(db_err(e));
+    }
+    for job in batch.drain(..) {
+        conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
+        let mut tx = SqliteTx { conn };
+        let (commit, complete) = job(&mut tx);
+        done.push(complete);
+        if commit {
+            conn.execute_batch("RELEASE job").map_err(db_err)?;
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(db_err)?;
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(db_err)
+}
+
+struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+fn function_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, u32, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn decode_function(raw: (i64, String, String, u32, String)) -> Result<Function, StoreError> {
+    let (id, name, latest, next_version, tags) = raw;
+    Ok(Function {
+        id: FunctionId(id),
+        name,
+        latest: codec::decode_version(Version::Latest, &latest)?,
+        next_version,
+        tags: codec::decode_tags(&tags)?,
+    })
+}
+
+const FUNCTION_COLUMNS: &str = "id, name, latest, next_version, tags";
+
+impl ReadTx for SqliteTx<'_> {
+    fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
+        let raw = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {FUNCTION_COLUMNS} FROM functions WHERE account = ?1 AND region = ?2 AND name = ?3"
+            ))
+            .map_err(db_err)?
+            .query_row(params![key.scope.account.as_str(), key.scope.region.as_str(), key.name], function_from_row)
+            .optional()
+            .map_err(db_err)?;
+        raw.map(decode_function).transpose()
+    }
+
+    fn functions(&mut self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<Function>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {FUNCTION_COLUMNS} FROM functions WHERE account = ?1 AND region = ?2 AND name > ?3 \
+                 ORDER BY name LIMIT ?4"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![scope.account.as_str(), scope.region.as_str(), after.unwrap_or(""), limit as i64],
+                function_from_row,
+            )
+            .map_err(db_err)?;
+        rows.map(|r| decode_function(r.map_err(db_err)?)).collect()
+    }
+
+    fn version(&mut self, id: FunctionId, number: u32) -> Result<Option<VersionRecord>, StoreError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM versions WHERE function_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .query_row(params![id.0, number], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        doc.map(|d| codec::decode_version(Version::Published(number), &d)).transpose()
+    }
+
+    fn versions(&mut self, id: FunctionId, after: Option<u32>, limit: usize) -> Result<Vec<VersionRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT version, doc FROM versions WHERE function_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![id.0, after.unwrap_or(0), limit as i64], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (n, doc) = r.map_err(db_err)?;
+            codec::decode_version(Version::Published(n), &doc)
+        })
+        .collect()
+    }
+
+    fn highest_version(&mut self, id: FunctionId) -> Result<Option<VersionRecord>, StoreError> {
+        let row: Option<(u32, String)> = self
+            .conn
+            .prepare_cached("SELECT version, doc FROM versions WHERE function_id = ?1 ORDER BY version DESC LIMIT 1")
+            .map_err(db_err)?
+            .query_row(params![id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(db_err)?;
+        row.map(|(n, doc)| codec::decode_version(Version::Published(n), &doc)).transpose()
+    }
+
+    fn alias(&mut self, id: FunctionId, name: &str) -> Result<Option<Alias>, StoreError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM aliases WHERE function_id = ?1 AND name = ?2")
+            .map_err(db_err)?
+            .query_row(params![id.0, name], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        doc.map(|d| codec::decode_alias(name.to_owned(), &d)).transpose()
+    }
+
+    fn aliases(&mut self, id: FunctionId, after: Option<&str>, limit: usize) -> Result<Vec<Alias>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, doc FROM aliases WHERE function_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![id.0, after.unwrap_or(""), limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (name, doc) = r.map_err(db_err)?;
+            codec::decode_alias(name, &doc)
+        })
+        .collect()
+    }
+
+    fn aliases_referencing(&mut self, id: FunctionId, number: u32) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name FROM aliases WHERE function_id = ?1 AND (primary_version = ?2 OR routing_version = ?2) \
+                 ORDER BY name",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![id.0, number], |r| r.get::<_, String>(0)).map_err(db_err)?;
+        rows.map(|r| r.map_err(db_err)).collect()
+    }
+
+    fn code_references(&mut self, sha: &Sha256) -> Result<u64, StoreError> {
+        let hex = sha.to_hex();
+        self.conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM functions WHERE latest_code = ?1) + \
+                        (SELECT count(*) FROM versions WHERE code = ?1)",
+            )
+            .map_err(db_err)?
+            .query_row(params![hex], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT latest_code FROM functions UNION SELECT code FROM versions")
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+        rows.map(|r| {
+            let hex = r.map_err(db_err)?;
+            Sha256::from_hex(&hex).ok_or_else(|| StoreError::Corrupt(format!("code reference {hex}")))
+        })
+        .collect()
+    }
+
+    fn account_usage(&mut self, scope: &Scope) -> Result<AccountUsage, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(latest_code_size), 0) + coalesce((SELECT sum(v.code_size) FROM versions v \
+                 JOIN functions f ON f.id = v.function_id WHERE f.account = ?1 AND f.region = ?2), 0) \
+                 FROM functions WHERE account = ?1 AND region = ?2",
+            )
+            .map_err(db_err)?
+            .query_row(params![scope.account.as_str(), scope.region.as_str()], |r| {
+                Ok(AccountUsage { function_count: r.get::<_, i64>(0)? as u64, total_code_size: r.get::<_, i64>(1)? as u64 })
+            })
+            .map_err(db_err)
+    }
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn lock_function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
+        // All writes are serialised on the writer thread: a plain read is already exclusive.
+        self.function(key)
+    }
+
+    fn insert_function(&mut self, scope: &Scope, f: &Function) -> Result<FunctionId, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO functions (account, region, name, latest, latest_code, latest_code_size, next_version, tags) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                scope.account.as_str(),
+                scope.region.as_str(),
+                f.name,
+                codec::encode_version(&f.latest),
+                f.latest.code.sha256.to_hex(),
+                f.latest.code.size as i64,
+                f.next_version,
+                codec::encode_tags(&f.tags),
+            ])
+            .map_err(db_err)?;
+        Ok(FunctionId(self.conn.last_insert_rowid()))
+    }
+
+    fn update_function(&mut self, f: &Function) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE functions SET latest = ?2, latest_code = ?3, latest_code_size = ?4, next_version = ?5, tags = ?6 \
+                 WHERE id = ?1",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                f.id.0,
+                codec::encode_version(&f.latest),
+                f.latest.code.sha256.to_hex(),
+                f.latest.code.size as i64,
+                f.next_version,
+                codec::encode_tags(&f.tags),
+            ])
+            .map_err(db_err)?;
+        if n != 1 {
+            return Err(StoreError::Database(format!("function {} vanished during an update", f.id.0)));
+        }
+        Ok(())
+    }
+
+    fn delete_function(&mut self, id: FunctionId) -> Result<(), StoreError> {
+        // Children go by ON DELETE CASCADE.
+        self.conn
+            .prepare_cached("DELETE FROM functions WHERE id = ?1")
+            .map_err(db_err)?
+            .execute(params![id.0])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn insert_version(&mut self, id: FunctionId, v: &VersionRecord) -> Result<(), StoreError> {
+        let Version::Published(n) = v.version else {
+            return Err(StoreError::Database("only published versions are stored as versions".to_owned()));
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO versions (function_id, version, doc, code, code_size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![id.0, n, codec::encode_version(v), v.code.sha256.to_hex(), v.code.size as i64])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_version(&mut self, id: FunctionId, number: u32) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM versions WHERE function_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, number])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn put_alias(&mut self, id: FunctionId, a: &Alias) -> Result<(), StoreError> {
+        let primary = match a.function_version {
+            Version::Published(n) => Some(n),
+            Version::Latest => None,
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO aliases (function_id, name, doc, primary_version, routing_version) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (function_id, name) DO UPDATE SET doc = excluded.doc, \
+                 primary_version = excluded.primary_version, routing_version = excluded.routing_version",
+            )
+            .map_err(db_err)?
+            .execute(params![id.0, a.name, codec::encode_alias(a), primary, a.routing.map(|r| r.version)])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_alias(&mut self, id: FunctionId, name: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM aliases WHERE function_id = ?1 AND name = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, name])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+}
+
+/// Stands in for a transaction that could not begin; every operation fails.
+struct FailedTx;
+
+fn not_begun<T>() -> Result<T, StoreError> {
+    Err(StoreError::Database("the transaction could not begin".to_owned()))
+}
+
+impl ReadTx for FailedTx {
+    fn function(&mut self, _: &FunctionKey) -> Result<Option<Function>, StoreError> {
+        not_begun()
+    }
+    fn functions(&mut self, _: &Scope, _: Option<&str>, _: usize) -> Result<Vec<Function>, StoreError> {
+        not_begun()
+    }
+    fn version(&mut self, _: FunctionId, _: u32) -> Result<Option<VersionRecord>, StoreError> {
+        not_begun()
+    }
+    fn versions(&mut self, _: FunctionId, _: Option<u32>, _: usize) -> Result<Vec<VersionRecord>, StoreError> {
+        not_begun()
+    }
+    fn highest_version(&mut self, _: FunctionId) -> Result<Option<VersionRecord>, StoreError> {
+        not_begun()
+    }
+    fn alias(&mut self, _: FunctionId, _: &str) -> Result<Option<Alias>, StoreError> {
+        not_begun()
+    }
+    fn aliases(&mut self, _: FunctionId, _: Option<&str>, _: usize) -> Result<Vec<Alias>, StoreError> {
+        not_begun()
+    }
+    fn aliases_referencing(&mut self, _: FunctionId, _: u32) -> Result<Vec<String>, StoreError> {
+        not_begun()
+    }
+    fn code_references(&mut self, _: &Sha256) -> Result<u64, StoreError> {
+        not_begun()
+    }
+    fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError> {
+        not_begun()
+    }
+    fn account_usage(&mut self, _: &Scope) -> Result<AccountUsage, StoreError> {
+        not_begun()
+    }
+}
+
+impl WriteTx for FailedTx {
+    fn lock_function(&mut self, _: &FunctionKey) -> Result<Option<Function>, StoreError> {
+        not_begun()
+    }
+    fn insert_function(&mut self, _: &Scope, _: &Function) -> Result<FunctionId, StoreError> {
+        not_begun()
+    }
+    fn update_function(&mut self, _: &Function) -> Result<(), StoreError> {
+        not_begun()
+    }
+    fn delete_function(&mut self, _: FunctionId) -> Result<(), StoreError> {
+        not_begun()
+    }
+    fn insert_version(&mut self, _: FunctionId, _: &VersionRecord) -> Result<(), StoreError> {
+        not_begun()
+    }
+    fn delete_version(&mut self, _: FunctionId, _: u32) -> Result<bool, StoreError> {
+        not_begun()
+    }
+    fn put_alias(&mut self, _: FunctionId, _: &Alias) -> Result<(), StoreError> {
+        not_begun()
+    }
+    fn delete_alias(&mut self, _: FunctionId, _: &str) -> Result<bool, StoreError> {
+        not_begun()
+    }
+}

@@ -1,0 +1,167 @@
+//! The store test suite. Every backend must pass it; today it runs against the embedded one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use model::function::*;
+use model::name::Version;
+use model::scope::{AccountId, Region, Scope};
+
+use crate::{FunctionKey, SqliteBackend, SqliteOptions, Store, StoreError};
+
+fn scope() -> Scope {
+    Scope { account: AccountId::parse("123456789012").unwrap(), region: Region::parse("us-east-1").unwrap() }
+}
+
+fn record(version: Version, sha: u8, rev: &str) -> VersionRecord {
+    VersionRecord {
+        version,
+        config: FunctionConfig {
+            runtime: Some("python3.12".into()),
+            handler: Some("h.handler".into()),
+            role: "arn:aws:iam::123456789012:role/r".into(),
+            description: String::new(),
+            timeout_s: 3,
+            memory_mb: 128,
+            environment: Some(BTreeMap::from([("A".into(), "b".into())])),
+            architecture: Architecture::X86_64,
+            ephemeral_storage_mb: 512,
+            tracing_mode: TracingMode::PassThrough,
+            dead_letter_target_arn: None,
+            kms_key_arn: None,
+            logging: LoggingConfig::default(),
+            vpc: None,
+            snap_start: SnapStartApplyOn::None,
+        },
+        code: CodeRef { sha256: Sha256([sha; 32]), size: 10, unzipped_size: 20 },
+        revision_id: RevisionId(rev.into()),
+        last_modified_ms: 1,
+        config_rev: 1,
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    let backend = SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).unwrap();
+    Store::new(Arc::new(backend))
+}
+
+/// Runs the whole suite on `store`.
+async fn suite(store: Store) {
+    let key = FunctionKey { scope: scope(), name: "f".into() };
+    let f = Function {
+        id: FunctionId(0),
+        name: "f".into(),
+        latest: record(Version::Latest, 1, "r1"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+    };
+    let id = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+
+    // A failing write changes nothing.
+    let r: Result<(), StoreError> = store
+        .write(move |tx| {
+            tx.insert_version(id, &record(Version::Published(1), 2, "v1"))?;
+            Err(StoreError::Corrupt("abort".into()))
+        })
+        .await;
+    assert!(r.is_err());
+    let k = key.clone();
+    let got = store.read(move |tx| Ok::<_, StoreError>((tx.function(&k)?, tx.version(id, 1)?))).await.unwrap();
+    assert_eq!(got.0.as_ref().unwrap().latest.revision_id.0, "r1");
+    assert!(got.1.is_none());
+
+    // Versions, aliases and references.
+    store
+        .write(move |tx| {
+            tx.insert_version(id, &record(Version::Published(1), 2, "v1"))?;
+            tx.insert_version(id, &record(Version::Published(2), 1, "v2"))?;
+            tx.put_alias(
+                id,
+                &Alias {
+                    name: "live".into(),
+                    function_version: Version::Published(1),
+                    description: String::new(),
+                    routing: Some(AdditionalVersion { version: 2, weight: 0.25 }),
+                    revision_id: RevisionId("a1".into()),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let (versions, highest, refs1, refs2, alias, referencing, usage) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((
+                tx.versions(id, None, 50)?,
+                tx.highest_version(id)?,
+                tx.code_references(&Sha256([1; 32]))?,
+                tx.code_references(&Sha256([2; 32]))?,
+                tx.alias(id, "live")?,
+                tx.aliases_referencing(id, 2)?,
+                tx.account_usage(&scope())?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [Version::Published(1), Version::Published(2)]);
+    assert_eq!(highest.unwrap().version, Version::Published(2));
+    assert_eq!((refs1, refs2), (2, 1));
+    assert_eq!(alias.unwrap().routing, Some(AdditionalVersion { version: 2, weight: 0.25 }));
+    assert_eq!(referencing, ["live"]);
+    assert_eq!(usage.function_count, 1);
+    assert_eq!(usage.total_code_size, 30);
+    // The stored record reads back exactly as written.
+    assert_eq!(versions[0], record(Version::Published(1), 2, "v1"));
+
+    // Deleting the function takes its versions and aliases along.
+    let k = key.clone();
+    store
+        .write(move |tx| {
+            let f = tx.lock_function(&k)?.unwrap();
+            tx.delete_function(f.id)
+        })
+        .await
+        .unwrap();
+    let (refs, alias) = store
+        .read(move |tx| Ok::<_, StoreError>((tx.code_references(&Sha256([1; 32]))?, tx.alias(id, "live")?)))
+        .await
+        .unwrap();
+    assert_eq!(refs, 0);
+    assert!(alias.is_none());
+}
+
+#[tokio::test]
+async fn sqlite_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(open(dir.path())).await;
+}
+
+#[tokio::test]
+async fn sqlite_survives_reopen_and_batches_concurrent_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let mut tasks = Vec::new();
+        for i in 0..64u8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let f = Function {
+                    id: FunctionId(0),
+                    name: format!("f{i:02}"),
+                    latest: record(Version::Latest, i, "r"),
+                    next_version: 1,
+                    tags: BTreeMap::new(),
+                };
+                store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let store = open(dir.path());
+    let all = store.read(|tx| tx.functions(&scope(), None, 1000)).await.unwrap();
+    assert_eq!(all.len(), 64);
+    assert_eq!(all[0].name, "f00");
+    let page = store.read(|tx| tx.functions(&scope(), Some("f10"), 5)).await.unwrap();
+    assert_eq!(page.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f11", "f12", "f13", "f14", "f15"]);
+}

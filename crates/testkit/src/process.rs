@@ -1,0 +1,65 @@
+//! The real `versa` binary as a child process, so a test can `kill -9` it.
+
+// JUSTIFICATION: tests must run the shipped binary itself; spawning it is the point.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `bin server` on a free loopback port with `data_dir`, and waits until it listens.
+    pub fn spawn(bin: &Path, data_dir: &Path) -> ServerProcess {
+        let mut child = Command::new(bin)
+            .args(["server", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("VERSA_EPHEMERAL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn versa");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("versa listening on http://") {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("versa did not report its address");
+        ServerProcess { child, addr: addr.parse().expect("listen address") }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status's success.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
