@@ -306,12 +306,8 @@ impl Control {
                 Ok(Some((f.tags, record)))
             })
             .await?;
-        let Some((tags, Some(record))) = found else {
-            return Err(match found {
-                None => names::function_not_found(scope, &t.name),
-                Some(_) => not_found(&t),
-            });
-        };
+        // A missing function and a missing version both name what was asked for.
+        let Some((tags, Some(record))) = found else { return Err(not_found(&t)) };
         let arn = match &t.qualifier {
             Some(q) => qualified_arn(scope, &t.name, q),
             None => function_arn(scope, &t.name),

@@ -29,31 +29,58 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listen: SocketAddr = listener.local_addr()?;
-    let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
-    // One server per data dir: the store's single writer and the blob sweep depend on it.
-    let lock = std::fs::File::create(dir.join("versa.lock"))?;
-    lock.try_lock().map_err(|_| anyhow::anyhow!("the data dir {} is in use by another Versa", dir.display()))?;
+    Server::open(config).await?.serve(listener, shutdown).await
+}
 
-    let backend =
-        SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
-    let store = Store::new(Arc::new(backend));
-    let blobs = blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?;
-    let control =
-        Arc::new(Control::new(store, Arc::new(blobs), Settings { account_concurrency: config.account_concurrency }));
-    let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if swept > 0 {
-        tracing::info!(swept, "removed unreferenced code packages");
+/// A server whose data dir is open and locked, ready to serve.
+pub struct Server {
+    config: Config,
+    control: Arc<Control>,
+    /// Held for the server's lifetime: one server per data dir, because the store's single
+    /// writer and the startup blob sweep depend on it.
+    _lock: std::fs::File,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Opens (creating if needed) the data dir: takes its lock, opens and migrates the store,
+    /// and removes code packages nothing references.
+    pub async fn open(config: Config) -> anyhow::Result<Server> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+        let lock = std::fs::File::create(dir.join("versa.lock"))?;
+        lock.try_lock().map_err(|_| anyhow::anyhow!("the data dir {} is in use by another Versa", dir.display()))?;
+
+        let backend =
+            SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
+        let store = Store::new(Arc::new(backend));
+        let blobs = blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?;
+        let settings = Settings { account_concurrency: config.account_concurrency };
+        let control = Arc::new(Control::new(store, Arc::new(blobs), settings));
+        let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if swept > 0 {
+            tracing::info!(swept, "removed unreferenced code packages");
+        }
+        Ok(Server { config, control, _lock: lock })
     }
 
-    let state = Arc::new(api::ApiState::new(control, config.region.clone(), listen));
-    let app = api::router(state);
-    tracing::info!(%listen, data_dir = %dir.display(), "serving");
-    axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
-    drop(lock);
-    Ok(())
+    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let listen: SocketAddr = listener.local_addr()?;
+        let state = Arc::new(api::ApiState::new(self.control.clone(), self.config.region.clone(), listen));
+        tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
+        axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), api::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")
+    }
 }

@@ -47,7 +47,12 @@ struct ServerArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let Command::Server(args) = cli.command;
-    tracing_subscriber::fmt().with_max_level(args.log_level).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 
     let data_dir = if args.ephemeral {
         DataDir::Ephemeral(
@@ -62,6 +67,8 @@ fn main() -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Open the data dir first: a locked or broken data dir fails before we claim to listen.
+        let server = server::Server::open(config).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -71,7 +78,7 @@ fn main() -> anyhow::Result<()> {
             DataDir::Persistent(p) => println!("data dir: {}", p.display()),
             DataDir::Ephemeral(t) => println!("data dir: {} (ephemeral, removed at exit)", t.path().display()),
         }
-        server::run(config, listener, shutdown_signal()).await?;
+        server.serve(listener, shutdown_signal()).await?;
         println!("versa stopped");
         drop(data_dir);
         Ok(())

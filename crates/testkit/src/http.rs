@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Largest response this client reads.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -36,7 +37,7 @@ impl Response {
 /// One persistent connection.
 pub struct Client {
     addr: SocketAddr,
-    conn: Option<BufReader<TcpStream>>,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
 }
 
 impl Client {
@@ -56,7 +57,8 @@ impl Client {
         if self.conn.is_none() {
             let s = TcpStream::connect(self.addr).await?;
             s.set_nodelay(true)?;
-            self.conn = Some(BufReader::new(s));
+            let (r, w) = s.into_split();
+            self.conn = Some((BufReader::new(r), w));
         }
         let result = self.exchange(method, path, headers, body).await;
         if result.is_err() {
@@ -73,16 +75,33 @@ impl Client {
         body: &[u8],
     ) -> io::Result<Response> {
         let addr = self.addr;
-        let conn = self.conn.as_mut().expect("connected");
+        let (conn, writer) = self.conn.as_mut().expect("connected");
         let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        let stream = conn.get_mut();
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
+        // Write and read at once: a server may answer (413, say) before reading the whole
+        // body, and then stop reading it.
+        let write = async {
+            writer.write_all(head.as_bytes()).await?;
+            writer.write_all(body).await
+        };
+        let (written, response) = tokio::join!(write, read_response(conn));
+        let response = match (written, response) {
+            (_, Ok(r)) => r,
+            (Err(e), Err(_)) => return Err(e),
+            (Ok(()), Err(e)) => return Err(e),
+        };
+        if response.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
+            self.conn = None;
+        }
+        Ok(response)
+    }
+}
 
+async fn read_response(conn: &mut BufReader<OwnedReadHalf>) -> io::Result<Response> {
+    {
         let mut line = Vec::new();
         read_line(conn, &mut line).await?;
         let status_line = String::from_utf8_lossy(&line).into_owned();
@@ -129,14 +148,11 @@ impl Client {
                 read_line(conn, &mut line).await?;
             }
         }
-        if find("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
-            self.conn = None;
-        }
         Ok(Response { status, headers, body })
     }
 }
 
-async fn read_line(conn: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> io::Result<()> {
+async fn read_line(conn: &mut BufReader<OwnedReadHalf>, line: &mut Vec<u8>) -> io::Result<()> {
     line.clear();
     loop {
         let b = conn.read_u8().await?;
