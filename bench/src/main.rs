@@ -1,0 +1,256 @@
+//! `versa-bench`: throughput and latency of Versa's control plane, the Lambda management calls
+//! behind deployments.
+//!
+//! **What is measured.** Five API calls, each in its own run, at each concurrency level of
+//! `--clients` (default 1 and 16):
+//!
+//! | operation | request | kind |
+//! |---|---|---|
+//! | CreateFunction | `POST /2015-03-31/functions`, a new name each call, a ~200-byte zip | durable write |
+//! | PublishVersion (unchanged) | `POST …/functions/{f}/versions` `{}` | write path, no new row |
+//! | UpdateConfig+PublishVersion | `PUT …/configuration` then `POST …/versions`, timed as one | two durable writes, a new version |
+//! | UpdateAlias | `PUT …/functions/{f}/aliases/live`, alternating versions 1 and 2 | durable write |
+//! | GetAlias | `GET …/functions/{f}/aliases/live` | read |
+//! | GetFunction ?Qualifier=alias | `GET …/functions/{f}?Qualifier=live` | read |
+//!
+//! Each client is one task with one keep-alive HTTP/1.1 connection (`testkit::http::Client`,
+//! not an AWS SDK, whose own cost would dominate) sending its next request as soon as the
+//! previous answer is read: closed loop, no pipelining. Every client owns one fixture function
+//! (versions 1 and 2, alias `live`), so clients never contend on the same function or alias;
+//! what they share is the server, its store and, for writes, the store's single writer thread.
+//! PublishVersion runs on a function that has not changed since its last version, so, as on
+//! AWS, each call answers the existing version: it measures the call, not version creation.
+//!
+//! **How to read the table.** `ops/s` counts calls answered with 2xx, over the wall time from
+//! the first client's start to the last one's end. `p50`/`p99` are latencies of those calls
+//! in microseconds, measured by the client (loopback, client and server share the CPUs).
+//! `errors` are other statuses and connection failures; the first few messages are printed
+//! under the table. A 2xx that is not AWS's status (moto answers GetAlias with 201) counts as
+//! done and is listed under the table too. `target` is PRODUCT.md's goal for the control plane
+//! (≥ 5,000 reads/s, ≥ 1,000 durable writes/s), stated for one raw-HTTP client, so the
+//! `clients = 1` rows are the ones it judges. Writes are durable: SQLite in WAL mode fsyncs
+//! every commit, and the store commits whatever writes are queued together, so concurrent
+//! writers share fsyncs. In-process, the data dir is a temporary directory under `$TMPDIR`:
+//! the disk behind it sets the write figures.
+//!
+//! With `--compare-moto` the same workload, same requests, runs against `python3 -m
+//! moto.server` and a `Versa/moto` column gives the throughput ratio.
+//!
+//! Every request carries a SigV4-shaped `Authorization` header with a dummy signature (see
+//! `workload.rs`); the benchmark needs changing once Versa verifies signatures.
+
+mod moto;
+mod workload;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::workload::{Limit, Op, RunStats, Workload};
+
+/// PRODUCT.md, "Targets": control plane with one raw-HTTP client.
+const TARGET_READS_PER_SEC: f64 = 5_000.0;
+const TARGET_WRITES_PER_SEC: f64 = 1_000.0;
+
+/// Benchmarks Versa's control plane (CreateFunction, PublishVersion, UpdateAlias, GetAlias,
+/// GetFunction by alias) over raw keep-alive HTTP/1.1.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Benchmark the server at this URL (`http://host:port`) instead of starting Versa
+    /// in-process. Functions the benchmark creates are left behind.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Concurrency levels: clients, each with its own connection, per run.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    clients: Vec<usize>,
+    /// Length of each run, in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// End each run after this many calls per client instead of after `--seconds`.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Also run the workload against moto (`python3 -m moto.server`, started and stopped here).
+    #[arg(long)]
+    compare_moto: bool,
+}
+
+/// All runs against one server, in the order of `Op::ALL` × `--clients`.
+struct Results {
+    label: &'static str,
+    runs: Vec<(Op, usize, RunStats)>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.clients.is_empty() || args.clients.contains(&0) {
+        bail!("--clients needs one or more positive numbers");
+    }
+    let limit = match args.ops {
+        Some(0) => bail!("--ops must be positive"),
+        Some(n) => Limit::Ops(n),
+        None if args.seconds.is_finite() && args.seconds > 0.0 => {
+            Limit::Duration(Duration::from_secs_f64(args.seconds))
+        }
+        None => bail!("--seconds must be positive"),
+    };
+    // Unique per invocation, so runs against a long-lived `--endpoint` never collide.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let workload = Arc::new(Workload::new(format!("vb{:08x}", nanos as u32)));
+
+    let (versa, location) = match &args.endpoint {
+        Some(url) => {
+            let addr = resolve(url).await?;
+            (bench(&workload, "Versa", addr, &args.clients, limit).await?, format!("at {url}"))
+        }
+        None => {
+            let server = testkit::TestServer::start().await;
+            let results = bench(&workload, "Versa", server.addr, &args.clients, limit).await?;
+            let dir = server.data_dir().display().to_string();
+            server.stop().await;
+            (results, format!("in-process, data dir {dir}"))
+        }
+    };
+    let moto = if args.compare_moto {
+        let moto = moto::Moto::start().await?;
+        let results = bench(&workload, "moto", moto.addr, &args.clients, limit).await;
+        drop(moto);
+        Some(results?)
+    } else {
+        None
+    };
+
+    let length = match limit {
+        Limit::Duration(d) => format!("{:.1} s per run", d.as_secs_f64()),
+        Limit::Ops(n) => format!("{n} calls per client per run"),
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!("Versa {location}; {length}; {cpus} CPUs shared by clients and server(s); latencies in µs.");
+    print_table(&versa, moto.as_ref());
+    println!();
+    println!("target: PRODUCT.md control-plane goal for ONE raw-HTTP client; judge the clients=1 rows.");
+    println!("PublishVersion (unchanged): no change since the last publish, so each call returns the existing");
+    println!("version (AWS semantics); it exercises the write path without creating a version.");
+    print_notes(&versa);
+    if let Some(m) = &moto {
+        print_notes(m);
+    }
+    Ok(())
+}
+
+/// Sets up fixtures for the largest concurrency level and runs every operation at every level.
+async fn bench(
+    workload: &Arc<Workload>,
+    label: &'static str,
+    addr: SocketAddr,
+    clients: &[usize],
+    limit: Limit,
+) -> anyhow::Result<Results> {
+    let most = clients.iter().copied().max().unwrap_or(1);
+    eprintln!("{label} on {addr}: creating {most} fixture functions");
+    let fixtures = workload.setup(addr, most).await.with_context(|| format!("{label}: setup"))?;
+    let mut runs = Vec::new();
+    for op in Op::ALL {
+        for &n in clients {
+            let stats = workload.run(addr, op, &fixtures[..n], limit).await?;
+            eprintln!(
+                "{label}: {:<29} clients={n:<3} {:>9.0} ops/s  errors={}",
+                op.name(),
+                stats.ops_per_sec(),
+                stats.errors
+            );
+            runs.push((op, n, stats));
+        }
+    }
+    Ok(Results { label, runs })
+}
+
+/// `http://host:port[/]` to a socket address.
+async fn resolve(url: &str) -> anyhow::Result<SocketAddr> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        bail!("--endpoint must be an http:// URL (the raw client speaks plain HTTP): {url}");
+    };
+    let host = rest.trim_end_matches('/');
+    if host.contains('/') {
+        bail!("--endpoint must have no path: {url}");
+    }
+    let host = if host.contains(':') { host.to_owned() } else { format!("{host}:80") };
+    tokio::net::lookup_host(&host).await?.next().with_context(|| format!("{host} resolves to no address"))
+}
+
+fn print_table(versa: &Results, moto: Option<&Results>) {
+    let mut header = vec!["operation", "kind", "clients", "ops/s", "p50", "p99", "errors", "target"];
+    if moto.is_some() {
+        header.extend(["moto ops/s", "moto p50", "moto p99", "moto errors", "Versa/moto"]);
+    }
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
+    for (i, (op, clients, stats)) in versa.runs.iter().enumerate() {
+        let target = if op.is_read() { TARGET_READS_PER_SEC } else { TARGET_WRITES_PER_SEC };
+        let verdict = if stats.ops_per_sec() >= target { "ok" } else { "MISS" };
+        let mut row = vec![
+            op.name().to_owned(),
+            if op.is_read() { "read" } else { "write" }.to_owned(),
+            clients.to_string(),
+            format!("{:.0}", stats.ops_per_sec()),
+            micros(stats.percentile_us(50.0)),
+            micros(stats.percentile_us(99.0)),
+            stats.errors.to_string(),
+            format!("≥{target:.0} {verdict}"),
+        ];
+        if let Some(m) = moto.and_then(|m| m.runs.get(i)).map(|(_, _, s)| s) {
+            let ratio = if m.ops_per_sec() > 0.0 {
+                format!("{:.1}x", stats.ops_per_sec() / m.ops_per_sec())
+            } else {
+                "-".to_owned()
+            };
+            row.extend([
+                format!("{:.0}", m.ops_per_sec()),
+                micros(m.percentile_us(50.0)),
+                micros(m.percentile_us(99.0)),
+                m.errors.to_string(),
+                ratio,
+            ]);
+        }
+        rows.push(row);
+    }
+    let columns = rows[0].len();
+    let widths: Vec<usize> =
+        (0..columns).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for (i, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[c] - cell.chars().count());
+            // Text columns left-aligned, numbers right-aligned.
+            if c < 2 || c == 7 {
+                line.push_str(&format!("{cell}{pad}  "))
+            } else {
+                line.push_str(&format!("{pad}{cell}  "))
+            }
+        }
+        println!("{}", line.trim_end());
+        if i == 0 {
+            println!("{}", "-".repeat(widths.iter().sum::<usize>() + 2 * (columns - 1)));
+        }
+    }
+}
+
+fn micros(us: Option<u32>) -> String {
+    us.map_or_else(|| "-".to_owned(), |us| us.to_string())
+}
+
+/// Error messages and unexpected 2xx statuses of one server's runs.
+fn print_notes(results: &Results) {
+    for (op, clients, stats) in &results.runs {
+        for (status, count) in &stats.unexpected {
+            let (label, name, expected) = (results.label, op.name(), op.expected_status());
+            println!("{label}: {name} clients={clients}: {count} calls answered {status}, AWS answers {expected}");
+        }
+        for sample in &stats.samples {
+            println!("{}: {} clients={clients}: error: {sample}", results.label, op.name());
+        }
+    }
+}
