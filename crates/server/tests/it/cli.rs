@@ -1,1 +1,176 @@
-//! cli
+//! The unchanged `aws` CLI against the real server: the smoke test of "works with the tools
+//! users already have".
+//!
+//! Needs `aws` on PATH. When it is missing the test says so and passes, unless
+//! `VERSA_REQUIRE_AWS_CLI=1` (CI sets it, and `.ci/run` installs the CLI).
+
+// JUSTIFICATION: the point of this test is running the real `aws` executable.
+#![allow(clippy::disallowed_methods)]
+
+use std::process::Command;
+
+use testkit::TestServer;
+
+use crate::support::ROLE;
+
+struct Aws {
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Aws {
+    async fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new("aws");
+        cmd.args(["--endpoint-url", &self.endpoint, "--region", "us-east-1", "--output", "json"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_CONFIG_FILE", self.home.path().join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.home.path().join("credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_PAGER", "");
+        let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().expect("run aws");
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args).await;
+        assert!(out.ok, "aws {args:?} failed: {}", out.stderr);
+        if out.stdout.trim().is_empty() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("aws {args:?}: {e}: {}", out.stdout))
+    }
+}
+
+fn aws_available() -> bool {
+    let found = Command::new("aws").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("VERSA_REQUIRE_AWS_CLI").as_deref() != Ok("1"),
+            "VERSA_REQUIRE_AWS_CLI=1 but the aws CLI is not on PATH"
+        );
+        eprintln!("skipping: the aws CLI is not installed (set VERSA_REQUIRE_AWS_CLI=1 to make this an error)");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_smoke() {
+    if !aws_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let aws = Aws { endpoint: server.endpoint(), home: tempfile::tempdir().unwrap() };
+    let zip_path = aws.home.path().join("fn.zip");
+    std::fs::write(&zip_path, testkit::zip::hello()).unwrap();
+    let zip_arg = format!("fileb://{}", zip_path.display());
+
+    let created = aws
+        .json(&[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "cli-fn",
+            "--runtime",
+            "python3.12",
+            "--role",
+            ROLE,
+            "--handler",
+            "index.handler",
+            "--zip-file",
+            &zip_arg,
+        ])
+        .await;
+    assert_eq!(created["State"], "Pending");
+    aws.json(&["lambda", "wait", "function-active-v2", "--function-name", "cli-fn"]).await;
+    let updated = aws
+        .json(&["lambda", "update-function-configuration", "--function-name", "cli-fn", "--description", "two"])
+        .await;
+    assert_eq!(updated["LastUpdateStatus"], "InProgress");
+    aws.json(&["lambda", "wait", "function-updated-v2", "--function-name", "cli-fn"]).await;
+    let v1 = aws.json(&["lambda", "publish-version", "--function-name", "cli-fn"]).await;
+    assert_eq!(v1["Version"], "1");
+    aws.json(&["lambda", "update-function-configuration", "--function-name", "cli-fn", "--description", "three"]).await;
+    let v2 = aws.json(&["lambda", "publish-version", "--function-name", "cli-fn", "--description", "second"]).await;
+    assert_eq!(v2["Version"], "2");
+    assert_eq!(v2["Description"], "second");
+    let alias = aws
+        .json(&[
+            "lambda",
+            "create-alias",
+            "--function-name",
+            "cli-fn",
+            "--name",
+            "prod",
+            "--function-version",
+            "1",
+            "--routing-config",
+            "AdditionalVersionWeights={2=0.25}",
+        ])
+        .await;
+    assert_eq!(alias["AliasArn"], "arn:aws:lambda:us-east-1:000000000000:function:cli-fn:prod");
+    assert_eq!(alias["RoutingConfig"]["AdditionalVersionWeights"]["2"], 0.25);
+    let moved = aws
+        .json(&[
+            "lambda",
+            "update-alias",
+            "--function-name",
+            "cli-fn",
+            "--name",
+            "prod",
+            "--function-version",
+            "2",
+            "--routing-config",
+            "AdditionalVersionWeights={}",
+        ])
+        .await;
+    assert_eq!(moved["FunctionVersion"], "2");
+    assert!(moved.get("RoutingConfig").is_none());
+    let through_alias = aws.json(&["lambda", "get-function", "--function-name", "cli-fn:prod"]).await;
+    assert_eq!(through_alias["Configuration"]["Version"], "2");
+    let versions = aws.json(&["lambda", "list-versions-by-function", "--function-name", "cli-fn"]).await;
+    let listed: Vec<&str> =
+        versions["Versions"].as_array().unwrap().iter().map(|v| v["Version"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["$LATEST", "1", "2"]);
+    let aliases = aws.json(&["lambda", "list-aliases", "--function-name", "cli-fn"]).await;
+    assert_eq!(aliases["Aliases"].as_array().unwrap().len(), 1);
+    aws.json(&[
+        "lambda",
+        "tag-resource",
+        "--resource",
+        "arn:aws:lambda:us-east-1:000000000000:function:cli-fn",
+        "--tags",
+        "team=core",
+    ])
+    .await;
+    let tags =
+        aws.json(&["lambda", "list-tags", "--resource", "arn:aws:lambda:us-east-1:000000000000:function:cli-fn"]).await;
+    assert_eq!(tags["Tags"]["team"], "core");
+    let settings = aws.json(&["lambda", "get-account-settings"]).await;
+    assert_eq!(settings["AccountUsage"]["FunctionCount"], 1);
+    // The CLI's paginator follows NextMarker through every page.
+    let all = aws.json(&["lambda", "list-functions", "--page-size", "1"]).await;
+    assert_eq!(all["Functions"].as_array().unwrap().len(), 1);
+
+    // Errors come through with AWS's code and message.
+    let refused = aws.run(&["lambda", "delete-function", "--function-name", "cli-fn", "--qualifier", "2"]).await;
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("ResourceConflictException"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("Unable to delete version because the following aliases reference it: [prod]"));
+    aws.json(&["lambda", "delete-function", "--function-name", "cli-fn"]).await;
+    let missing = aws.run(&["lambda", "get-function", "--function-name", "cli-fn"]).await;
+    assert!(!missing.ok);
+    assert!(missing.stderr.contains("ResourceNotFoundException"), "{}", missing.stderr);
+    assert!(missing.stderr.contains("Function not found: arn:aws:lambda:us-east-1:000000000000:function:cli-fn"));
+}

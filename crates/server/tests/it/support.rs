@@ -69,3 +69,46 @@ impl HasStatus for aws_sdk_lambda::config::http::HttpResponse {
 pub fn assert_err(e: AwsError, status: u16, code: &str, message: &str) {
     assert_eq!((e.status, e.code.as_str(), e.message.as_deref().unwrap_or("")), (status, code, message));
 }
+
+/// Standard base64 of the SHA-256 of `data`, as `CodeSha256` shows it.
+pub fn code_sha256(data: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
+}
+
+/// Records the HTTP status of every response a client receives: the SDK's outputs do not
+/// show success statuses (201, 204), so tests that assert them read them here.
+#[derive(Debug, Clone, Default)]
+pub struct Statuses(std::sync::Arc<std::sync::Mutex<Vec<u16>>>);
+
+impl Statuses {
+    /// The status of the most recent response.
+    #[track_caller]
+    pub fn last(&self) -> u16 {
+        *self.0.lock().unwrap().last().expect("no response recorded")
+    }
+}
+
+impl aws_sdk_lambda::config::Intercept for Statuses {
+    fn name(&self) -> &'static str {
+        "Statuses"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        ctx: &aws_sdk_lambda::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_lambda::config::RuntimeComponents,
+        _: &mut aws_sdk_lambda::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.lock().unwrap().push(ctx.response().status().as_u16());
+        Ok(())
+    }
+}
+
+/// A copy of `c` whose response statuses are recorded.
+pub fn with_statuses(c: &Client) -> (Client, Statuses) {
+    let statuses = Statuses::default();
+    let config = c.config().to_builder().interceptor(statuses.clone()).build();
+    (Client::from_conf(config), statuses)
+}
