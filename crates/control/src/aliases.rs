@@ -40,9 +40,6 @@ pub struct AliasUpdate {
     pub revision_id: Option<String>,
 }
 
-const ALIAS_REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call the \
-                                       GetFunction/GetAlias API to retrieve the latest Revision Id";
-
 fn check_alias_name(n: &str, v: &mut Vec<Violation>) {
     if !name::is_valid_alias_name(n) {
         v.push(Violation::pattern(n, "name", name::ALIAS_NAME_PATTERN));
@@ -274,7 +271,7 @@ impl Control {
                 if let Some(r) = &input.revision_id
                     && *r != alias.revision_id.0
                 {
-                    return Err(ControlError::PreconditionFailed(ALIAS_REVISION_MISMATCH.to_owned()));
+                    return Err(ControlError::PreconditionFailed(crate::REVISION_MISMATCH.to_owned()));
                 }
                 if let Some(fv) = &input.function_version {
                     alias.function_version = existing_version(tx, &s, &f, fv)?;

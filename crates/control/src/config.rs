@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use model::arn::is_partition;
 use model::function::{Architecture, FunctionConfig, LoggingConfig, SnapStartApplyOn, TracingMode, VpcConfig};
 use model::limits;
 use model::runtime::{self, RuntimeStatus};
@@ -81,9 +82,7 @@ const SECURITY_GROUPS_MAX: usize = 5;
 pub(crate) fn is_valid_role(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("arn:") else { return false };
     let Some((partition, rest)) = rest.split_once(':') else { return false };
-    if !(partition.is_empty()
-        || (partition.starts_with("aws") && partition[3..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')))
-    {
+    if !is_partition(partition) {
         return false;
     }
     let Some(rest) = rest.strip_prefix("iam::") else { return false };
@@ -101,8 +100,7 @@ fn is_valid_resource_arn(s: &str) -> bool {
     }
     let Some(rest) = s.strip_prefix("arn:") else { return false };
     let Some((partition, rest)) = rest.split_once(':') else { return false };
-    let partition_ok = partition.is_empty()
-        || (partition.starts_with("aws") && partition[3..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'));
+    let partition_ok = is_partition(partition);
     // The service part is greedy up to the last ':' it can take; any ':' after a non-empty
     // service of [a-z0-9-.] satisfies the pattern.
     let service_ok = rest.char_indices().filter(|(_, c)| *c == ':').any(|(i, _)| {

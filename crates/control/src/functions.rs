@@ -51,9 +51,6 @@ pub struct FunctionList {
     pub next_marker: Option<String>,
 }
 
-const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call the \
-                                 GetFunction/GetAlias API to retrieve the latest Revision Id";
-
 /// A package that passed validation, ready to be stored.
 struct Package {
     data: Vec<u8>,
@@ -66,7 +63,7 @@ fn key(scope: &Scope, name: &str) -> FunctionKey {
 
 fn check_revision(given: Option<&str>, current: &model::function::RevisionId) -> Result<()> {
     match given {
-        Some(r) if r != current.0 => Err(ControlError::PreconditionFailed(REVISION_MISMATCH.to_owned())),
+        Some(r) if r != current.0 => Err(ControlError::PreconditionFailed(crate::REVISION_MISMATCH.to_owned())),
         _ => Ok(()),
     }
 }

@@ -115,6 +115,10 @@ impl Control {
     }
 }
 
+/// The 412 message of a RevisionId precondition on functions, versions and aliases.
+pub(crate) const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call \
+                                            the GetFunction/GetAlias API to retrieve the latest Revision Id";
+
 /// A fresh random revision id.
 fn new_revision() -> model::function::RevisionId {
     model::function::RevisionId(uuid::Uuid::new_v4().to_string())

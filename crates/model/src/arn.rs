@@ -3,6 +3,11 @@
 use crate::name::{FunctionRef, NameShape};
 use crate::scope::{Scope, is_account_id, is_region};
 
+/// `(aws[a-zA-Z-]*)?`: the partition of an ARN, which the patterns allow to be empty.
+pub fn is_partition(s: &str) -> bool {
+    s.is_empty() || (s.starts_with("aws") && s[3..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
+}
+
 /// `arn:aws:lambda:<region>:<account>:function:<name>`.
 pub fn function_arn(scope: &Scope, name: &str) -> String {
     format!("arn:aws:lambda:{}:{}:function:{}", scope.region, scope.account, name)
@@ -44,11 +49,7 @@ impl ResourceArn {
         else {
             return None;
         };
-        if !partition.starts_with("aws")
-            || !partition[3..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
-            || !is_region(region)
-            || !is_account_id(account)
-        {
+        if partition.is_empty() || !is_partition(partition) || !is_region(region) || !is_account_id(account) {
             return None;
         }
         let resource = if rest.starts_with("function:") {

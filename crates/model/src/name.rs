@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::arn::is_partition;
 use crate::limits;
 use crate::scope::{is_account_id, is_region};
 
@@ -130,11 +131,6 @@ impl FunctionRef {
     pub fn is_arn(&self) -> bool {
         self.partition.is_some()
     }
-}
-
-/// `(aws[a-zA-Z-]*)?`
-fn is_partition(s: &str) -> bool {
-    s.is_empty() || (s.starts_with("aws") && s[3..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
 }
 
 fn is_name_char(b: u8) -> bool {
