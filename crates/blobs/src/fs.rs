@@ -39,7 +39,11 @@ impl BlobBackend for FsBlobs {
             return Ok(());
         }
         let dir = path.parent().expect("blob paths have a parent");
-        fs::create_dir_all(dir)?;
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            // The new shard directory's own entry must be durable too.
+            File::open(self.root.join("sha256"))?.sync_all()?;
+        }
         // Write to a unique temporary file, make it durable, then rename it into place, so
         // that a crash leaves either nothing or the whole blob under its name.
         let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
