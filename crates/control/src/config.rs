@@ -284,13 +284,8 @@ pub(crate) fn check_semantics(p: &ConfigPatch) -> Result<()> {
     if let Some(rt) = &p.runtime {
         match runtime::status(rt) {
             RuntimeStatus::Supported => {}
-            RuntimeStatus::Deprecated { recommended: Some(new) } => {
-                return ipve(format!(
-                    "The runtime parameter of {rt} is no longer supported for creating or updating AWS Lambda \
-                     functions. We recommend you use the new runtime ({new}) while creating or updating functions."
-                ));
-            }
-            RuntimeStatus::Deprecated { recommended: None } => {
+            // The reference's wording; some recordings name a replacement runtime instead.
+            RuntimeStatus::Deprecated => {
                 return ipve(format!(
                     "The runtime parameter of {rt} is no longer supported for creating or updating AWS Lambda \
                      functions. We recommend you use a supported runtime while creating or updating functions."

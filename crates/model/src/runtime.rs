@@ -32,28 +32,28 @@ pub const RUNTIMES: &[&str] = &[
 ];
 
 /// Runtimes that exist in the API model but can no longer be used to create or update a
-/// function, with the runtime AWS recommends instead (where it names one).
-pub const DEPRECATED_RUNTIMES: &[(&str, Option<&str>)] = &[
-    ("nodejs", None),
-    ("nodejs4.3", None),
-    ("nodejs4.3-edge", None),
-    ("nodejs6.10", None),
-    ("nodejs8.10", None),
-    ("nodejs10.x", None),
-    ("nodejs12.x", Some("nodejs18.x")),
-    ("nodejs14.x", Some("nodejs20.x")),
-    ("java8", Some("java21")),
-    ("python2.7", None),
-    ("python3.6", None),
-    ("python3.7", Some("python3.12")),
-    ("dotnetcore1.0", None),
-    ("dotnetcore2.0", None),
-    ("dotnetcore2.1", None),
-    ("dotnetcore3.1", Some("dotnet6")),
-    ("go1.x", Some("provided.al2023")),
-    ("ruby2.5", None),
-    ("ruby2.7", Some("ruby3.2")),
-    ("provided", Some("provided.al2023")),
+/// function.
+pub const DEPRECATED_RUNTIMES: &[&str] = &[
+    "nodejs",
+    "nodejs4.3",
+    "nodejs4.3-edge",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "java8",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "dotnetcore1.0",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "go1.x",
+    "ruby2.5",
+    "ruby2.7",
+    "provided",
 ];
 
 /// Environment variable names Lambda sets itself and refuses from users.
@@ -82,15 +82,15 @@ pub const RESERVED_ENV_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuntimeStatus {
     Supported,
-    Deprecated { recommended: Option<&'static str> },
+    Deprecated,
     Unknown,
 }
 
 pub fn status(runtime: &str) -> RuntimeStatus {
     if RUNTIMES.contains(&runtime) {
         RuntimeStatus::Supported
-    } else if let Some((_, rec)) = DEPRECATED_RUNTIMES.iter().find(|(r, _)| *r == runtime) {
-        RuntimeStatus::Deprecated { recommended: *rec }
+    } else if DEPRECATED_RUNTIMES.contains(&runtime) {
+        RuntimeStatus::Deprecated
     } else {
         RuntimeStatus::Unknown
     }

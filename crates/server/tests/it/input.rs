@@ -232,7 +232,7 @@ async fn invalid_configuration_is_refused_and_changes_nothing() {
         400,
         "InvalidParameterValueException",
         "The runtime parameter of python3.7 is no longer supported for creating or updating AWS Lambda functions. We \
-         recommend you use the new runtime (python3.12) while creating or updating functions.",
+         recommend you use a supported runtime while creating or updating functions.",
     );
     let env = |k: &str, v: &str| aws_sdk_lambda::types::Environment::builder().variables(k, v).build();
     let e =
@@ -325,6 +325,10 @@ async fn create_function_semantic_errors() {
     body["Layers"] = serde_json::json!(["arm:aws:lambda:us-east-1:000000000000:layer:x:1"]);
     let r = post_create(&mut http, body.to_string().as_bytes()).await;
     assert_eq!(r.header("x-amzn-ErrorType"), Some("ValidationException"));
+    let six: Vec<String> = (1..=6).map(|i| format!("arn:aws:lambda:us-east-1:000000000000:layer:x:{i}")).collect();
+    body["Layers"] = serde_json::json!(six);
+    let r = post_create(&mut http, body.to_string().as_bytes()).await;
+    assert_error(&r, 400, "InvalidParameterValueException", "Cannot reference more than 5 layers.");
     body["Layers"] = serde_json::json!(["arn:aws:lambda:us-east-1:000000000000:layer:x:1"]);
     let r = post_create(&mut http, body.to_string().as_bytes()).await;
     assert_error(
