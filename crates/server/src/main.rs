@@ -45,6 +45,10 @@ struct ServerArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The sandbox init is this same binary; it must run before anything starts a thread.
+    if std::env::args_os().nth(1).is_some_and(|a| a == sandbox::INIT_ARG) {
+        sandbox::init::main();
+    }
     let cli = Cli::parse();
     let Command::Server(args) = cli.command;
     use std::io::IsTerminal;

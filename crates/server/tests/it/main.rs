@@ -6,6 +6,7 @@ mod durability;
 mod functions;
 mod input;
 mod names;
+mod sandbox;
 mod support;
 mod tags;
 mod versions;

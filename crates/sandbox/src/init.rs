@@ -1,0 +1,270 @@
+//! The sandbox init: runs as `versa __sandbox-init` in a fresh, single-threaded process whose
+//! mount, network, IPC, UTS and cgroup namespaces are already new (the spawner unshared them
+//! before `exec`), and whose children land in a new PID namespace.
+//!
+//! Steps: join the cgroup; make mounts private; build the new root on a tmpfs (read-only binds
+//! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`); bind the
+//! relay listeners; fork pid 1 of the new PID namespace, which mounts `/proc`, pivots into the
+//! root and forks the runtime; the runtime drops to the unprivileged user with no new
+//! privileges and its rlimits, and `exec`s. The init then relays connections and exits with the
+//! runtime's exit code when pid 1 does.
+//!
+//! Anything that fails is reported on stderr (the function's log) and ends the init with
+//! status 125, before the runtime ever starts.
+
+use std::ffi::CString;
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use crate::spec::{Isolation, MountKind, Network, Spec};
+use crate::sys::{self, Fork};
+
+/// Exit status of an init that could not set the sandbox up.
+pub const SETUP_FAILED: i32 = 125;
+/// Size of the tmpfs holding the new root's skeleton (directories, /etc files, mount points).
+const ROOT_TMPFS: &str = "size=1m,mode=0755";
+/// Host files and directories exposed read-only under `/etc` when they exist.
+const ETC_ENTRIES: &[&str] = &[
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "resolv.conf",
+    "hosts",
+    "nsswitch.conf",
+    "host.conf",
+    "gai.conf",
+    "protocols",
+    "services",
+    "ssl",
+    "ca-certificates",
+    "alternatives",
+    "localtime",
+    "mime.types",
+];
+/// Top-level host paths that are either symlinks into /usr (recreated) or directories (bound).
+const ROOT_LINKS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+/// Device nodes bound from the host.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+/// Entry point of `versa __sandbox-init`: reads the [`Spec`] from stdin and never returns.
+pub fn main() -> ! {
+    let code = match read_spec().and_then(run) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "versa sandbox: {e}");
+            SETUP_FAILED
+        }
+    };
+    std::process::exit(code)
+}
+
+fn read_spec() -> io::Result<Spec> {
+    let mut text = Vec::new();
+    io::stdin().lock().take(1 << 20).read_to_end(&mut text)?;
+    serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad spec: {e}")))
+}
+
+fn context<T>(r: io::Result<T>, what: impl std::fmt::Display) -> io::Result<T> {
+    r.map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
+}
+
+fn run(spec: Spec) -> io::Result<i32> {
+    let pid = std::process::id();
+    for procs in &spec.cgroup_procs {
+        context(std::fs::write(procs, pid.to_string()), format!("join cgroup {}", procs.display()))?;
+    }
+    let namespaces = matches!(spec.isolation, Isolation::Namespaces { .. });
+    if namespaces {
+        sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+        context(sys::sethostname(&spec.hostname), "sethostname")?;
+        if spec.isolation == (Isolation::Namespaces { network: Network::Isolated }) {
+            context(sys::loopback_up(), "bring up loopback")?;
+        }
+        build_root(&spec)?;
+    }
+
+    // Listeners first: their ports go into the runtime's environment.
+    let mut env = spec.env.clone();
+    let mut listeners = Vec::new();
+    for relay in &spec.relays {
+        let l = context(TcpListener::bind(("127.0.0.1", relay.port)), format!("listen on port {}", relay.port))?;
+        let port = l.local_addr()?.port();
+        if let Some((name, template)) = &relay.env {
+            env.retain(|(k, _)| k != name);
+            env.push((name.clone(), template.replace("{port}", &port.to_string())));
+        }
+        listeners.push((l, relay.target.clone()));
+    }
+
+    let program = sys::cstr(&spec.program)?;
+    let mut argv = vec![program.clone()];
+    for a in &spec.args {
+        argv.push(CString::new(a.as_str()).map_err(|_| io::Error::other("NUL in argument"))?);
+    }
+    let envp: Vec<CString> = env
+        .iter()
+        .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| io::Error::other("NUL in environment")))
+        .collect::<io::Result<_>>()?;
+
+    match sys::fork()? {
+        Fork::Child => {
+            // Only async-signal-safe-ish work below, in a copy of a single-threaded process.
+            let code = match pid_one(&spec, namespaces, &program, &argv, &envp) {
+                Ok(code) => code,
+                Err(e) => {
+                    let _ = writeln!(io::stderr(), "versa sandbox: {e}");
+                    SETUP_FAILED
+                }
+            };
+            std::process::exit(code)
+        }
+        Fork::Parent(child) => {
+            for (listener, target) in listeners {
+                crate::relay::serve(listener, target);
+            }
+            let (_, status) = sys::waitpid(child)?;
+            Ok(sys::exit_code(status))
+        }
+    }
+}
+
+/// Pid 1 of the new PID namespace (or, without namespaces, the runtime's parent): finishes the
+/// root, forks the runtime and reaps until the runtime exits.
+fn pid_one(spec: &Spec, namespaces: bool, program: &CString, argv: &[CString], envp: &[CString]) -> io::Result<i32> {
+    // If the init dies, so does everything below it.
+    sys::set_parent_death_signal(libc::SIGKILL)?;
+    if namespaces {
+        let root = &spec.root_dir;
+        context(
+            sys::mount(
+                Some(Path::new("proc")),
+                &root.join("proc"),
+                Some("proc"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            ),
+            "mount /proc",
+        )?;
+        context(sys::pivot_root(root, &root.join(".old")), "pivot_root")?;
+        std::env::set_current_dir("/")?;
+        context(sys::umount_detach(Path::new("/.old")), "detach the old root")?;
+    }
+    match sys::fork()? {
+        Fork::Child => {
+            let e = exec_runtime(spec, program, argv, envp);
+            let _ = writeln!(io::stderr(), "versa sandbox: cannot start {}: {e}", spec.program.display());
+            std::process::exit(127)
+        }
+        Fork::Parent(runtime) => loop {
+            // Reap everything (orphans are re-parented to pid 1); stop when the runtime exits.
+            let (pid, status) = sys::waitpid(-1)?;
+            if pid == runtime {
+                return Ok(sys::exit_code(status));
+            }
+        },
+    }
+}
+
+/// Drops privileges, applies limits and `exec`s. Returns only the error.
+fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
+    let step = || -> io::Result<()> {
+        sys::set_parent_death_signal(libc::SIGKILL)?;
+        sys::set_rlimit(libc::RLIMIT_NOFILE, spec.limits.open_files)?;
+        sys::set_rlimit(libc::RLIMIT_CORE, 0)?;
+        if let Some((uid, gid)) = spec.user {
+            if uid != 0 {
+                sys::set_rlimit(libc::RLIMIT_NPROC, spec.limits.processes)?;
+            }
+            context(sys::drop_to(uid, gid), format!("switch to uid {uid}"))?;
+        }
+        sys::set_no_new_privs()?;
+        context(std::env::set_current_dir(&spec.workdir), format!("chdir {}", spec.workdir.display()))?;
+        Ok(())
+    };
+    match step() {
+        Ok(()) => sys::execve(program, argv, envp),
+        Err(e) => e,
+    }
+}
+
+/// Builds the new root under `spec.root_dir`; see the module docs.
+fn build_root(spec: &Spec) -> io::Result<()> {
+    let root = &spec.root_dir;
+    context(sys::mount(Some(Path::new("tmpfs")), root, Some("tmpfs"), libc::MS_NOSUID, Some(ROOT_TMPFS)), "root tmpfs")?;
+    let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+
+    mkdir(&root.join("usr"))?;
+    sys::bind_ro(Path::new("/usr"), &root.join("usr"))?;
+    for name in ROOT_LINKS {
+        let host = Path::new("/").join(name);
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::os::unix::fs::symlink(std::fs::read_link(&host)?, root.join(name))?;
+            }
+            Ok(m) if m.is_dir() => {
+                mkdir(&root.join(name))?;
+                sys::bind_ro(&host, &root.join(name))?;
+            }
+            _ => {}
+        }
+    }
+
+    let etc = root.join("etc");
+    mkdir(&etc)?;
+    let (uid, gid) = spec.user.unwrap_or((0, 0));
+    std::fs::write(
+        etc.join("passwd"),
+        format!("root:x:0:0:root:/root:/bin/sh\nsbx_user:x:{uid}:{gid}::/tmp:/sbin/nologin\n"),
+    )?;
+    std::fs::write(etc.join("group"), format!("root:x:0:\nsbx_user:x:{gid}:\n"))?;
+    for name in ETC_ENTRIES {
+        let host = Path::new("/etc").join(name);
+        let Ok(meta) = std::fs::metadata(&host) else { continue };
+        let target = etc.join(name);
+        if meta.is_dir() {
+            mkdir(&target)?;
+        } else {
+            std::fs::write(&target, b"")?;
+        }
+        sys::bind_ro(&host, &target)?;
+    }
+
+    let dev = root.join("dev");
+    mkdir(&dev)?;
+    sys::mount(Some(Path::new("tmpfs")), &dev, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NOEXEC, Some("size=64k,mode=0755"))?;
+    for name in DEVICES {
+        let target = dev.join(name);
+        std::fs::write(&target, b"")?;
+        sys::mount(Some(&Path::new("/dev").join(name)), &target, None, libc::MS_BIND, None)?;
+    }
+    for (link, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        std::os::unix::fs::symlink(to, dev.join(link))?;
+    }
+    sys::mount(None, &dev, None, libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC, Some("size=64k,mode=0755"))?;
+
+    mkdir(&root.join("proc"))?;
+    mkdir(&root.join(".old"))?;
+    for m in &spec.mounts {
+        let target = inside(&m.target);
+        mkdir(&target)?;
+        match &m.kind {
+            MountKind::ReadOnly { source } => {
+                context(sys::bind_ro(source, &target), format!("bind {}", source.display()))?;
+            }
+            MountKind::Tmpfs { size_mb } => {
+                let data = format!("size={size_mb}m,mode=1777");
+                sys::mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(&data))?;
+            }
+        }
+    }
+    // Nothing else may change the root's skeleton.
+    context(
+        sys::mount(None, root, None, libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID, Some(ROOT_TMPFS)),
+        "make the root read-only",
+    )
+}
+
+fn mkdir(p: &Path) -> io::Result<()> {
+    context(std::fs::create_dir_all(p), format!("mkdir {}", p.display()))
+}

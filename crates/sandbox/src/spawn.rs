@@ -1,0 +1,268 @@
+//! The host side: finding out what isolation this host supports, and spawning sandboxes.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+
+use crate::cgroup::{Cgroup, CgroupRoot};
+use crate::spec::{Isolation, Limits, Network, Spec};
+use crate::sys;
+
+/// The unprivileged user functions run as when Versa runs as root (Lambda's `sbx_user1051`).
+pub const SANDBOX_UID: u32 = 993;
+pub const SANDBOX_GID: u32 = 993;
+
+/// What this host lets the sandbox do, found out once at startup by [`probe`].
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// The program that runs as sandbox init (the `versa` binary).
+    pub init_program: PathBuf,
+    pub isolation: Isolation,
+    /// Memory and process limits, memory accounting, OOM detection.
+    pub cgroup: Option<CgroupRoot>,
+    /// The user functions run as; `None` when Versa is not root and cannot switch users.
+    pub user: Option<(u32, u32)>,
+    /// Each protection that is off, with the reason. Empty when everything is on.
+    pub off: Vec<String>,
+}
+
+impl Capabilities {
+    /// One line per protection, for the startup log and the health endpoint.
+    pub fn summary(&self) -> Vec<String> {
+        let mut s = vec![match self.isolation {
+            Isolation::Namespaces { network: Network::Isolated } => {
+                "namespaces: mount, pid, ipc, uts, cgroup, network (loopback only); read-only root".to_owned()
+            }
+            Isolation::Namespaces { network: Network::Host } => {
+                "namespaces: mount, pid, ipc, uts, cgroup; host network; read-only root".to_owned()
+            }
+            Isolation::None => "namespaces: off".to_owned(),
+        }];
+        s.push(match &self.cgroup {
+            Some(c) => format!("limits: memory and processes via {}", c.describe()),
+            None => "limits: no cgroup (memory and process limits off)".to_owned(),
+        });
+        s.push(match self.user {
+            Some((uid, _)) => format!("user: unprivileged uid {uid}, no new privileges"),
+            None => "user: runs as the server's user".to_owned(),
+        });
+        s
+    }
+}
+
+/// Probes the host: tries a real sandbox with `wanted` isolation, and a cgroup. Never fails;
+/// what does not work is listed in [`Capabilities::off`].
+pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> Capabilities {
+    let mut off = Vec::new();
+    let root = sys::geteuid() == 0;
+    let cgroup = if root {
+        match CgroupRoot::detect() {
+            Ok(c) => Some(c),
+            Err(why) => {
+                off.push(format!("memory and process limits: {why}"));
+                None
+            }
+        }
+    } else {
+        off.push("memory and process limits: Versa is not running as root".to_owned());
+        None
+    };
+    let user = root.then_some((SANDBOX_UID, SANDBOX_GID));
+    if !root {
+        off.push("unprivileged user: Versa is not running as root, functions run as its user".to_owned());
+    }
+    let mut caps = Capabilities { init_program, isolation: wanted, cgroup, user, off };
+    if wanted == Isolation::None {
+        caps.off.push("namespaces and read-only root: turned off by configuration".to_owned());
+        return caps;
+    }
+    if !root {
+        caps.isolation = Isolation::None;
+        caps.off.push("namespaces and read-only root: Versa is not running as root".to_owned());
+        return caps;
+    }
+    match trial(&caps, scratch).await {
+        Ok(()) => {}
+        Err(why) => {
+            caps.isolation = Isolation::None;
+            caps.off.push(format!("namespaces and read-only root: a trial sandbox failed: {why}"));
+        }
+    }
+    caps
+}
+
+/// Runs `true` in a sandbox built the way functions' are.
+async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
+    let dir = scratch.join("probe");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("task")).map_err(|e| e.to_string())?;
+    let program = ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).exists()).ok_or("no `true` binary")?;
+    let spec = Spec {
+        program: program.into(),
+        args: Vec::new(),
+        env: Vec::new(),
+        workdir: "/var/task".into(),
+        root_dir: dir.join("root"),
+        mounts: vec![crate::spec::Mount {
+            target: "/var/task".into(),
+            kind: crate::spec::MountKind::ReadOnly { source: dir.join("task") },
+        }],
+        relays: Vec::new(),
+        cgroup_procs: Vec::new(),
+        limits: Limits { open_files: 1024, processes: 1024 },
+        user: caps.user,
+        hostname: "probe".into(),
+        isolation: caps.isolation,
+    };
+    let mut sb = Sandbox::spawn(caps, spec, None).await.map_err(|e| e.to_string())?;
+    let mut output = String::new();
+    if let Some(mut out) = sb.output.take() {
+        let _ = out.read_to_string(&mut output).await;
+    }
+    let status = sb.wait().await.map_err(|e| e.to_string())?;
+    sb.cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+    if status.success() { Ok(()) } else { Err(format!("{status}: {}", output.trim())) }
+}
+
+/// A running sandbox. Killing the init takes the whole tree down (pid 1 has the init as its
+/// parent-death signal source, and the PID namespace dies with pid 1).
+pub struct Sandbox {
+    child: tokio::process::Child,
+    cgroup: Option<Cgroup>,
+    root_dir: PathBuf,
+    /// The runtime's stdout and stderr, merged, as a non-blocking pipe.
+    pub output: Option<pipe::Receiver>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("pid", &self.child.id()).field("root_dir", &self.root_dir).finish()
+    }
+}
+
+impl Sandbox {
+    /// Starts `spec` confined as `caps` allows. `limits` is (memory bytes, max processes) for
+    /// the cgroup, when there is one.
+    ///
+    /// Must be called from a long-lived thread (a runtime worker, not a blocking-pool thread):
+    /// the init's parent-death signal fires when the *thread* that spawned it exits.
+    pub async fn spawn(caps: &Capabilities, mut spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
+        spec.isolation = caps.isolation;
+        spec.user = caps.user;
+        std::fs::create_dir_all(&spec.root_dir)?;
+        let cgroup = match (&caps.cgroup, limits) {
+            (Some(root), Some((memory, pids))) => {
+                let name = spec
+                    .root_dir
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("sb-{}", std::process::id()));
+                let cg = Cgroup::create(root, &name, memory, pids)?;
+                spec.cgroup_procs = cg.procs_files();
+                Some(cg)
+            }
+            _ => None,
+        };
+        let (reader, writer) = io::pipe()?;
+        let mut child = spawn_init(caps, &spec, writer)?;
+        // The spec goes in on stdin; the init reads it to EOF.
+        let json = serde_json::to_vec(&spec).map_err(io::Error::other)?;
+        if let Some(stdin) = child.stdin.take() {
+            let mut stdin = stdin.into_owned_fd().map(std::fs::File::from)?;
+            stdin.write_all(&json)?;
+        }
+        let output = pipe::Receiver::from_owned_fd(reader.into())?;
+        Ok(Sandbox { child, cgroup, root_dir: spec.root_dir, output: Some(output) })
+    }
+
+    /// The init's pid on the host.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGKILLs the whole sandbox.
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+
+    /// Waits for the init to exit; its status is the runtime's.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.child.wait().await
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// Peak memory use of the sandbox, when a cgroup measures it.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        self.cgroup.as_ref().and_then(Cgroup::peak_memory_bytes)
+    }
+
+    /// Processes the OOM killer killed in this sandbox.
+    pub fn oom_kills(&self) -> u64 {
+        self.cgroup.as_ref().map_or(0, Cgroup::oom_kills)
+    }
+
+    /// Removes what the sandbox left on the host (its cgroup and root directory). Call after
+    /// `wait`.
+    pub fn cleanup(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            cg.kill_all();
+            cg.remove();
+        }
+        if let Some(parent) = self.root_dir.parent() {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+}
+
+// JUSTIFICATION: this is the one place Versa starts a process.
+#[allow(clippy::disallowed_methods)]
+fn spawn_init(caps: &Capabilities, spec: &Spec, output: io::PipeWriter) -> io::Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(&caps.init_program);
+    cmd.arg(crate::INIT_ARG)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .kill_on_drop(true);
+    let flags = match spec.isolation {
+        Isolation::Namespaces { network } => {
+            let mut f = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+            if network == Network::Isolated {
+                f |= libc::CLONE_NEWNET;
+            }
+            f
+        }
+        Isolation::None => 0,
+    };
+    // SAFETY: the closure runs in the forked child before exec and only makes raw system calls
+    // (prctl, unshare), which are async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            sys::set_parent_death_signal(libc::SIGKILL)?;
+            if flags != 0 {
+                sys::unshare(flags)?;
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}

@@ -1,0 +1,184 @@
+//! Thin, checked wrappers over the Linux calls the sandbox needs. Every `unsafe` block of the
+//! crate that is not in `spawn.rs` is here, each with its safety argument.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub(crate) fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// `mount(2)`. `source`, `fstype` and `data` may be absent.
+pub(crate) fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let source = source.map(cstr).transpose()?;
+    let target = cstr(target)?;
+    let fstype = fstype.map(|f| CString::new(f).expect("static fs type"));
+    let data = data.map(|d| CString::new(d).expect("mount data has no NUL"));
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is either null or a NUL-terminated string that outlives the call;
+    // mount(2) does not keep them.
+    check(unsafe {
+        libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast::<libc::c_void>())
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("mount {}: {e}", target.to_string_lossy())))
+}
+
+/// A read-only bind mount of `source` at `target` (bind, then remount read-only: the kernel
+/// ignores `MS_RDONLY` on the first call).
+pub(crate) fn bind_ro(source: &Path, target: &Path) -> io::Result<()> {
+    mount(Some(source), target, None, libc::MS_BIND | libc::MS_REC, None)?;
+    mount(
+        None,
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+        None,
+    )
+}
+
+pub(crate) fn umount_detach(target: &Path) -> io::Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: `t` is a valid C string for the duration of the call.
+    check(unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) })
+}
+
+pub(crate) fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
+    let (n, o) = (cstr(new_root)?, cstr(put_old)?);
+    // SAFETY: both are valid C strings; the raw syscall has no other preconditions.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) } as libc::c_int)
+}
+
+pub(crate) fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes.
+    check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })
+}
+
+pub(crate) fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+}
+
+pub(crate) fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) })
+}
+
+/// Drops to `uid`/`gid` with no supplementary groups. Capabilities go with the uid.
+pub(crate) fn drop_to(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: an empty group list is valid with a null pointer and length 0.
+    check(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::setresuid(uid, uid, uid) })
+}
+
+pub(crate) fn set_rlimit(resource: libc::__rlimit_resource_t, limit: u64) -> io::Result<()> {
+    let r = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+    // SAFETY: `r` is a valid rlimit for the duration of the call.
+    check(unsafe { libc::setrlimit(resource, &r) })
+}
+
+pub(crate) enum Fork {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `fork(2)`. Only called by the single-threaded sandbox init, where forking is safe.
+pub(crate) fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller is single-threaded (the sandbox init before it starts threads), so the
+    // child gets a consistent copy of the whole process.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid)),
+    }
+}
+
+/// Waits for `pid` (or any child with -1) and returns (pid, raw status).
+pub(crate) fn waitpid(pid: libc::pid_t) -> io::Result<(libc::pid_t, libc::c_int)> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok((r, status));
+    }
+}
+
+/// The shell convention for a wait status: the exit code, or 128 + the signal.
+pub(crate) fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) }
+}
+
+pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::kill(pid, sig) })
+}
+
+/// Replaces the process image. Returns only on failure.
+pub(crate) fn execve(path: &CStr, argv: &[CString], env: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = env.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: `a` and `e` are null-terminated arrays of pointers to C strings that live until
+    // the call returns (it returns only on failure).
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub(crate) fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `fd` is a socket we own; `req` is a valid ifreq naming "lo".
+    let mut r = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };
+    if r == 0 {
+        // SAFETY: reading the flags member the kernel just filled in.
+        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+        // SAFETY: as above.
+        r = unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) };
+    }
+    let err = io::Error::last_os_error();
+    // SAFETY: closing the socket we opened.
+    unsafe { libc::close(fd) };
+    if r == 0 { Ok(()) } else { Err(err) }
+}
+
+/// `unshare(2)`.
+pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: integer argument only.
+    check(unsafe { libc::unshare(flags) })
+}
+
+pub(crate) fn geteuid() -> u32 {
+    // SAFETY: no preconditions, cannot fail.
+    unsafe { libc::geteuid() }
+}
