@@ -20,6 +20,14 @@ pub enum ApiError {
     Forbidden(String),
     /// A Versa-internal endpoint has nothing here.
     NotFound(String),
+    /// `TooManyRequestsException` with its `Reason`.
+    TooManyRequests {
+        reason: &'static str,
+    },
+    /// The function's runtime cannot run on this host (`InvalidRuntimeException`).
+    InvalidRuntime(String),
+    /// A constraint on a header or parameter outside `control` (`ValidationException`).
+    Validation(String),
 }
 
 impl From<ControlError> for ApiError {
@@ -86,6 +94,17 @@ impl ApiError {
             ApiError::NotFound(m) => {
                 (StatusCode::NOT_FOUND, "ResourceNotFoundException", Some("User"), Key::Upper, m.clone())
             }
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                Some("User"),
+                Key::Lower,
+                "Rate Exceeded.".to_owned(),
+            ),
+            ApiError::InvalidRuntime(m) => {
+                (StatusCode::BAD_GATEWAY, "InvalidRuntimeException", Some("User"), Key::Upper, m.clone())
+            }
+            ApiError::Validation(m) => (StatusCode::BAD_REQUEST, "ValidationException", None, Key::Lower, m.clone()),
         }
     }
 
@@ -102,6 +121,9 @@ impl ApiError {
                 Key::Upper => "Message",
             };
             body.insert(k.to_owned(), Value::String(message));
+        }
+        if let ApiError::TooManyRequests { reason } = &self {
+            body.insert("Reason".to_owned(), json!(reason));
         }
         let mut r = Response::new(Body::from(Value::Object(body).to_string()));
         *r.status_mut() = status;

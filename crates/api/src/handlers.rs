@@ -30,7 +30,7 @@ pub(crate) const CONTROL_REQUEST_BYTES_MAX: usize = 1024 * 1024;
 
 type Reply = Result<Response<Body>, ApiError>;
 
-pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>) -> Reply {
+pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>, request_id: &str) -> Reply {
     let (parts, body) = req.into_parts();
     let scope = auth::scope(&parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
     let c = &state.control;
@@ -68,6 +68,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
             let revision = r.revision_id.clone();
             let view = c.update_function_configuration(&scope, &function, update_patch(r), revision).await?;
+            retire(state, &scope, &function).await;
             json(StatusCode::OK, &convert::configuration(&scope, &view, Detail::Full))
         }
         Endpoint::UpdateFunctionCode { function } => {
@@ -87,10 +88,15 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 revision_id: r.revision_id,
             };
             let view = c.update_function_code(&scope, &function, input).await?;
+            retire(state, &scope, &function).await;
             json(StatusCode::OK, &convert::configuration(&scope, &view, Detail::Full))
         }
         Endpoint::DeleteFunction { function, query } => {
+            let id = c.resolve_invoke(&scope, &function, None).await.ok().map(|t| t.function_id);
             c.delete_function(&scope, &function, query.get("Qualifier")).await?;
+            if let Some(id) = id {
+                state.engine.retire(id);
+            }
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Endpoint::ListFunctions { query } => {
@@ -199,7 +205,36 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             json(StatusCode::OK, &resp)
         }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
-        Endpoint::Health => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        Endpoint::Invoke { function, query } => {
+            crate::invocations::invoke(
+                state,
+                &scope,
+                &function,
+                query.get("Qualifier"),
+                &parts.headers,
+                body,
+                request_id,
+            )
+            .await
+        }
+        Endpoint::Health => {
+            let caps = state.engine.capabilities();
+            let body = serde_json::json!({
+                "status": "ok",
+                "sandbox": caps.summary(),
+                "protectionsOff": caps.off,
+                "runtimes": state.engine.runtimes().summary(),
+                "environments": state.engine.live_environments(),
+            });
+            json(StatusCode::OK, &body)
+        }
+    }
+}
+
+/// Stops a function's idle environments after it changed (they run the old configuration).
+async fn retire(state: &ApiState, scope: &model::scope::Scope, function: &str) {
+    if let Ok(t) = state.control.resolve_invoke(scope, function, Some(model::name::Version::LATEST)).await {
+        state.engine.retire(t.function_id);
     }
 }
 
@@ -260,7 +295,7 @@ async fn read_json<T: DeserializeOwned>(
     })
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Reply {
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Reply {
     let text =
         serde_json::to_vec(body).map_err(|e| ApiError::Control(control::ControlError::Service(e.to_string())))?;
     let mut r = Response::new(Body::from(text));
@@ -269,7 +304,7 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Reply {
     Ok(r)
 }
 
-fn empty(status: StatusCode) -> Response<Body> {
+pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     r

@@ -13,6 +13,7 @@ mod code_url;
 mod convert;
 mod error;
 mod handlers;
+mod invocations;
 mod query;
 pub mod routes;
 
@@ -29,6 +30,7 @@ pub use crate::error::ApiError;
 /// Everything handlers need, shared by all requests.
 pub struct ApiState {
     pub control: Arc<Control>,
+    pub engine: Arc<invoke::Engine>,
     /// The region of unsigned requests (and of requests signed for a region name Lambda would
     /// not accept).
     pub default_region: Region,
@@ -44,8 +46,13 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    pub fn new(control: Arc<Control>, default_region: Region, listen: SocketAddr) -> ApiState {
-        ApiState { control, default_region, listen, code_urls: code_url::Signer::random() }
+    pub fn new(
+        control: Arc<Control>,
+        engine: Arc<invoke::Engine>,
+        default_region: Region,
+        listen: SocketAddr,
+    ) -> ApiState {
+        ApiState { control, engine, default_region, listen, code_urls: code_url::Signer::random() }
     }
 }
 
@@ -65,7 +72,7 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let mut response = match routes::Endpoint::parse(req.method(), req.uri().path(), req.uri().query()) {
         Ok(endpoint) => {
             let name = endpoint.name();
-            let result = handlers::dispatch(&state, endpoint, req).await;
+            let result = handlers::dispatch(&state, endpoint, req, &request_id).await;
             match result {
                 Ok(r) => r,
                 Err(e) => {

@@ -69,6 +69,10 @@ pub enum Endpoint {
         resource: String,
     },
     GetAccountSettings,
+    Invoke {
+        function: String,
+        query: Query,
+    },
     /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
     DownloadCode {
         account: String,
@@ -101,6 +105,7 @@ impl Endpoint {
             Endpoint::UntagResource { .. } => "UntagResource",
             Endpoint::ListTags { .. } => "ListTags",
             Endpoint::GetAccountSettings => "GetAccountSettings",
+            Endpoint::Invoke { .. } => "Invoke",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
         }
@@ -162,6 +167,9 @@ impl Endpoint {
             }
             (Method::GET, ["2017-03-31", "tags", r]) => Endpoint::ListTags { resource: (*r).to_owned() },
             (Method::GET, ["2016-08-19", "account-settings"]) => Endpoint::GetAccountSettings,
+            (Method::POST, ["2015-03-31", "functions", f, "invocations"]) => {
+                Endpoint::Invoke { function: (*f).to_owned(), query: query() }
+            }
             (Method::GET, ["_versa", "code", account, sha]) => {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }
             }
@@ -218,8 +226,12 @@ mod tests {
             r#"error UnknownOperation { method: "PATCH", path: "/2015-03-31/functions/fn" }"#,
         );
         check(
-            "POST /2015-03-31/functions/fn/invocations",
-            r#"error UnknownOperation { method: "POST", path: "/2015-03-31/functions/fn/invocations" }"#,
+            "GET /2015-03-31/functions/fn/invocations",
+            r#"error UnknownOperation { method: "GET", path: "/2015-03-31/functions/fn/invocations" }"#,
+        );
+        check(
+            "POST /2015-03-31/functions/fn%3Aprod/invocations?Qualifier=prod",
+            r#"Invoke { function: "fn:prod", query: Query([("Qualifier", "prod")]) }"#,
         );
     }
 }

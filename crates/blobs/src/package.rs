@@ -140,6 +140,64 @@ impl Write for Counting {
     }
 }
 
+/// Unpacks a package that [`inspect`] accepted into `dest`, which must not exist. Extraction
+/// goes to a sibling temporary directory renamed into place, so `dest` is either absent or
+/// complete. File modes come from the zip (so `bootstrap` stays executable), always readable by
+/// everyone; directories are `0755`.
+pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
+    use std::os::unix::fs::PermissionsExt;
+    let unreadable = |what: String| PackageError::Unreadable(what);
+    let io_err = |e: io::Error| PackageError::Unreadable(e.to_string());
+    let parent = dest.parent().ok_or_else(|| unreadable("no parent directory".into()))?;
+    std::fs::create_dir_all(parent).map_err(io_err)?;
+    let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(parent).map_err(io_err)?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(|e| unreadable(e.to_string()))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
+        let name = entry.name_raw().to_vec();
+        check_entry_name(&name).map_err(unreadable)?;
+        let rel = String::from_utf8_lossy(&name).replace('\\', "/");
+        let path = tmp.path().join(rel.trim_start_matches("./"));
+        let mode = entry.unix_mode();
+        if entry.is_dir() || rel.ends_with('/') {
+            std::fs::create_dir_all(&path).map_err(io_err)?;
+            continue;
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+            let mut target = Vec::new();
+            (&mut entry).take(SYMLINK_TARGET_LEN_MAX + 1).read_to_end(&mut target).map_err(io_err)?;
+            check_symlink(&name, &target).map_err(unreadable)?;
+            let target = String::from_utf8(target).map_err(|_| unreadable("symlink target is not UTF-8".into()))?;
+            std::os::unix::fs::symlink(target, &path).map_err(io_err)?;
+            continue;
+        }
+        let mut file = std::fs::File::create(&path).map_err(io_err)?;
+        io::copy(&mut entry, &mut file).map_err(io_err)?;
+        let perm = mode.map_or(0o644, |m| (m & 0o777) | 0o444);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(perm)).map_err(io_err)?;
+    }
+    // Directories must be traversable by the function's user.
+    fn open_dirs(p: &std::path::Path) -> io::Result<()> {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
+        for e in std::fs::read_dir(p)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                open_dirs(&e.path())?;
+            }
+        }
+        Ok(())
+    }
+    open_dirs(tmp.path()).map_err(io_err)?;
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dest).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        io_err(e)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,6 +149,14 @@ pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
 }
 
 impl Control {
+    /// Refuses a runtime this host cannot run, naming what is missing.
+    fn check_runtime(&self, runtime: Option<&str>) -> Result<()> {
+        match (runtime, &self.settings.runtime_check) {
+            (Some(rt), Some(check)) => check(rt).map_err(ControlError::InvalidParameterValue),
+            _ => Ok(()),
+        }
+    }
+
     /// Looks up the version a qualifier names. `None` when it does not exist.
     fn lookup_qualified(
         tx: &mut dyn ReadTx,
@@ -221,6 +229,7 @@ impl Control {
             ));
         }
         config::check_semantics(&input.config)?;
+        self.check_runtime(input.config.runtime.as_deref())?;
         let tags = input.tags.unwrap_or_default();
         check_tags(&tags)?;
         let package = blocking(move || Ok(inspect_package(zip))).await??;
@@ -335,6 +344,7 @@ impl Control {
             return Err(names::function_not_found(scope, &name));
         }
         config::check_semantics(&patch)?;
+        self.check_runtime(patch.runtime.as_deref())?;
         let (s, n) = (scope.clone(), name.clone());
         let record = self
             .store

@@ -14,6 +14,7 @@ mod aliases;
 mod config;
 mod functions;
 mod gc;
+mod invoke;
 mod names;
 mod tags;
 mod views;
@@ -28,6 +29,7 @@ use tokio::sync::RwLock;
 pub use crate::aliases::{AliasInput, AliasUpdate, RoutingInput};
 pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
+pub use crate::invoke::InvokeTarget;
 pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
 
 pub use model::scope::Scope;
@@ -74,16 +76,28 @@ impl From<StoreError> for ControlError {
 
 pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 
+/// Whether a runtime can run on this host; the error names what is missing.
+pub type RuntimeCheck = Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>;
+
 /// Settings of the control plane that come from the server configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// The account concurrency limit reported by GetAccountSettings.
     pub account_concurrency: u32,
+    /// Consulted by CreateFunction and UpdateFunctionConfiguration, so a function whose
+    /// runtime cannot run here is refused up front. `None` accepts every runtime.
+    pub runtime_check: Option<RuntimeCheck>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings").field("account_concurrency", &self.account_concurrency).finish_non_exhaustive()
+    }
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT }
+        Settings { account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT, runtime_check: None }
     }
 }
 

@@ -83,8 +83,8 @@ impl CgroupRoot {
     }
 }
 
-/// One sandbox's cgroup (one directory per hierarchy).
-#[derive(Debug)]
+/// One sandbox's cgroup (one directory per hierarchy). Clones are handles to the same cgroup.
+#[derive(Debug, Clone)]
 pub struct Cgroup {
     v2: bool,
     memory: PathBuf,
@@ -119,7 +119,9 @@ impl Cgroup {
 
     /// The `cgroup.procs` files a process writes its pid into to join.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        std::iter::once(self.memory.join("cgroup.procs")).chain(self.pids.iter().map(|p| p.join("cgroup.procs"))).collect()
+        std::iter::once(self.memory.join("cgroup.procs"))
+            .chain(self.pids.iter().map(|p| p.join("cgroup.procs")))
+            .collect()
     }
 
     /// Peak memory use since creation, in bytes.

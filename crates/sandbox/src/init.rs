@@ -3,11 +3,15 @@
 //! before `exec`), and whose children land in a new PID namespace.
 //!
 //! Steps: join the cgroup; make mounts private; build the new root on a tmpfs (read-only binds
-//! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`); bind the
-//! relay listeners; fork pid 1 of the new PID namespace, which mounts `/proc`, pivots into the
-//! root and forks the runtime; the runtime drops to the unprivileged user with no new
-//! privileges and its rlimits, and `exec`s. The init then relays connections and exits with the
-//! runtime's exit code when pid 1 does.
+//! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`, and the
+//! relays' Unix sockets under `/run/versa`); bind the relay listeners; fork pid 1 of the new PID
+//! namespace, which mounts `/proc`, pivots into the root and forks the runtime; the runtime
+//! drops to the unprivileged user with no new privileges and its rlimits, and `exec`s. Pid 1
+//! then relays connections and reaps; the init exits with the runtime's exit code.
+//!
+//! Threads: a process that unshared its PID namespace cannot create threads (`clone` refuses
+//! `CLONE_THREAD` when the namespace for children differs), so the init itself stays
+//! single-threaded and the relay threads live in pid 1, started after the runtime is forked.
 //!
 //! Anything that fails is reported on stderr (the function's log) and ends the init with
 //! status 125, before the runtime ever starts.
@@ -107,10 +111,10 @@ fn run(spec: Spec) -> io::Result<i32> {
         .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| io::Error::other("NUL in environment")))
         .collect::<io::Result<_>>()?;
 
+    let workdir = sys::cstr(&spec.workdir)?;
     match sys::fork()? {
         Fork::Child => {
-            // Only async-signal-safe-ish work below, in a copy of a single-threaded process.
-            let code = match pid_one(&spec, namespaces, &program, &argv, &envp) {
+            let code = match pid_one(&spec, namespaces, listeners, &program, &argv, &envp, &workdir) {
                 Ok(code) => code,
                 Err(e) => {
                     let _ = writeln!(io::stderr(), "versa sandbox: {e}");
@@ -120,9 +124,7 @@ fn run(spec: Spec) -> io::Result<i32> {
             std::process::exit(code)
         }
         Fork::Parent(child) => {
-            for (listener, target) in listeners {
-                crate::relay::serve(listener, target);
-            }
+            drop(listeners);
             let (_, status) = sys::waitpid(child)?;
             Ok(sys::exit_code(status))
         }
@@ -131,7 +133,15 @@ fn run(spec: Spec) -> io::Result<i32> {
 
 /// Pid 1 of the new PID namespace (or, without namespaces, the runtime's parent): finishes the
 /// root, forks the runtime and reaps until the runtime exits.
-fn pid_one(spec: &Spec, namespaces: bool, program: &CString, argv: &[CString], envp: &[CString]) -> io::Result<i32> {
+fn pid_one(
+    spec: &Spec,
+    namespaces: bool,
+    listeners: Vec<(TcpListener, std::path::PathBuf)>,
+    program: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    workdir: &CString,
+) -> io::Result<i32> {
     // If the init dies, so does everything below it.
     sys::set_parent_death_signal(libc::SIGKILL)?;
     if namespaces {
@@ -150,24 +160,32 @@ fn pid_one(spec: &Spec, namespaces: bool, program: &CString, argv: &[CString], e
         std::env::set_current_dir("/")?;
         context(sys::umount_detach(Path::new("/.old")), "detach the old root")?;
     }
+    // Fork the runtime while still single-threaded, then start the relays.
     match sys::fork()? {
         Fork::Child => {
-            let e = exec_runtime(spec, program, argv, envp);
+            drop(listeners);
+            let e = exec_runtime(spec, program, argv, envp, workdir);
             let _ = writeln!(io::stderr(), "versa sandbox: cannot start {}: {e}", spec.program.display());
             std::process::exit(127)
         }
-        Fork::Parent(runtime) => loop {
-            // Reap everything (orphans are re-parented to pid 1); stop when the runtime exits.
-            let (pid, status) = sys::waitpid(-1)?;
-            if pid == runtime {
-                return Ok(sys::exit_code(status));
+        Fork::Parent(runtime) => {
+            for (i, (listener, target)) in listeners.into_iter().enumerate() {
+                let target = if namespaces { relay_socket(i) } else { target };
+                crate::relay::serve(listener, target);
             }
-        },
+            loop {
+                // Reap everything (orphans are re-parented to pid 1); stop when the runtime exits.
+                let (pid, status) = sys::waitpid(-1)?;
+                if pid == runtime {
+                    return Ok(sys::exit_code(status));
+                }
+            }
+        }
     }
 }
 
 /// Drops privileges, applies limits and `exec`s. Returns only the error.
-fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
+fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CString], workdir: &CString) -> io::Error {
     let step = || -> io::Result<()> {
         sys::set_parent_death_signal(libc::SIGKILL)?;
         sys::set_rlimit(libc::RLIMIT_NOFILE, spec.limits.open_files)?;
@@ -179,7 +197,7 @@ fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CStrin
             context(sys::drop_to(uid, gid), format!("switch to uid {uid}"))?;
         }
         sys::set_no_new_privs()?;
-        context(std::env::set_current_dir(&spec.workdir), format!("chdir {}", spec.workdir.display()))?;
+        context(sys::chdir(workdir), format!("chdir {}", spec.workdir.display()))?;
         Ok(())
     };
     match step() {
@@ -191,7 +209,10 @@ fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CStrin
 /// Builds the new root under `spec.root_dir`; see the module docs.
 fn build_root(spec: &Spec) -> io::Result<()> {
     let root = &spec.root_dir;
-    context(sys::mount(Some(Path::new("tmpfs")), root, Some("tmpfs"), libc::MS_NOSUID, Some(ROOT_TMPFS)), "root tmpfs")?;
+    context(
+        sys::mount(Some(Path::new("tmpfs")), root, Some("tmpfs"), libc::MS_NOSUID, Some(ROOT_TMPFS)),
+        "root tmpfs",
+    )?;
     let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
 
     mkdir(&root.join("usr"))?;
@@ -232,16 +253,46 @@ fn build_root(spec: &Spec) -> io::Result<()> {
 
     let dev = root.join("dev");
     mkdir(&dev)?;
-    sys::mount(Some(Path::new("tmpfs")), &dev, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NOEXEC, Some("size=64k,mode=0755"))?;
+    sys::mount(
+        Some(Path::new("tmpfs")),
+        &dev,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("size=64k,mode=0755"),
+    )?;
     for name in DEVICES {
         let target = dev.join(name);
         std::fs::write(&target, b"")?;
         sys::mount(Some(&Path::new("/dev").join(name)), &target, None, libc::MS_BIND, None)?;
     }
-    for (link, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
         std::os::unix::fs::symlink(to, dev.join(link))?;
     }
-    sys::mount(None, &dev, None, libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC, Some("size=64k,mode=0755"))?;
+    sys::mount(
+        None,
+        &dev,
+        None,
+        libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("size=64k,mode=0755"),
+    )?;
+
+    // The relays' Unix sockets, reachable from pid 1 after the pivot.
+    if !spec.relays.is_empty() {
+        mkdir(&root.join("run/versa"))?;
+    }
+    for (i, relay) in spec.relays.iter().enumerate() {
+        let target = inside(&relay_socket(i));
+        std::fs::write(&target, b"")?;
+        context(
+            sys::mount(Some(&relay.target), &target, None, libc::MS_BIND, None),
+            format!("bind {}", relay.target.display()),
+        )?;
+    }
 
     mkdir(&root.join("proc"))?;
     mkdir(&root.join(".old"))?;
@@ -254,7 +305,13 @@ fn build_root(spec: &Spec) -> io::Result<()> {
             }
             MountKind::Tmpfs { size_mb } => {
                 let data = format!("size={size_mb}m,mode=1777");
-                sys::mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(&data))?;
+                sys::mount(
+                    Some(Path::new("tmpfs")),
+                    &target,
+                    Some("tmpfs"),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    Some(&data),
+                )?;
             }
         }
     }
@@ -267,4 +324,9 @@ fn build_root(spec: &Spec) -> io::Result<()> {
 
 fn mkdir(p: &Path) -> io::Result<()> {
     context(std::fs::create_dir_all(p), format!("mkdir {}", p.display()))
+}
+
+/// Where relay `i`'s Unix socket appears inside the sandbox.
+fn relay_socket(i: usize) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/run/versa/relay-{i}.sock"))
 }

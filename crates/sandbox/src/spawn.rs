@@ -99,7 +99,8 @@ async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
     let dir = scratch.join("probe");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("task")).map_err(|e| e.to_string())?;
-    let program = ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).exists()).ok_or("no `true` binary")?;
+    let program =
+        ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).exists()).ok_or("no `true` binary")?;
     let spec = Spec {
         program: program.into(),
         args: Vec::new(),
@@ -202,6 +203,11 @@ impl Sandbox {
         self.child.try_wait()
     }
 
+    /// A handle that reads this sandbox's memory figures, usable while another task waits on it.
+    pub fn meter(&self) -> Meter {
+        Meter(self.cgroup.clone())
+    }
+
     /// Peak memory use of the sandbox, when a cgroup measures it.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
         self.cgroup.as_ref().and_then(Cgroup::peak_memory_bytes)
@@ -245,7 +251,11 @@ fn spawn_init(caps: &Capabilities, spec: &Spec, output: io::PipeWriter) -> io::R
         .kill_on_drop(true);
     let flags = match spec.isolation {
         Isolation::Namespaces { network } => {
-            let mut f = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+            let mut f = libc::CLONE_NEWNS
+                | libc::CLONE_NEWPID
+                | libc::CLONE_NEWIPC
+                | libc::CLONE_NEWUTS
+                | libc::CLONE_NEWCGROUP;
             if network == Network::Isolated {
                 f |= libc::CLONE_NEWNET;
             }
@@ -265,4 +275,29 @@ fn spawn_init(caps: &Capabilities, spec: &Spec, output: io::PipeWriter) -> io::R
         });
     }
     cmd.spawn()
+}
+
+/// Runs a host program outside any sandbox and returns its stdout, for probing the host (an
+/// interpreter's version). `None` if it cannot run or fails.
+// JUSTIFICATION: this crate is where processes are started; probing is one more case.
+#[allow(clippy::disallowed_methods)]
+pub fn host_command_output(program: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program).args(args).stdin(std::process::Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Reads a sandbox's memory figures from its cgroup.
+#[derive(Debug, Clone)]
+pub struct Meter(Option<Cgroup>);
+
+impl Meter {
+    /// Peak memory use since the sandbox started, when a cgroup measures it.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        self.0.as_ref().and_then(Cgroup::peak_memory_bytes)
+    }
+
+    /// Processes the OOM killer killed in the sandbox.
+    pub fn oom_kills(&self) -> u64 {
+        self.0.as_ref().map_or(0, Cgroup::oom_kills)
+    }
 }

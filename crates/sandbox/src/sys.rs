@@ -29,10 +29,8 @@ pub(crate) fn mount(
     let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: every pointer is either null or a NUL-terminated string that outlives the call;
     // mount(2) does not keep them.
-    check(unsafe {
-        libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast::<libc::c_void>())
-    })
-    .map_err(|e| io::Error::new(e.kind(), format!("mount {}: {e}", target.to_string_lossy())))
+    check(unsafe { libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast::<libc::c_void>()) })
+        .map_err(|e| io::Error::new(e.kind(), format!("mount {}: {e}", target.to_string_lossy())))
 }
 
 /// A read-only bind mount of `source` at `target` (bind, then remount read-only: the kernel
@@ -181,4 +179,9 @@ pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
 pub(crate) fn geteuid() -> u32 {
     // SAFETY: no preconditions, cannot fail.
     unsafe { libc::geteuid() }
+}
+
+pub(crate) fn chdir(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is a valid C string.
+    check(unsafe { libc::chdir(path.as_ptr()) })
 }

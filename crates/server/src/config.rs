@@ -1,8 +1,10 @@
 //! Server configuration: flags and environment variables, validated into [`Config`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use model::scope::Region;
+use sandbox::Network;
 
 /// A validated configuration of [`crate::run`].
 #[derive(Debug, Clone)]
@@ -14,6 +16,20 @@ pub struct Config {
     pub region: Region,
     /// The account concurrency limit reported by GetAccountSettings.
     pub account_concurrency: u32,
+    /// The program that runs as sandbox init: the `versa` binary. `None` uses the running
+    /// executable (right for the binary itself; tests point at the built binary).
+    pub init_program: Option<PathBuf>,
+    /// Isolate functions with namespaces when the host allows (`true`), or run them as plain
+    /// processes (`false`).
+    pub sandbox: bool,
+    /// The network functions see: loopback only (Versa relayed in), or the host's.
+    pub function_network: Network,
+    /// Idle execution environments are stopped after this long.
+    pub environment_idle_timeout: Duration,
+    /// Most execution environments alive at once.
+    pub max_environments: usize,
+    /// Extra places to look for Python and Node.js interpreters.
+    pub interpreter_paths: Vec<PathBuf>,
 }
 
 impl Config {
@@ -22,11 +38,19 @@ impl Config {
             data_dir,
             region: Region::parse(DEFAULT_REGION).expect("the default region is valid"),
             account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT,
+            init_program: None,
+            sandbox: true,
+            function_network: Network::Isolated,
+            environment_idle_timeout: DEFAULT_ENVIRONMENT_IDLE_TIMEOUT,
+            max_environments: DEFAULT_MAX_ENVIRONMENTS,
+            interpreter_paths: Vec::new(),
         }
     }
 }
 
 pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_ENVIRONMENT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_ENVIRONMENTS: usize = 128;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
 
 /// Where the data lives: a directory that persists, or a temporary one removed at exit.

@@ -7,6 +7,7 @@ mod listener;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -36,6 +37,9 @@ pub async fn run(
 pub struct Server {
     config: Config,
     control: Arc<Control>,
+    engine: Arc<invoke::Engine>,
+    /// Versa's API on a Unix socket, relayed into sandboxes as `AWS_ENDPOINT_URL`.
+    api_socket: PathBuf,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -47,9 +51,12 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// Longest path of a Unix socket Versa creates (the kernel's limit is 108 bytes).
+const SOCKET_PATH_MAX: usize = 100;
+
 impl Server {
     /// Opens (creating if needed) the data dir: takes its lock, opens and migrates the store,
-    /// and removes code packages nothing references.
+    /// removes code packages nothing references, and finds out how functions can be isolated.
     pub async fn open(config: Config) -> anyhow::Result<Server> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
@@ -59,28 +66,100 @@ impl Server {
         let backend =
             SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
         let store = Store::new(Arc::new(backend));
-        let blobs = blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?;
-        let settings = Settings { account_concurrency: config.account_concurrency };
-        let control = Arc::new(Control::new(store, Arc::new(blobs), settings));
+        let blobs: Arc<dyn blobs::BlobBackend> =
+            Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?);
+
+        // Per-environment sockets need short paths.
+        let mut run_dir = dir.join("run");
+        if run_dir.join("e0000000000/rt.sock").as_os_str().len() > SOCKET_PATH_MAX {
+            run_dir = std::env::temp_dir().join(format!("versa-{}", std::process::id()));
+        }
+        std::fs::create_dir_all(&run_dir)?;
+        let init_program = match &config.init_program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().context("cannot find the versa executable")?,
+        };
+        let wanted = if config.sandbox {
+            sandbox::Isolation::Namespaces { network: config.function_network }
+        } else {
+            sandbox::Isolation::None
+        };
+        let caps = sandbox::probe(init_program, wanted, &run_dir).await;
+        for line in caps.summary() {
+            tracing::info!("sandbox {line}");
+        }
+        for off in &caps.off {
+            tracing::warn!("protection off: {off}");
+        }
+        let api_socket = run_dir.join("api.sock");
+        let engine = invoke::Engine::start(
+            invoke::EngineConfig {
+                run_dir: run_dir.join("envs"),
+                code_dir: dir.join("code"),
+                runtime_dir: dir.join("runtime"),
+                api_socket: Some(api_socket.clone()),
+                idle_timeout: config.environment_idle_timeout,
+                max_environments: config.max_environments,
+                interpreter_paths: config.interpreter_paths.clone(),
+            },
+            caps,
+            blobs.clone(),
+        )
+        .context("cannot start the invocation engine")?;
+        tracing::info!("{}", engine.runtimes().summary());
+        let checker = engine.clone();
+        let settings = Settings {
+            account_concurrency: config.account_concurrency,
+            runtime_check: Some(Arc::new(move |rt: &str| checker.check_runtime(rt))),
+        };
+        let control = Arc::new(Control::new(store, blobs, settings));
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, _lock: lock })
+        Ok(Server { config, control, engine, api_socket, _lock: lock })
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests.
+    /// What the sandbox can and cannot do on this host.
+    pub fn capabilities(&self) -> &sandbox::Capabilities {
+        self.engine.capabilities()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests and
+    /// stops every execution environment.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let listen: SocketAddr = listener.local_addr()?;
-        let state = Arc::new(api::ApiState::new(self.control.clone(), self.config.region.clone(), listen));
+        let state =
+            Arc::new(api::ApiState::new(self.control.clone(), self.engine.clone(), self.config.region.clone(), listen));
+        let app = api::router(state);
+        let _ = std::fs::remove_file(&self.api_socket);
+        let unix = tokio::net::UnixListener::bind(&self.api_socket).context("cannot bind the internal API socket")?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let inner = axum::serve(unix, app.clone()).with_graceful_shutdown({
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        });
+        let inner = tokio::spawn(async move { inner.await });
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
-        axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), api::router(state))
+        let served = axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), app)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("the HTTP server failed")
+            .context("the HTTP server failed");
+        let _ = stop_tx.send(true);
+        let _ = inner.await;
+        self.engine.shutdown();
+        let _ = std::fs::remove_file(&self.api_socket);
+        if let Some(cg) = &self.engine.capabilities().cgroup {
+            // Give the killed sandboxes a moment to leave their cgroups.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            cg.remove();
+        }
+        served
     }
 }

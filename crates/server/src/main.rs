@@ -39,6 +39,22 @@ struct ServerArgs {
     /// Region of unsigned requests.
     #[arg(long, env = "VERSA_REGION", default_value = server::config_defaults::REGION)]
     region: String,
+    /// Isolate functions: `auto` uses every mechanism the host has (namespaces, cgroups, an
+    /// unprivileged user); `none` runs them as plain processes.
+    #[arg(long, env = "VERSA_SANDBOX", default_value = "auto", value_parser = ["auto", "none"])]
+    sandbox: String,
+    /// The network functions see: `isolated` (loopback only, Versa's API relayed in) or `host`.
+    #[arg(long, env = "VERSA_FUNCTION_NETWORK", default_value = "isolated", value_parser = ["isolated", "host"])]
+    function_network: String,
+    /// Seconds an idle execution environment is kept warm.
+    #[arg(long, env = "VERSA_ENV_IDLE_TIMEOUT", default_value_t = 300)]
+    env_idle_timeout: u64,
+    /// Most execution environments alive at once.
+    #[arg(long, env = "VERSA_MAX_ENVIRONMENTS", default_value_t = 128)]
+    max_environments: usize,
+    /// An extra Python or Node.js interpreter (a binary or a directory of them); repeatable.
+    #[arg(long = "interpreter", env = "VERSA_INTERPRETERS", value_delimiter = ':')]
+    interpreters: Vec<PathBuf>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "VERSA_LOG", default_value = "info")]
     log_level: LevelFilter,
@@ -66,6 +82,12 @@ fn main() -> anyhow::Result<()> {
         DataDir::Persistent(args.data_dir.unwrap_or_else(DataDir::default_path))
     };
     let mut config = Config::new(data_dir.path());
+    config.sandbox = args.sandbox == "auto";
+    config.function_network =
+        if args.function_network == "host" { sandbox::Network::Host } else { sandbox::Network::Isolated };
+    config.environment_idle_timeout = std::time::Duration::from_secs(args.env_idle_timeout);
+    config.max_environments = args.max_environments.max(1);
+    config.interpreter_paths = args.interpreters;
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 

@@ -28,11 +28,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `tweak` (the data dir is already set).
+    pub async fn start_with(tweak: impl FnOnce(&mut server::Config)) -> TestServer {
         let dir = tempfile::Builder::new().prefix("versa-test-").tempdir().expect("temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let config = server::Config::new(dir.path().to_owned());
+        let mut config = server::Config::new(dir.path().to_owned());
+        config.init_program = Some(versa_binary());
+        tweak(&mut config);
         let task = tokio::spawn(server::run(config, listener, async move {
             let _ = rx.await;
         }));
@@ -69,6 +76,22 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// The built `versa` binary, which sandboxes run as their init: `$VERSA_BIN`, or `versa` in
+/// the target directory the running test or benchmark binary was built into.
+pub fn versa_binary() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("VERSA_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_owned();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("versa");
+    assert!(bin.exists(), "{} is not built: run `cargo build --bin versa` first (or set VERSA_BIN)", bin.display());
+    bin
 }
 
 /// The official AWS SDK for Lambda, plain HTTP, no retries (tests must see every error).

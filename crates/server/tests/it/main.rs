@@ -5,6 +5,7 @@ mod cli;
 mod durability;
 mod functions;
 mod input;
+mod invoke;
 mod names;
 mod sandbox;
 mod support;

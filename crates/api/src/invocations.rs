@@ -1,0 +1,126 @@
+//! Invoke: `POST /2015-03-31/functions/{fn}/invocations`.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use base64::Engine as _;
+use model::scope::Scope;
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::handlers::empty;
+
+/// Largest synchronous request payload (6 MB).
+pub(crate) const INVOKE_REQUEST_BYTES_MAX: usize = 6_291_456;
+/// Largest `X-Amz-Client-Context` (base64).
+const CLIENT_CONTEXT_BYTES_MAX: usize = 3583;
+
+pub(crate) async fn invoke(
+    state: &ApiState,
+    scope: &Scope,
+    function: &str,
+    qualifier: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let invocation_type = header("x-amz-invocation-type").unwrap_or("RequestResponse");
+    if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
+        return Err(ApiError::Validation(format!(
+            "1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: \
+             Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+        )));
+    }
+    let log_type = header("x-amz-log-type").unwrap_or("None");
+    if !matches!(log_type, "None" | "Tail") {
+        return Err(ApiError::Validation(format!(
+            "1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy constraint: Member must \
+             satisfy enum value set: [None, Tail]"
+        )));
+    }
+    let client_context = match header("x-amz-client-context") {
+        None => None,
+        Some(c) if c.len() > CLIENT_CONTEXT_BYTES_MAX => {
+            return Err(ApiError::Validation(format!(
+                "1 validation error detected: Value '{c}' at 'clientContext' failed to satisfy constraint: Member \
+                 must have length less than or equal to {CLIENT_CONTEXT_BYTES_MAX}"
+            )));
+        }
+        Some(c) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| v.is_object()));
+            match decoded {
+                Some(d) => Some(d),
+                None => {
+                    return Err(ApiError::InvalidRequestContent(
+                        "Client context must be a valid Base64-encoded JSON object.".to_owned(),
+                    ));
+                }
+            }
+        }
+    };
+
+    let declared = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        ApiError::Control(control::ControlError::RequestTooLarge(format!(
+            "Request must be smaller than {INVOKE_REQUEST_BYTES_MAX} bytes for the InvokeFunction operation"
+        )))
+    };
+    if declared.is_some_and(|n| n > INVOKE_REQUEST_BYTES_MAX as u64) {
+        return Err(too_large());
+    }
+    let payload = axum::body::to_bytes(body, INVOKE_REQUEST_BYTES_MAX).await.map_err(|_| too_large())?;
+    if !payload.is_empty()
+        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload)
+    {
+        return Err(ApiError::InvalidRequestContent(format!(
+            "Could not parse request body into json: Could not parse payload into json: {e}"
+        )));
+    }
+
+    let target = state.control.resolve_invoke(scope, function, qualifier).await?;
+    match invocation_type {
+        "DryRun" => return Ok(empty(StatusCode::NO_CONTENT)),
+        "Event" => {
+            return Err(ApiError::Control(control::ControlError::InvalidParameterValue(
+                "Versa does not run Event (asynchronous) invocations yet; use RequestResponse.".to_owned(),
+            )));
+        }
+        _ => {}
+    }
+    let t = invoke::Target {
+        scope: scope.clone(),
+        function_id: target.function_id,
+        function_name: target.function_name,
+        version: target.version,
+        record: target.record,
+        invoked_arn: target.invoked_arn,
+    };
+    let request =
+        invoke::Request { request_id: request_id.to_owned(), payload, client_context, log_tail: log_type == "Tail" };
+    let r = state.engine.invoke(&t, request).await.map_err(|e| match e {
+        invoke::InvokeError::RuntimeUnavailable(m) => ApiError::InvalidRuntime(m),
+        invoke::InvokeError::TooManyEnvironments => {
+            ApiError::TooManyRequests { reason: "ConcurrentInvocationLimitExceeded" }
+        }
+        invoke::InvokeError::Internal(m) => ApiError::Control(control::ControlError::Service(m)),
+    })?;
+    let mut resp = Response::new(Body::from(r.payload));
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&r.executed_version) {
+        h.insert("x-amz-executed-version", v);
+    }
+    if r.function_error {
+        h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+    }
+    if let Some(tail) = r.log_tail
+        && let Ok(v) = HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(tail))
+    {
+        h.insert("x-amz-log-result", v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,732 @@
+//! The invocation engine: runs a function version in a warm execution environment.
+//!
+//! Environments are pooled per function version (for `$LATEST`, per configuration revision,
+//! so an update retires the old ones). An environment serves one invocation at a time;
+//! concurrent invocations get more environments, up to a global bound. A cold start unpacks
+//! the code (once per package), starts a sandbox with the runtime, and waits for the runtime's
+//! first `/next`. Idle environments are reaped after a configurable time.
+//!
+//! The engine knows nothing of HTTP or of the control plane: callers resolve the qualifier and
+//! pass the version to run as a [`Target`].
+
+mod env;
+pub mod logs;
+pub mod runtimes;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blobs::BlobBackend;
+use bytes::Bytes;
+use model::function::{FunctionId, VersionRecord};
+use model::name::Version;
+use model::scope::Scope;
+use runtime_api::{Invocation, Outcome};
+use sandbox::{Capabilities, Isolation, Limits, Mount, MountKind, Network, Relay, Spec};
+
+use crate::env::{Env, Exit, Ran, Started};
+use crate::logs::{LogStore, Sink};
+use crate::runtimes::{Language, Launch, RuntimeTable};
+
+pub use crate::logs::LogEvent;
+
+/// The longest a runtime may take to become ready (Lambda's init phase limit).
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Processes and threads one environment may have (Lambda's limit).
+pub const PROCESSES_MAX: u64 = 1024;
+/// Open files one environment may have (Lambda's limit).
+pub const OPEN_FILES_MAX: u64 = 1024;
+/// How often idle environments are checked for reaping.
+const REAP_EVERY: Duration = Duration::from_secs(5);
+
+/// Engine settings from the server configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Per-environment sockets and root mount points (short paths: Unix sockets are limited).
+    pub run_dir: PathBuf,
+    /// Unpacked code packages, one directory per SHA-256.
+    pub code_dir: PathBuf,
+    /// Versa's runtime clients, one directory per language.
+    pub runtime_dir: PathBuf,
+    /// A Unix socket serving Versa's own API, relayed into sandboxes as `AWS_ENDPOINT_URL`.
+    pub api_socket: Option<PathBuf>,
+    /// Idle environments older than this are stopped.
+    pub idle_timeout: Duration,
+    /// Most environments alive at once, across all functions.
+    pub max_environments: usize,
+    /// Extra interpreter locations (binaries or directories).
+    pub interpreter_paths: Vec<PathBuf>,
+}
+
+/// Which version of which function to run, and as what the caller named it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub scope: Scope,
+    pub function_id: FunctionId,
+    pub function_name: String,
+    /// The version that runs (`$LATEST` or a number): `AWS_LAMBDA_FUNCTION_VERSION`.
+    pub version: Version,
+    pub record: VersionRecord,
+    /// The ARN the caller used (`…:prod` for an alias): `Lambda-Runtime-Invoked-Function-Arn`.
+    pub invoked_arn: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Also the `x-amzn-RequestId` of the invoke.
+    pub request_id: String,
+    pub payload: Bytes,
+    /// Decoded client context JSON.
+    pub client_context: Option<String>,
+    /// Return the tail of the invocation's log.
+    pub log_tail: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub payload: Bytes,
+    /// `X-Amz-Function-Error: Unhandled`.
+    pub function_error: bool,
+    /// The last 4 KB of the invocation's log, when asked for.
+    pub log_tail: Option<Vec<u8>>,
+    pub executed_version: String,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum InvokeError {
+    /// The function's runtime cannot run on this host.
+    #[error("{0}")]
+    RuntimeUnavailable(String),
+    /// Every environment slot is in use.
+    #[error("too many execution environments")]
+    TooManyEnvironments,
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    function: FunctionId,
+    version: Version,
+    /// For `$LATEST`: the configuration revision, so updated code never meets old envs.
+    config_rev: u64,
+}
+
+#[derive(Default)]
+struct Pools {
+    idle: HashMap<PoolKey, Vec<Arc<Env>>>,
+    /// Every environment alive, idle or busy.
+    live: usize,
+    /// The newest `$LATEST` revision seen per function; older envs are retired.
+    latest_rev: HashMap<FunctionId, u64>,
+}
+
+/// The engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    config: EngineConfig,
+    caps: Capabilities,
+    runtimes: RuntimeTable,
+    blobs: Arc<dyn BlobBackend>,
+    pools: Mutex<Pools>,
+    next_id: AtomicU64,
+    logs: Arc<LogStore>,
+    unpacking: tokio::sync::Mutex<()>,
+    reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(r) = self.reaper.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            r.abort();
+        }
+    }
+}
+
+impl Engine {
+    /// Prepares the directories and runtime clients and starts the idle reaper.
+    pub fn start(
+        config: EngineConfig,
+        caps: Capabilities,
+        blobs: Arc<dyn BlobBackend>,
+    ) -> std::io::Result<Arc<Engine>> {
+        // Unpacked code is a cache of the blobs; environments from a previous run are gone.
+        let _ = std::fs::remove_dir_all(&config.code_dir);
+        let _ = std::fs::remove_dir_all(&config.run_dir);
+        std::fs::create_dir_all(&config.code_dir)?;
+        std::fs::create_dir_all(&config.run_dir)?;
+        std::fs::create_dir_all(config.runtime_dir.join("python"))?;
+        std::fs::create_dir_all(config.runtime_dir.join("nodejs"))?;
+        std::fs::write(config.runtime_dir.join("python/bootstrap.py"), runtimes::PYTHON_CLIENT)?;
+        std::fs::write(config.runtime_dir.join("nodejs/index.mjs"), runtimes::NODE_CLIENT)?;
+        let runtimes = RuntimeTable::discover(&config.interpreter_paths);
+        let engine = Arc::new(Engine {
+            config,
+            caps,
+            runtimes,
+            blobs,
+            pools: Mutex::new(Pools::default()),
+            next_id: AtomicU64::new(1),
+            logs: Arc::new(LogStore::default()),
+            unpacking: tokio::sync::Mutex::new(()),
+            reaper: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&engine);
+        let reaper = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REAP_EVERY).await;
+                let Some(engine) = weak.upgrade() else { break };
+                engine.reap_idle();
+            }
+        });
+        *engine.reaper.lock().unwrap_or_else(|e| e.into_inner()) = Some(reaper);
+        Ok(engine)
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub fn runtimes(&self) -> &RuntimeTable {
+        &self.runtimes
+    }
+
+    pub fn logs(&self) -> &Arc<LogStore> {
+        &self.logs
+    }
+
+    /// Whether `runtime` can run here; the error names what is missing.
+    pub fn check_runtime(&self, runtime: &str) -> Result<(), String> {
+        self.runtimes.resolve(runtime).map(|_| ())
+    }
+
+    /// Environments alive (idle or busy).
+    pub fn live_environments(&self) -> usize {
+        self.pools.lock().unwrap_or_else(|e| e.into_inner()).live
+    }
+
+    /// Stops the idle environments of a function (all versions), e.g. after it changed or was
+    /// deleted. Busy ones stop when their invocation ends if they are out of date.
+    pub fn retire(&self, function: FunctionId) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<PoolKey> = pools.idle.keys().filter(|k| k.function == function).cloned().collect();
+        for k in keys {
+            for env in pools.idle.remove(&k).unwrap_or_default() {
+                env.kill();
+                pools.live -= 1;
+            }
+        }
+        pools.latest_rev.remove(&function);
+    }
+
+    /// Stops every environment (server shutdown).
+    pub fn shutdown(&self) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, envs) in pools.idle.drain() {
+            for env in envs {
+                env.kill();
+            }
+        }
+        pools.live = 0;
+    }
+
+    fn reap_idle(&self) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let timeout = self.config.idle_timeout;
+        let mut reaped = 0;
+        for envs in pools.idle.values_mut() {
+            envs.retain(|env| {
+                let idle = env.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                let keep = idle < timeout && env.is_alive();
+                if !keep {
+                    env.kill();
+                    reaped += 1;
+                }
+                keep
+            });
+        }
+        pools.idle.retain(|_, v| !v.is_empty());
+        pools.live -= reaped;
+    }
+
+    /// Runs one synchronous invocation.
+    pub async fn invoke(&self, target: &Target, request: Request) -> Result<Response, InvokeError> {
+        let config = &target.record.config;
+        let runtime = config.runtime.as_deref().unwrap_or("provided.al2023");
+        let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
+        let key = PoolKey {
+            function: target.function_id,
+            version: target.version,
+            config_rev: if target.version == Version::Latest { target.record.config_rev } else { 0 },
+        };
+        let version = target.version.to_string();
+        let started = Instant::now();
+
+        let (env, cold) = match self.take_idle(&key) {
+            Some(env) => (env, false),
+            None => match self.cold_start(target, &launch).await? {
+                ColdStart::Ready(env) => (env, true),
+                ColdStart::Failed { payload, log } => {
+                    return Ok(self.failed_start(&request, &version, payload, log));
+                }
+            },
+        };
+
+        let timeout = Duration::from_secs(u64::from(config.timeout_s));
+        let deadline_ms = stdx::time::now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let invocation = Invocation {
+            request_id: request.request_id.clone(),
+            payload: if request.payload.is_empty() { Bytes::from_static(b"{}") } else { request.payload.clone() },
+            deadline_ms,
+            invoked_function_arn: target.invoked_arn.clone(),
+            trace_id: trace_id(),
+            client_context: request.client_context.clone(),
+            cognito_identity: None,
+        };
+        let init = if cold { env.init_duration.lock().unwrap_or_else(|e| e.into_inner()).take() } else { None };
+        {
+            let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
+            if !cold || sink.invocation.is_none() {
+                sink.invocation = Some(Vec::new());
+            }
+            sink.platform(&logs::start_line(&request.request_id, &version));
+        }
+        let began = Instant::now();
+        let ran = env.run(invocation, timeout).await;
+        let duration = began.elapsed();
+
+        let mut keep = true;
+        let (payload, function_error) = match ran {
+            Ran::Outcome(Outcome::Response(body)) => (body, false),
+            Ran::Outcome(Outcome::ResponseTooLarge) => (
+                Bytes::from(format!(
+                    r#"{{"errorMessage":"Response payload size exceeded maximum allowed payload size ({} bytes).","errorType":"Function.ResponseSizeTooLarge"}}"#,
+                    runtime_api::RESPONSE_BYTES_MAX
+                )),
+                true,
+            ),
+            Ran::Outcome(Outcome::Error { error_type, body }) => (error_body(error_type, body), true),
+            Ran::TimedOut => {
+                keep = false;
+                env.kill();
+                let message = format!("Task timed out after {}.00 seconds", config.timeout_s);
+                env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&format!(
+                    "{} {} {message}",
+                    stdx::time::format_iso8601_ms(stdx::time::now_ms()),
+                    request.request_id
+                ));
+                (error_json("Sandbox.Timedout", &format!("RequestId: {} Error: {message}", request.request_id)), true)
+            }
+            Ran::Exited(exit) => {
+                keep = false;
+                (exit_payload(&request.request_id, exit, env.oom_killed()), true)
+            }
+        };
+        env.flush_logs().await;
+        let memory = env.max_memory_used_mb();
+        let log_tail = {
+            let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
+            sink.platform(&logs::end_line(&request.request_id));
+            sink.platform(&logs::report_line(
+                &request.request_id,
+                duration.as_secs_f64() * 1000.0,
+                config.memory_mb,
+                memory,
+                init.map(|d| d.as_secs_f64() * 1000.0),
+            ));
+            let log = sink.invocation.take().unwrap_or_default();
+            request.log_tail.then(|| logs::tail(&log))
+        };
+        self.release(&key, env, keep);
+        tracing::debug!(request_id = %request.request_id, ?cold, total_ms = started.elapsed().as_secs_f64() * 1000.0, "invoked");
+        Ok(Response { payload, function_error, log_tail, executed_version: version })
+    }
+
+    fn take_idle(&self, key: &PoolKey) -> Option<Arc<Env>> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if key.version == Version::Latest {
+            let newest = pools.latest_rev.entry(key.function).or_insert(key.config_rev);
+            if *newest < key.config_rev {
+                *newest = key.config_rev;
+                // $LATEST changed: its old environments go.
+                let stale: Vec<PoolKey> = pools
+                    .idle
+                    .keys()
+                    .filter(|k| {
+                        k.function == key.function && k.version == Version::Latest && k.config_rev < key.config_rev
+                    })
+                    .cloned()
+                    .collect();
+                for k in stale {
+                    for env in pools.idle.remove(&k).unwrap_or_default() {
+                        env.kill();
+                        pools.live -= 1;
+                    }
+                }
+            }
+        }
+        let mut dead = 0;
+        let found = {
+            let envs = pools.idle.get_mut(key)?;
+            let mut found = None;
+            while let Some(env) = envs.pop() {
+                if env.is_alive() {
+                    found = Some(env);
+                    break;
+                }
+                env.kill();
+                dead += 1;
+            }
+            found
+        };
+        pools.live -= dead;
+        found
+    }
+
+    fn release(&self, key: &PoolKey, env: Arc<Env>, healthy: bool) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let stale = key.version == Version::Latest
+            && pools.latest_rev.get(&key.function).is_some_and(|newest| *newest > key.config_rev);
+        if healthy && !stale && env.is_alive() {
+            *env.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            pools.idle.entry(key.clone()).or_default().push(env);
+        } else {
+            env.kill();
+            pools.live -= 1;
+        }
+    }
+
+    /// Starts an environment and waits until its runtime is ready.
+    async fn cold_start(&self, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
+        {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            if pools.live >= self.config.max_environments {
+                return Err(InvokeError::TooManyEnvironments);
+            }
+            pools.live += 1;
+        }
+        match self.spawn_env(target, launch).await {
+            Ok(ColdStart::Ready(env)) => Ok(ColdStart::Ready(env)),
+            other => {
+                self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
+                other
+            }
+        }
+    }
+
+    async fn spawn_env(&self, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
+        let began = Instant::now();
+        let code = self.unpacked(&target.record).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let dir = self.config.run_dir.join(format!("e{id}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| InvokeError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        let socket = dir.join("rt.sock");
+        let endpoint = runtime_api::Endpoint::bind(&socket)
+            .map_err(|e| InvokeError::Internal(format!("cannot bind the runtime API: {e}")))?;
+        let stream = log_stream_name(&target.version);
+        let group = target
+            .record
+            .config
+            .logging
+            .log_group
+            .clone()
+            .unwrap_or_else(|| format!("/aws/lambda/{}", target.function_name));
+        let mut first = Sink::new(self.logs.clone(), group.clone(), stream.clone());
+        // What the runtime says while starting belongs to the first invocation's log.
+        first.invocation = Some(Vec::new());
+        let sink = Arc::new(Mutex::new(first));
+        if let Some(w) = &launch.warning {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).platform(w);
+        }
+
+        let namespaces = matches!(self.caps.isolation, Isolation::Namespaces { .. });
+        let task_root = if namespaces { PathBuf::from("/var/task") } else { code.clone() };
+        let runtime_root = |lang: &str| {
+            if namespaces { PathBuf::from("/var/runtime") } else { self.config.runtime_dir.join(lang) }
+        };
+        let (program, args, runtime_dir) = match launch.language {
+            Language::Provided => {
+                let bootstrap = code.join("bootstrap");
+                if !bootstrap.exists() {
+                    return Ok(ColdStart::Failed {
+                        payload: error_json(
+                            "Runtime.InvalidEntrypoint",
+                            "Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
+                        ),
+                        log: None,
+                    });
+                }
+                (task_root.join("bootstrap"), Vec::new(), None)
+            }
+            Language::Python => {
+                let interp = launch.interpreter.as_ref().expect("python has an interpreter");
+                let rt = runtime_root("python");
+                (
+                    interp.path.clone(),
+                    vec!["-u".to_owned(), rt.join("bootstrap.py").display().to_string()],
+                    Some("python"),
+                )
+            }
+            Language::Node => {
+                let interp = launch.interpreter.as_ref().expect("node has an interpreter");
+                let rt = runtime_root("nodejs");
+                (interp.path.clone(), vec![rt.join("index.mjs").display().to_string()], Some("nodejs"))
+            }
+        };
+
+        let config = &target.record.config;
+        let env_vars =
+            environment(target, launch, &task_root, runtime_dir.map(runtime_root).as_deref(), &group, &stream);
+        let network = match self.caps.isolation {
+            Isolation::Namespaces { network } => network,
+            Isolation::None => Network::Host,
+        };
+        let fixed = |port: u16| if network == Network::Isolated { port } else { 0 };
+        let mut relays = vec![Relay {
+            port: fixed(9001),
+            target: socket.clone(),
+            env: Some(("AWS_LAMBDA_RUNTIME_API".to_owned(), "127.0.0.1:{port}".to_owned())),
+        }];
+        if let Some(api) = &self.config.api_socket {
+            relays.push(Relay {
+                port: fixed(4566),
+                target: api.clone(),
+                env: Some(("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:{port}".to_owned())),
+            });
+        }
+        let mut mounts = Vec::new();
+        if namespaces {
+            mounts.push(Mount { target: "/var/task".into(), kind: MountKind::ReadOnly { source: code.clone() } });
+            if let Some(lang) = runtime_dir {
+                mounts.push(Mount {
+                    target: "/var/runtime".into(),
+                    kind: MountKind::ReadOnly { source: self.config.runtime_dir.join(lang) },
+                });
+            }
+            for b in launch.interpreter.iter().flat_map(|i| i.binds.iter()) {
+                mounts.push(Mount { target: b.clone(), kind: MountKind::ReadOnly { source: b.clone() } });
+            }
+            mounts
+                .push(Mount { target: "/tmp".into(), kind: MountKind::Tmpfs { size_mb: config.ephemeral_storage_mb } });
+        }
+        let spec = Spec {
+            program,
+            args,
+            env: env_vars,
+            workdir: task_root,
+            root_dir: dir.join("root"),
+            mounts,
+            relays,
+            cgroup_procs: Vec::new(),
+            limits: Limits { open_files: OPEN_FILES_MAX, processes: PROCESSES_MAX },
+            user: None,
+            hostname: format!("169.254.{}.{}", (id >> 8) & 0xff, id & 0xff),
+            isolation: self.caps.isolation,
+        };
+        let memory_bytes = u64::from(config.memory_mb) * 1024 * 1024;
+        let sandbox = sandbox::Sandbox::spawn(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
+            .await
+            .map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
+        let env = Arc::new(Env::new(id, sandbox, endpoint, sink));
+        tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
+        match env.started(INIT_TIMEOUT).await {
+            Started::Ready => {
+                *env.init_duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(began.elapsed());
+                Ok(ColdStart::Ready(env))
+            }
+            Started::InitError { error_type, body } => {
+                env.kill();
+                env.flush_logs().await;
+                Ok(ColdStart::Failed { payload: error_body(error_type, body), log: Some(env) })
+            }
+            Started::Exited(exit) => {
+                env.flush_logs().await;
+                Ok(ColdStart::Failed { payload: exit_payload("", exit, env.oom_killed()), log: Some(env) })
+            }
+            Started::TimedOut => {
+                env.kill();
+                let _ = env.exited().await;
+                Ok(ColdStart::Failed {
+                    payload: error_json(
+                        "Sandbox.Timedout",
+                        &format!("Error: the runtime did not start within {} seconds", INIT_TIMEOUT.as_secs()),
+                    ),
+                    log: Some(env),
+                })
+            }
+        }
+    }
+
+    /// The answer to an invocation whose environment could not start.
+    fn failed_start(&self, request: &Request, version: &str, payload: Bytes, env: Option<Arc<Env>>) -> Response {
+        let log_tail = env.map(|env| {
+            let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
+            sink.invocation.get_or_insert_with(Vec::new);
+            sink.platform(&logs::start_line(&request.request_id, version));
+            sink.platform(&logs::end_line(&request.request_id));
+            sink.platform(&logs::report_line(&request.request_id, 0.0, 0, 0, None));
+            logs::tail(&sink.invocation.take().unwrap_or_default())
+        });
+        Response {
+            payload,
+            function_error: true,
+            log_tail: if request.log_tail { log_tail } else { None },
+            executed_version: version.to_owned(),
+        }
+    }
+
+    /// The unpacked code of a version, unpacking it on first use.
+    async fn unpacked(&self, record: &VersionRecord) -> Result<PathBuf, InvokeError> {
+        let sha = record.code.sha256;
+        let dir = self.config.code_dir.join(sha.to_hex());
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let _one_at_a_time = self.unpacking.lock().await;
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let blobs = self.blobs.clone();
+        let target = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let data = blobs.get(&sha).map_err(|e| e.to_string())?.ok_or("the code package is missing")?;
+            blobs::package::unpack(&data, &target).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| InvokeError::Internal(e.to_string()))?
+        .map_err(|e: String| InvokeError::Internal(format!("cannot unpack the code: {e}")))?;
+        Ok(dir)
+    }
+}
+
+enum ColdStart {
+    Ready(Arc<Env>),
+    /// The runtime could not start: the invocation's answer, and the environment for its log.
+    Failed {
+        payload: Bytes,
+        log: Option<Arc<Env>>,
+    },
+}
+
+/// `{"errorMessage": …, "errorType": …}`.
+fn error_json(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(
+        format!("{{\"errorMessage\":{},\"errorType\":{}}}", json_string(message), json_string(error_type)).into_bytes(),
+    )
+}
+
+fn json_string(s: &str) -> String {
+    model::validate::compact_json_map([("", s)]).trim_start_matches("{\"\":").trim_end_matches('}').to_owned()
+}
+
+/// The error a runtime posted, or one built from its error-type header when the body is not
+/// an error object (AWS does the same).
+fn error_body(error_type: Option<String>, body: Bytes) -> Bytes {
+    let is_object = body.first() == Some(&b'{') && body.last() == Some(&b'}');
+    if is_object {
+        body
+    } else {
+        let t = error_type.unwrap_or_else(|| "Runtime.UnknownReason".to_owned());
+        error_json(&t, &String::from_utf8_lossy(&body))
+    }
+}
+
+/// The answer when the runtime went away mid-invocation (or during init, with an empty id).
+fn exit_payload(request_id: &str, exit: Exit, oom: bool) -> Bytes {
+    let prefix = if request_id.is_empty() { String::new() } else { format!("RequestId: {request_id} ") };
+    if oom || exit.oom {
+        return error_json("Runtime.OutOfMemory", &format!("{prefix}Error: Runtime exited with error: signal: killed"));
+    }
+    let detail = if exit.code == 0 {
+        "Runtime exited without providing a reason".to_owned()
+    } else {
+        format!("Runtime exited with error: {}", exit.describe())
+    };
+    error_json("Runtime.ExitError", &format!("{prefix}Error: {detail}"))
+}
+
+/// `YYYY/MM/DD/[<version>]<32 hex>`, as Lambda names log streams.
+fn log_stream_name(version: &Version) -> String {
+    let c = stdx::time::Civil::from_epoch_ms(stdx::time::now_ms());
+    format!("{:04}/{:02}/{:02}/[{}]{}", c.year, c.month, c.day, version, uuid::Uuid::new_v4().simple())
+}
+
+/// An X-Ray trace header, `Root=1-<8 hex time>-<24 hex>;Parent=<16 hex>;Sampled=0`.
+fn trace_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let parent = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{:08x}-{};Parent={};Sampled=0", stdx::time::now_ms() / 1000, &id[..24], &parent[..16])
+}
+
+/// The environment variables of the runtime: Lambda's reserved and default ones, then the
+/// function's own (the reserved ones win).
+fn environment(
+    target: &Target,
+    launch: &Launch,
+    task_root: &Path,
+    runtime_dir: Option<&Path>,
+    group: &str,
+    stream: &str,
+) -> Vec<(String, String)> {
+    let c = &target.record.config;
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_owned(), v));
+    };
+    set("PATH", "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".to_owned());
+    set(
+        "LD_LIBRARY_PATH",
+        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".to_owned(),
+    );
+    set("LANG", "en_US.UTF-8".to_owned());
+    set("LC_CTYPE", "C.UTF-8".to_owned());
+    set("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR".to_owned());
+    set("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000".to_owned());
+    set("_AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129".to_owned());
+    set("_AWS_XRAY_DAEMON_PORT", "2000".to_owned());
+    match launch.language {
+        Language::Python => {
+            set("PYTHONPATH", runtime_dir.map(|d| d.display().to_string()).unwrap_or_default());
+            set("PYTHONUNBUFFERED", "1".to_owned());
+            set("PYTHONDONTWRITEBYTECODE", "1".to_owned());
+        }
+        Language::Node => {
+            set("NODE_PATH", "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task".to_owned())
+        }
+        Language::Provided => {}
+    }
+    for (k, v) in c.environment.iter().flatten() {
+        set(k, v.clone());
+    }
+    let region = target.scope.region.to_string();
+    set("_HANDLER", c.handler.clone().unwrap_or_default());
+    set("AWS_REGION", region.clone());
+    set("AWS_DEFAULT_REGION", region);
+    if let Some(e) = &launch.execution_env {
+        set("AWS_EXECUTION_ENV", e.clone());
+    }
+    set("AWS_LAMBDA_FUNCTION_NAME", target.function_name.clone());
+    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string());
+    set("AWS_LAMBDA_FUNCTION_VERSION", target.version.to_string());
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned());
+    set("AWS_LAMBDA_LOG_GROUP_NAME", group.to_owned());
+    set("AWS_LAMBDA_LOG_STREAM_NAME", stream.to_owned());
+    // Credentials for calling Versa from inside: a 12-digit key id is the function's account.
+    set("AWS_ACCESS_KEY_ID", target.scope.account.to_string());
+    set("AWS_SECRET_ACCESS_KEY", "versa".to_owned());
+    set("AWS_SESSION_TOKEN", "versa".to_owned());
+    set("LAMBDA_TASK_ROOT", task_root.display().to_string());
+    set("LAMBDA_RUNTIME_DIR", runtime_dir.map_or_else(|| "/var/runtime".to_owned(), |d| d.display().to_string()));
+    set("TZ", ":UTC".to_owned());
+    env
+}
