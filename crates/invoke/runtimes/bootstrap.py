@@ -173,6 +173,7 @@ def main():
     _setup_logging()
     handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
     if init_error is not None:
+        init_error["requestId"] = ""
         _log_error(init_error)
         api.post_error("/init/error", init_error)
         sys.exit(1)

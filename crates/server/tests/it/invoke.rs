@@ -142,3 +142,174 @@ done
     assert!(tail.contains("handling "), "{tail}");
     assert_eq!(body["user"], "993", "functions run as the unprivileged sandbox user");
 }
+
+const PY_VERSION: &str = "import os\ndef handler(event, context):\n    return os.environ['AWS_LAMBDA_FUNCTION_VERSION']\n";
+
+/// A function with versions 1 and 2 (different code) and alias `live` → 1.
+async fn two_versions(c: &aws_sdk_lambda::Client, name: &str) {
+    create_py(c, name, PY_VERSION).await;
+    c.publish_version().function_name(name).send().await.unwrap();
+    c.update_function_configuration().function_name(name).description("v2").send().await.unwrap();
+    c.publish_version().function_name(name).send().await.unwrap();
+    c.create_alias().function_name(name).name("live").function_version("1").send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_alias_routes_by_weight() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    two_versions(&c, "weighted").await;
+    let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder().additional_version_weights("2", 0.3).build();
+    c.update_alias().function_name("weighted").name("live").routing_config(routing).send().await.unwrap();
+
+    const N: usize = 5000;
+    const TASKS: usize = 8;
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = (0usize, 0usize);
+            for _ in 0..N / TASKS {
+                let r = c.invoke().function_name("weighted").qualifier("live").send().await.unwrap();
+                let ran: String = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+                assert_eq!(r.executed_version(), Some(ran.as_str()), "the header names the version that ran");
+                match ran.as_str() {
+                    "1" => seen.0 += 1,
+                    "2" => seen.1 += 1,
+                    other => panic!("version {other} ran"),
+                }
+            }
+            seen
+        }));
+    }
+    let (mut v1, mut v2) = (0, 0);
+    for t in tasks {
+        let (a, b) = t.await.unwrap();
+        v1 += a;
+        v2 += b;
+    }
+    let n = (v1 + v2) as f64;
+    let expected = 0.3 * n;
+    let sd = (n * 0.3 * 0.7).sqrt();
+    assert!(v1 > 0 && v2 > 0, "both versions ran");
+    assert!(((v2 as f64) - expected).abs() <= 3.0 * sd, "version 2 ran {v2} of {n} times; expected {expected} ± {}", 3.0 * sd);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_update_takes_effect_for_the_next_invocation() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    two_versions(&c, "flip").await;
+    // Background load on the alias while it flips.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let background = {
+        let (c, stop) = (c.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.invoke().function_name("flip").qualifier("live").send().await.unwrap();
+            }
+        })
+    };
+    for round in 0..20 {
+        let target = if round % 2 == 0 { "2" } else { "1" };
+        c.update_alias().function_name("flip").name("live").function_version(target).send().await.unwrap();
+        for _ in 0..3 {
+            let r = c.invoke().function_name(format!("{}:live", arn("flip"))).send().await.unwrap();
+            assert_eq!(r.executed_version(), Some(target), "round {round}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    background.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_latest_runs_the_new_code_and_versions_are_unaffected() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(&c, "evolving", "def handler(e, c):\n    return 'one'\n").await;
+    c.publish_version().function_name("evolving").send().await.unwrap();
+    let run = |q: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let r = c.invoke().function_name("evolving").set_qualifier(q.map(str::to_owned)).send().await.unwrap();
+            serde_json::from_slice::<String>(r.payload().unwrap().as_ref()).unwrap()
+        }
+    };
+    assert_eq!(run(None).await, "one");
+    let zip = testkit::zip::files(&[("index.py", b"def handler(e, c):\n    return 'two'\n")]);
+    c.update_function_code().function_name("evolving").zip_file(Blob::new(zip)).send().await.unwrap();
+    assert_eq!(run(None).await, "two");
+    assert_eq!(run(Some("$LATEST")).await, "two");
+    assert_eq!(run(Some("1")).await, "one", "published versions keep their code");
+    c.update_function_configuration()
+        .function_name("evolving")
+        .environment(aws_sdk_lambda::types::Environment::builder().variables("WHO", "three").build())
+        .handler("index.handler")
+        .send()
+        .await
+        .unwrap();
+    let zip = testkit::zip::files(&[("index.py", b"import os\ndef handler(e, c):\n    return os.environ['WHO']\n")]);
+    c.update_function_code().function_name("evolving").zip_file(Blob::new(zip)).send().await.unwrap();
+    assert_eq!(run(None).await, "three");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_is_lambdas() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(
+        &c,
+        "env-dump",
+        "import os\ndef handler(event, context):\n    return {'env': dict(os.environ), 'cwd': os.getcwd(), 'uid': os.getuid()}\n",
+    )
+    .await;
+    c.update_function_configuration()
+        .function_name("env-dump")
+        .environment(aws_sdk_lambda::types::Environment::builder().variables("GREETING", "hi").build())
+        .memory_size(256)
+        .send()
+        .await
+        .unwrap();
+    let ctx = base64::engine::general_purpose::STANDARD.encode(br#"{"custom": {"k": "v"}}"#);
+    let r = c.invoke().function_name("env-dump").client_context(ctx).send().await.unwrap();
+    let body = json(r.payload().unwrap());
+    let env = body["env"].as_object().unwrap();
+    let get = |k: &str| env.get(k).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("{k} missing: {env:?}"));
+    assert_eq!(get("AWS_LAMBDA_FUNCTION_NAME"), "env-dump");
+    assert_eq!(get("AWS_LAMBDA_FUNCTION_VERSION"), "$LATEST");
+    assert_eq!(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "256");
+    assert_eq!(get("AWS_REGION"), "us-east-1");
+    assert_eq!(get("AWS_DEFAULT_REGION"), "us-east-1");
+    assert_eq!(get("AWS_EXECUTION_ENV"), "AWS_Lambda_python3.12");
+    assert_eq!(get("AWS_LAMBDA_INITIALIZATION_TYPE"), "on-demand");
+    assert_eq!(get("AWS_LAMBDA_LOG_GROUP_NAME"), "/aws/lambda/env-dump");
+    assert!(get("AWS_LAMBDA_LOG_STREAM_NAME").contains("/[$LATEST]"));
+    assert_eq!(get("AWS_LAMBDA_RUNTIME_API"), "127.0.0.1:9001");
+    assert_eq!(get("LAMBDA_TASK_ROOT"), "/var/task");
+    assert_eq!(get("LAMBDA_RUNTIME_DIR"), "/var/runtime");
+    assert_eq!(get("_HANDLER"), "index.handler");
+    assert_eq!(get("TZ"), ":UTC");
+    assert_eq!(get("GREETING"), "hi");
+    assert!(get("AWS_ENDPOINT_URL").starts_with("http://127.0.0.1:"));
+    assert_eq!(get("AWS_ACCESS_KEY_ID"), "000000000000");
+    assert_eq!(body["cwd"], "/var/task");
+    assert_eq!(body["uid"], 993);
+    assert!(!env.contains_key("HOME") || env["HOME"] != "/root", "nothing leaks from the server's environment");
+    assert!(!env.contains_key("CARGO_TARGET_DIR") && !env.contains_key("RUST_BACKTRACE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_reach_versa_from_inside() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    // A function that calls the Lambda API of the Versa it runs on, through AWS_ENDPOINT_URL.
+    create_py(
+        &c,
+        "caller",
+        "import os, urllib.request, json\ndef handler(event, context):\n    url = os.environ['AWS_ENDPOINT_URL'] + '/2015-03-31/functions/caller/configuration'\n    with urllib.request.urlopen(url) as r:\n        return json.loads(r.read())['FunctionName']\n",
+    )
+    .await;
+    let r = c.invoke().function_name("caller").send().await.unwrap();
+    assert_eq!(r.function_error(), None, "{}", String::from_utf8_lossy(r.payload().unwrap().as_ref()));
+    assert_eq!(json(r.payload().unwrap()), serde_json::json!("caller"));
+}

@@ -3,6 +3,7 @@
 mod aliases;
 mod cli;
 mod durability;
+mod faults;
 mod functions;
 mod input;
 mod invoke;
