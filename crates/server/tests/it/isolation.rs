@@ -1,0 +1,129 @@
+//! What a function can and cannot do: read-only code and root, a private /tmp, no view of
+//! other environments, memory and process limits; and the unsandboxed mode for hosts without
+//! namespaces.
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use testkit::TestServer;
+
+use crate::invoke::create_py;
+use crate::support::*;
+
+const PROBE: &str = r#"
+import os, time, json
+def attempt(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return e.strerror
+def handler(event, context):
+    marker = "/tmp/marker-" + context.aws_request_id
+    with open(marker, "w") as f:
+        f.write("mine")
+    time.sleep(event.get("sleep", 0))
+    return {
+        "write_task": attempt(lambda: open("/var/task/evil.py", "w")),
+        "write_root": attempt(lambda: open("/evil", "w")),
+        "write_usr": attempt(lambda: open("/usr/evil", "w")),
+        "tmp": sorted(os.listdir("/tmp")),
+        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "shadow": attempt(lambda: open("/etc/shadow").read()),
+        "hostname": os.uname().nodename,
+        "uid": os.getuid(),
+        "mine": marker,
+    }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_are_isolated_from_the_host_and_each_other() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(&c, "probe", PROBE).await;
+    // Two concurrent invocations: two environments, alive at the same time.
+    let a = {
+        let c = c.clone();
+        tokio::spawn(async move { c.invoke().function_name("probe").payload(Blob::new(br#"{"sleep": 1.5}"#.to_vec())).send().await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let b = c.invoke().function_name("probe").payload(Blob::new(br#"{"sleep": 0}"#.to_vec())).send().await.unwrap();
+    let a = a.await.unwrap();
+    let a: serde_json::Value = serde_json::from_slice(a.payload().unwrap().as_ref()).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(b.payload().unwrap().as_ref()).unwrap();
+    for r in [&a, &b] {
+        assert_eq!(r["write_task"], "Read-only file system", "{r}");
+        assert_eq!(r["write_root"], "Read-only file system", "{r}");
+        assert_eq!(r["write_usr"], "Read-only file system", "{r}");
+        assert_eq!(r["shadow"], "No such file or directory", "{r}");
+        assert_eq!(r["uid"], 993);
+        // Only its own marker in its own /tmp, and only its own few processes.
+        let tmp: Vec<&str> = r["tmp"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(tmp, [r["mine"].as_str().unwrap().trim_start_matches("/tmp/")], "{r}");
+        let pids = r["pids"].as_array().unwrap();
+        assert!(pids.len() <= 3 && pids[0] == 1, "a PID namespace of its own: {r}");
+    }
+    assert_ne!(a["hostname"], b["hostname"], "two environments ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_limits_hold() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(
+        &c,
+        "forker",
+        "import os\ndef handler(e, c):\n    n = 0\n    try:\n        while n < 5000:\n            if os.fork() == 0:\n                os.execv('/usr/bin/sleep', ['sleep', '5'])\n            n += 1\n    except OSError as err:\n        return {'forked': n, 'error': err.strerror}\n    return {'forked': n}\n",
+    )
+    .await;
+    c.update_function_configuration().function_name("forker").timeout(20).memory_size(2048).send().await.unwrap();
+    let r = c.invoke().function_name("forker").send().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+    let forked = body["forked"].as_u64().unwrap_or_else(|| panic!("{body}"));
+    assert!(forked < 1024, "the process limit stops a fork bomb: {body}");
+    assert_eq!(body["error"], "Resource temporarily unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_sandbox_functions_still_run_and_the_server_says_what_is_off() {
+    let server = TestServer::start_with(|c| c.sandbox = false).await;
+    let c = server.lambda();
+    create_py(&c, "plain", "import os\ndef handler(e, c):\n    return {'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n").await;
+    let r = c.invoke().function_name("plain").send().await.unwrap();
+    assert_eq!(r.function_error(), None, "{}", String::from_utf8_lossy(r.payload().unwrap().as_ref()));
+    let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(body["root"], body["cwd"]);
+    assert_ne!(body["root"], "/var/task", "no mount namespace: the code is where it is on the host");
+    let mut http = testkit::http::Client::new(server.addr);
+    let health = http.send("GET", "/_versa/health", &[], b"").await.unwrap().json();
+    let off = health["protectionsOff"].as_array().unwrap();
+    assert!(off.iter().any(|o| o.as_str().unwrap().contains("turned off by configuration")), "{health}");
+    assert_eq!(health["sandbox"][0], "namespaces: off");
+
+    // A provided bootstrap too.
+    let bootstrap = "#!/bin/sh\nAPI=http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime\nwhile true; do\n  H=$(mktemp)\n  curl -sS -D $H $API/invocation/next >/dev/null\n  ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' $H | cut -d: -f2 | tr -d '[:space:]')\n  curl -sS -o /dev/null -X POST $API/invocation/$ID/response -d '\"plain\"'\n  rm -f $H\ndone\n";
+    let zip = testkit::zip::build(&[testkit::zip::Entry::File { name: "bootstrap", data: bootstrap.as_bytes(), mode: 0o755 }]);
+    c.create_function()
+        .function_name("plain-sh")
+        .runtime(Runtime::Providedal2)
+        .role(ROLE)
+        .handler("x")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+        .send()
+        .await
+        .unwrap();
+    let r = c.invoke().function_name("plain-sh").send().await.unwrap();
+    assert_eq!(r.payload().unwrap().as_ref(), b"\"plain\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_endpoint_reports_full_isolation_here() {
+    let server = TestServer::start().await;
+    let mut http = testkit::http::Client::new(server.addr);
+    let health = http.send("GET", "/_versa/health", &[], b"").await.unwrap().json();
+    let sandbox: Vec<&str> = health["sandbox"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    // CI and the development machines run as root with cgroups: everything is on.
+    assert!(sandbox[0].starts_with("namespaces: mount, pid, ipc, uts, cgroup, network"), "{health}");
+    assert!(sandbox[1].starts_with("limits: memory and processes via cgroup"), "{health}");
+    assert!(sandbox[2].starts_with("user: unprivileged uid 993"), "{health}");
+    assert_eq!(health["protectionsOff"], serde_json::json!([]));
+}
