@@ -39,7 +39,7 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PROCESSES_MAX: u64 = 1024;
 /// Open files one environment may have (Lambda's limit).
 pub const OPEN_FILES_MAX: u64 = 1024;
-/// How often idle environments are checked for reaping.
+/// How often idle environments are checked for reaping (more often for short idle timeouts).
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// Engine settings from the server configuration.
@@ -180,9 +180,10 @@ impl Engine {
             reaper: Mutex::new(None),
         });
         let weak = Arc::downgrade(&engine);
+        let every = REAP_EVERY.min(engine.config.idle_timeout / 2).max(Duration::from_millis(50));
         let reaper = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(REAP_EVERY).await;
+                tokio::time::sleep(every).await;
                 let Some(engine) = weak.upgrade() else { break };
                 engine.reap_idle();
             }

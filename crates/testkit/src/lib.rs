@@ -84,13 +84,18 @@ pub fn versa_binary() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("VERSA_BIN") {
         return p.into();
     }
+    built_binary("versa")
+}
+
+/// A binary of this workspace, from the target directory the running test was built into.
+pub fn built_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let mut dir = exe.parent().expect("exe dir").to_owned();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join("versa");
-    assert!(bin.exists(), "{} is not built: run `cargo build --bin versa` first (or set VERSA_BIN)", bin.display());
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} is not built: run `cargo build --workspace --bins` first", bin.display());
     bin
 }
 

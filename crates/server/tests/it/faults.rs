@@ -16,7 +16,9 @@ async fn create(c: &aws_sdk_lambda::Client, name: &str, code: &str, timeout: i32
         .handler("index.handler")
         .timeout(timeout)
         .memory_size(memory)
-        .code(FunctionCode::builder().zip_file(Blob::new(testkit::zip::files(&[("index.py", code.as_bytes())]))).build())
+        .code(
+            FunctionCode::builder().zip_file(Blob::new(testkit::zip::files(&[("index.py", code.as_bytes())]))).build(),
+        )
         .send()
         .await
         .expect("create");
@@ -131,7 +133,8 @@ async fn timeouts_crashes_signals_and_oom() {
     let server = TestServer::start().await;
     let c = server.lambda();
     create(&c, "healthy", OK, 3, 128).await;
-    create(&c, "sleepy", "import time\ndef handler(e, c):\n    print('going to sleep')\n    time.sleep(30)\n", 1, 128).await;
+    create(&c, "sleepy", "import time\ndef handler(e, c):\n    print('going to sleep')\n    time.sleep(30)\n", 1, 128)
+        .await;
     let began = std::time::Instant::now();
     let r = invoke(&c, "sleepy", "{}").await;
     assert!(began.elapsed() < std::time::Duration::from_secs(10));
@@ -144,9 +147,13 @@ async fn timeouts_crashes_signals_and_oom() {
     create(&c, "exits", "import os\ndef handler(e, c):\n    os._exit(3)\n", 3, 128).await;
     let r = invoke(&c, "exits", "{}").await;
     assert_eq!(r.body["errorType"], "Runtime.ExitError");
-    assert_eq!(r.body["errorMessage"], format!("RequestId: {} Error: Runtime exited with error: exit status 3", r.request_id));
+    assert_eq!(
+        r.body["errorMessage"],
+        format!("RequestId: {} Error: Runtime exited with error: exit status 3", r.request_id)
+    );
 
-    create(&c, "segfault", "import os, signal\ndef handler(e, c):\n    os.kill(os.getpid(), signal.SIGSEGV)\n", 3, 128).await;
+    create(&c, "segfault", "import os, signal\ndef handler(e, c):\n    os.kill(os.getpid(), signal.SIGSEGV)\n", 3, 128)
+        .await;
     let r = invoke(&c, "segfault", "{}").await;
     assert_eq!(r.body["errorType"], "Runtime.ExitError");
     assert_eq!(
@@ -154,12 +161,21 @@ async fn timeouts_crashes_signals_and_oom() {
         format!("RequestId: {} Error: Runtime exited with error: signal: segmentation fault", r.request_id)
     );
 
-    create(&c, "hungry", "def handler(e, c):\n    blocks = [bytearray(16 << 20) for _ in range(64)]\n    return len(blocks)\n", 5, 128)
-        .await;
+    create(
+        &c,
+        "hungry",
+        "def handler(e, c):\n    blocks = [bytearray(16 << 20) for _ in range(64)]\n    return len(blocks)\n",
+        5,
+        128,
+    )
+    .await;
     let r = invoke(&c, "hungry", "{}").await;
     assert_eq!(r.error.as_deref(), Some("Unhandled"));
     assert_eq!(r.body["errorType"], "Runtime.OutOfMemory", "{}", String::from_utf8_lossy(&r.raw));
-    assert_eq!(r.body["errorMessage"], format!("RequestId: {} Error: Runtime exited with error: signal: killed", r.request_id));
+    assert_eq!(
+        r.body["errorMessage"],
+        format!("RequestId: {} Error: Runtime exited with error: signal: killed", r.request_id)
+    );
     // With more memory the same code runs.
     c.update_function_configuration().function_name("hungry").memory_size(2048).send().await.unwrap();
     let r = invoke(&c, "hungry", "{}").await;
@@ -203,7 +219,12 @@ async fn payload_limits() {
     let r = http.send("POST", path, &[], b"not json").await.unwrap();
     assert_eq!(r.status, 400);
     assert_eq!(r.header("x-amzn-ErrorType"), Some("InvalidRequestContentException"));
-    assert!(r.json()["message"].as_str().unwrap().starts_with("Could not parse request body into json: Could not parse payload into json:"));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Could not parse request body into json: Could not parse payload into json:")
+    );
     let r = http.send("POST", path, &[("x-amz-invocation-type", "Sometimes")], b"{}").await.unwrap();
     assert_eq!((r.status, r.header("x-amzn-ErrorType")), (400, Some("ValidationException")));
 }

@@ -143,7 +143,8 @@ done
     assert_eq!(body["user"], "993", "functions run as the unprivileged sandbox user");
 }
 
-const PY_VERSION: &str = "import os\ndef handler(event, context):\n    return os.environ['AWS_LAMBDA_FUNCTION_VERSION']\n";
+const PY_VERSION: &str =
+    "import os\ndef handler(event, context):\n    return os.environ['AWS_LAMBDA_FUNCTION_VERSION']\n";
 
 /// A function with versions 1 and 2 (different code) and alias `live` → 1.
 async fn two_versions(c: &aws_sdk_lambda::Client, name: &str) {
@@ -159,7 +160,8 @@ async fn weighted_alias_routes_by_weight() {
     let server = TestServer::start().await;
     let c = server.lambda();
     two_versions(&c, "weighted").await;
-    let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder().additional_version_weights("2", 0.3).build();
+    let routing =
+        aws_sdk_lambda::types::AliasRoutingConfiguration::builder().additional_version_weights("2", 0.3).build();
     c.update_alias().function_name("weighted").name("live").routing_config(routing).send().await.unwrap();
 
     const N: usize = 5000;
@@ -192,7 +194,11 @@ async fn weighted_alias_routes_by_weight() {
     let expected = 0.3 * n;
     let sd = (n * 0.3 * 0.7).sqrt();
     assert!(v1 > 0 && v2 > 0, "both versions ran");
-    assert!(((v2 as f64) - expected).abs() <= 3.0 * sd, "version 2 ran {v2} of {n} times; expected {expected} ± {}", 3.0 * sd);
+    assert!(
+        ((v2 as f64) - expected).abs() <= 3.0 * sd,
+        "version 2 ran {v2} of {n} times; expected {expected} ± {}",
+        3.0 * sd
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,4 +318,44 @@ async fn functions_reach_versa_from_inside() {
     let r = c.invoke().function_name("caller").send().await.unwrap();
     assert_eq!(r.function_error(), None, "{}", String::from_utf8_lossy(r.payload().unwrap().as_ref()));
     assert_eq!(json(r.payload().unwrap()), serde_json::json!("caller"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stock_lambda_runtime_rust_function_runs_unchanged() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    let binary = std::fs::read(testkit::built_binary("fixture-rust-echo")).unwrap();
+    let zip = testkit::zip::build(&[Entry::File { name: "bootstrap", data: &binary, mode: 0o755 }]);
+    c.create_function()
+        .function_name("rust-echo")
+        .runtime(Runtime::Providedal2023)
+        .role(ROLE)
+        .handler("bootstrap")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+        .send()
+        .await
+        .unwrap();
+    c.publish_version().function_name("rust-echo").send().await.unwrap();
+    c.create_alias().function_name("rust-echo").name("prod").function_version("1").send().await.unwrap();
+    let r = c
+        .invoke()
+        .function_name("rust-echo")
+        .qualifier("prod")
+        .payload(Blob::new(br#"{"x": 1}"#.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    use aws_sdk_lambda::operation::RequestId;
+    let body = json(r.payload().unwrap());
+    assert_eq!(body["echo"], serde_json::json!({"x": 1}));
+    assert_eq!(body["invoked_arn"], format!("{}:prod", arn("rust-echo")));
+    assert_eq!(body["version"], "1");
+    assert_eq!(body["request_id"], r.request_id().unwrap(), "the runtime's request id is the invoke's");
+    let deadline = body["deadline"].as_u64().unwrap() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(deadline > now && deadline <= now + 3_000, "deadline {deadline} is within the 3 s timeout of {now}");
+    let r =
+        c.invoke().function_name("rust-echo").payload(Blob::new(br#"{"fail": true}"#.to_vec())).send().await.unwrap();
+    assert_eq!(r.function_error(), Some("Unhandled"));
+    assert_eq!(json(r.payload().unwrap())["errorMessage"], "asked to fail");
 }

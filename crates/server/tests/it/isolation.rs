@@ -43,7 +43,9 @@ async fn environments_are_isolated_from_the_host_and_each_other() {
     // Two concurrent invocations: two environments, alive at the same time.
     let a = {
         let c = c.clone();
-        tokio::spawn(async move { c.invoke().function_name("probe").payload(Blob::new(br#"{"sleep": 1.5}"#.to_vec())).send().await.unwrap() })
+        tokio::spawn(async move {
+            c.invoke().function_name("probe").payload(Blob::new(br#"{"sleep": 1.5}"#.to_vec())).send().await.unwrap()
+        })
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let b = c.invoke().function_name("probe").payload(Blob::new(br#"{"sleep": 0}"#.to_vec())).send().await.unwrap();
@@ -87,7 +89,12 @@ async fn process_limits_hold() {
 async fn without_a_sandbox_functions_still_run_and_the_server_says_what_is_off() {
     let server = TestServer::start_with(|c| c.sandbox = false).await;
     let c = server.lambda();
-    create_py(&c, "plain", "import os\ndef handler(e, c):\n    return {'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n").await;
+    create_py(
+        &c,
+        "plain",
+        "import os\ndef handler(e, c):\n    return {'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n",
+    )
+    .await;
     let r = c.invoke().function_name("plain").send().await.unwrap();
     assert_eq!(r.function_error(), None, "{}", String::from_utf8_lossy(r.payload().unwrap().as_ref()));
     let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
@@ -101,7 +108,11 @@ async fn without_a_sandbox_functions_still_run_and_the_server_says_what_is_off()
 
     // A provided bootstrap too.
     let bootstrap = "#!/bin/sh\nAPI=http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime\nwhile true; do\n  H=$(mktemp)\n  curl -sS -D $H $API/invocation/next >/dev/null\n  ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' $H | cut -d: -f2 | tr -d '[:space:]')\n  curl -sS -o /dev/null -X POST $API/invocation/$ID/response -d '\"plain\"'\n  rm -f $H\ndone\n";
-    let zip = testkit::zip::build(&[testkit::zip::Entry::File { name: "bootstrap", data: bootstrap.as_bytes(), mode: 0o755 }]);
+    let zip = testkit::zip::build(&[testkit::zip::Entry::File {
+        name: "bootstrap",
+        data: bootstrap.as_bytes(),
+        mode: 0o755,
+    }]);
     c.create_function()
         .function_name("plain-sh")
         .runtime(Runtime::Providedal2)

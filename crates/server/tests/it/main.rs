@@ -8,6 +8,7 @@ mod functions;
 mod input;
 mod invoke;
 mod isolation;
+mod lifecycle;
 mod names;
 mod node;
 mod sandbox;

@@ -82,7 +82,14 @@ async fn node_handlers_of_every_style() {
     assert_eq!(body["errorMessage"], "bad input");
     assert!(body["trace"][0].as_str().unwrap().starts_with("TypeError: bad input"), "{body}");
 
-    create_node(&c, "node-missing", Runtime::Nodejs22x, "index.nothere", &[("index.mjs", "export const handler = 1;\n")]).await;
+    create_node(
+        &c,
+        "node-missing",
+        Runtime::Nodejs22x,
+        "index.nothere",
+        &[("index.mjs", "export const handler = 1;\n")],
+    )
+    .await;
     let (e, body) = call(&c, "node-missing", "{}").await;
     assert_eq!(e.as_deref(), Some("Unhandled"));
     assert_eq!(body["errorType"], "Runtime.HandlerNotFound");
