@@ -39,6 +39,7 @@
 //! Every request carries a SigV4-shaped `Authorization` header with a dummy signature (see
 //! `workload.rs`); the benchmark needs changing once Versa verifies signatures.
 
+mod invoke;
 mod moto;
 mod workload;
 
@@ -75,6 +76,14 @@ struct Args {
     /// Also run the workload against moto (`python3 -m moto.server`, started and stopped here).
     #[arg(long)]
     compare_moto: bool,
+    /// Benchmark invocations instead of the control plane: warm latency and throughput at
+    /// `--clients` (default 1,8,64), cold starts and the platform's overhead. Needs the
+    /// release binaries: `cargo build --release --workspace --bins`.
+    #[arg(long)]
+    invoke: bool,
+    /// Cold starts measured per function with `--invoke`.
+    #[arg(long, default_value_t = 30)]
+    cold_starts: usize,
 }
 
 /// All runs against one server, in the order of `Op::ALL` × `--clients`.
@@ -99,6 +108,19 @@ async fn main() -> anyhow::Result<()> {
     };
     // Unique per invocation, so runs against a long-lived `--endpoint` never collide.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    if args.invoke {
+        let clients = if args.clients == [1, 16] { vec![1, 8, 64] } else { args.clients.clone() };
+        let prefix = format!("vi{:08x}", nanos as u32);
+        return match &args.endpoint {
+            Some(url) => invoke::run(resolve(url).await?, &prefix, &clients, args.seconds, args.cold_starts).await,
+            None => {
+                let server = testkit::TestServer::start().await;
+                let r = invoke::run(server.addr, &prefix, &clients, args.seconds, args.cold_starts).await;
+                server.stop().await;
+                r
+            }
+        };
+    }
     let workload = Arc::new(Workload::new(format!("vb{:08x}", nanos as u32)));
 
     let (versa, location) = match &args.endpoint {
