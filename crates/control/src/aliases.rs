@@ -185,8 +185,7 @@ impl Control {
         let weights = input.routing.and_then(|r| r.additional_version_weights).unwrap_or_default();
         let description = input.description.unwrap_or_default();
         let alias = self
-            .store
-            .write(move |tx| {
+            .write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
                 let Some(f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                     return Err(names::qualified_not_found(&s, &n, &fv));
                 };
@@ -260,8 +259,7 @@ impl Control {
         }
         let (s, n, a) = (scope.clone(), fname.clone(), alias.to_owned());
         let updated = self
-            .store
-            .write(move |tx| {
+            .write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
                 let Some(f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                     return Err(names::function_not_found(&s, &n));
                 };
@@ -299,16 +297,15 @@ impl Control {
             return Err(names::function_not_found(scope, &fname));
         }
         let (s, n, a) = (scope.clone(), fname, alias.to_owned());
-        self.store
-            .write(move |tx| {
-                let Some(f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
-                    return Err(names::function_not_found(&s, &n));
-                };
-                // Deleting an alias that does not exist succeeds, as on AWS.
-                tx.delete_alias(f.id, &a)?;
-                Ok(())
-            })
-            .await
+        self.write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
+            let Some(f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
+                return Err(names::function_not_found(&s, &n));
+            };
+            // Deleting an alias that does not exist succeeds, as on AWS.
+            tx.delete_alias(f.id, &a)?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn list_aliases(

@@ -262,18 +262,17 @@ impl Control {
             tags,
         };
         let published_for_tx = published.clone();
-        self.store
-            .write(move |tx| {
-                if tx.lock_function(&key(&s, &n))?.is_some() {
-                    return Err(ControlError::ResourceConflict(format!("Function already exist: {n}")));
-                }
-                let id = tx.insert_function(&s, &function)?;
-                if let Some(v) = &published_for_tx {
-                    tx.insert_version(id, v)?;
-                }
-                Ok(())
-            })
-            .await?;
+        self.write(&key(&s, &n), move |tx| {
+            if tx.lock_function(&key(&s, &n))?.is_some() {
+                return Err(ControlError::ResourceConflict(format!("Function already exist: {n}")));
+            }
+            let id = tx.insert_function(&s, &function)?;
+            if let Some(v) = &published_for_tx {
+                tx.insert_version(id, v)?;
+            }
+            Ok(())
+        })
+        .await?;
 
         // The answer shows the function as Lambda shows it right after creation: Pending, with
         // a revision that the (instant) transition to Active has already replaced.
@@ -347,8 +346,7 @@ impl Control {
         self.check_runtime(patch.runtime.as_deref())?;
         let (s, n) = (scope.clone(), name.clone());
         let record = self
-            .store
-            .write(move |tx| {
+            .write(&key(&s, &n), move |tx| {
                 let Some(mut f) = tx.lock_function(&key(&s, &n))? else {
                     return Err(names::function_not_found(&s, &n));
                 };
@@ -416,8 +414,7 @@ impl Control {
         let (s, n, publish, revision_id, code) =
             (scope.clone(), name.clone(), input.publish, input.revision_id, package.code);
         let (latest, published, old_code) = self
-            .store
-            .write(move |tx| {
+            .write(&key(&s, &n), move |tx| {
                 let Some(mut f) = tx.lock_function(&key(&s, &n))? else {
                     return Err(names::function_not_found(&s, &n));
                 };
@@ -480,8 +477,7 @@ impl Control {
         }
         let (s, n) = (scope.clone(), name.clone());
         let record = self
-            .store
-            .write(move |tx| {
+            .write(&key(&s, &n), move |tx| {
                 let Some(mut f) = tx.lock_function(&key(&s, &n))? else {
                     return Err(names::function_not_found(&s, &n));
                 };
@@ -539,8 +535,7 @@ impl Control {
         let is_alias = matches!(t.qualifier.as_deref().map(Qualifier::classify), Some(Qualifier::Alias(_)));
         let (s, n) = (scope.clone(), t.name.clone());
         let released: Vec<Sha256> = self
-            .store
-            .write(move |tx| {
+            .write(&key(&s, &n), move |tx| {
                 let Some(f) = tx.lock_function(&key(&s, &n))? else {
                     return Err(names::function_not_found(&s, &n));
                 };

@@ -1,13 +1,26 @@
-//! Which version an invocation runs: qualifier resolution and weighted alias routing.
+//! Which version an invocation runs: qualifier resolution and weighted alias routing, with a
+//! cache of resolutions so warm invokes do not read the store.
+//!
+//! **Invariant:** the cache never answers with state older than the last write that has
+//! answered. Every write to a function goes through [`Control::write`], which drops that
+//! function's cached resolutions after the commit and before the write answers; a resolution
+//! read from the store is only cached if no write happened while it was being read.
+//! (Single node: several nodes sharing a store would need to share invalidations too.)
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use model::arn::{function_arn, qualified_arn};
 use model::function::{FunctionId, VersionRecord};
 use model::name::{NameShape, Qualifier, Version};
 use model::scope::Scope;
-use store::{FunctionKey, StoreError};
+use store::{FunctionKey, ReadTx, StoreError, WriteTx};
 
 use crate::names;
 use crate::{Control, Result};
+
+/// Most cached resolutions; the cache is cleared when it is full.
+pub(crate) const RESOLUTIONS_MAX: usize = 8192;
 
 /// What an invocation runs.
 #[derive(Debug, Clone)]
@@ -21,10 +34,76 @@ pub struct InvokeTarget {
     pub invoked_arn: String,
 }
 
+/// A resolved qualifier: one version, or an alias's two with the additional one's weight.
+#[derive(Debug)]
+enum Pick {
+    One(Version, VersionRecord),
+    Weighted { primary: (Version, VersionRecord), additional: (Version, VersionRecord), weight: f64 },
+}
+
+#[derive(Debug)]
+struct Resolution {
+    function_id: FunctionId,
+    pick: Pick,
+}
+
+/// Cached resolutions, keyed by function and qualifier as the caller wrote it.
+#[derive(Debug, Default)]
+pub(crate) struct Resolutions {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Bumped by every write; a read that saw a different value must not be cached.
+    generation: u64,
+    entries: HashMap<(FunctionKey, Option<String>), Arc<Resolution>>,
+}
+
+impl Resolutions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: &(FunctionKey, Option<String>)) -> (u64, Option<Arc<Resolution>>) {
+        let inner = self.lock();
+        (inner.generation, inner.entries.get(key).cloned())
+    }
+
+    fn insert(&self, key: (FunctionKey, Option<String>), value: Arc<Resolution>, read_at: u64) {
+        let mut inner = self.lock();
+        if inner.generation != read_at {
+            return;
+        }
+        if inner.entries.len() >= RESOLUTIONS_MAX {
+            inner.entries.clear();
+        }
+        inner.entries.insert(key, value);
+    }
+
+    /// Forgets everything cached about `key`'s function.
+    pub(crate) fn invalidate(&self, key: &FunctionKey) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.retain(|(k, _), _| k != key);
+    }
+}
+
 impl Control {
-    /// Resolves an Invoke's `FunctionName` and `Qualifier` to the version to run. Reads the
-    /// committed state, so an invocation that starts after an UpdateAlias answered runs the
-    /// alias's new target.
+    /// Runs a write transaction that changes the function `key`, and drops what the
+    /// resolution cache knows about it once the write is done (committed or not).
+    pub(crate) async fn write<R, F>(&self, key: &FunctionKey, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn WriteTx) -> Result<R> + Send + 'static,
+    {
+        let result = self.store.write(f).await;
+        self.resolutions.invalidate(key);
+        result
+    }
+
+    /// Resolves an Invoke's `FunctionName` and `Qualifier` to the version to run, drawing a
+    /// weighted alias's version for this request. See the module docs for freshness.
     pub async fn resolve_invoke(
         &self,
         scope: &Scope,
@@ -36,46 +115,67 @@ impl Control {
         if !names::can_exist(&t.name) {
             return Err(names::qualified_not_found(scope, &t.name, &shown));
         }
-        let (s, n, q) = (scope.clone(), t.name.clone(), t.qualifier.clone());
-        let draw = random_unit();
-        let found = self
-            .store
-            .read(move |tx| {
-                let Some(f) = tx.function(&FunctionKey { scope: s, name: n })? else {
-                    return Ok::<_, StoreError>(None);
-                };
-                let picked = match q.as_deref().map(Qualifier::classify) {
-                    None | Some(Qualifier::Latest) => Some((Version::Latest, f.latest.clone())),
-                    Some(Qualifier::Version(text)) => match Version::parse(&text) {
-                        Some(Version::Published(v)) => tx.version(f.id, v)?.map(|r| (Version::Published(v), r)),
-                        _ => None,
-                    },
-                    Some(Qualifier::Alias(a)) => match tx.alias(f.id, &a)? {
-                        None => None,
-                        Some(alias) => {
-                            let version = match alias.routing {
-                                Some(r) if draw < r.weight => Version::Published(r.version),
-                                _ => alias.function_version,
-                            };
-                            match version {
-                                Version::Latest => Some((Version::Latest, f.latest.clone())),
-                                Version::Published(v) => tx.version(f.id, v)?.map(|r| (version, r)),
-                            }
-                        }
-                    },
-                };
-                Ok(picked.map(|(version, record)| (f.id, version, record)))
-            })
-            .await?;
-        let Some((function_id, version, record)) = found else {
-            return Err(names::qualified_not_found(scope, &t.name, &shown));
+        let cache_key = (FunctionKey { scope: scope.clone(), name: t.name.clone() }, t.qualifier.clone());
+        let (generation, cached) = self.resolutions.get(&cache_key);
+        let resolution = match cached {
+            Some(r) => r,
+            None => {
+                let (key, q) = cache_key.clone();
+                let found = self.store.read(move |tx| read_resolution(tx, &key, q.as_deref())).await?;
+                let Some(r) = found else { return Err(names::qualified_not_found(scope, &t.name, &shown)) };
+                let r = Arc::new(r);
+                self.resolutions.insert(cache_key, r.clone(), generation);
+                r
+            }
+        };
+        let (version, record) = match &resolution.pick {
+            Pick::One(v, r) => (*v, r.clone()),
+            Pick::Weighted { primary, additional, weight } => {
+                let (v, r) = if random_unit() < *weight { additional } else { primary };
+                (*v, r.clone())
+            }
         };
         let invoked_arn = match &t.qualifier {
             Some(q) => qualified_arn(scope, &t.name, q),
             None => function_arn(scope, &t.name),
         };
-        Ok(InvokeTarget { function_id, function_name: t.name, version, record, invoked_arn })
+        Ok(InvokeTarget { function_id: resolution.function_id, function_name: t.name, version, record, invoked_arn })
     }
+}
+
+fn read_resolution(
+    tx: &mut dyn ReadTx,
+    key: &FunctionKey,
+    qualifier: Option<&str>,
+) -> std::result::Result<Option<Resolution>, StoreError> {
+    let Some(f) = tx.function(key)? else { return Ok(None) };
+    let version =
+        |tx: &mut dyn ReadTx, v: Version| -> std::result::Result<Option<(Version, VersionRecord)>, StoreError> {
+            Ok(match v {
+                Version::Latest => Some((Version::Latest, f.latest.clone())),
+                Version::Published(n) => tx.version(f.id, n)?.map(|r| (v, r)),
+            })
+        };
+    let pick = match qualifier.map(Qualifier::classify) {
+        None | Some(Qualifier::Latest) => version(tx, Version::Latest)?.map(|(v, r)| Pick::One(v, r)),
+        Some(Qualifier::Version(text)) => match Version::parse(&text) {
+            Some(v @ Version::Published(_)) => version(tx, v)?.map(|(v, r)| Pick::One(v, r)),
+            _ => None,
+        },
+        Some(Qualifier::Alias(a)) => match tx.alias(f.id, &a)? {
+            None => None,
+            Some(alias) => {
+                let primary = version(tx, alias.function_version)?;
+                match (primary, alias.routing) {
+                    (Some(p), Some(r)) => version(tx, Version::Published(r.version))?
+                        .map(|additional| Pick::Weighted { primary: p, additional, weight: r.weight }),
+                    (Some((v, r)), None) => Some(Pick::One(v, r)),
+                    (None, _) => None,
+                }
+            }
+        },
+    };
+    Ok(pick.map(|pick| Resolution { function_id: f.id, pick }))
 }
 
 /// A uniformly distributed number in `[0, 1)` from the system's random source.

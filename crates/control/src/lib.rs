@@ -111,6 +111,8 @@ pub struct Control {
     /// being written and being referenced.
     blob_gate: RwLock<()>,
     settings: Settings,
+    /// Cached qualifier resolutions for Invoke; see `invoke.rs`.
+    resolutions: crate::invoke::Resolutions,
 }
 
 impl std::fmt::Debug for Control {
@@ -121,7 +123,7 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     pub fn new(store: Store, blobs: Arc<dyn BlobBackend>, settings: Settings) -> Control {
-        Control { store, blobs, blob_gate: RwLock::new(()), settings }
+        Control { store, blobs, blob_gate: RwLock::new(()), settings, resolutions: Default::default() }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -63,37 +63,35 @@ impl Control {
         }
         crate::functions::check_tags(&tags)?;
         let s = scope.clone();
-        self.store
-            .write(move |tx| {
-                let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: name.clone() })? else {
-                    return Err(names::function_not_found(&s, &name));
-                };
-                f.tags.extend(tags);
-                crate::functions::check_tags(&f.tags)?;
-                f.latest.revision_id = new_revision();
-                tx.update_function(&f)?;
-                Ok(())
-            })
-            .await
+        self.write(&FunctionKey { scope: s.clone(), name: name.clone() }, move |tx| {
+            let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: name.clone() })? else {
+                return Err(names::function_not_found(&s, &name));
+            };
+            f.tags.extend(tags);
+            crate::functions::check_tags(&f.tags)?;
+            f.latest.revision_id = new_revision();
+            tx.update_function(&f)?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn untag_resource(&self, scope: &Scope, resource: &str, keys: Vec<String>) -> Result<()> {
         let extra = if keys.is_empty() { vec![Violation::not_null("tagKeys")] } else { Vec::new() };
         let name = function_resource(scope, resource, extra)?;
         let s = scope.clone();
-        self.store
-            .write(move |tx| {
-                let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: name.clone() })? else {
-                    return Err(names::function_not_found(&s, &name));
-                };
-                for k in &keys {
-                    f.tags.remove(k);
-                }
-                f.latest.revision_id = new_revision();
-                tx.update_function(&f)?;
-                Ok(())
-            })
-            .await
+        self.write(&FunctionKey { scope: s.clone(), name: name.clone() }, move |tx| {
+            let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: name.clone() })? else {
+                return Err(names::function_not_found(&s, &name));
+            };
+            for k in &keys {
+                f.tags.remove(k);
+            }
+            f.latest.revision_id = new_revision();
+            tx.update_function(&f)?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn list_tags(&self, scope: &Scope, resource: &str) -> Result<BTreeMap<String, String>> {

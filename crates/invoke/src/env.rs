@@ -67,7 +67,10 @@ pub(crate) enum Started {
 pub(crate) struct Env {
     /// For logs: which environment this is.
     pub id: u64,
-    endpoint: Endpoint,
+    /// The Runtime API; `None` when the sandbox died before opening it.
+    endpoint: Option<Endpoint>,
+    /// Serves Versa's API to the function; aborted with the environment.
+    api: Option<tokio::task::JoinHandle<()>>,
     pub sink: Arc<Mutex<Sink>>,
     capture: Capture,
     meter: Meter,
@@ -81,6 +84,9 @@ pub(crate) struct Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if let Some(api) = &self.api {
+            api.abort();
+        }
         // The waiter kills and cleans up when told, or when the sandbox exits by itself.
         if let Some(k) = self.kill.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = k.send(());
@@ -90,7 +96,13 @@ impl Drop for Env {
 
 impl Env {
     /// Wraps a spawned sandbox; `endpoint` must already be bound at the socket its spec relays to.
-    pub(crate) fn new(id: u64, mut sandbox: Sandbox, endpoint: Endpoint, sink: Arc<Mutex<Sink>>) -> Env {
+    pub(crate) fn new(
+        id: u64,
+        mut sandbox: Sandbox,
+        endpoint: Option<Endpoint>,
+        api: Option<tokio::task::JoinHandle<()>>,
+        sink: Arc<Mutex<Sink>>,
+    ) -> Env {
         let output = sandbox.output.take().expect("a fresh sandbox has its output");
         let capture = Capture::start(output, sink.clone());
         let meter = sandbox.meter();
@@ -121,6 +133,7 @@ impl Env {
         Env {
             id,
             endpoint,
+            api,
             sink,
             capture,
             meter,
@@ -135,8 +148,14 @@ impl Env {
     /// Waits for the runtime to ask for work, report an init error, or die.
     pub(crate) async fn started(&self, limit: Duration) -> Started {
         let mut exit = self.exit.clone();
+        let started = async {
+            match &self.endpoint {
+                Some(e) => e.started().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            s = self.endpoint.started() => match s {
+            s = started => match s {
                 Some(Start::Ready) => Started::Ready,
                 Some(Start::InitError { error_type, body }) => Started::InitError { error_type, body },
                 None => Started::Exited(Exit { code: -1, signal: None, oom: false }),
@@ -157,8 +176,11 @@ impl Env {
             Ok(e) => Ran::Exited(e.expect("waited for Some")),
             Err(_) => Ran::Exited(Exit { code: -1, signal: None, oom: false }),
         };
+        let Some(endpoint) = &self.endpoint else {
+            return exited(exit.wait_for(Option::is_some).await);
+        };
         let rx = tokio::select! {
-            r = self.endpoint.invoke(invocation) => match r {
+            r = endpoint.invoke(invocation) => match r {
                 Ok(rx) => rx,
                 Err(_) => return Ran::Exited(Exit { code: -1, signal: None, oom: false }),
             },

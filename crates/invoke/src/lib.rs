@@ -25,7 +25,7 @@ use model::function::{FunctionId, VersionRecord};
 use model::name::Version;
 use model::scope::Scope;
 use runtime_api::{Invocation, Outcome};
-use sandbox::{Capabilities, Isolation, Limits, Mount, MountKind, Network, Relay, Spec};
+use sandbox::{Capabilities, Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
 use crate::env::{Env, Exit, Ran, Started};
 use crate::logs::{LogStore, Sink};
@@ -43,7 +43,7 @@ pub const OPEN_FILES_MAX: u64 = 1024;
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// Engine settings from the server configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Per-environment sockets and root mount points (short paths: Unix sockets are limited).
     pub run_dir: PathBuf,
@@ -51,8 +51,9 @@ pub struct EngineConfig {
     pub code_dir: PathBuf,
     /// Versa's runtime clients, one directory per language.
     pub runtime_dir: PathBuf,
-    /// A Unix socket serving Versa's own API, relayed into sandboxes as `AWS_ENDPOINT_URL`.
-    pub api_socket: Option<PathBuf>,
+    /// Serves Versa's own API on a listener inside a sandbox (`AWS_ENDPOINT_URL`). The task it
+    /// returns is aborted when the environment ends. `None`: functions get no endpoint.
+    pub serve_api: Option<ServeApi>,
     /// Idle environments older than this are stopped.
     pub idle_timeout: Duration,
     /// Most environments alive at once, across all functions.
@@ -60,6 +61,9 @@ pub struct EngineConfig {
     /// Extra interpreter locations (binaries or directories).
     pub interpreter_paths: Vec<PathBuf>,
 }
+
+/// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
+pub type ServeApi = Arc<dyn Fn(std::net::TcpListener) -> Option<tokio::task::JoinHandle<()>> + Send + Sync>;
 
 /// Which version of which function to run, and as what the caller named it.
 #[derive(Debug, Clone)]
@@ -135,6 +139,17 @@ pub struct Engine {
     logs: Arc<LogStore>,
     unpacking: tokio::sync::Mutex<()>,
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("run_dir", &self.run_dir)
+            .field("code_dir", &self.code_dir)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_environments", &self.max_environments)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -430,9 +445,6 @@ impl Engine {
         let dir = self.config.run_dir.join(format!("e{id}"));
         std::fs::create_dir_all(&dir)
             .map_err(|e| InvokeError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        let socket = dir.join("rt.sock");
-        let endpoint = runtime_api::Endpoint::bind(&socket)
-            .map_err(|e| InvokeError::Internal(format!("cannot bind the runtime API: {e}")))?;
         let stream = log_stream_name(&target.version);
         let group = target
             .record
@@ -492,15 +504,13 @@ impl Engine {
             Isolation::None => Network::Host,
         };
         let fixed = |port: u16| if network == Network::Isolated { port } else { 0 };
-        let mut relays = vec![Relay {
+        let mut listeners = vec![Listener {
             port: fixed(9001),
-            target: socket.clone(),
             env: Some(("AWS_LAMBDA_RUNTIME_API".to_owned(), "127.0.0.1:{port}".to_owned())),
         }];
-        if let Some(api) = &self.config.api_socket {
-            relays.push(Relay {
+        if self.config.serve_api.is_some() {
+            listeners.push(Listener {
                 port: fixed(4566),
-                target: api.clone(),
                 env: Some(("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:{port}".to_owned())),
             });
         }
@@ -526,7 +536,7 @@ impl Engine {
             workdir: task_root,
             root_dir: dir.join("root"),
             mounts,
-            relays,
+            listeners,
             cgroup_procs: Vec::new(),
             limits: Limits { open_files: OPEN_FILES_MAX, processes: PROCESSES_MAX },
             user: None,
@@ -534,10 +544,23 @@ impl Engine {
             isolation: self.caps.isolation,
         };
         let memory_bytes = u64::from(config.memory_mb) * 1024 * 1024;
-        let sandbox = sandbox::Sandbox::spawn(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
+        let mut sandbox = sandbox::Sandbox::spawn(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
             .await
             .map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
-        let env = Arc::new(Env::new(id, sandbox, endpoint, sink));
+        let mut listeners = std::mem::take(&mut sandbox.listeners).into_iter();
+        let endpoint = match listeners.next() {
+            Some(l) => Some(
+                runtime_api::Endpoint::serve(l)
+                    .map_err(|e| InvokeError::Internal(format!("cannot serve the runtime API: {e}")))?,
+            ),
+            // The init failed before opening its listeners; its exit says why.
+            None => None,
+        };
+        let api = match (listeners.next(), &self.config.serve_api) {
+            (Some(l), Some(serve)) => serve(l),
+            _ => None,
+        };
+        let env = Arc::new(Env::new(id, sandbox, endpoint, api, sink));
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
         match env.started(INIT_TIMEOUT).await {
             Started::Ready => {

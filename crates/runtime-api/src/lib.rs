@@ -1,8 +1,8 @@
 //! The Lambda Runtime API (2018-06-01), server side, for one execution environment.
 //!
-//! Each environment gets its own [`Endpoint`] on its own Unix socket; the sandbox relays
-//! `127.0.0.1:9001` inside to it, so the socket itself says which environment is calling and
-//! no other environment can reach it. The invoke engine hands an [`Invocation`] to
+//! Each environment gets its own [`Endpoint`] on its own listener: `127.0.0.1:9001` in the
+//! sandbox's network namespace, opened there by the sandbox and served here, so the listener
+//! itself says which environment is calling and no other environment can reach it. The invoke engine hands an [`Invocation`] to
 //! [`Endpoint::invoke`] and gets the runtime's [`Outcome`] back on a channel; the runtime
 //! long-polls `GET /runtime/invocation/next` and answers with `POST …/response` or
 //! `POST …/error`, or reports a failed start with `POST /runtime/init/error`.
@@ -10,7 +10,6 @@
 //! **Boundary:** the only crate that knows the Runtime API's paths, headers and error bodies.
 
 use std::io;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -19,7 +18,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::net::UnixListener;
+use axum::serve::ListenerExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Largest response a function may return: 6 MiB + 100 bytes, as on Lambda.
@@ -93,10 +92,13 @@ impl Drop for Endpoint {
 }
 
 impl Endpoint {
-    /// Binds `socket` and serves the Runtime API on it.
-    pub fn bind(socket: &Path) -> io::Result<Endpoint> {
-        let _ = std::fs::remove_file(socket);
-        let listener = UnixListener::bind(socket)?;
+    /// Serves the Runtime API on `listener` (a listening TCP socket).
+    pub fn serve(listener: std::net::TcpListener) -> io::Result<Endpoint> {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|s| {
+            // Small answers must not wait for Nagle's algorithm.
+            let _ = s.set_nodelay(true);
+        });
         let (jobs, queue) = mpsc::channel(1);
         let (start_tx, start) = watch::channel(None);
         let shared =

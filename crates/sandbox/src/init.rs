@@ -3,15 +3,15 @@
 //! before `exec`), and whose children land in a new PID namespace.
 //!
 //! Steps: join the cgroup; make mounts private; build the new root on a tmpfs (read-only binds
-//! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`, and the
-//! relays' Unix sockets under `/run/versa`); bind the relay listeners; fork pid 1 of the new PID
-//! namespace, which mounts `/proc`, pivots into the root and forks the runtime; the runtime
-//! drops to the unprivileged user with no new privileges and its rlimits, and `exec`s. Pid 1
-//! then relays connections and reaps; the init exits with the runtime's exit code.
+//! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`); open the
+//! listeners in the new network namespace and send them to the server over fd 3; fork pid 1 of
+//! the new PID namespace, which mounts `/proc`, pivots into the root and forks the runtime; the
+//! runtime drops to the unprivileged user with no new privileges and its rlimits, and `exec`s.
+//! Pid 1 reaps; the init exits with the runtime's exit code.
 //!
-//! Threads: a process that unshared its PID namespace cannot create threads (`clone` refuses
-//! `CLONE_THREAD` when the namespace for children differs), so the init itself stays
-//! single-threaded and the relay threads live in pid 1, started after the runtime is forked.
+//! The init stays single-threaded: a process that unshared its PID namespace cannot create
+//! threads (`clone` refuses `CLONE_THREAD` when the namespace for children differs), and every
+//! fork here happens in a single-threaded process.
 //!
 //! Anything that fails is reported on stderr (the function's log) and ends the init with
 //! status 125, before the runtime ever starts.
@@ -23,6 +23,9 @@ use std::path::Path;
 
 use crate::spec::{Isolation, MountKind, Network, Spec};
 use crate::sys::{self, Fork};
+
+/// The Unix socket the server passed as fd 3, over which the init sends it the listeners.
+pub(crate) const CONTROL_FD: i32 = 3;
 
 /// Exit status of an init that could not set the sandbox up.
 pub const SETUP_FAILED: i32 = 125;
@@ -88,18 +91,26 @@ fn run(spec: Spec) -> io::Result<i32> {
         build_root(&spec)?;
     }
 
-    // Listeners first: their ports go into the runtime's environment.
+    // Listeners first: their ports go into the runtime's environment, and the server gets them.
     let mut env = spec.env.clone();
     let mut listeners = Vec::new();
-    for relay in &spec.relays {
-        let l = context(TcpListener::bind(("127.0.0.1", relay.port)), format!("listen on port {}", relay.port))?;
-        let port = l.local_addr()?.port();
-        if let Some((name, template)) = &relay.env {
+    for l in &spec.listeners {
+        let listener = context(TcpListener::bind(("127.0.0.1", l.port)), format!("listen on port {}", l.port))?;
+        let port = listener.local_addr()?.port();
+        if let Some((name, template)) = &l.env {
             env.retain(|(k, _)| k != name);
             env.push((name.clone(), template.replace("{port}", &port.to_string())));
         }
-        listeners.push((l, relay.target.clone()));
+        listeners.push(listener);
     }
+    if !listeners.is_empty() {
+        use std::os::fd::AsRawFd;
+        let fds: Vec<i32> = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+        context(sys::send_fds(CONTROL_FD, &fds), "hand the listeners to the server")?;
+    }
+    // The server holds them now; neither the init nor the runtime keeps a copy.
+    drop(listeners);
+    sys::close(CONTROL_FD);
 
     let program = sys::cstr(&spec.program)?;
     let mut argv = vec![program.clone()];
@@ -114,7 +125,7 @@ fn run(spec: Spec) -> io::Result<i32> {
     let workdir = sys::cstr(&spec.workdir)?;
     match sys::fork()? {
         Fork::Child => {
-            let code = match pid_one(&spec, namespaces, listeners, &program, &argv, &envp, &workdir) {
+            let code = match pid_one(&spec, namespaces, &program, &argv, &envp, &workdir) {
                 Ok(code) => code,
                 Err(e) => {
                     let _ = writeln!(io::stderr(), "versa sandbox: {e}");
@@ -124,7 +135,6 @@ fn run(spec: Spec) -> io::Result<i32> {
             std::process::exit(code)
         }
         Fork::Parent(child) => {
-            drop(listeners);
             let (_, status) = sys::waitpid(child)?;
             Ok(sys::exit_code(status))
         }
@@ -136,7 +146,6 @@ fn run(spec: Spec) -> io::Result<i32> {
 fn pid_one(
     spec: &Spec,
     namespaces: bool,
-    listeners: Vec<(TcpListener, std::path::PathBuf)>,
     program: &CString,
     argv: &[CString],
     envp: &[CString],
@@ -160,19 +169,13 @@ fn pid_one(
         std::env::set_current_dir("/")?;
         context(sys::umount_detach(Path::new("/.old")), "detach the old root")?;
     }
-    // Fork the runtime while still single-threaded, then start the relays.
     match sys::fork()? {
         Fork::Child => {
-            drop(listeners);
             let e = exec_runtime(spec, program, argv, envp, workdir);
             let _ = writeln!(io::stderr(), "versa sandbox: cannot start {}: {e}", spec.program.display());
             std::process::exit(127)
         }
         Fork::Parent(runtime) => {
-            for (i, (listener, target)) in listeners.into_iter().enumerate() {
-                let target = if namespaces { relay_socket(i) } else { target };
-                crate::relay::serve(listener, target);
-            }
             loop {
                 // Reap everything (orphans are re-parented to pid 1); stop when the runtime exits.
                 let (pid, status) = sys::waitpid(-1)?;
@@ -281,19 +284,6 @@ fn build_root(spec: &Spec) -> io::Result<()> {
         Some("size=64k,mode=0755"),
     )?;
 
-    // The relays' Unix sockets, reachable from pid 1 after the pivot.
-    if !spec.relays.is_empty() {
-        mkdir(&root.join("run/versa"))?;
-    }
-    for (i, relay) in spec.relays.iter().enumerate() {
-        let target = inside(&relay_socket(i));
-        std::fs::write(&target, b"")?;
-        context(
-            sys::mount(Some(&relay.target), &target, None, libc::MS_BIND, None),
-            format!("bind {}", relay.target.display()),
-        )?;
-    }
-
     mkdir(&root.join("proc"))?;
     mkdir(&root.join(".old"))?;
     for m in &spec.mounts {
@@ -324,9 +314,4 @@ fn build_root(spec: &Spec) -> io::Result<()> {
 
 fn mkdir(p: &Path) -> io::Result<()> {
     context(std::fs::create_dir_all(p), format!("mkdir {}", p.display()))
-}
-
-/// Where relay `i`'s Unix socket appears inside the sandbox.
-fn relay_socket(i: usize) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!("/run/versa/relay-{i}.sock"))
 }

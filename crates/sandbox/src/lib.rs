@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! versa server ──spawn──▶ init (`versa __sandbox-init`, new mount/net/ipc/uts/cgroup namespaces)
-//!                          │  relays 127.0.0.1:9001 (and the Lambda endpoint) to Unix sockets
+//!      ▲                   │  opens 127.0.0.1:9001 (and :4566) in the new network namespace
+//!      └── listeners ──────┤  and passes them back over a Unix socket (SCM_RIGHTS)
 //!                          └─▶ pid 1 of a new PID namespace, in a read-only root (pivot_root)
 //!                               └─▶ the runtime: unprivileged user, no new privileges, rlimits
 //! ```
@@ -25,14 +26,13 @@
 
 mod cgroup;
 pub mod init;
-mod relay;
 mod spawn;
 mod spec;
 mod sys;
 
 pub use crate::cgroup::{Cgroup, CgroupRoot};
 pub use crate::spawn::{Capabilities, Meter, SANDBOX_GID, SANDBOX_UID, Sandbox, host_command_output, probe};
-pub use crate::spec::{Isolation, Limits, Mount, MountKind, Network, Relay, Spec};
+pub use crate::spec::{Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
 /// The first argument that makes the `versa` binary run [`init::main`].
 pub const INIT_ARG: &str = "__sandbox-init";

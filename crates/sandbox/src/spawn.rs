@@ -30,6 +30,15 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Without a mount namespace the function's code is read in place, under the operator's
+    /// data dir, which the sandbox user may not be able to reach: functions then run as the
+    /// server's user.
+    fn without_namespaces(&mut self) {
+        if self.user.take().is_some() {
+            self.off.push("unprivileged user: needs namespaces (functions read their code in place)".to_owned());
+        }
+    }
+
     /// One line per protection, for the startup log and the health endpoint.
     pub fn summary(&self) -> Vec<String> {
         let mut s = vec![match self.isolation {
@@ -77,6 +86,7 @@ pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> 
     let mut caps = Capabilities { init_program, isolation: wanted, cgroup, user, off };
     if wanted == Isolation::None {
         caps.off.push("namespaces and read-only root: turned off by configuration".to_owned());
+        caps.without_namespaces();
         return caps;
     }
     if !root {
@@ -89,6 +99,7 @@ pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> 
         Err(why) => {
             caps.isolation = Isolation::None;
             caps.off.push(format!("namespaces and read-only root: a trial sandbox failed: {why}"));
+            caps.without_namespaces();
         }
     }
     caps
@@ -111,7 +122,7 @@ async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
             target: "/var/task".into(),
             kind: crate::spec::MountKind::ReadOnly { source: dir.join("task") },
         }],
-        relays: Vec::new(),
+        listeners: Vec::new(),
         cgroup_procs: Vec::new(),
         limits: Limits { open_files: 1024, processes: 1024 },
         user: caps.user,
@@ -137,6 +148,9 @@ pub struct Sandbox {
     root_dir: PathBuf,
     /// The runtime's stdout and stderr, merged, as a non-blocking pipe.
     pub output: Option<pipe::Receiver>,
+    /// The listeners of [`Spec::listeners`], in order, opened inside the sandbox's network
+    /// namespace. Empty if the init failed before opening them.
+    pub listeners: Vec<std::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -170,7 +184,8 @@ impl Sandbox {
             _ => None,
         };
         let (reader, writer) = io::pipe()?;
-        let mut child = spawn_init(caps, &spec, writer)?;
+        let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let mut child = spawn_init(caps, &spec, writer, theirs)?;
         // The spec goes in on stdin; the init reads it to EOF.
         let json = serde_json::to_vec(&spec).map_err(io::Error::other)?;
         if let Some(stdin) = child.stdin.take() {
@@ -178,7 +193,8 @@ impl Sandbox {
             stdin.write_all(&json)?;
         }
         let output = pipe::Receiver::from_owned_fd(reader.into())?;
-        Ok(Sandbox { child, cgroup, root_dir: spec.root_dir, output: Some(output) })
+        let listeners = if spec.listeners.is_empty() { Vec::new() } else { receive_listeners(control).await? };
+        Ok(Sandbox { child, cgroup, root_dir: spec.root_dir, output: Some(output), listeners })
     }
 
     /// The init's pid on the host.
@@ -239,9 +255,30 @@ impl Drop for Sandbox {
     }
 }
 
+/// Waits for the init to send its listeners; none if it exits first.
+async fn receive_listeners(control: std::os::unix::net::UnixStream) -> io::Result<Vec<std::net::TcpListener>> {
+    use std::os::fd::AsRawFd;
+    control.set_nonblocking(true)?;
+    let control = tokio::net::UnixStream::from_std(control)?;
+    loop {
+        control.readable().await?;
+        match control.try_io(tokio::io::Interest::READABLE, || sys::recv_fds(control.as_raw_fd())) {
+            Ok(fds) => return Ok(fds.into_iter().map(std::net::TcpListener::from).collect()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 // JUSTIFICATION: this is the one place Versa starts a process.
 #[allow(clippy::disallowed_methods)]
-fn spawn_init(caps: &Capabilities, spec: &Spec, output: io::PipeWriter) -> io::Result<tokio::process::Child> {
+fn spawn_init(
+    caps: &Capabilities,
+    spec: &Spec,
+    output: io::PipeWriter,
+    control: std::os::unix::net::UnixStream,
+) -> io::Result<tokio::process::Child> {
+    use std::os::fd::AsRawFd;
     let mut cmd = tokio::process::Command::new(&caps.init_program);
     cmd.arg(crate::INIT_ARG)
         .env_clear()
@@ -263,18 +300,23 @@ fn spawn_init(caps: &Capabilities, spec: &Spec, output: io::PipeWriter) -> io::R
         }
         Isolation::None => 0,
     };
+    let control_fd = control.as_raw_fd();
     // SAFETY: the closure runs in the forked child before exec and only makes raw system calls
-    // (prctl, unshare), which are async-signal-safe; it allocates nothing.
+    // (prctl, dup2/fcntl, unshare), which are async-signal-safe; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             sys::set_parent_death_signal(libc::SIGKILL)?;
+            sys::dup2_inheritable(control_fd, crate::init::CONTROL_FD)?;
             if flags != 0 {
                 sys::unshare(flags)?;
             }
             Ok(())
         });
     }
-    cmd.spawn()
+    let child = cmd.spawn();
+    // The child has its copy (as fd 3); ours closes here.
+    drop(control);
+    child
 }
 
 /// Runs a host program outside any sandbox and returns its stdout, for probing the host (an

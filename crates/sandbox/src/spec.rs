@@ -18,8 +18,9 @@ pub struct Spec {
     pub root_dir: PathBuf,
     /// Mounts inside the root, in order.
     pub mounts: Vec<Mount>,
-    /// TCP listeners inside the sandbox relayed to Unix sockets outside.
-    pub relays: Vec<Relay>,
+    /// TCP listeners opened inside the sandbox's network namespace and handed to the server,
+    /// which serves them directly (see [`crate::Sandbox::listeners`]).
+    pub listeners: Vec<Listener>,
     /// `cgroup.procs` files the init writes its pid into before anything else.
     pub cgroup_procs: Vec<PathBuf>,
     pub limits: Limits,
@@ -62,13 +63,13 @@ pub enum MountKind {
     Tmpfs { size_mb: u32 },
 }
 
-/// A TCP listener on `127.0.0.1:<port>` inside the sandbox whose connections are relayed to
-/// the Unix socket `target` outside it.
+/// A TCP listener on `127.0.0.1:<port>` in the sandbox's network namespace. The init opens it
+/// there and passes it to the server, so connections from inside reach the server with no
+/// copy in between, and nothing outside the sandbox can connect to it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Relay {
+pub struct Listener {
     /// 0 picks a free port (needed when the sandbox shares the host's network).
     pub port: u16,
-    pub target: PathBuf,
     /// An environment variable to set to `template` with `{port}` replaced by the bound port.
     pub env: Option<(String, String)>,
 }

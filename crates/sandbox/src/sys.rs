@@ -185,3 +185,98 @@ pub(crate) fn chdir(path: &CStr) -> io::Result<()> {
     // SAFETY: `path` is a valid C string.
     check(unsafe { libc::chdir(path.as_ptr()) })
 }
+
+/// Most descriptors passed in one message.
+pub(crate) const FDS_MAX: usize = 8;
+
+/// Sends `fds` over the Unix socket `sock` (one byte of payload, the descriptors as
+/// `SCM_RIGHTS`).
+pub(crate) fn send_fds(sock: std::os::fd::RawFd, fds: &[std::os::fd::RawFd]) -> io::Result<()> {
+    assert!(fds.len() <= FDS_MAX);
+    let mut byte = [fds.len() as u8];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let payload = std::mem::size_of_val(fds) as u32;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: msghdr is plain data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        // SAFETY: `msg` points at a control buffer of CMSG_SPACE(payload) bytes, so the first
+        // header exists and has room for `payload` bytes of data.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<std::os::fd::RawFd>(), fds.len());
+        }
+    }
+    // SAFETY: `msg` and everything it points to live until the call returns.
+    let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Receives descriptors sent by [`send_fds`]. An empty list means the peer closed without
+/// sending. Non-blocking sockets give `WouldBlock` as usual.
+pub(crate) fn recv_fds(sock: std::os::fd::RawFd) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let payload = (FDS_MAX * std::mem::size_of::<std::os::fd::RawFd>()) as u32;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: msghdr is plain data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `msg` points at buffers that live until the call returns.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut fds = Vec::new();
+    if n == 0 {
+        return Ok(fds);
+    }
+    // SAFETY: the kernel filled `msg_control`; the CMSG_* walk stays within msg_controllen, and
+    // each SCM_RIGHTS payload is an array of descriptors now owned by this process.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data_len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let count = data_len / std::mem::size_of::<std::os::fd::RawFd>();
+                let data = libc::CMSG_DATA(cmsg).cast::<std::os::fd::RawFd>();
+                for i in 0..count {
+                    fds.push(std::os::fd::OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok(fds)
+}
+
+/// `dup2(2)`; clears close-on-exec on `to` even when `from == to`.
+pub(crate) fn dup2_inheritable(from: std::os::fd::RawFd, to: std::os::fd::RawFd) -> io::Result<()> {
+    if from == to {
+        // SAFETY: fcntl on a descriptor we own, integer arguments only.
+        check(unsafe { libc::fcntl(to, libc::F_SETFD, 0) })
+    } else {
+        // SAFETY: dup2 on descriptors we own, integer arguments only.
+        check(unsafe { libc::dup2(from, to) })
+    }
+}
+
+pub(crate) fn close(fd: std::os::fd::RawFd) {
+    // SAFETY: closing a descriptor this process owns and no longer uses.
+    unsafe { libc::close(fd) };
+}

@@ -7,7 +7,6 @@ mod listener;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -38,8 +37,8 @@ pub struct Server {
     config: Config,
     control: Arc<Control>,
     engine: Arc<invoke::Engine>,
-    /// Versa's API on a Unix socket, relayed into sandboxes as `AWS_ENDPOINT_URL`.
-    api_socket: PathBuf,
+    /// The API router, once `serve` has built it: what functions reach as `AWS_ENDPOINT_URL`.
+    router: Arc<std::sync::OnceLock<axum::Router>>,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -91,13 +90,22 @@ impl Server {
         for off in &caps.off {
             tracing::warn!("protection off: {off}");
         }
-        let api_socket = run_dir.join("api.sock");
+        let router: Arc<std::sync::OnceLock<axum::Router>> = Arc::default();
+        let for_functions = router.clone();
+        let serve_api: invoke::ServeApi = Arc::new(move |listener: std::net::TcpListener| {
+            let app = for_functions.get()?.clone();
+            listener.set_nonblocking(true).ok()?;
+            let listener = TcpListener::from_std(listener).ok()?;
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }))
+        });
         let engine = invoke::Engine::start(
             invoke::EngineConfig {
                 run_dir: run_dir.join("envs"),
                 code_dir: dir.join("code"),
                 runtime_dir: dir.join("runtime"),
-                api_socket: Some(api_socket.clone()),
+                serve_api: Some(serve_api),
                 idle_timeout: config.environment_idle_timeout,
                 max_environments: config.max_environments,
                 interpreter_paths: config.interpreter_paths.clone(),
@@ -117,7 +125,7 @@ impl Server {
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, api_socket, _lock: lock })
+        Ok(Server { config, control, engine, router, _lock: lock })
     }
 
     /// What the sandbox can and cannot do on this host.
@@ -136,25 +144,13 @@ impl Server {
         let state =
             Arc::new(api::ApiState::new(self.control.clone(), self.engine.clone(), self.config.region.clone(), listen));
         let app = api::router(state);
-        let _ = std::fs::remove_file(&self.api_socket);
-        let unix = tokio::net::UnixListener::bind(&self.api_socket).context("cannot bind the internal API socket")?;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let inner = axum::serve(unix, app.clone()).with_graceful_shutdown({
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        });
-        let inner = tokio::spawn(async move { inner.await });
+        let _ = self.router.set(app.clone());
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
         let served = axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed");
-        let _ = stop_tx.send(true);
-        let _ = inner.await;
         self.engine.shutdown();
-        let _ = std::fs::remove_file(&self.api_socket);
         if let Some(cg) = &self.engine.capabilities().cgroup {
             // Give the killed sandboxes a moment to leave their cgroups.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
