@@ -39,6 +39,8 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PROCESSES_MAX: u64 = 1024;
 /// Open files one environment may have (Lambda's limit).
 pub const OPEN_FILES_MAX: u64 = 1024;
+/// Sandbox shells kept started ahead of cold starts (see `sandbox::Shell`).
+pub const PRESTARTED_SHELLS: usize = 2;
 /// How often idle environments are checked for reaping (more often for short idle timeouts).
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
@@ -139,6 +141,10 @@ pub struct Engine {
     logs: Arc<LogStore>,
     unpacking: tokio::sync::Mutex<()>,
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Sandboxes started ahead, waiting for a function; refilled after each cold start.
+    shells: Mutex<Vec<sandbox::Shell>>,
+    /// Set at shutdown: no more shells are started.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -193,7 +199,10 @@ impl Engine {
             logs: Arc::new(LogStore::default()),
             unpacking: tokio::sync::Mutex::new(()),
             reaper: Mutex::new(None),
+            shells: Mutex::new(Vec::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
+        engine.refill_shells();
         let weak = Arc::downgrade(&engine);
         let every = REAP_EVERY.min(engine.config.idle_timeout / 2).max(Duration::from_millis(50));
         let reaper = tokio::spawn(async move {
@@ -243,8 +252,46 @@ impl Engine {
         pools.latest_rev.remove(&function);
     }
 
+    /// Starts shells until [`PRESTARTED_SHELLS`] wait. Runs on the calling runtime thread:
+    /// shells must be spawned from long-lived threads (see `sandbox::Shell::spawn`).
+    fn refill_shells(&self) {
+        if self.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
+        while shells.len() < PRESTARTED_SHELLS {
+            match sandbox::Shell::spawn(&self.caps) {
+                Ok(s) => shells.push(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start a sandbox shell");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A started shell, or a new one.
+    fn shell(self: &Arc<Self>) -> std::io::Result<sandbox::Shell> {
+        let taken = self.shells.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        // Refill off the cold start's path, on a runtime worker.
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if let Some(e) = engine.upgrade() {
+                e.refill_shells();
+            }
+        });
+        match taken {
+            Some(s) => Ok(s),
+            None => sandbox::Shell::spawn(&self.caps),
+        }
+    }
+
     /// Stops every environment (server shutdown).
     pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for shell in self.shells.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            shell.discard();
+        }
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         for (_, envs) in pools.idle.drain() {
             for env in envs {
@@ -274,7 +321,7 @@ impl Engine {
     }
 
     /// Runs one synchronous invocation.
-    pub async fn invoke(&self, target: &Target, request: Request) -> Result<Response, InvokeError> {
+    pub async fn invoke(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
         let config = &target.record.config;
         let runtime = config.runtime.as_deref().unwrap_or("provided.al2023");
         let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
@@ -421,7 +468,7 @@ impl Engine {
     }
 
     /// Starts an environment and waits until its runtime is ready.
-    async fn cold_start(&self, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
+    async fn cold_start(self: &Arc<Self>, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
         {
             let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
             if pools.live >= self.config.max_environments {
@@ -438,7 +485,7 @@ impl Engine {
         }
     }
 
-    async fn spawn_env(&self, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
+    async fn spawn_env(self: &Arc<Self>, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
         let began = Instant::now();
         let code = self.unpacked(&target.record).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -537,14 +584,15 @@ impl Engine {
             root_dir: dir.join("root"),
             mounts,
             listeners,
-            cgroup_procs: Vec::new(),
             limits: Limits { open_files: OPEN_FILES_MAX, processes: PROCESSES_MAX },
             user: None,
             hostname: format!("169.254.{}.{}", (id >> 8) & 0xff, id & 0xff),
             isolation: self.caps.isolation,
         };
         let memory_bytes = u64::from(config.memory_mb) * 1024 * 1024;
-        let mut sandbox = sandbox::Sandbox::spawn(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
+        let shell = self.shell().map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
+        let mut sandbox = shell
+            .start(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
             .await
             .map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
         let mut listeners = std::mem::take(&mut sandbox.listeners).into_iter();

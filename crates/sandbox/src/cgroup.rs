@@ -117,6 +117,31 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// Changes the limits (of a cgroup that may already hold processes).
+    pub fn set_limits(&self, memory_bytes: u64, pids_max: u64) -> io::Result<()> {
+        if self.v2 {
+            fs::write(self.memory.join("memory.max"), memory_bytes.to_string())?;
+            let _ = fs::write(self.memory.join("pids.max"), pids_max.to_string());
+        } else {
+            // memsw must stay >= the memory limit, so order the two writes by direction.
+            let memsw = self.memory.join("memory.memsw.limit_in_bytes");
+            let current: u64 = read_u64(&self.memory.join("memory.limit_in_bytes")).unwrap_or(0);
+            if memory_bytes >= current {
+                let _ = fs::write(&memsw, memory_bytes.to_string());
+                fs::write(self.memory.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
+            } else {
+                fs::write(self.memory.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
+                let _ = fs::write(&memsw, memory_bytes.to_string());
+            }
+            // Peak use counts from here on, not from the shell's wait.
+            let _ = fs::write(self.memory.join("memory.max_usage_in_bytes"), "0");
+            if let Some(p) = &self.pids {
+                fs::write(p.join("pids.max"), pids_max.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The `cgroup.procs` files a process writes its pid into to join.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         std::iter::once(self.memory.join("cgroup.procs"))

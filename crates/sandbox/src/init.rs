@@ -54,9 +54,14 @@ const ROOT_LINKS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 /// Device nodes bound from the host.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
-/// Entry point of `versa __sandbox-init`: reads the [`Spec`] from stdin and never returns.
+/// The environment variable naming the `cgroup.procs` files (`:`-separated) the init joins
+/// first, before it waits for its spec.
+pub(crate) const CGROUPS_ENV: &str = "VERSA_SANDBOX_CGROUPS";
+
+/// Entry point of `versa __sandbox-init`: joins its cgroups, waits for the [`Spec`] on stdin
+/// (a pre-started sandbox waits here until it is given a function), runs it, never returns.
 pub fn main() -> ! {
-    let code = match read_spec().and_then(run) {
+    let code = match join_cgroups().and_then(|()| read_spec()).and_then(run) {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(io::stderr(), "versa sandbox: {e}");
@@ -64,6 +69,14 @@ pub fn main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+fn join_cgroups() -> io::Result<()> {
+    let pid = std::process::id().to_string();
+    for procs in std::env::var(CGROUPS_ENV).unwrap_or_default().split(':').filter(|p| !p.is_empty()) {
+        context(std::fs::write(procs, &pid), format!("join cgroup {procs}"))?;
+    }
+    Ok(())
 }
 
 fn read_spec() -> io::Result<Spec> {
@@ -77,10 +90,6 @@ fn context<T>(r: io::Result<T>, what: impl std::fmt::Display) -> io::Result<T> {
 }
 
 fn run(spec: Spec) -> io::Result<i32> {
-    let pid = std::process::id();
-    for procs in &spec.cgroup_procs {
-        context(std::fs::write(procs, pid.to_string()), format!("join cgroup {}", procs.display()))?;
-    }
     let namespaces = matches!(spec.isolation, Isolation::Namespaces { .. });
     if namespaces {
         sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;

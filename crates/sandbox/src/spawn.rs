@@ -123,7 +123,6 @@ async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
             kind: crate::spec::MountKind::ReadOnly { source: dir.join("task") },
         }],
         listeners: Vec::new(),
-        cgroup_procs: Vec::new(),
         limits: Limits { open_files: 1024, processes: 1024 },
         user: caps.user,
         hostname: "probe".into(),
@@ -138,6 +137,89 @@ async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
     sb.cleanup();
     let _ = std::fs::remove_dir_all(&dir);
     if status.success() { Ok(()) } else { Err(format!("{status}: {}", output.trim())) }
+}
+
+/// A sandbox init started ahead of time: in its namespaces and its cgroup, waiting for the
+/// function to run. Starting a process in a new cgroup and network namespace costs most of a
+/// cold start (the first migration into a fresh cgroup waits for an RCU grace period), so the
+/// engine keeps a few of these ready and [`Shell::start`] only has to hand over the spec.
+pub struct Shell {
+    child: tokio::process::Child,
+    cgroup: Option<Cgroup>,
+    stdin: std::fs::File,
+    control: std::os::unix::net::UnixStream,
+    output: pipe::Receiver,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell").field("pid", &self.child.id()).finish()
+    }
+}
+
+/// Distinguishes the cgroups of one server's sandboxes.
+static SHELLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Memory limit of a shell's cgroup until it is given a function.
+const SHELL_MEMORY_BYTES: u64 = 64 << 20;
+/// Process limit of a shell's cgroup until it is given a function.
+const SHELL_PROCESSES: u64 = 16;
+
+impl Shell {
+    /// Starts an init that waits for its spec.
+    ///
+    /// Must be called from a long-lived thread (a runtime worker, not a blocking-pool thread):
+    /// the init's parent-death signal fires when the *thread* that spawned it exits.
+    pub fn spawn(caps: &Capabilities) -> io::Result<Shell> {
+        let cgroup = match &caps.cgroup {
+            Some(root) => {
+                let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Some(Cgroup::create(root, &format!("s{n}"), SHELL_MEMORY_BYTES, SHELL_PROCESSES)?)
+            }
+            None => None,
+        };
+        let procs: Vec<String> =
+            cgroup.iter().flat_map(Cgroup::procs_files).map(|p| p.display().to_string()).collect();
+        let (reader, writer) = io::pipe()?;
+        let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let mut child = spawn_init(caps, &procs.join(":"), writer, theirs)?;
+        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
+        let stdin = std::fs::File::from(stdin.into_owned_fd()?);
+        let output = pipe::Receiver::from_owned_fd(reader.into())?;
+        Ok(Shell { child, cgroup, stdin, control, output })
+    }
+
+    /// Gives the shell its function: sets the cgroup's limits (memory bytes, processes), sends
+    /// the spec, and waits for the listeners.
+    pub async fn start(mut self, caps: &Capabilities, mut spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
+        spec.isolation = caps.isolation;
+        spec.user = caps.user;
+        std::fs::create_dir_all(&spec.root_dir)?;
+        if let (Some(cg), Some((memory, pids))) = (&self.cgroup, limits) {
+            cg.set_limits(memory, pids)?;
+        }
+        // The spec goes in on stdin; the init reads it to EOF.
+        let json = serde_json::to_vec(&spec).map_err(io::Error::other)?;
+        self.stdin.write_all(&json)?;
+        drop(self.stdin);
+        let listeners = if spec.listeners.is_empty() { Vec::new() } else { receive_listeners(self.control).await? };
+        Ok(Sandbox {
+            child: self.child,
+            cgroup: self.cgroup,
+            root_dir: spec.root_dir,
+            output: Some(self.output),
+            listeners,
+        })
+    }
+
+    /// Stops an unused shell.
+    pub fn discard(mut self) {
+        let _ = self.child.start_kill();
+        if let Some(cg) = self.cgroup.take() {
+            cg.kill_all();
+            tokio::task::spawn_blocking(move || cg.remove());
+        }
+    }
 }
 
 /// A running sandbox. Killing the init takes the whole tree down (pid 1 has the init as its
@@ -160,41 +242,10 @@ impl std::fmt::Debug for Sandbox {
 }
 
 impl Sandbox {
-    /// Starts `spec` confined as `caps` allows. `limits` is (memory bytes, max processes) for
-    /// the cgroup, when there is one.
-    ///
-    /// Must be called from a long-lived thread (a runtime worker, not a blocking-pool thread):
-    /// the init's parent-death signal fires when the *thread* that spawned it exits.
-    pub async fn spawn(caps: &Capabilities, mut spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
-        spec.isolation = caps.isolation;
-        spec.user = caps.user;
-        std::fs::create_dir_all(&spec.root_dir)?;
-        let cgroup = match (&caps.cgroup, limits) {
-            (Some(root), Some((memory, pids))) => {
-                let name = spec
-                    .root_dir
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| format!("sb-{}", std::process::id()));
-                let cg = Cgroup::create(root, &name, memory, pids)?;
-                spec.cgroup_procs = cg.procs_files();
-                Some(cg)
-            }
-            _ => None,
-        };
-        let (reader, writer) = io::pipe()?;
-        let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
-        let mut child = spawn_init(caps, &spec, writer, theirs)?;
-        // The spec goes in on stdin; the init reads it to EOF.
-        let json = serde_json::to_vec(&spec).map_err(io::Error::other)?;
-        if let Some(stdin) = child.stdin.take() {
-            let mut stdin = stdin.into_owned_fd().map(std::fs::File::from)?;
-            stdin.write_all(&json)?;
-        }
-        let output = pipe::Receiver::from_owned_fd(reader.into())?;
-        let listeners = if spec.listeners.is_empty() { Vec::new() } else { receive_listeners(control).await? };
-        Ok(Sandbox { child, cgroup, root_dir: spec.root_dir, output: Some(output), listeners })
+    /// Starts `spec` confined as `caps` allows, in a new shell. `limits` is (memory bytes, max
+    /// processes) for the cgroup, when there is one. See [`Shell::spawn`] for threads.
+    pub async fn spawn(caps: &Capabilities, spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
+        Shell::spawn(caps)?.start(caps, spec, limits).await
     }
 
     /// The init's pid on the host.
@@ -274,7 +325,7 @@ async fn receive_listeners(control: std::os::unix::net::UnixStream) -> io::Resul
 #[allow(clippy::disallowed_methods)]
 fn spawn_init(
     caps: &Capabilities,
-    spec: &Spec,
+    cgroups: &str,
     output: io::PipeWriter,
     control: std::os::unix::net::UnixStream,
 ) -> io::Result<tokio::process::Child> {
@@ -282,11 +333,12 @@ fn spawn_init(
     let mut cmd = tokio::process::Command::new(&caps.init_program);
     cmd.arg(crate::INIT_ARG)
         .env_clear()
+        .env(crate::init::CGROUPS_ENV, cgroups)
         .stdin(std::process::Stdio::piped())
         .stdout(output.try_clone()?)
         .stderr(output)
         .kill_on_drop(true);
-    let flags = match spec.isolation {
+    let flags = match caps.isolation {
         Isolation::Namespaces { network } => {
             let mut f = libc::CLONE_NEWNS
                 | libc::CLONE_NEWPID

@@ -21,8 +21,6 @@ pub struct Spec {
     /// TCP listeners opened inside the sandbox's network namespace and handed to the server,
     /// which serves them directly (see [`crate::Sandbox::listeners`]).
     pub listeners: Vec<Listener>,
-    /// `cgroup.procs` files the init writes its pid into before anything else.
-    pub cgroup_procs: Vec<PathBuf>,
     pub limits: Limits,
     /// The user and group the program runs as; `None` keeps the init's (when not root).
     pub user: Option<(u32, u32)>,
