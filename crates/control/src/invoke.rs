@@ -36,6 +36,7 @@ pub struct InvokeTarget {
 
 /// A resolved qualifier: one version, or an alias's two with the additional one's weight.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // Kept behind an `Arc`; boxing would only add an indirection.
 enum Pick {
     One(Version, VersionRecord),
     Weighted { primary: (Version, VersionRecord), additional: (Version, VersionRecord), weight: f64 },

@@ -178,8 +178,7 @@ impl Shell {
             }
             None => None,
         };
-        let procs: Vec<String> =
-            cgroup.iter().flat_map(Cgroup::procs_files).map(|p| p.display().to_string()).collect();
+        let procs: Vec<String> = cgroup.iter().flat_map(Cgroup::procs_files).map(|p| p.display().to_string()).collect();
         let (reader, writer) = io::pipe()?;
         let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut child = spawn_init(caps, &procs.join(":"), writer, theirs)?;
@@ -191,7 +190,12 @@ impl Shell {
 
     /// Gives the shell its function: sets the cgroup's limits (memory bytes, processes), sends
     /// the spec, and waits for the listeners.
-    pub async fn start(mut self, caps: &Capabilities, mut spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
+    pub async fn start(
+        mut self,
+        caps: &Capabilities,
+        mut spec: Spec,
+        limits: Option<(u64, u64)>,
+    ) -> io::Result<Sandbox> {
         spec.isolation = caps.isolation;
         spec.user = caps.user;
         std::fs::create_dir_all(&spec.root_dir)?;

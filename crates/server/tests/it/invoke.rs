@@ -20,6 +20,7 @@ def handler(event, context):
         "remaining": context.get_remaining_time_in_millis(),
         "memory": context.memory_limit_in_mb,
         "name": context.function_name,
+        "custom": context.client_context.custom if context.client_context else None,
     }
 "#;
 
@@ -46,11 +47,13 @@ async fn python_echo_runs_latest_versions_and_aliases() {
     let server = TestServer::start().await;
     let c = server.lambda();
     create_py(&c, "py-echo", PY_ECHO).await;
+    let ctx = base64::engine::general_purpose::STANDARD.encode(br#"{"custom": {"tenant": "t1"}}"#);
     let r = c
         .invoke()
         .function_name("py-echo")
         .payload(Blob::new(br#"{"hello": "world"}"#.to_vec()))
         .log_type(LogType::Tail)
+        .client_context(ctx)
         .send()
         .await
         .unwrap();
@@ -63,6 +66,7 @@ async fn python_echo_runs_latest_versions_and_aliases() {
     assert_eq!(body["arn"], arn("py-echo"));
     assert_eq!(body["name"], "py-echo");
     assert_eq!(body["memory"], "128");
+    assert_eq!(body["custom"], serde_json::json!({"tenant": "t1"}), "the client context reaches the function");
     let remaining = body["remaining"].as_i64().unwrap();
     assert!(remaining > 0 && remaining <= 3000, "{remaining}");
     let tail =

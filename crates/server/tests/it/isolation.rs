@@ -32,6 +32,8 @@ def handler(event, context):
         "hostname": os.uname().nodename,
         "uid": os.getuid(),
         "mine": marker,
+        "nofile": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
+        "status": {k: v.strip() for k, v in (l.split(":", 1) for l in open("/proc/self/status")) if k in ("NoNewPrivs", "CapEff", "Seccomp")},
     }
 "#;
 
@@ -58,6 +60,9 @@ async fn environments_are_isolated_from_the_host_and_each_other() {
         assert_eq!(r["write_usr"], "Read-only file system", "{r}");
         assert_eq!(r["shadow"], "No such file or directory", "{r}");
         assert_eq!(r["uid"], 993);
+        assert_eq!(r["nofile"], 1024, "{r}");
+        assert_eq!(r["status"]["NoNewPrivs"], "1", "{r}");
+        assert_eq!(r["status"]["CapEff"], "0000000000000000", "no capabilities: {r}");
         // Only its own marker in its own /tmp, and only its own few processes.
         let tmp: Vec<&str> = r["tmp"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(tmp, [r["mine"].as_str().unwrap().trim_start_matches("/tmp/")], "{r}");
@@ -137,4 +142,26 @@ async fn the_health_endpoint_reports_full_isolation_here() {
     assert!(sandbox[1].starts_with("limits: memory and processes via cgroup"), "{health}");
     assert!(sandbox[2].starts_with("user: unprivileged uid 993"), "{health}");
     assert_eq!(health["protectionsOff"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_is_loopback_only_unless_the_host_network_is_chosen() {
+    let probe = "import os, socket\ndef handler(event, context):\n    try:\n        socket.create_connection(('127.0.0.1', event['port']), timeout=1).close()\n        reached = True\n    except OSError:\n        reached = False\n    return {'reached_server_port': reached, 'interfaces': sorted(n for _, n in socket.if_nameindex())}\n";
+    for (host, expect_reach) in [(false, false), (true, true)] {
+        let server = TestServer::start_with(|c| {
+            if host {
+                c.function_network = sandbox::Network::Host;
+            }
+        })
+        .await;
+        let c = server.lambda();
+        create_py(&c, "net", probe).await;
+        let payload = format!(r#"{{"port": {}}}"#, server.addr.port());
+        let r = c.invoke().function_name("net").payload(Blob::new(payload.into_bytes())).send().await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+        assert_eq!(body["reached_server_port"], expect_reach, "host network {host}: {body}");
+        if !host {
+            assert_eq!(body["interfaces"], serde_json::json!(["lo"]), "{body}");
+        }
+    }
 }
