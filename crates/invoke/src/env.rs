@@ -95,7 +95,7 @@ impl Drop for Env {
 }
 
 impl Env {
-    /// Wraps a spawned sandbox; `endpoint` must already be bound at the socket its spec relays to.
+    /// Wraps a started sandbox and the endpoint serving its Runtime API listener.
     pub(crate) fn new(
         id: u64,
         mut sandbox: Sandbox,

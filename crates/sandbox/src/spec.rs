@@ -40,7 +40,7 @@ pub enum Isolation {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Network {
-    /// A network namespace with only loopback; Versa's endpoints are relayed in.
+    /// A network namespace with only loopback; Versa's endpoints are served on listeners in it.
     Isolated,
     /// The host's network, for functions that need the outside world.
     Host,

@@ -22,7 +22,7 @@ pub struct Config {
     /// Isolate functions with namespaces when the host allows (`true`), or run them as plain
     /// processes (`false`).
     pub sandbox: bool,
-    /// The network functions see: loopback only (Versa relayed in), or the host's.
+    /// The network functions see: loopback only (Versa's endpoints served in it), or the host's.
     pub function_network: Network,
     /// Idle execution environments are stopped after this long.
     pub environment_idle_timeout: Duration,

@@ -43,7 +43,7 @@ struct ServerArgs {
     /// unprivileged user); `none` runs them as plain processes.
     #[arg(long, env = "VERSA_SANDBOX", default_value = "auto", value_parser = ["auto", "none"])]
     sandbox: String,
-    /// The network functions see: `isolated` (loopback only, Versa's API relayed in) or `host`.
+    /// The network functions see: `isolated` (loopback only, Versa's API served in it) or `host`.
     #[arg(long, env = "VERSA_FUNCTION_NETWORK", default_value = "isolated", value_parser = ["isolated", "host"])]
     function_network: String,
     /// Seconds an idle execution environment is kept warm.
