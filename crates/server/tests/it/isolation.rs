@@ -73,6 +73,30 @@ async fn environments_are_isolated_from_the_host_and_each_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmp_is_bounded_by_ephemeral_storage() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(
+        &c,
+        "filler",
+        "def handler(e, c):\n    chunk = b'x' * (1 << 20)\n    written = 0\n    try:\n        with open('/tmp/fill', 'wb') as f:\n            for _ in range(700):\n                f.write(chunk)\n                f.flush()\n                written += 1\n    except OSError as err:\n        return {'mb': written, 'error': err.strerror}\n    return {'mb': written}\n",
+    )
+    .await;
+    c.update_function_configuration()
+        .function_name("filler")
+        .memory_size(2048)
+        .ephemeral_storage(aws_sdk_lambda::types::EphemeralStorage::builder().size(512).build().unwrap())
+        .timeout(20)
+        .send()
+        .await
+        .unwrap();
+    let r = c.invoke().function_name("filler").send().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(body["error"], "No space left on device", "{body}");
+    assert!(body["mb"].as_u64().unwrap() <= 512, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_limits_hold() {
     let server = TestServer::start().await;
     let c = server.lambda();
