@@ -102,3 +102,18 @@ pub(crate) fn alias(v: &AliasView) -> AliasConfiguration {
         revision_id: a.revision_id.0.clone(),
     }
 }
+
+pub(crate) fn event_config(v: &control::EventConfigView) -> wire::events::FunctionEventInvokeConfig {
+    use wire::events::{Destination, DestinationConfig, FunctionEventInvokeConfig};
+    let c = &v.config;
+    FunctionEventInvokeConfig {
+        last_modified: c.last_modified_ms as f64 / 1000.0,
+        function_arn: v.function_arn.clone(),
+        maximum_retry_attempts: c.maximum_retry_attempts,
+        maximum_event_age_in_seconds: c.maximum_event_age_s,
+        destination_config: DestinationConfig {
+            on_success: Some(Destination { destination: c.on_success.clone() }),
+            on_failure: Some(Destination { destination: c.on_failure.clone() }),
+        },
+    }
+}

@@ -12,11 +12,13 @@ use model::limits;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wire::alias::{AliasRoutingConfiguration, CreateAliasRequest, ListAliasesResponse, UpdateAliasRequest};
+use wire::events::EventInvokeConfigRequest;
 use wire::function::{
     AccountLimit, AccountUsage, CreateFunctionRequest, FunctionCodeLocation, GetAccountSettingsResponse,
     GetFunctionResponse, ListFunctionsResponse, ListTagsResponse, ListVersionsByFunctionResponse,
     PublishVersionRequest, TagResourceRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
 };
+use wire::function::{Concurrency, PutFunctionConcurrencyRequest};
 
 use crate::code_url::CODE_URL_TTL_MS;
 use crate::convert::{self, Detail};
@@ -52,10 +54,12 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 host(&parts.headers, state),
                 scope.account
             );
+            let reserved = c.get_concurrency(&scope, &d.view.function_name).await?;
             let resp = GetFunctionResponse {
                 configuration: convert::configuration(&scope, &d.view, Detail::Full),
                 code: FunctionCodeLocation { repository_type: "S3".to_owned(), location },
                 tags: (!d.tags.is_empty()).then_some(d.tags),
+                concurrency: reserved.map(|r| Concurrency { reserved_concurrent_executions: Some(r) }),
             };
             json(StatusCode::OK, &resp)
         }
@@ -194,8 +198,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                     code_size_unzipped: limits::CODE_SIZE_UNZIPPED_MAX,
                     code_size_zipped: limits::CODE_SIZE_ZIPPED_MAX,
                     concurrent_executions: limit,
-                    // No concurrency is reserved yet (reserved concurrency is a later issue).
-                    unreserved_concurrent_executions: limit,
+                    unreserved_concurrent_executions: c.unreserved_concurrency(&scope).await?,
                 },
                 account_usage: AccountUsage {
                     total_code_size: usage.total_code_size,
@@ -203,6 +206,50 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 },
             };
             json(StatusCode::OK, &resp)
+        }
+        Endpoint::InvokeAsync { function } => {
+            crate::invocations::invoke_async(state, &scope, &function, &parts.headers, body, request_id).await
+        }
+        Endpoint::PutFunctionEventInvokeConfig { function, query } => {
+            let r: EventInvokeConfigRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let v = c.put_event_config(&scope, &function, query.get("Qualifier"), event_config_input(r), true).await?;
+            json(StatusCode::OK, &convert::event_config(&v))
+        }
+        Endpoint::UpdateFunctionEventInvokeConfig { function, query } => {
+            let r: EventInvokeConfigRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let v = c.put_event_config(&scope, &function, query.get("Qualifier"), event_config_input(r), false).await?;
+            json(StatusCode::OK, &convert::event_config(&v))
+        }
+        Endpoint::GetFunctionEventInvokeConfig { function, query } => {
+            let v = c.get_event_config(&scope, &function, query.get("Qualifier")).await?;
+            json(StatusCode::OK, &convert::event_config(&v))
+        }
+        Endpoint::DeleteFunctionEventInvokeConfig { function, query } => {
+            c.delete_event_config(&scope, &function, query.get("Qualifier")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::ListFunctionEventInvokeConfigs { function, query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let page = c.list_event_configs(&scope, &function, query.get("Marker"), max_items).await?;
+            let resp = wire::events::ListFunctionEventInvokeConfigsResponse {
+                function_event_invoke_configs: page.configs.iter().map(convert::event_config).collect(),
+                next_marker: page.next_marker,
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::PutFunctionConcurrency { function } => {
+            let r: PutFunctionConcurrencyRequest =
+                read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let n = c.put_concurrency(&scope, &function, r.reserved_concurrent_executions).await?;
+            json(StatusCode::OK, &Concurrency { reserved_concurrent_executions: Some(n) })
+        }
+        Endpoint::GetFunctionConcurrency { function } => {
+            let n = c.get_concurrency(&scope, &function).await?;
+            json(StatusCode::OK, &Concurrency { reserved_concurrent_executions: n })
+        }
+        Endpoint::DeleteFunctionConcurrency { function } => {
+            c.delete_concurrency(&scope, &function).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
         }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
         Endpoint::Invoke { function, query } => {
@@ -325,6 +372,20 @@ fn decode_zip(b64: &str) -> Result<Vec<u8>, ApiError> {
             "Could not parse request body into json: Could not parse payload into json: ZipFile is not valid base64: {e}"
         ))
     })
+}
+
+fn event_config_input(r: EventInvokeConfigRequest) -> control::EventConfigInput {
+    let dest = |d: Option<wire::events::Destination>| d.map(|d| d.destination);
+    let (on_success, on_failure) = match r.destination_config {
+        Some(d) => (dest(d.on_success), dest(d.on_failure)),
+        None => (None, None),
+    };
+    control::EventConfigInput {
+        maximum_retry_attempts: r.maximum_retry_attempts,
+        maximum_event_age_s: r.maximum_event_age_in_seconds,
+        on_success,
+        on_failure,
+    }
 }
 
 fn routing_input(r: AliasRoutingConfiguration) -> RoutingInput {

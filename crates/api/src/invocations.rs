@@ -11,6 +11,10 @@ use crate::handlers::empty;
 
 /// Largest synchronous request payload (6 MB).
 pub(crate) const INVOKE_REQUEST_BYTES_MAX: usize = 6_291_456;
+/// Largest `Event` payload (1 MB, Lambda's current limit).
+pub(crate) const EVENT_PAYLOAD_BYTES_MAX: usize = 1_048_576;
+/// Largest InvokeAsync payload (256 KB, the deprecated API's documented limit).
+pub(crate) const INVOKE_ASYNC_PAYLOAD_BYTES_MAX: usize = 262_144;
 /// Largest `X-Amz-Client-Context` (base64).
 const CLIENT_CONTEXT_BYTES_MAX: usize = 3583;
 
@@ -81,15 +85,16 @@ pub(crate) async fn invoke(
         )));
     }
 
-    let target = state.control.resolve_invoke(scope, function, qualifier).await?;
-    match invocation_type {
-        "DryRun" => return Ok(empty(StatusCode::NO_CONTENT)),
-        "Event" => {
-            return Err(ApiError::Control(control::ControlError::InvalidParameterValue(
-                "Versa does not run Event (asynchronous) invocations yet; use RequestResponse.".to_owned(),
-            )));
+    if invocation_type == "Event" {
+        if payload.len() > EVENT_PAYLOAD_BYTES_MAX {
+            return Err(event_too_large(payload.len(), EVENT_PAYLOAD_BYTES_MAX));
         }
-        _ => {}
+        state.control.enqueue_invoke(scope, function, qualifier, payload.to_vec(), request_id).await?;
+        return Ok(empty(StatusCode::ACCEPTED));
+    }
+    let target = state.control.resolve_invoke(scope, function, qualifier).await?;
+    if invocation_type == "DryRun" {
+        return Ok(empty(StatusCode::NO_CONTENT));
     }
     let t = invoke::Target {
         scope: scope.clone(),
@@ -98,6 +103,8 @@ pub(crate) async fn invoke(
         version: target.version,
         record: target.record,
         invoked_arn: target.invoked_arn,
+        reserved_concurrency: target.reserved_concurrency,
+        unreserved_concurrency: state.control.unreserved_concurrency(scope).await?,
     };
     let request =
         invoke::Request { request_id: request_id.to_owned(), payload, client_context, log_tail: log_type == "Tail" };
@@ -106,6 +113,7 @@ pub(crate) async fn invoke(
         invoke::InvokeError::TooManyEnvironments => {
             ApiError::TooManyRequests { reason: "ConcurrentInvocationLimitExceeded" }
         }
+        invoke::InvokeError::Throttled { reason } => ApiError::TooManyRequests { reason },
         invoke::InvokeError::Internal(m) => ApiError::Control(control::ControlError::Service(m)),
     })?;
     let mut resp = Response::new(Body::from(r.payload));
@@ -123,4 +131,38 @@ pub(crate) async fn invoke(
         h.insert("x-amz-log-result", v);
     }
     Ok(resp)
+}
+
+/// `<N> byte payload is too large for the Event invocation type (limit <L> bytes)`.
+fn event_too_large(n: usize, limit: usize) -> ApiError {
+    ApiError::Control(control::ControlError::RequestTooLarge(format!(
+        "{n} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+    )))
+}
+
+/// InvokeAsync (deprecated): the body is the event; answers `{"Status": 202}`.
+pub(crate) async fn invoke_async(
+    state: &ApiState,
+    scope: &Scope,
+    function: &str,
+    headers: &HeaderMap,
+    body: Body,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > INVOKE_ASYNC_PAYLOAD_BYTES_MAX) {
+        return Err(event_too_large(n, INVOKE_ASYNC_PAYLOAD_BYTES_MAX));
+    }
+    let payload = axum::body::to_bytes(body, INVOKE_ASYNC_PAYLOAD_BYTES_MAX)
+        .await
+        .map_err(|_| event_too_large(INVOKE_ASYNC_PAYLOAD_BYTES_MAX + 1, INVOKE_ASYNC_PAYLOAD_BYTES_MAX))?;
+    if !payload.is_empty()
+        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload)
+    {
+        return Err(ApiError::InvalidRequestContent(format!(
+            "Could not parse request body into json: Could not parse payload into json: {e}"
+        )));
+    }
+    state.control.enqueue_invoke(scope, function, None, payload.to_vec(), request_id).await?;
+    crate::handlers::json(StatusCode::ACCEPTED, &serde_json::json!({"Status": 202}))
 }

@@ -73,6 +73,38 @@ pub enum Endpoint {
         function: String,
         query: Query,
     },
+    InvokeAsync {
+        function: String,
+    },
+    PutFunctionEventInvokeConfig {
+        function: String,
+        query: Query,
+    },
+    UpdateFunctionEventInvokeConfig {
+        function: String,
+        query: Query,
+    },
+    GetFunctionEventInvokeConfig {
+        function: String,
+        query: Query,
+    },
+    DeleteFunctionEventInvokeConfig {
+        function: String,
+        query: Query,
+    },
+    ListFunctionEventInvokeConfigs {
+        function: String,
+        query: Query,
+    },
+    PutFunctionConcurrency {
+        function: String,
+    },
+    GetFunctionConcurrency {
+        function: String,
+    },
+    DeleteFunctionConcurrency {
+        function: String,
+    },
     /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
     DownloadCode {
         account: String,
@@ -106,6 +138,15 @@ impl Endpoint {
             Endpoint::ListTags { .. } => "ListTags",
             Endpoint::GetAccountSettings => "GetAccountSettings",
             Endpoint::Invoke { .. } => "Invoke",
+            Endpoint::InvokeAsync { .. } => "InvokeAsync",
+            Endpoint::PutFunctionEventInvokeConfig { .. } => "PutFunctionEventInvokeConfig",
+            Endpoint::UpdateFunctionEventInvokeConfig { .. } => "UpdateFunctionEventInvokeConfig",
+            Endpoint::GetFunctionEventInvokeConfig { .. } => "GetFunctionEventInvokeConfig",
+            Endpoint::DeleteFunctionEventInvokeConfig { .. } => "DeleteFunctionEventInvokeConfig",
+            Endpoint::ListFunctionEventInvokeConfigs { .. } => "ListFunctionEventInvokeConfigs",
+            Endpoint::PutFunctionConcurrency { .. } => "PutFunctionConcurrency",
+            Endpoint::GetFunctionConcurrency { .. } => "GetFunctionConcurrency",
+            Endpoint::DeleteFunctionConcurrency { .. } => "DeleteFunctionConcurrency",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
         }
@@ -169,6 +210,33 @@ impl Endpoint {
             (Method::GET, ["2016-08-19", "account-settings"]) => Endpoint::GetAccountSettings,
             (Method::POST, ["2015-03-31", "functions", f, "invocations"]) => {
                 Endpoint::Invoke { function: (*f).to_owned(), query: query() }
+            }
+            (Method::POST, ["2014-11-13", "functions", f, "invoke-async"]) => {
+                Endpoint::InvokeAsync { function: (*f).to_owned() }
+            }
+            (Method::PUT, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
+                Endpoint::PutFunctionEventInvokeConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::POST, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
+                Endpoint::UpdateFunctionEventInvokeConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
+                Endpoint::GetFunctionEventInvokeConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::DELETE, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
+                Endpoint::DeleteFunctionEventInvokeConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2019-09-25", "functions", f, "event-invoke-config", "list"]) => {
+                Endpoint::ListFunctionEventInvokeConfigs { function: (*f).to_owned(), query: query() }
+            }
+            (Method::PUT, ["2017-10-31", "functions", f, "concurrency"]) => {
+                Endpoint::PutFunctionConcurrency { function: (*f).to_owned() }
+            }
+            (Method::GET, ["2019-09-30", "functions", f, "concurrency"]) => {
+                Endpoint::GetFunctionConcurrency { function: (*f).to_owned() }
+            }
+            (Method::DELETE, ["2017-10-31", "functions", f, "concurrency"]) => {
+                Endpoint::DeleteFunctionConcurrency { function: (*f).to_owned() }
             }
             (Method::GET, ["_versa", "code", account, sha]) => {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }

@@ -260,6 +260,7 @@ impl Control {
             latest: latest.clone(),
             next_version: if published.is_some() { 2 } else { 1 },
             tags,
+            reserved_concurrency: None,
         };
         let published_for_tx = published.clone();
         self.write(&key(&s, &n), move |tx| {

@@ -32,6 +32,8 @@ pub struct InvokeTarget {
     pub record: VersionRecord,
     /// The ARN the caller used: unqualified, or qualified as they qualified it.
     pub invoked_arn: String,
+    /// The function's reserved concurrency, if any.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// A resolved qualifier: one version, or an alias's two with the additional one's weight.
@@ -45,6 +47,7 @@ enum Pick {
 #[derive(Debug)]
 struct Resolution {
     function_id: FunctionId,
+    reserved_concurrency: Option<u32>,
     pick: Pick,
 }
 
@@ -140,7 +143,14 @@ impl Control {
             Some(q) => qualified_arn(scope, &t.name, q),
             None => function_arn(scope, &t.name),
         };
-        Ok(InvokeTarget { function_id: resolution.function_id, function_name: t.name, version, record, invoked_arn })
+        Ok(InvokeTarget {
+            function_id: resolution.function_id,
+            function_name: t.name,
+            version,
+            record,
+            invoked_arn,
+            reserved_concurrency: resolution.reserved_concurrency,
+        })
     }
 }
 
@@ -176,7 +186,7 @@ fn read_resolution(
             }
         },
     };
-    Ok(pick.map(|pick| Resolution { function_id: f.id, pick }))
+    Ok(pick.map(|pick| Resolution { function_id: f.id, reserved_concurrency: f.reserved_concurrency, pick }))
 }
 
 /// A uniformly distributed number in `[0, 1)` from the system's random source.

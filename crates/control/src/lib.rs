@@ -12,6 +12,7 @@
 
 mod aliases;
 mod config;
+mod events;
 mod functions;
 mod gc;
 mod invoke;
@@ -28,6 +29,7 @@ use tokio::sync::RwLock;
 
 pub use crate::aliases::{AliasInput, AliasUpdate, RoutingInput};
 pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
+pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::invoke::InvokeTarget;
 pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
@@ -113,6 +115,10 @@ pub struct Control {
     settings: Settings,
     /// Cached qualifier resolutions for Invoke; see `invoke.rs`.
     resolutions: crate::invoke::Resolutions,
+    /// Woken when an event is queued.
+    events_queued: tokio::sync::Notify,
+    /// Unreserved concurrency per scope; dropped when a reservation changes.
+    unreserved: std::sync::Mutex<std::collections::HashMap<Scope, u32>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -123,7 +129,20 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     pub fn new(store: Store, blobs: Arc<dyn BlobBackend>, settings: Settings) -> Control {
-        Control { store, blobs, blob_gate: RwLock::new(()), settings, resolutions: Default::default() }
+        Control {
+            store,
+            blobs,
+            blob_gate: RwLock::new(()),
+            settings,
+            resolutions: Default::default(),
+            events_queued: tokio::sync::Notify::new(),
+            unreserved: Default::default(),
+        }
+    }
+
+    /// The store, for the asynchronous-invocation worker's queue operations.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn settings(&self) -> &Settings {

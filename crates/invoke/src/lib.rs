@@ -10,6 +10,7 @@
 //! pass the version to run as a [`Target`].
 
 mod env;
+pub mod events;
 pub mod logs;
 pub mod runtimes;
 
@@ -78,6 +79,10 @@ pub struct Target {
     pub record: VersionRecord,
     /// The ARN the caller used (`…:prod` for an alias): `Lambda-Runtime-Invoked-Function-Arn`.
     pub invoked_arn: String,
+    /// The function's reserved concurrency: at most this many of its invocations at once.
+    pub reserved_concurrency: Option<u32>,
+    /// The account's unreserved concurrency, shared by functions without a reservation.
+    pub unreserved_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +114,9 @@ pub enum InvokeError {
     /// Every environment slot is in use.
     #[error("too many execution environments")]
     TooManyEnvironments,
+    /// A concurrency limit is reached; `reason` is the `Reason` of the 429.
+    #[error("throttled: {reason}")]
+    Throttled { reason: &'static str },
     #[error("{0}")]
     Internal(String),
 }
@@ -145,6 +153,42 @@ pub struct Engine {
     shells: Mutex<Vec<sandbox::Shell>>,
     /// Set at shutdown: no more shells are started.
     stopping: std::sync::atomic::AtomicBool,
+    /// Invocations running now, for concurrency limits.
+    inflight: Arc<Mutex<Inflight>>,
+}
+
+/// Running invocations per function, and of functions without a reservation per account.
+#[derive(Debug, Default)]
+struct Inflight {
+    per_function: HashMap<FunctionId, u32>,
+    unreserved: HashMap<Scope, u32>,
+}
+
+/// Counts one running invocation until dropped.
+struct Admitted {
+    inflight: Arc<Mutex<Inflight>>,
+    function: FunctionId,
+    unreserved_scope: Option<Scope>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut i = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = i.per_function.get_mut(&self.function) {
+            *n -= 1;
+            if *n == 0 {
+                i.per_function.remove(&self.function);
+            }
+        }
+        if let Some(scope) = &self.unreserved_scope
+            && let Some(n) = i.unreserved.get_mut(scope)
+        {
+            *n -= 1;
+            if *n == 0 {
+                i.unreserved.remove(scope);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -201,6 +245,7 @@ impl Engine {
             reaper: Mutex::new(None),
             shells: Mutex::new(Vec::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            inflight: Arc::default(),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -320,8 +365,34 @@ impl Engine {
         pools.live -= reaped;
     }
 
-    /// Runs one synchronous invocation.
+    /// Counts an invocation against its function's reserved concurrency, or against the
+    /// account's unreserved pool; refuses it when the limit is reached.
+    fn admit(&self, target: &Target) -> Result<Admitted, InvokeError> {
+        let mut i = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let running = i.per_function.get(&target.function_id).copied().unwrap_or(0);
+        let unreserved_scope = match target.reserved_concurrency {
+            Some(n) => {
+                if running >= n {
+                    return Err(InvokeError::Throttled { reason: "ReservedFunctionConcurrentInvocationLimitExceeded" });
+                }
+                None
+            }
+            None => {
+                let pool = i.unreserved.get(&target.scope).copied().unwrap_or(0);
+                if pool >= target.unreserved_concurrency {
+                    return Err(InvokeError::Throttled { reason: "ConcurrentInvocationLimitExceeded" });
+                }
+                *i.unreserved.entry(target.scope.clone()).or_default() += 1;
+                Some(target.scope.clone())
+            }
+        };
+        *i.per_function.entry(target.function_id).or_default() += 1;
+        Ok(Admitted { inflight: self.inflight.clone(), function: target.function_id, unreserved_scope })
+    }
+
+    /// Runs one invocation (synchronous, or an event from the queue).
     pub async fn invoke(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
+        let _admitted = self.admit(target)?;
         let config = &target.record.config;
         let runtime = config.runtime.as_deref().unwrap_or("provided.al2023");
         let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;

@@ -236,6 +236,8 @@ pub struct Function {
     /// even after the highest version is deleted.
     pub next_version: u32,
     pub tags: BTreeMap<String, String>,
+    /// Reserved concurrency (PutFunctionConcurrency); `None` draws from the unreserved pool.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// The one additional version of a weighted alias and the share of traffic it gets.
@@ -277,4 +279,38 @@ mod tests {
         assert_eq!(Sha256::from_hex(&s.to_hex()), Some(s));
         assert_eq!(Sha256::from_hex("zz"), None);
     }
+}
+
+/// Asynchronous-invocation settings of one qualifier (PutFunctionEventInvokeConfig). Absent
+/// members keep Lambda's defaults (2 retries, 6 hours).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventInvokeConfig {
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age_s: Option<u32>,
+    /// Destination ARN for successful invocations.
+    pub on_success: Option<String>,
+    /// Destination ARN for events that failed for good.
+    pub on_failure: Option<String>,
+    pub last_modified_ms: i64,
+}
+
+impl EventInvokeConfig {
+    pub const RETRIES_DEFAULT: u32 = 2;
+    pub const EVENT_AGE_S_DEFAULT: u32 = 21_600;
+}
+
+/// An asynchronous invocation waiting in the durable queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEvent {
+    pub id: i64,
+    pub scope: crate::scope::Scope,
+    pub function_id: FunctionId,
+    pub function_name: String,
+    /// The qualifier the caller invoked (`None`: unqualified), resolved when the event runs.
+    pub qualifier: Option<String>,
+    pub request_id: String,
+    pub payload: Vec<u8>,
+    pub received_ms: i64,
+    /// Invocations attempted so far.
+    pub attempts: u32,
 }

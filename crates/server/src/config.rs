@@ -30,6 +30,8 @@ pub struct Config {
     pub max_environments: usize,
     /// Extra places to look for Python and Node.js interpreters.
     pub interpreter_paths: Vec<PathBuf>,
+    /// The asynchronous-invocation worker: retry and throttle delays, concurrency.
+    pub events: invoke::events::EventSettings,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             environment_idle_timeout: DEFAULT_ENVIRONMENT_IDLE_TIMEOUT,
             max_environments: DEFAULT_MAX_ENVIRONMENTS,
             interpreter_paths: Vec::new(),
+            events: invoke::events::EventSettings::default(),
         }
     }
 }

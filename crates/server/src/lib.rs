@@ -145,11 +145,14 @@ impl Server {
             Arc::new(api::ApiState::new(self.control.clone(), self.engine.clone(), self.config.region.clone(), listen));
         let app = api::router(state);
         let _ = self.router.set(app.clone());
+        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
         let served = axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed");
+        worker.abort();
+        let _ = worker.await;
         self.engine.shutdown();
         if let Some(cg) = &self.engine.capabilities().cgroup {
             // Give the killed sandboxes a moment to leave their cgroups.

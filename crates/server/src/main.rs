@@ -52,6 +52,10 @@ struct ServerArgs {
     /// Most execution environments alive at once.
     #[arg(long, env = "VERSA_MAX_ENVIRONMENTS", default_value_t = 128)]
     max_environments: usize,
+    /// Seconds before the first retry of a failed asynchronous invocation (the second waits
+    /// twice as long).
+    #[arg(long, env = "VERSA_ASYNC_RETRY_DELAY", default_value_t = 60.0)]
+    async_retry_delay: f64,
     /// An extra Python or Node.js interpreter (a binary or a directory of them); repeatable.
     #[arg(long = "interpreter", env = "VERSA_INTERPRETERS", value_delimiter = ':')]
     interpreters: Vec<PathBuf>,
@@ -88,6 +92,7 @@ fn main() -> anyhow::Result<()> {
     config.environment_idle_timeout = std::time::Duration::from_secs(args.env_idle_timeout);
     config.max_environments = args.max_environments.max(1);
     config.interpreter_paths = args.interpreters;
+    config.events.retry_delay = std::time::Duration::from_secs_f64(args.async_retry_delay.clamp(0.0, 3600.0));
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 

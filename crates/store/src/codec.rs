@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use model::function::{
-    AdditionalVersion, Alias, Architecture, CodeRef, FunctionConfig, LoggingConfig, RevisionId, Sha256,
-    SnapStartApplyOn, TracingMode, VersionRecord, VpcConfig,
+    AdditionalVersion, Alias, Architecture, CodeRef, EventInvokeConfig, FunctionConfig, LoggingConfig, RevisionId,
+    Sha256, SnapStartApplyOn, TracingMode, VersionRecord, VpcConfig,
 };
 use model::name::Version;
 use serde::{Deserialize, Serialize};
@@ -172,4 +172,35 @@ pub(crate) fn encode_tags(tags: &BTreeMap<String, String>) -> String {
 
 pub(crate) fn decode_tags(text: &str) -> Result<BTreeMap<String, String>, StoreError> {
     serde_json::from_str(text).map_err(corrupt)
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventInvokeConfigDoc {
+    maximum_retry_attempts: Option<u32>,
+    maximum_event_age_s: Option<u32>,
+    on_success: Option<String>,
+    on_failure: Option<String>,
+    last_modified_ms: i64,
+}
+
+pub(crate) fn encode_event_invoke_config(c: &EventInvokeConfig) -> String {
+    let doc = EventInvokeConfigDoc {
+        maximum_retry_attempts: c.maximum_retry_attempts,
+        maximum_event_age_s: c.maximum_event_age_s,
+        on_success: c.on_success.clone(),
+        on_failure: c.on_failure.clone(),
+        last_modified_ms: c.last_modified_ms,
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_event_invoke_config(text: &str) -> Result<EventInvokeConfig, StoreError> {
+    let d: EventInvokeConfigDoc = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(EventInvokeConfig {
+        maximum_retry_attempts: d.maximum_retry_attempts,
+        maximum_event_age_s: d.maximum_event_age_s,
+        on_success: d.on_success,
+        on_failure: d.on_failure,
+        last_modified_ms: d.last_modified_ms,
+    })
 }

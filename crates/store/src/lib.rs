@@ -21,7 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use model::function::{Alias, Function, FunctionId, Sha256, VersionRecord};
+use model::function::{Alias, EventInvokeConfig, Function, FunctionId, QueuedEvent, Sha256, VersionRecord};
 use model::scope::Scope;
 use tokio::sync::oneshot;
 
@@ -33,7 +33,7 @@ pub enum StoreError {
     Database(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
-    #[error("the store is shut down")]
+    #[error("the store is shut down, or could not run the transaction")]
     Closed,
     #[error("a store transaction panicked")]
     Panicked,
@@ -74,6 +74,23 @@ pub trait ReadTx {
     /// Every code blob some version uses.
     fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError>;
     fn account_usage(&mut self, scope: &Scope) -> Result<AccountUsage, StoreError>;
+    /// The asynchronous-invocation config of one qualifier (`$LATEST` for the unqualified
+    /// function).
+    fn event_invoke_config(&mut self, id: FunctionId, qualifier: &str)
+    -> Result<Option<EventInvokeConfig>, StoreError>;
+    /// Every qualifier's config, ordered by qualifier, starting after `after`.
+    fn event_invoke_configs(
+        &mut self,
+        id: FunctionId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, EventInvokeConfig)>, StoreError>;
+    /// Reserved concurrency of every function of a scope, summed.
+    fn reserved_concurrency_total(&mut self, scope: &Scope) -> Result<u64, StoreError>;
+    /// Events in the queue, claimed or not.
+    fn queued_events(&mut self) -> Result<u64, StoreError>;
+    /// When the next event becomes claimable, if any is queued.
+    fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
 }
 
 /// Row-level writes, inside a transaction that commits only if the caller's closure succeeds.
@@ -90,6 +107,25 @@ pub trait WriteTx: ReadTx {
     fn delete_version(&mut self, id: FunctionId, number: u32) -> Result<bool, StoreError>;
     fn put_alias(&mut self, id: FunctionId, alias: &Alias) -> Result<(), StoreError>;
     fn delete_alias(&mut self, id: FunctionId, name: &str) -> Result<bool, StoreError>;
+    fn put_event_invoke_config(
+        &mut self,
+        id: FunctionId,
+        qualifier: &str,
+        config: &EventInvokeConfig,
+    ) -> Result<(), StoreError>;
+    fn delete_event_invoke_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
+    /// Adds an event to the durable queue (its `id` is ignored); returns the new id.
+    fn enqueue_event(&mut self, event: &QueuedEvent, not_before_ms: i64) -> Result<i64, StoreError>;
+    /// Claims up to `limit` events due at `now_ms` and not claimed by anyone, until
+    /// `lease_until_ms`: a worker that dies leaves them to be claimed again. (A shared
+    /// PostgreSQL backend does this with `FOR UPDATE SKIP LOCKED`.)
+    fn claim_events(&mut self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError>;
+    /// Removes a finished event.
+    fn delete_event(&mut self, id: i64) -> Result<(), StoreError>;
+    /// Unclaims an event and makes it due again at `not_before_ms`.
+    fn reschedule_event(&mut self, id: i64, attempts: u32, not_before_ms: i64) -> Result<(), StoreError>;
+    /// Unclaims every event (at startup of the only node: its previous claims died with it).
+    fn release_claims(&mut self) -> Result<u64, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

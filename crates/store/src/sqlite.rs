@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use model::function::{Alias, Function, FunctionId, Sha256, VersionRecord};
+use model::function::{Alias, EventInvokeConfig, Function, FunctionId, QueuedEvent, Sha256, VersionRecord};
 use model::name::Version;
-use model::scope::Scope;
+use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -178,6 +178,32 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (function_id, name)
     ) WITHOUT ROWID;
     "#,
+    // 2: reserved concurrency, asynchronous-invocation configs, the durable event queue.
+    r#"
+    ALTER TABLE functions ADD COLUMN reserved_concurrency INTEGER;
+    CREATE TABLE event_invoke_configs (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        qualifier       TEXT NOT NULL,
+        doc             TEXT NOT NULL,
+        PRIMARY KEY (function_id, qualifier)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        function_name   TEXT NOT NULL,
+        qualifier       TEXT,
+        request_id      TEXT NOT NULL,
+        payload         BLOB NOT NULL,
+        received_ms     INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        not_before_ms   INTEGER NOT NULL,
+        claimed_until_ms INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX events_due ON events(not_before_ms);
+    CREATE INDEX events_function ON events(function_id);
+    "#,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -222,12 +248,8 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
 
 fn run_batch(conn: &Connection, batch: &mut Vec<WriteJob>, done: &mut Vec<Completion>) -> Result<(), StoreError> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        // Nothing ran: every job in the batch fails with the same error.
-        for job in batch.drain(..) {
-            let mut tx = FailedTx;
-            let (_, complete) = job(&mut tx);
-            done.push(complete);
-        }
+        // Nothing ran: dropping the jobs tells every caller the store failed.
+        batch.clear();
         return Err(db_err(e));
     }
     for job in batch.drain(..) {
@@ -248,22 +270,50 @@ struct SqliteTx<'c> {
     conn: &'c Connection,
 }
 
-fn function_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, u32, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+type FunctionRow = (i64, String, String, u32, String, Option<u32>);
+
+fn function_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FunctionRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
-fn decode_function(raw: (i64, String, String, u32, String)) -> Result<Function, StoreError> {
-    let (id, name, latest, next_version, tags) = raw;
+fn decode_function(raw: FunctionRow) -> Result<Function, StoreError> {
+    let (id, name, latest, next_version, tags, reserved_concurrency) = raw;
     Ok(Function {
         id: FunctionId(id),
         name,
         latest: codec::decode_version(Version::Latest, &latest)?,
         next_version,
         tags: codec::decode_tags(&tags)?,
+        reserved_concurrency,
     })
 }
 
-const FUNCTION_COLUMNS: &str = "id, name, latest, next_version, tags";
+const FUNCTION_COLUMNS: &str = "id, name, latest, next_version, tags, reserved_concurrency";
+
+fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedEvent> {
+    let invalid = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("invalid {what}").into())
+    };
+    let account: String = row.get(8)?;
+    let region: String = row.get(9)?;
+    Ok(QueuedEvent {
+        id: row.get(0)?,
+        scope: Scope {
+            account: AccountId::parse(&account).ok_or_else(|| invalid(8, "account"))?,
+            region: Region::parse(&region).ok_or_else(|| invalid(9, "region"))?,
+        },
+        function_id: FunctionId(row.get(1)?),
+        function_name: row.get(2)?,
+        qualifier: row.get(3)?,
+        request_id: row.get(4)?,
+        payload: row.get(5)?,
+        received_ms: row.get(6)?,
+        attempts: row.get(7)?,
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "id, function_id, function_name, qualifier, request_id, payload, received_ms, attempts, account, region";
 
 impl ReadTx for SqliteTx<'_> {
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
@@ -416,6 +466,74 @@ impl ReadTx for SqliteTx<'_> {
             })
             .map_err(db_err)
     }
+
+    fn event_invoke_config(
+        &mut self,
+        id: FunctionId,
+        qualifier: &str,
+    ) -> Result<Option<EventInvokeConfig>, StoreError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM event_invoke_configs WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .query_row(params![id.0, qualifier], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        doc.map(|d| codec::decode_event_invoke_config(&d)).transpose()
+    }
+
+    fn event_invoke_configs(
+        &mut self,
+        id: FunctionId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, EventInvokeConfig)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT qualifier, doc FROM event_invoke_configs WHERE function_id = ?1 AND qualifier > ?2 \
+                 ORDER BY qualifier LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![id.0, after.unwrap_or(""), limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (q, doc) = r.map_err(db_err)?;
+            Ok((q, codec::decode_event_invoke_config(&doc)?))
+        })
+        .collect()
+    }
+
+    fn reserved_concurrency_total(&mut self, scope: &Scope) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT coalesce(sum(reserved_concurrency), 0) FROM functions WHERE account = ?1 AND region = ?2",
+            )
+            .map_err(db_err)?
+            .query_row(params![scope.account.as_str(), scope.region.as_str()], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    fn queued_events(&mut self) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM events")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    fn next_event_due(&mut self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT min(max(not_before_ms, claimed_until_ms)) FROM events")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))
+            .map_err(db_err)
+    }
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -427,8 +545,8 @@ impl WriteTx for SqliteTx<'_> {
     fn insert_function(&mut self, scope: &Scope, f: &Function) -> Result<FunctionId, StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO functions (account, region, name, latest, latest_code, latest_code_size, next_version, tags) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO functions (account, region, name, latest, latest_code, latest_code_size, next_version, tags, \
+                 reserved_concurrency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(db_err)?
             .execute(params![
@@ -440,6 +558,7 @@ impl WriteTx for SqliteTx<'_> {
                 f.latest.code.size as i64,
                 f.next_version,
                 codec::encode_tags(&f.tags),
+                f.reserved_concurrency,
             ])
             .map_err(db_err)?;
         Ok(FunctionId(self.conn.last_insert_rowid()))
@@ -449,8 +568,8 @@ impl WriteTx for SqliteTx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE functions SET latest = ?2, latest_code = ?3, latest_code_size = ?4, next_version = ?5, tags = ?6 \
-                 WHERE id = ?1",
+                "UPDATE functions SET latest = ?2, latest_code = ?3, latest_code_size = ?4, next_version = ?5, tags = ?6, \
+                 reserved_concurrency = ?7 WHERE id = ?1",
             )
             .map_err(db_err)?
             .execute(params![
@@ -460,6 +579,7 @@ impl WriteTx for SqliteTx<'_> {
                 f.latest.code.size as i64,
                 f.next_version,
                 codec::encode_tags(&f.tags),
+                f.reserved_concurrency,
             ])
             .map_err(db_err)?;
         if n != 1 {
@@ -528,74 +648,97 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?;
         Ok(n > 0)
     }
-}
 
-/// Stands in for a transaction that could not begin; every operation fails.
-struct FailedTx;
+    fn put_event_invoke_config(
+        &mut self,
+        id: FunctionId,
+        qualifier: &str,
+        config: &EventInvokeConfig,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO event_invoke_configs (function_id, qualifier, doc) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (function_id, qualifier) DO UPDATE SET doc = excluded.doc",
+            )
+            .map_err(db_err)?
+            .execute(params![id.0, qualifier, codec::encode_event_invoke_config(config)])
+            .map_err(db_err)?;
+        Ok(())
+    }
 
-fn not_begun<T>() -> Result<T, StoreError> {
-    Err(StoreError::Database("the transaction could not begin".to_owned()))
-}
+    fn delete_event_invoke_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM event_invoke_configs WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, qualifier])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
 
-impl ReadTx for FailedTx {
-    fn function(&mut self, _: &FunctionKey) -> Result<Option<Function>, StoreError> {
-        not_begun()
+    fn enqueue_event(&mut self, event: &QueuedEvent, not_before_ms: i64) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (function_id, function_name, qualifier, request_id, payload, received_ms, \
+                 attempts, not_before_ms, account, region) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                event.function_id.0,
+                event.function_name,
+                event.qualifier,
+                event.request_id,
+                event.payload,
+                event.received_ms,
+                event.attempts,
+                not_before_ms,
+                event.scope.account.as_str(),
+                event.scope.region.as_str()
+            ])
+            .map_err(db_err)?;
+        Ok(self.conn.last_insert_rowid())
     }
-    fn functions(&mut self, _: &Scope, _: Option<&str>, _: usize) -> Result<Vec<Function>, StoreError> {
-        not_begun()
-    }
-    fn version(&mut self, _: FunctionId, _: u32) -> Result<Option<VersionRecord>, StoreError> {
-        not_begun()
-    }
-    fn versions(&mut self, _: FunctionId, _: Option<u32>, _: usize) -> Result<Vec<VersionRecord>, StoreError> {
-        not_begun()
-    }
-    fn highest_version(&mut self, _: FunctionId) -> Result<Option<VersionRecord>, StoreError> {
-        not_begun()
-    }
-    fn alias(&mut self, _: FunctionId, _: &str) -> Result<Option<Alias>, StoreError> {
-        not_begun()
-    }
-    fn aliases(&mut self, _: FunctionId, _: Option<&str>, _: usize) -> Result<Vec<Alias>, StoreError> {
-        not_begun()
-    }
-    fn aliases_referencing(&mut self, _: FunctionId, _: u32) -> Result<Vec<String>, StoreError> {
-        not_begun()
-    }
-    fn code_references(&mut self, _: &Sha256) -> Result<u64, StoreError> {
-        not_begun()
-    }
-    fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError> {
-        not_begun()
-    }
-    fn account_usage(&mut self, _: &Scope) -> Result<AccountUsage, StoreError> {
-        not_begun()
-    }
-}
 
-impl WriteTx for FailedTx {
-    fn lock_function(&mut self, _: &FunctionKey) -> Result<Option<Function>, StoreError> {
-        not_begun()
+    fn claim_events(&mut self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "UPDATE events SET claimed_until_ms = ?2 WHERE id IN (SELECT id FROM events \
+                 WHERE not_before_ms <= ?1 AND claimed_until_ms <= ?1 ORDER BY not_before_ms, id LIMIT ?3) \
+                 RETURNING {EVENT_COLUMNS}"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![now_ms, lease_until_ms, limit as i64], event_from_row).map_err(db_err)?;
+        let mut out: Vec<QueuedEvent> = rows.collect::<Result<_, _>>().map_err(db_err)?;
+        out.sort_by_key(|e| e.id);
+        Ok(out)
     }
-    fn insert_function(&mut self, _: &Scope, _: &Function) -> Result<FunctionId, StoreError> {
-        not_begun()
+
+    fn delete_event(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM events WHERE id = ?1")
+            .map_err(db_err)?
+            .execute(params![id])
+            .map_err(db_err)?;
+        Ok(())
     }
-    fn update_function(&mut self, _: &Function) -> Result<(), StoreError> {
-        not_begun()
+
+    fn reschedule_event(&mut self, id: i64, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE events SET attempts = ?2, not_before_ms = ?3, claimed_until_ms = 0 WHERE id = ?1")
+            .map_err(db_err)?
+            .execute(params![id, attempts, not_before_ms])
+            .map_err(db_err)?;
+        Ok(())
     }
-    fn delete_function(&mut self, _: FunctionId) -> Result<(), StoreError> {
-        not_begun()
-    }
-    fn insert_version(&mut self, _: FunctionId, _: &VersionRecord) -> Result<(), StoreError> {
-        not_begun()
-    }
-    fn delete_version(&mut self, _: FunctionId, _: u32) -> Result<bool, StoreError> {
-        not_begun()
-    }
-    fn put_alias(&mut self, _: FunctionId, _: &Alias) -> Result<(), StoreError> {
-        not_begun()
-    }
-    fn delete_alias(&mut self, _: FunctionId, _: &str) -> Result<bool, StoreError> {
-        not_begun()
+
+    fn release_claims(&mut self) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE events SET claimed_until_ms = 0 WHERE claimed_until_ms > 0")
+            .map_err(db_err)?
+            .execute([])
+            .map_err(db_err)?;
+        Ok(n as u64)
     }
 }

@@ -54,6 +54,7 @@ async fn suite(store: Store) {
         latest: record(Version::Latest, 1, "r1"),
         next_version: 1,
         tags: BTreeMap::new(),
+        reserved_concurrency: None,
     };
     let id = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
 
@@ -150,6 +151,7 @@ async fn sqlite_survives_reopen_and_batches_concurrent_writes() {
                     latest: record(Version::Latest, i, "r"),
                     next_version: 1,
                     tags: BTreeMap::new(),
+                    reserved_concurrency: None,
                 };
                 store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap()
             }));
@@ -164,4 +166,68 @@ async fn sqlite_survives_reopen_and_batches_concurrent_writes() {
     assert_eq!(all[0].name, "f00");
     let page = store.read(|tx| tx.functions(&scope(), Some("f10"), 5)).await.unwrap();
     assert_eq!(page.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f11", "f12", "f13", "f14", "f15"]);
+}
+
+#[tokio::test]
+async fn sqlite_event_queue_claims_leases_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = open(dir.path());
+        let f = Function {
+            id: FunctionId(0),
+            name: "q".into(),
+            latest: record(Version::Latest, 1, "r"),
+            next_version: 1,
+            tags: BTreeMap::new(),
+            reserved_concurrency: Some(5),
+        };
+        let id = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+        for i in 0..3 {
+            let ev = QueuedEvent {
+                id: 0,
+                scope: scope(),
+                function_id: id,
+                function_name: "q".into(),
+                qualifier: (i == 2).then(|| "prod".to_owned()),
+                request_id: format!("r{i}"),
+                payload: format!("{{\"i\":{i}}}").into_bytes(),
+                received_ms: 100,
+                attempts: 0,
+            };
+            store.write(move |tx| tx.enqueue_event(&ev, 100 + i)).await.unwrap();
+        }
+        // Claim two: the third stays for later; claimed ones are invisible until the lease ends.
+        let claimed = store.write(|tx| tx.claim_events(1_000, 5_000, 2)).await.unwrap();
+        assert_eq!(claimed.iter().map(|e| e.request_id.as_str()).collect::<Vec<_>>(), ["r0", "r1"]);
+        let again = store.write(|tx| tx.claim_events(1_000, 5_000, 10)).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].qualifier.as_deref(), Some("prod"));
+        assert!(store.write(|tx| tx.claim_events(2_000, 5_000, 10)).await.unwrap().is_empty());
+        // Finish one, retry one later, leave one claimed (a crash).
+        let (done, retry) = (claimed[0].id, claimed[1].id);
+        store.write(move |tx| tx.delete_event(done)).await.unwrap();
+        store.write(move |tx| tx.reschedule_event(retry, 1, 9_000)).await.unwrap();
+        assert_eq!(store.read(|tx| tx.next_event_due()).await.unwrap(), Some(5_000));
+        let cfg = EventInvokeConfig {
+            maximum_retry_attempts: Some(0),
+            on_failure: Some("arn:x".into()),
+            ..Default::default()
+        };
+        store.write(move |tx| tx.put_event_invoke_config(id, "$LATEST", &cfg)).await.unwrap();
+        assert_eq!(store.read(|tx| tx.reserved_concurrency_total(&scope())).await.unwrap(), 5);
+        id
+    };
+    // After a restart the leases of the dead node are released.
+    let store = open(dir.path());
+    assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), 2);
+    assert_eq!(store.write(|tx| tx.release_claims()).await.unwrap(), 1);
+    let now = store.write(|tx| tx.claim_events(1_000, 2_000, 10)).await.unwrap();
+    assert_eq!(now.iter().map(|e| e.request_id.as_str()).collect::<Vec<_>>(), ["r2"]);
+    let later = store.write(|tx| tx.claim_events(9_000, 10_000, 10)).await.unwrap();
+    assert_eq!((later[0].request_id.as_str(), later[0].attempts), ("r1", 1));
+    let cfg = store.read(move |tx| tx.event_invoke_config(id, "$LATEST")).await.unwrap().unwrap();
+    assert_eq!((cfg.maximum_retry_attempts, cfg.on_failure.as_deref()), (Some(0), Some("arn:x")));
+    // Deleting the function takes its events and configs along.
+    store.write(move |tx| tx.delete_function(id)).await.unwrap();
+    assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), 0);
 }

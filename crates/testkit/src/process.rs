@@ -17,9 +17,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `bin server` on a free loopback port with `data_dir`, and waits until it listens.
     pub fn spawn(bin: &Path, data_dir: &Path) -> ServerProcess {
+        ServerProcess::spawn_with(bin, data_dir, &[])
+    }
+
+    /// Like [`ServerProcess::spawn`], with extra flags.
+    pub fn spawn_with(bin: &Path, data_dir: &Path, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(bin)
             .args(["server", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env_remove("VERSA_EPHEMERAL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

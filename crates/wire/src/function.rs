@@ -238,6 +238,8 @@ pub struct GetFunctionResponse {
     pub code: FunctionCodeLocation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -284,4 +286,17 @@ pub struct AccountUsage {
 pub struct GetAccountSettingsResponse {
     pub account_limit: AccountLimit,
     pub account_usage: AccountUsage,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Concurrency {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrent_executions: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutFunctionConcurrencyRequest {
+    pub reserved_concurrent_executions: Option<i64>,
 }

@@ -6,4 +6,5 @@
 //! Conversion from and to domain types lives in `api`.
 
 pub mod alias;
+pub mod events;
 pub mod function;

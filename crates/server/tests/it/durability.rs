@@ -123,3 +123,44 @@ async fn a_second_server_cannot_share_a_data_dir() {
     let e = r.expect_err("the data dir is locked");
     assert!(e.to_string().contains("in use by another Versa"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_events_survive_kill_9_and_all_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--function-network", "host", "--async-retry-delay", "0.2"];
+    let collector = crate::events::Collector::start().await;
+    let first = ServerProcess::spawn_with(bin(), dir.path(), &flags);
+    let c = testkit::lambda_client(&first.endpoint(), "test", REGION);
+    crate::events::create_reporter(&c, "slow-worker", &collector).await;
+    // One at a time, a second each: most events are still queued when the server dies.
+    c.put_function_concurrency().function_name("slow-worker").reserved_concurrent_executions(1).send().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        use aws_sdk_lambda::operation::RequestId;
+        let r = c
+            .invoke()
+            .function_name("slow-worker")
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(format!(r#"{{"i": {i}, "sleep": 1}}"#).into_bytes()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status_code(), 202);
+        ids.push(r.request_id().unwrap().to_owned());
+    }
+    first.kill_9();
+    let ran_before = collector.seen().len();
+    assert!(ran_before < 6, "the kill came before the queue drained ({ran_before} ran)");
+
+    let _second = ServerProcess::spawn_with(bin(), dir.path(), &flags);
+    let seen = collector
+        .wait_for(std::time::Duration::from_secs(60), "every accepted event", |s| {
+            ids.iter().all(|id| s.iter().any(|v| v["request_id"] == id.as_str()))
+        })
+        .await;
+    // At least once: an event that was running at the kill may run twice, none is lost.
+    for id in &ids {
+        let n = seen.iter().filter(|v| v["request_id"] == id.as_str()).count();
+        assert!((1..=2).contains(&n), "{id} ran {n} times");
+    }
+}

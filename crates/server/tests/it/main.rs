@@ -3,6 +3,7 @@
 mod aliases;
 mod cli;
 mod durability;
+mod events;
 mod examples;
 mod faults;
 mod functions;

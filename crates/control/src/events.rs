@@ -1,0 +1,485 @@
+//! Asynchronous invocation: the durable queue, event invoke configs (retries, maximum age,
+//! destinations) and reserved concurrency.
+
+use model::arn::{function_arn, qualified_arn};
+use model::function::{EventInvokeConfig, FunctionId, QueuedEvent};
+use model::name::{FunctionRef, NameShape, Qualifier, Version};
+use model::scope::Scope;
+use model::validate::Violation;
+use store::{FunctionKey, ReadTx, StoreError};
+
+use crate::functions::{check_max_items, decode_marker, encode_marker};
+use crate::names;
+use crate::{Control, ControlError, Result, validation};
+
+/// Largest `MaxItems` of ListFunctionEventInvokeConfigs.
+const CONFIG_PAGE_MAX: i64 = 50;
+const RETRIES_MAX: i64 = 2;
+const EVENT_AGE_S_MIN: i64 = 60;
+const EVENT_AGE_S_MAX: i64 = 21_600;
+const DESTINATION_PATTERN: &str =
+    r"^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+
+/// PutFunctionEventInvokeConfig / UpdateFunctionEventInvokeConfig input, unvalidated.
+#[derive(Debug, Clone, Default)]
+pub struct EventConfigInput {
+    pub maximum_retry_attempts: Option<i64>,
+    pub maximum_event_age_s: Option<i64>,
+    /// `DestinationConfig.OnSuccess.Destination`: `Some(None)` when `OnSuccess` is present
+    /// without a destination.
+    pub on_success: Option<Option<String>>,
+    pub on_failure: Option<Option<String>>,
+}
+
+/// An event invoke config as an answer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventConfigView {
+    /// Always qualified (`:$LATEST` for the unqualified function).
+    pub function_arn: String,
+    pub config: EventInvokeConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventConfigPage {
+    pub configs: Vec<EventConfigView>,
+    pub next_marker: Option<String>,
+}
+
+fn not_exist() -> ControlError {
+    ControlError::ResourceNotFound("The function doesn't exist.".to_owned())
+}
+
+/// `arn:(aws…):service:region?:account?:rest` with the pattern above (empty allowed).
+fn is_destination_arn(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, _rest] = parts.as_slice() else { return false };
+    *arn == "arn"
+        && partition.starts_with("aws")
+        && partition[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !service.is_empty()
+        && service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && (region.is_empty() || model::scope::Region::parse(region).is_some())
+        && (account.is_empty() || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+}
+
+impl Control {
+    /// Queues an `Event` invocation durably; when this returns, the event will run at least
+    /// once (unless the function is deleted first).
+    pub async fn enqueue_invoke(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+        request_id: &str,
+    ) -> Result<()> {
+        // The target must exist now; which version runs is decided when the event runs.
+        let target = self.resolve_invoke(scope, function_name, qualifier).await?;
+        let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
+        let now = stdx::time::now_ms();
+        let event = QueuedEvent {
+            id: 0,
+            scope: scope.clone(),
+            function_id: target.function_id,
+            function_name: target.function_name,
+            qualifier: t.qualifier,
+            request_id: request_id.to_owned(),
+            payload,
+            received_ms: now,
+            attempts: 0,
+        };
+        self.store.write(move |tx| tx.enqueue_event(&event, now)).await?;
+        self.events_queued.notify_one();
+        Ok(())
+    }
+
+    /// Woken whenever an event is queued (the worker waits on it).
+    pub fn events_queued(&self) -> &tokio::sync::Notify {
+        &self.events_queued
+    }
+
+    /// The asynchronous settings that apply to an event of `function_id` invoked with
+    /// `qualifier` (`None`: defaults).
+    pub async fn event_config_for(
+        &self,
+        function_id: FunctionId,
+        qualifier: Option<&str>,
+    ) -> Result<Option<EventInvokeConfig>> {
+        let q = qualifier.unwrap_or(Version::LATEST).to_owned();
+        Ok(self.store.read(move |tx| tx.event_invoke_config(function_id, &q)).await?)
+    }
+
+    /// Resolves the `FunctionName`/`Qualifier` of an event-invoke-config operation to the
+    /// function id and the config's qualifier (`$LATEST` when none). `must_exist` is the
+    /// error for a missing function.
+    async fn config_target(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        qualifier: Option<&str>,
+        extra: Vec<Violation>,
+    ) -> Result<(FunctionId, String, String)> {
+        let mut v = Vec::new();
+        let parsed = names::check_function_name(function_name, NameShape::Namespaced, &mut v);
+        if let Some(q) = qualifier {
+            names::check_qualifier(q, &mut v);
+        }
+        v.extend(extra);
+        validation(v)?;
+        let parsed = parsed.expect("validated");
+        names::check_scope(scope, &parsed)?;
+        let q = match (parsed.qualifier.as_deref(), qualifier) {
+            (Some(d), Some(g)) if d != g => {
+                return Err(ControlError::InvalidParameterValue(
+                    "The derived qualifier from the function name does not match the specified qualifier.".to_owned(),
+                ));
+            }
+            (Some(d), _) => d.to_owned(),
+            (None, Some(g)) => g.to_owned(),
+            (None, None) => Version::LATEST.to_owned(),
+        };
+        if !names::can_exist(&parsed.name) {
+            return Err(not_exist());
+        }
+        let (s, n, qq) = (scope.clone(), parsed.name.clone(), q.clone());
+        let id = self
+            .store
+            .read(move |tx| {
+                let Some(f) = tx.function(&FunctionKey { scope: s, name: n })? else {
+                    return Ok::<_, StoreError>(None);
+                };
+                Ok(qualifier_exists(tx, f.id, &qq)?.then_some(f.id))
+            })
+            .await?
+            .ok_or_else(not_exist)?;
+        Ok((id, parsed.name, q))
+    }
+
+    /// Checks a destination: a Lambda function of this account and region other than
+    /// `function`, that exists. Versa has no queues, topics or buses yet, so other ARNs are
+    /// destinations that do not exist.
+    async fn check_destination(&self, scope: &Scope, function: &str, arn: &str) -> Result<()> {
+        let invalid = || ControlError::InvalidParameterValue(format!("The destination ARN {arn} is invalid."));
+        let Some(r) = FunctionRef::parse(arn, NameShape::Plain).filter(|r| r.is_arn()) else { return Err(invalid()) };
+        if r.region.as_deref() != Some(scope.region.as_str()) || r.account.as_deref() != Some(scope.account.as_str()) {
+            return Err(invalid());
+        }
+        if r.name == function {
+            return Err(ControlError::InvalidParameterValue(
+                "You can't specify the function as a destination for itself.".to_owned(),
+            ));
+        }
+        let (s, n, q) = (scope.clone(), r.name.clone(), r.qualifier.clone());
+        let exists = self
+            .store
+            .read(move |tx| {
+                let Some(f) = tx.function(&FunctionKey { scope: s, name: n })? else {
+                    return Ok::<_, StoreError>(false);
+                };
+                match q {
+                    None => Ok(true),
+                    Some(q) => qualifier_exists(tx, f.id, &q),
+                }
+            })
+            .await?;
+        if exists { Ok(()) } else { Err(invalid()) }
+    }
+
+    fn check_event_config(input: &EventConfigInput) -> Vec<Violation> {
+        let mut v = Vec::new();
+        if let Some(r) = input.maximum_retry_attempts {
+            if r < 0 {
+                v.push(Violation::value_min(r, "maximumRetryAttempts", 0));
+            }
+            if r > RETRIES_MAX {
+                v.push(Violation::value_max(r, "maximumRetryAttempts", RETRIES_MAX));
+            }
+        }
+        if let Some(a) = input.maximum_event_age_s {
+            if a < EVENT_AGE_S_MIN {
+                v.push(Violation::value_min(a, "maximumEventAgeInSeconds", EVENT_AGE_S_MIN));
+            }
+            if a > EVENT_AGE_S_MAX {
+                v.push(Violation::value_max(a, "maximumEventAgeInSeconds", EVENT_AGE_S_MAX));
+            }
+        }
+        for (field, dest) in [
+            ("destinationConfig.onSuccess.destination", &input.on_success),
+            ("destinationConfig.onFailure.destination", &input.on_failure),
+        ] {
+            if let Some(Some(d)) = dest {
+                if !is_destination_arn(d) {
+                    v.push(Violation::pattern(d, field, DESTINATION_PATTERN));
+                }
+                if d.len() > 350 {
+                    v.push(Violation::len_max(d, field, 350));
+                }
+            }
+        }
+        v
+    }
+
+    /// PutFunctionEventInvokeConfig (`replace`) and UpdateFunctionEventInvokeConfig.
+    pub async fn put_event_config(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        qualifier: Option<&str>,
+        input: EventConfigInput,
+        replace: bool,
+    ) -> Result<EventConfigView> {
+        let (id, name, q) =
+            self.config_target(scope, function_name, qualifier, Self::check_event_config(&input)).await?;
+        let nothing = input.maximum_retry_attempts.is_none()
+            && input.maximum_event_age_s.is_none()
+            && input.on_success.is_none()
+            && input.on_failure.is_none();
+        if nothing {
+            return Err(ControlError::InvalidParameterValue(
+                "You must specify at least one of error handling or destination setting.".to_owned(),
+            ));
+        }
+        for d in [&input.on_success, &input.on_failure].into_iter().flatten().flatten() {
+            if !d.is_empty() {
+                self.check_destination(scope, &name, d).await?;
+            }
+        }
+        let arn = qualified_arn(scope, &name, &q);
+        let missing = format!("The function {arn} doesn't have an EventInvokeConfig");
+        let qq = q.clone();
+        let config = self
+            .store
+            .write(move |tx| {
+                let existing = tx.event_invoke_config(id, &qq)?;
+                let mut c = match (replace, existing) {
+                    (true, _) => EventInvokeConfig::default(),
+                    (false, Some(c)) => c,
+                    (false, None) => return Err(ControlError::ResourceNotFound(missing)),
+                };
+                if replace || input.maximum_retry_attempts.is_some() {
+                    c.maximum_retry_attempts = input.maximum_retry_attempts.map(|r| r as u32);
+                }
+                if replace || input.maximum_event_age_s.is_some() {
+                    c.maximum_event_age_s = input.maximum_event_age_s.map(|a| a as u32);
+                }
+                if let Some(d) = input.on_success {
+                    c.on_success = d.filter(|d| !d.is_empty());
+                }
+                if let Some(d) = input.on_failure {
+                    c.on_failure = d.filter(|d| !d.is_empty());
+                }
+                c.last_modified_ms = stdx::time::now_ms();
+                tx.put_event_invoke_config(id, &qq, &c)?;
+                Ok(c)
+            })
+            .await?;
+        Ok(EventConfigView { function_arn: arn, config })
+    }
+
+    pub async fn get_event_config(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<EventConfigView> {
+        let (id, name, q) = self.config_target(scope, function_name, qualifier, Vec::new()).await?;
+        let arn = qualified_arn(scope, &name, &q);
+        let qq = q.clone();
+        match self.store.read(move |tx| tx.event_invoke_config(id, &qq)).await? {
+            Some(config) => Ok(EventConfigView { function_arn: arn, config }),
+            None => {
+                Err(ControlError::ResourceNotFound(format!("The function {arn} doesn't have an EventInvokeConfig")))
+            }
+        }
+    }
+
+    pub async fn delete_event_config(&self, scope: &Scope, function_name: &str, qualifier: Option<&str>) -> Result<()> {
+        let (id, name, q) = self.config_target(scope, function_name, qualifier, Vec::new()).await?;
+        let arn = qualified_arn(scope, &name, &q);
+        let deleted = self.store.write(move |tx| tx.delete_event_invoke_config(id, &q)).await?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(ControlError::ResourceNotFound(format!("The function {arn} doesn't have an EventInvokeConfig")))
+        }
+    }
+
+    pub async fn list_event_configs(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<EventConfigPage> {
+        let mut extra = Vec::new();
+        check_max_items(max_items, &mut extra);
+        if let Some(m) = max_items.filter(|m| *m > CONFIG_PAGE_MAX) {
+            extra.retain(|v| v.field != "maxItems");
+            extra.push(Violation::value_max(m, "maxItems", CONFIG_PAGE_MAX));
+        }
+        let (id, name, _) = self.config_target(scope, function_name, None, extra).await?;
+        let limit = max_items.map_or(CONFIG_PAGE_MAX as usize, |m| m.clamp(1, CONFIG_PAGE_MAX) as usize);
+        let after = marker.map(decode_marker).transpose()?;
+        let mut rows = self.store.read(move |tx| tx.event_invoke_configs(id, after.as_deref(), limit + 1)).await?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_marker = if more { rows.last().map(|(q, _)| encode_marker(q)) } else { None };
+        let configs = rows
+            .into_iter()
+            .map(|(q, config)| EventConfigView { function_arn: qualified_arn(scope, &name, &q), config })
+            .collect();
+        Ok(EventConfigPage { configs, next_marker })
+    }
+
+    // --- Reserved concurrency ---
+
+    /// PutFunctionConcurrency.
+    pub async fn put_concurrency(&self, scope: &Scope, function_name: &str, reserved: Option<i64>) -> Result<u32> {
+        let mut v = Vec::new();
+        let parsed = names::check_function_name(function_name, NameShape::Plain, &mut v);
+        match reserved {
+            None => v.push(Violation::not_null("reservedConcurrentExecutions")),
+            Some(r) if r < 0 => v.push(Violation::value_min(r, "reservedConcurrentExecutions", 0)),
+            _ => {}
+        }
+        validation(v)?;
+        let parsed = parsed.expect("validated");
+        names::check_scope(scope, &parsed)?;
+        if parsed.qualifier.is_some() {
+            return Err(ControlError::InvalidParameterValue(
+                "This operation is permitted on Lambda functions only. Aliases and versions do not support this \
+                 operation. Please specify either a function name or an unqualified function ARN."
+                    .to_owned(),
+            ));
+        }
+        let name = parsed.name;
+        let reserved = u32::try_from(reserved.expect("validated")).unwrap_or(u32::MAX);
+        if !names::can_exist(&name) {
+            return Err(names::qualified_not_found(scope, &name, Version::LATEST));
+        }
+        let limit = self.settings.account_concurrency;
+        let (s, n) = (scope.clone(), name.clone());
+        let result = self
+            .write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
+                let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
+                    return Err(names::qualified_not_found(&s, &n, Version::LATEST));
+                };
+                let others = tx.reserved_concurrency_total(&s)? - u64::from(f.reserved_concurrency.unwrap_or(0));
+                let unreserved = i64::from(limit) - others as i64 - i64::from(reserved);
+                if unreserved < i64::from(model::limits::UNRESERVED_CONCURRENCY_MIN) {
+                    return Err(ControlError::InvalidParameterValue(format!(
+                        "Specified ReservedConcurrentExecutions for function decreases account's \
+                         UnreservedConcurrentExecution below its minimum value of [{}].",
+                        model::limits::UNRESERVED_CONCURRENCY_MIN
+                    )));
+                }
+                f.reserved_concurrency = Some(reserved);
+                tx.update_function(&f)?;
+                Ok(reserved)
+            })
+            .await;
+        self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).remove(scope);
+        result
+    }
+
+    /// GetFunctionConcurrency: `None` when nothing is reserved.
+    pub async fn get_concurrency(&self, scope: &Scope, function_name: &str) -> Result<Option<u32>> {
+        let t = names::resolve_qualified(scope, function_name, NameShape::Plain, None)?;
+        if !names::can_exist(&t.name) {
+            return Err(names::function_not_found(scope, &t.name));
+        }
+        let (s, n) = (scope.clone(), t.name.clone());
+        let f = self.store.read(move |tx| tx.function(&FunctionKey { scope: s, name: n })).await?;
+        f.map(|f| f.reserved_concurrency).ok_or_else(|| names::function_not_found(scope, &t.name))
+    }
+
+    /// DeleteFunctionConcurrency.
+    pub async fn delete_concurrency(&self, scope: &Scope, function_name: &str) -> Result<()> {
+        let t = names::resolve_qualified(scope, function_name, NameShape::Plain, None)?;
+        if !names::can_exist(&t.name) {
+            return Err(names::function_not_found(scope, &t.name));
+        }
+        let (s, n) = (scope.clone(), t.name.clone());
+        let r = self
+            .write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
+                let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
+                    return Err(names::function_not_found(&s, &n));
+                };
+                f.reserved_concurrency = None;
+                tx.update_function(&f)?;
+                Ok(())
+            })
+            .await;
+        self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).remove(scope);
+        r
+    }
+
+    /// The account's concurrency not reserved by any function (GetAccountSettings, and the
+    /// pool unreserved functions share). Cached per scope; dropped by concurrency changes.
+    pub async fn unreserved_concurrency(&self, scope: &Scope) -> Result<u32> {
+        if let Some(u) = self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).get(scope) {
+            return Ok(*u);
+        }
+        let s = scope.clone();
+        let reserved = self.store.read(move |tx| tx.reserved_concurrency_total(&s)).await?;
+        let u = u64::from(self.settings.account_concurrency).saturating_sub(reserved) as u32;
+        self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).insert(scope.clone(), u);
+        Ok(u)
+    }
+
+    /// The unqualified ARN of a function, for destination records.
+    pub fn function_arn(scope: &Scope, name: &str) -> String {
+        function_arn(scope, name)
+    }
+}
+
+/// Whether `qualifier` names `$LATEST`, an existing version or an existing alias.
+fn qualifier_exists(tx: &mut dyn ReadTx, id: FunctionId, qualifier: &str) -> std::result::Result<bool, StoreError> {
+    Ok(match Qualifier::classify(qualifier) {
+        Qualifier::Latest => true,
+        Qualifier::Version(n) => match Version::parse(&n) {
+            Some(Version::Published(n)) => tx.version(id, n)?.is_some(),
+            _ => false,
+        },
+        Qualifier::Alias(a) => tx.alias(id, &a)?.is_some(),
+    })
+}
+
+impl Control {
+    /// Finishes a queued event: removes it and, in the same transaction, queues its
+    /// destination record for the destination function (a Lambda ARN), if it still exists.
+    pub async fn complete_event(&self, event_id: i64, destination: Option<(Scope, String, Vec<u8>)>) -> Result<()> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        self.store
+            .write(move |tx| {
+                tx.delete_event(event_id)?;
+                let Some((scope, arn, payload)) = destination else { return Ok::<_, ControlError>(()) };
+                let Some(r) = FunctionRef::parse(&arn, NameShape::Plain) else { return Ok(()) };
+                let key = FunctionKey { scope: scope.clone(), name: r.name.clone() };
+                let Some(f) = tx.function(&key)? else {
+                    tracing::warn!(destination = %arn, "the destination function no longer exists; record dropped");
+                    return Ok(());
+                };
+                let now = stdx::time::now_ms();
+                let event = QueuedEvent {
+                    id: 0,
+                    scope,
+                    function_id: f.id,
+                    function_name: f.name,
+                    qualifier: r.qualifier,
+                    request_id,
+                    payload,
+                    received_ms: now,
+                    attempts: 0,
+                };
+                tx.enqueue_event(&event, now)?;
+                Ok(())
+            })
+            .await?;
+        self.events_queued.notify_one();
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! The asynchronous-invocation worker: runs queued `Event` invocations at least once.
+//!
+//! Events wait in the store's durable queue. The worker claims due events with a lease (a
+//! worker that dies leaves them to be claimed again), runs each on the engine (resolving its
+//! qualifier then, so a weighted alias draws per attempt and an alias move applies to events
+//! still waiting), and then: on success sends the success record to the OnSuccess destination;
+//! on a function error retries after a delay, up to `MaximumRetryAttempts`, then sends the
+//! failure record; when throttled, waits and tries again without counting an attempt; drops an
+//! event older than `MaximumEventAgeInSeconds` to the OnFailure destination.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::Control;
+use model::function::{EventInvokeConfig, QueuedEvent};
+use model::name::Version;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::{Engine, InvokeError, Request, Target};
+
+/// Settings of the worker.
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// The delay before the first retry of a failed event; the second waits twice as long
+    /// (Lambda: about one and two minutes).
+    pub retry_delay: Duration,
+    /// The delay before an event that was throttled is tried again.
+    pub throttle_delay: Duration,
+    /// Most events running at once.
+    pub concurrency: usize,
+    /// How long a claim lasts; longer than any invocation (the maximum timeout is 15 minutes).
+    pub lease: Duration,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            retry_delay: Duration::from_secs(60),
+            throttle_delay: Duration::from_secs(1),
+            concurrency: 64,
+            lease: Duration::from_secs(20 * 60),
+        }
+    }
+}
+
+/// Longest wait between looks at the queue when nothing wakes the worker.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Runs the worker until the returned task is aborted.
+pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // This is the only node: claims left by a previous run died with it.
+        match control.store().write(|tx| tx.release_claims()).await {
+            Ok(n) if n > 0 => tracing::info!(events = n, "resumed events claimed before a restart"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot release event claims"),
+        }
+        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                let _ = permits.clone().acquire_owned().await;
+                continue;
+            }
+            let now = stdx::time::now_ms();
+            let lease_until = now + settings.lease.as_millis() as i64;
+            let claimed = match control.store().write(move |tx| tx.claim_events(now, lease_until, free)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim events");
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                let due = control.store().read(|tx| tx.next_event_due()).await.ok().flatten();
+                let wait = due.map_or(IDLE_POLL, |d| {
+                    Duration::from_millis((d - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
+                });
+                tokio::select! {
+                    _ = control.events_queued().notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            for event in claimed {
+                let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+                let (control, engine, settings) = (control.clone(), engine.clone(), settings.clone());
+                running.spawn(async move {
+                    let id = event.id;
+                    if let Err(e) = process(&control, &engine, &settings, event).await {
+                        tracing::error!(event = id, error = %e, "event processing failed; it will be retried");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    })
+}
+
+/// Why an event ended, as the destination record's `condition` says it.
+#[derive(Debug, Clone, Copy)]
+enum Condition {
+    Success,
+    RetriesExhausted,
+    EventAgeExceeded,
+    ZeroReservedConcurrency,
+}
+
+impl Condition {
+    fn as_str(self) -> &'static str {
+        match self {
+            Condition::Success => "Success",
+            Condition::RetriesExhausted => "RetriesExhausted",
+            Condition::EventAgeExceeded => "EventAgeExceeded",
+            Condition::ZeroReservedConcurrency => "ZeroReservedConcurrency",
+        }
+    }
+}
+
+async fn process(
+    control: &Control,
+    engine: &Arc<Engine>,
+    settings: &EventSettings,
+    event: QueuedEvent,
+) -> control::Result<()> {
+    let now = stdx::time::now_ms();
+    let target = match control.resolve_invoke(&event.scope, &event.function_name, event.qualifier.as_deref()).await {
+        Ok(t) if t.function_id == event.function_id => t,
+        // The function, version or alias is gone (or the name is a new function): drop it.
+        _ => {
+            tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
+            return control.complete_event(event.id, None).await;
+        }
+    };
+    let config = control.event_config_for(target.function_id, event.qualifier.as_deref()).await?.unwrap_or_default();
+    let max_retries = config.maximum_retry_attempts.unwrap_or(EventInvokeConfig::RETRIES_DEFAULT);
+    let max_age_ms = i64::from(config.maximum_event_age_s.unwrap_or(EventInvokeConfig::EVENT_AGE_S_DEFAULT)) * 1000;
+    let finish = |condition: Condition, attempts: u32, response: Option<(crate::Response, String)>| {
+        let destination = match condition {
+            Condition::Success => config.on_success.clone(),
+            _ => config.on_failure.clone(),
+        };
+        destination.map(|arn| (event.scope.clone(), arn, record(&event, condition, attempts, response)))
+    };
+    if now - event.received_ms > max_age_ms {
+        let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
+        return control.complete_event(event.id, dest).await;
+    }
+    if target.reserved_concurrency == Some(0) {
+        let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
+        return control.complete_event(event.id, dest).await;
+    }
+    let unreserved = control.unreserved_concurrency(&event.scope).await?;
+    let executed = target.version.to_string();
+    let t = Target {
+        scope: event.scope.clone(),
+        function_id: target.function_id,
+        function_name: target.function_name,
+        version: target.version,
+        record: target.record,
+        invoked_arn: target.invoked_arn,
+        reserved_concurrency: target.reserved_concurrency,
+        unreserved_concurrency: unreserved,
+    };
+    let request = Request {
+        request_id: event.request_id.clone(),
+        payload: bytes::Bytes::from(event.payload.clone()),
+        client_context: None,
+        log_tail: false,
+    };
+    let attempts = event.attempts + 1;
+    match engine.invoke(&t, request).await {
+        Ok(r) if !r.function_error => {
+            let dest = finish(Condition::Success, attempts, Some((r, executed)));
+            control.complete_event(event.id, dest).await
+        }
+        Ok(r) => {
+            if attempts > max_retries {
+                let dest = finish(Condition::RetriesExhausted, attempts, Some((r, executed)));
+                control.complete_event(event.id, dest).await
+            } else {
+                let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
+                reschedule(control, &event, attempts, now + delay).await
+            }
+        }
+        Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments) => {
+            // Throttles do not count as attempts; the event waits (up to its maximum age).
+            reschedule(control, &event, event.attempts, now + settings.throttle_delay.as_millis() as i64).await
+        }
+        Err(e) => {
+            tracing::warn!(request_id = %event.request_id, error = %e, "event invocation failed");
+            if attempts > max_retries {
+                let dest = finish(Condition::RetriesExhausted, attempts, None);
+                control.complete_event(event.id, dest).await
+            } else {
+                let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
+                reschedule(control, &event, attempts, now + delay).await
+            }
+        }
+    }
+}
+
+async fn reschedule(control: &Control, event: &QueuedEvent, attempts: u32, not_before_ms: i64) -> control::Result<()> {
+    let id = event.id;
+    control.store().write(move |tx| tx.reschedule_event(id, attempts, not_before_ms)).await?;
+    Ok(())
+}
+
+/// A payload as JSON when it is JSON, otherwise as a string.
+fn as_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The destination record Lambda sends (reference §7.4).
+fn record(
+    event: &QueuedEvent,
+    condition: Condition,
+    attempts: u32,
+    response: Option<(crate::Response, String)>,
+) -> Vec<u8> {
+    let qualifier = event.qualifier.clone().unwrap_or_else(|| Version::LATEST.to_owned());
+    let function_arn = model::arn::qualified_arn(&event.scope, &event.function_name, &qualifier);
+    let mut r = json!({
+        "version": "1.0",
+        "timestamp": stdx::time::format_iso8601_ms(stdx::time::now_ms()),
+        "requestContext": {
+            "requestId": event.request_id,
+            "functionArn": function_arn,
+            "condition": condition.as_str(),
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": as_json(&event.payload),
+    });
+    if let Some((resp, executed)) = response {
+        let mut ctx = json!({"statusCode": 200, "executedVersion": executed});
+        if resp.function_error {
+            ctx["functionError"] = json!("Unhandled");
+        }
+        r["responseContext"] = ctx;
+        r["responsePayload"] = as_json(&resp.payload);
+    }
+    r.to_string().into_bytes()
+}
