@@ -117,3 +117,23 @@ pub(crate) fn event_config(v: &control::EventConfigView) -> wire::events::Functi
         },
     }
 }
+
+pub(crate) fn provisioned(
+    v: &control::ProvisionedView,
+    status: Option<invoke::provisioned::SetStatus>,
+    with_arn: bool,
+) -> wire::events::ProvisionedConcurrencyConfig {
+    let (state, ready, reason) = match status {
+        Some(s) => (s.status.as_str(), s.allocated, s.reason),
+        None => ("IN_PROGRESS", 0, None),
+    };
+    wire::events::ProvisionedConcurrencyConfig {
+        function_arn: with_arn.then(|| v.function_arn.clone()),
+        requested_provisioned_concurrent_executions: v.config.requested,
+        available_provisioned_concurrent_executions: ready,
+        allocated_provisioned_concurrent_executions: ready,
+        status: state.to_owned(),
+        status_reason: reason,
+        last_modified: stdx::time::format_lambda_secs(v.config.last_modified_ms),
+    }
+}

@@ -73,6 +73,13 @@ impl ApiError {
                     C::AccessDenied(_) => {
                         (StatusCode::FORBIDDEN, "AccessDeniedException", Some("User"), Key::Upper, msg)
                     }
+                    C::ProvisionedConcurrencyConfigNotFound(_) => (
+                        StatusCode::NOT_FOUND,
+                        "ProvisionedConcurrencyConfigNotFoundException",
+                        Some("User"),
+                        Key::Lower,
+                        msg,
+                    ),
                     C::Service(_) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", Some("Service"), Key::Upper, msg)
                     }

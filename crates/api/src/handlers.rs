@@ -251,6 +251,43 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             c.delete_concurrency(&scope, &function).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        Endpoint::PutProvisionedConcurrencyConfig { function, query } => {
+            let r: wire::events::PutProvisionedConcurrencyConfigRequest =
+                read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let v = c
+                .put_provisioned(&scope, &function, query.get("Qualifier"), r.provisioned_concurrent_executions)
+                .await?;
+            // The answer reflects the request just accepted: nothing allocated yet.
+            let resp = convert::provisioned(&v, None, false);
+            json(StatusCode::ACCEPTED, &resp)
+        }
+        Endpoint::GetProvisionedConcurrencyConfig { function, query } => {
+            let v = c.get_provisioned(&scope, &function, query.get("Qualifier")).await?;
+            let status = state.engine.provisioned_status(v.function_id, &v.config.qualifier);
+            json(StatusCode::OK, &convert::provisioned(&v, status, false))
+        }
+        Endpoint::DeleteProvisionedConcurrencyConfig { function, query } => {
+            c.delete_provisioned(&scope, &function, query.get("Qualifier")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::ListProvisionedConcurrencyConfigs { function, query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let (views, next_marker) = c.list_provisioned(&scope, &function, query.get("Marker"), max_items).await?;
+            let resp = wire::events::ListProvisionedConcurrencyConfigsResponse {
+                provisioned_concurrency_configs: views
+                    .iter()
+                    .map(|v| {
+                        convert::provisioned(
+                            v,
+                            state.engine.provisioned_status(v.function_id, &v.config.qualifier),
+                            true,
+                        )
+                    })
+                    .collect(),
+                next_marker,
+            };
+            json(StatusCode::OK, &resp)
+        }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
         Endpoint::Invoke { function, query } => {
             crate::invocations::invoke(

@@ -105,6 +105,7 @@ pub(crate) async fn invoke(
         invoked_arn: target.invoked_arn,
         reserved_concurrency: target.reserved_concurrency,
         unreserved_concurrency: state.control.unreserved_concurrency(scope).await?,
+        qualifier: target.qualifier,
     };
     let request =
         invoke::Request { request_id: request_id.to_owned(), payload, client_context, log_tail: log_type == "Tail" };

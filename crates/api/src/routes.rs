@@ -105,6 +105,22 @@ pub enum Endpoint {
     DeleteFunctionConcurrency {
         function: String,
     },
+    PutProvisionedConcurrencyConfig {
+        function: String,
+        query: Query,
+    },
+    GetProvisionedConcurrencyConfig {
+        function: String,
+        query: Query,
+    },
+    DeleteProvisionedConcurrencyConfig {
+        function: String,
+        query: Query,
+    },
+    ListProvisionedConcurrencyConfigs {
+        function: String,
+        query: Query,
+    },
     /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
     DownloadCode {
         account: String,
@@ -147,6 +163,10 @@ impl Endpoint {
             Endpoint::PutFunctionConcurrency { .. } => "PutFunctionConcurrency",
             Endpoint::GetFunctionConcurrency { .. } => "GetFunctionConcurrency",
             Endpoint::DeleteFunctionConcurrency { .. } => "DeleteFunctionConcurrency",
+            Endpoint::PutProvisionedConcurrencyConfig { .. } => "PutProvisionedConcurrencyConfig",
+            Endpoint::GetProvisionedConcurrencyConfig { .. } => "GetProvisionedConcurrencyConfig",
+            Endpoint::DeleteProvisionedConcurrencyConfig { .. } => "DeleteProvisionedConcurrencyConfig",
+            Endpoint::ListProvisionedConcurrencyConfigs { .. } => "ListProvisionedConcurrencyConfigs",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
         }
@@ -237,6 +257,20 @@ impl Endpoint {
             }
             (Method::DELETE, ["2017-10-31", "functions", f, "concurrency"]) => {
                 Endpoint::DeleteFunctionConcurrency { function: (*f).to_owned() }
+            }
+            (Method::PUT, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
+                Endpoint::PutProvisionedConcurrencyConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
+                let query = query();
+                if query.get("List") == Some("ALL") {
+                    Endpoint::ListProvisionedConcurrencyConfigs { function: (*f).to_owned(), query }
+                } else {
+                    Endpoint::GetProvisionedConcurrencyConfig { function: (*f).to_owned(), query }
+                }
+            }
+            (Method::DELETE, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
+                Endpoint::DeleteProvisionedConcurrencyConfig { function: (*f).to_owned(), query: query() }
             }
             (Method::GET, ["_versa", "code", account, sha]) => {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }

@@ -287,6 +287,7 @@ impl Control {
                 Ok(alias)
             })
             .await?;
+        self.changed(scope, &fname);
         Ok(view(scope, &fname, updated))
     }
 
@@ -296,16 +297,20 @@ impl Control {
         if !names::can_exist(&fname) {
             return Err(names::function_not_found(scope, &fname));
         }
-        let (s, n, a) = (scope.clone(), fname, alias.to_owned());
+        let (s, n, a) = (scope.clone(), fname.clone(), alias.to_owned());
         self.write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
             let Some(f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                 return Err(names::function_not_found(&s, &n));
             };
-            // Deleting an alias that does not exist succeeds, as on AWS.
+            // Deleting an alias that does not exist succeeds, as on AWS. Its provisioned
+            // concurrency goes with it.
             tx.delete_alias(f.id, &a)?;
+            tx.delete_provisioned_config(f.id, &a)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.changed(scope, &fname);
+        Ok(())
     }
 
     pub async fn list_aliases(

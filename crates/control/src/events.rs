@@ -367,6 +367,13 @@ impl Control {
                 let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                     return Err(names::qualified_not_found(&s, &n, Version::LATEST));
                 };
+                let provisioned: u64 = tx.provisioned_configs(f.id)?.iter().map(|c| u64::from(c.requested)).sum();
+                if u64::from(reserved) < provisioned {
+                    return Err(ControlError::InvalidParameterValueUntyped(format!(
+                        " ReservedConcurrentExecutions  {reserved} should not be lower than function's total provisioned \
+                         concurrency [{provisioned}]."
+                    )));
+                }
                 let others = tx.reserved_concurrency_total(&s)? - u64::from(f.reserved_concurrency.unwrap_or(0));
                 let unreserved = i64::from(limit) - others as i64 - i64::from(reserved);
                 if unreserved < i64::from(model::limits::UNRESERVED_CONCURRENCY_MIN) {

@@ -569,6 +569,7 @@ impl Control {
                 }
             })
             .await?;
+        self.changed(scope, &t.name);
         self.collect_garbage(released).await;
         Ok(())
     }

@@ -34,6 +34,8 @@ pub struct InvokeTarget {
     pub invoked_arn: String,
     /// The function's reserved concurrency, if any.
     pub reserved_concurrency: Option<u32>,
+    /// The qualifier the caller used, if any.
+    pub qualifier: Option<String>,
 }
 
 /// A resolved qualifier: one version, or an alias's two with the additional one's weight.
@@ -143,6 +145,7 @@ impl Control {
             Some(q) => qualified_arn(scope, &t.name, q),
             None => function_arn(scope, &t.name),
         };
+        let qualifier = t.qualifier.clone();
         Ok(InvokeTarget {
             function_id: resolution.function_id,
             function_name: t.name,
@@ -150,6 +153,7 @@ impl Control {
             record,
             invoked_arn,
             reserved_concurrency: resolution.reserved_concurrency,
+            qualifier,
         })
     }
 }

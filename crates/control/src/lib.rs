@@ -17,6 +17,7 @@ mod functions;
 mod gc;
 mod invoke;
 mod names;
+mod provisioned;
 mod tags;
 mod views;
 
@@ -32,6 +33,7 @@ pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::invoke::InvokeTarget;
+pub use crate::provisioned::{Changed, ProvisionedPlan, ProvisionedView};
 pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
 
 pub use model::scope::Scope;
@@ -64,6 +66,9 @@ pub enum ControlError {
     /// `AccessDeniedException`.
     #[error("{0}")]
     AccessDenied(String),
+    /// `ProvisionedConcurrencyConfigNotFoundException`.
+    #[error("{0}")]
+    ProvisionedConcurrencyConfigNotFound(String),
     /// `ServiceException`: our fault, not the caller's.
     #[error("{0}")]
     Service(String),
@@ -119,6 +124,8 @@ pub struct Control {
     events_queued: tokio::sync::Notify,
     /// Unreserved concurrency per scope; dropped when a reservation changes.
     unreserved: std::sync::Mutex<std::collections::HashMap<Scope, u32>>,
+    /// Notices of alias and provisioned-concurrency changes (see `provisioned.rs`).
+    changes: tokio::sync::broadcast::Sender<crate::provisioned::Changed>,
 }
 
 impl std::fmt::Debug for Control {
@@ -137,6 +144,7 @@ impl Control {
             resolutions: Default::default(),
             events_queued: tokio::sync::Notify::new(),
             unreserved: Default::default(),
+            changes: tokio::sync::broadcast::channel(CHANGES_MAX).0,
         }
     }
 
@@ -149,6 +157,9 @@ impl Control {
         &self.settings
     }
 }
+
+/// Most change notices buffered for a slow subscriber (which then re-reads everything).
+pub const CHANGES_MAX: usize = 1024;
 
 /// The 412 message of a RevisionId precondition on functions, versions and aliases.
 pub(crate) const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call \

@@ -12,6 +12,7 @@
 mod env;
 pub mod events;
 pub mod logs;
+pub mod provisioned;
 pub mod runtimes;
 
 use std::collections::HashMap;
@@ -83,6 +84,9 @@ pub struct Target {
     pub reserved_concurrency: Option<u32>,
     /// The account's unreserved concurrency, shared by functions without a reservation.
     pub unreserved_concurrency: u32,
+    /// The qualifier the caller used (an alias or version), which may have provisioned
+    /// environments.
+    pub qualifier: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +159,8 @@ pub struct Engine {
     stopping: std::sync::atomic::AtomicBool,
     /// Invocations running now, for concurrency limits.
     inflight: Arc<Mutex<Inflight>>,
+    /// Provisioned environments per (function, alias or version); see `provisioned.rs`.
+    pub(crate) provisioned: Mutex<HashMap<(FunctionId, String), provisioned::Set>>,
 }
 
 /// Running invocations per function, and of functions without a reservation per account.
@@ -246,6 +252,7 @@ impl Engine {
             shells: Mutex::new(Vec::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             inflight: Arc::default(),
+            provisioned: Mutex::new(HashMap::new()),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -334,6 +341,9 @@ impl Engine {
     /// Stops every environment (server shutdown).
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+        for (_, set) in self.provisioned.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+            set.kill_idle();
+        }
         for shell in self.shells.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             shell.discard();
         }
@@ -404,7 +414,9 @@ impl Engine {
         let version = target.version.to_string();
         let started = Instant::now();
 
-        let (env, cold) = match self.take_idle(&key) {
+        let from_set =
+            target.qualifier.as_ref().and_then(|q| self.take_provisioned(target.function_id, q, target.version));
+        let (env, cold) = match from_set.as_ref().map(|(_, env)| env.clone()).or_else(|| self.take_idle(&key)) {
             Some(env) => (env, false),
             None => match self.cold_start(target, &launch).await? {
                 ColdStart::Ready(env) => (env, true),
@@ -479,7 +491,13 @@ impl Engine {
             let log = sink.invocation.take().unwrap_or_default();
             request.log_tail.then(|| logs::tail(&log))
         };
-        self.release(&key, env, keep);
+        match from_set {
+            Some((generation, _)) => {
+                let q = target.qualifier.clone().expect("provisioned envs are taken by qualifier");
+                self.release_provisioned((target.function_id, q), generation, env, keep);
+            }
+            None => self.release(&key, env, keep),
+        }
         tracing::debug!(request_id = %request.request_id, ?cold, total_ms = started.elapsed().as_secs_f64() * 1000.0, "invoked");
         Ok(Response { payload, function_error, log_tail, executed_version: version })
     }
@@ -547,7 +565,7 @@ impl Engine {
             }
             pools.live += 1;
         }
-        match self.spawn_env(target, launch).await {
+        match self.spawn_env(target, launch, "on-demand").await {
             Ok(ColdStart::Ready(env)) => Ok(ColdStart::Ready(env)),
             other => {
                 self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
@@ -556,7 +574,13 @@ impl Engine {
         }
     }
 
-    async fn spawn_env(self: &Arc<Self>, target: &Target, launch: &Launch) -> Result<ColdStart, InvokeError> {
+    /// Starts an environment; `init_type` is `AWS_LAMBDA_INITIALIZATION_TYPE`.
+    pub(crate) async fn spawn_env(
+        self: &Arc<Self>,
+        target: &Target,
+        launch: &Launch,
+        init_type: &str,
+    ) -> Result<ColdStart, InvokeError> {
         let began = Instant::now();
         let code = self.unpacked(&target.record).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -615,8 +639,15 @@ impl Engine {
         };
 
         let config = &target.record.config;
-        let env_vars =
-            environment(target, launch, &task_root, runtime_dir.map(runtime_root).as_deref(), &group, &stream);
+        let env_vars = environment(
+            target,
+            launch,
+            &task_root,
+            runtime_dir.map(runtime_root).as_deref(),
+            &group,
+            &stream,
+            init_type,
+        );
         let network = match self.caps.isolation {
             Isolation::Namespaces { network } => network,
             Isolation::None => Network::Host,
@@ -751,7 +782,7 @@ impl Engine {
     }
 }
 
-enum ColdStart {
+pub(crate) enum ColdStart {
     Ready(Arc<Env>),
     /// The runtime could not start: the invocation's answer, and the environment for its log.
     Failed {
@@ -819,6 +850,7 @@ fn environment(
     runtime_dir: Option<&Path>,
     group: &str,
     stream: &str,
+    init_type: &str,
 ) -> Vec<(String, String)> {
     let c = &target.record.config;
     let mut env: Vec<(String, String)> = Vec::new();
@@ -861,7 +893,7 @@ fn environment(
     set("AWS_LAMBDA_FUNCTION_NAME", target.function_name.clone());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string());
     set("AWS_LAMBDA_FUNCTION_VERSION", target.version.to_string());
-    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned());
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", init_type.to_owned());
     set("AWS_LAMBDA_LOG_GROUP_NAME", group.to_owned());
     set("AWS_LAMBDA_LOG_STREAM_NAME", stream.to_owned());
     // Credentials for calling Versa from inside: a 12-digit key id is the function's account.

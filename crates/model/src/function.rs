@@ -314,3 +314,12 @@ pub struct QueuedEvent {
     /// Invocations attempted so far.
     pub attempts: u32,
 }
+
+/// Provisioned concurrency of one alias or published version (PutProvisionedConcurrencyConfig).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedConfig {
+    /// The alias name or version number it applies to.
+    pub qualifier: String,
+    pub requested: u32,
+    pub last_modified_ms: i64,
+}

@@ -146,13 +146,16 @@ impl Server {
         let app = api::router(state);
         let _ = self.router.set(app.clone());
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
+        let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
         let served = axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed");
         worker.abort();
+        provisioner.abort();
         let _ = worker.await;
+        let _ = provisioner.await;
         self.engine.shutdown();
         if let Some(cg) = &self.engine.capabilities().cgroup {
             // Give the killed sandboxes a moment to leave their cgroups.

@@ -21,7 +21,9 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use model::function::{Alias, EventInvokeConfig, Function, FunctionId, QueuedEvent, Sha256, VersionRecord};
+use model::function::{
+    Alias, EventInvokeConfig, Function, FunctionId, ProvisionedConfig, QueuedEvent, Sha256, VersionRecord,
+};
 use model::scope::Scope;
 use tokio::sync::oneshot;
 
@@ -91,6 +93,10 @@ pub trait ReadTx {
     fn queued_events(&mut self) -> Result<u64, StoreError>;
     /// When the next event becomes claimable, if any is queued.
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
+    /// A function's provisioned concurrency configs, ordered by qualifier.
+    fn provisioned_configs(&mut self, id: FunctionId) -> Result<Vec<ProvisionedConfig>, StoreError>;
+    /// Every function (scope and name) with provisioned concurrency, for startup.
+    fn functions_with_provisioned(&mut self) -> Result<Vec<(Scope, String)>, StoreError>;
 }
 
 /// Row-level writes, inside a transaction that commits only if the caller's closure succeeds.
@@ -126,6 +132,8 @@ pub trait WriteTx: ReadTx {
     fn reschedule_event(&mut self, id: i64, attempts: u32, not_before_ms: i64) -> Result<(), StoreError>;
     /// Unclaims every event (at startup of the only node: its previous claims died with it).
     fn release_claims(&mut self) -> Result<u64, StoreError>;
+    fn put_provisioned_config(&mut self, id: FunctionId, config: &ProvisionedConfig) -> Result<(), StoreError>;
+    fn delete_provisioned_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use model::function::{Alias, EventInvokeConfig, Function, FunctionId, QueuedEvent, Sha256, VersionRecord};
+use model::function::{
+    Alias, EventInvokeConfig, Function, FunctionId, ProvisionedConfig, QueuedEvent, Sha256, VersionRecord,
+};
 use model::name::Version;
 use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -203,6 +205,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_due ON events(not_before_ms);
     CREATE INDEX events_function ON events(function_id);
+    "#,
+    // 3: provisioned concurrency configs.
+    r#"
+    CREATE TABLE provisioned_configs (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        qualifier       TEXT NOT NULL,
+        requested       INTEGER NOT NULL,
+        last_modified_ms INTEGER NOT NULL,
+        PRIMARY KEY (function_id, qualifier)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -534,6 +546,45 @@ impl ReadTx for SqliteTx<'_> {
             .query_row([], |r| r.get::<_, Option<i64>>(0))
             .map_err(db_err)
     }
+
+    fn provisioned_configs(&mut self, id: FunctionId) -> Result<Vec<ProvisionedConfig>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT qualifier, requested, last_modified_ms FROM provisioned_configs WHERE function_id = ?1 \
+                 ORDER BY qualifier",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![id.0], |r| {
+                Ok(ProvisionedConfig { qualifier: r.get(0)?, requested: r.get(1)?, last_modified_ms: r.get(2)? })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    fn functions_with_provisioned(&mut self) -> Result<Vec<(Scope, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT f.account, f.region, f.name FROM provisioned_configs p JOIN functions f \
+                 ON f.id = p.function_id",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (a, r, n) = row.map_err(db_err)?;
+            let scope = Scope {
+                account: AccountId::parse(&a).ok_or_else(|| StoreError::Corrupt(format!("account {a}")))?,
+                region: Region::parse(&r).ok_or_else(|| StoreError::Corrupt(format!("region {r}")))?,
+            };
+            out.push((scope, n));
+        }
+        Ok(out)
+    }
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -740,5 +791,28 @@ impl WriteTx for SqliteTx<'_> {
             .execute([])
             .map_err(db_err)?;
         Ok(n as u64)
+    }
+
+    fn put_provisioned_config(&mut self, id: FunctionId, config: &ProvisionedConfig) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO provisioned_configs (function_id, qualifier, requested, last_modified_ms) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (function_id, qualifier) DO UPDATE SET \
+                 requested = excluded.requested, last_modified_ms = excluded.last_modified_ms",
+            )
+            .map_err(db_err)?
+            .execute(params![id.0, config.qualifier, config.requested, config.last_modified_ms])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_provisioned_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM provisioned_configs WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, qualifier])
+            .map_err(db_err)?;
+        Ok(n > 0)
     }
 }

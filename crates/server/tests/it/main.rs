@@ -13,6 +13,7 @@ mod isolation;
 mod lifecycle;
 mod names;
 mod node;
+mod provisioned;
 mod sandbox;
 mod support;
 mod tags;
