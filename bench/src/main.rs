@@ -39,6 +39,7 @@
 //! Every request carries a SigV4-shaped `Authorization` header with a dummy signature (see
 //! `workload.rs`); the benchmark needs changing once Versa verifies signatures.
 
+mod events;
 mod invoke;
 mod moto;
 mod workload;
@@ -81,6 +82,11 @@ struct Args {
     /// release binaries: `cargo build --release --workspace --bins`.
     #[arg(long)]
     invoke: bool,
+    /// Benchmark asynchronous invocations instead: events accepted and executed per second at
+    /// `--clients`, and the latency from the 202 to the start of execution. Needs the release
+    /// binaries, like `--invoke`.
+    #[arg(long, conflicts_with = "invoke")]
+    events: bool,
     /// Cold starts measured per function with `--invoke`.
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,
@@ -108,6 +114,18 @@ async fn main() -> anyhow::Result<()> {
     };
     // Unique per invocation, so runs against a long-lived `--endpoint` never collide.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    if args.events {
+        let prefix = format!("ve{:08x}", nanos as u32);
+        return match &args.endpoint {
+            Some(url) => events::run(resolve(url).await?, &prefix, &args.clients, args.seconds).await,
+            None => {
+                let server = testkit::TestServer::start().await;
+                let r = events::run(server.addr, &prefix, &args.clients, args.seconds).await;
+                server.stop().await;
+                r
+            }
+        };
+    }
     if args.invoke {
         let clients = if args.clients == [1, 16] { vec![1, 8, 64] } else { args.clients.clone() };
         let prefix = format!("vi{:08x}", nanos as u32);

@@ -32,7 +32,10 @@ pub enum ApiError {
 
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
-        ApiError::Control(e)
+        match e {
+            ControlError::TooManyRequests(reason) => ApiError::TooManyRequests { reason },
+            e => ApiError::Control(e),
+        }
     }
 }
 
@@ -80,6 +83,9 @@ impl ApiError {
                         Key::Lower,
                         msg,
                     ),
+                    C::TooManyRequests(_) => {
+                        (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", Some("User"), Key::Lower, msg)
+                    }
                     C::Service(_) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", Some("Service"), Key::Upper, msg)
                     }

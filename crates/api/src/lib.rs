@@ -16,6 +16,7 @@ mod handlers;
 mod invocations;
 mod query;
 pub mod routes;
+mod services;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,10 +70,25 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut response = match routes::Endpoint::parse(req.method(), req.uri().path(), req.uri().query()) {
+    let query = query::Query::parse(req.uri().query());
+    let mut response = match services::Service::of(req.headers(), &query) {
+        services::Service::Lambda => serve_lambda(&state, req, &request_id).await,
+        services::Service::Logs => services::logs(&state, req).await,
+        services::Service::Unknown(name) => services::unknown_service(&name),
+    };
+    tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    response
+}
+
+/// Serves one request of Lambda's REST API.
+async fn serve_lambda(state: &Arc<ApiState>, req: Request<Body>, request_id: &str) -> Response<Body> {
+    match routes::Endpoint::parse(req.method(), req.uri().path(), req.uri().query()) {
         Ok(endpoint) => {
             let name = endpoint.name();
-            let result = handlers::dispatch(&state, endpoint, req, &request_id).await;
+            let result = handlers::dispatch(state, endpoint, req, request_id).await;
             match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -82,10 +98,5 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             }
         }
         Err(e) => e.into_response(),
-    };
-    tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-amzn-RequestId", v);
     }
-    response
 }

@@ -14,6 +14,8 @@ use crate::{Control, ControlError, Result, validation};
 
 /// Largest `MaxItems` of ListFunctionEventInvokeConfigs.
 const CONFIG_PAGE_MAX: i64 = 50;
+/// Longest time the event queue's cached totals are trusted (see `reserve_queue_room`).
+pub const QUEUE_RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const RETRIES_MAX: i64 = 2;
 const EVENT_AGE_S_MIN: i64 = 60;
 const EVENT_AGE_S_MAX: i64 = 21_600;
@@ -80,6 +82,7 @@ impl Control {
         let target = self.resolve_invoke(scope, function_name, qualifier).await?;
         let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
         let now = stdx::time::now_ms();
+        self.reserve_queue_room(payload.len()).await?;
         let event = QueuedEvent {
             id: 0,
             scope: scope.clone(),
@@ -93,6 +96,37 @@ impl Control {
         };
         self.store.write(move |tx| tx.enqueue_event(&event, now)).await?;
         self.events_queued.notify_one();
+        Ok(())
+    }
+
+    /// Counts `bytes` of payload into the queue's totals, or refuses with 429 when the queue is
+    /// full. The totals are re-read from the store at least every [`QUEUE_RECOUNT_EVERY`] and
+    /// before any refusal; in between, events queued are added and finished ones are not
+    /// subtracted, so the bound errs on the safe side.
+    async fn reserve_queue_room(&self, bytes: usize) -> Result<()> {
+        let fits = |t: &store::QueueTotals| {
+            t.events < self.settings.queued_events_max && t.bytes + bytes as u64 <= self.settings.queued_event_bytes_max
+        };
+        {
+            let mut cached = self.queue_totals.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, totals)) = cached.as_mut()
+                && at.elapsed() < QUEUE_RECOUNT_EVERY
+                && fits(totals)
+            {
+                totals.events += 1;
+                totals.bytes += bytes as u64;
+                return Ok(());
+            }
+        }
+        let mut totals = self.store.read(|tx| tx.queued_events()).await?;
+        if !fits(&totals) {
+            tracing::warn!(events = totals.events, bytes = totals.bytes, "the event queue is full; refusing events");
+            *self.queue_totals.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), totals));
+            return Err(ControlError::TooManyRequests("FunctionInvocationRateLimitExceeded"));
+        }
+        totals.events += 1;
+        totals.bytes += bytes as u64;
+        *self.queue_totals.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), totals));
         Ok(())
     }
 

@@ -69,6 +69,9 @@ pub enum ControlError {
     /// `ProvisionedConcurrencyConfigNotFoundException`.
     #[error("{0}")]
     ProvisionedConcurrencyConfigNotFound(String),
+    /// `TooManyRequestsException` (`Rate Exceeded.`) with this `Reason`.
+    #[error("Rate Exceeded.")]
+    TooManyRequests(&'static str),
     /// `ServiceException`: our fault, not the caller's.
     #[error("{0}")]
     Service(String),
@@ -94,6 +97,10 @@ pub struct Settings {
     /// Consulted by CreateFunction and UpdateFunctionConfiguration, so a function whose
     /// runtime cannot run here is refused up front. `None` accepts every runtime.
     pub runtime_check: Option<RuntimeCheck>,
+    /// Most events the asynchronous queue holds; Event invokes beyond it get 429.
+    pub queued_events_max: u64,
+    /// Most payload bytes the asynchronous queue holds; Event invokes beyond it get 429.
+    pub queued_event_bytes_max: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -104,7 +111,12 @@ impl std::fmt::Debug for Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT, runtime_check: None }
+        Settings {
+            account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT,
+            runtime_check: None,
+            queued_events_max: QUEUED_EVENTS_MAX,
+            queued_event_bytes_max: QUEUED_EVENT_BYTES_MAX,
+        }
     }
 }
 
@@ -122,6 +134,8 @@ pub struct Control {
     resolutions: crate::invoke::Resolutions,
     /// Woken when an event is queued.
     events_queued: tokio::sync::Notify,
+    /// What the event queue held when last counted, plus what was queued since.
+    queue_totals: std::sync::Mutex<Option<(std::time::Instant, store::QueueTotals)>>,
     /// Unreserved concurrency per scope; dropped when a reservation changes.
     unreserved: std::sync::Mutex<std::collections::HashMap<Scope, u32>>,
     /// Notices of alias and provisioned-concurrency changes (see `provisioned.rs`).
@@ -143,6 +157,7 @@ impl Control {
             settings,
             resolutions: Default::default(),
             events_queued: tokio::sync::Notify::new(),
+            queue_totals: std::sync::Mutex::new(None),
             unreserved: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGES_MAX).0,
         }
@@ -160,6 +175,10 @@ impl Control {
 
 /// Most change notices buffered for a slow subscriber (which then re-reads everything).
 pub const CHANGES_MAX: usize = 1024;
+/// Default for [`Settings::queued_events_max`].
+pub const QUEUED_EVENTS_MAX: u64 = 1_000_000;
+/// Default for [`Settings::queued_event_bytes_max`] (4 GiB: 16,384 events of the largest size).
+pub const QUEUED_EVENT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
 
 /// The 412 message of a RevisionId precondition on functions, versions and aliases.
 pub(crate) const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call \

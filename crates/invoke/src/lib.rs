@@ -30,10 +30,8 @@ use runtime_api::{Invocation, Outcome};
 use sandbox::{Capabilities, Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
 use crate::env::{Env, Exit, Ran, Started};
-use crate::logs::{LogStore, Sink};
+use crate::logs::Sink;
 use crate::runtimes::{Language, Launch, RuntimeTable};
-
-pub use crate::logs::LogEvent;
 
 /// The longest a runtime may take to become ready (Lambda's init phase limit).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -150,7 +148,7 @@ pub struct Engine {
     blobs: Arc<dyn BlobBackend>,
     pools: Mutex<Pools>,
     next_id: AtomicU64,
-    logs: Arc<LogStore>,
+    logs: ::logs::Logs,
     unpacking: tokio::sync::Mutex<()>,
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Sandboxes started ahead, waiting for a function; refilled after each cold start.
@@ -228,6 +226,7 @@ impl Engine {
         config: EngineConfig,
         caps: Capabilities,
         blobs: Arc<dyn BlobBackend>,
+        logs: ::logs::Logs,
     ) -> std::io::Result<Arc<Engine>> {
         // Unpacked code is a cache of the blobs; environments from a previous run are gone.
         let _ = std::fs::remove_dir_all(&config.code_dir);
@@ -246,7 +245,7 @@ impl Engine {
             blobs,
             pools: Mutex::new(Pools::default()),
             next_id: AtomicU64::new(1),
-            logs: Arc::new(LogStore::default()),
+            logs,
             unpacking: tokio::sync::Mutex::new(()),
             reaper: Mutex::new(None),
             shells: Mutex::new(Vec::new()),
@@ -276,7 +275,7 @@ impl Engine {
         &self.runtimes
     }
 
-    pub fn logs(&self) -> &Arc<LogStore> {
+    pub fn logs(&self) -> &::logs::Logs {
         &self.logs
     }
 
@@ -595,7 +594,7 @@ impl Engine {
             .log_group
             .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", target.function_name));
-        let mut first = Sink::new(self.logs.clone(), group.clone(), stream.clone());
+        let mut first = Sink::new(self.logs.clone(), target.scope.clone(), group.clone(), stream.clone());
         // What the runtime says while starting belongs to the first invocation's log.
         first.invocation = Some(Vec::new());
         let sink = Arc::new(Mutex::new(first));

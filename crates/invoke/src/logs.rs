@@ -1,92 +1,50 @@
-//! Function logs: capturing an environment's output, the platform's START/END/REPORT lines,
-//! the per-invocation tail, and a bounded store per function (read by the logs API later).
+//! Function logs: capturing an environment's output, the platform's START/END/REPORT lines and
+//! the per-invocation tail. Lines go to the log store ([`::logs::Logs`]) in batches, in the
+//! function's log group and the environment's stream.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use model::scope::Scope;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes of one invocation's log kept for `LogType=Tail` (AWS returns the last 4 KB).
 pub const TAIL_BYTES: usize = 4096;
-/// Most bytes of log kept per function in memory.
-pub const STORE_BYTES_PER_FUNCTION: usize = 1024 * 1024;
-/// Most functions whose logs are kept; the least recently written are dropped first.
-pub const STORE_FUNCTIONS_MAX: usize = 1024;
 /// Longest line stored; longer output is split.
 const LINE_BYTES_MAX: usize = 256 * 1024;
-
-/// One stored log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEvent {
-    pub timestamp_ms: i64,
-    pub stream: String,
-    pub message: String,
-}
-
-/// The logs of every function, bounded per function and in number of functions.
-#[derive(Debug, Default)]
-pub struct LogStore {
-    inner: Mutex<StoreInner>,
-}
-
-#[derive(Debug, Default)]
-struct StoreInner {
-    functions: HashMap<String, FunctionLog>,
-    clock: u64,
-}
-
-#[derive(Debug, Default)]
-struct FunctionLog {
-    events: VecDeque<LogEvent>,
-    bytes: usize,
-    touched: u64,
-}
-
-impl LogStore {
-    pub fn append(&self, group: &str, stream: &str, message: String) {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        s.clock += 1;
-        let clock = s.clock;
-        if !s.functions.contains_key(group)
-            && s.functions.len() >= STORE_FUNCTIONS_MAX
-            && let Some(oldest) = s.functions.iter().min_by_key(|(_, f)| f.touched).map(|(k, _)| k.clone())
-        {
-            s.functions.remove(&oldest);
-        }
-        let f = s.functions.entry(group.to_owned()).or_default();
-        f.touched = clock;
-        f.bytes += message.len();
-        f.events.push_back(LogEvent { timestamp_ms: stdx::time::now_ms(), stream: stream.to_owned(), message });
-        while f.bytes > STORE_BYTES_PER_FUNCTION {
-            match f.events.pop_front() {
-                Some(e) => f.bytes -= e.message.len(),
-                None => break,
-            }
-        }
-    }
-
-    /// The stored lines of a log group, oldest first.
-    pub fn events(&self, group: &str) -> Vec<LogEvent> {
-        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        s.functions.get(group).map(|f| f.events.iter().cloned().collect()).unwrap_or_default()
-    }
-}
+/// Lines a sink holds before handing them to the store even in the middle of an invocation.
+const PENDING_LINES_MAX: usize = 256;
+/// Bytes a sink holds before handing them to the store even in the middle of an invocation.
+const PENDING_BYTES_MAX: usize = 256 * 1024;
 
 /// Where one environment's output goes.
 pub(crate) struct Sink {
-    pub store: Arc<LogStore>,
-    pub group: String,
-    pub stream: String,
+    store: ::logs::Logs,
+    scope: Scope,
+    group: String,
+    stream: String,
     /// The running invocation's log, when one runs (bounded to the tail).
     pub invocation: Option<Vec<u8>>,
     partial: Vec<u8>,
+    /// Lines not yet handed to the store: they go at the end of each invocation (the REPORT
+    /// line) or when the bounds above are reached, so an invocation costs one append.
+    pending: Vec<(i64, String)>,
+    pending_bytes: usize,
 }
 
 impl Sink {
-    pub(crate) fn new(store: Arc<LogStore>, group: String, stream: String) -> Sink {
-        Sink { store, group, stream, invocation: None, partial: Vec::new() }
+    pub(crate) fn new(store: ::logs::Logs, scope: Scope, group: String, stream: String) -> Sink {
+        Sink {
+            store,
+            scope,
+            group,
+            stream,
+            invocation: None,
+            partial: Vec::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+        }
     }
 
     /// Output of the function (whole lines go to the store).
@@ -98,16 +56,30 @@ impl Sink {
         self.partial.extend_from_slice(bytes);
         while let Some(i) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
-            self.store_line(&line[..line.len() - 1]);
+            self.store_line(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
         }
         if self.partial.len() > LINE_BYTES_MAX {
             let line = std::mem::take(&mut self.partial);
-            self.store_line(&line);
+            self.store_line(String::from_utf8_lossy(&line).into_owned());
         }
     }
 
-    fn store_line(&self, line: &[u8]) {
-        self.store.append(&self.group, &self.stream, String::from_utf8_lossy(line).into_owned());
+    fn store_line(&mut self, line: String) {
+        self.pending_bytes += line.len();
+        self.pending.push((stdx::time::now_ms(), line));
+        if self.pending.len() >= PENDING_LINES_MAX || self.pending_bytes >= PENDING_BYTES_MAX {
+            self.hand_over();
+        }
+    }
+
+    /// Hands the pending lines to the store (which never blocks).
+    pub(crate) fn hand_over(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        self.store.append(self.scope.account.as_str(), self.scope.region.as_str(), &self.group, &self.stream, events);
     }
 
     /// A line of the platform's own (START, END, REPORT, errors).
@@ -115,7 +87,7 @@ impl Sink {
         // Finish a partial line of the function's first, so the two do not run together.
         if !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
-            self.store_line(&rest);
+            self.store_line(String::from_utf8_lossy(&rest).into_owned());
             if let Some(inv) = &mut self.invocation {
                 inv.push(b'\n');
             }
@@ -125,7 +97,20 @@ impl Sink {
             inv.push(b'\n');
             keep_tail(inv);
         }
-        self.store.append(&self.group, &self.stream, line.to_owned());
+        self.store_line(line.to_owned());
+        if line.starts_with("REPORT ") {
+            self.hand_over();
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            self.store_line(String::from_utf8_lossy(&rest).into_owned());
+        }
+        self.hand_over();
     }
 }
 
@@ -238,28 +223,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn store_is_bounded() {
-        let s = LogStore::default();
-        for i in 0..3000 {
-            s.append("/aws/lambda/f", "stream", format!("{i:0>1000}"));
-        }
-        let events = s.events("/aws/lambda/f");
-        assert!(events.len() <= STORE_BYTES_PER_FUNCTION / 1000);
-        assert!(events.last().unwrap().message.ends_with("2999"));
-    }
-
-    #[test]
-    fn sink_splits_lines_and_keeps_the_tail() {
-        let store = Arc::new(LogStore::default());
-        let mut sink = Sink::new(store.clone(), "g".into(), "s".into());
+    #[tokio::test]
+    async fn sink_splits_lines_keeps_the_tail_and_stores_each_invocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ::logs::Logs::open(&dir.path().join("logs.db"), ::logs::LogLimits::default()).unwrap();
+        let scope = Scope {
+            account: model::scope::AccountId::from_access_key("test"),
+            region: model::scope::Region::parse("us-east-1").unwrap(),
+        };
+        let mut sink = Sink::new(store.clone(), scope, "g".into(), "s".into());
         sink.invocation = Some(Vec::new());
         sink.platform("START");
         sink.output(b"hello\nwor");
         sink.output(b"ld\npartial");
         sink.platform("END");
-        let msgs: Vec<String> = store.events("g").into_iter().map(|e| e.message).collect();
-        assert_eq!(msgs, ["START", "hello", "world", "partial", "END"]);
-        assert_eq!(sink.invocation.unwrap(), b"START\nhello\nworld\npartial\nEND\n");
+        assert_eq!(sink.invocation.take().unwrap(), b"START\nhello\nworld\npartial\nEND\n");
+        // Nothing reaches the store before the invocation's REPORT line.
+        let read = || async {
+            store.flush().await.unwrap();
+            let r = store
+                .handle(
+                    "000000000000",
+                    "us-east-1",
+                    "Logs_20140328.GetLogEvents",
+                    br#"{"logGroupName":"g","logStreamName":"s","startFromHead":true}"#,
+                )
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["events"]
+                .as_array()
+                .map(|a| a.iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert!(read().await.is_empty());
+        sink.platform("REPORT RequestId: r");
+        assert_eq!(read().await, ["START", "hello", "world", "partial", "END", "REPORT RequestId: r"]);
+        sink.output(b"after");
+        drop(sink);
+        assert_eq!(read().await.last().unwrap(), "after");
     }
 }

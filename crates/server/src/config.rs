@@ -32,6 +32,11 @@ pub struct Config {
     pub interpreter_paths: Vec<PathBuf>,
     /// The asynchronous-invocation worker: retry and throttle delays, concurrency.
     pub events: invoke::events::EventSettings,
+    /// Most events and payload bytes the asynchronous queue holds; Event invokes beyond get 429.
+    pub queued_events_max: u64,
+    pub queued_event_bytes_max: u64,
+    /// What the log store keeps at most (per log group, in total, default retention).
+    pub log_limits: logs::LogLimits,
 }
 
 impl Config {
@@ -47,6 +52,9 @@ impl Config {
             max_environments: DEFAULT_MAX_ENVIRONMENTS,
             interpreter_paths: Vec::new(),
             events: invoke::events::EventSettings::default(),
+            log_limits: logs::LogLimits::default(),
+            queued_events_max: control::QUEUED_EVENTS_MAX,
+            queued_event_bytes_max: control::QUEUED_EVENT_BYTES_MAX,
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct Server {
     config: Config,
     control: Arc<Control>,
     engine: Arc<invoke::Engine>,
+    logs: logs::Logs,
     /// The API router, once `serve` has built it: what functions reach as `AWS_ENDPOINT_URL`.
     router: Arc<std::sync::OnceLock<axum::Router>>,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -67,6 +68,9 @@ impl Server {
         let store = Store::new(Arc::new(backend));
         let blobs: Arc<dyn blobs::BlobBackend> =
             Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?);
+
+        let logs = logs::Logs::open(&dir.join("logs.db"), config.log_limits)
+            .map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))?;
 
         // Per-environment sockets need short paths.
         let mut run_dir = dir.join("run");
@@ -112,6 +116,7 @@ impl Server {
             },
             caps,
             blobs.clone(),
+            logs.clone(),
         )
         .context("cannot start the invocation engine")?;
         tracing::info!("{}", engine.runtimes().summary());
@@ -119,13 +124,15 @@ impl Server {
         let settings = Settings {
             account_concurrency: config.account_concurrency,
             runtime_check: Some(Arc::new(move |rt: &str| checker.check_runtime(rt))),
+            queued_events_max: config.queued_events_max,
+            queued_event_bytes_max: config.queued_event_bytes_max,
         };
         let control = Arc::new(Control::new(store, blobs, settings));
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, router, _lock: lock })
+        Ok(Server { config, control, engine, logs, router, _lock: lock })
     }
 
     /// What the sandbox can and cannot do on this host.
@@ -157,6 +164,10 @@ impl Server {
         let _ = worker.await;
         let _ = provisioner.await;
         self.engine.shutdown();
+        // The stopped environments' last lines are queued; commit them before the store closes.
+        if let Err(e) = self.logs.flush().await {
+            tracing::warn!("cannot flush the log store: {e}");
+        }
         if let Some(cg) = &self.engine.capabilities().cgroup {
             // Give the killed sandboxes a moment to leave their cgroups.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -56,6 +56,12 @@ struct ServerArgs {
     /// twice as long).
     #[arg(long, env = "VERSA_ASYNC_RETRY_DELAY", default_value_t = 60.0)]
     async_retry_delay: f64,
+    /// Megabytes of function logs kept per log group; the oldest events go first.
+    #[arg(long, env = "VERSA_LOG_GROUP_MB", default_value_t = 64)]
+    log_group_mb: u64,
+    /// Megabytes of function logs kept in total; the oldest events go first.
+    #[arg(long, env = "VERSA_LOGS_MB", default_value_t = 1024)]
+    logs_mb: u64,
     /// An extra Python or Node.js interpreter (a binary or a directory of them); repeatable.
     #[arg(long = "interpreter", env = "VERSA_INTERPRETERS", value_delimiter = ':')]
     interpreters: Vec<PathBuf>,
@@ -93,6 +99,8 @@ fn main() -> anyhow::Result<()> {
     config.max_environments = args.max_environments.max(1);
     config.interpreter_paths = args.interpreters;
     config.events.retry_delay = std::time::Duration::from_secs_f64(args.async_retry_delay.clamp(0.0, 3600.0));
+    config.log_limits.max_bytes_per_group = args.log_group_mb.max(1) * 1024 * 1024;
+    config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 

@@ -48,7 +48,14 @@ pub struct FunctionKey {
     pub name: String,
 }
 
-/// What an account uses: for GetAccountSettings.
+/// What the event queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueTotals {
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// What an account uses, as GetAccountSettings reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountUsage {
     pub function_count: u64,
@@ -89,8 +96,8 @@ pub trait ReadTx {
     ) -> Result<Vec<(String, EventInvokeConfig)>, StoreError>;
     /// Reserved concurrency of every function of a scope, summed.
     fn reserved_concurrency_total(&mut self, scope: &Scope) -> Result<u64, StoreError>;
-    /// Events in the queue, claimed or not.
-    fn queued_events(&mut self) -> Result<u64, StoreError>;
+    /// Events in the queue, claimed or not, and their payload bytes.
+    fn queued_events(&mut self) -> Result<QueueTotals, StoreError>;
     /// When the next event becomes claimable, if any is queued.
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
     /// A function's provisioned concurrency configs, ordered by qualifier.

@@ -20,7 +20,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, ReadJob, ReadTx, StoreError, WriteJob, WriteTx,
+    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, QueueTotals, ReadJob, ReadTx, StoreError, WriteJob,
+    WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -530,12 +531,13 @@ impl ReadTx for SqliteTx<'_> {
             .map_err(db_err)
     }
 
-    fn queued_events(&mut self) -> Result<u64, StoreError> {
+    fn queued_events(&mut self) -> Result<QueueTotals, StoreError> {
         self.conn
-            .prepare_cached("SELECT count(*) FROM events")
+            .prepare_cached("SELECT count(*), coalesce(sum(length(payload)), 0) FROM events")
             .map_err(db_err)?
-            .query_row([], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
+            .query_row([], |r| {
+                Ok(QueueTotals { events: r.get::<_, i64>(0)? as u64, bytes: r.get::<_, i64>(1)? as u64 })
+            })
             .map_err(db_err)
     }
 

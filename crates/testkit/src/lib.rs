@@ -59,6 +59,11 @@ impl TestServer {
         lambda_client(&self.endpoint(), "test", "us-east-1")
     }
 
+    /// A CloudWatch Logs client for this server (account `000000000000`, `us-east-1`).
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        logs_client(&self.endpoint(), "test", "us-east-1")
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -101,6 +106,21 @@ pub fn built_binary(name: &str) -> std::path::PathBuf {
 
 /// The official AWS SDK for Lambda, plain HTTP, no retries (tests must see every error).
 /// `access_key` selects the account (a 12-digit key is the account id), `region` the region.
+/// A CloudWatch Logs client for `endpoint` (it signs for the service `logs`).
+pub fn logs_client(endpoint: &str, access_key: &str, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+    let config = aws_sdk_cloudwatchlogs::Config::builder()
+        .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatchlogs::config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
+            access_key, "secret", None, None, "testkit",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_cloudwatchlogs::Client::from_conf(config)
+}
+
 pub fn lambda_client(endpoint: &str, access_key: &str, region: &str) -> aws_sdk_lambda::Client {
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -174,3 +174,60 @@ async fn aws_cli_smoke() {
     assert!(missing.stderr.contains("ResourceNotFoundException"), "{}", missing.stderr);
     assert!(missing.stderr.contains("Function not found: arn:aws:lambda:us-east-1:000000000000:function:cli-fn"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_logs_tail_and_filter_log_events_show_function_logs() {
+    if !aws_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    crate::invoke::create_py(&c, "tailed", crate::logs::PRINTER).await;
+    c.publish_version().function_name("tailed").send().await.unwrap();
+    let payload = aws_sdk_lambda::primitives::Blob::new(r#"{"marker":"cli-marker"}"#);
+    c.invoke().function_name("tailed").qualifier("1").payload(payload).send().await.unwrap();
+    crate::logs::find(&server.logs(), "/aws/lambda/tailed", "cli-marker").await;
+
+    let aws = Aws { endpoint: server.endpoint(), home: tempfile::tempdir().unwrap() };
+    // `aws logs tail` exists in version 2 of the CLI only (pip installs version 1); the crate's
+    // own tests replay its FilterLogEvents loop.
+    let version = aws.run(&["--version"]).await;
+    if format!("{}{}", version.stdout, version.stderr).starts_with("aws-cli/2") {
+        let tail = aws.run(&["logs", "tail", "/aws/lambda/tailed", "--since", "10m", "--format", "short"]).await;
+        assert!(tail.ok, "{}", tail.stderr);
+        let lines: Vec<&str> = tail.stdout.lines().filter(|l| !l.contains("Versa: ")).collect();
+        assert_eq!(lines.len(), 4, "{}", tail.stdout);
+        assert!(lines[0].contains("START RequestId: ") && lines[0].ends_with("Version: 1"), "{}", tail.stdout);
+        assert!(lines[1].contains("marker cli-marker ran 1"), "{}", tail.stdout);
+    }
+    let streams = aws.json(&["logs", "describe-log-streams", "--log-group-name", "/aws/lambda/tailed"]).await;
+    let stream = streams["logStreams"][0]["logStreamName"].as_str().unwrap().to_owned();
+    let got = aws
+        .json(&["logs", "get-log-events", "--log-group-name", "/aws/lambda/tailed", "--log-stream-name", &stream])
+        .await;
+    let lines: Vec<&str> = got["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .filter(|m| !m.starts_with("Versa: "))
+        .collect();
+    assert_eq!(lines.len(), 4, "{got}");
+    assert!(lines[0].starts_with("START RequestId: ") && lines[0].ends_with("Version: 1"), "{got}");
+
+    let found = aws
+        .json(&[
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            "/aws/lambda/tailed",
+            "--filter-pattern",
+            "cli-marker",
+        ])
+        .await;
+    let events = found["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{found}");
+    assert_eq!(crate::logs::stream_version(events[0]["logStreamName"].as_str().unwrap()), "1");
+    let groups = aws.json(&["logs", "describe-log-groups"]).await;
+    assert_eq!(groups["logGroups"][0]["logGroupName"], "/aws/lambda/tailed");
+}

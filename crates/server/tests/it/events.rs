@@ -291,6 +291,63 @@ async fn throttled_events_wait_instead_of_being_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_event_queue_refuses_with_429_and_accepts_again_once_drained() {
+    let server = TestServer::start_with(|c| {
+        c.function_network = sandbox::Network::Host;
+        c.queued_events_max = 3;
+    })
+    .await;
+    let c = server.lambda();
+    let collector = Collector::start().await;
+    create_reporter(&c, "slow", &collector).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(event(&c, "slow", &format!(r#"{{"sleep": 1.0, "i": {i}}}"#)).await);
+    }
+    // Queued and running events both count until they finish.
+    let refused = c
+        .invoke()
+        .function_name("slow")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(r#"{"i": 3}"#))
+        .send()
+        .await;
+    let e = refused.unwrap_err();
+    let raw = e.raw_response().expect("an HTTP answer");
+    assert_eq!(raw.status().as_u16(), 429);
+    let body: serde_json::Value = serde_json::from_slice(raw.body().bytes().unwrap()).unwrap();
+    assert_eq!(body["Reason"], "FunctionInvocationRateLimitExceeded");
+    assert_eq!(body["message"], "Rate Exceeded.");
+    collector
+        .wait_for(Duration::from_secs(30), "the accepted events", |s| {
+            ids.iter().all(|id| s.iter().any(|v| v["request_id"] == id.as_str()))
+        })
+        .await;
+    // Once they have finished (and the totals are recounted), events are accepted again.
+    let start = std::time::Instant::now();
+    loop {
+        let r = c
+            .invoke()
+            .function_name("slow")
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(r#"{"i": 4}"#))
+            .send()
+            .await;
+        match r {
+            Ok(r) => {
+                assert_eq!(r.status_code(), 202);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(429));
+                assert!(start.elapsed() < Duration::from_secs(10), "the queue never drained");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_concurrency_throttles_at_exactly_the_limit() {
     let server = TestServer::start().await;
     let c = server.lambda();

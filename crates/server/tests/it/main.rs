@@ -11,6 +11,7 @@ mod input;
 mod invoke;
 mod isolation;
 mod lifecycle;
+mod logs;
 mod names;
 mod node;
 mod provisioned;

@@ -1,0 +1,160 @@
+//! The asynchronous-invocation benchmark (`--events`): how fast `Event` invokes are accepted
+//! (each is durably queued before its 202), how fast the worker executes them, and the latency
+//! from the 202 to the start of execution.
+//!
+//! Every client sends `X-Amz-Invocation-Type: Event` invokes back to back for the run's length,
+//! noting each request id and when its 202 arrived. Then the benchmark reads the function's log
+//! through the logs API (FilterLogEvents for `START` lines, whose timestamps are when each
+//! invocation started, in milliseconds) until every accepted event has started.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use testkit::http::Client;
+use tokio::sync::Barrier;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+/// Longest wait for the accepted events to have started.
+const DRAIN_MAX: Duration = Duration::from_secs(300);
+
+pub async fn run(addr: SocketAddr, prefix: &str, clients: &[usize], seconds: f64) -> anyhow::Result<()> {
+    let name = format!("{prefix}-async");
+    setup(addr, &name).await?;
+    println!("\nAsynchronous invokes (provided echo; {seconds:.1} s of sending per run; latency 202 → START in ms):");
+    println!(
+        "{:>7} {:>9} {:>12} {:>12} {:>7} {:>7} {:>7} {:>9}",
+        "clients", "accepted", "accepted/s", "executed/s", "p50", "p99", "max", "drain s"
+    );
+    for &n in clients {
+        let accepted = send(addr, &name, n, Duration::from_secs_f64(seconds)).await?;
+        let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
+        let last_accept = accepted.values().copied().fold(0.0, f64::max);
+        let drain_from = Instant::now();
+        let started = wait_started(addr, &name, &accepted, first_accept as i64 - 1000).await?;
+        let drain = drain_from.elapsed();
+        let mut latencies: Vec<f64> =
+            accepted.iter().filter_map(|(id, t)| started.get(id).map(|s| (*s as f64 - t).max(0.0))).collect();
+        latencies.sort_by(f64::total_cmp);
+        let last_start = started.values().copied().max().unwrap_or(0) as f64;
+        let p =
+            |q: f64| latencies[((q / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1];
+        println!(
+            "{:>7} {:>9} {:>12.0} {:>12.0} {:>7.0} {:>7.0} {:>7.0} {:>9.2}",
+            n,
+            accepted.len(),
+            accepted.len() as f64 / ((last_accept - first_accept) / 1000.0).max(0.001),
+            accepted.len() as f64 / ((last_start.max(last_accept) - first_accept) / 1000.0).max(0.001),
+            p(50.0),
+            p(99.0),
+            p(100.0),
+            drain.as_secs_f64(),
+        );
+    }
+    Ok(())
+}
+
+async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
+    let echo = std::fs::read(testkit::built_binary("fixture-rust-echo")).context("the Rust echo fixture")?;
+    let zip = testkit::zip::build(&[testkit::zip::Entry::File { name: "bootstrap", data: &echo, mode: 0o755 }]);
+    let body = serde_json::json!({
+        "FunctionName": name, "Runtime": "provided.al2023", "Role": ROLE, "Handler": "bootstrap",
+        "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(&zip)},
+    });
+    let mut c = Client::new(addr);
+    let r = c.send("POST", "/2015-03-31/functions", &[], body.to_string().as_bytes()).await?;
+    if r.status != 201 {
+        bail!("create {name}: {} {}", r.status, r.text());
+    }
+    let r = c.send("POST", &format!("/2015-03-31/functions/{name}/invocations"), &[], b"{}").await?;
+    if r.status != 200 {
+        bail!("warm-up invoke: {} {}", r.status, r.text());
+    }
+    Ok(())
+}
+
+/// Request id → epoch milliseconds (fractional) at which its 202 arrived.
+async fn send(addr: SocketAddr, name: &str, clients: usize, length: Duration) -> anyhow::Result<HashMap<String, f64>> {
+    let path = Arc::new(format!("/2015-03-31/functions/{name}/invocations"));
+    let barrier = Arc::new(Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (path, barrier) = (path.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::new(addr);
+            let headers = [("x-amz-invocation-type", "Event")];
+            let mut out = Vec::new();
+            barrier.wait().await;
+            let start = Instant::now();
+            while start.elapsed() < length {
+                let r = c.send("POST", &path, &headers, br#"{"hello":"world"}"#).await?;
+                if r.status != 202 {
+                    bail!("event invoke: {} {}", r.status, r.text());
+                }
+                let id = r.header("x-amzn-requestid").context("no request id")?.to_owned();
+                out.push((id, epoch_ms()));
+            }
+            Ok(out)
+        }));
+    }
+    let mut all = HashMap::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+/// Request id → epoch milliseconds of its `START` line, for every accepted event.
+async fn wait_started(
+    addr: SocketAddr,
+    name: &str,
+    accepted: &HashMap<String, f64>,
+    since_ms: i64,
+) -> anyhow::Result<HashMap<String, i64>> {
+    let group = format!("/aws/lambda/{name}");
+    let mut c = Client::new(addr);
+    let began = Instant::now();
+    loop {
+        let mut started = HashMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = serde_json::json!({ "logGroupName": group, "startTime": since_ms, "filterPattern": "START" });
+            if let Some(t) = &token {
+                req["nextToken"] = serde_json::json!(t);
+            }
+            let headers =
+                [("x-amz-target", "Logs_20140328.FilterLogEvents"), ("content-type", "application/x-amz-json-1.1")];
+            let r = c.send("POST", "/", &headers, req.to_string().as_bytes()).await?;
+            if r.status != 200 {
+                bail!("FilterLogEvents: {} {}", r.status, r.text());
+            }
+            let v = r.json();
+            for e in v["events"].as_array().into_iter().flatten() {
+                let msg = e["message"].as_str().unwrap_or_default();
+                if let Some(id) = msg.strip_prefix("START RequestId: ").and_then(|m| m.split_whitespace().next())
+                    && accepted.contains_key(id)
+                {
+                    started.insert(id.to_owned(), e["timestamp"].as_i64().unwrap_or(0));
+                }
+            }
+            token = v["nextToken"].as_str().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        if started.len() >= accepted.len() {
+            return Ok(started);
+        }
+        if began.elapsed() > DRAIN_MAX {
+            bail!("only {} of {} accepted events started within {DRAIN_MAX:?}", started.len(), accepted.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}

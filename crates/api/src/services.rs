@@ -1,0 +1,122 @@
+//! One endpoint, several services: which AWS service a request is for, and the services that
+//! are not Lambda's REST API.
+//!
+//! A signed request names its service in the SigV4 credential scope (`.../<region>/logs/aws4_request`).
+//! An unsigned one is recognised by its shape: a JSON 1.1 `X-Amz-Target` names the service's
+//! target prefix; anything else is Lambda's REST API.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use serde_json::json;
+
+use crate::ApiState;
+use crate::query::Query;
+
+/// The services Versa answers on its one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Service {
+    Lambda,
+    Logs,
+    /// A service Versa does not serve, by its SigV4 name.
+    Unknown(String),
+}
+
+impl Service {
+    pub(crate) fn of(headers: &HeaderMap, query: &Query) -> Service {
+        if let Some(c) = crate::auth::credential(headers, query) {
+            return match c.service.as_str() {
+                "lambda" => Service::Lambda,
+                "logs" => Service::Logs,
+                other => Service::Unknown(other.to_owned()),
+            };
+        }
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if target.starts_with(logs::TARGET_PREFIX) { Service::Logs } else { Service::Lambda }
+    }
+}
+
+/// The answer to a request for a service Versa does not serve: a JSON error that the SDKs of
+/// JSON and REST-JSON services read through `x-amzn-ErrorType`.
+pub(crate) fn unknown_service(name: &str) -> Response<Body> {
+    let message = format!("Versa does not serve the service '{name}'; it serves lambda and logs.");
+    let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static("UnknownServiceException"));
+    r
+}
+
+/// Serves one CloudWatch Logs request (JSON 1.1: `POST /` with `X-Amz-Target`).
+pub(crate) async fn logs(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.headers(), &query, &state.default_region);
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let answer = if req.method() != Method::POST {
+        logs_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            "CloudWatch Logs requests are POSTs to /.",
+        )
+    } else {
+        match axum::body::to_bytes(req.into_body(), logs::REQUEST_BYTES_MAX).await {
+            Ok(body) => {
+                let r = state.engine.logs().handle(scope.account.as_str(), scope.region.as_str(), &target, &body).await;
+                let mut out = Response::new(Body::from(r.body));
+                *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if let Some(t) = r.error_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
+                    out.headers_mut().insert("x-amzn-ErrorType", t);
+                }
+                out
+            }
+            Err(_) => logs_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidParameterException",
+                &format!("The request body is larger than {} bytes.", logs::REQUEST_BYTES_MAX),
+            ),
+        }
+    };
+    let mut answer = answer;
+    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(logs::Response::CONTENT_TYPE));
+    answer
+}
+
+fn logs_error(status: StatusCode, code: &'static str, message: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(json!({ "__type": code, "message": message }).to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(code));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(service: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = format!(
+            "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=abc"
+        );
+        h.insert("authorization", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_credential_scope_names_the_service() {
+        let q = Query::default();
+        assert_eq!(Service::of(&signed("lambda"), &q), Service::Lambda);
+        assert_eq!(Service::of(&signed("logs"), &q), Service::Logs);
+        assert_eq!(Service::of(&signed("sqs"), &q), Service::Unknown("sqs".into()));
+        let q = Query::parse(Some("X-Amz-Credential=test%2F20240101%2Fus-east-1%2Flogs%2Faws4_request"));
+        assert_eq!(Service::of(&HeaderMap::new(), &q), Service::Logs);
+    }
+
+    #[test]
+    fn unsigned_requests_are_recognised_by_shape() {
+        let q = Query::default();
+        assert_eq!(Service::of(&HeaderMap::new(), &q), Service::Lambda);
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-target", "Logs_20140328.DescribeLogGroups".parse().unwrap());
+        assert_eq!(Service::of(&h, &q), Service::Logs);
+    }
+}
