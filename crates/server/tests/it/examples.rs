@@ -1,5 +1,5 @@
 //! The README quick start, with the functions in `examples/`: create, publish, alias, invoke
-//! through the alias, promote.
+//! through the alias, promote, and an asynchronous invoke found in the logs.
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
@@ -56,4 +56,17 @@ async fn the_quick_start_works_for_every_example() {
         let r = call(&c).await.unwrap();
         assert_eq!(r.executed_version(), Some("2"), "{name}");
     }
+
+    // The asynchronous part: an Event invoke through prod, found in the log of version 2.
+    let r = c
+        .invoke()
+        .function_name("hello-python:prod")
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(Blob::new(br#"{"name": "async"}"#.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status_code(), 202);
+    let hits = crate::logs::find(&server.logs(), "/aws/lambda/hello-python", "greeting async").await;
+    assert_eq!(crate::logs::stream_version(&hits[0].0), "2");
 }
