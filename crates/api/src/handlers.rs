@@ -54,12 +54,11 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 host(&parts.headers, state),
                 scope.account
             );
-            let reserved = c.get_concurrency(&scope, &d.view.function_name).await?;
             let resp = GetFunctionResponse {
                 configuration: convert::configuration(&scope, &d.view, Detail::Full),
                 code: FunctionCodeLocation { repository_type: "S3".to_owned(), location },
                 tags: (!d.tags.is_empty()).then_some(d.tags),
-                concurrency: reserved.map(|r| Concurrency { reserved_concurrent_executions: Some(r) }),
+                concurrency: d.reserved_concurrency.map(|r| Concurrency { reserved_concurrent_executions: Some(r) }),
             };
             json(StatusCode::OK, &resp)
         }

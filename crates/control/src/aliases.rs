@@ -284,10 +284,15 @@ impl Control {
                 }
                 alias.revision_id = new_revision();
                 tx.put_alias(f.id, &alias)?;
-                Ok(alias)
+                let provisioned = tx.provisioned_configs(f.id)?.iter().any(|c| c.qualifier == a);
+                Ok((alias, provisioned))
             })
             .await?;
-        self.changed(scope, &fname);
+        let (updated, provisioned) = updated;
+        // Only an alias with provisioned concurrency has environments to move.
+        if provisioned {
+            self.changed(scope, &fname);
+        }
         Ok(view(scope, &fname, updated))
     }
 
@@ -305,12 +310,15 @@ impl Control {
             // Deleting an alias that does not exist succeeds, as on AWS. Its provisioned
             // concurrency goes with it.
             tx.delete_alias(f.id, &a)?;
-            tx.delete_provisioned_config(f.id, &a)?;
+            Ok(tx.delete_provisioned_config(f.id, &a)?)
+        })
+        .await
+        .and_then(|provisioned| {
+            if provisioned {
+                self.changed(scope, &fname);
+            }
             Ok(())
         })
-        .await?;
-        self.changed(scope, &fname);
-        Ok(())
     }
 
     pub async fn list_aliases(

@@ -309,11 +309,11 @@ impl Control {
             .read(move |tx| {
                 let Some(f) = tx.function(&key(&s, &t2.name))? else { return Ok::<_, StoreError>(None) };
                 let record = Self::lookup_qualified(tx, &f, t2.qualifier.as_deref())?;
-                Ok(Some((f.tags, record)))
+                Ok(Some((f.tags, f.reserved_concurrency, record)))
             })
             .await?;
         // A missing function and a missing version both name what was asked for.
-        let Some((tags, Some(record))) = found else { return Err(not_found(&t)) };
+        let Some((tags, reserved_concurrency, Some(record))) = found else { return Err(not_found(&t)) };
         let arn = match &t.qualifier {
             Some(q) => qualified_arn(scope, &t.name, q),
             None => function_arn(scope, &t.name),
@@ -323,6 +323,7 @@ impl Control {
             view: VersionView { function_name: t.name, arn, record, status: Status::Active },
             code_sha256,
             tags,
+            reserved_concurrency,
         })
     }
 

@@ -35,6 +35,8 @@ pub struct FunctionDetail {
     pub view: VersionView,
     pub code_sha256: Sha256,
     pub tags: BTreeMap<String, String>,
+    /// The function's reserved concurrency (whatever the qualifier).
+    pub reserved_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

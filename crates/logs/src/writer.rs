@@ -30,6 +30,10 @@ use crate::{
 
 /// Most jobs run in one transaction.
 pub(crate) const WRITE_BATCH_MAX: usize = 1024;
+/// How long the writer waits for more appends after the first of a batch, so that a stream of
+/// small appends (one per invocation) costs one commit per interval instead of one each. API
+/// writes and flushes end the wait at once.
+pub(crate) const APPEND_LINGER: Duration = Duration::from_millis(10);
 /// Most (group, stream) ids a batch remembers; appends beyond it look the ids up again.
 const IDS_CACHED_MAX: usize = 4096;
 const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
@@ -293,10 +297,20 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            let linger_until = Instant::now() + APPEND_LINGER;
             while batch.len() < WRITE_BATCH_MAX {
-                match self.rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+                let waiting_caller = batch.iter().any(|j| !matches!(j, Job::Append(_)));
+                let job = match self.rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(_) if waiting_caller => None,
+                    Err(_) => {
+                        let left = linger_until.saturating_duration_since(Instant::now());
+                        if left.is_zero() { None } else { self.rx.recv_timeout(left).ok() }
+                    }
+                };
+                match job {
+                    Some(job) => batch.push(job),
+                    None => break,
                 }
             }
             self.run_batch(&mut batch);
