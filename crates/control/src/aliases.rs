@@ -313,11 +313,10 @@ impl Control {
             Ok(tx.delete_provisioned_config(f.id, &a)?)
         })
         .await
-        .and_then(|provisioned| {
+        .map(|provisioned| {
             if provisioned {
                 self.changed(scope, &fname);
             }
-            Ok(())
         })
     }
 
