@@ -137,3 +137,37 @@ pub(crate) fn provisioned(
         last_modified: stdx::time::format_lambda_secs(v.config.last_modified_ms),
     }
 }
+
+/// The host a function URL is served at: `<url-id>.lambda-url.<region>.localhost`, with the port
+/// the caller used to reach Versa.
+pub(crate) fn function_url_host(url_id: &str, region: &str, request_host: &str) -> String {
+    let port = request_host.rsplit_once(':').map(|(_, p)| p).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    match port {
+        Some(p) if !p.is_empty() => format!("{url_id}.lambda-url.{region}.localhost:{p}"),
+        _ => format!("{url_id}.lambda-url.{region}.localhost"),
+    }
+}
+
+pub(crate) fn function_url(
+    v: &control::UrlView,
+    scope: &model::scope::Scope,
+    request_host: &str,
+) -> wire::policy::FunctionUrlConfig {
+    let u = &v.url;
+    wire::policy::FunctionUrlConfig {
+        function_url: format!("http://{}/", function_url_host(&u.url_id, scope.region.as_str(), request_host)),
+        function_arn: v.function_arn.clone(),
+        auth_type: u.auth_type.as_str().to_owned(),
+        cors: u.cors.as_ref().map(|c| wire::policy::Cors {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers.clone(),
+            allow_methods: c.allow_methods.clone(),
+            allow_origins: c.allow_origins.clone(),
+            expose_headers: c.expose_headers.clone(),
+            max_age: c.max_age,
+        }),
+        creation_time: stdx::time::format_iso8601_ms(u.creation_ms),
+        last_modified_time: Some(stdx::time::format_iso8601_ms(u.last_modified_ms)),
+        invoke_mode: Some(u.invoke_mode.clone().unwrap_or_else(|| "BUFFERED".to_owned())),
+    }
+}

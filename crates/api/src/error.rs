@@ -83,6 +83,9 @@ impl ApiError {
                         Key::Lower,
                         msg,
                     ),
+                    C::PolicyLengthExceeded(_) => {
+                        (StatusCode::BAD_REQUEST, "PolicyLengthExceededException", Some("User"), Key::Lower, msg)
+                    }
                     C::TooManyRequests(_) => {
                         (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", Some("User"), Key::Lower, msg)
                     }

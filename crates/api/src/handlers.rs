@@ -287,6 +287,70 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             };
             json(StatusCode::OK, &resp)
         }
+        Endpoint::AddPermission { function, query } => {
+            let r: wire::policy::AddPermissionRequest =
+                read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let input = control::PermissionInput {
+                statement_id: r.statement_id,
+                action: r.action,
+                principal: r.principal,
+                source_arn: r.source_arn,
+                source_account: r.source_account,
+                event_source_token: r.event_source_token,
+                revision_id: r.revision_id,
+                principal_org_id: r.principal_org_id,
+                function_url_auth_type: r.function_url_auth_type,
+                invoked_via_function_url: r.invoked_via_function_url,
+            };
+            let statement = c.add_permission(&scope, &function, query.get("Qualifier"), input).await?;
+            json(StatusCode::CREATED, &wire::policy::AddPermissionResponse { statement })
+        }
+        Endpoint::RemovePermission { function, statement_id, query } => {
+            let revision = query.get("RevisionId").map(str::to_owned);
+            c.remove_permission(&scope, &function, query.get("Qualifier"), &statement_id, revision).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::GetPolicy { function, query } => {
+            let p = c.get_policy(&scope, &function, query.get("Qualifier")).await?;
+            json(StatusCode::OK, &wire::policy::GetPolicyResponse { policy: p.policy, revision_id: p.revision_id })
+        }
+        Endpoint::CreateFunctionUrlConfig { function, query } => {
+            let r: wire::policy::FunctionUrlConfigRequest =
+                read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let sent_mode = r.invoke_mode.is_some();
+            let v = c.create_function_url(&scope, &function, query.get("Qualifier"), url_input(r)).await?;
+            let mut out = convert::function_url(&v, &scope, &host(&parts.headers, state));
+            // Create answers without LastModifiedTime, and with InvokeMode only when it was sent.
+            out.last_modified_time = None;
+            if !sent_mode {
+                out.invoke_mode = None;
+            }
+            json(StatusCode::CREATED, &out)
+        }
+        Endpoint::GetFunctionUrlConfig { function, query } => {
+            let v = c.get_function_url(&scope, &function, query.get("Qualifier")).await?;
+            json(StatusCode::OK, &convert::function_url(&v, &scope, &host(&parts.headers, state)))
+        }
+        Endpoint::UpdateFunctionUrlConfig { function, query } => {
+            let r: wire::policy::FunctionUrlConfigRequest =
+                read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            let v = c.update_function_url(&scope, &function, query.get("Qualifier"), url_input(r)).await?;
+            json(StatusCode::OK, &convert::function_url(&v, &scope, &host(&parts.headers, state)))
+        }
+        Endpoint::DeleteFunctionUrlConfig { function, query } => {
+            c.delete_function_url(&scope, &function, query.get("Qualifier")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::ListFunctionUrlConfigs { function, query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let (views, next_marker) = c.list_function_urls(&scope, &function, query.get("Marker"), max_items).await?;
+            let host = host(&parts.headers, state);
+            let resp = wire::policy::ListFunctionUrlConfigsResponse {
+                function_url_configs: views.iter().map(|v| convert::function_url(v, &scope, &host)).collect(),
+                next_marker,
+            };
+            json(StatusCode::OK, &resp)
+        }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
         Endpoint::Invoke { function, query } => {
             crate::invocations::invoke(
@@ -421,6 +485,21 @@ fn event_config_input(r: EventInvokeConfigRequest) -> control::EventConfigInput 
         maximum_event_age_s: r.maximum_event_age_in_seconds,
         on_success,
         on_failure,
+    }
+}
+
+fn url_input(r: wire::policy::FunctionUrlConfigRequest) -> control::UrlInput {
+    control::UrlInput {
+        auth_type: r.auth_type,
+        cors: r.cors.map(|c| model::policy::Cors {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers,
+            allow_methods: c.allow_methods,
+            allow_origins: c.allow_origins,
+            expose_headers: c.expose_headers,
+            max_age: c.max_age,
+        }),
+        invoke_mode: r.invoke_mode,
     }
 }
 

@@ -18,6 +18,34 @@ pub(crate) const INVOKE_ASYNC_PAYLOAD_BYTES_MAX: usize = 262_144;
 /// Largest `X-Amz-Client-Context` (base64).
 const CLIENT_CONTEXT_BYTES_MAX: usize = 3583;
 
+/// Runs one synchronous invocation of a resolved target.
+pub(crate) async fn run(
+    state: &ApiState,
+    scope: &Scope,
+    target: control::InvokeTarget,
+    request: invoke::Request,
+) -> Result<invoke::Response, ApiError> {
+    let t = invoke::Target {
+        scope: scope.clone(),
+        function_id: target.function_id,
+        function_name: target.function_name,
+        version: target.version,
+        record: target.record,
+        invoked_arn: target.invoked_arn,
+        reserved_concurrency: target.reserved_concurrency,
+        unreserved_concurrency: state.control.unreserved_concurrency(scope).await?,
+        qualifier: target.qualifier,
+    };
+    state.engine.invoke(&t, request).await.map_err(|e| match e {
+        invoke::InvokeError::RuntimeUnavailable(m) => ApiError::InvalidRuntime(m),
+        invoke::InvokeError::TooManyEnvironments => {
+            ApiError::TooManyRequests { reason: "ConcurrentInvocationLimitExceeded" }
+        }
+        invoke::InvokeError::Throttled { reason } => ApiError::TooManyRequests { reason },
+        invoke::InvokeError::Internal(m) => ApiError::Control(control::ControlError::Service(m)),
+    })
+}
+
 pub(crate) async fn invoke(
     state: &ApiState,
     scope: &Scope,
@@ -96,27 +124,9 @@ pub(crate) async fn invoke(
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
-    let t = invoke::Target {
-        scope: scope.clone(),
-        function_id: target.function_id,
-        function_name: target.function_name,
-        version: target.version,
-        record: target.record,
-        invoked_arn: target.invoked_arn,
-        reserved_concurrency: target.reserved_concurrency,
-        unreserved_concurrency: state.control.unreserved_concurrency(scope).await?,
-        qualifier: target.qualifier,
-    };
     let request =
         invoke::Request { request_id: request_id.to_owned(), payload, client_context, log_tail: log_type == "Tail" };
-    let r = state.engine.invoke(&t, request).await.map_err(|e| match e {
-        invoke::InvokeError::RuntimeUnavailable(m) => ApiError::InvalidRuntime(m),
-        invoke::InvokeError::TooManyEnvironments => {
-            ApiError::TooManyRequests { reason: "ConcurrentInvocationLimitExceeded" }
-        }
-        invoke::InvokeError::Throttled { reason } => ApiError::TooManyRequests { reason },
-        invoke::InvokeError::Internal(m) => ApiError::Control(control::ControlError::Service(m)),
-    })?;
+    let r = run(state, scope, target, request).await?;
     let mut resp = Response::new(Body::from(r.payload));
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));

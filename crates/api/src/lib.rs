@@ -12,8 +12,10 @@ mod auth;
 mod code_url;
 mod convert;
 mod error;
+mod function_urls;
 mod handlers;
 mod invocations;
+pub mod listener;
 mod query;
 pub mod routes;
 mod services;
@@ -57,6 +59,25 @@ impl ApiState {
     }
 }
 
+/// The address a connection came from; the server passes it with
+/// `into_make_service_with_connect_info::<PeerAddr>()`, handlers read it as
+/// `ConnectInfo<PeerAddr>` (function URL events and S3 records carry the source IP).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, listener::Limited>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, listener::Limited>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The source IP of a request ("127.0.0.1" when the server did not record it).
+pub(crate) fn source_ip<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<PeerAddr>>()
+        .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.0.ip().to_string())
+}
+
 /// The axum router serving the whole API.
 pub fn router(state: Arc<ApiState>) -> axum::Router {
     axum::Router::new().fallback(move |req: Request<Body>| {
@@ -71,9 +92,12 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = query::Query::parse(req.uri().query());
-    let mut response = match services::Service::of(req.headers(), &query) {
+    let mut response = match services::Service::of(req.headers(), req.uri().path(), &query) {
         services::Service::Lambda => serve_lambda(&state, req, &request_id).await,
         services::Service::Logs => services::logs(&state, req).await,
+        services::Service::FunctionUrl { url_id, region, path } => {
+            function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await
+        }
         services::Service::Unknown(name) => services::unknown_service(&name),
     };
     tracing::trace!(%method, %path, status = response.status().as_u16(), "request");

@@ -121,6 +121,39 @@ pub enum Endpoint {
         function: String,
         query: Query,
     },
+    AddPermission {
+        function: String,
+        query: Query,
+    },
+    RemovePermission {
+        function: String,
+        statement_id: String,
+        query: Query,
+    },
+    GetPolicy {
+        function: String,
+        query: Query,
+    },
+    CreateFunctionUrlConfig {
+        function: String,
+        query: Query,
+    },
+    GetFunctionUrlConfig {
+        function: String,
+        query: Query,
+    },
+    UpdateFunctionUrlConfig {
+        function: String,
+        query: Query,
+    },
+    DeleteFunctionUrlConfig {
+        function: String,
+        query: Query,
+    },
+    ListFunctionUrlConfigs {
+        function: String,
+        query: Query,
+    },
     /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
     DownloadCode {
         account: String,
@@ -167,6 +200,14 @@ impl Endpoint {
             Endpoint::GetProvisionedConcurrencyConfig { .. } => "GetProvisionedConcurrencyConfig",
             Endpoint::DeleteProvisionedConcurrencyConfig { .. } => "DeleteProvisionedConcurrencyConfig",
             Endpoint::ListProvisionedConcurrencyConfigs { .. } => "ListProvisionedConcurrencyConfigs",
+            Endpoint::AddPermission { .. } => "AddPermission",
+            Endpoint::RemovePermission { .. } => "RemovePermission",
+            Endpoint::GetPolicy { .. } => "GetPolicy",
+            Endpoint::CreateFunctionUrlConfig { .. } => "CreateFunctionUrlConfig",
+            Endpoint::GetFunctionUrlConfig { .. } => "GetFunctionUrlConfig",
+            Endpoint::UpdateFunctionUrlConfig { .. } => "UpdateFunctionUrlConfig",
+            Endpoint::DeleteFunctionUrlConfig { .. } => "DeleteFunctionUrlConfig",
+            Endpoint::ListFunctionUrlConfigs { .. } => "ListFunctionUrlConfigs",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
         }
@@ -272,6 +313,32 @@ impl Endpoint {
             (Method::DELETE, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
                 Endpoint::DeleteProvisionedConcurrencyConfig { function: (*f).to_owned(), query: query() }
             }
+            (Method::POST, ["2015-03-31", "functions", f, "policy"]) => {
+                Endpoint::AddPermission { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2015-03-31", "functions", f, "policy"]) => {
+                Endpoint::GetPolicy { function: (*f).to_owned(), query: query() }
+            }
+            (Method::DELETE, ["2015-03-31", "functions", f, "policy", sid]) => Endpoint::RemovePermission {
+                function: (*f).to_owned(),
+                statement_id: (*sid).to_owned(),
+                query: query(),
+            },
+            (Method::POST, ["2021-10-31", "functions", f, "url"]) => {
+                Endpoint::CreateFunctionUrlConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2021-10-31", "functions", f, "url"]) => {
+                Endpoint::GetFunctionUrlConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::PUT, ["2021-10-31", "functions", f, "url"]) => {
+                Endpoint::UpdateFunctionUrlConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::DELETE, ["2021-10-31", "functions", f, "url"]) => {
+                Endpoint::DeleteFunctionUrlConfig { function: (*f).to_owned(), query: query() }
+            }
+            (Method::GET, ["2021-10-31", "functions", f, "urls"]) => {
+                Endpoint::ListFunctionUrlConfigs { function: (*f).to_owned(), query: query() }
+            }
             (Method::GET, ["_versa", "code", account, sha]) => {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }
             }
@@ -318,6 +385,20 @@ mod tests {
         check("GET /2015-03-31/functions/fn/aliases/live", r#"GetAlias { function: "fn", alias: "live" }"#);
         check("DELETE /2015-03-31/functions/fn/aliases/live", r#"DeleteAlias { function: "fn", alias: "live" }"#);
         check("POST /2015-03-31/functions/fn/versions", r#"PublishVersion { function: "fn" }"#);
+        check(
+            "POST /2015-03-31/functions/fn/policy?Qualifier=prod",
+            r#"AddPermission { function: "fn", query: Query([("Qualifier", "prod")]) }"#,
+        );
+        check(
+            "DELETE /2015-03-31/functions/fn/policy/s3.1?RevisionId=r",
+            r#"RemovePermission { function: "fn", statement_id: "s3.1", query: Query([("RevisionId", "r")]) }"#,
+        );
+        check("GET /2015-03-31/functions/fn/policy", r#"GetPolicy { function: "fn", query: Query([]) }"#);
+        check(
+            "POST /2021-10-31/functions/fn/url?Qualifier=prod",
+            r#"CreateFunctionUrlConfig { function: "fn", query: Query([("Qualifier", "prod")]) }"#,
+        );
+        check("GET /2021-10-31/functions/fn/urls", r#"ListFunctionUrlConfigs { function: "fn", query: Query([]) }"#);
         check(
             "DELETE /2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afn?tagKeys=a&tagKeys=b",
             r#"UntagResource { resource: "arn:aws:lambda:us-east-1:123456789012:function:fn", query: Query([("tagKeys", "a"), ("tagKeys", "b")]) }"#,

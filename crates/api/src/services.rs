@@ -17,12 +17,28 @@ use crate::query::Query;
 pub(crate) enum Service {
     Lambda,
     Logs,
+    /// A function URL: its id, the region its host names (none for the path form), and the
+    /// path the function sees.
+    FunctionUrl {
+        url_id: String,
+        region: Option<String>,
+        path: String,
+    },
     /// A service Versa does not serve, by its SigV4 name.
     Unknown(String),
 }
 
 impl Service {
-    pub(crate) fn of(headers: &HeaderMap, query: &Query) -> Service {
+    /// Function URL hosts and paths come first (an `AWS_IAM` URL request is signed for
+    /// `lambda`); then the credential scope's service; then the request's shape.
+    pub(crate) fn of(headers: &HeaderMap, path: &str, query: &Query) -> Service {
+        let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if let Some((url_id, region)) = crate::function_urls::from_host(host) {
+            return Service::FunctionUrl { url_id, region: Some(region), path: path.to_owned() };
+        }
+        if let Some((url_id, path)) = crate::function_urls::from_path(path) {
+            return Service::FunctionUrl { url_id, region: None, path };
+        }
         if let Some(c) = crate::auth::credential(headers, query) {
             return match c.service.as_str() {
                 "lambda" => Service::Lambda,
@@ -104,19 +120,30 @@ mod tests {
     #[test]
     fn the_credential_scope_names_the_service() {
         let q = Query::default();
-        assert_eq!(Service::of(&signed("lambda"), &q), Service::Lambda);
-        assert_eq!(Service::of(&signed("logs"), &q), Service::Logs);
-        assert_eq!(Service::of(&signed("sqs"), &q), Service::Unknown("sqs".into()));
+        assert_eq!(Service::of(&signed("lambda"), "/", &q), Service::Lambda);
+        assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
+        assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
         let q = Query::parse(Some("X-Amz-Credential=test%2F20240101%2Fus-east-1%2Flogs%2Faws4_request"));
-        assert_eq!(Service::of(&HeaderMap::new(), &q), Service::Logs);
+        assert_eq!(Service::of(&HeaderMap::new(), "/", &q), Service::Logs);
     }
 
     #[test]
     fn unsigned_requests_are_recognised_by_shape() {
         let q = Query::default();
-        assert_eq!(Service::of(&HeaderMap::new(), &q), Service::Lambda);
+        assert_eq!(Service::of(&HeaderMap::new(), "/", &q), Service::Lambda);
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "Logs_20140328.DescribeLogGroups".parse().unwrap());
-        assert_eq!(Service::of(&h, &q), Service::Logs);
+        assert_eq!(Service::of(&h, "/", &q), Service::Logs);
+        let id = "0123456789abcdef0123456789abcdef";
+        let mut h = signed("lambda");
+        h.insert("host", format!("{id}.lambda-url.us-east-1.localhost:4566").parse().unwrap());
+        assert_eq!(
+            Service::of(&h, "/x", &q),
+            Service::FunctionUrl { url_id: id.into(), region: Some("us-east-1".into()), path: "/x".into() }
+        );
+        assert_eq!(
+            Service::of(&HeaderMap::new(), &format!("/_versa/url/{id}/y"), &q),
+            Service::FunctionUrl { url_id: id.into(), region: None, path: "/y".into() }
+        );
     }
 }

@@ -17,8 +17,10 @@ mod functions;
 mod gc;
 mod invoke;
 mod names;
+mod permissions;
 mod provisioned;
 mod tags;
+mod urls;
 mod views;
 
 use std::sync::Arc;
@@ -33,8 +35,11 @@ pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::invoke::InvokeTarget;
+pub use crate::permissions::{POLICY_BYTES_MAX, PermissionInput, PolicyView};
 pub use crate::provisioned::{Changed, ProvisionedPlan, ProvisionedView};
+pub use crate::urls::{UrlInput, UrlView};
 pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
+pub use store::UrlTarget;
 
 pub use model::scope::Scope;
 
@@ -66,6 +71,9 @@ pub enum ControlError {
     /// `AccessDeniedException`.
     #[error("{0}")]
     AccessDenied(String),
+    /// `PolicyLengthExceededException`.
+    #[error("{0}")]
+    PolicyLengthExceeded(String),
     /// `ProvisionedConcurrencyConfigNotFoundException`.
     #[error("{0}")]
     ProvisionedConcurrencyConfigNotFound(String),

@@ -10,6 +10,7 @@ pub mod arn;
 pub mod function;
 pub mod limits;
 pub mod name;
+pub mod policy;
 pub mod runtime;
 pub mod scope;
 pub mod validate;

@@ -3,7 +3,6 @@
 //! in-process.
 
 mod config;
-mod listener;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -155,10 +154,13 @@ impl Server {
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
-        let served = axum::serve(listener::Limited::new(listener, listener::CONNECTIONS_MAX), app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTP server failed");
+        let served = axum::serve(
+            api::listener::Limited::new(listener, api::listener::CONNECTIONS_MAX),
+            app.into_make_service_with_connect_info::<api::PeerAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed");
         worker.abort();
         provisioner.abort();
         let _ = worker.await;

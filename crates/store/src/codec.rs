@@ -9,6 +9,7 @@ use model::function::{
     Sha256, SnapStartApplyOn, TracingMode, VersionRecord, VpcConfig,
 };
 use model::name::Version;
+use model::policy::{Cors, FunctionUrl, Policy, Principal, Statement, UrlAuthType};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -201,6 +202,138 @@ pub(crate) fn decode_event_invoke_config(text: &str) -> Result<EventInvokeConfig
         maximum_event_age_s: d.maximum_event_age_s,
         on_success: d.on_success,
         on_failure: d.on_failure,
+        last_modified_ms: d.last_modified_ms,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct PolicyDoc {
+    revision_id: String,
+    statements: Vec<StatementDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StatementDoc {
+    sid: String,
+    /// `*`, `service:<name>` or `aws:<arn>`.
+    principal: String,
+    action: String,
+    resource: String,
+    source_account: Option<String>,
+    source_arn: Option<String>,
+    principal_org_id: Option<String>,
+    function_url_auth_type: Option<String>,
+    event_source_token: Option<String>,
+    invoked_via_function_url: Option<bool>,
+}
+
+pub(crate) fn encode_policy(p: &Policy) -> String {
+    let doc = PolicyDoc {
+        revision_id: p.revision_id.clone(),
+        statements: p
+            .statements
+            .iter()
+            .map(|s| StatementDoc {
+                sid: s.sid.clone(),
+                principal: match &s.principal {
+                    Principal::Any => "*".to_owned(),
+                    Principal::Service(n) => format!("service:{n}"),
+                    Principal::Aws(arn) => format!("aws:{arn}"),
+                },
+                action: s.action.clone(),
+                resource: s.resource.clone(),
+                source_account: s.source_account.clone(),
+                source_arn: s.source_arn.clone(),
+                principal_org_id: s.principal_org_id.clone(),
+                function_url_auth_type: s.function_url_auth_type.clone(),
+                event_source_token: s.event_source_token.clone(),
+                invoked_via_function_url: s.invoked_via_function_url,
+            })
+            .collect(),
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_policy(text: &str) -> Result<Policy, StoreError> {
+    let d: PolicyDoc = serde_json::from_str(text).map_err(corrupt)?;
+    let mut statements = Vec::with_capacity(d.statements.len());
+    for s in d.statements {
+        let principal = match s.principal.as_str() {
+            "*" => Principal::Any,
+            p => match (p.strip_prefix("service:"), p.strip_prefix("aws:")) {
+                (Some(n), _) => Principal::Service(n.to_owned()),
+                (_, Some(arn)) => Principal::Aws(arn.to_owned()),
+                _ => return Err(corrupt(p)),
+            },
+        };
+        statements.push(Statement {
+            sid: s.sid,
+            principal,
+            action: s.action,
+            resource: s.resource,
+            source_account: s.source_account,
+            source_arn: s.source_arn,
+            principal_org_id: s.principal_org_id,
+            function_url_auth_type: s.function_url_auth_type,
+            event_source_token: s.event_source_token,
+            invoked_via_function_url: s.invoked_via_function_url,
+        });
+    }
+    Ok(Policy { revision_id: d.revision_id, statements })
+}
+
+#[derive(Serialize, Deserialize)]
+struct FunctionUrlDoc {
+    auth_type: String,
+    cors: Option<CorsDoc>,
+    invoke_mode: Option<String>,
+    creation_ms: i64,
+    last_modified_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CorsDoc {
+    allow_credentials: Option<bool>,
+    allow_headers: Option<Vec<String>>,
+    allow_methods: Option<Vec<String>>,
+    allow_origins: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age: Option<i64>,
+}
+
+pub(crate) fn encode_function_url(u: &FunctionUrl) -> String {
+    let doc = FunctionUrlDoc {
+        auth_type: u.auth_type.as_str().to_owned(),
+        cors: u.cors.as_ref().map(|c| CorsDoc {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers.clone(),
+            allow_methods: c.allow_methods.clone(),
+            allow_origins: c.allow_origins.clone(),
+            expose_headers: c.expose_headers.clone(),
+            max_age: c.max_age,
+        }),
+        invoke_mode: u.invoke_mode.clone(),
+        creation_ms: u.creation_ms,
+        last_modified_ms: u.last_modified_ms,
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_function_url(url_id: String, text: &str) -> Result<FunctionUrl, StoreError> {
+    let d: FunctionUrlDoc = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(FunctionUrl {
+        url_id,
+        auth_type: UrlAuthType::parse(&d.auth_type).ok_or_else(|| corrupt(&d.auth_type))?,
+        cors: d.cors.map(|c| Cors {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers,
+            allow_methods: c.allow_methods,
+            allow_origins: c.allow_origins,
+            expose_headers: c.expose_headers,
+            max_age: c.max_age,
+        }),
+        invoke_mode: d.invoke_mode,
+        creation_ms: d.creation_ms,
         last_modified_ms: d.last_modified_ms,
     })
 }

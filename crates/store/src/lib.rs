@@ -24,6 +24,7 @@ use std::sync::Arc;
 use model::function::{
     Alias, EventInvokeConfig, Function, FunctionId, ProvisionedConfig, QueuedEvent, Sha256, VersionRecord,
 };
+use model::policy::{FunctionUrl, Policy};
 use model::scope::Scope;
 use tokio::sync::oneshot;
 
@@ -104,6 +105,30 @@ pub trait ReadTx {
     fn provisioned_configs(&mut self, id: FunctionId) -> Result<Vec<ProvisionedConfig>, StoreError>;
     /// Every function (scope and name) with provisioned concurrency, for startup.
     fn functions_with_provisioned(&mut self) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// The resource policy of one qualifier (`$LATEST` for the unqualified function).
+    fn policy(&mut self, id: FunctionId, qualifier: &str) -> Result<Option<Policy>, StoreError>;
+    /// The function URL of one qualifier (`$LATEST` for the unqualified function).
+    fn function_url(&mut self, id: FunctionId, qualifier: &str) -> Result<Option<FunctionUrl>, StoreError>;
+    /// A function's URLs ordered by qualifier, starting after `after`.
+    fn function_urls(
+        &mut self,
+        id: FunctionId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, FunctionUrl)>, StoreError>;
+    /// Which function and qualifier a URL id belongs to.
+    fn function_url_target(&mut self, url_id: &str) -> Result<Option<UrlTarget>, StoreError>;
+}
+
+/// Where a function URL leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTarget {
+    pub scope: Scope,
+    pub function_id: FunctionId,
+    pub function_name: String,
+    /// `$LATEST` for the unqualified function's URL, else the alias name.
+    pub qualifier: String,
+    pub url: FunctionUrl,
 }
 
 /// Row-level writes, inside a transaction that commits only if the caller's closure succeeds.
@@ -117,8 +142,10 @@ pub trait WriteTx: ReadTx {
     /// Deletes a function with all its versions and aliases.
     fn delete_function(&mut self, id: FunctionId) -> Result<(), StoreError>;
     fn insert_version(&mut self, id: FunctionId, version: &VersionRecord) -> Result<(), StoreError>;
+    /// Deletes a published version and its policy.
     fn delete_version(&mut self, id: FunctionId, number: u32) -> Result<bool, StoreError>;
     fn put_alias(&mut self, id: FunctionId, alias: &Alias) -> Result<(), StoreError>;
+    /// Deletes an alias with its policy and function URL.
     fn delete_alias(&mut self, id: FunctionId, name: &str) -> Result<bool, StoreError>;
     fn put_event_invoke_config(
         &mut self,
@@ -141,6 +168,11 @@ pub trait WriteTx: ReadTx {
     fn release_claims(&mut self) -> Result<u64, StoreError>;
     fn put_provisioned_config(&mut self, id: FunctionId, config: &ProvisionedConfig) -> Result<(), StoreError>;
     fn delete_provisioned_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
+    /// Replaces (or, with no statements, deletes) one qualifier's policy.
+    fn put_policy(&mut self, id: FunctionId, qualifier: &str, policy: &Policy) -> Result<(), StoreError>;
+    /// Inserts or replaces one qualifier's URL; its `url_id` must be unique among all URLs.
+    fn put_function_url(&mut self, id: FunctionId, qualifier: &str, url: &FunctionUrl) -> Result<(), StoreError>;
+    fn delete_function_url(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

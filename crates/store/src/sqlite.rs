@@ -14,14 +14,15 @@ use model::function::{
     Alias, EventInvokeConfig, Function, FunctionId, ProvisionedConfig, QueuedEvent, Sha256, VersionRecord,
 };
 use model::name::Version;
+use model::policy::{FunctionUrl, Policy};
 use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, QueueTotals, ReadJob, ReadTx, StoreError, WriteJob,
-    WriteTx,
+    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
+    WriteJob, WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -214,6 +215,22 @@ const MIGRATIONS: &[&str] = &[
         qualifier       TEXT NOT NULL,
         requested       INTEGER NOT NULL,
         last_modified_ms INTEGER NOT NULL,
+        PRIMARY KEY (function_id, qualifier)
+    ) WITHOUT ROWID;
+    "#,
+    // 4: resource policies and function URLs.
+    r#"
+    CREATE TABLE policies (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        qualifier       TEXT NOT NULL,
+        doc             TEXT NOT NULL,
+        PRIMARY KEY (function_id, qualifier)
+    ) WITHOUT ROWID;
+    CREATE TABLE function_urls (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        qualifier       TEXT NOT NULL,
+        url_id          TEXT NOT NULL UNIQUE,
+        doc             TEXT NOT NULL,
         PRIMARY KEY (function_id, qualifier)
     ) WITHOUT ROWID;
     "#,
@@ -565,6 +582,74 @@ impl ReadTx for SqliteTx<'_> {
         rows.collect::<Result<_, _>>().map_err(db_err)
     }
 
+    fn policy(&mut self, id: FunctionId, qualifier: &str) -> Result<Option<Policy>, StoreError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM policies WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .query_row(params![id.0, qualifier], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        doc.map(|d| codec::decode_policy(&d)).transpose()
+    }
+
+    fn function_url(&mut self, id: FunctionId, qualifier: &str) -> Result<Option<FunctionUrl>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT url_id, doc FROM function_urls WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .query_row(params![id.0, qualifier], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(db_err)?;
+        row.map(|(url_id, doc)| codec::decode_function_url(url_id, &doc)).transpose()
+    }
+
+    fn function_urls(
+        &mut self,
+        id: FunctionId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, FunctionUrl)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT qualifier, url_id, doc FROM function_urls WHERE function_id = ?1 AND qualifier > ?2 \
+                 ORDER BY qualifier LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![id.0, after.unwrap_or(""), limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (q, url_id, doc) = row.map_err(db_err)?;
+            out.push((q, codec::decode_function_url(url_id, &doc)?));
+        }
+        Ok(out)
+    }
+
+    fn function_url_target(&mut self, url_id: &str) -> Result<Option<UrlTarget>, StoreError> {
+        let row: Option<(i64, String, String, String, String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT f.id, f.account, f.region, f.name, u.qualifier, u.doc FROM function_urls u \
+                 JOIN functions f ON f.id = u.function_id WHERE u.url_id = ?1",
+            )
+            .map_err(db_err)?
+            .query_row(params![url_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .optional()
+            .map_err(db_err)?;
+        let Some((id, a, r, name, qualifier, doc)) = row else { return Ok(None) };
+        let scope = Scope {
+            account: AccountId::parse(&a).ok_or_else(|| StoreError::Corrupt(format!("account {a}")))?,
+            region: Region::parse(&r).ok_or_else(|| StoreError::Corrupt(format!("region {r}")))?,
+        };
+        let url = codec::decode_function_url(url_id.to_owned(), &doc)?;
+        Ok(Some(UrlTarget { scope, function_id: FunctionId(id), function_name: name, qualifier, url }))
+    }
+
     fn functions_with_provisioned(&mut self) -> Result<Vec<(Scope, String)>, StoreError> {
         let mut stmt = self
             .conn
@@ -672,6 +757,11 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![id.0, number])
             .map_err(db_err)?;
+        self.conn
+            .prepare_cached("DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, number.to_string()])
+            .map_err(db_err)?;
         Ok(n > 0)
     }
 
@@ -698,6 +788,54 @@ impl WriteTx for SqliteTx<'_> {
             .prepare_cached("DELETE FROM aliases WHERE function_id = ?1 AND name = ?2")
             .map_err(db_err)?
             .execute(params![id.0, name])
+            .map_err(db_err)?;
+        for table in [
+            "DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2",
+            "DELETE FROM function_urls WHERE function_id = ?1 AND qualifier = ?2",
+        ] {
+            self.conn.prepare_cached(table).map_err(db_err)?.execute(params![id.0, name]).map_err(db_err)?;
+        }
+        Ok(n > 0)
+    }
+
+    fn put_policy(&mut self, id: FunctionId, qualifier: &str, policy: &Policy) -> Result<(), StoreError> {
+        if policy.statements.is_empty() {
+            self.conn
+                .prepare_cached("DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2")
+                .map_err(db_err)?
+                .execute(params![id.0, qualifier])
+                .map_err(db_err)?;
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO policies (function_id, qualifier, doc) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (function_id, qualifier) DO UPDATE SET doc = excluded.doc",
+            )
+            .map_err(db_err)?
+            .execute(params![id.0, qualifier, codec::encode_policy(policy)])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn put_function_url(&mut self, id: FunctionId, qualifier: &str, url: &FunctionUrl) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO function_urls (function_id, qualifier, url_id, doc) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (function_id, qualifier) DO UPDATE SET url_id = excluded.url_id, doc = excluded.doc",
+            )
+            .map_err(db_err)?
+            .execute(params![id.0, qualifier, url.url_id, codec::encode_function_url(url)])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_function_url(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM function_urls WHERE function_id = ?1 AND qualifier = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, qualifier])
             .map_err(db_err)?;
         Ok(n > 0)
     }

@@ -76,7 +76,11 @@ impl Client {
     ) -> io::Result<Response> {
         let addr = self.addr;
         let (conn, writer) = self.conn.as_mut().expect("connected");
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
+        let mut head = format!("{method} {path} HTTP/1.1\r\ncontent-length: {}\r\n", body.len());
+        // The caller's Host wins (function URLs and virtual-hosted buckets are chosen by it).
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            head.push_str(&format!("host: {addr}\r\n"));
+        }
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }

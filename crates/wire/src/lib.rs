@@ -8,3 +8,4 @@
 pub mod alias;
 pub mod events;
 pub mod function;
+pub mod policy;

@@ -11,21 +11,21 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Most connections served at once; further clients wait in the kernel's accept queue.
-pub(crate) const CONNECTIONS_MAX: usize = 4096;
+pub const CONNECTIONS_MAX: usize = 4096;
 
-pub(crate) struct Limited {
+pub struct Limited {
     inner: TcpListener,
     permits: Arc<Semaphore>,
 }
 
 impl Limited {
-    pub(crate) fn new(inner: TcpListener, max: usize) -> Limited {
+    pub fn new(inner: TcpListener, max: usize) -> Limited {
         Limited { inner, permits: Arc::new(Semaphore::new(max)) }
     }
 }
 
 /// A connection that gives its permit back when closed.
-pub(crate) struct Conn {
+pub struct Conn {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
 }
