@@ -92,8 +92,9 @@ fn inspect_package(data: Vec<u8>) -> Result<Package> {
     Ok(Package { data, code: CodeRef { sha256, size, unzipped_size: info.unzipped_size } })
 }
 
-/// Picks the zip out of a code input, or explains why there is none Versa can use.
-fn zip_from(code: CodeInput, updating: bool) -> Result<Vec<u8>> {
+/// Picks the zip out of a code input (fetching it from Versa's S3 when it names an object), or
+/// explains why there is none Versa can use.
+async fn zip_from(settings: &crate::Settings, code: CodeInput, updating: bool) -> Result<Vec<u8>> {
     let ipve = |m: &str| ControlError::InvalidParameterValue(m.to_owned());
     let sources = usize::from(code.zip_file.is_some())
         + usize::from(code.s3_bucket.is_some() || code.s3_key.is_some())
@@ -114,10 +115,29 @@ fn zip_from(code: CodeInput, updating: bool) -> Result<Vec<u8>> {
         });
     }
     if code.s3_bucket.is_some() || code.s3_key.is_some() {
-        // Versa has no S3 storage yet, so every bucket is missing.
-        return Err(ipve(
-            "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist",
-        ));
+        let no_bucket = || {
+            ipve(
+                "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist",
+            )
+        };
+        let no_key = || {
+            ipve(
+                "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist.",
+            )
+        };
+        let (Some(bucket), Some(key)) = (code.s3_bucket, code.s3_key) else { return Err(no_key()) };
+        let Some(fetch) = &settings.s3_code else { return Err(no_bucket()) };
+        return match fetch(bucket, key, code.s3_object_version).await {
+            Ok(zip) => Ok(zip),
+            Err(crate::S3CodeError::NoSuchBucket) => Err(no_bucket()),
+            Err(crate::S3CodeError::NoSuchKey) => Err(no_key()),
+            Err(crate::S3CodeError::TooLarge) => {
+                Err(ipve(&format!("Unzipped size must be smaller than {} bytes", limits::CODE_SIZE_UNZIPPED_MAX)))
+            }
+            Err(crate::S3CodeError::Other(m)) => {
+                Err(ControlError::Service(format!("cannot read the code object: {m}")))
+            }
+        };
     }
     Err(ipve("Please provide a source for function code."))
 }
@@ -221,7 +241,7 @@ impl Control {
                 "Versa runs zip packages only; PackageType Image is not supported.".to_owned(),
             ));
         }
-        let zip = zip_from(input.code.unwrap_or_default(), false)?;
+        let zip = zip_from(&self.settings, input.code.unwrap_or_default(), false).await?;
         if input.config.runtime.is_none() || input.config.handler.is_none() {
             return Err(ControlError::InvalidParameterValue(
                 "Runtime and Handler are mandatory parameters for functions created with deployment packages."
@@ -382,7 +402,7 @@ impl Control {
         if !names::can_exist(&name) {
             return Err(names::function_not_found(scope, &name));
         }
-        let zip = zip_from(input.code, true)?;
+        let zip = zip_from(&self.settings, input.code, true).await?;
         let package = blocking(move || Ok(inspect_package(zip))).await??;
         let architecture =
             input.architectures.as_ref().and_then(|a| a.first()).and_then(|a| model::function::Architecture::parse(a));

@@ -97,6 +97,24 @@ pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 /// Whether a runtime can run on this host; the error names what is missing.
 pub type RuntimeCheck = Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>;
 
+/// Why a code object could not be read from Versa's S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3CodeError {
+    NoSuchBucket,
+    NoSuchKey,
+    /// Larger than a package can be unzipped.
+    TooLarge,
+    Other(String),
+}
+
+/// Reads `Code.S3Bucket`/`S3Key`(/`S3ObjectVersion`) from Versa's own S3, at most
+/// `limits::CODE_SIZE_UNZIPPED_MAX` bytes.
+pub type S3CodeFetch = Arc<
+    dyn Fn(String, String, Option<String>) -> store::BoxFuture<'static, std::result::Result<Vec<u8>, S3CodeError>>
+        + Send
+        + Sync,
+>;
+
 /// Settings of the control plane that come from the server configuration.
 #[derive(Clone)]
 pub struct Settings {
@@ -105,6 +123,8 @@ pub struct Settings {
     /// Consulted by CreateFunction and UpdateFunctionConfiguration, so a function whose
     /// runtime cannot run here is refused up front. `None` accepts every runtime.
     pub runtime_check: Option<RuntimeCheck>,
+    /// Where `Code.S3Bucket`/`S3Key` are read from; `None`: every bucket is missing.
+    pub s3_code: Option<S3CodeFetch>,
     /// Most events the asynchronous queue holds; Event invokes beyond it get 429.
     pub queued_events_max: u64,
     /// Most payload bytes the asynchronous queue holds; Event invokes beyond it get 429.
@@ -122,6 +142,7 @@ impl Default for Settings {
         Settings {
             account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT,
             runtime_check: None,
+            s3_code: None,
             queued_events_max: QUEUED_EVENTS_MAX,
             queued_event_bytes_max: QUEUED_EVENT_BYTES_MAX,
         }

@@ -123,6 +123,7 @@ impl Server {
         let settings = Settings {
             account_concurrency: config.account_concurrency,
             runtime_check: Some(Arc::new(move |rt: &str| checker.check_runtime(rt))),
+            s3_code: None,
             queued_events_max: config.queued_events_max,
             queued_event_bytes_max: config.queued_event_bytes_max,
         };
