@@ -39,6 +39,8 @@ pub struct ApiState {
     pub default_region: Region,
     /// Where the server listens; used to build `Code.Location` when a request has no `Host`.
     pub listen: SocketAddr,
+    /// The S3-compatible storage on the same endpoint.
+    pub s3: s3::S3,
     code_urls: code_url::Signer,
 }
 
@@ -54,8 +56,9 @@ impl ApiState {
         engine: Arc<invoke::Engine>,
         default_region: Region,
         listen: SocketAddr,
+        s3: s3::S3,
     ) -> ApiState {
-        ApiState { control, engine, default_region, listen, code_urls: code_url::Signer::random() }
+        ApiState { control, engine, default_region, listen, s3, code_urls: code_url::Signer::random() }
     }
 }
 
@@ -95,6 +98,7 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let mut response = match services::Service::of(req.headers(), req.uri().path(), &query) {
         services::Service::Lambda => serve_lambda(&state, req, &request_id).await,
         services::Service::Logs => services::logs(&state, req).await,
+        services::Service::S3 { bucket_from_host } => services::s3(&state, req, bucket_from_host, &request_id).await,
         services::Service::FunctionUrl { url_id, region, path } => {
             function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await
         }

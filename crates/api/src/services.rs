@@ -17,6 +17,10 @@ use crate::query::Query;
 pub(crate) enum Service {
     Lambda,
     Logs,
+    /// S3; the bucket when the Host header names it (virtual-hosted style).
+    S3 {
+        bucket_from_host: Option<String>,
+    },
     /// A function URL: its id, the region its host names (none for the path form), and the
     /// path the function sees.
     FunctionUrl {
@@ -39,22 +43,65 @@ impl Service {
         if let Some((url_id, path)) = crate::function_urls::from_path(path) {
             return Service::FunctionUrl { url_id, region: None, path };
         }
+        let bucket_from_host = s3::bucket_from_host(host);
         if let Some(c) = crate::auth::credential(headers, query) {
             return match c.service.as_str() {
                 "lambda" => Service::Lambda,
                 "logs" => Service::Logs,
+                "s3" => Service::S3 { bucket_from_host },
                 other => Service::Unknown(other.to_owned()),
             };
         }
         let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-        if target.starts_with(logs::TARGET_PREFIX) { Service::Logs } else { Service::Lambda }
+        if target.starts_with(logs::TARGET_PREFIX) {
+            return Service::Logs;
+        }
+        if bucket_from_host.is_some() {
+            return Service::S3 { bucket_from_host };
+        }
+        if is_lambda_path(path) { Service::Lambda } else { Service::S3 { bucket_from_host: None } }
     }
+}
+
+/// Whether an unsigned path-style request is Lambda's: its API paths start with a dated
+/// version (`/2015-03-31/`, `/2021-10-31/`, ...), Versa's own with `/_versa/`. Everything else
+/// is S3 path-style (`/bucket/key`, and `GET /` is ListBuckets).
+fn is_lambda_path(path: &str) -> bool {
+    if path.starts_with("/_versa/") {
+        return true;
+    }
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let b = first.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Serves one S3 request.
+pub(crate) async fn s3(
+    state: &ApiState,
+    req: Request<Body>,
+    bucket_from_host: Option<String>,
+    request_id: &str,
+) -> Response<Body> {
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.headers(), &query, &state.default_region);
+    let ctx = s3::RequestContext {
+        account: scope.account.as_str().to_owned(),
+        region: scope.region.as_str().to_owned(),
+        bucket_from_host,
+        // S3's request ids are 16 uppercase hex digits.
+        request_id: request_id.chars().filter(char::is_ascii_hexdigit).take(16).collect::<String>().to_uppercase(),
+        source_ip: crate::source_ip(&req),
+    };
+    state.s3.handle(ctx, req).await
 }
 
 /// The answer to a request for a service Versa does not serve: a JSON error that the SDKs of
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
-    let message = format!("Versa does not serve the service '{name}'; it serves lambda and logs.");
+    let message = format!("Versa does not serve the service '{name}'; it serves lambda, logs and s3.");
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -130,7 +177,14 @@ mod tests {
     #[test]
     fn unsigned_requests_are_recognised_by_shape() {
         let q = Query::default();
-        assert_eq!(Service::of(&HeaderMap::new(), "/", &q), Service::Lambda);
+        assert_eq!(Service::of(&HeaderMap::new(), "/2015-03-31/functions", &q), Service::Lambda);
+        assert_eq!(Service::of(&HeaderMap::new(), "/_versa/health", &q), Service::Lambda);
+        assert_eq!(Service::of(&HeaderMap::new(), "/", &q), Service::S3 { bucket_from_host: None });
+        assert_eq!(Service::of(&HeaderMap::new(), "/bucket/key", &q), Service::S3 { bucket_from_host: None });
+        let mut h = HeaderMap::new();
+        h.insert("host", "photos.s3.localhost:4566".parse().unwrap());
+        assert_eq!(Service::of(&h, "/2015-03-31/x", &q), Service::S3 { bucket_from_host: Some("photos".into()) });
+        assert_eq!(Service::of(&signed("s3"), "/b", &q), Service::S3 { bucket_from_host: None });
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "Logs_20140328.DescribeLogGroups".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::Logs);

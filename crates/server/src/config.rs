@@ -35,6 +35,8 @@ pub struct Config {
     /// Most events and payload bytes the asynchronous queue holds; Event invokes beyond get 429.
     pub queued_events_max: u64,
     pub queued_event_bytes_max: u64,
+    /// Bounds of the S3 storage (largest object, parts, pages, XML bodies, ...).
+    pub s3_limits: s3::S3Limits,
     /// What the log store keeps at most (per log group, in total, default retention).
     pub log_limits: logs::LogLimits,
 }
@@ -53,6 +55,7 @@ impl Config {
             interpreter_paths: Vec::new(),
             events: invoke::events::EventSettings::default(),
             log_limits: logs::LogLimits::default(),
+            s3_limits: s3::S3Limits::default(),
             queued_events_max: control::QUEUED_EVENTS_MAX,
             queued_event_bytes_max: control::QUEUED_EVENT_BYTES_MAX,
         }

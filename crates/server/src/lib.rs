@@ -3,6 +3,7 @@
 //! in-process.
 
 mod config;
+mod s3_bridge;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ pub struct Server {
     control: Arc<Control>,
     engine: Arc<invoke::Engine>,
     logs: logs::Logs,
+    s3: s3::S3,
     /// The API router, once `serve` has built it: what functions reach as `AWS_ENDPOINT_URL`.
     router: Arc<std::sync::OnceLock<axum::Router>>,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -48,6 +50,22 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
     }
+}
+
+/// Reads function code from Versa's S3 for CreateFunction/UpdateFunctionCode.
+fn s3_code(s3: s3::S3) -> control::S3CodeFetch {
+    Arc::new(move |bucket: String, key: String, _version: Option<String>| {
+        let s3 = s3.clone();
+        Box::pin(async move {
+            let max = model::limits::CODE_SIZE_UNZIPPED_MAX;
+            s3.read_object(&bucket, &key, max).await.map_err(|e| match e {
+                s3::ReadError::NoSuchBucket => control::S3CodeError::NoSuchBucket,
+                s3::ReadError::NoSuchKey => control::S3CodeError::NoSuchKey,
+                s3::ReadError::TooLarge { .. } => control::S3CodeError::TooLarge,
+                s3::ReadError::Internal => control::S3CodeError::Other("internal error".to_owned()),
+            })
+        })
+    })
 }
 
 /// Longest path of a Unix socket Versa creates (the kernel's limit is 108 bytes).
@@ -70,6 +88,9 @@ impl Server {
 
         let logs = logs::Logs::open(&dir.join("logs.db"), config.log_limits)
             .map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))?;
+        let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
+        let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
+            .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
 
         // Per-environment sockets need short paths.
         let mut run_dir = dir.join("run");
@@ -123,16 +144,17 @@ impl Server {
         let settings = Settings {
             account_concurrency: config.account_concurrency,
             runtime_check: Some(Arc::new(move |rt: &str| checker.check_runtime(rt))),
-            s3_code: None,
+            s3_code: Some(s3_code(s3.clone())),
             queued_events_max: config.queued_events_max,
             queued_event_bytes_max: config.queued_event_bytes_max,
         };
         let control = Arc::new(Control::new(store, blobs, settings));
+        let _ = notifier.control.set(control.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, router, _lock: lock })
+        Ok(Server { config, control, engine, logs, s3, router, _lock: lock })
     }
 
     /// What the sandbox can and cannot do on this host.
@@ -148,8 +170,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let listen: SocketAddr = listener.local_addr()?;
-        let state =
-            Arc::new(api::ApiState::new(self.control.clone(), self.engine.clone(), self.config.region.clone(), listen));
+        let state = Arc::new(api::ApiState::new(
+            self.control.clone(),
+            self.engine.clone(),
+            self.config.region.clone(),
+            listen,
+            self.s3.clone(),
+        ));
         let app = api::router(state);
         let _ = self.router.set(app.clone());
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());

@@ -62,6 +62,10 @@ struct ServerArgs {
     /// Megabytes of function logs kept in total; the oldest events go first.
     #[arg(long, env = "VERSA_LOGS_MB", default_value_t = 1024)]
     logs_mb: u64,
+    /// Largest S3 object a single PUT or copy may create, in megabytes (multipart uploads are
+    /// bounded by 5 TiB and 10,000 parts).
+    #[arg(long, env = "VERSA_S3_MAX_OBJECT_MB", default_value_t = 5120)]
+    s3_max_object_mb: u64,
     /// An extra Python or Node.js interpreter (a binary or a directory of them); repeatable.
     #[arg(long = "interpreter", env = "VERSA_INTERPRETERS", value_delimiter = ':')]
     interpreters: Vec<PathBuf>,
@@ -101,6 +105,7 @@ fn main() -> anyhow::Result<()> {
     config.events.retry_delay = std::time::Duration::from_secs_f64(args.async_retry_delay.clamp(0.0, 3600.0));
     config.log_limits.max_bytes_per_group = args.log_group_mb.max(1) * 1024 * 1024;
     config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
+    config.s3_limits.object_bytes_max = args.s3_max_object_mb.max(1) * 1024 * 1024;
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 

@@ -231,3 +231,101 @@ async fn aws_logs_tail_and_filter_log_events_show_function_logs() {
     let groups = aws.json(&["logs", "describe-log-groups"]).await;
     assert_eq!(groups["logGroups"][0]["logGroupName"], "/aws/lambda/tailed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_s3_cp_of_a_large_file_and_a_notification_through_the_cli() {
+    if !aws_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let aws = Aws { endpoint: server.endpoint(), home: tempfile::tempdir().unwrap() };
+    let big = aws.home.path().join("big.bin");
+    // 50 MB that is not one repeated byte, so a misplaced part would show.
+    let data: Vec<u8> = (0..50 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(&big, &data).unwrap();
+    let out = aws.run(&["s3", "mb", "s3://media"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let out = aws.run(&["s3", "cp", big.to_str().unwrap(), "s3://media/videos/big.bin"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let head = aws.json(&["s3api", "head-object", "--bucket", "media", "--key", "videos/big.bin"]).await;
+    assert_eq!(head["ContentLength"], 50 * 1024 * 1024);
+    assert!(head["ETag"].as_str().unwrap().contains('-'), "uploaded in parts: {head}");
+    let back = aws.home.path().join("back.bin");
+    let out = aws.run(&["s3", "cp", "s3://media/videos/big.bin", back.to_str().unwrap()]).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(std::fs::read(&back).unwrap() == data, "the downloaded bytes differ");
+    let ls = aws.run(&["s3", "ls", "s3://media/videos/"]).await;
+    assert!(ls.ok && ls.stdout.contains("52428800 big.bin"), "{}", ls.stdout);
+
+    // Function code from the bucket, and a notification to an alias, all through the CLI.
+    let zip = aws.home.path().join("fn.zip");
+    std::fs::write(&zip, testkit::zip::hello()).unwrap();
+    assert!(aws.run(&["s3", "cp", zip.to_str().unwrap(), "s3://media/code/fn.zip"]).await.ok);
+    let created = aws
+        .json(&[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "cli-s3",
+            "--runtime",
+            "python3.12",
+            "--role",
+            ROLE,
+            "--handler",
+            "index.handler",
+            "--code",
+            "S3Bucket=media,S3Key=code/fn.zip",
+        ])
+        .await;
+    assert_eq!(created["FunctionName"], "cli-s3");
+    aws.json(&["lambda", "publish-version", "--function-name", "cli-s3"]).await;
+    aws.json(&["lambda", "create-alias", "--function-name", "cli-s3", "--name", "prod", "--function-version", "1"])
+        .await;
+    let prod = "arn:aws:lambda:us-east-1:000000000000:function:cli-s3:prod";
+    let config = format!(
+        r#"{{"LambdaFunctionConfigurations":[{{"Id":"to-prod","LambdaFunctionArn":"{prod}","Events":["s3:ObjectCreated:*"]}}]}}"#
+    );
+    let refused = aws
+        .run(&[
+            "s3api",
+            "put-bucket-notification-configuration",
+            "--bucket",
+            "media",
+            "--notification-configuration",
+            &config,
+        ])
+        .await;
+    assert!(!refused.ok && refused.stderr.contains("InvalidArgument"), "{}", refused.stderr);
+    aws.json(&[
+        "lambda",
+        "add-permission",
+        "--function-name",
+        "cli-s3",
+        "--qualifier",
+        "prod",
+        "--statement-id",
+        "s3",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "s3.amazonaws.com",
+        "--source-arn",
+        "arn:aws:s3:::media",
+        "--source-account",
+        "000000000000",
+    ])
+    .await;
+    aws.json(&[
+        "s3api",
+        "put-bucket-notification-configuration",
+        "--bucket",
+        "media",
+        "--notification-configuration",
+        &config,
+    ])
+    .await;
+    let got = aws.json(&["s3api", "get-bucket-notification-configuration", "--bucket", "media"]).await;
+    assert_eq!(got["LambdaFunctionConfigurations"][0]["LambdaFunctionArn"], prod);
+    let rm = aws.run(&["s3", "rm", "s3://media/videos/big.bin"]).await;
+    assert!(rm.ok, "{}", rm.stderr);
+}

@@ -112,3 +112,17 @@ pub fn with_statuses(c: &Client) -> (Client, Statuses) {
     let config = c.config().to_builder().interceptor(statuses.clone()).build();
     (Client::from_conf(config), statuses)
 }
+
+/// An S3 client for `server` (path-style addressing: `*.localhost` may not resolve here).
+pub fn s3_client(server: &testkit::TestServer) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "secret", None, None, "tests"))
+        .endpoint_url(server.endpoint())
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
