@@ -361,3 +361,38 @@ async fn bad_s3_input_changes_nothing() {
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["ok"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_path_style_and_virtual_hosted_requests_reach_s3() {
+    let server = TestServer::start().await;
+    let mut http = testkit::http::Client::new(server.addr);
+    let port = server.addr.port();
+    // Unsigned path style: create a bucket and put an object.
+    let r = http.send("PUT", "/site", &[], b"").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http.send("PUT", "/site/index.html", &[("content-type", "text/html")], b"<h1>hi</h1>").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Virtual-hosted style, both host forms: the whole path is the key.
+    for host in [format!("site.s3.localhost:{port}"), format!("site.localhost:{port}")] {
+        let r = http.send("GET", "/index.html", &[("host", &host)], b"").await.unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "<h1>hi</h1>"), "{host}");
+        assert_eq!(r.header("content-type"), Some("text/html"));
+    }
+    let host = format!("site.s3.localhost:{port}");
+    let r = http.send("PUT", "/b.txt", &[("host", &host)], b"virtual").await.unwrap();
+    assert_eq!(r.status, 200);
+    let r = http.send("GET", "/site/b.txt", &[], b"").await.unwrap();
+    assert_eq!(r.text(), "virtual");
+    // Unsigned ListBuckets at the root; Lambda's paths still reach Lambda.
+    let r = http.send("GET", "/", &[], b"").await.unwrap();
+    assert!(r.text().contains("<Name>site</Name>"), "{}", r.text());
+    let r = http.send("GET", "/2015-03-31/functions", &[], b"").await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("{\"Functions\""), "{}", r.text());
+    // S3's XML errors for unknown buckets and keys.
+    let r = http.send("GET", "/site/nope", &[], b"").await.unwrap();
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("<Code>NoSuchKey</Code>"));
+    let r = http.send("GET", "/ghost/x", &[], b"").await.unwrap();
+    assert!(r.text().contains("<Code>NoSuchBucket</Code>"));
+}
