@@ -180,6 +180,8 @@ async fn the_network_is_loopback_only_unless_the_host_network_is_chosen() {
         .await;
         let c = server.lambda();
         create_py(&c, "net", probe).await;
+        // Room for a cold start on a loaded machine: the probe itself takes milliseconds.
+        c.update_function_configuration().function_name("net").timeout(15).send().await.unwrap();
         let payload = format!(r#"{{"port": {}}}"#, server.addr.port());
         let r = c.invoke().function_name("net").payload(Blob::new(payload.into_bytes())).send().await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
