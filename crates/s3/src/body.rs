@@ -1,5 +1,5 @@
 //! Request bodies: object data streamed to a temp file while it is hashed (never held whole in
-//! memory), and small XML bodies read under a size limit.
+//! memory) through [`Sink`], and small XML bodies read under a size limit.
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -56,21 +56,91 @@ fn chunk_error(e: ChunkError) -> ApiError {
     ApiError::IncompleteBody
 }
 
-/// Streams `body` into a new temp file, decoding `aws-chunked` framing, computing the MD5 (and
-/// CRC32 when the client sent one to check), refusing more than `max_bytes` of payload
-/// (`EntityTooLarge`, before reading anything when the announced length is already too large).
-/// On any error, or if the returned future is dropped, the temp file is removed.
+/// The object write path shared by every upload (PutObject, UploadPart, browser-form POST): a
+/// new temp file fed piece by piece, hashed (MD5 for the ETag, CRC32 for flexible checksums)
+/// and bounded as it is written, then flushed and fsynced by [`Sink::finish`], which also checks
+/// the client's digests. The temp file is removed if the sink is dropped unfinished or
+/// `finish` fails, so a rejected or abandoned upload leaves nothing behind.
+#[derive(Debug)]
+pub struct Sink {
+    tmp: TempFile,
+    out: tokio::io::BufWriter<tokio::fs::File>,
+    md5: Md5,
+    crc: crc32fast::Hasher,
+    size: u64,
+    max_bytes: u64,
+    /// The size the client announced, reported as `ProposedSize` when larger than what was
+    /// written when the limit is crossed.
+    announced: Option<u64>,
+}
+
+impl Sink {
+    /// Creates the temp file. More than `max_bytes` written → `EntityTooLarge`.
+    pub async fn create(files: &Files, max_bytes: u64, announced: Option<u64>) -> Result<Sink, ApiError> {
+        let tmp = TempFile::new(files);
+        let file = tokio::fs::File::create(tmp.path()).await?;
+        Ok(Sink {
+            tmp,
+            out: tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
+            md5: Md5::new(),
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+            max_bytes,
+            announced,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends `data`, refusing to go past the limit (nothing of `data` is written then).
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), ApiError> {
+        let size = self.size + data.len() as u64;
+        if size > self.max_bytes {
+            return Err(ApiError::EntityTooLarge {
+                proposed: self.announced.unwrap_or(size).max(size),
+                max: self.max_bytes,
+            });
+        }
+        self.size = size;
+        self.md5.update(data);
+        self.crc.update(data);
+        self.out.write_all(data).await?;
+        Ok(())
+    }
+
+    /// Flushes and fsyncs the file, then checks `content_md5` (`BadDigest`) and a claimed
+    /// `x-amz-checksum-crc32` (base64).
+    pub async fn finish(mut self, content_md5: Option<[u8; 16]>, crc32: Option<&str>) -> Result<Received, ApiError> {
+        self.out.flush().await?;
+        self.out.into_inner().sync_all().await?;
+        let digest: [u8; 16] = self.md5.finalize().into();
+        if let Some(expected) = content_md5
+            && expected != digest
+        {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            return Err(ApiError::BadDigest { expected: b64.encode(expected), calculated: b64.encode(digest) });
+        }
+        if let Some(claimed) = crc32 {
+            check_crc32(claimed, self.crc.finalize())?;
+        }
+        Ok(Received { tmp: self.tmp, size: self.size, md5: digest })
+    }
+}
+
+/// Streams `body` into a new temp file through a [`Sink`], decoding `aws-chunked` framing,
+/// refusing more than `max_bytes` of payload (`EntityTooLarge`, before reading anything when the
+/// announced length is already too large). On any error, or if the returned future is dropped,
+/// the temp file is removed.
 pub async fn receive(files: &Files, body: Body, spec: &BodySpec, max_bytes: u64) -> Result<Received, ApiError> {
     if let Some(n) = spec.length.filter(|n| *n > max_bytes) {
         return Err(ApiError::EntityTooLarge { proposed: n, max: max_bytes });
     }
-    let tmp = TempFile::new(files);
-    let file = tokio::fs::File::create(tmp.path()).await?;
-    let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
-    let mut md5 = Md5::new();
-    let mut crc = crc32fast::Hasher::new();
+    let mut sink = Sink::create(files, max_bytes, spec.length).await?;
     let mut decoder = spec.chunked.then(Decoder::new);
-    let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
         let frame = frame.map_err(|e| {
@@ -87,41 +157,18 @@ pub async fn receive(files: &Files, body: Body, spec: &BodySpec, max_bytes: u64)
                 None if input.is_empty() => break,
                 None => std::mem::take(&mut input),
             };
-            size += data.len() as u64;
-            if size > max_bytes {
-                return Err(ApiError::EntityTooLarge {
-                    proposed: spec.length.unwrap_or(size).max(size),
-                    max: max_bytes,
-                });
-            }
-            md5.update(data);
-            crc.update(data);
-            out.write_all(data).await?;
+            sink.write(data).await?;
         }
     }
     let trailers = match decoder {
         Some(d) => d.finish().map_err(chunk_error)?,
         None => Vec::new(),
     };
-    if spec.length.is_some_and(|n| n != size) {
+    if spec.length.is_some_and(|n| n != sink.size()) {
         return Err(ApiError::IncompleteBody);
     }
-    out.flush().await?;
-    out.into_inner().sync_all().await?;
-
-    let digest: [u8; 16] = md5.finalize().into();
-    if let Some(expected) = spec.content_md5
-        && expected != digest
-    {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        return Err(ApiError::BadDigest { expected: b64.encode(expected), calculated: b64.encode(digest) });
-    }
     let trailer_crc = trailers.iter().find(|(k, _)| k == "x-amz-checksum-crc32").map(|(_, v)| v.as_str());
-    if let Some(claimed) = spec.crc32.as_deref().or(trailer_crc) {
-        check_crc32(claimed, crc.finalize())?;
-    }
-    Ok(Received { tmp, size, md5: digest })
+    sink.finish(spec.content_md5, spec.crc32.as_deref().or(trailer_crc)).await
 }
 
 /// Compares a claimed `x-amz-checksum-crc32` (base64 of the big-endian value) with the computed

@@ -35,6 +35,22 @@ pub fn path_encode_key(key: &str) -> String {
     out
 }
 
+/// A value as one URI component (a query parameter, or a key as S3 writes it into a POST
+/// upload's `Location`): RFC 3986 unreserved characters stay, everything else (`/` too) is
+/// `%XX`.
+pub fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
 /// Percent-decodes a URL path or header value into UTF-8 (`+` stays a `+`); `None` if the
 /// result is not UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
@@ -59,6 +75,7 @@ mod tests {
     #[test]
     fn path_encoding_and_decoding_round_trip() {
         assert_eq!(path_encode_key("a b/c+d~"), "a%20b/c%2Bd~");
+        assert_eq!(uri_encode("a b/c+d~\"é"), "a%20b%2Fc%2Bd~%22%C3%A9");
         assert_eq!(percent_decode("a%20b/c+d%7E").as_deref(), Some("a b/c+d~"));
         assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
         assert_eq!(percent_decode("%FF"), None);

@@ -43,6 +43,12 @@ pub enum ApiError {
         part_number: u32,
         etag: String,
     },
+    /// `EntityTooSmall` of a browser-form POST whose file is shorter than its policy's
+    /// `content-length-range`.
+    EntityTooSmallForPolicy {
+        proposed: u64,
+        min: u64,
+    },
     IncompleteBody,
     InternalError,
     InvalidArgument {
@@ -81,8 +87,13 @@ pub enum ApiError {
         size: usize,
         max: usize,
     },
+    /// A browser-form POST body that is not `multipart/form-data` as declared.
+    MalformedPOSTRequest,
     MalformedXML,
     MaxMessageLengthExceeded,
+    /// The fields (and boundaries) of a browser-form POST before the file exceed
+    /// [`crate::limits::FORM_FIELDS_BYTES_MAX`].
+    MaxPostPreDataLengthExceededError,
     MetadataTooLarge {
         size: usize,
         max: usize,
@@ -190,6 +201,12 @@ impl ApiError {
                     kv("ETag", etag.clone()),
                 ],
             ),
+            EntityTooSmallForPolicy { proposed, min } => (
+                StatusCode::BAD_REQUEST,
+                "EntityTooSmall",
+                s("Your proposed upload is smaller than the minimum allowed size"),
+                vec![kv("ProposedSize", proposed.to_string()), kv("MinSizeAllowed", min.to_string())],
+            ),
             IncompleteBody => (
                 StatusCode::BAD_REQUEST,
                 "IncompleteBody",
@@ -258,6 +275,12 @@ impl ApiError {
                 s("Your key is too long"),
                 vec![kv("Size", size.to_string()), kv("MaxSizeAllowed", max.to_string())],
             ),
+            MalformedPOSTRequest => (
+                StatusCode::BAD_REQUEST,
+                "MalformedPOSTRequest",
+                s("The body of your POST request is not well-formed multipart/form-data."),
+                vec![],
+            ),
             MalformedXML => (
                 StatusCode::BAD_REQUEST,
                 "MalformedXML",
@@ -267,6 +290,12 @@ impl ApiError {
             MaxMessageLengthExceeded => {
                 (StatusCode::BAD_REQUEST, "MaxMessageLengthExceeded", s("Your request was too big."), vec![])
             }
+            MaxPostPreDataLengthExceededError => (
+                StatusCode::BAD_REQUEST,
+                "MaxPostPreDataLengthExceededError",
+                s("Your POST request fields preceding the upload file were too large."),
+                vec![],
+            ),
             MetadataTooLarge { size, max } => (
                 StatusCode::BAD_REQUEST,
                 "MetadataTooLarge",

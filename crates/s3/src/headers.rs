@@ -30,14 +30,21 @@ fn header_text(v: &HeaderValue) -> String {
 }
 
 /// The headers to store with a new object (PutObject, CreateMultipartUpload, CopyObject with
-/// REPLACE): the standard ones (Content-Type defaulting to `binary/octet-stream`;
-/// Content-Encoding without `aws-chunked`) and `x-amz-meta-*` (at most
-/// [`USER_METADATA_BYTES_MAX`] of names and values → `MetadataTooLarge`).
+/// REPLACE): see [`meta_from_pairs`].
 pub fn object_meta(headers: &HeaderMap) -> Result<Meta, ApiError> {
+    let pairs: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.as_str().to_owned(), header_text(v))).collect();
+    meta_from_pairs(&pairs)
+}
+
+/// The metadata to store from `(lowercase name, value)` pairs (request headers, or the fields of
+/// a browser-form POST): the standard headers (the first of each; Content-Type defaulting to
+/// `binary/octet-stream`; Content-Encoding without `aws-chunked`) and every `x-amz-meta-*` (at
+/// most [`USER_METADATA_BYTES_MAX`] of names and values → `MetadataTooLarge`).
+pub fn meta_from_pairs(pairs: &[(String, String)]) -> Result<Meta, ApiError> {
     let mut meta = Vec::new();
     for name in STORED_HEADERS {
-        let Some(v) = headers.get(name) else { continue };
-        let mut value = header_text(v);
+        let Some((_, v)) = pairs.iter().find(|(n, _)| n == name) else { continue };
+        let mut value = v.clone();
         if name == "content-encoding" {
             value = value
                 .split(',')
@@ -55,11 +62,10 @@ pub fn object_meta(headers: &HeaderMap) -> Result<Meta, ApiError> {
         meta.insert(0, ("content-type".to_owned(), DEFAULT_CONTENT_TYPE.to_owned()));
     }
     let mut user_bytes = 0;
-    for (name, value) in headers {
-        if let Some(suffix) = name.as_str().strip_prefix("x-amz-meta-") {
-            let value = header_text(value);
+    for (name, value) in pairs {
+        if let Some(suffix) = name.strip_prefix("x-amz-meta-") {
             user_bytes += suffix.len() + value.len();
-            meta.push((name.as_str().to_owned(), value));
+            meta.push((name.clone(), value.clone()));
         }
     }
     if user_bytes > USER_METADATA_BYTES_MAX {
@@ -82,6 +88,16 @@ const UNSUPPORTED_OBJECT_HEADERS: [&str; 5] = [
 pub fn refuse_unsupported(headers: &HeaderMap) -> Result<(), ApiError> {
     match UNSUPPORTED_OBJECT_HEADERS.iter().find(|h| headers.contains_key(**h)) {
         Some(h) => Err(ApiError::NotImplemented { header: (*h).to_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// The same refusal for the fields of a browser-form POST (lowercase names), where tags come
+/// in a `tagging` field.
+pub fn refuse_unsupported_fields(fields: &[(String, String)]) -> Result<(), ApiError> {
+    let asked = |name: &str| fields.iter().any(|(n, _)| n == name);
+    match std::iter::once("tagging").chain(UNSUPPORTED_OBJECT_HEADERS).find(|h| asked(h)) {
+        Some(h) => Err(ApiError::NotImplemented { header: h.to_owned() }),
         None => Ok(()),
     }
 }
@@ -122,13 +138,19 @@ pub fn http_date(ms: i64) -> String {
 /// The `Content-MD5` header, decoded: `Ok(None)` when absent; `InvalidDigest` when it is not
 /// base64 of 16 bytes.
 pub fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, ApiError> {
-    let Some(v) = headers.get("content-md5") else { return Ok(None) };
-    let text = header_text(v);
+    match headers.get("content-md5") {
+        Some(v) => parse_content_md5(&header_text(v)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A `Content-MD5` value (header or form field): base64 of 16 bytes, else `InvalidDigest`.
+pub fn parse_content_md5(text: &str) -> Result<[u8; 16], ApiError> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok();
     match bytes.and_then(|b| <[u8; 16]>::try_from(b).ok()) {
-        Some(d) => Ok(Some(d)),
-        None => Err(ApiError::InvalidDigest { content_md5: text }),
+        Some(d) => Ok(d),
+        None => Err(ApiError::InvalidDigest { content_md5: text.to_owned() }),
     }
 }
 

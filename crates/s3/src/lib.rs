@@ -1,5 +1,6 @@
 //! S3-compatible object storage over S3's XML REST API: buckets, objects (streamed, ranged,
-//! conditional, copied), multipart uploads, and bucket notifications to Lambda.
+//! conditional, copied), multipart uploads, browser-form POST uploads, and bucket notifications
+//! to Lambda.
 //!
 //! The surface is HTTP-shaped but independent of the server: [`S3::handle`] serves one S3 REST
 //! request; the server decides which requests are S3's (SigV4 service `s3`, or host/path) and
@@ -25,11 +26,12 @@
 //! # Layout
 //!
 //! `router` (method + path + query → an `Endpoint` named after the AWS operation), `buckets`,
-//! `objects`, `multipart` (one module per group of operations), `error` (every AWS error code,
-//! message and status), `notify` (notification configurations and event records), `list` (the
-//! listing walk), `chunked` (`aws-chunked` decoding), `body`, `headers`, `range`, `xml`,
-//! `encode`, `names`, `limits`. COMPAT.md lists the choices made where AWS's behaviour is
-//! unclear, and what is not implemented.
+//! `objects`, `multipart`, `post` (one module per group of operations; `post` is the browser-form
+//! upload), `error` (every AWS error code, message and status), `notify` (notification
+//! configurations and event records), `list` (the listing walk), `chunked` (`aws-chunked`
+//! decoding), `form` (incremental `multipart/form-data` parsing), `body` (the object write path
+//! every upload shares), `headers`, `range`, `xml`, `encode`, `names`, `limits`. COMPAT.md lists
+//! the choices made where AWS's behaviour is unclear, and what is not implemented.
 
 mod body;
 mod buckets;
@@ -37,6 +39,7 @@ mod chunked;
 mod encode;
 mod error;
 mod files;
+mod form;
 mod headers;
 pub mod limits;
 mod list;
@@ -44,6 +47,7 @@ mod multipart;
 mod names;
 mod notify;
 mod objects;
+mod post;
 mod range;
 mod router;
 mod service;

@@ -35,6 +35,15 @@ pub const READ_CHUNK_BYTES: usize = 256 << 10;
 pub const CHUNK_HEADER_BYTES_MAX: usize = 4096;
 /// Largest `aws-chunked` trailer section (a checksum and a signature are ~200 bytes).
 pub const CHUNK_TRAILER_BYTES_MAX: usize = 16 << 10;
+/// Browser-form POST uploads: the form data and boundaries before the file's content (every
+/// field, and the file part's own headers) in bytes (S3's fixed limit: "cannot exceed 20KB";
+/// more → `MaxPostPreDataLengthExceededError`).
+pub const FORM_FIELDS_BYTES_MAX: usize = 20 << 10;
+/// Bytes of a browser-form POST body after the file part (fields there are ignored) read and
+/// discarded before answering; past this, the rest is left unread (Versa's bound).
+pub const FORM_TRAILER_BYTES_MAX: u64 = 20 << 10;
+/// Longest multipart boundary accepted (RFC 2046 allows 70; Versa's lenient bound).
+pub const FORM_BOUNDARY_BYTES_MAX: usize = 256;
 /// Read connections to the metadata database (one writer connection besides).
 pub const READ_CONNECTIONS: usize = 4;
 

@@ -19,7 +19,7 @@ use crate::files::TempFile;
 use crate::headers::{Conditions, check_conditions, header, object_meta, quoted, refuse_unsupported, set};
 use crate::objects::{check_key, commit_object, copy_range, parse_copy_source, persist};
 use crate::range::{self, ByteRange};
-use crate::service::{Call, Inner, canonical_id, empty_response, owned_bucket, xml_response};
+use crate::service::{Call, Inner, bucket_url, canonical_id, empty_response, owned_bucket, xml_response};
 use crate::store::{self, ObjectRow, PartRow, UploadRow};
 use crate::xml::{self, Writer};
 
@@ -324,11 +324,7 @@ pub async fn complete(
                 result
             })
             .await?;
-    let host = header(&call.headers, "host").unwrap_or("localhost");
-    let location = match &call.bucket {
-        b if host.starts_with(&format!("{b}.")) => format!("http://{host}/{}", path_encode_key(&call.key)),
-        b => format!("http://{host}/{b}/{}", path_encode_key(&call.key)),
-    };
+    let location = format!("{}/{}", bucket_url(call), path_encode_key(&call.key));
     let mut w = Writer::new("CompleteMultipartUploadResult");
     w.elem("Location", &location)
         .elem("Bucket", &call.bucket)

@@ -9,7 +9,7 @@ use axum::http::{Response, StatusCode};
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
-use crate::body::{BodySpec, check_small, read_small, receive};
+use crate::body::{BodySpec, Received, check_small, read_small, receive};
 use crate::buckets::owner_acl;
 use crate::encode::percent_decode;
 use crate::error::ApiError;
@@ -22,8 +22,8 @@ use crate::limits::{COPY_SOURCE_BYTES_MAX, DELETE_OBJECTS_KEYS_MAX, KEY_BYTES_MA
 use crate::notify::ObjectEvent;
 use crate::range;
 use crate::router::Endpoint;
-use crate::service::{Call, Inner, owned_bucket, xml_response};
-use crate::store::{self, BucketRow, ObjectRow};
+use crate::service::{Call, Inner, Origin, owned_bucket, xml_response};
+use crate::store::{self, BucketRow, Meta, ObjectRow};
 use crate::xml::{self, Writer};
 
 /// Tries of a read whose data file was replaced (and unlinked) between lookup and open.
@@ -83,28 +83,51 @@ pub async fn put_object(inner: &Arc<Inner>, call: &Call, body: Body) -> Result<R
     let spec = BodySpec::from_headers(&call.headers)?;
     let condition = WriteCondition::from_headers(&call.headers)?;
     let received = receive(&inner.files, body, &spec, inner.limits.object_bytes_max).await?;
+    let upload = Upload { bucket: call.bucket.clone(), key: call.key.clone(), meta, event: "s3:ObjectCreated:Put" };
+    let object = store_upload(inner, &call.origin, upload, received, condition).await?;
+    let mut r = Response::new(Body::empty());
+    set(r.headers_mut(), "etag", &quoted(&object.etag));
+    Ok(r)
+}
+
+/// Where an uploaded body goes: the object it becomes and the event its commit emits.
+pub struct Upload {
+    pub bucket: String,
+    pub key: String,
+    pub meta: Meta,
+    /// `s3:ObjectCreated:Put` or `s3:ObjectCreated:Post`.
+    pub event: &'static str,
+}
+
+/// Stores a received (fsynced) body as an object: persists the file and commits its row, if
+/// `condition` holds, in the commit task (which also delivers the event). Returns the row.
+pub async fn store_upload(
+    inner: &Arc<Inner>,
+    origin: &Origin,
+    upload: Upload,
+    received: Received,
+    condition: WriteCondition,
+) -> Result<ObjectRow, ApiError> {
     let object = ObjectRow {
-        key: call.key.clone(),
+        key: upload.key,
         file: received.tmp.id.clone(),
         size: received.size,
         etag: stdx::hex::encode(&received.md5),
         modified_ms: 0,
-        meta,
+        meta: upload.meta,
     };
-    let (account, bucket, key) = (call.origin.account.clone(), call.bucket.clone(), call.key.clone());
+    let (account, bucket, event) = (origin.account.clone(), upload.bucket, upload.event);
     let tmp = received.tmp;
-    let object = inner
-        .commit(&call.origin, move |inner| {
+    inner
+        .commit(origin, move |inner| {
             let file = persist(inner, tmp)?;
             let object = ObjectRow { modified_ms: stdx::time::now_ms(), ..object };
-            commit_object(inner, &account, &bucket, file, object, "s3:ObjectCreated:Put", |_, current| {
+            let key = object.key.clone();
+            commit_object(inner, &account, &bucket, file, object, event, |_, current| {
                 condition.check(current.map(|o| o.etag.as_str()), &key)
             })
         })
-        .await?;
-    let mut r = Response::new(Body::empty());
-    set(r.headers_mut(), "etag", &quoted(&object.etag));
-    Ok(r)
+        .await
 }
 
 /// Renames a finished temp file into `data/`; from then on it is removed on failure until its

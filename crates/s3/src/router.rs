@@ -62,6 +62,7 @@ pub enum Endpoint {
     ListObjectVersions,
     ListMultipartUploads,
     DeleteObjects,
+    PostObject,
     GetBucketNotificationConfiguration,
     PutBucketNotificationConfiguration,
     GetBucketVersioning,
@@ -204,8 +205,8 @@ pub fn route(
             Method::DELETE if has_unsupported(&[]) => return Err(unsupported()),
             Method::DELETE => Endpoint::DeleteBucket,
             Method::POST if query.has("delete") => Endpoint::DeleteObjects,
-            // Browser-form POST uploads (`s3:ObjectCreated:Post`) are not implemented.
-            Method::POST => return Err(ApiError::NotImplemented { header: "POST".into() }),
+            Method::POST if has_unsupported(&[]) => return Err(unsupported()),
+            Method::POST => Endpoint::PostObject,
             _ => return Err(not_allowed("BUCKET")),
         }
     } else {
@@ -304,6 +305,8 @@ mod tests {
         check("GET /b?uploads", false, Ok((ListMultipartUploads, "b", "")));
         check("GET /b?versions&prefix=a", false, Ok((ListObjectVersions, "b", "")));
         check("POST /b?delete", false, Ok((DeleteObjects, "b", "")));
+        check("POST /b", false, Ok((PostObject, "b", "")));
+        check("POST /b/", false, Ok((PostObject, "b", "")));
         check("GET /b?notification", false, Ok((GetBucketNotificationConfiguration, "b", "")));
         check("PUT /b?notification", false, Ok((PutBucketNotificationConfiguration, "b", "")));
         check("GET /b?versioning", false, Ok((GetBucketVersioning, "b", "")));
@@ -346,7 +349,7 @@ mod tests {
         check("PUT /b/k?tagging", false, Err("NotImplemented"));
         check("POST /b/k?restore", false, Err("NotImplemented"));
         check("GET /b/k?partNumber=1", false, Err("NotImplemented"));
-        check("POST /b", false, Err("NotImplemented"));
+        check("POST /b?replication", false, Err("NotImplemented"));
         check("POST /b/k", false, Err("MethodNotAllowed"));
         check("PATCH /b/k", false, Err("MethodNotAllowed"));
         check("PUT /", false, Err("MethodNotAllowed"));
@@ -360,5 +363,7 @@ mod tests {
         assert_eq!((r.endpoint, r.bucket.as_str(), r.key.as_str()), (GetObject, "vb", "dir/file"));
         let r = route(&Method::PUT, "/", &q, false, Some("vb")).unwrap();
         assert_eq!((r.endpoint, r.bucket.as_str(), r.key.as_str()), (CreateBucket, "vb", ""));
+        let r = route(&Method::POST, "/", &q, false, Some("vb")).unwrap();
+        assert_eq!((r.endpoint, r.bucket.as_str(), r.key.as_str()), (PostObject, "vb", ""));
     }
 }

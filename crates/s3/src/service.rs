@@ -15,7 +15,7 @@ use crate::limits::S3Limits;
 use crate::notify::{self, EventContext, ObjectEvent};
 use crate::router::{self, Endpoint, Query};
 use crate::store::{self, BucketRow, Db};
-use crate::{Notifier, ReadError, RequestContext, S3Error, buckets, multipart, objects};
+use crate::{Notifier, ReadError, RequestContext, S3Error, buckets, multipart, objects, post};
 
 /// The shared state behind [`crate::S3`].
 pub struct Inner {
@@ -194,6 +194,18 @@ pub fn canonical_id(account: &str) -> String {
     stdx::hex::encode(&sha2::Sha256::digest(format!("versa-s3-owner:{account}")))
 }
 
+/// The URL of the request's bucket as the client addressed it (for `Location` answers):
+/// `http://<host>` when the Host names the bucket (virtual-hosted style), else
+/// `http://<host>/<bucket>`.
+pub fn bucket_url(call: &Call) -> String {
+    let host = crate::headers::header(&call.headers, "host").unwrap_or("localhost");
+    if host.starts_with(&format!("{}.", call.bucket)) {
+        format!("http://{host}")
+    } else {
+        format!("http://{host}/{}", call.bucket)
+    }
+}
+
 /// A 200 answer with an XML document.
 pub fn xml_response(body: String) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
@@ -291,6 +303,7 @@ async fn dispatch(
         }
         Endpoint::ListMultipartUploads => multipart::list_uploads(inner, &call).await,
         Endpoint::DeleteObjects => objects::delete_objects(inner, &call, body).await,
+        Endpoint::PostObject => post::post_object(inner, &call, body).await,
         Endpoint::PutObject => objects::put_object(inner, &call, body).await,
         Endpoint::CopyObject => objects::copy_object(inner, &call).await,
         Endpoint::GetObject => objects::get_object(inner, &call, false).await,

@@ -1,5 +1,6 @@
 //! The S3 crate's one integration test binary: `S3::handle` behind a tiny axum server on
-//! `127.0.0.1:0`, driven by the official `aws-sdk-s3`, raw HTTP, and the `aws` CLI.
+//! `127.0.0.1:0`, driven by the official `aws-sdk-s3`, raw HTTP (browser-form POSTs too), and the
+//! `aws` CLI.
 
 mod buckets;
 mod cli;
@@ -10,4 +11,5 @@ mod multipart;
 mod notifications;
 mod objects;
 mod persistence;
+mod post;
 mod support;
