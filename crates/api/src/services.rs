@@ -43,12 +43,11 @@ impl Service {
         if let Some((url_id, path)) = crate::function_urls::from_path(path) {
             return Service::FunctionUrl { url_id, region: None, path };
         }
-        let bucket_from_host = s3::bucket_from_host(host);
         if let Some(c) = crate::auth::credential(headers, query) {
             return match c.service.as_str() {
                 "lambda" => Service::Lambda,
                 "logs" => Service::Logs,
-                "s3" => Service::S3 { bucket_from_host },
+                "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
                 other => Service::Unknown(other.to_owned()),
             };
         }
@@ -56,6 +55,7 @@ impl Service {
         if target.starts_with(logs::TARGET_PREFIX) {
             return Service::Logs;
         }
+        let bucket_from_host = s3::bucket_from_host(host);
         if bucket_from_host.is_some() {
             return Service::S3 { bucket_from_host };
         }

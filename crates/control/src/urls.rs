@@ -8,7 +8,7 @@ use model::name::{NameShape, Version};
 use model::policy::{Cors, FunctionUrl, UrlAuthType};
 use model::scope::Scope;
 use model::validate::Violation;
-use store::{FunctionKey, StoreError, UrlTarget};
+use store::{FunctionKey, StoreError, UrlTarget, WriteTx};
 
 use crate::functions::{decode_marker, encode_marker};
 use crate::names;
@@ -171,22 +171,15 @@ impl Control {
         let stored = url.clone();
         let view_arn = arn.clone();
         self.write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
-            let Some(f) = tx.lock_function(&FunctionKey { scope: s, name: n })? else {
-                return Err(ControlError::ResourceNotFound(NO_SUCH_FUNCTION.to_owned()));
-            };
+            let id = lock_url_function(tx, s, n, q.as_deref())?;
             let key = url_key(&q);
-            if let Some(a) = &q
-                && tx.alias(f.id, a)?.is_none()
-            {
-                return Err(ControlError::ResourceNotFound(NO_SUCH_FUNCTION.to_owned()));
-            }
-            if tx.function_url(f.id, &key)?.is_some() {
+            if tx.function_url(id, &key)?.is_some() {
                 return Err(ControlError::ResourceConflict(format!(
                     "Failed to create function url config for [functionArn = {arn}]. Error message:  \
                      FunctionUrlConfig exists for this Lambda function"
                 )));
             }
-            tx.put_function_url(f.id, &key, &stored)?;
+            tx.put_function_url(id, &key, &stored)?;
             Ok(())
         })
         .await?;
@@ -233,15 +226,8 @@ impl Control {
         let alias = q.clone();
         let url = self
             .write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
-                let Some(f) = tx.lock_function(&FunctionKey { scope: s, name: n })? else {
-                    return Err(ControlError::ResourceNotFound(NO_SUCH_FUNCTION.to_owned()));
-                };
-                if let Some(a) = &alias
-                    && tx.alias(f.id, a)?.is_none()
-                {
-                    return Err(ControlError::ResourceNotFound(NO_SUCH_FUNCTION.to_owned()));
-                }
-                let Some(mut url) = tx.function_url(f.id, &key)? else {
+                let id = lock_url_function(tx, s, n, alias.as_deref())?;
+                let Some(mut url) = tx.function_url(id, &key)? else {
                     return Err(ControlError::ResourceNotFound(NO_SUCH_RESOURCE.to_owned()));
                 };
                 if let Some(t) = &input.auth_type {
@@ -254,7 +240,7 @@ impl Control {
                     url.invoke_mode = Some(m);
                 }
                 url.last_modified_ms = stdx::time::now_ms();
-                tx.put_function_url(f.id, &key, &url)?;
+                tx.put_function_url(id, &key, &url)?;
                 Ok(url)
             })
             .await?;
@@ -338,12 +324,19 @@ impl Control {
         let id = url_id.to_owned();
         Ok(self.store.read(move |tx| tx.function_url_target(&id)).await?)
     }
+}
 
-    /// The id of a function, for callers holding a URL target (which may be stale).
-    pub async fn function_id(&self, scope: &Scope, name: &str) -> Result<Option<FunctionId>> {
-        let key = FunctionKey { scope: scope.clone(), name: name.to_owned() };
-        Ok(self.store.read(move |tx| tx.function(&key)).await?.map(|f| f.id))
+/// Locks the function a URL operation names and checks its alias, if any, exists; both
+/// missing cases are `Function does not exist`, as Create/UpdateFunctionUrlConfig answer.
+fn lock_url_function(tx: &mut dyn WriteTx, scope: Scope, name: String, alias: Option<&str>) -> Result<FunctionId> {
+    let missing = || ControlError::ResourceNotFound(NO_SUCH_FUNCTION.to_owned());
+    let f = tx.lock_function(&FunctionKey { scope, name })?.ok_or_else(missing)?;
+    if let Some(a) = alias
+        && tx.alias(f.id, a)?.is_none()
+    {
+        return Err(missing());
     }
+    Ok(f.id)
 }
 
 fn url_key(qualifier: &Option<String>) -> String {

@@ -342,6 +342,17 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedEvent> {
     })
 }
 
+const DELETE_POLICY: &str = "DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2";
+const DELETE_FUNCTION_URL: &str = "DELETE FROM function_urls WHERE function_id = ?1 AND qualifier = ?2";
+
+impl SqliteTx<'_> {
+    /// Runs one of the `DELETE_*` statements for a function's qualifier; whether a row went.
+    fn delete_qualified(&self, sql: &str, id: FunctionId, qualifier: &str) -> Result<bool, StoreError> {
+        let n = self.conn.prepare_cached(sql).map_err(db_err)?.execute(params![id.0, qualifier]).map_err(db_err)?;
+        Ok(n > 0)
+    }
+}
+
 const EVENT_COLUMNS: &str =
     "id, function_id, function_name, qualifier, request_id, payload, received_ms, attempts, account, region";
 
@@ -757,11 +768,7 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![id.0, number])
             .map_err(db_err)?;
-        self.conn
-            .prepare_cached("DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2")
-            .map_err(db_err)?
-            .execute(params![id.0, number.to_string()])
-            .map_err(db_err)?;
+        self.delete_qualified(DELETE_POLICY, id, &number.to_string())?;
         Ok(n > 0)
     }
 
@@ -789,23 +796,14 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![id.0, name])
             .map_err(db_err)?;
-        for table in [
-            "DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2",
-            "DELETE FROM function_urls WHERE function_id = ?1 AND qualifier = ?2",
-        ] {
-            self.conn.prepare_cached(table).map_err(db_err)?.execute(params![id.0, name]).map_err(db_err)?;
-        }
+        self.delete_qualified(DELETE_POLICY, id, name)?;
+        self.delete_qualified(DELETE_FUNCTION_URL, id, name)?;
         Ok(n > 0)
     }
 
     fn put_policy(&mut self, id: FunctionId, qualifier: &str, policy: &Policy) -> Result<(), StoreError> {
         if policy.statements.is_empty() {
-            self.conn
-                .prepare_cached("DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2")
-                .map_err(db_err)?
-                .execute(params![id.0, qualifier])
-                .map_err(db_err)?;
-            return Ok(());
+            return self.delete_qualified(DELETE_POLICY, id, qualifier).map(|_| ());
         }
         self.conn
             .prepare_cached(
@@ -831,13 +829,7 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn delete_function_url(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached("DELETE FROM function_urls WHERE function_id = ?1 AND qualifier = ?2")
-            .map_err(db_err)?
-            .execute(params![id.0, qualifier])
-            .map_err(db_err)?;
-        Ok(n > 0)
+        self.delete_qualified(DELETE_FUNCTION_URL, id, qualifier)
     }
 
     fn put_event_invoke_config(
