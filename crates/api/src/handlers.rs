@@ -34,8 +34,13 @@ type Reply = Result<Response<Body>, ApiError>;
 
 pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>, request_id: &str) -> Reply {
     let (parts, body) = req.into_parts();
-    let scope = auth::scope(&parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
+    let caller = auth::scope(&parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
     let c = &state.control;
+    // Another account's function: acts in that account if its resource policy allows it.
+    let scope = match endpoint.resource_policy() {
+        Some((action, target)) => c.acting_scope(caller, target, action).await?,
+        None => caller,
+    };
     let op = endpoint.name();
     match endpoint {
         Endpoint::CreateFunction => {

@@ -4,6 +4,8 @@
 
 use axum::http::Method;
 
+use control::Foreign;
+
 use crate::error::ApiError;
 use crate::query::{Query, percent_decode};
 
@@ -213,6 +215,35 @@ impl Endpoint {
         }
     }
 
+    /// For the operations that a resource-based policy can open to another account (AWS's list
+    /// for functions): the IAM action a statement must allow, and the function or resource the
+    /// request names. `None` for every other operation: another account's ARN stays refused.
+    pub(crate) fn resource_policy(&self) -> Option<(&'static str, Foreign<'_>)> {
+        Some(match self {
+            Endpoint::Invoke { function, query } => ("lambda:InvokeFunction", qualified(function, query)),
+            Endpoint::GetFunction { function, query } => ("lambda:GetFunction", qualified(function, query)),
+            Endpoint::GetFunctionConfiguration { function, query } => {
+                ("lambda:GetFunctionConfiguration", qualified(function, query))
+            }
+            Endpoint::UpdateFunctionCode { function } => ("lambda:UpdateFunctionCode", named(function)),
+            Endpoint::DeleteFunction { function, query } => ("lambda:DeleteFunction", qualified(function, query)),
+            Endpoint::PublishVersion { function } => ("lambda:PublishVersion", named(function)),
+            Endpoint::ListVersionsByFunction { function, .. } => ("lambda:ListVersionsByFunction", named(function)),
+            Endpoint::CreateAlias { function } => ("lambda:CreateAlias", named(function)),
+            Endpoint::GetAlias { function, .. } => ("lambda:GetAlias", named(function)),
+            Endpoint::ListAliases { function, .. } => ("lambda:ListAliases", named(function)),
+            Endpoint::UpdateAlias { function, .. } => ("lambda:UpdateAlias", named(function)),
+            Endpoint::DeleteAlias { function, .. } => ("lambda:DeleteAlias", named(function)),
+            Endpoint::GetPolicy { function, query } => ("lambda:GetPolicy", qualified(function, query)),
+            Endpoint::PutFunctionConcurrency { function } => ("lambda:PutFunctionConcurrency", named(function)),
+            Endpoint::DeleteFunctionConcurrency { function } => ("lambda:DeleteFunctionConcurrency", named(function)),
+            Endpoint::ListTags { resource } => ("lambda:ListTags", Foreign::Resource(resource)),
+            Endpoint::TagResource { resource } => ("lambda:TagResource", Foreign::Resource(resource)),
+            Endpoint::UntagResource { resource, .. } => ("lambda:UntagResource", Foreign::Resource(resource)),
+            _ => return None,
+        })
+    }
+
     pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Endpoint, ApiError> {
         let unknown = || ApiError::UnknownOperation { method: method.to_string(), path: path.to_owned() };
         let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
@@ -347,6 +378,16 @@ impl Endpoint {
         };
         Ok(e)
     }
+}
+
+/// A `FunctionName` alone.
+fn named(function: &str) -> Foreign<'_> {
+    Foreign::Function { function_name: function, qualifier: None }
+}
+
+/// A `FunctionName` with the request's `Qualifier` parameter.
+fn qualified<'a>(function: &'a str, query: &'a Query) -> Foreign<'a> {
+    Foreign::Function { function_name: function, qualifier: query.get("Qualifier") }
 }
 
 #[cfg(test)]

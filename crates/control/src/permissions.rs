@@ -9,7 +9,7 @@
 
 use model::arn::{function_arn, qualified_arn};
 use model::function::Function;
-use model::name::{NameShape, Qualifier, Version};
+use model::name::{FunctionRef, NameShape, Qualifier, Version};
 use model::policy::{Caller, Policy, Principal, Statement};
 use model::scope::Scope;
 use model::validate::Violation;
@@ -448,6 +448,62 @@ impl Control {
             })
             .await?;
         Ok(policy.is_some_and(|p| p.statements.iter().any(|st| st.allows(caller))))
+    }
+}
+
+/// What a cross-account request names: a `FunctionName` (with the `Qualifier` parameter, if any)
+/// or a tag operation's `Resource` ARN.
+#[derive(Debug, Clone, Copy)]
+pub enum Foreign<'a> {
+    Function { function_name: &'a str, qualifier: Option<&'a str> },
+    Resource(&'a str),
+}
+
+impl Control {
+    /// The scope an operation acts in. A request acts in its caller's account, unless its
+    /// function (or tag resource) ARN names another account: then it acts in that account if
+    /// the resource policy of the named function, version or alias lets the caller's account do
+    /// `action` (reference §6.2: the operations AWS lists for resource-based policies), and is
+    /// refused with 403 `AccessDeniedException` otherwise — also when the function does not
+    /// exist, so another account learns nothing from the refusal.
+    ///
+    /// Names that do not parse, or that name another region, are left to the operation, which
+    /// reports them exactly as it does for its own account.
+    pub async fn acting_scope(&self, caller: Scope, target: Foreign<'_>, action: &'static str) -> Result<Scope> {
+        let (account, region, name, qualifier) = match target {
+            // A bare name (the common case) is always the caller's own.
+            Foreign::Function { function_name, .. } if !function_name.contains(':') => return Ok(caller),
+            Foreign::Function { function_name, qualifier } => {
+                let Some(r) = FunctionRef::parse(function_name, NameShape::Namespaced) else { return Ok(caller) };
+                // A qualifier in the name wins; a different `Qualifier` parameter is the
+                // operation's own error, after authorization.
+                let q = r.qualifier.or_else(|| qualifier.map(str::to_owned));
+                (r.account, r.region, r.name, q)
+            }
+            Foreign::Resource(arn) => match model::arn::ResourceArn::parse(arn) {
+                Some(model::arn::ResourceArn {
+                    account,
+                    region,
+                    resource: model::arn::TaggableResource::Function { name, qualifier },
+                }) => (Some(account), Some(region), name, qualifier),
+                _ => return Ok(caller),
+            },
+        };
+        let Some(account) = account.filter(|a| a != caller.account.as_str()) else { return Ok(caller) };
+        if region.is_some_and(|r| r != caller.region.as_str()) {
+            return Ok(caller);
+        }
+        let Some(account) = model::scope::AccountId::parse(&account) else { return Ok(caller) };
+        let owner = Scope { account, region: caller.region.clone() };
+        let who = Caller {
+            principal: model::policy::CallerPrincipal::Account(caller.account.as_str().to_owned()),
+            action,
+            source_account: None,
+            source_arn: None,
+            function_url_auth_type: None,
+        };
+        let allowed = names::can_exist(&name) && self.authorize(&owner, &name, qualifier.as_deref(), &who).await?;
+        if allowed { Ok(owner) } else { Err(ControlError::AccessDenied(String::new())) }
     }
 }
 

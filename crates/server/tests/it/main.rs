@@ -2,6 +2,7 @@
 
 mod aliases;
 mod cli;
+mod cross_account;
 mod durability;
 mod events;
 mod examples;
