@@ -1,7 +1,7 @@
 //! ARNs Versa prints: functions, versions and aliases.
 
 use crate::name::{FunctionRef, NameShape};
-use crate::scope::{Scope, is_account_id, is_region};
+use crate::scope::{RegionPattern, Scope, is_account_id};
 
 /// `(aws[a-zA-Z-]*)?`: the partition of an ARN, which the patterns allow to be empty.
 pub fn is_partition(s: &str) -> bool {
@@ -16,6 +16,22 @@ pub fn function_arn(scope: &Scope, name: &str) -> String {
 /// `arn:aws:lambda:<region>:<account>:function:<name>:<qualifier>`.
 pub fn qualified_arn(scope: &Scope, name: &str, qualifier: &dyn std::fmt::Display) -> String {
     format!("arn:aws:lambda:{}:{}:function:{}:{}", scope.region, scope.account, name, qualifier)
+}
+
+/// `arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:(<region>)?:(\d{12})?:(.*)`, matched in full: the
+/// shape of the API's generic ARN patterns (source ARNs, destinations), whose region
+/// sub-pattern differs between them.
+pub fn is_service_arn(s: &str, region: RegionPattern) -> bool {
+    // No group before `(.*)` can contain ':', so the first five colons delimit them.
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, r, account, rest] = parts.as_slice() else { return false };
+    *arn == "arn"
+        && partition.strip_prefix("aws").is_some_and(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && !service.is_empty()
+        && service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && (r.is_empty() || region.matches(r))
+        && (account.is_empty() || is_account_id(account))
+        && rest.chars().all(crate::validate::is_java_dot)
 }
 
 /// A taggable resource ARN as the tag operations accept it.
@@ -37,7 +53,8 @@ pub enum TaggableResource {
     Other,
 }
 
-/// Pattern of the tag operations' `Resource` parameter, as AWS quotes it.
+/// Pattern of the tag operations' `Resource` parameter: the API model's `TaggableResource`
+/// (no recording shows AWS quoting another; unlike the function-name patterns it has no `(eusc-)?`).
 pub const TAGGABLE_RESOURCE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)";
 
 impl ResourceArn {
@@ -49,7 +66,7 @@ impl ResourceArn {
         else {
             return None;
         };
-        if partition.is_empty() || !is_partition(partition) || !is_region(region) || !is_account_id(account) {
+        if partition.is_empty() || !is_partition(partition) || !RegionPattern::MODEL.matches(region) || !is_account_id(account) {
             return None;
         }
         let resource = if rest.starts_with("function:") {
@@ -92,6 +109,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn service_arns() {
+        let gov = RegionPattern::GOV_ONLY;
+        assert!(is_service_arn("arn:aws:s3:::bucket", gov));
+        assert!(is_service_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q", gov));
+        assert!(is_service_arn("arn:aws:sns:us-east-1::", gov));
+        assert!(!is_service_arn("arn:aws:s3:us-iso-east-1::b", gov));
+        assert!(is_service_arn("arn:aws:s3:us-iso-east-1::b", RegionPattern::ISO_B));
+        assert!(!is_service_arn("arn:aws!:s3:::b", gov));
+        assert!(!is_service_arn("arn:azure:s3:::b", gov));
+        assert!(!is_service_arn("arn:aws::::b", gov));
+        assert!(!is_service_arn("arn:aws:s3:::b\nc", gov));
+        assert!(is_service_arn("arn:aws:s3:::", gov));
+        assert!(!is_service_arn("arn:aws:s3:us-east-1:1234:b", gov));
+    }
+
+    #[test]
     fn resource_arns() {
         let a = ResourceArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").unwrap();
         assert_eq!(a.resource, TaggableResource::Function { name: "f".into(), qualifier: None });
@@ -100,6 +133,9 @@ mod tests {
         assert!(ResourceArn::parse("f").is_none());
         assert!(ResourceArn::parse("arn:aws:lambda:us-east-1:1234:function:f").is_none());
         assert!(ResourceArn::parse("arn:aws:s3:us-east-1:123456789012:function:f").is_none());
+        // The quoted pattern has no `(eusc-)?`, so neither does the parser.
+        assert!(ResourceArn::parse("arn:aws-eusc:lambda:eusc-de-east-1:123456789012:function:f").is_none());
+        assert!(ResourceArn::parse("arn:aws-iso-f:lambda:us-isof-south-1:123456789012:function:f").is_some());
         assert!(
             ResourceArn::parse(
                 "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"

@@ -1,0 +1,118 @@
+//! The members of error bodies, byte for byte, as AWS sends them: which exceptions carry
+//! `Type`, and whether the message member is `message` or `Message` (reference §1.3, §1.5).
+//! The SDK hides both, so these requests are raw HTTP.
+
+use serde_json::json;
+use testkit::TestServer;
+use testkit::http::{Client, Response};
+
+use crate::support::*;
+
+#[track_caller]
+fn assert_body(r: &Response, status: u16, code: &str, body: serde_json::Value) {
+    assert_eq!((r.status, r.header("x-amzn-ErrorType")), (status, Some(code)), "{}", r.text());
+    assert_eq!(r.json(), body);
+}
+
+#[tokio::test]
+async fn error_bodies_have_the_members_aws_sends() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create(&c, "shape", testkit::zip::hello()).await;
+    c.publish_version().function_name("shape").send().await.unwrap();
+    c.create_alias().function_name("shape").name("live").function_version("1").send().await.unwrap();
+    let mut http = Client::new(server.addr);
+
+    // ResourceNotFoundException: `Message`, with `Type`.
+    let r = http.send("GET", "/2015-03-31/functions/nope", &[], b"").await.unwrap();
+    assert_body(
+        &r,
+        404,
+        "ResourceNotFoundException",
+        json!({"Type": "User", "Message": format!("Function not found: {}", arn("nope"))}),
+    );
+    // ValidationException: `message`, no `Type`.
+    let r = http.send("GET", "/2015-03-31/functions/shape?Qualifier=invalid%21", &[], b"").await.unwrap();
+    assert_body(
+        &r,
+        400,
+        "ValidationException",
+        json!({"message": r"1 validation error detected: Value 'invalid!' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: \$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"}),
+    );
+    // ResourceConflictException: `message`, with `Type`.
+    let r = http
+        .send("POST", "/2015-03-31/functions/shape/aliases", &[], br#"{"Name": "live", "FunctionVersion": "1"}"#)
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        409,
+        "ResourceConflictException",
+        json!({"Type": "User", "message": format!("Alias already exists: {}:live", arn("shape"))}),
+    );
+    // InvalidParameterValueException: `message`, with `Type`...
+    let r = http
+        .send("PUT", "/2017-10-31/functions/shape%3A1/concurrency", &[], br#"{"ReservedConcurrentExecutions": 1}"#)
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        400,
+        "InvalidParameterValueException",
+        json!({"Type": "User", "message": "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN."}),
+    );
+    // ...except where AWS's answer has none.
+    let r = http
+        .send(
+            "POST",
+            "/2015-03-31/functions/shape/aliases",
+            &[],
+            br#"{"Name": "x", "FunctionVersion": "$LATEST", "RoutingConfig": {"AdditionalVersionWeights": {"1": 0.5}}}"#,
+        )
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        400,
+        "InvalidParameterValueException",
+        json!({"message": "$LATEST is not supported for an alias pointing to more than 1 version"}),
+    );
+    let r = http
+        .send("PUT", "/2017-10-31/functions/shape/concurrency", &[], br#"{"ReservedConcurrentExecutions": 901}"#)
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        400,
+        "InvalidParameterValueException",
+        json!({"message": "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100]."}),
+    );
+    // PreconditionFailedException: `message`, with `Type`.
+    let r = http
+        .send("PUT", "/2015-03-31/functions/shape/configuration", &[], br#"{"RevisionId": "stale"}"#)
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        412,
+        "PreconditionFailedException",
+        json!({"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}),
+    );
+    // ProvisionedConcurrencyConfigNotFoundException: `message`, with `Type`.
+    let r =
+        http.send("GET", "/2019-09-30/functions/shape/provisioned-concurrency?Qualifier=1", &[], b"").await.unwrap();
+    assert_body(
+        &r,
+        404,
+        "ProvisionedConcurrencyConfigNotFoundException",
+        json!({"Type": "User", "message": "No Provisioned Concurrency Config found for this function"}),
+    );
+    // AccessDeniedException for another account's function: no message at all.
+    let other = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A999999999999%3Afunction%3Ashape";
+    let r = http.send("GET", other, &[], b"").await.unwrap();
+    assert_body(&r, 403, "AccessDeniedException", json!({"Type": "User"}));
+    // Nothing above changed the function.
+    let conf = c.get_function().function_name("shape").send().await.unwrap();
+    assert!(conf.concurrency().is_none());
+    assert_eq!(c.list_aliases().function_name("shape").send().await.unwrap().aliases().len(), 1);
+}
