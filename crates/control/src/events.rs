@@ -239,7 +239,13 @@ impl Control {
     /// `function`, that exists. An ARN of a service that cannot be a destination makes the whole
     /// config invalid (recorded); Versa has no queues, topics, buses or buckets as destinations
     /// yet, so their ARNs are destinations that do not exist.
-    async fn check_destination(&self, scope: &Scope, function: &str, arn: &str, input: &EventConfigInput) -> Result<()> {
+    async fn check_destination(
+        &self,
+        scope: &Scope,
+        function: &str,
+        arn: &str,
+        input: &EventConfigInput,
+    ) -> Result<()> {
         let service = arn.split(':').nth(2).unwrap_or_default();
         if !DESTINATION_SERVICES.contains(&service) {
             return Err(ControlError::InvalidParameterValue(format!(
@@ -374,7 +380,8 @@ impl Control {
         function_name: &str,
         qualifier: Option<&str>,
     ) -> Result<EventConfigView> {
-        let (id, name, q) = self.config_target(scope, function_name, qualifier, Vec::new(), None, Missing::NoConfig).await?;
+        let (id, name, q) =
+            self.config_target(scope, function_name, qualifier, Vec::new(), None, Missing::NoConfig).await?;
         let arn = qualified_arn(scope, &name, &q);
         let qq = q.clone();
         match self.store.read(move |tx| tx.event_invoke_config(id, &qq)).await? {
@@ -386,7 +393,8 @@ impl Control {
     }
 
     pub async fn delete_event_config(&self, scope: &Scope, function_name: &str, qualifier: Option<&str>) -> Result<()> {
-        let (id, name, q) = self.config_target(scope, function_name, qualifier, Vec::new(), None, Missing::NoConfig).await?;
+        let (id, name, q) =
+            self.config_target(scope, function_name, qualifier, Vec::new(), None, Missing::NoConfig).await?;
         let arn = qualified_arn(scope, &name, &q);
         let deleted = self.store.write(move |tx| tx.delete_event_invoke_config(id, &q)).await?;
         if deleted {

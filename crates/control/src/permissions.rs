@@ -28,7 +28,8 @@ const ACTION_PATTERN: &str = "(lambda:[*]|lambda:[a-zA-Z]+|[*])";
 const PRINCIPAL_PATTERN: &str = "[^\\s]+";
 const SOURCE_ACCOUNT_PATTERN: &str = "\\d{12}";
 /// The API model's `Arn` pattern (no recording quotes another).
-const SOURCE_ARN_PATTERN: &str = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+const SOURCE_ARN_PATTERN: &str =
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
 const ORG_ID_PATTERN: &str = "o-[a-z0-9]{10,32}";
 const EVENT_SOURCE_TOKEN_PATTERN: &str = "[a-zA-Z0-9._\\-]+";
 const EVENT_SOURCE_TOKEN_LEN_MAX: usize = 256;

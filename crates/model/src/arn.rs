@@ -1,6 +1,5 @@
 //! ARNs Versa prints: functions, versions and aliases.
 
-use crate::name::{FunctionRef, NameShape};
 use crate::scope::{RegionPattern, Scope, is_account_id};
 
 /// `(aws[a-zA-Z-]*)?`: the partition of an ARN, which the patterns allow to be empty.
@@ -66,15 +65,25 @@ impl ResourceArn {
         else {
             return None;
         };
-        if partition.is_empty() || !is_partition(partition) || !RegionPattern::MODEL.matches(region) || !is_account_id(account) {
+        if partition.is_empty()
+            || !is_partition(partition)
+            || !RegionPattern::MODEL.matches(region)
+            || !is_account_id(account)
+        {
             return None;
         }
-        let resource = if rest.starts_with("function:") {
-            let r = FunctionRef::parse(rest, NameShape::Plain)?;
-            if r.region.is_some() || r.account.is_some() || r.partition.is_some() {
+        let resource = if let Some(f) = rest.strip_prefix("function:") {
+            // `function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?`
+            let word =
+                |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let (name, qualifier) = match f.split_once(':') {
+                None => (f, None),
+                Some((n, q)) => (n, Some(q)),
+            };
+            if !word(name) || qualifier.is_some_and(|q| q != "$LATEST" && !word(q)) {
                 return None;
             }
-            TaggableResource::Function { name: r.name, qualifier: r.qualifier }
+            TaggableResource::Function { name: name.to_owned(), qualifier: qualifier.map(str::to_owned) }
         } else if let Some(id) = rest.strip_prefix("code-signing-config:csc-") {
             let ok = id.len() == 17 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
             if !ok {
@@ -122,6 +131,64 @@ mod tests {
         assert!(!is_service_arn("arn:aws:s3:::b\nc", gov));
         assert!(is_service_arn("arn:aws:s3:::", gov));
         assert!(!is_service_arn("arn:aws:s3:us-east-1:1234:b", gov));
+    }
+
+    /// The ARN parsers against a regex engine running the patterns AWS quotes (inputs without
+    /// the line terminators on which Java's and the engine's `.` differ).
+    #[test]
+    fn arn_parsers_agree_with_the_quoted_patterns() {
+        // Inputs shaped like ARNs, position by position, sometimes with a part missing.
+        const POSITIONS: &[&[&str]] = &[
+            &["arn", "arn", "arn", "nra"],
+            &["aws", "aws-cn", "aws-us-gov", "aws1", "", "aws!", "azure"],
+            &["lambda", "lambda", "s3", "sqs", "s_3", ""],
+            &["us-east-1", "", "us-isob-east-1", "eu-isoe-west-1", "eusc-de-east-1", "us-gov-west-1", "us-east"],
+            &["123456789012", "", "1234"],
+            &["function", "code-signing-config", "event-source-mapping", "capacity-provider", "fn", "bucket/key"],
+        ];
+        const TAILS: &[&str] = &[
+            "fn",
+            "my_fn-2",
+            "$LATEST",
+            "prod",
+            "my.fn",
+            "csc-0123456789abcdefg",
+            "csc-0123456789ABCDEFG",
+            "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            "0f1e2d3c-4b5a-6978-8a9b",
+            "a b",
+        ];
+        let source = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+        let destination =
+            r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+        let checks: [(&str, Box<dyn Fn(&str) -> bool>); 3] = [
+            (source, Box::new(|s| is_service_arn(s, RegionPattern::GOV_ONLY))),
+            (destination, Box::new(|s| is_service_arn(s, RegionPattern::ISO_B))),
+            (TAGGABLE_RESOURCE_PATTERN, Box::new(|s| ResourceArn::parse(s).is_some())),
+        ];
+        for (text, parse) in checks {
+            let re = regex_lite::Regex::new(&format!("^(?:{text})$")).unwrap();
+            let mut seed: u64 = 0xa11;
+            let mut next = |n: usize| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 33) as usize) % n
+            };
+            let mut accepted = 0;
+            for _ in 0..40_000 {
+                let mut input: Vec<&str> = POSITIONS.iter().map(|p| p[next(p.len())]).collect();
+                for _ in 0..next(3) {
+                    input.push(TAILS[next(TAILS.len())]);
+                }
+                if next(10) == 0 {
+                    input.remove(next(input.len()));
+                }
+                let input = input.join(":");
+                let want = re.is_match(&input);
+                accepted += usize::from(want);
+                assert_eq!(parse(&input), want, "{text} {input:?}");
+            }
+            assert!(accepted > 50, "{text}: only {accepted} accepted inputs");
+        }
     }
 
     #[test]

@@ -541,8 +541,7 @@ async fn event_invoke_config_missing_targets_answer_as_recorded() {
     assert_err(e, 404, "ResourceNotFoundException", &missing);
     let e = err(c.delete_function_event_invoke_config().function_name("doesnotexist").send().await);
     assert_err(e, 404, "ResourceNotFoundException", &missing);
-    let e =
-        err(c.get_function_event_invoke_config().function_name("doesnotexist").qualifier("live").send().await);
+    let e = err(c.get_function_event_invoke_config().function_name("doesnotexist").qualifier("live").send().await);
     assert_err(
         e,
         404,
@@ -552,7 +551,10 @@ async fn event_invoke_config_missing_targets_answer_as_recorded() {
 
     // Update: a missing function does not exist; a missing version or alias has no config.
     let update = |name: &str, q: Option<&str>| {
-        c.update_function_event_invoke_config().function_name(name).set_qualifier(q.map(str::to_owned)).maximum_retry_attempts(0)
+        c.update_function_event_invoke_config()
+            .function_name(name)
+            .set_qualifier(q.map(str::to_owned))
+            .maximum_retry_attempts(0)
     };
     let e = err(update("doesnotexist", None).send().await);
     assert_err(e, 404, "ResourceNotFoundException", not_exist);
@@ -563,7 +565,10 @@ async fn event_invoke_config_missing_targets_answer_as_recorded() {
 
     // Put and List: nothing missing has a config to put; the function does not exist.
     let put = |name: &str, q: Option<&str>| {
-        c.put_function_event_invoke_config().function_name(name).set_qualifier(q.map(str::to_owned)).maximum_retry_attempts(1)
+        c.put_function_event_invoke_config()
+            .function_name(name)
+            .set_qualifier(q.map(str::to_owned))
+            .maximum_retry_attempts(1)
     };
     for (name, q) in [("doesnotexist", None), ("eic", Some("7")), ("eic", Some("livedoesnotexist"))] {
         let e = err(put(name, q).send().await);
@@ -594,7 +599,9 @@ async fn event_invoke_config_missing_targets_answer_as_recorded() {
         e,
         400,
         "InvalidParameterValueException",
-        &format!("The provided destination config DestinationConfig(onSuccess=OnSuccess(destination={iam}), onFailure=null) is invalid."),
+        &format!(
+            "The provided destination config DestinationConfig(onSuccess=OnSuccess(destination={iam}), onFailure=null) is invalid."
+        ),
     );
     let e = err(c
         .put_function_event_invoke_config()

@@ -116,3 +116,61 @@ async fn error_bodies_have_the_members_aws_sends() {
     assert!(conf.concurrency().is_none());
     assert_eq!(c.list_aliases().function_name("shape").send().await.unwrap().aliases().len(), 1);
 }
+
+/// Patterns Versa quotes where no recording shows another text are the API model's, and values
+/// are matched by exactly those patterns (Java's `\s`: ASCII whitespace only).
+#[tokio::test]
+async fn model_patterns_are_quoted_and_matched_exactly() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create(&c, "pat", testkit::zip::hello()).await;
+    let add = |sid: &str| c.add_permission().function_name("pat").statement_id(sid).action("lambda:InvokeFunction");
+    let source_pattern = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+    for bad in ["not-an-arn", "arn:aws:s3:us-iso-east-1::bucket", "arn:aws!:s3:::bucket"] {
+        let e = err(add("s").principal("s3.amazonaws.com").source_arn(bad).send().await);
+        assert_err(
+            e,
+            400,
+            "ValidationException",
+            &format!(
+                "1 validation error detected: Value '{bad}' at 'sourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {source_pattern}"
+            ),
+        );
+    }
+    add("gov")
+        .principal("s3.amazonaws.com")
+        .source_arn("arn:aws-us-gov:s3:us-gov-west-1::bucket")
+        .send()
+        .await
+        .unwrap();
+    // A non-breaking space is not `\s`: the principal passes the pattern and is then not one.
+    let e = err(add("nbsp").principal("s3.amazonaws.com\u{a0}").send().await);
+    assert_err(
+        e,
+        400,
+        "InvalidParameterValueException",
+        "The provided principal was invalid. Please check the principal and try again.",
+    );
+    let e = err(add("tab").principal("s3.amazonaws.com\t").send().await);
+    assert_err(
+        e,
+        400,
+        "ValidationException",
+        "1 validation error detected: Value 's3.amazonaws.com\t' at 'principal' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+",
+    );
+    // ListFunctions' MasterRegion: `ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}`.
+    for bad in ["us-iso-east-1", "eusc-de-east-1", "nowhere"] {
+        let e = err(c.list_functions().master_region(bad).send().await);
+        assert_err(
+            e,
+            400,
+            "ValidationException",
+            &format!(
+                r"1 validation error detected: Value '{bad}' at 'masterRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ALL|[a-z]{{2}}(-gov)?-[a-z]+-\d{{1}}"
+            ),
+        );
+    }
+    let policy = c.get_policy().function_name("pat").send().await.unwrap();
+    assert!(policy.policy().unwrap().contains("\"Sid\":\"gov\""));
+    assert!(!policy.policy().unwrap().contains("nbsp"));
+}
