@@ -161,10 +161,11 @@ mod tests {
         let source = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
         let destination =
             r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
-        let checks: [(&str, Box<dyn Fn(&str) -> bool>); 3] = [
-            (source, Box::new(|s| is_service_arn(s, RegionPattern::GOV_ONLY))),
-            (destination, Box::new(|s| is_service_arn(s, RegionPattern::ISO_B))),
-            (TAGGABLE_RESOURCE_PATTERN, Box::new(|s| ResourceArn::parse(s).is_some())),
+        type Parser = fn(&str) -> bool;
+        let checks: [(&str, Parser); 3] = [
+            (source, |s| is_service_arn(s, RegionPattern::GOV_ONLY)),
+            (destination, |s| is_service_arn(s, RegionPattern::ISO_B)),
+            (TAGGABLE_RESOURCE_PATTERN, |s| ResourceArn::parse(s).is_some()),
         ];
         for (text, parse) in checks {
             let re = regex_lite::Regex::new(&format!("^(?:{text})$")).unwrap();

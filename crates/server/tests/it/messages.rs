@@ -8,6 +8,10 @@ use testkit::http::{Client, Response};
 
 use crate::support::*;
 
+fn dlq(arn: &str) -> aws_sdk_lambda::types::DeadLetterConfig {
+    aws_sdk_lambda::types::DeadLetterConfig::builder().target_arn(arn).build()
+}
+
 #[track_caller]
 fn assert_body(r: &Response, status: u16, code: &str, body: serde_json::Value) {
     assert_eq!((r.status, r.header("x-amzn-ErrorType")), (status, Some(code)), "{}", r.text());
@@ -170,6 +174,41 @@ async fn model_patterns_are_quoted_and_matched_exactly() {
             ),
         );
     }
+    // Configuration members, one at a time.
+    let update = || c.update_function_configuration().function_name("pat");
+    let any_arn = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()";
+    let cases = [
+        ("handler", "index handler", update().handler("index handler"), r"[^\s]+"),
+        ("deadLetterConfig.targetArn", "sqs", update().dead_letter_config(dlq("sqs")), any_arn),
+        (
+            "deadLetterConfig.targetArn",
+            "arn:aws:sqs:us-east-1:000000000000:q\nx",
+            update().dead_letter_config(dlq("arn:aws:sqs:us-east-1:000000000000:q\nx")),
+            any_arn,
+        ),
+        ("kMSKeyArn", "arn:aws:KMS:key", update().kms_key_arn("arn:aws:KMS:key"), any_arn),
+        (
+            "loggingConfig.logGroup",
+            "my group",
+            update().logging_config(aws_sdk_lambda::types::LoggingConfig::builder().log_group("my group").build()),
+            r"[\.\-_/#A-Za-z0-9]+",
+        ),
+    ];
+    for (field, value, call, pattern) in cases {
+        let e = err(call.send().await);
+        assert_err(
+            e,
+            400,
+            "ValidationException",
+            &format!(
+                "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+            ),
+        );
+    }
+    // Java's `\s` is ASCII: a handler with a non-breaking space satisfies `[^\s]+`.
+    let conf = update().handler("index.handler\u{a0}").send().await.unwrap();
+    assert_eq!(conf.handler(), Some("index.handler\u{a0}"));
+
     let policy = c.get_policy().function_name("pat").send().await.unwrap();
     assert!(policy.policy().unwrap().contains("\"Sid\":\"gov\""));
     assert!(!policy.policy().unwrap().contains("nbsp"));
