@@ -75,8 +75,7 @@ fn check_routing(r: &RoutingInput, v: &mut Vec<Violation>) {
             show_weights(w),
             field,
             "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have \
-             length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+, Member must \
-             not be null]",
+             length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]",
         ));
     }
     if !w.values().all(|x| x.is_some_and(|x| (0.0..=1.0).contains(&x))) {

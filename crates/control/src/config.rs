@@ -100,13 +100,13 @@ fn is_valid_resource_arn(s: &str) -> bool {
     }
     let Some(rest) = s.strip_prefix("arn:") else { return false };
     let Some((partition, rest)) = rest.split_once(':') else { return false };
-    let partition_ok = is_partition(partition);
-    // The service part is greedy up to the last ':' it can take; any ':' after a non-empty
-    // service of [a-z0-9-.] satisfies the pattern.
-    let service_ok = rest.char_indices().filter(|(_, c)| *c == ':').any(|(i, _)| {
-        i > 0 && rest[..i].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-    });
-    partition_ok && service_ok
+    // The service `[a-z0-9-.]+` cannot contain ':', so it ends at the first one; Java's `.*`
+    // takes the rest unless it has a line terminator.
+    let Some((service, tail)) = rest.split_once(':') else { return false };
+    is_partition(partition)
+        && !service.is_empty()
+        && service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && tail.chars().all(model::validate::is_java_dot)
 }
 
 fn is_valid_layer_arn(s: &str) -> bool {
@@ -138,7 +138,7 @@ pub(crate) fn check_patch(p: &ConfigPatch, out: &mut Vec<Violation>) {
         out.push(Violation::pattern(role, "role", ROLE_PATTERN));
     }
     if let Some(h) = &p.handler {
-        if h.is_empty() || h.chars().any(char::is_whitespace) {
+        if h.is_empty() || h.chars().any(model::validate::is_java_space) {
             out.push(Violation::pattern(h, "handler", HANDLER_PATTERN));
         }
         if h.chars().count() > limits::HANDLER_LEN_MAX {

@@ -4,7 +4,7 @@
 use model::arn::{function_arn, qualified_arn};
 use model::function::{EventInvokeConfig, FunctionId, QueuedEvent};
 use model::name::{FunctionRef, NameShape, Qualifier, Version};
-use model::scope::Scope;
+use model::scope::{RegionPattern, Scope};
 use model::validate::Violation;
 use store::{FunctionKey, ReadTx, StoreError};
 
@@ -19,6 +19,7 @@ pub const QUEUE_RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_s
 const RETRIES_MAX: i64 = 2;
 const EVENT_AGE_S_MIN: i64 = 60;
 const EVENT_AGE_S_MAX: i64 = 21_600;
+/// The destination pattern AWS quotes (recorded; older than the model's, which adds `kafka://`).
 const DESTINATION_PATTERN: &str =
     r"^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
 
@@ -51,20 +52,48 @@ fn not_exist() -> ControlError {
     ControlError::ResourceNotFound("The function doesn't exist.".to_owned())
 }
 
-/// `arn:(aws…):service:region?:account?:rest` with the pattern above (empty allowed).
+fn no_config(scope: &Scope, name: &str, qualifier: &str) -> ControlError {
+    ControlError::ResourceNotFound(format!(
+        "The function {} doesn't have an EventInvokeConfig",
+        qualified_arn(scope, name, &qualifier)
+    ))
+}
+
+/// What an event-invoke-config operation answers when its function, version or alias is
+/// missing (recorded on AWS, except Update on a missing version or alias).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Put, List: `The function doesn't exist.` for a missing function, version or alias.
+    DoesNotExist,
+    /// Update: `The function doesn't exist.` for a missing function; a missing version or alias
+    /// has no config.
+    FunctionDoesNotExist,
+    /// Get, Delete: `The function <arn>:<qualifier> doesn't have an EventInvokeConfig`, whatever
+    /// is missing.
+    NoConfig,
+}
+
+/// The services whose resources can be destinations: Lambda, SQS, SNS, EventBridge, S3.
+const DESTINATION_SERVICES: &[&str] = &["lambda", "sqs", "sns", "events", "s3"];
+
+/// The destination config as AWS's service echoes it (Java's `toString`):
+/// `DestinationConfig(onSuccess=OnSuccess(destination=<arn>), onFailure=null)`.
+fn show_destination_config(input: &EventConfigInput) -> String {
+    let side = |kind: &str, d: &Option<Option<String>>| match d {
+        None => "null".to_owned(),
+        Some(d) => format!("{kind}(destination={})", d.as_deref().unwrap_or("null")),
+    };
+    format!(
+        "DestinationConfig(onSuccess={}, onFailure={})",
+        side("OnSuccess", &input.on_success),
+        side("OnFailure", &input.on_failure)
+    )
+}
+
+/// [`DESTINATION_PATTERN`], matched in full: empty, or
+/// `arn:(aws…):service:region?:account?:rest`.
 fn is_destination_arn(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, _rest] = parts.as_slice() else { return false };
-    *arn == "arn"
-        && partition.starts_with("aws")
-        && partition[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !service.is_empty()
-        && service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && (region.is_empty() || model::scope::Region::parse(region).is_some())
-        && (account.is_empty() || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+    s.is_empty() || model::arn::is_service_arn(s, RegionPattern::ISO_B)
 }
 
 impl Control {
@@ -147,14 +176,17 @@ impl Control {
     }
 
     /// Resolves the `FunctionName`/`Qualifier` of an event-invoke-config operation to the
-    /// function id and the config's qualifier (`$LATEST` when none). `must_exist` is the
-    /// error for a missing function.
+    /// function id and the config's qualifier (`$LATEST` when none). `refuse`, if any, is
+    /// answered once the request is valid and before anything is looked up; `missing` says how a
+    /// missing function, version or alias is reported.
     async fn config_target(
         &self,
         scope: &Scope,
         function_name: &str,
         qualifier: Option<&str>,
         extra: Vec<Violation>,
+        refuse: Option<ControlError>,
+        missing: Missing,
     ) -> Result<(FunctionId, String, String)> {
         let mut v = Vec::new();
         let parsed = names::check_function_name(function_name, NameShape::Namespaced, &mut v);
@@ -175,27 +207,52 @@ impl Control {
             (None, Some(g)) => g.to_owned(),
             (None, None) => Version::LATEST.to_owned(),
         };
+        if let Some(e) = refuse {
+            return Err(e);
+        }
+        let function_missing = || match missing {
+            Missing::DoesNotExist | Missing::FunctionDoesNotExist => not_exist(),
+            Missing::NoConfig => no_config(scope, &parsed.name, &q),
+        };
         if !names::can_exist(&parsed.name) {
-            return Err(not_exist());
+            return Err(function_missing());
         }
         let (s, n, qq) = (scope.clone(), parsed.name.clone(), q.clone());
-        let id = self
+        let found = self
             .store
             .read(move |tx| {
                 let Some(f) = tx.function(&FunctionKey { scope: s, name: n })? else {
                     return Ok::<_, StoreError>(None);
                 };
-                Ok(qualifier_exists(tx, f.id, &qq)?.then_some(f.id))
+                Ok(Some((f.id, qualifier_exists(tx, f.id, &qq)?)))
             })
-            .await?
-            .ok_or_else(not_exist)?;
-        Ok((id, parsed.name, q))
+            .await?;
+        match found {
+            None => Err(function_missing()),
+            Some((_, false)) if missing == Missing::DoesNotExist => Err(not_exist()),
+            Some((_, false)) => Err(no_config(scope, &parsed.name, &q)),
+            Some((id, true)) => Ok((id, parsed.name, q)),
+        }
     }
 
     /// Checks a destination: a Lambda function of this account and region other than
-    /// `function`, that exists. Versa has no queues, topics or buses yet, so other ARNs are
-    /// destinations that do not exist.
-    async fn check_destination(&self, scope: &Scope, function: &str, arn: &str) -> Result<()> {
+    /// `function`, that exists. An ARN of a service that cannot be a destination makes the whole
+    /// config invalid (recorded); Versa has no queues, topics, buses or buckets as destinations
+    /// yet, so their ARNs are destinations that do not exist.
+    async fn check_destination(
+        &self,
+        scope: &Scope,
+        function: &str,
+        arn: &str,
+        input: &EventConfigInput,
+    ) -> Result<()> {
+        let service = arn.split(':').nth(2).unwrap_or_default();
+        if !DESTINATION_SERVICES.contains(&service) {
+            return Err(ControlError::InvalidParameterValue(format!(
+                "The provided destination config {} is invalid.",
+                show_destination_config(input)
+            )));
+        }
         let invalid = || ControlError::InvalidParameterValue(format!("The destination ARN {arn} is invalid."));
         let Some(r) = FunctionRef::parse(arn, NameShape::Plain).filter(|r| r.is_arn()) else { return Err(invalid()) };
         if r.region.as_deref() != Some(scope.region.as_str()) || r.account.as_deref() != Some(scope.account.as_str()) {
@@ -265,20 +322,24 @@ impl Control {
         input: EventConfigInput,
         replace: bool,
     ) -> Result<EventConfigView> {
-        let (id, name, q) =
-            self.config_target(scope, function_name, qualifier, Self::check_event_config(&input)).await?;
+        let missing = if replace { Missing::DoesNotExist } else { Missing::FunctionDoesNotExist };
+        // A request without settings is refused before the function is looked up (recorded:
+        // PutFunctionEventInvokeConfig on a missing function without settings answers 400).
         let nothing = input.maximum_retry_attempts.is_none()
             && input.maximum_event_age_s.is_none()
             && input.on_success.is_none()
             && input.on_failure.is_none();
-        if nothing {
-            return Err(ControlError::InvalidParameterValue(
+        let refuse = nothing.then(|| {
+            ControlError::InvalidParameterValue(
                 "You must specify at least one of error handling or destination setting.".to_owned(),
-            ));
-        }
+            )
+        });
+        let (id, name, q) = self
+            .config_target(scope, function_name, qualifier, Self::check_event_config(&input), refuse, missing)
+            .await?;
         for d in [&input.on_success, &input.on_failure].into_iter().flatten().flatten() {
             if !d.is_empty() {
-                self.check_destination(scope, &name, d).await?;
+                self.check_destination(scope, &name, d, &input).await?;
             }
         }
         let arn = qualified_arn(scope, &name, &q);
@@ -319,7 +380,8 @@ impl Control {
         function_name: &str,
         qualifier: Option<&str>,
     ) -> Result<EventConfigView> {
-        let (id, name, q) = self.config_target(scope, function_name, qualifier, Vec::new()).await?;
+        let (id, name, q) =
+            self.config_target(scope, function_name, qualifier, Vec::new(), None, Missing::NoConfig).await?;
         let arn = qualified_arn(scope, &name, &q);
         let qq = q.clone();
         match self.store.read(move |tx| tx.event_invoke_config(id, &qq)).await? {
@@ -331,7 +393,8 @@ impl Control {
     }
 
     pub async fn delete_event_config(&self, scope: &Scope, function_name: &str, qualifier: Option<&str>) -> Result<()> {
-        let (id, name, q) = self.config_target(scope, function_name, qualifier, Vec::new()).await?;
+        let (id, name, q) =
+            self.config_target(scope, function_name, qualifier, Vec::new(), None, Missing::NoConfig).await?;
         let arn = qualified_arn(scope, &name, &q);
         let deleted = self.store.write(move |tx| tx.delete_event_invoke_config(id, &q)).await?;
         if deleted {
@@ -354,7 +417,7 @@ impl Control {
             extra.retain(|v| v.field != "maxItems");
             extra.push(Violation::value_max(m, "maxItems", CONFIG_PAGE_MAX));
         }
-        let (id, name, _) = self.config_target(scope, function_name, None, extra).await?;
+        let (id, name, _) = self.config_target(scope, function_name, None, extra, None, Missing::DoesNotExist).await?;
         let limit = max_items.map_or(CONFIG_PAGE_MAX as usize, |m| m.clamp(1, CONFIG_PAGE_MAX) as usize);
         let after = marker.map(decode_marker).transpose()?;
         let mut rows = self.store.read(move |tx| tx.event_invoke_configs(id, after.as_deref(), limit + 1)).await?;
@@ -411,7 +474,8 @@ impl Control {
                 let others = tx.reserved_concurrency_total(&s)? - u64::from(f.reserved_concurrency.unwrap_or(0));
                 let unreserved = i64::from(limit) - others as i64 - i64::from(reserved);
                 if unreserved < i64::from(model::limits::UNRESERVED_CONCURRENCY_MIN) {
-                    return Err(ControlError::InvalidParameterValue(format!(
+                    // Recorded without the `Type` member.
+                    return Err(ControlError::InvalidParameterValueUntyped(format!(
                         "Specified ReservedConcurrentExecutions for function decreases account's \
                          UnreservedConcurrentExecution below its minimum value of [{}].",
                         model::limits::UNRESERVED_CONCURRENCY_MIN

@@ -610,7 +610,7 @@ impl Control {
             v.push(Violation::enum_set(fv, "functionVersion", &["ALL"]));
         }
         if let Some(mr) = master_region {
-            let ok = mr == "ALL" || model::scope::Region::parse(mr).is_some_and(|r| !r.as_str().contains("-iso"));
+            let ok = mr == "ALL" || model::scope::RegionPattern::GOV_ONLY.matches(mr);
             if !ok {
                 v.push(Violation::pattern(mr, "masterRegion", r"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"));
             }

@@ -11,7 +11,7 @@ use model::arn::{function_arn, qualified_arn};
 use model::function::Function;
 use model::name::{FunctionRef, NameShape, Qualifier, Version};
 use model::policy::{Caller, Policy, Principal, Statement};
-use model::scope::Scope;
+use model::scope::{RegionPattern, Scope};
 use model::validate::Violation;
 use serde_json::json;
 use store::{FunctionKey, ReadTx, StoreError};
@@ -27,8 +27,9 @@ const STATEMENT_ID_LEN_MAX: usize = 100;
 const ACTION_PATTERN: &str = "(lambda:[*]|lambda:[a-zA-Z]+|[*])";
 const PRINCIPAL_PATTERN: &str = "[^\\s]+";
 const SOURCE_ACCOUNT_PATTERN: &str = "\\d{12}";
+/// The API model's `Arn` pattern (no recording quotes another).
 const SOURCE_ARN_PATTERN: &str =
-    "arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1})?:(\\d{12})?:(.*)";
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
 const ORG_ID_PATTERN: &str = "o-[a-z0-9]{10,32}";
 const EVENT_SOURCE_TOKEN_PATTERN: &str = "[a-zA-Z0-9._\\-]+";
 const EVENT_SOURCE_TOKEN_LEN_MAX: usize = 256;
@@ -72,15 +73,9 @@ fn is_action(s: &str) -> bool {
     s == "*" || s.strip_prefix("lambda:").is_some_and(|a| a == "*" || is_match(a, |b| b.is_ascii_alphabetic()))
 }
 
+/// [`SOURCE_ARN_PATTERN`], matched in full.
 fn is_source_arn(s: &str) -> bool {
-    // arn:<partition>:<service>:<region?>:<account?>:<resource>
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && is_match(parts[2], |b| b.is_ascii_alphanumeric() || b == b'-')
-        && (parts[3].is_empty() || model::scope::Region::parse(parts[3]).is_some())
-        && (parts[4].is_empty() || (parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit())))
+    model::arn::is_service_arn(s, RegionPattern::GOV_ONLY)
 }
 
 fn check_input(input: &PermissionInput, v: &mut Vec<Violation>) {
@@ -102,7 +97,7 @@ fn check_input(input: &PermissionInput, v: &mut Vec<Violation>) {
     }
     match &input.principal {
         None => v.push(Violation::not_null("principal")),
-        Some(p) if p.is_empty() || p.chars().any(char::is_whitespace) => {
+        Some(p) if p.is_empty() || p.chars().any(model::validate::is_java_space) => {
             v.push(Violation::pattern(p, "principal", PRINCIPAL_PATTERN))
         }
         Some(_) => {}

@@ -39,8 +39,11 @@ impl NameShape {
     }
 }
 
-pub const FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
-pub const NAMESPACED_FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?";
+/// The `FunctionName` pattern as AWS quotes it today (recorded): the API model's, with the
+/// optional `(eusc-)?` before the region.
+pub const FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
+/// The `NamespacedFunctionName` pattern as AWS quotes it today (recorded).
+pub const NAMESPACED_FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?";
 /// The `Qualifier` shape (most operations).
 pub const QUALIFIER_PATTERN: &str = r"(|[a-zA-Z0-9$_-]+)";
 /// The `NumericLatestPublishedOrAliasQualifier` shape (GetFunction*, DeleteFunction, Invoke).
@@ -247,6 +250,83 @@ mod tests {
             parse("arn:aws:lambda:us-west-2:123456789012:function:my-fn"),
             Some((s("us-west-2"), s("123456789012"), "my-fn".into(), None))
         );
+    }
+
+    #[test]
+    fn eusc_regions() {
+        assert_eq!(
+            parse("arn:aws-eusc:lambda:eusc-de-east-1:123456789012:function:my-fn:live"),
+            Some((s("eusc-de-east-1"), s("123456789012"), "my-fn".into(), s("live")))
+        );
+        // A region prefix is taken before the name, as the regular expression prefers.
+        assert_eq!(parse("eusc-de-east-1:my-fn"), Some((s("eusc-de-east-1"), None, "my-fn".into(), None)));
+        assert_eq!(parse("us-east-1:my-fn"), Some((s("us-east-1"), None, "my-fn".into(), None)));
+        // Not a region: then it is a name with a qualifier.
+        assert_eq!(parse("eusc-de:my-fn"), Some((None, None, "eusc-de".into(), s("my-fn"))));
+        assert_eq!(parse("arn:aws:lambda:eusc-:123456789012:function:f"), None);
+        assert!(NAMESPACED_FUNCTION_NAME_PATTERN.contains("((eusc-)?[a-z]{2}"));
+        assert!(FUNCTION_NAME_PATTERN.contains("((eusc-)?[a-z]{2}"));
+    }
+
+    /// The parser against a real regex engine running the exact pattern AWS quotes: same inputs
+    /// accepted, and the same parts captured (leftmost-first captures are the ones a
+    /// backtracking engine finds).
+    #[test]
+    fn parser_agrees_with_the_quoted_patterns() {
+        const SEGMENTS: &[&str] = &[
+            "arn",
+            "aws",
+            "aws-cn",
+            "aws-eusc",
+            "",
+            "lambda",
+            "us-east-1",
+            "eusc-de-east-1",
+            "us-gov-west-1",
+            "us-isob-east-1",
+            "eu-isoe-west-1",
+            "eusc-",
+            "eusc",
+            "de-east-1",
+            "123456789012",
+            "1234",
+            "function",
+            "fn",
+            "my.fn",
+            "a_b-C9",
+            "$LATEST",
+            "$LATEST.PUBLISHED",
+            "$latest",
+            "prod",
+            "1",
+            "a b",
+        ];
+        for shape in [NameShape::Plain, NameShape::Namespaced] {
+            let re = regex_lite::Regex::new(&format!("^(?:{})$", shape.pattern())).expect("the pattern compiles");
+            // A fixed linear congruential sequence: the same inputs on every run.
+            let mut seed: u64 = 0x5eed;
+            let mut next = |n: usize| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 33) as usize) % n
+            };
+            for _ in 0..60_000 {
+                let len = 1 + next(8);
+                let input: Vec<&str> = (0..len).map(|_| SEGMENTS[next(SEGMENTS.len())]).collect();
+                let input = input.join(":");
+                let want = re.captures(&input).map(|c| {
+                    let get = |i: usize| c.get(i).map(|m| m.as_str().to_owned());
+                    let strip = |g: Option<String>| g.map(|g| g.trim_end_matches(':').to_owned());
+                    FunctionRef {
+                        partition: get(1).map(|_| get(2).unwrap_or_default()),
+                        region: strip(get(3)),
+                        account: strip(get(9)),
+                        name: get(11).expect("the name group always takes part"),
+                        qualifier: get(13),
+                    }
+                });
+                assert_eq!(FunctionRef::parse(&input, shape), want, "{shape:?} {input:?}");
+            }
+        }
     }
 
     #[test]

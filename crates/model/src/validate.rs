@@ -96,6 +96,17 @@ pub fn list_value(items: &[String]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// Whether `c` is in Java's regular-expression class `\s` (`[ \t\n\x0B\f\r]`): AWS's patterns
+/// such as `[^\s]+` are Java's, where `\s` is ASCII only.
+pub fn is_java_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r')
+}
+
+/// Whether Java's `.` matches `c`: anything but a line terminator.
+pub fn is_java_dot(c: char) -> bool {
+    !matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 /// Renders a double the way Java's `Double.toString` does for the values AWS echoes in
 /// messages: `2.0`, `0.5`, `1.0E-4`, `1.0E7`.
 pub fn java_double(x: f64) -> String {

@@ -270,8 +270,7 @@ async fn routing_config_is_validated() {
         "ValidationException",
         "1 validation error detected: Value '{$LATEST=0.5}' at 'routingConfig.additionalVersionWeights' failed to \
          satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, \
-         Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+, \
-         Member must not be null]",
+         Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]",
     );
 
     // Routing to the primary version itself.

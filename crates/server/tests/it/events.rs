@@ -510,6 +510,136 @@ async fn event_invoke_config_operations() {
     );
 }
 
+/// What each event-invoke-config operation answers when the function, version, alias or config
+/// is missing, as recorded on AWS (reference §1.5).
+#[tokio::test]
+async fn event_invoke_config_missing_targets_answer_as_recorded() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create(&c, "eic", testkit::zip::hello()).await;
+    create(&c, "eic-target", testkit::zip::hello()).await;
+    c.publish_version().function_name("eic").send().await.unwrap();
+    c.create_alias().function_name("eic").name("live").function_version("1").send().await.unwrap();
+    let no_config = |q: &str| format!("The function {}:{q} doesn't have an EventInvokeConfig", arn("eic"));
+    let not_exist = "The function doesn't exist.";
+
+    // Get and Delete: whatever is missing, the qualified ARN has no config.
+    for q in ["7", "gone"] {
+        let e = err(c.get_function_event_invoke_config().function_name("eic").qualifier(q).send().await);
+        assert_err(e, 404, "ResourceNotFoundException", &no_config(q));
+        let e = err(c.delete_function_event_invoke_config().function_name("eic").qualifier(q).send().await);
+        assert_err(e, 404, "ResourceNotFoundException", &no_config(q));
+    }
+    let e = err(c.get_function_event_invoke_config().function_name(format!("{}:gone", arn("eic"))).send().await);
+    assert_err(e, 404, "ResourceNotFoundException", &no_config("gone"));
+    for q in ["$LATEST", "1", "live"] {
+        let e = err(c.get_function_event_invoke_config().function_name("eic").qualifier(q).send().await);
+        assert_err(e, 404, "ResourceNotFoundException", &no_config(q));
+    }
+    let missing = format!("The function {}:$LATEST doesn't have an EventInvokeConfig", arn("doesnotexist"));
+    let e = err(c.get_function_event_invoke_config().function_name("doesnotexist").send().await);
+    assert_err(e, 404, "ResourceNotFoundException", &missing);
+    let e = err(c.delete_function_event_invoke_config().function_name("doesnotexist").send().await);
+    assert_err(e, 404, "ResourceNotFoundException", &missing);
+    let e = err(c.get_function_event_invoke_config().function_name("doesnotexist").qualifier("live").send().await);
+    assert_err(
+        e,
+        404,
+        "ResourceNotFoundException",
+        &format!("The function {}:live doesn't have an EventInvokeConfig", arn("doesnotexist")),
+    );
+
+    // Update: a missing function does not exist; a missing version or alias has no config.
+    let update = |name: &str, q: Option<&str>| {
+        c.update_function_event_invoke_config()
+            .function_name(name)
+            .set_qualifier(q.map(str::to_owned))
+            .maximum_retry_attempts(0)
+    };
+    let e = err(update("doesnotexist", None).send().await);
+    assert_err(e, 404, "ResourceNotFoundException", not_exist);
+    for q in ["$LATEST", "live", "7", "gone"] {
+        let e = err(update("eic", Some(q)).send().await);
+        assert_err(e, 404, "ResourceNotFoundException", &no_config(q));
+    }
+
+    // Put and List: nothing missing has a config to put; the function does not exist.
+    let put = |name: &str, q: Option<&str>| {
+        c.put_function_event_invoke_config()
+            .function_name(name)
+            .set_qualifier(q.map(str::to_owned))
+            .maximum_retry_attempts(1)
+    };
+    for (name, q) in [("doesnotexist", None), ("eic", Some("7")), ("eic", Some("livedoesnotexist"))] {
+        let e = err(put(name, q).send().await);
+        assert_err(e, 404, "ResourceNotFoundException", not_exist);
+    }
+    let e = err(put(&format!("{}:livedoesnotexist", arn("eic")), None).send().await);
+    assert_err(e, 404, "ResourceNotFoundException", not_exist);
+    let e = err(c.list_function_event_invoke_configs().function_name("doesnotexist").send().await);
+    assert_err(e, 404, "ResourceNotFoundException", not_exist);
+    // A put without settings is refused before the function is looked up.
+    let e = err(c.put_function_event_invoke_config().function_name("doesnotexist").send().await);
+    assert_err(
+        e,
+        400,
+        "InvalidParameterValueException",
+        "You must specify at least one of error handling or destination setting.",
+    );
+
+    // A destination in a service that cannot be one: the whole config is echoed.
+    let iam = arn("eic").replace(":lambda:", ":iam:");
+    let e = err(c
+        .put_function_event_invoke_config()
+        .function_name("eic")
+        .destination_config(dest(Some(iam.clone()), None))
+        .send()
+        .await);
+    assert_err(
+        e,
+        400,
+        "InvalidParameterValueException",
+        &format!(
+            "The provided destination config DestinationConfig(onSuccess=OnSuccess(destination={iam}), onFailure=null) is invalid."
+        ),
+    );
+    let e = err(c
+        .put_function_event_invoke_config()
+        .function_name("eic")
+        .destination_config(dest(Some(arn("eic-target")), Some(iam.clone())))
+        .send()
+        .await);
+    assert_err(
+        e,
+        400,
+        "InvalidParameterValueException",
+        &format!(
+            "The provided destination config DestinationConfig(onSuccess=OnSuccess(destination={}), \
+             onFailure=OnFailure(destination={iam})) is invalid.",
+            arn("eic-target")
+        ),
+    );
+    // An ARN outside the pattern AWS quotes for destinations.
+    let bad = arn("eic").replace(":lambda:", ":_-/!lambda:");
+    let e = err(c
+        .put_function_event_invoke_config()
+        .function_name("eic")
+        .destination_config(dest(None, Some(bad.clone())))
+        .send()
+        .await);
+    assert_err(
+        e,
+        400,
+        "ValidationException",
+        &format!(
+            r"1 validation error detected: Value '{bad}' at 'destinationConfig.onFailure.destination' failed to satisfy constraint: Member must satisfy regular expression pattern: ^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{{2}}((-gov)|(-iso(b?)))?-[a-z]+-\d{{1}})?:(\d{{12}})?:(.*)"
+        ),
+    );
+    // Nothing was stored by any of the refused calls.
+    let list = c.list_function_event_invoke_configs().function_name("eic").send().await.unwrap();
+    assert!(list.function_event_invoke_configs().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_payload_limits_and_the_legacy_invoke_async() {
     let server = async_server().await;

@@ -152,6 +152,14 @@ async fn timeouts_crashes_signals_and_oom() {
         format!("RequestId: {} Error: Runtime exited with error: exit status 3", r.request_id)
     );
 
+    create(&c, "quits", "import os\ndef handler(e, c):\n    os._exit(0)\n", 3, 128).await;
+    let r = invoke(&c, "quits", "{}").await;
+    assert_eq!(r.body["errorType"], "Runtime.ExitError");
+    assert_eq!(
+        r.body["errorMessage"],
+        format!("RequestId: {} Error: Runtime exited without providing a reason", r.request_id)
+    );
+
     create(&c, "segfault", "import os, signal\ndef handler(e, c):\n    os.kill(os.getpid(), signal.SIGSEGV)\n", 3, 128)
         .await;
     let r = invoke(&c, "segfault", "{}").await;

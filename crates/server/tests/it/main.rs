@@ -13,6 +13,7 @@ mod invoke;
 mod isolation;
 mod lifecycle;
 mod logs;
+mod messages;
 mod names;
 mod node;
 mod permissions;

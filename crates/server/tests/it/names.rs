@@ -6,8 +6,8 @@ use testkit::{TestServer, lambda_client};
 
 use crate::support::*;
 
-const PLAIN_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
-const NAMESPACED_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?";
+const PLAIN_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
+const NAMESPACED_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?";
 
 #[tokio::test]
 async fn every_function_name_form_reaches_the_function() {
@@ -208,4 +208,48 @@ async fn state_is_scoped_by_account_and_region() {
     assert_eq!(listed.functions().len(), 1);
     let settings = region.get_account_settings().send().await.unwrap();
     assert_eq!(settings.account_usage().unwrap().function_count(), 1);
+}
+
+/// Today's AWS accepts an `eusc-` region (the European Sovereign Cloud) in function names and
+/// ARNs; a client signing for such a region acts in it.
+#[tokio::test]
+async fn eusc_regions_are_regions_in_function_names() {
+    let server = TestServer::start().await;
+    let eusc = lambda_client(&server.endpoint(), "test", "eusc-de-east-1");
+    let created = create(&eusc, "sovereign", testkit::zip::hello()).await;
+    let eusc_arn = "arn:aws:lambda:eusc-de-east-1:000000000000:function:sovereign";
+    assert_eq!(created.function_arn(), Some(eusc_arn));
+    for name in [
+        eusc_arn.to_owned(),
+        format!("{eusc_arn}:$LATEST"),
+        "arn:aws-eusc:lambda:eusc-de-east-1:000000000000:function:sovereign".to_owned(),
+        "eusc-de-east-1:000000000000:function:sovereign".to_owned(),
+        "eusc-de-east-1:sovereign".to_owned(),
+    ] {
+        let conf = eusc.get_function_configuration().function_name(&name).send().await.unwrap();
+        assert_eq!(conf.function_name(), Some("sovereign"), "{name}");
+    }
+    // From another region the same ARN names a function of that region, not a malformed name.
+    let c = server.lambda();
+    for name in [eusc_arn, "eusc-de-east-1:sovereign"] {
+        let e = err(c.invoke().function_name(name).send().await);
+        assert_err(
+            e,
+            404,
+            "ResourceNotFoundException",
+            "Functions from 'eusc-de-east-1' are not reachable in this region ('us-east-1')",
+        );
+    }
+    // Something that only looks like one is a name with a qualifier.
+    let e = err(c.get_function().function_name("eusc-de:sovereign").send().await);
+    assert_err(e, 404, "ResourceNotFoundException", &format!("Function not found: {}:sovereign", arn("eusc-de")));
+    let e = err(c.get_function().function_name("arn:aws:lambda:eusc-:000000000000:function:sovereign").send().await);
+    assert_err(
+        e,
+        400,
+        "ValidationException",
+        &format!(
+            "1 validation error detected: Value 'arn:aws:lambda:eusc-:000000000000:function:sovereign' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: {NAMESPACED_PATTERN}"
+        ),
+    );
 }

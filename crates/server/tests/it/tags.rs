@@ -55,11 +55,20 @@ async fn tag_errors() {
     let server = TestServer::start().await;
     let c = server.lambda();
     create(&c, "tagerr", testkit::zip::hello()).await;
-    let e = err(c.list_tags().resource("arn:aws:something").send().await);
-    assert_eq!((e.status, e.code.as_str()), (400, "ValidationException"));
-    assert!(e.message.unwrap().starts_with(
-        "1 validation error detected: Value 'arn:aws:something' at 'resource' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:"
-    ));
+    // The whole pattern is quoted, the API model's `TaggableResource`; `function:` must be
+    // followed by a name (`$LATEST` is only a qualifier).
+    let latest_alone = arn("tagerr").replace(":function:tagerr", ":function:$LATEST");
+    for bad in ["arn:aws:something", latest_alone.as_str()] {
+        let e = err(c.list_tags().resource(bad).send().await);
+        assert_err(
+            e,
+            400,
+            "ValidationException",
+            &format!(
+                r"1 validation error detected: Value '{bad}' at 'resource' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{{1}}:\d{{12}}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{{17}}|event-source-mapping:[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}|capacity-provider:[a-zA-Z0-9-_]+)"
+            ),
+        );
+    }
     let e = err(c.tag_resource().resource(arn("doesnotexist")).tags("a", "b").send().await);
     assert_err(e, 404, "ResourceNotFoundException", &format!("Function not found: {}", arn("doesnotexist")));
     let e = err(c.list_tags().resource(arn("doesnotexist")).send().await);

@@ -444,6 +444,13 @@ async fn delete_function_with_a_qualifier_deletes_one_version() {
         "$LATEST version cannot be deleted without deleting the function.",
     );
 
+    // Aliases are deleted with DeleteAlias, not DeleteFunction (Versa's choice; reference §4).
+    let v = publish(&c, "delv").await.version().unwrap().to_owned();
+    c.create_alias().function_name("delv").name("live").function_version(v).send().await.unwrap();
+    let e = err(c.delete_function().function_name("delv").qualifier("live").send().await);
+    assert_err(e, 400, "InvalidParameterValueException", "Deletion of aliases is not currently supported.");
+    c.get_alias().function_name("delv").name("live").send().await.unwrap();
+
     // The function itself is untouched.
     let latest = c.get_function_configuration().function_name("delv").send().await.unwrap();
     assert_eq!(latest.description(), Some("d3"));
