@@ -589,12 +589,22 @@ import os, subprocess
 import mod, shared, sitepkg
 def handler(event, context):
     tool = subprocess.run(["layer-tool"], capture_output=True, text=True).stdout.strip()
-    return {"mod": mod.NAME, "shared": shared.WHO, "site": sitepkg.X, "tool": tool}
+    return {"mod": mod.NAME, "shared": shared.WHO, "site": sitepkg.X, "tool": tool, "file": mod.__file__}
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layer_contents_are_at_opt_in_order_for_python_node_and_provided() {
-    let server = TestServer::start().await;
+    layer_contents_in_order(&TestServer::start().await, true).await;
+}
+
+/// Without namespaces (`--sandbox none`) functions see the host: `/opt` is then the merged
+/// directory's own path, wherever the runtime looks for layers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_contents_are_found_without_namespaces_too() {
+    layer_contents_in_order(&TestServer::start_with(|c| c.sandbox = false).await, false).await;
+}
+
+async fn layer_contents_in_order(server: &TestServer, namespaces: bool) {
     let c = server.lambda();
     let tool = b"#!/bin/sh\necho tool-ran\n";
     let base = testkit::zip::build(&[
@@ -608,8 +618,15 @@ async fn layer_contents_are_at_opt_in_order_for_python_node_and_provided() {
     let base = base.layer_version_arn().unwrap().to_owned();
     let code = testkit::zip::files(&[("index.py", LAYERED_PY.as_bytes())]);
     create_with_layers(&c, "py-layers", Runtime::Python312, "index.handler", code.clone(), &[&base, &over]).await;
-    let (error, body) = call(&c, "py-layers", None).await;
+    let (error, mut body) = call(&c, "py-layers", None).await;
     assert_eq!(error, None, "{body}");
+    let file = body.as_object_mut().unwrap().remove("file").unwrap();
+    let file = file.as_str().unwrap();
+    if namespaces {
+        assert_eq!(file, "/opt/python/mod.py");
+    } else {
+        assert!(file.ends_with("/python/mod.py") && !file.starts_with("/opt/"), "{file}");
+    }
     assert_eq!(body, serde_json::json!({"mod": "base", "shared": "second", "site": 12, "tool": "tool-ran"}));
     // The other order: the first layer's file wins now.
     create_with_layers(&c, "py-layers-rev", Runtime::Python312, "index.handler", code, &[&over, &base]).await;
@@ -654,7 +671,8 @@ done
     .await;
     let (error, body) = call(&c, "provided-layer", None).await;
     assert_eq!(error, None, "{body}");
-    assert!(body["from"].as_str().unwrap().ends_with("/bootstrap"), "{body}");
+    let from = body["from"].as_str().unwrap();
+    assert!(if namespaces { from == "/opt/bootstrap" } else { from.ends_with("/bootstrap") }, "{body}");
     // Without the layer there is no bootstrap anywhere.
     create_with_layers(&c, "provided-none", Runtime::Providedal2023, "bootstrap", package, &[]).await;
     let (error, body) = call(&c, "provided-none", None).await;
