@@ -78,6 +78,8 @@ async fn layer_versions_are_published_listed_and_deleted_as_on_aws() {
         .await
         .unwrap();
     assert_eq!(statuses.last(), 201);
+    let usage = c.get_account_settings().send().await.unwrap().account_usage().unwrap().total_code_size();
+    assert_eq!(usage, usage_before + zip1.len() as i64, "layer versions count toward the account's code storage");
     assert_eq!(v1.version(), 1);
     assert_eq!(v1.layer_arn(), Some(layer_arn(ACCOUNT, "lifecycle").as_str()));
     assert_eq!(v1.layer_version_arn(), Some(format!("{}:1", layer_arn(ACCOUNT, "lifecycle")).as_str()));
@@ -165,9 +167,15 @@ async fn layer_versions_are_published_listed_and_deleted_as_on_aws() {
     }
     assert_eq!(seen, ["lifecycle", "page-a", "page-b"]);
 
-    // Layer versions count toward the account's code storage.
-    let usage = c.get_account_settings().send().await.unwrap().account_usage().unwrap().total_code_size();
-    assert!(usage >= usage_before + (zip1.len() + zip2.len()) as i64, "{usage_before} → {usage}");
+    // From Versa's own S3, as CreateFunction reads `Code.S3Bucket`/`S3Key`.
+    let s3 = s3_client(&server);
+    s3.create_bucket().bucket("layer-builds").send().await.unwrap();
+    let zip3 = testkit::zip::files(&[("python/lv.py", b"V = 'from s3'\n")]);
+    let body = aws_sdk_s3::primitives::ByteStream::from(zip3.clone());
+    s3.put_object().bucket("layer-builds").key("lv.zip").body(body).send().await.unwrap();
+    let from_s3 = LayerVersionContentInput::builder().s3_bucket("layer-builds").s3_key("lv.zip").build();
+    let v = c.publish_layer_version().layer_name("from-s3").content(from_s3).send().await.unwrap();
+    assert_eq!(v.content().unwrap().code_sha256(), Some(code_sha256(&zip3).as_str()));
 
     // Deleting answers 204, also for a version that is already gone; numbers are never reused.
     c.delete_layer_version().layer_name("lifecycle").version_number(2).send().await.unwrap();
@@ -184,7 +192,7 @@ async fn layer_versions_are_published_listed_and_deleted_as_on_aws() {
     assert!(versions(&c.list_layer_versions().layer_name("lifecycle").send().await.unwrap()).is_empty());
     let names: Vec<String> =
         c.list_layers().send().await.unwrap().layers().iter().map(|l| l.layer_name().unwrap().to_owned()).collect();
-    assert_eq!(names, ["page-a", "page-b"], "a layer without versions is not listed");
+    assert_eq!(names, ["from-s3", "page-a", "page-b"], "a layer without versions is not listed");
     let v4 = c.publish_layer_version().layer_name("lifecycle").content(zip_content(&zip1)).send().await.unwrap();
     assert_eq!(v4.version(), 4, "numbering continues after every version was deleted");
 }
