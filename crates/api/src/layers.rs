@@ -130,7 +130,10 @@ pub(crate) async fn dispatch(
             c.remove_layer_version_permission(scope, &layer, number, &statement_id, revision).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        other => Err(ApiError::UnknownOperation { method: "?".to_owned(), path: other.name().to_owned() }),
+        // `handlers::dispatch` sends only the layer operations here.
+        other => {
+            Err(ApiError::Control(control::ControlError::Service(format!("{} is not a layer operation", other.name()))))
+        }
     }
 }
 
