@@ -79,6 +79,9 @@ pub(crate) fn configuration(scope: &Scope, v: &VersionView, detail: Detail) -> F
             system_log_level: c.logging.system_log_level.clone(),
             log_group: Some(c.logging.log_group.clone().unwrap_or_else(|| format!("/aws/lambda/{}", v.function_name))),
         },
+        layers: (!c.layers.is_empty()).then(|| {
+            c.layers.iter().map(|l| wire::function::Layer { arn: l.arn.clone(), code_size: l.code.size }).collect()
+        }),
     }
 }
 

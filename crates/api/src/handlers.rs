@@ -30,7 +30,7 @@ use crate::{ApiState, auth};
 /// Largest body of operations that carry no code.
 pub(crate) const CONTROL_REQUEST_BYTES_MAX: usize = 1024 * 1024;
 
-type Reply = Result<Response<Body>, ApiError>;
+pub(crate) type Reply = Result<Response<Body>, ApiError>;
 
 pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>, request_id: &str) -> Reply {
     let (parts, body) = req.into_parts();
@@ -51,14 +51,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::GetFunction { function, query } => {
             let d = c.get_function(&scope, &function, query.get("Qualifier")).await?;
-            let sha = d.code_sha256.to_hex();
-            let expires = stdx::time::now_ms() + CODE_URL_TTL_MS;
-            let sig = state.code_urls.sign(scope.account.as_str(), &sha, expires);
-            let location = format!(
-                "http://{}/_versa/code/{}/{sha}?X-Versa-Expires={expires}&X-Versa-Signature={sig}",
-                host(&parts.headers, state),
-                scope.account
-            );
+            let location = code_location(state, &parts.headers, scope.account.as_str(), &d.code_sha256);
             let resp = GetFunctionResponse {
                 configuration: convert::configuration(&scope, &d.view, Detail::Full),
                 code: FunctionCodeLocation { repository_type: "S3".to_owned(), location },
@@ -357,6 +350,17 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             json(StatusCode::OK, &resp)
         }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
+        e @ (Endpoint::PublishLayerVersion { .. }
+        | Endpoint::ListLayerVersions { .. }
+        | Endpoint::GetLayerVersion { .. }
+        | Endpoint::DeleteLayerVersion { .. }
+        | Endpoint::ListLayers { .. }
+        | Endpoint::GetLayerVersionByArn { .. }
+        | Endpoint::AddLayerVersionPermission { .. }
+        | Endpoint::GetLayerVersionPolicy { .. }
+        | Endpoint::RemoveLayerVersionPermission { .. }) => {
+            crate::layers::dispatch(state, &scope, e, &parts.headers, body).await
+        }
         Endpoint::Invoke { function, query } => {
             crate::invocations::invoke(
                 state,
@@ -412,8 +416,24 @@ async fn download_code(state: &ApiState, account: &str, sha_hex: &str, query: &Q
     }
 }
 
+/// A signed, expiring download URL of a stored package (`Code.Location`, `Content.Location`).
+pub(crate) fn code_location(
+    state: &ApiState,
+    headers: &HeaderMap,
+    account: &str,
+    sha: &model::function::Sha256,
+) -> String {
+    let sha = sha.to_hex();
+    let expires = stdx::time::now_ms() + CODE_URL_TTL_MS;
+    let sig = state.code_urls.sign(account, &sha, expires);
+    format!(
+        "http://{}/_versa/code/{account}/{sha}?X-Versa-Expires={expires}&X-Versa-Signature={sig}",
+        host(headers, state)
+    )
+}
+
 /// The `Host` the client used, if it is a plausible authority; otherwise the listen address.
-fn host(headers: &HeaderMap, state: &ApiState) -> String {
+pub(crate) fn host(headers: &HeaderMap, state: &ApiState) -> String {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -422,7 +442,7 @@ fn host(headers: &HeaderMap, state: &ApiState) -> String {
 }
 
 /// Reads at most `limit` bytes of body and decodes it as `T`. An empty body is `{}`.
-async fn read_json<T: DeserializeOwned>(
+pub(crate) async fn read_json<T: DeserializeOwned>(
     body: Body,
     headers: &HeaderMap,
     limit: usize,
@@ -462,7 +482,7 @@ pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     r
 }
 
-fn int_param(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn int_param(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
     match query.get(key) {
         None => Ok(None),
         Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
@@ -471,7 +491,7 @@ fn int_param(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-fn decode_zip(b64: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn decode_zip(b64: &str) -> Result<Vec<u8>, ApiError> {
     base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| {
         ApiError::InvalidRequestContent(format!(
             "Could not parse request body into json: Could not parse payload into json: ZipFile is not valid base64: {e}"

@@ -15,6 +15,7 @@ mod error;
 mod function_urls;
 mod handlers;
 mod invocations;
+mod layers;
 pub mod listener;
 mod query;
 pub mod routes;

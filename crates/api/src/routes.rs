@@ -156,6 +156,43 @@ pub enum Endpoint {
         function: String,
         query: Query,
     },
+    PublishLayerVersion {
+        layer: String,
+    },
+    ListLayerVersions {
+        layer: String,
+        query: Query,
+    },
+    GetLayerVersion {
+        layer: String,
+        version: String,
+    },
+    DeleteLayerVersion {
+        layer: String,
+        version: String,
+    },
+    ListLayers {
+        query: Query,
+    },
+    /// `GET /2018-10-31/layers?find=LayerVersion&Arn=…`.
+    GetLayerVersionByArn {
+        query: Query,
+    },
+    AddLayerVersionPermission {
+        layer: String,
+        version: String,
+        query: Query,
+    },
+    GetLayerVersionPolicy {
+        layer: String,
+        version: String,
+    },
+    RemoveLayerVersionPermission {
+        layer: String,
+        version: String,
+        statement_id: String,
+        query: Query,
+    },
     /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
     DownloadCode {
         account: String,
@@ -210,6 +247,15 @@ impl Endpoint {
             Endpoint::UpdateFunctionUrlConfig { .. } => "UpdateFunctionUrlConfig",
             Endpoint::DeleteFunctionUrlConfig { .. } => "DeleteFunctionUrlConfig",
             Endpoint::ListFunctionUrlConfigs { .. } => "ListFunctionUrlConfigs",
+            Endpoint::PublishLayerVersion { .. } => "PublishLayerVersion",
+            Endpoint::ListLayerVersions { .. } => "ListLayerVersions",
+            Endpoint::GetLayerVersion { .. } => "GetLayerVersion",
+            Endpoint::DeleteLayerVersion { .. } => "DeleteLayerVersion",
+            Endpoint::ListLayers { .. } => "ListLayers",
+            Endpoint::GetLayerVersionByArn { .. } => "GetLayerVersionByArn",
+            Endpoint::AddLayerVersionPermission { .. } => "AddLayerVersionPermission",
+            Endpoint::GetLayerVersionPolicy { .. } => "GetLayerVersionPolicy",
+            Endpoint::RemoveLayerVersionPermission { .. } => "RemoveLayerVersionPermission",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
         }
@@ -370,6 +416,40 @@ impl Endpoint {
             (Method::GET, ["2021-10-31", "functions", f, "urls"]) => {
                 Endpoint::ListFunctionUrlConfigs { function: (*f).to_owned(), query: query() }
             }
+            (Method::POST, ["2018-10-31", "layers", l, "versions"]) => {
+                Endpoint::PublishLayerVersion { layer: (*l).to_owned() }
+            }
+            (Method::GET, ["2018-10-31", "layers", l, "versions"]) => {
+                Endpoint::ListLayerVersions { layer: (*l).to_owned(), query: query() }
+            }
+            (Method::GET, ["2018-10-31", "layers", l, "versions", v]) => {
+                Endpoint::GetLayerVersion { layer: (*l).to_owned(), version: (*v).to_owned() }
+            }
+            (Method::DELETE, ["2018-10-31", "layers", l, "versions", v]) => {
+                Endpoint::DeleteLayerVersion { layer: (*l).to_owned(), version: (*v).to_owned() }
+            }
+            (Method::GET, ["2018-10-31", "layers"]) => {
+                let query = query();
+                if query.get("find") == Some("LayerVersion") {
+                    Endpoint::GetLayerVersionByArn { query }
+                } else {
+                    Endpoint::ListLayers { query }
+                }
+            }
+            (Method::POST, ["2018-10-31", "layers", l, "versions", v, "policy"]) => {
+                Endpoint::AddLayerVersionPermission { layer: (*l).to_owned(), version: (*v).to_owned(), query: query() }
+            }
+            (Method::GET, ["2018-10-31", "layers", l, "versions", v, "policy"]) => {
+                Endpoint::GetLayerVersionPolicy { layer: (*l).to_owned(), version: (*v).to_owned() }
+            }
+            (Method::DELETE, ["2018-10-31", "layers", l, "versions", v, "policy", sid]) => {
+                Endpoint::RemoveLayerVersionPermission {
+                    layer: (*l).to_owned(),
+                    version: (*v).to_owned(),
+                    statement_id: (*sid).to_owned(),
+                    query: query(),
+                }
+            }
             (Method::GET, ["_versa", "code", account, sha]) => {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }
             }
@@ -452,6 +532,39 @@ mod tests {
         check(
             "GET /2015-03-31/functions/fn/invocations",
             r#"error UnknownOperation { method: "GET", path: "/2015-03-31/functions/fn/invocations" }"#,
+        );
+        check("POST /2018-10-31/layers/my-layer/versions", r#"PublishLayerVersion { layer: "my-layer" }"#);
+        check(
+            "GET /2018-10-31/layers/my-layer/versions?CompatibleRuntime=python3.12&MaxItems=2",
+            r#"ListLayerVersions { layer: "my-layer", query: Query([("CompatibleRuntime", "python3.12"), ("MaxItems", "2")]) }"#,
+        );
+        check(
+            "GET /2018-10-31/layers/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Alayer%3Amy-layer/versions/3",
+            r#"GetLayerVersion { layer: "arn:aws:lambda:us-east-1:123456789012:layer:my-layer", version: "3" }"#,
+        );
+        check(
+            "DELETE /2018-10-31/layers/my-layer/versions/3",
+            r#"DeleteLayerVersion { layer: "my-layer", version: "3" }"#,
+        );
+        check(
+            "GET /2018-10-31/layers?CompatibleArchitecture=arm64&Marker=6c",
+            r#"ListLayers { query: Query([("CompatibleArchitecture", "arm64"), ("Marker", "6c")]) }"#,
+        );
+        check(
+            "GET /2018-10-31/layers?find=LayerVersion&Arn=arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Alayer%3Al%3A1",
+            r#"GetLayerVersionByArn { query: Query([("find", "LayerVersion"), ("Arn", "arn:aws:lambda:us-east-1:123456789012:layer:l:1")]) }"#,
+        );
+        check(
+            "POST /2018-10-31/layers/my-layer/versions/1/policy?RevisionId=r",
+            r#"AddLayerVersionPermission { layer: "my-layer", version: "1", query: Query([("RevisionId", "r")]) }"#,
+        );
+        check(
+            "GET /2018-10-31/layers/my-layer/versions/1/policy",
+            r#"GetLayerVersionPolicy { layer: "my-layer", version: "1" }"#,
+        );
+        check(
+            "DELETE /2018-10-31/layers/my-layer/versions/1/policy/xaccount",
+            r#"RemoveLayerVersionPermission { layer: "my-layer", version: "1", statement_id: "xaccount", query: Query([]) }"#,
         );
         check(
             "POST /2015-03-31/functions/fn%3Aprod/invocations?Qualifier=prod",

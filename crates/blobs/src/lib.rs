@@ -9,6 +9,7 @@
 //! is garbage is `control`'s job, because only the store knows the references.
 
 mod fs;
+pub mod merge;
 pub mod package;
 
 use std::io;

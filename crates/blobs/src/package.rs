@@ -52,6 +52,7 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
         return Err(PackageError::UnzippedTooLarge { limit: unzipped_max });
     }
 
+    check_nothing_under_symlinks(&mut archive).map_err(unreadable)?;
     let mut total: u64 = 0;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
@@ -79,6 +80,48 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
         total += sink.written;
     }
     Ok(PackageInfo { unzipped_size: total, entries: archive.len() })
+}
+
+/// The path components of an entry name, without empty and `.` components.
+fn components(name: &[u8]) -> Vec<&[u8]> {
+    name.split(|b| *b == b'/' || *b == b'\\').filter(|c| !c.is_empty() && *c != b".").collect()
+}
+
+fn is_symlink_entry(mode: Option<u32>) -> bool {
+    mode.is_some_and(|m| m & 0o170000 == 0o120000)
+}
+
+/// Rejects entries whose path goes through a symlink of the same package (`link/file` with
+/// `link` a symlink). Unpacking one would write wherever the symlink leads, and a chain of
+/// symlinks that each stay inside the package can together lead out of it.
+fn check_nothing_under_symlinks<R: io::Read + io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
+    let mut links: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    let mut names: Vec<Vec<u8>> = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| e.to_string())?;
+        let name = components(entry.name_raw()).join(&b'/');
+        if is_symlink_entry(entry.unix_mode()) {
+            links.insert(name.clone());
+        }
+        names.push(name);
+    }
+    if links.is_empty() {
+        return Ok(());
+    }
+    for name in &names {
+        let mut prefix: Vec<u8> = Vec::with_capacity(name.len());
+        let parts: Vec<&[u8]> = name.split(|b| *b == b'/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !prefix.is_empty() {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(part);
+            if links.contains(&prefix) {
+                return Err(format!("entry {:?} is under a symlink", String::from_utf8_lossy(name)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rejects names that would land outside the package directory when unpacked.
@@ -152,6 +195,7 @@ pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
     std::fs::create_dir_all(parent).map_err(io_err)?;
     let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(parent).map_err(io_err)?;
     let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(|e| unreadable(e.to_string()))?;
+    check_nothing_under_symlinks(&mut archive).map_err(unreadable)?;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
         let name = entry.name_raw().to_vec();
@@ -165,6 +209,10 @@ pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        // A repeated name replaces the earlier entry; never write through what it left.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::fs::remove_file(&path).map_err(io_err)?;
         }
         if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
             let mut target = Vec::new();
@@ -219,6 +267,36 @@ mod tests {
         assert!(check_symlink(b"link", b"../x").is_err());
         assert!(check_symlink(b"lib/link", b"../../x").is_err());
         assert!(check_symlink(b"link", b"/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn entries_under_symlinks_are_refused() {
+        use std::io::Write;
+        let build = |entries: &[(&str, Option<&str>)]| {
+            let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            for (name, link) in entries {
+                match link {
+                    Some(target) => w.add_symlink(*name, *target, zip::write::SimpleFileOptions::default()).unwrap(),
+                    None => {
+                        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+                        w.write_all(b"x").unwrap();
+                    }
+                }
+            }
+            w.finish().unwrap().into_inner()
+        };
+        // Each link stays inside the package, but `l` resolves to the parent of the package
+        // (`b/c` is the package root, `..` one above it), and `l/evil` would be written there.
+        let chain = build(&[("b/c", Some("..")), ("l", Some("b/c/..")), ("l/evil", None)]);
+        assert!(matches!(inspect(&chain), Err(PackageError::Unreadable(m)) if m.contains("under a symlink")));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(unpack(&chain, &dir.path().join("pkg")).is_err());
+        assert!(!dir.path().join("evil").exists());
+        // Links themselves, and files beside them, are fine.
+        let fine = build(&[("lib/real.so", None), ("lib/alias.so", Some("real.so")), ("bin/x", None)]);
+        assert!(inspect(&fine).is_ok());
+        unpack(&fine, &dir.path().join("ok")).unwrap();
+        assert_eq!(std::fs::read_link(dir.path().join("ok/lib/alias.so")).unwrap(), std::path::Path::new("real.so"));
     }
 
     #[test]

@@ -73,7 +73,6 @@ const HANDLER_PATTERN: &str = r"[^\s]+";
 const KMS_KEY_ARN_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()";
 const RESOURCE_ARN_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()";
 const LOG_GROUP_PATTERN: &str = r"[\.\-_/#A-Za-z0-9]+";
-const LAYER_ARN_PATTERN: &str = r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+";
 const ENV_KEY_PATTERN: &str = r"[a-zA-Z]([a-zA-Z0-9_])+";
 const SUBNETS_MAX: usize = 16;
 const SECURITY_GROUPS_MAX: usize = 5;
@@ -109,15 +108,11 @@ fn is_valid_resource_arn(s: &str) -> bool {
         && tail.chars().all(model::validate::is_java_dot)
 }
 
+/// A `Layers` entry: 1–140 characters matching [`model::layer::FUNCTION_LAYER_ARN_PATTERN`].
 fn is_valid_layer_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(':').collect();
-    let word = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    matches!(parts.as_slice(), ["arn", partition, "lambda", region, account, "layer", name, version]
-        if word(partition) && word(region)
-            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
-            && !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()))
-        && s.len() <= 140
+    !s.is_empty()
+        && s.len() <= limits::LAYER_NAME_PARAM_LEN_MAX
+        && model::layer::LayerVersionRef::parse_function_layer(s).is_some()
 }
 
 fn is_valid_log_group(s: &str) -> bool {
@@ -211,7 +206,8 @@ pub(crate) fn check_patch(p: &ConfigPatch, out: &mut Vec<Violation>) {
             format!(
                 "Member must satisfy constraint: [Member must have length less than or equal to 140, Member must \
                      have length greater than or equal to 1, Member must satisfy regular expression pattern: \
-                     {LAYER_ARN_PATTERN}, Member must not be null]"
+                     {}, Member must not be null]",
+                model::layer::FUNCTION_LAYER_ARN_PATTERN
             ),
         ));
     }
@@ -319,14 +315,12 @@ pub(crate) fn check_semantics(p: &ConfigPatch) -> Result<()> {
             ));
         }
     }
-    if let Some(layers) = &p.layers {
-        if layers.len() > limits::LAYERS_MAX {
-            return ipve("Cannot reference more than 5 layers.".to_owned());
-        }
-        // Versa has no layers yet, so every referenced layer version is missing.
-        if let Some(first) = layers.first() {
-            return ipve(format!("Layer version {first} does not exist."));
-        }
+    // Which layer versions the entries name, and whether the caller may use them, is checked
+    // in the transaction that stores them (`layers::resolve_function_layers`).
+    if let Some(layers) = &p.layers
+        && layers.len() > limits::LAYERS_MAX
+    {
+        return ipve("Cannot reference more than 5 layers.".to_owned());
     }
     if p.file_system_configs.is_some_and(|n| n > 0) {
         return ipve("Versa does not support FileSystemConfigs (Amazon EFS mounts).".to_owned());
@@ -355,10 +349,12 @@ pub(crate) fn defaults() -> FunctionConfig {
         logging: LoggingConfig::default(),
         vpc: None,
         snap_start: SnapStartApplyOn::None,
+        layers: Vec::new(),
     }
 }
 
-/// Applies a validated patch. Only members present in the request change.
+/// Applies a validated patch. Only members present in the request change. `Layers` is not
+/// applied here: the caller resolves it inside its write (`layers::resolve_function_layers`).
 pub(crate) fn apply(mut c: FunctionConfig, p: ConfigPatch) -> FunctionConfig {
     if let Some(v) = p.runtime {
         c.runtime = Some(v);
@@ -460,6 +456,9 @@ mod tests {
     #[test]
     fn layers() {
         assert!(is_valid_layer_arn("arn:aws:lambda:us-east-1:123456789012:layer:my-layer:3"));
+        assert!(is_valid_layer_arn("arn:aws:lambda:::awslayer:AWSLambda-Python"));
         assert!(!is_valid_layer_arn("arn:aws:lambda:us-east-1:123456789012:layer:my-layer"));
+        assert!(!is_valid_layer_arn("arn:aws:lambda:local:123456789012:layer:my-layer:3"));
+        assert!(!is_valid_layer_arn(&format!("arn:aws:lambda:us-east-1:123456789012:layer:{}:1", "l".repeat(120))));
     }
 }

@@ -12,9 +12,9 @@ use model::validate::Violation;
 use store::{AccountUsage, FunctionKey, ReadTx, StoreError};
 
 use crate::config::{self, CodeInput, ConfigPatch};
-use crate::names;
 use crate::views::{FunctionDetail, Status, VersionPage, VersionView};
 use crate::{Control, ControlError, Result, blocking, new_revision, validation};
+use crate::{layers, names};
 
 /// CreateFunction's input, unvalidated.
 #[derive(Debug, Clone, Default)]
@@ -52,9 +52,9 @@ pub struct FunctionList {
 }
 
 /// A package that passed validation, ready to be stored.
-struct Package {
-    data: Vec<u8>,
-    code: CodeRef,
+pub(crate) struct Package {
+    pub(crate) data: Vec<u8>,
+    pub(crate) code: CodeRef,
 }
 
 fn key(scope: &Scope, name: &str) -> FunctionKey {
@@ -69,7 +69,7 @@ fn check_revision(given: Option<&str>, current: &model::function::RevisionId) ->
 }
 
 /// Validates a zip package: size, structure, unzipped size. Blocks (decompression).
-fn inspect_package(data: Vec<u8>) -> Result<Package> {
+pub(crate) fn inspect_package(data: Vec<u8>) -> Result<Package> {
     if data.len() as u64 > limits::CODE_SIZE_ZIPPED_MAX {
         return Err(ControlError::RequestTooLarge(format!(
             "Zipped size must be smaller than {} bytes",
@@ -115,31 +115,40 @@ async fn zip_from(settings: &crate::Settings, code: CodeInput, updating: bool) -
         });
     }
     if code.s3_bucket.is_some() || code.s3_key.is_some() {
-        let no_bucket = || {
-            ipve(
-                "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist",
-            )
-        };
-        let no_key = || {
-            ipve(
-                "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist.",
-            )
-        };
-        let (Some(bucket), Some(key)) = (code.s3_bucket, code.s3_key) else { return Err(no_key()) };
-        let Some(fetch) = &settings.s3_code else { return Err(no_bucket()) };
-        return match fetch(bucket, key, code.s3_object_version).await {
-            Ok(zip) => Ok(zip),
-            Err(crate::S3CodeError::NoSuchBucket) => Err(no_bucket()),
-            Err(crate::S3CodeError::NoSuchKey) => Err(no_key()),
-            Err(crate::S3CodeError::TooLarge) => {
-                Err(ipve(&format!("Unzipped size must be smaller than {} bytes", limits::CODE_SIZE_UNZIPPED_MAX)))
-            }
-            Err(crate::S3CodeError::Other(m)) => {
-                Err(ControlError::Service(format!("cannot read the code object: {m}")))
-            }
-        };
+        return s3_code(settings, code.s3_bucket, code.s3_key, code.s3_object_version).await;
     }
     Err(ipve("Please provide a source for function code."))
+}
+
+/// Reads `S3Bucket`/`S3Key` from Versa's S3, with Lambda's errors for what is missing.
+pub(crate) async fn s3_code(
+    settings: &crate::Settings,
+    bucket: Option<String>,
+    key: Option<String>,
+    version: Option<String>,
+) -> Result<Vec<u8>> {
+    let ipve = |m: &str| ControlError::InvalidParameterValue(m.to_owned());
+    let no_bucket = || {
+        ipve(
+            "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist",
+        )
+    };
+    let no_key = || {
+        ipve(
+            "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist.",
+        )
+    };
+    let (Some(bucket), Some(key)) = (bucket, key) else { return Err(no_key()) };
+    let Some(fetch) = &settings.s3_code else { return Err(no_bucket()) };
+    match fetch(bucket, key, version).await {
+        Ok(zip) => Ok(zip),
+        Err(crate::S3CodeError::NoSuchBucket) => Err(no_bucket()),
+        Err(crate::S3CodeError::NoSuchKey) => Err(no_key()),
+        Err(crate::S3CodeError::TooLarge) => {
+            Err(ipve(&format!("Unzipped size must be smaller than {} bytes", limits::CODE_SIZE_UNZIPPED_MAX)))
+        }
+        Err(crate::S3CodeError::Other(m)) => Err(ControlError::Service(format!("cannot read the code object: {m}"))),
+    }
 }
 
 pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
@@ -255,6 +264,7 @@ impl Control {
         let package = blocking(move || Ok(inspect_package(zip))).await??;
 
         // 3. Store the code, then the function.
+        let layer_arns = input.config.layers.clone();
         let config = config::apply(config::defaults(), input.config);
         let now = stdx::time::now_ms();
         let latest = VersionRecord {
@@ -270,7 +280,17 @@ impl Control {
             revision_id: new_revision(),
             ..latest.clone()
         });
-        let _gate = self.blob_gate.read().await;
+        // Layers are checked before the code is stored (and again where they are stored, in case
+        // a layer version went in between).
+        if let Some(arns) = layer_arns.clone() {
+            let (s, unzipped) = (scope.clone(), package.code.unzipped_size);
+            self.store
+                .read(move |tx| {
+                    layers::check_unzipped_total(unzipped, &layers::resolve_function_layers(tx, &s, &arns)?)
+                })
+                .await?;
+        }
+        let gate = self.blob_gate.read().await;
         let (blobs, sha, data) = (self.blobs.clone(), package.code.sha256, package.data);
         blocking(move || blobs.put(&sha, &data)).await?;
         let (s, n) = (scope.clone(), name.clone());
@@ -282,22 +302,34 @@ impl Control {
             tags,
             reserved_concurrency: None,
         };
-        let published_for_tx = published.clone();
-        self.write(&key(&s, &n), move |tx| {
-            if tx.lock_function(&key(&s, &n))?.is_some() {
-                return Err(ControlError::ResourceConflict(format!("Function already exist: {n}")));
-            }
-            let id = tx.insert_function(&s, &function)?;
-            if let Some(v) = &published_for_tx {
-                tx.insert_version(id, v)?;
-            }
-            Ok(())
-        })
-        .await?;
+        let mut published_for_tx = published.clone();
+        let mut function = function;
+        let written = self
+            .write(&key(&s, &n), move |tx| {
+                if tx.lock_function(&key(&s, &n))?.is_some() {
+                    return Err(ControlError::ResourceConflict(format!("Function already exist: {n}")));
+                }
+                let layers = match &layer_arns {
+                    Some(arns) => layers::resolve_function_layers(tx, &s, arns)?,
+                    None => Vec::new(),
+                };
+                layers::check_unzipped_total(function.latest.code.unzipped_size, &layers)?;
+                function.latest.config.layers = layers.clone();
+                let id = tx.insert_function(&s, &function)?;
+                if let Some(v) = &mut published_for_tx {
+                    v.config.layers = layers.clone();
+                    tx.insert_version(id, v)?;
+                }
+                Ok(layers)
+            })
+            .await;
+        drop(gate);
+        let layers = self.unless_failed(written, sha).await?;
 
         // The answer shows the function as Lambda shows it right after creation: Pending, with
         // a revision that the (instant) transition to Active has already replaced.
         let mut record = published.unwrap_or(latest);
+        record.config.layers = layers;
         record.revision_id = new_revision();
         Ok(VersionView {
             function_name: name.clone(),
@@ -305,6 +337,16 @@ impl Control {
             record,
             status: Status::Creating,
         })
+    }
+
+    /// Passes on the outcome of a write that was to reference the blob `sha`, which was stored
+    /// for it. A failed write leaves the blob unreferenced (unless something else uses it), so
+    /// it is collected: a failed operation stores nothing. The blob gate must be released.
+    pub(crate) async fn unless_failed<T>(&self, written: Result<T>, sha: Sha256) -> Result<T> {
+        if written.is_err() {
+            self.collect_garbage(vec![sha]).await;
+        }
+        written
     }
 
     /// Reads a function (and the version a qualifier names) for GetFunction and
@@ -367,20 +409,29 @@ impl Control {
         config::check_semantics(&patch)?;
         self.check_runtime(patch.runtime.as_deref())?;
         let (s, n) = (scope.clone(), name.clone());
-        let record = self
+        let mut patch = patch;
+        let layer_arns = patch.layers.take();
+        let (record, released) = self
             .write(&key(&s, &n), move |tx| {
                 let Some(mut f) = tx.lock_function(&key(&s, &n))? else {
                     return Err(names::function_not_found(&s, &n));
                 };
                 check_revision(revision_id.as_deref(), &f.latest.revision_id)?;
+                let mut released = Vec::new();
+                if let Some(arns) = &layer_arns {
+                    let layers = layers::resolve_function_layers(tx, &s, arns)?;
+                    layers::check_unzipped_total(f.latest.code.unzipped_size, &layers)?;
+                    released = std::mem::replace(&mut f.latest.config.layers, layers);
+                }
                 f.latest.config = config::apply(f.latest.config.clone(), patch);
                 f.latest.config_rev += 1;
                 f.latest.last_modified_ms = stdx::time::now_ms();
                 f.latest.revision_id = new_revision();
                 tx.update_function(&f)?;
-                Ok(f.latest)
+                Ok((f.latest, released))
             })
             .await?;
+        self.collect_garbage(released.iter().map(|l| l.code.sha256).collect()).await;
         Ok(updating_view(scope, &name, record))
     }
 
@@ -409,12 +460,14 @@ impl Control {
 
         if input.dry_run {
             // Every check, nothing stored.
-            let (s, n, rev) = (scope.clone(), name.clone(), input.revision_id.clone());
+            let (s, n, rev, dry_unzipped) =
+                (scope.clone(), name.clone(), input.revision_id.clone(), package.code.unzipped_size);
             let mut record = self
                 .store
                 .read(move |tx| {
                     let Some(f) = tx.function(&key(&s, &n))? else { return Err(names::function_not_found(&s, &n)) };
                     check_revision(rev.as_deref(), &f.latest.revision_id)?;
+                    layers::check_unzipped_total(dry_unzipped, &f.latest.config.layers)?;
                     Ok(f.latest)
                 })
                 .await?;
@@ -430,17 +483,27 @@ impl Control {
             });
         }
 
-        let _gate = self.blob_gate.read().await;
+        // The function's layers and the new code must fit together; checked before the code is
+        // stored, and again where it is stored.
+        let (s, n, unzipped) = (scope.clone(), name.clone(), package.code.unzipped_size);
+        self.store
+            .read(move |tx| match tx.function(&key(&s, &n))? {
+                Some(f) => layers::check_unzipped_total(unzipped, &f.latest.config.layers),
+                None => Err(names::function_not_found(&s, &n)),
+            })
+            .await?;
+        let gate = self.blob_gate.read().await;
         let (blobs, sha, data) = (self.blobs.clone(), package.code.sha256, package.data);
         blocking(move || blobs.put(&sha, &data)).await?;
         let (s, n, publish, revision_id, code) =
             (scope.clone(), name.clone(), input.publish, input.revision_id, package.code);
-        let (latest, published, old_code) = self
+        let written = self
             .write(&key(&s, &n), move |tx| {
                 let Some(mut f) = tx.lock_function(&key(&s, &n))? else {
                     return Err(names::function_not_found(&s, &n));
                 };
                 check_revision(revision_id.as_deref(), &f.latest.revision_id)?;
+                layers::check_unzipped_total(code.unzipped_size, &f.latest.config.layers)?;
                 let old_code = f.latest.code.sha256;
                 f.latest.code = code;
                 if let Some(a) = architecture {
@@ -465,8 +528,9 @@ impl Control {
                 tx.update_function(&f)?;
                 Ok((f.latest, published, old_code))
             })
-            .await?;
-        drop(_gate);
+            .await;
+        drop(gate);
+        let (latest, published, old_code) = self.unless_failed(written, sha).await?;
         self.collect_garbage(vec![old_code]).await;
         Ok(match published {
             Some(mut record) => {
@@ -568,8 +632,10 @@ impl Control {
                 }
                 match target {
                     None => {
-                        let mut released = vec![f.latest.code.sha256];
-                        released.extend(tx.versions(f.id, None, usize::MAX)?.iter().map(|v| v.code.sha256));
+                        let mut released = code_of(&f.latest);
+                        for v in tx.versions(f.id, None, usize::MAX)? {
+                            released.extend(code_of(&v));
+                        }
                         tx.delete_function(f.id)?;
                         Ok(released)
                     }
@@ -585,7 +651,7 @@ impl Control {
                             )));
                         }
                         tx.delete_version(f.id, number)?;
-                        Ok(vec![version.code.sha256])
+                        Ok(code_of(&version))
                     }
                 }
             })
@@ -752,6 +818,11 @@ impl Control {
         let blobs = self.blobs.clone();
         blocking(move || blobs.get(&sha)).await
     }
+}
+
+/// Every code blob a version uses: its package and its layers'.
+fn code_of(v: &VersionRecord) -> Vec<Sha256> {
+    std::iter::once(v.code.sha256).chain(v.config.layers.iter().map(|l| l.code.sha256)).collect()
 }
 
 fn updating_view(scope: &Scope, name: &str, mut record: VersionRecord) -> VersionView {

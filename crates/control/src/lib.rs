@@ -16,6 +16,7 @@ mod events;
 mod functions;
 mod gc;
 mod invoke;
+mod layers;
 mod names;
 mod permissions;
 mod provisioned;
@@ -35,6 +36,9 @@ pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::invoke::InvokeTarget;
+pub use crate::layers::{
+    LayerListItem, LayerPage, LayerPermissionInput, LayerPolicyText, LayerVersionPage, LayerVersionView, PublishLayer,
+};
 pub use crate::permissions::{Foreign, POLICY_BYTES_MAX, PermissionInput, PolicyView};
 pub use crate::provisioned::{Changed, ProvisionedPlan, ProvisionedView};
 pub use crate::urls::{UrlInput, UrlView};

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use blobs::BlobBackend;
 use bytes::Bytes;
 use model::function::{FunctionId, VersionRecord};
+use model::layer::FunctionLayer;
 use model::name::Version;
 use model::scope::Scope;
 use runtime_api::{Invocation, Outcome};
@@ -41,6 +42,8 @@ pub const PROCESSES_MAX: u64 = 1024;
 pub const OPEN_FILES_MAX: u64 = 1024;
 /// Sandbox shells kept started ahead of cold starts (see `sandbox::Shell`).
 pub const PRESTARTED_SHELLS: usize = 2;
+/// Where a function's layers are mounted in its sandbox.
+pub const OPT: &str = "/opt";
 /// How often idle environments are checked for reaping (more often for short idle timeouts).
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
@@ -581,7 +584,8 @@ impl Engine {
         init_type: &str,
     ) -> Result<ColdStart, InvokeError> {
         let began = Instant::now();
-        let code = self.unpacked(&target.record).await?;
+        let code = self.unpacked(target.record.code.sha256).await?;
+        let opt = self.opt_dir(&target.record.config.layers).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let dir = self.config.run_dir.join(format!("e{id}"));
         std::fs::create_dir_all(&dir)
@@ -604,13 +608,20 @@ impl Engine {
 
         let namespaces = matches!(self.caps.isolation, Isolation::Namespaces { .. });
         let task_root = if namespaces { PathBuf::from("/var/task") } else { code.clone() };
+        // Where the function sees its layers: `/opt` in the sandbox, or (without namespaces)
+        // the merged directory itself.
+        let opt_root = if namespaces { PathBuf::from(OPT) } else { opt.clone() };
         let runtime_root = |lang: &str| {
             if namespaces { PathBuf::from("/var/runtime") } else { self.config.runtime_dir.join(lang) }
         };
         let (program, args, runtime_dir) = match launch.language {
             Language::Provided => {
-                let bootstrap = code.join("bootstrap");
-                if !bootstrap.exists() {
+                // The package's bootstrap, else a layer's (Lambda's lookup order).
+                let program = if code.join("bootstrap").exists() {
+                    task_root.join("bootstrap")
+                } else if opt.join("bootstrap").exists() {
+                    opt_root.join("bootstrap")
+                } else {
                     return Ok(ColdStart::Failed {
                         payload: error_json(
                             "Runtime.InvalidEntrypoint",
@@ -618,8 +629,8 @@ impl Engine {
                         ),
                         log: None,
                     });
-                }
-                (task_root.join("bootstrap"), Vec::new(), None)
+                };
+                (program, Vec::new(), None)
             }
             Language::Python => {
                 let interp = launch.interpreter.as_ref().expect("python has an interpreter");
@@ -638,11 +649,11 @@ impl Engine {
         };
 
         let config = &target.record.config;
+        let runtime_root = runtime_dir.map(runtime_root);
         let env_vars = environment(
             target,
             launch,
-            &task_root,
-            runtime_dir.map(runtime_root).as_deref(),
+            &Roots { task: &task_root, runtime: runtime_root.as_deref(), opt: &opt_root },
             &group,
             &stream,
             init_type,
@@ -665,6 +676,7 @@ impl Engine {
         let mut mounts = Vec::new();
         if namespaces {
             mounts.push(Mount { target: "/var/task".into(), kind: MountKind::ReadOnly { source: code.clone() } });
+            mounts.push(Mount { target: OPT.into(), kind: MountKind::ReadOnly { source: opt.clone() } });
             if let Some(lang) = runtime_dir {
                 mounts.push(Mount {
                     target: "/var/runtime".into(),
@@ -757,9 +769,37 @@ impl Engine {
         }
     }
 
-    /// The unpacked code of a version, unpacking it on first use.
-    async fn unpacked(&self, record: &VersionRecord) -> Result<PathBuf, InvokeError> {
-        let sha = record.code.sha256;
+    /// The merged directory of a version's layers (its `/opt`), built on first use from the
+    /// unpacked layers, for each distinct ordered list of layer packages.
+    async fn opt_dir(&self, layers: &[FunctionLayer]) -> Result<PathBuf, InvokeError> {
+        let name = if layers.is_empty() {
+            "opt".to_owned()
+        } else {
+            let list: Vec<String> = layers.iter().map(|l| l.code.sha256.to_hex()).collect();
+            format!("opt-{}", blobs::sha256(list.join("\n").as_bytes()).to_hex())
+        };
+        let dir = self.config.code_dir.join(name);
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let mut sources = Vec::with_capacity(layers.len());
+        for l in layers {
+            sources.push(self.unpacked(l.code.sha256).await?);
+        }
+        let _one_at_a_time = self.unpacking.lock().await;
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let target = dir.clone();
+        tokio::task::spawn_blocking(move || blobs::merge::merge(&sources, &target))
+            .await
+            .map_err(|e| InvokeError::Internal(e.to_string()))?
+            .map_err(|e| InvokeError::Internal(format!("cannot lay out the layers: {e}")))?;
+        Ok(dir)
+    }
+
+    /// An unpacked package (function code or layer), unpacking it on first use.
+    async fn unpacked(&self, sha: model::function::Sha256) -> Result<PathBuf, InvokeError> {
         let dir = self.config.code_dir.join(sha.to_hex());
         if dir.exists() {
             return Ok(dir);
@@ -842,11 +882,21 @@ fn trace_id() -> String {
 
 /// The environment variables of the runtime: Lambda's reserved and default ones, then the
 /// function's own (the reserved ones win).
+/// Where a function finds things, as it sees them: `/var/task`, `/var/runtime` and `/opt` in a
+/// sandbox, or the host directories themselves without namespaces.
+struct Roots<'a> {
+    /// The function's code (`LAMBDA_TASK_ROOT`).
+    task: &'a Path,
+    /// Versa's runtime client for the language, if it has one (`LAMBDA_RUNTIME_DIR`).
+    runtime: Option<&'a Path>,
+    /// The function's layers, merged in order.
+    opt: &'a Path,
+}
+
 fn environment(
     target: &Target,
     launch: &Launch,
-    task_root: &Path,
-    runtime_dir: Option<&Path>,
+    roots: &Roots<'_>,
     group: &str,
     stream: &str,
     init_type: &str,
@@ -857,10 +907,12 @@ fn environment(
         env.retain(|(key, _)| key != k);
         env.push((k.to_owned(), v));
     };
-    set("PATH", "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".to_owned());
+    let (task_root, runtime_dir) = (roots.task, roots.runtime);
+    let opt = roots.opt.display();
+    set("PATH", format!("/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin"));
     set(
         "LD_LIBRARY_PATH",
-        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".to_owned(),
+        format!("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:{opt}/lib"),
     );
     set("LANG", "en_US.UTF-8".to_owned());
     set("LC_CTYPE", "C.UTF-8".to_owned());
@@ -870,12 +922,16 @@ fn environment(
     set("_AWS_XRAY_DAEMON_PORT", "2000".to_owned());
     match launch.language {
         Language::Python => {
-            set("PYTHONPATH", runtime_dir.map(|d| d.display().to_string()).unwrap_or_default());
+            // After the function's code (first on `sys.path`): the layers' Python directories,
+            // for the Python version the function's runtime names.
+            let version = c.runtime.as_deref().and_then(|r| r.strip_prefix("python")).unwrap_or("3");
+            let runtime = runtime_dir.map(|d| d.display().to_string()).unwrap_or_default();
+            set("PYTHONPATH", format!("{runtime}:{opt}/python/lib/python{version}/site-packages:{opt}/python"));
             set("PYTHONUNBUFFERED", "1".to_owned());
             set("PYTHONDONTWRITEBYTECODE", "1".to_owned());
         }
         Language::Node => {
-            set("NODE_PATH", "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task".to_owned())
+            set("NODE_PATH", format!("{opt}/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"))
         }
         Language::Provided => {}
     }

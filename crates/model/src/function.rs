@@ -194,6 +194,8 @@ pub struct FunctionConfig {
     pub logging: LoggingConfig,
     pub vpc: Option<VpcConfig>,
     pub snap_start: SnapStartApplyOn,
+    /// The layer versions mounted at `/opt`, in order (later ones over earlier ones).
+    pub layers: Vec<crate::layer::FunctionLayer>,
 }
 
 /// `State` of a function version, as the waiters poll it.

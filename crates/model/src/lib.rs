@@ -8,6 +8,7 @@
 
 pub mod arn;
 pub mod function;
+pub mod layer;
 pub mod limits;
 pub mod name;
 pub mod policy;

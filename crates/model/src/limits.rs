@@ -31,6 +31,18 @@ pub const EPHEMERAL_STORAGE_MB_DEFAULT: u32 = 512;
 pub const ENVIRONMENT_BYTES_MAX: usize = 4096;
 /// Most layers a function may reference.
 pub const LAYERS_MAX: usize = 5;
+/// Longest `LayerName` parameter (a name or a layer ARN), and longest layer version ARN.
+pub const LAYER_NAME_PARAM_LEN_MAX: usize = 140;
+/// Longest `LicenseInfo` of a layer version.
+pub const LICENSE_INFO_LEN_MAX: usize = 512;
+/// Most `CompatibleRuntimes` of a layer version.
+pub const COMPATIBLE_RUNTIMES_MAX: usize = 15;
+/// Most `CompatibleArchitectures` of a layer version.
+pub const COMPATIBLE_ARCHITECTURES_MAX: usize = 2;
+/// Largest `MaxItems` of ListLayers and ListLayerVersions (also their page size).
+pub const LAYER_LIST_MAX_ITEMS: i64 = 50;
+/// Longest statement id of a layer version permission.
+pub const STATEMENT_ID_LEN_MAX: usize = 100;
 
 /// Largest zipped deployment package accepted in a request.
 pub const CODE_SIZE_ZIPPED_MAX: u64 = 52_428_800;

@@ -295,6 +295,8 @@ fn build_root(spec: &Spec) -> io::Result<()> {
 
     mkdir(&root.join("proc"))?;
     mkdir(&root.join(".old"))?;
+    // Lambda's layer directory exists in every environment, with or without layers.
+    mkdir(&root.join("opt"))?;
     for m in &spec.mounts {
         let target = inside(&m.target);
         mkdir(&target)?;

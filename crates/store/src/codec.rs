@@ -8,6 +8,7 @@ use model::function::{
     AdditionalVersion, Alias, Architecture, CodeRef, EventInvokeConfig, FunctionConfig, LoggingConfig, RevisionId,
     Sha256, SnapStartApplyOn, TracingMode, VersionRecord, VpcConfig,
 };
+use model::layer::{FunctionLayer, LayerPolicy, LayerPrincipal, LayerStatement, LayerVersion};
 use model::name::Version;
 use model::policy::{Cors, FunctionUrl, Policy, Principal, Statement, UrlAuthType};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,17 @@ struct ConfigDoc {
     log_group: Option<String>,
     vpc: Option<VpcDoc>,
     snap_start: String,
+    /// Absent in documents written before layers existed.
+    #[serde(default)]
+    layers: Vec<FunctionLayerDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FunctionLayerDoc {
+    arn: String,
+    code_sha256: String,
+    code_size: u64,
+    unzipped_size: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -92,6 +104,16 @@ pub(crate) fn encode_version(v: &VersionRecord) -> String {
                 ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
             }),
             snap_start: c.snap_start.as_str().to_owned(),
+            layers: c
+                .layers
+                .iter()
+                .map(|l| FunctionLayerDoc {
+                    arn: l.arn.clone(),
+                    code_sha256: l.code.sha256.to_hex(),
+                    code_size: l.code.size,
+                    unzipped_size: l.code.unzipped_size,
+                })
+                .collect(),
         },
         code_sha256: v.code.sha256.to_hex(),
         code_size: v.code.size,
@@ -131,6 +153,20 @@ pub(crate) fn decode_version(version: Version, text: &str) -> Result<VersionReco
             ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
         }),
         snap_start: SnapStartApplyOn::parse(&c.snap_start).ok_or_else(|| corrupt(&c.snap_start))?,
+        layers: c
+            .layers
+            .into_iter()
+            .map(|l| {
+                Ok(FunctionLayer {
+                    code: CodeRef {
+                        sha256: Sha256::from_hex(&l.code_sha256).ok_or_else(|| corrupt(&l.code_sha256))?,
+                        size: l.code_size,
+                        unzipped_size: l.unzipped_size,
+                    },
+                    arn: l.arn,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
     };
     Ok(VersionRecord {
         version,
@@ -336,4 +372,92 @@ pub(crate) fn decode_function_url(url_id: String, text: &str) -> Result<Function
         creation_ms: d.creation_ms,
         last_modified_ms: d.last_modified_ms,
     })
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayerVersionDoc {
+    description: String,
+    compatible_runtimes: Vec<String>,
+    compatible_architectures: Vec<String>,
+    license_info: Option<String>,
+    code_sha256: String,
+    code_size: u64,
+    unzipped_size: u64,
+    created_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayerPolicyDoc {
+    revision_id: String,
+    statements: Vec<LayerStatementDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayerStatementDoc {
+    sid: String,
+    /// `*` or a 12-digit account.
+    principal: String,
+    organization_id: Option<String>,
+}
+
+/// The layer version document; its policy is stored beside it (see [`encode_layer_policy`]).
+pub(crate) fn encode_layer_version(v: &LayerVersion) -> String {
+    let doc = LayerVersionDoc {
+        description: v.description.clone(),
+        compatible_runtimes: v.compatible_runtimes.clone(),
+        compatible_architectures: v.compatible_architectures.clone(),
+        license_info: v.license_info.clone(),
+        code_sha256: v.code.sha256.to_hex(),
+        code_size: v.code.size,
+        unzipped_size: v.code.unzipped_size,
+        created_ms: v.created_ms,
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_layer_version(version: u32, text: &str, policy: Option<&str>) -> Result<LayerVersion, StoreError> {
+    let d: LayerVersionDoc = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(LayerVersion {
+        version,
+        description: d.description,
+        compatible_runtimes: d.compatible_runtimes,
+        compatible_architectures: d.compatible_architectures,
+        license_info: d.license_info,
+        code: CodeRef {
+            sha256: Sha256::from_hex(&d.code_sha256).ok_or_else(|| corrupt(&d.code_sha256))?,
+            size: d.code_size,
+            unzipped_size: d.unzipped_size,
+        },
+        created_ms: d.created_ms,
+        policy: policy.map(decode_layer_policy).transpose()?,
+    })
+}
+
+pub(crate) fn encode_layer_policy(p: &LayerPolicy) -> String {
+    let doc = LayerPolicyDoc {
+        revision_id: p.revision_id.clone(),
+        statements: p
+            .statements
+            .iter()
+            .map(|s| LayerStatementDoc {
+                sid: s.sid.clone(),
+                principal: match &s.principal {
+                    LayerPrincipal::Any => "*".to_owned(),
+                    LayerPrincipal::Account(a) => a.clone(),
+                },
+                organization_id: s.organization_id.clone(),
+            })
+            .collect(),
+    };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+fn decode_layer_policy(text: &str) -> Result<LayerPolicy, StoreError> {
+    let d: LayerPolicyDoc = serde_json::from_str(text).map_err(corrupt)?;
+    let mut statements = Vec::with_capacity(d.statements.len());
+    for s in d.statements {
+        let principal = LayerPrincipal::parse(&s.principal).ok_or_else(|| corrupt(&s.principal))?;
+        statements.push(LayerStatement { sid: s.sid, principal, organization_id: s.organization_id });
+    }
+    Ok(LayerPolicy { revision_id: d.revision_id, statements })
 }

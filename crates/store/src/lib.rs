@@ -24,6 +24,7 @@ use std::sync::Arc;
 use model::function::{
     Alias, EventInvokeConfig, Function, FunctionId, ProvisionedConfig, QueuedEvent, Sha256, VersionRecord,
 };
+use model::layer::{Layer, LayerId, LayerPolicy, LayerVersion};
 use model::policy::{FunctionUrl, Policy};
 use model::scope::Scope;
 use tokio::sync::oneshot;
@@ -49,6 +50,13 @@ pub struct FunctionKey {
     pub name: String,
 }
 
+/// Identifies a layer by name within an account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LayerKey {
+    pub scope: Scope,
+    pub name: String,
+}
+
 /// What the event queue holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueTotals {
@@ -60,7 +68,8 @@ pub struct QueueTotals {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountUsage {
     pub function_count: u64,
-    /// Sum of the zipped code size of every version, `$LATEST` included.
+    /// Sum of the zipped code size of every version, `$LATEST` included, and of every layer
+    /// version.
     pub total_code_size: u64,
 }
 
@@ -79,9 +88,10 @@ pub trait ReadTx {
     fn aliases(&mut self, id: FunctionId, after: Option<&str>, limit: usize) -> Result<Vec<Alias>, StoreError>;
     /// Names of the aliases that route any traffic to published version `number`.
     fn aliases_referencing(&mut self, id: FunctionId, number: u32) -> Result<Vec<String>, StoreError>;
-    /// How many versions (of any function, `$LATEST` included) use the code blob `sha`.
+    /// How many versions (of any function, `$LATEST` included) use the code blob `sha`, as
+    /// their code or as one of their layers, plus how many layer versions have it.
     fn code_references(&mut self, sha: &Sha256) -> Result<u64, StoreError>;
-    /// Every code blob some version uses.
+    /// Every code blob some function version (as code or layer) or layer version uses.
     fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError>;
     fn account_usage(&mut self, scope: &Scope) -> Result<AccountUsage, StoreError>;
     /// The asynchronous-invocation config of one qualifier (`$LATEST` for the unqualified
@@ -118,6 +128,17 @@ pub trait ReadTx {
     ) -> Result<Vec<(String, FunctionUrl)>, StoreError>;
     /// Which function and qualifier a URL id belongs to.
     fn function_url_target(&mut self, url_id: &str) -> Result<Option<UrlTarget>, StoreError>;
+    fn layer(&mut self, key: &LayerKey) -> Result<Option<Layer>, StoreError>;
+    /// Layers of a scope ordered by name, starting after `after` (with or without versions).
+    fn layers(&mut self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<Layer>, StoreError>;
+    fn layer_version(&mut self, id: LayerId, version: u32) -> Result<Option<LayerVersion>, StoreError>;
+    /// A layer's versions newest first, starting below `before`.
+    fn layer_versions(
+        &mut self,
+        id: LayerId,
+        before: Option<u32>,
+        limit: usize,
+    ) -> Result<Vec<LayerVersion>, StoreError>;
 }
 
 /// Where a function URL leads.
@@ -173,6 +194,22 @@ pub trait WriteTx: ReadTx {
     /// Inserts or replaces one qualifier's URL; its `url_id` must be unique among all URLs.
     fn put_function_url(&mut self, id: FunctionId, qualifier: &str, url: &FunctionUrl) -> Result<(), StoreError>;
     fn delete_function_url(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
+    /// Reads a layer and locks it against concurrent writers until the transaction ends.
+    fn lock_layer(&mut self, key: &LayerKey) -> Result<Option<Layer>, StoreError>;
+    /// Inserts a new layer; `layer.id` is ignored and the new id returned.
+    fn insert_layer(&mut self, scope: &Scope, layer: &Layer) -> Result<LayerId, StoreError>;
+    /// Stores a layer's `next_version`.
+    fn update_layer(&mut self, layer: &Layer) -> Result<(), StoreError>;
+    /// Inserts a layer version with its policy.
+    fn insert_layer_version(&mut self, id: LayerId, version: &LayerVersion) -> Result<(), StoreError>;
+    fn delete_layer_version(&mut self, id: LayerId, version: u32) -> Result<bool, StoreError>;
+    /// Replaces (or, with `None`, removes) a layer version's policy.
+    fn put_layer_version_policy(
+        &mut self,
+        id: LayerId,
+        version: u32,
+        policy: Option<&LayerPolicy>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use model::function::{
     Alias, EventInvokeConfig, Function, FunctionId, ProvisionedConfig, QueuedEvent, Sha256, VersionRecord,
 };
+use model::layer::{Layer, LayerId, LayerPolicy, LayerVersion};
 use model::name::Version;
 use model::policy::{FunctionUrl, Policy};
 use model::scope::{AccountId, Region, Scope};
@@ -21,8 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
-    WriteJob, WriteTx,
+    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, QueueTotals, ReadJob, ReadTx, StoreError,
+    UrlTarget, WriteJob, WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -234,6 +235,36 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (function_id, qualifier)
     ) WITHOUT ROWID;
     "#,
+    // 5: layers, their versions (with their policies), and which layer code each function
+    // version mounts (version 0 is `$LATEST`), so that code stays while anything uses it.
+    r#"
+    CREATE TABLE layers (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        next_version    INTEGER NOT NULL,
+        UNIQUE (account, region, name)
+    );
+    CREATE TABLE layer_versions (
+        layer_id        INTEGER NOT NULL REFERENCES layers(id) ON DELETE CASCADE,
+        version         INTEGER NOT NULL,
+        doc             TEXT NOT NULL,
+        code            TEXT NOT NULL,
+        code_size       INTEGER NOT NULL,
+        policy          TEXT,
+        PRIMARY KEY (layer_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX layer_versions_code ON layer_versions(code);
+    CREATE TABLE function_layers (
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        version         INTEGER NOT NULL,
+        position        INTEGER NOT NULL,
+        code            TEXT NOT NULL,
+        PRIMARY KEY (function_id, version, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX function_layers_code ON function_layers(code);
+    "#,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -345,12 +376,42 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedEvent> {
 const DELETE_POLICY: &str = "DELETE FROM policies WHERE function_id = ?1 AND qualifier = ?2";
 const DELETE_FUNCTION_URL: &str = "DELETE FROM function_urls WHERE function_id = ?1 AND qualifier = ?2";
 
+/// The `function_layers.version` of `$LATEST`.
+const LATEST_LAYERS: u32 = 0;
+
 impl SqliteTx<'_> {
     /// Runs one of the `DELETE_*` statements for a function's qualifier; whether a row went.
     fn delete_qualified(&self, sql: &str, id: FunctionId, qualifier: &str) -> Result<bool, StoreError> {
         let n = self.conn.prepare_cached(sql).map_err(db_err)?.execute(params![id.0, qualifier]).map_err(db_err)?;
         Ok(n > 0)
     }
+
+    /// Records which layer code a function version mounts, replacing what was recorded.
+    fn put_function_layers(&self, id: FunctionId, version: u32, v: &VersionRecord) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM function_layers WHERE function_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, version])
+            .map_err(db_err)?;
+        for (position, layer) in v.config.layers.iter().enumerate() {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO function_layers (function_id, version, position, code) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db_err)?
+                .execute(params![id.0, version, position as i64, layer.code.sha256.to_hex()])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
+fn layer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Layer> {
+    Ok(Layer { id: LayerId(row.get(0)?), name: row.get(1)?, next_version: row.get(2)? })
+}
+
+fn layer_version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, String, Option<String>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
 const EVENT_COLUMNS: &str =
@@ -473,7 +534,9 @@ impl ReadTx for SqliteTx<'_> {
         self.conn
             .prepare_cached(
                 "SELECT (SELECT count(*) FROM functions WHERE latest_code = ?1) + \
-                        (SELECT count(*) FROM versions WHERE code = ?1)",
+                        (SELECT count(*) FROM versions WHERE code = ?1) + \
+                        (SELECT count(*) FROM layer_versions WHERE code = ?1) + \
+                        (SELECT count(*) FROM function_layers WHERE code = ?1)",
             )
             .map_err(db_err)?
             .query_row(params![hex], |r| r.get::<_, i64>(0))
@@ -484,7 +547,10 @@ impl ReadTx for SqliteTx<'_> {
     fn referenced_code(&mut self) -> Result<Vec<Sha256>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT latest_code FROM functions UNION SELECT code FROM versions")
+            .prepare_cached(
+                "SELECT latest_code FROM functions UNION SELECT code FROM versions \
+                 UNION SELECT code FROM layer_versions UNION SELECT code FROM function_layers",
+            )
             .map_err(db_err)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
         rows.map(|r| {
@@ -499,6 +565,8 @@ impl ReadTx for SqliteTx<'_> {
             .prepare_cached(
                 "SELECT count(*), coalesce(sum(latest_code_size), 0) + coalesce((SELECT sum(v.code_size) FROM versions v \
                  JOIN functions f ON f.id = v.function_id WHERE f.account = ?1 AND f.region = ?2), 0) \
+                 + coalesce((SELECT sum(lv.code_size) FROM layer_versions lv JOIN layers l ON l.id = lv.layer_id \
+                 WHERE l.account = ?1 AND l.region = ?2), 0) \
                  FROM functions WHERE account = ?1 AND region = ?2",
             )
             .map_err(db_err)?
@@ -661,6 +729,62 @@ impl ReadTx for SqliteTx<'_> {
         Ok(Some(UrlTarget { scope, function_id: FunctionId(id), function_name: name, qualifier, url }))
     }
 
+    fn layer(&mut self, key: &LayerKey) -> Result<Option<Layer>, StoreError> {
+        self.read_layer(key)
+    }
+
+    fn layers(&mut self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<Layer>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, next_version FROM layers WHERE account = ?1 AND region = ?2 AND name > ?3 \
+                 ORDER BY name LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![scope.account.as_str(), scope.region.as_str(), after.unwrap_or(""), limit as i64],
+                layer_from_row,
+            )
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    fn layer_version(&mut self, id: LayerId, version: u32) -> Result<Option<LayerVersion>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT version, doc, policy FROM layer_versions WHERE layer_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .query_row(params![id.0, version], layer_version_from_row)
+            .optional()
+            .map_err(db_err)?;
+        row.map(|(n, doc, policy)| codec::decode_layer_version(n, &doc, policy.as_deref())).transpose()
+    }
+
+    fn layer_versions(
+        &mut self,
+        id: LayerId,
+        before: Option<u32>,
+        limit: usize,
+    ) -> Result<Vec<LayerVersion>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT version, doc, policy FROM layer_versions WHERE layer_id = ?1 AND version < ?2 \
+                 ORDER BY version DESC LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![id.0, before.map_or(i64::MAX, i64::from), limit as i64], layer_version_from_row)
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (n, doc, policy) = row.map_err(db_err)?;
+            out.push(codec::decode_layer_version(n, &doc, policy.as_deref())?);
+        }
+        Ok(out)
+    }
+
     fn functions_with_provisioned(&mut self) -> Result<Vec<(Scope, String)>, StoreError> {
         let mut stmt = self
             .conn
@@ -682,6 +806,19 @@ impl ReadTx for SqliteTx<'_> {
             out.push((scope, n));
         }
         Ok(out)
+    }
+}
+
+impl SqliteTx<'_> {
+    fn read_layer(&self, key: &LayerKey) -> Result<Option<Layer>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, name, next_version FROM layers WHERE account = ?1 AND region = ?2 AND name = ?3",
+            )
+            .map_err(db_err)?
+            .query_row(params![key.scope.account.as_str(), key.scope.region.as_str(), key.name], layer_from_row)
+            .optional()
+            .map_err(db_err)
     }
 }
 
@@ -710,7 +847,9 @@ impl WriteTx for SqliteTx<'_> {
                 f.reserved_concurrency,
             ])
             .map_err(db_err)?;
-        Ok(FunctionId(self.conn.last_insert_rowid()))
+        let id = FunctionId(self.conn.last_insert_rowid());
+        self.put_function_layers(id, LATEST_LAYERS, &f.latest)?;
+        Ok(id)
     }
 
     fn update_function(&mut self, f: &Function) -> Result<(), StoreError> {
@@ -734,7 +873,7 @@ impl WriteTx for SqliteTx<'_> {
         if n != 1 {
             return Err(StoreError::Database(format!("function {} vanished during an update", f.id.0)));
         }
-        Ok(())
+        self.put_function_layers(f.id, LATEST_LAYERS, &f.latest)
     }
 
     fn delete_function(&mut self, id: FunctionId) -> Result<(), StoreError> {
@@ -758,13 +897,18 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![id.0, n, codec::encode_version(v), v.code.sha256.to_hex(), v.code.size as i64])
             .map_err(db_err)?;
-        Ok(())
+        self.put_function_layers(id, n, v)
     }
 
     fn delete_version(&mut self, id: FunctionId, number: u32) -> Result<bool, StoreError> {
         let n = self
             .conn
             .prepare_cached("DELETE FROM versions WHERE function_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, number])
+            .map_err(db_err)?;
+        self.conn
+            .prepare_cached("DELETE FROM function_layers WHERE function_id = ?1 AND version = ?2")
             .map_err(db_err)?
             .execute(params![id.0, number])
             .map_err(db_err)?;
@@ -946,5 +1090,79 @@ impl WriteTx for SqliteTx<'_> {
             .execute(params![id.0, qualifier])
             .map_err(db_err)?;
         Ok(n > 0)
+    }
+
+    fn lock_layer(&mut self, key: &LayerKey) -> Result<Option<Layer>, StoreError> {
+        // All writes are serialised on the writer thread: a plain read is already exclusive.
+        self.read_layer(key)
+    }
+
+    fn insert_layer(&mut self, scope: &Scope, layer: &Layer) -> Result<LayerId, StoreError> {
+        self.conn
+            .prepare_cached("INSERT INTO layers (account, region, name, next_version) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(db_err)?
+            .execute(params![scope.account.as_str(), scope.region.as_str(), layer.name, layer.next_version])
+            .map_err(db_err)?;
+        Ok(LayerId(self.conn.last_insert_rowid()))
+    }
+
+    fn update_layer(&mut self, layer: &Layer) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE layers SET next_version = ?2 WHERE id = ?1")
+            .map_err(db_err)?
+            .execute(params![layer.id.0, layer.next_version])
+            .map_err(db_err)?;
+        if n != 1 {
+            return Err(StoreError::Database(format!("layer {} vanished during an update", layer.id.0)));
+        }
+        Ok(())
+    }
+
+    fn insert_layer_version(&mut self, id: LayerId, v: &LayerVersion) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO layer_versions (layer_id, version, doc, code, code_size, policy) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                id.0,
+                v.version,
+                codec::encode_layer_version(v),
+                v.code.sha256.to_hex(),
+                v.code.size as i64,
+                v.policy.as_ref().map(codec::encode_layer_policy),
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_layer_version(&mut self, id: LayerId, version: u32) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM layer_versions WHERE layer_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, version])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn put_layer_version_policy(
+        &mut self,
+        id: LayerId,
+        version: u32,
+        policy: Option<&LayerPolicy>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE layer_versions SET policy = ?3 WHERE layer_id = ?1 AND version = ?2")
+            .map_err(db_err)?
+            .execute(params![id.0, version, policy.map(codec::encode_layer_policy)])
+            .map_err(db_err)?;
+        if n != 1 {
+            return Err(StoreError::Database(format!("layer version {}:{version} vanished", id.0)));
+        }
+        Ok(())
     }
 }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use model::function::*;
+use model::layer::{FunctionLayer, Layer, LayerId, LayerPolicy, LayerPrincipal, LayerStatement, LayerVersion};
 use model::name::Version;
 use model::scope::{AccountId, Region, Scope};
 
-use crate::{FunctionKey, SqliteBackend, SqliteOptions, Store, StoreError};
+use crate::{FunctionKey, LayerKey, SqliteBackend, SqliteOptions, Store, StoreError};
 
 fn scope() -> Scope {
     Scope { account: AccountId::parse("123456789012").unwrap(), region: Region::parse("us-east-1").unwrap() }
@@ -32,6 +33,7 @@ fn record(version: Version, sha: u8, rev: &str) -> VersionRecord {
             logging: LoggingConfig::default(),
             vpc: None,
             snap_start: SnapStartApplyOn::None,
+            layers: Vec::new(),
         },
         code: CodeRef { sha256: Sha256([sha; 32]), size: 10, unzipped_size: 20 },
         revision_id: RevisionId(rev.into()),
@@ -128,6 +130,148 @@ async fn suite(store: Store) {
         .unwrap();
     assert_eq!(refs, 0);
     assert!(alias.is_none());
+
+    layers(&store).await;
+}
+
+fn layer_version(version: u32, sha: u8) -> LayerVersion {
+    LayerVersion {
+        version,
+        description: format!("v{version}"),
+        compatible_runtimes: vec!["python3.12".into()],
+        compatible_architectures: vec!["x86_64".into()],
+        license_info: Some("MIT".into()),
+        code: CodeRef { sha256: Sha256([sha; 32]), size: 7, unzipped_size: 70 },
+        created_ms: 5,
+        policy: None,
+    }
+}
+
+/// Layers, their versions and policies, and the invariant that a layer's code stays referenced
+/// while a function version mounts it, even after the layer version is deleted.
+async fn layers(store: &Store) {
+    let key = LayerKey { scope: scope(), name: "lib".into() };
+    let k = key.clone();
+    let id: LayerId = store
+        .write(move |tx| {
+            assert!(tx.lock_layer(&k)?.is_none());
+            let id = tx.insert_layer(&scope(), &Layer { id: LayerId(0), name: "lib".into(), next_version: 1 })?;
+            tx.insert_layer_version(id, &layer_version(1, 0xa1))?;
+            tx.insert_layer_version(id, &layer_version(2, 0xa2))?;
+            tx.update_layer(&Layer { id, name: "lib".into(), next_version: 3 })?;
+            Ok::<_, StoreError>(id)
+        })
+        .await
+        .unwrap();
+    let policy = LayerPolicy {
+        revision_id: "p1".into(),
+        statements: vec![LayerStatement {
+            sid: "all".into(),
+            principal: LayerPrincipal::Account("111111111111".into()),
+            organization_id: None,
+        }],
+    };
+    let p = policy.clone();
+    store.write(move |tx| tx.put_layer_version_policy(id, 1, Some(&p))).await.unwrap();
+    let k = key.clone();
+    let (layer, v1, newest_first, below_2, listed) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((
+                tx.layer(&k)?.unwrap(),
+                tx.layer_version(id, 1)?.unwrap(),
+                tx.layer_versions(id, None, 10)?,
+                tx.layer_versions(id, Some(2), 10)?,
+                tx.layers(&scope(), None, 10)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(layer.next_version, 3);
+    assert_eq!(v1, LayerVersion { policy: Some(policy), ..layer_version(1, 0xa1) });
+    assert_eq!(newest_first.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(below_2.iter().map(|v| v.version).collect::<Vec<_>>(), [1]);
+    assert_eq!(listed.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["lib"]);
+    store.write(move |tx| tx.put_layer_version_policy(id, 1, None)).await.unwrap();
+    assert_eq!(store.read(move |tx| tx.layer_version(id, 1)).await.unwrap().unwrap().policy, None);
+
+    // A function whose $LATEST mounts layer version 1 and whose version 1 mounts version 2.
+    let mount = |sha: u8| FunctionLayer {
+        arn: "arn:aws:lambda:us-east-1:123456789012:layer:lib:1".into(),
+        code: CodeRef { sha256: Sha256([sha; 32]), size: 7, unzipped_size: 70 },
+    };
+    let mut latest = record(Version::Latest, 3, "r");
+    latest.config.layers = vec![mount(0xa1)];
+    let mut v1 = record(Version::Published(1), 3, "v1");
+    v1.config.layers = vec![mount(0xa2), mount(0xa1)];
+    let f = Function {
+        id: FunctionId(0),
+        name: "uses-layers".into(),
+        latest,
+        next_version: 2,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    let v = v1.clone();
+    let fid = store
+        .write(move |tx| {
+            let fid = tx.insert_function(&scope(), &f)?;
+            tx.insert_version(fid, &v)?;
+            Ok::<_, StoreError>(fid)
+        })
+        .await
+        .unwrap();
+    let refs = |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .read(|tx| {
+                    Ok::<_, StoreError>((
+                        tx.code_references(&Sha256([0xa1; 32]))?,
+                        tx.code_references(&Sha256([0xa2; 32]))?,
+                        tx.referenced_code()?,
+                    ))
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let (a1, a2, all) = refs(store).await;
+    assert_eq!((a1, a2), (3, 2), "layer versions, $LATEST and version 1 each count");
+    assert!(all.contains(&Sha256([0xa1; 32])) && all.contains(&Sha256([0xa2; 32])));
+    assert_eq!(store.read(move |tx| tx.version(fid, 1)).await.unwrap().unwrap(), v1);
+    let usage = store.read(|tx| tx.account_usage(&scope())).await.unwrap();
+    assert_eq!(usage.total_code_size, 10 + 10 + 7 + 7, "function versions and layer versions");
+
+    // Deleting the layer versions leaves the functions' references.
+    let deleted = store
+        .write(move |tx| Ok::<_, StoreError>((tx.delete_layer_version(id, 1)?, tx.delete_layer_version(id, 1)?)))
+        .await
+        .unwrap();
+    assert_eq!(deleted, (true, false));
+    store.write(move |tx| tx.delete_layer_version(id, 2)).await.unwrap();
+    let (a1, a2, all) = refs(store).await;
+    assert_eq!((a1, a2), (2, 1));
+    assert!(all.contains(&Sha256([0xa2; 32])));
+    // The layer stays, so numbering continues after every version is gone.
+    let k = key.clone();
+    assert_eq!(store.read(move |tx| tx.layer(&k)).await.unwrap().unwrap().next_version, 3);
+
+    // Changing $LATEST's layers, deleting the version and the function drop the references.
+    let fk = FunctionKey { scope: scope(), name: "uses-layers".into() };
+    store
+        .write(move |tx| {
+            let mut f = tx.lock_function(&fk)?.unwrap();
+            f.latest.config.layers.clear();
+            tx.update_function(&f)
+        })
+        .await
+        .unwrap();
+    assert_eq!(refs(store).await.0, 1);
+    store.write(move |tx| tx.delete_version(fid, 1)).await.unwrap();
+    let (a1, a2, all) = refs(store).await;
+    assert_eq!((a1, a2), (0, 0));
+    assert!(!all.contains(&Sha256([0xa1; 32])) && !all.contains(&Sha256([0xa2; 32])));
+    store.write(move |tx| tx.delete_function(fid)).await.unwrap();
 }
 
 #[tokio::test]

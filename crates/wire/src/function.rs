@@ -222,6 +222,17 @@ pub struct FunctionConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_version_config: Option<RuntimeVersionConfig>,
     pub logging_config: LoggingConfig,
+    /// The layer versions the function mounts; absent when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<Layer>>,
+}
+
+/// One entry of `FunctionConfiguration.Layers`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Layer {
+    pub arn: String,
+    pub code_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,4 +8,5 @@
 pub mod alias;
 pub mod events;
 pub mod function;
+pub mod layer;
 pub mod policy;

@@ -13,19 +13,19 @@ use testkit::TestServer;
 
 use crate::support::ROLE;
 
-struct Aws {
-    endpoint: String,
-    home: tempfile::TempDir,
+pub(crate) struct Aws {
+    pub(crate) endpoint: String,
+    pub(crate) home: tempfile::TempDir,
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) ok: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Aws {
-    async fn run(&self, args: &[&str]) -> Out {
+    pub(crate) async fn run(&self, args: &[&str]) -> Out {
         let mut cmd = Command::new("aws");
         cmd.args(["--endpoint-url", &self.endpoint, "--region", "us-east-1", "--output", "json"])
             .args(args)
@@ -43,7 +43,7 @@ impl Aws {
         }
     }
 
-    async fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) async fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.run(args).await;
         assert!(out.ok, "aws {args:?} failed: {}", out.stderr);
         if out.stdout.trim().is_empty() {
@@ -53,7 +53,7 @@ impl Aws {
     }
 }
 
-fn aws_available() -> bool {
+pub(crate) fn aws_available() -> bool {
     let found = Command::new("aws").arg("--version").output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(

@@ -11,6 +11,7 @@ mod functions;
 mod input;
 mod invoke;
 mod isolation;
+mod layers;
 mod lifecycle;
 mod logs;
 mod messages;
