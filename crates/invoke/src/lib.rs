@@ -41,6 +41,10 @@ pub const PROCESSES_MAX: u64 = 1024;
 pub const OPEN_FILES_MAX: u64 = 1024;
 /// Sandbox shells kept started ahead of cold starts (see `sandbox::Shell`).
 pub const PRESTARTED_SHELLS: usize = 2;
+/// Runtimes whose interpreter substitution the server's log has mentioned, at most.
+const WARNED_RUNTIMES_MAX: usize = 64;
+/// The runtime of a function that names none (Lambda requires one for `Zip` packages).
+const DEFAULT_RUNTIME: &str = "provided.al2023";
 /// How often idle environments are checked for reaping (more often for short idle timeouts).
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
@@ -60,8 +64,10 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// Most environments alive at once, across all functions.
     pub max_environments: usize,
-    /// Extra interpreter locations (binaries or directories).
+    /// Extra interpreter locations (binaries or directories), searched first.
     pub interpreter_paths: Vec<PathBuf>,
+    /// Also search the standard places (`runtimes::SearchPath::standard`).
+    pub interpreter_search: bool,
 }
 
 /// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
@@ -159,6 +165,8 @@ pub struct Engine {
     inflight: Arc<Mutex<Inflight>>,
     /// Provisioned environments per (function, alias or version); see `provisioned.rs`.
     pub(crate) provisioned: Mutex<HashMap<(FunctionId, String), provisioned::Set>>,
+    /// Runtimes whose substituted interpreter the server's log has mentioned already.
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Running invocations per function, and of functions without a reservation per account.
@@ -237,7 +245,12 @@ impl Engine {
         std::fs::create_dir_all(config.runtime_dir.join("nodejs"))?;
         std::fs::write(config.runtime_dir.join("python/bootstrap.py"), runtimes::PYTHON_CLIENT)?;
         std::fs::write(config.runtime_dir.join("nodejs/index.mjs"), runtimes::NODE_CLIENT)?;
-        let runtimes = RuntimeTable::discover(&config.interpreter_paths);
+        let search = if config.interpreter_search {
+            runtimes::SearchPath::standard(|k| std::env::var_os(k))
+        } else {
+            runtimes::SearchPath::default()
+        };
+        let runtimes = RuntimeTable::discover(&config.interpreter_paths, &search);
         let engine = Arc::new(Engine {
             config,
             caps,
@@ -252,6 +265,7 @@ impl Engine {
             stopping: std::sync::atomic::AtomicBool::new(false),
             inflight: Arc::default(),
             provisioned: Mutex::new(HashMap::new()),
+            warned: Mutex::default(),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -403,7 +417,7 @@ impl Engine {
     pub async fn invoke(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
         let _admitted = self.admit(target)?;
         let config = &target.record.config;
-        let runtime = config.runtime.as_deref().unwrap_or("provided.al2023");
+        let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
         let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
         let key = PoolKey {
             function: target.function_id,
@@ -439,9 +453,7 @@ impl Engine {
         let init = if cold { env.init_duration.lock().unwrap_or_else(|e| e.into_inner()).take() } else { None };
         {
             let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
-            if !cold || sink.invocation.is_none() {
-                sink.invocation = Some(Vec::new());
-            }
+            sink.invocation = Some(Vec::new());
             sink.platform(&logs::start_line(&request.request_id, &version));
         }
         let began = Instant::now();
@@ -594,13 +606,18 @@ impl Engine {
             .log_group
             .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", target.function_name));
+        // The stream opens with the init phase, as on Lambda: INIT_START, notices about the
+        // host, then whatever the runtime prints while it starts. None of it is in the first
+        // invocation's tail, which starts with START.
         let mut first = Sink::new(self.logs.clone(), target.scope.clone(), group.clone(), stream.clone());
-        // What the runtime says while starting belongs to the first invocation's log.
-        first.invocation = Some(Vec::new());
-        let sink = Arc::new(Mutex::new(first));
+        first.init = Some(Vec::new());
+        let runtime = target.record.config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
+        first.platform(&logs::init_start_line(runtime, target.scope.region.as_str()));
         if let Some(w) = &launch.warning {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).platform(w);
+            self.warn_once(runtime, w);
+            first.platform(&format!("INIT_NOTICE {w}"));
         }
+        let sink = Arc::new(Mutex::new(first));
 
         let namespaces = matches!(self.caps.isolation, Isolation::Namespaces { .. });
         let task_root = if namespaces { PathBuf::from("/var/task") } else { code.clone() };
@@ -711,31 +728,47 @@ impl Engine {
         };
         let env = Arc::new(Env::new(id, sandbox, endpoint, api, sink));
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
-        match env.started(INIT_TIMEOUT).await {
+        let started = env.started(INIT_TIMEOUT).await;
+        let init_ms = began.elapsed().as_secs_f64() * 1000.0;
+        let (payload, status, error_type) = match started {
             Started::Ready => {
                 *env.init_duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(began.elapsed());
-                Ok(ColdStart::Ready(env))
+                // Everything printed during init reaches the stream before the first START.
+                env.flush_logs().await;
+                env.sink.lock().unwrap_or_else(|e| e.into_inner()).init = None;
+                return Ok(ColdStart::Ready(env));
             }
             Started::InitError { error_type, body } => {
                 env.kill();
-                env.flush_logs().await;
-                Ok(ColdStart::Failed { payload: error_body(error_type, body), log: Some(env) })
+                let t = error_type.clone().unwrap_or_else(|| "Runtime.Unknown".to_owned());
+                (error_body(error_type, body), "error", Some(t))
             }
             Started::Exited(exit) => {
-                env.flush_logs().await;
-                Ok(ColdStart::Failed { payload: exit_payload("", exit, env.oom_killed()), log: Some(env) })
+                let oom = exit.oom || env.oom_killed();
+                let t = if oom { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                (exit_payload("", exit, oom), "error", Some(t.to_owned()))
             }
             Started::TimedOut => {
                 env.kill();
                 let _ = env.exited().await;
-                Ok(ColdStart::Failed {
-                    payload: error_json(
-                        "Sandbox.Timedout",
-                        &format!("Error: the runtime did not start within {} seconds", INIT_TIMEOUT.as_secs()),
-                    ),
-                    log: Some(env),
-                })
+                let message = format!("Error: the runtime did not start within {} seconds", INIT_TIMEOUT.as_secs());
+                (error_json("Sandbox.Timedout", &message), "timeout", None)
             }
+        };
+        env.flush_logs().await;
+        env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&logs::init_report_line(
+            init_ms,
+            status,
+            error_type.as_deref(),
+        ));
+        Ok(ColdStart::Failed { payload, log: Some(env) })
+    }
+
+    /// Says once per runtime in the server's log that the host substitutes its interpreter.
+    fn warn_once(&self, runtime: &str, warning: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.len() < WARNED_RUNTIMES_MAX && warned.insert(runtime.to_owned()) {
+            tracing::warn!("{warning}");
         }
     }
 
@@ -743,8 +776,12 @@ impl Engine {
     fn failed_start(&self, request: &Request, version: &str, payload: Bytes, env: Option<Arc<Env>>) -> Response {
         let log_tail = env.map(|env| {
             let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
-            sink.invocation.get_or_insert_with(Vec::new);
+            let init = sink.init.take().unwrap_or_default();
+            sink.invocation = Some(Vec::new());
             sink.platform(&logs::start_line(&request.request_id, version));
+            // The init phase's output (the error, a traceback) shows again in the invocation's
+            // log, where Lambda's retried init prints it again, so the tail says what failed.
+            sink.output(&init);
             sink.platform(&logs::end_line(&request.request_id));
             sink.platform(&logs::report_line(&request.request_id, 0.0, 0, 0, None));
             logs::tail(&sink.invocation.take().unwrap_or_default())

@@ -28,8 +28,11 @@ pub struct Config {
     pub environment_idle_timeout: Duration,
     /// Most execution environments alive at once.
     pub max_environments: usize,
-    /// Extra places to look for Python and Node.js interpreters.
+    /// Extra places to look for Python and Node.js interpreters (first).
     pub interpreter_paths: Vec<PathBuf>,
+    /// Also look in the standard places: `/usr/local/bin`, `/usr/bin`, `PATH`, pyenv, uv and
+    /// nvm versions. Off: only `interpreter_paths`.
+    pub interpreter_search: bool,
     /// The asynchronous-invocation worker: retry and throttle delays, concurrency.
     pub events: invoke::events::EventSettings,
     /// Most events and payload bytes the asynchronous queue holds; Event invokes beyond get 429.
@@ -53,6 +56,7 @@ impl Config {
             environment_idle_timeout: DEFAULT_ENVIRONMENT_IDLE_TIMEOUT,
             max_environments: DEFAULT_MAX_ENVIRONMENTS,
             interpreter_paths: Vec::new(),
+            interpreter_search: true,
             events: invoke::events::EventSettings::default(),
             log_limits: logs::LogLimits::default(),
             s3_limits: s3::S3Limits::default(),

@@ -133,6 +133,7 @@ impl Server {
                 idle_timeout: config.environment_idle_timeout,
                 max_environments: config.max_environments,
                 interpreter_paths: config.interpreter_paths.clone(),
+                interpreter_search: config.interpreter_search,
             },
             caps,
             blobs.clone(),
