@@ -14,6 +14,7 @@ pub mod events;
 pub mod logs;
 pub mod provisioned;
 pub mod runtimes;
+pub mod sdk;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,8 @@ pub struct EngineConfig {
     pub interpreter_paths: Vec<PathBuf>,
     /// Also search the standard places (`runtimes::SearchPath::standard`).
     pub interpreter_search: bool,
+    /// Versa's runtimes directory: the AWS SDKs functions find on their module path.
+    pub sdk: sdk::RuntimesDir,
 }
 
 /// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
@@ -241,10 +244,13 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&config.run_dir);
         std::fs::create_dir_all(&config.code_dir)?;
         std::fs::create_dir_all(&config.run_dir)?;
-        std::fs::create_dir_all(config.runtime_dir.join("python"))?;
-        std::fs::create_dir_all(config.runtime_dir.join("nodejs"))?;
+        // The clients, with empty mount points for the SDKs inside them (`/var/runtime/sdk`,
+        // `/var/runtime/node_modules`; the directory is read-only inside the sandbox).
+        std::fs::create_dir_all(config.runtime_dir.join("python").join(PYTHON_SDK_DIR))?;
+        std::fs::create_dir_all(config.runtime_dir.join("nodejs/node_modules"))?;
         std::fs::write(config.runtime_dir.join("python/bootstrap.py"), runtimes::PYTHON_CLIENT)?;
         std::fs::write(config.runtime_dir.join("nodejs/index.mjs"), runtimes::NODE_CLIENT)?;
+        std::fs::write(config.runtime_dir.join("nodejs/resolve.mjs"), runtimes::NODE_RESOLVE_HOOK)?;
         let search = if config.interpreter_search {
             runtimes::SearchPath::standard(|k| std::env::var_os(k))
         } else {
@@ -291,6 +297,15 @@ impl Engine {
 
     pub fn logs(&self) -> &::logs::Logs {
         &self.logs
+    }
+
+    /// Which AWS SDKs the runtimes carry (read now: an install needs no restart).
+    pub fn sdk_status(&self) -> sdk::SdkStatus {
+        self.config.sdk.status()
+    }
+
+    pub fn runtimes_dir(&self) -> &Path {
+        &self.config.sdk.root
     }
 
     /// Whether `runtime` can run here; the error names what is missing.
@@ -624,6 +639,23 @@ impl Engine {
         let runtime_root = |lang: &str| {
             if namespaces { PathBuf::from("/var/runtime") } else { self.config.runtime_dir.join(lang) }
         };
+        // The SDK on the host, when installed, and where the function sees it.
+        let sdk_host = match launch.language {
+            Language::Python => self.config.sdk.installed_python(),
+            Language::Node => self.config.sdk.installed_node_modules(),
+            Language::Provided => None,
+        };
+        let sdk_seen = |host: &PathBuf| match launch.language {
+            _ if !namespaces => host.clone(),
+            Language::Node => runtime_root("nodejs").join("node_modules"),
+            _ => runtime_root("python").join(PYTHON_SDK_DIR),
+        };
+        let paths = ModulePaths {
+            task_root: task_root.clone(),
+            runtime_dir: None,
+            opt_root: PathBuf::from(OPT_ROOT),
+            sdk: sdk_host.as_ref().map(sdk_seen),
+        };
         let (program, args, runtime_dir) = match launch.language {
             Language::Provided => {
                 let bootstrap = code.join("bootstrap");
@@ -641,11 +673,16 @@ impl Engine {
             Language::Python => {
                 let interp = launch.interpreter.as_ref().expect("python has an interpreter");
                 let rt = runtime_root("python");
-                (
-                    interp.path.clone(),
-                    vec!["-u".to_owned(), rt.join("bootstrap.py").display().to_string()],
-                    Some("python"),
-                )
+                let mut args = vec![
+                    "-u".to_owned(),
+                    rt.join("bootstrap.py").display().to_string(),
+                    "--opt".to_owned(),
+                    paths.opt_root.display().to_string(),
+                ];
+                if let Some(sdk) = &paths.sdk {
+                    args.extend(["--sdk".to_owned(), sdk.display().to_string()]);
+                }
+                (interp.path.clone(), args, Some("python"))
             }
             Language::Node => {
                 let interp = launch.interpreter.as_ref().expect("node has an interpreter");
@@ -655,15 +692,8 @@ impl Engine {
         };
 
         let config = &target.record.config;
-        let env_vars = environment(
-            target,
-            launch,
-            &task_root,
-            runtime_dir.map(runtime_root).as_deref(),
-            &group,
-            &stream,
-            init_type,
-        );
+        let paths = ModulePaths { runtime_dir: runtime_dir.map(runtime_root), ..paths };
+        let env_vars = environment(target, launch, &paths, &group, &stream, init_type);
         let network = match self.caps.isolation {
             Isolation::Namespaces { network } => network,
             Isolation::None => Network::Host,
@@ -687,6 +717,9 @@ impl Engine {
                     target: "/var/runtime".into(),
                     kind: MountKind::ReadOnly { source: self.config.runtime_dir.join(lang) },
                 });
+            }
+            if let (Some(source), Some(target)) = (sdk_host, &paths.sdk) {
+                mounts.push(Mount { target: target.clone(), kind: MountKind::ReadOnly { source } });
             }
             for b in launch.interpreter.iter().flat_map(|i| i.binds.iter()) {
                 mounts.push(Mount { target: b.clone(), kind: MountKind::ReadOnly { source: b.clone() } });
@@ -877,13 +910,50 @@ fn trace_id() -> String {
     format!("Root=1-{:08x}-{};Parent={};Sampled=0", stdx::time::now_ms() / 1000, &id[..24], &parent[..16])
 }
 
+/// Where the root of the function's layers is, as the function sees it.
+// FIXME(layers): the layers work makes this the merged layer directory (its host path without
+// namespaces); everything below takes it as one parameter.
+const OPT_ROOT: &str = "/opt";
+/// The Python SDK's mount point inside Versa's Python runtime directory.
+const PYTHON_SDK_DIR: &str = "sdk";
+
+/// Where a runtime finds code, as the function sees it (inside the sandbox, or host paths
+/// without namespaces).
+#[derive(Debug, Clone)]
+struct ModulePaths {
+    /// The function's code: `/var/task`.
+    task_root: PathBuf,
+    /// Versa's runtime client: `/var/runtime`; `None` for `provided`.
+    runtime_dir: Option<PathBuf>,
+    /// The layers: `/opt`.
+    opt_root: PathBuf,
+    /// The AWS SDK, when installed: `/var/runtime/sdk` (Python), `/var/runtime/node_modules`.
+    sdk: Option<PathBuf>,
+}
+
+impl ModulePaths {
+    /// `NODE_PATH` as Lambda sets it (`/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:
+    /// /var/runtime/node_modules:/var/runtime:/var/task`): layers, then the SDK, then the rest.
+    fn node_path(&self, runtime: &str) -> String {
+        let runtime_dir = self.runtime_dir.clone().unwrap_or_else(|| PathBuf::from("/var/runtime"));
+        let mut dirs = Vec::new();
+        if let Some(major) = runtime.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
+            dirs.push(self.opt_root.join(format!("nodejs/node{major}/node_modules")));
+        }
+        dirs.push(self.opt_root.join("nodejs/node_modules"));
+        dirs.push(self.sdk.clone().unwrap_or_else(|| runtime_dir.join("node_modules")));
+        dirs.push(runtime_dir);
+        dirs.push(self.task_root.clone());
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")
+    }
+}
+
 /// The environment variables of the runtime: Lambda's reserved and default ones, then the
 /// function's own (the reserved ones win).
 fn environment(
     target: &Target,
     launch: &Launch,
-    task_root: &Path,
-    runtime_dir: Option<&Path>,
+    paths: &ModulePaths,
     group: &str,
     stream: &str,
     init_type: &str,
@@ -894,10 +964,11 @@ fn environment(
         env.retain(|(key, _)| key != k);
         env.push((k.to_owned(), v));
     };
-    set("PATH", "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".to_owned());
+    let opt = paths.opt_root.display();
+    set("PATH", format!("/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin"));
     set(
         "LD_LIBRARY_PATH",
-        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".to_owned(),
+        format!("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:{opt}/lib"),
     );
     set("LANG", "en_US.UTF-8".to_owned());
     set("LC_CTYPE", "C.UTF-8".to_owned());
@@ -907,13 +978,12 @@ fn environment(
     set("_AWS_XRAY_DAEMON_PORT", "2000".to_owned());
     match launch.language {
         Language::Python => {
-            set("PYTHONPATH", runtime_dir.map(|d| d.display().to_string()).unwrap_or_default());
+            // The client orders `sys.path`: the code, the layers, the runtime, the SDK.
+            set("PYTHONPATH", paths.runtime_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
             set("PYTHONUNBUFFERED", "1".to_owned());
             set("PYTHONDONTWRITEBYTECODE", "1".to_owned());
         }
-        Language::Node => {
-            set("NODE_PATH", "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task".to_owned())
-        }
+        Language::Node => set("NODE_PATH", paths.node_path(c.runtime.as_deref().unwrap_or_default())),
         Language::Provided => {}
     }
     for (k, v) in c.environment.iter().flatten() {
@@ -936,8 +1006,11 @@ fn environment(
     set("AWS_ACCESS_KEY_ID", target.scope.account.to_string());
     set("AWS_SECRET_ACCESS_KEY", "versa".to_owned());
     set("AWS_SESSION_TOKEN", "versa".to_owned());
-    set("LAMBDA_TASK_ROOT", task_root.display().to_string());
-    set("LAMBDA_RUNTIME_DIR", runtime_dir.map_or_else(|| "/var/runtime".to_owned(), |d| d.display().to_string()));
+    set("LAMBDA_TASK_ROOT", paths.task_root.display().to_string());
+    set(
+        "LAMBDA_RUNTIME_DIR",
+        paths.runtime_dir.as_ref().map_or_else(|| "/var/runtime".to_owned(), |d| d.display().to_string()),
+    );
     set("TZ", ":UTC".to_owned());
     env
 }

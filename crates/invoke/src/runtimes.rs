@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub const PYTHON_CLIENT: &str = include_str!("../runtimes/bootstrap.py");
 /// Versa's Node.js runtime client, mounted at `/var/runtime/index.mjs`.
 pub const NODE_CLIENT: &str = include_str!("../runtimes/index.mjs");
+/// The client's module resolution hook: ES module imports of bare specifiers fall back to the
+/// `NODE_PATH` directories, as CommonJS `require` does (`/var/runtime/resolve.mjs`).
+pub const NODE_RESOLVE_HOOK: &str = include_str!("../runtimes/resolve.mjs");
 
 /// Where Versa looks for interpreters, for messages (after `--interpreter` paths).
 const SEARCHED_PYTHON: &str = "/usr/local/bin, /usr/bin, the directories on PATH, pyenv's and uv's Python versions";
