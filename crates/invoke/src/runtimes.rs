@@ -103,7 +103,8 @@ pub struct Launch {
     pub interpreter: Option<Interpreter>,
     /// `AWS_EXECUTION_ENV`, which OS-only runtimes do not set.
     pub execution_env: Option<String>,
-    /// Said in the function's log on a cold start (a substituted interpreter version).
+    /// A notice about the host (a substituted interpreter version): said once in the server's
+    /// log, and as `INIT_NOTICE` in each cold start's log stream, outside the invocation's tail.
     pub warning: Option<String>,
 }
 
