@@ -268,6 +268,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn init_output_is_kept_apart_from_the_invocations_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ::logs::Logs::open(&dir.path().join("logs.db"), ::logs::LogLimits::default()).unwrap();
+        let scope = Scope {
+            account: model::scope::AccountId::from_access_key("test"),
+            region: model::scope::Region::parse("us-east-1").unwrap(),
+        };
+        let mut sink = Sink::new(store, scope, "g".into(), "s".into());
+        sink.init = Some(Vec::new());
+        sink.platform("INIT_START Runtime Version: python:3.12.v1");
+        sink.output(b"loading\n");
+        assert_eq!(sink.init.as_deref(), Some(&b"loading\n"[..]), "platform lines are not init output");
+        sink.init = None;
+        sink.invocation = Some(Vec::new());
+        sink.platform("START");
+        sink.output(b"handling\n");
+        assert_eq!(sink.invocation.take().unwrap(), b"START\nhandling\n");
+    }
+
+    #[tokio::test]
     async fn sink_splits_lines_keeps_the_tail_and_stores_each_invocation() {
         let dir = tempfile::tempdir().unwrap();
         let store = ::logs::Logs::open(&dir.path().join("logs.db"), ::logs::LogLimits::default()).unwrap();
