@@ -448,8 +448,8 @@ impl Engine {
             Some(env) => (env, false),
             None => match self.cold_start(target, &launch).await? {
                 ColdStart::Ready(env) => (env, true),
-                ColdStart::Failed { payload, log } => {
-                    return Ok(self.failed_start(&request, &version, payload, log));
+                ColdStart::Failed { payload, env: _, log } => {
+                    return Ok(self.failed_start(&request, &version, payload, &log));
                 }
             },
         };
@@ -468,7 +468,7 @@ impl Engine {
         let init = if cold { env.init_duration.lock().unwrap_or_else(|e| e.into_inner()).take() } else { None };
         {
             let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
-            sink.invocation = Some(Vec::new());
+            sink.open_invocation();
             sink.platform(&logs::start_line(&request.request_id, &version));
         }
         let began = Instant::now();
@@ -660,12 +660,20 @@ impl Engine {
             Language::Provided => {
                 let bootstrap = code.join("bootstrap");
                 if !bootstrap.exists() {
+                    let error_type = "Runtime.InvalidEntrypoint";
+                    let init_ms = began.elapsed().as_secs_f64() * 1000.0;
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&logs::init_report_line(
+                        init_ms,
+                        "error",
+                        Some(error_type),
+                    ));
                     return Ok(ColdStart::Failed {
                         payload: error_json(
-                            "Runtime.InvalidEntrypoint",
+                            error_type,
                             "Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
                         ),
-                        log: None,
+                        env: None,
+                        log: sink,
                     });
                 }
                 (task_root.join("bootstrap"), Vec::new(), None)
@@ -794,7 +802,8 @@ impl Engine {
             status,
             error_type.as_deref(),
         ));
-        Ok(ColdStart::Failed { payload, log: Some(env) })
+        let log = env.sink.clone();
+        Ok(ColdStart::Failed { payload, env: Some(env), log })
     }
 
     /// Says once per runtime in the server's log that the host substitutes its interpreter.
@@ -806,11 +815,12 @@ impl Engine {
     }
 
     /// The answer to an invocation whose environment could not start.
-    fn failed_start(&self, request: &Request, version: &str, payload: Bytes, env: Option<Arc<Env>>) -> Response {
-        let log_tail = env.map(|env| {
-            let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
+    fn failed_start(&self, request: &Request, version: &str, payload: Bytes, log: &Mutex<Sink>) -> Response {
+        let log_tail = {
+            let mut sink = log.lock().unwrap_or_else(|e| e.into_inner());
+            sink.finish_partial();
             let init = sink.init.take().unwrap_or_default();
-            sink.invocation = Some(Vec::new());
+            sink.open_invocation();
             sink.platform(&logs::start_line(&request.request_id, version));
             // The init phase's output (the error, a traceback) shows again in the invocation's
             // log, where Lambda's retried init prints it again, so the tail says what failed.
@@ -818,11 +828,11 @@ impl Engine {
             sink.platform(&logs::end_line(&request.request_id));
             sink.platform(&logs::report_line(&request.request_id, 0.0, 0, 0, None));
             logs::tail(&sink.invocation.take().unwrap_or_default())
-        });
+        };
         Response {
             payload,
             function_error: true,
-            log_tail: if request.log_tail { log_tail } else { None },
+            log_tail: request.log_tail.then_some(log_tail),
             executed_version: version.to_owned(),
         }
     }
@@ -853,10 +863,12 @@ impl Engine {
 
 pub(crate) enum ColdStart {
     Ready(Arc<Env>),
-    /// The runtime could not start: the invocation's answer, and the environment for its log.
+    /// The runtime could not start: the invocation's answer, the environment (when one was
+    /// started) and its log.
     Failed {
         payload: Bytes,
-        log: Option<Arc<Env>>,
+        env: Option<Arc<Env>>,
+        log: Arc<Mutex<Sink>>,
     },
 }
 

@@ -87,16 +87,27 @@ impl Sink {
         self.store.append(self.scope.account.as_str(), self.scope.region.as_str(), &self.group, &self.stream, events);
     }
 
-    /// A line of the platform's own (START, END, REPORT, errors).
-    pub(crate) fn platform(&mut self, line: &str) {
-        // Finish a partial line of the function's first, so the two do not run together.
+    /// Opens an invocation's log (the tail); a partial line printed before it belongs to what
+    /// came before.
+    pub(crate) fn open_invocation(&mut self) {
+        self.finish_partial();
+        self.invocation = Some(Vec::new());
+    }
+
+    /// Ends a partial line of the function's, so that the next line does not run into it.
+    pub(crate) fn finish_partial(&mut self) {
         if !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
             self.store_line(String::from_utf8_lossy(&rest).into_owned());
-            if let Some(inv) = &mut self.invocation {
-                inv.push(b'\n');
+            if let Some(buf) = self.invocation.as_mut().or(self.init.as_mut()) {
+                buf.push(b'\n');
             }
         }
+    }
+
+    /// A line of the platform's own (START, END, REPORT, errors).
+    pub(crate) fn platform(&mut self, line: &str) {
+        self.finish_partial();
         if let Some(inv) = &mut self.invocation {
             inv.extend_from_slice(line.as_bytes());
             inv.push(b'\n');
@@ -280,8 +291,10 @@ mod tests {
         sink.platform("INIT_START Runtime Version: python:3.12.v1");
         sink.output(b"loading\n");
         assert_eq!(sink.init.as_deref(), Some(&b"loading\n"[..]), "platform lines are not init output");
+        // A partial line left by the init phase does not reach the invocation's log.
+        sink.output(b"no newline");
         sink.init = None;
-        sink.invocation = Some(Vec::new());
+        sink.open_invocation();
         sink.platform("START");
         sink.output(b"handling\n");
         assert_eq!(sink.invocation.take().unwrap(), b"START\nhandling\n");

@@ -155,6 +155,11 @@ async fn init_errors_are_reported_on_the_first_invoke() {
     let r = invoke(&c, "no-bootstrap", "{}").await;
     assert_eq!(r.error.as_deref(), Some("Unhandled"));
     assert_eq!(r.body["errorType"], "Runtime.InvalidEntrypoint");
+    assert!(r.tail.starts_with(&format!("START RequestId: {} Version: $LATEST\n", r.request_id)), "{}", r.tail);
+    let messages = crate::logs::stream_messages(&server.logs(), "/aws/lambda/no-bootstrap", "REPORT ").await;
+    assert!(messages[0].starts_with("INIT_START Runtime Version: provided:al2023.v"), "{messages:?}");
+    assert!(messages[1].ends_with("\tError Type: Runtime.InvalidEntrypoint"), "{messages:?}");
+    assert!(messages[2].starts_with("START RequestId: "), "{messages:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

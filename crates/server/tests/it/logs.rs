@@ -173,8 +173,8 @@ async fn a_cold_start_logs_its_init_phase_in_the_stream_before_start_and_outside
     let server = TestServer::start().await;
     let c = server.lambda();
     let logs = server.logs();
-    create_py(&c, "chatty", "print('loading the model')\ndef handler(e, c):\n    print('handling')\n    return 'ok'\n")
-        .await;
+    let code = "import sys\nprint('loading the model')\nsys.stdout.write('no newline')\ndef handler(e, c):\n    print('handling')\n    return 'ok'\n";
+    create_py(&c, "chatty", code).await;
     let r = c.invoke().function_name("chatty").log_type(aws_sdk_lambda::types::LogType::Tail).send().await.unwrap();
     use base64::Engine;
     let tail =
@@ -186,6 +186,7 @@ async fn a_cold_start_logs_its_init_phase_in_the_stream_before_start_and_outside
         !tail.contains("loading the model") && !tail.contains("INIT_"),
         "init output stays out of the tail: {tail}"
     );
+    assert!(!tail.contains("no newline"), "{tail}");
 
     let messages = stream_messages(&logs, "/aws/lambda/chatty", "REPORT ").await;
     let messages: Vec<&str> = messages.iter().map(|m| m.as_str()).filter(|m| !m.starts_with("INIT_NOTICE ")).collect();
@@ -196,12 +197,12 @@ async fn a_cold_start_logs_its_init_phase_in_the_stream_before_start_and_outside
     assert!(version.starts_with("INIT_START Runtime Version: python:3.12.v"), "{messages:?}");
     assert!(version["INIT_START Runtime Version: python:3.12.v".len()..].parse::<u32>().is_ok(), "{messages:?}");
     assert_eq!(rest, format!("Runtime Version ARN: {arn}"));
-    assert_eq!(messages[1], "loading the model");
-    assert!(messages[2].starts_with("START RequestId: "), "{messages:?}");
-    assert_eq!(messages[3], "handling");
-    assert!(messages[4].starts_with("END RequestId: "), "{messages:?}");
-    assert!(messages[5].starts_with("REPORT RequestId: ") && messages[5].contains("\tInit Duration: "), "{messages:?}");
-    assert_eq!(messages.len(), 6, "{messages:?}");
+    assert_eq!(messages[1..3], ["loading the model", "no newline"]);
+    assert!(messages[3].starts_with("START RequestId: "), "{messages:?}");
+    assert_eq!(messages[4], "handling");
+    assert!(messages[5].starts_with("END RequestId: "), "{messages:?}");
+    assert!(messages[6].starts_with("REPORT RequestId: ") && messages[6].contains("\tInit Duration: "), "{messages:?}");
+    assert_eq!(messages.len(), 7, "{messages:?}");
 
     // A warm invoke opens no init phase.
     c.invoke().function_name("chatty").send().await.unwrap();
