@@ -69,7 +69,9 @@ pub(crate) fn configuration(scope: &Scope, v: &VersionView, detail: Detail) -> F
             optimization_status: "Off".to_owned(),
         },
         runtime_version_config: if full {
-            c.runtime.as_deref().map(|rt| RuntimeVersionConfig { runtime_version_arn: runtime_version_arn(scope, rt) })
+            c.runtime.as_deref().map(|rt| RuntimeVersionConfig {
+                runtime_version_arn: model::runtime::runtime_version_arn(scope.region.as_str(), rt),
+            })
         } else {
             None
         },
@@ -83,13 +85,6 @@ pub(crate) fn configuration(scope: &Scope, v: &VersionView, detail: Detail) -> F
             c.layers.iter().map(|l| wire::function::Layer { arn: l.arn.clone(), code_size: l.code.size }).collect()
         }),
     }
-}
-
-/// `arn:aws:lambda:<region>::runtime:<64 hex>`: a stable identifier per runtime name.
-fn runtime_version_arn(scope: &Scope, runtime: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("versa-runtime:{runtime}").as_bytes());
-    format!("arn:aws:lambda:{}::runtime:{}", scope.region, stdx::hex::encode(&digest))
 }
 
 pub(crate) fn alias(v: &AliasView) -> AliasConfiguration {

@@ -375,11 +375,18 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::Health => {
             let caps = state.engine.capabilities();
+            let sdk = state.engine.sdk_status();
             let body = serde_json::json!({
                 "status": "ok",
                 "sandbox": caps.summary(),
                 "protectionsOff": caps.off,
                 "runtimes": state.engine.runtimes().summary(),
+                "sdk": {
+                    "dir": state.engine.runtimes_dir().display().to_string(),
+                    "python": sdk.python_summary(),
+                    "nodejs": sdk.node_summary(),
+                    "missing": sdk.missing(),
+                },
                 "environments": state.engine.live_environments(),
             });
             json(StatusCode::OK, &body)

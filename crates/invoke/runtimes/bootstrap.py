@@ -165,11 +165,31 @@ def _load_handler(spec):
     return handler, None
 
 
+def _option(name, default=None):
+    args = sys.argv[1:]
+    return args[args.index(name) + 1] if name in args[:-1] else default
+
+
+def _set_module_path(task_root, opt_root, sdk):
+    """The function's code first, then its layers, then the runtime and the AWS SDK (where
+    Lambda keeps boto3), then the interpreter's own libraries."""
+    version = "python{}.{}".format(*sys.version_info[:2])
+    # Lambda's order: /var/task, /opt/python/lib/pythonX.Y/site-packages, /opt/python.
+    first = [task_root, os.path.join(opt_root, "python", "lib", version, "site-packages"), os.path.join(opt_root, "python")]
+    rest = [p for p in sys.path if p not in first and p != sdk]
+    if sdk:
+        runtime_dir = os.path.dirname(os.path.abspath(__file__))
+        after_runtime = [i + 1 for i, p in enumerate(rest) if p == runtime_dir]
+        rest.insert(after_runtime[-1] if after_runtime else 0, sdk)
+    sys.path[:] = first + rest
+
+
 def main():
     api = RuntimeApi(os.environ["AWS_LAMBDA_RUNTIME_API"])
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
-    if task_root not in sys.path:
-        sys.path.insert(0, task_root)
+    _set_module_path(task_root, _option("--opt", "/opt"), _option("--sdk"))
+    # The function sees the argv Lambda's runtime has.
+    del sys.argv[1:]
     _setup_logging()
     handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
     if init_error is not None:

@@ -7,7 +7,7 @@
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
+import { createRequire, register } from "node:module";
 import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 
@@ -77,6 +77,32 @@ class UserError extends Error {
   }
 }
 
+// ES module imports of bare specifiers fall back to NODE_PATH's `node_modules` directories
+// (layers, the AWS SDK), as `require` does; see resolve.mjs. `register` needs Node 20.6. The
+// hook runs on a thread of its own, which costs a cold start tens of milliseconds, so only ES
+// module handlers get it: a CommonJS handler's `require` reads NODE_PATH itself.
+function registerResolveHook() {
+  const paths = (process.env.NODE_PATH || "").split(":").filter((d) => path.basename(d) === "node_modules");
+  if (typeof register === "function" && paths.length > 0) {
+    register(new URL("./resolve.mjs", import.meta.url), { data: { paths } });
+  }
+}
+
+// Whether Node loads `file` as an ES module: `.mjs`, or `.js` under a package.json whose
+// "type" is "module".
+function isEsModule(file) {
+  if (file.endsWith(".mjs")) return true;
+  if (!file.endsWith(".js")) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).type === "module";
+    } catch (e) {
+      if (e.code !== "ENOENT") return false;
+    }
+    if (dir === path.dirname(dir)) return false;
+  }
+}
+
 async function loadHandler() {
   const root = process.env.LAMBDA_TASK_ROOT || "/var/task";
   const spec = process.env._HANDLER || "";
@@ -89,6 +115,7 @@ async function loadHandler() {
   if (!file) {
     throw new UserError("Runtime.ImportModuleError", `Error: Cannot find module '${modulePath}'`);
   }
+  if (isEsModule(file)) registerResolveHook();
   let mod;
   try {
     mod = file.endsWith(".cjs") ? createRequire(file)(file) : await import(pathToFileURL(file).href);

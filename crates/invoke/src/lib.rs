@@ -14,6 +14,7 @@ pub mod events;
 pub mod logs;
 pub mod provisioned;
 pub mod runtimes;
+pub mod sdk;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,10 @@ pub const OPEN_FILES_MAX: u64 = 1024;
 pub const PRESTARTED_SHELLS: usize = 2;
 /// Where a function's layers are mounted in its sandbox.
 pub const OPT: &str = "/opt";
+/// Runtimes whose interpreter substitution the server's log has mentioned, at most.
+const WARNED_RUNTIMES_MAX: usize = 64;
+/// The runtime of a function that names none (Lambda requires one for `Zip` packages).
+const DEFAULT_RUNTIME: &str = "provided.al2023";
 /// How often idle environments are checked for reaping (more often for short idle timeouts).
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
@@ -63,8 +68,12 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// Most environments alive at once, across all functions.
     pub max_environments: usize,
-    /// Extra interpreter locations (binaries or directories).
+    /// Extra interpreter locations (binaries or directories), searched first.
     pub interpreter_paths: Vec<PathBuf>,
+    /// Also search the standard places (`runtimes::SearchPath::standard`).
+    pub interpreter_search: bool,
+    /// Versa's runtimes directory: the AWS SDKs functions find on their module path.
+    pub sdk: sdk::RuntimesDir,
 }
 
 /// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
@@ -162,6 +171,8 @@ pub struct Engine {
     inflight: Arc<Mutex<Inflight>>,
     /// Provisioned environments per (function, alias or version); see `provisioned.rs`.
     pub(crate) provisioned: Mutex<HashMap<(FunctionId, String), provisioned::Set>>,
+    /// Runtimes whose substituted interpreter the server's log has mentioned already.
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Running invocations per function, and of functions without a reservation per account.
@@ -236,11 +247,19 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&config.run_dir);
         std::fs::create_dir_all(&config.code_dir)?;
         std::fs::create_dir_all(&config.run_dir)?;
-        std::fs::create_dir_all(config.runtime_dir.join("python"))?;
-        std::fs::create_dir_all(config.runtime_dir.join("nodejs"))?;
+        // The clients, with empty mount points for the SDKs inside them (`/var/runtime/sdk`,
+        // `/var/runtime/node_modules`; the directory is read-only inside the sandbox).
+        std::fs::create_dir_all(config.runtime_dir.join("python").join(PYTHON_SDK_DIR))?;
+        std::fs::create_dir_all(config.runtime_dir.join("nodejs/node_modules"))?;
         std::fs::write(config.runtime_dir.join("python/bootstrap.py"), runtimes::PYTHON_CLIENT)?;
         std::fs::write(config.runtime_dir.join("nodejs/index.mjs"), runtimes::NODE_CLIENT)?;
-        let runtimes = RuntimeTable::discover(&config.interpreter_paths);
+        std::fs::write(config.runtime_dir.join("nodejs/resolve.mjs"), runtimes::NODE_RESOLVE_HOOK)?;
+        let search = if config.interpreter_search {
+            runtimes::SearchPath::standard(|k| std::env::var_os(k))
+        } else {
+            runtimes::SearchPath::default()
+        };
+        let runtimes = RuntimeTable::discover(&config.interpreter_paths, &search);
         let engine = Arc::new(Engine {
             config,
             caps,
@@ -255,6 +274,7 @@ impl Engine {
             stopping: std::sync::atomic::AtomicBool::new(false),
             inflight: Arc::default(),
             provisioned: Mutex::new(HashMap::new()),
+            warned: Mutex::default(),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -280,6 +300,15 @@ impl Engine {
 
     pub fn logs(&self) -> &::logs::Logs {
         &self.logs
+    }
+
+    /// Which AWS SDKs the runtimes carry (read now: an install needs no restart).
+    pub fn sdk_status(&self) -> sdk::SdkStatus {
+        self.config.sdk.status()
+    }
+
+    pub fn runtimes_dir(&self) -> &Path {
+        &self.config.sdk.root
     }
 
     /// Whether `runtime` can run here; the error names what is missing.
@@ -406,7 +435,7 @@ impl Engine {
     pub async fn invoke(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
         let _admitted = self.admit(target)?;
         let config = &target.record.config;
-        let runtime = config.runtime.as_deref().unwrap_or("provided.al2023");
+        let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
         let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
         let key = PoolKey {
             function: target.function_id,
@@ -422,8 +451,8 @@ impl Engine {
             Some(env) => (env, false),
             None => match self.cold_start(target, &launch).await? {
                 ColdStart::Ready(env) => (env, true),
-                ColdStart::Failed { payload, log } => {
-                    return Ok(self.failed_start(&request, &version, payload, log));
+                ColdStart::Failed { payload, env: _, log } => {
+                    return Ok(self.failed_start(&request, &version, payload, &log));
                 }
             },
         };
@@ -442,9 +471,7 @@ impl Engine {
         let init = if cold { env.init_duration.lock().unwrap_or_else(|e| e.into_inner()).take() } else { None };
         {
             let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
-            if !cold || sink.invocation.is_none() {
-                sink.invocation = Some(Vec::new());
-            }
+            sink.open_invocation();
             sink.platform(&logs::start_line(&request.request_id, &version));
         }
         let began = Instant::now();
@@ -598,13 +625,18 @@ impl Engine {
             .log_group
             .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", target.function_name));
+        // The stream opens with the init phase, as on Lambda: INIT_START, notices about the
+        // host, then whatever the runtime prints while it starts. None of it is in the first
+        // invocation's tail, which starts with START.
         let mut first = Sink::new(self.logs.clone(), target.scope.clone(), group.clone(), stream.clone());
-        // What the runtime says while starting belongs to the first invocation's log.
-        first.invocation = Some(Vec::new());
-        let sink = Arc::new(Mutex::new(first));
+        first.init = Some(Vec::new());
+        let runtime = target.record.config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
+        first.platform(&logs::init_start_line(runtime, target.scope.region.as_str()));
         if let Some(w) = &launch.warning {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).platform(w);
+            self.warn_once(runtime, w);
+            first.platform(&format!("INIT_NOTICE {w}"));
         }
+        let sink = Arc::new(Mutex::new(first));
 
         let namespaces = matches!(self.caps.isolation, Isolation::Namespaces { .. });
         let task_root = if namespaces { PathBuf::from("/var/task") } else { code.clone() };
@@ -614,6 +646,23 @@ impl Engine {
         let runtime_root = |lang: &str| {
             if namespaces { PathBuf::from("/var/runtime") } else { self.config.runtime_dir.join(lang) }
         };
+        // The SDK on the host, when installed, and where the function sees it.
+        let sdk_host = match launch.language {
+            Language::Python => self.config.sdk.installed_python(),
+            Language::Node => self.config.sdk.installed_node_modules(),
+            Language::Provided => None,
+        };
+        let sdk_seen = |host: &PathBuf| match launch.language {
+            _ if !namespaces => host.clone(),
+            Language::Node => runtime_root("nodejs").join("node_modules"),
+            _ => runtime_root("python").join(PYTHON_SDK_DIR),
+        };
+        let paths = ModulePaths {
+            task_root: task_root.clone(),
+            runtime_dir: None,
+            opt_root: opt_root.clone(),
+            sdk: sdk_host.as_ref().map(sdk_seen),
+        };
         let (program, args, runtime_dir) = match launch.language {
             Language::Provided => {
                 // The package's bootstrap, else a layer's (Lambda's lookup order).
@@ -622,12 +671,20 @@ impl Engine {
                 } else if opt.join("bootstrap").exists() {
                     opt_root.join("bootstrap")
                 } else {
+                    let error_type = "Runtime.InvalidEntrypoint";
+                    let init_ms = began.elapsed().as_secs_f64() * 1000.0;
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&logs::init_report_line(
+                        init_ms,
+                        "error",
+                        Some(error_type),
+                    ));
                     return Ok(ColdStart::Failed {
                         payload: error_json(
-                            "Runtime.InvalidEntrypoint",
+                            error_type,
                             "Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
                         ),
-                        log: None,
+                        env: None,
+                        log: sink,
                     });
                 };
                 (program, Vec::new(), None)
@@ -635,11 +692,16 @@ impl Engine {
             Language::Python => {
                 let interp = launch.interpreter.as_ref().expect("python has an interpreter");
                 let rt = runtime_root("python");
-                (
-                    interp.path.clone(),
-                    vec!["-u".to_owned(), rt.join("bootstrap.py").display().to_string()],
-                    Some("python"),
-                )
+                let mut args = vec![
+                    "-u".to_owned(),
+                    rt.join("bootstrap.py").display().to_string(),
+                    "--opt".to_owned(),
+                    paths.opt_root.display().to_string(),
+                ];
+                if let Some(sdk) = &paths.sdk {
+                    args.extend(["--sdk".to_owned(), sdk.display().to_string()]);
+                }
+                (interp.path.clone(), args, Some("python"))
             }
             Language::Node => {
                 let interp = launch.interpreter.as_ref().expect("node has an interpreter");
@@ -649,15 +711,8 @@ impl Engine {
         };
 
         let config = &target.record.config;
-        let runtime_root = runtime_dir.map(runtime_root);
-        let env_vars = environment(
-            target,
-            launch,
-            &Roots { task: &task_root, runtime: runtime_root.as_deref(), opt: &opt_root },
-            &group,
-            &stream,
-            init_type,
-        );
+        let paths = ModulePaths { runtime_dir: runtime_dir.map(runtime_root), ..paths };
+        let env_vars = environment(target, launch, &paths, &group, &stream, init_type);
         let network = match self.caps.isolation {
             Isolation::Namespaces { network } => network,
             Isolation::None => Network::Host,
@@ -682,6 +737,9 @@ impl Engine {
                     target: "/var/runtime".into(),
                     kind: MountKind::ReadOnly { source: self.config.runtime_dir.join(lang) },
                 });
+            }
+            if let (Some(source), Some(target)) = (sdk_host, &paths.sdk) {
+                mounts.push(Mount { target: target.clone(), kind: MountKind::ReadOnly { source } });
             }
             for b in launch.interpreter.iter().flat_map(|i| i.binds.iter()) {
                 mounts.push(Mount { target: b.clone(), kind: MountKind::ReadOnly { source: b.clone() } });
@@ -723,48 +781,70 @@ impl Engine {
         };
         let env = Arc::new(Env::new(id, sandbox, endpoint, api, sink));
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
-        match env.started(INIT_TIMEOUT).await {
+        let started = env.started(INIT_TIMEOUT).await;
+        let init_ms = began.elapsed().as_secs_f64() * 1000.0;
+        let (payload, status, error_type) = match started {
             Started::Ready => {
                 *env.init_duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(began.elapsed());
-                Ok(ColdStart::Ready(env))
+                // Everything printed during init reaches the stream before the first START.
+                env.flush_logs().await;
+                env.sink.lock().unwrap_or_else(|e| e.into_inner()).init = None;
+                return Ok(ColdStart::Ready(env));
             }
             Started::InitError { error_type, body } => {
                 env.kill();
-                env.flush_logs().await;
-                Ok(ColdStart::Failed { payload: error_body(error_type, body), log: Some(env) })
+                let t = error_type.clone().unwrap_or_else(|| "Runtime.Unknown".to_owned());
+                (error_body(error_type, body), "error", Some(t))
             }
             Started::Exited(exit) => {
-                env.flush_logs().await;
-                Ok(ColdStart::Failed { payload: exit_payload("", exit, env.oom_killed()), log: Some(env) })
+                let oom = exit.oom || env.oom_killed();
+                let t = if oom { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                (exit_payload("", exit, oom), "error", Some(t.to_owned()))
             }
             Started::TimedOut => {
                 env.kill();
                 let _ = env.exited().await;
-                Ok(ColdStart::Failed {
-                    payload: error_json(
-                        "Sandbox.Timedout",
-                        &format!("Error: the runtime did not start within {} seconds", INIT_TIMEOUT.as_secs()),
-                    ),
-                    log: Some(env),
-                })
+                let message = format!("Error: the runtime did not start within {} seconds", INIT_TIMEOUT.as_secs());
+                (error_json("Sandbox.Timedout", &message), "timeout", None)
             }
+        };
+        env.flush_logs().await;
+        env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&logs::init_report_line(
+            init_ms,
+            status,
+            error_type.as_deref(),
+        ));
+        let log = env.sink.clone();
+        Ok(ColdStart::Failed { payload, env: Some(env), log })
+    }
+
+    /// Says once per runtime in the server's log that the host substitutes its interpreter.
+    fn warn_once(&self, runtime: &str, warning: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.len() < WARNED_RUNTIMES_MAX && warned.insert(runtime.to_owned()) {
+            tracing::warn!("{warning}");
         }
     }
 
     /// The answer to an invocation whose environment could not start.
-    fn failed_start(&self, request: &Request, version: &str, payload: Bytes, env: Option<Arc<Env>>) -> Response {
-        let log_tail = env.map(|env| {
-            let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
-            sink.invocation.get_or_insert_with(Vec::new);
+    fn failed_start(&self, request: &Request, version: &str, payload: Bytes, log: &Mutex<Sink>) -> Response {
+        let log_tail = {
+            let mut sink = log.lock().unwrap_or_else(|e| e.into_inner());
+            sink.finish_partial();
+            let init = sink.init.take().unwrap_or_default();
+            sink.open_invocation();
             sink.platform(&logs::start_line(&request.request_id, version));
+            // The init phase's output (the error, a traceback) shows again in the invocation's
+            // log, where Lambda's retried init prints it again, so the tail says what failed.
+            sink.output(&init);
             sink.platform(&logs::end_line(&request.request_id));
             sink.platform(&logs::report_line(&request.request_id, 0.0, 0, 0, None));
             logs::tail(&sink.invocation.take().unwrap_or_default())
-        });
+        };
         Response {
             payload,
             function_error: true,
-            log_tail: if request.log_tail { log_tail } else { None },
+            log_tail: request.log_tail.then_some(log_tail),
             executed_version: version.to_owned(),
         }
     }
@@ -823,10 +903,12 @@ impl Engine {
 
 pub(crate) enum ColdStart {
     Ready(Arc<Env>),
-    /// The runtime could not start: the invocation's answer, and the environment for its log.
+    /// The runtime could not start: the invocation's answer, the environment (when one was
+    /// started) and its log.
     Failed {
         payload: Bytes,
-        log: Option<Arc<Env>>,
+        env: Option<Arc<Env>>,
+        log: Arc<Mutex<Sink>>,
     },
 }
 
@@ -880,23 +962,47 @@ fn trace_id() -> String {
     format!("Root=1-{:08x}-{};Parent={};Sampled=0", stdx::time::now_ms() / 1000, &id[..24], &parent[..16])
 }
 
+/// The Python SDK's mount point inside Versa's Python runtime directory.
+const PYTHON_SDK_DIR: &str = "sdk";
+
+/// Where a runtime finds code, as the function sees it (inside the sandbox, or host paths
+/// without namespaces).
+#[derive(Debug, Clone)]
+struct ModulePaths {
+    /// The function's code: `/var/task`.
+    task_root: PathBuf,
+    /// Versa's runtime client: `/var/runtime`; `None` for `provided`.
+    runtime_dir: Option<PathBuf>,
+    /// The layers: `/opt`.
+    opt_root: PathBuf,
+    /// The AWS SDK, when installed: `/var/runtime/sdk` (Python), `/var/runtime/node_modules`.
+    sdk: Option<PathBuf>,
+}
+
+impl ModulePaths {
+    /// `NODE_PATH` as Lambda sets it (`/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:
+    /// /var/runtime/node_modules:/var/runtime:/var/task`): layers, then the SDK, then the rest.
+    fn node_path(&self, runtime: &str) -> String {
+        let runtime_dir = self.runtime_dir.clone().unwrap_or_else(|| PathBuf::from("/var/runtime"));
+        let mut dirs = Vec::new();
+        if let Some(major) = runtime.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
+            dirs.push(self.opt_root.join(format!("nodejs/node{major}/node_modules")));
+        }
+        dirs.push(self.opt_root.join("nodejs/node_modules"));
+        dirs.push(self.sdk.clone().unwrap_or_else(|| runtime_dir.join("node_modules")));
+        dirs.push(runtime_dir);
+        dirs.push(self.task_root.clone());
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")
+    }
+}
+
 /// The environment variables of the runtime: Lambda's reserved and default ones, then the
 /// function's own (the reserved ones win).
-/// Where a function finds things, as it sees them: `/var/task`, `/var/runtime` and `/opt` in a
-/// sandbox, or the host directories themselves without namespaces.
-struct Roots<'a> {
-    /// The function's code (`LAMBDA_TASK_ROOT`).
-    task: &'a Path,
-    /// Versa's runtime client for the language, if it has one (`LAMBDA_RUNTIME_DIR`).
-    runtime: Option<&'a Path>,
-    /// The function's layers, merged in order.
-    opt: &'a Path,
-}
 
 fn environment(
     target: &Target,
     launch: &Launch,
-    roots: &Roots<'_>,
+    paths: &ModulePaths,
     group: &str,
     stream: &str,
     init_type: &str,
@@ -907,8 +1013,7 @@ fn environment(
         env.retain(|(key, _)| key != k);
         env.push((k.to_owned(), v));
     };
-    let (task_root, runtime_dir) = (roots.task, roots.runtime);
-    let opt = roots.opt.display();
+    let opt = paths.opt_root.display();
     set("PATH", format!("/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin"));
     set(
         "LD_LIBRARY_PATH",
@@ -922,17 +1027,12 @@ fn environment(
     set("_AWS_XRAY_DAEMON_PORT", "2000".to_owned());
     match launch.language {
         Language::Python => {
-            // After the function's code (first on `sys.path`): the layers' Python directories,
-            // for the Python version the function's runtime names.
-            let version = c.runtime.as_deref().and_then(|r| r.strip_prefix("python")).unwrap_or("3");
-            let runtime = runtime_dir.map(|d| d.display().to_string()).unwrap_or_default();
-            set("PYTHONPATH", format!("{runtime}:{opt}/python/lib/python{version}/site-packages:{opt}/python"));
+            // The client orders `sys.path`: the code, the layers, the runtime, the SDK.
+            set("PYTHONPATH", paths.runtime_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
             set("PYTHONUNBUFFERED", "1".to_owned());
             set("PYTHONDONTWRITEBYTECODE", "1".to_owned());
         }
-        Language::Node => {
-            set("NODE_PATH", format!("{opt}/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"))
-        }
+        Language::Node => set("NODE_PATH", paths.node_path(c.runtime.as_deref().unwrap_or_default())),
         Language::Provided => {}
     }
     for (k, v) in c.environment.iter().flatten() {
@@ -955,8 +1055,11 @@ fn environment(
     set("AWS_ACCESS_KEY_ID", target.scope.account.to_string());
     set("AWS_SECRET_ACCESS_KEY", "versa".to_owned());
     set("AWS_SESSION_TOKEN", "versa".to_owned());
-    set("LAMBDA_TASK_ROOT", task_root.display().to_string());
-    set("LAMBDA_RUNTIME_DIR", runtime_dir.map_or_else(|| "/var/runtime".to_owned(), |d| d.display().to_string()));
+    set("LAMBDA_TASK_ROOT", paths.task_root.display().to_string());
+    set(
+        "LAMBDA_RUNTIME_DIR",
+        paths.runtime_dir.as_ref().map_or_else(|| "/var/runtime".to_owned(), |d| d.display().to_string()),
+    );
     set("TZ", ":UTC".to_owned());
     env
 }

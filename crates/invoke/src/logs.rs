@@ -26,6 +26,10 @@ pub(crate) struct Sink {
     stream: String,
     /// The running invocation's log, when one runs (bounded to the tail).
     pub invocation: Option<Vec<u8>>,
+    /// What the runtime printed during its init phase, kept until it is ready (bounded to the
+    /// tail): it goes to the stream before the first START, and is shown again in the first
+    /// invocation's log when the init fails.
+    pub init: Option<Vec<u8>>,
     partial: Vec<u8>,
     /// Lines not yet handed to the store: they go at the end of each invocation (the REPORT
     /// line) or when the bounds above are reached, so an invocation costs one append.
@@ -41,6 +45,7 @@ impl Sink {
             group,
             stream,
             invocation: None,
+            init: None,
             partial: Vec::new(),
             pending: Vec::new(),
             pending_bytes: 0,
@@ -48,10 +53,10 @@ impl Sink {
     }
 
     /// Output of the function (whole lines go to the store).
-    fn output(&mut self, bytes: &[u8]) {
-        if let Some(inv) = &mut self.invocation {
-            inv.extend_from_slice(bytes);
-            keep_tail(inv);
+    pub(crate) fn output(&mut self, bytes: &[u8]) {
+        if let Some(buf) = self.invocation.as_mut().or(self.init.as_mut()) {
+            buf.extend_from_slice(bytes);
+            keep_tail(buf);
         }
         self.partial.extend_from_slice(bytes);
         while let Some(i) = self.partial.iter().position(|b| *b == b'\n') {
@@ -82,16 +87,27 @@ impl Sink {
         self.store.append(self.scope.account.as_str(), self.scope.region.as_str(), &self.group, &self.stream, events);
     }
 
-    /// A line of the platform's own (START, END, REPORT, errors).
-    pub(crate) fn platform(&mut self, line: &str) {
-        // Finish a partial line of the function's first, so the two do not run together.
+    /// Opens an invocation's log (the tail); a partial line printed before it belongs to what
+    /// came before.
+    pub(crate) fn open_invocation(&mut self) {
+        self.finish_partial();
+        self.invocation = Some(Vec::new());
+    }
+
+    /// Ends a partial line of the function's, so that the next line does not run into it.
+    pub(crate) fn finish_partial(&mut self) {
         if !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
             self.store_line(String::from_utf8_lossy(&rest).into_owned());
-            if let Some(inv) = &mut self.invocation {
-                inv.push(b'\n');
+            if let Some(buf) = self.invocation.as_mut().or(self.init.as_mut()) {
+                buf.push(b'\n');
             }
         }
+    }
+
+    /// A line of the platform's own (START, END, REPORT, errors).
+    pub(crate) fn platform(&mut self, line: &str) {
+        self.finish_partial();
         if let Some(inv) = &mut self.invocation {
             inv.extend_from_slice(line.as_bytes());
             inv.push(b'\n');
@@ -178,6 +194,26 @@ impl Capture {
     }
 }
 
+/// `INIT_START Runtime Version: python:3.12.v1\tRuntime Version ARN: arn:aws:lambda:…`, the
+/// first line of every environment's stream (Lambda's shape; fields separated by a tab).
+pub(crate) fn init_start_line(runtime: &str, region: &str) -> String {
+    format!(
+        "INIT_START Runtime Version: {}\tRuntime Version ARN: {}",
+        model::runtime::runtime_version(runtime),
+        model::runtime::runtime_version_arn(region, runtime)
+    )
+}
+
+/// `INIT_REPORT Init Duration: 12.34 ms\tPhase: init\tStatus: error\tError Type: …`, after an
+/// init phase that failed (`status` is `error` or `timeout`).
+pub(crate) fn init_report_line(duration_ms: f64, status: &str, error_type: Option<&str>) -> String {
+    let mut s = format!("INIT_REPORT Init Duration: {duration_ms:.2} ms\tPhase: init\tStatus: {status}");
+    if let Some(t) = error_type {
+        s.push_str(&format!("\tError Type: {t}"));
+    }
+    s
+}
+
 /// `START RequestId: <id> Version: <version>`.
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
     format!("START RequestId: {request_id} Version: {version}")
@@ -221,6 +257,47 @@ mod tests {
             report_line("r1", 0.2, 256, 10, None),
             "REPORT RequestId: r1\tDuration: 0.20 ms\tBilled Duration: 1 ms\tMemory Size: 256 MB\tMax Memory Used: 10 MB\t"
         );
+    }
+
+    #[test]
+    fn init_lines_have_lambdas_shape() {
+        let line = init_start_line("python3.12", "eu-south-1");
+        let (version, arn) = line.split_once('\t').unwrap();
+        assert_eq!(version, format!("INIT_START Runtime Version: python:3.12.v{}", model::runtime::RUNTIME_REVISION));
+        assert_eq!(
+            arn,
+            format!("Runtime Version ARN: {}", model::runtime::runtime_version_arn("eu-south-1", "python3.12"))
+        );
+        assert_eq!(
+            init_report_line(78.456, "error", Some("Runtime.ImportModuleError")),
+            "INIT_REPORT Init Duration: 78.46 ms\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError"
+        );
+        assert_eq!(
+            init_report_line(10000.0, "timeout", None),
+            "INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn init_output_is_kept_apart_from_the_invocations_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ::logs::Logs::open(&dir.path().join("logs.db"), ::logs::LogLimits::default()).unwrap();
+        let scope = Scope {
+            account: model::scope::AccountId::from_access_key("test"),
+            region: model::scope::Region::parse("us-east-1").unwrap(),
+        };
+        let mut sink = Sink::new(store, scope, "g".into(), "s".into());
+        sink.init = Some(Vec::new());
+        sink.platform("INIT_START Runtime Version: python:3.12.v1");
+        sink.output(b"loading\n");
+        assert_eq!(sink.init.as_deref(), Some(&b"loading\n"[..]), "platform lines are not init output");
+        // A partial line left by the init phase does not reach the invocation's log.
+        sink.output(b"no newline");
+        sink.init = None;
+        sink.open_invocation();
+        sink.platform("START");
+        sink.output(b"handling\n");
+        assert_eq!(sink.invocation.take().unwrap(), b"START\nhandling\n");
     }
 
     #[tokio::test]

@@ -236,8 +236,8 @@ impl Engine {
                 while let Some(started) = starting.join_next().await {
                     match started {
                         Ok(Ok(ColdStart::Ready(env))) => engine.add_ready(&key, generation, env),
-                        Ok(Ok(ColdStart::Failed { payload, log })) => {
-                            if let Some(env) = log {
+                        Ok(Ok(ColdStart::Failed { payload, env, log: _ })) => {
+                            if let Some(env) = env {
                                 env.kill();
                             }
                             engine.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;

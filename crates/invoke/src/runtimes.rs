@@ -3,7 +3,9 @@
 //! `provided.*` functions run their own `bootstrap`. `python3.x` and `nodejsNN.x` run on a host
 //! interpreter with Versa's own runtime client (`runtimes/bootstrap.py`, `runtimes/index.mjs`):
 //! the exact version when it is installed, otherwise the nearest installed version of the same
-//! language, with a warning in the function's log.
+//! language, with a notice in the server's log and in the function's log stream (`INIT_NOTICE`).
+//! Interpreters are found where people install them: `/usr/local/bin`, `/usr/bin`, `PATH`,
+//! pyenv, uv and nvm version directories, and `--interpreter` paths.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +13,69 @@ use std::path::{Path, PathBuf};
 pub const PYTHON_CLIENT: &str = include_str!("../runtimes/bootstrap.py");
 /// Versa's Node.js runtime client, mounted at `/var/runtime/index.mjs`.
 pub const NODE_CLIENT: &str = include_str!("../runtimes/index.mjs");
+/// The client's module resolution hook: ES module imports of bare specifiers fall back to the
+/// `NODE_PATH` directories, as CommonJS `require` does (`/var/runtime/resolve.mjs`).
+pub const NODE_RESOLVE_HOOK: &str = include_str!("../runtimes/resolve.mjs");
 
-/// Directories searched for interpreters, besides the configured extra ones.
-const SEARCH_DIRS: &[&str] = &["/usr/local/bin", "/usr/bin"];
+/// Where Versa looks for interpreters, for messages (after `--interpreter` paths).
+const SEARCHED_PYTHON: &str = "/usr/local/bin, /usr/bin, the directories on PATH, pyenv's and uv's Python versions";
+const SEARCHED_NODE: &str = "/usr/local/bin, /usr/bin, the directories on PATH, nvm's Node.js versions";
+/// Interpreter candidates examined at most (a bound on a pathological PATH or pyenv tree).
+const CANDIDATES_MAX: usize = 20_000;
+
+/// The places searched for interpreters besides the configured ones, in order of preference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPath {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl SearchPath {
+    /// The standard places, from the environment (`get` reads a variable): `/usr/local/bin`,
+    /// `/usr/bin`, every absolute directory on `PATH` except version managers' shims (scripts
+    /// that exec the manager, which does not exist inside a sandbox), then each version of
+    /// pyenv (`$PYENV_ROOT/versions/*/bin`, default `~/.pyenv`), of uv
+    /// (`$UV_PYTHON_INSTALL_DIR/*/bin`, default `$XDG_DATA_HOME/uv/python` or
+    /// `~/.local/share/uv/python`) and of nvm (`$NVM_DIR/versions/node/*/bin`, default `~/.nvm`),
+    /// newest first.
+    pub fn standard(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> SearchPath {
+        let var = |k: &str| get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = var("HOME");
+        let under_home = |rel: &str| home.as_ref().map(|h| h.join(rel));
+        let mut dirs: Vec<PathBuf> = vec!["/usr/local/bin".into(), "/usr/bin".into()];
+        if let Some(path) = get("PATH") {
+            dirs.extend(std::env::split_paths(&path).filter(|d| d.is_absolute() && !d.ends_with("shims")));
+        }
+        let pyenv = var("PYENV_ROOT").or_else(|| under_home(".pyenv")).map(|r| r.join("versions"));
+        let uv = var("UV_PYTHON_INSTALL_DIR")
+            .or_else(|| var("XDG_DATA_HOME").map(|x| x.join("uv/python")))
+            .or_else(|| under_home(".local/share/uv/python"));
+        let nvm = var("NVM_DIR").or_else(|| under_home(".nvm")).map(|r| r.join("versions/node"));
+        for root in [pyenv, uv, nvm].into_iter().flatten() {
+            dirs.extend(version_dirs(&root).into_iter().map(|v| v.join("bin")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        dirs.retain(|d| seen.insert(d.clone()));
+        SearchPath { dirs }
+    }
+}
+
+/// The subdirectories of a version manager's root, newest version first (`3.12.4` before
+/// `3.12.1` before `3.9.18`; names without a version last).
+fn version_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let mut dirs: Vec<(Vec<u32>, PathBuf)> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).map(|p| (version_key(&p), p)).collect();
+    dirs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    dirs.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The first dotted number in a directory name: `cpython-3.12.4-linux-x86_64-gnu` → [3, 12, 4].
+fn version_key(p: &Path) -> Vec<u32> {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = name.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let dotted: &str = name.split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
+    dotted.split('.').map_while(|n| n.parse().ok()).collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
@@ -41,7 +103,8 @@ pub struct Launch {
     pub interpreter: Option<Interpreter>,
     /// `AWS_EXECUTION_ENV`, which OS-only runtimes do not set.
     pub execution_env: Option<String>,
-    /// Said in the function's log on a cold start (a substituted interpreter version).
+    /// A notice about the host (a substituted interpreter version): said once in the server's
+    /// log, and as `INIT_NOTICE` in each cold start's log stream, outside the invocation's tail.
     pub warning: Option<String>,
 }
 
@@ -53,34 +116,46 @@ pub struct RuntimeTable {
 }
 
 impl RuntimeTable {
-    /// Looks for `python3.N` and `node` in the standard directories and in `extra` (each an
-    /// interpreter binary, or a directory containing them).
-    pub fn discover(extra: &[PathBuf]) -> RuntimeTable {
+    /// Looks for `python3.N` and `node` in `extra` (each an interpreter binary, or a directory
+    /// containing them), then in `search`. The first interpreter found for each version wins;
+    /// only native executables count (a script, such as a version manager's shim, does not),
+    /// and symlinks are resolved so that the sandbox binds the real installation.
+    pub fn discover(extra: &[PathBuf], search: &SearchPath) -> RuntimeTable {
         let mut t = RuntimeTable::default();
         let mut candidates: Vec<PathBuf> = Vec::new();
-        for dir in extra.iter().map(PathBuf::as_path).chain(SEARCH_DIRS.iter().map(Path::new)) {
+        for dir in extra.iter().chain(&search.dirs) {
             if dir.is_file() {
                 candidates.push(dir.to_owned());
             } else if let Ok(entries) = std::fs::read_dir(dir) {
-                let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                let mut names: Vec<PathBuf> = entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_interpreter_name))
+                    .collect();
                 names.sort();
                 candidates.extend(names);
             }
+            if candidates.len() > CANDIDATES_MAX {
+                break;
+            }
         }
+        let mut node_seen: Vec<PathBuf> = Vec::new();
         for path in candidates {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            if let Some(minor) = name.strip_prefix("python3.").and_then(|m| m.parse::<u32>().ok()) {
-                if !t.python.iter().any(|i| i.minor == minor) && is_executable(&path) {
-                    t.python.push(Interpreter { major: 3, minor, binds: binds_for(&path), path });
+            let Ok(real) = std::fs::canonicalize(&path) else { continue };
+            if let Some(minor) = python_minor(name) {
+                if !t.python.iter().any(|i| i.minor == minor) && is_native_executable(&real) {
+                    t.python.push(Interpreter { major: 3, minor, binds: binds_for(&real), path: real });
                 }
-            } else if name == "node" && is_executable(&path) {
-                let version = sandbox::host_command_output(&path, &["--version"]);
+            } else if name == "node" && !node_seen.contains(&real) && is_native_executable(&real) {
+                node_seen.push(real.clone());
+                let version = sandbox::host_command_output(&real, &["--version"]);
                 let major =
                     version.as_deref().and_then(|v| v.trim().trim_start_matches('v').split('.').next()?.parse().ok());
                 if let Some(major) = major
                     && !t.node.iter().any(|i| i.major == major)
                 {
-                    t.node.push(Interpreter { major, minor: 0, binds: binds_for(&path), path });
+                    t.node.push(Interpreter { major, minor: 0, binds: binds_for(&real), path: real });
                 }
             }
         }
@@ -108,8 +183,7 @@ impl RuntimeTable {
             let found = nearest(&self.python, |i| i.minor, minor).ok_or_else(|| {
                 format!(
                     "{runtime} cannot run: no Python interpreter is installed on this host (Versa looks for \
-                     python3.N in {})",
-                    SEARCH_DIRS.join(" and ")
+                     python3.N in {SEARCHED_PYTHON})"
                 )
             })?;
             let warning = (found.minor != minor).then(|| {
@@ -122,8 +196,8 @@ impl RuntimeTable {
         {
             let found = nearest(&self.node, |i| i.major, major).ok_or_else(|| {
                 format!(
-                    "{runtime} cannot run: no Node.js is installed on this host (Versa looks for node in {})",
-                    SEARCH_DIRS.join(" and ")
+                    "{runtime} cannot run: no Node.js is installed on this host (Versa looks for node in \
+                     {SEARCHED_NODE})"
                 )
             })?;
             let warning = (found.major != major).then(|| {
@@ -144,9 +218,22 @@ fn nearest(list: &[Interpreter], key: impl Fn(&Interpreter) -> u32, wanted: u32)
     list.iter().min_by_key(|i| (key(i).abs_diff(wanted), u32::MAX - key(i)))
 }
 
-fn is_executable(p: &Path) -> bool {
+/// `python3.N` → N.
+fn python_minor(name: &str) -> Option<u32> {
+    name.strip_prefix("python3.").and_then(|m| m.parse::<u32>().ok())
+}
+
+fn is_interpreter_name(name: &str) -> bool {
+    name == "node" || python_minor(name).is_some()
+}
+
+/// An executable ELF file: a real interpreter, not a script that execs something else.
+fn is_native_executable(p: &Path) -> bool {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let executable = std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let mut magic = [0u8; 4];
+    executable && std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 /// An interpreter outside `/usr` needs its installation prefix (the parent of its `bin`).
@@ -180,5 +267,107 @@ mod tests {
         assert!(t.resolve("nodejs20.x").unwrap_err().contains("no Node.js is installed"));
         assert!(t.resolve("java21").unwrap_err().contains("no java runtime"));
         assert_eq!(t.resolve("provided.al2023").unwrap().language, Language::Provided);
+    }
+
+    /// A fake native interpreter: the ELF magic, executable.
+    fn fake_elf(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"\x7fELF fake").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn script(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"#!/usr/bin/env bash\nexec pyenv exec \"$0\" \"$@\"\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn the_standard_places_are_usr_path_and_version_managers_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for v in ["3.9.18", "3.12.1", "3.12.4", "3.10.13", "my-venv"] {
+            std::fs::create_dir_all(root.join("pyenv/versions").join(v).join("bin")).unwrap();
+        }
+        std::fs::create_dir_all(root.join("home/.local/share/uv/python/cpython-3.13.0-linux-x86_64-gnu/bin")).unwrap();
+        std::fs::create_dir_all(root.join("home/.nvm/versions/node/v22.1.0/bin")).unwrap();
+        let path = format!("{0}/pyenv/shims:{0}/bin:relative/bin:/usr/bin", root.display());
+        let env = |k: &str| -> Option<std::ffi::OsString> {
+            match k {
+                "HOME" => Some(root.join("home").into()),
+                "PYENV_ROOT" => Some(root.join("pyenv").into()),
+                "PATH" => Some(path.clone().into()),
+                _ => None,
+            }
+        };
+        let search = SearchPath::standard(env);
+        let versions = root.join("pyenv/versions");
+        let expected: Vec<PathBuf> = vec![
+            "/usr/local/bin".into(),
+            "/usr/bin".into(),
+            root.join("bin"),
+            versions.join("3.12.4/bin"),
+            versions.join("3.12.1/bin"),
+            versions.join("3.10.13/bin"),
+            versions.join("3.9.18/bin"),
+            versions.join("my-venv/bin"),
+            root.join("home/.local/share/uv/python/cpython-3.13.0-linux-x86_64-gnu/bin"),
+            root.join("home/.nvm/versions/node/v22.1.0/bin"),
+        ];
+        assert_eq!(search.dirs, expected, "shims and relative PATH entries are skipped, duplicates once");
+    }
+
+    #[test]
+    fn discovery_finds_real_interpreters_and_skips_shims_and_lookalikes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let versions = root.join("pyenv/versions");
+        script(&root.join("pyenv/shims/python3.12"));
+        script(&root.join("pyenv/shims/python3.13"));
+        fake_elf(&versions.join("3.12.4/bin/python3.12"));
+        fake_elf(&versions.join("3.12.1/bin/python3.12"));
+        fake_elf(&versions.join("3.9.18/bin/python3.9"));
+        fake_elf(&versions.join("3.9.18/bin/python3.9-config"));
+        fake_elf(&versions.join("3.13.0/bin/python3.13t"));
+        // uv installs behind a symlink: the real installation is what the sandbox binds.
+        let uv_real = root.join("uv/python/cpython-3.13.0-linux-x86_64-gnu/bin/python3.13");
+        fake_elf(&uv_real);
+        std::fs::create_dir_all(root.join("local/bin")).unwrap();
+        std::os::unix::fs::symlink(&uv_real, root.join("local/bin/python3.13")).unwrap();
+        let search = SearchPath {
+            dirs: vec![
+                root.join("pyenv/shims"),
+                root.join("local/bin"),
+                versions.join("3.12.4/bin"),
+                versions.join("3.12.1/bin"),
+                versions.join("3.9.18/bin"),
+                versions.join("3.13.0/bin"),
+            ],
+        };
+        let t = RuntimeTable::discover(&[], &search);
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap();
+        let found: Vec<(u32, PathBuf)> = t.python.iter().map(|i| (i.minor, i.path.clone())).collect();
+        assert_eq!(
+            found,
+            vec![
+                (13, real(&uv_real)),
+                (12, real(&versions.join("3.12.4/bin/python3.12"))),
+                (9, real(&versions.join("3.9.18/bin/python3.9"))),
+            ]
+        );
+        let py313 = &t.python[0];
+        assert_eq!(py313.binds, vec![real(&root.join("uv/python/cpython-3.13.0-linux-x86_64-gnu"))]);
+        assert!(t.node.is_empty());
+
+        // An explicit interpreter comes first, and a shim given explicitly is still no interpreter.
+        let explicit = root.join("custom/python3.12");
+        fake_elf(&explicit);
+        let t = RuntimeTable::discover(&[explicit.clone(), root.join("pyenv/shims/python3.13")], &search);
+        assert_eq!(t.python.iter().find(|i| i.minor == 12).unwrap().path, real(&explicit));
+        assert_eq!(t.python.iter().find(|i| i.minor == 13).unwrap().path, real(&uv_real));
+        let msg = RuntimeTable::default().resolve("python3.12").unwrap_err();
+        assert!(msg.contains("pyenv's and uv's Python versions"), "{msg}");
     }
 }

@@ -101,3 +101,60 @@ pub fn is_valid_env_key(k: &str) -> bool {
     let b = k.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
+
+/// Revision of Versa's runtimes (its runtime clients and the AWS SDKs it ships), the `v<N>` of
+/// a runtime version. Lambda numbers its runtime versions the same way (`python:3.13.v14`).
+pub const RUNTIME_REVISION: u32 = 1;
+
+/// The runtime version Lambda logs in `INIT_START`: `python:3.12.v1`, `nodejs:20.v1`,
+/// `provided:al2023.v1` (the runtime identifier with `:` between language and release).
+pub fn runtime_version(runtime: &str) -> String {
+    let split = if let Some(rest) = runtime.strip_prefix("provided") {
+        ("provided".to_owned(), rest.trim_start_matches('.').to_owned())
+    } else {
+        let at = runtime.find(|c: char| c.is_ascii_digit()).unwrap_or(runtime.len());
+        (runtime[..at].to_owned(), runtime[at..].trim_end_matches(".x").to_owned())
+    };
+    match split {
+        (language, release) if release.is_empty() => format!("{language}.v{RUNTIME_REVISION}"),
+        (language, release) => format!("{language}:{release}.v{RUNTIME_REVISION}"),
+    }
+}
+
+/// `arn:aws:lambda:<region>::runtime:<64 hex>`: the runtime version's ARN, a stable identifier
+/// per runtime name. GetFunction reports it as `RuntimeVersionConfig.RuntimeVersionArn` and
+/// every cold start logs it in `INIT_START`.
+pub fn runtime_version_arn(region: &str, runtime: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(format!("versa-runtime:{runtime}").as_bytes());
+    let mut arn = format!("arn:aws:lambda:{region}::runtime:");
+    for b in digest.iter() {
+        let _ = write!(arn, "{b:02x}");
+    }
+    arn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_versions_are_named_as_lambda_names_them() {
+        assert_eq!(runtime_version("python3.12"), format!("python:3.12.v{RUNTIME_REVISION}"));
+        assert_eq!(runtime_version("nodejs20.x"), format!("nodejs:20.v{RUNTIME_REVISION}"));
+        assert_eq!(runtime_version("provided.al2023"), format!("provided:al2023.v{RUNTIME_REVISION}"));
+        assert_eq!(runtime_version("java21"), format!("java:21.v{RUNTIME_REVISION}"));
+        assert_eq!(runtime_version("provided"), format!("provided.v{RUNTIME_REVISION}"));
+    }
+
+    #[test]
+    fn runtime_version_arns_are_stable_per_runtime_and_region() {
+        let arn = runtime_version_arn("us-east-1", "python3.12");
+        let hex = arn.strip_prefix("arn:aws:lambda:us-east-1::runtime:").unwrap();
+        assert_eq!(hex.len(), 64);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(arn, runtime_version_arn("us-east-1", "python3.12"));
+        assert_ne!(arn, runtime_version_arn("us-east-1", "python3.13"));
+    }
+}

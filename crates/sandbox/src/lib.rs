@@ -31,7 +31,9 @@ mod spec;
 mod sys;
 
 pub use crate::cgroup::{Cgroup, CgroupRoot};
-pub use crate::spawn::{Capabilities, Meter, SANDBOX_GID, SANDBOX_UID, Sandbox, Shell, host_command_output, probe};
+pub use crate::spawn::{
+    Capabilities, Meter, SANDBOX_GID, SANDBOX_UID, Sandbox, Shell, host_command_output, probe, run_host_command,
+};
 pub use crate::spec::{Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
 /// The first argument that makes the `versa` binary run [`init::main`].

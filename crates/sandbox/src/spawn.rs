@@ -384,6 +384,25 @@ pub fn host_command_output(program: &Path, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs a host program outside any sandbox to completion, with `env` added to Versa's own
+/// environment, and returns its exit status and output. For host chores such as installing
+/// the runtimes' AWS SDKs (`versa runtimes install`); `program` is looked up on `PATH` when it
+/// has no `/`.
+// JUSTIFICATION: this crate is where processes are started; host chores are one more case.
+#[allow(clippy::disallowed_methods)]
+pub fn run_host_command(
+    program: &std::ffi::OsStr,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> io::Result<std::process::Output> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output()
+}
+
 /// Reads a sandbox's memory figures from its cgroup.
 #[derive(Debug, Clone)]
 pub struct Meter(Option<Cgroup>);

@@ -28,8 +28,14 @@ pub struct Config {
     pub environment_idle_timeout: Duration,
     /// Most execution environments alive at once.
     pub max_environments: usize,
-    /// Extra places to look for Python and Node.js interpreters.
+    /// Extra places to look for Python and Node.js interpreters (first).
     pub interpreter_paths: Vec<PathBuf>,
+    /// Also look in the standard places: `/usr/local/bin`, `/usr/bin`, `PATH`, pyenv, uv and
+    /// nvm versions. Off: only `interpreter_paths`.
+    pub interpreter_search: bool,
+    /// Versa's runtimes directory, where `versa runtimes install` puts the AWS SDKs the
+    /// runtimes carry; shared by every data dir.
+    pub runtimes_dir: PathBuf,
     /// The asynchronous-invocation worker: retry and throttle delays, concurrency.
     pub events: invoke::events::EventSettings,
     /// Most events and payload bytes the asynchronous queue holds; Event invokes beyond get 429.
@@ -53,6 +59,8 @@ impl Config {
             environment_idle_timeout: DEFAULT_ENVIRONMENT_IDLE_TIMEOUT,
             max_environments: DEFAULT_MAX_ENVIRONMENTS,
             interpreter_paths: Vec::new(),
+            interpreter_search: true,
+            runtimes_dir: default_runtimes_dir(),
             events: invoke::events::EventSettings::default(),
             log_limits: logs::LogLimits::default(),
             s3_limits: s3::S3Limits::default(),
@@ -61,6 +69,18 @@ impl Config {
         }
     }
 }
+
+/// `$VERSA_RUNTIMES_DIR`, else the per-user default (`$XDG_DATA_HOME/versa/runtimes`, else
+/// `~/.local/share/versa/runtimes`): what the server and `versa runtimes install` agree on.
+pub fn default_runtimes_dir() -> PathBuf {
+    match std::env::var_os(RUNTIMES_DIR_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => invoke::sdk::RuntimesDir::default_path(|k| std::env::var_os(k)),
+    }
+}
+
+/// The variable naming Versa's runtimes directory (`--runtimes-dir`).
+pub const RUNTIMES_DIR_ENV: &str = "VERSA_RUNTIMES_DIR";
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_ENVIRONMENT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -14,7 +14,7 @@ use control::{Control, Settings};
 use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
-pub use crate::config::{Config, DataDir};
+pub use crate::config::{Config, DataDir, RUNTIMES_DIR_ENV, default_runtimes_dir};
 
 /// Defaults shown in `--help`.
 pub mod config_defaults {
@@ -133,6 +133,8 @@ impl Server {
                 idle_timeout: config.environment_idle_timeout,
                 max_environments: config.max_environments,
                 interpreter_paths: config.interpreter_paths.clone(),
+                interpreter_search: config.interpreter_search,
+                sdk: invoke::sdk::RuntimesDir::new(config.runtimes_dir.clone()),
             },
             caps,
             blobs.clone(),
@@ -140,6 +142,23 @@ impl Server {
         )
         .context("cannot start the invocation engine")?;
         tracing::info!("{}", engine.runtimes().summary());
+        let sdk = engine.sdk_status();
+        let missing = sdk.missing();
+        if missing.is_empty() {
+            tracing::info!(
+                "AWS SDK in the runtimes: python {}; nodejs {} ({})",
+                sdk.python_summary(),
+                sdk.node_summary(),
+                config.runtimes_dir.display()
+            );
+        } else {
+            tracing::warn!(
+                "the AWS SDK is not installed for {} in {}: functions importing boto3 or @aws-sdk/* fail; run \
+                 `versa runtimes install`",
+                missing.join(" and "),
+                config.runtimes_dir.display()
+            );
+        }
         let checker = engine.clone();
         let settings = Settings {
             account_concurrency: config.account_concurrency,

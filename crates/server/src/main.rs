@@ -23,6 +23,30 @@ struct Cli {
 enum Command {
     /// Start the server on embedded defaults (SQLite and local files; nothing to install).
     Server(ServerArgs),
+    /// What Versa's runtimes carry besides the host's interpreters.
+    #[command(subcommand)]
+    Runtimes(RuntimesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RuntimesCommand {
+    /// Install the AWS SDKs Lambda's runtimes include, in pinned versions: boto3 for Python
+    /// (with pip) and the AWS SDK for JavaScript v3 for Node.js (with npm). Does nothing for an
+    /// SDK that is already installed.
+    Install(InstallArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InstallArgs {
+    /// Versa's runtimes directory [default: $XDG_DATA_HOME/versa/runtimes or ~/.local/share/versa/runtimes].
+    #[arg(long, env = server::RUNTIMES_DIR_ENV)]
+    runtimes_dir: Option<PathBuf>,
+    /// An extra Python interpreter to byte-compile the SDK for (as for `versa server`); repeatable.
+    #[arg(long = "interpreter", env = "VERSA_INTERPRETERS", value_delimiter = ':')]
+    interpreters: Vec<PathBuf>,
+    /// Print only what is installed now, and errors.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -69,6 +93,10 @@ struct ServerArgs {
     /// An extra Python or Node.js interpreter (a binary or a directory of them); repeatable.
     #[arg(long = "interpreter", env = "VERSA_INTERPRETERS", value_delimiter = ':')]
     interpreters: Vec<PathBuf>,
+    /// Versa's runtimes directory, where `versa runtimes install` puts the AWS SDKs
+    /// [default: $XDG_DATA_HOME/versa/runtimes or ~/.local/share/versa/runtimes].
+    #[arg(long, env = server::RUNTIMES_DIR_ENV)]
+    runtimes_dir: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "VERSA_LOG", default_value = "info")]
     log_level: LevelFilter,
@@ -80,7 +108,10 @@ fn main() -> anyhow::Result<()> {
         sandbox::init::main();
     }
     let cli = Cli::parse();
-    let Command::Server(args) = cli.command;
+    let args = match cli.command {
+        Command::Server(args) => args,
+        Command::Runtimes(RuntimesCommand::Install(args)) => return install_runtimes(args),
+    };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_max_level(args.log_level)
@@ -102,6 +133,9 @@ fn main() -> anyhow::Result<()> {
     config.environment_idle_timeout = std::time::Duration::from_secs(args.env_idle_timeout);
     config.max_environments = args.max_environments.max(1);
     config.interpreter_paths = args.interpreters;
+    if let Some(dir) = args.runtimes_dir {
+        config.runtimes_dir = dir;
+    }
     config.events.retry_delay = std::time::Duration::from_secs_f64(args.async_retry_delay.clamp(0.0, 3600.0));
     config.log_limits.max_bytes_per_group = args.log_group_mb.max(1) * 1024 * 1024;
     config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
@@ -127,6 +161,29 @@ fn main() -> anyhow::Result<()> {
         drop(data_dir);
         Ok(())
     })
+}
+
+/// `versa runtimes install`: one line per SDK installed (or already there, unless quiet).
+fn install_runtimes(args: InstallArgs) -> anyhow::Result<()> {
+    use invoke::sdk::{self, Outcome};
+    tracing_subscriber::fmt().with_max_level(LevelFilter::WARN).with_writer(std::io::stderr).init();
+    let dir = sdk::RuntimesDir::new(args.runtimes_dir.unwrap_or_else(server::default_runtimes_dir));
+    std::fs::create_dir_all(&dir.root).with_context(|| format!("cannot create {}", dir.root.display()))?;
+    let search = invoke::runtimes::SearchPath::standard(|k| std::env::var_os(k));
+    let interpreters = invoke::runtimes::RuntimeTable::discover(&args.interpreters, &search).python;
+    let python = format!("AWS SDK for Python (boto3 {})", sdk::PYTHON_PACKAGES[0].1);
+    let node = format!("AWS SDK for JavaScript v3 ({})", sdk::NODE_SDK_VERSION);
+    for (what, outcome) in [(python, sdk::install_python(&dir, &interpreters)), (node, sdk::install_node(&dir))] {
+        match outcome.map_err(|e| anyhow::anyhow!("{what}: {e}"))? {
+            Outcome::AlreadyInstalled if args.quiet => {}
+            Outcome::AlreadyInstalled => println!("{what}: already installed in {}", dir.root.display()),
+            Outcome::Installed { seconds, megabytes } => {
+                println!("{what}: installed in {} ({megabytes:.0} MB, {seconds:.1} s)", dir.root.display())
+            }
+            Outcome::Skipped(why) => eprintln!("{what}: skipped: {why}"),
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

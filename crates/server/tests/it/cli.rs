@@ -195,10 +195,11 @@ async fn aws_logs_tail_and_filter_log_events_show_function_logs() {
     if format!("{}{}", version.stdout, version.stderr).starts_with("aws-cli/2") {
         let tail = aws.run(&["logs", "tail", "/aws/lambda/tailed", "--since", "10m", "--format", "short"]).await;
         assert!(tail.ok, "{}", tail.stderr);
-        let lines: Vec<&str> = tail.stdout.lines().filter(|l| !l.contains("Versa: ")).collect();
-        assert_eq!(lines.len(), 4, "{}", tail.stdout);
-        assert!(lines[0].contains("START RequestId: ") && lines[0].ends_with("Version: 1"), "{}", tail.stdout);
-        assert!(lines[1].contains("marker cli-marker ran 1"), "{}", tail.stdout);
+        let lines: Vec<&str> = tail.stdout.lines().filter(|l| !l.contains("INIT_NOTICE ")).collect();
+        assert_eq!(lines.len(), 5, "{}", tail.stdout);
+        assert!(lines[0].contains("INIT_START Runtime Version: python:3.12.v"), "{}", tail.stdout);
+        assert!(lines[1].contains("START RequestId: ") && lines[1].ends_with("Version: 1"), "{}", tail.stdout);
+        assert!(lines[2].contains("marker cli-marker ran 1"), "{}", tail.stdout);
     }
     let streams = aws.json(&["logs", "describe-log-streams", "--log-group-name", "/aws/lambda/tailed"]).await;
     let stream = streams["logStreams"][0]["logStreamName"].as_str().unwrap().to_owned();
@@ -210,10 +211,11 @@ async fn aws_logs_tail_and_filter_log_events_show_function_logs() {
         .unwrap()
         .iter()
         .map(|e| e["message"].as_str().unwrap())
-        .filter(|m| !m.starts_with("Versa: "))
+        .filter(|m| !m.starts_with("INIT_NOTICE "))
         .collect();
-    assert_eq!(lines.len(), 4, "{got}");
-    assert!(lines[0].starts_with("START RequestId: ") && lines[0].ends_with("Version: 1"), "{got}");
+    assert_eq!(lines.len(), 5, "{got}");
+    assert!(lines[0].starts_with("INIT_START Runtime Version: python:3.12.v"), "{got}");
+    assert!(lines[1].starts_with("START RequestId: ") && lines[1].ends_with("Version: 1"), "{got}");
 
     let found = aws
         .json(&[

@@ -94,7 +94,36 @@ async fn init_errors_are_reported_on_the_first_invoke() {
     assert_eq!(r.body["errorType"], "Runtime.ImportModuleError");
     assert_eq!(r.body["errorMessage"], "Unable to import module 'index': No module named 'does_not_exist'");
     assert_eq!(r.body["requestId"], "");
-    assert!(r.tail.contains("Runtime.ImportModuleError"), "{}", r.tail);
+    // The tail starts with START and shows the init error inside the invocation, as Lambda's
+    // retried init prints it there again.
+    let lines: Vec<&str> = r.tail.lines().collect();
+    assert_eq!(lines[0], format!("START RequestId: {} Version: $LATEST", r.request_id), "{}", r.tail);
+    assert_eq!(
+        lines[1],
+        "[ERROR] Runtime.ImportModuleError: Unable to import module 'index': No module named 'does_not_exist'",
+        "{}",
+        r.tail
+    );
+    assert_eq!(lines[lines.len() - 2], format!("END RequestId: {}", r.request_id), "{}", r.tail);
+    assert!(lines[lines.len() - 1].starts_with(&format!("REPORT RequestId: {}\t", r.request_id)), "{}", r.tail);
+    assert!(!r.tail.contains("INIT_"), "{}", r.tail);
+    // The stream: the init phase with its error and INIT_REPORT, then the invocation.
+    let messages = crate::logs::stream_messages(&server.logs(), "/aws/lambda/import-error", "REPORT ").await;
+    let messages: Vec<&str> = messages.iter().map(|m| m.as_str()).filter(|m| !m.starts_with("INIT_NOTICE ")).collect();
+    assert!(messages[0].starts_with("INIT_START Runtime Version: python:3.12.v"), "{messages:?}");
+    assert!(
+        messages[1].starts_with("[ERROR] Runtime.ImportModuleError: Unable to import module 'index'"),
+        "{messages:?}"
+    );
+    let init_report = messages.iter().position(|m| m.starts_with("INIT_REPORT ")).expect("an INIT_REPORT line");
+    let start = messages.iter().position(|m| m.starts_with("START ")).unwrap();
+    assert!(init_report < start, "{messages:?}");
+    let report = messages[init_report];
+    assert!(
+        report.starts_with("INIT_REPORT Init Duration: ") && report.contains(" ms\tPhase: init\tStatus: error"),
+        "{report}"
+    );
+    assert!(report.ends_with("\tError Type: Runtime.ImportModuleError"), "{report}");
 
     c.create_function()
         .function_name("no-handler")
@@ -126,6 +155,11 @@ async fn init_errors_are_reported_on_the_first_invoke() {
     let r = invoke(&c, "no-bootstrap", "{}").await;
     assert_eq!(r.error.as_deref(), Some("Unhandled"));
     assert_eq!(r.body["errorType"], "Runtime.InvalidEntrypoint");
+    assert!(r.tail.starts_with(&format!("START RequestId: {} Version: $LATEST\n", r.request_id)), "{}", r.tail);
+    let messages = crate::logs::stream_messages(&server.logs(), "/aws/lambda/no-bootstrap", "REPORT ").await;
+    assert!(messages[0].starts_with("INIT_START Runtime Version: provided:al2023.v"), "{messages:?}");
+    assert!(messages[1].ends_with("\tError Type: Runtime.InvalidEntrypoint"), "{messages:?}");
+    assert!(messages[2].starts_with("START RequestId: "), "{messages:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

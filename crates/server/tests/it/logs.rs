@@ -102,7 +102,8 @@ async fn async_invoke_logs_are_found_in_a_stream_named_with_the_version_that_ran
     assert_eq!(stream_version(&hits[0].0), "2");
     assert_eq!(hits[0].1.trim_end(), "marker second-event ran 2");
 
-    // The stream holds the invocation's whole log: START, the function's line, END, REPORT.
+    // The stream holds the environment's init phase, then the invocation's whole log: START,
+    // the function's line, END, REPORT.
     let got = logs
         .get_log_events()
         .log_group_name("/aws/lambda/printer")
@@ -111,14 +112,15 @@ async fn async_invoke_logs_are_found_in_a_stream_named_with_the_version_that_ran
         .send()
         .await
         .unwrap();
-    // (A host without the function's exact runtime adds Versa's notice before START.)
+    // (A host without the function's exact runtime adds Versa's notice after INIT_START.)
     let messages: Vec<&str> =
-        got.events().iter().map(|e| e.message().unwrap()).filter(|m| !m.starts_with("Versa: ")).collect();
-    assert_eq!(messages.len(), 4, "{messages:?}");
-    assert!(messages[0].starts_with("START RequestId: ") && messages[0].ends_with(" Version: 1"), "{messages:?}");
-    assert_eq!(messages[1].trim_end(), "marker first-event ran 1");
-    assert!(messages[2].starts_with("END RequestId: "), "{messages:?}");
-    assert!(messages[3].starts_with("REPORT RequestId: ") && messages[3].contains("Init Duration"), "{messages:?}");
+        got.events().iter().map(|e| e.message().unwrap()).filter(|m| !m.starts_with("INIT_NOTICE ")).collect();
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    assert!(messages[0].starts_with("INIT_START Runtime Version: python:3.12.v"), "{messages:?}");
+    assert!(messages[1].starts_with("START RequestId: ") && messages[1].ends_with(" Version: 1"), "{messages:?}");
+    assert_eq!(messages[2].trim_end(), "marker first-event ran 1");
+    assert!(messages[3].starts_with("END RequestId: "), "{messages:?}");
+    assert!(messages[4].starts_with("REPORT RequestId: ") && messages[4].contains("Init Duration"), "{messages:?}");
     assert!(got.events().windows(2).all(|w| w[0].timestamp() <= w[1].timestamp()));
 
     // The group and both streams are listed.
@@ -139,6 +141,81 @@ async fn async_invoke_logs_are_found_in_a_stream_named_with_the_version_that_ran
     let elsewhere = testkit::logs_client(&server.endpoint(), "test", "eu-west-1");
     let other = elsewhere.describe_log_groups().send().await.unwrap();
     assert!(other.log_groups().is_empty());
+}
+
+/// The messages of a log group's only stream, once one of them starts with `last`.
+pub async fn stream_messages(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, last: &str) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(streams) = logs.describe_log_streams().log_group_name(group).send().await
+            && let [stream] = streams.log_streams()
+        {
+            let got = logs
+                .get_log_events()
+                .log_group_name(group)
+                .log_stream_name(stream.log_stream_name().unwrap())
+                .start_from_head(true)
+                .send()
+                .await
+                .unwrap();
+            let messages: Vec<String> = got.events().iter().map(|e| e.message().unwrap().to_owned()).collect();
+            if messages.iter().any(|m| m.starts_with(last)) {
+                return messages;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no stream of {group} with a line starting {last:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_logs_its_init_phase_in_the_stream_before_start_and_outside_the_tail() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    let logs = server.logs();
+    let code = "import sys\nprint('loading the model')\nsys.stdout.write('no newline')\ndef handler(e, c):\n    print('handling')\n    return 'ok'\n";
+    create_py(&c, "chatty", code).await;
+    let r = c.invoke().function_name("chatty").log_type(aws_sdk_lambda::types::LogType::Tail).send().await.unwrap();
+    use base64::Engine;
+    let tail =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r.log_result().unwrap()).unwrap()).unwrap();
+    let lines: Vec<&str> = tail.lines().collect();
+    assert!(lines[0].starts_with("START RequestId: ") && lines[0].ends_with(" Version: $LATEST"), "{tail}");
+    assert_eq!(lines[1], "handling", "{tail}");
+    assert!(
+        !tail.contains("loading the model") && !tail.contains("INIT_"),
+        "init output stays out of the tail: {tail}"
+    );
+    assert!(!tail.contains("no newline"), "{tail}");
+
+    let messages = stream_messages(&logs, "/aws/lambda/chatty", "REPORT ").await;
+    let messages: Vec<&str> = messages.iter().map(|m| m.as_str()).filter(|m| !m.starts_with("INIT_NOTICE ")).collect();
+    // INIT_START carries the runtime version and the ARN GetFunction reports.
+    let f = c.get_function_configuration().function_name("chatty").send().await.unwrap();
+    let arn = f.runtime_version_config().unwrap().runtime_version_arn().unwrap();
+    let (version, rest) = messages[0].split_once('\t').unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(version.starts_with("INIT_START Runtime Version: python:3.12.v"), "{messages:?}");
+    assert!(version["INIT_START Runtime Version: python:3.12.v".len()..].parse::<u32>().is_ok(), "{messages:?}");
+    assert_eq!(rest, format!("Runtime Version ARN: {arn}"));
+    assert_eq!(messages[1..3], ["loading the model", "no newline"]);
+    assert!(messages[3].starts_with("START RequestId: "), "{messages:?}");
+    assert_eq!(messages[4], "handling");
+    assert!(messages[5].starts_with("END RequestId: "), "{messages:?}");
+    assert!(messages[6].starts_with("REPORT RequestId: ") && messages[6].contains("\tInit Duration: "), "{messages:?}");
+    assert_eq!(messages.len(), 7, "{messages:?}");
+
+    // A warm invoke opens no init phase.
+    c.invoke().function_name("chatty").send().await.unwrap();
+    let start = std::time::Instant::now();
+    let messages = loop {
+        let m = stream_messages(&logs, "/aws/lambda/chatty", "REPORT ").await;
+        if m.iter().filter(|m| m.starts_with("REPORT ")).count() == 2 || start.elapsed() > Duration::from_secs(20) {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(messages.iter().filter(|m| m.starts_with("INIT_START ")).count(), 1, "{messages:?}");
+    assert_eq!(messages.iter().filter(|m| m.starts_with("START ")).count(), 2, "{messages:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ mod permissions;
 mod provisioned;
 mod s3;
 mod sandbox;
+mod sdk;
 mod story;
 mod support;
 mod tags;
