@@ -262,7 +262,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::GetProvisionedConcurrencyConfig { function, query } => {
             let v = c.get_provisioned(&scope, &function, query.get("Qualifier")).await?;
-            let status = state.engine.provisioned_status(v.function_id, &v.config.qualifier);
+            let status = state.engine.provisioned_status(v.function_id, &v.config.qualifier, v.config.last_modified_ms);
             json(StatusCode::OK, &convert::provisioned(&v, status, false))
         }
         Endpoint::DeleteProvisionedConcurrencyConfig { function, query } => {
@@ -278,7 +278,11 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                     .map(|v| {
                         convert::provisioned(
                             v,
-                            state.engine.provisioned_status(v.function_id, &v.config.qualifier),
+                            state.engine.provisioned_status(
+                                v.function_id,
+                                &v.config.qualifier,
+                                v.config.last_modified_ms,
+                            ),
                             true,
                         )
                     })

@@ -165,8 +165,9 @@ pub struct Control {
     events_queued: tokio::sync::Notify,
     /// What the event queue held when last counted, plus what was queued since.
     queue_totals: std::sync::Mutex<Option<(std::time::Instant, store::QueueTotals)>>,
-    /// Unreserved concurrency per scope; dropped when a reservation changes.
-    unreserved: std::sync::Mutex<std::collections::HashMap<Scope, u32>>,
+    /// Unreserved concurrency per scope; dropped when a reservation or provisioned
+    /// concurrency changes (see `events.rs`).
+    unreserved: std::sync::Mutex<crate::events::UnreservedCache>,
     /// Notices of alias and provisioned-concurrency changes (see `provisioned.rs`).
     changes: tokio::sync::broadcast::Sender<crate::provisioned::Changed>,
 }
