@@ -36,7 +36,7 @@ pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::invoke::InvokeTarget;
 pub use crate::permissions::{POLICY_BYTES_MAX, PermissionInput, PolicyView};
-pub use crate::provisioned::{Changed, ProvisionedPlan, ProvisionedView};
+pub use crate::provisioned::{Changed, ProvisionedPart, ProvisionedPlan, ProvisionedView};
 pub use crate::urls::{UrlInput, UrlView};
 pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
 pub use store::UrlTarget;

@@ -49,6 +49,9 @@ pub struct ProvisionedView {
     /// Qualified with the alias or version.
     pub function_arn: String,
     pub config: ProvisionedConfig,
+    /// The versions it applies to now (see [`ProvisionedPlan::parts`]), so that its status
+    /// is only reported for environments of those versions.
+    pub versions: Vec<Version>,
 }
 
 fn latest_not_allowed() -> ControlError {
@@ -113,6 +116,40 @@ fn target_of(
             },
         },
     })
+}
+
+/// The versions a config applies to now and how many environments of each: its version, or
+/// its alias's version(s) split by weight. `None` when its alias or version is gone.
+fn parts_of(
+    tx: &mut dyn ReadTx,
+    scope: &Scope,
+    name: &str,
+    f: &Function,
+    config: &ProvisionedConfig,
+) -> std::result::Result<Option<Vec<ProvisionedPart>>, StoreError> {
+    let Ok((version, record, alias)) = target_of(tx, scope, name, Some(f), &config.qualifier)? else {
+        return Ok(None);
+    };
+    let additional = match alias.and_then(|a| a.routing) {
+        Some(r) => tx.version(f.id, r.version)?.map(|record| (r.weight, record)),
+        None => None,
+    };
+    let mut parts = match additional {
+        Some((weight, additional)) => {
+            let (primary_count, additional_count) = config.split(weight);
+            vec![
+                ProvisionedPart { version, record, count: primary_count },
+                ProvisionedPart { version: additional.version, record: additional, count: additional_count },
+            ]
+        }
+        None => vec![ProvisionedPart { version, record, count: config.requested }],
+    };
+    parts.retain(|p| p.count > 0);
+    Ok(Some(parts))
+}
+
+fn versions_of(parts: Option<Vec<ProvisionedPart>>) -> Vec<Version> {
+    parts.unwrap_or_default().into_iter().map(|p| p.version).collect()
 }
 
 impl Control {
@@ -215,7 +252,8 @@ impl Control {
                 }
                 let config = ProvisionedConfig { qualifier: q.clone(), requested, last_modified_ms: stdx::time::now_ms() };
                 tx.put_provisioned_config(f.id, &config)?;
-                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config })
+                let versions = versions_of(parts_of(tx, &s, &n, &f, &config)?);
+                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config, versions })
             })
             .await?;
         self.changed(scope, &parsed.name);
@@ -249,7 +287,8 @@ impl Control {
                         "No Provisioned Concurrency Config found for this function".to_owned(),
                     )
                 })?;
-                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config })
+                let versions = versions_of(parts_of(tx, &s, &n, &f, &config)?);
+                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config, versions })
             })
             .await
     }
@@ -299,27 +338,26 @@ impl Control {
         let limit = max_items.map_or(PAGE_MAX as usize, |m| m.clamp(1, PAGE_MAX) as usize);
         let after = marker.map(decode_marker).transpose()?;
         let (s, n) = (scope.clone(), parsed.name.clone());
-        let (id, mut configs) = self
+        let (views, more) = self
             .store
             .read(move |tx| {
                 let Some(f) = tx.function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                     return Err(names::function_not_found(&s, &n));
                 };
-                Ok((f.id, tx.provisioned_configs(f.id)?))
+                let mut configs = tx.provisioned_configs(f.id)?;
+                configs.retain(|c| after.as_deref().is_none_or(|a| c.qualifier.as_str() > a));
+                let more = configs.len() > limit;
+                configs.truncate(limit);
+                let mut views = Vec::with_capacity(configs.len());
+                for config in configs {
+                    let versions = versions_of(parts_of(tx, &s, &n, &f, &config)?);
+                    let function_arn = qualified_arn(&s, &n, &config.qualifier);
+                    views.push(ProvisionedView { function_id: f.id, function_arn, config, versions });
+                }
+                Ok((views, more))
             })
             .await?;
-        configs.retain(|c| after.as_deref().is_none_or(|a| c.qualifier.as_str() > a));
-        let more = configs.len() > limit;
-        configs.truncate(limit);
-        let next = if more { configs.last().map(|c| encode_marker(&c.qualifier)) } else { None };
-        let views = configs
-            .into_iter()
-            .map(|config| ProvisionedView {
-                function_id: id,
-                function_arn: qualified_arn(scope, &parsed.name, &config.qualifier),
-                config,
-            })
-            .collect();
+        let next = if more { views.last().map(|v| encode_marker(&v.config.qualifier)) } else { None };
         Ok((views, next))
     }
 
@@ -334,28 +372,7 @@ impl Control {
                 };
                 let mut plan = Vec::new();
                 for config in tx.provisioned_configs(f.id)? {
-                    let Ok((version, record, alias)) = target_of(tx, &s, &n, Some(&f), &config.qualifier)? else {
-                        continue;
-                    };
-                    let routing = alias.and_then(|a| a.routing);
-                    let additional = match routing {
-                        Some(r) => tx.version(f.id, r.version)?.map(|record| (r.weight, record)),
-                        None => None,
-                    };
-                    let mut parts = Vec::new();
-                    match additional {
-                        Some((weight, additional)) => {
-                            let (primary_count, additional_count) = config.split(weight);
-                            parts.push(ProvisionedPart { version, record, count: primary_count });
-                            parts.push(ProvisionedPart {
-                                version: additional.version,
-                                record: additional,
-                                count: additional_count,
-                            });
-                        }
-                        None => parts.push(ProvisionedPart { version, record, count: config.requested }),
-                    }
-                    parts.retain(|p| p.count > 0);
+                    let Some(parts) = parts_of(tx, &s, &n, &f, &config)? else { continue };
                     plan.push(ProvisionedPlan {
                         function_id: f.id,
                         function_name: f.name.clone(),

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use control::{Control, ProvisionedPlan};
+use control::{Control, ProvisionedPlan, ProvisionedView};
 use model::function::FunctionId;
 use model::name::Version;
 use model::scope::Scope;
@@ -149,26 +149,20 @@ impl Engine {
         }
     }
 
-    /// The state of the config of `qualifier` last modified at `last_modified_ms`; `None`
-    /// while the engine has not applied that config yet. `IN_PROGRESS` until every wanted
-    /// environment was ready, with nothing allocated (as AWS reports it); `READY` with the
-    /// requested number allocated.
-    pub fn provisioned_status(
-        &self,
-        function: FunctionId,
-        qualifier: &str,
-        last_modified_ms: i64,
-    ) -> Option<SetStatus> {
+    /// The state of a config's environments; `None` while the engine has not applied the
+    /// config as it is now (its last change, or its alias's versions). `IN_PROGRESS` until every
+    /// wanted environment was ready, with nothing allocated (as AWS reports it); `READY` with
+    /// the requested number allocated.
+    pub fn provisioned_status(&self, view: &ProvisionedView) -> Option<SetStatus> {
+        let (function, qualifier) = (view.function_id, view.config.qualifier.as_str());
         let p = self.provisioned_lock();
-        let (requested, versions) = {
-            let c = p.configs.get(&(function, qualifier.to_owned()))?;
-            if c.last_modified_ms != last_modified_ms {
-                return None;
-            }
-            (c.requested, c.versions.clone())
-        };
+        let c = p.configs.get(&(function, qualifier.to_owned()))?;
+        if c.last_modified_ms != view.config.last_modified_ms || c.versions != view.versions {
+            return None;
+        }
+        let requested = c.requested;
         let mut status = Status::Ready;
-        for version in versions {
+        for &version in &c.versions {
             let slice = p.slices.get(&(function, version)).and_then(|v| v.iter().find(|s| s.qualifier == qualifier));
             match slice {
                 Some(s) if s.failed.is_some() => {

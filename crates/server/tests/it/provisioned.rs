@@ -88,8 +88,8 @@ async fn provisioned_environments_are_ready_before_traffic_and_follow_the_alias(
     assert_eq!(inits, ["on-demand", "provisioned-concurrency", "provisioned-concurrency"]);
 
     // The alias moves: the provisioned environments follow it to version 2.
+    // Its status is only READY again once version 2's environments are.
     c.update_alias().function_name("warm").name("prod").function_version("2").send().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     wait_status(&c, "warm", "prod", Status::Ready).await;
     let (body, tail) = call(&c, "warm", "prod", "{}").await;
     assert_eq!(body, serde_json::json!({"init": "provisioned-concurrency", "version": "2"}));
