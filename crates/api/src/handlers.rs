@@ -260,7 +260,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::GetProvisionedConcurrencyConfig { function, query } => {
             let v = c.get_provisioned(&scope, &function, query.get("Qualifier")).await?;
-            let status = state.engine.provisioned_status(v.function_id, &v.config.qualifier);
+            let status = state.engine.provisioned_status(&v);
             json(StatusCode::OK, &convert::provisioned(&v, status, false))
         }
         Endpoint::DeleteProvisionedConcurrencyConfig { function, query } => {
@@ -273,13 +273,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             let resp = wire::events::ListProvisionedConcurrencyConfigsResponse {
                 provisioned_concurrency_configs: views
                     .iter()
-                    .map(|v| {
-                        convert::provisioned(
-                            v,
-                            state.engine.provisioned_status(v.function_id, &v.config.qualifier),
-                            true,
-                        )
-                    })
+                    .map(|v| convert::provisioned(v, state.engine.provisioned_status(v), true))
                     .collect(),
                 next_marker,
             };

@@ -34,7 +34,7 @@ pub(crate) async fn run(
         invoked_arn: target.invoked_arn,
         reserved_concurrency: target.reserved_concurrency,
         unreserved_concurrency: state.control.unreserved_concurrency(scope).await?,
-        qualifier: target.qualifier,
+        provisioned_concurrency: target.provisioned_concurrency,
     };
     state.engine.invoke(&t, request).await.map_err(|e| match e {
         invoke::InvokeError::RuntimeUnavailable(m) => ApiError::InvalidRuntime(m),

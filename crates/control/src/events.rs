@@ -472,7 +472,12 @@ impl Control {
                     )));
                 }
                 let others = tx.reserved_concurrency_total(&s)? - u64::from(f.reserved_concurrency.unwrap_or(0));
-                let unreserved = i64::from(limit) - others as i64 - i64::from(reserved);
+                // With the reservation, this function's provisioned concurrency no longer
+                // takes from the unreserved pool; other unreserved functions' still does.
+                let own_provisioned = if f.reserved_concurrency.is_none() { provisioned } else { 0 };
+                let others_provisioned = tx.unreserved_provisioned_total(&s)? - own_provisioned;
+                let unreserved =
+                    i64::from(limit) - others as i64 - others_provisioned as i64 - i64::from(reserved);
                 if unreserved < i64::from(model::limits::UNRESERVED_CONCURRENCY_MIN) {
                     // Recorded without the `Type` member.
                     return Err(ControlError::InvalidParameterValueUntyped(format!(
@@ -486,7 +491,7 @@ impl Control {
                 Ok(reserved)
             })
             .await;
-        self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).remove(scope);
+        self.forget_unreserved(scope);
         result
     }
 
@@ -518,27 +523,62 @@ impl Control {
                 Ok(())
             })
             .await;
-        self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).remove(scope);
+        self.forget_unreserved(scope);
         r
     }
 
-    /// The account's concurrency not reserved by any function (GetAccountSettings, and the
-    /// pool unreserved functions share). Cached per scope; dropped by concurrency changes.
+    /// The account's concurrency that no function holds (GetAccountSettings, and the pool
+    /// unreserved functions share): the limit minus every reservation and minus the
+    /// provisioned concurrency of functions without a reservation. Cached per scope.
     pub async fn unreserved_concurrency(&self, scope: &Scope) -> Result<u32> {
-        if let Some(u) = self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).get(scope) {
-            return Ok(*u);
-        }
+        let generation = {
+            let cache = self.unreserved.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(u) = cache.by_scope.get(scope) {
+                return Ok(*u);
+            }
+            cache.generation
+        };
         let s = scope.clone();
-        let reserved = self.store.read(move |tx| tx.reserved_concurrency_total(&s)).await?;
-        let u = u64::from(self.settings.account_concurrency).saturating_sub(reserved) as u32;
-        self.unreserved.lock().unwrap_or_else(|e| e.into_inner()).insert(scope.clone(), u);
+        let taken = self
+            .store
+            .read(move |tx| {
+                Ok::<_, StoreError>(tx.reserved_concurrency_total(&s)? + tx.unreserved_provisioned_total(&s)?)
+            })
+            .await?;
+        let u = u64::from(self.settings.account_concurrency).saturating_sub(taken) as u32;
+        let mut cache = self.unreserved.lock().unwrap_or_else(|e| e.into_inner());
+        // A change while the store was read may have made `u` stale: then it is not kept.
+        if cache.generation == generation {
+            if cache.by_scope.len() >= UNRESERVED_CACHE_MAX {
+                cache.by_scope.clear();
+            }
+            cache.by_scope.insert(scope.clone(), u);
+        }
         Ok(u)
+    }
+
+    /// Drops the cached unreserved concurrency of `scope` after a change to it.
+    pub(crate) fn forget_unreserved(&self, scope: &Scope) {
+        let mut cache = self.unreserved.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.by_scope.remove(scope);
     }
 
     /// The unqualified ARN of a function, for destination records.
     pub fn function_arn(scope: &Scope, name: &str) -> String {
         function_arn(scope, name)
     }
+}
+
+/// Most scopes whose unreserved concurrency is cached; the cache is cleared when it is full.
+const UNRESERVED_CACHE_MAX: usize = 4096;
+
+/// Cached unreserved concurrency per scope (see [`Control::unreserved_concurrency`]).
+#[derive(Debug, Default)]
+pub(crate) struct UnreservedCache {
+    /// Bumped by every change; a value read across a change is not cached.
+    generation: u64,
+    by_scope: std::collections::HashMap<Scope, u32>,
 }
 
 /// Whether `qualifier` names `$LATEST`, an existing version or an existing alias.

@@ -34,8 +34,9 @@ pub struct InvokeTarget {
     pub invoked_arn: String,
     /// The function's reserved concurrency, if any.
     pub reserved_concurrency: Option<u32>,
-    /// The qualifier the caller used, if any.
-    pub qualifier: Option<String>,
+    /// The function's provisioned concurrency, all configs together: with a reservation,
+    /// what is left of it for on-demand environments is the difference.
+    pub provisioned_concurrency: u32,
 }
 
 /// A resolved qualifier: one version, or an alias's two with the additional one's weight.
@@ -50,6 +51,7 @@ enum Pick {
 struct Resolution {
     function_id: FunctionId,
     reserved_concurrency: Option<u32>,
+    provisioned_concurrency: u32,
     pick: Pick,
 }
 
@@ -145,7 +147,6 @@ impl Control {
             Some(q) => qualified_arn(scope, &t.name, q),
             None => function_arn(scope, &t.name),
         };
-        let qualifier = t.qualifier.clone();
         Ok(InvokeTarget {
             function_id: resolution.function_id,
             function_name: t.name,
@@ -153,7 +154,7 @@ impl Control {
             record,
             invoked_arn,
             reserved_concurrency: resolution.reserved_concurrency,
-            qualifier,
+            provisioned_concurrency: resolution.provisioned_concurrency,
         })
     }
 }
@@ -190,7 +191,14 @@ fn read_resolution(
             }
         },
     };
-    Ok(pick.map(|pick| Resolution { function_id: f.id, reserved_concurrency: f.reserved_concurrency, pick }))
+    let Some(pick) = pick else { return Ok(None) };
+    let provisioned: u64 = tx.provisioned_configs(f.id)?.iter().map(|c| u64::from(c.requested)).sum();
+    Ok(Some(Resolution {
+        function_id: f.id,
+        reserved_concurrency: f.reserved_concurrency,
+        provisioned_concurrency: u32::try_from(provisioned).unwrap_or(u32::MAX),
+        pick,
+    }))
 }
 
 /// A uniformly distributed number in `[0, 1)` from the system's random source.

@@ -40,7 +40,7 @@ pub use crate::layers::{
     LayerListItem, LayerPage, LayerPermissionInput, LayerPolicyText, LayerVersionPage, LayerVersionView, PublishLayer,
 };
 pub use crate::permissions::{Foreign, POLICY_BYTES_MAX, PermissionInput, PolicyView};
-pub use crate::provisioned::{Changed, ProvisionedPlan, ProvisionedView};
+pub use crate::provisioned::{Changed, ProvisionedPart, ProvisionedPlan, ProvisionedView};
 pub use crate::urls::{UrlInput, UrlView};
 pub use crate::views::{AliasPage, AliasView, FunctionDetail, Status, VersionPage, VersionView};
 pub use store::UrlTarget;
@@ -169,8 +169,9 @@ pub struct Control {
     events_queued: tokio::sync::Notify,
     /// What the event queue held when last counted, plus what was queued since.
     queue_totals: std::sync::Mutex<Option<(std::time::Instant, store::QueueTotals)>>,
-    /// Unreserved concurrency per scope; dropped when a reservation changes.
-    unreserved: std::sync::Mutex<std::collections::HashMap<Scope, u32>>,
+    /// Unreserved concurrency per scope; dropped when a reservation or provisioned
+    /// concurrency changes (see `events.rs`).
+    unreserved: std::sync::Mutex<crate::events::UnreservedCache>,
     /// Notices of alias and provisioned-concurrency changes (see `provisioned.rs`).
     changes: tokio::sync::broadcast::Sender<crate::provisioned::Changed>,
 }

@@ -23,16 +23,24 @@ pub struct Changed {
     pub function: String,
 }
 
-/// One provisioned config with the version it currently applies to.
+/// One provisioned config with the versions it currently applies to.
 #[derive(Debug, Clone)]
 pub struct ProvisionedPlan {
     pub function_id: FunctionId,
     pub function_name: String,
     pub config: ProvisionedConfig,
-    /// The version to keep environments of: the version itself, or the alias's primary.
+    /// The versions to keep environments of, and how many of each: the version itself, or
+    /// the alias's version; a weighted alias splits the count between its two versions
+    /// ([`ProvisionedConfig::split`]). Versions with nothing to keep are left out.
+    pub parts: Vec<ProvisionedPart>,
+    pub reserved_concurrency: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProvisionedPart {
     pub version: Version,
     pub record: VersionRecord,
-    pub reserved_concurrency: Option<u32>,
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +49,9 @@ pub struct ProvisionedView {
     /// Qualified with the alias or version.
     pub function_arn: String,
     pub config: ProvisionedConfig,
+    /// The versions it applies to now (see [`ProvisionedPlan::parts`]), so that its status
+    /// is only reported for environments of those versions.
+    pub versions: Vec<Version>,
 }
 
 fn latest_not_allowed() -> ControlError {
@@ -107,13 +118,50 @@ fn target_of(
     })
 }
 
+/// The versions a config applies to now and how many environments of each: its version, or
+/// its alias's version(s) split by weight. `None` when its alias or version is gone.
+fn parts_of(
+    tx: &mut dyn ReadTx,
+    scope: &Scope,
+    name: &str,
+    f: &Function,
+    config: &ProvisionedConfig,
+) -> std::result::Result<Option<Vec<ProvisionedPart>>, StoreError> {
+    let Ok((version, record, alias)) = target_of(tx, scope, name, Some(f), &config.qualifier)? else {
+        return Ok(None);
+    };
+    let additional = match alias.and_then(|a| a.routing) {
+        Some(r) => tx.version(f.id, r.version)?.map(|record| (r.weight, record)),
+        None => None,
+    };
+    let mut parts = match additional {
+        Some((weight, additional)) => {
+            let (primary_count, additional_count) = config.split(weight);
+            vec![
+                ProvisionedPart { version, record, count: primary_count },
+                ProvisionedPart { version: additional.version, record: additional, count: additional_count },
+            ]
+        }
+        None => vec![ProvisionedPart { version, record, count: config.requested }],
+    };
+    parts.retain(|p| p.count > 0);
+    Ok(Some(parts))
+}
+
+fn versions_of(parts: Option<Vec<ProvisionedPart>>) -> Vec<Version> {
+    parts.unwrap_or_default().into_iter().map(|p| p.version).collect()
+}
+
 impl Control {
     /// Subscribes to [`Changed`] notices.
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Changed> {
         self.changes.subscribe()
     }
 
+    /// Announces a change of a function's aliases or provisioned concurrency (or its
+    /// deletion). The account's unreserved concurrency depends on them, so it is re-read.
     pub(crate) fn changed(&self, scope: &Scope, function: &str) {
+        self.forget_unreserved(scope);
         let _ = self.changes.send(Changed { scope: scope.clone(), function: function.to_owned() });
     }
 
@@ -142,6 +190,7 @@ impl Control {
             ));
         }
         let requested = u32::try_from(requested.expect("validated")).unwrap_or(u32::MAX);
+        let account_limit = self.settings.account_concurrency;
         let (s, n) = (scope.clone(), parsed.name.clone());
         let view = self
             .write(&FunctionKey { scope: s.clone(), name: n.clone() }, move |tx| {
@@ -172,16 +221,39 @@ impl Control {
                 }
                 let total: u64 = configs.iter().filter(|c| c.qualifier != q).map(|c| u64::from(c.requested)).sum::<u64>()
                     + u64::from(requested);
-                if let Some(reserved) = f.reserved_concurrency
-                    && total > u64::from(reserved) {
-                        return Err(ControlError::InvalidParameterValue(
-                            "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function"
-                                .to_owned(),
-                        ));
+                match f.reserved_concurrency {
+                    Some(reserved) => {
+                        if total > u64::from(reserved) {
+                            return Err(ControlError::InvalidParameterValue(
+                                "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function"
+                                    .to_owned(),
+                            ));
+                        }
                     }
+                    // Without a reservation, provisioned concurrency comes out of the account's
+                    // unreserved pool, which must keep its minimum.
+                    None => {
+                        let replaced = configs.iter().find(|c| c.qualifier == q).map_or(0, |c| u64::from(c.requested));
+                        let taken = tx.reserved_concurrency_total(&s)? + tx.unreserved_provisioned_total(&s)? - replaced;
+                        let unreserved = u64::from(account_limit).saturating_sub(taken);
+                        if u64::from(requested) > unreserved {
+                            return Err(ControlError::InvalidParameterValue(format!(
+                                "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}]."
+                            )));
+                        }
+                        if unreserved - u64::from(requested) < u64::from(model::limits::UNRESERVED_CONCURRENCY_MIN) {
+                            return Err(ControlError::InvalidParameterValue(format!(
+                                "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution \
+                                 below its minimum value of [{}].",
+                                model::limits::UNRESERVED_CONCURRENCY_MIN
+                            )));
+                        }
+                    }
+                }
                 let config = ProvisionedConfig { qualifier: q.clone(), requested, last_modified_ms: stdx::time::now_ms() };
                 tx.put_provisioned_config(f.id, &config)?;
-                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config })
+                let versions = versions_of(parts_of(tx, &s, &n, &f, &config)?);
+                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config, versions })
             })
             .await?;
         self.changed(scope, &parsed.name);
@@ -215,7 +287,8 @@ impl Control {
                         "No Provisioned Concurrency Config found for this function".to_owned(),
                     )
                 })?;
-                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config })
+                let versions = versions_of(parts_of(tx, &s, &n, &f, &config)?);
+                Ok(ProvisionedView { function_id: f.id, function_arn: qualified_arn(&s, &n, &q), config, versions })
             })
             .await
     }
@@ -265,27 +338,26 @@ impl Control {
         let limit = max_items.map_or(PAGE_MAX as usize, |m| m.clamp(1, PAGE_MAX) as usize);
         let after = marker.map(decode_marker).transpose()?;
         let (s, n) = (scope.clone(), parsed.name.clone());
-        let (id, mut configs) = self
+        let (views, more) = self
             .store
             .read(move |tx| {
                 let Some(f) = tx.function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                     return Err(names::function_not_found(&s, &n));
                 };
-                Ok((f.id, tx.provisioned_configs(f.id)?))
+                let mut configs = tx.provisioned_configs(f.id)?;
+                configs.retain(|c| after.as_deref().is_none_or(|a| c.qualifier.as_str() > a));
+                let more = configs.len() > limit;
+                configs.truncate(limit);
+                let mut views = Vec::with_capacity(configs.len());
+                for config in configs {
+                    let versions = versions_of(parts_of(tx, &s, &n, &f, &config)?);
+                    let function_arn = qualified_arn(&s, &n, &config.qualifier);
+                    views.push(ProvisionedView { function_id: f.id, function_arn, config, versions });
+                }
+                Ok((views, more))
             })
             .await?;
-        configs.retain(|c| after.as_deref().is_none_or(|a| c.qualifier.as_str() > a));
-        let more = configs.len() > limit;
-        configs.truncate(limit);
-        let next = if more { configs.last().map(|c| encode_marker(&c.qualifier)) } else { None };
-        let views = configs
-            .into_iter()
-            .map(|config| ProvisionedView {
-                function_id: id,
-                function_arn: qualified_arn(scope, &parsed.name, &config.qualifier),
-                config,
-            })
-            .collect();
+        let next = if more { views.last().map(|v| encode_marker(&v.config.qualifier)) } else { None };
         Ok((views, next))
     }
 
@@ -300,16 +372,14 @@ impl Control {
                 };
                 let mut plan = Vec::new();
                 for config in tx.provisioned_configs(f.id)? {
-                    if let Ok((version, record, _)) = target_of(tx, &s, &n, Some(&f), &config.qualifier)? {
-                        plan.push(ProvisionedPlan {
-                            function_id: f.id,
-                            function_name: f.name.clone(),
-                            config,
-                            version,
-                            record,
-                            reserved_concurrency: f.reserved_concurrency,
-                        });
-                    }
+                    let Some(parts) = parts_of(tx, &s, &n, &f, &config)? else { continue };
+                    plan.push(ProvisionedPlan {
+                        function_id: f.id,
+                        function_name: f.name.clone(),
+                        config,
+                        parts,
+                        reserved_concurrency: f.reserved_concurrency,
+                    });
                 }
                 Ok(plan)
             })

@@ -165,7 +165,7 @@ async fn process(
         invoked_arn: target.invoked_arn,
         reserved_concurrency: target.reserved_concurrency,
         unreserved_concurrency: unreserved,
-        qualifier: event.qualifier.clone(),
+        provisioned_concurrency: target.provisioned_concurrency,
     };
     let request = Request {
         request_id: event.request_id.clone(),

@@ -94,9 +94,9 @@ pub struct Target {
     pub reserved_concurrency: Option<u32>,
     /// The account's unreserved concurrency, shared by functions without a reservation.
     pub unreserved_concurrency: u32,
-    /// The qualifier the caller used (an alias or version), which may have provisioned
-    /// environments.
-    pub qualifier: Option<String>,
+    /// The function's provisioned concurrency, all configs together; it is carved out of a
+    /// reservation, so on-demand environments get the rest.
+    pub provisioned_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -169,8 +169,10 @@ pub struct Engine {
     stopping: std::sync::atomic::AtomicBool,
     /// Invocations running now, for concurrency limits.
     inflight: Arc<Mutex<Inflight>>,
-    /// Provisioned environments per (function, alias or version); see `provisioned.rs`.
-    pub(crate) provisioned: Mutex<HashMap<(FunctionId, String), provisioned::Set>>,
+    /// Provisioned concurrency configs and their environments; see `provisioned.rs`.
+    pub(crate) provisioned: Mutex<provisioned::Provisioned>,
+    /// How many slices of provisioned environments exist: invokes skip the lock at 0.
+    pub(crate) provisioned_slices: std::sync::atomic::AtomicUsize,
     /// Runtimes whose substituted interpreter the server's log has mentioned already.
     warned: Mutex<std::collections::HashSet<String>>,
 }
@@ -273,7 +275,8 @@ impl Engine {
             shells: Mutex::new(Vec::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             inflight: Arc::default(),
-            provisioned: Mutex::new(HashMap::new()),
+            provisioned: Mutex::default(),
+            provisioned_slices: std::sync::atomic::AtomicUsize::new(0),
             warned: Mutex::default(),
         });
         engine.refill_shells();
@@ -372,9 +375,7 @@ impl Engine {
     /// Stops every environment (server shutdown).
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
-        for (_, set) in self.provisioned.lock().unwrap_or_else(|e| e.into_inner()).drain() {
-            set.kill_idle();
-        }
+        self.stop_provisioned();
         for shell in self.shells.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             shell.discard();
         }
@@ -406,14 +407,16 @@ impl Engine {
         pools.live -= reaped;
     }
 
-    /// Counts an invocation against its function's reserved concurrency, or against the
-    /// account's unreserved pool; refuses it when the limit is reached.
+    /// Counts an on-demand invocation against what its function's reservation leaves beside
+    /// its provisioned concurrency, or against the account's unreserved pool; refuses it when
+    /// the limit is reached. (Invocations on provisioned environments are not counted: the
+    /// environments are the limit.)
     fn admit(&self, target: &Target) -> Result<Admitted, InvokeError> {
         let mut i = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
         let running = i.per_function.get(&target.function_id).copied().unwrap_or(0);
         let unreserved_scope = match target.reserved_concurrency {
             Some(n) => {
-                if running >= n {
+                if running >= n.saturating_sub(target.provisioned_concurrency) {
                     return Err(InvokeError::Throttled { reason: "ReservedFunctionConcurrentInvocationLimitExceeded" });
                 }
                 None
@@ -433,10 +436,12 @@ impl Engine {
 
     /// Runs one invocation (synchronous, or an event from the queue).
     pub async fn invoke(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
-        let _admitted = self.admit(target)?;
+        let from_set = self.take_provisioned(target);
+        let _admitted = match from_set {
+            Some(_) => None,
+            None => Some(self.admit(target)?),
+        };
         let config = &target.record.config;
-        let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
-        let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
         let key = PoolKey {
             function: target.function_id,
             version: target.version,
@@ -445,16 +450,18 @@ impl Engine {
         let version = target.version.to_string();
         let started = Instant::now();
 
-        let from_set =
-            target.qualifier.as_ref().and_then(|q| self.take_provisioned(target.function_id, q, target.version));
         let (env, cold) = match from_set.as_ref().map(|(_, env)| env.clone()).or_else(|| self.take_idle(&key)) {
             Some(env) => (env, false),
-            None => match self.cold_start(target, &launch).await? {
-                ColdStart::Ready(env) => (env, true),
-                ColdStart::Failed { payload, env: _, log } => {
-                    return Ok(self.failed_start(&request, &version, payload, &log));
+            None => {
+                let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
+                let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
+                match self.cold_start(target, &launch).await? {
+                    ColdStart::Ready(env) => (env, true),
+                    ColdStart::Failed { payload, env: _, log } => {
+                        return Ok(self.failed_start(&request, &version, payload, &log));
+                    }
                 }
-            },
+            }
         };
 
         let timeout = Duration::from_secs(u64::from(config.timeout_s));
@@ -521,10 +528,7 @@ impl Engine {
             request.log_tail.then(|| logs::tail(&log))
         };
         match from_set {
-            Some((generation, _)) => {
-                let q = target.qualifier.clone().expect("provisioned envs are taken by qualifier");
-                self.release_provisioned((target.function_id, q), generation, env, keep);
-            }
+            Some((slice, _)) => self.release_provisioned(slice, env, keep),
             None => self.release(&key, env, keep),
         }
         tracing::debug!(request_id = %request.request_id, ?cold, total_ms = started.elapsed().as_secs_f64() * 1000.0, "invoked");

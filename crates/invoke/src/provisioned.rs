@@ -1,16 +1,23 @@
 //! Provisioned concurrency: environments started ahead of traffic for an alias or a
 //! published version, initialized with `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency`.
 //!
-//! The engine keeps one [`Set`] per (function, qualifier). [`start`] follows the control
-//! plane's change notices and re-applies a function's plan whenever its aliases or configs
-//! change, so the environments follow an alias to its new version. Invocations through the
-//! qualifier take a provisioned environment first and spill over to on-demand ones; a
-//! provisioned environment that dies is replaced.
+//! Configs are kept per (function, qualifier), as the API shows them; their environments per
+//! (function, version), as invocations take them: an environment provisioned through an alias
+//! serves its version however that version is invoked (through the alias, by its number, or
+//! through another alias). A config's environments form one [`Slice`] per version it applies
+//! to: one, or two for a weighted alias, which splits its count by weight.
+//!
+//! [`start`] follows the control plane's change notices and re-applies a function's plan
+//! whenever its aliases or configs change: slices of versions no longer wanted are stopped, a
+//! changed count grows or shrinks a slice in place, so its environments keep serving. An
+//! invocation takes an idle provisioned environment of its version first and otherwise runs on
+//! demand; a provisioned environment that dies is replaced.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use control::{Control, ProvisionedPlan};
+use control::{Control, ProvisionedPlan, ProvisionedView};
 use model::function::FunctionId;
 use model::name::Version;
 use model::scope::Scope;
@@ -18,8 +25,11 @@ use model::scope::Scope;
 use crate::env::Env;
 use crate::{ColdStart, Engine, Target};
 
-/// Environments of one set started at once.
+/// Environments of one slice started at once.
 const START_PARALLEL_MAX: usize = 4;
+
+/// `StatusReason` of a config whose environments could not initialize (AWS's text).
+pub const INIT_FAILURE: &str = "FUNCTION_ERROR_INIT_FAILURE";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -38,28 +48,74 @@ impl Status {
     }
 }
 
-/// The environments of one provisioned config.
-pub(crate) struct Set {
+/// Every provisioned config the engine knows of, and their environments.
+#[derive(Default)]
+pub(crate) struct Provisioned {
+    /// Per (function, alias or version), as configured.
+    configs: HashMap<(FunctionId, String), Config>,
+    /// Per (function, version): the slices of every config that applies to that version.
+    slices: HashMap<(FunctionId, Version), Vec<Slice>>,
+}
+
+/// A config as last applied.
+struct Config {
     scope: Scope,
     function_name: String,
-    version: Version,
-    /// What its environments run, to start replacements.
-    target: Target,
     requested: u32,
-    /// Bumped when the set is rebuilt; environments of an older generation are not returned.
+    last_modified_ms: i64,
+    /// The versions its slices run.
+    versions: Vec<Version>,
+}
+
+/// The environments of one version kept for one config.
+struct Slice {
+    /// The config's alias or version.
+    qualifier: String,
+    /// Unique per slice; environments of a slice that is gone are not returned to another.
     generation: u64,
+    /// What its environments run, to start more.
+    target: Target,
+    wanted: u32,
     idle: Vec<Arc<Env>>,
     /// Ready environments, idle or busy.
     alive: u32,
-    status: Status,
-    reason: Option<String>,
+    /// Environments being started.
+    starting: u32,
+    /// All wanted environments were ready once since the count last grew.
+    ready: bool,
+    /// Why environments could not be started; nothing more is started.
+    failed: Option<String>,
 }
 
-impl Set {
-    pub(crate) fn kill_idle(self) {
-        for env in self.idle {
+impl Slice {
+    /// How many more environments to start to reach `wanted`, counted as starting.
+    fn start_more(&mut self) -> u32 {
+        if self.failed.is_some() {
+            return 0;
+        }
+        let more = self.wanted.saturating_sub(self.alive + self.starting);
+        self.starting += more;
+        more
+    }
+
+    /// Stops the idle environments; returns how many.
+    fn kill_idle(&mut self) -> usize {
+        let idle = std::mem::take(&mut self.idle);
+        self.alive -= idle.len() as u32;
+        for env in &idle {
             env.kill();
         }
+        idle.len()
+    }
+}
+
+impl Provisioned {
+    fn slice(&mut self, function: FunctionId, version: Version, generation: u64) -> Option<&mut Slice> {
+        self.slices.get_mut(&(function, version))?.iter_mut().find(|s| s.generation == generation)
+    }
+
+    fn slice_count(&self) -> usize {
+        self.slices.values().map(Vec::len).sum()
     }
 }
 
@@ -74,185 +130,303 @@ pub struct SetStatus {
 
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// A slice's identity, to find it again when its environments come back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SliceId {
+    function: FunctionId,
+    version: Version,
+    generation: u64,
+}
+
 impl Engine {
-    /// The state of a config's environments; `None` before the engine has seen it.
-    pub fn provisioned_status(&self, function: FunctionId, qualifier: &str) -> Option<SetStatus> {
-        let sets = self.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-        sets.get(&(function, qualifier.to_owned())).map(|s| SetStatus {
-            status: s.status,
-            available: s.alive,
-            allocated: s.alive,
-            reason: s.reason.clone(),
-        })
+    fn provisioned_lock(&self) -> std::sync::MutexGuard<'_, Provisioned> {
+        self.provisioned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// An idle provisioned environment of `qualifier`, if it serves `version`, with the set's
-    /// generation.
-    pub(crate) fn take_provisioned(
-        &self,
-        function: FunctionId,
-        qualifier: &str,
-        version: Version,
-    ) -> Option<(u64, Arc<Env>)> {
-        let mut sets = self.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-        let set = sets.get_mut(&(function, qualifier.to_owned()))?;
-        if set.version != version {
+    fn forget_environments(&self, n: usize) {
+        if n > 0 {
+            self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= n;
+        }
+    }
+
+    /// The state of a config's environments; `None` while the engine has not applied the
+    /// config as it is now (its last change, or its alias's versions). `IN_PROGRESS` until every
+    /// wanted environment was ready, with nothing allocated (as AWS reports it); `READY` with
+    /// the requested number allocated.
+    pub fn provisioned_status(&self, view: &ProvisionedView) -> Option<SetStatus> {
+        let (function, qualifier) = (view.function_id, view.config.qualifier.as_str());
+        let p = self.provisioned_lock();
+        let c = p.configs.get(&(function, qualifier.to_owned()))?;
+        if c.last_modified_ms != view.config.last_modified_ms || c.versions != view.versions {
             return None;
         }
-        while let Some(env) = set.idle.pop() {
-            if env.is_alive() {
-                return Some((set.generation, env));
-            }
-            env.kill();
-            set.alive -= 1;
-            self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
-        }
-        None
-    }
-
-    /// Returns a provisioned environment after an invocation; a dead one is replaced.
-    pub(crate) fn release_provisioned(
-        self: &Arc<Self>,
-        key: (FunctionId, String),
-        generation: u64,
-        env: Arc<Env>,
-        healthy: bool,
-    ) {
-        let mut sets = self.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-        match sets.get_mut(&key) {
-            Some(set) if set.generation == generation => {
-                if healthy && env.is_alive() {
-                    set.idle.push(env);
-                    return;
+        let requested = c.requested;
+        let mut status = Status::Ready;
+        for &version in &c.versions {
+            let slice = p.slices.get(&(function, version)).and_then(|v| v.iter().find(|s| s.qualifier == qualifier));
+            match slice {
+                Some(s) if s.failed.is_some() => {
+                    return Some(SetStatus {
+                        status: Status::Failed,
+                        available: 0,
+                        allocated: 0,
+                        reason: s.failed.clone(),
+                    });
                 }
-                env.kill();
-                set.alive -= 1;
-                self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
-                let target = set.target.clone();
-                drop(sets);
-                self.fill(key, generation, target, 1);
-            }
-            _ => {
-                env.kill();
-                self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
+                Some(s) if s.ready => {}
+                _ => status = Status::InProgress,
             }
         }
+        let allocated = if status == Status::Ready { requested } else { 0 };
+        Some(SetStatus { status, available: allocated, allocated, reason: None })
     }
 
-    /// Makes a function's provisioned environments match `plan`: stops sets that are no
-    /// longer wanted or point at another version, and starts the missing ones.
-    pub fn apply_provisioned(self: &Arc<Self>, scope: &Scope, function: &str, plan: Vec<ProvisionedPlan>) {
-        let mut sets = self.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-        let wanted: HashMap<(FunctionId, String), &ProvisionedPlan> =
-            plan.iter().map(|p| ((p.function_id, p.config.qualifier.clone()), p)).collect();
-        let stale: Vec<(FunctionId, String)> = sets
-            .iter()
-            .filter(|(k, s)| {
-                s.scope == *scope
-                    && s.function_name == function
-                    && wanted.get(*k).is_none_or(|p| p.version != s.version || p.config.requested != s.requested)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in stale {
-            if let Some(set) = sets.remove(&key) {
-                let idle = set.idle.len();
-                for env in set.idle {
+    /// An idle provisioned environment of the target's version, whichever config it was
+    /// started for. A dead one found on the way is replaced.
+    pub(crate) fn take_provisioned(self: &Arc<Self>, target: &Target) -> Option<(SliceId, Arc<Env>)> {
+        // Most functions have no provisioned concurrency: their invokes skip the lock.
+        if self.provisioned_slices.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut found = None;
+        let mut dead = 0;
+        let mut refill = Vec::new();
+        {
+            let mut p = self.provisioned_lock();
+            let slices = p.slices.get_mut(&(target.function_id, target.version))?;
+            for s in slices.iter_mut() {
+                // A changed `$LATEST` never meets an environment of its old revision.
+                if target.version == Version::Latest && s.target.record.config_rev != target.record.config_rev {
+                    continue;
+                }
+                let id = SliceId { function: target.function_id, version: target.version, generation: s.generation };
+                while let Some(env) = s.idle.pop() {
+                    if env.is_alive() {
+                        found = Some((id, env));
+                        break;
+                    }
                     env.kill();
+                    s.alive -= 1;
+                    dead += 1;
                 }
-                self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= idle;
+                if dead > 0 {
+                    let more = s.start_more();
+                    if more > 0 {
+                        refill.push((id, s.target.clone(), more));
+                    }
+                }
+                if found.is_some() {
+                    break;
+                }
             }
         }
-        let mut to_fill = Vec::new();
-        for (key, p) in wanted {
-            if sets.contains_key(&key) {
-                continue;
+        self.forget_environments(dead);
+        for (id, target, n) in refill {
+            self.fill(id, target, n);
+        }
+        found
+    }
+
+    /// Returns a provisioned environment after an invocation; one that died is replaced.
+    pub(crate) fn release_provisioned(self: &Arc<Self>, id: SliceId, env: Arc<Env>, healthy: bool) {
+        let mut p = self.provisioned_lock();
+        let Some(s) = p.slice(id.function, id.version, id.generation) else {
+            drop(p);
+            env.kill();
+            self.forget_environments(1);
+            return;
+        };
+        // A slice that shrank keeps only what it wants now.
+        if healthy && env.is_alive() && s.failed.is_none() && s.alive <= s.wanted {
+            s.idle.push(env);
+            return;
+        }
+        env.kill();
+        s.alive -= 1;
+        let more = s.start_more();
+        let target = s.target.clone();
+        drop(p);
+        self.forget_environments(1);
+        if more > 0 {
+            self.fill(id, target, more);
+        }
+    }
+
+    /// Makes a function's provisioned environments match `plan`: stops slices of versions
+    /// no longer wanted, resizes the others, and starts the missing ones.
+    pub fn apply_provisioned(self: &Arc<Self>, scope: &Scope, function: &str, plan: Vec<ProvisionedPlan>) {
+        let mut p = self.provisioned_lock();
+        let ours = |s: &Scope, name: &str| s == scope && name == function;
+        // What each config was when last applied, to retry a failed one that was put again.
+        let mut before: HashMap<String, i64> = HashMap::new();
+        p.configs.retain(|(_, q), c| {
+            if !ours(&c.scope, &c.function_name) {
+                return true;
             }
-            let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let target = Target {
-                scope: scope.clone(),
-                function_id: p.function_id,
-                function_name: p.function_name.clone(),
-                version: p.version,
-                record: p.record.clone(),
-                invoked_arn: model::arn::qualified_arn(scope, function, &key.1),
-                reserved_concurrency: p.reserved_concurrency,
-                unreserved_concurrency: u32::MAX,
-                qualifier: Some(key.1.clone()),
-            };
-            sets.insert(
-                key.clone(),
-                Set {
+            before.insert(q.clone(), c.last_modified_ms);
+            false
+        });
+        // Slices wanted: (function, version, qualifier) → (count, target).
+        let mut wanted: HashMap<(FunctionId, Version, String), (u32, Target)> = HashMap::new();
+        for plan in &plan {
+            let q = &plan.config.qualifier;
+            p.configs.insert(
+                (plan.function_id, q.clone()),
+                Config {
                     scope: scope.clone(),
                     function_name: function.to_owned(),
-                    version: p.version,
-                    target: target.clone(),
-                    requested: p.config.requested,
-                    generation,
-                    idle: Vec::new(),
-                    alive: 0,
-                    status: Status::InProgress,
-                    reason: None,
+                    requested: plan.config.requested,
+                    last_modified_ms: plan.config.last_modified_ms,
+                    versions: plan.parts.iter().map(|part| part.version).collect(),
                 },
             );
-            to_fill.push((key, generation, target, p.config.requested));
+            for part in &plan.parts {
+                let target = Target {
+                    scope: scope.clone(),
+                    function_id: plan.function_id,
+                    function_name: plan.function_name.clone(),
+                    version: part.version,
+                    record: part.record.clone(),
+                    invoked_arn: model::arn::qualified_arn(scope, function, q),
+                    reserved_concurrency: plan.reserved_concurrency,
+                    unreserved_concurrency: u32::MAX,
+                    provisioned_concurrency: 0,
+                };
+                wanted.insert((plan.function_id, part.version, q.clone()), (part.count, target));
+            }
         }
-        drop(sets);
-        for (key, generation, target, n) in to_fill {
-            self.fill(key, generation, target, n);
+        let modified: Vec<String> = plan
+            .iter()
+            .filter(|plan| before.get(&plan.config.qualifier).is_some_and(|t| *t != plan.config.last_modified_ms))
+            .map(|plan| plan.config.qualifier.clone())
+            .collect();
+
+        let mut killed = 0;
+        let mut to_fill = Vec::new();
+        for ((function_id, version), slices) in p.slices.iter_mut() {
+            slices.retain_mut(|s| {
+                if !ours(&s.target.scope, &s.target.function_name) {
+                    return true;
+                }
+                let key = (*function_id, *version, s.qualifier.clone());
+                let keep = wanted.get(&key).is_some_and(|(_, t)| {
+                    t.record.config_rev == s.target.record.config_rev
+                        && !(s.failed.is_some() && modified.contains(&s.qualifier))
+                });
+                if !keep {
+                    killed += s.kill_idle();
+                    return false;
+                }
+                let (count, _) = wanted.remove(&key).expect("kept slices are wanted");
+                if count > s.wanted {
+                    s.wanted = count;
+                    s.ready = false;
+                } else if count < s.wanted {
+                    s.wanted = count;
+                    while s.alive > s.wanted {
+                        let Some(env) = s.idle.pop() else { break };
+                        env.kill();
+                        s.alive -= 1;
+                        killed += 1;
+                    }
+                }
+                if s.alive >= s.wanted {
+                    s.ready = true;
+                }
+                let more = s.start_more();
+                if more > 0 {
+                    let id = SliceId { function: *function_id, version: *version, generation: s.generation };
+                    to_fill.push((id, s.target.clone(), more));
+                }
+                true
+            });
+        }
+        p.slices.retain(|_, v| !v.is_empty());
+        for ((function_id, version, qualifier), (count, target)) in wanted {
+            let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+            let mut slice = Slice {
+                qualifier,
+                generation,
+                target: target.clone(),
+                wanted: count,
+                idle: Vec::new(),
+                alive: 0,
+                starting: 0,
+                ready: false,
+                failed: None,
+            };
+            let more = slice.start_more();
+            p.slices.entry((function_id, version)).or_default().push(slice);
+            to_fill.push((SliceId { function: function_id, version, generation }, target, more));
+        }
+        self.provisioned_slices.store(p.slice_count(), Ordering::Relaxed);
+        drop(p);
+        self.forget_environments(killed);
+        for (id, target, n) in to_fill {
+            self.fill(id, target, n);
         }
     }
 
-    /// Starts `n` environments for a set, in the background.
-    fn fill(self: &Arc<Self>, key: (FunctionId, String), generation: u64, target: Target, n: u32) {
+    /// Starts `n` environments for a slice (already counted as starting), in the background.
+    fn fill(self: &Arc<Self>, id: SliceId, target: Target, n: u32) {
         let engine = Arc::clone(self);
         tokio::spawn(async move {
             let runtime = target.record.config.runtime.clone().unwrap_or_else(|| "provided.al2023".to_owned());
             let launch = match engine.runtimes.resolve(&runtime) {
                 Ok(l) => l,
-                Err(why) => return engine.set_failed(&key, generation, why),
+                Err(why) => {
+                    tracing::warn!(function = %target.function_name, version = %target.version, %why, "provisioned concurrency failed");
+                    return engine.slice_failed(id, INIT_FAILURE.to_owned(), n);
+                }
             };
             let mut left = n;
             while left > 0 {
+                // A slice that failed (or is gone) starts nothing more.
+                if !engine.slice_open(id) {
+                    return engine.slice_failed(id, String::new(), left);
+                }
                 let batch = left.min(START_PARALLEL_MAX as u32);
-                left -= batch;
                 let mut starting = tokio::task::JoinSet::new();
                 for _ in 0..batch {
                     {
                         let mut pools = engine.pools.lock().unwrap_or_else(|e| e.into_inner());
                         if pools.live >= engine.config.max_environments {
                             drop(pools);
-                            return engine.set_failed(
-                                &key,
-                                generation,
-                                "too many execution environments on this host".to_owned(),
-                            );
+                            // What this batch started still arrives below; the rest never starts.
+                            let never = left - starting.len() as u32;
+                            engine.slice_failed(id, "too many execution environments on this host".to_owned(), never);
+                            left = starting.len() as u32;
+                            break;
                         }
                         pools.live += 1;
                     }
                     let (engine, target, launch) = (engine.clone(), target.clone(), launch.clone());
                     starting.spawn(async move { engine.spawn_env(&target, &launch, "provisioned-concurrency").await });
                 }
+                left -= starting.len() as u32;
                 while let Some(started) = starting.join_next().await {
                     match started {
-                        Ok(Ok(ColdStart::Ready(env))) => engine.add_ready(&key, generation, env),
+                        Ok(Ok(ColdStart::Ready(env))) => engine.add_ready(id, env),
                         Ok(Ok(ColdStart::Failed { payload, env, log: _ })) => {
                             if let Some(env) = env {
                                 env.kill();
                             }
-                            engine.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
-                            let reason = serde_json::from_slice::<serde_json::Value>(&payload)
-                                .ok()
-                                .and_then(|v| v["errorMessage"].as_str().map(str::to_owned))
-                                .unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
-                            engine.set_failed(&key, generation, reason);
+                            engine.forget_environments(1);
+                            tracing::warn!(
+                                function = %target.function_name,
+                                version = %target.version,
+                                error = %String::from_utf8_lossy(&payload),
+                                "a provisioned environment failed to initialize"
+                            );
+                            engine.slice_failed(id, INIT_FAILURE.to_owned(), 1);
                         }
                         Ok(Err(e)) => {
-                            engine.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
-                            engine.set_failed(&key, generation, e.to_string());
+                            engine.forget_environments(1);
+                            engine.slice_failed(id, e.to_string(), 1);
                         }
                         Err(_) => {
-                            engine.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
+                            engine.forget_environments(1);
+                            engine.slice_failed(id, "the environment's start was cancelled".to_owned(), 1);
                         }
                     }
                 }
@@ -260,35 +434,54 @@ impl Engine {
         });
     }
 
-    fn add_ready(&self, key: &(FunctionId, String), generation: u64, env: Arc<Env>) {
-        let mut sets = self.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-        match sets.get_mut(key) {
-            Some(set) if set.generation == generation && set.status != Status::Failed => {
-                set.idle.push(env);
-                set.alive += 1;
-                if set.alive >= set.requested {
-                    set.status = Status::Ready;
+    fn add_ready(&self, id: SliceId, env: Arc<Env>) {
+        let mut p = self.provisioned_lock();
+        if let Some(s) = p.slice(id.function, id.version, id.generation) {
+            s.starting = s.starting.saturating_sub(1);
+            if s.failed.is_none() && s.alive < s.wanted {
+                s.idle.push(env);
+                s.alive += 1;
+                if s.alive >= s.wanted {
+                    s.ready = true;
                 }
+                return;
             }
-            _ => {
-                env.kill();
-                self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= 1;
-            }
+        }
+        drop(p);
+        env.kill();
+        self.forget_environments(1);
+    }
+
+    /// Whether a slice still exists and has not failed.
+    fn slice_open(&self, id: SliceId) -> bool {
+        self.provisioned_lock().slice(id.function, id.version, id.generation).is_some_and(|s| s.failed.is_none())
+    }
+
+    /// Marks a slice failed: its idle environments stop and nothing more is started, until
+    /// the config is put again or its alias moves. `not_started` environments counted as
+    /// starting will not arrive.
+    fn slice_failed(&self, id: SliceId, reason: String, not_started: u32) {
+        let mut p = self.provisioned_lock();
+        let Some(s) = p.slice(id.function, id.version, id.generation) else { return };
+        s.starting = s.starting.saturating_sub(not_started);
+        if s.failed.is_none() {
+            s.failed = Some(reason);
+            let killed = s.kill_idle();
+            drop(p);
+            self.forget_environments(killed);
         }
     }
 
-    fn set_failed(&self, key: &(FunctionId, String), generation: u64, reason: String) {
-        let mut sets = self.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = sets.get_mut(key).filter(|s| s.generation == generation) {
-            set.status = Status::Failed;
-            set.reason = Some(reason);
-            let idle = std::mem::take(&mut set.idle);
-            set.alive -= idle.len() as u32;
-            self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= idle.len();
-            for env in idle {
-                env.kill();
+    /// Stops every idle provisioned environment (server shutdown).
+    pub(crate) fn stop_provisioned(&self) {
+        let mut p = self.provisioned_lock();
+        for (_, slices) in p.slices.drain() {
+            for mut s in slices {
+                s.kill_idle();
             }
         }
+        p.configs.clear();
+        self.provisioned_slices.store(0, Ordering::Relaxed);
     }
 }
 
@@ -300,8 +493,8 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>) -> tokio::task::JoinHan
         let reconcile_all = |control: Arc<Control>, engine: Arc<Engine>| async move {
             let mut functions = control.functions_with_provisioned().await.unwrap_or_default();
             let known: Vec<(Scope, String)> = {
-                let sets = engine.provisioned.lock().unwrap_or_else(|e| e.into_inner());
-                sets.values().map(|s| (s.scope.clone(), s.function_name.clone())).collect()
+                let p = engine.provisioned_lock();
+                p.configs.values().map(|c| (c.scope.clone(), c.function_name.clone())).collect()
             };
             functions.extend(known);
             functions.sort_by(|a, b| {

@@ -281,6 +281,19 @@ mod tests {
         assert_eq!(Sha256::from_hex(&s.to_hex()), Some(s));
         assert_eq!(Sha256::from_hex("zz"), None);
     }
+
+    #[test]
+    fn weighted_provisioned_concurrency_is_split_by_weight() {
+        let split = |n, w| ProvisionedConfig { qualifier: "a".into(), requested: n, last_modified_ms: 0 }.split(w);
+        assert_eq!(split(10, 0.1), (9, 1));
+        assert_eq!(split(1, 0.1), (1, 0));
+        assert_eq!(split(1, 0.5), (1, 0));
+        assert_eq!(split(5, 0.5), (3, 2));
+        assert_eq!(split(2, 0.9), (0, 2));
+        assert_eq!(split(4, 0.0), (4, 0));
+        assert_eq!(split(4, 1.0), (0, 4));
+        assert_eq!(split(u32::MAX, 0.25).0 as u64 + split(u32::MAX, 0.25).1 as u64, u64::from(u32::MAX));
+    }
 }
 
 /// Asynchronous-invocation settings of one qualifier (PutFunctionEventInvokeConfig). Absent
@@ -324,4 +337,16 @@ pub struct ProvisionedConfig {
     pub qualifier: String,
     pub requested: u32,
     pub last_modified_ms: i64,
+}
+
+impl ProvisionedConfig {
+    /// How a weighted alias's provisioned concurrency is shared between its versions, as
+    /// `(primary, additional)`: the primary version gets `round(requested × (1 − weight))`
+    /// (halves round up), the additional version the rest. AWS documents that it splits by
+    /// weight, not how it rounds.
+    pub fn split(&self, additional_weight: f64) -> (u32, u32) {
+        let weight = additional_weight.clamp(0.0, 1.0);
+        let primary = (f64::from(self.requested) * (1.0 - weight)).round().min(f64::from(self.requested)) as u32;
+        (primary, self.requested - primary)
+    }
 }

@@ -107,6 +107,9 @@ pub trait ReadTx {
     ) -> Result<Vec<(String, EventInvokeConfig)>, StoreError>;
     /// Reserved concurrency of every function of a scope, summed.
     fn reserved_concurrency_total(&mut self, scope: &Scope) -> Result<u64, StoreError>;
+    /// Provisioned concurrency of the functions of a scope that have no reserved concurrency,
+    /// summed: what they take from the account's unreserved pool.
+    fn unreserved_provisioned_total(&mut self, scope: &Scope) -> Result<u64, StoreError>;
     /// Events in the queue, claimed or not, and their payload bytes.
     fn queued_events(&mut self) -> Result<QueueTotals, StoreError>;
     /// When the next event becomes claimable, if any is queued.

@@ -627,6 +627,18 @@ impl ReadTx for SqliteTx<'_> {
             .map_err(db_err)
     }
 
+    fn unreserved_provisioned_total(&mut self, scope: &Scope) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT coalesce(sum(p.requested), 0) FROM provisioned_configs p JOIN functions f \
+                 ON f.id = p.function_id WHERE f.account = ?1 AND f.region = ?2 AND f.reserved_concurrency IS NULL",
+            )
+            .map_err(db_err)?
+            .query_row(params![scope.account.as_str(), scope.region.as_str()], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
     fn queued_events(&mut self) -> Result<QueueTotals, StoreError> {
         self.conn
             .prepare_cached("SELECT count(*), coalesce(sum(length(payload)), 0) FROM events")

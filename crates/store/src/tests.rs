@@ -115,7 +115,41 @@ async fn suite(store: Store) {
     // The stored record reads back exactly as written.
     assert_eq!(versions[0], record(Version::Published(1), 2, "v1"));
 
-    // Deleting the function takes its versions and aliases along.
+    // Provisioned concurrency of a function without a reservation takes from the unreserved
+    // pool; with a reservation, it is carved out of the reservation instead.
+    let config = |q: &str, n: u32| ProvisionedConfig { qualifier: q.into(), requested: n, last_modified_ms: 1 };
+    let (c1, c2) = (config("1", 3), config("live", 4));
+    store
+        .write(move |tx| {
+            tx.put_provisioned_config(id, &c1)?;
+            tx.put_provisioned_config(id, &c2)
+        })
+        .await
+        .unwrap();
+    let totals = |store: Store| async move {
+        store
+            .read(|tx| {
+                Ok::<_, StoreError>((
+                    tx.reserved_concurrency_total(&scope())?,
+                    tx.unreserved_provisioned_total(&scope())?,
+                ))
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(totals(store.clone()).await, (0, 7));
+    let k = key.clone();
+    store
+        .write(move |tx| {
+            let mut f = tx.lock_function(&k)?.unwrap();
+            f.reserved_concurrency = Some(10);
+            tx.update_function(&f)
+        })
+        .await
+        .unwrap();
+    assert_eq!(totals(store.clone()).await, (10, 0));
+
+    // Deleting the function takes its versions, aliases and configs along.
     let k = key.clone();
     store
         .write(move |tx| {
@@ -130,6 +164,7 @@ async fn suite(store: Store) {
         .unwrap();
     assert_eq!(refs, 0);
     assert!(alias.is_none());
+    assert_eq!(totals(store.clone()).await, (0, 0));
 
     layers(&store).await;
 }
