@@ -184,10 +184,13 @@ impl Control {
         let parsed = parsed.expect("validated");
         names::check_scope(scope, &parsed)?;
         let q = qualifier.expect("validated").to_owned();
-        if q == Version::LATEST {
-            return Err(ControlError::InvalidParameterValue(
+        let unpublished = || {
+            ControlError::InvalidParameterValue(
                 "Provisioned Concurrency Configs cannot be applied to unpublished function versions.".to_owned(),
-            ));
+            )
+        };
+        if q == Version::LATEST {
+            return Err(unpublished());
         }
         let requested = u32::try_from(requested.expect("validated")).unwrap_or(u32::MAX);
         let account_limit = self.settings.account_concurrency;
@@ -200,6 +203,10 @@ impl Control {
                     Err(e) => return Err(e),
                 };
                 let f = f.expect("a target implies the function");
+                // An alias on `$LATEST` names an unpublished version too.
+                if version == Version::Latest {
+                    return Err(unpublished());
+                }
                 let configs = tx.provisioned_configs(f.id)?;
                 // A version is provisioned either directly or through one alias, never both.
                 for other in configs.iter().filter(|c| c.qualifier != q) {

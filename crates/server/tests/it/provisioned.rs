@@ -128,6 +128,17 @@ async fn provisioned_concurrency_rules_and_errors() {
         "InvalidParameterValueException",
         "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
     );
+    // An alias on $LATEST names an unpublished version just the same; nothing is stored.
+    c.create_alias().function_name("rules").name("edge").function_version("$LATEST").send().await.unwrap();
+    let e = err(put("edge", 1).await);
+    assert_err(
+        e,
+        400,
+        "InvalidParameterValueException",
+        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+    );
+    let e = err(c.get_provisioned_concurrency_config().function_name("rules").qualifier("edge").send().await);
+    assert_eq!((e.status, e.code.as_str()), (404, "ProvisionedConcurrencyConfigNotFoundException"));
     let e = err(c.get_provisioned_concurrency_config().function_name("rules").qualifier("$LATEST").send().await);
     assert_err(
         e,
