@@ -144,7 +144,9 @@ fn parts_of(
         }
         None => vec![ProvisionedPart { version, record, count: config.requested }],
     };
-    parts.retain(|p| p.count > 0);
+    // Only published versions are provisioned: an alias moved to `$LATEST` keeps its config
+    // but has no environments (they could not follow code updates).
+    parts.retain(|p| p.count > 0 && p.version != Version::Latest);
     Ok(Some(parts))
 }
 
