@@ -206,9 +206,11 @@ pub async fn deliver(inner: &Arc<Inner>, mut staged: Staged) {
             }
         });
     }
+    // Not fsynced: losing this commit (the machine crashing right after) only delivers these
+    // events again.
     let result = inner
         .blocking(move |inner| {
-            inner.db.write(|tx| {
+            inner.db.write_unsynced(|tx| {
                 for s in &settled {
                     match *s {
                         Settle::Delete(id) => {

@@ -216,6 +216,28 @@ impl Db {
         Ok(out)
     }
 
+    /// Like [`Db::write`], but the commit is not fsynced (`synchronous=NORMAL` for this one
+    /// transaction): a crash of the machine may undo it (whole, never in part; the next fsynced
+    /// commit makes it durable). Only for changes whose loss is harmless: settling delivered
+    /// outbox rows, where a lost delete delivers the event again (at least once) and saves an
+    /// fsync on every notified write.
+    pub fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        // Setting the flag does no I/O; if it still failed, no later write may run unsynced.
+        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
+            tracing::error!(error = %e, "s3: cannot restore synchronous=FULL; aborting to keep writes durable");
+            std::process::abort();
+        }
+        result
+    }
+
     /// Runs `f` in one read transaction (a consistent snapshot) on a pooled read connection.
     pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let mut conn = self.take_reader()?;
@@ -685,6 +707,21 @@ mod tests {
         assert!(db.write(|tx| Ok(delete_outbox(tx, b)?)).unwrap());
         assert_eq!(db.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals::default());
         assert_eq!(db.read(|tx| Ok(next_outbox_due(tx)?)).unwrap(), None);
+    }
+
+    #[test]
+    fn unsynced_writes_leave_later_writes_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        let synchronous = |db: &Db| -> i64 {
+            db.writer.lock().unwrap().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap()
+        };
+        assert_eq!(synchronous(&db), 2, "FULL");
+        db.write_unsynced(|tx| Ok(next_sequencer(tx)?)).unwrap();
+        assert_eq!(synchronous(&db), 2);
+        let r: Result<(), ApiError> = db.write_unsynced(|_| Err(ApiError::InternalError));
+        assert!(r.is_err());
+        assert_eq!(synchronous(&db), 2);
     }
 
     #[test]
