@@ -81,6 +81,20 @@ async fn events_refused_for_now_stay_and_are_retried() {
     assert_eq!(t.s3.pending_events().await, Some(1));
     let object = c.get_object().bucket("retry").key("kept").send().await.unwrap();
     assert_eq!(object.body.collect().await.unwrap().into_bytes().as_ref(), b"data");
+    // A write that fails its precondition commits nothing, so it stages no event either.
+    let e = c
+        .put_object()
+        .bucket("retry")
+        .key("kept")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"other"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e.into_service_error()), "PreconditionFailed");
+    assert_eq!(t.s3.pending_events().await, Some(1));
+    let got = t.notifier.delivered_to(FN);
+    assert!(got.iter().all(|p| p == &got[0]), "only the first write's record, maybe retried: {got:?}");
 
     // Once the Lambda side takes events again, the drainer delivers the same record.
     t.notifier.with(|r| r.failing.clear());
