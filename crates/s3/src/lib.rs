@@ -9,23 +9,25 @@
 //!
 //! # Storage and durability
 //!
-//! Metadata (buckets, objects, uploads, parts, the event sequencer and outbox) lives in one embedded SQLite
-//! database in the data directory (`store`: WAL, `synchronous=FULL`, one writer connection);
-//! object data in immutable files (`files`). A write streams the body to a temp file while
-//! hashing it, fsyncs it, renames it into `data/` and fsyncs the directory, and only then commits
-//! the row that references it; the answer is sent after that commit. So an acknowledged write
-//! survives `kill -9` and power loss, and a crash at any point leaves either the old or the new
-//! object. The event records a write produces (one per matching Lambda destination) are inserted
-//! into the `outbox` table in the same transaction as the object change, and delivered to the
-//! [`Notifier`] after the commit (and before the answer); a row leaves the outbox only once its
-//! event is queued on the Lambda side or refused for good, so a crash between the commit and the
-//! delivery delays the event (the next start delivers it) but never loses it. Replaced or deleted
-//! data files are unlinked after the commit; a crash in between leaves an unreferenced file,
-//! which the startup sweep of [`S3::open`] removes (with every temp file). The commit and the event deliveries run in a task of their own, so a client that
-//! disconnects mid-request does not delay its events until the next start. One instance owns
-//! a directory (an advisory lock on `s3.lock`), so the sweep never races another instance.
-//! `tests/it/crash.rs` kills a serving process with SIGKILL under concurrent writes and checks
-//! that every acknowledged write is intact after a reopen and that nothing is left over.
+//! Metadata (buckets, objects, uploads, parts, the event sequencer and outbox) lives in one
+//! embedded SQLite database in the data directory (`store`: WAL, `synchronous=FULL`, one writer
+//! connection); object data in immutable files (`files`). A write streams the body to a temp file
+//! while hashing it, fsyncs it, renames it into `data/` and fsyncs the directory, and only then
+//! commits the row that references it; the answer is sent after that commit. So an acknowledged
+//! write survives `kill -9` and power loss, and a crash at any point leaves either the old or the
+//! new object. Replaced or deleted data files are unlinked after the commit; a crash in between
+//! leaves an unreferenced file, which the startup sweep of [`S3::open`] removes (with every temp
+//! file). One instance owns a directory (an advisory lock on `s3.lock`), so the sweep never races
+//! another instance. `tests/it/crash.rs` kills a serving process with SIGKILL under concurrent
+//! writes and checks that every acknowledged write is intact after a reopen and that nothing is
+//! left over.
+//!
+//! The event records a write produces (one per matching Lambda destination) are inserted into
+//! the `outbox` table in the same transaction as the object change, and delivered to the
+//! [`Notifier`] after the commit and before the answer, in a task of its own (a client that
+//! disconnects does not stop it). A row leaves the outbox only once its event is queued on the
+//! Lambda side or refused for good, so a crash between the commit and the delivery delays the
+//! event (the drainer of [`S3::start_outbox`] delivers it at the next start) but never loses it.
 //!
 //! # Layout
 //!
