@@ -9,25 +9,32 @@
 //!
 //! # Storage and durability
 //!
-//! Metadata (buckets, objects, uploads, parts, the event sequencer) lives in one embedded SQLite
-//! database in the data directory (`store`: WAL, `synchronous=FULL`, one writer connection);
-//! object data in immutable files (`files`). A write streams the body to a temp file while
-//! hashing it, fsyncs it, renames it into `data/` and fsyncs the directory, and only then commits
-//! the row that references it; the answer is sent after that commit. So an acknowledged write
-//! survives `kill -9` and power loss, and a crash at any point leaves either the old or the new
-//! object. Replaced or deleted data files are unlinked after the commit; a crash in between
+//! Metadata (buckets, objects, uploads, parts, the event sequencer and outbox) lives in one
+//! embedded SQLite database in the data directory (`store`: WAL, `synchronous=FULL`, one writer
+//! connection); object data in immutable files (`files`). A write streams the body to a temp file
+//! while hashing it, fsyncs it, renames it into `data/` and fsyncs the directory, and only then
+//! commits the row that references it; the answer is sent after that commit. So an acknowledged
+//! write survives `kill -9` and power loss, and a crash at any point leaves either the old or the
+//! new object. Replaced or deleted data files are unlinked after the commit; a crash in between
 //! leaves an unreferenced file, which the startup sweep of [`S3::open`] removes (with every temp
-//! file). The commit and the event deliveries run in a task of their own, so a client that
-//! disconnects mid-request cannot leave a committed write without its events. One instance owns
-//! a directory (an advisory lock on `s3.lock`), so the sweep never races another instance.
-//! `tests/it/crash.rs` kills a serving process with SIGKILL under concurrent writes and checks
-//! that every acknowledged write is intact after a reopen and that nothing is left over.
+//! file). One instance owns a directory (an advisory lock on `s3.lock`), so the sweep never races
+//! another instance. `tests/it/crash.rs` kills a serving process with SIGKILL under concurrent
+//! writes and checks that every acknowledged write is intact after a reopen and that nothing is
+//! left over.
+//!
+//! The event records a write produces (one per matching Lambda destination) are inserted into
+//! the `outbox` table in the same transaction as the object change, and delivered to the
+//! [`Notifier`] after the commit and before the answer, in a task of its own (a client that
+//! disconnects does not stop it). A row leaves the outbox only once its event is queued on the
+//! Lambda side or refused for good, so a crash between the commit and the delivery delays the
+//! event (the drainer of [`S3::start_outbox`] delivers it at the next start) but never loses it.
 //!
 //! # Layout
 //!
 //! `router` (method + path + query → an `Endpoint` named after the AWS operation), `buckets`,
 //! `objects`, `multipart`, `post` (one module per group of operations; `post` is the browser-form
-//! upload), `error` (every AWS error code, message and status), `notify` (notification
+//! upload), `outbox` (staging event records in a write's transaction, delivering and retrying
+//! them), `error` (every AWS error code, message and status), `notify` (notification
 //! configurations and event records), `list` (the listing walk), `chunked` (`aws-chunked`
 //! decoding), `form` (incremental `multipart/form-data` parsing), `body` (the object write path
 //! every upload shares), `headers`, `range`, `xml`, `encode`, `names`, `limits`. COMPAT.md lists
@@ -47,6 +54,7 @@ mod multipart;
 mod names;
 mod notify;
 mod objects;
+mod outbox;
 mod post;
 mod range;
 mod router;
@@ -87,12 +95,35 @@ pub struct RequestContext {
 }
 
 /// Why a Lambda destination of a notification configuration was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationError {
     /// No such function (in any qualifier form of the ARN).
+    #[error("the function does not exist")]
     FunctionMissing,
     /// The function's policy does not let `s3.amazonaws.com` invoke it for this bucket.
+    #[error("the function's policy does not let s3.amazonaws.com invoke it for this bucket")]
     NotAuthorized,
+}
+
+/// Why [`Notifier::deliver`] did not queue an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The destination refuses it for good (the function is gone, or its policy no longer lets
+    /// S3 invoke it): the event is dropped with a warning.
+    #[error("{0}")]
+    Refused(DestinationError),
+    /// Not now (the Lambda side is not ready, its queue is full, its store failed): the event
+    /// stays in the outbox and is tried again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A fault the server can inject for crash tests (`VERSA_FAULT`); never set in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `std::process::abort()` right after a write's transaction (object and outbox rows)
+    /// commits, before its events are delivered.
+    CrashAfterCommit,
 }
 
 /// The Lambda side, implemented by the server.
@@ -108,15 +139,18 @@ pub trait Notifier: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), DestinationError>>;
 
     /// Queues one asynchronous (Event) invocation of `function_arn` with `payload` (the event
-    /// JSON, `{"Records":[…]}`). `Ok` means it is durably queued. Called before the S3 request
-    /// is answered; an `Err` is logged and the object write stands.
+    /// JSON, `{"Records":[…]}`), after checking the destination as `check_destination` does.
+    /// `Ok` means it is durably queued. Called for each row of the outbox: before the S3
+    /// request that wrote it is answered, then by the outbox drainer for rows left over (a
+    /// crash) or refused for now ([`DeliveryError::Unavailable`]). The same event may be
+    /// delivered more than once (a crash after `Ok` and before the row's delete).
     fn deliver<'a>(
         &'a self,
         function_arn: &'a str,
         bucket: &'a str,
         bucket_owner: &'a str,
         payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }
 
 /// Why [`S3::open`] failed.
@@ -163,6 +197,25 @@ impl S3 {
     /// (left by a crash) before returning.
     pub fn open(dir: &Path, limits: S3Limits, notifier: Arc<dyn Notifier>) -> Result<S3, S3Error> {
         Ok(S3 { inner: Arc::new(service::Inner::open(dir, limits, notifier)?) })
+    }
+
+    /// Starts the outbox drainer, once the [`Notifier`] can deliver: it first delivers every
+    /// event a previous run left in the outbox (a crash between a write's commit and its
+    /// deliveries), then retries deliveries that failed for now, with a bounded backoff. Runs
+    /// until the returned task is aborted.
+    pub fn start_outbox(&self) -> tokio::task::JoinHandle<()> {
+        outbox::start(self.inner.clone())
+    }
+
+    /// Events written to the outbox and not yet delivered (`None` if the metadata database
+    /// cannot be read).
+    pub async fn pending_events(&self) -> Option<u64> {
+        self.inner.pending_events().await
+    }
+
+    /// Injects a fault for crash tests (see [`Fault`]).
+    pub fn inject_fault(&self, fault: Fault) {
+        self.inner.outbox.inject(fault);
     }
 
     /// Serves one S3 REST request.

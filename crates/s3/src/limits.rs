@@ -46,6 +46,18 @@ pub const FORM_TRAILER_BYTES_MAX: u64 = 20 << 10;
 pub const FORM_BOUNDARY_BYTES_MAX: usize = 256;
 /// Read connections to the metadata database (one writer connection besides).
 pub const READ_CONNECTIONS: usize = 4;
+/// Outbox rows the drainer takes per pass (and deletes in one transaction).
+pub const OUTBOX_DRAIN_BATCH: usize = 64;
+/// How long a new outbox row belongs to the request that wrote it (which delivers it before
+/// answering) before the drainer may take it; only a request that failed to settle its rows
+/// leaves them that long.
+pub const OUTBOX_OWNER_GRACE_MS: i64 = 30_000;
+/// The first retry of a delivery refused for now waits this long; each further one twice as
+/// long, up to [`OUTBOX_RETRY_DELAY_MAX_MS`].
+pub const OUTBOX_RETRY_DELAY_MIN_MS: i64 = 1_000;
+pub const OUTBOX_RETRY_DELAY_MAX_MS: i64 = 60_000;
+/// Longest sleep of the drainer between looks at the outbox when nothing wakes it.
+pub const OUTBOX_IDLE_POLL_MS: u64 = 10_000;
 
 /// The deployment-tunable limits. [`S3Limits::default`] gives AWS's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +84,13 @@ pub struct S3Limits {
     pub multipart_uploads_max: u64,
     /// Buckets per account → `TooManyBuckets` (AWS's default quota: 10,000).
     pub buckets_per_account_max: u32,
+    /// Event records waiting in the outbox (written, not yet queued on the Lambda side): a
+    /// write whose events would take a non-empty outbox past it is refused with `SlowDown` and
+    /// changes nothing (Versa's bound; AWS has none). An empty outbox takes any one write's
+    /// events, so that no write is refused for ever.
+    pub outbox_events_max: u64,
+    /// Payload bytes waiting in the outbox; beyond, like `outbox_events_max`.
+    pub outbox_bytes_max: u64,
 }
 
 impl Default for S3Limits {
@@ -86,6 +105,8 @@ impl Default for S3Limits {
             xml_body_bytes_max: MIB as usize,
             multipart_uploads_max: 10_000,
             buckets_per_account_max: 10_000,
+            outbox_events_max: 100_000,
+            outbox_bytes_max: 256 * MIB,
         }
     }
 }
@@ -113,6 +134,9 @@ impl S3Limits {
         }
         if self.multipart_uploads_max == 0 || self.buckets_per_account_max == 0 {
             return Err("multipart_uploads_max and buckets_per_account_max must be positive".into());
+        }
+        if self.outbox_events_max == 0 || self.outbox_bytes_max == 0 {
+            return Err("outbox_events_max and outbox_bytes_max must be positive".into());
         }
         Ok(())
     }

@@ -229,14 +229,13 @@ pub async fn complete(
     check_upload(inner, call, upload_id).await?;
     let body = read_small(body, inner.limits.xml_body_bytes_max).await?;
     let listed = parse_complete(&body)?;
-    let (bucket, key, account, id) =
-        (call.bucket.clone(), call.key.clone(), call.origin.account.clone(), upload_id.to_owned());
+    let (bucket, key, id) = (call.bucket.clone(), call.key.clone(), upload_id.to_owned());
     let limits = inner.limits.clone();
     let object =
         inner
-            .commit(&call.origin, move |inner| {
+            .commit(&call.origin, move |inner, origin| {
                 let (upload, stored) = inner.db.read(|tx| {
-                    owned_bucket(tx, &bucket, &account)?;
+                    owned_bucket(tx, &bucket, &origin.account)?;
                     let upload = upload_for(tx, &bucket, &key, &id)?;
                     let parts = store::list_parts(tx, &id, 0, limits.parts_max as usize)?;
                     Ok((upload, parts))
@@ -299,7 +298,7 @@ pub async fn complete(
                 let mut part_files = Vec::new();
                 let result = commit_object(
                     inner,
-                    &account,
+                    origin,
                     &bucket,
                     file,
                     object,

@@ -20,6 +20,7 @@ use crate::headers::{
 };
 use crate::limits::{COPY_SOURCE_BYTES_MAX, DELETE_OBJECTS_KEYS_MAX, KEY_BYTES_MAX, READ_CHUNK_BYTES};
 use crate::notify::ObjectEvent;
+use crate::outbox::{self, Staged};
 use crate::range;
 use crate::router::Endpoint;
 use crate::service::{Call, Inner, Origin, owned_bucket, xml_response};
@@ -43,36 +44,36 @@ pub fn sequencer(tx: &rusqlite::Connection, bucket: &BucketRow) -> Result<u64, A
 }
 
 /// Commits a new object whose data file is already persisted, in one transaction: checks the
-/// bucket (still there, still the caller's), runs `check` (given the current object, if any),
-/// replaces the row; then unlinks the replaced data file. Returns the row, the bucket and the
-/// event.
+/// bucket (still there, the caller's: `origin.account`), runs `check` (given the current object,
+/// if any), replaces the row and stages the event in the outbox; then unlinks the replaced data
+/// file. Returns the row and the staged event records.
 pub fn commit_object(
     inner: &Inner,
-    account: &str,
+    origin: &Origin,
     bucket: &str,
     file: DataFile,
     object: ObjectRow,
     event: &'static str,
     check: impl FnOnce(&rusqlite::Connection, Option<&ObjectRow>) -> Result<(), ApiError>,
-) -> Result<(ObjectRow, BucketRow, Vec<ObjectEvent>), ApiError> {
-    let (b, old, seq) = inner.db.write(|tx| {
-        let b = owned_bucket(tx, bucket, account)?;
+) -> Result<(ObjectRow, Staged), ApiError> {
+    let (old, staged) = inner.db.write(|tx| {
+        let b = owned_bucket(tx, bucket, &origin.account)?;
         let current = store::get_object(tx, bucket, &object.key)?;
         check(tx, current.as_ref())?;
         let old = store::put_object(tx, bucket, &object)?;
-        let seq = sequencer(tx, &b)?;
-        Ok((b, old, seq))
+        let ev = ObjectEvent {
+            event,
+            key: object.key.clone(),
+            created: Some((object.size, object.etag.clone())),
+            sequencer: sequencer(tx, &b)?,
+            time_ms: object.modified_ms,
+        };
+        let staged = outbox::stage(tx, inner, origin, &b, &[ev])?;
+        Ok((old, staged))
     })?;
     file.committed();
     inner.files.remove_data(old);
-    let ev = ObjectEvent {
-        event,
-        key: object.key.clone(),
-        created: Some((object.size, object.etag.clone())),
-        sequencer: seq,
-        time_ms: object.modified_ms,
-    };
-    Ok((object, b, vec![ev]))
+    Ok((object, staged))
 }
 
 pub async fn put_object(inner: &Arc<Inner>, call: &Call, body: Body) -> Result<Response<Body>, ApiError> {
@@ -116,14 +117,14 @@ pub async fn store_upload(
         modified_ms: 0,
         meta: upload.meta,
     };
-    let (account, bucket, event) = (origin.account.clone(), upload.bucket, upload.event);
+    let (bucket, event) = (upload.bucket, upload.event);
     let tmp = received.tmp;
     inner
-        .commit(origin, move |inner| {
+        .commit(origin, move |inner, origin| {
             let file = persist(inner, tmp)?;
             let object = ObjectRow { modified_ms: stdx::time::now_ms(), ..object };
             let key = object.key.clone();
-            commit_object(inner, &account, &bucket, file, object, event, |_, current| {
+            commit_object(inner, origin, &bucket, file, object, event, |_, current| {
                 condition.check(current.map(|o| o.etag.as_str()), &key)
             })
         })
@@ -248,29 +249,27 @@ pub async fn delete_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<B
         return Err(invalid_version(v));
     }
     inner.bucket(&call.bucket, &call.origin.account).await?;
-    let (bucket, key, account) = (call.bucket.clone(), call.key.clone(), call.origin.account.clone());
+    let (bucket, key) = (call.bucket.clone(), call.key.clone());
     inner
-        .commit(&call.origin, move |inner| {
-            let (b, old, seq) = inner.db.write(|tx| {
-                let b = owned_bucket(tx, &bucket, &account)?;
+        .commit(&call.origin, move |inner, origin| {
+            let (old, staged) = inner.db.write(|tx| {
+                let b = owned_bucket(tx, &bucket, &origin.account)?;
                 let old = store::delete_object(tx, &bucket, &key)?;
-                let seq = if old.is_some() { sequencer(tx, &b)? } else { 0 };
-                Ok((b, old, seq))
-            })?;
-            let existed = old.is_some();
-            inner.files.remove_data(old);
-            let events = if existed {
-                vec![ObjectEvent {
+                if old.is_none() {
+                    return Ok((old, Staged::none(inner)));
+                }
+                let ev = ObjectEvent {
                     event: "s3:ObjectRemoved:Delete",
-                    key,
+                    key: key.clone(),
                     created: None,
-                    sequencer: seq,
+                    sequencer: sequencer(tx, &b)?,
                     time_ms: stdx::time::now_ms(),
-                }]
-            } else {
-                Vec::new()
-            };
-            Ok(((), b, events))
+                };
+                let staged = outbox::stage(tx, inner, origin, &b, &[ev])?;
+                Ok((old, staged))
+            })?;
+            inner.files.remove_data(old);
+            Ok(((), staged))
         })
         .await?;
     Ok(crate::service::empty_response(StatusCode::NO_CONTENT))
@@ -308,12 +307,12 @@ pub async fn delete_objects(inner: &Arc<Inner>, call: &Call, body: Body) -> Resu
     if requested.is_empty() || requested.len() > DELETE_OBJECTS_KEYS_MAX {
         return Err(ApiError::MalformedXML);
     }
-    let (bucket, account) = (call.bucket.clone(), call.origin.account.clone());
+    let bucket = call.bucket.clone();
     let outcomes = inner
-        .commit(&call.origin, move |inner| {
+        .commit(&call.origin, move |inner, origin| {
             let now = stdx::time::now_ms();
-            let (b, outcomes, files, events) = inner.db.write(|tx| {
-                let b = owned_bucket(tx, &bucket, &account)?;
+            let (outcomes, files, staged) = inner.db.write(|tx| {
+                let b = owned_bucket(tx, &bucket, &origin.account)?;
                 let (mut outcomes, mut files, mut events) = (Vec::new(), Vec::new(), Vec::new());
                 for (key, version) in &requested {
                     if key.len() > KEY_BYTES_MAX {
@@ -342,10 +341,11 @@ pub async fn delete_objects(inner: &Arc<Inner>, call: &Call, body: Body) -> Resu
                     }
                     outcomes.push(Outcome::Deleted(key.clone()));
                 }
-                Ok((b, outcomes, files, events))
+                let staged = outbox::stage(tx, inner, origin, &b, &events)?;
+                Ok((outcomes, files, staged))
             })?;
             inner.files.remove_data(files);
-            Ok((outcomes, b, events))
+            Ok((outcomes, staged))
         })
         .await?;
     let mut w = Writer::new("DeleteResult");
@@ -448,12 +448,12 @@ pub async fn copy_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<Bod
     let new_meta = if replace { Some(object_meta(&call.headers)?) } else { None };
     let headers = call.headers.clone();
     let max = inner.limits.object_bytes_max;
-    let (account, bucket, key) = (call.origin.account.clone(), call.bucket.clone(), call.key.clone());
+    let (bucket, key) = (call.bucket.clone(), call.key.clone());
     let object = inner
-        .commit(&call.origin, move |inner| {
+        .commit(&call.origin, move |inner, origin| {
             for _ in 0..STALE_FILE_RETRIES {
                 let src = inner.db.read(|tx| {
-                    owned_bucket(tx, &src_bucket, &account)?;
+                    owned_bucket(tx, &src_bucket, &origin.account)?;
                     store::get_object(tx, &src_bucket, &src_key)?.ok_or(ApiError::NoSuchKey { key: src_key.clone() })
                 })?;
                 check_conditions(&headers, Conditions::CopySource, &src.etag, src.modified_ms)?;
@@ -487,7 +487,7 @@ pub async fn copy_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<Bod
                     modified_ms: stdx::time::now_ms(),
                     meta: new_meta.clone().unwrap_or(src.meta),
                 };
-                return commit_object(inner, &account, &bucket, file, object, "s3:ObjectCreated:Copy", |_, _| Ok(()));
+                return commit_object(inner, origin, &bucket, file, object, "s3:ObjectCreated:Copy", |_, _| Ok(()));
             }
             Err(ApiError::InternalError)
         })

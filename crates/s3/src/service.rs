@@ -1,5 +1,5 @@
 //! The service core: request dispatch, the shared state, and the helpers every operation uses
-//! (bucket lookups, blocking database work, the commit-then-notify step, responses).
+//! (bucket lookups, blocking database work, the commit-then-deliver step, responses).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use crate::buckets::Listing;
 use crate::error::ApiError;
 use crate::files::Files;
 use crate::limits::S3Limits;
-use crate::notify::{self, EventContext, ObjectEvent};
+use crate::outbox::{self, Outbox, Staged};
 use crate::router::{self, Endpoint, Query};
 use crate::store::{self, BucketRow, Db};
 use crate::{Notifier, ReadError, RequestContext, S3Error, buckets, multipart, objects, post};
@@ -26,6 +26,7 @@ pub struct Inner {
     pub files: Files,
     pub limits: S3Limits,
     pub notifier: Arc<dyn Notifier>,
+    pub outbox: Arc<Outbox>,
 }
 
 /// One request, routed, with its parts (the body travels separately).
@@ -60,7 +61,7 @@ impl Inner {
         if removed > 0 {
             tracing::info!(removed, "s3: startup sweep removed unreferenced files");
         }
-        Ok(Inner { _lock: lock, db, files, limits, notifier })
+        Ok(Inner { _lock: lock, db, files, limits, notifier, outbox: Arc::default() })
     }
 
     /// Runs blocking database work on tokio's blocking pool.
@@ -79,61 +80,35 @@ impl Inner {
         self.blocking(move |inner| inner.db.read(|tx| owned_bucket(tx, &name, &account))).await
     }
 
-    /// Runs a write job (blocking: file moves and one commit) and then delivers the events it
-    /// produced, all in a task of its own: once started it finishes even if the client goes
-    /// away, so a committed write always gets its events. The job returns its answer, the bucket
-    /// (for its notification configuration) and the events.
+    /// Runs a write job (blocking: file moves and one commit that also stages the write's event
+    /// records in the outbox, see `outbox::stage`) and then delivers the staged events, all in a
+    /// task of its own: once started it finishes even if the client goes away. The job gets the
+    /// request's origin (for the records) and returns its answer and the staged rows.
     pub async fn commit<T: Send + 'static>(
         self: &Arc<Self>,
         origin: &Origin,
-        job: impl FnOnce(&Inner) -> Result<(T, BucketRow, Vec<ObjectEvent>), ApiError> + Send + 'static,
+        job: impl FnOnce(&Inner, &Origin) -> Result<(T, Staged), ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let inner = self.clone();
         let origin = origin.clone();
         tokio::spawn(async move {
             let worker = inner.clone();
-            let (out, bucket, events) =
-                tokio::task::spawn_blocking(move || job(&worker)).await.map_err(|_| ApiError::InternalError)??;
-            inner.emit(&origin, &bucket, &events).await;
+            let (out, staged) = tokio::task::spawn_blocking(move || job(&worker, &origin))
+                .await
+                .map_err(|_| ApiError::InternalError)??;
+            if !staged.is_empty() {
+                inner.outbox.after_commit();
+                outbox::deliver(&inner, staged).await;
+            }
             Ok(out)
         })
         .await
         .map_err(|_| ApiError::InternalError)?
     }
 
-    /// Delivers each event to every matching Lambda configuration of the bucket, one record per
-    /// payload, in configuration order. Failures are logged; the write stands.
-    async fn emit(&self, origin: &Origin, bucket: &BucketRow, events: &[ObjectEvent]) {
-        let Some(doc) = bucket.notification.as_deref() else { return };
-        if events.is_empty() {
-            return;
-        }
-        let config = match crate::xml::parse(doc.as_bytes())
-            .and_then(|root| notify::parse(&root, &bucket.region).map_err(|e| crate::xml::XmlError(e.message())))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(bucket = %bucket.name, error = %e, "s3: stored notification configuration is unreadable");
-                return;
-            }
-        };
-        let cx = EventContext {
-            region: &bucket.region,
-            bucket: &bucket.name,
-            bucket_owner: &bucket.owner,
-            requester: &origin.account,
-            source_ip: &origin.source_ip,
-            request_id: &origin.request_id,
-            host_id: &origin.host_id,
-        };
-        for ev in events {
-            for d in notify::matching(&config, ev.event, &ev.key) {
-                let payload = notify::record(&cx, &d.id, ev);
-                if let Err(e) = self.notifier.deliver(&d.arn, &bucket.name, &bucket.owner, payload).await {
-                    tracing::warn!(bucket = %bucket.name, key = %ev.key, function = %d.arn, error = %e, "s3: event delivery failed");
-                }
-            }
-        }
+    /// Rows in the outbox; `None` if the database cannot be read.
+    pub async fn pending_events(self: &Arc<Self>) -> Option<u64> {
+        self.blocking(|inner| inner.db.read(|tx| Ok(store::outbox_totals(tx)?))).await.ok().map(|t| t.rows)
     }
 
     pub async fn read_object(self: &Arc<Self>, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>, ReadError> {

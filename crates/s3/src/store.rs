@@ -1,5 +1,5 @@
-//! The metadata database: buckets, objects, multipart uploads and their parts, and the event
-//! sequencer, in one SQLite file (WAL, `synchronous=FULL`: a commit that returned is on disk).
+//! The metadata database: buckets, objects, multipart uploads and their parts, the event
+//! sequencer and the event outbox, in one SQLite file (WAL, `synchronous=FULL`: a commit that returned is on disk).
 //!
 //! One writer connection behind a mutex and a small pool of read connections; every call here is
 //! blocking and runs on tokio's blocking pool. This module is the only one with SQL.
@@ -14,7 +14,8 @@ use crate::limits::READ_CONNECTIONS;
 
 /// The schema, one migration per entry, applied in order and counted by `PRAGMA user_version`.
 /// Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -55,7 +56,21 @@ CREATE TABLE counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) STRICT;
-"#];
+"#,
+    r#"
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    function_arn TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outbox_by_due ON outbox (due_ms, id);
+"#,
+];
 
 /// Stored headers of an object or upload, in the order they arrived: the standard ones
 /// (`content-type`, `content-encoding`, …) and user metadata (`x-amz-meta-*`), names lowercased.
@@ -199,6 +214,28 @@ impl Db {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Like [`Db::write`], but the commit is not fsynced (`synchronous=NORMAL` for this one
+    /// transaction): a crash of the machine may undo it (whole, never in part; the next fsynced
+    /// commit makes it durable). Only for changes whose loss is harmless: settling delivered
+    /// outbox rows, where a lost delete delivers the event again (at least once) and saves an
+    /// fsync on every notified write.
+    pub fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        // Setting the flag does no I/O; if it still failed, no later write may run unsynced.
+        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
+            tracing::error!(error = %e, "s3: cannot restore synchronous=FULL; aborting to keep writes durable");
+            std::process::abort();
+        }
+        result
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot) on a pooled read connection.
@@ -367,6 +404,111 @@ pub fn next_sequencer(c: &Connection) -> rusqlite::Result<u64> {
     )
 }
 
+// --- The event outbox -----------------------------------------------------------------------
+
+/// One event record waiting in the outbox for delivery to a Lambda function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Assigned by [`insert_outbox`].
+    pub id: i64,
+    pub function_arn: String,
+    pub bucket: String,
+    /// The bucket owner's account, for the destination's policy check.
+    pub owner: String,
+    /// The event JSON, `{"Records":[…]}`.
+    pub payload: Vec<u8>,
+    pub created_ms: i64,
+    /// Deliveries tried and refused for now.
+    pub attempts: u32,
+    /// Not taken by the background drainer before this time.
+    pub due_ms: i64,
+}
+
+/// Rows and payload bytes in the outbox, kept in `counters` by the same transactions that
+/// insert and delete rows (so a bound check never scans the table).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxTotals {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+fn counter(c: &Connection, name: &str) -> rusqlite::Result<u64> {
+    Ok(c.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| uint(r, 0)).optional()?.unwrap_or(0))
+}
+
+fn add_to_counter(c: &Connection, name: &str, delta: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = value + ?2",
+        params![name, delta],
+    )?;
+    Ok(())
+}
+
+pub fn outbox_totals(c: &Connection) -> rusqlite::Result<OutboxTotals> {
+    Ok(OutboxTotals { rows: counter(c, "outbox_rows")?, bytes: counter(c, "outbox_bytes")? })
+}
+
+/// Inserts a row (its `id` is ignored) and returns its id.
+pub fn insert_outbox(c: &Connection, row: &OutboxRow) -> rusqlite::Result<i64> {
+    let id = c.query_row(
+        "INSERT INTO outbox (function_arn, bucket, owner, payload, created_ms, attempts, due_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        params![row.function_arn, row.bucket, row.owner, row.payload, row.created_ms, row.attempts, row.due_ms],
+        |r| r.get(0),
+    )?;
+    add_to_counter(c, "outbox_rows", 1)?;
+    add_to_counter(c, "outbox_bytes", int(row.payload.len() as u64))?;
+    Ok(id)
+}
+
+/// Deletes a row (delivered, or refused for good); `false` if it was already gone.
+pub fn delete_outbox(c: &Connection, id: i64) -> rusqlite::Result<bool> {
+    let bytes: Option<i64> =
+        c.query_row("DELETE FROM outbox WHERE id = ?1 RETURNING length(payload)", [id], |r| r.get(0)).optional()?;
+    let Some(bytes) = bytes else { return Ok(false) };
+    add_to_counter(c, "outbox_rows", -1)?;
+    add_to_counter(c, "outbox_bytes", -bytes)?;
+    Ok(true)
+}
+
+/// Records a delivery refused for now: one more attempt, not taken again before `due_ms`.
+pub fn retry_outbox(c: &Connection, id: i64, due_ms: i64) -> rusqlite::Result<()> {
+    c.execute("UPDATE outbox SET attempts = attempts + 1, due_ms = ?2 WHERE id = ?1", params![id, due_ms])?;
+    Ok(())
+}
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        function_arn: r.get(1)?,
+        bucket: r.get(2)?,
+        owner: r.get(3)?,
+        payload: r.get(4)?,
+        created_ms: r.get(5)?,
+        attempts: r.get(6)?,
+        due_ms: r.get(7)?,
+    })
+}
+
+/// Rows due at `now_ms`, earliest first; at most `limit`.
+pub fn due_outbox(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<OutboxRow>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, function_arn, bucket, owner, payload, created_ms, attempts, due_ms FROM outbox
+         WHERE due_ms <= ?1 ORDER BY due_ms, id LIMIT ?2",
+    )?;
+    st.query_map(params![now_ms, limit as i64], outbox_row)?.collect()
+}
+
+/// Makes every row due at `now_ms` at the latest (at startup: nothing is delivering them).
+pub fn make_outbox_due(c: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    c.execute("UPDATE outbox SET due_ms = ?1 WHERE due_ms > ?1", [now_ms])
+}
+
+/// The earliest `due_ms` of any row, if there is one.
+pub fn next_outbox_due(c: &Connection) -> rusqlite::Result<Option<i64>> {
+    c.query_row("SELECT min(due_ms) FROM outbox", [], |r| r.get(0))
+}
+
 // --- Multipart uploads ---------------------------------------------------------------------
 
 fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
@@ -495,6 +637,91 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(db.write(|tx| Ok(next_sequencer(tx)?)).unwrap(), c + 1);
+    }
+
+    fn outbox_row(arn: &str, payload: &[u8], due_ms: i64) -> OutboxRow {
+        OutboxRow {
+            id: 0,
+            function_arn: arn.into(),
+            bucket: "b".into(),
+            owner: "000000000000".into(),
+            payload: payload.to_vec(),
+            created_ms: 5,
+            attempts: 0,
+            due_ms,
+        }
+    }
+
+    #[test]
+    fn outbox_rows_are_written_with_the_write_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let db = Db::open(&path).unwrap();
+        // Rows inserted in a write that rolls back are gone with it, counters included.
+        let r: Result<(), ApiError> = db.write(|tx| {
+            insert_outbox(tx, &outbox_row("f", b"lost", 0))?;
+            Err(ApiError::InternalError)
+        });
+        assert!(r.is_err());
+        assert_eq!(db.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals::default());
+
+        let (a, b) = db
+            .write(|tx| {
+                let o = ObjectRow {
+                    key: "k".into(),
+                    file: "f".into(),
+                    size: 0,
+                    etag: String::new(),
+                    modified_ms: 0,
+                    meta: Meta::default(),
+                };
+                put_object(tx, "b", &o)?;
+                Ok((
+                    insert_outbox(tx, &outbox_row("f", b"one", 10))?,
+                    insert_outbox(tx, &outbox_row("g", b"two!", 20))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(db.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals { rows: 2, bytes: 7 });
+        // Due rows, earliest first; every row survives a reopen.
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        let due = db.read(|tx| Ok(due_outbox(tx, 15, 10)?)).unwrap();
+        assert_eq!(due, [OutboxRow { id: a, ..outbox_row("f", b"one", 10) }]);
+        assert_eq!(db.read(|tx| Ok(due_outbox(tx, 20, 10)?)).unwrap().len(), 2);
+        assert_eq!(db.read(|tx| Ok(due_outbox(tx, 20, 1)?)).unwrap()[0].id, a);
+        assert_eq!(db.read(|tx| Ok(next_outbox_due(tx)?)).unwrap(), Some(10));
+
+        // A retry counts the attempt and moves the row back; a start makes every row due.
+        db.write(|tx| Ok(retry_outbox(tx, a, 1000)?)).unwrap();
+        let due: Vec<i64> = db.read(|tx| Ok(due_outbox(tx, 100, 10)?)).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(due, [b]);
+        assert_eq!(db.write(|tx| Ok(make_outbox_due(tx, 100)?)).unwrap(), 1);
+        let rows = db.read(|tx| Ok(due_outbox(tx, 100, 10)?)).unwrap();
+        assert_eq!(rows.iter().map(|r| (r.id, r.attempts, r.due_ms)).collect::<Vec<_>>(), [(b, 0, 20), (a, 1, 100)]);
+
+        // Deleting settles the counters; deleting twice is harmless.
+        assert!(db.write(|tx| Ok(delete_outbox(tx, a)?)).unwrap());
+        assert!(!db.write(|tx| Ok(delete_outbox(tx, a)?)).unwrap());
+        assert_eq!(db.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals { rows: 1, bytes: 4 });
+        assert!(db.write(|tx| Ok(delete_outbox(tx, b)?)).unwrap());
+        assert_eq!(db.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals::default());
+        assert_eq!(db.read(|tx| Ok(next_outbox_due(tx)?)).unwrap(), None);
+    }
+
+    #[test]
+    fn unsynced_writes_leave_later_writes_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        let synchronous = |db: &Db| -> i64 {
+            db.writer.lock().unwrap().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap()
+        };
+        assert_eq!(synchronous(&db), 2, "FULL");
+        db.write_unsynced(|tx| Ok(next_sequencer(tx)?)).unwrap();
+        assert_eq!(synchronous(&db), 2);
+        let r: Result<(), ApiError> = db.write_unsynced(|_| Err(ApiError::InternalError));
+        assert!(r.is_err());
+        assert_eq!(synchronous(&db), 2);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Config {
     pub s3_limits: s3::S3Limits,
     /// What the log store keeps at most (per log group, in total, default retention).
     pub log_limits: logs::LogLimits,
+    /// A fault injected for crash tests (`VERSA_FAULT`, see [`fault_from_env`]); `None` in
+    /// production.
+    pub fault: Option<s3::Fault>,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             s3_limits: s3::S3Limits::default(),
             queued_events_max: control::QUEUED_EVENTS_MAX,
             queued_event_bytes_max: control::QUEUED_EVENT_BYTES_MAX,
+            fault: None,
         }
     }
 }
@@ -81,6 +85,20 @@ pub fn default_runtimes_dir() -> PathBuf {
 
 /// The variable naming Versa's runtimes directory (`--runtimes-dir`).
 pub const RUNTIMES_DIR_ENV: &str = "VERSA_RUNTIMES_DIR";
+
+/// The environment variable that injects a fault, for crash tests only.
+pub const FAULT_ENV: &str = "VERSA_FAULT";
+
+/// The fault `VERSA_FAULT` names: unset or empty → none; `s3-crash-after-commit` → abort the
+/// process right after an S3 write that has events commits, before the events are delivered.
+/// Any other value is an error, so that a misspelt fault does not run a test without it.
+pub fn fault_from_env() -> Result<Option<s3::Fault>, String> {
+    match std::env::var(FAULT_ENV).unwrap_or_default().as_str() {
+        "" => Ok(None),
+        "s3-crash-after-commit" => Ok(Some(s3::Fault::CrashAfterCommit)),
+        other => Err(format!("{FAULT_ENV}={other} is not a known fault (known: s3-crash-after-commit)")),
+    }
+}
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_ENVIRONMENT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -14,7 +14,7 @@ use control::{Control, Settings};
 use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
-pub use crate::config::{Config, DataDir, RUNTIMES_DIR_ENV, default_runtimes_dir};
+pub use crate::config::{Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, default_runtimes_dir, fault_from_env};
 
 /// Defaults shown in `--help`.
 pub mod config_defaults {
@@ -91,6 +91,10 @@ impl Server {
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
         let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
+        if let Some(fault) = config.fault {
+            tracing::warn!(?fault, "a fault is injected ({FAULT_ENV}); for tests only");
+            s3.inject_fault(fault);
+        }
 
         // Per-environment sockets need short paths.
         let mut run_dir = dir.join("run");
@@ -200,6 +204,8 @@ impl Server {
         let _ = self.router.set(app.clone());
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
+        // The control plane exists: S3's events left in its outbox can be delivered.
+        let outbox = self.s3.start_outbox();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
         let served = axum::serve(
             api::listener::Limited::new(listener, api::listener::CONNECTIONS_MAX),
@@ -210,8 +216,10 @@ impl Server {
         .context("the HTTP server failed");
         worker.abort();
         provisioner.abort();
+        outbox.abort();
         let _ = worker.await;
         let _ = provisioner.await;
+        let _ = outbox.await;
         self.engine.shutdown();
         // The stopped environments' last lines are queued; commit them before the store closes.
         if let Err(e) = self.logs.flush().await {

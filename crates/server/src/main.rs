@@ -140,6 +140,7 @@ fn main() -> anyhow::Result<()> {
     config.log_limits.max_bytes_per_group = args.log_group_mb.max(1) * 1024 * 1024;
     config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
     config.s3_limits.object_bytes_max = args.s3_max_object_mb.max(1) * 1024 * 1024;
+    config.fault = server::fault_from_env().map_err(anyhow::Error::msg)?;
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 

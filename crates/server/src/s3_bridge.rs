@@ -4,15 +4,17 @@
 //! S3 invokes as the service principal `s3.amazonaws.com`, with `SourceArn arn:aws:s3:::<bucket>`
 //! and `SourceAccount <bucket owner>`: the policy of the exact qualifier in the configured ARN
 //! must allow that, when the configuration is put and again when each event is delivered (a
-//! permission removed later stops the events).
+//! permission removed later stops the events). A delivery the control plane cannot take now
+//! (not started yet, its queue full, its store failing) is `DeliveryError::Unavailable`: S3
+//! keeps the event in its outbox and tries again.
 
 use std::sync::{Arc, OnceLock};
 
-use control::Control;
+use control::{Control, ControlError};
 use model::name::{FunctionRef, NameShape};
 use model::policy::{ACTION_INVOKE, Caller, CallerPrincipal};
 use model::scope::{AccountId, Region, Scope};
-use s3::{BoxFuture, DestinationError};
+use s3::{BoxFuture, DeliveryError, DestinationError};
 
 /// The server's [`s3::Notifier`]. The control plane is set once it exists (the S3 store opens
 /// first, so that CreateFunction can read code from it).
@@ -39,16 +41,32 @@ fn s3_caller(bucket: &str, owner: &str) -> Caller {
     }
 }
 
+/// Whether a failure of the control plane is for now (an S3 event is kept and retried) or for
+/// good (it is dropped).
+fn for_now(e: &ControlError) -> bool {
+    matches!(e, ControlError::Service(_) | ControlError::TooManyRequests(_))
+}
+
 impl LambdaNotifier {
-    async fn check(&self, function_arn: &str, bucket: &str, owner: &str) -> Result<(), DestinationError> {
-        let Some(control) = self.control.get() else { return Err(DestinationError::FunctionMissing) };
-        let Some((scope, name, qualifier)) = parse(function_arn) else { return Err(DestinationError::FunctionMissing) };
-        if control.resolve_invoke(&scope, &name, qualifier.as_deref()).await.is_err() {
-            return Err(DestinationError::FunctionMissing);
+    /// The destination check of both configuration puts and deliveries: the function exists
+    /// and its policy lets S3 invoke it for `bucket` and `owner`.
+    async fn check(&self, function_arn: &str, bucket: &str, owner: &str) -> Result<(), DeliveryError> {
+        let refused = DeliveryError::Refused;
+        let Some(control) = self.control.get() else {
+            return Err(DeliveryError::Unavailable("the Lambda control plane is not ready".to_owned()));
+        };
+        let Some((scope, name, qualifier)) = parse(function_arn) else {
+            return Err(refused(DestinationError::FunctionMissing));
+        };
+        match control.resolve_invoke(&scope, &name, qualifier.as_deref()).await {
+            Ok(_) => {}
+            Err(e) if for_now(&e) => return Err(DeliveryError::Unavailable(e.to_string())),
+            Err(_) => return Err(refused(DestinationError::FunctionMissing)),
         }
         match control.authorize(&scope, &name, qualifier.as_deref(), &s3_caller(bucket, owner)).await {
             Ok(true) => Ok(()),
-            _ => Err(DestinationError::NotAuthorized),
+            Err(e) if for_now(&e) => Err(DeliveryError::Unavailable(e.to_string())),
+            _ => Err(refused(DestinationError::NotAuthorized)),
         }
     }
 }
@@ -60,7 +78,13 @@ impl s3::Notifier for LambdaNotifier {
         bucket: &'a str,
         bucket_owner: &'a str,
     ) -> BoxFuture<'a, Result<(), DestinationError>> {
-        Box::pin(self.check(function_arn, bucket, bucket_owner))
+        Box::pin(async move {
+            self.check(function_arn, bucket, bucket_owner).await.map_err(|e| match e {
+                DeliveryError::Refused(e) => e,
+                // Only reached if the store fails while a configuration is put.
+                DeliveryError::Unavailable(_) => DestinationError::FunctionMissing,
+            })
+        })
     }
 
     fn deliver<'a>(
@@ -69,22 +93,20 @@ impl s3::Notifier for LambdaNotifier {
         bucket: &'a str,
         bucket_owner: &'a str,
         payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            match self.check(function_arn, bucket, bucket_owner).await {
-                Ok(()) => {}
-                Err(DestinationError::FunctionMissing) => return Err(format!("{function_arn} does not exist")),
-                Err(DestinationError::NotAuthorized) => {
-                    return Err(format!("s3.amazonaws.com may not invoke {function_arn} for bucket {bucket}"));
-                }
-            }
-            let control = self.control.get().ok_or("the control plane is not ready")?;
-            let (scope, name, qualifier) = parse(function_arn).ok_or("not a function ARN")?;
+            self.check(function_arn, bucket, bucket_owner).await?;
+            // Both were checked just now.
+            let (Some(control), Some((scope, name, qualifier))) = (self.control.get(), parse(function_arn)) else {
+                return Err(DeliveryError::Refused(DestinationError::FunctionMissing));
+            };
             let request_id = uuid::Uuid::new_v4().to_string();
-            control
-                .enqueue_invoke(&scope, &name, qualifier.as_deref(), payload, &request_id)
-                .await
-                .map_err(|e| e.to_string())
+            match control.enqueue_invoke(&scope, &name, qualifier.as_deref(), payload, &request_id).await {
+                Ok(()) => Ok(()),
+                Err(e) if for_now(&e) => Err(DeliveryError::Unavailable(e.to_string())),
+                // Deleted since the check.
+                Err(_) => Err(DeliveryError::Refused(DestinationError::FunctionMissing)),
+            }
         })
     }
 }

@@ -22,11 +22,19 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::spawn`], with extra flags.
     pub fn spawn_with(bin: &Path, data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::spawn_env(bin, data_dir, extra, &[])
+    }
+
+    /// Like [`ServerProcess::spawn_with`], with extra environment variables (such as
+    /// `VERSA_FAULT`, which is otherwise never passed on).
+    pub fn spawn_env(bin: &Path, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let mut child = Command::new(bin)
             .args(["server", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env_remove("VERSA_EPHEMERAL")
+            .env_remove("VERSA_FAULT")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -53,6 +61,19 @@ impl ServerProcess {
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+    }
+
+    /// Waits for the process to end by itself (an injected crash), at most `limit`; its exit
+    /// status, or `None` if it is still running (it is then killed).
+    pub fn wait_exit(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGTERM, then wait for a clean exit; returns the exit status's success.

@@ -10,6 +10,7 @@ mod list;
 mod multipart;
 mod notifications;
 mod objects;
+mod outbox;
 mod persistence;
 mod post;
 mod support;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use axum::body::Body;
 use axum::http::Request;
-use s3::{BoxFuture, DestinationError, Notifier, RequestContext, S3, S3Limits};
+use s3::{BoxFuture, DeliveryError, DestinationError, Notifier, RequestContext, S3, S3Limits};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::oneshot;
 
@@ -28,8 +28,10 @@ pub struct Recorded {
     /// ARNs that `check_destination` reports missing / not authorized.
     pub missing: HashSet<String>,
     pub unauthorized: HashSet<String>,
-    /// ARNs whose deliveries fail.
+    /// ARNs whose deliveries fail for now (`DeliveryError::Unavailable`: retried).
     pub failing: HashSet<String>,
+    /// ARNs whose deliveries are refused for good (`DeliveryError::Refused`: dropped).
+    pub refusing: HashSet<String>,
 }
 
 /// A test double of the Lambda side: records every call.
@@ -74,12 +76,18 @@ impl Notifier for Recorder {
         bucket: &'a str,
         owner: &'a str,
         payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let json: serde_json::Value = serde_json::from_slice(&payload).expect("event payload is JSON");
             self.with(|r| {
                 r.deliveries.push((arn.to_owned(), bucket.to_owned(), owner.to_owned(), json));
-                if r.failing.contains(arn) { Err("function queue is full".to_owned()) } else { Ok(()) }
+                if r.failing.contains(arn) {
+                    Err(DeliveryError::Unavailable("function queue is full".to_owned()))
+                } else if r.refusing.contains(arn) {
+                    Err(DeliveryError::Refused(DestinationError::NotAuthorized))
+                } else {
+                    Ok(())
+                }
             })
         })
     }
@@ -94,6 +102,7 @@ pub struct TestS3 {
     path: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    outbox: tokio::task::JoinHandle<()>,
 }
 
 impl TestS3 {
@@ -112,6 +121,7 @@ impl TestS3 {
     /// Serves an existing data dir (for reopen tests); the caller keeps the dir alive.
     pub async fn serve(path: &Path, limits: S3Limits, notifier: Recorder) -> TestS3 {
         let s3 = S3::open(path, limits, Arc::new(notifier.clone())).expect("open s3");
+        let outbox = s3.start_outbox();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback({
@@ -132,7 +142,7 @@ impl TestS3 {
                 })
                 .await;
         });
-        TestS3 { addr, s3, notifier, dir: None, path: path.to_owned(), shutdown: Some(tx), task: Some(task) }
+        TestS3 { addr, s3, notifier, dir: None, path: path.to_owned(), shutdown: Some(tx), task: Some(task), outbox }
     }
 
     pub fn endpoint(&self) -> String {
@@ -160,6 +170,9 @@ impl TestS3 {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+        // The drainer holds the instance (and its directory lock) until it has stopped.
+        self.outbox.abort();
+        let _ = (&mut self.outbox).await;
         self.dir.take()
     }
 
@@ -175,6 +188,7 @@ impl Drop for TestS3 {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.outbox.abort();
     }
 }
 

@@ -20,6 +20,7 @@ mod node;
 mod permissions;
 mod provisioned;
 mod s3;
+mod s3_outbox;
 mod sandbox;
 mod sdk;
 mod story;

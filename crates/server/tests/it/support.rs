@@ -115,11 +115,16 @@ pub fn with_statuses(c: &Client) -> (Client, Statuses) {
 
 /// An S3 client for `server` (path-style addressing: `*.localhost` may not resolve here).
 pub fn s3_client(server: &testkit::TestServer) -> aws_sdk_s3::Client {
+    s3_client_at(&server.endpoint())
+}
+
+/// An S3 client for the server at `endpoint`, like [`s3_client`].
+pub fn s3_client_at(endpoint: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(REGION))
         .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "secret", None, None, "tests"))
-        .endpoint_url(server.endpoint())
+        .endpoint_url(endpoint)
         .force_path_style(true)
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .http_client(aws_smithy_http_client::Builder::new().build_http())
