@@ -1002,7 +1002,6 @@ impl ModulePaths {
 
 /// The environment variables of the runtime: Lambda's reserved and default ones, then the
 /// function's own (the reserved ones win).
-
 fn environment(
     target: &Target,
     launch: &Launch,
