@@ -245,13 +245,14 @@ impl Control {
                         let replaced = configs.iter().find(|c| c.qualifier == q).map_or(0, |c| u64::from(c.requested));
                         let taken = tx.reserved_concurrency_total(&s)? + tx.unreserved_provisioned_total(&s)? - replaced;
                         let unreserved = u64::from(account_limit).saturating_sub(taken);
+                        // Both refusals come without `Type`, as recorded.
                         if u64::from(requested) > unreserved {
-                            return Err(ControlError::InvalidParameterValue(format!(
+                            return Err(ControlError::InvalidParameterValueUntyped(format!(
                                 "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}]."
                             )));
                         }
                         if unreserved - u64::from(requested) < u64::from(model::limits::UNRESERVED_CONCURRENCY_MIN) {
-                            return Err(ControlError::InvalidParameterValue(format!(
+                            return Err(ControlError::InvalidParameterValueUntyped(format!(
                                 "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution \
                                  below its minimum value of [{}].",
                                 model::limits::UNRESERVED_CONCURRENCY_MIN

@@ -91,6 +91,37 @@ async fn error_bodies_have_the_members_aws_sends() {
         "InvalidParameterValueException",
         json!({"message": "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100]."}),
     );
+    // So do the provisioned-concurrency account limits.
+    let r = http
+        .send(
+            "PUT",
+            "/2019-09-30/functions/shape/provisioned-concurrency?Qualifier=1",
+            &[],
+            br#"{"ProvisionedConcurrentExecutions": 1001}"#,
+        )
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        400,
+        "InvalidParameterValueException",
+        json!({"message": "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [1000]."}),
+    );
+    let r = http
+        .send(
+            "PUT",
+            "/2019-09-30/functions/shape/provisioned-concurrency?Qualifier=1",
+            &[],
+            br#"{"ProvisionedConcurrentExecutions": 901}"#,
+        )
+        .await
+        .unwrap();
+    assert_body(
+        &r,
+        400,
+        "InvalidParameterValueException",
+        json!({"message": "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100]."}),
+    );
     // PreconditionFailedException: `message`, with `Type`.
     let r = http
         .send("PUT", "/2015-03-31/functions/shape/configuration", &[], br#"{"RevisionId": "stale"}"#)
