@@ -146,6 +146,14 @@ async fn provisioned_concurrency_rules_and_errors() {
         "InvalidParameterValueException",
         "The function resource provided must be an alias or a published version.",
     );
+    let e = err(put("bad!", 1).await);
+    assert_err(
+        e,
+        400,
+        "ValidationException",
+        "1 validation error detected: Value 'bad!' at 'qualifier' failed to satisfy constraint: Member must satisfy \
+         regular expression pattern: (|[a-zA-Z0-9$_-]+)",
+    );
     let e = err(put("nope", 1).await);
     assert_err(e, 404, "ResourceNotFoundException", &format!("Cannot find alias arn: {}:nope", arn("rules")));
     let e = err(put("42", 1).await);
