@@ -460,9 +460,9 @@ impl Endpoint {
     }
 }
 
-/// A `FunctionName` alone.
+/// A `FunctionName` of an operation on the function as a whole.
 fn named(function: &str) -> Foreign<'_> {
-    Foreign::Function { function_name: function, qualifier: None }
+    Foreign::WholeFunction { function_name: function }
 }
 
 /// A `FunctionName` with the request's `Qualifier` parameter.

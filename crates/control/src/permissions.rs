@@ -446,11 +446,17 @@ impl Control {
     }
 }
 
-/// What a cross-account request names: a `FunctionName` (with the `Qualifier` parameter, if any)
-/// or a tag operation's `Resource` ARN.
+/// What a cross-account request acts on.
 #[derive(Debug, Clone, Copy)]
 pub enum Foreign<'a> {
+    /// The function, version or alias a `FunctionName` (with the `Qualifier` parameter, if any)
+    /// names: GetFunction, Invoke, DeleteFunction, GetPolicy... Its own policy decides.
     Function { function_name: &'a str, qualifier: Option<&'a str> },
+    /// The function as a whole, whatever qualifier its name carries (the operation ignores it):
+    /// UpdateFunctionCode, PublishVersion, the alias operations... The unqualified function's
+    /// policy decides, so a grant on one alias never opens the whole function.
+    WholeFunction { function_name: &'a str },
+    /// A tag operation's `Resource` ARN (tags are function-level).
     Resource(&'a str),
 }
 
@@ -467,7 +473,11 @@ impl Control {
     pub async fn acting_scope(&self, caller: Scope, target: Foreign<'_>, action: &'static str) -> Result<Scope> {
         let (account, region, name, qualifier) = match target {
             // A bare name (the common case) is always the caller's own.
-            Foreign::Function { function_name, .. } if !function_name.contains(':') => return Ok(caller),
+            Foreign::Function { function_name, .. } | Foreign::WholeFunction { function_name }
+                if !function_name.contains(':') =>
+            {
+                return Ok(caller);
+            }
             Foreign::Function { function_name, qualifier } => {
                 let Some(r) = FunctionRef::parse(function_name, NameShape::Namespaced) else { return Ok(caller) };
                 // A qualifier in the name wins; a different `Qualifier` parameter is the
@@ -475,12 +485,16 @@ impl Control {
                 let q = r.qualifier.or_else(|| qualifier.map(str::to_owned));
                 (r.account, r.region, r.name, q)
             }
+            Foreign::WholeFunction { function_name } => {
+                let Some(r) = FunctionRef::parse(function_name, NameShape::Namespaced) else { return Ok(caller) };
+                (r.account, r.region, r.name, None)
+            }
             Foreign::Resource(arn) => match model::arn::ResourceArn::parse(arn) {
                 Some(model::arn::ResourceArn {
                     account,
                     region,
-                    resource: model::arn::TaggableResource::Function { name, qualifier },
-                }) => (Some(account), Some(region), name, qualifier),
+                    resource: model::arn::TaggableResource::Function { name, .. },
+                }) => (Some(account), Some(region), name, None),
                 _ => return Ok(caller),
             },
         };

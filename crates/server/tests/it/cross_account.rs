@@ -255,3 +255,46 @@ async fn principals_and_conditions_are_evaluated() {
     grant(&owner, "scoped-policy", None, "case", OTHER, "lambda:getpolicy").await;
     other.get_policy().function_name(&arn).send().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_on_an_alias_opens_that_alias_and_never_the_whole_function() {
+    let server = TestServer::start().await;
+    let (owner, other, _) = setup(&server, "narrow").await;
+    let arn = owner_arn("narrow");
+    owner.put_function_concurrency().function_name("narrow").reserved_concurrent_executions(7).send().await.unwrap();
+    grant(&owner, "narrow", Some("prod"), "alias-only", OTHER, "lambda:*").await;
+    let prod = format!("{arn}:prod");
+
+    // What acts on the alias itself is open.
+    let r = other.invoke().function_name(&prod).send().await.unwrap();
+    assert_eq!(r.executed_version(), Some("1"));
+    let got = other.get_function().function_name(&prod).send().await.unwrap();
+    assert_eq!(got.configuration().unwrap().function_arn(), Some(prod.as_str()));
+    other.get_policy().function_name(&prod).send().await.unwrap();
+
+    // Operations on the whole function ignore the alias in the name: the alias's policy does not
+    // open them, however the name is written.
+    let zip = testkit::zip::files(&[("index.py", b"def handler(e, c):\n    return 'pwned'\n")]);
+    denied(err(other.update_function_code().function_name(&prod).zip_file(Blob::new(zip)).send().await));
+    denied(err(other.publish_version().function_name(&prod).send().await));
+    denied(err(other.create_alias().function_name(&prod).name("evil").function_version("1").send().await));
+    denied(err(other.get_alias().function_name(&prod).name("prod").send().await));
+    denied(err(other.list_aliases().function_name(&prod).send().await));
+    denied(err(other.list_versions_by_function().function_name(&prod).send().await));
+    denied(err(other.update_alias().function_name(&prod).name("prod").function_version("1").send().await));
+    denied(err(other.delete_alias().function_name(&prod).name("prod").send().await));
+    denied(err(other.delete_function_concurrency().function_name(&prod).send().await));
+    denied(err(other.put_function_concurrency().function_name(&prod).reserved_concurrent_executions(1).send().await));
+    denied(err(other.list_tags().resource(&prod).send().await));
+    denied(err(other.tag_resource().resource(&prod).tags("k", "v").send().await));
+
+    // Nothing changed.
+    let r = owner.invoke().function_name("narrow").send().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(body["version"], "$LATEST");
+    let versions = owner.list_versions_by_function().function_name("narrow").send().await.unwrap();
+    assert_eq!(versions.versions().len(), 2);
+    assert_eq!(owner.list_aliases().function_name("narrow").send().await.unwrap().aliases().len(), 1);
+    let concurrency = owner.get_function_concurrency().function_name("narrow").send().await.unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), Some(7));
+}
