@@ -36,7 +36,7 @@ pub(crate) async fn run(
         unreserved_concurrency: state.control.unreserved_concurrency(scope).await?,
         provisioned_concurrency: target.provisioned_concurrency,
     };
-    state.engine.invoke(&t, request).await.map_err(|e| match e {
+    state.engine.invoke(t, request).await.map_err(|e| match e {
         invoke::InvokeError::RuntimeUnavailable(m) => ApiError::InvalidRuntime(m),
         invoke::InvokeError::TooManyEnvironments => {
             ApiError::TooManyRequests { reason: "ConcurrentInvocationLimitExceeded" }

@@ -174,7 +174,7 @@ async fn process(
         log_tail: false,
     };
     let attempts = event.attempts + 1;
-    match engine.invoke(&t, request).await {
+    match engine.invoke(t, request).await {
         Ok(r) if !r.function_error => {
             let dest = finish(Condition::Success, attempts, Some((r, executed)));
             control.complete_event(event.id, dest).await

@@ -435,7 +435,19 @@ impl Engine {
     }
 
     /// Runs one invocation (synchronous, or an event from the queue).
-    pub async fn invoke(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
+    ///
+    /// The invocation runs to its end in a task of its own, even when the caller stops waiting
+    /// (a client that disconnects): as on Lambda, the function is not interrupted, and its
+    /// environment is always returned or retired, never lost with a dropped future.
+    pub async fn invoke(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+        let engine = Arc::clone(self);
+        match tokio::spawn(async move { engine.run_invocation(&target, request).await }).await {
+            Ok(answer) => answer,
+            Err(e) => Err(InvokeError::Internal(format!("the invocation failed: {e}"))),
+        }
+    }
+
+    async fn run_invocation(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
         let from_set = self.take_provisioned(target);
         let _admitted = match from_set {
             Some(_) => None,

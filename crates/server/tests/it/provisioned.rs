@@ -545,3 +545,34 @@ async fn provisioned_concurrency_without_a_reservation_takes_from_the_unreserved
     let failed = wait_status(&c, "a", "1", Status::Failed).await;
     assert_eq!(failed.status_reason(), Some("FUNCTION_ERROR_INIT_FAILURE"));
 }
+
+/// A client that gives up mid-invoke does not cost the function its environment: the
+/// invocation runs to its end (as on Lambda) and the provisioned environment comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_invoke_does_not_lose_the_environment() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_slow_init(&c, "impatient", "0").await;
+    c.publish_version().function_name("impatient").send().await.unwrap();
+    c.create_alias().function_name("impatient").name("live").function_version("1").send().await.unwrap();
+    c.put_function_concurrency().function_name("impatient").reserved_concurrent_executions(1).send().await.unwrap();
+    put(&c, "impatient", "live", 1).await;
+    wait_status(&c, "impatient", "live", Status::Ready).await;
+
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(700),
+        c.invoke().function_name("impatient").qualifier("live").payload(Blob::new(r#"{"sleep": 2}"#)).send(),
+    )
+    .await;
+    assert!(given_up.is_err(), "the client stopped waiting: {given_up:?}");
+    // While the abandoned invocation still runs, the one environment is busy.
+    let e = err(c.invoke().function_name("impatient").qualifier("live").send().await);
+    assert_err(e, 429, "TooManyRequestsException", "Rate Exceeded.");
+    // Once it has finished, the environment serves again: no 429, no cold start.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (body, tail) = invoke_as(&c, "impatient", Some("live"), "{}").await;
+    assert_eq!(body["init"], "provisioned-concurrency");
+    assert!(!tail.contains("Init Duration"), "{tail}");
+    let status = c.get_provisioned_concurrency_config().function_name("impatient").qualifier("live").send().await.unwrap();
+    assert_eq!((status.status(), status.available_provisioned_concurrent_executions()), (Some(&Status::Ready), Some(1)));
+}
