@@ -261,7 +261,13 @@ impl Engine {
         } else {
             runtimes::SearchPath::default()
         };
-        let runtimes = RuntimeTable::discover(&config.interpreter_paths, &search);
+        let mut runtimes = RuntimeTable::discover(&config.interpreter_paths, &search);
+        if matches!(caps.isolation, Isolation::Namespaces { .. }) {
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            for why in runtimes.retain_bindable(home.as_deref()) {
+                tracing::warn!("{why}");
+            }
+        }
         let engine = Arc::new(Engine {
             config,
             caps,

@@ -236,6 +236,46 @@ fn is_native_executable(p: &Path) -> bool {
     executable && std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
+/// Sandbox paths an interpreter's installation cannot be bound under: the sandbox mounts its own
+/// things there (the layers at `/opt`, the code, the runtime clients, `/tmp`, `/proc`, `/dev`).
+pub const RESERVED_SANDBOX_PATHS: &[&str] = &["/opt", "/var/task", "/var/runtime", "/tmp", "/proc", "/dev"];
+
+impl RuntimeTable {
+    /// Drops the interpreters a sandbox cannot run, and says why for each: an installation under
+    /// a path the sandbox mounts over (a Python under `/opt/conda` would be hidden by the layers),
+    /// or one that would bind the whole home directory (`~/bin/python3.12` has `~` as its
+    /// prefix) or `/home` into every function. Without namespaces nothing is bound, so this is
+    /// only for sandboxed hosts.
+    pub fn retain_bindable(&mut self, home: Option<&Path>) -> Vec<String> {
+        let mut refused = Vec::new();
+        let mut keep = |i: &Interpreter| match i.binds.iter().find_map(|b| unbindable(b, home)) {
+            None => true,
+            Some(why) => {
+                refused.push(format!("{} is not used: {why}", i.path.display()));
+                false
+            }
+        };
+        self.python.retain(&mut keep);
+        self.node.retain(&mut keep);
+        refused
+    }
+}
+
+/// Why an installation prefix cannot be bound into a sandbox, if it cannot.
+fn unbindable(prefix: &Path, home: Option<&Path>) -> Option<String> {
+    if let Some(r) = RESERVED_SANDBOX_PATHS.iter().find(|r| prefix.starts_with(r)) {
+        return Some(format!("its installation {} is under {r}, which the sandbox mounts over", prefix.display()));
+    }
+    let exposes = |dir: &Path| dir.starts_with(prefix);
+    if home.is_some_and(exposes) || exposes(Path::new("/home")) || exposes(Path::new("/root")) {
+        return Some(format!(
+            "its installation prefix {} would expose a home directory to every function",
+            prefix.display()
+        ));
+    }
+    None
+}
+
 /// An interpreter outside `/usr` needs its installation prefix (the parent of its `bin`).
 fn binds_for(path: &Path) -> Vec<PathBuf> {
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
@@ -249,6 +289,34 @@ fn binds_for(path: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installations_the_sandbox_cannot_bind_are_dropped() {
+        let at = |minor: u32, prefix: &str| Interpreter {
+            major: 3,
+            minor,
+            path: format!("{prefix}/bin/python3.{minor}").into(),
+            binds: vec![prefix.into()],
+        };
+        let mut t = RuntimeTable {
+            python: vec![
+                at(9, "/root/.pyenv/versions/3.9.18"),
+                at(10, "/opt/conda"),
+                at(11, "/home/dev"),
+                at(12, "/srv/python"),
+                at(13, "/var/task/py"),
+            ],
+            node: Vec::new(),
+        };
+        let refused = t.retain_bindable(Some(Path::new("/home/dev")));
+        assert_eq!(t.python.iter().map(|i| i.minor).collect::<Vec<_>>(), [9, 12]);
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused[0].contains("under /opt, which the sandbox mounts over"), "{refused:?}");
+        assert!(refused[1].contains("would expose a home directory"), "{refused:?}");
+        // `/` itself is never a prefix (binds_for leaves it out), and /usr needs no bind.
+        assert_eq!(unbindable(Path::new("/srv"), None), None);
+        assert!(unbindable(Path::new("/home"), None).is_some());
+    }
 
     fn interp(minor: u32) -> Interpreter {
         Interpreter { major: 3, minor, path: format!("/usr/bin/python3.{minor}").into(), binds: Vec::new() }
