@@ -278,12 +278,19 @@ impl Control {
                     None => alias.routing.iter().map(|r| (r.version.to_string(), Some(r.weight))).collect(),
                 };
                 alias.routing = routing_rules(tx, &s, &f, alias.function_version, &weights)?;
+                let provisioned = tx.provisioned_configs(f.id)?.iter().any(|c| c.qualifier == a);
+                // Provisioned concurrency needs a published version: an alias that has some
+                // cannot move to `$LATEST` (its environments could not follow code updates).
+                if provisioned && alias.function_version == Version::Latest {
+                    return Err(ControlError::InvalidParameterValue(
+                        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.".to_owned(),
+                    ));
+                }
                 if let Some(d) = input.description {
                     alias.description = d;
                 }
                 alias.revision_id = new_revision();
                 tx.put_alias(f.id, &alias)?;
-                let provisioned = tx.provisioned_configs(f.id)?.iter().any(|c| c.qualifier == a);
                 Ok((alias, provisioned))
             })
             .await?;

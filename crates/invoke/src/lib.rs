@@ -418,11 +418,16 @@ impl Engine {
     /// the limit is reached. (Invocations on provisioned environments are not counted: the
     /// environments are the limit.)
     fn admit(&self, target: &Target) -> Result<Admitted, InvokeError> {
+        // Provisioned concurrency is carved out of the reservation, except what failed to start.
+        let carved = match (target.reserved_concurrency, target.provisioned_concurrency) {
+            (Some(_), p) if p > 0 => p.saturating_sub(self.provisioned_failed(target.function_id)),
+            _ => 0,
+        };
         let mut i = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
         let running = i.per_function.get(&target.function_id).copied().unwrap_or(0);
         let unreserved_scope = match target.reserved_concurrency {
             Some(n) => {
-                if running >= n.saturating_sub(target.provisioned_concurrency) {
+                if running >= n.saturating_sub(carved) {
                     return Err(InvokeError::Throttled { reason: "ReservedFunctionConcurrentInvocationLimitExceeded" });
                 }
                 None

@@ -143,6 +143,23 @@ impl Engine {
         self.provisioned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The part of a function's provisioned concurrency that holds nothing because its
+    /// environments failed to initialize: nothing is allocated for it, so it is not carved out
+    /// of the function's reservation.
+    pub(crate) fn provisioned_failed(&self, function: FunctionId) -> u32 {
+        if self.provisioned_slices.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let p = self.provisioned_lock();
+        p.slices
+            .iter()
+            .filter(|((f, _), _)| *f == function)
+            .flat_map(|(_, slices)| slices)
+            .filter(|s| s.failed.is_some())
+            .map(|s| s.wanted)
+            .sum()
+    }
+
     fn forget_environments(&self, n: usize) {
         if n > 0 {
             self.pools.lock().unwrap_or_else(|e| e.into_inner()).live -= n;

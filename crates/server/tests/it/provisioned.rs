@@ -230,6 +230,37 @@ async fn an_init_failure_marks_the_config_failed() {
     assert_eq!(failed.requested_provisioned_concurrent_executions(), Some(1));
 }
 
+/// A provisioned config that failed holds nothing, so it takes nothing from the reservation:
+/// with reserved = provisioned, invocations still run on demand (and show the init error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_config_takes_nothing_from_the_reservation() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    let code = "import os\nif os.environ['AWS_LAMBDA_INITIALIZATION_TYPE'] == 'provisioned-concurrency':\n    raise ValueError('not ahead of time')\ndef handler(e, c):\n    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n";
+    create_py(&c, "picky", code).await;
+    c.publish_version().function_name("picky").send().await.unwrap();
+    c.put_function_concurrency().function_name("picky").reserved_concurrent_executions(1).send().await.unwrap();
+    put(&c, "picky", "1", 1).await;
+    wait_status(&c, "picky", "1", Status::Failed).await;
+    for q in ["1", "$LATEST"] {
+        let r = c.invoke().function_name("picky").qualifier(q).send().await.unwrap();
+        assert_eq!(r.payload().unwrap().as_ref(), b"\"on-demand\"", "{q}");
+    }
+    // An alias with provisioned concurrency cannot move to $LATEST (nothing there to provision).
+    c.create_alias().function_name("picky").name("live").function_version("1").send().await.unwrap();
+    c.delete_provisioned_concurrency_config().function_name("picky").qualifier("1").send().await.unwrap();
+    put(&c, "picky", "live", 1).await;
+    let e = err(c.update_alias().function_name("picky").name("live").function_version("$LATEST").send().await);
+    assert_err(
+        e,
+        400,
+        "InvalidParameterValueException",
+        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+    );
+    let alias = c.get_alias().function_name("picky").name("live").send().await.unwrap();
+    assert_eq!(alias.function_version(), Some("1"));
+}
+
 /// Sleeps `INIT_SLEEP` seconds while initializing as a provisioned environment (so a config
 /// stays `IN_PROGRESS` long enough to look at), and names the environment that answered.
 const SLOW_INIT: &str = "import os, time, uuid\nINIT = os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\nif INIT == 'provisioned-concurrency':\n    time.sleep(float(os.environ.get('INIT_SLEEP', '0')))\nENV = uuid.uuid4().hex\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return {'init': INIT, 'version': c.function_version, 'env': ENV}\n";
