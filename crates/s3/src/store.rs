@@ -59,7 +59,9 @@ CREATE TABLE counters (
 "#,
     r#"
 CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused, so a claim held in memory on a settled row's id can
+    -- never cover a newer row.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     function_arn TEXT NOT NULL,
     bucket TEXT NOT NULL,
     owner TEXT NOT NULL,
