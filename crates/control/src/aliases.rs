@@ -283,7 +283,8 @@ impl Control {
                 // cannot move to `$LATEST` (its environments could not follow code updates).
                 if provisioned && alias.function_version == Version::Latest {
                     return Err(ControlError::InvalidParameterValue(
-                        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.".to_owned(),
+                        "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+                            .to_owned(),
                     ));
                 }
                 if let Some(d) = input.description {

@@ -604,6 +604,10 @@ async fn a_client_that_disconnects_mid_invoke_does_not_lose_the_environment() {
     let (body, tail) = invoke_as(&c, "impatient", Some("live"), "{}").await;
     assert_eq!(body["init"], "provisioned-concurrency");
     assert!(!tail.contains("Init Duration"), "{tail}");
-    let status = c.get_provisioned_concurrency_config().function_name("impatient").qualifier("live").send().await.unwrap();
-    assert_eq!((status.status(), status.available_provisioned_concurrent_executions()), (Some(&Status::Ready), Some(1)));
+    let status =
+        c.get_provisioned_concurrency_config().function_name("impatient").qualifier("live").send().await.unwrap();
+    assert_eq!(
+        (status.status(), status.available_provisioned_concurrent_executions()),
+        (Some(&Status::Ready), Some(1))
+    );
 }
