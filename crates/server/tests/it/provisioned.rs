@@ -29,21 +29,6 @@ async fn wait_status(
     }
 }
 
-async fn call(c: &aws_sdk_lambda::Client, name: &str, q: &str, payload: &str) -> (serde_json::Value, String) {
-    let r = c
-        .invoke()
-        .function_name(name)
-        .qualifier(q)
-        .payload(Blob::new(payload.as_bytes().to_vec()))
-        .log_type(LogType::Tail)
-        .send()
-        .await
-        .unwrap();
-    let tail =
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r.log_result().unwrap()).unwrap()).unwrap();
-    (serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap(), tail)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioned_environments_are_ready_before_traffic_and_follow_the_alias() {
     let server = TestServer::start().await;
@@ -70,7 +55,7 @@ async fn provisioned_environments_are_ready_before_traffic_and_follow_the_alias(
     assert_eq!(ready.allocated_provisioned_concurrent_executions(), Some(2));
 
     // The first invoke through the alias is warm: provisioned, no Init Duration.
-    let (body, tail) = call(&c, "warm", "prod", "{}").await;
+    let (body, tail) = invoke_as(&c, "warm", Some("prod"), "{}").await;
     assert_eq!(body, serde_json::json!({"init": "provisioned-concurrency", "version": "1"}));
     assert!(!tail.contains("Init Duration"), "{tail}");
 
@@ -78,7 +63,7 @@ async fn provisioned_environments_are_ready_before_traffic_and_follow_the_alias(
     let mut calls = Vec::new();
     for _ in 0..3 {
         let c = c.clone();
-        calls.push(tokio::spawn(async move { call(&c, "warm", "prod", r#"{"sleep": 1}"#).await.0 }));
+        calls.push(tokio::spawn(async move { invoke_as(&c, "warm", Some("prod"), r#"{"sleep": 1}"#).await.0 }));
     }
     let mut inits = Vec::new();
     for call in calls {
@@ -91,7 +76,7 @@ async fn provisioned_environments_are_ready_before_traffic_and_follow_the_alias(
     // Its status is only READY again once version 2's environments are.
     c.update_alias().function_name("warm").name("prod").function_version("2").send().await.unwrap();
     wait_status(&c, "warm", "prod", Status::Ready).await;
-    let (body, tail) = call(&c, "warm", "prod", "{}").await;
+    let (body, tail) = invoke_as(&c, "warm", Some("prod"), "{}").await;
     assert_eq!(body, serde_json::json!({"init": "provisioned-concurrency", "version": "2"}));
     assert!(!tail.contains("Init Duration"), "{tail}");
 

@@ -23,7 +23,7 @@ def handler(event, context):
     return "ok"
 "#;
 
-fn lambda_config(id: &str, arn: &str, events: &[&str]) -> LambdaFunctionConfiguration {
+pub(crate) fn lambda_config(id: &str, arn: &str, events: &[&str]) -> LambdaFunctionConfiguration {
     let mut b = LambdaFunctionConfiguration::builder().id(id).lambda_function_arn(arn);
     for e in events {
         b = b.events(Event::from(*e));
@@ -31,7 +31,8 @@ fn lambda_config(id: &str, arn: &str, events: &[&str]) -> LambdaFunctionConfigur
     b.build().unwrap()
 }
 
-async fn allow_s3(c: &aws_sdk_lambda::Client, name: &str, qualifier: Option<&str>, bucket: &str) {
+/// Lets S3 invoke `name` (or its `qualifier`) for `bucket` of the default account.
+pub(crate) async fn allow_s3(c: &aws_sdk_lambda::Client, name: &str, qualifier: Option<&str>, bucket: &str) {
     c.add_permission()
         .function_name(name)
         .set_qualifier(qualifier.map(str::to_owned))
@@ -45,7 +46,7 @@ async fn allow_s3(c: &aws_sdk_lambda::Client, name: &str, qualifier: Option<&str
         .unwrap();
 }
 
-async fn put_notification(
+pub(crate) async fn put_notification(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     configs: Vec<LambdaFunctionConfiguration>,

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
 use testkit::ServerProcess;
 
 use crate::events::{Collector, create_reporter};
@@ -29,35 +28,14 @@ async fn notify(
     alias: Option<&str>,
     bucket: &str,
 ) {
-    lambda
-        .add_permission()
-        .function_name(name)
-        .set_qualifier(alias.map(str::to_owned))
-        .statement_id("s3")
-        .action("lambda:InvokeFunction")
-        .principal("s3.amazonaws.com")
-        .source_arn(format!("arn:aws:s3:::{bucket}"))
-        .source_account(ACCOUNT)
-        .send()
-        .await
-        .unwrap();
+    crate::s3::allow_s3(lambda, name, alias, bucket).await;
     s3.create_bucket().bucket(bucket).send().await.unwrap();
     let target = match alias {
         Some(a) => format!("{}:{a}", arn(name)),
         None => arn(name),
     };
-    let config = LambdaFunctionConfiguration::builder()
-        .id("uploads")
-        .lambda_function_arn(target)
-        .events(Event::S3ObjectCreated)
-        .build()
-        .unwrap();
-    s3.put_bucket_notification_configuration()
-        .bucket(bucket)
-        .notification_configuration(NotificationConfiguration::builder().lambda_function_configurations(config).build())
-        .send()
-        .await
-        .unwrap();
+    let config = crate::s3::lambda_config("uploads", &target, &["s3:ObjectCreated:*"]);
+    crate::s3::put_notification(s3, bucket, vec![config]).await.unwrap();
 }
 
 /// The S3 records the reporter function saw: `(key, event name, invoked ARN)`.

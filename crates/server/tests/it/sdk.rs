@@ -10,7 +10,6 @@ use std::time::Duration;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
 use testkit::TestServer;
 
 use crate::support::*;
@@ -84,27 +83,9 @@ async fn an_s3_triggered_python_function_reads_the_object_with_boto3() {
     c.publish_version().function_name("reader").send().await.unwrap();
     c.create_alias().function_name("reader").name("live").function_version("1").send().await.unwrap();
     s3.create_bucket().bucket("inbox").send().await.unwrap();
-    c.add_permission()
-        .function_name("reader")
-        .qualifier("live")
-        .statement_id("s3-inbox")
-        .action("lambda:InvokeFunction")
-        .principal("s3.amazonaws.com")
-        .source_arn("arn:aws:s3:::inbox")
-        .source_account(ACCOUNT)
-        .send()
-        .await
-        .unwrap();
-    let config = NotificationConfiguration::builder()
-        .lambda_function_configurations(
-            LambdaFunctionConfiguration::builder()
-                .lambda_function_arn(format!("{}:live", arn("reader")))
-                .events(Event::from("s3:ObjectCreated:Put"))
-                .build()
-                .unwrap(),
-        )
-        .build();
-    s3.put_bucket_notification_configuration().bucket("inbox").notification_configuration(config).send().await.unwrap();
+    crate::s3::allow_s3(&c, "reader", Some("live"), "inbox").await;
+    let to_live = crate::s3::lambda_config("put", &format!("{}:live", arn("reader")), &["s3:ObjectCreated:Put"]);
+    crate::s3::put_notification(&s3, "inbox", vec![to_live]).await.unwrap();
 
     s3.put_object()
         .bucket("inbox")
