@@ -1,9 +1,7 @@
-//! Who is calling, and in which region: read from the SigV4 credential scope.
-//!
-//! Signatures are not verified yet (a later issue); the credential scope only selects the
-//! account and region, as local AWS endpoints conventionally do.
+//! Who is calling, and in which region: the account of the request's [`Caller`] (which
+//! `verify` found for its access key), the region of its SigV4 credential scope.
 
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap, Request};
 use model::scope::{AccountId, Region, Scope};
 
 use crate::query::Query;
@@ -34,15 +32,21 @@ pub(crate) fn credential(headers: &HeaderMap, query: &Query) -> Option<Credentia
     Some(Credential { access_key_id: akid.to_owned(), region: region.to_owned(), service: service.to_owned() })
 }
 
-/// The scope a request acts in.
-pub(crate) fn scope(headers: &HeaderMap, query: &Query, default_region: &Region) -> Scope {
-    match credential(headers, query) {
-        Some(c) => Scope {
-            account: AccountId::from_access_key(&c.access_key_id),
-            region: Region::parse(&c.region).unwrap_or_else(|| default_region.clone()),
-        },
-        None => Scope { account: AccountId::from_access_key(""), region: default_region.clone() },
-    }
+pub(crate) use crate::verify::Caller;
+
+/// The authenticated caller of a request, if any.
+pub(crate) fn caller<B>(req: &Request<B>) -> Option<Caller> {
+    req.extensions().get::<Caller>().cloned()
+}
+
+/// The scope a request acts in: its caller's account (else the default account) and its
+/// credential scope's region (else the default region).
+pub(crate) fn scope(extensions: &Extensions, headers: &HeaderMap, query: &Query, default_region: &Region) -> Scope {
+    let account = extensions.get::<Caller>().map_or_else(|| AccountId::from_access_key(""), |c| c.account.clone());
+    let region = credential(headers, query)
+        .and_then(|c| Region::parse(&c.region))
+        .unwrap_or_else(|| default_region.clone());
+    Scope { account, region }
 }
 
 #[cfg(test)]
@@ -50,7 +54,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_credential_scope() {
+    fn the_scope_is_the_callers_account_in_the_credentials_region() {
         let mut h = HeaderMap::new();
         h.insert(
             "authorization",
@@ -59,12 +63,16 @@ mod tests {
                 .unwrap(),
         );
         let default = Region::parse("us-east-1").unwrap();
-        let s = scope(&h, &Query::default(), &default);
+        let mut ext = Extensions::new();
+        ext.insert(Caller { account: AccountId::parse("123456789012").unwrap(), root: false });
+        let s = scope(&ext, &h, &Query::default(), &default);
         assert_eq!((s.account.as_str(), s.region.as_str()), ("123456789012", "eu-west-1"));
-        let s = scope(&HeaderMap::new(), &Query::default(), &default);
+        let s = scope(&Extensions::new(), &h, &Query::default(), &default);
+        assert_eq!(s.account.as_str(), "000000000000", "no caller: the default account");
+        let s = scope(&Extensions::new(), &HeaderMap::new(), &Query::default(), &default);
         assert_eq!((s.account.as_str(), s.region.as_str()), ("000000000000", "us-east-1"));
         let q = Query::parse(Some("X-Amz-Credential=test%2F20240101%2Fap-south-1%2Flambda%2Faws4_request"));
-        let s = scope(&HeaderMap::new(), &q, &default);
+        let s = scope(&Extensions::new(), &HeaderMap::new(), &q, &default);
         assert_eq!((s.account.as_str(), s.region.as_str()), ("000000000000", "ap-south-1"));
     }
 }

@@ -55,7 +55,7 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> Response<Body
     r
 }
 
-fn forbidden() -> Response<Body> {
+pub(crate) fn forbidden() -> Response<Body> {
     error(StatusCode::FORBIDDEN, "AccessDeniedException", FORBIDDEN)
 }
 
@@ -84,8 +84,7 @@ pub(crate) async fn serve(
 
     let query = Query::parse(req.uri().query());
     let auth_type = target.url.auth_type;
-    let credential = crate::auth::credential(req.headers(), &query);
-    let caller_account = credential.as_ref().map(|c| AccountId::from_access_key(&c.access_key_id));
+    let caller_account = crate::auth::caller(&req).map(|c| c.account);
     let qualifier = (target.qualifier != model::name::Version::LATEST).then_some(target.qualifier.as_str());
     let allowed = match (auth_type, &caller_account) {
         (UrlAuthType::AwsIam, None) => false,

@@ -34,7 +34,7 @@ pub(crate) type Reply = Result<Response<Body>, ApiError>;
 
 pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>, request_id: &str) -> Reply {
     let (parts, body) = req.into_parts();
-    let caller = auth::scope(&parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
+    let caller = auth::scope(&parts.extensions, &parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
     let c = &state.control;
     // Another account's function: acts in that account if its resource policy allows it.
     let scope = match endpoint.resource_policy() {
@@ -367,6 +367,9 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             )
             .await
         }
+        Endpoint::CreateKey | Endpoint::ListKeys | Endpoint::DeleteKey { .. } => {
+            crate::keys::handle(state, &parts, endpoint, body).await
+        }
         Endpoint::Health => {
             let caps = state.engine.capabilities();
             let sdk = state.engine.sdk_status();
@@ -382,6 +385,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                     "missing": sdk.missing(),
                 },
                 "environments": state.engine.live_environments(),
+                "auth": state.auth.as_str(),
             });
             json(StatusCode::OK, &body)
         }

@@ -15,11 +15,13 @@ mod error;
 mod function_urls;
 mod handlers;
 mod invocations;
+mod keys;
 mod layers;
 pub mod listener;
 mod query;
 pub mod routes;
 mod services;
+mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use control::Control;
 use model::scope::Region;
 
 pub use crate::error::ApiError;
+pub use crate::verify::AuthMode;
 
 /// Everything handlers need, shared by all requests.
 pub struct ApiState {
@@ -42,12 +45,20 @@ pub struct ApiState {
     pub listen: SocketAddr,
     /// The S3-compatible storage on the same endpoint.
     pub s3: s3::S3,
+    /// Whether requests are verified (`--auth`).
+    pub auth: AuthMode,
+    /// The access keys requests are signed with.
+    pub keys: Arc<control::Keys>,
     code_urls: code_url::Signer,
 }
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState").field("default_region", &self.default_region).field("listen", &self.listen).finish()
+        f.debug_struct("ApiState")
+            .field("default_region", &self.default_region)
+            .field("listen", &self.listen)
+            .field("auth", &self.auth)
+            .finish()
     }
 }
 
@@ -58,8 +69,10 @@ impl ApiState {
         default_region: Region,
         listen: SocketAddr,
         s3: s3::S3,
+        auth: AuthMode,
+        keys: Arc<control::Keys>,
     ) -> ApiState {
-        ApiState { control, engine, default_region, listen, s3, code_urls: code_url::Signer::random() }
+        ApiState { control, engine, default_region, listen, s3, auth, keys, code_urls: code_url::Signer::random() }
     }
 }
 
@@ -97,12 +110,25 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let query = query::Query::parse(req.uri().query());
     let mut response = match services::Service::of(req.headers(), req.uri().path(), &query) {
-        services::Service::Lambda => serve_lambda(&state, req, &request_id).await,
-        services::Service::Logs => services::logs(&state, req).await,
-        services::Service::S3 { bucket_from_host } => services::s3(&state, req, bucket_from_host, &request_id).await,
-        services::Service::FunctionUrl { url_id, region, path } => {
-            function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await
+        services::Service::Lambda if unauthenticated(&state, &path) => serve_lambda(&state, req, &request_id).await,
+        services::Service::Lambda => match verify::authenticate(&state, verify::Kind::Lambda, req).await {
+            Ok(req) => serve_lambda(&state, req, &request_id).await,
+            Err(refusal) => refusal.lambda(),
+        },
+        services::Service::Logs => match verify::authenticate(&state, verify::Kind::Logs, req).await {
+            Ok(req) => services::logs(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
+        services::Service::S3 { bucket_from_host } => {
+            match verify::authenticate(&state, verify::Kind::S3, req).await {
+                Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
+                Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),
+            }
         }
+        services::Service::FunctionUrl { url_id, region, path } => match verify::function_url(&state, req).await {
+            Ok(req) => function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await,
+            Err(_) => function_urls::forbidden(),
+        },
         services::Service::Unknown(name) => services::unknown_service(&name),
     };
     tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
@@ -110,6 +136,12 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         response.headers_mut().insert("x-amzn-RequestId", v);
     }
     response
+}
+
+/// Versa's own paths that answer without a signature: the health check, and code downloads
+/// (`Code.Location`), which carry their own expiring HMAC.
+fn unauthenticated(state: &ApiState, path: &str) -> bool {
+    state.auth == AuthMode::Sigv4 && (path == "/_versa/health" || path.starts_with("/_versa/code/"))
 }
 
 /// Serves one request of Lambda's REST API.

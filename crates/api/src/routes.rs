@@ -201,6 +201,12 @@ pub enum Endpoint {
     },
     /// Versa's own: liveness.
     Health,
+    /// Versa's own: `POST /_versa/keys` (root key only under `--auth sigv4`).
+    CreateKey,
+    ListKeys,
+    DeleteKey {
+        access_key_id: String,
+    },
 }
 
 impl Endpoint {
@@ -258,6 +264,9 @@ impl Endpoint {
             Endpoint::RemoveLayerVersionPermission { .. } => "RemoveLayerVersionPermission",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
+            Endpoint::CreateKey => "CreateKey",
+            Endpoint::ListKeys => "ListKeys",
+            Endpoint::DeleteKey { .. } => "DeleteKey",
         }
     }
 
@@ -454,6 +463,9 @@ impl Endpoint {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }
             }
             (Method::GET, ["_versa", "health"]) => Endpoint::Health,
+            (Method::POST, ["_versa", "keys"]) => Endpoint::CreateKey,
+            (Method::GET, ["_versa", "keys"]) => Endpoint::ListKeys,
+            (Method::DELETE, ["_versa", "keys", id]) => Endpoint::DeleteKey { access_key_id: (*id).to_owned() },
             _ => return Err(unknown()),
         };
         Ok(e)

@@ -86,16 +86,20 @@ pub(crate) async fn s3(
     request_id: &str,
 ) -> Response<Body> {
     let query = Query::parse(req.uri().query());
-    let scope = crate::auth::scope(req.headers(), &query, &state.default_region);
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
     let ctx = s3::RequestContext {
         account: scope.account.as_str().to_owned(),
         region: scope.region.as_str().to_owned(),
         bucket_from_host,
-        // S3's request ids are 16 uppercase hex digits.
-        request_id: request_id.chars().filter(char::is_ascii_hexdigit).take(16).collect::<String>().to_uppercase(),
+        request_id: s3_request_id(request_id),
         source_ip: crate::source_ip(&req),
     };
     state.s3.handle(ctx, req).await
+}
+
+/// S3's request ids are 16 uppercase hex digits.
+pub(crate) fn s3_request_id(request_id: &str) -> String {
+    request_id.chars().filter(char::is_ascii_hexdigit).take(16).collect::<String>().to_uppercase()
 }
 
 /// The answer to a request for a service Versa does not serve: a JSON error that the SDKs of
@@ -113,7 +117,7 @@ pub(crate) fn unknown_service(name: &str) -> Response<Body> {
 /// Serves one CloudWatch Logs request (JSON 1.1: `POST /` with `X-Amz-Target`).
 pub(crate) async fn logs(state: &ApiState, req: Request<Body>) -> Response<Body> {
     let query = Query::parse(req.uri().query());
-    let scope = crate::auth::scope(req.headers(), &query, &state.default_region);
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let answer = if req.method() != Method::POST {
         logs_error(

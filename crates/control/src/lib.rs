@@ -16,6 +16,7 @@ mod events;
 mod functions;
 mod gc;
 mod invoke;
+pub mod keys;
 mod layers;
 mod names;
 mod permissions;
@@ -36,6 +37,7 @@ pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::invoke::InvokeTarget;
+pub use crate::keys::{Keys, Lookup};
 pub use crate::layers::{
     LayerListItem, LayerPage, LayerPermissionInput, LayerPolicyText, LayerVersionPage, LayerVersionView, PublishLayer,
 };

@@ -80,6 +80,9 @@ pub(crate) struct Env {
     /// Set on a cold start until the first invocation reports it.
     pub init_duration: Mutex<Option<Duration>>,
     pub last_used: Mutex<Instant>,
+    /// The environment's own access key (`AWS_ACCESS_KEY_ID`…); revoked when the environment
+    /// is dropped.
+    _credentials: Option<control::keys::TemporaryCredentials>,
 }
 
 impl Drop for Env {
@@ -102,6 +105,7 @@ impl Env {
         endpoint: Option<Endpoint>,
         api: Option<tokio::task::JoinHandle<()>>,
         sink: Arc<Mutex<Sink>>,
+        credentials: Option<control::keys::TemporaryCredentials>,
     ) -> Env {
         let output = sandbox.output.take().expect("a fresh sandbox has its output");
         let capture = Capture::start(output, sink.clone());
@@ -142,6 +146,7 @@ impl Env {
             waiter,
             init_duration: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
+            _credentials: credentials,
         }
     }
 

@@ -74,6 +74,9 @@ pub struct EngineConfig {
     pub interpreter_search: bool,
     /// Versa's runtimes directory: the AWS SDKs functions find on their module path.
     pub sdk: sdk::RuntimesDir,
+    /// Mints each environment's own access key, secret and session token. `None`: functions
+    /// get the `--auth off` convention (their account as key id).
+    pub keys: Option<Arc<control::Keys>>,
 }
 
 /// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
@@ -739,7 +742,11 @@ impl Engine {
 
         let config = &target.record.config;
         let paths = ModulePaths { runtime_dir: runtime_dir.map(runtime_root), ..paths };
-        let env_vars = environment(target, launch, &paths, &group, &stream, init_type);
+        let credentials = self.config.keys.as_ref().map(|k| k.mint_temporary(&target.scope.account)).transpose();
+        let credentials = credentials.ok_or_else(|| {
+            InvokeError::Internal("too many execution environments hold credentials".to_owned())
+        })?;
+        let env_vars = environment(target, launch, &paths, &group, &stream, init_type, credentials.as_ref());
         let network = match self.caps.isolation {
             Isolation::Namespaces { network } => network,
             Isolation::None => Network::Host,
@@ -806,7 +813,7 @@ impl Engine {
             (Some(l), Some(serve)) => serve(l),
             _ => None,
         };
-        let env = Arc::new(Env::new(id, sandbox, endpoint, api, sink));
+        let env = Arc::new(Env::new(id, sandbox, endpoint, api, sink, credentials));
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
         let started = env.started(INIT_TIMEOUT).await;
         let init_ms = began.elapsed().as_secs_f64() * 1000.0;
@@ -1032,6 +1039,7 @@ fn environment(
     group: &str,
     stream: &str,
     init_type: &str,
+    credentials: Option<&control::keys::TemporaryCredentials>,
 ) -> Vec<(String, String)> {
     let c = &target.record.config;
     let mut env: Vec<(String, String)> = Vec::new();
@@ -1077,10 +1085,20 @@ fn environment(
     set("AWS_LAMBDA_INITIALIZATION_TYPE", init_type.to_owned());
     set("AWS_LAMBDA_LOG_GROUP_NAME", group.to_owned());
     set("AWS_LAMBDA_LOG_STREAM_NAME", stream.to_owned());
-    // Credentials for calling Versa from inside: a 12-digit key id is the function's account.
-    set("AWS_ACCESS_KEY_ID", target.scope.account.to_string());
-    set("AWS_SECRET_ACCESS_KEY", "versa".to_owned());
-    set("AWS_SESSION_TOKEN", "versa".to_owned());
+    // Credentials for calling Versa from inside: the environment's own temporary key, bound to
+    // the function's account; without keys, a 12-digit key id is the function's account.
+    match credentials {
+        Some(c) => {
+            set("AWS_ACCESS_KEY_ID", c.access_key_id.clone());
+            set("AWS_SECRET_ACCESS_KEY", c.secret_access_key.clone());
+            set("AWS_SESSION_TOKEN", c.session_token.clone());
+        }
+        None => {
+            set("AWS_ACCESS_KEY_ID", target.scope.account.to_string());
+            set("AWS_SECRET_ACCESS_KEY", "versa".to_owned());
+            set("AWS_SESSION_TOKEN", "versa".to_owned());
+        }
+    }
     set("LAMBDA_TASK_ROOT", paths.task_root.display().to_string());
     set(
         "LAMBDA_RUNTIME_DIR",

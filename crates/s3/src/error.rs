@@ -380,29 +380,34 @@ impl ApiError {
         if status == StatusCode::NOT_MODIFIED {
             return None;
         }
-        let mut out = String::with_capacity(256);
-        out.push_str(xml::DECLARATION);
-        out.push_str("<Error><Code>");
-        out.push_str(code);
-        out.push_str("</Code><Message>");
-        out.push_str(&xml::escape(&message));
-        out.push_str("</Message>");
-        for (name, value) in extra {
-            out.push('<');
-            out.push_str(&name);
-            out.push('>');
-            out.push_str(&xml::escape(&value));
-            out.push_str("</");
-            out.push_str(&name);
-            out.push('>');
-        }
-        out.push_str("<RequestId>");
-        out.push_str(&xml::escape(request_id));
-        out.push_str("</RequestId><HostId>");
-        out.push_str(&xml::escape(host_id));
-        out.push_str("</HostId></Error>");
-        Some(out)
+        Some(document(code, &message, &extra, request_id, host_id))
     }
+}
+
+/// S3's XML error document: code, message, the error's own elements, request and host ids.
+pub(crate) fn document(code: &str, message: &str, extra: &[(String, String)], request_id: &str, host_id: &str) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(xml::DECLARATION);
+    out.push_str("<Error><Code>");
+    out.push_str(code);
+    out.push_str("</Code><Message>");
+    out.push_str(&xml::escape(message));
+    out.push_str("</Message>");
+    for (name, value) in extra {
+        out.push('<');
+        out.push_str(name);
+        out.push('>');
+        out.push_str(&xml::escape(value));
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+    out.push_str("<RequestId>");
+    out.push_str(&xml::escape(request_id));
+    out.push_str("</RequestId><HostId>");
+    out.push_str(&xml::escape(host_id));
+    out.push_str("</HostId></Error>");
+    out
 }
 
 impl From<rusqlite::Error> for ApiError {

@@ -71,6 +71,7 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 
 pub use crate::limits::S3Limits;
+pub use crate::service::refusal as error_response;
 
 /// A boxed, sendable future (the shape of `futures::future::BoxFuture`), for [`Notifier`]'s
 /// methods without an async-trait crate.

@@ -209,6 +209,24 @@ fn error_response(e: &ApiError, request_id: &str, host_id: &str, head: bool) -> 
     r
 }
 
+/// An S3 error decided outside S3 (authentication refusals): S3's XML error document and
+/// headers.
+pub fn refusal(status: StatusCode, code: &str, message: &str, extra: &[(String, String)], request_id: &str) -> Response<Body> {
+    let host_id = new_host_id();
+    let mut r = Response::new(Body::from(crate::error::document(code, message, extra, request_id, &host_id)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amz-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&host_id) {
+        h.insert("x-amz-id-2", v);
+    }
+    h.insert("server", HeaderValue::from_static("AmazonS3"));
+    r
+}
+
 pub async fn handle(inner: &Arc<Inner>, ctx: RequestContext, req: Request<Body>) -> Response<Body> {
     let host_id = new_host_id();
     let head = req.method() == Method::HEAD;

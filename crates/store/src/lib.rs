@@ -73,6 +73,19 @@ pub struct AccountUsage {
     pub total_code_size: u64,
 }
 
+/// An access key as stored: its secret sealed by `control` (the store never sees it in clear).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRow {
+    pub access_key_id: String,
+    /// The 12-digit account its requests act in.
+    pub account: String,
+    pub sealed_secret: Vec<u8>,
+    /// The key `versa server` created for the root account at its first start.
+    pub root: bool,
+    pub created_ms: i64,
+    pub name: Option<String>,
+}
+
 /// Row-level reads, inside a transaction.
 pub trait ReadTx {
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError>;
@@ -142,6 +155,9 @@ pub trait ReadTx {
         before: Option<u32>,
         limit: usize,
     ) -> Result<Vec<LayerVersion>, StoreError>;
+    fn access_key(&mut self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+    /// Access keys in id order, at most `limit`.
+    fn access_keys(&mut self, limit: usize) -> Result<Vec<AccessKeyRow>, StoreError>;
 }
 
 /// Where a function URL leads.
@@ -213,6 +229,9 @@ pub trait WriteTx: ReadTx {
         version: u32,
         policy: Option<&LayerPolicy>,
     ) -> Result<(), StoreError>;
+    /// Inserts an access key; its id must be new.
+    fn insert_access_key(&mut self, key: &AccessKeyRow) -> Result<(), StoreError>;
+    fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

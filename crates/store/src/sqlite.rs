@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, QueueTotals, ReadJob, ReadTx, StoreError,
+    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, QueueTotals, ReadJob, ReadTx, StoreError,
     UrlTarget, WriteJob, WriteTx,
 };
 
@@ -265,6 +265,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX function_layers_code ON function_layers(code);
     "#,
+    // 6: access keys (`--auth sigv4`); secrets sealed by `control`.
+    r#"
+    CREATE TABLE access_keys (
+        access_key_id   TEXT PRIMARY KEY,
+        account         TEXT NOT NULL,
+        sealed_secret   BLOB NOT NULL,
+        root            INTEGER NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        name            TEXT
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -416,6 +427,19 @@ fn layer_version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, Str
 
 const EVENT_COLUMNS: &str =
     "id, function_id, function_name, qualifier, request_id, payload, received_ms, attempts, account, region";
+
+const ACCESS_KEY_COLUMNS: &str = "access_key_id, account, sealed_secret, root, created_ms, name";
+
+fn access_key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRow> {
+    Ok(AccessKeyRow {
+        access_key_id: row.get(0)?,
+        account: row.get(1)?,
+        sealed_secret: row.get(2)?,
+        root: row.get(3)?,
+        created_ms: row.get(4)?,
+        name: row.get(5)?,
+    })
+}
 
 impl ReadTx for SqliteTx<'_> {
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
@@ -819,6 +843,24 @@ impl ReadTx for SqliteTx<'_> {
         }
         Ok(out)
     }
+
+    fn access_key(&mut self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError> {
+        self.conn
+            .prepare_cached(&format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?1"))
+            .map_err(db_err)?
+            .query_row(params![access_key_id], access_key_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn access_keys(&mut self, limit: usize) -> Result<Vec<AccessKeyRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY access_key_id LIMIT ?1"))
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![limit as i64], access_key_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
 }
 
 impl SqliteTx<'_> {
@@ -1176,5 +1218,24 @@ impl WriteTx for SqliteTx<'_> {
             return Err(StoreError::Database(format!("layer version {}:{version} vanished", id.0)));
         }
         Ok(())
+    }
+
+    fn insert_access_key(&mut self, key: &AccessKeyRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
+            .map_err(db_err)?
+            .execute(params![key.access_key_id, key.account, key.sealed_secret, key.root, key.created_ms, key.name])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM access_keys WHERE access_key_id = ?1")
+            .map_err(db_err)?
+            .execute(params![access_key_id])
+            .map_err(db_err)?;
+        Ok(n > 0)
     }
 }

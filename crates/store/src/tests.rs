@@ -8,7 +8,7 @@ use model::layer::{FunctionLayer, Layer, LayerId, LayerPolicy, LayerPrincipal, L
 use model::name::Version;
 use model::scope::{AccountId, Region, Scope};
 
-use crate::{FunctionKey, LayerKey, SqliteBackend, SqliteOptions, Store, StoreError};
+use crate::{AccessKeyRow, FunctionKey, LayerKey, SqliteBackend, SqliteOptions, Store, StoreError};
 
 fn scope() -> Scope {
     Scope { account: AccountId::parse("123456789012").unwrap(), region: Region::parse("us-east-1").unwrap() }
@@ -167,6 +167,7 @@ async fn suite(store: Store) {
     assert_eq!(totals(store.clone()).await, (0, 0));
 
     layers(&store).await;
+    access_keys(&store).await;
 }
 
 fn layer_version(version: u32, sha: u8) -> LayerVersion {
@@ -180,6 +181,32 @@ fn layer_version(version: u32, sha: u8) -> LayerVersion {
         created_ms: 5,
         policy: None,
     }
+}
+
+/// Access keys: inserted once, read by id, listed in id order, deleted.
+async fn access_keys(store: &Store) {
+    let row = |id: &str, root: bool| AccessKeyRow {
+        access_key_id: id.into(),
+        account: "123456789012".into(),
+        sealed_secret: vec![1, 2, 3],
+        root,
+        created_ms: 7,
+        name: Some("ci".into()),
+    };
+    let (a, b) = (row("VKIAB", false), row("VKIAA", true));
+    let (a2, b2) = (a.clone(), b.clone());
+    store.write(move |tx| { tx.insert_access_key(&a2)?; tx.insert_access_key(&b2) }).await.unwrap();
+    let dup = a.clone();
+    assert!(store.write(move |tx| tx.insert_access_key(&dup)).await.is_err(), "ids are unique");
+    let got = store.read(|tx| tx.access_key("VKIAB")).await.unwrap();
+    assert_eq!(got, Some(a.clone()));
+    let all = store.read(|tx| tx.access_keys(10)).await.unwrap();
+    assert_eq!(all, vec![b.clone(), a.clone()]);
+    assert_eq!(store.read(|tx| tx.access_keys(1)).await.unwrap(), vec![b]);
+    assert!(store.write(|tx| tx.delete_access_key("VKIAB")).await.unwrap());
+    assert!(!store.write(|tx| tx.delete_access_key("VKIAB")).await.unwrap());
+    assert_eq!(store.read(|tx| tx.access_key("VKIAB")).await.unwrap(), None);
+    assert!(store.write(|tx| tx.delete_access_key("VKIAA")).await.unwrap());
 }
 
 /// Layers, their versions and policies, and the invariant that a layer's code stays referenced

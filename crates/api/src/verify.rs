@@ -1,0 +1,368 @@
+//! Who is calling: every request's SigV4 authentication, checked before any service sees it.
+//!
+//! With `--auth sigv4` a request must be signed with a key Versa knows (a long-term key from
+//! `versa keys`, the root key, or an execution environment's temporary key with its session
+//! token); its account is the key's. Refusals use each service's own error shape (reference
+//! §A2): Lambda's REST-JSON 403s, Logs' JSON 1.1 400s, S3's XML. With `--auth off` nothing is
+//! verified: a key Versa knows still acts in its account, any other key id acts in the account
+//! it spells (12 digits), else `000000000000`.
+//!
+//! The order (reference §A1.10): parse the signature's place and parameters (no secret yet),
+//! look up the key, check the time, then — for every service but S3, whose signature covers a
+//! declared payload hash — read the body (under the largest limit of the service) and compare
+//! the signature. S3 bodies are checked while they stream (`s3::PayloadCheck`).
+//!
+//! **Invariant: a refused signature changes nothing**: this runs before the request reaches a
+//! handler, and a streamed S3 body is checked before its object is committed.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use control::keys::{KeySecret, Lookup};
+use model::scope::AccountId;
+use serde_json::json;
+use sha2::Digest;
+
+use crate::ApiState;
+
+/// Whether requests are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Accept every request; the access key id only selects the account.
+    Off,
+    /// Verify SigV4 on every request (`--auth sigv4`).
+    Sigv4,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Off => "off",
+            AuthMode::Sigv4 => "sigv4",
+        }
+    }
+}
+
+/// The identity a request acts with, once authenticated (a request extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub account: AccountId,
+    /// Signed with a root-account key: may manage keys.
+    pub root: bool,
+}
+
+/// Which service's errors a refusal takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Lambda,
+    Logs,
+    S3,
+}
+
+/// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
+/// with its zip inline); each operation's own limit applies afterwards.
+const LAMBDA_BODY_BYTES_MAX: usize = model::limits::CREATE_FUNCTION_REQUEST_BYTES_MAX;
+
+/// The tolerated clock difference of header-signed requests.
+pub const SKEW_SECS: i64 = sigv4::SKEW_MAX_SECS;
+
+/// A refusal, before it is rendered in a service's shape.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// No authentication at all.
+    Missing,
+    /// An access key id Versa does not know, or a temporary key with the wrong session token.
+    UnknownKey { access_key_id: String, token: bool },
+    /// A temporary key whose environment ended.
+    ExpiredToken,
+    /// What the verifier said.
+    Sigv4(sigv4::Error),
+    /// A signature that does not match, for this access key.
+    Signature(sigv4::Error, String),
+    /// A declared `x-amz-content-sha256` that is not the body's hash.
+    ContentSha256Mismatch,
+    /// The scope names another service than the one the request reached.
+    WrongService { expected: &'static str },
+    /// S3 header-signed requests must say how their payload is hashed.
+    MissingContentSha256,
+    /// A body larger than any request of the service.
+    TooLarge,
+}
+
+/// Authenticates `req` for `kind`. Returns the request (body re-attached when it was read)
+/// carrying its [`Caller`], or the refusal to send.
+pub(crate) async fn authenticate(
+    state: &ApiState,
+    kind: Kind,
+    req: Request<Body>,
+) -> Result<Request<Body>, Refusal> {
+    match state.auth {
+        AuthMode::Off => Ok(without_verification(state, req)),
+        AuthMode::Sigv4 => verified(state, kind, req).await,
+    }
+}
+
+/// A function URL request: verified only when it is signed (an `AWS_IAM` URL then finds its
+/// [`Caller`]; a `NONE` URL needs none). A signed request whose signature fails is refused.
+pub(crate) async fn function_url(state: &ApiState, req: Request<Body>) -> Result<Request<Body>, Refusal> {
+    let signed = req.headers().contains_key(header::AUTHORIZATION)
+        || req.uri().query().is_some_and(|q| q.contains("X-Amz-Algorithm="));
+    match state.auth {
+        AuthMode::Sigv4 if signed => verified(state, Kind::Lambda, req).await,
+        AuthMode::Sigv4 => Ok(req),
+        AuthMode::Off => Ok(without_verification(state, req)),
+    }
+}
+
+/// `--auth off`: the account of a key Versa knows, else the one its id spells.
+fn without_verification(state: &ApiState, mut req: Request<Body>) -> Request<Body> {
+    let query = crate::query::Query::parse(req.uri().query());
+    if let Some(c) = crate::auth::credential(req.headers(), &query) {
+        let caller = match state.keys.lookup(&c.access_key_id) {
+            Lookup::Found(k) => Caller { account: k.account, root: k.root },
+            _ => Caller { account: AccountId::from_access_key(&c.access_key_id), root: false },
+        };
+        req.extensions_mut().insert(caller);
+    }
+    req
+}
+
+async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Request<Body>, Refusal> {
+    let (mut parts, body) = req.into_parts();
+    let raw_path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().map(str::to_owned);
+    let request = sigv4::RequestParts {
+        method: &parts.method,
+        raw_path: &raw_path,
+        raw_query: raw_query.as_deref(),
+        headers: &parts.headers,
+    };
+    let auth = sigv4::parse(&request).map_err(Refusal::Sigv4)?.ok_or(Refusal::Missing)?;
+    let expected = match kind {
+        Kind::Lambda => "lambda",
+        Kind::Logs => "logs",
+        Kind::S3 => "s3",
+    };
+    if auth.service != expected {
+        return Err(Refusal::WrongService { expected });
+    }
+    let key = match state.keys.lookup(&auth.access_key_id) {
+        Lookup::Found(k) => k,
+        Lookup::Unknown => return Err(Refusal::UnknownKey { access_key_id: auth.access_key_id, token: false }),
+        Lookup::Expired => return Err(Refusal::ExpiredToken),
+    };
+    check_token(&key, &auth)?;
+    auth.check_time(stdx::time::now_ms() / 1000, SKEW_SECS).map_err(Refusal::Sigv4)?;
+
+    let caller = Caller { account: key.account.clone(), root: key.root };
+    let access_key_id = auth.access_key_id.clone();
+    let signature = |e: sigv4::Error| Refusal::Signature(e, access_key_id.clone());
+    let body = if kind == Kind::S3 {
+        if auth.form == sigv4::Form::Header && auth.payload == sigv4::Payload::BodyHash {
+            return Err(Refusal::MissingContentSha256);
+        }
+        let verified = auth.verify(&request, sigv4::UriMode::S3, &key.secret, None).map_err(signature)?;
+        if let Some(check) = s3::PayloadCheck::of(&verified) {
+            parts.extensions.insert(check);
+        }
+        body
+    } else {
+        let bytes = axum::body::to_bytes(body, LAMBDA_BODY_BYTES_MAX).await.map_err(|_| Refusal::TooLarge)?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        auth.verify(&request, sigv4::UriMode::Normalized, &key.secret, Some(digest)).map_err(signature)?;
+        if let sigv4::Payload::Digest(d) = auth.payload
+            && d != digest
+        {
+            // The declared hash is signed, but it is not this body's.
+            return Err(Refusal::ContentSha256Mismatch);
+        }
+        Body::from(bytes)
+    };
+    parts.extensions.insert(caller);
+    Ok(Request::from_parts(parts, body))
+}
+
+/// A temporary key must come with its own session token; a long-term key's token is ignored.
+fn check_token(key: &KeySecret, auth: &sigv4::Auth) -> Result<(), Refusal> {
+    match &key.session_token {
+        Some(t) if auth.security_token.as_deref() != Some(t.as_str()) => {
+            Err(Refusal::UnknownKey { access_key_id: auth.access_key_id.clone(), token: true })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Lambda's message for an unknown key or a bad session token.
+const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+const EXPIRED_TOKEN: &str = "The security token included in the request is expired.";
+
+impl Refusal {
+    /// Code and message as Lambda and Logs (AWS's JSON services) give them.
+    fn json_parts(&self) -> (&'static str, String) {
+        match self {
+            Refusal::Missing => ("MissingAuthenticationTokenException", "Missing Authentication Token".to_owned()),
+            Refusal::UnknownKey { .. } => ("UnrecognizedClientException", INVALID_TOKEN.to_owned()),
+            Refusal::ExpiredToken => ("ExpiredTokenException", EXPIRED_TOKEN.to_owned()),
+            Refusal::WrongService { expected } => {
+                ("InvalidSignatureException", format!("Credential should be scoped to correct service: '{expected}'."))
+            }
+            Refusal::MissingContentSha256 => (
+                "InvalidSignatureException",
+                "Missing required header for this request: x-amz-content-sha256".to_owned(),
+            ),
+            Refusal::TooLarge => (
+                "RequestEntityTooLargeException",
+                format!("Request must be smaller than {LAMBDA_BODY_BYTES_MAX} bytes for the operation"),
+            ),
+            Refusal::ContentSha256Mismatch => (
+                "InvalidSignatureException",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
+            ),
+            Refusal::Sigv4(e) | Refusal::Signature(e, _) => {
+                let code = match e {
+                    sigv4::Error::Incomplete { .. }
+                    | sigv4::Error::NotKeyValue { .. }
+                    | sigv4::Error::CredentialMalformed { .. }
+                    | sigv4::Error::HostNotSigned
+                    | sigv4::Error::Malformed(_)
+                    | sigv4::Error::PresignMissingParams => "IncompleteSignatureException",
+                    _ => "InvalidSignatureException",
+                };
+                (code, e.to_string())
+            }
+        }
+    }
+
+    /// Lambda (REST-JSON): 403, `x-amzn-ErrorType` and `{"message": …}`.
+    pub(crate) fn lambda(&self) -> Response<Body> {
+        let (code, message) = self.json_parts();
+        let status = if matches!(self, Refusal::TooLarge) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::FORBIDDEN };
+        json_error(status, code, &message, "application/json")
+    }
+
+    /// Logs (JSON 1.1): 400 with `__type`.
+    pub(crate) fn logs(&self) -> Response<Body> {
+        let (code, message) = self.json_parts();
+        json_error(StatusCode::BAD_REQUEST, code, &message, logs::Response::CONTENT_TYPE)
+    }
+
+    /// S3 (REST-XML): the table of reference §A2.
+    pub(crate) fn s3(&self, request_id: &str) -> Response<Body> {
+        use sigv4::Error as E;
+        let now = stdx::time::now_ms() / 1000;
+        let forbidden = StatusCode::FORBIDDEN;
+        let bad = StatusCode::BAD_REQUEST;
+        let (status, code, message, extra): (StatusCode, &str, String, Vec<(String, String)>) = match self {
+            Refusal::Missing => (forbidden, "AccessDenied", "Access Denied".to_owned(), vec![]),
+            Refusal::UnknownKey { access_key_id, token: false } => (
+                forbidden,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.".to_owned(),
+                vec![("AWSAccessKeyId".to_owned(), access_key_id.clone())],
+            ),
+            Refusal::UnknownKey { token: true, .. } => {
+                (bad, "InvalidToken", "The provided token is malformed or otherwise invalid.".to_owned(), vec![])
+            }
+            Refusal::ExpiredToken => (bad, "ExpiredToken", "The provided token has expired.".to_owned(), vec![]),
+            Refusal::WrongService { expected } => (
+                bad,
+                "AuthorizationHeaderMalformed",
+                format!("The authorization header is malformed; Credential should be scoped to correct service: '{expected}'."),
+                vec![],
+            ),
+            Refusal::MissingContentSha256 => {
+                (bad, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256".to_owned(), vec![])
+            }
+            Refusal::TooLarge => (bad, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size".to_owned(), vec![]),
+            Refusal::ContentSha256Mismatch => (
+                bad,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
+                vec![],
+            ),
+            Refusal::Sigv4(e) | Refusal::Signature(e, _) => match e {
+                E::Incomplete { .. } | E::NotKeyValue { .. } | E::HostNotSigned | E::Malformed(_) => (
+                    bad,
+                    "AuthorizationHeaderMalformed",
+                    "The authorization header is malformed; the authorization header requires three components: \
+                     Credential, SignedHeaders, and Signature."
+                        .to_owned(),
+                    vec![],
+                ),
+                E::CredentialMalformed { presigned: true, .. }
+                | E::PresignMissingParams
+                | E::PresignExpiresTooLarge
+                | E::PresignExpiresInvalid(_) => (bad, "AuthorizationQueryParametersError", e.to_string(), vec![]),
+                E::CredentialMalformed { presigned: false, .. } | E::ScopeDateMismatch { .. } => {
+                    (bad, "AuthorizationHeaderMalformed", e.to_string(), vec![])
+                }
+                E::UnsupportedAlgorithm(_) | E::InvalidContentSha256(_) => (bad, "InvalidArgument", e.to_string(), vec![]),
+                E::Skewed { request_time, skew_secs, .. } => (
+                    forbidden,
+                    "RequestTimeTooSkewed",
+                    "The difference between the request time and the current time is too large.".to_owned(),
+                    vec![
+                        ("RequestTime".to_owned(), request_time.clone()),
+                        ("ServerTime".to_owned(), sigv4::time::format_iso8601(now)),
+                        ("MaxAllowedSkewMilliseconds".to_owned(), (skew_secs * 1000).to_string()),
+                    ],
+                ),
+                E::PresignExpired { expires_secs, expired_at, server_time } => (
+                    forbidden,
+                    "AccessDenied",
+                    "Request has expired".to_owned(),
+                    vec![
+                        ("X-Amz-Expires".to_owned(), expires_secs.to_string()),
+                        ("Expires".to_owned(), sigv4::time::format_iso8601(*expired_at)),
+                        ("ServerTime".to_owned(), sigv4::time::format_iso8601(*server_time)),
+                    ],
+                ),
+                E::HeadersNotSigned(names) => (
+                    forbidden,
+                    "AccessDenied",
+                    e.to_string(),
+                    vec![("HeadersNotSigned".to_owned(), names.join(", "))],
+                ),
+                E::Mismatch { canonical_request, string_to_sign, signature_provided } => (
+                    forbidden,
+                    "SignatureDoesNotMatch",
+                    sigv4::error::S3_SIGNATURE_MISMATCH.to_owned(),
+                    vec![
+                        ("AWSAccessKeyId".to_owned(), self.access_key_id().to_owned()),
+                        ("StringToSign".to_owned(), string_to_sign.clone()),
+                        ("SignatureProvided".to_owned(), signature_provided.clone()),
+                        ("StringToSignBytes".to_owned(), hex_bytes(string_to_sign)),
+                        ("CanonicalRequest".to_owned(), canonical_request.clone()),
+                        ("CanonicalRequestBytes".to_owned(), hex_bytes(canonical_request)),
+                    ],
+                ),
+                E::ChunkMismatch => {
+                    (forbidden, "SignatureDoesNotMatch", sigv4::error::S3_SIGNATURE_MISMATCH.to_owned(), vec![])
+                }
+            },
+        };
+        s3::error_response(status, code, &message, &extra, request_id)
+    }
+}
+
+impl Refusal {
+    fn access_key_id(&self) -> &str {
+        match self {
+            Refusal::Signature(_, id) | Refusal::UnknownKey { access_key_id: id, .. } => id,
+            _ => "",
+        }
+    }
+}
+
+/// `StringToSignBytes`: the bytes as space-separated lower-case hex pairs.
+fn hex_bytes(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+fn json_error(status: StatusCode, code: &'static str, message: &str, content_type: &'static str) -> Response<Body> {
+    let body = json!({ "__type": code, "message": message }).to_string();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(code));
+    r
+}
