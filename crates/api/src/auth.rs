@@ -43,9 +43,8 @@ pub(crate) fn caller<B>(req: &Request<B>) -> Option<Caller> {
 /// credential scope's region (else the default region).
 pub(crate) fn scope(extensions: &Extensions, headers: &HeaderMap, query: &Query, default_region: &Region) -> Scope {
     let account = extensions.get::<Caller>().map_or_else(|| AccountId::from_access_key(""), |c| c.account.clone());
-    let region = credential(headers, query)
-        .and_then(|c| Region::parse(&c.region))
-        .unwrap_or_else(|| default_region.clone());
+    let region =
+        credential(headers, query).and_then(|c| Region::parse(&c.region)).unwrap_or_else(|| default_region.clone());
     Scope { account, region }
 }
 

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use base64::Engine as _;
 use model::policy::{ACTION_INVOKE_URL, Caller, CallerPrincipal, Cors, UrlAuthType};
-use model::scope::{AccountId, Scope};
+use model::scope::Scope;
 use serde_json::{Map, Value, json};
 
 use crate::ApiState;
@@ -84,6 +84,7 @@ pub(crate) async fn serve(
 
     let query = Query::parse(req.uri().query());
     let auth_type = target.url.auth_type;
+    let credential = crate::auth::credential(req.headers(), &query);
     let caller_account = crate::auth::caller(&req).map(|c| c.account);
     let qualifier = (target.qualifier != model::name::Version::LATEST).then_some(target.qualifier.as_str());
     let allowed = match (auth_type, &caller_account) {

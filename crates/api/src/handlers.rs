@@ -34,7 +34,8 @@ pub(crate) type Reply = Result<Response<Body>, ApiError>;
 
 pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<Body>, request_id: &str) -> Reply {
     let (parts, body) = req.into_parts();
-    let caller = auth::scope(&parts.extensions, &parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
+    let caller =
+        auth::scope(&parts.extensions, &parts.headers, &Query::parse(parts.uri.query()), &state.default_region);
     let c = &state.control;
     // Another account's function: acts in that account if its resource policy allows it.
     let scope = match endpoint.resource_policy() {

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use crate::ApiState;
 use crate::error::ApiError;
 use crate::handlers::{CONTROL_REQUEST_BYTES_MAX, Reply, json, read_json};
 use crate::routes::Endpoint;
 use crate::verify::{AuthMode, Caller};
-use crate::ApiState;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -119,12 +119,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::logs(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
-        services::Service::S3 { bucket_from_host } => {
-            match verify::authenticate(&state, verify::Kind::S3, req).await {
-                Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
-                Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),
-            }
-        }
+        services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
+            Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
+            Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),
+        },
         services::Service::FunctionUrl { url_id, region, path } => match verify::function_url(&state, req).await {
             Ok(req) => function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await,
             Err(_) => function_urls::forbidden(),

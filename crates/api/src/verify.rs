@@ -90,11 +90,7 @@ pub(crate) enum Refusal {
 
 /// Authenticates `req` for `kind`. Returns the request (body re-attached when it was read)
 /// carrying its [`Caller`], or the refusal to send.
-pub(crate) async fn authenticate(
-    state: &ApiState,
-    kind: Kind,
-    req: Request<Body>,
-) -> Result<Request<Body>, Refusal> {
+pub(crate) async fn authenticate(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Request<Body>, Refusal> {
     match state.auth {
         AuthMode::Off => Ok(without_verification(state, req)),
         AuthMode::Sigv4 => verified(state, kind, req).await,
@@ -136,7 +132,14 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
         raw_query: raw_query.as_deref(),
         headers: &parts.headers,
     };
-    let auth = sigv4::parse(&request).map_err(Refusal::Sigv4)?.ok_or(Refusal::Missing)?;
+    let auth = match sigv4::parse(&request).map_err(Refusal::Sigv4)? {
+        Some(auth) => auth,
+        // A SigV2 presigned URL (`aws s3 presign` without `signature_version = s3v4`).
+        None if is_sigv2_presigned(raw_query.as_deref()) => {
+            return Err(Refusal::Sigv4(sigv4::Error::UnsupportedAlgorithm("AWS".to_owned())));
+        }
+        None => return Err(Refusal::Missing),
+    };
     let expected = match kind {
         Kind::Lambda => "lambda",
         Kind::Logs => "logs",
@@ -161,9 +164,8 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
             return Err(Refusal::MissingContentSha256);
         }
         let verified = auth.verify(&request, sigv4::UriMode::S3, &key.secret, None).map_err(signature)?;
-        if let Some(check) = s3::PayloadCheck::of(&verified) {
-            parts.extensions.insert(check);
-        }
+        // S3 checks the payload against it while the body streams.
+        parts.extensions.insert(verified);
         body
     } else {
         let bytes = axum::body::to_bytes(body, LAMBDA_BODY_BYTES_MAX).await.map_err(|_| Refusal::TooLarge)?;
@@ -179,6 +181,12 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
     };
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, body))
+}
+
+fn is_sigv2_presigned(query: Option<&str>) -> bool {
+    let mut names = query.unwrap_or_default().split('&').map(|p| p.split('=').next().unwrap_or_default());
+    let names: Vec<&str> = names.by_ref().take(sigv4::QUERY_PAIRS_MAX).collect();
+    names.contains(&"AWSAccessKeyId") && names.contains(&"Signature")
 }
 
 /// A temporary key must come with its own session token; a long-term key's token is ignored.
@@ -235,7 +243,8 @@ impl Refusal {
     /// Lambda (REST-JSON): 403, `x-amzn-ErrorType` and `{"message": …}`.
     pub(crate) fn lambda(&self) -> Response<Body> {
         let (code, message) = self.json_parts();
-        let status = if matches!(self, Refusal::TooLarge) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::FORBIDDEN };
+        let status =
+            if matches!(self, Refusal::TooLarge) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::FORBIDDEN };
         json_error(status, code, &message, "application/json")
     }
 
@@ -266,13 +275,20 @@ impl Refusal {
             Refusal::WrongService { expected } => (
                 bad,
                 "AuthorizationHeaderMalformed",
-                format!("The authorization header is malformed; Credential should be scoped to correct service: '{expected}'."),
+                format!(
+                    "The authorization header is malformed; Credential should be scoped to correct service: '{expected}'."
+                ),
                 vec![],
             ),
-            Refusal::MissingContentSha256 => {
-                (bad, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256".to_owned(), vec![])
+            Refusal::MissingContentSha256 => (
+                bad,
+                "InvalidRequest",
+                "Missing required header for this request: x-amz-content-sha256".to_owned(),
+                vec![],
+            ),
+            Refusal::TooLarge => {
+                (bad, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size".to_owned(), vec![])
             }
-            Refusal::TooLarge => (bad, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size".to_owned(), vec![]),
             Refusal::ContentSha256Mismatch => (
                 bad,
                 "XAmzContentSHA256Mismatch",
@@ -295,14 +311,15 @@ impl Refusal {
                 E::CredentialMalformed { presigned: false, .. } | E::ScopeDateMismatch { .. } => {
                     (bad, "AuthorizationHeaderMalformed", e.to_string(), vec![])
                 }
-                E::UnsupportedAlgorithm(_) | E::InvalidContentSha256(_) => (bad, "InvalidArgument", e.to_string(), vec![]),
+                E::UnsupportedAlgorithm(_) => (bad, "InvalidRequest", e.to_string(), vec![]),
+                E::InvalidContentSha256(_) => (bad, "InvalidArgument", e.to_string(), vec![]),
                 E::Skewed { request_time, skew_secs, .. } => (
                     forbidden,
                     "RequestTimeTooSkewed",
                     "The difference between the request time and the current time is too large.".to_owned(),
                     vec![
                         ("RequestTime".to_owned(), request_time.clone()),
-                        ("ServerTime".to_owned(), sigv4::time::format_iso8601(now)),
+                        ("ServerTime".to_owned(), sigv4::format_iso8601(now)),
                         ("MaxAllowedSkewMilliseconds".to_owned(), (skew_secs * 1000).to_string()),
                     ],
                 ),
@@ -312,20 +329,17 @@ impl Refusal {
                     "Request has expired".to_owned(),
                     vec![
                         ("X-Amz-Expires".to_owned(), expires_secs.to_string()),
-                        ("Expires".to_owned(), sigv4::time::format_iso8601(*expired_at)),
-                        ("ServerTime".to_owned(), sigv4::time::format_iso8601(*server_time)),
+                        ("Expires".to_owned(), sigv4::format_iso8601(*expired_at)),
+                        ("ServerTime".to_owned(), sigv4::format_iso8601(*server_time)),
                     ],
                 ),
-                E::HeadersNotSigned(names) => (
-                    forbidden,
-                    "AccessDenied",
-                    e.to_string(),
-                    vec![("HeadersNotSigned".to_owned(), names.join(", "))],
-                ),
+                E::HeadersNotSigned(names) => {
+                    (forbidden, "AccessDenied", e.to_string(), vec![("HeadersNotSigned".to_owned(), names.join(", "))])
+                }
                 E::Mismatch { canonical_request, string_to_sign, signature_provided } => (
                     forbidden,
                     "SignatureDoesNotMatch",
-                    sigv4::error::S3_SIGNATURE_MISMATCH.to_owned(),
+                    sigv4::S3_SIGNATURE_MISMATCH.to_owned(),
                     vec![
                         ("AWSAccessKeyId".to_owned(), self.access_key_id().to_owned()),
                         ("StringToSign".to_owned(), string_to_sign.clone()),
@@ -336,7 +350,7 @@ impl Refusal {
                     ],
                 ),
                 E::ChunkMismatch => {
-                    (forbidden, "SignatureDoesNotMatch", sigv4::error::S3_SIGNATURE_MISMATCH.to_owned(), vec![])
+                    (forbidden, "SignatureDoesNotMatch", sigv4::S3_SIGNATURE_MISMATCH.to_owned(), vec![])
                 }
             },
         };

@@ -132,8 +132,9 @@ impl Keys {
                     row.access_key_id
                 ))
             })?;
-            let account = AccountId::parse(&row.account)
-                .ok_or_else(|| ControlError::Service(format!("access key {} has no valid account", row.access_key_id)))?;
+            let account = AccountId::parse(&row.account).ok_or_else(|| {
+                ControlError::Service(format!("access key {} has no valid account", row.access_key_id))
+            })?;
             let info = info_of(&row);
             let secret = KeySecret { account, secret, session_token: None, root: row.root };
             long_term.insert(row.access_key_id, (info, secret));
@@ -283,7 +284,12 @@ impl Keys {
             root: false,
         };
         temporary.insert(id.clone(), Temporary { secret: s, revoked: None });
-        Some(TemporaryCredentials { access_key_id: id, secret_access_key: secret, session_token: token, keys: self.clone() })
+        Some(TemporaryCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: token,
+            keys: self.clone(),
+        })
     }
 
     fn revoke(&self, access_key_id: &str) {

@@ -742,10 +742,13 @@ impl Engine {
 
         let config = &target.record.config;
         let paths = ModulePaths { runtime_dir: runtime_dir.map(runtime_root), ..paths };
-        let credentials = self.config.keys.as_ref().map(|k| k.mint_temporary(&target.scope.account)).transpose();
-        let credentials = credentials.ok_or_else(|| {
-            InvokeError::Internal("too many execution environments hold credentials".to_owned())
-        })?;
+        let credentials =
+            match &self.config.keys {
+                Some(keys) => Some(keys.mint_temporary(&target.scope.account).ok_or_else(|| {
+                    InvokeError::Internal("too many execution environments hold credentials".to_owned())
+                })?),
+                None => None,
+            };
         let env_vars = environment(target, launch, &paths, &group, &stream, init_type, credentials.as_ref());
         let network = match self.caps.isolation {
             Isolation::Namespaces { network } => network,

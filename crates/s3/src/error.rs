@@ -385,7 +385,13 @@ impl ApiError {
 }
 
 /// S3's XML error document: code, message, the error's own elements, request and host ids.
-pub(crate) fn document(code: &str, message: &str, extra: &[(String, String)], request_id: &str, host_id: &str) -> String {
+pub(crate) fn document(
+    code: &str,
+    message: &str,
+    extra: &[(String, String)],
+    request_id: &str,
+    host_id: &str,
+) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(xml::DECLARATION);
     out.push_str("<Error><Code>");

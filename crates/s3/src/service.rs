@@ -211,7 +211,13 @@ fn error_response(e: &ApiError, request_id: &str, host_id: &str, head: bool) -> 
 
 /// An S3 error decided outside S3 (authentication refusals): S3's XML error document and
 /// headers.
-pub fn refusal(status: StatusCode, code: &str, message: &str, extra: &[(String, String)], request_id: &str) -> Response<Body> {
+pub fn refusal(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    extra: &[(String, String)],
+    request_id: &str,
+) -> Response<Body> {
     let host_id = new_host_id();
     let mut r = Response::new(Body::from(crate::error::document(code, message, extra, request_id, &host_id)));
     *r.status_mut() = status;

@@ -45,6 +45,11 @@ pub struct Config {
     pub s3_limits: s3::S3Limits,
     /// What the log store keeps at most (per log group, in total, default retention).
     pub log_limits: logs::LogLimits,
+    /// Whether requests are verified (`--auth`).
+    pub auth: api::AuthMode,
+    /// The root key to use instead of a generated one (`VERSA_ROOT_ACCESS_KEY_ID` and
+    /// `VERSA_ROOT_SECRET_ACCESS_KEY`): stored at the first start under `--auth sigv4`.
+    pub root_credentials: Option<(String, String)>,
     /// A fault injected for crash tests (`VERSA_FAULT`, see [`fault_from_env`]); `None` in
     /// production.
     pub fault: Option<s3::Fault>,
@@ -69,6 +74,8 @@ impl Config {
             s3_limits: s3::S3Limits::default(),
             queued_events_max: control::QUEUED_EVENTS_MAX,
             queued_event_bytes_max: control::QUEUED_EVENT_BYTES_MAX,
+            auth: api::AuthMode::Off,
+            root_credentials: None,
             fault: None,
         }
     }

@@ -3,6 +3,7 @@
 //! in-process.
 
 mod config;
+pub mod credentials;
 mod s3_bridge;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
 pub use crate::config::{Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, default_runtimes_dir, fault_from_env};
+pub use api::AuthMode;
 
 /// Defaults shown in `--help`.
 pub mod config_defaults {
@@ -39,6 +41,9 @@ pub struct Server {
     engine: Arc<invoke::Engine>,
     logs: logs::Logs,
     s3: s3::S3,
+    keys: Arc<control::Keys>,
+    /// The root key created by this start (`--auth sigv4`, first start): shown once.
+    new_root_key: Option<control::keys::NewKey>,
     /// The API router, once `serve` has built it: what functions reach as `AWS_ENDPOINT_URL`.
     router: Arc<std::sync::OnceLock<axum::Router>>,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -83,6 +88,20 @@ impl Server {
         let backend =
             SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
         let store = Store::new(Arc::new(backend));
+        let keys = Arc::new(credentials::open_keys(dir, store.clone()).await?);
+        let new_root_key = match (config.auth, &config.root_credentials) {
+            (api::AuthMode::Off, _) => None,
+            (api::AuthMode::Sigv4, Some((id, secret))) => {
+                keys.ensure_given_root(id, secret).await.map_err(|e| anyhow::anyhow!("the root key: {e}"))?;
+                None
+            }
+            (api::AuthMode::Sigv4, None) => {
+                keys.ensure_root().await.map_err(|e| anyhow::anyhow!("cannot create the root key: {e}"))?
+            }
+        };
+        if config.auth == api::AuthMode::Sigv4 {
+            credentials::write_file_unless_present(dir, &keys, new_root_key.is_some())?;
+        }
         let blobs: Arc<dyn blobs::BlobBackend> =
             Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?);
 
@@ -139,6 +158,7 @@ impl Server {
                 interpreter_paths: config.interpreter_paths.clone(),
                 interpreter_search: config.interpreter_search,
                 sdk: invoke::sdk::RuntimesDir::new(config.runtimes_dir.clone()),
+                keys: Some(keys.clone()),
             },
             caps,
             blobs.clone(),
@@ -177,7 +197,22 @@ impl Server {
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, router, _lock: lock })
+        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, _lock: lock })
+    }
+
+    /// The root key this start created (first start with `--auth sigv4`), to show once.
+    pub fn new_root_key(&self) -> Option<&control::keys::NewKey> {
+        self.new_root_key.as_ref()
+    }
+
+    /// The root account's key id and secret, if one exists.
+    pub fn root_key(&self) -> Option<(String, String)> {
+        self.keys.root_key()
+    }
+
+    /// Whether requests are verified.
+    pub fn auth_mode(&self) -> api::AuthMode {
+        self.config.auth
     }
 
     /// What the sandbox can and cannot do on this host.
@@ -199,6 +234,8 @@ impl Server {
             self.config.region.clone(),
             listen,
             self.s3.clone(),
+            self.config.auth,
+            self.keys.clone(),
         ));
         let app = api::router(state);
         let _ = self.router.set(app.clone());
@@ -206,7 +243,7 @@ impl Server {
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
-        tracing::info!(%listen, data_dir = %self.config.data_dir.display(), "serving");
+        tracing::info!(%listen, data_dir = %self.config.data_dir.display(), auth = self.config.auth.as_str(), "serving");
         let served = axum::serve(
             api::listener::Limited::new(listener, api::listener::CONNECTIONS_MAX),
             app.into_make_service_with_connect_info::<api::PeerAddr>(),

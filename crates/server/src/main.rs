@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::{Config, DataDir};
+
+mod keys;
 use tracing_subscriber::filter::LevelFilter;
 
 #[derive(Parser, Debug)]
@@ -26,6 +28,41 @@ enum Command {
     /// What Versa's runtimes carry besides the host's interpreters.
     #[command(subcommand)]
     Runtimes(RuntimesCommand),
+    /// Access keys for `--auth sigv4`, per account. Works on the data dir directly when no server
+    /// holds it, otherwise through the running server (signed with the data dir's root key).
+    Keys(KeysArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysCommand,
+    /// The data dir [default: $XDG_DATA_HOME/versa or ~/.local/share/versa].
+    #[arg(long, env = "VERSA_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The running server to ask when it holds the data dir.
+    #[arg(long, env = "VERSA_ENDPOINT", default_value = "http://127.0.0.1:4566", global = true)]
+    endpoint: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key; its secret is shown once.
+    Create {
+        /// The 12-digit account the key's requests act in.
+        #[arg(long, default_value = control::keys::ROOT_ACCOUNT)]
+        account: String,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the keys (never their secrets).
+    List,
+    /// Delete a key.
+    Delete {
+        /// The access key id.
+        access_key_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +134,13 @@ struct ServerArgs {
     /// [default: $XDG_DATA_HOME/versa/runtimes or ~/.local/share/versa/runtimes].
     #[arg(long, env = server::RUNTIMES_DIR_ENV)]
     runtimes_dir: Option<PathBuf>,
+    /// Verify requests: `sigv4` (signed with a key Versa knows) or `off` (any key works)
+    /// [default: off on a loopback address, sigv4 otherwise].
+    #[arg(long, env = "VERSA_AUTH", value_parser = ["off", "sigv4"])]
+    auth: Option<String>,
+    /// Allow `--auth off` on an address that is not loopback.
+    #[arg(long, env = "VERSA_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "VERSA_LOG", default_value = "info")]
     log_level: LevelFilter,
@@ -111,6 +155,7 @@ fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Command::Server(args) => args,
         Command::Runtimes(RuntimesCommand::Install(args)) => return install_runtimes(args),
+        Command::Keys(args) => return keys::run(args),
     };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -127,6 +172,7 @@ fn main() -> anyhow::Result<()> {
         DataDir::Persistent(args.data_dir.unwrap_or_else(DataDir::default_path))
     };
     let mut config = Config::new(data_dir.path());
+    config.auth = auth_mode(args.listen, args.auth.as_deref(), args.allow_anonymous)?;
     config.sandbox = args.sandbox == "auto";
     config.function_network =
         if args.function_network == "host" { sandbox::Network::Host } else { sandbox::Network::Isolated };
@@ -141,6 +187,7 @@ fn main() -> anyhow::Result<()> {
     config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
     config.s3_limits.object_bytes_max = args.s3_max_object_mb.max(1) * 1024 * 1024;
     config.fault = server::fault_from_env().map_err(anyhow::Error::msg)?;
+    config.root_credentials = root_credentials()?;
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 
@@ -148,6 +195,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         // Open the data dir first: a locked or broken data dir fails before we claim to listen.
         let server = server::Server::open(config).await?;
+        let auth = server.auth_mode();
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -157,11 +205,73 @@ fn main() -> anyhow::Result<()> {
             DataDir::Persistent(p) => println!("data dir: {}", p.display()),
             DataDir::Ephemeral(t) => println!("data dir: {} (ephemeral, removed at exit)", t.path().display()),
         }
+        match auth {
+            server::AuthMode::Off => {
+                println!("auth: off (any key works; the access key id selects the account)")
+            }
+            server::AuthMode::Sigv4 => println!(
+                "auth: sigv4 (requests must be signed with a known key; the root key is in {})",
+                server::credentials::credentials_path(&data_dir.path()).display()
+            ),
+        }
+        if let Some(k) = server.new_root_key() {
+            let file = server::credentials::credentials_path(&data_dir.path());
+            eprintln!(
+                "created the root access key of account {} (shown once; also in {}):\n  \
+                 export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  \
+                 or: export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=versa",
+                k.account,
+                file.display(),
+                k.access_key_id,
+                k.secret_access_key,
+                file.display()
+            );
+        }
         server.serve(listener, shutdown_signal()).await?;
         println!("versa stopped");
         drop(data_dir);
         Ok(())
     })
+}
+
+/// `--auth`, else the default for the address; `off` on a public address needs
+/// `--allow-anonymous`.
+fn auth_mode(listen: SocketAddr, auth: Option<&str>, allow_anonymous: bool) -> anyhow::Result<server::AuthMode> {
+    let loopback = listen.ip().is_loopback();
+    let mode = match auth {
+        Some("off") => server::AuthMode::Off,
+        Some(_) => server::AuthMode::Sigv4,
+        None if loopback => server::AuthMode::Off,
+        None => server::AuthMode::Sigv4,
+    };
+    if mode == server::AuthMode::Off && !loopback && !allow_anonymous {
+        anyhow::bail!(
+            "refusing to listen on {} with --auth off: anyone who reaches it could manage every function; use \
+             --auth sigv4, or add --allow-anonymous",
+            listen
+        );
+    }
+    Ok(mode)
+}
+
+/// `VERSA_ROOT_ACCESS_KEY_ID` and `VERSA_ROOT_SECRET_ACCESS_KEY` (or their `_FILE` variants).
+fn root_credentials() -> anyhow::Result<Option<(String, String)>> {
+    let read = |name: &str| -> anyhow::Result<Option<String>> {
+        if let Some(v) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            return Ok(Some(v));
+        }
+        match std::env::var(format!("{name}_FILE")).ok().filter(|v| !v.is_empty()) {
+            Some(path) => Ok(Some(
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?.trim().to_owned(),
+            )),
+            None => Ok(None),
+        }
+    };
+    match (read("VERSA_ROOT_ACCESS_KEY_ID")?, read("VERSA_ROOT_SECRET_ACCESS_KEY")?) {
+        (Some(id), Some(secret)) => Ok(Some((id, secret))),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("set both VERSA_ROOT_ACCESS_KEY_ID and VERSA_ROOT_SECRET_ACCESS_KEY, or neither"),
+    }
 }
 
 /// `versa runtimes install`: one line per SDK installed (or already there, unless quiet).

@@ -22,8 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, QueueTotals, ReadJob, ReadTx, StoreError,
-    UrlTarget, WriteJob, WriteTx,
+    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, QueueTotals, ReadJob, ReadTx,
+    StoreError, UrlTarget, WriteJob, WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.

@@ -195,7 +195,13 @@ async fn access_keys(store: &Store) {
     };
     let (a, b) = (row("VKIAB", false), row("VKIAA", true));
     let (a2, b2) = (a.clone(), b.clone());
-    store.write(move |tx| { tx.insert_access_key(&a2)?; tx.insert_access_key(&b2) }).await.unwrap();
+    store
+        .write(move |tx| {
+            tx.insert_access_key(&a2)?;
+            tx.insert_access_key(&b2)
+        })
+        .await
+        .unwrap();
     let dup = a.clone();
     assert!(store.write(move |tx| tx.insert_access_key(&dup)).await.is_err(), "ids are unique");
     let got = store.read(|tx| tx.access_key("VKIAB")).await.unwrap();

@@ -32,6 +32,25 @@ impl TestServer {
     }
 
     /// Starts with a configuration adjusted by `tweak` (the data dir is already set).
+    /// Starts with `--auth sigv4`: requests must be signed with [`TestServer::root_key`] or
+    /// another key Versa knows.
+    pub async fn start_sigv4() -> TestServer {
+        TestServer::start_with(|c| c.auth = server::AuthMode::Sigv4).await
+    }
+
+    /// The root key `--auth sigv4` wrote into the data dir's `credentials` file (waits for the
+    /// server to have written it).
+    pub async fn root_key(&self) -> Key {
+        let path = server::credentials::credentials_path(self.data_dir());
+        for _ in 0..200 {
+            if let Ok((id, secret)) = server::credentials::read_file(&path) {
+                return Key { id, secret, token: None };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} was not written", path.display());
+    }
+
     pub async fn start_with(tweak: impl FnOnce(&mut server::Config)) -> TestServer {
         let dir = tempfile::Builder::new().prefix("versa-test-").tempdir().expect("temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -102,6 +121,50 @@ pub fn built_binary(name: &str) -> std::path::PathBuf {
     let bin = dir.join(name);
     assert!(bin.exists(), "{} is not built: run `cargo build --workspace --bins` first", bin.display());
     bin
+}
+
+/// An access key: id, secret and (temporary keys) session token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: String,
+    pub secret: String,
+    pub token: Option<String>,
+}
+
+impl Key {
+    pub fn new(id: &str, secret: &str) -> Key {
+        Key { id: id.to_owned(), secret: secret.to_owned(), token: None }
+    }
+
+    fn credentials(&self) -> Credentials {
+        Credentials::new(self.id.clone(), self.secret.clone(), self.token.clone(), None, "testkit")
+    }
+}
+
+/// A Lambda client signing with `key`.
+pub fn lambda_client_with(endpoint: &str, key: &Key, region: &str) -> aws_sdk_lambda::Client {
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(key.credentials())
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
+}
+
+/// A CloudWatch Logs client signing with `key`.
+pub fn logs_client_with(endpoint: &str, key: &Key, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+    let config = aws_sdk_cloudwatchlogs::Config::builder()
+        .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatchlogs::config::Region::new(region.to_owned()))
+        .credentials_provider(key.credentials())
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_cloudwatchlogs::Client::from_conf(config)
 }
 
 /// The official AWS SDK for Lambda, plain HTTP, no retries (tests must see every error).

@@ -1,0 +1,121 @@
+//! The data dir's key files: `keys.seal` (the key that seals stored secrets) and
+//! `credentials` (the root key as an AWS shared-credentials file, profile `[versa]`).
+//! Both are created with mode 0600, written to a temporary file, fsynced and renamed.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use control::keys::{Keys, SEAL_KEY_BYTES, new_seal_key};
+use store::Store;
+
+/// The file holding the key that seals secrets in the store.
+pub const SEAL_FILE: &str = "keys.seal";
+/// The shared-credentials file with the root key.
+pub const CREDENTIALS_FILE: &str = "credentials";
+/// The profile the credentials file defines.
+pub const PROFILE: &str = "versa";
+/// Largest credentials file read (`versa keys` reads it to talk to a server).
+const CREDENTIALS_FILE_BYTES_MAX: u64 = 64 * 1024;
+
+/// Where a data dir's credentials file is.
+pub fn credentials_path(dir: &Path) -> PathBuf {
+    dir.join(CREDENTIALS_FILE)
+}
+
+/// Opens the keys of the data dir `dir`, creating its sealing key on first use.
+pub async fn open_keys(dir: &Path, store: Store) -> anyhow::Result<Keys> {
+    let seal = seal_key(dir)?;
+    Keys::open(store, seal).await.map_err(|e| anyhow::anyhow!("cannot open the access keys: {e}"))
+}
+
+fn seal_key(dir: &Path) -> anyhow::Result<[u8; SEAL_KEY_BYTES]> {
+    let path = dir.join(SEAL_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => stdx::hex::decode(text.trim())
+            .and_then(|b| <[u8; SEAL_KEY_BYTES]>::try_from(b).ok())
+            .with_context(|| format!("{} is not {SEAL_KEY_BYTES} bytes of hex", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = new_seal_key();
+            write_private(&path, &format!("{}\n", stdx::hex::encode(&key)))?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes the root key into `<dir>/credentials` when `replace` is set or the file is missing.
+pub fn write_file_unless_present(dir: &Path, keys: &Keys, replace: bool) -> anyhow::Result<()> {
+    let path = credentials_path(dir);
+    if !replace && path.exists() {
+        return Ok(());
+    }
+    let Some((id, secret)) = keys.root_key() else { return Ok(()) };
+    write_private(&path, &file_text(&id, &secret))
+}
+
+/// The shared-credentials file's text for one key.
+pub fn file_text(access_key_id: &str, secret: &str) -> String {
+    format!("[{PROFILE}]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n")
+}
+
+/// Reads the `[versa]` profile's key from a shared-credentials file.
+pub fn read_file(path: &Path) -> anyhow::Result<(String, String)> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    anyhow::ensure!(meta.len() <= CREDENTIALS_FILE_BYTES_MAX, "{} is too large", path.display());
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (mut id, mut secret, mut in_profile) = (None, None, false);
+    for line in text.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_profile = section.trim() == PROFILE;
+        } else if in_profile && let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v.trim().to_owned()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok((id, secret)),
+        _ => anyhow::bail!("{} has no [{PROFILE}] profile with a key and secret", path.display()),
+    }
+}
+
+/// Writes `text` to `path` with mode 0600: temporary file, fsync, rename, fsync of the dir.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_credentials_file_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        write_private(&path, &format!("[default]\naws_access_key_id = X\n\n{}", file_text("VKIAABC", "s/e+c")))
+            .unwrap();
+        assert_eq!(read_file(&path).unwrap(), ("VKIAABC".to_owned(), "s/e+c".to_owned()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        write_private(&path, "[default]\naws_access_key_id = X\n").unwrap();
+        assert!(read_file(&path).is_err());
+    }
+}
