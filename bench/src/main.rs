@@ -87,6 +87,10 @@ struct Args {
     /// binaries, like `--invoke`.
     #[arg(long, conflicts_with = "invoke")]
     events: bool,
+    /// Verify requests (`sigv4`: the in-process server runs with `--auth sigv4` and every
+    /// control-plane request is signed with its root key) or not (`off`).
+    #[arg(long, default_value = "off", value_parser = ["off", "sigv4"])]
+    auth: String,
     /// Cold starts measured per function with `--invoke`.
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,
@@ -139,7 +143,27 @@ async fn main() -> anyhow::Result<()> {
             }
         };
     }
-    let workload = Arc::new(Workload::new(format!("vb{:08x}", nanos as u32)));
+    let sigv4 = args.auth == "sigv4";
+    if sigv4 && (args.endpoint.is_some() || args.compare_moto) {
+        bail!("--auth sigv4 benchmarks the in-process server only");
+    }
+    let server = if args.endpoint.is_some() {
+        None
+    } else {
+        Some(
+            testkit::TestServer::start_with(|c| {
+                if sigv4 {
+                    c.auth = server::AuthMode::Sigv4;
+                }
+            })
+            .await,
+        )
+    };
+    let key = match &server {
+        Some(s) if sigv4 => Some(s.root_key().await),
+        _ => None,
+    };
+    let workload = Arc::new(Workload::new(format!("vb{:08x}", nanos as u32), key));
 
     let (versa, location) = match &args.endpoint {
         Some(url) => {
@@ -147,11 +171,11 @@ async fn main() -> anyhow::Result<()> {
             (bench(&workload, "Versa", addr, &args.clients, limit).await?, format!("at {url}"))
         }
         None => {
-            let server = testkit::TestServer::start().await;
+            let server = server.expect("started above");
             let results = bench(&workload, "Versa", server.addr, &args.clients, limit).await?;
             let dir = server.data_dir().display().to_string();
             server.stop().await;
-            (results, format!("in-process, data dir {dir}"))
+            (results, format!("in-process, --auth {}, data dir {dir}", args.auth))
         }
     };
     let moto = if args.compare_moto {

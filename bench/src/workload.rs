@@ -10,10 +10,11 @@ use base64::Engine;
 use testkit::http::{Client, Response};
 use tokio::sync::Barrier;
 
-/// Every request carries a SigV4-shaped `Authorization` header with a dummy signature. Neither
-/// Versa (not yet) nor moto verifies signatures; the credential scope picks account
-/// `123456789012` (the role's account, which moto checks) and tells moto which service is
-/// called: without it moto routes these paths to S3.
+/// Without a key, every request carries a SigV4-shaped `Authorization` header with a dummy
+/// signature (Versa's `--auth off` and moto do not verify it); the credential scope picks
+/// account `123456789012` (the role's account, which moto checks) and tells moto which service
+/// is called: without it moto routes these paths to S3. With a key (`--auth sigv4`), each request
+/// is signed for real, by the client, inside the timed window.
 const AUTHORIZATION: &str =
     "AWS4-HMAC-SHA256 Credential=123456789012/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0";
 const HEADERS: &[(&str, &str)] = &[("content-type", "application/json"), ("authorization", AUTHORIZATION)];
@@ -91,15 +92,39 @@ pub struct Workload {
     prefix: String,
     /// The CreateFunction body after `"FunctionName"`, with the zip already base64-encoded.
     create_rest: String,
+    /// Sign every request with this key (`--auth sigv4`); `None`: the dummy header.
+    key: Option<testkit::Key>,
 }
 
 impl Workload {
-    pub fn new(prefix: String) -> Workload {
+    pub fn new(prefix: String, key: Option<testkit::Key>) -> Workload {
         let zip = base64::engine::general_purpose::STANDARD.encode(testkit::zip::hello());
         let create_rest = format!(
             r#""Runtime":"python3.12","Role":"{ROLE_ARN}","Handler":"index.handler","Code":{{"ZipFile":"{zip}"}}}}"#
         );
-        Workload { prefix, create_rest }
+        Workload { prefix, create_rest, key }
+    }
+
+    /// The headers of one request: signed with the workload's key, or the dummy ones.
+    fn headers(&self, addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+        let Some(key) = &self.key else {
+            return HEADERS.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        };
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::HOST, http::HeaderValue::from_str(&addr.to_string()).expect("an address is a host"));
+        let params = sigv4::SigningParams {
+            credentials: sigv4::Credentials { access_key_id: &key.id, secret: &key.secret, session_token: None },
+            region: "us-east-1",
+            service: "lambda",
+            time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+            mode: sigv4::UriMode::Normalized,
+        };
+        let (p, q) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        let method = http::Method::from_bytes(method.as_bytes()).expect("a method");
+        let signed = sigv4::sign(&method, p, q, &h, &params, sigv4::SignPayload::Body(body));
+        let mut out = vec![("content-type", "application/json".to_owned())];
+        out.extend(signed.headers);
+        out
     }
 
     fn create_body(&self, name: &str) -> Vec<u8> {
@@ -124,7 +149,9 @@ impl Workload {
             ];
             for (step, (method, path, body)) in steps.into_iter().enumerate() {
                 let path = if step == 0 { path.to_owned() } else { format!("{base}{path}") };
-                let r = client.send(method, &path, HEADERS, &body).await.with_context(|| format!("{method} {path}"))?;
+                let h = self.headers(addr, method, &path, &body);
+                let r =
+                    client.send(method, &path, &borrow(&h), &body).await.with_context(|| format!("{method} {path}"))?;
                 if !(200..300).contains(&r.status) {
                     bail!("setup: {method} {path} answered {}: {}", r.status, snippet(&r));
                 }
@@ -195,7 +222,8 @@ impl Workload {
         let publish_path = format!("{base}/versions");
         let configuration_path = format!("{base}/configuration");
         // Connect outside the measured window; the answer does not matter.
-        let _ = client.send("GET", &alias_path, HEADERS, b"").await;
+        let h = self.headers(addr, "GET", &alias_path, b"");
+        let _ = client.send("GET", &alias_path, &borrow(&h), b"").await;
         barrier.wait().await;
 
         let started = Instant::now();
@@ -226,7 +254,8 @@ impl Workload {
             if op == Op::UpdateAndPublish {
                 // Change $LATEST so that the publish below cuts a new version.
                 let update = format!(r#"{{"Description":"bench {task}-{seq}"}}"#);
-                match client.send("PUT", &configuration_path, HEADERS, update.as_bytes()).await {
+                let h = self.headers(addr, "PUT", &configuration_path, update.as_bytes());
+                match client.send("PUT", &configuration_path, &borrow(&h), update.as_bytes()).await {
                     Ok(r) if (200..300).contains(&r.status) => {}
                     Ok(r) => {
                         stats.error(format!("update: status {}: {}", r.status, snippet(&r)));
@@ -238,7 +267,8 @@ impl Workload {
                     }
                 }
             }
-            let result = client.send(method, path, HEADERS, &body).await;
+            let h = self.headers(addr, method, path, &body);
+            let result = client.send(method, path, &borrow(&h), &body).await;
             let us = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
             match result {
                 Ok(r) if r.status == op.expected_status() => stats.success(us),
@@ -255,6 +285,10 @@ impl Workload {
         stats.finished = Instant::now();
         stats
     }
+}
+
+fn borrow<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// Distinct error messages kept per run.

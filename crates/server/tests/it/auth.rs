@@ -15,7 +15,7 @@ use testkit::{Key, ServerProcess, TestServer, lambda_client_with, logs_client_wi
 
 use crate::support::*;
 
-fn s3_with(endpoint: &str, key: &Key) -> aws_sdk_s3::Client {
+pub(crate) fn s3_with(endpoint: &str, key: &Key) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(REGION))

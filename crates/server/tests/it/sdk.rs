@@ -257,3 +257,40 @@ async fn runtimes_install_is_idempotent_and_quiet_when_the_sdk_is_there() {
     assert!(stdout.lines().all(|l| l.ends_with(&format!("already installed in {}", dir.root.display()))), "{stdout}");
     assert_eq!(std::fs::metadata(&marker).unwrap().modified().unwrap(), before, "nothing was reinstalled");
 }
+
+/// Under `--auth sigv4` a function calls Versa with its environment's own temporary key, signed
+/// by boto3 and by the AWS SDK for JavaScript, unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_sign_with_their_own_credentials_under_sigv4() {
+    if !sdk_installed() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let root = server.root_key().await;
+    let c = testkit::lambda_client_with(&server.endpoint(), &root, REGION);
+    let py = r#"import boto3
+def handler(e, c):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="from-python")
+    s3.put_object(Bucket="from-python", Key="k.txt", Body=b"signed by boto3")
+    names = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
+    body = s3.get_object(Bucket="from-python", Key="k.txt")["Body"].read().decode()
+    return {"functions": sorted(names), "body": body}
+"#;
+    create(&c, "py-signer", Runtime::Python312, "index.handler", &[("index.py", py)]).await;
+    let out = call(&c, "py-signer").await;
+    assert_eq!(out, serde_json::json!({"functions": ["py-signer"], "body": "signed by boto3"}));
+
+    let node = r#"import { S3Client, ListBucketsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+const s3 = new S3Client({ forcePathStyle: true });
+export const handler = async () => {
+  await s3.send(new PutObjectCommand({ Bucket: "from-python", Key: "node.txt", Body: "signed by node" }));
+  return (await s3.send(new ListBucketsCommand({}))).Buckets.map((b) => b.Name);
+};
+"#;
+    create(&c, "node-signer", Runtime::Nodejs20x, "index.handler", &[("index.mjs", node)]).await;
+    assert_eq!(call(&c, "node-signer").await, serde_json::json!(["from-python"]));
+    let s3 = crate::auth::s3_with(&server.endpoint(), &root);
+    let o = s3.get_object().bucket("from-python").key("node.txt").send().await.unwrap();
+    assert_eq!(&o.body.collect().await.unwrap().into_bytes()[..], b"signed by node");
+}
