@@ -305,7 +305,11 @@ async fn the_environment_is_lambdas() {
     assert_eq!(get("TZ"), ":UTC");
     assert_eq!(get("GREETING"), "hi");
     assert!(get("AWS_ENDPOINT_URL").starts_with("http://127.0.0.1:"));
-    assert_eq!(get("AWS_ACCESS_KEY_ID"), "000000000000");
+    // The environment's own temporary key (acting in the function's account), as on Lambda.
+    let key = get("AWS_ACCESS_KEY_ID");
+    assert!(key.starts_with("VSIA") && key.len() == 20, "{key}");
+    assert_eq!(get("AWS_SECRET_ACCESS_KEY").len(), 40);
+    assert_eq!(get("AWS_SESSION_TOKEN").len(), 128);
     assert_eq!(body["cwd"], "/var/task");
     assert_eq!(body["uid"], 993);
     assert!(!env.contains_key("HOME") || env["HOME"] != "/root", "nothing leaks from the server's environment");
