@@ -64,7 +64,11 @@ pub(crate) fn uri(out: &mut Vec<u8>, raw_path: &str, mode: UriMode) {
     }
     match mode {
         UriMode::Normalized => {
-            let path = if raw_path.starts_with('/') { normalize_path(raw_path) } else { normalize_path(&format!("/{raw_path}")) };
+            let path = if raw_path.starts_with('/') {
+                normalize_path(raw_path)
+            } else {
+                normalize_path(&format!("/{raw_path}"))
+            };
             // The path is already encoded once on the wire: encoding it again turns `%` into `%25`.
             encode_into(out, path.as_bytes(), true);
         }
@@ -188,7 +192,10 @@ mod tests {
     #[test]
     fn uris_per_reference() {
         assert_eq!(
-            uri_of("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/aliases/a%2Bb", UriMode::Normalized),
+            uri_of(
+                "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/aliases/a%2Bb",
+                UriMode::Normalized
+            ),
             "/2015-03-31/functions/arn%253Aaws%253Alambda%253Aus-east-1%253A1%253Afunction%253Af/aliases/a%252Bb"
         );
         assert_eq!(uri_of("/bkt/a%20b%2Bc//./d", UriMode::S3), "/bkt/a%20b%2Bc//./d");

@@ -137,7 +137,8 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// `AKID/YYYYMMDD/region/service/aws4_request` → (akid, date, region, service).
 fn parse_credential(credential: &str, presigned: bool) -> Result<(String, String, String, String), Error> {
-    let bad = || Error::CredentialMalformed { credential: credential.chars().take(CREDENTIAL_MAX_LEN).collect(), presigned };
+    let bad =
+        || Error::CredentialMalformed { credential: credential.chars().take(CREDENTIAL_MAX_LEN).collect(), presigned };
     if credential.len() > CREDENTIAL_MAX_LEN {
         return Err(bad());
     }
@@ -197,7 +198,9 @@ fn parse_payload(headers: &HeaderMap, form: Form, service: &str) -> Result<(Payl
 
 fn parse_header(req: &RequestParts, value: &[u8]) -> Result<Auth, Error> {
     if value.len() > AUTHORIZATION_MAX_LEN {
-        return Err(Error::Malformed(format!("The Authorization header is longer than {AUTHORIZATION_MAX_LEN} bytes.")));
+        return Err(Error::Malformed(format!(
+            "The Authorization header is longer than {AUTHORIZATION_MAX_LEN} bytes."
+        )));
     }
     let Ok(authorization) = std::str::from_utf8(value) else {
         return Err(Error::Malformed("The Authorization header is not valid UTF-8.".to_owned()));
@@ -220,7 +223,9 @@ fn parse_header(req: &RequestParts, value: &[u8]) -> Result<Auth, Error> {
             _ => {}
         }
     }
-    let date_header = header_str(req.headers, "x-amz-date").map(|t| (t, true)).or_else(|| header_str(req.headers, "date").map(|t| (t, false)));
+    let date_header = header_str(req.headers, "x-amz-date")
+        .map(|t| (t, true))
+        .or_else(|| header_str(req.headers, "date").map(|t| (t, false)));
     let mut missing = Vec::new();
     for (present, name) in [
         (credential.is_some(), "Credential"),
@@ -348,7 +353,9 @@ impl SigningKey {
 
     /// Constant-time comparison of `HMAC(key, string_to_sign)` with a hex signature.
     fn verify_hex(&self, string_to_sign: &[u8], signature_hex: &[u8]) -> bool {
-        let Some(provided) = std::str::from_utf8(signature_hex).ok().filter(|s| s.len() == 64).and_then(stdx::hex::decode) else {
+        let Some(provided) =
+            std::str::from_utf8(signature_hex).ok().filter(|s| s.len() == 64).and_then(stdx::hex::decode)
+        else {
             return false;
         };
         let mut mac = self.mac();
@@ -447,7 +454,13 @@ impl Auth {
     /// Builds the canonical request and string to sign, and compares signatures in constant time.
     /// `body_sha256` is the body's hash for [`Payload::BodyHash`] (non-S3 services read the body first);
     /// `None` there means an empty body.
-    pub fn verify(&self, req: &RequestParts, mode: UriMode, secret: &str, body_sha256: Option<[u8; 32]>) -> Result<Verified, Error> {
+    pub fn verify(
+        &self,
+        req: &RequestParts,
+        mode: UriMode,
+        secret: &str,
+        body_sha256: Option<[u8; 32]>,
+    ) -> Result<Verified, Error> {
         self.verify_with_key(req, mode, &self.signing_key(secret), body_sha256)
     }
 
@@ -493,7 +506,12 @@ impl Auth {
             }
         }
         Ok(Verified {
-            chunks: ChunkState { key: key.clone(), amz_date: self.amz_date.clone(), scope, prev: self.signature.clone() },
+            chunks: ChunkState {
+                key: key.clone(),
+                amz_date: self.amz_date.clone(),
+                scope,
+                prev: self.signature.clone(),
+            },
             payload: self.payload,
         })
     }
@@ -544,7 +562,13 @@ impl ChunkState {
     }
 
     fn trailer_sts(&self, trailer_lines: &[u8]) -> String {
-        format!("AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}", self.amz_date, self.scope, self.prev, sha256_hex(trailer_lines))
+        format!(
+            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            self.prev,
+            sha256_hex(trailer_lines)
+        )
     }
 
     pub(crate) fn sign_chunk(&mut self, chunk_sha256: &[u8; 32]) -> String {

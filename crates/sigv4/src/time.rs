@@ -63,7 +63,9 @@ mod tests {
         assert_eq!(format_amz_date(1_440_938_160), "20150830T123600Z");
         assert_eq!(format_iso8601(1_440_938_160), "2015-08-30T12:36:00Z");
         assert_eq!(parse_amz_date("20240229T000000Z").map(format_amz_date).as_deref(), Some("20240229T000000Z"));
-        for bad in ["20230229T000000Z", "20150830T123600", "2015-08-30T12:36:00Z", "20151330T123600Z", "2015083xT123600Z", ""] {
+        for bad in
+            ["20230229T000000Z", "20150830T123600", "2015-08-30T12:36:00Z", "20151330T123600Z", "2015083xT123600Z", ""]
+        {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
         assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(1_440_938_160));

@@ -32,7 +32,12 @@ fn aws_documented_streaming_example() {
     ] {
         headers.insert(n, HeaderValue::from_static(v));
     }
-    let req = RequestParts { method: &Method::PUT, raw_path: "/examplebucket/chunkObject.txt", raw_query: None, headers: &headers };
+    let req = RequestParts {
+        method: &Method::PUT,
+        raw_path: "/examplebucket/chunkObject.txt",
+        raw_query: None,
+        headers: &headers,
+    };
     let auth = sigv4::parse(&req).unwrap().unwrap();
     assert_eq!(auth.payload, Payload::Streaming { signed: true, trailer: false });
     let verified = auth.verify(&req, UriMode::S3, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None).unwrap();
@@ -88,7 +93,8 @@ fn oracle_signatures(seed: &str, chunks: &[&[u8]], trailer: Option<(&str, &str)>
     let mut prev = seed.to_owned();
     let mut sigs = Vec::new();
     for c in chunks {
-        prev = aws_sigv4::sign::v4::sign_chunk(&bytes::Bytes::copy_from_slice(c), &prev, &params).unwrap().into_parts().1;
+        prev =
+            aws_sigv4::sign::v4::sign_chunk(&bytes::Bytes::copy_from_slice(c), &prev, &params).unwrap().into_parts().1;
         sigs.push(prev.clone());
     }
     let trailer_sig = trailer.map(|(n, v)| {
@@ -99,8 +105,11 @@ fn oracle_signatures(seed: &str, chunks: &[&[u8]], trailer: Option<(&str, &str)>
     (sigs, trailer_sig)
 }
 
-/// A minimal aws-chunked reader for the test: (size, signature, data) per chunk, then trailer lines.
-fn split_body(body: &[u8]) -> (Vec<(Option<String>, Vec<u8>)>, Vec<String>) {
+/// A chunk's signature (if signed) and data.
+type Chunk = (Option<String>, Vec<u8>);
+
+/// A minimal aws-chunked reader for the test: the chunks, then the trailer lines.
+fn split_body(body: &[u8]) -> (Vec<Chunk>, Vec<String>) {
     let mut rest = body;
     let mut chunks = Vec::new();
     loop {
@@ -120,7 +129,8 @@ fn split_body(body: &[u8]) -> (Vec<(Option<String>, Vec<u8>)>, Vec<String>) {
         assert_eq!(&rest[size..size + 2], b"\r\n");
         rest = &rest[size + 2..];
     }
-    let trailers = std::str::from_utf8(rest).unwrap().split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let trailers =
+        std::str::from_utf8(rest).unwrap().split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect();
     (chunks, trailers)
 }
 
@@ -142,7 +152,9 @@ fn hand_framed_signed_body_with_trailer() {
     body.extend_from_slice(c2);
     body.extend_from_slice(b"\r\n");
     body.extend_from_slice(format!("0;chunk-signature={}\r\n", sigs[2]).as_bytes());
-    body.extend_from_slice(format!("x-amz-checksum-crc32:AAAAAA==\r\nx-amz-trailer-signature:{trailer_sig}\r\n\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("x-amz-checksum-crc32:AAAAAA==\r\nx-amz-trailer-signature:{trailer_sig}\r\n\r\n").as_bytes(),
+    );
     // The crate's own framing and signing give the same bytes.
     let mut signer = signed.chunk_signer();
     assert_eq!(sigv4::aws_chunked_body(Some(&mut signer), &data, 256, Some(trailer)), body);
@@ -153,7 +165,10 @@ fn hand_framed_signed_body_with_trailer() {
     let verified = auth.verify(&req, UriMode::S3, SECRET, None).unwrap();
 
     let (chunks, trailers) = split_body(&body);
-    assert_eq!(trailers, vec!["x-amz-checksum-crc32:AAAAAA==".to_owned(), format!("x-amz-trailer-signature:{trailer_sig}")]);
+    assert_eq!(
+        trailers,
+        vec!["x-amz-checksum-crc32:AAAAAA==".to_owned(), format!("x-amz-trailer-signature:{trailer_sig}")]
+    );
     let mut v = verified.chunks();
     for (sig, data) in &chunks {
         v.verify_chunk(Sha256::digest(data).into(), sig.as_deref().unwrap().as_bytes()).unwrap();
@@ -164,15 +179,24 @@ fn hand_framed_signed_body_with_trailer() {
     let mut v = verified.chunks();
     let mut bad = chunks[0].1.clone();
     bad[10] ^= 1;
-    assert_eq!(v.verify_chunk(Sha256::digest(&bad).into(), chunks[0].0.as_deref().unwrap().as_bytes()), Err(Error::ChunkMismatch));
+    assert_eq!(
+        v.verify_chunk(Sha256::digest(&bad).into(), chunks[0].0.as_deref().unwrap().as_bytes()),
+        Err(Error::ChunkMismatch)
+    );
     let mut v = verified.chunks();
     v.verify_chunk(Sha256::digest(&chunks[0].1).into(), chunks[0].0.as_deref().unwrap().as_bytes()).unwrap();
-    assert_eq!(v.verify_chunk(Sha256::digest(&chunks[0].1).into(), chunks[0].0.as_deref().unwrap().as_bytes()), Err(Error::ChunkMismatch));
+    assert_eq!(
+        v.verify_chunk(Sha256::digest(&chunks[0].1).into(), chunks[0].0.as_deref().unwrap().as_bytes()),
+        Err(Error::ChunkMismatch)
+    );
     let mut v = verified.chunks();
     for (sig, data) in &chunks {
         v.verify_chunk(Sha256::digest(data).into(), sig.as_deref().unwrap().as_bytes()).unwrap();
     }
-    assert_eq!(v.clone().verify_trailer(b"x-amz-checksum-crc32:AAAAAB==\n", trailer_sig.as_bytes()), Err(Error::ChunkMismatch));
+    assert_eq!(
+        v.clone().verify_trailer(b"x-amz-checksum-crc32:AAAAAB==\n", trailer_sig.as_bytes()),
+        Err(Error::ChunkMismatch)
+    );
     assert_eq!(v.verify_trailer(b"x-amz-checksum-crc32:AAAAAA==\n", sigs[2].as_bytes()), Err(Error::ChunkMismatch));
     let (_, other) = streaming_put(sigv4::STREAMING_PAYLOAD);
     let (other_sigs, _) = oracle_signatures(&other.signature, &[c1], None);
@@ -195,7 +219,10 @@ fn unsigned_trailer_and_signed_without_trailer() {
     let verified = sigv4::parse(&req).unwrap().unwrap().verify(&req, UriMode::S3, SECRET, None).unwrap();
     let (sigs, _) = oracle_signatures(&signed.signature, &[b"hello", b""], None);
     let body = sigv4::aws_chunked_body(Some(&mut signed.chunk_signer()), b"hello", 64, None);
-    assert_eq!(body, format!("5;chunk-signature={}\r\nhello\r\n0;chunk-signature={}\r\n\r\n", sigs[0], sigs[1]).into_bytes());
+    assert_eq!(
+        body,
+        format!("5;chunk-signature={}\r\nhello\r\n0;chunk-signature={}\r\n\r\n", sigs[0], sigs[1]).into_bytes()
+    );
     let mut v = verified.chunks();
     v.verify_chunk(Sha256::digest(b"hello").into(), sigs[0].as_bytes()).unwrap();
     v.verify_chunk(Sha256::digest(b"").into(), sigs[1].as_bytes()).unwrap();

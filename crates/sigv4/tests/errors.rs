@@ -66,10 +66,16 @@ fn incomplete() {
 
 #[test]
 fn not_key_value() {
-    let auth = "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/lambda/aws4_request, SignedHeaders host, Signature=ab";
+    let auth =
+        "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/lambda/aws4_request, SignedHeaders host, Signature=ab";
     let e = parse_err(&headers(&[("authorization", auth), ("x-amz-date", "20240101T000000Z")]), None);
     assert_eq!(e, Error::NotKeyValue { pair: "SignedHeaders host".into(), authorization: auth.into() });
-    assert_eq!(e.to_string(), format!("'SignedHeaders host' not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'."));
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "'SignedHeaders host' not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'."
+        )
+    );
 }
 
 #[test]
@@ -79,7 +85,10 @@ fn unsupported_algorithms() {
     assert_eq!(e, Error::UnsupportedAlgorithm("AWS".into()));
     assert_eq!(e.to_string(), msg);
     let v4a = "AWS4-ECDSA-P256-SHA256 Credential=AKID/20240101/s3/aws4_request, SignedHeaders=host, Signature=3045";
-    assert_eq!(parse_err(&headers(&[("authorization", v4a)]), None), Error::UnsupportedAlgorithm("AWS4-ECDSA-P256-SHA256".into()));
+    assert_eq!(
+        parse_err(&headers(&[("authorization", v4a)]), None),
+        Error::UnsupportedAlgorithm("AWS4-ECDSA-P256-SHA256".into())
+    );
     assert_eq!(
         parse_err(&headers(&[]), Some("X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=x")),
         Error::UnsupportedAlgorithm("AWS4-ECDSA-P256-SHA256".into())
@@ -103,7 +112,10 @@ fn credential_malformed() {
     );
     let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F2024%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=ab";
     let e = parse_err(&headers(&[]), Some(q));
-    assert_eq!(e, Error::CredentialMalformed { credential: "AKID/2024/us-east-1/s3/aws4_request".into(), presigned: true });
+    assert_eq!(
+        e,
+        Error::CredentialMalformed { credential: "AKID/2024/us-east-1/s3/aws4_request".into(), presigned: true }
+    );
     assert_eq!(
         e.to_string(),
         "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
@@ -134,7 +146,8 @@ fn host_not_signed() {
 
 #[test]
 fn malformed() {
-    let auth = "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab";
+    let auth =
+        "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab";
     let e = parse_err(&headers(&[("authorization", auth), ("x-amz-date", "2024-01-01T00:00:00Z")]), None);
     assert_eq!(
         e.to_string(),
@@ -155,7 +168,14 @@ fn malformed() {
     // Too many query parameters: found while building the canonical request.
     let h = headers(&[]);
     let query = vec!["a=b"; sigv4::QUERY_PAIRS_MAX + 1].join("&");
-    let signed = sigv4::sign(&Method::GET, "/", Some(&query), &h, &params("lambda", UriMode::Normalized), SignPayload::Body(b""));
+    let signed = sigv4::sign(
+        &Method::GET,
+        "/",
+        Some(&query),
+        &h,
+        &params("lambda", UriMode::Normalized),
+        SignPayload::Body(b""),
+    );
     let mut h2 = h.clone();
     signed.apply(&mut h2);
     let req = RequestParts { method: &Method::GET, raw_path: "/", raw_query: Some(&query), headers: &h2 };
@@ -196,9 +216,18 @@ fn skewed() {
     let e = auth.check_time(T0 + 1800, sigv4::SKEW_MAX_SECS).unwrap_err();
     assert_eq!(
         e,
-        Error::Skewed { request_time: "20240101T000000Z".into(), time: T0, server_time: T0 + 1800, skew_secs: 900, future: false }
+        Error::Skewed {
+            request_time: "20240101T000000Z".into(),
+            time: T0,
+            server_time: T0 + 1800,
+            skew_secs: 900,
+            future: false
+        }
     );
-    assert_eq!(e.to_string(), "Signature expired: 20240101T000000Z is now earlier than 20240101T001500Z (20240101T003000Z - 15 min.)");
+    assert_eq!(
+        e.to_string(),
+        "Signature expired: 20240101T000000Z is now earlier than 20240101T001500Z (20240101T003000Z - 15 min.)"
+    );
     let e = auth.check_time(T0 - 1800, sigv4::SKEW_MAX_SECS).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -210,7 +239,10 @@ fn skewed() {
     let mut h2 = h.clone();
     h2.insert("authorization", HeaderValue::from_static(sig));
     let e = parse_with(&h2, None).unwrap().unwrap().check_time(T0 + 301, 300).unwrap_err();
-    assert_eq!(e.to_string(), "Signature expired: 20240101T000000Z is now earlier than 20240101T000001Z (20240101T000501Z - 5 min.)");
+    assert_eq!(
+        e.to_string(),
+        "Signature expired: 20240101T000000Z is now earlier than 20240101T000001Z (20240101T000501Z - 5 min.)"
+    );
     assert!(matches!(e, Error::Skewed { request_time, .. } if request_time == "Mon, 01 Jan 2024 00:00:00 GMT"));
 }
 
@@ -277,7 +309,14 @@ fn headers_not_signed_on_s3_presigned() {
 #[test]
 fn mismatch() {
     let h = headers(&[]);
-    let signed = sigv4::sign(&Method::GET, "/", Some("b=2&a=1"), &h, &params("lambda", UriMode::Normalized), SignPayload::Body(b""));
+    let signed = sigv4::sign(
+        &Method::GET,
+        "/",
+        Some("b=2&a=1"),
+        &h,
+        &params("lambda", UriMode::Normalized),
+        SignPayload::Body(b""),
+    );
     let mut h2 = h.clone();
     signed.apply(&mut h2);
     let req = RequestParts { method: &Method::GET, raw_path: "/", raw_query: Some("b=2&a=1"), headers: &h2 };
@@ -310,7 +349,14 @@ fn mismatch() {
 #[test]
 fn chunk_mismatch() {
     let h = headers(&[]);
-    let signed = sigv4::sign(&Method::PUT, "/b/k", None, &h, &params("s3", UriMode::S3), SignPayload::Header(sigv4::STREAMING_PAYLOAD));
+    let signed = sigv4::sign(
+        &Method::PUT,
+        "/b/k",
+        None,
+        &h,
+        &params("s3", UriMode::S3),
+        SignPayload::Header(sigv4::STREAMING_PAYLOAD),
+    );
     let mut h2 = h.clone();
     signed.apply(&mut h2);
     let req = RequestParts { method: &Method::PUT, raw_path: "/b/k", raw_query: None, headers: &h2 };

@@ -68,25 +68,25 @@ fn header() -> impl Strategy<Value = (&'static str, String)> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (any::<bool>(), any::<bool>(), prop_oneof![Just(Method::GET), Just(Method::PUT), Just(Method::POST), Just(Method::DELETE), Just(Method::HEAD)]),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![
+                Just(Method::GET),
+                Just(Method::PUT),
+                Just(Method::POST),
+                Just(Method::DELETE),
+                Just(Method::HEAD)
+            ],
+        ),
         proptest::collection::vec(segment(), 0..5),
         proptest::collection::vec(query_pair(), 0..5),
         proptest::collection::vec(header(), 0..4),
         proptest::collection::vec(any::<u8>(), 0..64),
         (0u8..5, proptest::option::of("[A-Za-z0-9+/=]{10,40}"), 946_684_800u64..4_102_444_800, 1u64..=604_800),
     )
-        .prop_map(|((s3, presigned, method), segments, query, headers, body, (payload, token, time, expires))| Case {
-            s3,
-            presigned,
-            method,
-            segments,
-            query,
-            headers,
-            body,
-            payload,
-            token,
-            time,
-            expires,
+        .prop_map(|((s3, presigned, method), segments, query, headers, body, (payload, token, time, expires))| {
+            Case { s3, presigned, method, segments, query, headers, body, payload, token, time, expires }
         })
 }
 
@@ -99,7 +99,12 @@ struct Wire {
 
 impl Wire {
     fn parts(&self) -> RequestParts<'_> {
-        RequestParts { method: &self.method, raw_path: &self.path, raw_query: self.query.as_deref(), headers: &self.headers }
+        RequestParts {
+            method: &self.method,
+            raw_path: &self.path,
+            raw_query: self.query.as_deref(),
+            headers: &self.headers,
+        }
     }
 }
 
@@ -119,7 +124,11 @@ fn oracle_sign(c: &Case) -> Wire {
             None => sigv4::encode(n, false),
         })
         .collect();
-    let uri = if query.is_empty() { format!("http://{HOST}{path}") } else { format!("http://{HOST}{path}?{}", query.join("&")) };
+    let uri = if query.is_empty() {
+        format!("http://{HOST}{path}")
+    } else {
+        format!("http://{HOST}{path}?{}", query.join("&"))
+    };
 
     let mut request = http::Request::builder().method(c.method.clone()).uri(&uri).body(()).unwrap();
     request.headers_mut().insert("host", HeaderValue::from_static(HOST));

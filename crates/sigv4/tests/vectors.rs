@@ -20,7 +20,12 @@ struct Request {
 
 impl Request {
     fn parts(&self) -> RequestParts<'_> {
-        RequestParts { method: &self.method, raw_path: &self.path, raw_query: self.query.as_deref(), headers: &self.headers }
+        RequestParts {
+            method: &self.method,
+            raw_path: &self.path,
+            raw_query: self.query.as_deref(),
+            headers: &self.headers,
+        }
     }
 }
 
@@ -79,7 +84,12 @@ fn mode_for(dir: &Path) -> UriMode {
 
 fn secret_for(dir: &Path) -> String {
     read(dir, "context.json")
-        .map(|c| serde_json::from_str::<serde_json::Value>(&c).unwrap()["credentials"]["secret_access_key"].as_str().unwrap().to_owned())
+        .map(|c| {
+            serde_json::from_str::<serde_json::Value>(&c).unwrap()["credentials"]["secret_access_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .unwrap_or_else(|| SUITE_SECRET.to_owned())
 }
 
@@ -122,7 +132,10 @@ fn every_v4_case_verifies_and_tampering_fails() {
             if name == "double-encode-path" {
                 // Its signature was computed for a different date than the request says; the
                 // canonical URI is what this case is about.
-                assert!(canonical_request.contains("\n/test/%40connections/JBDvjfGEIAMCERw%253D\n"), "{canonical_request}");
+                assert!(
+                    canonical_request.contains("\n/test/%40connections/JBDvjfGEIAMCERw%253D\n"),
+                    "{canonical_request}"
+                );
                 checked += 1;
                 continue;
             }
@@ -135,17 +148,29 @@ fn every_v4_case_verifies_and_tampering_fails() {
 
             // Tampering: a path one byte longer, another method, another body, a changed signed header.
             let mut longer = Request { path: format!("{}x", req.path), ..parse_request(&text) };
-            assert!(matches!(auth.verify(&longer.parts(), mode, &secret, Some(body_hash)), Err(Error::Mismatch { .. })), "{name}");
+            assert!(
+                matches!(auth.verify(&longer.parts(), mode, &secret, Some(body_hash)), Err(Error::Mismatch { .. })),
+                "{name}"
+            );
             longer.path.clone_from(&req.path);
             longer.method = if req.method == Method::GET { Method::POST } else { Method::GET };
-            assert!(matches!(auth.verify(&longer.parts(), mode, &secret, Some(body_hash)), Err(Error::Mismatch { .. })), "{name}");
+            assert!(
+                matches!(auth.verify(&longer.parts(), mode, &secret, Some(body_hash)), Err(Error::Mismatch { .. })),
+                "{name}"
+            );
             let other_body: [u8; 32] = Sha256::digest(b"x").into();
             if auth.payload == sigv4::Payload::BodyHash {
-                assert!(matches!(auth.verify(&req.parts(), mode, &secret, Some(other_body)), Err(Error::Mismatch { .. })), "{name}");
+                assert!(
+                    matches!(auth.verify(&req.parts(), mode, &secret, Some(other_body)), Err(Error::Mismatch { .. })),
+                    "{name}"
+                );
             }
             let mut changed = parse_request(&text);
             changed.headers.insert("host", HeaderValue::from_static("example.amazonaws.com.evil"));
-            assert!(matches!(auth.verify(&changed.parts(), mode, &secret, Some(body_hash)), Err(Error::Mismatch { .. })), "{name}");
+            assert!(
+                matches!(auth.verify(&changed.parts(), mode, &secret, Some(body_hash)), Err(Error::Mismatch { .. })),
+                "{name}"
+            );
             checked += 1;
         }
     }
