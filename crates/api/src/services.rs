@@ -94,6 +94,7 @@ pub(crate) async fn s3(
         // S3's request ids are 16 uppercase hex digits.
         request_id: request_id.chars().filter(char::is_ascii_hexdigit).take(16).collect::<String>().to_uppercase(),
         source_ip: crate::source_ip(&req),
+        payload_check: None,
     };
     state.s3.handle(ctx, req).await
 }
