@@ -301,8 +301,14 @@ fn headers_not_signed_on_s3_presigned() {
     let e = auth.verify(&req, UriMode::S3, SECRET, None).unwrap_err();
     assert_eq!(e, Error::HeadersNotSigned(vec!["x-amz-meta-color".into()]));
     assert_eq!(e.to_string(), "There were headers present in the request which were not signed");
-    // Without the extra header it verifies.
+    // Without the extra header it verifies; an unsigned `x-amz-content-sha256` is ignored.
     let req = RequestParts { headers: &h, ..req };
+    auth.verify(&req, UriMode::S3, SECRET, None).unwrap();
+    let mut with_sha = h.clone();
+    with_sha.insert("x-amz-content-sha256", HeaderValue::from_static(sigv4::EMPTY_SHA256_HEX));
+    let req = RequestParts { headers: &with_sha, ..req };
+    let auth = sigv4::parse(&req).unwrap().unwrap();
+    assert_eq!(auth.payload, sigv4::Payload::Unsigned);
     auth.verify(&req, UriMode::S3, SECRET, None).unwrap();
 }
 
