@@ -5,8 +5,10 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use futures_util::StreamExt as _;
 use md5::{Digest as _, Md5};
+use sha2::Sha256;
 use tokio::io::AsyncWriteExt as _;
 
+use crate::PayloadCheck;
 use crate::chunked::{ChunkError, Decoder};
 use crate::error::ApiError;
 use crate::files::{Files, TempFile};
@@ -53,7 +55,21 @@ pub struct Received {
 
 fn chunk_error(e: ChunkError) -> ApiError {
     tracing::debug!(error = %e, "s3: rejected aws-chunked body");
-    ApiError::IncompleteBody
+    match e {
+        ChunkError::Signature => ApiError::SignatureDoesNotMatch,
+        ChunkError::Malformed(_) | ChunkError::Incomplete => ApiError::IncompleteBody,
+    }
+}
+
+/// `XAmzContentSHA256Mismatch` unless `computed` is the signed digest.
+fn check_sha256(signed: &[u8; 32], computed: [u8; 32]) -> Result<(), ApiError> {
+    if *signed == computed {
+        return Ok(());
+    }
+    Err(ApiError::XAmzContentSHA256Mismatch {
+        client: stdx::hex::encode(signed),
+        computed: stdx::hex::encode(&computed),
+    })
 }
 
 /// The object write path shared by every upload (PutObject, UploadPart, browser-form POST): a
@@ -133,20 +149,41 @@ impl Sink {
 
 /// Streams `body` into a new temp file through a [`Sink`], decoding `aws-chunked` framing,
 /// refusing more than `max_bytes` of payload (`EntityTooLarge`, before reading anything when the
-/// announced length is already too large). On any error, or if the returned future is dropped,
-/// the temp file is removed.
-pub async fn receive(files: &Files, body: Body, spec: &BodySpec, max_bytes: u64) -> Result<Received, ApiError> {
+/// announced length is already too large). `check`: the signed body digest (compared once the
+/// body is read) or the chunk signatures (each checked as its chunk ends). On any error, or if the
+/// returned future is dropped, the temp file is removed: nothing unverified is ever stored.
+pub async fn receive(
+    files: &Files,
+    body: Body,
+    spec: &BodySpec,
+    max_bytes: u64,
+    check: Option<PayloadCheck>,
+) -> Result<Received, ApiError> {
     if let Some(n) = spec.length.filter(|n| *n > max_bytes) {
         return Err(ApiError::EntityTooLarge { proposed: n, max: max_bytes });
     }
     let mut sink = Sink::create(files, max_bytes, spec.length).await?;
-    let mut decoder = spec.chunked.then(Decoder::new);
+    let (mut digest, verifier) = match check {
+        Some(PayloadCheck::Sha256(d)) => (Some((d, Sha256::new())), None),
+        Some(PayloadCheck::Chunks(v)) => (None, Some(v)),
+        None => (None, None),
+    };
+    let mut decoder = match verifier {
+        Some(v) if spec.chunked => Some(Decoder::verified(v)),
+        // Signed chunks without aws-chunked framing: nothing can carry the chunk signatures.
+        Some(_) => return Err(ApiError::SignatureDoesNotMatch),
+        None => spec.chunked.then(Decoder::new),
+    };
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
         let frame = frame.map_err(|e| {
             tracing::debug!(error = %e, "s3: request body ended with an error");
             ApiError::IncompleteBody
         })?;
+        if let Some((_, hasher)) = digest.as_mut() {
+            // The signed digest covers the body as sent (framing included).
+            hasher.update(&frame);
+        }
         let mut input: &[u8] = &frame;
         loop {
             let data = match decoder.as_mut() {
@@ -167,6 +204,9 @@ pub async fn receive(files: &Files, body: Body, spec: &BodySpec, max_bytes: u64)
     if spec.length.is_some_and(|n| n != sink.size()) {
         return Err(ApiError::IncompleteBody);
     }
+    if let Some((signed, hasher)) = digest {
+        check_sha256(&signed, hasher.finalize().into())?;
+    }
     let trailer_crc = trailers.iter().find(|(k, _)| k == "x-amz-checksum-crc32").map(|(_, v)| v.as_str());
     sink.finish(spec.content_md5, spec.crc32.as_deref().or(trailer_crc)).await
 }
@@ -182,8 +222,20 @@ pub fn check_crc32(claimed: &str, computed: u32) -> Result<(), ApiError> {
     }
 }
 
-/// Reads a small (XML) body whole, refusing more than `max_bytes` (`MaxMessageLengthExceeded`).
-pub async fn read_small(body: Body, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+/// Reads a small (XML) body whole, refusing more than `max_bytes` (`MaxMessageLengthExceeded`),
+/// and checks it against a signed digest (`XAmzContentSHA256Mismatch`). Small bodies are never
+/// `aws-chunked`: signed chunks are refused (`SignatureDoesNotMatch`).
+pub async fn read_small(body: Body, max_bytes: usize, check: Option<&PayloadCheck>) -> Result<Vec<u8>, ApiError> {
+    let out = read_small_unchecked(body, max_bytes).await?;
+    match check {
+        None => {}
+        Some(PayloadCheck::Sha256(signed)) => check_sha256(signed, Sha256::digest(&out).into())?,
+        Some(PayloadCheck::Chunks(_)) => return Err(ApiError::SignatureDoesNotMatch),
+    }
+    Ok(out)
+}
+
+async fn read_small_unchecked(body: Body, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
@@ -228,23 +280,141 @@ mod tests {
         let files = Files::open(dir.path()).unwrap();
         let spec = BodySpec { chunked: true, length: Some(11), content_md5: None, crc32: None };
         let body = Body::from(&b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"[..]);
-        let r = receive(&files, body, &spec, 100).await.unwrap();
+        let r = receive(&files, body, &spec, 100, None).await.unwrap();
         assert_eq!(std::fs::read(r.tmp.path()).unwrap(), b"hello world");
         assert_eq!(r.size, 11);
         drop(r);
 
         let body = Body::from(&b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"[..]);
-        assert_eq!(receive(&files, body, &spec, 100).await.unwrap_err().code(), "BadDigest");
+        assert_eq!(receive(&files, body, &spec, 100, None).await.unwrap_err().code(), "BadDigest");
         let plain = BodySpec { chunked: false, length: None, content_md5: None, crc32: None };
         assert_eq!(
-            receive(&files, Body::from(vec![0u8; 101]), &plain, 100).await.unwrap_err().code(),
+            receive(&files, Body::from(vec![0u8; 101]), &plain, 100, None).await.unwrap_err().code(),
             "EntityTooLarge"
         );
         let announced = BodySpec { length: Some(1000), ..plain.clone() };
         assert_eq!(
-            receive(&files, Body::from(vec![0u8; 10]), &announced, 100).await.unwrap_err().code(),
+            receive(&files, Body::from(vec![0u8; 10]), &announced, 100, None).await.unwrap_err().code(),
             "EntityTooLarge"
         );
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "rejected uploads leave nothing");
+    }
+
+    /// A signed streaming PUT's chunk verifier (as the server hands it over) and the signer that
+    /// produces its chunks, for `payload`.
+    fn signed_streaming(payload: &str) -> (sigv4::ChunkVerifier, sigv4::ChunkSigner) {
+        use axum::http::{HeaderValue, Method};
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("127.0.0.1:9000"));
+        headers.insert("content-encoding", HeaderValue::from_static("aws-chunked"));
+        let params = sigv4::SigningParams {
+            credentials: sigv4::Credentials { access_key_id: "AKID", secret: "s", session_token: None },
+            region: "us-east-1",
+            service: "s3",
+            time: 1_704_067_200,
+            mode: sigv4::UriMode::S3,
+        };
+        let signed = sigv4::sign(&Method::PUT, "/b/k", None, &headers, &params, sigv4::SignPayload::Header(payload));
+        signed.apply(&mut headers);
+        let req = sigv4::RequestParts { method: &Method::PUT, raw_path: "/b/k", raw_query: None, headers: &headers };
+        let verified = sigv4::parse(&req).unwrap().unwrap().verify(&req, sigv4::UriMode::S3, "s", None).unwrap();
+        (verified.chunks(), signed.chunk_signer())
+    }
+
+    #[tokio::test]
+    async fn signed_digest_is_checked_and_nothing_is_left_on_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        let plain = BodySpec { chunked: false, length: Some(11), content_md5: None, crc32: None };
+        let good: [u8; 32] = Sha256::digest(b"hello world").into();
+        let r =
+            receive(&files, Body::from("hello world"), &plain, 100, Some(PayloadCheck::Sha256(good))).await.unwrap();
+        assert_eq!(r.size, 11);
+        drop(r);
+        let e = receive(&files, Body::from("hello wOrld"), &plain, 100, Some(PayloadCheck::Sha256(good)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "XAmzContentSHA256Mismatch");
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.message(), "The provided 'x-amz-content-sha256' header does not match what was computed.");
+        let body = e.body("R", "H").unwrap();
+        assert!(
+            body.contains(&format!(
+                "<ClientComputedContentSHA256>{}</ClientComputedContentSHA256>",
+                stdx::hex::encode(&good)
+            )),
+            "{body}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "a mismatched body leaves nothing");
+
+        // Small (XML) bodies too.
+        assert_eq!(
+            read_small(Body::from("<a/>"), 100, Some(&PayloadCheck::Sha256(Sha256::digest(b"<a/>").into())))
+                .await
+                .unwrap(),
+            b"<a/>"
+        );
+        let e = read_small(Body::from("<b/>"), 100, Some(&PayloadCheck::Sha256(good))).await.unwrap_err();
+        assert_eq!(e.code(), "XAmzContentSHA256Mismatch");
+    }
+
+    #[tokio::test]
+    async fn chunk_signatures_are_checked_as_the_body_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        let spec = BodySpec { chunked: true, length: Some(300), content_md5: None, crc32: None };
+        let data: Vec<u8> = (0..300u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let crc = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(&data).to_be_bytes())
+        };
+        let trailer = Some(("x-amz-checksum-crc32", crc.as_str()));
+
+        for payload in [sigv4::STREAMING_PAYLOAD, sigv4::STREAMING_PAYLOAD_TRAILER] {
+            let with_trailer = payload == sigv4::STREAMING_PAYLOAD_TRAILER;
+            let (verifier, mut signer) = signed_streaming(payload);
+            let body = sigv4::aws_chunked_body(Some(&mut signer), &data, 128, trailer.filter(|_| with_trailer));
+            // Fed in odd-sized frames, so that chunks and headers are split.
+            let frames: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(37).map(|c| Ok(c.to_vec())).collect();
+            let stream = Body::from_stream(futures_util::stream::iter(frames));
+            let r = receive(&files, stream, &spec, 1000, Some(PayloadCheck::Chunks(verifier))).await.unwrap();
+            assert_eq!(std::fs::read(r.tmp.path()).unwrap(), data, "{payload}");
+        }
+
+        let (verifier, mut signer) = signed_streaming(sigv4::STREAMING_PAYLOAD_TRAILER);
+        let body = sigv4::aws_chunked_body(Some(&mut signer), &data, 128, trailer);
+        let check = || Some(PayloadCheck::Chunks(verifier.clone()));
+        // One data byte changed in the second chunk.
+        let mut bad = body.clone();
+        let at = bad.windows(4).position(|w| w == b"\r\n80").unwrap() + 100;
+        bad[at] ^= 1;
+        let e = receive(&files, Body::from(bad), &spec, 1000, check()).await.unwrap_err();
+        assert_eq!((e.code(), e.status().as_u16()), ("SignatureDoesNotMatch", 403));
+        assert_eq!(
+            e.message(),
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        );
+        // Another trailer value (the signature no longer covers it).
+        let tampered = String::from_utf8(body.clone())
+            .unwrap()
+            .replace(&format!("x-amz-checksum-crc32:{crc}"), "x-amz-checksum-crc32:AAAAAA==");
+        let e = receive(&files, Body::from(tampered), &spec, 1000, check()).await.unwrap_err();
+        assert_eq!(e.code(), "SignatureDoesNotMatch");
+        // A chunk without its signature; the trailer without its signature.
+        let unsigned = sigv4::aws_chunked_body(None, &data, 128, trailer);
+        let e = receive(&files, Body::from(unsigned), &spec, 1000, check()).await.unwrap_err();
+        assert_eq!(e.code(), "SignatureDoesNotMatch");
+        let text = String::from_utf8(body.clone()).unwrap();
+        let cut = text.find("x-amz-trailer-signature").unwrap();
+        let no_trailer_sig = format!("{}\r\n", &text[..cut]);
+        let e = receive(&files, Body::from(no_trailer_sig), &spec, 1000, check()).await.unwrap_err();
+        assert_eq!(e.code(), "SignatureDoesNotMatch");
+        // Signed chunks, but the body is not aws-chunked.
+        let plain = BodySpec { chunked: false, ..spec.clone() };
+        assert_eq!(
+            receive(&files, Body::from(data.clone()), &plain, 1000, check()).await.unwrap_err().code(),
+            "SignatureDoesNotMatch"
+        );
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "refused uploads leave nothing");
     }
 }

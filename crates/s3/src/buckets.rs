@@ -91,7 +91,7 @@ pub async fn create_bucket(inner: &Arc<Inner>, call: &Call, body: Body) -> Resul
     if header(&call.headers, "x-amz-bucket-object-lock-enabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return Err(ApiError::NotImplemented { header: "x-amz-bucket-object-lock-enabled".into() });
     }
-    let body = read_small(body, inner.limits.xml_body_bytes_max).await?;
+    let body = read_small(body, inner.limits.xml_body_bytes_max, call.payload_check.as_ref()).await?;
     let region = location_constraint(&body)?.unwrap_or_else(|| call.region.clone());
     let account = call.origin.account.clone();
     let request_region = call.region.clone();
@@ -211,7 +211,7 @@ pub async fn get_notification(inner: &Arc<Inner>, call: &Call) -> Result<Respons
 
 pub async fn put_notification(inner: &Arc<Inner>, call: &Call, body: Body) -> Result<Response<Body>, ApiError> {
     let bucket = inner.bucket(&call.bucket, &call.origin.account).await?;
-    let body = read_small(body, inner.limits.xml_body_bytes_max).await?;
+    let body = read_small(body, inner.limits.xml_body_bytes_max, call.payload_check.as_ref()).await?;
     check_small(&call.headers, &body)?;
     let root = xml::parse(&body).map_err(|_| ApiError::MalformedXML)?;
     let config = notify::parse(&root, &bucket.region)?;

@@ -10,9 +10,17 @@
 //! \r\n
 //! ```
 //!
-//! Signatures are not verified (Versa does not verify SigV4 yet); trailers are returned.
+//! With a [`sigv4::ChunkVerifier`] ([`Decoder::verified`]), every chunk must carry its
+//! `chunk-signature`, checked as soon as the chunk's last byte is read (before that byte is handed
+//! out), and trailers must carry `x-amz-trailer-signature`, checked by [`Decoder::finish`].
+//! Trailers are returned (without the signature).
+
+use sha2::{Digest as _, Sha256};
 
 use crate::limits::{CHUNK_HEADER_BYTES_MAX, CHUNK_TRAILER_BYTES_MAX};
+
+/// The trailer that carries the trailer signature.
+const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
 
 /// Why a body is not valid `aws-chunked`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +29,9 @@ pub enum ChunkError {
     Malformed(&'static str),
     #[error("aws-chunked body ended early")]
     Incomplete,
+    /// A chunk or trailer signature is missing or does not match.
+    #[error("aws-chunked chunk or trailer signature does not match")]
+    Signature,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +59,10 @@ pub struct Decoder {
     trailer_bytes: usize,
     trailers: Vec<(String, String)>,
     decoded_bytes: u64,
+    /// Signed chunks: the verifier, the current chunk's signature and the hash of its data so far.
+    verifier: Option<sigv4::ChunkVerifier>,
+    chunk_signature: Vec<u8>,
+    chunk_hash: Sha256,
 }
 
 impl Default for Decoder {
@@ -58,7 +73,28 @@ impl Default for Decoder {
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder { state: State::Header, line: Vec::new(), trailer_bytes: 0, trailers: Vec::new(), decoded_bytes: 0 }
+        Decoder {
+            state: State::Header,
+            line: Vec::new(),
+            trailer_bytes: 0,
+            trailers: Vec::new(),
+            decoded_bytes: 0,
+            verifier: None,
+            chunk_signature: Vec::new(),
+            chunk_hash: Sha256::new(),
+        }
+    }
+
+    /// A decoder that checks every chunk signature, and the trailer signature, with `verifier`.
+    pub fn verified(verifier: sigv4::ChunkVerifier) -> Decoder {
+        Decoder { verifier: Some(verifier), ..Decoder::new() }
+    }
+
+    /// Checks the chunk just completed (its data all hashed) against its signature.
+    fn check_chunk(&mut self) -> Result<(), ChunkError> {
+        let Some(verifier) = self.verifier.as_mut() else { return Ok(()) };
+        let hash: [u8; 32] = std::mem::take(&mut self.chunk_hash).finalize().into();
+        verifier.verify_chunk(hash, &self.chunk_signature).map_err(|_| ChunkError::Signature)
     }
 
     /// Consumes framing from the front of `input` and returns the next piece of payload, or
@@ -69,8 +105,15 @@ impl Decoder {
                 State::Header | State::Trailers => {
                     let Some(line) = self.take_line(input)? else { continue };
                     if self.state == State::Header {
-                        self.state = match parse_chunk_size(&line)? {
-                            0 => State::Trailers,
+                        let (size, signature) = parse_chunk_header(&line)?;
+                        if self.verifier.is_some() {
+                            self.chunk_signature = signature.ok_or(ChunkError::Signature)?.to_vec();
+                        }
+                        self.state = match size {
+                            0 => {
+                                self.check_chunk()?;
+                                State::Trailers
+                            }
                             n => State::Data(n),
                         };
                     } else if line.is_empty() {
@@ -84,8 +127,14 @@ impl Decoder {
                     let (data, rest) = input.split_at(n);
                     *input = rest;
                     let left = left - n as u64;
-                    self.state = if left == 0 { State::DataEnd } else { State::Data(left) };
                     self.decoded_bytes += n as u64;
+                    if self.verifier.is_some() {
+                        self.chunk_hash.update(data);
+                        if left == 0 {
+                            self.check_chunk()?;
+                        }
+                    }
+                    self.state = if left == 0 { State::DataEnd } else { State::Data(left) };
                     return Ok(Some(data));
                 }
                 State::DataEnd => {
@@ -124,12 +173,27 @@ impl Decoder {
     /// Ends the body: the trailers (names lowercased), or an error if the body stopped inside a
     /// chunk. A body that ends right after the zero-size chunk (without the final empty line) is
     /// accepted.
-    pub fn finish(self) -> Result<Vec<(String, String)>, ChunkError> {
+    ///
+    /// Verified: trailers need a valid `x-amz-trailer-signature` over the others (each
+    /// `name:value\n`, sorted by name, as the SDKs sign them), which is then dropped.
+    pub fn finish(mut self) -> Result<Vec<(String, String)>, ChunkError> {
         match self.state {
-            State::Done => Ok(self.trailers),
-            State::Trailers if self.line.is_empty() => Ok(self.trailers),
-            _ => Err(ChunkError::Incomplete),
+            State::Done => {}
+            State::Trailers if self.line.is_empty() => {}
+            _ => return Err(ChunkError::Incomplete),
         }
+        let signature =
+            self.trailers.iter().position(|(k, _)| k == TRAILER_SIGNATURE).map(|i| self.trailers.remove(i).1);
+        if let Some(verifier) = self.verifier.as_mut()
+            && (signature.is_some() || !self.trailers.is_empty())
+        {
+            let signature = signature.ok_or(ChunkError::Signature)?;
+            let mut sorted: Vec<&(String, String)> = self.trailers.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            let canonical: String = sorted.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+            verifier.verify_trailer(canonical.as_bytes(), signature.as_bytes()).map_err(|_| ChunkError::Signature)?;
+        }
+        Ok(self.trailers)
     }
 
     /// Appends input up to and including the next `\n` to `self.line`; returns the completed
@@ -167,10 +231,16 @@ impl Decoder {
     }
 }
 
-/// `1a2b` or `1a2b;chunk-signature=…` → the size.
-fn parse_chunk_size(line: &[u8]) -> Result<u64, ChunkError> {
-    let hex = line.split(|c| *c == b';').next().unwrap_or_default();
-    let hex = hex.trim_ascii();
+/// `1a2b` or `1a2b;chunk-signature=…` → the size and the signature, if any.
+fn parse_chunk_header(line: &[u8]) -> Result<(u64, Option<&[u8]>), ChunkError> {
+    let mut parts = line.split(|c| *c == b';');
+    let hex = parts.next().unwrap_or_default().trim_ascii();
+    let signature = parts.find_map(|ext| ext.trim_ascii().strip_prefix(b"chunk-signature=".as_slice()));
+    Ok((parse_chunk_size(hex)?, signature))
+}
+
+/// The hex size of a chunk header.
+fn parse_chunk_size(hex: &[u8]) -> Result<u64, ChunkError> {
     if hex.is_empty() || hex.len() > 16 || !hex.iter().all(u8::is_ascii_hexdigit) {
         return Err(ChunkError::Malformed("invalid chunk size"));
     }
@@ -225,7 +295,7 @@ mod tests {
         let body = b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAA\r\nx-amz-trailer-signature:ffff\r\n\r\n";
         let (data, trailers) = decode_in_steps(body, 7).unwrap();
         assert_eq!(data, b"abc");
-        assert_eq!(trailers.len(), 2);
+        assert_eq!(trailers, vec![("x-amz-checksum-crc32".to_owned(), "AAAA".to_owned())], "the signature is dropped");
         let (data, _) = decode_in_steps(b"3\r\nabc\r\n0\r\n", 4).unwrap();
         assert_eq!(data, b"abc");
     }

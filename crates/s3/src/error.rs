@@ -127,8 +127,15 @@ pub enum ApiError {
     PreconditionFailed {
         condition: &'static str,
     },
+    /// An `aws-chunked` chunk or trailer signature that does not match.
+    SignatureDoesNotMatch,
     SlowDown,
     TooManyBuckets,
+    /// The body does not hash to the signed `x-amz-content-sha256` (both in hex).
+    XAmzContentSHA256Mismatch {
+        client: String,
+        computed: String,
+    },
 }
 
 impl ApiError {
@@ -352,12 +359,24 @@ impl ApiError {
                 s("At least one of the pre-conditions you specified did not hold"),
                 vec![kv("Condition", (*condition).to_owned())],
             ),
+            SignatureDoesNotMatch => {
+                (StatusCode::FORBIDDEN, "SignatureDoesNotMatch", s(sigv4::S3_SIGNATURE_MISMATCH), vec![])
+            }
             SlowDown => (StatusCode::SERVICE_UNAVAILABLE, "SlowDown", s("Please reduce your request rate."), vec![]),
             TooManyBuckets => (
                 StatusCode::BAD_REQUEST,
                 "TooManyBuckets",
                 s("You have attempted to create more buckets than allowed"),
                 vec![],
+            ),
+            XAmzContentSHA256Mismatch { client, computed } => (
+                StatusCode::BAD_REQUEST,
+                "XAmzContentSHA256Mismatch",
+                s("The provided 'x-amz-content-sha256' header does not match what was computed."),
+                vec![
+                    kv("ClientComputedContentSHA256", client.clone()),
+                    kv("S3ComputedContentSHA256", computed.clone()),
+                ],
             ),
         }
     }

@@ -77,8 +77,20 @@ pub use crate::service::refusal as error_response;
 /// methods without an async-trait crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What the server verified of the request's signature that S3 finishes while the body streams.
+#[derive(Debug, Clone)]
+pub enum PayloadCheck {
+    /// The signed `x-amz-content-sha256` digest: the body must hash to it, else
+    /// `XAmzContentSHA256Mismatch` (400) and nothing is stored.
+    Sha256([u8; 32]),
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`: each `aws-chunked` chunk signature (and the
+    /// trailer's), seeded with the request's signature; a bad one → `SignatureDoesNotMatch` (403)
+    /// and nothing is stored.
+    Chunks(sigv4::ChunkVerifier),
+}
+
 /// Who is asking, as the server determined it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RequestContext {
     /// The caller's account (12 digits), from the SigV4 credential scope.
     pub account: String,
@@ -93,6 +105,9 @@ pub struct RequestContext {
     pub request_id: String,
     /// The client's address, for event records (`requestParameters.sourceIPAddress`).
     pub source_ip: String,
+    /// The payload signature to check as the body streams (`None`: no check, as with
+    /// `--auth off` or an unsigned payload).
+    pub payload_check: Option<PayloadCheck>,
 }
 
 /// Why a Lambda destination of a notification configuration was refused.

@@ -118,7 +118,7 @@ pub async fn upload_part(
     let number = part_number(inner, raw_part)?;
     check_upload(inner, call, upload_id).await?;
     let spec = BodySpec::from_headers(&call.headers)?;
-    let received = receive(&inner.files, body, &spec, inner.limits.part_bytes_max).await?;
+    let received = receive(&inner.files, body, &spec, inner.limits.part_bytes_max, call.payload_check.clone()).await?;
     let md5 = stdx::hex::encode(&received.md5);
     let part = PartRow {
         part_number: number,
@@ -227,7 +227,7 @@ pub async fn complete(
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
     check_upload(inner, call, upload_id).await?;
-    let body = read_small(body, inner.limits.xml_body_bytes_max).await?;
+    let body = read_small(body, inner.limits.xml_body_bytes_max, call.payload_check.as_ref()).await?;
     let listed = parse_complete(&body)?;
     let (bucket, key, id) = (call.bucket.clone(), call.key.clone(), upload_id.to_owned());
     let limits = inner.limits.clone();

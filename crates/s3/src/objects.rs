@@ -83,7 +83,8 @@ pub async fn put_object(inner: &Arc<Inner>, call: &Call, body: Body) -> Result<R
     let meta = object_meta(&call.headers)?;
     let spec = BodySpec::from_headers(&call.headers)?;
     let condition = WriteCondition::from_headers(&call.headers)?;
-    let received = receive(&inner.files, body, &spec, inner.limits.object_bytes_max).await?;
+    let received =
+        receive(&inner.files, body, &spec, inner.limits.object_bytes_max, call.payload_check.clone()).await?;
     let upload = Upload { bucket: call.bucket.clone(), key: call.key.clone(), meta, event: "s3:ObjectCreated:Put" };
     let object = store_upload(inner, &call.origin, upload, received, condition).await?;
     let mut r = Response::new(Body::empty());
@@ -291,7 +292,7 @@ pub async fn delete_objects(inner: &Arc<Inner>, call: &Call, body: Body) -> Resu
     if !call.headers.contains_key("content-md5") && !has_checksum {
         return Err(ApiError::InvalidRequest { message: "Missing required header for this request: Content-MD5." });
     }
-    let body = read_small(body, inner.limits.xml_body_bytes_max).await?;
+    let body = read_small(body, inner.limits.xml_body_bytes_max, call.payload_check.as_ref()).await?;
     check_small(&call.headers, &body)?;
     let root = xml::parse(&body).map_err(|_| ApiError::MalformedXML)?;
     if root.name != "Delete" {

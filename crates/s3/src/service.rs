@@ -15,7 +15,7 @@ use crate::limits::S3Limits;
 use crate::outbox::{self, Outbox, Staged};
 use crate::router::{self, Endpoint, Query};
 use crate::store::{self, BucketRow, Db};
-use crate::{Notifier, ReadError, RequestContext, S3Error, buckets, multipart, objects, post};
+use crate::{Notifier, PayloadCheck, ReadError, RequestContext, S3Error, buckets, multipart, objects, post};
 
 /// The shared state behind [`crate::S3`].
 pub struct Inner {
@@ -37,6 +37,8 @@ pub struct Call {
     pub query: Query,
     pub bucket: String,
     pub key: String,
+    /// The payload signature to check while the body is read (see [`crate::PayloadCheck`]).
+    pub payload_check: Option<PayloadCheck>,
 }
 
 /// Who made the request and which answer it gets: what event records carry. Owned, so that the
@@ -281,6 +283,7 @@ async fn dispatch(
         query,
         bucket: route.bucket,
         key: route.key,
+        payload_check: ctx.payload_check,
     };
     match route.endpoint {
         Endpoint::ListBuckets => buckets::list_buckets(inner, &call).await,

@@ -172,9 +172,18 @@ fn bad_date(text: &str) -> Error {
 }
 
 /// The payload mode from `x-amz-content-sha256`; absent: S3 presigned URLs are `UNSIGNED-PAYLOAD`,
-/// everything else hashes the body.
-fn parse_payload(headers: &HeaderMap, form: Form, service: &str) -> Result<(Payload, Option<String>), Error> {
-    let Some(value) = headers.get("x-amz-content-sha256") else {
+/// everything else hashes the body. A presigned URL ignores the header unless it signed it (the
+/// SDKs presign S3 URLs with `UNSIGNED-PAYLOAD`, whatever headers the user sends).
+fn parse_payload(
+    headers: &HeaderMap,
+    form: Form,
+    service: &str,
+    signed_headers: &[String],
+) -> Result<(Payload, Option<String>), Error> {
+    let value = headers
+        .get("x-amz-content-sha256")
+        .filter(|_| form == Form::Header || signed_headers.iter().any(|h| h == "x-amz-content-sha256"));
+    let Some(value) = value else {
         return Ok(if form == Form::Presigned && service == "s3" {
             (Payload::Unsigned, Some(UNSIGNED_PAYLOAD.to_owned()))
         } else {
@@ -250,7 +259,7 @@ fn parse_header(req: &RequestParts, value: &[u8]) -> Result<Auth, Error> {
     if amz_date[..8] != date {
         return Err(Error::ScopeDateMismatch { scope_date: date, request_time: amz_date });
     }
-    let (payload, payload_text) = parse_payload(req.headers, Form::Header, &service)?;
+    let (payload, payload_text) = parse_payload(req.headers, Form::Header, &service, &signed_headers)?;
     Ok(Auth {
         form: Form::Header,
         access_key_id,
@@ -295,7 +304,7 @@ fn parse_presigned(req: &RequestParts, params: &[(String, String)]) -> Result<Au
         return Err(Error::ScopeDateMismatch { scope_date: date, request_time: time_text.to_owned() });
     }
     let signed_headers = parse_signed_headers(signed_headers)?;
-    let (payload, payload_text) = parse_payload(req.headers, Form::Presigned, &service)?;
+    let (payload, payload_text) = parse_payload(req.headers, Form::Presigned, &service, &signed_headers)?;
     Ok(Auth {
         form: Form::Presigned,
         access_key_id,

@@ -230,7 +230,7 @@ pub fn aws_chunked_body(
     frame(&mut out, &[], &mut signer);
     if let Some((name, value)) = trailer {
         out.extend_from_slice(format!("{name}:{value}\r\n").as_bytes());
-        if let Some(s) = signer.as_deref_mut() {
+        if let Some(s) = signer {
             let sig = s.sign_trailer(format!("{name}:{value}\n").as_bytes());
             out.extend_from_slice(format!("x-amz-trailer-signature:{sig}\r\n").as_bytes());
         }

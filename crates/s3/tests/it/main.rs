@@ -13,4 +13,5 @@ mod objects;
 mod outbox;
 mod persistence;
 mod post;
+mod signatures;
 mod support;

@@ -129,7 +129,15 @@ impl TestS3 {
             move |req: Request<Body>| {
                 let s3 = s3.clone();
                 async move {
-                    let ctx = context(&req);
+                    let mut ctx = context(&req);
+                    match payload_check(&req) {
+                        Ok(check) => ctx.payload_check = check,
+                        Err(e) => {
+                            let mut r = axum::http::Response::new(Body::from(format!("harness: {e}")));
+                            *r.status_mut() = axum::http::StatusCode::FORBIDDEN;
+                            return r;
+                        }
+                    }
                     s3.handle(ctx, req).await
                 }
             }
@@ -208,7 +216,48 @@ fn context(req: &Request<Body>) -> RequestContext {
         bucket_from_host: s3::bucket_from_host(host),
         request_id: uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..16].to_owned(),
         source_ip: "127.0.0.1".to_owned(),
+        payload_check: None,
     }
+}
+
+/// The secrets the harness's clients sign with: the SDK's, the `aws` CLI's.
+const SECRETS: [&str; 2] = ["secret", "test"];
+
+/// What the server does with SigV4 before S3 reads the body: verify the request's signature
+/// (with the `sigv4` crate, S3's URI rules) and hand over the payload check. Requests from the
+/// raw client carry a placeholder signature (all zeros, or not 64 hex digits) and are passed
+/// through unchecked; any other signature must verify, so every SDK and CLI request exercises
+/// the verifier.
+fn payload_check(req: &Request<Body>) -> Result<Option<s3::PayloadCheck>, String> {
+    let parts = sigv4::RequestParts {
+        method: req.method(),
+        raw_path: req.uri().path(),
+        raw_query: req.uri().query(),
+        headers: req.headers(),
+    };
+    let auth = match sigv4::parse(&parts) {
+        Ok(Some(auth)) => auth,
+        Ok(None) => return Ok(None),
+        Err(e) => return if req.headers().contains_key("authorization") { Ok(None) } else { Err(e.to_string()) },
+    };
+    let sig = auth.signature();
+    if sig.len() != 64 || sig.bytes().all(|b| b == b'0') {
+        return Ok(None);
+    }
+    let mut last = None;
+    for secret in SECRETS {
+        match auth.verify(&parts, sigv4::UriMode::S3, secret, None) {
+            Ok(verified) => {
+                return Ok(match verified.payload() {
+                    sigv4::Payload::Digest(d) => Some(s3::PayloadCheck::Sha256(d)),
+                    sigv4::Payload::Streaming { signed: true, .. } => Some(s3::PayloadCheck::Chunks(verified.chunks())),
+                    _ => None,
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map(|e| e.to_string()).unwrap_or_default())
 }
 
 /// The official SDK for S3: path-style, plain HTTP, no retries (tests must see every error).
