@@ -93,7 +93,7 @@ pub(crate) async fn s3(
         bucket_from_host,
         request_id: s3_request_id(request_id),
         source_ip: crate::source_ip(&req),
-        payload_check: None,
+        payload_check: req.extensions().get::<s3::PayloadCheck>().cloned(),
     };
     state.s3.handle(ctx, req).await
 }

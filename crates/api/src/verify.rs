@@ -164,8 +164,16 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
             return Err(Refusal::MissingContentSha256);
         }
         let verified = auth.verify(&request, sigv4::UriMode::S3, &key.secret, None).map_err(signature)?;
-        // S3 checks the payload against it while the body streams.
-        parts.extensions.insert(verified);
+        // S3 checks the body against the signed payload hash, or its chunk signatures, as it
+        // streams, before anything commits.
+        let check = match verified.payload() {
+            sigv4::Payload::Digest(d) => Some(s3::PayloadCheck::Sha256(d)),
+            sigv4::Payload::Streaming { signed: true, .. } => Some(s3::PayloadCheck::Chunks(verified.chunks())),
+            _ => None,
+        };
+        if let Some(check) = check {
+            parts.extensions.insert(check);
+        }
         body
     } else {
         let bytes = axum::body::to_bytes(body, LAMBDA_BODY_BYTES_MAX).await.map_err(|_| Refusal::TooLarge)?;

@@ -707,3 +707,87 @@ async fn the_aws_cli_works_with_the_generated_profile() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A streaming upload signed chunk by chunk (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`).
+async fn chunked_put(
+    server: &TestServer,
+    key: &Key,
+    path: &str,
+    data: &[u8],
+    trailer: bool,
+    tamper: bool,
+) -> testkit::http::Response {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, server.addr.to_string().parse().unwrap());
+    headers.insert("content-encoding", "aws-chunked".parse().unwrap());
+    headers.insert("x-amz-decoded-content-length", data.len().to_string().parse().unwrap());
+    if trailer {
+        headers.insert("x-amz-trailer", "x-amz-checksum-crc32".parse().unwrap());
+    }
+    let params = sigv4::SigningParams {
+        credentials: sigv4::Credentials { access_key_id: &key.id, secret: &key.secret, session_token: None },
+        region: REGION,
+        service: "s3",
+        time: now_s(),
+        mode: sigv4::UriMode::S3,
+    };
+    let mode = if trailer { sigv4::STREAMING_PAYLOAD_TRAILER } else { sigv4::STREAMING_PAYLOAD };
+    let signed = sigv4::sign(&http::Method::PUT, path, None, &headers, &params, sigv4::SignPayload::Header(mode));
+    let mut signer = signed.chunk_signer();
+    let crc = {
+        use base64::Engine;
+        let mut h = crc32fast::Hasher::new();
+        h.update(data);
+        base64::engine::general_purpose::STANDARD.encode(h.finalize().to_be_bytes())
+    };
+    let mut body = sigv4::aws_chunked_body(
+        Some(&mut signer),
+        data,
+        8192,
+        trailer.then_some(("x-amz-checksum-crc32", crc.as_str())),
+    );
+    if tamper {
+        // One byte of the second chunk's data changes; its signature no longer matches.
+        let at = body.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").nth(3).map(|(i, _)| i + 2).unwrap();
+        body[at + 10] ^= 1;
+    }
+    let mut h: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| *k != http::header::HOST)
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    h.extend(signed.headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    testkit::http::Client::new(server.addr).send("PUT", path, &h, &body).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_signatures_are_verified_before_anything_is_stored() {
+    let server = TestServer::start_sigv4().await;
+    let root = server.root_key().await;
+    let s3 = s3_with(&server.endpoint(), &root);
+    s3.create_bucket().bucket("chunks").send().await.unwrap();
+    let data: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    for trailer in [false, true] {
+        let path = format!("/chunks/good-{trailer}");
+        let r = chunked_put(&server, &root, &path, &data, trailer, false).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let o = s3.get_object().bucket("chunks").key(format!("good-{trailer}")).send().await.unwrap();
+        assert_eq!(o.body.collect().await.unwrap().into_bytes().as_ref(), &data[..]);
+
+        let r = chunked_put(&server, &root, &format!("/chunks/bad-{trailer}"), &data, trailer, true).await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(xml_field(&r.text(), "Code").as_deref(), Some("SignatureDoesNotMatch"));
+    }
+    let keys: Vec<String> = s3
+        .list_objects_v2()
+        .bucket("chunks")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys, vec!["good-false".to_owned(), "good-true".to_owned()], "no tampered upload was stored");
+}
