@@ -382,6 +382,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                     "missing": sdk.missing(),
                 },
                 "environments": state.engine.live_environments(),
+                "tls": state.tls,
             });
             json(StatusCode::OK, &body)
         }

@@ -48,6 +48,18 @@ pub struct Config {
     /// A fault injected for crash tests (`VERSA_FAULT`, see [`fault_from_env`]); `None` in
     /// production.
     pub fault: Option<s3::Fault>,
+    /// The HTTP server's bounds: connections, header and body timeouts, head size (tests
+    /// shorten them; the defaults are `api::listener`'s constants).
+    pub http: api::listener::Limits,
+    /// Serve HTTPS with this PEM certificate chain and private key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain (leaf first) and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -70,6 +82,8 @@ impl Config {
             queued_events_max: control::QUEUED_EVENTS_MAX,
             queued_event_bytes_max: control::QUEUED_EVENT_BYTES_MAX,
             fault: None,
+            http: api::listener::Limits::default(),
+            tls: None,
         }
     }
 }

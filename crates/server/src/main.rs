@@ -97,6 +97,12 @@ struct ServerArgs {
     /// [default: $XDG_DATA_HOME/versa/runtimes or ~/.local/share/versa/runtimes].
     #[arg(long, env = server::RUNTIMES_DIR_ENV)]
     runtimes_dir: Option<PathBuf>,
+    /// Serve HTTPS: the certificate chain, PEM, leaf first (needs --tls-key).
+    #[arg(long, env = "VERSA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "VERSA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "VERSA_LOG", default_value = "info")]
     log_level: LevelFilter,
@@ -141,6 +147,10 @@ fn main() -> anyhow::Result<()> {
     config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
     config.s3_limits.object_bytes_max = args.s3_max_object_mb.max(1) * 1024 * 1024;
     config.fault = server::fault_from_env().map_err(anyhow::Error::msg)?;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(server::TlsFiles { cert, key });
+    }
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 
@@ -152,7 +162,7 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        println!("versa listening on http://{addr}");
+        println!("versa listening on {scheme}://{addr}");
         match &data_dir {
             DataDir::Persistent(p) => println!("data dir: {}", p.display()),
             DataDir::Ephemeral(t) => println!("data dir: {} (ephemeral, removed at exit)", t.path().display()),
