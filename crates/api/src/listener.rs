@@ -7,9 +7,8 @@
 //! - **Huge heads.** A head larger than [`HEAD_BYTES_MAX`] or with more than [`HEADERS_MAX`]
 //!   headers gets hyper's `431 Request Header Fields Too Large`, and the connection is closed.
 //! - **Slow bodies.** Each request body frame must arrive within [`BODY_FRAME_TIMEOUT`] of the
-//!   handler asking for it; otherwise the body fails, the handler answers its error, and hyper
-//!   closes the connection, whose body was not read to its end. Size limits stay per operation
-//!   (the handlers').
+//!   handler asking for it; otherwise the connection is closed at once, without an answer (the
+//!   handler is dropped). Size limits stay per operation (the handlers').
 //! - **Connection flood.** At most [`CONNECTIONS_MAX`] connections are served. When a new one
 //!   arrives at the limit, a connection not in a request is closed to make room: first the
 //!   oldest still waiting for its first request head (or its TLS handshake), then the one idle
@@ -29,7 +28,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -274,7 +273,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let guard = self.slot.begin_request();
         let (parts, body) = req.into_parts();
-        let mut req = Request::from_parts(parts, Body::new(FrameTimeout::new(body, self.body_frame_timeout)));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let body = FrameTimeout {
+            inner: body,
+            timeout: self.body_frame_timeout,
+            sleep: None,
+            timed_out: timed_out.clone(),
+            close: self.slot.evicted.clone(),
+        };
+        let mut req = Request::from_parts(parts, Body::new(body));
         req.extensions_mut().insert(ConnectInfo(PeerAddr(self.peer)));
         let mut app = self.app.clone();
         Box::pin(async move {
@@ -282,6 +289,10 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
+            if timed_out.load(Ordering::Relaxed) {
+                // No answer: the connection is being closed.
+                std::future::pending::<()>().await;
+            }
             Ok(response.map(|body| GuardedBody { inner: body, _guard: guard }))
         })
     }
@@ -310,17 +321,15 @@ impl hyper::body::Body for GuardedBody {
     }
 }
 
-/// A request body whose every frame must come within a time of being asked for.
+/// A request body whose every frame must come within a time of being asked for; when one
+/// does not, the body fails and its connection is closed.
 struct FrameTimeout {
     inner: Incoming,
     timeout: Duration,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl FrameTimeout {
-    fn new(inner: Incoming, timeout: Duration) -> FrameTimeout {
-        FrameTimeout { inner, timeout, sleep: None }
-    }
+    timed_out: Arc<AtomicBool>,
+    /// Closes the connection.
+    close: Arc<Notify>,
 }
 
 /// The error a request body fails with when the client stops sending it.
@@ -348,7 +357,11 @@ impl hyper::body::Body for FrameTimeout {
         let timeout = this.timeout;
         let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
+            Poll::Ready(()) => {
+                this.timed_out.store(true, Ordering::Relaxed);
+                this.close.notify_one();
+                Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -14,9 +14,7 @@ use control::{Control, Settings};
 use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
-pub use crate::config::{
-    Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, TlsFiles, default_runtimes_dir, fault_from_env,
-};
+pub use crate::config::{Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, TlsFiles, default_runtimes_dir, fault_from_env};
 
 /// Defaults shown in `--help`.
 pub mod config_defaults {
@@ -83,7 +81,9 @@ impl Server {
     /// removes code packages nothing references, and finds out how functions can be isolated.
     pub async fn open(config: Config) -> anyhow::Result<Server> {
         let tls = match &config.tls {
-            Some(files) => Some(api::listener::Tls::from_pem_files(&files.cert, &files.key).map_err(anyhow::Error::msg)?),
+            Some(files) => {
+                Some(api::listener::Tls::from_pem_files(&files.cert, &files.key).map_err(anyhow::Error::msg)?)
+            }
             None => None,
         };
         match sandbox::raise_nofile_limit() {
