@@ -76,7 +76,7 @@ pub async fn run(addr: SocketAddr, slow: usize, seconds: f64) -> anyhow::Result<
     let measuring = Instant::now();
     let mut i = 0u64;
     while measuring.elapsed() < window {
-        let path = if i % 2 == 0 { "/_versa/health" } else { "/2015-03-31/functions/" };
+        let path = if i.is_multiple_of(2) { "/_versa/health" } else { "/2015-03-31/functions/" };
         i += 1;
         let t = Instant::now();
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {

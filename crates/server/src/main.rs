@@ -20,6 +20,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// Start the server on embedded defaults (SQLite and local files; nothing to install).
     Server(ServerArgs),
