@@ -42,6 +42,7 @@
 mod events;
 mod invoke;
 mod moto;
+mod slow;
 mod workload;
 
 use std::net::SocketAddr;
@@ -91,6 +92,11 @@ struct Args {
     /// control-plane request is signed with its root key) or not (`off`).
     #[arg(long, default_value = "off", value_parser = ["off", "sigv4"])]
     auth: String,
+    /// Hold this many idle connections with half a request head sent (slowloris) while a normal
+    /// client calls the health endpoint and ListFunctions for `--seconds`; prints the normal
+    /// client's latency and how many slow connections the server dropped.
+    #[arg(long, conflicts_with_all = ["invoke", "events"])]
+    slow_clients: Option<usize>,
     /// Cold starts measured per function with `--invoke`.
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,
@@ -118,6 +124,22 @@ async fn main() -> anyhow::Result<()> {
     };
     // Unique per invocation, so runs against a long-lived `--endpoint` never collide.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    if let Some(n) = args.slow_clients {
+        // Both ends of every connection live in this process.
+        let files = sandbox::raise_nofile_limit().context("cannot raise the open-files limit")?;
+        if (files as usize) < 2 * n + 256 {
+            bail!("the open-files limit is {files}, too low for {n} slow connections (both ends are here)");
+        }
+        return match &args.endpoint {
+            Some(url) => slow::run(resolve(url).await?, n, args.seconds).await,
+            None => {
+                let server = testkit::TestServer::start().await;
+                let r = slow::run(server.addr, n, args.seconds).await;
+                server.stop().await;
+                r
+            }
+        };
+    }
     if args.events {
         let prefix = format!("ve{:08x}", nanos as u32);
         return match &args.endpoint {

@@ -387,6 +387,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 },
                 "environments": state.engine.live_environments(),
                 "auth": state.auth.as_str(),
+                "tls": state.tls,
             });
             json(StatusCode::OK, &body)
         }

@@ -50,6 +50,8 @@ pub struct ApiState {
     /// The access keys requests are signed with.
     pub keys: Arc<control::Keys>,
     code_urls: code_url::Signer,
+    /// Whether the server speaks TLS on its port (`--tls-cert`); the health endpoint says so.
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -72,21 +74,25 @@ impl ApiState {
         auth: AuthMode,
         keys: Arc<control::Keys>,
     ) -> ApiState {
-        ApiState { control, engine, default_region, listen, s3, auth, keys, code_urls: code_url::Signer::random() }
+        ApiState {
+            control,
+            engine,
+            default_region,
+            listen,
+            s3,
+            auth,
+            keys,
+            code_urls: code_url::Signer::random(),
+            tls: false,
+        }
     }
 }
 
-/// The address a connection came from; the server passes it with
-/// `into_make_service_with_connect_info::<PeerAddr>()`, handlers read it as
-/// `ConnectInfo<PeerAddr>` (function URL events and S3 records carry the source IP).
+/// The address a connection came from; [`listener::serve`] puts it in every request's
+/// extensions, handlers read it as `ConnectInfo<PeerAddr>` (function URL events and S3 records
+/// carry the source IP).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, listener::Limited>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, listener::Limited>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
-    }
-}
 
 /// The source IP of a request ("127.0.0.1" when the server did not record it).
 pub(crate) fn source_ip<B>(req: &Request<B>) -> String {

@@ -36,5 +36,12 @@ pub use crate::spawn::{
 };
 pub use crate::spec::{Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
+/// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit, so that a server
+/// holding many connections does not run out of descriptors; returns the limit now in force.
+/// Sandboxed functions are unaffected: their init sets their own limit.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    sys::raise_nofile_limit()
+}
+
 /// The first argument that makes the `versa` binary run [`init::main`].
 pub const INIT_ARG: &str = "__sandbox-init";

@@ -89,6 +89,20 @@ pub(crate) fn set_rlimit(resource: libc::__rlimit_resource_t, limit: u64) -> io:
     check(unsafe { libc::setrlimit(resource, &r) })
 }
 
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns the new soft limit.
+pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `r` is a valid, writable rlimit for the duration of the call.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) })?;
+    if r.rlim_cur < r.rlim_max {
+        let raised = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+        // SAFETY: `raised` is a valid rlimit for the duration of the call.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) })?;
+        r.rlim_cur = r.rlim_max;
+    }
+    Ok(r.rlim_cur)
+}
+
 pub(crate) enum Fork {
     Parent(libc::pid_t),
     Child,

@@ -53,6 +53,18 @@ pub struct Config {
     /// A fault injected for crash tests (`VERSA_FAULT`, see [`fault_from_env`]); `None` in
     /// production.
     pub fault: Option<s3::Fault>,
+    /// The HTTP server's bounds: connections, header and body timeouts, head size (tests
+    /// shorten them; the defaults are `api::listener`'s constants).
+    pub http: api::listener::Limits,
+    /// Serve HTTPS with this PEM certificate chain and private key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain (leaf first) and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -77,6 +89,8 @@ impl Config {
             auth: api::AuthMode::Off,
             root_credentials: None,
             fault: None,
+            http: api::listener::Limits::default(),
+            tls: None,
         }
     }
 }

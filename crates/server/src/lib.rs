@@ -15,7 +15,7 @@ use control::{Control, Settings};
 use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
-pub use crate::config::{Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, default_runtimes_dir, fault_from_env};
+pub use crate::config::{Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, TlsFiles, default_runtimes_dir, fault_from_env};
 pub use api::AuthMode;
 
 /// Defaults shown in `--help`.
@@ -46,6 +46,8 @@ pub struct Server {
     new_root_key: Option<control::keys::NewKey>,
     /// The API router, once `serve` has built it: what functions reach as `AWS_ENDPOINT_URL`.
     router: Arc<std::sync::OnceLock<axum::Router>>,
+    /// The TLS configuration, loaded from `config.tls` when the server opened.
+    tls: Option<api::listener::Tls>,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -73,6 +75,9 @@ fn s3_code(s3: s3::S3) -> control::S3CodeFetch {
     })
 }
 
+/// Most connections to Versa's API from inside one function's sandbox (its own listener).
+const FUNCTION_API_CONNECTIONS_MAX: usize = 256;
+
 /// Longest path of a Unix socket Versa creates (the kernel's limit is 108 bytes).
 const SOCKET_PATH_MAX: usize = 100;
 
@@ -80,6 +85,16 @@ impl Server {
     /// Opens (creating if needed) the data dir: takes its lock, opens and migrates the store,
     /// removes code packages nothing references, and finds out how functions can be isolated.
     pub async fn open(config: Config) -> anyhow::Result<Server> {
+        let tls = match &config.tls {
+            Some(files) => {
+                Some(api::listener::Tls::from_pem_files(&files.cert, &files.key).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
+        match sandbox::raise_nofile_limit() {
+            Ok(files) => tracing::debug!(files, "open-files limit"),
+            Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
+        }
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
         let lock = std::fs::File::create(dir.join("versa.lock"))?;
@@ -139,13 +154,14 @@ impl Server {
         }
         let router: Arc<std::sync::OnceLock<axum::Router>> = Arc::default();
         let for_functions = router.clone();
+        let function_limits =
+            api::listener::Limits { connections_max: FUNCTION_API_CONNECTIONS_MAX, ..config.http.clone() };
         let serve_api: invoke::ServeApi = Arc::new(move |listener: std::net::TcpListener| {
             let app = for_functions.get()?.clone();
             listener.set_nonblocking(true).ok()?;
             let listener = TcpListener::from_std(listener).ok()?;
-            Some(tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            }))
+            let limits = function_limits.clone();
+            Some(tokio::spawn(api::listener::serve(listener, app, limits, None, std::future::pending())))
         });
         let engine = invoke::Engine::start(
             invoke::EngineConfig {
@@ -197,7 +213,7 @@ impl Server {
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, _lock: lock })
+        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, _lock: lock })
     }
 
     /// The root key this start created (first start with `--auth sigv4`), to show once.
@@ -228,7 +244,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let listen: SocketAddr = listener.local_addr()?;
-        let state = Arc::new(api::ApiState::new(
+        let mut state = api::ApiState::new(
             self.control.clone(),
             self.engine.clone(),
             self.config.region.clone(),
@@ -236,21 +252,19 @@ impl Server {
             self.s3.clone(),
             self.config.auth,
             self.keys.clone(),
-        ));
+        );
+        state.tls = self.tls.is_some();
+        let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
-        tracing::info!(%listen, data_dir = %self.config.data_dir.display(), auth = self.config.auth.as_str(), "serving");
-        let served = axum::serve(
-            api::listener::Limited::new(listener, api::listener::CONNECTIONS_MAX),
-            app.into_make_service_with_connect_info::<api::PeerAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed");
+        let tls = if self.tls.is_some() { "on" } else { "off" };
+        let auth = self.config.auth.as_str();
+        tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
+        api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         worker.abort();
         provisioner.abort();
         outbox.abort();
@@ -267,6 +281,6 @@ impl Server {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             cg.remove();
         }
-        served
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// Start the server on embedded defaults (SQLite and local files; nothing to install).
     Server(ServerArgs),
@@ -141,6 +142,12 @@ struct ServerArgs {
     /// Allow `--auth off` on an address that is not loopback.
     #[arg(long, env = "VERSA_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
+    /// Serve HTTPS: the certificate chain, PEM, leaf first (needs --tls-key).
+    #[arg(long, env = "VERSA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "VERSA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "VERSA_LOG", default_value = "info")]
     log_level: LevelFilter,
@@ -188,6 +195,10 @@ fn main() -> anyhow::Result<()> {
     config.s3_limits.object_bytes_max = args.s3_max_object_mb.max(1) * 1024 * 1024;
     config.fault = server::fault_from_env().map_err(anyhow::Error::msg)?;
     config.root_credentials = root_credentials()?;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(server::TlsFiles { cert, key });
+    }
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     config.region = model::scope::Region::parse(&args.region)
         .with_context(|| format!("--region {} is not a region name like us-east-1", args.region))?;
 
@@ -200,7 +211,7 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        println!("versa listening on http://{addr}");
+        println!("versa listening on {scheme}://{addr}");
         match &data_dir {
             DataDir::Persistent(p) => println!("data dir: {}", p.display()),
             DataDir::Ephemeral(t) => println!("data dir: {} (ephemeral, removed at exit)", t.path().display()),

@@ -9,6 +9,7 @@ mod events;
 mod examples;
 mod faults;
 mod functions;
+mod hostile;
 mod input;
 mod invoke;
 mod isolation;
