@@ -280,3 +280,64 @@ pub(crate) fn close(fd: std::os::fd::RawFd) {
     // SAFETY: closing a descriptor this process owns and no longer uses.
     unsafe { libc::close(fd) };
 }
+
+/// Whether the kernel can filter system calls and make them fail with an errno (seccomp
+/// filter mode, `SECCOMP_RET_ERRNO`). The error says why not.
+pub(crate) fn seccomp_errno_available() -> Result<(), String> {
+    // SAFETY: PR_GET_SECCOMP takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } == -1 {
+        return Err(format!("the kernel has no seccomp ({})", io::Error::last_os_error()));
+    }
+    let action: u32 = libc::SECCOMP_RET_ERRNO;
+    // SAFETY: SECCOMP_GET_ACTION_AVAIL reads one u32 through the pointer, which is valid.
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_ACTION_AVAIL, 0, &action as *const u32) };
+    if r == -1 {
+        return Err(format!("the kernel has no seccomp filters ({})", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The kernel's Landlock ABI version, or why there is none.
+pub(crate) fn landlock_abi() -> Result<i32, String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the call only returns
+    // the ABI version.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if r >= 1 {
+        return Ok(r as i32);
+    }
+    let e = io::Error::last_os_error();
+    Err(match e.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel is built without Landlock".to_owned(),
+        Some(libc::EOPNOTSUPP) => "Landlock is not enabled at boot (add it to the lsm= kernel parameter)".to_owned(),
+        _ => format!("the kernel refused Landlock ({e})"),
+    })
+}
+
+/// The process's name, as `/proc/<pid>/comm` shows it (truncated to 15 bytes by the kernel).
+pub(crate) fn set_name(name: &CStr) -> io::Result<()> {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string from a valid pointer.
+    check(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) })
+}
+
+/// Points the process's command line (`/proc/<pid>/cmdline`) at `cmdline`, which must end in
+/// NUL and live as long as the process: it is `'static`. Needs CAP_SYS_RESOURCE.
+pub(crate) fn set_cmdline(cmdline: &'static [u8]) -> io::Result<()> {
+    assert_eq!(cmdline.last(), Some(&0), "a command line ends in NUL");
+    let start = cmdline.as_ptr() as libc::c_ulong;
+    let end = start + cmdline.len() as libc::c_ulong;
+    // The kernel keeps start <= end at every step; the new area lies below the stack, where the
+    // old one is, so the start moves first.
+    // SAFETY: PR_SET_MM only records the addresses; the kernel reads them later, from memory
+    // that is mapped for the life of the process ('static).
+    check(unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_START as libc::c_ulong, start, 0, 0) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_END as libc::c_ulong, end, 0, 0) })
+}
