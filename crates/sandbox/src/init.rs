@@ -71,8 +71,6 @@ pub(crate) const SECCOMP: &str = "seccomp";
 pub(crate) const LANDLOCK: &str = "landlock";
 /// What the init and pid 1 call themselves inside the sandbox.
 const NAME: &std::ffi::CStr = c"init";
-/// Their command line (`/proc/1/cmdline`): NUL-terminated, for the life of the process.
-static CMDLINE: &[u8] = b"init\0";
 
 /// What the runtime is confined with besides namespaces, user and limits.
 struct Confinement {
@@ -110,13 +108,12 @@ pub fn main() -> ! {
     std::process::exit(code)
 }
 
-/// Renames the process `init` (comm and command line). The spawner already passed `init` as
-/// `argv[0]`; this drops the argument that selected the init too. Best effort: without
-/// CAP_SYS_RESOURCE (not root, hence no PID namespace either) the command line stays
-/// `init __sandbox-init`, which names no host path either.
+/// Renames the process `init` (comm and command line; pid 1 inherits both). The spawner
+/// already passed `init` as `argv[0]`, so no host path shows even if this fails; it also drops
+/// the argument that selected the init.
 fn hide_the_host_path() {
     let _ = sys::set_name(NAME);
-    let _ = sys::set_cmdline(CMDLINE);
+    let _ = NAME.to_str().map_err(io::Error::other).and_then(sys::rewrite_cmdline);
 }
 
 fn join_cgroups() -> io::Result<()> {

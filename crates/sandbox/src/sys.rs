@@ -327,17 +327,38 @@ pub(crate) fn set_name(name: &CStr) -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) })
 }
 
-/// Points the process's command line (`/proc/<pid>/cmdline`) at `cmdline`, which must end in
-/// NUL and live as long as the process: it is `'static`. Needs CAP_SYS_RESOURCE.
-pub(crate) fn set_cmdline(cmdline: &'static [u8]) -> io::Result<()> {
-    assert_eq!(cmdline.last(), Some(&0), "a command line ends in NUL");
-    let start = cmdline.as_ptr() as libc::c_ulong;
-    let end = start + cmdline.len() as libc::c_ulong;
-    // The kernel keeps start <= end at every step; the new area lies below the stack, where the
-    // old one is, so the start moves first.
-    // SAFETY: PR_SET_MM only records the addresses; the kernel reads them later, from memory
-    // that is mapped for the life of the process ('static).
-    check(unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_START as libc::c_ulong, start, 0, 0) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_END as libc::c_ulong, end, 0, 0) })
+/// Rewrites this process's command line (`/proc/<pid>/cmdline`) in place to `name`, the way
+/// `setproctitle` emulations (PostgreSQL's, nginx's) do: the argument strings the kernel laid
+/// out at `exec` are overwritten with `name`, a NUL, and filler up to a non-NUL last byte, which
+/// tells the kernel to show the area only up to its first NUL. Needs no privilege. Afterwards
+/// `std::env::args` must not be called (its pointers now lead to the filler).
+pub(crate) fn rewrite_cmdline(name: &str) -> io::Result<()> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/self/stat: {what}"));
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields 3 and on follow the `(comm)` field, which may itself hold spaces and parentheses.
+    let rest = stat.rfind(") ").map(|i| &stat[i + 2..]).ok_or_else(|| invalid("no comm"))?;
+    let field = |n: usize| -> io::Result<usize> {
+        rest.split(' ').nth(n - 3).and_then(|f| f.trim().parse().ok()).ok_or_else(|| invalid("short"))
+    };
+    /// `arg_start` and `arg_end` in proc_pid_stat(5).
+    const ARG_START_FIELD: usize = 48;
+    const ARG_END_FIELD: usize = 49;
+    let (start, end) = (field(ARG_START_FIELD)?, field(ARG_END_FIELD)?);
+    let current = std::fs::read("/proc/self/cmdline")?;
+    if end < start || end - start != current.len() || current.len() < name.len() + 2 || name.contains('\0') {
+        return Err(invalid("the argument area is not the command line"));
+    }
+    let area = std::ptr::with_exposed_provenance_mut::<u8>(start);
+    // SAFETY: [start, end) is this process's argument area, which the kernel mapped writable
+    // on the initial stack at `exec` and which holds exactly the command line just read (its
+    // length checked above). No Rust object owns it: std keeps only pointers into it, for
+    // `std::env::args`, which the caller no longer uses; the process is single-threaded.
+    let area = unsafe { std::slice::from_raw_parts_mut(area, end - start) };
+    if area != current.as_slice() {
+        return Err(invalid("the argument area is not the command line"));
+    }
+    area.fill(b' ');
+    area[..name.len()].copy_from_slice(name.as_bytes());
+    area[name.len()] = 0;
+    Ok(())
 }
