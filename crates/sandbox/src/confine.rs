@@ -169,10 +169,23 @@ pub(crate) fn seccomp_filters() -> io::Result<Vec<BpfProgram>> {
 /// way to say "numbers from here on", so this one is written out in classic BPF.
 fn x32_filter() -> BpfProgram {
     use seccompiler::sock_filter;
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
-    const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
-    const BPF_RET_K: u16 = 0x06;
+    // Instruction codes (linux/bpf_common.h): class | size | mode, class | op | source.
+    const BPF_LD: u16 = 0x00;
+    const BPF_W: u16 = 0x00;
+    const BPF_ABS: u16 = 0x20;
+    const BPF_JMP: u16 = 0x05;
+    const BPF_JEQ: u16 = 0x10;
+    const BPF_JGE: u16 = 0x30;
+    const BPF_K: u16 = 0x00;
+    const BPF_RET: u16 = 0x06;
+    #[allow(clippy::identity_op)]
+    const BPF_LD_W_ABS: u16 = BPF_LD | BPF_W | BPF_ABS;
+    #[allow(clippy::identity_op)]
+    const BPF_JMP_JEQ_K: u16 = BPF_JMP | BPF_JEQ | BPF_K;
+    #[allow(clippy::identity_op)]
+    const BPF_JMP_JGE_K: u16 = BPF_JMP | BPF_JGE | BPF_K;
+    #[allow(clippy::identity_op)]
+    const BPF_RET_K: u16 = BPF_RET | BPF_K;
     /// `offsetof(struct seccomp_data, nr)` and `arch`.
     const NR_OFFSET: u32 = 0;
     const ARCH_OFFSET: u32 = 4;
@@ -300,7 +313,7 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let (w, o) = (writable.clone(), other.path().to_owned());
         std::thread::spawn(move || {
-            let status = apply_landlock(&[w.clone()]).expect("restrict");
+            let status = apply_landlock(std::slice::from_ref(&w)).expect("restrict");
             assert_eq!(status, RulesetStatus::FullyEnforced);
             std::fs::write(w.join("f"), "ok").expect("writable dir");
             std::fs::write("/dev/null", "ok").expect("/dev/null");

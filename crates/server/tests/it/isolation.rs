@@ -304,5 +304,8 @@ async fn the_network_is_loopback_only_unless_the_host_network_is_chosen() {
         if !host {
             assert_eq!(body["interfaces"], serde_json::json!(["lo"]), "{body}");
         }
+        // Both servers of this process share its cgroup directory (`versa-<pid>`): the first
+        // must be gone before the second starts, or its cleanup removes the second's cgroups.
+        server.stop().await;
     }
 }
