@@ -27,7 +27,8 @@ pub struct Capabilities {
     pub user: Option<(u32, u32)>,
     /// Whether runtimes get the seccomp filter of [`crate::denied_syscalls`].
     pub seccomp: bool,
-    /// The kernel's Landlock ABI when runtimes get a Landlock ruleset; `None` when they don't.
+    /// The Landlock ABI the runtimes' ruleset uses (the kernel's, at most the one the ruleset
+    /// was written for); `None` when they get none.
     pub landlock: Option<i32>,
     /// Each protection that is off, with the reason. Empty when everything is on.
     pub off: Vec<String>,
@@ -121,7 +122,7 @@ pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> 
         }
     };
     let landlock = match sys::landlock_abi() {
-        Ok(abi) => Some(abi),
+        Ok(abi) => Some(abi.min(crate::confine::LANDLOCK_ABI as i32)),
         Err(why) => {
             off.push(format!("landlock: {why}"));
             None
