@@ -113,21 +113,21 @@ pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> 
     if !root {
         off.push("unprivileged user: Versa is not running as root, functions run as its user".to_owned());
     }
-    // Both work without root (the runtime has no new privileges).
-    let seccomp = match sys::seccomp_errno_available() {
-        Ok(()) => true,
-        Err(why) => {
-            off.push(format!("seccomp: {why}"));
-            false
+    // Both work without root (the runtime has no new privileges), hence without namespaces;
+    // `--sandbox none` turns them off with the rest.
+    let (mut seccomp, mut landlock) = (false, None);
+    if wanted == Isolation::None {
+        off.push("seccomp and landlock: turned off by configuration".to_owned());
+    } else {
+        match sys::seccomp_errno_available() {
+            Ok(()) => seccomp = true,
+            Err(why) => off.push(format!("seccomp: {why}")),
         }
-    };
-    let landlock = match sys::landlock_abi() {
-        Ok(abi) => Some(abi.min(crate::confine::LANDLOCK_ABI as i32)),
-        Err(why) => {
-            off.push(format!("landlock: {why}"));
-            None
+        match sys::landlock_abi() {
+            Ok(abi) => landlock = Some(abi.min(crate::confine::LANDLOCK_ABI as i32)),
+            Err(why) => off.push(format!("landlock: {why}")),
         }
-    };
+    }
     let mut caps = Capabilities { init_program, isolation: wanted, cgroup, user, seccomp, landlock, off };
     if wanted == Isolation::None {
         caps.off.push("namespaces and read-only root: turned off by configuration".to_owned());

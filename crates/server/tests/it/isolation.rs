@@ -133,7 +133,10 @@ async fn without_a_sandbox_functions_still_run_and_the_server_says_what_is_off()
     let health = http.send("GET", "/_versa/health", &[], b"").await.unwrap().json();
     let off = health["protectionsOff"].as_array().unwrap();
     assert!(off.iter().any(|o| o.as_str().unwrap().contains("turned off by configuration")), "{health}");
+    assert!(off.iter().any(|o| o == "seccomp and landlock: turned off by configuration"), "{health}");
     assert_eq!(health["sandbox"][0], "namespaces: off");
+    assert_eq!(health["sandbox"][3], "seccomp: off");
+    assert_eq!(health["sandbox"][4], "landlock: off");
 
     // A provided bootstrap too.
     let bootstrap = "#!/bin/sh\nAPI=http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime\nwhile true; do\n  H=$(mktemp)\n  curl -sS -D $H $API/invocation/next >/dev/null\n  ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' $H | cut -d: -f2 | tr -d '[:space:]')\n  curl -sS -o /dev/null -X POST $API/invocation/$ID/response -d '\"plain\"'\n  rm -f $H\ndone\n";
