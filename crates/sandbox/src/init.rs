@@ -261,6 +261,11 @@ fn exec_runtime(
             if uid != 0 {
                 sys::set_rlimit(libc::RLIMIT_NPROC, spec.limits.processes)?;
             }
+            // The output pipe is the server's (root's, mode 0600): the runtime must be able to
+            // open `/dev/stdout` and `/dev/stderr` again, as bootstraps do.
+            for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+                context(sys::chown_pipe(fd, uid, gid), "give the output pipe to the sandbox user")?;
+            }
             context(sys::drop_to(uid, gid), format!("switch to uid {uid}"))?;
         }
         sys::set_no_new_privs()?;

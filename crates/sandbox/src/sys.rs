@@ -362,3 +362,17 @@ pub(crate) fn rewrite_cmdline(name: &str) -> io::Result<()> {
     area[name.len()] = 0;
     Ok(())
 }
+
+/// Gives the pipe open as `fd` to `uid`/`gid`, so a process running as them can open it again
+/// by path (`/dev/stdout` is `/proc/self/fd/1`). Anything but a pipe is left alone.
+pub(crate) fn chown_pipe(fd: std::os::fd::RawFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: `stat` is plain data; all-zero is valid.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid out-pointer for the call.
+    check(unsafe { libc::fstat(fd, &mut stat) })?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return Ok(());
+    }
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::fchown(fd, uid, gid) })
+}

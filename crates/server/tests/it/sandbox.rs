@@ -72,7 +72,8 @@ async fn seccomp_landlock_and_a_neutral_pid_one() {
          unshare -U true 2>/dev/null && echo unshare=ok || echo unshare=refused; \
          (echo x > /proc/self/comm) 2>/dev/null && echo comm-write=ok || echo comm-write=refused; \
          echo data > /tmp/t && echo tmp=$(cat /tmp/t); \
-         echo y > /dev/null && echo devnull=ok",
+         echo y > /dev/null && echo devnull=ok; echo devstdout=ok > /dev/stdout; \
+         echo z > /dev/stderr && echo devstderr=ok",
     )
     .await;
     println!("{out}");
@@ -82,7 +83,9 @@ async fn seccomp_landlock_and_a_neutral_pid_one() {
     assert!(lines.contains(&"comm=init"), "{out}");
     assert!(!out.contains(&init().display().to_string()), "{out}");
     assert!(lines.contains(&"NoNewPrivs:1"), "{out}");
-    assert!(lines.contains(&"tmp=data") && lines.contains(&"devnull=ok"), "{out}");
+    for ok in ["tmp=data", "devnull=ok", "devstdout=ok", "devstderr=ok"] {
+        assert!(lines.contains(&ok), "{ok}: {out}");
+    }
     if caps.seccomp {
         assert!(lines.contains(&"Seccomp:2"), "{out}");
         assert!(lines.contains(&"unshare=refused"), "{out}");
