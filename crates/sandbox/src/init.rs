@@ -6,8 +6,12 @@
 //! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`); open the
 //! listeners in the new network namespace and send them to the server over fd 3; fork pid 1 of
 //! the new PID namespace, which mounts `/proc`, pivots into the root and forks the runtime; the
-//! runtime drops to the unprivileged user with no new privileges and its rlimits, and `exec`s.
-//! Pid 1 reaps; the init exits with the runtime's exit code.
+//! runtime drops to the unprivileged user with no new privileges and its rlimits, restricts
+//! itself with Landlock and seccomp (see [`crate::confine`]), and `exec`s. Pid 1 reaps; the init
+//! exits with the runtime's exit code.
+//!
+//! The init calls itself `init` (its `comm` and command line), so nothing inside the sandbox
+//! shows the path of the host's `versa` binary (`/proc/1/cmdline`).
 //!
 //! The init stays single-threaded: a process that unshared its PID namespace cannot create
 //! threads (`clone` refuses `CLONE_THREAD` when the namespace for children differs), and every
@@ -21,6 +25,9 @@ use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 
+use seccompiler::BpfProgram;
+
+use crate::confine;
 use crate::spec::{Isolation, MountKind, Network, Spec};
 use crate::sys::{self, Fork};
 
@@ -57,11 +64,41 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 /// The environment variable naming the `cgroup.procs` files (`:`-separated) the init joins
 /// first, before it waits for its spec.
 pub(crate) const CGROUPS_ENV: &str = "VERSA_SANDBOX_CGROUPS";
+/// The environment variable listing (`,`-separated) the confinements the init applies to the
+/// runtime: [`SECCOMP`], [`LANDLOCK`].
+pub(crate) const CONFINE_ENV: &str = "VERSA_SANDBOX_CONFINE";
+pub(crate) const SECCOMP: &str = "seccomp";
+pub(crate) const LANDLOCK: &str = "landlock";
+/// What the init and pid 1 call themselves inside the sandbox.
+const NAME: &std::ffi::CStr = c"init";
+
+/// What the runtime is confined with besides namespaces, user and limits.
+struct Confinement {
+    /// The compiled seccomp filters, when seccomp is on.
+    seccomp: Option<Vec<BpfProgram>>,
+    landlock: bool,
+}
+
+impl Confinement {
+    /// Reads [`CONFINE_ENV`] and compiles the filters: done before the init waits for its
+    /// spec, so a cold start does not pay for it.
+    fn from_env() -> io::Result<Confinement> {
+        let wanted = std::env::var(CONFINE_ENV).unwrap_or_default();
+        let on = |name: &str| wanted.split(',').any(|w| w == name);
+        let seccomp = if on(SECCOMP) { Some(confine::seccomp_filters()?) } else { None };
+        Ok(Confinement { seccomp, landlock: on(LANDLOCK) })
+    }
+}
 
 /// Entry point of `versa __sandbox-init`: joins its cgroups, waits for the [`Spec`] on stdin
 /// (a pre-started sandbox waits here until it is given a function), runs it, never returns.
 pub fn main() -> ! {
-    let code = match join_cgroups().and_then(|()| read_spec()).and_then(run) {
+    hide_the_host_path();
+    let code = match join_cgroups()
+        .and_then(|()| Confinement::from_env())
+        .and_then(|confinement| Ok((read_spec()?, confinement)))
+        .and_then(|(spec, confinement)| run(spec, &confinement))
+    {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(io::stderr(), "versa sandbox: {e}");
@@ -69,6 +106,14 @@ pub fn main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Renames the process `init` (comm and command line; pid 1 inherits both). The spawner
+/// already passed `init` as `argv[0]`, so no host path shows even if this fails; it also drops
+/// the argument that selected the init.
+fn hide_the_host_path() {
+    let _ = sys::set_name(NAME);
+    let _ = NAME.to_str().map_err(io::Error::other).and_then(sys::rewrite_cmdline);
 }
 
 fn join_cgroups() -> io::Result<()> {
@@ -89,7 +134,7 @@ fn context<T>(r: io::Result<T>, what: impl std::fmt::Display) -> io::Result<T> {
     r.map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
 }
 
-fn run(spec: Spec) -> io::Result<i32> {
+fn run(spec: Spec, confinement: &Confinement) -> io::Result<i32> {
     let namespaces = matches!(spec.isolation, Isolation::Namespaces { .. });
     if namespaces {
         sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
@@ -134,7 +179,7 @@ fn run(spec: Spec) -> io::Result<i32> {
     let workdir = sys::cstr(&spec.workdir)?;
     match sys::fork()? {
         Fork::Child => {
-            let code = match pid_one(&spec, namespaces, &program, &argv, &envp, &workdir) {
+            let code = match pid_one(&spec, confinement, namespaces, &program, &argv, &envp, &workdir) {
                 Ok(code) => code,
                 Err(e) => {
                     let _ = writeln!(io::stderr(), "versa sandbox: {e}");
@@ -154,6 +199,7 @@ fn run(spec: Spec) -> io::Result<i32> {
 /// root, forks the runtime and reaps until the runtime exits.
 fn pid_one(
     spec: &Spec,
+    confinement: &Confinement,
     namespaces: bool,
     program: &CString,
     argv: &[CString],
@@ -180,7 +226,7 @@ fn pid_one(
     }
     match sys::fork()? {
         Fork::Child => {
-            let e = exec_runtime(spec, program, argv, envp, workdir);
+            let e = exec_runtime(spec, confinement, namespaces, program, argv, envp, workdir);
             let _ = writeln!(io::stderr(), "versa sandbox: cannot start {}: {e}", spec.program.display());
             std::process::exit(127)
         }
@@ -196,8 +242,17 @@ fn pid_one(
     }
 }
 
-/// Drops privileges, applies limits and `exec`s. Returns only the error.
-fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CString], workdir: &CString) -> io::Error {
+/// Drops privileges, applies limits, Landlock and seccomp (last: it refuses nothing the
+/// steps before need), and `exec`s. Returns only the error.
+fn exec_runtime(
+    spec: &Spec,
+    confinement: &Confinement,
+    namespaces: bool,
+    program: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    workdir: &CString,
+) -> io::Error {
     let step = || -> io::Result<()> {
         sys::set_parent_death_signal(libc::SIGKILL)?;
         sys::set_rlimit(libc::RLIMIT_NOFILE, spec.limits.open_files)?;
@@ -206,10 +261,32 @@ fn exec_runtime(spec: &Spec, program: &CString, argv: &[CString], envp: &[CStrin
             if uid != 0 {
                 sys::set_rlimit(libc::RLIMIT_NPROC, spec.limits.processes)?;
             }
+            // The output pipe is the server's (root's, mode 0600): the runtime must be able to
+            // open `/dev/stdout` and `/dev/stderr` again, as bootstraps do.
+            for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+                context(sys::chown_pipe(fd, uid, gid), "give the output pipe to the sandbox user")?;
+            }
             context(sys::drop_to(uid, gid), format!("switch to uid {uid}"))?;
         }
         sys::set_no_new_privs()?;
         context(sys::chdir(workdir), format!("chdir {}", spec.workdir.display()))?;
+        if confinement.landlock {
+            // With namespaces the writable places are the sandbox's tmpfs mounts (`/tmp`);
+            // without, the function shares the host's `/tmp`, and nothing else.
+            let writable: Vec<std::path::PathBuf> = if namespaces {
+                spec.mounts
+                    .iter()
+                    .filter(|m| matches!(m.kind, MountKind::Tmpfs { .. }))
+                    .map(|m| m.target.clone())
+                    .collect()
+            } else {
+                vec!["/tmp".into()]
+            };
+            confine::apply_landlock(&writable)?;
+        }
+        if let Some(filters) = &confinement.seccomp {
+            confine::apply_seccomp(filters)?;
+        }
         Ok(())
     };
     match step() {

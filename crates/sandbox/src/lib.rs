@@ -8,7 +8,8 @@
 //!      ▲                   │  opens 127.0.0.1:9001 (and :4566) in the new network namespace
 //!      └── listeners ──────┤  and passes them back over a Unix socket (SCM_RIGHTS)
 //!                          └─▶ pid 1 of a new PID namespace, in a read-only root (pivot_root)
-//!                               └─▶ the runtime: unprivileged user, no new privileges, rlimits
+//!                               └─▶ the runtime: unprivileged user, no new privileges, rlimits,
+//!                                   Landlock, a seccomp filter
 //! ```
 //!
 //! The server describes what to run in a [`Spec`]; [`Sandbox::spawn`] starts init with the
@@ -25,12 +26,14 @@
 #![allow(unsafe_code)]
 
 mod cgroup;
+mod confine;
 pub mod init;
 mod spawn;
 mod spec;
 mod sys;
 
 pub use crate::cgroup::{Cgroup, CgroupRoot};
+pub use crate::confine::denied_syscalls;
 pub use crate::spawn::{
     Capabilities, Meter, SANDBOX_GID, SANDBOX_UID, Sandbox, Shell, host_command_output, probe, run_host_command,
 };

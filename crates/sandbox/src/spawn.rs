@@ -25,6 +25,11 @@ pub struct Capabilities {
     pub cgroup: Option<CgroupRoot>,
     /// The user functions run as; `None` when Versa is not root and cannot switch users.
     pub user: Option<(u32, u32)>,
+    /// Whether runtimes get the seccomp filter of [`crate::denied_syscalls`].
+    pub seccomp: bool,
+    /// The Landlock ABI the runtimes' ruleset uses (the kernel's, at most the one the ruleset
+    /// was written for); `None` when they get none.
+    pub landlock: Option<i32>,
     /// Each protection that is off, with the reason. Empty when everything is on.
     pub off: Vec<String>,
 }
@@ -58,7 +63,32 @@ impl Capabilities {
             Some((uid, _)) => format!("user: unprivileged uid {uid}, no new privileges"),
             None => "user: runs as the server's user".to_owned(),
         });
+        s.push(if self.seccomp {
+            "seccomp: on; mount, ptrace, bpf, keyrings, modules, kexec, namespaces, clock changes… refused (EPERM)"
+                .to_owned()
+        } else {
+            "seccomp: off".to_owned()
+        });
+        s.push(match (self.landlock, self.isolation) {
+            (Some(abi), Isolation::Namespaces { .. }) => {
+                format!("landlock: ABI {abi}; writes only to /tmp, reads only in the sandbox's root")
+            }
+            (Some(abi), Isolation::None) => format!("landlock: ABI {abi}; writes only to /tmp"),
+            (None, _) => "landlock: off".to_owned(),
+        });
         s
+    }
+
+    /// The value of the init's [`crate::init::CONFINE_ENV`].
+    fn confinement(&self) -> String {
+        let mut on = Vec::new();
+        if self.seccomp {
+            on.push(crate::init::SECCOMP);
+        }
+        if self.landlock.is_some() {
+            on.push(crate::init::LANDLOCK);
+        }
+        on.join(",")
     }
 }
 
@@ -83,7 +113,22 @@ pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> 
     if !root {
         off.push("unprivileged user: Versa is not running as root, functions run as its user".to_owned());
     }
-    let mut caps = Capabilities { init_program, isolation: wanted, cgroup, user, off };
+    // Both work without root (the runtime has no new privileges), hence without namespaces;
+    // `--sandbox none` turns them off with the rest.
+    let (mut seccomp, mut landlock) = (false, None);
+    if wanted == Isolation::None {
+        off.push("seccomp and landlock: turned off by configuration".to_owned());
+    } else {
+        match sys::seccomp_errno_available() {
+            Ok(()) => seccomp = true,
+            Err(why) => off.push(format!("seccomp: {why}")),
+        }
+        match sys::landlock_abi() {
+            Ok(abi) => landlock = Some(abi.min(crate::confine::LANDLOCK_ABI as i32)),
+            Err(why) => off.push(format!("landlock: {why}")),
+        }
+    }
+    let mut caps = Capabilities { init_program, isolation: wanted, cgroup, user, seccomp, landlock, off };
     if wanted == Isolation::None {
         caps.off.push("namespaces and read-only root: turned off by configuration".to_owned());
         caps.without_namespaces();
@@ -94,7 +139,21 @@ pub async fn probe(init_program: PathBuf, wanted: Isolation, scratch: &Path) -> 
         caps.off.push("namespaces and read-only root: Versa is not running as root".to_owned());
         return caps;
     }
-    match trial(&caps, scratch).await {
+    let mut tried = trial(&caps, scratch).await;
+    if let Err(why) = tried.clone()
+        && (caps.seccomp || caps.landlock.is_some())
+    {
+        // Without seccomp and Landlock, then, before giving up on namespaces.
+        let (seccomp, landlock) = (caps.seccomp, caps.landlock);
+        (caps.seccomp, caps.landlock) = (false, None);
+        tried = trial(&caps, scratch).await;
+        if tried.is_ok() {
+            caps.off.push(format!("seccomp and landlock: a trial sandbox failed with them: {why}"));
+        } else {
+            (caps.seccomp, caps.landlock) = (seccomp, landlock);
+        }
+    }
+    match tried {
         Ok(()) => {}
         Err(why) => {
             caps.isolation = Isolation::None;
@@ -335,9 +394,12 @@ fn spawn_init(
 ) -> io::Result<tokio::process::Child> {
     use std::os::fd::AsRawFd;
     let mut cmd = tokio::process::Command::new(&caps.init_program);
-    cmd.arg(crate::INIT_ARG)
+    // argv[0] names no host path: `/proc/1/cmdline` is readable inside the sandbox.
+    cmd.arg0("init")
+        .arg(crate::INIT_ARG)
         .env_clear()
         .env(crate::init::CGROUPS_ENV, cgroups)
+        .env(crate::init::CONFINE_ENV, caps.confinement())
         .stdin(std::process::Stdio::piped())
         .stdout(output.try_clone()?)
         .stderr(output)

@@ -294,3 +294,99 @@ pub(crate) fn close(fd: std::os::fd::RawFd) {
     // SAFETY: closing a descriptor this process owns and no longer uses.
     unsafe { libc::close(fd) };
 }
+
+/// Whether the kernel can filter system calls and make them fail with an errno (seccomp
+/// filter mode, `SECCOMP_RET_ERRNO`). The error says why not.
+pub(crate) fn seccomp_errno_available() -> Result<(), String> {
+    // SAFETY: PR_GET_SECCOMP takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } == -1 {
+        return Err(format!("the kernel has no seccomp ({})", io::Error::last_os_error()));
+    }
+    let action: u32 = libc::SECCOMP_RET_ERRNO;
+    // SAFETY: SECCOMP_GET_ACTION_AVAIL reads one u32 through the pointer, which is valid.
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_ACTION_AVAIL, 0, &action as *const u32) };
+    if r == -1 {
+        return Err(format!("the kernel has no seccomp filters ({})", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The kernel's Landlock ABI version, or why there is none.
+pub(crate) fn landlock_abi() -> Result<i32, String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the call only returns
+    // the ABI version.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if r >= 1 {
+        return Ok(r as i32);
+    }
+    let e = io::Error::last_os_error();
+    Err(match e.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel is built without Landlock".to_owned(),
+        Some(libc::EOPNOTSUPP) => "Landlock is not enabled at boot (add it to the lsm= kernel parameter)".to_owned(),
+        _ => format!("the kernel refused Landlock ({e})"),
+    })
+}
+
+/// The process's name, as `/proc/<pid>/comm` shows it (truncated to 15 bytes by the kernel).
+pub(crate) fn set_name(name: &CStr) -> io::Result<()> {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string from a valid pointer.
+    check(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) })
+}
+
+/// Rewrites this process's command line (`/proc/<pid>/cmdline`) in place to `name`, the way
+/// `setproctitle` emulations (PostgreSQL's, nginx's) do: the argument strings the kernel laid
+/// out at `exec` are overwritten with `name`, a NUL, and filler up to a non-NUL last byte, which
+/// tells the kernel to show the area only up to its first NUL. Needs no privilege. Afterwards
+/// `std::env::args` must not be called (its pointers now lead to the filler).
+pub(crate) fn rewrite_cmdline(name: &str) -> io::Result<()> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/self/stat: {what}"));
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields 3 and on follow the `(comm)` field, which may itself hold spaces and parentheses.
+    let rest = stat.rfind(") ").map(|i| &stat[i + 2..]).ok_or_else(|| invalid("no comm"))?;
+    let field = |n: usize| -> io::Result<usize> {
+        rest.split(' ').nth(n - 3).and_then(|f| f.trim().parse().ok()).ok_or_else(|| invalid("short"))
+    };
+    /// `arg_start` and `arg_end` in proc_pid_stat(5).
+    const ARG_START_FIELD: usize = 48;
+    const ARG_END_FIELD: usize = 49;
+    let (start, end) = (field(ARG_START_FIELD)?, field(ARG_END_FIELD)?);
+    let current = std::fs::read("/proc/self/cmdline")?;
+    if end < start || end - start != current.len() || current.len() < name.len() + 2 || name.contains('\0') {
+        return Err(invalid("the argument area is not the command line"));
+    }
+    let area = std::ptr::with_exposed_provenance_mut::<u8>(start);
+    // SAFETY: [start, end) is this process's argument area, which the kernel mapped writable
+    // on the initial stack at `exec` and which holds exactly the command line just read (its
+    // length checked above). No Rust object owns it: std keeps only pointers into it, for
+    // `std::env::args`, which the caller no longer uses; the process is single-threaded.
+    let area = unsafe { std::slice::from_raw_parts_mut(area, end - start) };
+    if area != current.as_slice() {
+        return Err(invalid("the argument area is not the command line"));
+    }
+    area.fill(b' ');
+    area[..name.len()].copy_from_slice(name.as_bytes());
+    area[name.len()] = 0;
+    Ok(())
+}
+
+/// Gives the pipe open as `fd` to `uid`/`gid`, so a process running as them can open it again
+/// by path (`/dev/stdout` is `/proc/self/fd/1`). Anything but a pipe is left alone.
+pub(crate) fn chown_pipe(fd: std::os::fd::RawFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: `stat` is plain data; all-zero is valid.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid out-pointer for the call.
+    check(unsafe { libc::fstat(fd, &mut stat) })?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return Ok(());
+    }
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::fchown(fd, uid, gid) })
+}

@@ -57,3 +57,43 @@ async fn a_sandboxed_process_is_confined() {
     println!("{out}");
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seccomp_landlock_and_a_neutral_pid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = sandbox::probe(init(), Isolation::Namespaces { network: Network::Isolated }, dir.path()).await;
+    assert!(matches!(caps.isolation, Isolation::Namespaces { .. }), "{caps:#?}");
+    let (code, out) = run_sh(
+        &caps,
+        dir.path(),
+        "locked",
+        "echo cmdline=$(tr '\\0' '|' < /proc/1/cmdline); echo comm=$(cat /proc/1/comm); \
+         grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d ' \\t'; \
+         unshare -U true 2>/dev/null && echo unshare=ok || echo unshare=refused; \
+         (echo x > /proc/self/comm) 2>/dev/null && echo comm-write=ok || echo comm-write=refused; \
+         echo data > /tmp/t && echo tmp=$(cat /tmp/t); \
+         echo y > /dev/null && echo devnull=ok; echo devstdout=ok > /dev/stdout; \
+         echo z > /dev/stderr && echo devstderr=ok",
+    )
+    .await;
+    println!("{out}");
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"cmdline=init|"), "{out}");
+    assert!(lines.contains(&"comm=init"), "{out}");
+    assert!(!out.contains(&init().display().to_string()), "{out}");
+    assert!(lines.contains(&"NoNewPrivs:1"), "{out}");
+    for ok in ["tmp=data", "devnull=ok", "devstdout=ok", "devstderr=ok"] {
+        assert!(lines.contains(&ok), "{ok}: {out}");
+    }
+    if caps.seccomp {
+        assert!(lines.contains(&"Seccomp:2"), "{out}");
+        assert!(lines.contains(&"unshare=refused"), "{out}");
+    } else {
+        println!("seccomp assertions skipped: {:?}", caps.off);
+    }
+    match caps.landlock {
+        Some(_) => assert!(lines.contains(&"comm-write=refused"), "{out}"),
+        None => println!("landlock assertions skipped: {:?}", caps.off),
+    }
+}
