@@ -14,6 +14,12 @@ use model::limits;
 pub const ENTRIES_MAX: usize = 200_000;
 /// Longest symlink target read from a package.
 const SYMLINK_TARGET_LEN_MAX: u64 = 4096;
+/// Longest component of an entry's path: Linux's `NAME_MAX`, so every accepted name can be
+/// created when the package is unpacked.
+pub const ENTRY_COMPONENT_LEN_MAX: usize = 255;
+/// Longest entry name. Linux refuses paths of `PATH_MAX` (4096) bytes; this leaves 1024 bytes
+/// for the directory a package is unpacked into.
+pub const ENTRY_NAME_LEN_MAX: usize = 3072;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackageInfo {
@@ -66,10 +72,14 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
                 .read_to_end(&mut target)
                 .map_err(|e| unreadable(e.to_string()))?;
             check_symlink(&name, &target).map_err(unreadable)?;
-            total += target.len() as u64;
+            // A link's target is its content: it counts against the limit like a file's bytes.
+            total = total.saturating_add(target.len() as u64);
+            if total > unzipped_max {
+                return Err(PackageError::UnzippedTooLarge { limit: unzipped_max });
+            }
             continue;
         }
-        let mut sink = Counting { written: 0, budget: unzipped_max - total };
+        let mut sink = Counting { written: 0, budget: unzipped_max.saturating_sub(total) };
         match io::copy(&mut entry, &mut sink) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
@@ -136,6 +146,43 @@ fn check_entry_name(name: &[u8]) -> Result<(), String> {
     if name.split(|b| *b == b'/' || *b == b'\\').any(|c| c == b"..") {
         return Err(format!("entry path {shown:?} leaves the package"));
     }
+    if name.len() > ENTRY_NAME_LEN_MAX {
+        return Err(format!("entry name {shown:?} is longer than {ENTRY_NAME_LEN_MAX} bytes"));
+    }
+    if name.split(|b| *b == b'/' || *b == b'\\').any(|c| c.len() > ENTRY_COMPONENT_LEN_MAX) {
+        return Err(format!("entry path {shown:?} has a component longer than {ENTRY_COMPONENT_LEN_MAX} bytes"));
+    }
+    Ok(())
+}
+
+/// Where entry `name` lands under `root`: its bytes as they are (no lossy UTF-8 conversion, so
+/// two names that differ only in invalid bytes stay two paths, as [`check_nothing_under_symlinks`]
+/// sees them), `\` read as `/`.
+fn entry_path(root: &std::path::Path, name: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let rel: Vec<u8> = name.iter().map(|b| if *b == b'\\' { b'/' } else { *b }).collect();
+    let mut path = root.to_path_buf();
+    for c in components(&rel) {
+        path.push(std::ffi::OsStr::from_bytes(c));
+    }
+    path
+}
+
+/// Refuses to create anything at `path` (under `root`) when one of the directories on the way
+/// is a symlink: unpacking never writes through a link, whatever the names.
+fn check_no_link_on_the_way(root: &std::path::Path, path: &std::path::Path) -> io::Result<()> {
+    let Ok(rel) = path.strip_prefix(root) else { return Err(io::Error::other("entry outside the package")) };
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(io::Error::other(format!("entry {:?} is under a symlink", path.display())));
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -200,10 +247,14 @@ pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
         let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
         let name = entry.name_raw().to_vec();
         check_entry_name(&name).map_err(unreadable)?;
-        let rel = String::from_utf8_lossy(&name).replace('\\', "/");
-        let path = tmp.path().join(rel.trim_start_matches("./"));
+        let path = entry_path(tmp.path(), &name);
+        if path == tmp.path() {
+            // `./` and the like: the package directory itself.
+            continue;
+        }
+        check_no_link_on_the_way(tmp.path(), &path).map_err(io_err)?;
         let mode = entry.unix_mode();
-        if entry.is_dir() || rel.ends_with('/') {
+        if entry.is_dir() || name.ends_with(b"/") || name.ends_with(b"\\") {
             std::fs::create_dir_all(&path).map_err(io_err)?;
             continue;
         }
@@ -218,8 +269,8 @@ pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
             let mut target = Vec::new();
             (&mut entry).take(SYMLINK_TARGET_LEN_MAX + 1).read_to_end(&mut target).map_err(io_err)?;
             check_symlink(&name, &target).map_err(unreadable)?;
-            let target = String::from_utf8(target).map_err(|_| unreadable("symlink target is not UTF-8".into()))?;
-            std::os::unix::fs::symlink(target, &path).map_err(io_err)?;
+            use std::os::unix::ffi::OsStrExt;
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &path).map_err(io_err)?;
             continue;
         }
         let mut file = std::fs::File::create(&path).map_err(io_err)?;
@@ -303,5 +354,130 @@ mod tests {
     fn not_a_zip() {
         assert!(matches!(inspect(b"definitely not a zip"), Err(PackageError::Unreadable(_))));
         assert!(matches!(inspect(b""), Err(PackageError::Unreadable(_))));
+    }
+}
+
+/// Hostile packages, built byte by byte.
+#[cfg(test)]
+pub(crate) mod hostile {
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    /// One entry of [`raw_zip`]: any name bytes, any content, any Unix mode (file type bits
+    /// included).
+    pub(crate) type RawEntry<'a> = (&'a [u8], &'a [u8], u32);
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for b in data {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A zip of stored entries, written by hand so that names and modes can be anything (the
+    /// `zip` writer takes only UTF-8 names and permission bits).
+    pub(crate) fn raw_zip(entries: &[RawEntry<'_>]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        let u16le = |v: usize| u16::try_from(v).unwrap().to_le_bytes();
+        let u32le = |v: usize| u32::try_from(v).unwrap().to_le_bytes();
+        for (name, data, mode) in entries {
+            let offset = out.len();
+            let crc = crc32(data).to_le_bytes();
+            out.extend_from_slice(&[0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend_from_slice(&crc);
+            out.extend_from_slice(&u32le(data.len()));
+            out.extend_from_slice(&u32le(data.len()));
+            out.extend_from_slice(&u16le(name.len()));
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(name);
+            out.extend_from_slice(data);
+            // Made by Unix (3), version 2.0; stored; no extra field, comment or attributes.
+            central.extend_from_slice(&[0x50, 0x4b, 0x01, 0x02, 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&crc);
+            central.extend_from_slice(&u32le(data.len()));
+            central.extend_from_slice(&u32le(data.len()));
+            central.extend_from_slice(&u16le(name.len()));
+            central.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&(mode << 16).to_le_bytes());
+            central.extend_from_slice(&u32le(offset));
+            central.extend_from_slice(name);
+        }
+        let cd_offset = out.len();
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0]);
+        out.extend_from_slice(&u16le(entries.len()));
+        out.extend_from_slice(&u16le(entries.len()));
+        out.extend_from_slice(&u32le(central.len()));
+        out.extend_from_slice(&u32le(cd_offset));
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+
+    pub(crate) const LINK: u32 = 0o120777;
+    pub(crate) const FILE: u32 = 0o100644;
+    pub(crate) const DIR: u32 = 0o040755;
+
+    /// Found while writing the property tests: names were turned into paths through a lossy UTF-8
+    /// conversion, so `l\xfe/evil` was not under the link `l\xff` for the check but was for
+    /// unpacking, and the chain `l -> b/c/..`, `b/c -> ..` led the file out of the package.
+    #[test]
+    fn names_differing_in_invalid_bytes_stay_apart() {
+        let z = raw_zip(&[(b"b/c", b"..", LINK), (b"l\xff", b"b/c/..", LINK), (b"l\xfe/evil", b"x", FILE)]);
+        let d = tempfile::tempdir().unwrap();
+        inspect(&z).unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        assert!(!d.path().join("evil").exists(), "written outside the package");
+        assert_eq!(std::fs::read(d.path().join("p").join(std::ffi::OsStr::from_bytes(b"l\xfe/evil"))).unwrap(), b"x");
+        // And unpacking never writes through a link, whatever the check saw.
+        let z = raw_zip(&[(b"b/c", b"..", LINK), (b"l", b"b/c/..", LINK), (b"l/evil", b"x", FILE)]);
+        let d = tempfile::tempdir().unwrap();
+        let tmp = d.path().join("t");
+        std::fs::create_dir(&tmp).unwrap();
+        std::os::unix::fs::symlink("..", tmp.join("l")).unwrap();
+        let err = check_no_link_on_the_way(&tmp, &entry_path(&tmp, b"l/evil")).unwrap_err();
+        assert!(err.to_string().contains("under a symlink"), "{err}");
+        assert!(inspect(&z).is_err());
+    }
+
+    /// Found while writing the property tests: a name with a component longer than `NAME_MAX` passed
+    /// inspection and then failed to unpack ("File name too long").
+    #[test]
+    fn long_components_are_refused_when_inspected() {
+        let long = format!("{}/x", "a".repeat(ENTRY_COMPONENT_LEN_MAX + 1));
+        let z = raw_zip(&[(long.as_bytes(), b"x", FILE)]);
+        let Err(PackageError::Unreadable(m)) = inspect(&z) else { panic!("accepted") };
+        assert!(m.contains("component longer than 255 bytes"), "{m}");
+        let fits = format!("{}/x", "a".repeat(ENTRY_COMPONENT_LEN_MAX));
+        let z = raw_zip(&[(fits.as_bytes(), b"x", FILE)]);
+        inspect(&z).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        let deep = "abcdefgh/".repeat(ENTRY_NAME_LEN_MAX / 9 + 1);
+        let z = raw_zip(&[(deep.as_bytes(), b"", FILE)]);
+        assert!(matches!(inspect(&z), Err(PackageError::Unreadable(m)) if m.contains("longer than 3072 bytes")));
+    }
+
+    /// A symlink target that is not UTF-8 is a valid Unix link: accepted and unpacked as is.
+    #[test]
+    fn non_utf8_symlink_targets_unpack() {
+        let z = raw_zip(&[(b"l", b"a\xff", LINK)]);
+        inspect(&z).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        assert_eq!(std::fs::read_link(d.path().join("p/l")).unwrap().as_os_str().as_bytes(), b"a\xff");
+    }
+
+    /// Symlink targets count against the unzipped limit, like file contents.
+    #[test]
+    fn symlink_targets_count_against_the_limit() {
+        let z = raw_zip(&[(b"a", b"xxxxx", LINK), (b"b", b"yyyyy", LINK), (b"c", b"z", FILE)]);
+        assert_eq!(inspect_with_limit(&z, 11).unwrap().unzipped_size, 11);
+        assert_eq!(inspect_with_limit(&z, 10), Err(PackageError::UnzippedTooLarge { limit: 10 }));
+        assert_eq!(inspect_with_limit(&z, 9), Err(PackageError::UnzippedTooLarge { limit: 9 }));
     }
 }
