@@ -17,6 +17,8 @@ mod handlers;
 mod invocations;
 mod layers;
 pub mod listener;
+#[cfg(test)]
+mod proptests;
 mod query;
 pub mod routes;
 mod services;
