@@ -279,8 +279,11 @@ fn invalid_version(v: &str) -> ApiError {
     ApiError::InvalidArgument { message: "Invalid version id specified", name: "versionId".into(), value: v.to_owned() }
 }
 
-/// A DeleteObjects body: whether it is quiet, and the `(Key, VersionId)` of each object.
-pub(crate) fn parse_delete(body: &[u8]) -> Result<(bool, Vec<(String, Option<String>)>), ApiError> {
+/// The `(Key, VersionId)` of each object a DeleteObjects body names.
+pub(crate) type DeleteKeys = Vec<(String, Option<String>)>;
+
+/// A DeleteObjects body: whether it is quiet, and the objects it names.
+pub(crate) fn parse_delete(body: &[u8]) -> Result<(bool, DeleteKeys), ApiError> {
     let root = xml::parse(body).map_err(|_| ApiError::MalformedXML)?;
     if root.name != "Delete" {
         return Err(ApiError::MalformedXML);

@@ -236,7 +236,10 @@ fn tricky_bytes(boundary: String) -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|v| v.concat())
 }
 
-fn valid_form() -> impl Strategy<Value = (String, Vec<(String, Vec<u8>)>, Option<(String, Vec<u8>)>)> {
+/// A boundary, fields before the file, and the file (name, content).
+type ValidForm = (String, Vec<(String, Vec<u8>)>, Option<(String, Vec<u8>)>);
+
+fn valid_form() -> impl Strategy<Value = ValidForm> {
     "[A-Za-z0-9'()+_,./:=?-]{1,40}".prop_flat_map(|boundary| {
         let b = boundary.clone();
         (
@@ -420,10 +423,10 @@ proptest! {
     #[test]
     fn ranges(header in prop_oneof![any::<String>(), propkit::mutated_text("bytes=0-99"), "bytes=[0-9]{0,21}-[0-9]{0,21}"], size in any::<u64>(), a in any::<u64>(), b in any::<u64>()) {
         use crate::range::{ByteRange, parse, resolve};
-        if let Some(r) = parse(&header) {
-            if let Some((first, last)) = resolve(r, size) {
-                prop_assert!(first <= last && last < size);
-            }
+        if let Some(r) = parse(&header)
+            && let Some((first, last)) = resolve(r, size)
+        {
+            prop_assert!(first <= last && last < size);
         }
         let (a, b) = (a.min(b), a.max(b));
         prop_assert_eq!(parse(&format!("bytes={a}-{b}")), Some(ByteRange::FromTo(a, b)));
