@@ -69,7 +69,7 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
         let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
         let name = entry.name_raw().to_vec();
         check_entry_name(&name).map_err(unreadable)?;
-        let is_symlink = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
+        let is_symlink = kind(&name, entry.unix_mode()) == Kind::Link;
         if !is_symlink {
             links.remove(&components(&name).join(&b'/'));
         }
@@ -145,38 +145,62 @@ fn components(name: &[u8]) -> Vec<&[u8]> {
     name.split(|b| *b == b'/' || *b == b'\\').filter(|c| !c.is_empty() && *c != b".").collect()
 }
 
-fn is_symlink_entry(mode: Option<u32>) -> bool {
-    mode.is_some_and(|m| m & 0o170000 == 0o120000)
+/// What an entry unpacks as: a directory (its name ends with `/` or `\`), a symlink (its
+/// Unix mode says so), else a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    Link,
+    File,
 }
 
-/// Rejects entries whose path goes through a symlink of the same package (`link/file` with
-/// `link` a symlink). Unpacking one would write wherever the symlink leads, and a chain of
-/// symlinks that each stay inside the package can together lead out of it.
+fn kind(name: &[u8], mode: Option<u32>) -> Kind {
+    if name.ends_with(b"/") || name.ends_with(b"\\") {
+        Kind::Dir
+    } else if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        Kind::Link
+    } else {
+        Kind::File
+    }
+}
+
+/// Rejects packages whose entries get in each other's way when unpacked: an entry under a
+/// symlink of the same package (`link/file`: unpacking it would write wherever the symlink
+/// leads, and a chain of symlinks that each stay inside can together lead out), an entry under
+/// a file (`a` and `a/b`), or a directory and a file of the same name. Files and links of the
+/// same name replace each other, the last one wins.
 fn check_nothing_under_symlinks<R: io::Read + io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
-    let mut links: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-    let mut names: Vec<Vec<u8>> = Vec::with_capacity(archive.len());
+    // Normalised name → (a directory entry has it, a file has it, a link has it).
+    let mut kinds: HashMap<Vec<u8>, (bool, bool, bool)> = HashMap::with_capacity(archive.len());
     for i in 0..archive.len() {
         let entry = archive.by_index_raw(i).map_err(|e| e.to_string())?;
         let name = components(entry.name_raw()).join(&b'/');
-        if is_symlink_entry(entry.unix_mode()) {
-            links.insert(name.clone());
+        if name.is_empty() {
+            continue;
         }
-        names.push(name);
+        let k = kinds.entry(name).or_default();
+        match kind(entry.name_raw(), entry.unix_mode()) {
+            Kind::Dir => k.0 = true,
+            Kind::File => k.1 = true,
+            Kind::Link => k.2 = true,
+        }
     }
-    if links.is_empty() {
-        return Ok(());
-    }
-    for name in &names {
-        let mut prefix: Vec<u8> = Vec::with_capacity(name.len());
-        let parts: Vec<&[u8]> = name.split(|b| *b == b'/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            if !prefix.is_empty() {
-                prefix.push(b'/');
+    for (name, (dir, file, link)) in &kinds {
+        let shown = String::from_utf8_lossy(name);
+        if *dir && (*file || *link) {
+            return Err(format!("entry {shown:?} is both a directory and a file"));
+        }
+        let mut at = 0;
+        while let Some(p) = name[at..].iter().position(|b| *b == b'/') {
+            let prefix = &name[..at + p];
+            match kinds.get(prefix) {
+                Some((_, _, true)) => return Err(format!("entry {shown:?} is under a symlink")),
+                Some((_, true, _)) => {
+                    return Err(format!("entry {shown:?} is under the file {:?}", String::from_utf8_lossy(prefix)));
+                }
+                _ => {}
             }
-            prefix.extend_from_slice(part);
-            if links.contains(&prefix) {
-                return Err(format!("entry {:?} is under a symlink", String::from_utf8_lossy(name)));
-            }
+            at += p + 1;
         }
     }
     Ok(())
@@ -302,18 +326,19 @@ pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
         }
         check_no_link_on_the_way(tmp.path(), &path).map_err(io_err)?;
         let mode = entry.unix_mode();
-        if entry.is_dir() || name.ends_with(b"/") || name.ends_with(b"\\") {
+        let entry_kind = kind(&name, mode);
+        if entry_kind == Kind::Dir {
             std::fs::create_dir_all(&path).map_err(io_err)?;
             continue;
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
-        // A repeated name replaces the earlier entry; never write through what it left.
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        // A repeated name replaces the earlier file or link; never write through what it left.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
             std::fs::remove_file(&path).map_err(io_err)?;
         }
-        if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        if entry_kind == Kind::Link {
             let mut target = Vec::new();
             (&mut entry).take(SYMLINK_TARGET_LEN_MAX + 1).read_to_end(&mut target).map_err(io_err)?;
             check_symlink(&name, &target).map_err(unreadable)?;
@@ -527,6 +552,28 @@ pub(crate) mod hostile {
         let deep = "abcdefgh/".repeat(ENTRY_NAME_LEN_MAX / 9 + 1);
         let z = raw_zip(&[(deep.as_bytes(), b"", FILE)]);
         assert!(matches!(inspect(&z), Err(PackageError::Unreadable(m)) if m.contains("longer than 3072 bytes")));
+    }
+
+    /// Found by the property tests: packages whose entries got in each other's way passed
+    /// inspection and then failed to unpack (`a` and `a/b`; a directory and a file of one name;
+    /// a file and then a link of one name), so every cold start of the function failed.
+    #[test]
+    fn entries_in_each_others_way() {
+        let refused = |entries: &[RawEntry<'_>], why: &str| {
+            let Err(PackageError::Unreadable(m)) = inspect(&raw_zip(entries)) else { panic!("accepted") };
+            assert!(m.contains(why), "{m}");
+        };
+        refused(&[(b"a", b"x", FILE), (b"a/b", b"y", FILE)], "\"a/b\" is under the file \"a\"");
+        refused(&[(b"a/b/c", b"y", FILE), (b"a\\b", b"x", FILE)], "is under the file \"a/b\"");
+        refused(&[(b"d/", b"", DIR), (b"d", b"x", FILE)], "\"d\" is both a directory and a file");
+        refused(&[(b"l", b".", LINK), (b"l/x", b"y", FILE)], "is under a symlink");
+        // The same name twice: the last file or link wins, as unzip does.
+        let d = tempfile::tempdir().unwrap();
+        let z = raw_zip(&[(b"f", b"old", FILE), (b"f", b"target", LINK), (b"g", b"t", LINK), (b"g", b"new", FILE)]);
+        inspect(&z).unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        assert_eq!(std::fs::read_link(d.path().join("p/f")).unwrap(), std::path::Path::new("target"));
+        assert_eq!(std::fs::read(d.path().join("p/g")).unwrap(), b"new");
     }
 
     /// A symlink target that is not UTF-8 is a valid Unix link: accepted and unpacked as is.
