@@ -206,8 +206,12 @@ fn encode(s: &str) -> String {
     out
 }
 
+/// Methods: the standard ones, and any extension token.
 fn method() -> impl Strategy<Value = Method> {
-    proptest::sample::select(vec![Method::GET, Method::PUT, Method::POST, Method::DELETE, Method::HEAD, Method::PATCH])
+    prop_oneof![
+        3 => proptest::sample::select(vec![Method::GET, Method::PUT, Method::POST, Method::DELETE, Method::HEAD, Method::PATCH]),
+        1 => "[A-Za-z!#$%&'*+.^_`|~0-9-]{1,12}".prop_map(|m| Method::from_bytes(m.as_bytes()).expect("a token is a method")),
+    ]
 }
 
 proptest! {
