@@ -239,9 +239,15 @@ fn tree(root: &Path, dir: &Path, out: &mut Vec<Vec<u8>>) {
 /// Everything under `root` that is not `dest` (or under it) and not one of `a`, `a/b`,
 /// `a/b/work`.
 fn walk(root: &Path, dir: &Path, dest: &Path, out: &mut Vec<String>) {
+    walk_except(root, dir, &[dest], out);
+}
+
+/// Everything under `root` that is not in one of `allowed` and not one of `a`, `a/b`,
+/// `a/b/work`.
+fn walk_except(root: &Path, dir: &Path, allowed: &[&Path], out: &mut Vec<String>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p == dest {
+        if allowed.contains(&p.as_path()) {
             continue;
         }
         let expected = matches!(p.strip_prefix(root).ok().and_then(Path::to_str), Some("a" | "a/b" | "a/b/work"));
@@ -249,7 +255,7 @@ fn walk(root: &Path, dir: &Path, dest: &Path, out: &mut Vec<String>) {
             out.push(p.display().to_string());
         }
         if std::fs::symlink_metadata(&p).unwrap().is_dir() {
-            walk(root, &p, dest, out);
+            walk_except(root, &p, allowed, out);
         }
     }
 }
@@ -270,6 +276,31 @@ proptest! {
     #[test]
     fn tangled_links(entries in proptest::collection::vec(tangled_entry(), 2..8)) {
         check(&build(&entries))?;
+    }
+
+    /// Packages inspect accepts, unpacked and laid over each other as a function's layers are:
+    /// the merge never writes outside its destination, whatever links the earlier layers left.
+    #[test]
+    fn merged_layers(layers in proptest::collection::vec(proptest::collection::vec(tangled_entry(), 1..6), 2..4)) {
+        let scratch = tempfile::tempdir().unwrap();
+        let work = scratch.path().join("a/b/work");
+        std::fs::create_dir_all(&work).unwrap();
+        let mut sources = Vec::new();
+        for (i, entries) in layers.iter().enumerate() {
+            let zip = build(entries);
+            if inspect_with_limit(&zip, LIMIT).is_ok() {
+                let dest = work.join(format!("layer{i}"));
+                unpack(&zip, &dest).unwrap();
+                sources.push(dest);
+            }
+        }
+        let opt = work.join("opt");
+        crate::merge::merge(&sources, &opt).unwrap();
+        let mut allowed: Vec<&Path> = sources.iter().map(|p| p.as_path()).collect();
+        allowed.push(&opt);
+        let mut outside = Vec::new();
+        walk_except(scratch.path(), scratch.path(), &allowed, &mut outside);
+        prop_assert!(outside.is_empty(), "written outside the layers: {:?}", outside);
     }
 
     /// Valid packages with bytes flipped, cut, inserted and spliced.
