@@ -396,7 +396,7 @@ fn clf_time(ms: i64) -> String {
 }
 
 /// The function's answer as HTTP (§10.3).
-fn map_response(payload: &[u8]) -> Response<Body> {
+pub(crate) fn map_response(payload: &[u8]) -> Response<Body> {
     let json_response = |body: Vec<u8>| {
         let mut r = Response::new(Body::from(body));
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -466,7 +466,12 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         return Err(too_large());
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+    decode_json(&bytes)
+}
+
+/// Decodes a whole request body as `T`; an empty (or all-whitespace) body is `{}`.
+pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
     serde_json::from_slice(bytes).map_err(|e| {
         ApiError::InvalidRequestContent(format!(
             "Could not parse request body into json: Could not parse payload into json: {e}"
@@ -506,7 +511,7 @@ pub(crate) fn decode_zip(b64: &str) -> Result<Vec<u8>, ApiError> {
     })
 }
 
-fn event_config_input(r: EventInvokeConfigRequest) -> control::EventConfigInput {
+pub(crate) fn event_config_input(r: EventInvokeConfigRequest) -> control::EventConfigInput {
     let dest = |d: Option<wire::events::Destination>| d.map(|d| d.destination);
     let (on_success, on_failure) = match r.destination_config {
         Some(d) => (dest(d.on_success), dest(d.on_failure)),
@@ -520,7 +525,7 @@ fn event_config_input(r: EventInvokeConfigRequest) -> control::EventConfigInput 
     }
 }
 
-fn url_input(r: wire::policy::FunctionUrlConfigRequest) -> control::UrlInput {
+pub(crate) fn url_input(r: wire::policy::FunctionUrlConfigRequest) -> control::UrlInput {
     control::UrlInput {
         auth_type: r.auth_type,
         cors: r.cors.map(|c| model::policy::Cors {
@@ -535,11 +540,11 @@ fn url_input(r: wire::policy::FunctionUrlConfigRequest) -> control::UrlInput {
     }
 }
 
-fn routing_input(r: AliasRoutingConfiguration) -> RoutingInput {
+pub(crate) fn routing_input(r: AliasRoutingConfiguration) -> RoutingInput {
     RoutingInput { additional_version_weights: r.additional_version_weights }
 }
 
-fn create_input(r: CreateFunctionRequest) -> Result<CreateFunction, ApiError> {
+pub(crate) fn create_input(r: CreateFunctionRequest) -> Result<CreateFunction, ApiError> {
     let code = match r.code {
         None => None,
         Some(c) => Some(CodeInput {
@@ -580,7 +585,7 @@ fn create_input(r: CreateFunctionRequest) -> Result<CreateFunction, ApiError> {
     })
 }
 
-fn update_patch(r: UpdateFunctionConfigurationRequest) -> ConfigPatch {
+pub(crate) fn update_patch(r: UpdateFunctionConfigurationRequest) -> ConfigPatch {
     ConfigPatch {
         runtime: r.runtime,
         handler: r.handler,

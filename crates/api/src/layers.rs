@@ -138,7 +138,7 @@ pub(crate) async fn dispatch(
 }
 
 /// The `VersionNumber` path label (a long).
-fn version_number(s: &str) -> Result<i64, ApiError> {
+pub(crate) fn version_number(s: &str) -> Result<i64, ApiError> {
     s.parse::<i64>().map_err(|_| {
         ApiError::InvalidRequestContent(format!("Could not parse request: VersionNumber must be an integer, got '{s}'"))
     })

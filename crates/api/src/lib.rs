@@ -18,6 +18,8 @@ mod invocations;
 mod keys;
 mod layers;
 pub mod listener;
+#[cfg(test)]
+mod proptests;
 mod query;
 pub mod routes;
 mod services;

@@ -41,3 +41,6 @@ pub fn sha256(data: &[u8]) -> Sha256 {
     out.copy_from_slice(&digest);
     Sha256(out)
 }
+
+#[cfg(test)]
+mod proptests;

@@ -6,6 +6,7 @@
 //! measured by decompressing every entry, not by trusting the sizes the zip declares, so a
 //! zip bomb is stopped as soon as it crosses the limit.
 
+use std::collections::HashMap;
 use std::io::{self, Cursor, Read, Write};
 
 use model::limits;
@@ -14,6 +15,14 @@ use model::limits;
 pub const ENTRIES_MAX: usize = 200_000;
 /// Longest symlink target read from a package.
 const SYMLINK_TARGET_LEN_MAX: u64 = 4096;
+/// Longest component of an entry's path: Linux's `NAME_MAX`, so every accepted name can be
+/// created when the package is unpacked.
+pub const ENTRY_COMPONENT_LEN_MAX: usize = 255;
+/// Most links followed while resolving one symlink of a package (Linux's `MAXSYMLINKS`).
+const SYMLINK_HOPS_MAX: usize = 40;
+/// Longest entry name. Linux refuses paths of `PATH_MAX` (4096) bytes; this leaves 1024 bytes
+/// for the directory a package is unpacked into.
+pub const ENTRY_NAME_LEN_MAX: usize = 3072;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackageInfo {
@@ -54,11 +63,16 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
 
     check_nothing_under_symlinks(&mut archive).map_err(unreadable)?;
     let mut total: u64 = 0;
+    // Each symlink as it will be unpacked (the last entry of a name wins): name → target.
+    let mut links: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
         let name = entry.name_raw().to_vec();
         check_entry_name(&name).map_err(unreadable)?;
-        let is_symlink = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
+        let is_symlink = kind(&name, entry.unix_mode()) == Kind::Link;
+        if !is_symlink {
+            links.remove(&components(&name).join(&b'/'));
+        }
         if is_symlink {
             let mut target = Vec::new();
             (&mut entry)
@@ -66,10 +80,15 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
                 .read_to_end(&mut target)
                 .map_err(|e| unreadable(e.to_string()))?;
             check_symlink(&name, &target).map_err(unreadable)?;
-            total += target.len() as u64;
+            // A link's target is its content: it counts against the limit like a file's bytes.
+            total = total.saturating_add(target.len() as u64);
+            if total > unzipped_max {
+                return Err(PackageError::UnzippedTooLarge { limit: unzipped_max });
+            }
+            links.insert(components(&name).join(&b'/'), target);
             continue;
         }
-        let mut sink = Counting { written: 0, budget: unzipped_max - total };
+        let mut sink = Counting { written: 0, budget: unzipped_max.saturating_sub(total) };
         match io::copy(&mut entry, &mut sink) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
@@ -79,7 +98,46 @@ pub fn inspect_with_limit(data: &[u8], unzipped_max: u64) -> Result<PackageInfo,
         }
         total += sink.written;
     }
+    check_links_stay_inside(&links).map_err(unreadable)?;
     Ok(PackageInfo { unzipped_size: total, entries: archive.len() })
+}
+
+/// Rejects symlinks that lead out of the package when followed through the package's other
+/// symlinks (`l -> b/c/..` with `b/c -> ..` is `..`), as the kernel would follow them once
+/// unpacked. Each link alone stays inside ([`check_symlink`]), and no entry lies under a link
+/// ([`check_nothing_under_symlinks`]), so resolving over the package's own links is exact.
+fn check_links_stay_inside(links: &HashMap<Vec<u8>, Vec<u8>>) -> Result<(), String> {
+    for (name, target) in links {
+        let shown = String::from_utf8_lossy(name);
+        // The directory the link is in, then the target's components still to walk.
+        let mut dir: Vec<&[u8]> = components(name);
+        dir.pop();
+        let mut pending: std::collections::VecDeque<&[u8]> = components(target).into();
+        let mut hops = 0;
+        while let Some(c) = pending.pop_front() {
+            if c == b".." {
+                if dir.pop().is_none() {
+                    return Err(format!("symlink {shown:?} points outside the package through other links"));
+                }
+                continue;
+            }
+            dir.push(c);
+            if let Some(next) = links.get(&dir.join(&b'/')) {
+                hops += 1;
+                if hops > SYMLINK_HOPS_MAX {
+                    return Err(format!("symlink {shown:?} goes through more than {SYMLINK_HOPS_MAX} links"));
+                }
+                if next.first().is_some_and(|b| *b == b'/' || *b == b'\\') {
+                    return Err(format!("symlink {shown:?} points outside the package through other links"));
+                }
+                dir.pop();
+                for c in components(next).into_iter().rev() {
+                    pending.push_front(c);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The path components of an entry name, without empty and `.` components.
@@ -87,38 +145,62 @@ fn components(name: &[u8]) -> Vec<&[u8]> {
     name.split(|b| *b == b'/' || *b == b'\\').filter(|c| !c.is_empty() && *c != b".").collect()
 }
 
-fn is_symlink_entry(mode: Option<u32>) -> bool {
-    mode.is_some_and(|m| m & 0o170000 == 0o120000)
+/// What an entry unpacks as: a directory (its name ends with `/` or `\`), a symlink (its
+/// Unix mode says so), else a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    Link,
+    File,
 }
 
-/// Rejects entries whose path goes through a symlink of the same package (`link/file` with
-/// `link` a symlink). Unpacking one would write wherever the symlink leads, and a chain of
-/// symlinks that each stay inside the package can together lead out of it.
+fn kind(name: &[u8], mode: Option<u32>) -> Kind {
+    if name.ends_with(b"/") || name.ends_with(b"\\") {
+        Kind::Dir
+    } else if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        Kind::Link
+    } else {
+        Kind::File
+    }
+}
+
+/// Rejects packages whose entries get in each other's way when unpacked: an entry under a
+/// symlink of the same package (`link/file`: unpacking it would write wherever the symlink
+/// leads, and a chain of symlinks that each stay inside can together lead out), an entry under
+/// a file (`a` and `a/b`), or a directory and a file of the same name. Files and links of the
+/// same name replace each other, the last one wins.
 fn check_nothing_under_symlinks<R: io::Read + io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
-    let mut links: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-    let mut names: Vec<Vec<u8>> = Vec::with_capacity(archive.len());
+    // Normalised name → (a directory entry has it, a file has it, a link has it).
+    let mut kinds: HashMap<Vec<u8>, (bool, bool, bool)> = HashMap::with_capacity(archive.len());
     for i in 0..archive.len() {
         let entry = archive.by_index_raw(i).map_err(|e| e.to_string())?;
         let name = components(entry.name_raw()).join(&b'/');
-        if is_symlink_entry(entry.unix_mode()) {
-            links.insert(name.clone());
+        if name.is_empty() {
+            continue;
         }
-        names.push(name);
+        let k = kinds.entry(name).or_default();
+        match kind(entry.name_raw(), entry.unix_mode()) {
+            Kind::Dir => k.0 = true,
+            Kind::File => k.1 = true,
+            Kind::Link => k.2 = true,
+        }
     }
-    if links.is_empty() {
-        return Ok(());
-    }
-    for name in &names {
-        let mut prefix: Vec<u8> = Vec::with_capacity(name.len());
-        let parts: Vec<&[u8]> = name.split(|b| *b == b'/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            if !prefix.is_empty() {
-                prefix.push(b'/');
+    for (name, (dir, file, link)) in &kinds {
+        let shown = String::from_utf8_lossy(name);
+        if *dir && (*file || *link) {
+            return Err(format!("entry {shown:?} is both a directory and a file"));
+        }
+        let mut at = 0;
+        while let Some(p) = name[at..].iter().position(|b| *b == b'/') {
+            let prefix = &name[..at + p];
+            match kinds.get(prefix) {
+                Some((_, _, true)) => return Err(format!("entry {shown:?} is under a symlink")),
+                Some((_, true, _)) => {
+                    return Err(format!("entry {shown:?} is under the file {:?}", String::from_utf8_lossy(prefix)));
+                }
+                _ => {}
             }
-            prefix.extend_from_slice(part);
-            if links.contains(&prefix) {
-                return Err(format!("entry {:?} is under a symlink", String::from_utf8_lossy(name)));
-            }
+            at += p + 1;
         }
     }
     Ok(())
@@ -135,6 +217,43 @@ fn check_entry_name(name: &[u8]) -> Result<(), String> {
     }
     if name.split(|b| *b == b'/' || *b == b'\\').any(|c| c == b"..") {
         return Err(format!("entry path {shown:?} leaves the package"));
+    }
+    if name.len() > ENTRY_NAME_LEN_MAX {
+        return Err(format!("entry name {shown:?} is longer than {ENTRY_NAME_LEN_MAX} bytes"));
+    }
+    if name.split(|b| *b == b'/' || *b == b'\\').any(|c| c.len() > ENTRY_COMPONENT_LEN_MAX) {
+        return Err(format!("entry path {shown:?} has a component longer than {ENTRY_COMPONENT_LEN_MAX} bytes"));
+    }
+    Ok(())
+}
+
+/// Where entry `name` lands under `root`: its bytes as they are (no lossy UTF-8 conversion, so
+/// two names that differ only in invalid bytes stay two paths, as [`check_nothing_under_symlinks`]
+/// sees them), `\` read as `/`.
+fn entry_path(root: &std::path::Path, name: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let rel: Vec<u8> = name.iter().map(|b| if *b == b'\\' { b'/' } else { *b }).collect();
+    let mut path = root.to_path_buf();
+    for c in components(&rel) {
+        path.push(std::ffi::OsStr::from_bytes(c));
+    }
+    path
+}
+
+/// Refuses to create anything at `path` (under `root`) when one of the directories on the way
+/// is a symlink: unpacking never writes through a link, whatever the names.
+fn check_no_link_on_the_way(root: &std::path::Path, path: &std::path::Path) -> io::Result<()> {
+    let Ok(rel) = path.strip_prefix(root) else { return Err(io::Error::other("entry outside the package")) };
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(io::Error::other(format!("entry {:?} is under a symlink", path.display())));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -200,26 +319,31 @@ pub fn unpack(data: &[u8], dest: &std::path::Path) -> Result<(), PackageError> {
         let mut entry = archive.by_index(i).map_err(|e| unreadable(e.to_string()))?;
         let name = entry.name_raw().to_vec();
         check_entry_name(&name).map_err(unreadable)?;
-        let rel = String::from_utf8_lossy(&name).replace('\\', "/");
-        let path = tmp.path().join(rel.trim_start_matches("./"));
+        let path = entry_path(tmp.path(), &name);
+        if path == tmp.path() {
+            // `./` and the like: the package directory itself.
+            continue;
+        }
+        check_no_link_on_the_way(tmp.path(), &path).map_err(io_err)?;
         let mode = entry.unix_mode();
-        if entry.is_dir() || rel.ends_with('/') {
+        let entry_kind = kind(&name, mode);
+        if entry_kind == Kind::Dir {
             std::fs::create_dir_all(&path).map_err(io_err)?;
             continue;
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
-        // A repeated name replaces the earlier entry; never write through what it left.
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        // A repeated name replaces the earlier file or link; never write through what it left.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
             std::fs::remove_file(&path).map_err(io_err)?;
         }
-        if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        if entry_kind == Kind::Link {
             let mut target = Vec::new();
             (&mut entry).take(SYMLINK_TARGET_LEN_MAX + 1).read_to_end(&mut target).map_err(io_err)?;
             check_symlink(&name, &target).map_err(unreadable)?;
-            let target = String::from_utf8(target).map_err(|_| unreadable("symlink target is not UTF-8".into()))?;
-            std::os::unix::fs::symlink(target, &path).map_err(io_err)?;
+            use std::os::unix::ffi::OsStrExt;
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &path).map_err(io_err)?;
             continue;
         }
         let mut file = std::fs::File::create(&path).map_err(io_err)?;
@@ -303,5 +427,171 @@ mod tests {
     fn not_a_zip() {
         assert!(matches!(inspect(b"definitely not a zip"), Err(PackageError::Unreadable(_))));
         assert!(matches!(inspect(b""), Err(PackageError::Unreadable(_))));
+    }
+}
+
+/// Hostile packages, built byte by byte.
+#[cfg(test)]
+pub(crate) mod hostile {
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    /// One entry of [`raw_zip`]: any name bytes, any content, any Unix mode (file type bits
+    /// included).
+    pub(crate) type RawEntry<'a> = (&'a [u8], &'a [u8], u32);
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for b in data {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A zip of stored entries, written by hand so that names and modes can be anything (the
+    /// `zip` writer takes only UTF-8 names and permission bits).
+    pub(crate) fn raw_zip(entries: &[RawEntry<'_>]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        let u16le = |v: usize| u16::try_from(v).unwrap().to_le_bytes();
+        let u32le = |v: usize| u32::try_from(v).unwrap().to_le_bytes();
+        for (name, data, mode) in entries {
+            let offset = out.len();
+            let crc = crc32(data).to_le_bytes();
+            out.extend_from_slice(&[0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend_from_slice(&crc);
+            out.extend_from_slice(&u32le(data.len()));
+            out.extend_from_slice(&u32le(data.len()));
+            out.extend_from_slice(&u16le(name.len()));
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(name);
+            out.extend_from_slice(data);
+            // Made by Unix (3), version 2.0; stored; no extra field, comment or attributes.
+            central.extend_from_slice(&[0x50, 0x4b, 0x01, 0x02, 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&crc);
+            central.extend_from_slice(&u32le(data.len()));
+            central.extend_from_slice(&u32le(data.len()));
+            central.extend_from_slice(&u16le(name.len()));
+            central.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&(mode << 16).to_le_bytes());
+            central.extend_from_slice(&u32le(offset));
+            central.extend_from_slice(name);
+        }
+        let cd_offset = out.len();
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0]);
+        out.extend_from_slice(&u16le(entries.len()));
+        out.extend_from_slice(&u16le(entries.len()));
+        out.extend_from_slice(&u32le(central.len()));
+        out.extend_from_slice(&u32le(cd_offset));
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+
+    pub(crate) const LINK: u32 = 0o120777;
+    pub(crate) const FILE: u32 = 0o100644;
+    pub(crate) const DIR: u32 = 0o040755;
+
+    /// Found while writing the property tests: names were turned into paths through a lossy UTF-8
+    /// conversion, so `l\xfe/evil` was not under the link `l\xff` for the check but was for
+    /// unpacking, and the chain `l -> b/c/..`, `b/c -> ..` led the file out of the package.
+    #[test]
+    fn names_differing_in_invalid_bytes_stay_apart() {
+        let z = raw_zip(&[(b"b/c", b"..", LINK), (b"l\xff", b"b/c/..", LINK), (b"l\xfe/evil", b"x", FILE)]);
+        let d = tempfile::tempdir().unwrap();
+        // Inspect refuses the chain now; unpacking alone keeps the names apart too.
+        assert!(inspect(&z).is_err());
+        unpack(&z, &d.path().join("p")).unwrap();
+        assert!(!d.path().join("evil").exists(), "written outside the package");
+        assert_eq!(std::fs::read(d.path().join("p").join(std::ffi::OsStr::from_bytes(b"l\xfe/evil"))).unwrap(), b"x");
+        // And unpacking never writes through a link, whatever the check saw.
+        let z = raw_zip(&[(b"b/c", b"..", LINK), (b"l", b"b/c/..", LINK), (b"l/evil", b"x", FILE)]);
+        let d = tempfile::tempdir().unwrap();
+        let tmp = d.path().join("t");
+        std::fs::create_dir(&tmp).unwrap();
+        std::os::unix::fs::symlink("..", tmp.join("l")).unwrap();
+        let err = check_no_link_on_the_way(&tmp, &entry_path(&tmp, b"l/evil")).unwrap_err();
+        assert!(err.to_string().contains("under a symlink"), "{err}");
+        assert!(inspect(&z).is_err());
+    }
+
+    /// Each link stays inside alone, but `l` followed through `a/b` is the package's parent
+    /// (found while writing the property tests; the host probes `bootstrap` with `exists()`,
+    /// which follows links).
+    #[test]
+    fn chained_links_leading_out_are_refused() {
+        let z = raw_zip(&[(b"a/b", b"..", LINK), (b"l", b"a/b/..", LINK)]);
+        let Err(PackageError::Unreadable(m)) = inspect(&z) else { panic!("accepted") };
+        assert!(m.contains("\"l\" points outside the package through other links"), "{m}");
+        // The same chain staying inside, a chain through a link that a later file replaces,
+        // and a loop (which the kernel refuses to follow) are fine.
+        inspect(&raw_zip(&[(b"a/b", b"..", LINK), (b"l", b"a/b/a", LINK)])).unwrap();
+        inspect(&raw_zip(&[(b"a/b", b"..", LINK), (b"a/b", b"x", FILE), (b"l", b"a/b/..", LINK)])).unwrap();
+        let Err(PackageError::Unreadable(m)) = inspect(&raw_zip(&[(b"x", b"y", LINK), (b"y", b"x", LINK)])) else {
+            panic!("accepted")
+        };
+        assert!(m.contains("more than 40 links"), "{m}");
+    }
+
+    /// Found while writing the property tests: a name with a component longer than `NAME_MAX` passed
+    /// inspection and then failed to unpack ("File name too long").
+    #[test]
+    fn long_components_are_refused_when_inspected() {
+        let long = format!("{}/x", "a".repeat(ENTRY_COMPONENT_LEN_MAX + 1));
+        let z = raw_zip(&[(long.as_bytes(), b"x", FILE)]);
+        let Err(PackageError::Unreadable(m)) = inspect(&z) else { panic!("accepted") };
+        assert!(m.contains("component longer than 255 bytes"), "{m}");
+        let fits = format!("{}/x", "a".repeat(ENTRY_COMPONENT_LEN_MAX));
+        let z = raw_zip(&[(fits.as_bytes(), b"x", FILE)]);
+        inspect(&z).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        let deep = "abcdefgh/".repeat(ENTRY_NAME_LEN_MAX / 9 + 1);
+        let z = raw_zip(&[(deep.as_bytes(), b"", FILE)]);
+        assert!(matches!(inspect(&z), Err(PackageError::Unreadable(m)) if m.contains("longer than 3072 bytes")));
+    }
+
+    /// Found by the property tests: packages whose entries got in each other's way passed
+    /// inspection and then failed to unpack (`a` and `a/b`; a directory and a file of one name;
+    /// a file and then a link of one name), so every cold start of the function failed.
+    #[test]
+    fn entries_in_each_others_way() {
+        let refused = |entries: &[RawEntry<'_>], why: &str| {
+            let Err(PackageError::Unreadable(m)) = inspect(&raw_zip(entries)) else { panic!("accepted") };
+            assert!(m.contains(why), "{m}");
+        };
+        refused(&[(b"a", b"x", FILE), (b"a/b", b"y", FILE)], "\"a/b\" is under the file \"a\"");
+        refused(&[(b"a/b/c", b"y", FILE), (b"a\\b", b"x", FILE)], "is under the file \"a/b\"");
+        refused(&[(b"d/", b"", DIR), (b"d", b"x", FILE)], "\"d\" is both a directory and a file");
+        refused(&[(b"l", b".", LINK), (b"l/x", b"y", FILE)], "is under a symlink");
+        // The same name twice: the last file or link wins, as unzip does.
+        let d = tempfile::tempdir().unwrap();
+        let z = raw_zip(&[(b"f", b"old", FILE), (b"f", b"target", LINK), (b"g", b"t", LINK), (b"g", b"new", FILE)]);
+        inspect(&z).unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        assert_eq!(std::fs::read_link(d.path().join("p/f")).unwrap(), std::path::Path::new("target"));
+        assert_eq!(std::fs::read(d.path().join("p/g")).unwrap(), b"new");
+    }
+
+    /// A symlink target that is not UTF-8 is a valid Unix link: accepted and unpacked as is.
+    #[test]
+    fn non_utf8_symlink_targets_unpack() {
+        let z = raw_zip(&[(b"l", b"a\xff", LINK)]);
+        inspect(&z).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        unpack(&z, &d.path().join("p")).unwrap();
+        assert_eq!(std::fs::read_link(d.path().join("p/l")).unwrap().as_os_str().as_bytes(), b"a\xff");
+    }
+
+    /// Symlink targets count against the unzipped limit, like file contents.
+    #[test]
+    fn symlink_targets_count_against_the_limit() {
+        let z = raw_zip(&[(b"a", b"xxxxx", LINK), (b"b", b"yyyyy", LINK), (b"c", b"z", FILE)]);
+        assert_eq!(inspect_with_limit(&z, 11).unwrap().unzipped_size, 11);
+        assert_eq!(inspect_with_limit(&z, 10), Err(PackageError::UnzippedTooLarge { limit: 10 }));
+        assert_eq!(inspect_with_limit(&z, 9), Err(PackageError::UnzippedTooLarge { limit: 9 }));
     }
 }

@@ -23,6 +23,8 @@
 mod api;
 mod db;
 mod pattern;
+#[cfg(test)]
+mod proptests;
 mod query;
 mod writer;
 

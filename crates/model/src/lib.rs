@@ -15,3 +15,6 @@ pub mod policy;
 pub mod runtime;
 pub mod scope;
 pub mod validate;
+
+#[cfg(test)]
+mod proptests;

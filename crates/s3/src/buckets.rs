@@ -67,7 +67,7 @@ pub async fn list_buckets(inner: &Arc<Inner>, call: &Call) -> Result<Response<Bo
 }
 
 /// The region a CreateBucketConfiguration body asks for (`None` without a LocationConstraint).
-fn location_constraint(body: &[u8]) -> Result<Option<String>, ApiError> {
+pub(crate) fn location_constraint(body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

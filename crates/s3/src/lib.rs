@@ -56,6 +56,8 @@ mod notify;
 mod objects;
 mod outbox;
 mod post;
+#[cfg(test)]
+mod proptests;
 mod range;
 mod router;
 mod service;

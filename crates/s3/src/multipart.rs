@@ -202,7 +202,7 @@ pub async fn upload_part_copy(
 }
 
 /// The `(PartNumber, ETag)` list of a CompleteMultipartUpload body.
-fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
+pub(crate) fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
     let root = xml::parse(body).map_err(|_| ApiError::MalformedXML)?;
     if root.name != "CompleteMultipartUpload" {
         return Err(ApiError::MalformedXML);

@@ -280,6 +280,28 @@ fn invalid_version(v: &str) -> ApiError {
     ApiError::InvalidArgument { message: "Invalid version id specified", name: "versionId".into(), value: v.to_owned() }
 }
 
+/// The `(Key, VersionId)` of each object a DeleteObjects body names.
+pub(crate) type DeleteKeys = Vec<(String, Option<String>)>;
+
+/// A DeleteObjects body: whether it is quiet, and the objects it names.
+pub(crate) fn parse_delete(body: &[u8]) -> Result<(bool, DeleteKeys), ApiError> {
+    let root = xml::parse(body).map_err(|_| ApiError::MalformedXML)?;
+    if root.name != "Delete" {
+        return Err(ApiError::MalformedXML);
+    }
+    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim() == "true");
+    let mut requested = Vec::new();
+    for o in root.children_named("Object") {
+        let key = o.child_text("Key").ok_or(ApiError::MalformedXML)?.to_owned();
+        let version = o.child_text("VersionId").map(str::to_owned);
+        requested.push((key, version));
+    }
+    if requested.is_empty() || requested.len() > DELETE_OBJECTS_KEYS_MAX {
+        return Err(ApiError::MalformedXML);
+    }
+    Ok((quiet, requested))
+}
+
 /// One key's outcome in DeleteObjects.
 enum Outcome {
     Deleted(String),
@@ -294,20 +316,7 @@ pub async fn delete_objects(inner: &Arc<Inner>, call: &Call, body: Body) -> Resu
     }
     let body = read_small(body, inner.limits.xml_body_bytes_max, call.payload_check.as_ref()).await?;
     check_small(&call.headers, &body)?;
-    let root = xml::parse(&body).map_err(|_| ApiError::MalformedXML)?;
-    if root.name != "Delete" {
-        return Err(ApiError::MalformedXML);
-    }
-    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim() == "true");
-    let mut requested = Vec::new();
-    for o in root.children_named("Object") {
-        let key = o.child_text("Key").ok_or(ApiError::MalformedXML)?.to_owned();
-        let version = o.child_text("VersionId").map(str::to_owned);
-        requested.push((key, version));
-    }
-    if requested.is_empty() || requested.len() > DELETE_OBJECTS_KEYS_MAX {
-        return Err(ApiError::MalformedXML);
-    }
+    let (quiet, requested) = parse_delete(&body)?;
     let bucket = call.bucket.clone();
     let outcomes = inner
         .commit(&call.origin, move |inner, origin| {

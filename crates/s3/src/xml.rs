@@ -130,9 +130,12 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // A raw CR would reach the client as LF (XML parsers normalise line ends), so it is
+            // a character reference, as S3 writes it.
+            '\r' => out.push_str("&#xD;"),
             // Characters XML 1.0 cannot carry even escaped are written as character references
             // that S3 also uses (keys may contain any UTF-8, control characters included).
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n') => {
                 let _ = write!(out, "&#x{:X};", c as u32);
             }
             c => out.push(c),
@@ -237,5 +240,16 @@ mod tests {
             w.finish(),
             format!(r#"{DECLARATION}<R xmlns="{NS}"><C><Key>a&lt;b&gt;&amp;&quot;&apos;&#x1;</Key></C></R>"#)
         );
+    }
+
+    /// Found by the property tests: a key with a CR was written raw, and XML parsers (this one,
+    /// the SDKs') read it back as LF, so a listed key named another object.
+    #[test]
+    fn carriage_returns_survive_a_round_trip() {
+        let mut w = Writer::new("R");
+        w.elem("Key", "a\rb\r\nc");
+        let doc = w.finish();
+        assert!(doc.contains("<Key>a&#xD;b&#xD;\nc</Key>"), "{doc}");
+        assert_eq!(parse(doc.as_bytes()).unwrap().child_text("Key"), Some("a\rb\r\nc"));
     }
 }

@@ -20,6 +20,7 @@ mod messages;
 mod names;
 mod node;
 mod permissions;
+mod proptests;
 mod provisioned;
 mod s3;
 mod s3_outbox;
