@@ -150,10 +150,11 @@ pub(crate) fn function_url(
     v: &control::UrlView,
     scope: &model::scope::Scope,
     request_host: &str,
+    scheme: &str,
 ) -> wire::policy::FunctionUrlConfig {
     let u = &v.url;
     wire::policy::FunctionUrlConfig {
-        function_url: format!("http://{}/", function_url_host(&u.url_id, scope.region.as_str(), request_host)),
+        function_url: format!("{scheme}://{}/", function_url_host(&u.url_id, scope.region.as_str(), request_host)),
         function_arn: v.function_arn.clone(),
         auth_type: u.auth_type.as_str().to_owned(),
         cors: u.cors.as_ref().map(|c| wire::policy::Cors {

@@ -103,6 +103,7 @@ pub(crate) async fn serve(
     let method = req.method().clone();
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let source_ip = crate::source_ip(&req);
+    let scheme = crate::scheme(req.extensions());
     let raw_query = req.uri().query().unwrap_or_default().to_owned();
     let headers = req.headers().clone();
     let body = match axum::body::to_bytes(req.into_body(), INVOKE_REQUEST_BYTES_MAX).await {
@@ -127,6 +128,7 @@ pub(crate) async fn serve(
         headers: &headers,
         body: &body,
         source_ip: &source_ip,
+        scheme,
         request_id,
         caller_account: match auth_type {
             UrlAuthType::AwsIam => caller_account.as_ref().map(|a| a.as_str().to_owned()),
@@ -260,6 +262,8 @@ struct Event<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
     source_ip: &'a str,
+    /// `http` or `https`: `x-forwarded-proto`.
+    scheme: &'static str,
     request_id: &'a str,
     /// The signing account (AWS_IAM only).
     caller_account: Option<String>,
@@ -298,8 +302,9 @@ impl Event<'_> {
                 .or_insert(value);
         }
         headers.entry("x-forwarded-for".to_owned()).or_insert_with(|| self.source_ip.to_owned());
-        headers.entry("x-forwarded-proto".to_owned()).or_insert_with(|| "http".to_owned());
-        let port = self.host.rsplit_once(':').map_or("80", |(_, p)| p);
+        headers.entry("x-forwarded-proto".to_owned()).or_insert_with(|| self.scheme.to_owned());
+        let default_port = if self.scheme == "https" { "443" } else { "80" };
+        let port = self.host.rsplit_once(':').map_or(default_port, |(_, p)| p);
         headers.entry("x-forwarded-port".to_owned()).or_insert_with(|| port.to_owned());
         let mut query: BTreeMap<String, String> = BTreeMap::new();
         for pair in self.raw_query.split('&').filter(|p| !p.is_empty()) {
@@ -521,6 +526,7 @@ mod tests {
             headers: &headers,
             body: &[0, 159, 146, 150],
             source_ip: "127.0.0.1",
+            scheme: "http",
             request_id: "r",
             caller_account: None,
             access_key: None,

@@ -52,7 +52,8 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::GetFunction { function, query } => {
             let d = c.get_function(&scope, &function, query.get("Qualifier")).await?;
-            let location = code_location(state, &parts.headers, scope.account.as_str(), &d.code_sha256);
+            let location =
+                code_location(state, &parts.extensions, &parts.headers, scope.account.as_str(), &d.code_sha256);
             let resp = GetFunctionResponse {
                 configuration: convert::configuration(&scope, &d.view, Detail::Full),
                 code: FunctionCodeLocation { repository_type: "S3".to_owned(), location },
@@ -312,7 +313,8 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
             let sent_mode = r.invoke_mode.is_some();
             let v = c.create_function_url(&scope, &function, query.get("Qualifier"), url_input(r)).await?;
-            let mut out = convert::function_url(&v, &scope, &host(&parts.headers, state));
+            let mut out =
+                convert::function_url(&v, &scope, &host(&parts.headers, state), crate::scheme(&parts.extensions));
             // Create answers without LastModifiedTime, and with InvokeMode only when it was sent.
             out.last_modified_time = None;
             if !sent_mode {
@@ -322,13 +324,19 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::GetFunctionUrlConfig { function, query } => {
             let v = c.get_function_url(&scope, &function, query.get("Qualifier")).await?;
-            json(StatusCode::OK, &convert::function_url(&v, &scope, &host(&parts.headers, state)))
+            json(
+                StatusCode::OK,
+                &convert::function_url(&v, &scope, &host(&parts.headers, state), crate::scheme(&parts.extensions)),
+            )
         }
         Endpoint::UpdateFunctionUrlConfig { function, query } => {
             let r: wire::policy::FunctionUrlConfigRequest =
                 read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
             let v = c.update_function_url(&scope, &function, query.get("Qualifier"), url_input(r)).await?;
-            json(StatusCode::OK, &convert::function_url(&v, &scope, &host(&parts.headers, state)))
+            json(
+                StatusCode::OK,
+                &convert::function_url(&v, &scope, &host(&parts.headers, state), crate::scheme(&parts.extensions)),
+            )
         }
         Endpoint::DeleteFunctionUrlConfig { function, query } => {
             c.delete_function_url(&scope, &function, query.get("Qualifier")).await?;
@@ -339,7 +347,10 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             let (views, next_marker) = c.list_function_urls(&scope, &function, query.get("Marker"), max_items).await?;
             let host = host(&parts.headers, state);
             let resp = wire::policy::ListFunctionUrlConfigsResponse {
-                function_url_configs: views.iter().map(|v| convert::function_url(v, &scope, &host)).collect(),
+                function_url_configs: views
+                    .iter()
+                    .map(|v| convert::function_url(v, &scope, &host, crate::scheme(&parts.extensions)))
+                    .collect(),
                 next_marker,
             };
             json(StatusCode::OK, &resp)
@@ -354,7 +365,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         | Endpoint::AddLayerVersionPermission { .. }
         | Endpoint::GetLayerVersionPolicy { .. }
         | Endpoint::RemoveLayerVersionPermission { .. }) => {
-            crate::layers::dispatch(state, &scope, e, &parts.headers, body).await
+            crate::layers::dispatch(state, &scope, e, &parts, body).await
         }
         Endpoint::Invoke { function, query } => {
             crate::invocations::invoke(
@@ -426,6 +437,7 @@ async fn download_code(state: &ApiState, account: &str, sha_hex: &str, query: &Q
 /// A signed, expiring download URL of a stored package (`Code.Location`, `Content.Location`).
 pub(crate) fn code_location(
     state: &ApiState,
+    extensions: &axum::http::Extensions,
     headers: &HeaderMap,
     account: &str,
     sha: &model::function::Sha256,
@@ -434,7 +446,8 @@ pub(crate) fn code_location(
     let expires = stdx::time::now_ms() + CODE_URL_TTL_MS;
     let sig = state.code_urls.sign(account, &sha, expires);
     format!(
-        "http://{}/_versa/code/{account}/{sha}?X-Versa-Expires={expires}&X-Versa-Signature={sig}",
+        "{}://{}/_versa/code/{account}/{sha}?X-Versa-Expires={expires}&X-Versa-Signature={sig}",
+        crate::scheme(extensions),
         host(headers, state)
     )
 }

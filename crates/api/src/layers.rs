@@ -1,7 +1,7 @@
 //! Handlers of the layer operations (`/2018-10-31/layers…`).
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use control::{LayerPermissionInput, LayerVersionView, PublishLayer};
 use model::limits;
 use model::scope::Scope;
@@ -20,9 +20,10 @@ pub(crate) async fn dispatch(
     state: &ApiState,
     scope: &Scope,
     endpoint: Endpoint,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     body: Body,
 ) -> Reply {
+    let headers = &parts.headers;
     let c = &state.control;
     let op = endpoint.name();
     match endpoint {
@@ -47,15 +48,15 @@ pub(crate) async fn dispatch(
                 license_info: r.license_info,
             };
             let v = c.publish_layer_version(scope, &layer, input).await?;
-            json(StatusCode::CREATED, &version_response(state, headers, &v))
+            json(StatusCode::CREATED, &version_response(state, parts, &v))
         }
         Endpoint::GetLayerVersion { layer, version } => {
             let v = c.get_layer_version(scope, &layer, version_number(&version)?).await?;
-            json(StatusCode::OK, &version_response(state, headers, &v))
+            json(StatusCode::OK, &version_response(state, parts, &v))
         }
         Endpoint::GetLayerVersionByArn { query } => {
             let v = c.get_layer_version_by_arn(scope, query.get("Arn")).await?;
-            json(StatusCode::OK, &version_response(state, headers, &v))
+            json(StatusCode::OK, &version_response(state, parts, &v))
         }
         Endpoint::ListLayers { query } => {
             let max_items = int_param(&query, "MaxItems")?;
@@ -148,11 +149,15 @@ fn non_empty(v: &[String]) -> Option<Vec<String>> {
     (!v.is_empty()).then(|| v.to_vec())
 }
 
-fn version_response(state: &ApiState, headers: &HeaderMap, v: &LayerVersionView) -> LayerVersionResponse {
+fn version_response(
+    state: &ApiState,
+    parts: &axum::http::request::Parts,
+    v: &LayerVersionView,
+) -> LayerVersionResponse {
     let lv = &v.version;
     LayerVersionResponse {
         content: LayerVersionContentOutput {
-            location: code_location(state, headers, &v.account, &lv.code.sha256),
+            location: code_location(state, &parts.extensions, &parts.headers, &v.account, &lv.code.sha256),
             code_sha256: control::base64_sha(&lv.code.sha256),
             code_size: lv.code.size,
         },

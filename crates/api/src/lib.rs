@@ -96,6 +96,16 @@ impl ApiState {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// A request extension: the request came over TLS, so the URLs Versa writes into its answers
+/// (`Code.Location`, `FunctionUrl`, S3's `Location`) start with `https://`.
+#[derive(Debug, Clone, Copy)]
+pub struct Secure;
+
+/// `https` for a request that came over TLS, else `http`.
+pub(crate) fn scheme(extensions: &axum::http::Extensions) -> &'static str {
+    if extensions.get::<Secure>().is_some() { "https" } else { "http" }
+}
+
 /// The source IP of a request ("127.0.0.1" when the server did not record it).
 pub(crate) fn source_ip<B>(req: &Request<B>) -> String {
     req.extensions()

@@ -176,6 +176,7 @@ pub async fn serve(
             slot,
             body_frame_timeout: limits.body_frame_timeout,
             stop: stopped.clone(),
+            secure: false,
         };
         match &tls {
             None => {
@@ -201,6 +202,8 @@ struct Connection {
     slot: Slot,
     body_frame_timeout: Duration,
     stop: watch::Receiver<bool>,
+    /// Whether the connection is TLS: its requests carry [`crate::Secure`].
+    secure: bool,
 }
 
 impl Connection {
@@ -219,6 +222,7 @@ impl Connection {
             () = evicted.notified() => return,
             _ = self.stop.changed() => return,
         };
+        self.secure = true;
         self.run(stream).await;
     }
 
@@ -229,6 +233,7 @@ impl Connection {
             peer: self.peer,
             slot: self.slot.clone(),
             body_frame_timeout: self.body_frame_timeout,
+            secure: self.secure,
         };
         let conn = self.http.serve_connection(TokioIo::new(io), service).with_upgrades();
         let mut conn = std::pin::pin!(conn);
@@ -263,6 +268,7 @@ struct ConnService {
     peer: SocketAddr,
     slot: Slot,
     body_frame_timeout: Duration,
+    secure: bool,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -283,6 +289,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         };
         let mut req = Request::from_parts(parts, Body::new(body));
         req.extensions_mut().insert(ConnectInfo(PeerAddr(self.peer)));
+        if self.secure {
+            req.extensions_mut().insert(crate::Secure);
+        }
         let mut app = self.app.clone();
         Box::pin(async move {
             let response = match app.call(req).await {

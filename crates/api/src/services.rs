@@ -94,6 +94,7 @@ pub(crate) async fn s3(
         request_id: s3_request_id(request_id),
         source_ip: crate::source_ip(&req),
         payload_check: req.extensions().get::<s3::PayloadCheck>().cloned(),
+        secure: req.extensions().get::<crate::Secure>().is_some(),
     };
     state.s3.handle(ctx, req).await
 }

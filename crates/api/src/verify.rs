@@ -132,38 +132,28 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
         raw_query: raw_query.as_deref(),
         headers: &parts.headers,
     };
-    let auth = match sigv4::parse(&request).map_err(Refusal::Sigv4)? {
-        Some(auth) => auth,
-        // A SigV2 presigned URL (`aws s3 presign` without `signature_version = s3v4`).
-        None if is_sigv2_presigned(raw_query.as_deref()) => {
-            return Err(Refusal::Sigv4(sigv4::Error::UnsupportedAlgorithm("AWS".to_owned())));
+    let (auth, key) = match identify(state, kind, &request) {
+        Ok(found) => found,
+        Err(refusal) => {
+            drain(body).await;
+            return Err(refusal);
         }
-        None => return Err(Refusal::Missing),
     };
-    let expected = match kind {
-        Kind::Lambda => "lambda",
-        Kind::Logs => "logs",
-        Kind::S3 => "s3",
-    };
-    if auth.service != expected {
-        return Err(Refusal::WrongService { expected });
-    }
-    let key = match state.keys.lookup(&auth.access_key_id) {
-        Lookup::Found(k) => k,
-        Lookup::Unknown => return Err(Refusal::UnknownKey { access_key_id: auth.access_key_id, token: false }),
-        Lookup::Expired => return Err(Refusal::ExpiredToken),
-    };
-    check_token(&key, &auth)?;
-    auth.check_time(stdx::time::now_ms() / 1000, SKEW_SECS).map_err(Refusal::Sigv4)?;
-
     let caller = Caller { account: key.account.clone(), root: key.root };
     let access_key_id = auth.access_key_id.clone();
     let signature = |e: sigv4::Error| Refusal::Signature(e, access_key_id.clone());
     let body = if kind == Kind::S3 {
         if auth.form == sigv4::Form::Header && auth.payload == sigv4::Payload::BodyHash {
+            drain(body).await;
             return Err(Refusal::MissingContentSha256);
         }
-        let verified = auth.verify(&request, sigv4::UriMode::S3, &key.secret, None).map_err(signature)?;
+        let verified = match auth.verify(&request, sigv4::UriMode::S3, &key.secret, None) {
+            Ok(v) => v,
+            Err(e) => {
+                drain(body).await;
+                return Err(signature(e));
+            }
+        };
         // S3 checks the body against the signed payload hash, or its chunk signatures, as it
         // streams, before anything commits.
         let check = match verified.payload() {
@@ -195,6 +185,44 @@ fn is_sigv2_presigned(query: Option<&str>) -> bool {
     let mut names = query.unwrap_or_default().split('&').map(|p| p.split('=').next().unwrap_or_default());
     let names: Vec<&str> = names.by_ref().take(sigv4::QUERY_PAIRS_MAX).collect();
     names.contains(&"AWSAccessKeyId") && names.contains(&"Signature")
+}
+
+/// The checks that need no body: where the signature is, the scope's service, the key and its
+/// session token, the time.
+fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Result<(sigv4::Auth, KeySecret), Refusal> {
+    let auth = match sigv4::parse(request).map_err(Refusal::Sigv4)? {
+        Some(auth) => auth,
+        // A SigV2 presigned URL (`aws s3 presign` without `signature_version = s3v4`).
+        None if is_sigv2_presigned(request.raw_query) => {
+            return Err(Refusal::Sigv4(sigv4::Error::UnsupportedAlgorithm("AWS".to_owned())));
+        }
+        None => return Err(Refusal::Missing),
+    };
+    let expected = match kind {
+        Kind::Lambda => "lambda",
+        Kind::Logs => "logs",
+        Kind::S3 => "s3",
+    };
+    if auth.service != expected {
+        return Err(Refusal::WrongService { expected });
+    }
+    let key = match state.keys.lookup(&auth.access_key_id) {
+        Lookup::Found(k) => k,
+        Lookup::Unknown => return Err(Refusal::UnknownKey { access_key_id: auth.access_key_id, token: false }),
+        Lookup::Expired => return Err(Refusal::ExpiredToken),
+    };
+    check_token(&key, &auth)?;
+    auth.check_time(stdx::time::now_ms() / 1000, SKEW_SECS).map_err(Refusal::Sigv4)?;
+    Ok((auth, key))
+}
+
+/// Most bytes of a refused request's body read (and dropped) so that its connection can carry
+/// the next request: hyper closes a connection whose request body was left unread. Larger
+/// bodies close the connection.
+const REFUSED_BODY_DRAIN_MAX: usize = 64 * 1024;
+
+async fn drain(body: Body) {
+    let _ = axum::body::to_bytes(body, REFUSED_BODY_DRAIN_MAX).await;
 }
 
 /// A temporary key must come with its own session token; a long-term key's token is ignored.

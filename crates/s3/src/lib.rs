@@ -110,6 +110,8 @@ pub struct RequestContext {
     /// The payload signature to check as the body streams (`None`: no check, as with
     /// `--auth off` or an unsigned payload).
     pub payload_check: Option<PayloadCheck>,
+    /// The request came over TLS: `Location` URLs start with `https://`.
+    pub secure: bool,
 }
 
 /// Why a Lambda destination of a notification configuration was refused.

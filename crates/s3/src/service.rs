@@ -39,6 +39,8 @@ pub struct Call {
     pub key: String,
     /// The payload signature to check while the body is read (see [`crate::PayloadCheck`]).
     pub payload_check: Option<PayloadCheck>,
+    /// `https` or `http`, as the request came.
+    pub scheme: &'static str,
 }
 
 /// Who made the request and which answer it gets: what event records carry. Owned, so that the
@@ -176,10 +178,11 @@ pub fn canonical_id(account: &str) -> String {
 /// `http://<host>/<bucket>`.
 pub fn bucket_url(call: &Call) -> String {
     let host = crate::headers::header(&call.headers, "host").unwrap_or("localhost");
+    let scheme = call.scheme;
     if host.starts_with(&format!("{}.", call.bucket)) {
-        format!("http://{host}")
+        format!("{scheme}://{host}")
     } else {
-        format!("http://{host}/{}", call.bucket)
+        format!("{scheme}://{host}/{}", call.bucket)
     }
 }
 
@@ -284,6 +287,7 @@ async fn dispatch(
         bucket: route.bucket,
         key: route.key,
         payload_check: ctx.payload_check,
+        scheme: if ctx.secure { "https" } else { "http" },
     };
     match route.endpoint {
         Endpoint::ListBuckets => buckets::list_buckets(inner, &call).await,

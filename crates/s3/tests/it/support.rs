@@ -217,6 +217,7 @@ fn context(req: &Request<Body>) -> RequestContext {
         request_id: uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..16].to_owned(),
         source_ip: "127.0.0.1".to_owned(),
         payload_check: None,
+        secure: false,
     }
 }
 

@@ -269,6 +269,28 @@ async fn tls_serves_the_api_and_health_says_so() {
     };
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("\"Functions\":[]"), "{text}");
 
+    // URLs in answers to a TLS request say https (Code.Location of GetFunction).
+    use base64::Engine;
+    let zip = base64::engine::general_purpose::STANDARD.encode(testkit::zip::hello());
+    let body = format!(
+        r#"{{"FunctionName":"tls-fn","Runtime":"provided.al2023","Role":"arn:aws:iam::123456789012:role/r","Handler":"bootstrap","Code":{{"ZipFile":"{zip}"}}}}"#
+    );
+    for request in [
+        format!(
+            "POST /2015-03-31/functions HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        "GET /2015-03-31/functions/tls-fn HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n".to_owned(),
+    ] {
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let mut tls = connector.connect("localhost".try_into().unwrap(), tcp).await.unwrap();
+        let End::Closed(text) = exchange(&mut tls, &request).await else { panic!("not closed") };
+        assert!(text.starts_with("HTTP/1.1 20"), "{text}");
+        if request.starts_with("GET") {
+            assert!(text.contains("\"Location\":\"https://localhost/_versa/code/"), "{text}");
+        }
+    }
+
     // Plain HTTP on the TLS port is not served: the handshake fails and the server closes.
     let mut plain = TcpStream::connect(server.addr).await.unwrap();
     let end = exchange(&mut plain, "GET /_versa/health HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
