@@ -167,31 +167,14 @@ pub fn logs_client_with(endpoint: &str, key: &Key, region: &str) -> aws_sdk_clou
     aws_sdk_cloudwatchlogs::Client::from_conf(config)
 }
 
-/// The official AWS SDK for Lambda, plain HTTP, no retries (tests must see every error).
-/// `access_key` selects the account (a 12-digit key is the account id), `region` the region.
-/// A CloudWatch Logs client for `endpoint` (it signs for the service `logs`).
+/// A CloudWatch Logs client for `endpoint` (it signs for the service `logs`), like
+/// [`lambda_client`].
 pub fn logs_client(endpoint: &str, access_key: &str, region: &str) -> aws_sdk_cloudwatchlogs::Client {
-    let config = aws_sdk_cloudwatchlogs::Config::builder()
-        .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatchlogs::config::Region::new(region.to_owned()))
-        .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
-            access_key, "secret", None, None, "testkit",
-        ))
-        .endpoint_url(endpoint)
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    logs_client_with(endpoint, &Key::new(access_key, "secret"), region)
 }
 
+/// The official AWS SDK for Lambda, plain HTTP, no retries (tests must see every error).
+/// `access_key` selects the account (a 12-digit key is the account id), `region` the region.
 pub fn lambda_client(endpoint: &str, access_key: &str, region: &str) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(Credentials::new(access_key, "secret", None, None, "testkit"))
-        .endpoint_url(endpoint)
-        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_lambda::Client::from_conf(config)
+    lambda_client_with(endpoint, &Key::new(access_key, "secret"), region)
 }

@@ -16,22 +16,7 @@ use testkit::{Key, ServerProcess, TestServer, lambda_client_with, logs_client_wi
 use crate::support::*;
 
 pub(crate) fn s3_with(endpoint: &str, key: &Key) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(REGION))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            key.id.clone(),
-            key.secret.clone(),
-            key.token.clone(),
-            None,
-            "tests",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    s3_client_with(endpoint, key)
 }
 
 async fn create_fn(c: &aws_sdk_lambda::Client, name: &str) -> Result<(), AwsError> {

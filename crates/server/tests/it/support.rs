@@ -120,10 +120,17 @@ pub fn s3_client(server: &testkit::TestServer) -> aws_sdk_s3::Client {
 
 /// An S3 client for the server at `endpoint`, like [`s3_client`].
 pub fn s3_client_at(endpoint: &str) -> aws_sdk_s3::Client {
+    s3_client_with(endpoint, &testkit::Key::new("test", "secret"))
+}
+
+/// An S3 client for the server at `endpoint`, signing with `key`.
+pub fn s3_client_with(endpoint: &str, key: &testkit::Key) -> aws_sdk_s3::Client {
+    let credentials =
+        aws_sdk_s3::config::Credentials::new(key.id.clone(), key.secret.clone(), key.token.clone(), None, "tests");
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(REGION))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "secret", None, None, "tests"))
+        .credentials_provider(credentials)
         .endpoint_url(endpoint)
         .force_path_style(true)
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
