@@ -89,6 +89,11 @@ const DENIED: &[(&str, libc::c_long)] = &[
     #[cfg(target_arch = "x86_64")]
     ("uselib", libc::SYS_uselib),
     ("vhangup", libc::SYS_vhangup),
+    // io_uring: its operations bypass system-call filtering, and no runtime needs it (Docker's
+    // default profile refuses it too).
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
 ];
 
 /// `clone` flags that create namespaces; `clone` with any of them is refused. (`CLONE_NEWTIME`
@@ -281,6 +286,7 @@ mod tests {
                     Some(libc::EPERM)
                 );
                 assert_eq!(errno(libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0)), Some(libc::EPERM));
+                assert_eq!(errno(libc::syscall(libc::SYS_io_uring_setup, 1, 0)), Some(libc::EPERM));
                 assert_eq!(errno(libc::ptrace(libc::PTRACE_PEEKDATA, 1, 0, 0)), Some(libc::EPERM));
                 let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
                 assert_eq!(errno(libc::clock_settime(libc::CLOCK_MONOTONIC, &ts)), Some(libc::EPERM));
