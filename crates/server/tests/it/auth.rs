@@ -699,9 +699,11 @@ async fn chunked_put(
     key: &Key,
     path: &str,
     data: &[u8],
-    trailer: bool,
+    mode: &str,
     tamper: bool,
 ) -> testkit::http::Response {
+    let trailer = mode != sigv4::STREAMING_PAYLOAD;
+    let signed_chunks = mode != sigv4::STREAMING_UNSIGNED_PAYLOAD_TRAILER;
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::HOST, server.addr.to_string().parse().unwrap());
     headers.insert("content-encoding", "aws-chunked".parse().unwrap());
@@ -716,7 +718,6 @@ async fn chunked_put(
         time: now_s(),
         mode: sigv4::UriMode::S3,
     };
-    let mode = if trailer { sigv4::STREAMING_PAYLOAD_TRAILER } else { sigv4::STREAMING_PAYLOAD };
     let signed = sigv4::sign(&http::Method::PUT, path, None, &headers, &params, sigv4::SignPayload::Header(mode));
     let mut signer = signed.chunk_signer();
     let crc = {
@@ -726,13 +727,14 @@ async fn chunked_put(
         base64::engine::general_purpose::STANDARD.encode(h.finalize().to_be_bytes())
     };
     let mut body = sigv4::aws_chunked_body(
-        Some(&mut signer),
+        signed_chunks.then_some(&mut signer),
         data,
         8192,
         trailer.then_some(("x-amz-checksum-crc32", crc.as_str())),
     );
     if tamper {
-        // One byte of the second chunk's data changes; its signature no longer matches.
+        // One byte of the second chunk's data changes; its signature (or the trailer's checksum)
+        // no longer matches.
         let at = body.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").nth(3).map(|(i, _)| i + 2).unwrap();
         body[at + 10] ^= 1;
     }
@@ -753,16 +755,21 @@ async fn chunk_signatures_are_verified_before_anything_is_stored() {
     let s3 = s3_with(&server.endpoint(), &root);
     s3.create_bucket().bucket("chunks").send().await.unwrap();
     let data: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
-    for trailer in [false, true] {
-        let path = format!("/chunks/good-{trailer}");
-        let r = chunked_put(&server, &root, &path, &data, trailer, false).await;
+    let modes = [
+        ("signed", sigv4::STREAMING_PAYLOAD, 403, "SignatureDoesNotMatch"),
+        ("trailer", sigv4::STREAMING_PAYLOAD_TRAILER, 403, "SignatureDoesNotMatch"),
+        // Unsigned chunks: the signed header covers the mode; the trailer's checksum covers the data.
+        ("unsigned", sigv4::STREAMING_UNSIGNED_PAYLOAD_TRAILER, 400, "BadDigest"),
+    ];
+    for (name, mode, status, code) in modes {
+        let r = chunked_put(&server, &root, &format!("/chunks/good-{name}"), &data, mode, false).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        let o = s3.get_object().bucket("chunks").key(format!("good-{trailer}")).send().await.unwrap();
+        let o = s3.get_object().bucket("chunks").key(format!("good-{name}")).send().await.unwrap();
         assert_eq!(o.body.collect().await.unwrap().into_bytes().as_ref(), &data[..]);
 
-        let r = chunked_put(&server, &root, &format!("/chunks/bad-{trailer}"), &data, trailer, true).await;
-        assert_eq!(r.status, 403, "{}", r.text());
-        assert_eq!(xml_field(&r.text(), "Code").as_deref(), Some("SignatureDoesNotMatch"));
+        let r = chunked_put(&server, &root, &format!("/chunks/bad-{name}"), &data, mode, true).await;
+        assert_eq!(r.status, status, "{}", r.text());
+        assert_eq!(xml_field(&r.text(), "Code").as_deref(), Some(code));
     }
     let keys: Vec<String> = s3
         .list_objects_v2()
@@ -774,5 +781,5 @@ async fn chunk_signatures_are_verified_before_anything_is_stored() {
         .iter()
         .filter_map(|o| o.key().map(str::to_owned))
         .collect();
-    assert_eq!(keys, vec!["good-false".to_owned(), "good-true".to_owned()], "no tampered upload was stored");
+    assert_eq!(keys, ["good-signed", "good-trailer", "good-unsigned"], "no tampered upload was stored");
 }
