@@ -53,6 +53,9 @@ pub const CONNECTIONS_MAX: usize = 4096;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait for the next frame of a request body.
 pub const BODY_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a response body may wait for the client to read it: a client that stops reading
+/// an answer that is still being produced (a large S3 object) loses its connection.
+pub const RESPONSE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers), in bytes: hyper's read buffer.
@@ -68,6 +71,7 @@ pub struct Limits {
     pub connections_max: usize,
     pub header_read_timeout: Duration,
     pub body_frame_timeout: Duration,
+    pub response_stall_timeout: Duration,
     pub tls_handshake_timeout: Duration,
     pub head_bytes_max: usize,
     pub headers_max: usize,
@@ -79,6 +83,7 @@ impl Default for Limits {
             connections_max: CONNECTIONS_MAX,
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_frame_timeout: BODY_FRAME_TIMEOUT,
+            response_stall_timeout: RESPONSE_STALL_TIMEOUT,
             tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
             head_bytes_max: HEAD_BYTES_MAX,
             headers_max: HEADERS_MAX,
@@ -175,6 +180,7 @@ pub async fn serve(
             peer,
             slot,
             body_frame_timeout: limits.body_frame_timeout,
+            response_stall_timeout: limits.response_stall_timeout,
             stop: stopped.clone(),
             secure: false,
         };
@@ -201,6 +207,7 @@ struct Connection {
     peer: SocketAddr,
     slot: Slot,
     body_frame_timeout: Duration,
+    response_stall_timeout: Duration,
     stop: watch::Receiver<bool>,
     /// Whether the connection is TLS: its requests carry [`crate::Secure`].
     secure: bool,
@@ -228,13 +235,18 @@ impl Connection {
 
     async fn run<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut self, io: I) {
         let evicted = self.slot.evicted.clone();
+        let progress = Arc::new(WriteProgress::new());
         let service = ConnService {
             app: self.app,
             peer: self.peer,
             slot: self.slot.clone(),
             body_frame_timeout: self.body_frame_timeout,
             secure: self.secure,
+            progress: progress.clone(),
         };
+        let stall = self.response_stall_timeout;
+        let mut check = tokio::time::interval((stall / 4).max(Duration::from_millis(10)));
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let conn = self.http.serve_connection(TokioIo::new(io), service).with_upgrades();
         let mut conn = std::pin::pin!(conn);
         let mut stopping = *self.stop.borrow();
@@ -251,6 +263,10 @@ impl Connection {
                 }
                 // Dropping the connection closes the socket.
                 () = evicted.notified() => break,
+                _ = check.tick() => if progress.stalled(stall) {
+                    tracing::debug!(peer = %self.peer, "the client stopped reading its answer; closing");
+                    break;
+                },
                 _ = self.stop.changed(), if !stopping => {
                     stopping = true;
                     conn.as_mut().graceful_shutdown();
@@ -269,6 +285,7 @@ struct ConnService {
     slot: Slot,
     body_frame_timeout: Duration,
     secure: bool,
+    progress: Arc<WriteProgress>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -293,6 +310,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             req.extensions_mut().insert(crate::Secure);
         }
         let mut app = self.app.clone();
+        let progress = self.progress.clone();
         Box::pin(async move {
             let response = match app.call(req).await {
                 Ok(r) => r,
@@ -302,7 +320,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 // No answer: the connection is being closed.
                 std::future::pending::<()>().await;
             }
-            Ok(response.map(|body| GuardedBody { inner: body, _guard: guard }))
+            Ok(response.map(|body| GuardedBody { inner: body, progress, _guard: guard }))
         })
     }
 }
@@ -310,7 +328,44 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 /// A response body that tells the registry when it is done (written or abandoned).
 struct GuardedBody {
     inner: Body,
+    /// Touched whenever hyper asks for more: it asks only when the client has taken what
+    /// was written.
+    progress: Arc<WriteProgress>,
     _guard: RequestGuard,
+}
+
+impl Drop for GuardedBody {
+    fn drop(&mut self) {
+        self.progress.finished();
+    }
+}
+
+/// When a connection's response body was last asked for, while one is being written.
+struct WriteProgress {
+    base: Instant,
+    /// Milliseconds since `base` of the last ask; `u64::MAX` when no body is being written.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl WriteProgress {
+    fn new() -> WriteProgress {
+        WriteProgress { base: Instant::now(), last_ms: std::sync::atomic::AtomicU64::new(u64::MAX) }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn finished(&self) {
+        self.last_ms.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// A body is being written and has not been asked for within `limit`.
+    fn stalled(&self, limit: Duration) -> bool {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        last != u64::MAX && self.base.elapsed().as_millis() > u128::from(last) + limit.as_millis()
+    }
 }
 
 impl hyper::body::Body for GuardedBody {
@@ -318,7 +373,12 @@ impl hyper::body::Body for GuardedBody {
     type Error = axum::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        self.progress.touch();
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) {
+            self.progress.finished();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -177,6 +177,40 @@ async fn a_stalled_request_body_is_dropped_after_the_frame_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_a_large_answer_loses_its_connection() {
+    let server = start(|l| l.response_stall_timeout = SHORT).await;
+    let s3 = crate::support::s3_client(&server);
+    s3.create_bucket().bucket("big").send().await.unwrap();
+    // Far more than the socket buffers hold, so the server must wait for the client to read.
+    const SIZE: usize = 48 * 1024 * 1024;
+    let body = aws_sdk_s3::primitives::ByteStream::from(vec![7u8; SIZE]);
+    s3.put_object().bucket("big").key("object").body(body).send().await.unwrap();
+
+    let mut reader = TcpStream::connect(server.addr).await.unwrap();
+    reader.write_all(b"GET /big/object HTTP/1.1\r\nhost: localhost\r\n\r\n").await.unwrap();
+    let mut first = [0u8; 1024];
+    let n = reader.read(&mut first).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200 OK"), "{}", String::from_utf8_lossy(&first[..n]));
+    // Stop reading for longer than the stall timeout, then read what is left.
+    tokio::time::sleep(SHORT * 4).await;
+    let mut rest = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(k)) => rest += k,
+            Err(_) => panic!("the connection stayed open after {rest} more bytes"),
+        }
+    }
+    assert!(n + rest < SIZE, "the whole answer arrived ({} bytes): the stalled connection was not closed", n + rest);
+
+    // A client that keeps reading gets the whole object.
+    let o = s3.get_object().bucket("big").key("object").send().await.unwrap();
+    assert_eq!(o.body.collect().await.unwrap().into_bytes().len(), SIZE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_connection_limit_slow_then_idle_connections_make_room_for_new_clients() {
     let server = start(|l| l.connections_max = 3).await;
     // A keep-alive client, idle after its request; then two slow heads.
