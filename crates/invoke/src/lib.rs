@@ -521,7 +521,13 @@ impl Engine {
     }
 
     /// Records the metrics of an invocation that ran.
-    fn record(&self, target: &Target, start_ms: i64, concurrent: u64, ran: (&str, f64, metrics::Outcome, Option<bool>)) {
+    fn record(
+        &self,
+        target: &Target,
+        start_ms: i64,
+        concurrent: u64,
+        ran: (&str, f64, metrics::Outcome, Option<bool>),
+    ) {
         let Some(m) = &self.config.metrics else { return };
         let (executed_version, duration_ms, outcome, provisioned) = ran;
         let f = function_at(target);
@@ -570,7 +576,12 @@ impl Engine {
                     ColdStart::Ready(env) => (env, true),
                     ColdStart::Failed { payload, env: _, log } => {
                         let ms = started.elapsed().as_secs_f64() * 1000.0;
-                        self.record(target, start_ms, concurrent, (&version, ms, metrics::Outcome::FunctionError, provisioned));
+                        self.record(
+                            target,
+                            start_ms,
+                            concurrent,
+                            (&version, ms, metrics::Outcome::FunctionError, provisioned),
+                        );
                         return Ok(self.failed_start(&request, &version, payload, &log));
                     }
                 }
