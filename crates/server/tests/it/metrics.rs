@@ -218,3 +218,15 @@ async fn flushed_aggregates_survive_kill_9() {
     assert_eq!(stored(&r, from, "Invocations", &[("FunctionName", "m")]).await.0, 6.0);
     assert_eq!(stored(&r, from, "Errors", &[("FunctionName", "m")]).await, (1.0, 6));
 }
+
+#[tokio::test]
+async fn metrics_are_scraped_without_a_signature_under_sigv4() {
+    let server = TestServer::start_sigv4().await;
+    let text = scrape(&server).await;
+    let s = samples(&text);
+    assert_eq!(s["versa_function_concurrent_executions"], 0.0);
+    // Lambda's API still wants a signature.
+    let mut http = testkit::http::Client::new(server.addr);
+    let r = http.send("GET", "/2015-03-31/functions/", &[], b"").await.unwrap();
+    assert_eq!(r.status, 403);
+}
