@@ -41,6 +41,32 @@ pub const MAX_OPEN_POINTS: usize = 100_000;
 /// Most distinct series in the store; beyond, new series are not stored (dropped, counted).
 pub const MAX_STORED_SERIES: u64 = 100_000;
 
+/// A fast non-cryptographic hasher for the in-memory maps (keys are Versa's own series names,
+/// bounded in number, so flooding is not a concern): the recording path hashes ~16 keys per
+/// invocation, and SipHash was most of its cost.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// Separates a dimension's name from its value, and the dimensions, in the canonical encoding.
 const NAME_END: char = '\u{1f}';
 const DIM_END: char = '\u{1e}';
@@ -206,7 +232,7 @@ struct Slot {
 #[derive(Default)]
 struct Open {
     /// By the series' key string (account, region, namespace, metric, dims joined).
-    series: HashMap<String, Slot>,
+    series: FastMap<String, Slot>,
     points: usize,
 }
 

@@ -3,10 +3,9 @@
 //! cardinality is bounded by [`MAX_PROM_SERIES`]; series beyond it are not exported and are
 //! counted in `versa_metrics_series_dropped_total`.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::Dropped;
+use crate::{Dropped, FastMap};
 
 /// Most labelled series kept for the Prometheus view, all metric families together.
 pub const MAX_PROM_SERIES: usize = 5_000;
@@ -83,11 +82,11 @@ struct Async {
 #[derive(Debug, Default)]
 pub(crate) struct Prom {
     /// By `function NUL resource NUL executed_version`.
-    invocations: HashMap<String, Invocations>,
+    invocations: FastMap<String, Invocations>,
     /// By `(function, resource)`.
-    throttles: HashMap<(String, String), u64>,
+    throttles: FastMap<(String, String), u64>,
     /// By function.
-    asyncs: HashMap<String, Async>,
+    asyncs: FastMap<String, Async>,
     dropped: u64,
 }
 
