@@ -230,3 +230,33 @@ async fn metrics_are_scraped_without_a_signature_under_sigv4() {
     let r = http.send("GET", "/2015-03-31/functions/", &[], b"").await.unwrap();
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_fails_without_a_destination_counts_as_dropped() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    crate::invoke::create_py(&c, "m", FAILS_ON_ASK).await;
+    c.put_function_event_invoke_config().function_name("m").maximum_retry_attempts(0).send().await.unwrap();
+    let from = metrics::minute_of(stdx::time::now_ms());
+    c.invoke()
+        .function_name("m")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(r#"{"fail": true}"#))
+        .send()
+        .await
+        .unwrap();
+    let mut s = HashMap::new();
+    for _ in 0..200 {
+        s = samples(&scrape(&server).await);
+        if s.get("versa_async_events_dropped_total{function=\"m\"}").copied() == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.get("versa_async_events_dropped_total{function=\"m\"}"), Some(&1.0));
+    assert_eq!(invocations(&s, "m", "$LATEST", "function_error"), 1.0);
+    tokio::time::sleep(metrics::FLUSH_EVERY + Duration::from_secs(1)).await;
+    let r = store_reader(server.data_dir());
+    assert_eq!(stored(&r, from, "AsyncEventsDropped", &[("FunctionName", "m")]).await.0, 1.0);
+    assert_eq!(stored(&r, from, "Errors", &[]).await, (1.0, 1));
+}
