@@ -18,6 +18,7 @@ mod invocations;
 mod keys;
 mod layers;
 pub mod listener;
+mod prometheus;
 #[cfg(test)]
 mod proptests;
 mod query;
@@ -127,7 +128,11 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = query::Query::parse(req.uri().query());
-    let mut response = match services::Service::of(req.headers(), req.uri().path(), &query) {
+    let service = services::Service::of(req.headers(), req.uri().path(), &query);
+    let scrape = matches!(service, services::Service::S3 { bucket_from_host: None })
+        && prometheus::is_scrape(&method, &path, req.headers(), &query);
+    let mut response = match service {
+        _ if scrape => prometheus::serve(&state).await,
         services::Service::Lambda if unauthenticated(&state, &path) => serve_lambda(&state, req, &request_id).await,
         services::Service::Lambda => match verify::authenticate(&state, verify::Kind::Lambda, req).await {
             Ok(req) => serve_lambda(&state, req, &request_id).await,

@@ -123,8 +123,19 @@ impl Control {
             received_ms: now,
             attempts: 0,
         };
+        // The metric names the function and qualifier as resolved (the caller may give an ARN).
+        let named = self.settings.metrics.is_some().then(|| (event.function_name.clone(), event.qualifier.clone()));
         self.store.write(move |tx| tx.enqueue_event(&event, now)).await?;
         self.events_queued.notify_one();
+        if let (Some(m), Some((function, qualifier))) = (&self.settings.metrics, &named) {
+            let at = metrics::FunctionAt {
+                account: scope.account.as_str(),
+                region: scope.region.as_str(),
+                function,
+                qualifier: qualifier.as_deref(),
+            };
+            m.async_received(&at, now);
+        }
         Ok(())
     }
 

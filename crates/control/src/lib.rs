@@ -135,6 +135,8 @@ pub struct Settings {
     pub queued_events_max: u64,
     /// Most payload bytes the asynchronous queue holds; Event invokes beyond it get 429.
     pub queued_event_bytes_max: u64,
+    /// Records `AsyncEventsReceived` for each queued Event invocation.
+    pub metrics: Option<metrics::Recorder>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -151,6 +153,7 @@ impl Default for Settings {
             s3_code: None,
             queued_events_max: QUEUED_EVENTS_MAX,
             queued_event_bytes_max: QUEUED_EVENT_BYTES_MAX,
+            metrics: None,
         }
     }
 }

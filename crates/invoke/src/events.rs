@@ -128,11 +128,24 @@ async fn process(
     event: QueuedEvent,
 ) -> control::Result<()> {
     let now = stdx::time::now_ms();
+    let at = metrics::FunctionAt {
+        account: event.scope.account.as_str(),
+        region: event.scope.region.as_str(),
+        function: &event.function_name,
+        qualifier: event.qualifier.as_deref(),
+    };
+    // An event that ends without success and without a destination taking it is dropped.
+    let dropped = |dest: &Option<(model::scope::Scope, String, Vec<u8>)>| {
+        if let (Some(m), None) = (engine.metrics(), dest) {
+            m.async_dropped(&at, now);
+        }
+    };
     let target = match control.resolve_invoke(&event.scope, &event.function_name, event.qualifier.as_deref()).await {
         Ok(t) if t.function_id == event.function_id => t,
         // The function, version or alias is gone (or the name is a new function): drop it.
         _ => {
             tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
+            dropped(&None);
             return control.complete_event(event.id, None).await;
         }
     };
@@ -148,10 +161,12 @@ async fn process(
     };
     if now - event.received_ms > max_age_ms {
         let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
+        dropped(&dest);
         return control.complete_event(event.id, dest).await;
     }
     if target.reserved_concurrency == Some(0) {
         let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
+        dropped(&dest);
         return control.complete_event(event.id, dest).await;
     }
     let unreserved = control.unreserved_concurrency(&event.scope).await?;
@@ -174,6 +189,9 @@ async fn process(
         log_tail: false,
     };
     let attempts = event.attempts + 1;
+    if let Some(m) = engine.metrics() {
+        m.async_age(&at, now, (now - event.received_ms).max(0) as f64);
+    }
     match engine.invoke(t, request).await {
         Ok(r) if !r.function_error => {
             let dest = finish(Condition::Success, attempts, Some((r, executed)));
@@ -182,6 +200,7 @@ async fn process(
         Ok(r) => {
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, Some((r, executed)));
+                dropped(&dest);
                 control.complete_event(event.id, dest).await
             } else {
                 let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
@@ -196,6 +215,7 @@ async fn process(
             tracing::warn!(request_id = %event.request_id, error = %e, "event invocation failed");
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, None);
+                dropped(&dest);
                 control.complete_event(event.id, dest).await
             } else {
                 let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);

@@ -77,6 +77,8 @@ pub struct EngineConfig {
     /// Mints each environment's own access key, secret and session token. `None`: functions
     /// get the `--auth off` convention (their account as key id).
     pub keys: Option<Arc<control::Keys>>,
+    /// Records each invocation's metrics (`AWS/Lambda`, Prometheus). `None`: none recorded.
+    pub metrics: Option<metrics::Recorder>,
 }
 
 /// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
@@ -178,6 +180,32 @@ pub struct Engine {
     pub(crate) provisioned_slices: std::sync::atomic::AtomicUsize,
     /// Runtimes whose substituted interpreter the server's log has mentioned already.
     warned: Mutex<std::collections::HashSet<String>>,
+    /// Invocations running now, all functions (the `ConcurrentExecutions` metric).
+    running: AtomicU64,
+}
+
+/// Counts one running invocation in [`Engine::running`] until dropped.
+struct Running<'a>(&'a AtomicU64);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The qualifier of an invoked ARN (`…:function:name:qualifier`), if it has one.
+fn invoked_qualifier(arn: &str) -> Option<&str> {
+    arn.splitn(8, ':').nth(7)
+}
+
+/// The function a target names, as the metrics need it.
+fn function_at(target: &Target) -> metrics::FunctionAt<'_> {
+    metrics::FunctionAt {
+        account: target.scope.account.as_str(),
+        region: target.scope.region.as_str(),
+        function: &target.function_name,
+        qualifier: invoked_qualifier(&target.invoked_arn),
+    }
 }
 
 /// Running invocations per function, and of functions without a reservation per account.
@@ -287,6 +315,7 @@ impl Engine {
             provisioned: Mutex::default(),
             provisioned_slices: std::sync::atomic::AtomicUsize::new(0),
             warned: Mutex::default(),
+            running: AtomicU64::new(0),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -326,6 +355,23 @@ impl Engine {
     /// Whether `runtime` can run here; the error names what is missing.
     pub fn check_runtime(&self, runtime: &str) -> Result<(), String> {
         self.runtimes.resolve(runtime).map(|_| ())
+    }
+
+    /// The metrics recorder, if metrics are recorded.
+    pub fn metrics(&self) -> Option<&metrics::Recorder> {
+        self.config.metrics.as_ref()
+    }
+
+    /// Invocations running now.
+    pub fn running_invocations(&self) -> u64 {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// On-demand environments alive and idle, and alive and busy.
+    pub fn environments(&self) -> (usize, usize) {
+        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let idle: usize = pools.idle.values().map(Vec::len).sum();
+        (idle, pools.live.saturating_sub(idle))
     }
 
     /// Environments alive (idle or busy).
@@ -462,7 +508,52 @@ impl Engine {
     }
 
     async fn run_invocation(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
+        let start_ms = stdx::time::now_ms();
+        let concurrent = self.running.fetch_add(1, Ordering::Relaxed) + 1;
+        let _running = Running(&self.running);
+        let answer = self.run_admitted(target, request, start_ms, concurrent).await;
+        if let (Some(m), Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments)) =
+            (&self.config.metrics, &answer)
+        {
+            m.throttle(&function_at(target), start_ms);
+        }
+        answer
+    }
+
+    /// Records the metrics of an invocation that ran.
+    fn record(
+        &self,
+        target: &Target,
+        start_ms: i64,
+        concurrent: u64,
+        ran: (&str, f64, metrics::Outcome, Option<bool>),
+    ) {
+        let Some(m) = &self.config.metrics else { return };
+        let (executed_version, duration_ms, outcome, provisioned) = ran;
+        let f = function_at(target);
+        m.invocation(&metrics::Invocation {
+            account: f.account,
+            region: f.region,
+            function: f.function,
+            qualifier: f.qualifier,
+            executed_version,
+            start_ms,
+            duration_ms,
+            outcome,
+            concurrent,
+            provisioned,
+        });
+    }
+
+    async fn run_admitted(
+        self: &Arc<Self>,
+        target: &Target,
+        request: Request,
+        start_ms: i64,
+        concurrent: u64,
+    ) -> Result<Response, InvokeError> {
         let from_set = self.take_provisioned(target);
+        let provisioned = (target.provisioned_concurrency > 0).then_some(from_set.is_some());
         let _admitted = match from_set {
             Some(_) => None,
             None => Some(self.admit(target)?),
@@ -484,6 +575,13 @@ impl Engine {
                 match self.cold_start(target, &launch).await? {
                     ColdStart::Ready(env) => (env, true),
                     ColdStart::Failed { payload, env: _, log } => {
+                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                        self.record(
+                            target,
+                            start_ms,
+                            concurrent,
+                            (&version, ms, metrics::Outcome::FunctionError, provisioned),
+                        );
                         return Ok(self.failed_start(&request, &version, payload, &log));
                     }
                 }
@@ -512,6 +610,7 @@ impl Engine {
         let duration = began.elapsed();
 
         let mut keep = true;
+        let timed_out = matches!(ran, Ran::TimedOut);
         let (payload, function_error) = match ran {
             Ran::Outcome(Outcome::Response(body)) => (body, false),
             Ran::Outcome(Outcome::ResponseTooLarge) => (
@@ -557,6 +656,12 @@ impl Engine {
             Some((slice, _)) => self.release_provisioned(slice, env, keep),
             None => self.release(&key, env, keep),
         }
+        let outcome = match (function_error, timed_out) {
+            (false, _) => metrics::Outcome::Success,
+            (true, false) => metrics::Outcome::FunctionError,
+            (true, true) => metrics::Outcome::Timeout,
+        };
+        self.record(target, start_ms, concurrent, (&version, duration.as_secs_f64() * 1000.0, outcome, provisioned));
         tracing::debug!(request_id = %request.request_id, ?cold, total_ms = started.elapsed().as_secs_f64() * 1000.0, "invoked");
         Ok(Response { payload, function_error, log_tail, executed_version: version })
     }

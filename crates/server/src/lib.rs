@@ -48,6 +48,8 @@ pub struct Server {
     router: Arc<std::sync::OnceLock<axum::Router>>,
     /// The TLS configuration, loaded from `config.tls` when the server opened.
     tls: Option<api::listener::Tls>,
+    /// Platform metrics; flushed to the store by a task `serve` starts.
+    metrics: metrics::Recorder,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -103,6 +105,7 @@ impl Server {
         let backend =
             SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
         let store = Store::new(Arc::new(backend));
+        let metrics = metrics::Recorder::new(store.clone());
         let keys = Arc::new(credentials::open_keys(dir, store.clone()).await?);
         let new_root_key = match (config.auth, &config.root_credentials) {
             (api::AuthMode::Off, _) => None,
@@ -175,6 +178,7 @@ impl Server {
                 interpreter_search: config.interpreter_search,
                 sdk: invoke::sdk::RuntimesDir::new(config.runtimes_dir.clone()),
                 keys: Some(keys.clone()),
+                metrics: Some(metrics.clone()),
             },
             caps,
             blobs.clone(),
@@ -206,6 +210,7 @@ impl Server {
             s3_code: Some(s3_code(s3.clone())),
             queued_events_max: config.queued_events_max,
             queued_event_bytes_max: config.queued_event_bytes_max,
+            metrics: Some(metrics.clone()),
         };
         let control = Arc::new(Control::new(store, blobs, settings));
         let _ = notifier.control.set(control.clone());
@@ -213,7 +218,7 @@ impl Server {
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, _lock: lock })
+        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, metrics, _lock: lock })
     }
 
     /// The root key this start created (first start with `--auth sigv4`), to show once.
@@ -224,6 +229,11 @@ impl Server {
     /// The root account's key id and secret, if one exists.
     pub fn root_key(&self) -> Option<(String, String)> {
         self.keys.root_key()
+    }
+
+    /// The platform metrics: recording handle and read API.
+    pub fn metrics(&self) -> &metrics::Recorder {
+        &self.metrics
     }
 
     /// Whether requests are verified.
@@ -261,6 +271,7 @@ impl Server {
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
+        let flusher = self.metrics.start_flusher();
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
@@ -272,6 +283,13 @@ impl Server {
         let _ = provisioner.await;
         let _ = outbox.await;
         self.engine.shutdown();
+        // Metrics are not acknowledged writes: a crash loses the last unflushed seconds; a
+        // graceful stop keeps them.
+        flusher.abort();
+        let _ = flusher.await;
+        if let Err(e) = self.metrics.flush().await {
+            tracing::warn!("cannot flush the metrics: {e}");
+        }
         // The stopped environments' last lines are queued; commit them before the store closes.
         if let Err(e) = self.logs.flush().await {
             tracing::warn!("cannot flush the log store: {e}");

@@ -86,6 +86,29 @@ pub struct AccessKeyRow {
     pub name: Option<String>,
 }
 
+/// One metric time series: what the `metrics` crate aggregates, per account and region.
+/// `dims` is the dimension set in the `metrics` crate's canonical encoding (opaque here).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricSeries {
+    pub account: String,
+    pub region: String,
+    pub namespace: String,
+    pub metric: String,
+    pub dims: String,
+}
+
+/// One stored aggregate of a series over the period starting at `start_ms` (a minute).
+/// `sketch` is the `metrics` crate's serialised percentile sketch (opaque here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    pub start_ms: i64,
+    pub sum: f64,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub sketch: Vec<u8>,
+}
+
 /// Row-level reads, inside a transaction.
 pub trait ReadTx {
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError>;
@@ -158,6 +181,29 @@ pub trait ReadTx {
     fn access_key(&mut self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
     /// Access keys in id order, at most `limit`.
     fn access_keys(&mut self, limit: usize) -> Result<Vec<AccessKeyRow>, StoreError>;
+    /// The aggregate of `series` for the period starting at `start_ms`.
+    fn metric_point(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError>;
+    /// The aggregates of `series` starting in `[from_ms, to_ms)`, oldest first.
+    fn metric_points(
+        &mut self,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError>;
+    /// The series of an account and region (of one namespace when given), in key order,
+    /// after `after`, at most `limit`.
+    fn metric_series(
+        &mut self,
+        account: &str,
+        region: &str,
+        namespace: Option<&str>,
+        after: Option<&MetricSeries>,
+        limit: usize,
+    ) -> Result<Vec<MetricSeries>, StoreError>;
+    /// Whether `series` has a stored point.
+    fn has_metric_series(&mut self, series: &MetricSeries) -> Result<bool, StoreError>;
+    /// How many series have stored points.
+    fn metric_series_count(&mut self) -> Result<u64, StoreError>;
 }
 
 /// Where a function URL leads.
@@ -232,6 +278,11 @@ pub trait WriteTx: ReadTx {
     /// Inserts an access key; its id must be new.
     fn insert_access_key(&mut self, key: &AccessKeyRow) -> Result<(), StoreError>;
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError>;
+    /// Writes (replaces) the aggregate of `series` for `point.start_ms`; the caller merges.
+    fn put_metric_point(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError>;
+    /// Deletes the points that start before `before_ms`, and series left without points;
+    /// returns how many points went.
+    fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

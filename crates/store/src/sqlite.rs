@@ -22,8 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, QueueTotals, ReadJob, ReadTx,
-    StoreError, UrlTarget, WriteJob, WriteTx,
+    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries,
+    QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget, WriteJob, WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -275,6 +275,33 @@ const MIGRATIONS: &[&str] = &[
         created_ms      INTEGER NOT NULL,
         name            TEXT
     ) WITHOUT ROWID;
+    "#,
+    // 7: metric aggregates (the `metrics` crate): one row per series and minute, and the
+    // series list (bounded by the writer, `metrics::MAX_STORED_SERIES`).
+    r#"
+    CREATE TABLE metric_series (
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        namespace       TEXT NOT NULL,
+        metric          TEXT NOT NULL,
+        dims            TEXT NOT NULL,
+        PRIMARY KEY (account, region, namespace, metric, dims)
+    ) WITHOUT ROWID;
+    CREATE TABLE metric_points (
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        namespace       TEXT NOT NULL,
+        metric          TEXT NOT NULL,
+        dims            TEXT NOT NULL,
+        start_ms        INTEGER NOT NULL,
+        sum             REAL NOT NULL,
+        count           INTEGER NOT NULL,
+        min             REAL NOT NULL,
+        max             REAL NOT NULL,
+        sketch          BLOB NOT NULL,
+        PRIMARY KEY (account, region, namespace, metric, dims, start_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX metric_points_start ON metric_points(start_ms);
     "#,
 ];
 
@@ -861,6 +888,100 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![limit as i64], access_key_from_row).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+
+    fn metric_point(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 AND start_ms = ?6",
+            )
+            .map_err(db_err)?
+            .query_row(
+                params![series.account, series.region, series.namespace, series.metric, series.dims, start_ms],
+                metric_point_row,
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn metric_points(
+        &mut self,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 \
+                 AND start_ms >= ?6 AND start_ms < ?7 ORDER BY start_ms",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![series.account, series.region, series.namespace, series.metric, series.dims, from_ms, to_ms],
+                metric_point_row,
+            )
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn metric_series(
+        &mut self,
+        account: &str,
+        region: &str,
+        namespace: Option<&str>,
+        after: Option<&MetricSeries>,
+        limit: usize,
+    ) -> Result<Vec<MetricSeries>, StoreError> {
+        let (a_ns, a_metric, a_dims) = match after {
+            Some(s) => (s.namespace.as_str(), s.metric.as_str(), s.dims.as_str()),
+            None => ("", "", ""),
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT namespace, metric, dims FROM metric_series WHERE account = ?1 AND region = ?2 \
+                 AND (?3 IS NULL OR namespace = ?3) AND (namespace, metric, dims) > (?4, ?5, ?6) \
+                 ORDER BY namespace, metric, dims LIMIT ?7",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![account, region, namespace, a_ns, a_metric, a_dims, limit as i64], |r| {
+                Ok(MetricSeries {
+                    account: account.to_owned(),
+                    region: region.to_owned(),
+                    namespace: r.get(0)?,
+                    metric: r.get(1)?,
+                    dims: r.get(2)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn has_metric_series(&mut self, series: &MetricSeries) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM metric_series \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5",
+            )
+            .map_err(db_err)?
+            .query_row(params![series.account, series.region, series.namespace, series.metric, series.dims], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db_err)
+    }
+
+    fn metric_series_count(&mut self) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM metric_series")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
 }
 
 impl SqliteTx<'_> {
@@ -874,6 +995,17 @@ impl SqliteTx<'_> {
             .optional()
             .map_err(db_err)
     }
+}
+
+fn metric_point_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetricPoint> {
+    Ok(MetricPoint {
+        start_ms: r.get(0)?,
+        sum: r.get(1)?,
+        count: r.get::<_, i64>(2)? as u64,
+        min: r.get(3)?,
+        max: r.get(4)?,
+        sketch: r.get(5)?,
+    })
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -1237,5 +1369,61 @@ impl WriteTx for SqliteTx<'_> {
             .execute(params![access_key_id])
             .map_err(db_err)?;
         Ok(n > 0)
+    }
+
+    fn put_metric_point(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError> {
+        let s = series;
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO metric_series (account, region, namespace, metric, dims) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![s.account, s.region, s.namespace, s.metric, s.dims])
+            .map_err(db_err)?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO metric_points \
+                 (account, region, namespace, metric, dims, start_ms, sum, count, min, max, sketch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                s.account,
+                s.region,
+                s.namespace,
+                s.metric,
+                s.dims,
+                point.start_ms,
+                point.sum,
+                point.count as i64,
+                point.min,
+                point.max,
+                point.sketch
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM metric_points WHERE start_ms < ?1")
+            .map_err(db_err)?
+            .execute(params![before_ms])
+            .map_err(db_err)?;
+        if n > 0 {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metric_points p \
+                     WHERE p.account = metric_series.account AND p.region = metric_series.region \
+                     AND p.namespace = metric_series.namespace AND p.metric = metric_series.metric \
+                     AND p.dims = metric_series.dims)",
+                )
+                .map_err(db_err)?
+                .execute([])
+                .map_err(db_err)?;
+        }
+        Ok(n as u64)
     }
 }

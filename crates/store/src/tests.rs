@@ -443,3 +443,86 @@ async fn sqlite_event_queue_claims_leases_and_survives_reopen() {
     store.write(move |tx| tx.delete_function(id)).await.unwrap();
     assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), crate::QueueTotals::default());
 }
+
+#[tokio::test]
+async fn sqlite_metric_points_put_range_series_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let series = |metric: &str, dims: &str| crate::MetricSeries {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        namespace: "AWS/Lambda".into(),
+        metric: metric.into(),
+        dims: dims.into(),
+    };
+    let point = |start_ms: i64, sum: f64| crate::MetricPoint {
+        start_ms,
+        sum,
+        count: 2,
+        min: 1.0,
+        max: sum - 1.0,
+        sketch: vec![1, 2, 3],
+    };
+    let (a, b) = (series("Errors", ""), series("Invocations", "FunctionName\u{1f}f"));
+    store
+        .write({
+            let (a, b) = (a.clone(), b.clone());
+            move |tx| {
+                for m in 0..5 {
+                    tx.put_metric_point(&a, &point(m * 60_000, 3.0))?;
+                }
+                tx.put_metric_point(&b, &point(0, 4.0))?;
+                // A replace, not a second row.
+                tx.put_metric_point(&a, &point(60_000, 9.0))
+            }
+        })
+        .await
+        .unwrap();
+    let (a2, b2) = (a.clone(), b.clone());
+    let (one, range, all, first, has, count) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((
+                tx.metric_point(&a2, 60_000)?,
+                tx.metric_points(&a2, 60_000, 180_000)?,
+                tx.metric_series("123456789012", "us-east-1", Some("AWS/Lambda"), None, 10)?,
+                tx.metric_series("123456789012", "us-east-1", None, None, 1)?,
+                tx.has_metric_series(&b2)?,
+                tx.metric_series_count()?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(one, Some(point(60_000, 9.0)));
+    assert_eq!(range.iter().map(|p| p.start_ms).collect::<Vec<_>>(), vec![60_000, 120_000]);
+    assert_eq!(all, vec![a.clone(), b.clone()]);
+    assert_eq!(first, vec![a.clone()]);
+    assert!(has);
+    assert_eq!(count, 2);
+    let after = store
+        .read({
+            let a = a.clone();
+            move |tx| tx.metric_series("123456789012", "us-east-1", None, Some(&a), 10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(after, vec![b.clone()]);
+    let other = store.read(|tx| tx.metric_series("999999999999", "us-east-1", None, None, 10)).await.unwrap();
+    assert!(other.is_empty());
+
+    // Retention: points before the cut go, and a series left without points.
+    let gone = store.write(|tx| tx.delete_metric_points_before(120_000)).await.unwrap();
+    assert_eq!(gone, 3);
+    let (left, count, has_b) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((
+                tx.metric_points(&a, 0, i64::MAX)?,
+                tx.metric_series_count()?,
+                tx.has_metric_series(&b)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 3);
+    assert_eq!(count, 1);
+    assert!(!has_b);
+}

@@ -17,6 +17,7 @@ mod layers;
 mod lifecycle;
 mod logs;
 mod messages;
+mod metrics;
 mod names;
 mod node;
 mod permissions;

@@ -1,0 +1,582 @@
+//! Platform metrics.
+//!
+//! [`Recorder`] is a cheap clonable handle the invocation paths call. Recording never awaits
+//! and never touches the store: it updates, under a short mutex, the open 1-minute aggregate
+//! (sum, count, min, max and a percentile [`Sketch`]) of each series the event belongs to, and
+//! the in-memory Prometheus counters (`prom.rs`). A flusher task (`Recorder::start_flusher`)
+//! merges the open aggregates into the store's `metric_points` table every [`FLUSH_EVERY`]
+//! and deletes points older than [`RETENTION_MS`]. Metrics are not acknowledged writes: a crash
+//! loses at most the aggregates of the last unflushed seconds; a graceful shutdown flushes.
+//!
+//! Bounds: at most [`MAX_SERIES`] series recorded by one process, [`MAX_OPEN_POINTS`] open
+//! aggregates between flushes, [`MAX_STORED_SERIES`] series in the store; beyond them, new
+//! series or points are dropped and counted ([`Recorder::dropped`]).
+
+mod prom;
+mod sketch;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use store::{MetricPoint, MetricSeries, Store, StoreError};
+
+pub use crate::prom::{Gauges, MAX_PROM_SERIES, Outcome};
+pub use crate::sketch::{RELATIVE_ERROR, Sketch};
+
+/// The namespace of the metrics Lambda emits.
+pub const LAMBDA: &str = "AWS/Lambda";
+/// The aggregation period of stored points.
+pub const PERIOD_MS: i64 = 60_000;
+/// How often open aggregates are merged into the store.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// How long stored points are kept (CloudWatch keeps 1-minute points 15 days).
+pub const RETENTION_MS: i64 = 15 * 24 * 3600 * 1000;
+/// Most distinct series one process records; beyond, new series are dropped and counted.
+pub const MAX_SERIES: usize = 20_000;
+/// Most open aggregates (series × minute) between flushes; beyond, points are dropped.
+pub const MAX_OPEN_POINTS: usize = 100_000;
+/// Most distinct series in the store; beyond, new series are not stored (dropped, counted).
+pub const MAX_STORED_SERIES: u64 = 100_000;
+
+/// A fast non-cryptographic hasher for the in-memory maps (keys are Versa's own series names,
+/// bounded in number, so flooding is not a concern): the recording path hashes ~16 keys per
+/// invocation, and SipHash was most of its cost.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// Separates a dimension's name from its value, and the dimensions, in the canonical encoding.
+const NAME_END: char = '\u{1f}';
+const DIM_END: char = '\u{1e}';
+
+/// A dimension set, sorted by name (the canonical order CloudWatch compares in).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Dims(Vec<(String, String)>);
+
+impl Dims {
+    pub fn new(mut dims: Vec<(String, String)>) -> Dims {
+        dims.sort();
+        Dims(dims)
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    /// The store's encoding: `name US value RS name US value …`.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push(DIM_END);
+            }
+            s.push_str(k);
+            s.push(NAME_END);
+            s.push_str(v);
+        }
+        s
+    }
+
+    pub fn decode(s: &str) -> Dims {
+        if s.is_empty() {
+            return Dims::default();
+        }
+        Dims(
+            s.split(DIM_END)
+                .map(|d| match d.split_once(NAME_END) {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    None => (d.to_owned(), String::new()),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Sum, count, min, max and percentile sketch of the values of one series over one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    pub sum: f64,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub sketch: Sketch,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate { sum: 0.0, count: 0, min: f64::INFINITY, max: f64::NEG_INFINITY, sketch: Sketch::default() }
+    }
+}
+
+impl Aggregate {
+    pub fn add(&mut self, v: f64) {
+        self.sum += v;
+        self.count += 1;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.sketch.add(v);
+    }
+
+    pub fn merge(&mut self, other: &Aggregate) {
+        self.sum += other.sum;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sketch.merge(&other.sketch);
+    }
+
+    pub fn average(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+
+    /// The `p`-th percentile (0–100), within [`RELATIVE_ERROR`], clamped to `[min, max]`.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        self.sketch.quantile(p / 100.0).map(|v| v.clamp(self.min, self.max))
+    }
+
+    fn to_point(&self, start_ms: i64) -> MetricPoint {
+        MetricPoint {
+            start_ms,
+            sum: self.sum,
+            count: self.count,
+            min: self.min,
+            max: self.max,
+            sketch: self.sketch.encode(),
+        }
+    }
+
+    fn from_point(p: &MetricPoint) -> Aggregate {
+        let sketch = Sketch::decode(&p.sketch).unwrap_or_else(|| {
+            tracing::warn!(start_ms = p.start_ms, "unreadable percentile sketch in a stored metric point; ignored");
+            Sketch::default()
+        });
+        Aggregate { sum: p.sum, count: p.count, min: p.min, max: p.max, sketch }
+    }
+}
+
+/// One statistics datapoint: the aggregate of a series over `[timestamp_ms, + period)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datapoint {
+    pub timestamp_ms: i64,
+    pub aggregate: Aggregate,
+}
+
+/// What one invocation was, for [`Recorder::invocation`].
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub function: &'a str,
+    /// The qualifier the caller named (`None`: unqualified): an alias, a version, `$LATEST`.
+    pub qualifier: Option<&'a str>,
+    /// The version that ran.
+    pub executed_version: &'a str,
+    /// When the invocation started (the metrics' timestamp).
+    pub start_ms: i64,
+    /// Handler time, milliseconds (REPORT's `Duration`).
+    pub duration_ms: f64,
+    pub outcome: Outcome,
+    /// Invocations running in the engine when this one started.
+    pub concurrent: u64,
+    /// `Some(true)`: it ran on a provisioned environment; `Some(false)`: the function has
+    /// provisioned concurrency but this one spilled over; `None`: no provisioned concurrency.
+    pub provisioned: Option<bool>,
+}
+
+/// Names an invocation's function as the asynchronous metrics need it.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionAt<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub function: &'a str,
+    pub qualifier: Option<&'a str>,
+}
+
+/// Points and series dropped at the bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// New series beyond [`MAX_SERIES`] (in memory) or [`MAX_STORED_SERIES`] (store).
+    pub series: u64,
+    /// Values not aggregated because [`MAX_OPEN_POINTS`] aggregates were open.
+    pub points: u64,
+}
+
+/// One recorded series: its key, and its open aggregates by minute start.
+struct Slot {
+    key: MetricSeries,
+    minutes: Vec<(i64, Aggregate)>,
+}
+
+#[derive(Default)]
+struct Open {
+    /// By the series' key string (account, region, namespace, metric, dims joined).
+    series: FastMap<String, Slot>,
+    points: usize,
+}
+
+struct Inner {
+    store: Store,
+    open: Mutex<Open>,
+    prom: Mutex<prom::Prom>,
+    dropped_series: AtomicU64,
+    dropped_points: AtomicU64,
+}
+
+/// The recording handle; clones share the aggregates.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+/// The minute a timestamp falls in.
+pub fn minute_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(PERIOD_MS) * PERIOD_MS
+}
+
+/// The dimension sets AWS emits an invocation's metrics under (deployments.md §3.5):
+/// `{}` and `{FunctionName}` always; an alias adds `{FunctionName, Resource}` and
+/// `{FunctionName, Resource, ExecutedVersion}`; a version adds `{FunctionName, Resource}`.
+/// Each set is written in the canonical encoding, by `write` into `buf`.
+fn dim_sets(function: &str, qualifier: Option<&str>, executed: Option<&str>, mut each: impl FnMut(&str)) {
+    let mut buf = String::with_capacity(96);
+    each("");
+    buf.push_str("FunctionName");
+    buf.push(NAME_END);
+    buf.push_str(function);
+    each(&buf);
+    let Some(q) = qualifier else { return };
+    let is_alias = q != "$LATEST" && !q.bytes().all(|b| b.is_ascii_digit());
+    // Sorted by name: ExecutedVersion < FunctionName < Resource.
+    buf.push(DIM_END);
+    buf.push_str("Resource");
+    buf.push(NAME_END);
+    let _ = write!(buf, "{function}:{q}");
+    each(&buf);
+    if is_alias && let Some(v) = executed {
+        let with_version = format!("ExecutedVersion{NAME_END}{v}{DIM_END}{buf}");
+        each(&with_version);
+    }
+}
+
+impl Recorder {
+    pub fn new(store: Store) -> Recorder {
+        Recorder {
+            inner: Arc::new(Inner {
+                store,
+                open: Mutex::default(),
+                prom: Mutex::default(),
+                dropped_series: AtomicU64::new(0),
+                dropped_points: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Records one value of a series (any namespace; see [`Recorder::lambda_series`]) at `ts_ms`.
+    pub fn record(&self, series: &MetricSeries, ts_ms: i64, v: f64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
+        self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
+    }
+
+    /// Adds `v` to the open aggregate of the series; `key` is a scratch buffer.
+    fn add(&self, open: &mut Open, key: &mut String, head: [&str; 4], dims: &str, ts_ms: i64, v: f64) {
+        key.clear();
+        for part in head {
+            key.push_str(part);
+            key.push('\u{0}');
+        }
+        key.push_str(dims);
+        let minute = minute_of(ts_ms);
+        let full = open.points >= MAX_OPEN_POINTS;
+        if !open.series.contains_key(key.as_str()) {
+            {
+                if open.series.len() >= MAX_SERIES || full {
+                    if open.series.len() >= MAX_SERIES {
+                        self.drop_series(head[3]);
+                    } else {
+                        self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                let slot = Slot {
+                    key: MetricSeries {
+                        account: head[0].to_owned(),
+                        region: head[1].to_owned(),
+                        namespace: head[2].to_owned(),
+                        metric: head[3].to_owned(),
+                        dims: dims.to_owned(),
+                    },
+                    minutes: Vec::new(),
+                };
+                open.series.insert(key.clone(), slot);
+            }
+        }
+        let Some(slot) = open.series.get_mut(key.as_str()) else { return };
+        match slot.minutes.iter_mut().find(|m| m.0 == minute) {
+            Some(m) => m.1.add(v),
+            None if full => {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                let mut a = Aggregate::default();
+                a.add(v);
+                slot.minutes.push((minute, a));
+                open.points += 1;
+            }
+        }
+    }
+
+    fn drop_series(&self, metric: &str) {
+        let before = self.inner.dropped_series.fetch_add(1, Ordering::Relaxed);
+        if before.is_power_of_two() || before == 0 {
+            tracing::warn!(
+                metric,
+                limit = MAX_SERIES,
+                dropped = before + 1,
+                "too many metric series; new series dropped"
+            );
+        }
+    }
+
+    /// Records an invocation that ran (success or function error): Invocations, Errors,
+    /// Duration, ConcurrentExecutions and the provisioned-concurrency counts, under each of
+    /// AWS's dimension sets; and the Prometheus counters.
+    pub fn invocation(&self, i: &Invocation<'_>) {
+        let error = if matches!(i.outcome, Outcome::Success) { 0.0 } else { 1.0 };
+        let mut values: [(&str, f64); 5] = [
+            ("Invocations", 1.0),
+            ("Errors", error),
+            ("Duration", i.duration_ms),
+            ("ConcurrentExecutions", i.concurrent as f64),
+            ("", 0.0),
+        ];
+        match i.provisioned {
+            Some(true) => values[4] = ("ProvisionedConcurrencyInvocations", 1.0),
+            Some(false) => values[4] = ("ProvisionedConcurrencySpilloverInvocations", 1.0),
+            None => {}
+        }
+        {
+            let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+            let mut key = String::with_capacity(128);
+            dim_sets(i.function, i.qualifier, Some(i.executed_version), |dims| {
+                for (metric, v) in values {
+                    if !metric.is_empty() {
+                        self.add(&mut open, &mut key, [i.account, i.region, LAMBDA, metric], dims, i.start_ms, v);
+                    }
+                }
+            });
+        }
+        let resource = resource(i.function, i.qualifier);
+        let mut p = self.inner.prom.lock().unwrap_or_else(|e| e.into_inner());
+        p.invocation(i.function, &resource, i.executed_version, i.outcome, i.duration_ms / 1000.0);
+    }
+
+    /// Records a throttled invocation (429): Throttles, not Invocations.
+    pub fn throttle(&self, f: &FunctionAt<'_>, ts_ms: i64) {
+        self.lambda(f, "Throttles", ts_ms, 1.0);
+        let resource = resource(f.function, f.qualifier);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).throttle(f.function, &resource);
+    }
+
+    /// An `Event` invocation was queued (at `ts_ms`).
+    pub fn async_received(&self, f: &FunctionAt<'_>, ts_ms: i64) {
+        self.lambda(f, "AsyncEventsReceived", ts_ms, 1.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_received(f.function);
+    }
+
+    /// An attempt of a queued event starts (at `ts_ms`), `age_ms` after it was queued.
+    pub fn async_age(&self, f: &FunctionAt<'_>, ts_ms: i64, age_ms: f64) {
+        self.lambda(f, "AsyncEventAge", ts_ms, age_ms);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_age(f.function, age_ms / 1000.0);
+    }
+
+    /// A queued event ended without success and without a destination taking it.
+    pub fn async_dropped(&self, f: &FunctionAt<'_>, ts_ms: i64) {
+        self.lambda(f, "AsyncEventsDropped", ts_ms, 1.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_dropped(f.function);
+    }
+
+    /// A destination record could not be delivered.
+    pub fn destination_failure(&self, f: &FunctionAt<'_>, ts_ms: i64) {
+        self.lambda(f, "DestinationDeliveryFailures", ts_ms, 1.0);
+    }
+
+    fn lambda(&self, f: &FunctionAt<'_>, metric: &str, ts_ms: i64, v: f64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        dim_sets(f.function, f.qualifier, None, |dims| {
+            self.add(&mut open, &mut key, [f.account, f.region, LAMBDA, metric], dims, ts_ms, v);
+        });
+    }
+
+    /// Series and points dropped at the bounds so far.
+    pub fn dropped(&self) -> Dropped {
+        Dropped {
+            series: self.inner.dropped_series.load(Ordering::Relaxed),
+            points: self.inner.dropped_points.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of the counters since process start and
+    /// of `gauges`, read now by the caller.
+    pub fn prometheus(&self, gauges: &Gauges) -> String {
+        let p = self.inner.prom.lock().unwrap_or_else(|e| e.into_inner());
+        p.render(gauges, self.dropped())
+    }
+
+    /// Takes the open aggregates out (the flusher merges them into the store).
+    fn take(&self) -> Vec<(MetricSeries, i64, Aggregate)> {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::with_capacity(open.points);
+        for slot in open.series.values_mut() {
+            for (minute, a) in slot.minutes.drain(..) {
+                out.push((slot.key.clone(), minute, a));
+            }
+        }
+        open.points = 0;
+        out
+    }
+
+    /// Merges the open aggregates into the store and deletes points past retention.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let taken = self.take();
+        let cut = stdx::time::now_ms() - RETENTION_MS;
+        let (stored, dropped) = self
+            .inner
+            .store
+            .write(move |tx| {
+                let mut series = tx.metric_series_count()?;
+                let mut dropped = 0u64;
+                let mut stored = 0usize;
+                for (key, minute, mut a) in taken {
+                    match tx.metric_point(&key, minute)? {
+                        Some(p) => a.merge(&Aggregate::from_point(&p)),
+                        None if !tx.has_metric_series(&key)? => {
+                            if series >= MAX_STORED_SERIES {
+                                dropped += 1;
+                                continue;
+                            }
+                            series += 1;
+                        }
+                        None => {}
+                    }
+                    tx.put_metric_point(&key, &a.to_point(minute))?;
+                    stored += 1;
+                }
+                tx.delete_metric_points_before(minute_of(cut))?;
+                Ok::<_, StoreError>((stored, dropped))
+            })
+            .await?;
+        if dropped > 0 {
+            self.inner.dropped_series.fetch_add(dropped, Ordering::Relaxed);
+            tracing::warn!(dropped, limit = MAX_STORED_SERIES, "too many stored metric series; new series not stored");
+        }
+        tracing::trace!(stored, "flushed metric aggregates");
+        Ok(())
+    }
+
+    /// Flushes every [`FLUSH_EVERY`] until the task is aborted (flush once more at shutdown
+    /// with [`Recorder::flush`]).
+    pub fn start_flusher(&self) -> tokio::task::JoinHandle<()> {
+        let recorder = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = recorder.flush().await {
+                    tracing::error!(error = %e, "cannot flush metric aggregates; they are lost");
+                }
+            }
+        })
+    }
+
+    /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms` (a multiple of a
+    /// minute), from the store and the not yet flushed aggregates; periods without values
+    /// are left out.
+    pub async fn statistics(
+        &self,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<Datapoint>, StoreError> {
+        let period = period_ms.max(PERIOD_MS);
+        let s = series.clone();
+        let stored = self.inner.store.read(move |tx| tx.metric_points(&s, from_ms, to_ms)).await?;
+        let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();
+        let bucket = |start: i64| from_ms + (start - from_ms).div_euclid(period) * period;
+        for p in &stored {
+            by_period.entry(bucket(p.start_ms)).or_default().merge(&Aggregate::from_point(p));
+        }
+        {
+            let open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+            let mut key = String::new();
+            for part in [&series.account, &series.region, &series.namespace, &series.metric] {
+                key.push_str(part);
+                key.push('\u{0}');
+            }
+            key.push_str(&series.dims);
+            if let Some(slot) = open.series.get(&key) {
+                for (minute, a) in &slot.minutes {
+                    if (from_ms..to_ms).contains(minute) {
+                        by_period.entry(bucket(*minute)).or_default().merge(a);
+                    }
+                }
+            }
+        }
+        Ok(by_period.into_iter().map(|(timestamp_ms, aggregate)| Datapoint { timestamp_ms, aggregate }).collect())
+    }
+
+    /// The `AWS/Lambda` series key of a function's metric under `dims`.
+    pub fn lambda_series(account: &str, region: &str, metric: &str, dims: &Dims) -> MetricSeries {
+        MetricSeries {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            namespace: LAMBDA.to_owned(),
+            metric: metric.to_owned(),
+            dims: dims.encode(),
+        }
+    }
+}
+
+/// The `resource` label: `fn` unqualified, else `fn:qualifier`.
+fn resource(function: &str, qualifier: Option<&str>) -> String {
+    match qualifier {
+        Some(q) => format!("{function}:{q}"),
+        None => function.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
