@@ -81,10 +81,12 @@ fn is_lambda_path(path: &str) -> bool {
 /// Serves one S3 request.
 pub(crate) async fn s3(
     state: &ApiState,
-    req: Request<Body>,
+    mut req: Request<Body>,
     bucket_from_host: Option<String>,
     request_id: &str,
 ) -> Response<Body> {
+    // Taken, not copied: the check (a chunk verifier) belongs to this one body.
+    let payload_check = req.extensions_mut().remove::<s3::PayloadCheck>();
     let query = Query::parse(req.uri().query());
     let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
     let ctx = s3::RequestContext {
@@ -93,7 +95,7 @@ pub(crate) async fn s3(
         bucket_from_host,
         request_id: s3_request_id(request_id),
         source_ip: crate::source_ip(&req),
-        payload_check: req.extensions().get::<s3::PayloadCheck>().cloned(),
+        payload_check,
         secure: req.extensions().get::<crate::Secure>().is_some(),
     };
     state.s3.handle(ctx, req).await
