@@ -2,6 +2,7 @@
 //! future resolves. The `versa` binary only parses flags, binds and calls it; tests call it
 //! in-process.
 
+mod alarm_actions;
 mod config;
 pub mod credentials;
 mod s3_bridge;
@@ -50,6 +51,8 @@ pub struct Server {
     tls: Option<api::listener::Tls>,
     /// Platform metrics; flushed to the store by a task `serve` starts.
     metrics: metrics::Recorder,
+    /// CloudWatch alarms; the evaluator is started by `serve` once the control plane exists.
+    alarms: alarms::Alarms,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -212,13 +215,14 @@ impl Server {
             queued_event_bytes_max: config.queued_event_bytes_max,
             metrics: Some(metrics.clone()),
         };
-        let control = Arc::new(Control::new(store, blobs, settings));
+        let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
+        let alarms = alarms::Alarms::new(store.clone(), metrics.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, metrics, _lock: lock })
+        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, metrics, alarms, _lock: lock })
     }
 
     /// The root key this start created (first start with `--auth sigv4`), to show once.
@@ -234,6 +238,11 @@ impl Server {
     /// The platform metrics: recording handle and read API.
     pub fn metrics(&self) -> &metrics::Recorder {
         &self.metrics
+    }
+
+    /// The CloudWatch alarms engine (what `crates/cloudwatch` calls, and subscribers watch).
+    pub fn alarms(&self) -> &alarms::Alarms {
+        &self.alarms
     }
 
     /// Whether requests are verified.
@@ -267,6 +276,8 @@ impl Server {
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
+        // Alarms first: after a restart, overdue alarms are evaluated before anything acts on them.
+        let evaluator = self.alarms.start(Arc::new(alarm_actions::LambdaActions { control: self.control.clone() }));
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
@@ -276,9 +287,11 @@ impl Server {
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
+        evaluator.abort();
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        let _ = evaluator.await;
         let _ = worker.await;
         let _ = provisioner.await;
         let _ = outbox.await;

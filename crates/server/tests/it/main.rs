@@ -1,5 +1,6 @@
 //! The one integration test binary: the real server, driven by real clients.
 
+mod alarms;
 mod aliases;
 mod auth;
 mod cli;
