@@ -15,8 +15,8 @@ use store::{AlarmHistoryRow, AlarmRecord, MetricSeries, StoreError};
 
 use crate::eval::{self, Outcome, Point, StateValue};
 use crate::{
-    ALARM_TYPE, AlarmError, Alarms, Config, HISTORY_PER_ALARM_MAX, HISTORY_RETENTION_MS, ROUND_MAX, StateChange,
-    alarm_arn,
+    ALARM_TYPE, AlarmError, Alarms, Config, HISTORY_MAX, HISTORY_PER_ALARM_MAX, HISTORY_RETENTION_MS, ROUND_MAX,
+    StateChange, alarm_arn,
 };
 
 /// How often an alarm is due (periods of a minute or more), and for shorter periods.
@@ -67,7 +67,12 @@ impl Alarms {
             if now.saturating_sub(last_trim) >= TRIM_EVERY_MS {
                 last_trim = now;
                 let cut = now - HISTORY_RETENTION_MS;
-                match self.inner.store.write(move |tx| tx.trim_alarm_history(cut, HISTORY_PER_ALARM_MAX)).await {
+                match self
+                    .inner
+                    .store
+                    .write(move |tx| tx.trim_alarm_history(cut, HISTORY_PER_ALARM_MAX, HISTORY_MAX))
+                    .await
+                {
                     Ok(n) if n > 0 => tracing::debug!(trimmed = n, "trimmed alarm history"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "cannot trim alarm history"),

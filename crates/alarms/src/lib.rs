@@ -8,7 +8,7 @@
 //! history item in one transaction, then publishes a [`StateChange`] and runs the actions.
 //!
 //! Bounds: [`ALARMS_MAX`] alarms per account and region, [`HISTORY_PER_ALARM_MAX`] history
-//! items per alarm name kept [`HISTORY_RETENTION_MS`], [`BROADCAST_CAPACITY`] state changes
+//! items per alarm name and [`HISTORY_MAX`] in all, kept [`HISTORY_RETENTION_MS`], [`BROADCAST_CAPACITY`] state changes
 //! buffered per subscriber, [`ROUND_MAX`] alarms per evaluation round.
 
 pub mod eval;
@@ -29,6 +29,8 @@ use crate::eval::{Missing, Op, Rule, Stat, StateValue};
 pub const ALARMS_MAX: u64 = 5_000;
 /// History items kept per alarm name; older ones are trimmed.
 pub const HISTORY_PER_ALARM_MAX: usize = 1_000;
+/// History items kept in all (deleted alarms' included).
+pub const HISTORY_MAX: usize = 1_000_000;
 /// How long history items are kept (CloudWatch: 2 weeks).
 pub const HISTORY_RETENTION_MS: i64 = 15 * 24 * 3600 * 1000;
 /// State changes buffered per subscriber (a slower one loses the oldest).

@@ -540,3 +540,26 @@ async fn ignore_without_data_keeps_a_set_state_and_describe_pages() {
     };
     assert_eq!(alarms.describe_alarms_for_metric(ACCOUNT, REGION, q).await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn due_times_are_durable_and_overdue_alarms_come_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let alarms = Alarms::new(store.clone(), Recorder::new(store.clone()));
+    alarms.put_metric_alarm(ACCOUNT, REGION, put("minute")).await.unwrap();
+    alarms.put_metric_alarm(ACCOUNT, REGION, PutAlarm { period: Some(10), ..put("fast") }).await.unwrap();
+    let now = stdx::time::now_ms() + 5;
+    alarms.round(now).await.unwrap();
+    let due = |name: &'static str| {
+        let store = store.clone();
+        async move { store.read(move |tx| tx.alarm(ACCOUNT, REGION, name)).await.unwrap().unwrap().next_eval_ms }
+    };
+    assert_eq!(due("minute").await, now + 60_000);
+    assert_eq!(due("fast").await, now + 10_000);
+    // A round before the due time evaluates but leaves the due time.
+    alarms.round(now + 1_000).await.unwrap();
+    assert_eq!(due("minute").await, now + 60_000);
+    // After a restart, the soonest due (most overdue) alarm is listed first.
+    let first = store.read(|tx| tx.alarms_due(i64::MAX, 1)).await.unwrap();
+    assert_eq!(first[0].name, "fast");
+}

@@ -365,9 +365,14 @@ pub trait WriteTx: ReadTx {
     fn set_alarm_due(&mut self, account: &str, region: &str, name: &str, next_eval_ms: i64) -> Result<(), StoreError>;
     /// Appends a history item; returns its id.
     fn insert_alarm_history(&mut self, item: &AlarmHistoryRow) -> Result<i64, StoreError>;
-    /// Deletes history items older than `before_ms`, and of each alarm all but its newest
-    /// `keep_per_alarm`; returns how many went.
-    fn trim_alarm_history(&mut self, before_ms: i64, keep_per_alarm: usize) -> Result<u64, StoreError>;
+    /// Deletes history items older than `before_ms`, of each alarm all but its newest
+    /// `keep_per_alarm`, and beyond that all but the newest `keep_total`; returns how many went.
+    fn trim_alarm_history(
+        &mut self,
+        before_ms: i64,
+        keep_per_alarm: usize,
+        keep_total: usize,
+    ) -> Result<u64, StoreError>;
     /// Replaces an alarm's tags.
     fn put_alarm_tags(
         &mut self,

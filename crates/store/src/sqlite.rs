@@ -1664,7 +1664,12 @@ impl WriteTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn trim_alarm_history(&mut self, before_ms: i64, keep_per_alarm: usize) -> Result<u64, StoreError> {
+    fn trim_alarm_history(
+        &mut self,
+        before_ms: i64,
+        keep_per_alarm: usize,
+        keep_total: usize,
+    ) -> Result<u64, StoreError> {
         let old = self
             .conn
             .prepare_cached("DELETE FROM alarm_history WHERE timestamp_ms < ?1")
@@ -1680,7 +1685,15 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![keep_per_alarm as i64])
             .map_err(db_err)?;
-        Ok((old + over) as u64)
+        let beyond = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM alarm_history WHERE id <= (SELECT id FROM alarm_history ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            )
+            .map_err(db_err)?
+            .execute(params![keep_total as i64])
+            .map_err(db_err)?;
+        Ok((old + over + beyond) as u64)
     }
 
     fn put_alarm_tags(

@@ -633,7 +633,13 @@ async fn sqlite_alarms_state_due_times_history_tags() {
     assert_eq!(ts(&oldest), [10, 20, 30, 40]);
     assert_eq!(ts(&updates), [40, 30, 10]);
     assert!(tags.is_empty());
-    assert_eq!(store.write(|tx| tx.trim_alarm_history(15, 1)).await.unwrap(), 2);
+    assert_eq!(store.write(|tx| tx.trim_alarm_history(15, 1, 100)).await.unwrap(), 2);
     let left = store.read(move |tx| tx.alarm_history("123456789012", "us-east-1", &everything, 10)).await.unwrap();
     assert_eq!(ts(&left), [30, 40]);
+    assert_eq!(store.write(|tx| tx.trim_alarm_history(0, 10, 1)).await.unwrap(), 1);
+    let left = store
+        .read(move |tx| tx.alarm_history("123456789012", "us-east-1", &f(None, None, false, None), 10))
+        .await
+        .unwrap();
+    assert_eq!(ts(&left), [40]);
 }
