@@ -470,6 +470,12 @@ impl Alarms {
         self.inner.wake.notify_one();
     }
 
+    /// Runs one evaluator round now (what the evaluator task does about every second): for
+    /// callers that must see alarms evaluated before they act (and for measurements).
+    pub async fn evaluate_round(&self) -> Result<(), AlarmError> {
+        Ok(self.round(stdx::time::now_ms()).await?)
+    }
+
     /// State changes, published after their commit.
     pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
         self.inner.changes.subscribe()

@@ -451,6 +451,21 @@ async fn errors_alarm_goes_alarm_durably_and_runs_its_lambda_action() {
     let acted = history(&alarms, "errs", Some("Action")).await;
     assert_eq!(acted[0].history_summary, format!("Successfully executed action {target}"));
 
+    // Once the failing minute has left the evaluation range (N + 2 periods), notBreaching: OK.
+    alarms.round(now + 2 * MINUTE).await.unwrap();
+    assert_eq!(describe(&alarms, "errs").await.state_value, "ALARM");
+    alarms.round(now + 3 * MINUTE).await.unwrap();
+    let a = describe(&alarms, "errs").await;
+    assert_eq!(a.state_value, "OK");
+    assert!(
+        a.state_reason.starts_with("Threshold Crossed: no datapoints were received for 1 period"),
+        "{}",
+        a.state_reason
+    );
+    assert_eq!(changes.recv().await.unwrap().new_state, "OK");
+    alarms.round(now + 1).await.unwrap();
+    assert_eq!(changes.recv().await.unwrap().new_state, "ALARM");
+
     // SetAlarmState is temporary: the next evaluation recomputes the state.
     alarms.set_alarm_state(ACCOUNT, REGION, "errs".into(), "OK".into(), "testing".into(), None).await.unwrap();
     let a = describe(&alarms, "errs").await;
@@ -491,7 +506,7 @@ async fn errors_alarm_goes_alarm_durably_and_runs_its_lambda_action() {
     let alarms = Alarms::new(store.clone(), Recorder::new(store.clone()));
     let a = describe(&alarms, "errs").await;
     assert_eq!(a.state_value, "ALARM");
-    assert_eq!(history(&alarms, "errs", Some("StateUpdate")).await.len(), updates.len() + 2);
+    assert_eq!(history(&alarms, "errs", Some("StateUpdate")).await.len(), updates.len() + 4);
     assert_eq!(
         alarms.list_tags_for_resource(ACCOUNT, REGION, &arn).await.unwrap(),
         vec![("team".to_owned(), "a".to_owned())]
@@ -501,7 +516,8 @@ async fn errors_alarm_goes_alarm_durably_and_runs_its_lambda_action() {
     let page = alarms.describe_alarms(ACCOUNT, REGION, DescribeQuery::default()).await.unwrap();
     assert!(page.items.is_empty());
     let all = history(&alarms, "errs", None).await;
-    assert_eq!(all[0].history_summary, "Alarm \"errs\" deleted");
+    // (Rounds above ran at simulated later times, so the deletion is not the newest item.)
+    assert!(all.iter().any(|i| i.history_summary == "Alarm \"errs\" deleted"), "{all:?}");
 }
 
 #[tokio::test]
