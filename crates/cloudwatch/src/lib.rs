@@ -203,3 +203,14 @@ fn operation(name: &str) -> Result<&'static Operation, Error> {
 pub fn error_response(protocol: Protocol, query_mode: bool, e: &Error, request_id: &str) -> Response {
     wire::error(protocol, query_mode, e, request_id)
 }
+
+#[cfg(test)]
+mod send_check {
+    fn is_send<T: Send>(_: &T) {}
+
+    #[allow(dead_code)]
+    fn handle_is_send(cw: &super::CloudWatch, ctx: &super::Context, req: super::Request) {
+        let f = cw.handle(ctx, req);
+        is_send(&f);
+    }
+}
