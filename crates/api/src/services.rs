@@ -60,7 +60,9 @@ impl Service {
         }
         // CloudWatch's CBOR path would otherwise be S3 path-style (bucket `service`).
         let smithy_cbor = headers.get("smithy-protocol").is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor");
-        if (smithy_cbor && path.starts_with(cloudwatch::CBOR_PATH_PREFIX)) || target.starts_with(cloudwatch::TARGET_PREFIX) {
+        if (smithy_cbor && path.starts_with(cloudwatch::CBOR_PATH_PREFIX))
+            || target.starts_with(cloudwatch::TARGET_PREFIX)
+        {
             return Service::CloudWatch;
         }
         let bucket_from_host = s3::bucket_from_host(host);
@@ -117,7 +119,8 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// The answer to a request for a service Versa does not serve: a JSON error that the SDKs of
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
-    let message = format!("Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch) and s3.");
+    let message =
+        format!("Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch) and s3.");
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::BAD_REQUEST;

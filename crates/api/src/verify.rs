@@ -295,7 +295,12 @@ impl Refusal {
 
     /// CloudWatch (awsQueryCompatible, like SQS in reference §A2): query codes, 403 for
     /// identity and signature refusals, in the request's protocol with `x-amzn-query-error`.
-    pub(crate) fn cloudwatch(&self, protocol: cloudwatch::Protocol, query_mode: bool, request_id: &str) -> Response<Body> {
+    pub(crate) fn cloudwatch(
+        &self,
+        protocol: cloudwatch::Protocol,
+        query_mode: bool,
+        request_id: &str,
+    ) -> Response<Body> {
         let (code, message): (&'static str, String) = match self {
             Refusal::Missing => ("MissingAuthenticationToken", "Request is missing Authentication Token".to_owned()),
             Refusal::UnknownKey { .. } => ("InvalidClientTokenId", INVALID_TOKEN.to_owned()),
@@ -310,7 +315,11 @@ impl Refusal {
             }
             other => {
                 let (json_code, message) = other.json_parts();
-                let code = if json_code == "IncompleteSignatureException" { "IncompleteSignature" } else { "SignatureDoesNotMatch" };
+                let code = if json_code == "IncompleteSignatureException" {
+                    "IncompleteSignature"
+                } else {
+                    "SignatureDoesNotMatch"
+                };
                 (code, message)
             }
         };

@@ -24,9 +24,7 @@ pub enum Value {
 impl Value {
     /// A structure from `(name, value)` pairs; `Null` members are left out.
     pub fn map<const N: usize>(members: [(&str, Value); N]) -> Value {
-        Value::Map(
-            members.into_iter().filter(|(_, v)| *v != Value::Null).map(|(k, v)| (k.to_owned(), v)).collect(),
-        )
+        Value::Map(members.into_iter().filter(|(_, v)| *v != Value::Null).map(|(k, v)| (k.to_owned(), v)).collect())
     }
 
     pub fn str(s: impl Into<String>) -> Value {
@@ -153,7 +151,9 @@ impl<'a> Input<'a> {
 
     /// A timestamp, epoch milliseconds: epoch seconds (JSON), CBOR tag 1, or ISO 8601 (query).
     pub fn time_ms(&self, member: &str) -> Result<Option<i64>, Error> {
-        let ms = |secs: f64| -> Option<i64> { (secs.is_finite() && secs.abs() < 1.0e13).then(|| (secs * 1000.0).round() as i64) };
+        let ms = |secs: f64| -> Option<i64> {
+            (secs.is_finite() && secs.abs() < 1.0e13).then(|| (secs * 1000.0).round() as i64)
+        };
         match self.raw(member) {
             None => Ok(None),
             Some(Value::Time(t)) => Ok(Some(*t)),
@@ -184,7 +184,13 @@ impl<'a> Input<'a> {
         for (i, v) in self.list(member)?.iter().enumerate() {
             match v {
                 Value::Str(s) => out.push(s.as_str()),
-                _ => return Err(Error::invalid(format!("The value for parameter {}.member.{} is not a valid string.", self.name(member), i + 1))),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "The value for parameter {}.member.{} is not a valid string.",
+                        self.name(member),
+                        i + 1
+                    )));
+                }
             }
         }
         Ok(out)
@@ -202,7 +208,13 @@ impl<'a> Input<'a> {
             };
             match n {
                 Some(n) => out.push(n),
-                None => return Err(Error::invalid(format!("The value for parameter {}.member.{} is not a valid number.", self.name(member), i + 1))),
+                None => {
+                    return Err(Error::invalid(format!(
+                        "The value for parameter {}.member.{} is not a valid number.",
+                        self.name(member),
+                        i + 1
+                    )));
+                }
             }
         }
         Ok(out)
@@ -253,7 +265,11 @@ pub fn parse_time_ms(s: &str) -> Option<i64> {
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         // Epoch seconds, as some clients send them in the query protocol.
-        return s.parse::<f64>().ok().filter(|f| f.is_finite() && f.abs() < 1.0e13).map(|f| (f * 1000.0).round() as i64);
+        return s
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && f.abs() < 1.0e13)
+            .map(|f| (f * 1000.0).round() as i64);
     }
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {

@@ -83,7 +83,10 @@ fn name_ok(input: &Input<'_>, member: &str, s: &str, max: usize) -> Result<(), E
     }
     // The store's dimension encoding separates with control characters; AWS names are text.
     if s.chars().any(char::is_control) {
-        return Err(Error::invalid(format!("The parameter {} must not contain control characters.", input.name(member))));
+        return Err(Error::invalid(format!(
+            "The parameter {} must not contain control characters.",
+            input.name(member)
+        )));
     }
     Ok(())
 }
@@ -459,7 +462,11 @@ struct Query {
 fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
     let id = q.required_str("Id")?;
     let b = id.as_bytes();
-    if b.is_empty() || b.len() > NAME_CHARS_MAX || !b[0].is_ascii_lowercase() || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+    if b.is_empty()
+        || b.len() > NAME_CHARS_MAX
+        || !b[0].is_ascii_lowercase()
+        || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    {
         return Err(Error::invalid(format!(
             "The value {id} for parameter {} is invalid: it must start with a lowercase letter and contain only letters, numbers and underscores.",
             q.name("Id")
@@ -609,7 +616,9 @@ pub async fn list_metrics(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> R
     }
     let mut after = match input.str("NextToken")? {
         None => None,
-        Some(t) => Some(parse_list_token(ctx, t).ok_or_else(|| Error::new("InvalidNextToken", "The NextToken is not valid."))?),
+        Some(t) => Some(
+            parse_list_token(ctx, t).ok_or_else(|| Error::new("InvalidNextToken", "The NextToken is not valid."))?,
+        ),
     };
     // Series recorded in the last seconds are not in the store yet; ListMetrics shows them.
     if let Err(e) = cw.recorder.flush().await {
@@ -632,9 +641,9 @@ pub async fn list_metrics(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> R
             after = Some(s.clone());
             let dims = Dims::decode(&s.dims);
             let matches = metric.as_deref().is_none_or(|m| m == s.metric)
-                && filters.iter().all(|(n, v)| {
-                    dims.pairs().iter().any(|(dn, dv)| dn == n && v.as_deref().is_none_or(|v| v == dv))
-                });
+                && filters
+                    .iter()
+                    .all(|(n, v)| dims.pairs().iter().any(|(dn, dv)| dn == n && v.as_deref().is_none_or(|v| v == dv)));
             if matches {
                 if found.len() == LIST_PAGE {
                     more = true;

@@ -50,8 +50,9 @@ pub fn decode(protocol: Protocol, body: &[u8]) -> Result<(Value, Option<String>)
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok((Value::Map(vec![]), None));
             }
-            let v: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| Error::new("SerializationException", format!("The request body is not valid JSON: {e}")))?;
+            let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+                Error::new("SerializationException", format!("The request body is not valid JSON: {e}"))
+            })?;
             match from_json(v) {
                 v @ Value::Map(_) => Ok((v, None)),
                 _ => Err(Error::new("SerializationException", "The request body must be a JSON object.")),
@@ -64,7 +65,9 @@ pub fn decode(protocol: Protocol, body: &[u8]) -> Result<(Value, Option<String>)
             match crate::cbor::decode(body) {
                 Ok(v @ Value::Map(_)) => Ok((v, None)),
                 Ok(_) => Err(Error::new("SerializationException", "The request body must be a CBOR map.")),
-                Err(e) => Err(Error::new("SerializationException", format!("The request body is not valid CBOR: {}.", e.0))),
+                Err(e) => {
+                    Err(Error::new("SerializationException", format!("The request body is not valid CBOR: {}.", e.0)))
+                }
             }
         }
         Protocol::Query => from_query(body),
@@ -225,7 +228,10 @@ fn status(code: &str, protocol: Protocol, query_mode: bool) -> u16 {
         "ResourceNotFound" | "ResourceNotFoundException" if protocol == Protocol::Query || query_mode => 404,
         "InternalServiceError" => 500,
         "RequestEntityTooLarge" => 413,
-        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "MissingAuthenticationToken" | "ExpiredToken"
+        "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "MissingAuthenticationToken"
+        | "ExpiredToken"
         | "AccessDenied" => 403,
         _ => 400,
     }
@@ -259,7 +265,8 @@ pub fn error(protocol: Protocol, query_mode: bool, e: &Error, request_id: &str) 
                 members.push(("message", Value::str(m.clone())));
             }
             let v = Value::Map(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
-            let body = if protocol == Protocol::Json { to_json(&v).to_string().into_bytes() } else { crate::cbor::encode(&v) };
+            let body =
+                if protocol == Protocol::Json { to_json(&v).to_string().into_bytes() } else { crate::cbor::encode(&v) };
             let mut r = response(protocol, status, body);
             r.headers.push(("x-amzn-query-error", format!("{};{kind}", e.code)));
             r
@@ -284,8 +291,9 @@ fn to_json(v: &Value) -> serde_json::Value {
         Value::Int(i) => (*i).into(),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Str(s) => s.clone().into(),
-        Value::Time(ms) => serde_json::Number::from_f64(*ms as f64 / 1000.0)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Time(ms) => {
+            serde_json::Number::from_f64(*ms as f64 / 1000.0).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        }
         Value::List(l) => l.iter().map(to_json).collect(),
         Value::Map(m) | Value::Dict(m) => {
             m.iter().filter(|(_, v)| *v != Value::Null).map(|(k, v)| (k.clone(), to_json(v))).collect()
@@ -363,7 +371,10 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].get("Value"), Some(&Value::str("1.5")));
         let dims = items[0].get("Dimensions").unwrap();
-        assert_eq!(dims, &Value::List(vec![Value::Map(vec![("Name".into(), Value::str("A")), ("Value".into(), Value::str("x y"))])]));
+        assert_eq!(
+            dims,
+            &Value::List(vec![Value::Map(vec![("Name".into(), Value::str("A")), ("Value".into(), Value::str("x y"))])])
+        );
         assert_eq!(items[1].get("Dimensions"), Some(&Value::str("")));
     }
 
@@ -384,12 +395,17 @@ mod tests {
         let r = error(Protocol::Query, false, &Error::invalid("a<b"), "rid");
         assert_eq!(
             String::from_utf8(r.body).unwrap(),
-            format!("<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>a&lt;b</Message></Error><RequestId>rid</RequestId></ErrorResponse>")
+            format!(
+                "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>a&lt;b</Message></Error><RequestId>rid</RequestId></ErrorResponse>"
+            )
         );
         let r = error(Protocol::Cbor, true, &Error::invalid("m"), "rid");
         assert!(r.headers.contains(&("smithy-protocol", "rpc-v2-cbor".to_owned())));
         let v = crate::cbor::decode(&r.body).unwrap();
-        assert_eq!(v.get("__type"), Some(&Value::str("com.amazonaws.cloudwatch.v2010_08_01#InvalidParameterValueException")));
+        assert_eq!(
+            v.get("__type"),
+            Some(&Value::str("com.amazonaws.cloudwatch.v2010_08_01#InvalidParameterValueException"))
+        );
     }
 
     #[test]

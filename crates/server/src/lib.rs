@@ -221,7 +221,20 @@ impl Server {
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, metrics, cloudwatch, _lock: lock })
+        Ok(Server {
+            config,
+            control,
+            engine,
+            logs,
+            s3,
+            keys,
+            new_root_key,
+            router,
+            tls,
+            metrics,
+            cloudwatch,
+            _lock: lock,
+        })
     }
 
     /// The root key this start created (first start with `--auth sigv4`), to show once.
