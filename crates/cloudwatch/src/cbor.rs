@@ -103,7 +103,7 @@ impl Decoder<'_> {
                 None => return self.err("indefinite integer"),
             },
             2 => return self.err("byte strings are not accepted"),
-            3 => Value::Str(self.text(info, depth)?),
+            3 => Value::Str(self.text(info)?),
             4 => {
                 let mut items = Vec::new();
                 match self.argument(info)? {
@@ -113,12 +113,11 @@ impl Decoder<'_> {
                             items.push(self.item(depth + 1)?);
                         }
                     }
-                    None => loop {
-                        match self.any(depth + 1)? {
-                            Item::Value(v) => items.push(v),
-                            Item::Break => break,
+                    None => {
+                        while let Item::Value(v) = self.any(depth + 1)? {
+                            items.push(v);
                         }
-                    },
+                    }
                 }
                 Value::List(items)
             }
@@ -187,7 +186,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn text(&mut self, info: u8, depth: usize) -> Result<String, CborError> {
+    fn text(&mut self, info: u8) -> Result<String, CborError> {
         match self.argument(info)? {
             Some(n) => match std::str::from_utf8(self.take(n)?) {
                 Ok(s) => Ok(s.to_owned()),
@@ -203,7 +202,7 @@ impl Decoder<'_> {
                     if initial >> 5 != 3 || initial & 0x1f == 31 {
                         return self.err("bad chunk in indefinite text");
                     }
-                    s.push_str(&self.text(initial & 0x1f, depth)?);
+                    s.push_str(&self.text(initial & 0x1f)?);
                 }
             }
         }

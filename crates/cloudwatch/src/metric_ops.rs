@@ -252,7 +252,7 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
             for (i, v) in values.iter().enumerate() {
                 value_ok(m, &format!("Values.member.{}", i + 1), *v)?;
                 let c = counts.get(i).copied().unwrap_or(1.0);
-                if !c.is_finite() || c < 0.0 || c > VALUE_ABS_MAX {
+                if !(0.0..=VALUE_ABS_MAX).contains(&c) {
                     return Err(Error::invalid(format!(
                         "The value {c} for parameter {} is invalid.",
                         m.name(&format!("Counts.member.{}", i + 1))
