@@ -389,6 +389,11 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
     if stats.is_empty() && extended.is_empty() {
         return Err(Error::missing("Statistics or ExtendedStatistics"));
     }
+    if !stats.is_empty() && !extended.is_empty() {
+        return Err(Error::combination(
+            "The parameters Statistics and ExtendedStatistics are mutually exclusive and you have specified both.",
+        ));
+    }
     if stats.len() > STATISTICS_MAX {
         return Err(Error::invalid(format!(
             "The collection Statistics must not have a size greater than {STATISTICS_MAX}."

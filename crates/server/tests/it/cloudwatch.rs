@@ -106,11 +106,9 @@ async fn the_rust_sdk_round_trips_metrics_over_cbor() {
         .statistics(Statistic::Average)
         .statistics(Statistic::Minimum)
         .statistics(Statistic::Maximum)
-        .extended_statistics("p99")
         .send()
-        .await;
-    // Statistics and ExtendedStatistics together are accepted; check the values.
-    let stats = stats.unwrap();
+        .await
+        .unwrap();
     assert_eq!(stats.label(), Some("Latency"));
     let points = stats.datapoints();
     assert_eq!(points.len(), 1, "{points:?}");
@@ -121,7 +119,23 @@ async fn the_rust_sdk_round_trips_metrics_over_cbor() {
     assert_eq!(p.minimum(), Some(4.0));
     assert_eq!(p.maximum(), Some(30.0));
     assert!((p.average().unwrap() - 100.0 / 6.0).abs() < 1e-9);
-    assert_eq!(p.extended_statistics().unwrap()["p99"], 30.0);
+    let pct = cw
+        .get_metric_statistics()
+        .namespace("App")
+        .metric_name("Latency")
+        .set_dimensions(Some(dims.to_vec()))
+        .start_time(at(minute - 300_000))
+        .end_time(at(minute + 300_000))
+        .period(60)
+        .extended_statistics("p99")
+        .extended_statistics("p50")
+        .send()
+        .await
+        .unwrap();
+    let ext = pct.datapoints()[0].extended_statistics().unwrap();
+    assert_eq!(ext["p99"], 30.0);
+    // 5, 5, 10, 20, 30, 30: the median within the sketch's 1 %.
+    assert!((ext["p50"] - 10.0).abs() <= 0.1, "{ext:?}");
 
     let data = cw
         .get_metric_data()
@@ -166,6 +180,56 @@ async fn the_rust_sdk_round_trips_metrics_over_cbor() {
         .await
         .unwrap();
     assert_eq!(filtered.metrics().len(), 1);
+
+    // GetMetricData pages by MaxDatapoints: two queries of one point each.
+    let stat = |id: &str, s: &str| {
+        MetricDataQuery::builder()
+            .id(id)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("App")
+                            .metric_name("Latency")
+                            .set_dimensions(Some(dims.to_vec()))
+                            .build(),
+                    )
+                    .period(60)
+                    .stat(s)
+                    .build(),
+            )
+            .build()
+    };
+    let page = |token: Option<String>| {
+        cw.get_metric_data()
+            .metric_data_queries(stat("a", "Sum"))
+            .metric_data_queries(stat("b", "SampleCount"))
+            .start_time(at(minute - 300_000))
+            .end_time(at(minute + 300_000))
+            .max_datapoints(1)
+            .set_next_token(token)
+            .send()
+    };
+    let first = page(None).await.unwrap();
+    let values: Vec<_> = first.metric_data_results().iter().map(|r| r.values().to_vec()).collect();
+    assert_eq!(values, [vec![100.0], vec![]]);
+    let second = page(first.next_token().map(str::to_owned)).await.unwrap();
+    let values: Vec<_> = second.metric_data_results().iter().map(|r| r.values().to_vec()).collect();
+    assert_eq!(values, [vec![], vec![6.0]]);
+    assert_eq!(second.next_token(), None);
+
+    // ListMetrics pages by 500.
+    let mut put = cw.put_metric_data().namespace("Many");
+    for i in 0..600 {
+        put = put.metric_data(MetricDatum::builder().metric_name(format!("m{i:03}")).value(1.0).build());
+    }
+    put.send().await.unwrap();
+    let first = cw.list_metrics().namespace("Many").send().await.unwrap();
+    assert_eq!(first.metrics().len(), 500);
+    let rest = cw.list_metrics().namespace("Many").next_token(first.next_token().unwrap()).send().await.unwrap();
+    assert_eq!(rest.metrics().len(), 100);
+    assert_eq!(rest.metrics()[0].metric_name(), Some("m500"));
+    assert_eq!(rest.next_token(), None);
 
     // Errors carry their query code (the SDK reads `x-amzn-query-error`).
     let (c, m) = code(
@@ -317,6 +381,9 @@ async fn malformed_requests_get_aws_shaped_errors_and_store_nothing() {
         raw(&server, "/", &json("GraniteServiceVersion20100801.GetMetricStatistics"), b"{\"Namespace\":\"Bad\"}").await;
     assert_eq!(r.json()["message"], "The parameter MetricName is required.");
     assert_eq!(r.header("x-amzn-query-error"), Some("MissingParameter;Sender"));
+    let body = br#"{"Namespace":"Bad","MetricName":"M","StartTime":1,"EndTime":2,"Period":60,"Statistics":["Sum"],"ExtendedStatistics":["p99"]}"#;
+    let r = raw(&server, "/", &json("GraniteServiceVersion20100801.GetMetricStatistics"), body).await;
+    assert_eq!(r.header("x-amzn-query-error"), Some("InvalidParameterCombination;Sender"));
 
     // Query: a malformed form body, an unknown action, the XML error shape.
     let form = [("authorization", SIGNED), ("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
@@ -400,6 +467,7 @@ async fn boto3_in_json_and_in_query_gets_the_same_answers() {
     assert_eq!(json["listed"].as_array().unwrap().len(), 5);
     assert_eq!(json["filtered"], serde_json::json!([[{"Name": "Shard", "Value": "1"}]]));
     assert_eq!(json["bad_listed"], 0, "refused metrics are not stored");
+    assert_eq!(json["gzipped"], true, "botocore gzipped the large PutMetricData");
     let expect = [
         ("period", "InvalidParameterValue", "The parameter Period must be a multiple of 60."),
         ("reserved", "InvalidParameterValue", "The value AWS/Lambda for parameter Namespace is invalid."),

@@ -28,7 +28,15 @@ def client(protocol):
         c.meta.service_model.resolved_protocol = protocol
         c._serializer = botocore.serialize.create_serializer(protocol, include_validation=True)
         c._response_parser = botocore.parsers.create_parser(protocol)
+    c.meta.events.register("before-send.cloudwatch.PutMetricData", record_encoding)
     return c
+
+
+ENCODINGS = []
+
+
+def record_encoding(request, **_):
+    ENCODINGS.append(request.headers.get("Content-Encoding"))
 
 
 def error(f):
@@ -65,6 +73,7 @@ def run(protocol):
         ],
     )
     # 1000 metrics: botocore gzips a body this large (Content-Encoding: gzip).
+    ENCODINGS.clear()
     c.put_metric_data(
         Namespace=ns,
         MetricData=[
@@ -72,6 +81,7 @@ def run(protocol):
             for i in range(1000)
         ],
     )
+    gzipped = ENCODINGS == [b"gzip"] or ENCODINGS == ["gzip"]
     stats = c.get_metric_statistics(
         Namespace=ns,
         MetricName="Latency",
@@ -120,6 +130,7 @@ def run(protocol):
         "errors": errors,
         "bad_listed": len(after_errors["Metrics"]),
         "minute": now.timestamp(),
+        "gzipped": gzipped,
     }
 
 
