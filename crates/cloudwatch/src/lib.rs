@@ -20,6 +20,8 @@
 mod cbor;
 pub mod doc;
 mod metric_ops;
+#[cfg(test)]
+mod proptests;
 pub mod wire;
 
 use std::future::Future;
