@@ -699,4 +699,157 @@ mod tests {
     fn the_value_bound_is_two_to_the_360() {
         assert_eq!(VALUE_ABS_MAX, 2f64.powi(360));
     }
+
+    /// The answer to a JSON 1.0 request.
+    fn send(cw: &CloudWatch, op: &str, body: serde_json::Value) -> crate::Response {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let ctx = Context { account: "123456789012".into(), region: "us-east-1".into(), request_id: "rid".into() };
+        let req = crate::Request {
+            method: "POST".into(),
+            path: "/".into(),
+            target: Some(format!("{}{op}", crate::TARGET_PREFIX)),
+            query_mode: true,
+            gzip: false,
+            body: body.to_string().into_bytes(),
+        };
+        rt.block_on(cw.handle(&ctx, req))
+    }
+
+    /// (status, query code, message) of a JSON 1.0 request.
+    fn call(cw: &CloudWatch, op: &str, body: serde_json::Value) -> (u16, String, String) {
+        let r = send(cw, op, body);
+        let code =
+            r.headers.iter().find(|(k, _)| *k == "x-amzn-query-error").map(|(_, v)| v.clone()).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        (r.status, code.trim_end_matches(";Sender").to_owned(), v["message"].as_str().unwrap_or_default().to_owned())
+    }
+
+    fn call_ok(cw: &CloudWatch, op: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = send(cw, op, body);
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn service(dir: &tempfile::TempDir) -> CloudWatch {
+        let path = dir.path().join("versa.db");
+        let backend = store::SqliteBackend::open(&store::SqliteOptions { path }).unwrap();
+        let store = store::Store::new(std::sync::Arc::new(backend));
+        CloudWatch::new(store.clone(), metrics::Recorder::new(store))
+    }
+
+    #[test]
+    fn limits_are_awss_and_a_refused_request_stores_nothing() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let cw = service(&dir);
+        let now = stdx::time::now_ms() / 1000;
+        let ok = json!({"MetricName": "Ok", "Value": 1});
+        let put = |metric: serde_json::Value| json!({"Namespace": "N", "MetricData": [ok.clone(), metric]});
+        let dims: Vec<_> = (0..31).map(|i| json!({"Name": format!("d{i}"), "Value": "v"})).collect();
+        let cases = [
+            (
+                json!({"Namespace": "N", "MetricData": vec![ok.clone(); 1001]}),
+                "InvalidParameterValue",
+                "The collection MetricData must not have a size greater than 1000.",
+            ),
+            (
+                put(json!({"MetricName": "M", "Value": 1, "Dimensions": dims})),
+                "InvalidParameterValue",
+                "The collection MetricData.member.2.Dimensions must not have a size greater than 30.",
+            ),
+            (
+                put(json!({"MetricName": "M", "Value": 1, "Timestamp": now + 3 * 3600})),
+                "InvalidParameterValue",
+                "The parameter MetricData.member.2.Timestamp must specify a time no more than two hours in the future.",
+            ),
+            (
+                put(json!({"MetricName": "M", "Value": 1, "StorageResolution": 5})),
+                "InvalidParameterValue",
+                "The value 5 for parameter MetricData.member.2.StorageResolution is invalid. Valid values are 1 and 60.",
+            ),
+            (
+                put(
+                    json!({"MetricName": "M", "Value": 1, "Dimensions": [{"Name": "a", "Value": "1"}, {"Name": "a", "Value": "2"}]}),
+                ),
+                "InvalidParameterValue",
+                "No metric may have two dimensions named a.",
+            ),
+            (put(json!({"MetricName": "M", "Value": 1, "Unit": "Parsecs"})), "InvalidParameterValue", ""),
+            (
+                put(json!({"MetricName": "M"})),
+                "MissingParameter",
+                "The parameter MetricData.member.2.Value is required.",
+            ),
+            (
+                put(json!({"MetricName": "M", "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1}})),
+                "MissingParameter",
+                "The parameter MetricData.member.2.StatisticValues.Maximum is required.",
+            ),
+            (
+                put(json!({"MetricName": "M", "Values": [1, 2], "Counts": [1, -1]})),
+                "InvalidParameterValue",
+                "The value -1 for parameter MetricData.member.2.Counts.member.2 is invalid.",
+            ),
+            (
+                put(json!({"MetricName": "", "Value": 1})),
+                "InvalidParameterValue",
+                "The parameter MetricData.member.2.MetricName must be between 1 and 255 characters long.",
+            ),
+            (
+                json!({"Namespace": ":x", "MetricData": [ok.clone()]}),
+                "InvalidParameterValue",
+                "The value :x for parameter Namespace is invalid.",
+            ),
+            (json!({"Namespace": "N"}), "MissingParameter", "The parameter MetricData is required."),
+        ];
+        for (body, code, message) in cases {
+            let (status, c, m) = call(&cw, "PutMetricData", body);
+            assert_eq!((status, c.as_str()), (400, code), "{m}");
+            if !message.is_empty() {
+                assert_eq!(m, message);
+            }
+        }
+        let (status, _, _) = call(&cw, "ListMetrics", json!({}));
+        assert_eq!(status, 200);
+        let listed = call_ok(&cw, "ListMetrics", json!({}));
+        assert_eq!(listed["Metrics"], json!([]), "nothing of the refused requests was stored");
+
+        let stat = |stat: &str, period: i64| {
+            json!({"MetricDataQueries": [{"Id": "q", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "Ok"}, "Period": period, "Stat": stat}}],
+                   "StartTime": now - 60, "EndTime": now})
+        };
+        let (_, c, m) = call(&cw, "GetMetricData", stat("tm99", 60));
+        assert_eq!(c, "InvalidParameterValue", "{m}");
+        let (_, c, m) = call(&cw, "GetMetricData", stat("Sum", 90));
+        assert_eq!(
+            (c.as_str(), m.as_str()),
+            (
+                "InvalidParameterValue",
+                "The parameter MetricDataQueries.member.1.MetricStat.Period must be a multiple of 60."
+            )
+        );
+        let mut bad_id = stat("Sum", 60);
+        bad_id["MetricDataQueries"][0]["Id"] = json!("Upper");
+        assert_eq!(call(&cw, "GetMetricData", bad_id).1, "InvalidParameterValue");
+        let (_, c, _) = call(
+            &cw,
+            "GetMetricData",
+            json!({"MetricDataQueries": [{"Id": "q", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "Ok"}, "Period": 60, "Stat": "Sum"}}], "StartTime": now - 60, "EndTime": now, "NextToken": "nope"}),
+        );
+        assert_eq!(c, "InvalidNextToken");
+        let (_, c, _) = call(&cw, "ListMetrics", json!({"NextToken": "zz"}));
+        assert_eq!(c, "InvalidNextToken");
+        let (_, c, m) = call(
+            &cw,
+            "GetMetricStatistics",
+            json!({"Namespace": "N", "MetricName": "Ok", "StartTime": now - 60, "EndTime": now, "Period": 60, "Statistics": ["Median"]}),
+        );
+        assert_eq!(
+            (c.as_str(), m.as_str()),
+            (
+                "InvalidParameterValue",
+                "The parameter Statistics.member.1 must be a value in the set [ SampleCount, Average, Sum, Minimum, Maximum ]."
+            )
+        );
+    }
 }
