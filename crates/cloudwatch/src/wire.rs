@@ -90,7 +90,9 @@ fn from_json(v: serde_json::Value) -> Value {
 
 /// A query body's tree before it becomes a document: leaves are strings; `X.member.N`
 /// makes `X` a list (no per-operation table is needed for decoding: CloudWatch's lists are
-/// all `member` lists, and operations read numbers, booleans and timestamps from strings).
+/// all `member` lists, the only input maps (`entry.N.key`, in PutMetricData's
+/// `EntityMetricData`) are not read, and operations read
+/// numbers, booleans and timestamps from strings through `doc::Input`).
 enum Node {
     Leaf(String),
     Struct(BTreeMap<String, Node>),
