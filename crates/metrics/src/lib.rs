@@ -307,6 +307,46 @@ impl Recorder {
         self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
     }
 
+    /// Merges a whole aggregate into a series at `ts_ms` (CloudWatch's PutMetricData with
+    /// `Values`/`Counts` or `StatisticValues`), under the same bounds as [`Recorder::record`];
+    /// an empty aggregate records nothing.
+    pub fn record_aggregate(&self, series: &MetricSeries, ts_ms: i64, a: &Aggregate) {
+        if a.count == 0 {
+            return;
+        }
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        for part in [&series.account, &series.region, &series.namespace, &series.metric] {
+            key.push_str(part);
+            key.push('\u{0}');
+        }
+        key.push_str(&series.dims);
+        let minute = minute_of(ts_ms);
+        let full = open.points >= MAX_OPEN_POINTS;
+        if !open.series.contains_key(key.as_str()) {
+            if open.series.len() >= MAX_SERIES {
+                self.drop_series(&series.metric);
+                return;
+            }
+            if full {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            open.series.insert(key.clone(), Slot { key: series.clone(), minutes: Vec::new() });
+        }
+        let Some(slot) = open.series.get_mut(key.as_str()) else { return };
+        match slot.minutes.iter_mut().find(|m| m.0 == minute) {
+            Some(m) => m.1.merge(a),
+            None if full => {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                slot.minutes.push((minute, a.clone()));
+                open.points += 1;
+            }
+        }
+    }
+
     /// Adds `v` to the open aggregate of the series; `key` is a scratch buffer.
     fn add(&self, open: &mut Open, key: &mut String, head: [&str; 4], dims: &str, ts_ms: i64, v: f64) {
         key.clear();

@@ -53,6 +53,8 @@ pub struct Server {
     metrics: metrics::Recorder,
     /// CloudWatch alarms; the evaluator is started by `serve` once the control plane exists.
     alarms: alarms::Alarms,
+    /// The CloudWatch API over `metrics`.
+    cloudwatch: cloudwatch::CloudWatch,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -109,6 +111,8 @@ impl Server {
             SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
         let store = Store::new(Arc::new(backend));
         let metrics = metrics::Recorder::new(store.clone());
+        let alarms = alarms::Alarms::new(store.clone(), metrics.clone());
+        let cloudwatch = cloudwatch::CloudWatch::new(store.clone(), metrics.clone()).with_alarms(alarms.clone());
         let keys = Arc::new(credentials::open_keys(dir, store.clone()).await?);
         let new_root_key = match (config.auth, &config.root_credentials) {
             (api::AuthMode::Off, _) => None,
@@ -217,12 +221,25 @@ impl Server {
         };
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
-        let alarms = alarms::Alarms::new(store.clone(), metrics.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, metrics, alarms, _lock: lock })
+        Ok(Server {
+            config,
+            control,
+            engine,
+            logs,
+            s3,
+            keys,
+            new_root_key,
+            router,
+            tls,
+            metrics,
+            cloudwatch,
+            alarms,
+            _lock: lock,
+        })
     }
 
     /// The root key this start created (first start with `--auth sigv4`), to show once.
@@ -273,6 +290,7 @@ impl Server {
             self.keys.clone(),
         );
         state.tls = self.tls.is_some();
+        state.cloudwatch = Some(self.cloudwatch.clone());
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());

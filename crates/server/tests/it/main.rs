@@ -4,6 +4,7 @@ mod alarms;
 mod aliases;
 mod auth;
 mod cli;
+mod cloudwatch;
 mod cross_account;
 mod durability;
 mod events;
