@@ -149,11 +149,7 @@ pub async fn set_alarm_state(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     Ok(None)
 }
 
-pub async fn describe_alarm_history(
-    cw: &CloudWatch,
-    ctx: &Context,
-    input: Input<'_>,
-) -> Result<Option<Value>, Error> {
+pub async fn describe_alarm_history(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
     let q = HistoryQuery {
         alarm_name: input.str("AlarmName")?.map(str::to_owned),
         alarm_types: owned(input.strings("AlarmTypes")?),
@@ -208,16 +204,9 @@ pub async fn untag_resource(cw: &CloudWatch, ctx: &Context, input: Input<'_>) ->
     Ok(Some(Value::map([])))
 }
 
-pub async fn list_tags_for_resource(
-    cw: &CloudWatch,
-    ctx: &Context,
-    input: Input<'_>,
-) -> Result<Option<Value>, Error> {
+pub async fn list_tags_for_resource(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
     let arn = input.required_str("ResourceARN")?;
     let tags = engine(cw)?.list_tags_for_resource(&ctx.account, &ctx.region, arn).await.map_err(error)?;
-    let tags = tags
-        .into_iter()
-        .map(|(k, v)| Value::map([("Key", Value::str(k)), ("Value", Value::str(v))]))
-        .collect();
+    let tags = tags.into_iter().map(|(k, v)| Value::map([("Key", Value::str(k)), ("Value", Value::str(v))])).collect();
     Ok(Some(Value::map([("Tags", Value::List(tags))])))
 }

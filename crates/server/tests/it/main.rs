@@ -5,6 +5,7 @@ mod aliases;
 mod auth;
 mod cli;
 mod cloudwatch;
+mod cloudwatch_alarms;
 mod cross_account;
 mod durability;
 mod events;
