@@ -163,10 +163,21 @@ async fn the_rust_sdk_drives_alarms_over_cbor() {
         .send()
         .await
         .unwrap();
-    let datum = MetricDatum::builder().metric_name("Depth").value(50.0).build();
+    let earlier = aws_sdk_cloudwatch::primitives::DateTime::from_millis(stdx::time::now_ms() - 60_000);
+    let datum = MetricDatum::builder().metric_name("Depth").value(50.0).timestamp(earlier).build();
     cw.put_metric_data().namespace("App").metric_data(datum).send().await.unwrap();
     let q = wait_state(&cw, "queue", StateValue::Alarm, Duration::from_secs(5)).await;
     assert!(q.state_reason().unwrap().contains("was greater than the threshold (10.0)."));
+
+    // Back to OK by evaluation: a newer datapoint (this minute) below the threshold.
+    let datum = MetricDatum::builder().metric_name("Depth").value(2.0).build();
+    cw.put_metric_data().namespace("App").metric_data(datum).send().await.unwrap();
+    let q = wait_state(&cw, "queue", StateValue::Ok, Duration::from_secs(5)).await;
+    assert!(q.state_reason().unwrap().contains("was not greater than the threshold (10.0)."));
+    assert_eq!(
+        history(&cw, "queue", HistoryItemType::StateUpdate).await,
+        ["Alarm updated from ALARM to OK", "Alarm updated from INSUFFICIENT_DATA to ALARM"]
+    );
 
     // SetAlarmState: kept under `ignore` without data; refusals as AWS.
     cw.set_alarm_state()
@@ -221,7 +232,7 @@ async fn the_rust_sdk_drives_alarms_over_cbor() {
     let r = cw.describe_alarms().state_value(StateValue::Alarm).send().await.unwrap();
     let mut names: Vec<&str> = r.metric_alarms().iter().filter_map(|a| a.alarm_name()).collect();
     names.sort();
-    assert_eq!(names, ["errs", "queue", "quiet"]);
+    assert_eq!(names, ["errs", "quiet"]);
     let r = cw.describe_alarms().alarm_name_prefix("qu").max_records(1).send().await.unwrap();
     assert_eq!(r.metric_alarms()[0].alarm_name(), Some("queue"));
     let r = cw.describe_alarms().alarm_name_prefix("qu").next_token(r.next_token().unwrap()).send().await.unwrap();
@@ -256,6 +267,99 @@ async fn the_rust_sdk_drives_alarms_over_cbor() {
     assert_eq!(kept, ["Alarm \"errs\" deleted", "Alarm \"errs\" created"]);
 }
 
+/// The issue's acceptance path: an `Errors` alarm of `fn:prod` goes ALARM on a failure and back
+/// to OK by evaluation once a new minute has only successes; the history lists both. (Waits
+/// for the next minute: up to a minute.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_alarm_goes_alarm_and_back_to_ok_with_both_in_history() {
+    let server = TestServer::start().await;
+    let cw = cloudwatch_at(&server.endpoint());
+    let lambda = server.lambda();
+    function_with_alias(&lambda).await;
+    errors_alarm(&cw, "errs").send().await.unwrap();
+    wait_state(&cw, "errs", StateValue::Ok, Duration::from_secs(5)).await;
+    lambda.invoke().function_name("fn:prod").payload(Blob::new(r#"{"fail": true}"#)).send().await.unwrap();
+    let failed_minute = metrics::minute_of(stdx::time::now_ms());
+    wait_state(&cw, "errs", StateValue::Alarm, Duration::from_secs(5)).await;
+    // A success in a later minute: its datapoint (0 errors) is the newest.
+    let wait = failed_minute + 60_000 - stdx::time::now_ms();
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64 + 200)).await;
+    lambda.invoke().function_name("fn:prod").send().await.unwrap();
+    let ok = wait_state(&cw, "errs", StateValue::Ok, Duration::from_secs(5)).await;
+    let reason = ok.state_reason().unwrap();
+    assert!(reason.starts_with("Threshold Crossed: 1 datapoint [0.0 ("), "{reason}");
+    assert!(reason.ends_with(")] was not greater than or equal to the threshold (1.0)."), "{reason}");
+    assert_eq!(
+        history(&cw, "errs", HistoryItemType::StateUpdate).await,
+        [
+            "Alarm updated from ALARM to OK",
+            "Alarm updated from OK to ALARM",
+            "Alarm updated from INSUFFICIENT_DATA to OK"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_puts_sets_and_describes_alarms() {
+    if !crate::cli::aws_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let aws = crate::cli::Aws { endpoint: server.endpoint(), home: tempfile::tempdir().unwrap() };
+    let put = aws
+        .run(&[
+            "cloudwatch",
+            "put-metric-alarm",
+            "--alarm-name",
+            "cli",
+            "--namespace",
+            "Cli",
+            "--metric-name",
+            "Jobs",
+            "--statistic",
+            "Sum",
+            "--period",
+            "60",
+            "--evaluation-periods",
+            "2",
+            "--threshold",
+            "5",
+            "--comparison-operator",
+            "GreaterThanOrEqualToThreshold",
+            "--treat-missing-data",
+            "ignore",
+            "--dimensions",
+            "Name=Queue,Value=high",
+        ])
+        .await;
+    assert!(put.ok, "{}", put.stderr);
+    let set = aws
+        .run(&[
+            "cloudwatch",
+            "set-alarm-state",
+            "--alarm-name",
+            "cli",
+            "--state-value",
+            "ALARM",
+            "--state-reason",
+            "drill",
+        ])
+        .await;
+    assert!(set.ok, "{}", set.stderr);
+    let d = aws.json(&["cloudwatch", "describe-alarms", "--alarm-names", "cli"]).await;
+    let a = &d["MetricAlarms"][0];
+    assert_eq!((a["StateValue"].as_str(), a["StateReason"].as_str()), (Some("ALARM"), Some("drill")), "{d}");
+    assert_eq!(a["Dimensions"], serde_json::json!([{"Name": "Queue", "Value": "high"}]));
+    let h = aws
+        .json(&["cloudwatch", "describe-alarm-history", "--alarm-name", "cli", "--history-item-type", "StateUpdate"])
+        .await;
+    assert_eq!(h["AlarmHistoryItems"][0]["HistorySummary"], "Alarm updated from INSUFFICIENT_DATA to ALARM");
+    let bad = aws
+        .run(&["cloudwatch", "set-alarm-state", "--alarm-name", "none", "--state-value", "OK", "--state-reason", "r"])
+        .await;
+    assert!(!bad.ok && bad.stderr.contains("ResourceNotFound"), "{}", bad.stderr);
+}
+
 fn bin() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_versa"))
 }
@@ -270,9 +374,15 @@ async fn alarm_state_and_history_survive_kill_9() {
     lambda.invoke().function_name("fn:prod").payload(Blob::new(r#"{"fail": true}"#)).send().await.unwrap();
     errors_alarm(&cw, "errs").send().await.unwrap();
     let before = wait_state(&cw, "errs", StateValue::Alarm, Duration::from_secs(5)).await;
+    // Once the aggregates are flushed, an evaluation after the restart sees the same data.
+    tokio::time::sleep(metrics::FLUSH_EVERY + Duration::from_secs(1)).await;
     first.kill_9();
     let second = ServerProcess::spawn(bin(), dir.path());
     let cw = cloudwatch_at(&second.endpoint());
+    let after = alarm(&cw, "errs").await;
+    assert_eq!(after.state_value(), Some(&StateValue::Alarm));
+    // Evaluated again after the restart (it was overdue): still ALARM, nothing new recorded.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = alarm(&cw, "errs").await;
     assert_eq!(after.state_value(), Some(&StateValue::Alarm));
     assert_eq!(after.state_reason(), before.state_reason());
