@@ -579,3 +579,58 @@ async fn due_times_are_durable_and_overdue_alarms_come_first() {
     let first = store.read(|tx| tx.alarms_due(i64::MAX, 1)).await.unwrap();
     assert_eq!(first[0].name, "fast");
 }
+
+mod properties {
+    use propkit::proptest;
+    use propkit::proptest::prelude::*;
+
+    use super::*;
+
+    /// A rule and the datapoints of its range (some slots empty, some points outside).
+    fn case() -> impl Strategy<Value = (Rule, Vec<Point>, usize)> {
+        (1usize..6, 0usize..6, 0usize..4, -5.0f64..5.0, 0usize..4).prop_flat_map(|(n, m, op, threshold, missing)| {
+            let ops = [Op::GreaterThanOrEqual, Op::GreaterThan, Op::LessThan, Op::LessThanOrEqual];
+            let modes = [Missing::Missing, Missing::Ignore, Missing::Breaching, Missing::NotBreaching];
+            let m = (m % n) + 1;
+            let r = rule(n, Some(m), ops[op], threshold.round(), modes[missing]);
+            let slots = proptest::collection::vec(proptest::option::of(-10.0f64..10.0), n + 4);
+            (Just(r), slots).prop_map(|(r, slots)| {
+                let current = NOW.div_euclid(MINUTE) * MINUTE;
+                let len = slots.len();
+                let points: Vec<Point> = slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| {
+                        v.map(|v| Point { timestamp_ms: current - (len - 1 - i) as i64 * MINUTE, aggregate: agg(&[v]) })
+                    })
+                    .collect();
+                let in_range = slots[len - r.range_len()..].iter().filter(|v| v.is_some()).count();
+                (r, points, in_range)
+            })
+        })
+    }
+
+    #[test]
+    fn evaluation_is_total_and_missing_data_plays_no_part_with_enough_points() {
+        proptest!(propkit::config(512), |((r, points, in_range) in case())| {
+            let mut outcomes = Vec::new();
+            for mode in [Missing::Missing, Missing::Ignore, Missing::Breaching, Missing::NotBreaching] {
+                let r = Rule { missing: mode, ..r.clone() };
+                let o = evaluate(&r, &points, NOW, StateValue::Ok);
+                if let Some(o) = &o {
+                    prop_assert!(o.reason.ends_with('.'), "{}", o.reason);
+                    let data: serde_json::Value = serde_json::from_str(o.reason_data.as_deref().unwrap()).unwrap();
+                    prop_assert_eq!(data["version"].as_str(), Some("1.0"));
+                }
+                outcomes.push(o.map(|o| o.state));
+            }
+            if in_range >= r.evaluation_periods {
+                prop_assert!(outcomes.iter().all(|o| o.is_some() && *o == outcomes[0]), "{:?}", outcomes);
+            }
+            // Breaching fills alarm at least as readily as notBreaching ones.
+            if outcomes[3] == Some(StateValue::Alarm) {
+                prop_assert_eq!(outcomes[2], Some(StateValue::Alarm));
+            }
+        });
+    }
+}
