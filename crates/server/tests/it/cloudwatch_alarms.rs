@@ -19,7 +19,12 @@ const FAILS_ON_ASK: &str =
     "def handler(e, c):\n    if e.get('fail'):\n        raise Exception('asked to fail')\n    return 'ok'\n";
 
 fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
-    let credentials = aws_sdk_cloudwatch::config::Credentials::new("test", "test", None, None, "tests");
+    cloudwatch_as(endpoint, "test")
+}
+
+/// A client acting in the account its key id spells (`--auth off`).
+fn cloudwatch_as(endpoint: &str, key_id: &str) -> aws_sdk_cloudwatch::Client {
+    let credentials = aws_sdk_cloudwatch::config::Credentials::new(key_id, "test", None, None, "tests");
     let config = aws_sdk_cloudwatch::Config::builder()
         .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
         .region(aws_sdk_cloudwatch::config::Region::new(REGION))
@@ -358,6 +363,56 @@ async fn the_aws_cli_puts_sets_and_describes_alarms() {
         .run(&["cloudwatch", "set-alarm-state", "--alarm-name", "none", "--state-value", "OK", "--state-reason", "r"])
         .await;
     assert!(!bad.ok && bad.stderr.contains("ResourceNotFound"), "{}", bad.stderr);
+}
+
+/// A Lambda action on another account's function runs only once that function's policy lets
+/// `lambda.alarms.cloudwatch.amazonaws.com` invoke it for the alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_on_another_accounts_function_needs_its_policy() {
+    const OWNER: &str = "111111111111";
+    const WATCHER: &str = "222222222222";
+    let server = TestServer::start().await;
+    let owner = testkit::lambda_client(&server.endpoint(), OWNER, REGION);
+    crate::invoke::create_py(&owner, "target", FAILS_ON_ASK).await;
+    let target = format!("arn:aws:lambda:{REGION}:{OWNER}:function:target");
+    let cw = cloudwatch_as(&server.endpoint(), WATCHER);
+    cw.put_metric_alarm()
+        .alarm_name("x")
+        .namespace("App")
+        .metric_name("None")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .treat_missing_data("ignore")
+        .alarm_actions(&target)
+        .send()
+        .await
+        .unwrap();
+    let set = |state: StateValue| cw.set_alarm_state().alarm_name("x").state_value(state).state_reason("drill").send();
+    set(StateValue::Alarm).await.unwrap();
+    let acted = history(&cw, "x", HistoryItemType::Action).await;
+    assert_eq!(
+        acted,
+        [format!(
+            "Failed to execute action {target}. Received error: \"CloudWatch is not authorized to invoke {target}\""
+        )]
+    );
+    owner
+        .add_permission()
+        .function_name("target")
+        .statement_id("alarms")
+        .principal("lambda.alarms.cloudwatch.amazonaws.com")
+        .action("lambda:InvokeFunction")
+        .source_arn(format!("arn:aws:cloudwatch:{REGION}:{WATCHER}:alarm:x"))
+        .send()
+        .await
+        .unwrap();
+    set(StateValue::Ok).await.unwrap();
+    set(StateValue::Alarm).await.unwrap();
+    let acted = history(&cw, "x", HistoryItemType::Action).await;
+    assert_eq!(acted[0], format!("Successfully executed action {target}"));
 }
 
 fn bin() -> &'static std::path::Path {
