@@ -1,5 +1,6 @@
 //! The CloudWatch API (service `monitoring`, deployments.md §3): metric operations over the
-//! platform metrics (`metrics::Recorder`), in the three wire protocols clients speak — AWS
+//! platform metrics (`metrics::Recorder`) and alarm operations over the alarm engine
+//! (`alarms::Alarms`, `alarm_ops.rs`), in the three wire protocols clients speak — AWS
 //! JSON 1.0 (boto3, aws CLI v1), Smithy RPC v2 CBOR (AWS SDK for Rust, Go SDK v2) and query
 //! (aws CLI v2, older SDKs).
 //!
@@ -17,6 +18,7 @@
 //! codes (`InvalidParameterValue`, `MissingParameter`, `ResourceNotFound`, …); `wire.rs` maps
 //! them to each protocol's `__type`, status and `x-amzn-query-error`.
 
+mod alarm_ops;
 mod cbor;
 pub mod doc;
 mod metric_ops;
@@ -119,6 +121,17 @@ pub static OPERATIONS: &[Operation] = &[
     op!("GetMetricStatistics", metric_ops::get_metric_statistics),
     op!("GetMetricData", metric_ops::get_metric_data),
     op!("ListMetrics", metric_ops::list_metrics),
+    op!("PutMetricAlarm", alarm_ops::put_metric_alarm),
+    op!("DescribeAlarms", alarm_ops::describe_alarms),
+    op!("DescribeAlarmsForMetric", alarm_ops::describe_alarms_for_metric),
+    op!("DeleteAlarms", alarm_ops::delete_alarms),
+    op!("SetAlarmState", alarm_ops::set_alarm_state),
+    op!("DescribeAlarmHistory", alarm_ops::describe_alarm_history),
+    op!("EnableAlarmActions", alarm_ops::enable_alarm_actions),
+    op!("DisableAlarmActions", alarm_ops::disable_alarm_actions),
+    op!("TagResource", alarm_ops::tag_resource),
+    op!("UntagResource", alarm_ops::untag_resource),
+    op!("ListTagsForResource", alarm_ops::list_tags_for_resource),
 ];
 
 /// The CloudWatch service: a cheap clonable handle.
@@ -126,6 +139,8 @@ pub static OPERATIONS: &[Operation] = &[
 pub struct CloudWatch {
     store: store::Store,
     recorder: metrics::Recorder,
+    /// The alarm engine the alarm operations call (`None`: they answer InternalServiceError).
+    alarms: Option<alarms::Alarms>,
 }
 
 impl std::fmt::Debug for CloudWatch {
@@ -136,7 +151,13 @@ impl std::fmt::Debug for CloudWatch {
 
 impl CloudWatch {
     pub fn new(store: store::Store, recorder: metrics::Recorder) -> CloudWatch {
-        CloudWatch { store, recorder }
+        CloudWatch { store, recorder, alarms: None }
+    }
+
+    /// Serves the alarm operations with `alarms` (which PutMetricData also wakes).
+    pub fn with_alarms(mut self, alarms: alarms::Alarms) -> CloudWatch {
+        self.alarms = Some(alarms);
+        self
     }
 
     pub fn recorder(&self) -> &metrics::Recorder {

@@ -304,7 +304,10 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     for d in &data {
         cw.recorder.record_aggregate(&d.series, d.ts_ms, &d.aggregate);
     }
-    // alarms: poke
+    // Alarms on these metrics are evaluated now rather than at their next round.
+    if let Some(alarms) = &cw.alarms {
+        alarms.poke();
+    }
     Ok(None)
 }
 

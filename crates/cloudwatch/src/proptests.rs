@@ -1,4 +1,5 @@
-//! Property tests of the CloudWatch API's untrusted input: every operation's valid request,
+//! Property tests of the CloudWatch API's untrusted input: every operation's valid request (the
+//! alarm operations' too),
 //! mutated, in each of the three protocols (JSON documents, raw CBOR and query bytes), through
 //! [`CloudWatch::handle`] on a real store. Every answer is a success or a client error in the
 //! request's protocol; nothing panics, nothing answers 5xx.
@@ -48,6 +49,41 @@ fn requests() -> Vec<(&'static str, Json)> {
             json!({"Namespace": "App", "MetricName": "Latency", "Dimensions": [{"Name": "Service"}],
                    "RecentlyActive": "PT3H", "NextToken": "417070004c6174656e637900"}),
         ),
+        (
+            "PutMetricAlarm",
+            json!({"AlarmName": "a", "AlarmDescription": "d", "ActionsEnabled": true,
+                   "AlarmActions": ["arn:aws:lambda:us-east-1:123456789012:function:f:live"], "OKActions": [],
+                   "Namespace": "App", "MetricName": "Latency", "Dimensions": dims, "ExtendedStatistic": "p99",
+                   "Period": 60, "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 100.5,
+                   "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "breaching",
+                   "EvaluateLowSampleCountPercentile": "ignore", "Tags": [{"Key": "k", "Value": "v"}]}),
+        ),
+        (
+            "DescribeAlarms",
+            json!({"AlarmNames": ["a"], "AlarmNamePrefix": "a", "StateValue": "OK", "AlarmTypes": ["MetricAlarm"],
+                   "ActionPrefix": "arn:", "MaxRecords": 10, "NextToken": "v1.61"}),
+        ),
+        (
+            "DescribeAlarmsForMetric",
+            json!({"Namespace": "App", "MetricName": "Latency", "Dimensions": dims, "Statistic": "Sum", "Period": 60}),
+        ),
+        (
+            "SetAlarmState",
+            json!({"AlarmName": "a", "StateValue": "ALARM", "StateReason": "r", "StateReasonData": "{\"a\":1}"}),
+        ),
+        (
+            "DescribeAlarmHistory",
+            json!({"AlarmName": "a", "HistoryItemType": "StateUpdate", "StartDate": now - 600, "EndDate": now,
+                   "MaxRecords": 5, "ScanBy": "TimestampAscending", "NextToken": "v1.31"}),
+        ),
+        ("DisableAlarmActions", json!({"AlarmNames": ["a"]})),
+        (
+            "TagResource",
+            json!({"ResourceARN": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a",
+                   "Tags": [{"Key": "k2", "Value": "v2"}]}),
+        ),
+        ("ListTagsForResource", json!({"ResourceARN": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"})),
+        ("DeleteAlarms", json!({"AlarmNames": ["b", "c"]})),
     ]
 }
 
@@ -75,6 +111,22 @@ const MEMBERS: &[&str] = &[
     "Expression",
     "NextToken",
     "MaxDatapoints",
+    "AlarmName",
+    "AlarmNames",
+    "AlarmActions",
+    "Statistic",
+    "ExtendedStatistic",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "StateValue",
+    "StateReason",
+    "StateReasonData",
+    "ResourceARN",
+    "Tags",
+    "Key",
 ];
 
 /// A JSON document as the query protocol spells it (`A.member.1.B=…`).
@@ -137,7 +189,8 @@ fn request() -> impl Strategy<Value = (u8, String, Vec<u8>)> {
 fn service(dir: &tempfile::TempDir) -> CloudWatch {
     let backend = store::SqliteBackend::open(&store::SqliteOptions { path: dir.path().join("versa.db") }).unwrap();
     let store = store::Store::new(Arc::new(backend));
-    CloudWatch::new(store.clone(), metrics::Recorder::new(store))
+    let recorder = metrics::Recorder::new(store.clone());
+    CloudWatch::new(store.clone(), recorder.clone()).with_alarms(alarms::Alarms::new(store, recorder))
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! future resolves. The `versa` binary only parses flags, binds and calls it; tests call it
 //! in-process.
 
+mod alarm_actions;
 mod config;
 pub mod credentials;
 mod s3_bridge;
@@ -50,6 +51,8 @@ pub struct Server {
     tls: Option<api::listener::Tls>,
     /// Platform metrics; flushed to the store by a task `serve` starts.
     metrics: metrics::Recorder,
+    /// CloudWatch alarms; the evaluator is started by `serve` once the control plane exists.
+    alarms: alarms::Alarms,
     /// The CloudWatch API over `metrics`.
     cloudwatch: cloudwatch::CloudWatch,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -108,7 +111,8 @@ impl Server {
             SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
         let store = Store::new(Arc::new(backend));
         let metrics = metrics::Recorder::new(store.clone());
-        let cloudwatch = cloudwatch::CloudWatch::new(store.clone(), metrics.clone());
+        let alarms = alarms::Alarms::new(store.clone(), metrics.clone());
+        let cloudwatch = cloudwatch::CloudWatch::new(store.clone(), metrics.clone()).with_alarms(alarms.clone());
         let keys = Arc::new(credentials::open_keys(dir, store.clone()).await?);
         let new_root_key = match (config.auth, &config.root_credentials) {
             (api::AuthMode::Off, _) => None,
@@ -215,7 +219,7 @@ impl Server {
             queued_event_bytes_max: config.queued_event_bytes_max,
             metrics: Some(metrics.clone()),
         };
-        let control = Arc::new(Control::new(store, blobs, settings));
+        let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
@@ -233,6 +237,7 @@ impl Server {
             tls,
             metrics,
             cloudwatch,
+            alarms,
             _lock: lock,
         })
     }
@@ -250,6 +255,11 @@ impl Server {
     /// The platform metrics: recording handle and read API.
     pub fn metrics(&self) -> &metrics::Recorder {
         &self.metrics
+    }
+
+    /// The CloudWatch alarms engine (what `crates/cloudwatch` calls, and subscribers watch).
+    pub fn alarms(&self) -> &alarms::Alarms {
+        &self.alarms
     }
 
     /// Whether requests are verified.
@@ -284,6 +294,8 @@ impl Server {
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
+        // Alarms first: after a restart, overdue alarms are evaluated before anything acts on them.
+        let evaluator = self.alarms.start(Arc::new(alarm_actions::LambdaActions { control: self.control.clone() }));
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
@@ -293,9 +305,11 @@ impl Server {
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
+        evaluator.abort();
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        let _ = evaluator.await;
         let _ = worker.await;
         let _ = provisioner.await;
         let _ = outbox.await;

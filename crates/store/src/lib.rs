@@ -1,5 +1,5 @@
 //! Durable state of the control plane: functions (with `$LATEST`), published versions, aliases
-//! and tags.
+//! and tags; metric aggregates; CloudWatch alarms and their history.
 //!
 //! Callers run their logic inside a transaction: [`Store::read`] and [`Store::write`] take a
 //! closure over [`ReadTx`] / [`WriteTx`], the small set of row-level operations every backend
@@ -109,6 +109,54 @@ pub struct MetricPoint {
     pub sketch: Vec<u8>,
 }
 
+/// One CloudWatch alarm as stored (the `alarms` crate's record). `config` is that crate's
+/// serialised definition (opaque here); the rest are the columns queries and the evaluator use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmRecord {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub config: String,
+    pub config_updated_ms: i64,
+    pub actions_enabled: bool,
+    pub state: String,
+    pub reason: String,
+    pub reason_data: Option<String>,
+    pub state_updated_ms: i64,
+    pub state_transitioned_ms: i64,
+    /// When the evaluator must look at the alarm next (epoch ms).
+    pub next_eval_ms: i64,
+}
+
+/// One alarm history item. Kept after the alarm is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmHistoryRow {
+    /// Assigned by the store on insert (ignored there); increases with insertion order.
+    pub id: i64,
+    pub account: String,
+    pub region: String,
+    pub alarm_name: String,
+    pub alarm_type: String,
+    pub timestamp_ms: i64,
+    pub item_type: String,
+    pub summary: String,
+    pub data: String,
+}
+
+/// Which history items [`ReadTx::alarm_history`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmHistoryFilter {
+    pub alarm_name: Option<String>,
+    pub item_type: Option<String>,
+    /// `[from_ms, to_ms]`, inclusive.
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Newest first (`TimestampDescending`, the default) or oldest first.
+    pub newest_first: bool,
+    /// Continue after the item with this id (in the order asked).
+    pub after_id: Option<i64>,
+}
+
 /// Row-level reads, inside a transaction.
 pub trait ReadTx {
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError>;
@@ -204,6 +252,32 @@ pub trait ReadTx {
     fn has_metric_series(&mut self, series: &MetricSeries) -> Result<bool, StoreError>;
     /// How many series have stored points.
     fn metric_series_count(&mut self) -> Result<u64, StoreError>;
+    /// One alarm of an account and region.
+    fn alarm(&mut self, account: &str, region: &str, name: &str) -> Result<Option<AlarmRecord>, StoreError>;
+    /// Alarms of an account and region ordered by name, starting after `after`.
+    fn alarms(
+        &mut self,
+        account: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AlarmRecord>, StoreError>;
+    /// How many alarms an account has in a region.
+    fn alarm_count(&mut self, account: &str, region: &str) -> Result<u64, StoreError>;
+    /// Alarms (any account) due at `now_ms`, earliest due first, at most `limit`.
+    fn alarms_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<AlarmRecord>, StoreError>;
+    /// The earliest due time of any alarm.
+    fn next_alarm_due(&mut self) -> Result<Option<i64>, StoreError>;
+    /// History items of an account and region, at most `limit`.
+    fn alarm_history(
+        &mut self,
+        account: &str,
+        region: &str,
+        filter: &AlarmHistoryFilter,
+        limit: usize,
+    ) -> Result<Vec<AlarmHistoryRow>, StoreError>;
+    /// An alarm's tags, ordered by key.
+    fn alarm_tags(&mut self, account: &str, region: &str, name: &str) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Where a function URL leads.
@@ -283,6 +357,30 @@ pub trait WriteTx: ReadTx {
     /// Deletes the points that start before `before_ms`, and series left without points;
     /// returns how many points went.
     fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Inserts or replaces an alarm.
+    fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), StoreError>;
+    /// Deletes an alarm and its tags (not its history).
+    fn delete_alarm(&mut self, account: &str, region: &str, name: &str) -> Result<bool, StoreError>;
+    /// Sets when the evaluator looks at an alarm next.
+    fn set_alarm_due(&mut self, account: &str, region: &str, name: &str, next_eval_ms: i64) -> Result<(), StoreError>;
+    /// Appends a history item; returns its id.
+    fn insert_alarm_history(&mut self, item: &AlarmHistoryRow) -> Result<i64, StoreError>;
+    /// Deletes history items older than `before_ms`, of each alarm all but its newest
+    /// `keep_per_alarm`, and beyond that all but the newest `keep_total`; returns how many went.
+    fn trim_alarm_history(
+        &mut self,
+        before_ms: i64,
+        keep_per_alarm: usize,
+        keep_total: usize,
+    ) -> Result<u64, StoreError>;
+    /// Replaces an alarm's tags.
+    fn put_alarm_tags(
+        &mut self,
+        account: &str,
+        region: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -22,8 +22,9 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries,
-    QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget, WriteJob, WriteTx,
+    AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, Backend, BoxFuture, Completion,
+    FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget, WriteJob,
+    WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -302,6 +303,47 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, region, namespace, metric, dims, start_ms)
     ) WITHOUT ROWID;
     CREATE INDEX metric_points_start ON metric_points(start_ms);
+    "#,
+    // 8: CloudWatch alarms (the `alarms` crate): definitions with state and due time, their
+    // tags, and history items (kept after an alarm is deleted; trimmed by age and count).
+    r#"
+    CREATE TABLE alarms (
+        account                 TEXT NOT NULL,
+        region                  TEXT NOT NULL,
+        name                    TEXT NOT NULL,
+        config                  TEXT NOT NULL,
+        config_updated_ms       INTEGER NOT NULL,
+        actions_enabled         INTEGER NOT NULL,
+        state                   TEXT NOT NULL,
+        reason                  TEXT NOT NULL,
+        reason_data             TEXT,
+        state_updated_ms        INTEGER NOT NULL,
+        state_transitioned_ms   INTEGER NOT NULL,
+        next_eval_ms            INTEGER NOT NULL,
+        PRIMARY KEY (account, region, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX alarms_due ON alarms(next_eval_ms);
+    CREATE TABLE alarm_tags (
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        value           TEXT NOT NULL,
+        PRIMARY KEY (account, region, name, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE alarm_history (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        alarm_name      TEXT NOT NULL,
+        alarm_type      TEXT NOT NULL,
+        timestamp_ms    INTEGER NOT NULL,
+        item_type       TEXT NOT NULL,
+        summary         TEXT NOT NULL,
+        data            TEXT NOT NULL
+    );
+    CREATE INDEX alarm_history_alarm ON alarm_history(account, region, alarm_name, id);
+    CREATE INDEX alarm_history_time ON alarm_history(timestamp_ms);
     "#,
 ];
 
@@ -982,6 +1024,124 @@ impl ReadTx for SqliteTx<'_> {
             .map(|n| n as u64)
             .map_err(db_err)
     }
+    fn alarm(&mut self, account: &str, region: &str, name: &str) -> Result<Option<AlarmRecord>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ALARM_COLUMNS} FROM alarms WHERE account = ?1 AND region = ?2 AND name = ?3"
+            ))
+            .map_err(db_err)?
+            .query_row(params![account, region, name], alarm_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn alarms(
+        &mut self,
+        account: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ALARM_COLUMNS} FROM alarms WHERE account = ?1 AND region = ?2 AND name > ?3 \
+                 ORDER BY name LIMIT ?4"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![account, region, after.unwrap_or(""), limit as i64], alarm_from_row)
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn alarm_count(&mut self, account: &str, region: &str) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM alarms WHERE account = ?1 AND region = ?2")
+            .map_err(db_err)?
+            .query_row(params![account, region], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    fn alarms_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<AlarmRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ALARM_COLUMNS} FROM alarms WHERE next_eval_ms <= ?1 ORDER BY next_eval_ms LIMIT ?2"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![now_ms, limit as i64], alarm_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn next_alarm_due(&mut self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT min(next_eval_ms) FROM alarms")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))
+            .map_err(db_err)
+    }
+
+    fn alarm_history(
+        &mut self,
+        account: &str,
+        region: &str,
+        filter: &AlarmHistoryFilter,
+        limit: usize,
+    ) -> Result<Vec<AlarmHistoryRow>, StoreError> {
+        let (cmp, order) = if filter.newest_first { ("<", "DESC") } else { (">", "ASC") };
+        let after = filter.after_id.unwrap_or(if filter.newest_first { i64::MAX } else { i64::MIN });
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT id, account, region, alarm_name, alarm_type, timestamp_ms, item_type, summary, data \
+                 FROM alarm_history WHERE account = ?1 AND region = ?2 \
+                 AND (?3 IS NULL OR alarm_name = ?3) AND (?4 IS NULL OR item_type = ?4) \
+                 AND timestamp_ms >= ?5 AND timestamp_ms <= ?6 AND id {cmp} ?7 \
+                 ORDER BY timestamp_ms {order}, id {order} LIMIT ?8"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    account,
+                    region,
+                    filter.alarm_name,
+                    filter.item_type,
+                    filter.from_ms,
+                    filter.to_ms,
+                    after,
+                    limit as i64
+                ],
+                |r| {
+                    Ok(AlarmHistoryRow {
+                        id: r.get(0)?,
+                        account: r.get(1)?,
+                        region: r.get(2)?,
+                        alarm_name: r.get(3)?,
+                        alarm_type: r.get(4)?,
+                        timestamp_ms: r.get(5)?,
+                        item_type: r.get(6)?,
+                        summary: r.get(7)?,
+                        data: r.get(8)?,
+                    })
+                },
+            )
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn alarm_tags(&mut self, account: &str, region: &str, name: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT key, value FROM alarm_tags WHERE account = ?1 AND region = ?2 AND name = ?3 ORDER BY key",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![account, region, name], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
 }
 
 impl SqliteTx<'_> {
@@ -1005,6 +1165,26 @@ fn metric_point_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetricPoint> {
         min: r.get(3)?,
         max: r.get(4)?,
         sketch: r.get(5)?,
+    })
+}
+
+const ALARM_COLUMNS: &str = "account, region, name, config, config_updated_ms, actions_enabled, state, reason, \
+     reason_data, state_updated_ms, state_transitioned_ms, next_eval_ms";
+
+fn alarm_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmRecord> {
+    Ok(AlarmRecord {
+        account: r.get(0)?,
+        region: r.get(1)?,
+        name: r.get(2)?,
+        config: r.get(3)?,
+        config_updated_ms: r.get(4)?,
+        actions_enabled: r.get(5)?,
+        state: r.get(6)?,
+        reason: r.get(7)?,
+        reason_data: r.get(8)?,
+        state_updated_ms: r.get(9)?,
+        state_transitioned_ms: r.get(10)?,
+        next_eval_ms: r.get(11)?,
     })
 }
 
@@ -1425,5 +1605,118 @@ impl WriteTx for SqliteTx<'_> {
                 .map_err(db_err)?;
         }
         Ok(n as u64)
+    }
+    fn put_alarm(&mut self, a: &AlarmRecord) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!("INSERT OR REPLACE INTO alarms ({ALARM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"))
+            .map_err(db_err)?
+            .execute(params![
+                a.account,
+                a.region,
+                a.name,
+                a.config,
+                a.config_updated_ms,
+                a.actions_enabled,
+                a.state,
+                a.reason,
+                a.reason_data,
+                a.state_updated_ms,
+                a.state_transitioned_ms,
+                a.next_eval_ms
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_alarm(&mut self, account: &str, region: &str, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM alarm_tags WHERE account = ?1 AND region = ?2 AND name = ?3")
+            .map_err(db_err)?
+            .execute(params![account, region, name])
+            .map_err(db_err)?;
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM alarms WHERE account = ?1 AND region = ?2 AND name = ?3")
+            .map_err(db_err)?
+            .execute(params![account, region, name])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn set_alarm_due(&mut self, account: &str, region: &str, name: &str, next_eval_ms: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE alarms SET next_eval_ms = ?4 WHERE account = ?1 AND region = ?2 AND name = ?3")
+            .map_err(db_err)?
+            .execute(params![account, region, name, next_eval_ms])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn insert_alarm_history(&mut self, h: &AlarmHistoryRow) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alarm_history (account, region, alarm_name, alarm_type, timestamp_ms, item_type, summary, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db_err)?
+            .execute(params![h.account, h.region, h.alarm_name, h.alarm_type, h.timestamp_ms, h.item_type, h.summary, h.data])
+            .map_err(db_err)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn trim_alarm_history(
+        &mut self,
+        before_ms: i64,
+        keep_per_alarm: usize,
+        keep_total: usize,
+    ) -> Result<u64, StoreError> {
+        let old = self
+            .conn
+            .prepare_cached("DELETE FROM alarm_history WHERE timestamp_ms < ?1")
+            .map_err(db_err)?
+            .execute(params![before_ms])
+            .map_err(db_err)?;
+        let over = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM alarm_history WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER \
+                 (PARTITION BY account, region, alarm_name ORDER BY id DESC) AS n FROM alarm_history) WHERE n > ?1)",
+            )
+            .map_err(db_err)?
+            .execute(params![keep_per_alarm as i64])
+            .map_err(db_err)?;
+        let beyond = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM alarm_history WHERE id <= (SELECT id FROM alarm_history ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            )
+            .map_err(db_err)?
+            .execute(params![keep_total as i64])
+            .map_err(db_err)?;
+        Ok((old + over + beyond) as u64)
+    }
+
+    fn put_alarm_tags(
+        &mut self,
+        account: &str,
+        region: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM alarm_tags WHERE account = ?1 AND region = ?2 AND name = ?3")
+            .map_err(db_err)?
+            .execute(params![account, region, name])
+            .map_err(db_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO alarm_tags (account, region, name, key, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?;
+        for (k, v) in tags {
+            stmt.execute(params![account, region, name, k, v]).map_err(db_err)?;
+        }
+        Ok(())
     }
 }

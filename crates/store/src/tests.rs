@@ -526,3 +526,120 @@ async fn sqlite_metric_points_put_range_series_retention() {
     assert_eq!(count, 1);
     assert!(!has_b);
 }
+
+#[tokio::test]
+async fn sqlite_alarms_state_due_times_history_tags() {
+    use crate::{AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let alarm = |name: &str, due: i64| AlarmRecord {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        name: name.into(),
+        config: "{}".into(),
+        config_updated_ms: 1,
+        actions_enabled: true,
+        state: "INSUFFICIENT_DATA".into(),
+        reason: "Unchecked: Initial alarm creation".into(),
+        reason_data: None,
+        state_updated_ms: 1,
+        state_transitioned_ms: 1,
+        next_eval_ms: due,
+    };
+    let item = |name: &str, ts: i64, kind: &str| AlarmHistoryRow {
+        id: 0,
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        alarm_name: name.into(),
+        alarm_type: "MetricAlarm".into(),
+        timestamp_ms: ts,
+        item_type: kind.into(),
+        summary: format!("{kind} at {ts}"),
+        data: "{}".into(),
+    };
+    {
+        let store = open(dir.path());
+        let (a, b) = (alarm("a", 500), alarm("b", 100));
+        let (a2, b2) = (a.clone(), b.clone());
+        let (i1, i2, i3, i4) = (
+            item("a", 10, "StateUpdate"),
+            item("a", 20, "Action"),
+            item("b", 30, "StateUpdate"),
+            item("a", 40, "StateUpdate"),
+        );
+        store
+            .write(move |tx| {
+                tx.put_alarm(&a2)?;
+                tx.put_alarm(&b2)?;
+                tx.put_alarm_tags(
+                    "123456789012",
+                    "us-east-1",
+                    "a",
+                    &[("k".into(), "v".into()), ("a".into(), "1".into())],
+                )?;
+                for i in [&i1, &i2, &i3, &i4] {
+                    tx.insert_alarm_history(i)?;
+                }
+                tx.set_alarm_due("123456789012", "us-east-1", "a", 50)
+            })
+            .await
+            .unwrap();
+        let (got, all, count, due, next, tags) = store
+            .read(|tx| {
+                Ok::<_, StoreError>((
+                    tx.alarm("123456789012", "us-east-1", "a")?,
+                    tx.alarms("123456789012", "us-east-1", Some("a"), 10)?,
+                    tx.alarm_count("123456789012", "us-east-1")?,
+                    tx.alarms_due(100, 10)?,
+                    tx.next_alarm_due()?,
+                    tx.alarm_tags("123456789012", "us-east-1", "a")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, Some(AlarmRecord { next_eval_ms: 50, ..a }));
+        assert_eq!(all, vec![b.clone()]);
+        assert_eq!(count, 2);
+        assert_eq!(due.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(next, Some(50));
+        assert_eq!(tags, vec![("a".into(), "1".into()), ("k".into(), "v".into())]);
+        // Deleting the alarm deletes its tags, not its history.
+        assert!(store.write(|tx| tx.delete_alarm("123456789012", "us-east-1", "a")).await.unwrap());
+    }
+    // Reopened: history survives, filtered and paged both ways, then trimmed.
+    let store = open(dir.path());
+    let f = |name: Option<&str>, kind: Option<&str>, newest_first: bool, after_id: Option<i64>| AlarmHistoryFilter {
+        alarm_name: name.map(str::to_owned),
+        item_type: kind.map(str::to_owned),
+        from_ms: 0,
+        to_ms: i64::MAX,
+        newest_first,
+        after_id,
+    };
+    let everything = f(None, None, false, None);
+    let (page1, newest, oldest, updates, tags) = store
+        .read(move |tx| {
+            let acct = "123456789012";
+            let page1 = tx.alarm_history(acct, "us-east-1", &f(Some("a"), None, true, None), 2)?;
+            let newest = tx.alarm_history(acct, "us-east-1", &f(Some("a"), None, true, Some(page1[1].id)), 10)?;
+            let oldest = tx.alarm_history(acct, "us-east-1", &f(None, None, false, None), 10)?;
+            let updates = tx.alarm_history(acct, "us-east-1", &f(None, Some("StateUpdate"), true, None), 10)?;
+            Ok::<_, StoreError>((page1, newest, oldest, updates, tx.alarm_tags(acct, "us-east-1", "a")?))
+        })
+        .await
+        .unwrap();
+    let ts = |v: &[AlarmHistoryRow]| v.iter().map(|i| i.timestamp_ms).collect::<Vec<_>>();
+    assert_eq!(ts(&page1), [40, 20]);
+    assert_eq!(ts(&newest), [10]);
+    assert_eq!(ts(&oldest), [10, 20, 30, 40]);
+    assert_eq!(ts(&updates), [40, 30, 10]);
+    assert!(tags.is_empty());
+    assert_eq!(store.write(|tx| tx.trim_alarm_history(15, 1, 100)).await.unwrap(), 2);
+    let left = store.read(move |tx| tx.alarm_history("123456789012", "us-east-1", &everything, 10)).await.unwrap();
+    assert_eq!(ts(&left), [30, 40]);
+    assert_eq!(store.write(|tx| tx.trim_alarm_history(0, 10, 1)).await.unwrap(), 1);
+    let left = store
+        .read(move |tx| tx.alarm_history("123456789012", "us-east-1", &f(None, None, false, None), 10))
+        .await
+        .unwrap();
+    assert_eq!(ts(&left), [40]);
+}

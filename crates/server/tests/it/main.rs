@@ -1,9 +1,11 @@
 //! The one integration test binary: the real server, driven by real clients.
 
+mod alarms;
 mod aliases;
 mod auth;
 mod cli;
 mod cloudwatch;
+mod cloudwatch_alarms;
 mod cross_account;
 mod durability;
 mod events;
