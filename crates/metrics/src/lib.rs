@@ -8,6 +8,11 @@
 //! and deletes points older than [`RETENTION_MS`]. Metrics are not acknowledged writes: a crash
 //! loses at most the aggregates of the last unflushed seconds; a graceful shutdown flushes.
 //!
+//! Values recorded at high resolution ([`Recorder::record_high_resolution`], PutMetricData's
+//! `StorageResolution=1`) also go into 1-second aggregates, stored in a sibling table for
+//! [`HIGH_RESOLUTION_RETENTION_MS`] (3 hours, as CloudWatch); they are always added to their
+//! minute too, so after 3 hours they are still there as minute data.
+//!
 //! Bounds: at most [`MAX_SERIES`] series recorded by one process, [`MAX_OPEN_POINTS`] open
 //! aggregates between flushes, [`MAX_STORED_SERIES`] series in the store; beyond them, new
 //! series or points are dropped and counted ([`Recorder::dropped`]).
@@ -15,7 +20,7 @@
 mod prom;
 mod sketch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use store::{MetricPoint, MetricSeries, Store, StoreError};
 
-pub use crate::prom::{Gauges, MAX_PROM_SERIES, Outcome};
+pub use crate::prom::{Gauges, MAX_PROM_SERIES, Outcome, RoutingWeight};
 pub use crate::sketch::{RELATIVE_ERROR, Sketch};
 
 /// The namespace of the metrics Lambda emits.
@@ -40,6 +45,19 @@ pub const MAX_SERIES: usize = 20_000;
 pub const MAX_OPEN_POINTS: usize = 100_000;
 /// Most distinct series in the store; beyond, new series are not stored (dropped, counted).
 pub const MAX_STORED_SERIES: u64 = 100_000;
+/// The aggregation period of high-resolution points.
+pub const HIGH_RESOLUTION_PERIOD_MS: i64 = 1_000;
+/// How long 1-second points are kept (CloudWatch: 3 hours; the minute points stay).
+pub const HIGH_RESOLUTION_RETENTION_MS: i64 = 3 * 3600 * 1000;
+/// Most series with 1-second points (in memory, and in the store); beyond, new series get
+/// minute points only (counted in [`Dropped::series`]). 1,000 series × 3 hours of seconds
+/// is at most ~11 million stored rows.
+pub const MAX_HIGH_RESOLUTION_SERIES: usize = 1_000;
+/// How often, at most, the set of series with stored 1-second points is re-read once it is
+/// full (series whose seconds all aged out leave it then).
+const HIGH_RESOLUTION_RESEED: Duration = Duration::from_secs(600);
+/// The periods statistics answer from 1-second points (CloudWatch's high-resolution periods).
+pub const HIGH_RESOLUTION_PERIODS_MS: [i64; 4] = [1_000, 5_000, 10_000, 30_000];
 
 /// A fast non-cryptographic hasher for the in-memory maps (keys are Versa's own series names,
 /// bounded in number, so flooding is not a concern): the recording path hashes ~16 keys per
@@ -205,6 +223,25 @@ pub struct Invocation<'a> {
     pub provisioned: Option<bool>,
 }
 
+/// One invocation on a provisioned environment, for [`Recorder::provisioned`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProvisionedUse<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub function: &'a str,
+    /// The alias or version the provisioned concurrency is configured on.
+    pub qualifier: &'a str,
+    /// When the invocation started.
+    pub ts_ms: i64,
+    /// Provisioned environments of that config busy now, this invocation's included.
+    pub in_use: u32,
+    /// Environments the config has allocated.
+    pub allocated: u32,
+    /// Busy provisioned environments of the whole function, and of its account and region.
+    pub function_in_use: u32,
+    pub account_in_use: u32,
+}
+
 /// Names an invocation's function as the asynchronous metrics need it.
 #[derive(Debug, Clone, Copy)]
 pub struct FunctionAt<'a> {
@@ -223,22 +260,35 @@ pub struct Dropped {
     pub points: u64,
 }
 
-/// One recorded series: its key, and its open aggregates by minute start.
+/// One recorded series: its key, and its open aggregates by minute start (and by second start,
+/// for values recorded at high resolution).
 struct Slot {
     key: MetricSeries,
     minutes: Vec<(i64, Aggregate)>,
+    seconds: Vec<(i64, Aggregate)>,
 }
 
 #[derive(Default)]
 struct Open {
     /// By the series' key string (account, region, namespace, metric, dims joined).
     series: FastMap<String, Slot>,
+    /// Open aggregates, minutes and seconds.
     points: usize,
+    /// Keys of the series recorded at high resolution by this process.
+    high_resolution: HashSet<String>,
+}
+
+/// The series with stored 1-second points, as last read (see [`HIGH_RESOLUTION_RESEED`]).
+#[derive(Default)]
+struct StoredHighResolution {
+    read_at: Option<std::time::Instant>,
+    series: HashSet<MetricSeries>,
 }
 
 struct Inner {
     store: Store,
     open: Mutex<Open>,
+    stored_hr: Arc<Mutex<StoredHighResolution>>,
     prom: Mutex<prom::Prom>,
     dropped_series: AtomicU64,
     dropped_points: AtomicU64,
@@ -292,6 +342,7 @@ impl Recorder {
             inner: Arc::new(Inner {
                 store,
                 open: Mutex::default(),
+                stored_hr: Arc::default(),
                 prom: Mutex::default(),
                 dropped_series: AtomicU64::new(0),
                 dropped_points: AtomicU64::new(0),
@@ -305,6 +356,38 @@ impl Recorder {
         let mut key = String::with_capacity(128);
         let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
         self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
+    }
+
+    /// Records one value at high resolution (PutMetricData's `StorageResolution=1`): into the
+    /// series' 1-second aggregate (kept [`HIGH_RESOLUTION_RETENTION_MS`]) and its minute.
+    /// Beyond [`MAX_HIGH_RESOLUTION_SERIES`], a new series gets its minute only.
+    pub fn record_high_resolution(&self, series: &MetricSeries, ts_ms: i64, v: f64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
+        self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
+        if !open.high_resolution.contains(key.as_str()) {
+            if open.high_resolution.len() >= MAX_HIGH_RESOLUTION_SERIES {
+                self.drop_series(&series.metric);
+                return;
+            }
+            open.high_resolution.insert(key.clone());
+        }
+        let second = ts_ms.div_euclid(HIGH_RESOLUTION_PERIOD_MS) * HIGH_RESOLUTION_PERIOD_MS;
+        let full = open.points >= MAX_OPEN_POINTS;
+        let Some(slot) = open.series.get_mut(key.as_str()) else { return };
+        match slot.seconds.iter_mut().rev().find(|m| m.0 == second) {
+            Some(m) => m.1.add(v),
+            None if full => {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                let mut a = Aggregate::default();
+                a.add(v);
+                slot.seconds.push((second, a));
+                open.points += 1;
+            }
+        }
     }
 
     /// Adds `v` to the open aggregate of the series; `key` is a scratch buffer.
@@ -336,6 +419,7 @@ impl Recorder {
                         dims: dims.to_owned(),
                     },
                     minutes: Vec::new(),
+                    seconds: Vec::new(),
                 };
                 open.series.insert(key.clone(), slot);
             }
@@ -397,37 +481,83 @@ impl Recorder {
         }
         let resource = resource(i.function, i.qualifier);
         let mut p = self.inner.prom.lock().unwrap_or_else(|e| e.into_inner());
-        p.invocation(i.function, &resource, i.executed_version, i.outcome, i.duration_ms / 1000.0);
+        let f = FunctionAt { account: i.account, region: i.region, function: i.function, qualifier: i.qualifier };
+        p.invocation(&f, &resource, i.executed_version, i.outcome, i.duration_ms / 1000.0);
     }
 
     /// Records a throttled invocation (429): Throttles, not Invocations.
     pub fn throttle(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "Throttles", ts_ms, 1.0);
         let resource = resource(f.function, f.qualifier);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).throttle(f.function, &resource);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).throttle(f, &resource);
     }
 
     /// An `Event` invocation was queued (at `ts_ms`).
     pub fn async_received(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "AsyncEventsReceived", ts_ms, 1.0);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_received(f.function);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_received(f);
     }
 
     /// An attempt of a queued event starts (at `ts_ms`), `age_ms` after it was queued.
     pub fn async_age(&self, f: &FunctionAt<'_>, ts_ms: i64, age_ms: f64) {
         self.lambda(f, "AsyncEventAge", ts_ms, age_ms);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_age(f.function, age_ms / 1000.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_age(f, age_ms / 1000.0);
     }
 
     /// A queued event ended without success and without a destination taking it.
     pub fn async_dropped(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "AsyncEventsDropped", ts_ms, 1.0);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_dropped(f.function);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_dropped(f);
     }
 
     /// A destination record could not be delivered.
     pub fn destination_failure(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "DestinationDeliveryFailures", ts_ms, 1.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).destination_failure(f);
+    }
+
+    /// A failed event could not be sent to the function's dead-letter queue.
+    pub fn dead_letter_error(&self, f: &FunctionAt<'_>, ts_ms: i64) {
+        self.lambda(f, "DeadLetterErrors", ts_ms, 1.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).dead_letter_error(f);
+    }
+
+    /// An invocation of a function without reserved concurrency was admitted at `ts_ms`, with
+    /// `in_use` such invocations running in its account and region (this one included):
+    /// `UnreservedConcurrentExecutions`, account level (no dimensions).
+    pub fn unreserved_concurrency(&self, account: &str, region: &str, ts_ms: i64, in_use: u64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(64);
+        let head = [account, region, LAMBDA, "UnreservedConcurrentExecutions"];
+        self.add(&mut open, &mut key, head, "", ts_ms, in_use as f64);
+    }
+
+    /// An invocation took a provisioned environment: `ProvisionedConcurrentExecutions` (under
+    /// `{FunctionName, Resource}` of the config, `{FunctionName}` and `{}`) and
+    /// `ProvisionedConcurrencyUtilization` (in use / allocated, under `{FunctionName, Resource}`).
+    pub fn provisioned(&self, p: &ProvisionedUse<'_>) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        let mut function = String::with_capacity(64);
+        function.push_str("FunctionName");
+        function.push(NAME_END);
+        function.push_str(p.function);
+        let resource = format!("{function}{DIM_END}Resource{NAME_END}{}:{}", p.function, p.qualifier);
+        let head = |metric| [p.account, p.region, LAMBDA, metric];
+        let executions = "ProvisionedConcurrentExecutions";
+        self.add(&mut open, &mut key, head(executions), &resource, p.ts_ms, f64::from(p.in_use));
+        self.add(&mut open, &mut key, head(executions), &function, p.ts_ms, f64::from(p.function_in_use));
+        self.add(&mut open, &mut key, head(executions), "", p.ts_ms, f64::from(p.account_in_use));
+        if p.allocated > 0 {
+            let utilization = f64::from(p.in_use) / f64::from(p.allocated);
+            self.add(&mut open, &mut key, head("ProvisionedConcurrencyUtilization"), &resource, p.ts_ms, utilization);
+        }
+    }
+
+    /// Drops the Prometheus series of a deleted function (`qualifier` `None`), alias or
+    /// version (deployments.md §5). The stored CloudWatch points stay until retention, as on AWS.
+    pub fn forget(&self, account: &str, region: &str, function: &str, qualifier: Option<&str>) {
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).forget(account, region, function, qualifier);
     }
 
     fn lambda(&self, f: &FunctionAt<'_>, metric: &str, ts_ms: i64, v: f64) {
@@ -454,22 +584,31 @@ impl Recorder {
     }
 
     /// Takes the open aggregates out (the flusher merges them into the store).
-    fn take(&self) -> Vec<(MetricSeries, i64, Aggregate)> {
+    /// Minutes and seconds apart.
+    #[allow(clippy::type_complexity)]
+    fn take(&self) -> (Vec<(MetricSeries, i64, Aggregate)>, Vec<(MetricSeries, i64, Aggregate)>) {
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(open.points);
+        let mut seconds = Vec::new();
         for slot in open.series.values_mut() {
             for (minute, a) in slot.minutes.drain(..) {
                 out.push((slot.key.clone(), minute, a));
             }
+            for (second, a) in slot.seconds.drain(..) {
+                seconds.push((slot.key.clone(), second, a));
+            }
         }
         open.points = 0;
-        out
+        (out, seconds)
     }
 
     /// Merges the open aggregates into the store and deletes points past retention.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let taken = self.take();
-        let cut = stdx::time::now_ms() - RETENTION_MS;
+        let (taken, seconds) = self.take();
+        let now = stdx::time::now_ms();
+        let cut = now - RETENTION_MS;
+        let hr_cut = now - HIGH_RESOLUTION_RETENTION_MS;
+        let stored_hr = Arc::clone(&self.inner.stored_hr);
         let (stored, dropped) = self
             .inner
             .store
@@ -493,6 +632,34 @@ impl Recorder {
                     stored += 1;
                 }
                 tx.delete_metric_points_before(minute_of(cut))?;
+                if !seconds.is_empty() {
+                    let mut known = stored_hr.lock().unwrap_or_else(|e| e.into_inner());
+                    let stale = known.read_at.is_none_or(|t| {
+                        known.series.len() >= MAX_HIGH_RESOLUTION_SERIES && t.elapsed() >= HIGH_RESOLUTION_RESEED
+                    });
+                    if stale {
+                        known.series = tx.metric_series_hr(MAX_HIGH_RESOLUTION_SERIES)?.into_iter().collect();
+                        known.read_at = Some(std::time::Instant::now());
+                    }
+                    for (key, second, mut a) in seconds {
+                        if second < hr_cut {
+                            continue;
+                        }
+                        if !known.series.contains(&key) {
+                            if known.series.len() >= MAX_HIGH_RESOLUTION_SERIES {
+                                dropped += 1;
+                                continue;
+                            }
+                            known.series.insert(key.clone());
+                        }
+                        if let Some(p) = tx.metric_point_hr(&key, second)? {
+                            a.merge(&Aggregate::from_point(&p));
+                        }
+                        tx.put_metric_point_hr(&key, &a.to_point(second))?;
+                        stored += 1;
+                    }
+                }
+                tx.delete_metric_points_hr_before(hr_cut)?;
                 Ok::<_, StoreError>((stored, dropped))
             })
             .await?;
@@ -521,9 +688,11 @@ impl Recorder {
         })
     }
 
-    /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms` (a multiple of a
-    /// minute), from the store and the not yet flushed aggregates; periods without values
-    /// are left out.
+    /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms`, from the store and the
+    /// not yet flushed aggregates; periods without values are left out. A period of 1, 5, 10
+    /// or 30 seconds ([`HIGH_RESOLUTION_PERIODS_MS`]) is answered from the 1-second points
+    /// (values recorded at high resolution, the last 3 hours); any other period from the
+    /// minutes (shorter ones count as a minute).
     pub async fn statistics(
         &self,
         series: &MetricSeries,
@@ -531,9 +700,20 @@ impl Recorder {
         to_ms: i64,
         period_ms: i64,
     ) -> Result<Vec<Datapoint>, StoreError> {
-        let period = period_ms.max(PERIOD_MS);
+        let high_resolution = HIGH_RESOLUTION_PERIODS_MS.contains(&period_ms);
+        let period = if high_resolution { period_ms } else { period_ms.max(PERIOD_MS) };
         let s = series.clone();
-        let stored = self.inner.store.read(move |tx| tx.metric_points(&s, from_ms, to_ms)).await?;
+        let stored = self
+            .inner
+            .store
+            .read(move |tx| {
+                if high_resolution {
+                    tx.metric_points_hr(&s, from_ms, to_ms)
+                } else {
+                    tx.metric_points(&s, from_ms, to_ms)
+                }
+            })
+            .await?;
         let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();
         let bucket = |start: i64| from_ms + (start - from_ms).div_euclid(period) * period;
         for p in &stored {
@@ -548,7 +728,8 @@ impl Recorder {
             }
             key.push_str(&series.dims);
             if let Some(slot) = open.series.get(&key) {
-                for (minute, a) in &slot.minutes {
+                let open_points = if high_resolution { &slot.seconds } else { &slot.minutes };
+                for (minute, a) in open_points {
                     if (from_ms..to_ms).contains(minute) {
                         by_period.entry(bucket(*minute)).or_default().merge(a);
                     }
