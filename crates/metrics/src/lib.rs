@@ -306,6 +306,9 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+/// An open aggregate taken for the store: its series, period start and values.
+type Taken = (MetricSeries, i64, Aggregate);
+
 /// The minute a timestamp falls in.
 pub fn minute_of(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(PERIOD_MS) * PERIOD_MS
@@ -585,8 +588,7 @@ impl Recorder {
 
     /// Takes the open aggregates out (the flusher merges them into the store).
     /// Minutes and seconds apart.
-    #[allow(clippy::type_complexity)]
-    fn take(&self) -> (Vec<(MetricSeries, i64, Aggregate)>, Vec<(MetricSeries, i64, Aggregate)>) {
+    fn take(&self) -> (Vec<Taken>, Vec<Taken>) {
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(open.points);
         let mut seconds = Vec::new();

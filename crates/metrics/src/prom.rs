@@ -139,6 +139,9 @@ struct Async {
     age: Histogram,
 }
 
+/// A counter of [`Async`]: its name, help text and value.
+type AsyncCounter = (&'static str, &'static str, fn(&Async) -> u64);
+
 #[derive(Debug, Default)]
 pub(crate) struct Prom {
     /// By `account NUL region NUL function NUL resource NUL executed_version NUL`.
@@ -310,7 +313,7 @@ impl Prom {
         }
         let mut asyncs: Vec<&Async> = self.asyncs.values().collect();
         asyncs.sort_by(|a, b| a.owner.cmp(&b.owner));
-        let counters: [(&str, &str, fn(&Async) -> u64); 4] = [
+        let counters: [AsyncCounter; 4] = [
             ("versa_async_events_received_total", "Event invocations queued.", |a| a.received),
             (
                 "versa_async_events_dropped_total",
