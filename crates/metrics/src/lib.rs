@@ -379,18 +379,27 @@ impl Recorder {
         let second = ts_ms.div_euclid(HIGH_RESOLUTION_PERIOD_MS) * HIGH_RESOLUTION_PERIOD_MS;
         let full = open.points >= MAX_OPEN_POINTS;
         let Some(slot) = open.series.get_mut(key.as_str()) else { return };
-        match slot.seconds.iter_mut().rev().find(|m| m.0 == second) {
-            Some(m) => m.1.add(v),
-            None if full => {
-                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                let mut a = Aggregate::default();
-                a.add(v);
-                slot.seconds.push((second, a));
-                open.points += 1;
-            }
+        if self.add_point(&mut slot.seconds, second, v, full) {
+            open.points += 1;
         }
+    }
+
+    /// Adds `v` to the aggregate starting at `start` among `points`, opening it unless `full`
+    /// (then the value is dropped and counted). Returns whether an aggregate was opened.
+    fn add_point(&self, points: &mut Vec<(i64, Aggregate)>, start: i64, v: f64, full: bool) -> bool {
+        // The newest first: values mostly arrive in time order.
+        if let Some(m) = points.iter_mut().rev().find(|m| m.0 == start) {
+            m.1.add(v);
+            return false;
+        }
+        if full {
+            self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut a = Aggregate::default();
+        a.add(v);
+        points.push((start, a));
+        true
     }
 
     /// Adds `v` to the open aggregate of the series; `key` is a scratch buffer.
@@ -428,17 +437,8 @@ impl Recorder {
             }
         }
         let Some(slot) = open.series.get_mut(key.as_str()) else { return };
-        match slot.minutes.iter_mut().find(|m| m.0 == minute) {
-            Some(m) => m.1.add(v),
-            None if full => {
-                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                let mut a = Aggregate::default();
-                a.add(v);
-                slot.minutes.push((minute, a));
-                open.points += 1;
-            }
+        if self.add_point(&mut slot.minutes, minute, v, full) {
+            open.points += 1;
         }
     }
 

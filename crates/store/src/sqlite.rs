@@ -910,18 +910,7 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn metric_point(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 AND start_ms = ?6",
-            )
-            .map_err(db_err)?
-            .query_row(
-                params![series.account, series.region, series.namespace, series.metric, series.dims, start_ms],
-                metric_point_row,
-            )
-            .optional()
-            .map_err(db_err)
+        self.read_metric_point("metric_points", series, start_ms)
     }
 
     fn metric_points(
@@ -930,21 +919,7 @@ impl ReadTx for SqliteTx<'_> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<MetricPoint>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 \
-                 AND start_ms >= ?6 AND start_ms < ?7 ORDER BY start_ms",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(
-                params![series.account, series.region, series.namespace, series.metric, series.dims, from_ms, to_ms],
-                metric_point_row,
-            )
-            .map_err(db_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        self.read_metric_points("metric_points", series, from_ms, to_ms)
     }
 
     fn metric_series(
@@ -1009,36 +984,11 @@ impl ReadTx for SqliteTx<'_> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<MetricPoint>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points_hr \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 \
-                 AND start_ms >= ?6 AND start_ms < ?7 ORDER BY start_ms",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(
-                params![series.account, series.region, series.namespace, series.metric, series.dims, from_ms, to_ms],
-                metric_point_row,
-            )
-            .map_err(db_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        self.read_metric_points("metric_points_hr", series, from_ms, to_ms)
     }
 
     fn metric_point_hr(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points_hr \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 AND start_ms = ?6",
-            )
-            .map_err(db_err)?
-            .query_row(
-                params![series.account, series.region, series.namespace, series.metric, series.dims, start_ms],
-                metric_point_row,
-            )
-            .optional()
-            .map_err(db_err)
+        self.read_metric_point("metric_points_hr", series, start_ms)
     }
 
     fn metric_series_hr(&mut self, limit: usize) -> Result<Vec<MetricSeries>, StoreError> {
@@ -1103,6 +1053,78 @@ impl ReadTx for SqliteTx<'_> {
 }
 
 impl SqliteTx<'_> {
+    /// A point of `series` in `table` (`metric_points` or `metric_points_hr`).
+    fn read_metric_point(
+        &self,
+        table: &str,
+        series: &MetricSeries,
+        start_ms: i64,
+    ) -> Result<Option<MetricPoint>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT start_ms, sum, count, min, max, sketch FROM {table} \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 AND start_ms = ?6"
+            ))
+            .map_err(db_err)?
+            .query_row(
+                params![series.account, series.region, series.namespace, series.metric, series.dims, start_ms],
+                metric_point_row,
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// The points of `series` in `table` starting in `[from_ms, to_ms)`, oldest first.
+    fn read_metric_points(
+        &self,
+        table: &str,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT start_ms, sum, count, min, max, sketch FROM {table} \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 \
+                 AND start_ms >= ?6 AND start_ms < ?7 ORDER BY start_ms"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![series.account, series.region, series.namespace, series.metric, series.dims, from_ms, to_ms],
+                metric_point_row,
+            )
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    /// Writes (replaces) a point of `series` in `table`.
+    fn write_metric_point(&self, table: &str, s: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table} \
+                 (account, region, namespace, metric, dims, start_ms, sum, count, min, max, sketch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .map_err(db_err)?
+            .execute(params![
+                s.account,
+                s.region,
+                s.namespace,
+                s.metric,
+                s.dims,
+                point.start_ms,
+                point.sum,
+                point.count as i64,
+                point.min,
+                point.max,
+                point.sketch
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     fn read_layer(&self, key: &LayerKey) -> Result<Option<Layer>, StoreError> {
         self.conn
             .prepare_cached(
@@ -1499,54 +1521,11 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![s.account, s.region, s.namespace, s.metric, s.dims])
             .map_err(db_err)?;
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO metric_points \
-                 (account, region, namespace, metric, dims, start_ms, sum, count, min, max, sketch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                s.account,
-                s.region,
-                s.namespace,
-                s.metric,
-                s.dims,
-                point.start_ms,
-                point.sum,
-                point.count as i64,
-                point.min,
-                point.max,
-                point.sketch
-            ])
-            .map_err(db_err)?;
-        Ok(())
+        self.write_metric_point("metric_points", series, point)
     }
 
     fn put_metric_point_hr(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError> {
-        let s = series;
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO metric_points_hr \
-                 (account, region, namespace, metric, dims, start_ms, sum, count, min, max, sketch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                s.account,
-                s.region,
-                s.namespace,
-                s.metric,
-                s.dims,
-                point.start_ms,
-                point.sum,
-                point.count as i64,
-                point.min,
-                point.max,
-                point.sketch
-            ])
-            .map_err(db_err)?;
-        Ok(())
+        self.write_metric_point("metric_points_hr", series, point)
     }
 
     fn delete_metric_points_hr_before(&mut self, before_ms: i64) -> Result<u64, StoreError> {
