@@ -692,9 +692,10 @@ impl Recorder {
 
     /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms`, from the store and the
     /// not yet flushed aggregates; periods without values are left out. A period of 1, 5, 10
-    /// or 30 seconds ([`HIGH_RESOLUTION_PERIODS_MS`]) is answered from the 1-second points
-    /// (values recorded at high resolution, the last 3 hours); any other period from the
-    /// minutes (shorter ones count as a minute).
+    /// or 30 seconds ([`HIGH_RESOLUTION_PERIODS_MS`]) is answered from the 1-second points;
+    /// a minute without any (values recorded at standard resolution, or seconds past their
+    /// 3 hours) counts as one value at its start. Any other period is answered from the minutes
+    /// (shorter ones count as a minute).
     pub async fn statistics(
         &self,
         series: &MetricSeries,
@@ -705,22 +706,19 @@ impl Recorder {
         let high_resolution = HIGH_RESOLUTION_PERIODS_MS.contains(&period_ms);
         let period = if high_resolution { period_ms } else { period_ms.max(PERIOD_MS) };
         let s = series.clone();
-        let stored = self
+        let (stored_minutes, stored_seconds) = self
             .inner
             .store
             .read(move |tx| {
-                if high_resolution {
-                    tx.metric_points_hr(&s, from_ms, to_ms)
-                } else {
-                    tx.metric_points(&s, from_ms, to_ms)
-                }
+                let seconds = if high_resolution { tx.metric_points_hr(&s, from_ms, to_ms)? } else { Vec::new() };
+                Ok::<_, StoreError>((tx.metric_points(&s, from_ms, to_ms)?, seconds))
             })
             .await?;
-        let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();
-        let bucket = |start: i64| from_ms + (start - from_ms).div_euclid(period) * period;
-        for p in &stored {
-            by_period.entry(bucket(p.start_ms)).or_default().merge(&Aggregate::from_point(p));
-        }
+        let in_range = |start: &i64| (from_ms..to_ms).contains(start);
+        let mut minutes: Vec<(i64, Aggregate)> =
+            stored_minutes.iter().map(|p| (p.start_ms, Aggregate::from_point(p))).collect();
+        let mut seconds: Vec<(i64, Aggregate)> =
+            stored_seconds.iter().map(|p| (p.start_ms, Aggregate::from_point(p))).collect();
         {
             let open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
             let mut key = String::new();
@@ -730,13 +728,18 @@ impl Recorder {
             }
             key.push_str(&series.dims);
             if let Some(slot) = open.series.get(&key) {
-                let open_points = if high_resolution { &slot.seconds } else { &slot.minutes };
-                for (minute, a) in open_points {
-                    if (from_ms..to_ms).contains(minute) {
-                        by_period.entry(bucket(*minute)).or_default().merge(a);
-                    }
+                minutes.extend(slot.minutes.iter().filter(|(m, _)| in_range(m)).cloned());
+                if high_resolution {
+                    seconds.extend(slot.seconds.iter().filter(|(m, _)| in_range(m)).cloned());
                 }
             }
+        }
+        let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();
+        let bucket = |start: i64| from_ms + (start - from_ms).div_euclid(period) * period;
+        // A minute with 1-second points holds the same values: it is left out.
+        let covered: HashSet<i64> = seconds.iter().map(|(s, _)| minute_of(*s)).collect();
+        for (start, a) in seconds.iter().chain(minutes.iter().filter(|(m, _)| !covered.contains(m))) {
+            by_period.entry(bucket(*start)).or_default().merge(a);
         }
         Ok(by_period.into_iter().map(|(timestamp_ms, aggregate)| Datapoint { timestamp_ms, aggregate }).collect())
     }

@@ -161,12 +161,20 @@ async fn high_resolution_values_answer_second_periods_and_stay_as_minutes() {
     assert_eq!(by(2_000).await, vec![(0, 117.0, 6)]);
     r.flush().await.unwrap();
     assert_eq!(by(10_000).await, vec![(0, 17.0, 5)]);
-    // Seconds older than their retention are not stored as seconds; the minute keeps them.
+    // Seconds older than their retention are not stored as seconds; their minute answers, as
+    // one value at its start, for second periods too.
     let old = minute_of(stdx::time::now_ms() - HIGH_RESOLUTION_RETENTION_MS - 10 * PERIOD_MS);
     r.record_high_resolution(&s, old + 3_000, 2.0);
+    r.record_high_resolution(&s, old + 13_000, 3.0);
     r.flush().await.unwrap();
-    assert!(r.statistics(&s, old, old + PERIOD_MS, 1_000).await.unwrap().is_empty());
-    assert_eq!(r.statistics(&s, old, old + PERIOD_MS, PERIOD_MS).await.unwrap()[0].aggregate.sum, 2.0);
+    let seconds = r.statistics(&s, old, old + PERIOD_MS, 1_000).await.unwrap();
+    assert_eq!(seconds.iter().map(|p| (p.timestamp_ms - old, p.aggregate.sum)).collect::<Vec<_>>(), vec![(0, 5.0)]);
+    assert_eq!(r.statistics(&s, old, old + PERIOD_MS, PERIOD_MS).await.unwrap()[0].aggregate.sum, 5.0);
+    // A series recorded at standard resolution: its minutes answer second periods.
+    let plain = custom("plain");
+    r.record(&plain, t + 42_000, 4.0);
+    let points = r.statistics(&plain, t, t + PERIOD_MS, 5_000).await.unwrap();
+    assert_eq!(points.iter().map(|p| (p.timestamp_ms - t, p.aggregate.sum)).collect::<Vec<_>>(), vec![(0, 4.0)]);
 }
 
 #[test]
