@@ -260,12 +260,10 @@ pub struct Dropped {
     pub points: u64,
 }
 
-/// One recorded series: its key, and its open aggregates by minute start (and by second start,
-/// for values recorded at high resolution).
+/// One recorded series: its key, and its open aggregates by minute start.
 struct Slot {
     key: MetricSeries,
     minutes: Vec<(i64, Aggregate)>,
-    seconds: Vec<(i64, Aggregate)>,
 }
 
 #[derive(Default)]
@@ -274,8 +272,9 @@ struct Open {
     series: FastMap<String, Slot>,
     /// Open aggregates, minutes and seconds.
     points: usize,
-    /// Keys of the series recorded at high resolution by this process.
-    high_resolution: HashSet<String>,
+    /// The series recorded at high resolution by this process (by the key of `series`), and
+    /// their open aggregates by second start.
+    high_resolution: FastMap<String, Vec<(i64, Aggregate)>>,
 }
 
 /// The series with stored 1-second points, as last read (see [`HIGH_RESOLUTION_RESEED`]).
@@ -361,47 +360,6 @@ impl Recorder {
         self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
     }
 
-    /// Records one value at high resolution (PutMetricData's `StorageResolution=1`): into the
-    /// series' 1-second aggregate (kept [`HIGH_RESOLUTION_RETENTION_MS`]) and its minute.
-    /// Beyond [`MAX_HIGH_RESOLUTION_SERIES`], a new series gets its minute only.
-    pub fn record_high_resolution(&self, series: &MetricSeries, ts_ms: i64, v: f64) {
-        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mut key = String::with_capacity(128);
-        let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
-        self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
-        if !open.high_resolution.contains(key.as_str()) {
-            if open.high_resolution.len() >= MAX_HIGH_RESOLUTION_SERIES {
-                self.drop_series(&series.metric);
-                return;
-            }
-            open.high_resolution.insert(key.clone());
-        }
-        let second = ts_ms.div_euclid(HIGH_RESOLUTION_PERIOD_MS) * HIGH_RESOLUTION_PERIOD_MS;
-        let full = open.points >= MAX_OPEN_POINTS;
-        let Some(slot) = open.series.get_mut(key.as_str()) else { return };
-        if self.add_point(&mut slot.seconds, second, v, full) {
-            open.points += 1;
-        }
-    }
-
-    /// Adds `v` to the aggregate starting at `start` among `points`, opening it unless `full`
-    /// (then the value is dropped and counted). Returns whether an aggregate was opened.
-    fn add_point(&self, points: &mut Vec<(i64, Aggregate)>, start: i64, v: f64, full: bool) -> bool {
-        // The newest first: values mostly arrive in time order.
-        if let Some(m) = points.iter_mut().rev().find(|m| m.0 == start) {
-            m.1.add(v);
-            return false;
-        }
-        if full {
-            self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        let mut a = Aggregate::default();
-        a.add(v);
-        points.push((start, a));
-        true
-    }
-
     /// Adds `v` to the open aggregate of the series; `key` is a scratch buffer.
     fn add(&self, open: &mut Open, key: &mut String, head: [&str; 4], dims: &str, ts_ms: i64, v: f64) {
         key.clear();
@@ -431,7 +389,6 @@ impl Recorder {
                         dims: dims.to_owned(),
                     },
                     minutes: Vec::new(),
-                    seconds: Vec::new(),
                 };
                 open.series.insert(key.clone(), slot);
             }
@@ -452,6 +409,50 @@ impl Recorder {
                 "too many metric series; new series dropped"
             );
         }
+    }
+
+    /// Records one value at high resolution (PutMetricData's `StorageResolution=1`): into the
+    /// series' 1-second aggregate (kept [`HIGH_RESOLUTION_RETENTION_MS`]) and its minute.
+    /// Beyond [`MAX_HIGH_RESOLUTION_SERIES`], a new series gets its minute only.
+    pub fn record_high_resolution(&self, series: &MetricSeries, ts_ms: i64, v: f64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
+        self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
+        if !open.series.contains_key(key.as_str()) {
+            return; // dropped at a bound
+        }
+        if !open.high_resolution.contains_key(key.as_str()) {
+            if open.high_resolution.len() >= MAX_HIGH_RESOLUTION_SERIES {
+                self.drop_series(&series.metric);
+                return;
+            }
+            open.high_resolution.insert(key.clone(), Vec::new());
+        }
+        let second = ts_ms.div_euclid(HIGH_RESOLUTION_PERIOD_MS) * HIGH_RESOLUTION_PERIOD_MS;
+        let full = open.points >= MAX_OPEN_POINTS;
+        let Some(seconds) = open.high_resolution.get_mut(key.as_str()) else { return };
+        if self.add_point(seconds, second, v, full) {
+            open.points += 1;
+        }
+    }
+
+    /// Adds `v` to the aggregate starting at `start` among `points`, opening it unless `full`
+    /// (then the value is dropped and counted). Returns whether an aggregate was opened.
+    fn add_point(&self, points: &mut Vec<(i64, Aggregate)>, start: i64, v: f64, full: bool) -> bool {
+        // The newest first: values mostly arrive in time order.
+        if let Some(m) = points.iter_mut().rev().find(|m| m.0 == start) {
+            m.1.add(v);
+            return false;
+        }
+        if full {
+            self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut a = Aggregate::default();
+        a.add(v);
+        points.push((start, a));
+        true
     }
 
     /// Records an invocation that ran (success or function error): Invocations, Errors,
@@ -591,12 +592,16 @@ impl Recorder {
     fn take(&self) -> (Vec<Taken>, Vec<Taken>) {
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(open.points);
-        let mut seconds = Vec::new();
         for slot in open.series.values_mut() {
             for (minute, a) in slot.minutes.drain(..) {
                 out.push((slot.key.clone(), minute, a));
             }
-            for (second, a) in slot.seconds.drain(..) {
+        }
+        let mut seconds = Vec::new();
+        let Open { series, high_resolution, .. } = &mut *open;
+        for (key, points) in high_resolution.iter_mut() {
+            let Some(slot) = series.get(key) else { continue };
+            for (second, a) in points.drain(..) {
                 seconds.push((slot.key.clone(), second, a));
             }
         }
@@ -729,9 +734,9 @@ impl Recorder {
             key.push_str(&series.dims);
             if let Some(slot) = open.series.get(&key) {
                 minutes.extend(slot.minutes.iter().filter(|(m, _)| in_range(m)).cloned());
-                if high_resolution {
-                    seconds.extend(slot.seconds.iter().filter(|(m, _)| in_range(m)).cloned());
-                }
+            }
+            if high_resolution && let Some(open_seconds) = open.high_resolution.get(&key) {
+                seconds.extend(open_seconds.iter().filter(|(m, _)| in_range(m)).cloned());
             }
         }
         let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();

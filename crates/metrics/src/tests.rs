@@ -189,7 +189,7 @@ fn high_resolution_series_are_bounded() {
     let open = r.inner.open.lock().unwrap();
     assert_eq!(open.high_resolution.len(), MAX_HIGH_RESOLUTION_SERIES);
     assert_eq!(open.series.len(), MAX_HIGH_RESOLUTION_SERIES + 3, "every series keeps its minute");
-    assert_eq!(open.series.values().filter(|s| !s.seconds.is_empty()).count(), MAX_HIGH_RESOLUTION_SERIES);
+    assert_eq!(open.high_resolution.values().filter(|s| !s.is_empty()).count(), MAX_HIGH_RESOLUTION_SERIES);
     assert_eq!(r.dropped().series, 3);
 }
 
