@@ -202,6 +202,17 @@ pub trait ReadTx {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<MetricPoint>, StoreError>;
+    /// The 1-second (high-resolution) aggregates of `series` starting in `[from_ms, to_ms)`.
+    fn metric_points_hr(
+        &mut self,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError>;
+    /// The 1-second aggregate of `series` for the second starting at `start_ms`.
+    fn metric_point_hr(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError>;
+    /// The distinct series with 1-second aggregates, at most `limit`.
+    fn metric_series_hr(&mut self, limit: usize) -> Result<Vec<MetricSeries>, StoreError>;
     /// The series of an account and region (of one namespace when given), in key order,
     /// after `after`, at most `limit`.
     fn metric_series(
@@ -216,17 +227,6 @@ pub trait ReadTx {
     fn has_metric_series(&mut self, series: &MetricSeries) -> Result<bool, StoreError>;
     /// How many series have stored points.
     fn metric_series_count(&mut self) -> Result<u64, StoreError>;
-    /// The 1-second (high-resolution) aggregates of `series` starting in `[from_ms, to_ms)`.
-    fn metric_points_hr(
-        &mut self,
-        series: &MetricSeries,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<MetricPoint>, StoreError>;
-    /// The 1-second aggregate of `series` for the second starting at `start_ms`.
-    fn metric_point_hr(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError>;
-    /// The distinct series with 1-second aggregates, at most `limit`.
-    fn metric_series_hr(&mut self, limit: usize) -> Result<Vec<MetricSeries>, StoreError>;
 }
 
 /// Where a function URL leads.
@@ -303,13 +303,13 @@ pub trait WriteTx: ReadTx {
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError>;
     /// Writes (replaces) the aggregate of `series` for `point.start_ms`; the caller merges.
     fn put_metric_point(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError>;
-    /// Deletes the points that start before `before_ms`, and series left without points;
-    /// returns how many points went.
-    fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
     /// Writes (replaces) the 1-second aggregate of `series` for `point.start_ms`.
     fn put_metric_point_hr(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError>;
     /// Deletes the 1-second aggregates that start before `before_ms`; returns how many went.
     fn delete_metric_points_hr_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Deletes the points that start before `before_ms`, and series left without points;
+    /// returns how many points went.
+    fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -20,10 +20,11 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::AliasRow;
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, AliasRow, Backend, BoxFuture, Completion, FunctionKey, LayerKey, MetricPoint,
-    MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget, WriteJob, WriteTx,
+    AccessKeyRow, AccountUsage, Backend, BoxFuture, Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries,
+    QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget, WriteJob, WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -922,62 +923,6 @@ impl ReadTx for SqliteTx<'_> {
         self.read_metric_points("metric_points", series, from_ms, to_ms)
     }
 
-    fn metric_series(
-        &mut self,
-        account: &str,
-        region: &str,
-        namespace: Option<&str>,
-        after: Option<&MetricSeries>,
-        limit: usize,
-    ) -> Result<Vec<MetricSeries>, StoreError> {
-        let (a_ns, a_metric, a_dims) = match after {
-            Some(s) => (s.namespace.as_str(), s.metric.as_str(), s.dims.as_str()),
-            None => ("", "", ""),
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT namespace, metric, dims FROM metric_series WHERE account = ?1 AND region = ?2 \
-                 AND (?3 IS NULL OR namespace = ?3) AND (namespace, metric, dims) > (?4, ?5, ?6) \
-                 ORDER BY namespace, metric, dims LIMIT ?7",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(params![account, region, namespace, a_ns, a_metric, a_dims, limit as i64], |r| {
-                Ok(MetricSeries {
-                    account: account.to_owned(),
-                    region: region.to_owned(),
-                    namespace: r.get(0)?,
-                    metric: r.get(1)?,
-                    dims: r.get(2)?,
-                })
-            })
-            .map_err(db_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
-    }
-
-    fn has_metric_series(&mut self, series: &MetricSeries) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT 1 FROM metric_series \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5",
-            )
-            .map_err(db_err)?
-            .query_row(params![series.account, series.region, series.namespace, series.metric, series.dims], |_| Ok(()))
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(db_err)
-    }
-
-    fn metric_series_count(&mut self) -> Result<u64, StoreError> {
-        self.conn
-            .prepare_cached("SELECT count(*) FROM metric_series")
-            .map_err(db_err)?
-            .query_row([], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(db_err)
-    }
-
     fn metric_points_hr(
         &mut self,
         series: &MetricSeries,
@@ -1049,6 +994,62 @@ impl ReadTx for SqliteTx<'_> {
             Ok(AliasRow { scope, function_name, alias: codec::decode_alias(name, &doc)? })
         })
         .collect()
+    }
+
+    fn metric_series(
+        &mut self,
+        account: &str,
+        region: &str,
+        namespace: Option<&str>,
+        after: Option<&MetricSeries>,
+        limit: usize,
+    ) -> Result<Vec<MetricSeries>, StoreError> {
+        let (a_ns, a_metric, a_dims) = match after {
+            Some(s) => (s.namespace.as_str(), s.metric.as_str(), s.dims.as_str()),
+            None => ("", "", ""),
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT namespace, metric, dims FROM metric_series WHERE account = ?1 AND region = ?2 \
+                 AND (?3 IS NULL OR namespace = ?3) AND (namespace, metric, dims) > (?4, ?5, ?6) \
+                 ORDER BY namespace, metric, dims LIMIT ?7",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![account, region, namespace, a_ns, a_metric, a_dims, limit as i64], |r| {
+                Ok(MetricSeries {
+                    account: account.to_owned(),
+                    region: region.to_owned(),
+                    namespace: r.get(0)?,
+                    metric: r.get(1)?,
+                    dims: r.get(2)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn has_metric_series(&mut self, series: &MetricSeries) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM metric_series \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5",
+            )
+            .map_err(db_err)?
+            .query_row(params![series.account, series.region, series.namespace, series.metric, series.dims], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db_err)
+    }
+
+    fn metric_series_count(&mut self) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM metric_series")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
     }
 }
 
