@@ -46,7 +46,7 @@ struct MetricsArgs {
     /// The window, ending now: a number and s, m, h or d.
     #[arg(long, default_value = "15m")]
     since: String,
-    /// The server [default: $AWS_ENDPOINT_URL, else http://127.0.0.1:4566].
+    /// The server; $AWS_ENDPOINT_URL when set.
     #[arg(long, env = "AWS_ENDPOINT_URL", default_value = metrics_cli::DEFAULT_ENDPOINT, hide_env = true)]
     endpoint: String,
     /// The region [default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1].
