@@ -55,6 +55,8 @@ pub struct ApiState {
     code_urls: code_url::Signer,
     /// Whether the server speaks TLS on its port (`--tls-cert`); the health endpoint says so.
     pub tls: bool,
+    /// The CloudWatch API (service `monitoring`); set by the server.
+    pub cloudwatch: Option<cloudwatch::CloudWatch>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -87,6 +89,7 @@ impl ApiState {
             keys,
             code_urls: code_url::Signer::random(),
             tls: false,
+            cloudwatch: None,
         }
     }
 }
@@ -142,6 +145,13 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::logs(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
+        services::Service::CloudWatch => {
+            let (protocol, query_mode) = services::cloudwatch_protocol(&req);
+            match verify::authenticate(&state, verify::Kind::CloudWatch, req).await {
+                Ok(req) => services::cloudwatch(&state, req, &request_id).await,
+                Err(refusal) => refusal.cloudwatch(protocol, query_mode, &request_id),
+            }
+        }
         services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
             Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
             Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),

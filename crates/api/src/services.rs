@@ -17,6 +17,8 @@ use crate::query::Query;
 pub(crate) enum Service {
     Lambda,
     Logs,
+    /// CloudWatch (`monitoring`).
+    CloudWatch,
     /// S3; the bucket when the Host header names it (virtual-hosted style).
     S3 {
         bucket_from_host: Option<String>,
@@ -47,6 +49,7 @@ impl Service {
             return match c.service.as_str() {
                 "lambda" => Service::Lambda,
                 "logs" => Service::Logs,
+                cloudwatch::SERVICE => Service::CloudWatch,
                 "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
                 other => Service::Unknown(other.to_owned()),
             };
@@ -54,6 +57,13 @@ impl Service {
         let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         if target.starts_with(logs::TARGET_PREFIX) {
             return Service::Logs;
+        }
+        // CloudWatch's CBOR path would otherwise be S3 path-style (bucket `service`).
+        let smithy_cbor = headers.get("smithy-protocol").is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor");
+        if (smithy_cbor && path.starts_with(cloudwatch::CBOR_PATH_PREFIX))
+            || target.starts_with(cloudwatch::TARGET_PREFIX)
+        {
+            return Service::CloudWatch;
         }
         let bucket_from_host = s3::bucket_from_host(host);
         if bucket_from_host.is_some() {
@@ -109,7 +119,8 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// The answer to a request for a service Versa does not serve: a JSON error that the SDKs of
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
-    let message = format!("Versa does not serve the service '{name}'; it serves lambda, logs and s3.");
+    let message =
+        format!("Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch) and s3.");
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -152,6 +163,57 @@ pub(crate) async fn logs(state: &ApiState, req: Request<Body>) -> Response<Body>
     answer
 }
 
+/// The protocol of a CloudWatch request and whether it is in query mode (`x-amzn-query-mode`),
+/// known before its body is read (authentication refusals take its shape).
+pub(crate) fn cloudwatch_protocol(req: &Request<Body>) -> (cloudwatch::Protocol, bool) {
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok());
+    let query_mode = req.headers().get("x-amzn-query-mode").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    (cloudwatch::Protocol::of(req.uri().path(), target), query_mode)
+}
+
+/// Serves one CloudWatch request (`cloudwatch::CloudWatch::handle`).
+pub(crate) async fn cloudwatch(state: &ApiState, req: Request<Body>, request_id: &str) -> Response<Body> {
+    let (protocol, query_mode) = cloudwatch_protocol(&req);
+    let Some(service) = state.cloudwatch.clone() else {
+        let e = cloudwatch::Error::new("InternalServiceError", "CloudWatch is not available on this server.");
+        return into_http(cloudwatch::error_response(protocol, query_mode, &e, request_id));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let (gzip, method, path, target) = {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let gzip =
+            header("content-encoding").is_some_and(|v| v.split(',').any(|e| e.trim().eq_ignore_ascii_case("gzip")));
+        (gzip, req.method().as_str().to_owned(), req.uri().path().to_owned(), header("x-amz-target"))
+    };
+    let body = match axum::body::to_bytes(req.into_body(), cloudwatch::REQUEST_BYTES_MAX).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            let e = cloudwatch::wire::too_large();
+            return into_http(cloudwatch::error_response(protocol, query_mode, &e, request_id));
+        }
+    };
+    let ctx = cloudwatch::Context {
+        account: scope.account.as_str().to_owned(),
+        region: scope.region.as_str().to_owned(),
+        request_id: request_id.to_owned(),
+    };
+    let request = cloudwatch::Request { method, path, target, query_mode, gzip, body };
+    into_http(service.handle(&ctx, request).await)
+}
+
+/// A CloudWatch answer as an HTTP response.
+pub(crate) fn into_http(r: cloudwatch::Response) -> Response<Body> {
+    let mut out = Response::new(Body::from(r.body));
+    *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in r.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out.headers_mut().insert(name, v);
+        }
+    }
+    out
+}
+
 fn logs_error(status: StatusCode, code: &'static str, message: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(json!({ "__type": code, "message": message }).to_string()));
     *r.status_mut() = status;
@@ -178,6 +240,10 @@ mod tests {
         assert_eq!(Service::of(&signed("lambda"), "/", &q), Service::Lambda);
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
+        assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
+        let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
+        assert_eq!(Service::of(&signed("monitoring"), cbor, &q), Service::CloudWatch);
+        assert_eq!(Service::of(&signed("s3"), cbor, &q), Service::S3 { bucket_from_host: None });
         let q = Query::parse(Some("X-Amz-Credential=test%2F20240101%2Fus-east-1%2Flogs%2Faws4_request"));
         assert_eq!(Service::of(&HeaderMap::new(), "/", &q), Service::Logs);
     }
@@ -196,6 +262,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "Logs_20140328.DescribeLogGroups".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::Logs);
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
+        assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);
+        // The CBOR path is CloudWatch's with the Smithy header, S3 path-style without.
+        let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
+        let mut h = HeaderMap::new();
+        h.insert("smithy-protocol", "rpc-v2-cbor".parse().unwrap());
+        assert_eq!(Service::of(&h, cbor, &q), Service::CloudWatch);
+        assert_eq!(Service::of(&HeaderMap::new(), cbor, &q), Service::S3 { bucket_from_host: None });
         let id = "0123456789abcdef0123456789abcdef";
         let mut h = signed("lambda");
         h.insert("host", format!("{id}.lambda-url.us-east-1.localhost:4566").parse().unwrap());

@@ -56,6 +56,8 @@ pub(crate) enum Kind {
     Lambda,
     Logs,
     S3,
+    /// CloudWatch (`monitoring`): JSON 1.0, RPC v2 CBOR or query, by the request.
+    CloudWatch,
 }
 
 /// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
@@ -202,6 +204,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::Lambda => "lambda",
         Kind::Logs => "logs",
         Kind::S3 => "s3",
+        Kind::CloudWatch => cloudwatch::SERVICE,
     };
     if auth.service != expected {
         return Err(Refusal::WrongService { expected });
@@ -288,6 +291,40 @@ impl Refusal {
     pub(crate) fn logs(&self) -> Response<Body> {
         let (code, message) = self.json_parts();
         json_error(StatusCode::BAD_REQUEST, code, &message, logs::Response::CONTENT_TYPE)
+    }
+
+    /// CloudWatch (awsQueryCompatible, like SQS in reference §A2): query codes, 403 for
+    /// identity and signature refusals, in the request's protocol with `x-amzn-query-error`.
+    pub(crate) fn cloudwatch(
+        &self,
+        protocol: cloudwatch::Protocol,
+        query_mode: bool,
+        request_id: &str,
+    ) -> Response<Body> {
+        let (code, message): (&'static str, String) = match self {
+            Refusal::Missing => ("MissingAuthenticationToken", "Request is missing Authentication Token".to_owned()),
+            Refusal::UnknownKey { .. } => ("InvalidClientTokenId", INVALID_TOKEN.to_owned()),
+            Refusal::ExpiredToken => ("ExpiredToken", EXPIRED_TOKEN.to_owned()),
+            Refusal::TooLarge => (
+                "RequestEntityTooLarge",
+                format!("Request must be smaller than {LAMBDA_BODY_BYTES_MAX} bytes for the operation"),
+            ),
+            Refusal::Sigv4(sigv4::Error::Skewed { .. }) | Refusal::Signature(sigv4::Error::Skewed { .. }, _) => {
+                let (_, message) = self.json_parts();
+                ("RequestExpired", message)
+            }
+            other => {
+                let (json_code, message) = other.json_parts();
+                let code = if json_code == "IncompleteSignatureException" {
+                    "IncompleteSignature"
+                } else {
+                    "SignatureDoesNotMatch"
+                };
+                (code, message)
+            }
+        };
+        let e = cloudwatch::Error::new(code, message);
+        crate::services::into_http(cloudwatch::error_response(protocol, query_mode, &e, request_id))
     }
 
     /// S3 (REST-XML): the table of reference §A2.

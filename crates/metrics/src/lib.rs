@@ -57,7 +57,7 @@ pub const MAX_HIGH_RESOLUTION_SERIES: usize = 1_000;
 /// full (series whose seconds all aged out leave it then).
 const HIGH_RESOLUTION_RESEED: Duration = Duration::from_secs(600);
 /// The periods statistics answer from 1-second points (CloudWatch's high-resolution periods).
-pub const HIGH_RESOLUTION_PERIODS_MS: [i64; 4] = [1_000, 5_000, 10_000, 30_000];
+pub const HIGH_RESOLUTION_PERIODS_MS: [i64; 5] = [1_000, 5_000, 10_000, 20_000, 30_000];
 
 /// A fast non-cryptographic hasher for the in-memory maps (keys are Versa's own series names,
 /// bounded in number, so flooding is not a concern): the recording path hashes ~16 keys per
@@ -305,6 +305,22 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+/// What is added to an aggregate: one value, or a whole aggregate.
+#[derive(Clone, Copy)]
+enum Values<'a> {
+    One(f64),
+    Many(&'a Aggregate),
+}
+
+impl Values<'_> {
+    fn add_to(self, a: &mut Aggregate) {
+        match self {
+            Values::One(v) => a.add(v),
+            Values::Many(other) => a.merge(other),
+        }
+    }
+}
+
 /// An open aggregate taken for the store: its series, period start and values.
 type Taken = (MetricSeries, i64, Aggregate);
 
@@ -360,6 +376,46 @@ impl Recorder {
         self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
     }
 
+    /// Merges a whole aggregate into a series at `ts_ms` (CloudWatch's PutMetricData with
+    /// `Values`/`Counts` or `StatisticValues`), under the same bounds as [`Recorder::record`];
+    /// an empty aggregate records nothing.
+    pub fn record_aggregate(&self, series: &MetricSeries, ts_ms: i64, a: &Aggregate) {
+        if a.count == 0 {
+            return;
+        }
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        for part in [&series.account, &series.region, &series.namespace, &series.metric] {
+            key.push_str(part);
+            key.push('\u{0}');
+        }
+        key.push_str(&series.dims);
+        let minute = minute_of(ts_ms);
+        let full = open.points >= MAX_OPEN_POINTS;
+        if !open.series.contains_key(key.as_str()) {
+            if open.series.len() >= MAX_SERIES {
+                self.drop_series(&series.metric);
+                return;
+            }
+            if full {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            open.series.insert(key.clone(), Slot { key: series.clone(), minutes: Vec::new() });
+        }
+        let Some(slot) = open.series.get_mut(key.as_str()) else { return };
+        match slot.minutes.iter_mut().find(|m| m.0 == minute) {
+            Some(m) => m.1.merge(a),
+            None if full => {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                slot.minutes.push((minute, a.clone()));
+                open.points += 1;
+            }
+        }
+    }
+
     /// Adds `v` to the open aggregate of the series; `key` is a scratch buffer.
     fn add(&self, open: &mut Open, key: &mut String, head: [&str; 4], dims: &str, ts_ms: i64, v: f64) {
         key.clear();
@@ -394,7 +450,7 @@ impl Recorder {
             }
         }
         let Some(slot) = open.series.get_mut(key.as_str()) else { return };
-        if self.add_point(&mut slot.minutes, minute, v, full) {
+        if self.add_point(&mut slot.minutes, minute, Values::One(v), full) {
             open.points += 1;
         }
     }
@@ -419,30 +475,53 @@ impl Recorder {
         let mut key = String::with_capacity(128);
         let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
         self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
-        if !open.series.contains_key(key.as_str()) {
+        self.add_second(&mut open, &key, &series.metric, ts_ms, Values::One(v));
+    }
+
+    /// [`Recorder::record_aggregate`] at high resolution (PutMetricData's `Values`/`Counts` or
+    /// `StatisticValues` with `StorageResolution=1`): into the 1-second aggregate and the minute.
+    pub fn record_aggregate_high_resolution(&self, series: &MetricSeries, ts_ms: i64, a: &Aggregate) {
+        if a.count == 0 {
+            return;
+        }
+        self.record_aggregate(series, ts_ms, a);
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        for part in [&series.account, &series.region, &series.namespace, &series.metric] {
+            key.push_str(part);
+            key.push('\u{0}');
+        }
+        key.push_str(&series.dims);
+        self.add_second(&mut open, &key, &series.metric, ts_ms, Values::Many(a));
+    }
+
+    /// Adds to the open 1-second aggregate of the series `key` (already recorded in its minute,
+    /// unless dropped at a bound), under [`MAX_HIGH_RESOLUTION_SERIES`].
+    fn add_second(&self, open: &mut Open, key: &str, metric: &str, ts_ms: i64, values: Values<'_>) {
+        if !open.series.contains_key(key) {
             return; // dropped at a bound
         }
-        if !open.high_resolution.contains_key(key.as_str()) {
+        if !open.high_resolution.contains_key(key) {
             if open.high_resolution.len() >= MAX_HIGH_RESOLUTION_SERIES {
-                self.drop_series(&series.metric);
+                self.drop_series(metric);
                 return;
             }
-            open.high_resolution.insert(key.clone(), Vec::new());
+            open.high_resolution.insert(key.to_owned(), Vec::new());
         }
         let second = ts_ms.div_euclid(HIGH_RESOLUTION_PERIOD_MS) * HIGH_RESOLUTION_PERIOD_MS;
         let full = open.points >= MAX_OPEN_POINTS;
-        let Some(seconds) = open.high_resolution.get_mut(key.as_str()) else { return };
-        if self.add_point(seconds, second, v, full) {
+        let Some(seconds) = open.high_resolution.get_mut(key) else { return };
+        if self.add_point(seconds, second, values, full) {
             open.points += 1;
         }
     }
 
-    /// Adds `v` to the aggregate starting at `start` among `points`, opening it unless `full`
-    /// (then the value is dropped and counted). Returns whether an aggregate was opened.
-    fn add_point(&self, points: &mut Vec<(i64, Aggregate)>, start: i64, v: f64, full: bool) -> bool {
+    /// Adds `values` to the aggregate starting at `start` among `points`, opening it unless
+    /// `full` (then they are dropped and counted). Returns whether an aggregate was opened.
+    fn add_point(&self, points: &mut Vec<(i64, Aggregate)>, start: i64, values: Values<'_>, full: bool) -> bool {
         // The newest first: values mostly arrive in time order.
         if let Some(m) = points.iter_mut().rev().find(|m| m.0 == start) {
-            m.1.add(v);
+            values.add_to(&mut m.1);
             return false;
         }
         if full {
@@ -450,7 +529,7 @@ impl Recorder {
             return false;
         }
         let mut a = Aggregate::default();
-        a.add(v);
+        values.add_to(&mut a);
         points.push((start, a));
         true
     }
@@ -696,8 +775,8 @@ impl Recorder {
     }
 
     /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms`, from the store and the
-    /// not yet flushed aggregates; periods without values are left out. A period of 1, 5, 10
-    /// or 30 seconds ([`HIGH_RESOLUTION_PERIODS_MS`]) is answered from the 1-second points;
+    /// not yet flushed aggregates; periods without values are left out. A period of 1, 5, 10,
+    /// 20 or 30 seconds ([`HIGH_RESOLUTION_PERIODS_MS`]) is answered from the 1-second points;
     /// a minute without any (values recorded at standard resolution, or seconds past their
     /// 3 hours) counts as one value at its start. Any other period is answered from the minutes
     /// (shorter ones count as a minute).

@@ -47,7 +47,8 @@ impl Sketch {
         self.add_n(v, 1);
     }
 
-    fn add_n(&mut self, v: f64, n: u64) {
+    /// Adds `v` `n` times.
+    pub fn add_n(&mut self, v: f64, n: u64) {
         if v.is_nan() || v <= MIN_VALUE {
             self.zero += n;
             return;

@@ -170,6 +170,22 @@ async fn high_resolution_values_answer_second_periods_and_stay_as_minutes() {
     let seconds = r.statistics(&s, old, old + PERIOD_MS, 1_000).await.unwrap();
     assert_eq!(seconds.iter().map(|p| (p.timestamp_ms - old, p.aggregate.sum)).collect::<Vec<_>>(), vec![(0, 5.0)]);
     assert_eq!(r.statistics(&s, old, old + PERIOD_MS, PERIOD_MS).await.unwrap()[0].aggregate.sum, 5.0);
+    // Whole aggregates (PutMetricData's Values and Counts) at high resolution.
+    let many = custom("many");
+    let mut a = Aggregate::default();
+    for v in [1.0, 2.0, 3.0] {
+        a.add(v);
+    }
+    r.record_aggregate_high_resolution(&many, t + 20_500, &a);
+    r.record_aggregate_high_resolution(&many, t + 21_000, &a);
+    let points = r.statistics(&many, t, t + PERIOD_MS, 20_000).await.unwrap();
+    assert_eq!(points.iter().map(|p| (p.timestamp_ms - t, p.aggregate.count)).collect::<Vec<_>>(), vec![(20_000, 6)]);
+    let points = r.statistics(&many, t, t + PERIOD_MS, 1_000).await.unwrap();
+    assert_eq!(
+        points.iter().map(|p| (p.timestamp_ms - t, p.aggregate.sum)).collect::<Vec<_>>(),
+        vec![(20_000, 6.0), (21_000, 6.0)]
+    );
+    assert_eq!(r.statistics(&many, t, t + PERIOD_MS, PERIOD_MS).await.unwrap()[0].aggregate.max, 3.0);
     // A series recorded at standard resolution: its minutes answer second periods.
     let plain = custom("plain");
     r.record(&plain, t + 42_000, 4.0);

@@ -50,6 +50,8 @@ pub struct Server {
     tls: Option<api::listener::Tls>,
     /// Platform metrics; flushed to the store by a task `serve` starts.
     metrics: metrics::Recorder,
+    /// The CloudWatch API over `metrics`.
+    cloudwatch: cloudwatch::CloudWatch,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -106,6 +108,7 @@ impl Server {
             SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
         let store = Store::new(Arc::new(backend));
         let metrics = metrics::Recorder::new(store.clone());
+        let cloudwatch = cloudwatch::CloudWatch::new(store.clone(), metrics.clone());
         let keys = Arc::new(credentials::open_keys(dir, store.clone()).await?);
         let new_root_key = match (config.auth, &config.root_credentials) {
             (api::AuthMode::Off, _) => None,
@@ -218,7 +221,20 @@ impl Server {
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
         }
-        Ok(Server { config, control, engine, logs, s3, keys, new_root_key, router, tls, metrics, _lock: lock })
+        Ok(Server {
+            config,
+            control,
+            engine,
+            logs,
+            s3,
+            keys,
+            new_root_key,
+            router,
+            tls,
+            metrics,
+            cloudwatch,
+            _lock: lock,
+        })
     }
 
     /// The root key this start created (first start with `--auth sigv4`), to show once.
@@ -264,6 +280,7 @@ impl Server {
             self.keys.clone(),
         );
         state.tls = self.tls.is_some();
+        state.cloudwatch = Some(self.cloudwatch.clone());
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());

@@ -3,6 +3,7 @@
 mod aliases;
 mod auth;
 mod cli;
+mod cloudwatch;
 mod cross_account;
 mod durability;
 mod events;

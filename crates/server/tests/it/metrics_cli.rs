@@ -58,9 +58,7 @@ async fn bad_arguments_and_unreachable_servers_are_explained() {
     assert!(err.contains("cannot reach"), "{err}");
 }
 
-/// Needs the CloudWatch API (crates/cloudwatch, issue 10 point 2): un-ignore once it is merged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the CloudWatch API (crates/cloudwatch)"]
 async fn versa_metrics_shows_each_executed_version_of_an_alias() {
     let server = TestServer::start().await;
     let c = server.lambda();
