@@ -324,6 +324,17 @@ impl Values<'_> {
 /// An open aggregate taken for the store: its series, period start and values.
 type Taken = (MetricSeries, i64, Aggregate);
 
+/// The key of a series in the open aggregates: account, region, namespace, metric, dims.
+fn series_key(series: &MetricSeries) -> String {
+    let mut key = String::with_capacity(128);
+    for part in [&series.account, &series.region, &series.namespace, &series.metric] {
+        key.push_str(part);
+        key.push('\u{0}');
+    }
+    key.push_str(&series.dims);
+    key
+}
+
 /// The minute a timestamp falls in.
 pub fn minute_of(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(PERIOD_MS) * PERIOD_MS
@@ -384,12 +395,7 @@ impl Recorder {
             return;
         }
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mut key = String::with_capacity(128);
-        for part in [&series.account, &series.region, &series.namespace, &series.metric] {
-            key.push_str(part);
-            key.push('\u{0}');
-        }
-        key.push_str(&series.dims);
+        let key = series_key(series);
         let minute = minute_of(ts_ms);
         let full = open.points >= MAX_OPEN_POINTS;
         if !open.series.contains_key(key.as_str()) {
@@ -486,12 +492,7 @@ impl Recorder {
         }
         self.record_aggregate(series, ts_ms, a);
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mut key = String::with_capacity(128);
-        for part in [&series.account, &series.region, &series.namespace, &series.metric] {
-            key.push_str(part);
-            key.push('\u{0}');
-        }
-        key.push_str(&series.dims);
+        let key = series_key(series);
         self.add_second(&mut open, &key, &series.metric, ts_ms, Values::Many(a));
     }
 
@@ -805,12 +806,7 @@ impl Recorder {
             stored_seconds.iter().map(|p| (p.start_ms, Aggregate::from_point(p))).collect();
         {
             let open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-            let mut key = String::new();
-            for part in [&series.account, &series.region, &series.namespace, &series.metric] {
-                key.push_str(part);
-                key.push('\u{0}');
-            }
-            key.push_str(&series.dims);
+            let key = series_key(series);
             if let Some(slot) = open.series.get(&key) {
                 minutes.extend(slot.minutes.iter().filter(|(m, _)| in_range(m)).cloned());
             }
