@@ -23,17 +23,55 @@ pub(crate) async fn serve(state: &ApiState) -> Response<Body> {
             .body(Body::from("metrics are not recorded\n"))
             .unwrap_or_default();
     };
-    let queued = state.control.store().read(|tx| tx.queued_events()).await.map(|t| t.events).unwrap_or(0);
+    let read = state
+        .control
+        .store()
+        .read(|tx| {
+            let queued = tx.queued_events()?.events;
+            let oldest = tx.oldest_queued_event_ms()?;
+            // One more than is rendered, so a cut is visible in the logs.
+            let aliases = tx.all_aliases(metrics::MAX_PROM_SERIES + 1)?;
+            Ok::<_, store::StoreError>((queued, oldest, aliases))
+        })
+        .await;
+    let (queued, oldest, aliases) = read.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the queue and aliases for /metrics");
+        (0, None, Vec::new())
+    });
+    if aliases.len() > metrics::MAX_PROM_SERIES {
+        tracing::warn!(limit = metrics::MAX_PROM_SERIES, "too many aliases; routing weights cut");
+    }
     let (warm, busy) = state.engine.environments();
+    let now = stdx::time::now_ms();
     let gauges = metrics::Gauges {
         concurrent_executions: state.engine.running_invocations(),
         environments_warm: warm as u64,
         environments_busy: busy as u64,
         async_events_queued: queued,
+        async_oldest_event_age_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
+        routing: aliases.iter().flat_map(routing_weights).collect(),
     };
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
         .body(Body::from(recorder.prometheus(&gauges)))
         .unwrap_or_default()
+}
+
+/// An alias's versions and their shares: the primary gets 1 − the additional version's weight.
+fn routing_weights(row: &store::AliasRow) -> Vec<metrics::RoutingWeight> {
+    let weight = |version: String, weight: f64| metrics::RoutingWeight {
+        account: row.scope.account.as_str().to_owned(),
+        region: row.scope.region.as_str().to_owned(),
+        function: row.function_name.clone(),
+        alias: row.alias.name.clone(),
+        version,
+        weight,
+    };
+    let extra = row.alias.routing.map_or(0.0, |r| r.weight);
+    let mut out = vec![weight(row.alias.function_version.to_string(), 1.0 - extra)];
+    if let Some(r) = row.alias.routing {
+        out.push(weight(r.version.to_string(), r.weight));
+    }
+    out
 }

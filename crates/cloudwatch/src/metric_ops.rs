@@ -1,6 +1,7 @@
 //! PutMetricData, GetMetricStatistics, GetMetricData and ListMetrics over `metrics::Recorder`
-//! (deployments.md §3.2). Points are stored as 1-minute aggregates; units are validated but
-//! not stored (docs/compat.md).
+//! (deployments.md §3.2). Points are stored as 1-minute aggregates, and as 1-second ones too
+//! when put with `StorageResolution=1` (kept 3 hours; periods of 1, 5, 10, 20 and 30 s read
+//! them); units are validated but not stored (docs/compat.md).
 
 use metrics::{Aggregate, Dims};
 use store::MetricSeries;
@@ -166,6 +167,8 @@ struct Datum {
     series: MetricSeries,
     ts_ms: i64,
     aggregate: Aggregate,
+    /// `StorageResolution=1`.
+    high_resolution: bool,
 }
 
 pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
@@ -189,7 +192,8 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         name_ok(m, "MetricName", metric, NAME_CHARS_MAX)?;
         let dims = dims_of(dimensions(m, DIMENSIONS_MAX, true)?);
         unit(m)?;
-        if let Some(r) = m.i64("StorageResolution")?
+        let resolution = m.i64("StorageResolution")?;
+        if let Some(r) = resolution
             && r != 1
             && r != 60
         {
@@ -198,6 +202,7 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
                 m.name("StorageResolution")
             )));
         }
+        let high_resolution = resolution == Some(1);
         let ts_ms = m.time_ms("Timestamp")?.unwrap_or(now);
         if ts_ms < now - PAST_MS_MAX {
             return Err(Error::invalid(format!(
@@ -298,11 +303,15 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         } else {
             return Err(Error::missing(&m.name("Value")));
         }
-        data.push(Datum { series: series(ctx, &ns, metric, &dims), ts_ms, aggregate: a });
+        data.push(Datum { series: series(ctx, &ns, metric, &dims), ts_ms, aggregate: a, high_resolution });
     }
     // Everything validated: nothing is stored for a request with one bad metric.
     for d in &data {
-        cw.recorder.record_aggregate(&d.series, d.ts_ms, &d.aggregate);
+        if d.high_resolution {
+            cw.recorder.record_aggregate_high_resolution(&d.series, d.ts_ms, &d.aggregate);
+        } else {
+            cw.recorder.record_aggregate(&d.series, d.ts_ms, &d.aggregate);
+        }
     }
     // Alarms on these metrics are evaluated now rather than at their next round.
     if let Some(alarms) = &cw.alarms {
@@ -311,17 +320,13 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     Ok(None)
 }
 
-/// Period in seconds: a multiple of 60 (high-resolution periods are not stored).
+/// Period in seconds: a high-resolution period (1, 5, 10, 20 or 30) or a multiple of 60.
 fn period_ms(input: &Input<'_>, member: &str, period: i64) -> Result<i64, Error> {
     if period <= 0 {
         return Err(Error::invalid(format!("The parameter {} must be greater than 0.", input.name(member))));
     }
-    if matches!(period, 1 | 5 | 10 | 20 | 30) {
-        return Err(Error::invalid(format!(
-            "The parameter {} is {period}: Versa stores 1-minute aggregates and does not serve high-resolution periods; \
-             use a multiple of 60.",
-            input.name(member)
-        )));
+    if metrics::HIGH_RESOLUTION_PERIODS_MS.contains(&(period * 1000)) {
+        return Ok(period * 1000);
     }
     if period % 60 != 0 {
         return Err(Error::invalid(format!("The parameter {} must be a multiple of 60.", input.name(member))));

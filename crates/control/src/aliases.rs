@@ -324,6 +324,9 @@ impl Control {
             if provisioned {
                 self.changed(scope, &fname);
             }
+            if let Some(m) = &self.settings.metrics {
+                m.forget(scope.account.as_str(), scope.region.as_str(), &fname, Some(alias));
+            }
         })
     }
 

@@ -607,18 +607,29 @@ fn qualifier_exists(tx: &mut dyn ReadTx, id: FunctionId, qualifier: &str) -> std
 impl Control {
     /// Finishes a queued event: removes it and, in the same transaction, queues its
     /// destination record for the destination function (a Lambda ARN), if it still exists.
-    pub async fn complete_event(&self, event_id: i64, destination: Option<(Scope, String, Vec<u8>)>) -> Result<()> {
+    /// Returns whether the record was delivered (queued); `true` when there was none.
+    pub async fn complete_event(&self, event_id: i64, destination: Option<(Scope, String, Vec<u8>)>) -> Result<bool> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        self.store
+        let delivered = self
+            .store
             .write(move |tx| {
                 tx.delete_event(event_id)?;
-                let Some((scope, arn, payload)) = destination else { return Ok::<_, ControlError>(()) };
-                let Some(r) = FunctionRef::parse(&arn, NameShape::Plain) else { return Ok(()) };
+                let Some((scope, arn, payload)) = destination else { return Ok::<_, ControlError>(true) };
+                let Some(r) = FunctionRef::parse(&arn, NameShape::Plain) else {
+                    tracing::warn!(destination = %arn, "the destination is not a Lambda function; record dropped");
+                    return Ok(false);
+                };
                 let key = FunctionKey { scope: scope.clone(), name: r.name.clone() };
                 let Some(f) = tx.function(&key)? else {
                     tracing::warn!(destination = %arn, "the destination function no longer exists; record dropped");
-                    return Ok(());
+                    return Ok(false);
                 };
+                if let Some(q) = &r.qualifier
+                    && !qualifier_exists(tx, f.id, q)?
+                {
+                    tracing::warn!(destination = %arn, "the destination version or alias no longer exists; record dropped");
+                    return Ok(false);
+                }
                 let now = stdx::time::now_ms();
                 let event = QueuedEvent {
                     id: 0,
@@ -632,10 +643,12 @@ impl Control {
                     attempts: 0,
                 };
                 tx.enqueue_event(&event, now)?;
-                Ok(())
+                Ok(true)
             })
             .await?;
-        self.events_queued.notify_one();
-        Ok(())
+        if delivered {
+            self.events_queued.notify_one();
+        }
+        Ok(delivered)
     }
 }

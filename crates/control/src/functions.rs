@@ -619,6 +619,7 @@ impl Control {
             return Err(names::function_not_found(scope, &t.name));
         }
         let is_alias = matches!(t.qualifier.as_deref().map(Qualifier::classify), Some(Qualifier::Alias(_)));
+        let deleted_version = target.clone();
         let (s, n) = (scope.clone(), t.name.clone());
         let released: Vec<Sha256> = self
             .write(&key(&s, &n), move |tx| {
@@ -657,6 +658,9 @@ impl Control {
             })
             .await?;
         self.changed(scope, &t.name);
+        if let Some(m) = &self.settings.metrics {
+            m.forget(scope.account.as_str(), scope.region.as_str(), &t.name, deleted_version.as_deref());
+        }
         self.collect_garbage(released).await;
         Ok(())
     }

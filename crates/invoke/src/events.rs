@@ -146,9 +146,12 @@ async fn process(
         _ => {
             tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
             dropped(&None);
-            return control.complete_event(event.id, None).await;
+            return complete(control, engine, &at, event.id, None, None).await;
         }
     };
+    // Versa has no queues or topics: a dead-letter queue never takes a failed event.
+    let dead_letter = target.record.config.dead_letter_target_arn.clone();
+    let dead_letter = dead_letter.as_deref();
     let config = control.event_config_for(target.function_id, event.qualifier.as_deref()).await?.unwrap_or_default();
     let max_retries = config.maximum_retry_attempts.unwrap_or(EventInvokeConfig::RETRIES_DEFAULT);
     let max_age_ms = i64::from(config.maximum_event_age_s.unwrap_or(EventInvokeConfig::EVENT_AGE_S_DEFAULT)) * 1000;
@@ -162,12 +165,12 @@ async fn process(
     if now - event.received_ms > max_age_ms {
         let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
         dropped(&dest);
-        return control.complete_event(event.id, dest).await;
+        return complete(control, engine, &at, event.id, dest, dead_letter).await;
     }
     if target.reserved_concurrency == Some(0) {
         let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
         dropped(&dest);
-        return control.complete_event(event.id, dest).await;
+        return complete(control, engine, &at, event.id, dest, dead_letter).await;
     }
     let unreserved = control.unreserved_concurrency(&event.scope).await?;
     let executed = target.version.to_string();
@@ -195,13 +198,13 @@ async fn process(
     match engine.invoke(t, request).await {
         Ok(r) if !r.function_error => {
             let dest = finish(Condition::Success, attempts, Some((r, executed)));
-            control.complete_event(event.id, dest).await
+            complete(control, engine, &at, event.id, dest, None).await
         }
         Ok(r) => {
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, Some((r, executed)));
                 dropped(&dest);
-                control.complete_event(event.id, dest).await
+                complete(control, engine, &at, event.id, dest, dead_letter).await
             } else {
                 let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
                 reschedule(control, &event, attempts, now + delay).await
@@ -216,13 +219,45 @@ async fn process(
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, None);
                 dropped(&dest);
-                control.complete_event(event.id, dest).await
+                complete(control, engine, &at, event.id, dest, dead_letter).await
             } else {
                 let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
                 reschedule(control, &event, attempts, now + delay).await
             }
         }
     }
+}
+
+/// Finishes an event (see [`Control::complete_event`]) and counts what could not be delivered:
+/// its destination record (`DestinationDeliveryFailures`), and a failed event for a function
+/// with a dead-letter queue (`DeadLetterErrors`: Versa has no SQS or SNS to send it to).
+async fn complete(
+    control: &Control,
+    engine: &Engine,
+    at: &metrics::FunctionAt<'_>,
+    event_id: i64,
+    destination: Option<(model::scope::Scope, String, Vec<u8>)>,
+    dead_letter: Option<&str>,
+) -> control::Result<()> {
+    let given = destination.is_some();
+    let delivered = control.complete_event(event_id, destination).await?;
+    if let Some(arn) = dead_letter {
+        tracing::warn!(
+            function = at.function,
+            dead_letter = arn,
+            "cannot send the failed event to its dead-letter queue"
+        );
+    }
+    if let Some(m) = engine.metrics() {
+        let now = stdx::time::now_ms();
+        if given && !delivered {
+            m.destination_failure(at, now);
+        }
+        if dead_letter.is_some() {
+            m.dead_letter_error(at, now);
+        }
+    }
+    Ok(())
 }
 
 async fn reschedule(control: &Control, event: &QueuedEvent, attempts: u32, not_before_ms: i64) -> control::Result<()> {

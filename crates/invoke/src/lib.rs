@@ -220,6 +220,8 @@ struct Admitted {
     inflight: Arc<Mutex<Inflight>>,
     function: FunctionId,
     unreserved_scope: Option<Scope>,
+    /// Invocations of functions without a reservation running in the scope, this one included.
+    unreserved_in_use: u32,
 }
 
 impl Drop for Admitted {
@@ -473,6 +475,7 @@ impl Engine {
             _ => 0,
         };
         let mut i = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut unreserved_in_use = 0;
         let running = i.per_function.get(&target.function_id).copied().unwrap_or(0);
         let unreserved_scope = match target.reserved_concurrency {
             Some(n) => {
@@ -487,11 +490,17 @@ impl Engine {
                     return Err(InvokeError::Throttled { reason: "ConcurrentInvocationLimitExceeded" });
                 }
                 *i.unreserved.entry(target.scope.clone()).or_default() += 1;
+                unreserved_in_use = pool + 1;
                 Some(target.scope.clone())
             }
         };
         *i.per_function.entry(target.function_id).or_default() += 1;
-        Ok(Admitted { inflight: self.inflight.clone(), function: target.function_id, unreserved_scope })
+        Ok(Admitted {
+            inflight: self.inflight.clone(),
+            function: target.function_id,
+            unreserved_scope,
+            unreserved_in_use,
+        })
     }
 
     /// Runs one invocation (synchronous, or an event from the queue).
@@ -552,12 +561,41 @@ impl Engine {
         start_ms: i64,
         concurrent: u64,
     ) -> Result<Response, InvokeError> {
-        let from_set = self.take_provisioned(target);
-        let provisioned = (target.provisioned_concurrency > 0).then_some(from_set.is_some());
+        let taken = self.take_provisioned(target);
+        let provisioned = (target.provisioned_concurrency > 0).then_some(taken.is_some());
+        let (from_set, in_use) = match taken {
+            Some((id, env, in_use)) => (Some((id, env)), in_use),
+            None => (None, None),
+        };
         let _admitted = match from_set {
             Some(_) => None,
             None => Some(self.admit(target)?),
         };
+        if let Some(m) = &self.config.metrics {
+            let scope = &target.scope;
+            match (&_admitted, in_use) {
+                (Some(a), _) if a.unreserved_scope.is_some() => {
+                    m.unreserved_concurrency(
+                        scope.account.as_str(),
+                        scope.region.as_str(),
+                        start_ms,
+                        a.unreserved_in_use.into(),
+                    );
+                }
+                (_, Some(u)) => m.provisioned(&metrics::ProvisionedUse {
+                    account: scope.account.as_str(),
+                    region: scope.region.as_str(),
+                    function: &target.function_name,
+                    qualifier: &u.qualifier,
+                    ts_ms: start_ms,
+                    in_use: u.config,
+                    allocated: u.allocated,
+                    function_in_use: u.function,
+                    account_in_use: u.account,
+                }),
+                _ => {}
+            }
+        }
         let config = &target.record.config;
         let key = PoolKey {
             function: target.function_id,

@@ -130,6 +130,19 @@ pub struct SetStatus {
 
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// What provisioned environments are busy when an invocation takes one (for the metrics).
+#[derive(Debug, Clone)]
+pub(crate) struct InUse {
+    /// The alias or version of the config whose environment it took.
+    pub(crate) qualifier: String,
+    /// Busy environments of that config (this invocation's included), and what it allocates.
+    pub(crate) config: u32,
+    pub(crate) allocated: u32,
+    /// Busy provisioned environments of the function, and of its account and region.
+    pub(crate) function: u32,
+    pub(crate) account: u32,
+}
+
 /// A slice's identity, to find it again when its environments come back.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SliceId {
@@ -199,17 +212,21 @@ impl Engine {
     }
 
     /// An idle provisioned environment of the target's version, whichever config it was
-    /// started for. A dead one found on the way is replaced.
-    pub(crate) fn take_provisioned(self: &Arc<Self>, target: &Target) -> Option<(SliceId, Arc<Env>)> {
+    /// started for, and what is busy then (counted only when metrics are recorded). A dead one
+    /// found on the way is replaced.
+    pub(crate) fn take_provisioned(self: &Arc<Self>, target: &Target) -> Option<(SliceId, Arc<Env>, Option<InUse>)> {
         // Most functions have no provisioned concurrency: their invokes skip the lock.
         if self.provisioned_slices.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let mut found = None;
+        let mut config = None;
+        let mut in_use = None;
         let mut dead = 0;
         let mut refill = Vec::new();
         {
             let mut p = self.provisioned_lock();
+            let p = &mut *p;
             let slices = p.slices.get_mut(&(target.function_id, target.version))?;
             for s in slices.iter_mut() {
                 // A changed `$LATEST` never meets an environment of its old revision.
@@ -233,15 +250,44 @@ impl Engine {
                     }
                 }
                 if found.is_some() {
+                    if self.config.metrics.is_some() {
+                        config = Some(s.qualifier.clone());
+                    }
                     break;
                 }
+            }
+            if let Some(qualifier) = config {
+                in_use = Some(Self::in_use(p, target, qualifier));
             }
         }
         self.forget_environments(dead);
         for (id, target, n) in refill {
             self.fill(id, target, n);
         }
-        found
+        found.map(|(id, env)| (id, env, in_use))
+    }
+
+    /// Busy provisioned environments of the config `qualifier` of the target's function, of the
+    /// function and of its account and region (bounded by the slices: one per config and version).
+    fn in_use(p: &Provisioned, target: &Target, qualifier: String) -> InUse {
+        let mut u = InUse { qualifier, config: 0, allocated: 0, function: 0, account: 0 };
+        for ((function, _), slices) in &p.slices {
+            for s in slices {
+                if s.target.scope != target.scope {
+                    continue;
+                }
+                let busy = s.alive.saturating_sub(s.idle.len() as u32);
+                u.account += busy;
+                if *function == target.function_id {
+                    u.function += busy;
+                    if s.qualifier == u.qualifier {
+                        u.config += busy;
+                    }
+                }
+            }
+        }
+        u.allocated = p.configs.get(&(target.function_id, u.qualifier.clone())).map_or(0, |c| c.requested);
+        u
     }
 
     /// Returns a provisioned environment after an invocation; one that died is replaced.

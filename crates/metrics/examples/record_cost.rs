@@ -18,16 +18,25 @@ fn main() {
     let recorder = Recorder::new(Store::new(Arc::new(backend)));
     let now = stdx::time::now_ms();
     let functions: Vec<String> = (0..50).map(|i| format!("function-{i}")).collect();
-    for (label, qualifier) in [("alias (4 dimension sets)", Some("prod")), ("unqualified (2 sets)", None)] {
+    let cases = [
+        ("alias (4 dimension sets)", Some("prod"), false),
+        ("unqualified (2 sets)", None, false),
+        ("alias + UnreservedConcurrentExecutions (the engine's path without a reservation)", Some("prod"), true),
+    ];
+    for (label, qualifier, unreserved) in cases {
         let started = Instant::now();
         for i in 0..ROUNDS {
+            let start_ms = now + i64::from(i % 1000);
+            if unreserved {
+                recorder.unreserved_concurrency("123456789012", "us-east-1", start_ms, u64::from(i % 8));
+            }
             recorder.invocation(&Invocation {
                 account: "123456789012",
                 region: "us-east-1",
                 function: &functions[i as usize % functions.len()],
                 qualifier,
                 executed_version: if i % 2 == 0 { "1" } else { "2" },
-                start_ms: now + i64::from(i % 1000),
+                start_ms,
                 duration_ms: f64::from(i % 997) * 0.37,
                 outcome: if i % 10 == 0 { Outcome::FunctionError } else { Outcome::Success },
                 concurrent: u64::from(i % 8),

@@ -8,6 +8,11 @@
 //! and deletes points older than [`RETENTION_MS`]. Metrics are not acknowledged writes: a crash
 //! loses at most the aggregates of the last unflushed seconds; a graceful shutdown flushes.
 //!
+//! Values recorded at high resolution ([`Recorder::record_high_resolution`], PutMetricData's
+//! `StorageResolution=1`) also go into 1-second aggregates, stored in a sibling table for
+//! [`HIGH_RESOLUTION_RETENTION_MS`] (3 hours, as CloudWatch); they are always added to their
+//! minute too, so after 3 hours they are still there as minute data.
+//!
 //! Bounds: at most [`MAX_SERIES`] series recorded by one process, [`MAX_OPEN_POINTS`] open
 //! aggregates between flushes, [`MAX_STORED_SERIES`] series in the store; beyond them, new
 //! series or points are dropped and counted ([`Recorder::dropped`]).
@@ -15,7 +20,7 @@
 mod prom;
 mod sketch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use store::{MetricPoint, MetricSeries, Store, StoreError};
 
-pub use crate::prom::{Gauges, MAX_PROM_SERIES, Outcome};
+pub use crate::prom::{Gauges, MAX_PROM_SERIES, Outcome, RoutingWeight};
 pub use crate::sketch::{RELATIVE_ERROR, Sketch};
 
 /// The namespace of the metrics Lambda emits.
@@ -40,6 +45,19 @@ pub const MAX_SERIES: usize = 20_000;
 pub const MAX_OPEN_POINTS: usize = 100_000;
 /// Most distinct series in the store; beyond, new series are not stored (dropped, counted).
 pub const MAX_STORED_SERIES: u64 = 100_000;
+/// The aggregation period of high-resolution points.
+pub const HIGH_RESOLUTION_PERIOD_MS: i64 = 1_000;
+/// How long 1-second points are kept (CloudWatch: 3 hours; the minute points stay).
+pub const HIGH_RESOLUTION_RETENTION_MS: i64 = 3 * 3600 * 1000;
+/// Most series with 1-second points (in memory, and in the store); beyond, new series get
+/// minute points only (counted in [`Dropped::series`]). 1,000 series × 3 hours of seconds
+/// is at most ~11 million stored rows.
+pub const MAX_HIGH_RESOLUTION_SERIES: usize = 1_000;
+/// How often, at most, the set of series with stored 1-second points is re-read once it is
+/// full (series whose seconds all aged out leave it then).
+const HIGH_RESOLUTION_RESEED: Duration = Duration::from_secs(600);
+/// The periods statistics answer from 1-second points (CloudWatch's high-resolution periods).
+pub const HIGH_RESOLUTION_PERIODS_MS: [i64; 5] = [1_000, 5_000, 10_000, 20_000, 30_000];
 
 /// A fast non-cryptographic hasher for the in-memory maps (keys are Versa's own series names,
 /// bounded in number, so flooding is not a concern): the recording path hashes ~16 keys per
@@ -205,6 +223,25 @@ pub struct Invocation<'a> {
     pub provisioned: Option<bool>,
 }
 
+/// One invocation on a provisioned environment, for [`Recorder::provisioned`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProvisionedUse<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub function: &'a str,
+    /// The alias or version the provisioned concurrency is configured on.
+    pub qualifier: &'a str,
+    /// When the invocation started.
+    pub ts_ms: i64,
+    /// Provisioned environments of that config busy now, this invocation's included.
+    pub in_use: u32,
+    /// Environments the config has allocated.
+    pub allocated: u32,
+    /// Busy provisioned environments of the whole function, and of its account and region.
+    pub function_in_use: u32,
+    pub account_in_use: u32,
+}
+
 /// Names an invocation's function as the asynchronous metrics need it.
 #[derive(Debug, Clone, Copy)]
 pub struct FunctionAt<'a> {
@@ -233,12 +270,24 @@ struct Slot {
 struct Open {
     /// By the series' key string (account, region, namespace, metric, dims joined).
     series: FastMap<String, Slot>,
+    /// Open aggregates, minutes and seconds.
     points: usize,
+    /// The series recorded at high resolution by this process (by the key of `series`), and
+    /// their open aggregates by second start.
+    high_resolution: FastMap<String, Vec<(i64, Aggregate)>>,
+}
+
+/// The series with stored 1-second points, as last read (see [`HIGH_RESOLUTION_RESEED`]).
+#[derive(Default)]
+struct StoredHighResolution {
+    read_at: Option<std::time::Instant>,
+    series: HashSet<MetricSeries>,
 }
 
 struct Inner {
     store: Store,
     open: Mutex<Open>,
+    stored_hr: Arc<Mutex<StoredHighResolution>>,
     prom: Mutex<prom::Prom>,
     dropped_series: AtomicU64,
     dropped_points: AtomicU64,
@@ -254,6 +303,36 @@ impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder").finish_non_exhaustive()
     }
+}
+
+/// What is added to an aggregate: one value, or a whole aggregate.
+#[derive(Clone, Copy)]
+enum Values<'a> {
+    One(f64),
+    Many(&'a Aggregate),
+}
+
+impl Values<'_> {
+    fn add_to(self, a: &mut Aggregate) {
+        match self {
+            Values::One(v) => a.add(v),
+            Values::Many(other) => a.merge(other),
+        }
+    }
+}
+
+/// An open aggregate taken for the store: its series, period start and values.
+type Taken = (MetricSeries, i64, Aggregate);
+
+/// The key of a series in the open aggregates: account, region, namespace, metric, dims.
+fn series_key(series: &MetricSeries) -> String {
+    let mut key = String::with_capacity(128);
+    for part in [&series.account, &series.region, &series.namespace, &series.metric] {
+        key.push_str(part);
+        key.push('\u{0}');
+    }
+    key.push_str(&series.dims);
+    key
 }
 
 /// The minute a timestamp falls in.
@@ -292,6 +371,7 @@ impl Recorder {
             inner: Arc::new(Inner {
                 store,
                 open: Mutex::default(),
+                stored_hr: Arc::default(),
                 prom: Mutex::default(),
                 dropped_series: AtomicU64::new(0),
                 dropped_points: AtomicU64::new(0),
@@ -315,12 +395,7 @@ impl Recorder {
             return;
         }
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mut key = String::with_capacity(128);
-        for part in [&series.account, &series.region, &series.namespace, &series.metric] {
-            key.push_str(part);
-            key.push('\u{0}');
-        }
-        key.push_str(&series.dims);
+        let key = series_key(series);
         let minute = minute_of(ts_ms);
         let full = open.points >= MAX_OPEN_POINTS;
         if !open.series.contains_key(key.as_str()) {
@@ -381,17 +456,8 @@ impl Recorder {
             }
         }
         let Some(slot) = open.series.get_mut(key.as_str()) else { return };
-        match slot.minutes.iter_mut().find(|m| m.0 == minute) {
-            Some(m) => m.1.add(v),
-            None if full => {
-                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                let mut a = Aggregate::default();
-                a.add(v);
-                slot.minutes.push((minute, a));
-                open.points += 1;
-            }
+        if self.add_point(&mut slot.minutes, minute, Values::One(v), full) {
+            open.points += 1;
         }
     }
 
@@ -405,6 +471,68 @@ impl Recorder {
                 "too many metric series; new series dropped"
             );
         }
+    }
+
+    /// Records one value at high resolution (PutMetricData's `StorageResolution=1`): into the
+    /// series' 1-second aggregate (kept [`HIGH_RESOLUTION_RETENTION_MS`]) and its minute.
+    /// Beyond [`MAX_HIGH_RESOLUTION_SERIES`], a new series gets its minute only.
+    pub fn record_high_resolution(&self, series: &MetricSeries, ts_ms: i64, v: f64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        let head = [series.account.as_str(), &series.region, &series.namespace, &series.metric];
+        self.add(&mut open, &mut key, head, &series.dims, ts_ms, v);
+        self.add_second(&mut open, &key, &series.metric, ts_ms, Values::One(v));
+    }
+
+    /// [`Recorder::record_aggregate`] at high resolution (PutMetricData's `Values`/`Counts` or
+    /// `StatisticValues` with `StorageResolution=1`): into the 1-second aggregate and the minute.
+    pub fn record_aggregate_high_resolution(&self, series: &MetricSeries, ts_ms: i64, a: &Aggregate) {
+        if a.count == 0 {
+            return;
+        }
+        self.record_aggregate(series, ts_ms, a);
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let key = series_key(series);
+        self.add_second(&mut open, &key, &series.metric, ts_ms, Values::Many(a));
+    }
+
+    /// Adds to the open 1-second aggregate of the series `key` (already recorded in its minute,
+    /// unless dropped at a bound), under [`MAX_HIGH_RESOLUTION_SERIES`].
+    fn add_second(&self, open: &mut Open, key: &str, metric: &str, ts_ms: i64, values: Values<'_>) {
+        if !open.series.contains_key(key) {
+            return; // dropped at a bound
+        }
+        if !open.high_resolution.contains_key(key) {
+            if open.high_resolution.len() >= MAX_HIGH_RESOLUTION_SERIES {
+                self.drop_series(metric);
+                return;
+            }
+            open.high_resolution.insert(key.to_owned(), Vec::new());
+        }
+        let second = ts_ms.div_euclid(HIGH_RESOLUTION_PERIOD_MS) * HIGH_RESOLUTION_PERIOD_MS;
+        let full = open.points >= MAX_OPEN_POINTS;
+        let Some(seconds) = open.high_resolution.get_mut(key) else { return };
+        if self.add_point(seconds, second, values, full) {
+            open.points += 1;
+        }
+    }
+
+    /// Adds `values` to the aggregate starting at `start` among `points`, opening it unless
+    /// `full` (then they are dropped and counted). Returns whether an aggregate was opened.
+    fn add_point(&self, points: &mut Vec<(i64, Aggregate)>, start: i64, values: Values<'_>, full: bool) -> bool {
+        // The newest first: values mostly arrive in time order.
+        if let Some(m) = points.iter_mut().rev().find(|m| m.0 == start) {
+            values.add_to(&mut m.1);
+            return false;
+        }
+        if full {
+            self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut a = Aggregate::default();
+        values.add_to(&mut a);
+        points.push((start, a));
+        true
     }
 
     /// Records an invocation that ran (success or function error): Invocations, Errors,
@@ -437,37 +565,83 @@ impl Recorder {
         }
         let resource = resource(i.function, i.qualifier);
         let mut p = self.inner.prom.lock().unwrap_or_else(|e| e.into_inner());
-        p.invocation(i.function, &resource, i.executed_version, i.outcome, i.duration_ms / 1000.0);
+        let f = FunctionAt { account: i.account, region: i.region, function: i.function, qualifier: i.qualifier };
+        p.invocation(&f, &resource, i.executed_version, i.outcome, i.duration_ms / 1000.0);
     }
 
     /// Records a throttled invocation (429): Throttles, not Invocations.
     pub fn throttle(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "Throttles", ts_ms, 1.0);
         let resource = resource(f.function, f.qualifier);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).throttle(f.function, &resource);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).throttle(f, &resource);
     }
 
     /// An `Event` invocation was queued (at `ts_ms`).
     pub fn async_received(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "AsyncEventsReceived", ts_ms, 1.0);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_received(f.function);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_received(f);
     }
 
     /// An attempt of a queued event starts (at `ts_ms`), `age_ms` after it was queued.
     pub fn async_age(&self, f: &FunctionAt<'_>, ts_ms: i64, age_ms: f64) {
         self.lambda(f, "AsyncEventAge", ts_ms, age_ms);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_age(f.function, age_ms / 1000.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_age(f, age_ms / 1000.0);
     }
 
     /// A queued event ended without success and without a destination taking it.
     pub fn async_dropped(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "AsyncEventsDropped", ts_ms, 1.0);
-        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_dropped(f.function);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).async_dropped(f);
     }
 
     /// A destination record could not be delivered.
     pub fn destination_failure(&self, f: &FunctionAt<'_>, ts_ms: i64) {
         self.lambda(f, "DestinationDeliveryFailures", ts_ms, 1.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).destination_failure(f);
+    }
+
+    /// A failed event could not be sent to the function's dead-letter queue.
+    pub fn dead_letter_error(&self, f: &FunctionAt<'_>, ts_ms: i64) {
+        self.lambda(f, "DeadLetterErrors", ts_ms, 1.0);
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).dead_letter_error(f);
+    }
+
+    /// An invocation of a function without reserved concurrency was admitted at `ts_ms`, with
+    /// `in_use` such invocations running in its account and region (this one included):
+    /// `UnreservedConcurrentExecutions`, account level (no dimensions).
+    pub fn unreserved_concurrency(&self, account: &str, region: &str, ts_ms: i64, in_use: u64) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(64);
+        let head = [account, region, LAMBDA, "UnreservedConcurrentExecutions"];
+        self.add(&mut open, &mut key, head, "", ts_ms, in_use as f64);
+    }
+
+    /// An invocation took a provisioned environment: `ProvisionedConcurrentExecutions` (under
+    /// `{FunctionName, Resource}` of the config, `{FunctionName}` and `{}`) and
+    /// `ProvisionedConcurrencyUtilization` (in use / allocated, under `{FunctionName, Resource}`).
+    pub fn provisioned(&self, p: &ProvisionedUse<'_>) {
+        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = String::with_capacity(128);
+        let mut function = String::with_capacity(64);
+        function.push_str("FunctionName");
+        function.push(NAME_END);
+        function.push_str(p.function);
+        let resource = format!("{function}{DIM_END}Resource{NAME_END}{}:{}", p.function, p.qualifier);
+        let head = |metric| [p.account, p.region, LAMBDA, metric];
+        let executions = "ProvisionedConcurrentExecutions";
+        self.add(&mut open, &mut key, head(executions), &resource, p.ts_ms, f64::from(p.in_use));
+        self.add(&mut open, &mut key, head(executions), &function, p.ts_ms, f64::from(p.function_in_use));
+        self.add(&mut open, &mut key, head(executions), "", p.ts_ms, f64::from(p.account_in_use));
+        if p.allocated > 0 {
+            let utilization = f64::from(p.in_use) / f64::from(p.allocated);
+            self.add(&mut open, &mut key, head("ProvisionedConcurrencyUtilization"), &resource, p.ts_ms, utilization);
+        }
+    }
+
+    /// Drops the Prometheus series of a deleted function (`qualifier` `None`), alias or
+    /// version (deployments.md §5). The stored CloudWatch points stay until retention, as on AWS.
+    pub fn forget(&self, account: &str, region: &str, function: &str, qualifier: Option<&str>) {
+        self.inner.prom.lock().unwrap_or_else(|e| e.into_inner()).forget(account, region, function, qualifier);
     }
 
     fn lambda(&self, f: &FunctionAt<'_>, metric: &str, ts_ms: i64, v: f64) {
@@ -494,7 +668,8 @@ impl Recorder {
     }
 
     /// Takes the open aggregates out (the flusher merges them into the store).
-    fn take(&self) -> Vec<(MetricSeries, i64, Aggregate)> {
+    /// Minutes and seconds apart.
+    fn take(&self) -> (Vec<Taken>, Vec<Taken>) {
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(open.points);
         for slot in open.series.values_mut() {
@@ -502,14 +677,25 @@ impl Recorder {
                 out.push((slot.key.clone(), minute, a));
             }
         }
+        let mut seconds = Vec::new();
+        let Open { series, high_resolution, .. } = &mut *open;
+        for (key, points) in high_resolution.iter_mut() {
+            let Some(slot) = series.get(key) else { continue };
+            for (second, a) in points.drain(..) {
+                seconds.push((slot.key.clone(), second, a));
+            }
+        }
         open.points = 0;
-        out
+        (out, seconds)
     }
 
     /// Merges the open aggregates into the store and deletes points past retention.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let taken = self.take();
-        let cut = stdx::time::now_ms() - RETENTION_MS;
+        let (taken, seconds) = self.take();
+        let now = stdx::time::now_ms();
+        let cut = now - RETENTION_MS;
+        let hr_cut = now - HIGH_RESOLUTION_RETENTION_MS;
+        let stored_hr = Arc::clone(&self.inner.stored_hr);
         let (stored, dropped) = self
             .inner
             .store
@@ -533,6 +719,34 @@ impl Recorder {
                     stored += 1;
                 }
                 tx.delete_metric_points_before(minute_of(cut))?;
+                if !seconds.is_empty() {
+                    let mut known = stored_hr.lock().unwrap_or_else(|e| e.into_inner());
+                    let stale = known.read_at.is_none_or(|t| {
+                        known.series.len() >= MAX_HIGH_RESOLUTION_SERIES && t.elapsed() >= HIGH_RESOLUTION_RESEED
+                    });
+                    if stale {
+                        known.series = tx.metric_series_hr(MAX_HIGH_RESOLUTION_SERIES)?.into_iter().collect();
+                        known.read_at = Some(std::time::Instant::now());
+                    }
+                    for (key, second, mut a) in seconds {
+                        if second < hr_cut {
+                            continue;
+                        }
+                        if !known.series.contains(&key) {
+                            if known.series.len() >= MAX_HIGH_RESOLUTION_SERIES {
+                                dropped += 1;
+                                continue;
+                            }
+                            known.series.insert(key.clone());
+                        }
+                        if let Some(p) = tx.metric_point_hr(&key, second)? {
+                            a.merge(&Aggregate::from_point(&p));
+                        }
+                        tx.put_metric_point_hr(&key, &a.to_point(second))?;
+                        stored += 1;
+                    }
+                }
+                tx.delete_metric_points_hr_before(hr_cut)?;
                 Ok::<_, StoreError>((stored, dropped))
             })
             .await?;
@@ -561,9 +775,12 @@ impl Recorder {
         })
     }
 
-    /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms` (a multiple of a
-    /// minute), from the store and the not yet flushed aggregates; periods without values
-    /// are left out.
+    /// Aggregates of one series over `[from_ms, to_ms)` by `period_ms`, from the store and the
+    /// not yet flushed aggregates; periods without values are left out. A period of 1, 5, 10,
+    /// 20 or 30 seconds ([`HIGH_RESOLUTION_PERIODS_MS`]) is answered from the 1-second points;
+    /// a minute without any (values recorded at standard resolution, or seconds past their
+    /// 3 hours) counts as one value at its start. Any other period is answered from the minutes
+    /// (shorter ones count as a minute).
     pub async fn statistics(
         &self,
         series: &MetricSeries,
@@ -571,29 +788,38 @@ impl Recorder {
         to_ms: i64,
         period_ms: i64,
     ) -> Result<Vec<Datapoint>, StoreError> {
-        let period = period_ms.max(PERIOD_MS);
+        let high_resolution = HIGH_RESOLUTION_PERIODS_MS.contains(&period_ms);
+        let period = if high_resolution { period_ms } else { period_ms.max(PERIOD_MS) };
         let s = series.clone();
-        let stored = self.inner.store.read(move |tx| tx.metric_points(&s, from_ms, to_ms)).await?;
-        let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();
-        let bucket = |start: i64| from_ms + (start - from_ms).div_euclid(period) * period;
-        for p in &stored {
-            by_period.entry(bucket(p.start_ms)).or_default().merge(&Aggregate::from_point(p));
-        }
+        let (stored_minutes, stored_seconds) = self
+            .inner
+            .store
+            .read(move |tx| {
+                let seconds = if high_resolution { tx.metric_points_hr(&s, from_ms, to_ms)? } else { Vec::new() };
+                Ok::<_, StoreError>((tx.metric_points(&s, from_ms, to_ms)?, seconds))
+            })
+            .await?;
+        let in_range = |start: &i64| (from_ms..to_ms).contains(start);
+        let mut minutes: Vec<(i64, Aggregate)> =
+            stored_minutes.iter().map(|p| (p.start_ms, Aggregate::from_point(p))).collect();
+        let mut seconds: Vec<(i64, Aggregate)> =
+            stored_seconds.iter().map(|p| (p.start_ms, Aggregate::from_point(p))).collect();
         {
             let open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-            let mut key = String::new();
-            for part in [&series.account, &series.region, &series.namespace, &series.metric] {
-                key.push_str(part);
-                key.push('\u{0}');
-            }
-            key.push_str(&series.dims);
+            let key = series_key(series);
             if let Some(slot) = open.series.get(&key) {
-                for (minute, a) in &slot.minutes {
-                    if (from_ms..to_ms).contains(minute) {
-                        by_period.entry(bucket(*minute)).or_default().merge(a);
-                    }
-                }
+                minutes.extend(slot.minutes.iter().filter(|(m, _)| in_range(m)).cloned());
             }
+            if high_resolution && let Some(open_seconds) = open.high_resolution.get(&key) {
+                seconds.extend(open_seconds.iter().filter(|(m, _)| in_range(m)).cloned());
+            }
+        }
+        let mut by_period: std::collections::BTreeMap<i64, Aggregate> = std::collections::BTreeMap::new();
+        let bucket = |start: i64| from_ms + (start - from_ms).div_euclid(period) * period;
+        // A minute with 1-second points holds the same values: it is left out.
+        let covered: HashSet<i64> = seconds.iter().map(|(s, _)| minute_of(*s)).collect();
+        for (start, a) in seconds.iter().chain(minutes.iter().filter(|(m, _)| !covered.contains(m))) {
+            by_period.entry(bucket(*start)).or_default().merge(a);
         }
         Ok(by_period.into_iter().map(|(timestamp_ms, aggregate)| Datapoint { timestamp_ms, aggregate }).collect())
     }

@@ -1,11 +1,13 @@
 //! The Prometheus view (`GET /metrics`, text exposition format 0.0.4): counters and histograms
 //! kept in memory since process start, plus gauges the caller reads at scrape time. Label
 //! cardinality is bounded by [`MAX_PROM_SERIES`]; series beyond it are not exported and are
-//! counted in `versa_metrics_series_dropped_total`.
+//! counted in `versa_metrics_series_dropped_total`. Per-function series carry `account` and
+//! `region` labels (functions of several accounts share a server); those of a deleted function,
+//! alias or version are dropped ([`crate::Recorder::forget`]).
 
 use std::fmt::Write as _;
 
-use crate::{Dropped, FastMap};
+use crate::{Dropped, FastMap, FunctionAt};
 
 /// Most labelled series kept for the Prometheus view, all metric families together.
 pub const MAX_PROM_SERIES: usize = 5_000;
@@ -46,6 +48,54 @@ pub struct Gauges {
     pub environments_busy: u64,
     /// Events waiting in the asynchronous queue.
     pub async_events_queued: u64,
+    /// How long the oldest queued event has waited, seconds (0 when the queue is empty).
+    pub async_oldest_event_age_seconds: f64,
+    /// The share of each alias's traffic each of its versions gets (at most
+    /// [`MAX_PROM_SERIES`] rendered).
+    pub routing: Vec<RoutingWeight>,
+}
+
+/// One version's share of an alias's traffic: `versa_alias_routing_weight`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingWeight {
+    pub account: String,
+    pub region: String,
+    pub function: String,
+    pub alias: String,
+    pub version: String,
+    pub weight: f64,
+}
+
+/// The labels every per-function series starts with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Owner {
+    account: String,
+    region: String,
+    function: String,
+}
+
+impl Owner {
+    fn of(f: &FunctionAt<'_>) -> Owner {
+        Owner { account: f.account.to_owned(), region: f.region.to_owned(), function: f.function.to_owned() }
+    }
+
+    fn is(&self, account: &str, region: &str, function: &str) -> bool {
+        self.account == account && self.region == region && self.function == function
+    }
+
+    fn labels(&self) -> [(&str, &str); 3] {
+        [("account", &self.account), ("region", &self.region), ("function", &self.function)]
+    }
+}
+
+/// The key of a per-function series in the maps: the owner and more labels, NUL-separated.
+fn key_of(f: &FunctionAt<'_>, more: &[&str]) -> String {
+    let mut k = String::with_capacity(64);
+    for part in [f.account, f.region, f.function].iter().chain(more) {
+        k.push_str(part);
+        k.push('\u{0}');
+    }
+    k
 }
 
 #[derive(Debug, Clone, Default)]
@@ -65,7 +115,7 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct Invocations {
-    function: String,
+    owner: Owner,
     resource: String,
     executed_version: String,
     outcomes: [u64; 3],
@@ -73,19 +123,32 @@ struct Invocations {
 }
 
 #[derive(Debug, Default)]
-struct Async {
-    received: u64,
-    dropped: u64,
-    age: Histogram,
+struct Throttles {
+    owner: Owner,
+    resource: String,
+    n: u64,
 }
 
 #[derive(Debug, Default)]
+struct Async {
+    owner: Owner,
+    received: u64,
+    dropped: u64,
+    destination_failures: u64,
+    dead_letter_errors: u64,
+    age: Histogram,
+}
+
+/// A counter of [`Async`]: its name, help text and value.
+type AsyncCounter = (&'static str, &'static str, fn(&Async) -> u64);
+
+#[derive(Debug, Default)]
 pub(crate) struct Prom {
-    /// By `function NUL resource NUL executed_version`.
+    /// By `account NUL region NUL function NUL resource NUL executed_version NUL`.
     invocations: FastMap<String, Invocations>,
-    /// By `(function, resource)`.
-    throttles: FastMap<(String, String), u64>,
-    /// By function.
+    /// By `account NUL region NUL function NUL resource NUL`.
+    throttles: FastMap<String, Throttles>,
+    /// By `account NUL region NUL function NUL`.
     asyncs: FastMap<String, Async>,
     dropped: u64,
 }
@@ -103,14 +166,21 @@ impl Prom {
         full
     }
 
-    pub(crate) fn invocation(&mut self, function: &str, resource: &str, version: &str, outcome: Outcome, secs: f64) {
-        let key = format!("{function}\u{0}{resource}\u{0}{version}");
+    pub(crate) fn invocation(
+        &mut self,
+        f: &FunctionAt<'_>,
+        resource: &str,
+        version: &str,
+        outcome: Outcome,
+        secs: f64,
+    ) {
+        let key = key_of(f, &[resource, version]);
         if !self.invocations.contains_key(&key) {
             if self.full() {
                 return;
             }
             let series = Invocations {
-                function: function.to_owned(),
+                owner: Owner::of(f),
                 resource: resource.to_owned(),
                 executed_version: version.to_owned(),
                 ..Invocations::default()
@@ -123,39 +193,77 @@ impl Prom {
         }
     }
 
-    pub(crate) fn throttle(&mut self, function: &str, resource: &str) {
-        let key = (function.to_owned(), resource.to_owned());
-        if !self.throttles.contains_key(&key) && self.full() {
-            return;
+    pub(crate) fn throttle(&mut self, f: &FunctionAt<'_>, resource: &str) {
+        let key = key_of(f, &[resource]);
+        if !self.throttles.contains_key(&key) {
+            if self.full() {
+                return;
+            }
+            let t = Throttles { owner: Owner::of(f), resource: resource.to_owned(), n: 0 };
+            self.throttles.insert(key.clone(), t);
         }
-        *self.throttles.entry(key).or_default() += 1;
+        if let Some(t) = self.throttles.get_mut(&key) {
+            t.n += 1;
+        }
     }
 
-    fn asyncs(&mut self, function: &str) -> Option<&mut Async> {
-        if !self.asyncs.contains_key(function) {
+    fn asyncs(&mut self, f: &FunctionAt<'_>) -> Option<&mut Async> {
+        let key = key_of(f, &[]);
+        if !self.asyncs.contains_key(&key) {
             if self.full() {
                 return None;
             }
-            self.asyncs.insert(function.to_owned(), Async::default());
+            self.asyncs.insert(key.clone(), Async { owner: Owner::of(f), ..Async::default() });
         }
-        self.asyncs.get_mut(function)
+        self.asyncs.get_mut(&key)
     }
 
-    pub(crate) fn async_received(&mut self, function: &str) {
-        if let Some(a) = self.asyncs(function) {
+    pub(crate) fn async_received(&mut self, f: &FunctionAt<'_>) {
+        if let Some(a) = self.asyncs(f) {
             a.received += 1;
         }
     }
 
-    pub(crate) fn async_dropped(&mut self, function: &str) {
-        if let Some(a) = self.asyncs(function) {
+    pub(crate) fn async_dropped(&mut self, f: &FunctionAt<'_>) {
+        if let Some(a) = self.asyncs(f) {
             a.dropped += 1;
         }
     }
 
-    pub(crate) fn async_age(&mut self, function: &str, secs: f64) {
-        if let Some(a) = self.asyncs(function) {
+    pub(crate) fn destination_failure(&mut self, f: &FunctionAt<'_>) {
+        if let Some(a) = self.asyncs(f) {
+            a.destination_failures += 1;
+        }
+    }
+
+    pub(crate) fn dead_letter_error(&mut self, f: &FunctionAt<'_>) {
+        if let Some(a) = self.asyncs(f) {
+            a.dead_letter_errors += 1;
+        }
+    }
+
+    pub(crate) fn async_age(&mut self, f: &FunctionAt<'_>, secs: f64) {
+        if let Some(a) = self.asyncs(f) {
             a.age.observe(secs);
+        }
+    }
+
+    /// Drops the series of a deleted function (`None`), alias, or version (a number: the
+    /// series invoked as `fn:N` and those where `N` ran, under any resource).
+    pub(crate) fn forget(&mut self, account: &str, region: &str, function: &str, qualifier: Option<&str>) {
+        let resource = qualifier.map(|q| format!("{function}:{q}"));
+        let version = qualifier.filter(|q| q.bytes().all(|b| b.is_ascii_digit()));
+        let gone = |owner: &Owner, r: &str, executed: Option<&str>| {
+            owner.is(account, region, function)
+                && match &resource {
+                    None => true,
+                    Some(res) => r == res || (version.is_some() && executed == version),
+                }
+        };
+        self.invocations.retain(|_, s| !gone(&s.owner, &s.resource, Some(&s.executed_version)));
+        self.throttles.retain(|_, t| !gone(&t.owner, &t.resource, None));
+        if qualifier.is_none() {
+            self.asyncs.retain(|_, a| !a.owner.is(account, region, function));
         }
     }
 
@@ -163,7 +271,7 @@ impl Prom {
         let mut out = String::with_capacity(4096);
         let mut inv: Vec<&Invocations> = self.invocations.values().collect();
         inv.sort_by(|a, b| {
-            (&a.function, &a.resource, &a.executed_version).cmp(&(&b.function, &b.resource, &b.executed_version))
+            (&a.owner, &a.resource, &a.executed_version).cmp(&(&b.owner, &b.resource, &b.executed_version))
         });
         header(
             &mut out,
@@ -172,9 +280,12 @@ impl Prom {
             "Invocations that ran (not throttled), by outcome.",
         );
         for s in &inv {
+            let [a, r, f] = s.owner.labels();
             for (i, outcome) in OUTCOMES.iter().enumerate() {
                 let labels = [
-                    ("function", s.function.as_str()),
+                    a,
+                    r,
+                    f,
                     ("resource", &s.resource),
                     ("executed_version", &s.executed_version),
                     ("outcome", outcome),
@@ -184,47 +295,51 @@ impl Prom {
         }
         header(&mut out, "versa_function_duration_seconds", "histogram", "Handler time of invocations that ran.");
         for s in &inv {
-            let labels = [
-                ("function", s.function.as_str()),
-                ("resource", &s.resource),
-                ("executed_version", &s.executed_version),
-            ];
+            let [a, r, f] = s.owner.labels();
+            let labels = [a, r, f, ("resource", &s.resource), ("executed_version", &s.executed_version)];
             histogram(&mut out, "versa_function_duration_seconds", &labels, &s.duration);
         }
-        let mut throttles: Vec<(&(String, String), &u64)> = self.throttles.iter().collect();
-        throttles.sort();
+        let mut throttles: Vec<&Throttles> = self.throttles.values().collect();
+        throttles.sort_by(|a, b| (&a.owner, &a.resource).cmp(&(&b.owner, &b.resource)));
         header(
             &mut out,
             "versa_function_throttles_total",
             "counter",
             "Invocations refused with 429 (TooManyRequests).",
         );
-        for ((function, resource), n) in throttles {
-            sample(
-                &mut out,
-                "versa_function_throttles_total",
-                &[("function", function), ("resource", resource)],
-                *n as f64,
-            );
+        for t in throttles {
+            let [a, r, f] = t.owner.labels();
+            sample(&mut out, "versa_function_throttles_total", &[a, r, f, ("resource", &t.resource)], t.n as f64);
         }
-        let mut asyncs: Vec<(&String, &Async)> = self.asyncs.iter().collect();
-        asyncs.sort_by(|a, b| a.0.cmp(b.0));
-        header(&mut out, "versa_async_events_received_total", "counter", "Event invocations queued.");
-        for (function, a) in &asyncs {
-            sample(&mut out, "versa_async_events_received_total", &[("function", function)], a.received as f64);
-        }
-        header(
-            &mut out,
-            "versa_async_events_dropped_total",
-            "counter",
-            "Queued events that ended without success and without a destination.",
-        );
-        for (function, a) in &asyncs {
-            sample(&mut out, "versa_async_events_dropped_total", &[("function", function)], a.dropped as f64);
+        let mut asyncs: Vec<&Async> = self.asyncs.values().collect();
+        asyncs.sort_by(|a, b| a.owner.cmp(&b.owner));
+        let counters: [AsyncCounter; 4] = [
+            ("versa_async_events_received_total", "Event invocations queued.", |a| a.received),
+            (
+                "versa_async_events_dropped_total",
+                "Queued events that ended without success and without a destination.",
+                |a| a.dropped,
+            ),
+            (
+                "versa_async_destination_delivery_failures_total",
+                "Destination records that could not be delivered.",
+                |a| a.destination_failures,
+            ),
+            (
+                "versa_async_dead_letter_errors_total",
+                "Failed events that could not be sent to the dead-letter queue.",
+                |a| a.dead_letter_errors,
+            ),
+        ];
+        for (name, help, value) in counters {
+            header(&mut out, name, "counter", help);
+            for a in &asyncs {
+                sample(&mut out, name, &a.owner.labels(), value(a) as f64);
+            }
         }
         header(&mut out, "versa_async_event_age_seconds", "histogram", "Time from queueing to each attempt.");
-        for (function, a) in &asyncs {
-            histogram(&mut out, "versa_async_event_age_seconds", &[("function", function)], &a.age);
+        for a in &asyncs {
+            histogram(&mut out, "versa_async_event_age_seconds", &a.owner.labels(), &a.age);
         }
         header(&mut out, "versa_function_concurrent_executions", "gauge", "Invocations running now.");
         sample(&mut out, "versa_function_concurrent_executions", &[], gauges.concurrent_executions as f64);
@@ -233,6 +348,24 @@ impl Prom {
         sample(&mut out, "versa_environments", &[("state", "busy")], gauges.environments_busy as f64);
         header(&mut out, "versa_async_events_queued", "gauge", "Events waiting in the asynchronous queue.");
         sample(&mut out, "versa_async_events_queued", &[], gauges.async_events_queued as f64);
+        header(
+            &mut out,
+            "versa_async_oldest_event_age_seconds",
+            "gauge",
+            "How long the oldest queued event has waited (0: the queue is empty).",
+        );
+        sample(&mut out, "versa_async_oldest_event_age_seconds", &[], gauges.async_oldest_event_age_seconds);
+        header(&mut out, "versa_alias_routing_weight", "gauge", "The share of an alias's traffic each version gets.");
+        for w in gauges.routing.iter().take(MAX_PROM_SERIES) {
+            let labels = [
+                ("account", w.account.as_str()),
+                ("region", &w.region),
+                ("function", &w.function),
+                ("alias", &w.alias),
+                ("version", &w.version),
+            ];
+            sample(&mut out, "versa_alias_routing_weight", &labels, w.weight);
+        }
         header(
             &mut out,
             "versa_metrics_series_dropped_total",
@@ -320,16 +453,24 @@ fn number(v: f64) -> String {
 mod tests {
     use super::*;
 
+    fn at(function: &str) -> FunctionAt<'_> {
+        FunctionAt { account: "123456789012", region: "us-east-1", function, qualifier: None }
+    }
+
+    const OWNER: &str = "account=\"123456789012\",region=\"us-east-1\",";
+
     #[test]
     fn label_values_are_escaped() {
         let mut s = String::new();
         escape_into(&mut s, "a\\b\"c\nd");
         assert_eq!(s, "a\\\\b\\\"c\\nd");
         let mut p = Prom::default();
-        p.throttle("f\"x", "f\"x:1");
+        p.throttle(&at("f\"x"), "f\"x:1");
         let text = p.render(&Gauges::default(), Dropped::default());
         assert!(
-            text.contains("versa_function_throttles_total{function=\"f\\\"x\",resource=\"f\\\"x:1\"} 1\n"),
+            text.contains(&format!(
+                "versa_function_throttles_total{{{OWNER}function=\"f\\\"x\",resource=\"f\\\"x:1\"}} 1\n"
+            )),
             "{text}"
         );
     }
@@ -338,17 +479,19 @@ mod tests {
     fn histograms_are_cumulative_and_types_appear_once() {
         let mut p = Prom::default();
         for secs in [0.001, 0.02, 0.02, 3.0, 1000.0] {
-            p.invocation("f", "f:prod", "1", Outcome::Success, secs);
+            p.invocation(&at("f"), "f:prod", "1", Outcome::Success, secs);
         }
-        p.invocation("f", "f:prod", "1", Outcome::FunctionError, 0.2);
+        p.invocation(&at("f"), "f:prod", "1", Outcome::FunctionError, 0.2);
         let text = p.render(&Gauges::default(), Dropped::default());
-        assert!(text.contains("versa_function_duration_seconds_bucket{function=\"f\",resource=\"f:prod\",executed_version=\"1\",le=\"0.005\"} 1\n"));
+        assert!(text.contains(&format!(
+            "versa_function_duration_seconds_bucket{{{OWNER}function=\"f\",resource=\"f:prod\",executed_version=\"1\",le=\"0.005\"}} 1\n"
+        )));
         assert!(text.contains("le=\"0.025\"} 3\n"));
         assert!(text.contains("le=\"900\"} 5\n"));
         assert!(text.contains("le=\"+Inf\"} 6\n"));
-        assert!(text.contains(
-            "versa_function_duration_seconds_count{function=\"f\",resource=\"f:prod\",executed_version=\"1\"} 6\n"
-        ));
+        assert!(text.contains(&format!(
+            "versa_function_duration_seconds_count{{{OWNER}function=\"f\",resource=\"f:prod\",executed_version=\"1\"}} 6\n"
+        )));
         assert!(text.contains("outcome=\"function_error\"} 1\n"));
         assert!(text.contains("outcome=\"success\"} 5\n"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
@@ -361,10 +504,62 @@ mod tests {
     fn cardinality_is_bounded() {
         let mut p = Prom::default();
         for i in 0..MAX_PROM_SERIES + 10 {
-            p.invocation(&format!("f{i}"), "r", "1", Outcome::Success, 0.1);
+            p.invocation(&at(&format!("f{i}")), "r", "1", Outcome::Success, 0.1);
         }
         assert_eq!(p.series(), MAX_PROM_SERIES);
         let text = p.render(&Gauges::default(), Dropped::default());
         assert!(text.contains("versa_metrics_series_dropped_total 10\n"));
+    }
+
+    #[test]
+    fn deleted_functions_aliases_and_versions_lose_their_series() {
+        let mut p = Prom::default();
+        let other = FunctionAt { account: "210987654321", ..at("f") };
+        p.invocation(&at("f"), "f:prod", "1", Outcome::Success, 0.1);
+        p.invocation(&at("f"), "f:prod", "2", Outcome::Success, 0.1);
+        p.invocation(&at("f"), "f:2", "2", Outcome::Success, 0.1);
+        p.invocation(&at("f"), "f", "$LATEST", Outcome::Success, 0.1);
+        p.invocation(&other, "f:prod", "1", Outcome::Success, 0.1);
+        p.throttle(&at("f"), "f:prod");
+        p.async_received(&at("f"));
+        // Version 2 goes: as resource `f:2` and where it ran under `f:prod`.
+        p.forget("123456789012", "us-east-1", "f", Some("2"));
+        let text = p.render(&Gauges::default(), Dropped::default());
+        assert!(!text.contains("executed_version=\"2\""), "{text}");
+        assert!(text.contains("resource=\"f:prod\",executed_version=\"1\""));
+        // The alias goes: its throttles too; another account's same-named function stays.
+        p.forget("123456789012", "us-east-1", "f", Some("prod"));
+        let text = p.render(&Gauges::default(), Dropped::default());
+        assert!(!text.contains(&format!("{OWNER}function=\"f\",resource=\"f:prod\"")), "{text}");
+        assert!(text.contains("account=\"210987654321\",region=\"us-east-1\",function=\"f\",resource=\"f:prod\""));
+        assert!(text.contains(&format!("versa_async_events_received_total{{{OWNER}function=\"f\"}} 1\n")));
+        // The function goes: everything of it.
+        p.forget("123456789012", "us-east-1", "f", None);
+        let text = p.render(&Gauges::default(), Dropped::default());
+        assert!(!text.contains(OWNER), "{text}");
+        assert_eq!(p.series(), 1);
+    }
+
+    #[test]
+    fn routing_weights_and_queue_age_render() {
+        let w = |version: &str, weight: f64| RoutingWeight {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            function: "f".into(),
+            alias: "prod".into(),
+            version: version.into(),
+            weight,
+        };
+        let gauges = Gauges {
+            async_oldest_event_age_seconds: 2.5,
+            routing: vec![w("1", 0.9), w("2", 0.1)],
+            ..Gauges::default()
+        };
+        let text = Prom::default().render(&gauges, Dropped::default());
+        assert!(text.contains("versa_async_oldest_event_age_seconds 2.5\n"));
+        assert!(text.contains(&format!(
+            "versa_alias_routing_weight{{{OWNER}function=\"f\",alias=\"prod\",version=\"1\"}} 0.9\n"
+        )));
+        assert!(text.contains("alias=\"prod\",version=\"2\"} 0.1\n"));
     }
 }

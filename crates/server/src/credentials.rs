@@ -62,24 +62,38 @@ pub fn file_text(access_key_id: &str, secret: &str) -> String {
 
 /// Reads the `[versa]` profile's key from a shared-credentials file.
 pub fn read_file(path: &Path) -> anyhow::Result<(String, String)> {
+    read_profile(path, PROFILE).map(|k| (k.access_key_id, k.secret))
+}
+
+/// A key read from a shared-credentials file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileKey {
+    pub access_key_id: String,
+    pub secret: String,
+    pub session_token: Option<String>,
+}
+
+/// Reads a profile's key (and session token, if any) from a shared-credentials file.
+pub fn read_profile(path: &Path, profile: &str) -> anyhow::Result<ProfileKey> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(meta.len() <= CREDENTIALS_FILE_BYTES_MAX, "{} is too large", path.display());
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (mut id, mut secret, mut in_profile) = (None, None, false);
+    let (mut id, mut secret, mut token, mut in_profile) = (None, None, None, false);
     for line in text.lines().map(str::trim) {
         if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_profile = section.trim() == PROFILE;
+            in_profile = section.trim() == profile;
         } else if in_profile && let Some((k, v)) = line.split_once('=') {
             match k.trim() {
                 "aws_access_key_id" => id = Some(v.trim().to_owned()),
                 "aws_secret_access_key" => secret = Some(v.trim().to_owned()),
+                "aws_session_token" => token = Some(v.trim().to_owned()),
                 _ => {}
             }
         }
     }
     match (id, secret) {
-        (Some(id), Some(secret)) => Ok((id, secret)),
-        _ => anyhow::bail!("{} has no [{PROFILE}] profile with a key and secret", path.display()),
+        (Some(access_key_id), Some(secret)) => Ok(ProfileKey { access_key_id, secret, session_token: token }),
+        _ => anyhow::bail!("{} has no [{profile}] profile with a key and secret", path.display()),
     }
 }
 
@@ -115,7 +129,12 @@ mod tests {
         assert_eq!(read_file(&path).unwrap(), ("VKIAABC".to_owned(), "s/e+c".to_owned()));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        write_private(&path, "[default]\naws_access_key_id = X\n").unwrap();
+        let other = read_profile(&path, "default");
+        assert!(other.is_err(), "no secret: {other:?}");
+        write_private(&path, "[default]\naws_access_key_id = X\naws_secret_access_key = Y\naws_session_token = T\n")
+            .unwrap();
         assert!(read_file(&path).is_err());
+        let key = read_profile(&path, "default").unwrap();
+        assert_eq!((key.access_key_id.as_str(), key.session_token.as_deref()), ("X", Some("T")));
     }
 }

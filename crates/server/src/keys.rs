@@ -1,21 +1,14 @@
 //! `versa keys create|list|delete`: on the data dir when no server holds it, else through the
 //! running server's `/_versa/keys` API, signed with the data dir's root key.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use server::DataDir;
 use store::{SqliteBackend, SqliteOptions, Store};
 
 use crate::{KeysArgs, KeysCommand};
-
-/// How long `versa keys` waits for a server's answer.
-const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest answer read from the server.
-const ANSWER_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
 pub(crate) fn run(args: KeysArgs) -> anyhow::Result<()> {
     let dir = args.data_dir.clone().unwrap_or_else(DataDir::default_path);
@@ -111,7 +104,7 @@ fn through_server(dir: &Path, endpoint: &str, command: &KeysCommand) -> anyhow::
     Ok(())
 }
 
-/// One signed HTTP/1.1 request to `endpoint` (`http://host:port`); returns status and body.
+/// One signed request to the server's `/_versa/keys` API; returns status and body.
 fn request(
     endpoint: &str,
     method: &http::Method,
@@ -120,36 +113,12 @@ fn request(
     id: &str,
     secret: &str,
 ) -> anyhow::Result<(u16, String)> {
-    let authority = endpoint
-        .strip_prefix("http://")
-        .map(|a| a.trim_end_matches('/'))
-        .with_context(|| format!("--endpoint {endpoint} is not an http:// address"))?;
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::HOST, http::HeaderValue::from_str(authority)?);
-    let params = sigv4::SigningParams {
-        credentials: sigv4::Credentials { access_key_id: id, secret, session_token: None },
+    let signer = crate::client::Signer {
+        access_key_id: id,
+        secret,
+        session_token: None,
         region: "us-east-1",
         service: "lambda",
-        time: stdx::time::now_ms() / 1000,
-        mode: sigv4::UriMode::Normalized,
     };
-    let signed = sigv4::sign(method, path, None, &headers, &params, sigv4::SignPayload::Body(body.as_bytes()));
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {authority}\r\n");
-    for (name, value) in &signed.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!(
-        "content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut stream = std::net::TcpStream::connect(authority).with_context(|| format!("cannot reach {endpoint}"))?;
-    stream.set_read_timeout(Some(SERVER_TIMEOUT))?;
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.take(ANSWER_BYTES_MAX).read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").context("the server's answer has no header end")?;
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).context("the server's answer has no status")?;
-    Ok((status, body.to_owned()))
+    crate::client::send(endpoint, method, path, &[("content-type", "application/json")], body.as_bytes(), &signer)
 }

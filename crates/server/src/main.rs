@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::{Config, DataDir};
 
+mod client;
 mod keys;
+mod metrics_cli;
 use tracing_subscriber::filter::LevelFilter;
 
 #[derive(Parser, Debug)]
@@ -32,6 +34,24 @@ enum Command {
     /// Access keys for `--auth sigv4`, per account. Works on the data dir directly when no server
     /// holds it, otherwise through the running server (signed with the data dir's root key).
     Keys(KeysArgs),
+    /// Invocations, errors and p50/p99 duration per executed version of an alias (per alias
+    /// and version of an unqualified function), from a server's CloudWatch API.
+    Metrics(MetricsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MetricsArgs {
+    /// FUNCTION, FUNCTION:ALIAS or FUNCTION:VERSION.
+    target: String,
+    /// The window, ending now: a number and s, m, h or d.
+    #[arg(long, default_value = "15m")]
+    since: String,
+    /// The server; $AWS_ENDPOINT_URL when set.
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = metrics_cli::DEFAULT_ENDPOINT, hide_env = true)]
+    endpoint: String,
+    /// The region [default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1].
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -163,6 +183,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => args,
         Command::Runtimes(RuntimesCommand::Install(args)) => return install_runtimes(args),
         Command::Keys(args) => return keys::run(args),
+        Command::Metrics(args) => return metrics_cli::run(args),
     };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()

@@ -97,6 +97,14 @@ pub struct MetricSeries {
     pub dims: String,
 }
 
+/// An alias with the function it belongs to (see [`ReadTx::all_aliases`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasRow {
+    pub scope: Scope,
+    pub function_name: String,
+    pub alias: Alias,
+}
+
 /// One stored aggregate of a series over the period starting at `start_ms` (a minute).
 /// `sketch` is the `metrics` crate's serialised percentile sketch (opaque here).
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +206,10 @@ pub trait ReadTx {
     fn queued_events(&mut self) -> Result<QueueTotals, StoreError>;
     /// When the next event becomes claimable, if any is queued.
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
+    /// When the oldest event still queued was received.
+    fn oldest_queued_event_ms(&mut self) -> Result<Option<i64>, StoreError>;
+    /// Aliases of every function, by account, region, function name and alias name; at most `limit`.
+    fn all_aliases(&mut self, limit: usize) -> Result<Vec<AliasRow>, StoreError>;
     /// A function's provisioned concurrency configs, ordered by qualifier.
     fn provisioned_configs(&mut self, id: FunctionId) -> Result<Vec<ProvisionedConfig>, StoreError>;
     /// Every function (scope and name) with provisioned concurrency, for startup.
@@ -238,6 +250,17 @@ pub trait ReadTx {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<MetricPoint>, StoreError>;
+    /// The 1-second (high-resolution) aggregates of `series` starting in `[from_ms, to_ms)`.
+    fn metric_points_hr(
+        &mut self,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError>;
+    /// The 1-second aggregate of `series` for the second starting at `start_ms`.
+    fn metric_point_hr(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError>;
+    /// The distinct series with 1-second aggregates, at most `limit`.
+    fn metric_series_hr(&mut self, limit: usize) -> Result<Vec<MetricSeries>, StoreError>;
     /// The series of an account and region (of one namespace when given), in key order,
     /// after `after`, at most `limit`.
     fn metric_series(
@@ -354,6 +377,10 @@ pub trait WriteTx: ReadTx {
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError>;
     /// Writes (replaces) the aggregate of `series` for `point.start_ms`; the caller merges.
     fn put_metric_point(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError>;
+    /// Writes (replaces) the 1-second aggregate of `series` for `point.start_ms`.
+    fn put_metric_point_hr(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError>;
+    /// Deletes the 1-second aggregates that start before `before_ms`; returns how many went.
+    fn delete_metric_points_hr_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
     /// Deletes the points that start before `before_ms`, and series left without points;
     /// returns how many points went.
     fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;

@@ -20,6 +20,7 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::AliasRow;
 use crate::codec;
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, Backend, BoxFuture, Completion,
@@ -344,6 +345,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alarm_history_alarm ON alarm_history(account, region, alarm_name, id);
     CREATE INDEX alarm_history_time ON alarm_history(timestamp_ms);
+    "#,
+    // 9: 1-second (high-resolution) metric aggregates, kept
+    // `metrics::HIGH_RESOLUTION_RETENTION_MS`; their series are also in `metric_series` (each
+    // value is also added to its minute).
+    r#"
+    CREATE TABLE metric_points_hr (
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        namespace       TEXT NOT NULL,
+        metric          TEXT NOT NULL,
+        dims            TEXT NOT NULL,
+        start_ms        INTEGER NOT NULL,
+        sum             REAL NOT NULL,
+        count           INTEGER NOT NULL,
+        min             REAL NOT NULL,
+        max             REAL NOT NULL,
+        sketch          BLOB NOT NULL,
+        PRIMARY KEY (account, region, namespace, metric, dims, start_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX metric_points_hr_start ON metric_points_hr(start_ms);
     "#,
 ];
 
@@ -932,18 +953,7 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn metric_point(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 AND start_ms = ?6",
-            )
-            .map_err(db_err)?
-            .query_row(
-                params![series.account, series.region, series.namespace, series.metric, series.dims, start_ms],
-                metric_point_row,
-            )
-            .optional()
-            .map_err(db_err)
+        self.read_metric_point("metric_points", series, start_ms)
     }
 
     fn metric_points(
@@ -952,21 +962,80 @@ impl ReadTx for SqliteTx<'_> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<MetricPoint>, StoreError> {
+        self.read_metric_points("metric_points", series, from_ms, to_ms)
+    }
+
+    fn metric_points_hr(
+        &mut self,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError> {
+        self.read_metric_points("metric_points_hr", series, from_ms, to_ms)
+    }
+
+    fn metric_point_hr(&mut self, series: &MetricSeries, start_ms: i64) -> Result<Option<MetricPoint>, StoreError> {
+        self.read_metric_point("metric_points_hr", series, start_ms)
+    }
+
+    fn metric_series_hr(&mut self, limit: usize) -> Result<Vec<MetricSeries>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT start_ms, sum, count, min, max, sketch FROM metric_points \
-                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 \
-                 AND start_ms >= ?6 AND start_ms < ?7 ORDER BY start_ms",
+                "SELECT DISTINCT account, region, namespace, metric, dims FROM metric_points_hr \
+                 ORDER BY account, region, namespace, metric, dims LIMIT ?1",
             )
             .map_err(db_err)?;
         let rows = stmt
-            .query_map(
-                params![series.account, series.region, series.namespace, series.metric, series.dims, from_ms, to_ms],
-                metric_point_row,
-            )
+            .query_map(params![limit as i64], |r| {
+                Ok(MetricSeries {
+                    account: r.get(0)?,
+                    region: r.get(1)?,
+                    namespace: r.get(2)?,
+                    metric: r.get(3)?,
+                    dims: r.get(4)?,
+                })
+            })
             .map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn oldest_queued_event_ms(&mut self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT min(received_ms) FROM events")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))
+            .map_err(db_err)
+    }
+
+    fn all_aliases(&mut self, limit: usize) -> Result<Vec<AliasRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.account, f.region, f.name, a.name, a.doc FROM aliases a JOIN functions f ON f.id = a.function_id \
+                 ORDER BY f.account, f.region, f.name, a.name LIMIT ?1",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (account, region, function_name, name, doc) = r.map_err(db_err)?;
+            let scope = Scope {
+                account: AccountId::parse(&account).ok_or_else(|| StoreError::Corrupt(format!("account {account}")))?,
+                region: Region::parse(&region).ok_or_else(|| StoreError::Corrupt(format!("region {region}")))?,
+            };
+            Ok(AliasRow { scope, function_name, alias: codec::decode_alias(name, &doc)? })
+        })
+        .collect()
     }
 
     fn metric_series(
@@ -1145,6 +1214,78 @@ impl ReadTx for SqliteTx<'_> {
 }
 
 impl SqliteTx<'_> {
+    /// A point of `series` in `table` (`metric_points` or `metric_points_hr`).
+    fn read_metric_point(
+        &self,
+        table: &str,
+        series: &MetricSeries,
+        start_ms: i64,
+    ) -> Result<Option<MetricPoint>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT start_ms, sum, count, min, max, sketch FROM {table} \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 AND start_ms = ?6"
+            ))
+            .map_err(db_err)?
+            .query_row(
+                params![series.account, series.region, series.namespace, series.metric, series.dims, start_ms],
+                metric_point_row,
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// The points of `series` in `table` starting in `[from_ms, to_ms)`, oldest first.
+    fn read_metric_points(
+        &self,
+        table: &str,
+        series: &MetricSeries,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<MetricPoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT start_ms, sum, count, min, max, sketch FROM {table} \
+                 WHERE account = ?1 AND region = ?2 AND namespace = ?3 AND metric = ?4 AND dims = ?5 \
+                 AND start_ms >= ?6 AND start_ms < ?7 ORDER BY start_ms"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![series.account, series.region, series.namespace, series.metric, series.dims, from_ms, to_ms],
+                metric_point_row,
+            )
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    /// Writes (replaces) a point of `series` in `table`.
+    fn write_metric_point(&self, table: &str, s: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table} \
+                 (account, region, namespace, metric, dims, start_ms, sum, count, min, max, sketch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .map_err(db_err)?
+            .execute(params![
+                s.account,
+                s.region,
+                s.namespace,
+                s.metric,
+                s.dims,
+                point.start_ms,
+                point.sum,
+                point.count as i64,
+                point.min,
+                point.max,
+                point.sketch
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     fn read_layer(&self, key: &LayerKey) -> Result<Option<Layer>, StoreError> {
         self.conn
             .prepare_cached(
@@ -1561,28 +1702,21 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![s.account, s.region, s.namespace, s.metric, s.dims])
             .map_err(db_err)?;
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO metric_points \
-                 (account, region, namespace, metric, dims, start_ms, sum, count, min, max, sketch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
+        self.write_metric_point("metric_points", series, point)
+    }
+
+    fn put_metric_point_hr(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError> {
+        self.write_metric_point("metric_points_hr", series, point)
+    }
+
+    fn delete_metric_points_hr_before(&mut self, before_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM metric_points_hr WHERE start_ms < ?1")
             .map_err(db_err)?
-            .execute(params![
-                s.account,
-                s.region,
-                s.namespace,
-                s.metric,
-                s.dims,
-                point.start_ms,
-                point.sum,
-                point.count as i64,
-                point.min,
-                point.max,
-                point.sketch
-            ])
+            .execute(params![before_ms])
             .map_err(db_err)?;
-        Ok(())
+        Ok(n as u64)
     }
 
     fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError> {

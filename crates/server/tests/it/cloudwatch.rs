@@ -240,19 +240,46 @@ async fn the_rust_sdk_round_trips_metrics_over_cbor() {
             .await,
     );
     assert_eq!(c, "InvalidParameterValue", "{m}");
+    // High resolution: values put with StorageResolution=1 answer 1-second periods.
+    let hr = |ms: i64, v: f64| {
+        MetricDatum::builder().metric_name("Fine").value(v).storage_resolution(1).timestamp(at(ms)).build()
+    };
+    let put = cw.put_metric_data().namespace("App").metric_data(hr(minute + 1_200, 1.0));
+    put.metric_data(hr(minute + 1_700, 2.0)).metric_data(hr(minute + 9_000, 4.0)).send().await.unwrap();
+    let fine = |period: i32| {
+        cw.get_metric_statistics()
+            .namespace("App")
+            .metric_name("Fine")
+            .start_time(at(minute))
+            .end_time(at(minute + 60_000))
+            .period(period)
+            .statistics(Statistic::Sum)
+            .send()
+    };
+    let mut points: Vec<(i64, f64)> = fine(1)
+        .await
+        .unwrap()
+        .datapoints()
+        .iter()
+        .map(|d| (d.timestamp().unwrap().to_millis().unwrap() - minute, d.sum().unwrap()))
+        .collect();
+    points.sort_by_key(|p| p.0);
+    assert_eq!(points, [(1_000, 3.0), (9_000, 4.0)]);
+    let minute_sum: Vec<f64> = fine(60).await.unwrap().datapoints().iter().map(|d| d.sum().unwrap()).collect();
+    assert_eq!(minute_sum, [7.0], "also in the minute");
     let (c, m) = code(
         cw.get_metric_statistics()
             .namespace("App")
             .metric_name("Latency")
             .start_time(at(minute))
             .end_time(at(minute + 60_000))
-            .period(30)
+            .period(45)
             .statistics(Statistic::Sum)
             .send()
             .await,
     );
     assert_eq!(c, "InvalidParameterValue");
-    assert!(m.contains("high-resolution"), "{m}");
+    assert!(m.contains("multiple of 60"), "{m}");
     let (c, m) = code(
         cw.get_metric_statistics()
             .namespace("App")

@@ -21,6 +21,7 @@ mod lifecycle;
 mod logs;
 mod messages;
 mod metrics;
+mod metrics_cli;
 mod names;
 mod node;
 mod permissions;
