@@ -116,6 +116,39 @@ fn unit(input: &Input<'_>) -> Result<Option<&'static str>, Error> {
     }
 }
 
+/// The unit AWS publishes an `AWS/Lambda` metric in (Versa's series carry no unit, but these
+/// are known): GetMetricStatistics answers it, and a `Unit` filter naming another unit selects
+/// no data, as on AWS where units separate data.
+fn lambda_unit(namespace: &str, metric: &str) -> Option<&'static str> {
+    if namespace != metrics::LAMBDA {
+        return None;
+    }
+    match metric {
+        "Duration" | "PostRuntimeExtensionsDuration" | "IteratorAge" | "AsyncEventAge" => Some("Milliseconds"),
+        "Invocations"
+        | "Errors"
+        | "Throttles"
+        | "DeadLetterErrors"
+        | "DestinationDeliveryFailures"
+        | "ProvisionedConcurrencyInvocations"
+        | "ProvisionedConcurrencySpilloverInvocations"
+        | "RecursiveInvocationsDropped"
+        | "AsyncEventsReceived"
+        | "AsyncEventsDropped"
+        | "ConcurrentExecutions"
+        | "UnreservedConcurrentExecutions"
+        | "ProvisionedConcurrentExecutions"
+        | "ClaimedAccountConcurrency" => Some("Count"),
+        _ => None,
+    }
+}
+
+/// Whether a `Unit` filter excludes a series' data: only when the series' unit is known
+/// ([`lambda_unit`]) and differs.
+fn unit_excludes(namespace: &str, metric: &str, filter: Option<&str>) -> bool {
+    matches!((lambda_unit(namespace, metric), filter), (Some(known), Some(f)) if known != f)
+}
+
 /// `Dimensions`: names and values, at most `max`, no name twice.
 fn dimensions(input: &Input<'_>, max: usize, value_required: bool) -> Result<Vec<(String, Option<String>)>, Error> {
     let items = input.elements("Dimensions")?;
@@ -437,7 +470,12 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
              You may reduce the datapoints requested by increasing Period, or decreasing the time range."
         )));
     }
-    let points = datapoints(cw, &series(ctx, &ns, metric, &dims), start, end, period).await?;
+    let points = if unit_excludes(&ns, metric, unit) {
+        Vec::new()
+    } else {
+        datapoints(cw, &series(ctx, &ns, metric, &dims), start, end, period).await?
+    };
+    let unit = unit.or(lambda_unit(&ns, metric)).unwrap_or("None");
     let mut out = Vec::with_capacity(points.len());
     for p in points {
         let a = &p.aggregate;
@@ -456,7 +494,7 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
                 .collect();
             members.push(("ExtendedStatistics".to_owned(), Value::Dict(ext)));
         }
-        members.push(("Unit".to_owned(), Value::str(unit.unwrap_or("None"))));
+        members.push(("Unit".to_owned(), Value::str(unit)));
         out.push(Value::Map(members));
     }
     Ok(Some(Value::map([("Label", Value::str(metric)), ("Datapoints", Value::List(out))])))
@@ -470,6 +508,8 @@ struct Query {
     period: i64,
     stat: String,
     return_data: bool,
+    /// Its `Unit` selects no data ([`unit_excludes`]).
+    excluded: bool,
 }
 
 fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
@@ -506,7 +546,7 @@ fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
             stat.name("Stat")
         )));
     }
-    unit(&stat)?;
+    let excluded = unit_excludes(&ns, name, unit(&stat)?);
     let label = q.str("Label")?.unwrap_or(name).to_owned();
     Ok(Query {
         id: id.to_owned(),
@@ -515,6 +555,7 @@ fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
         period,
         stat: s.to_owned(),
         return_data: q.bool("ReturnData")?.unwrap_or(true),
+        excluded,
     })
 }
 
@@ -562,8 +603,8 @@ pub async fn get_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     // Datapoints are counted across queries in order; a page holds at most `max`.
     let (mut seen, mut taken, mut more) = (0i64, 0i64, false);
     for q in queries.iter().filter(|q| q.return_data) {
-        let mut points: Vec<(i64, f64)> = datapoints(cw, &q.series, start, end, q.period)
-            .await?
+        let found = if q.excluded { Vec::new() } else { datapoints(cw, &q.series, start, end, q.period).await? };
+        let mut points: Vec<(i64, f64)> = found
             .iter()
             .filter_map(|p| statistic_value(&p.aggregate, &q.stat).map(|v| (p.timestamp_ms, v)))
             .collect();

@@ -144,13 +144,15 @@ class Run:
             got = (e.response["Error"]["Code"], meta["HTTPStatusCode"])
             if got != (code, status):
                 problem(self.p, key, f"expected {(code, status)}, got {got}: {e.response['Error']}")
-            if message is not None and e.response["Error"].get("Message", "") != message:
+            # botocore reads AWS's `<Message/>` as None in query, a missing `message` as "" in JSON.
+            got_message = e.response["Error"].get("Message") or ""
+            if message is not None and got_message != message:
                 problem(self.p, key, f"expected message {message!r}, got {e.response['Error'].get('Message')!r}")
             if self.p != "query":
                 qe = meta["HTTPHeaders"].get("x-amzn-query-error")
                 if qe != f"{code};Sender":
                     problem(self.p, key, f"x-amzn-query-error is {qe!r}")
-            self.results[key] = normal({"code": got[0], "status": got[1], "message": e.response["Error"].get("Message")}, self.p)
+            self.results[key] = normal({"code": got[0], "status": got[1], "message": got_message}, self.p)
             return
         except Exception as e:  # noqa: BLE001
             problem(self.p, key, f"{op} raised {type(e).__name__}: {e}")
