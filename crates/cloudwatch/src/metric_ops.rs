@@ -40,6 +40,10 @@ pub const MAX_DATAPOINTS_DEFAULT: i64 = 100_800;
 pub const LIST_PAGE: usize = 500;
 /// Series read from the store per round while filtering ListMetrics.
 const LIST_SCAN_BATCH: usize = 2000;
+/// StartTime older than this is rounded down to 5 minutes (else to the minute).
+const START_FIVE_MINUTE_ROUNDING_AGE_MS: i64 = 15 * 24 * 3600 * 1000;
+/// StartTime older than this is rounded down to the hour.
+const START_HOUR_ROUNDING_AGE_MS: i64 = 63 * 24 * 3600 * 1000;
 /// The storage period: the finest Period served.
 const PERIOD_MS: i64 = metrics::PERIOD_MS;
 
@@ -402,6 +406,23 @@ fn range(input: &Input<'_>) -> Result<(i64, i64), Error> {
     Ok((start, end))
 }
 
+/// What AWS rounds StartTime down to, from which datapoints follow every Period [D: the
+/// StartTime documentation]: a sub-minute period's own division of the minute; else the whole
+/// minute (so Period=300 from 12:07 answers 12:07, 12:12, …, not 12:05, 12:10), the 5-minute
+/// clock interval from 15 days back, the hour from 63 days back.
+fn start_rounding(start: i64, period: i64) -> i64 {
+    let age = stdx::time::now_ms() - start;
+    if period < PERIOD_MS {
+        period
+    } else if age > START_HOUR_ROUNDING_AGE_MS {
+        3_600_000
+    } else if age > START_FIVE_MINUTE_ROUNDING_AGE_MS {
+        300_000
+    } else {
+        PERIOD_MS
+    }
+}
+
 async fn datapoints(
     cw: &CloudWatch,
     series: &MetricSeries,
@@ -409,8 +430,7 @@ async fn datapoints(
     end: i64,
     period: i64,
 ) -> Result<Vec<metrics::Datapoint>, Error> {
-    let from = start.div_euclid(period) * period;
-    let from = from.min(start.div_euclid(PERIOD_MS) * PERIOD_MS);
+    let from = start.div_euclid(start_rounding(start, period)) * start_rounding(start, period);
     cw.recorder.statistics(series, from, end, period).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read metric points");
         Error::internal()

@@ -217,6 +217,10 @@ def run(p):
     r.call("stats", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=60, Statistics=["SampleCount", "Sum", "Average", "Minimum", "Maximum"])
     r.call("stats_unit", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, Statistics=["Sum"], Unit="Milliseconds")
     r.call("stats_ext", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, ExtendedStatistics=["p50", "p99", "p99.9"])
+    # Datapoints follow StartTime (rounded down to the minute), not the period's clock multiples.
+    out = r.call("stats_offset", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=now - datetime.timedelta(minutes=2, seconds=-30), EndTime=now + datetime.timedelta(minutes=3), Period=300, Statistics=["SampleCount"])
+    if out and [(d["Timestamp"], d["SampleCount"]) for d in out["Datapoints"]] != [(now - datetime.timedelta(minutes=2), 5.0)]:
+        problem(p, "stats_offset", f"{out['Datapoints']}, expected one datapoint at StartTime's minute")
     r.call("stats_none", "get_metric_statistics", Namespace=ns, MetricName="Nothing", StartTime=start, EndTime=end, Period=60, Statistics=["Sum"])
     r.call("stats_fast", "get_metric_statistics", Namespace=ns, MetricName="Fast", StartTime=start, EndTime=end, Period=1, Statistics=["Sum"])
     q = lambda i, name, stat, **extra: {  # noqa: E731
