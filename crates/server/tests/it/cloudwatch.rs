@@ -622,6 +622,29 @@ async fn the_aws_cli_puts_reads_and_lists_metrics() {
         .await;
     let p = &stats["Datapoints"][0];
     assert_eq!((p["Sum"].as_f64(), p["Maximum"].as_f64()), (Some(8.0), Some(5.0)), "{stats}");
+    // The p99 of two samples is the larger (nearest rank), not the smaller.
+    let (from, to) = ((minute - 120).to_string(), (minute + 120).to_string());
+    let pct = aws
+        .json(&[
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            "Cli",
+            "--metric-name",
+            "Jobs",
+            "--dimensions",
+            "Name=Queue,Value=high",
+            "--extended-statistics",
+            "p99",
+            "--period",
+            "60",
+            "--start-time",
+            &from,
+            "--end-time",
+            &to,
+        ])
+        .await;
+    assert_eq!(pct["Datapoints"][0]["ExtendedStatistics"]["p99"].as_f64(), Some(5.0), "{pct}");
     let listed = aws.json(&["cloudwatch", "list-metrics", "--namespace", "Cli"]).await;
     assert_eq!(
         listed["Metrics"],
