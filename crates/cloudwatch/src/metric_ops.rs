@@ -1,7 +1,7 @@
 //! PutMetricData, GetMetricStatistics, GetMetricData and ListMetrics over `metrics::Recorder`
 //! (deployments.md §3.2). Points are stored as 1-minute aggregates, and as 1-second ones too
 //! when put with `StorageResolution=1` (kept 3 hours; periods of 1, 5, 10, 20 and 30 s read
-//! them); units are validated but not stored (docs/compat.md).
+//! them); units are validated and, per series, remembered in memory only (docs/compat.md).
 
 use metrics::{Aggregate, Dims};
 use store::MetricSeries;
@@ -120,6 +120,34 @@ fn unit(input: &Input<'_>) -> Result<Option<&'static str>, Error> {
     }
 }
 
+/// The unit each custom series was last put with, so GetMetricStatistics answers it when no
+/// `Unit` is asked (AWS keeps units with the data; Versa's stored points have none). Kept in
+/// memory, at most [`UNITS_REMEMBERED_MAX`] series (then new series answer `None`), and lost on
+/// restart (docs/compat.md).
+#[derive(Debug, Clone, Default)]
+pub struct Units(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, &'static str>>>);
+
+/// Most series whose unit [`Units`] remembers.
+pub const UNITS_REMEMBERED_MAX: usize = 100_000;
+
+impl Units {
+    fn key(s: &MetricSeries) -> String {
+        [s.account.as_str(), &s.region, &s.namespace, &s.metric, &s.dims].join("\u{1}")
+    }
+
+    fn remember(&self, s: &MetricSeries, unit: &'static str) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Units::key(s);
+        if m.len() < UNITS_REMEMBERED_MAX || m.contains_key(&key) {
+            m.insert(key, unit);
+        }
+    }
+
+    fn of(&self, s: &MetricSeries) -> Option<&'static str> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&Units::key(s)).copied()
+    }
+}
+
 /// The unit AWS publishes an `AWS/Lambda` metric in (Versa's series carry no unit, but these
 /// are known): GetMetricStatistics answers it, and a `Unit` filter naming another unit selects
 /// no data, as on AWS where units separate data.
@@ -206,6 +234,7 @@ struct Datum {
     aggregate: Aggregate,
     /// `StorageResolution=1`.
     high_resolution: bool,
+    unit: &'static str,
 }
 
 pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
@@ -228,7 +257,7 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         let metric = m.required_str("MetricName")?;
         name_ok(m, "MetricName", metric, NAME_CHARS_MAX)?;
         let dims = dims_of(dimensions(m, DIMENSIONS_MAX, true)?);
-        unit(m)?;
+        let put_unit = unit(m)?.unwrap_or("None");
         let resolution = m.i64("StorageResolution")?;
         if let Some(r) = resolution
             && r != 1
@@ -340,10 +369,11 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         } else {
             return Err(Error::missing(&m.name("Value")));
         }
-        data.push(Datum { series: series(ctx, &ns, metric, &dims), ts_ms, aggregate: a, high_resolution });
+        data.push(Datum { series: series(ctx, &ns, metric, &dims), ts_ms, aggregate: a, high_resolution, unit: put_unit });
     }
     // Everything validated: nothing is stored for a request with one bad metric.
     for d in &data {
+        cw.units.remember(&d.series, d.unit);
         if d.high_resolution {
             cw.recorder.record_aggregate_high_resolution(&d.series, d.ts_ms, &d.aggregate);
         } else {
@@ -490,12 +520,10 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
              You may reduce the datapoints requested by increasing Period, or decreasing the time range."
         )));
     }
-    let points = if unit_excludes(&ns, metric, unit) {
-        Vec::new()
-    } else {
-        datapoints(cw, &series(ctx, &ns, metric, &dims), start, end, period).await?
-    };
-    let unit = unit.or(lambda_unit(&ns, metric)).unwrap_or("None");
+    let series = series(ctx, &ns, metric, &dims);
+    let points =
+        if unit_excludes(&ns, metric, unit) { Vec::new() } else { datapoints(cw, &series, start, end, period).await? };
+    let unit = unit.or(lambda_unit(&ns, metric)).or_else(|| cw.units.of(&series)).unwrap_or("None");
     let mut out = Vec::with_capacity(points.len());
     for p in points {
         let a = &p.aggregate;

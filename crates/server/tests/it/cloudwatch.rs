@@ -622,6 +622,7 @@ async fn the_aws_cli_puts_reads_and_lists_metrics() {
         .await;
     let p = &stats["Datapoints"][0];
     assert_eq!((p["Sum"].as_f64(), p["Maximum"].as_f64()), (Some(8.0), Some(5.0)), "{stats}");
+    assert_eq!(p["Unit"], "Count", "the unit the data was put with");
     // The p99 of two samples is the larger (nearest rank), not the smaller.
     let (from, to) = ((minute - 120).to_string(), (minute + 120).to_string());
     let pct = aws

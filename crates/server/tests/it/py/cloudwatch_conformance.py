@@ -215,6 +215,9 @@ def run(p):
         + [{"MetricName": f"Many{i}", "Value": 1.0} for i in range(5)],
     )
     r.call("stats", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=60, Statistics=["SampleCount", "Sum", "Average", "Minimum", "Maximum"])
+    out = r.results.get("stats") or {}
+    if [d.get("Unit") for d in out.get("Datapoints", [])] != ["Milliseconds", "Milliseconds"]:
+        problem(p, "stats", f"the unit put is not answered: {out.get('Datapoints')}")
     r.call("stats_unit", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, Statistics=["Sum"], Unit="Milliseconds")
     r.call("stats_ext", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, ExtendedStatistics=["p50", "p99", "p99.9"])
     # Datapoints follow StartTime (rounded down to the minute), not the period's clock multiples.
