@@ -120,15 +120,27 @@ fn unit(input: &Input<'_>) -> Result<Option<&'static str>, Error> {
     }
 }
 
-/// The unit each custom series was last put with, so GetMetricStatistics answers it when no
-/// `Unit` is asked (AWS keeps units with the data; Versa's stored points have none). Kept in
-/// memory, at most [`UNITS_REMEMBERED_MAX`] series (then new series answer `None`), and lost on
-/// restart (docs/compat.md).
+/// The units each custom series was put with (AWS keeps units with the data; Versa's stored
+/// points have none): GetMetricStatistics answers the last one when no `Unit` is asked, and a
+/// `Unit` the series was never put with selects no data. Kept in memory, at most
+/// [`UNITS_REMEMBERED_MAX`] series (then new series are unknown), and lost on restart
+/// (docs/compat.md); an unknown series answers `None` and any `Unit` selects its data.
 #[derive(Debug, Clone, Default)]
-pub struct Units(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, &'static str>>>);
+pub struct Units(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SeriesUnits>>>);
 
-/// Most series whose unit [`Units`] remembers.
+/// The units put to one series: a bit per [`UNITS`] entry, and the last one.
+#[derive(Debug, Clone, Copy)]
+struct SeriesUnits {
+    seen: u32,
+    last: &'static str,
+}
+
+/// Most series whose units [`Units`] remembers.
 pub const UNITS_REMEMBERED_MAX: usize = 100_000;
+
+fn unit_bit(unit: &str) -> u32 {
+    UNITS.iter().position(|u| *u == unit).map_or(0, |i| 1 << i)
+}
 
 impl Units {
     fn key(s: &MetricSeries) -> String {
@@ -138,13 +150,26 @@ impl Units {
     fn remember(&self, s: &MetricSeries, unit: &'static str) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let key = Units::key(s);
-        if m.len() < UNITS_REMEMBERED_MAX || m.contains_key(&key) {
-            m.insert(key, unit);
+        if let Some(u) = m.get_mut(&key) {
+            u.seen |= unit_bit(unit);
+            u.last = unit;
+        } else if m.len() < UNITS_REMEMBERED_MAX {
+            m.insert(key, SeriesUnits { seen: unit_bit(unit), last: unit });
         }
     }
 
-    fn of(&self, s: &MetricSeries) -> Option<&'static str> {
+    fn get(&self, s: &MetricSeries) -> Option<SeriesUnits> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&Units::key(s)).copied()
+    }
+
+    /// The unit last put to the series.
+    fn of(&self, s: &MetricSeries) -> Option<&'static str> {
+        self.get(s).map(|u| u.last)
+    }
+
+    /// Whether the series is known never to have been put with `unit`.
+    fn never_put_with(&self, s: &MetricSeries, unit: &str) -> bool {
+        self.get(s).is_some_and(|u| u.seen & unit_bit(unit) == 0)
     }
 }
 
@@ -175,10 +200,14 @@ fn lambda_unit(namespace: &str, metric: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether a `Unit` filter excludes a series' data: only when the series' unit is known
-/// ([`lambda_unit`]) and differs.
-fn unit_excludes(namespace: &str, metric: &str, filter: Option<&str>) -> bool {
-    matches!((lambda_unit(namespace, metric), filter), (Some(known), Some(f)) if known != f)
+/// Whether a `Unit` filter excludes a series' data: only when the series' units are known
+/// ([`lambda_unit`], [`Units`]) and do not include it.
+fn unit_excludes(cw: &CloudWatch, series: &MetricSeries, filter: Option<&str>) -> bool {
+    let Some(f) = filter else { return false };
+    match lambda_unit(&series.namespace, &series.metric) {
+        Some(known) => known != f,
+        None => cw.units.never_put_with(series, f),
+    }
 }
 
 /// `Dimensions`: names and values, at most `max`, no name twice.
@@ -522,7 +551,7 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
     }
     let series = series(ctx, &ns, metric, &dims);
     let points =
-        if unit_excludes(&ns, metric, unit) { Vec::new() } else { datapoints(cw, &series, start, end, period).await? };
+        if unit_excludes(cw, &series, unit) { Vec::new() } else { datapoints(cw, &series, start, end, period).await? };
     let unit = unit.or(lambda_unit(&ns, metric)).or_else(|| cw.units.of(&series)).unwrap_or("None");
     let mut out = Vec::with_capacity(points.len());
     for p in points {
@@ -556,8 +585,8 @@ struct Query {
     period: i64,
     stat: String,
     return_data: bool,
-    /// Its `Unit` selects no data ([`unit_excludes`]).
-    excluded: bool,
+    /// `MetricStat.Unit`.
+    unit: Option<String>,
 }
 
 fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
@@ -594,7 +623,7 @@ fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
             stat.name("Stat")
         )));
     }
-    let excluded = unit_excludes(&ns, name, unit(&stat)?);
+    let unit = unit(&stat)?.map(str::to_owned);
     let label = q.str("Label")?.unwrap_or(name).to_owned();
     Ok(Query {
         id: id.to_owned(),
@@ -603,7 +632,7 @@ fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
         period,
         stat: s.to_owned(),
         return_data: q.bool("ReturnData")?.unwrap_or(true),
-        excluded,
+        unit,
     })
 }
 
@@ -651,7 +680,7 @@ pub async fn get_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     // Datapoints are counted across queries in order; a page holds at most `max`.
     let (mut seen, mut taken, mut more) = (0i64, 0i64, false);
     for q in queries.iter().filter(|q| q.return_data) {
-        let found = if q.excluded { Vec::new() } else { datapoints(cw, &q.series, start, end, q.period).await? };
+        let found = if unit_excludes(cw, &q.series, q.unit.as_deref()) { Vec::new() } else { datapoints(cw, &q.series, start, end, q.period).await? };
         let mut points: Vec<(i64, f64)> = found
             .iter()
             .filter_map(|p| statistic_value(&p.aggregate, &q.stat).map(|v| (p.timestamp_ms, v)))

@@ -218,6 +218,9 @@ def run(p):
     out = r.results.get("stats") or {}
     if [d.get("Unit") for d in out.get("Datapoints", [])] != ["Milliseconds", "Milliseconds"]:
         problem(p, "stats", f"the unit put is not answered: {out.get('Datapoints')}")
+    out = r.call("stats_other_unit", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, Statistics=["Sum"], Unit="Seconds")
+    if out and out["Datapoints"]:
+        problem(p, "stats_other_unit", f"a unit never put selects data: {out['Datapoints']}")
     r.call("stats_unit", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, Statistics=["Sum"], Unit="Milliseconds")
     r.call("stats_ext", "get_metric_statistics", Namespace=ns, MetricName="Lat", Dimensions=dims, StartTime=start, EndTime=end, Period=600, ExtendedStatistics=["p50", "p99", "p99.9"])
     # Datapoints follow StartTime (rounded down to the minute), not the period's clock multiples.
