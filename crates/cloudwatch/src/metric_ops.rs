@@ -398,7 +398,13 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         } else {
             return Err(Error::missing(&m.name("Value")));
         }
-        data.push(Datum { series: series(ctx, &ns, metric, &dims), ts_ms, aggregate: a, high_resolution, unit: put_unit });
+        data.push(Datum {
+            series: series(ctx, &ns, metric, &dims),
+            ts_ms,
+            aggregate: a,
+            high_resolution,
+            unit: put_unit,
+        });
     }
     // Everything validated: nothing is stored for a request with one bad metric.
     for d in &data {
@@ -680,11 +686,13 @@ pub async fn get_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     // Datapoints are counted across queries in order; a page holds at most `max`.
     let (mut seen, mut taken, mut more) = (0i64, 0i64, false);
     for q in queries.iter().filter(|q| q.return_data) {
-        let found = if unit_excludes(cw, &q.series, q.unit.as_deref()) { Vec::new() } else { datapoints(cw, &q.series, start, end, q.period).await? };
-        let mut points: Vec<(i64, f64)> = found
-            .iter()
-            .filter_map(|p| statistic_value(&p.aggregate, &q.stat).map(|v| (p.timestamp_ms, v)))
-            .collect();
+        let found = if unit_excludes(cw, &q.series, q.unit.as_deref()) {
+            Vec::new()
+        } else {
+            datapoints(cw, &q.series, start, end, q.period).await?
+        };
+        let mut points: Vec<(i64, f64)> =
+            found.iter().filter_map(|p| statistic_value(&p.aggregate, &q.stat).map(|v| (p.timestamp_ms, v))).collect();
         if !ascending {
             points.reverse();
         }
