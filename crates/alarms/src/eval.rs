@@ -168,10 +168,13 @@ impl Rule {
         self.datapoints_to_alarm.unwrap_or(self.evaluation_periods)
     }
 
-    /// The length of one datapoint, ms: stored aggregates are per minute, so shorter periods
-    /// are evaluated on minutes.
+    /// The length of one datapoint, ms: the period. 10, 20 and 30 s are read from the 1-second
+    /// points of values put with `StorageResolution=1` (a minute without any counts as one
+    /// datapoint at its start, see [`metrics::Recorder::statistics`]); any other period under a
+    /// minute (refused at PutMetricAlarm) would be a minute.
     pub fn bucket_ms(&self) -> i64 {
-        self.period_s.max(60) * 1000
+        let ms = self.period_s.saturating_mul(1000);
+        if metrics::HIGH_RESOLUTION_PERIODS_MS.contains(&ms) { ms } else { ms.max(metrics::PERIOD_MS) }
     }
 
     /// How many periods the evaluation range holds: more than N, like CloudWatch (N=3 → 5).

@@ -1,7 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use metrics::{Aggregate, Invocation, Outcome as Run, Recorder};
-use store::{SqliteBackend, SqliteOptions, Store};
+use store::{MetricSeries, SqliteBackend, SqliteOptions, Store};
 
 use super::*;
 use crate::eval::{Outcome, Point, evaluate, java_double};
@@ -578,6 +578,62 @@ async fn due_times_are_durable_and_overdue_alarms_come_first() {
     // After a restart, the soonest due (most overdue) alarm is listed first.
     let first = store.read(|tx| tx.alarms_due(i64::MAX, 1)).await.unwrap();
     assert_eq!(first[0].name, "fast");
+}
+
+/// A 10-second alarm on 1-second points evaluates 10-second datapoints: a breach and, one
+/// period later in the same minute, a calm value turn it ALARM then OK (on minutes, the
+/// minute's Maximum would keep it ALARM).
+#[tokio::test]
+async fn ten_second_alarms_evaluate_ten_second_datapoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let recorder = Recorder::new(store.clone());
+    let alarms = Alarms::new(store.clone(), recorder.clone());
+    let input = PutAlarm {
+        namespace: Some("App".into()),
+        metric_name: Some("Latency".into()),
+        dimensions: Vec::new(),
+        statistic: Some("Maximum".into()),
+        period: Some(10),
+        threshold: Some(50.0),
+        comparison_operator: Some("GreaterThanThreshold".into()),
+        treat_missing_data: Some("missing".into()),
+        ..put("fast")
+    };
+    alarms.put_metric_alarm(ACCOUNT, REGION, input).await.unwrap();
+    let series = MetricSeries {
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        namespace: "App".into(),
+        metric: "Latency".into(),
+        dims: metrics::Dims::new(Vec::new()).encode(),
+    };
+    let base = metrics::minute_of(stdx::time::now_ms()) - 5 * MINUTE;
+    recorder.record_high_resolution(&series, base + 15_000, 100.0);
+    alarms.round(base + 15_500).await.unwrap();
+    let a = describe(&alarms, "fast").await;
+    assert_eq!(a.state_value, "ALARM", "{}", a.state_reason);
+    let data: serde_json::Value = serde_json::from_str(a.state_reason_data.as_deref().unwrap()).unwrap();
+    assert_eq!(data["period"], 10);
+    assert_eq!(data["evaluatedDatapoints"][0]["value"], 100.0);
+    // The next 10 s of the same minute: its own datapoint decides.
+    recorder.record_high_resolution(&series, base + 25_000, 1.0);
+    alarms.round(base + 25_500).await.unwrap();
+    let a = describe(&alarms, "fast").await;
+    assert_eq!(a.state_value, "OK", "{}", a.state_reason);
+    assert!(a.state_reason.starts_with("Threshold Crossed: 1 datapoint [1.0 ("), "{}", a.state_reason);
+    // Two periods later the point is still in the range (N + 2 = 3 periods); three, it is not.
+    alarms.round(base + 45_500).await.unwrap();
+    assert_eq!(describe(&alarms, "fast").await.state_value, "OK");
+    alarms.round(base + 55_500).await.unwrap();
+    assert_eq!(describe(&alarms, "fast").await.state_value, "INSUFFICIENT_DATA");
+    // A value put at standard resolution counts at its minute's start only (AWS: such an alarm
+    // "might often lapse into INSUFFICIENT_DATA").
+    recorder.record(&series, base + 2 * MINUTE + 35_000, 100.0);
+    alarms.round(base + 2 * MINUTE + 35_500).await.unwrap();
+    assert_eq!(describe(&alarms, "fast").await.state_value, "INSUFFICIENT_DATA");
+    alarms.round(base + 2 * MINUTE + 5_000).await.unwrap();
+    assert_eq!(describe(&alarms, "fast").await.state_value, "ALARM");
 }
 
 mod properties {

@@ -31,15 +31,19 @@ pub(crate) async fn serve(state: &ApiState) -> Response<Body> {
             let oldest = tx.oldest_queued_event_ms()?;
             // One more than is rendered, so a cut is visible in the logs.
             let aliases = tx.all_aliases(metrics::MAX_PROM_SERIES + 1)?;
-            Ok::<_, store::StoreError>((queued, oldest, aliases))
+            let alarms = tx.alarm_states(metrics::MAX_PROM_ALARMS + 1)?;
+            Ok::<_, store::StoreError>((queued, oldest, aliases, alarms))
         })
         .await;
-    let (queued, oldest, aliases) = read.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot read the queue and aliases for /metrics");
-        (0, None, Vec::new())
+    let (queued, oldest, aliases, alarms) = read.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the queue, aliases and alarms for /metrics");
+        (0, None, Vec::new(), Vec::new())
     });
     if aliases.len() > metrics::MAX_PROM_SERIES {
         tracing::warn!(limit = metrics::MAX_PROM_SERIES, "too many aliases; routing weights cut");
+    }
+    if alarms.len() > metrics::MAX_PROM_ALARMS {
+        tracing::warn!(limit = metrics::MAX_PROM_ALARMS, "too many alarms; alarm states cut");
     }
     let (warm, busy) = state.engine.environments();
     let now = stdx::time::now_ms();
@@ -50,6 +54,10 @@ pub(crate) async fn serve(state: &ApiState) -> Response<Body> {
         async_events_queued: queued,
         async_oldest_event_age_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
         routing: aliases.iter().flat_map(routing_weights).collect(),
+        alarms: alarms
+            .into_iter()
+            .map(|a| metrics::AlarmGauge { account: a.account, region: a.region, alarm: a.name, state: a.state })
+            .collect(),
     };
     Response::builder()
         .status(StatusCode::OK)

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use store::{MetricPoint, MetricSeries, Store, StoreError};
 
-pub use crate::prom::{Gauges, MAX_PROM_SERIES, Outcome, RoutingWeight};
+pub use crate::prom::{AlarmGauge, Gauges, MAX_PROM_ALARMS, MAX_PROM_SERIES, Outcome, RoutingWeight};
 pub use crate::sketch::{RELATIVE_ERROR, Sketch};
 
 /// The namespace of the metrics Lambda emits.

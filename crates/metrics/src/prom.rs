@@ -12,6 +12,12 @@ use crate::{Dropped, FastMap, FunctionAt};
 /// Most labelled series kept for the Prometheus view, all metric families together.
 pub const MAX_PROM_SERIES: usize = 5_000;
 
+/// Most alarms whose state is exported (three series each, see [`AlarmGauge`]).
+pub const MAX_PROM_ALARMS: usize = MAX_PROM_SERIES / 3;
+
+/// The state values of `versa_alarm_state`, in AWS's order.
+const ALARM_STATES: [&str; 3] = ["INSUFFICIENT_DATA", "ALARM", "OK"];
+
 /// Upper bounds of the duration and event-age histograms, seconds (5 ms … 900 s).
 const BUCKETS_S: [f64; 15] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
 
@@ -53,6 +59,19 @@ pub struct Gauges {
     /// The share of each alias's traffic each of its versions gets (at most
     /// [`MAX_PROM_SERIES`] rendered).
     pub routing: Vec<RoutingWeight>,
+    /// Every alarm's state (at most [`MAX_PROM_ALARMS`] rendered).
+    pub alarms: Vec<AlarmGauge>,
+}
+
+/// One CloudWatch alarm's state: `versa_alarm_state`, 1 for its state value and 0 for the
+/// other two (kube-state-metrics' convention).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmGauge {
+    pub account: String,
+    pub region: String,
+    pub alarm: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
 }
 
 /// One version's share of an alias's traffic: `versa_alias_routing_weight`.
@@ -368,6 +387,19 @@ impl Prom {
         }
         header(
             &mut out,
+            "versa_alarm_state",
+            "gauge",
+            "CloudWatch alarm states: 1 for the alarm's state value, 0 for the others.",
+        );
+        for a in gauges.alarms.iter().take(MAX_PROM_ALARMS) {
+            for state in ALARM_STATES {
+                let labels =
+                    [("account", a.account.as_str()), ("region", &a.region), ("alarm", &a.alarm), ("state", state)];
+                sample(&mut out, "versa_alarm_state", &labels, if a.state == state { 1.0 } else { 0.0 });
+            }
+        }
+        header(
+            &mut out,
             "versa_metrics_series_dropped_total",
             "counter",
             "Series not kept because a cardinality bound was reached (Prometheus view and stored metrics).",
@@ -561,5 +593,27 @@ mod tests {
             "versa_alias_routing_weight{{{OWNER}function=\"f\",alias=\"prod\",version=\"1\"}} 0.9\n"
         )));
         assert!(text.contains("alias=\"prod\",version=\"2\"} 0.1\n"));
+    }
+
+    #[test]
+    fn alarm_states_render_one_for_the_state_and_are_bounded() {
+        let alarm = |i: usize, state: &str| AlarmGauge {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            alarm: format!("a{i}"),
+            state: state.into(),
+        };
+        let gauges = Gauges { alarms: vec![alarm(0, "ALARM")], ..Gauges::default() };
+        let text = Prom::default().render(&gauges, Dropped::default());
+        for (state, v) in [("INSUFFICIENT_DATA", 0), ("ALARM", 1), ("OK", 0)] {
+            let line = format!(
+                "versa_alarm_state{{account=\"123456789012\",region=\"us-east-1\",alarm=\"a0\",state=\"{state}\"}} {v}\n"
+            );
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
+        let many = Gauges { alarms: (0..MAX_PROM_ALARMS + 5).map(|i| alarm(i, "OK")).collect(), ..Gauges::default() };
+        let text = Prom::default().render(&many, Dropped::default());
+        let samples = text.lines().filter(|l| l.starts_with("versa_alarm_state{")).count();
+        assert_eq!(samples, 3 * MAX_PROM_ALARMS);
     }
 }

@@ -136,6 +136,15 @@ pub struct AlarmRecord {
     pub next_eval_ms: i64,
 }
 
+/// An alarm's name and state value (see [`ReadTx::alarm_states`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmStateRow {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub state: String,
+}
+
 /// One alarm history item. Kept after the alarm is deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlarmHistoryRow {
@@ -289,6 +298,8 @@ pub trait ReadTx {
     fn alarm_count(&mut self, account: &str, region: &str) -> Result<u64, StoreError>;
     /// Alarms (any account) due at `now_ms`, earliest due first, at most `limit`.
     fn alarms_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<AlarmRecord>, StoreError>;
+    /// Every alarm's state value (any account), by account, region and name; at most `limit`.
+    fn alarm_states(&mut self, limit: usize) -> Result<Vec<AlarmStateRow>, StoreError>;
     /// The earliest due time of any alarm.
     fn next_alarm_due(&mut self) -> Result<Option<i64>, StoreError>;
     /// History items of an account and region, at most `limit`.

@@ -23,9 +23,9 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::AliasRow;
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, Backend, BoxFuture, Completion,
-    FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget, WriteJob,
-    WriteTx,
+    AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
+    Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
+    WriteJob, WriteTx,
 };
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -1141,6 +1141,19 @@ impl ReadTx for SqliteTx<'_> {
             ))
             .map_err(db_err)?;
         let rows = stmt.query_map(params![now_ms, limit as i64], alarm_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn alarm_states(&mut self, limit: usize) -> Result<Vec<AlarmStateRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT account, region, name, state FROM alarms ORDER BY account, region, name LIMIT ?1")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok(AlarmStateRow { account: r.get(0)?, region: r.get(1)?, name: r.get(2)?, state: r.get(3)? })
+            })
+            .map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
 

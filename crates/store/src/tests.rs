@@ -529,7 +529,7 @@ async fn sqlite_metric_points_put_range_series_retention() {
 
 #[tokio::test]
 async fn sqlite_alarms_state_due_times_history_tags() {
-    use crate::{AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord};
+    use crate::{AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow};
     let dir = tempfile::tempdir().unwrap();
     let alarm = |name: &str, due: i64| AlarmRecord {
         account: "123456789012".into(),
@@ -602,6 +602,11 @@ async fn sqlite_alarms_state_due_times_history_tags() {
         assert_eq!(due.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(next, Some(50));
         assert_eq!(tags, vec![("a".into(), "1".into()), ("k".into(), "v".into())]);
+        let states = store.read(|tx| Ok::<_, StoreError>((tx.alarm_states(10)?, tx.alarm_states(1)?))).await.unwrap();
+        let names = |rows: &[AlarmStateRow]| rows.iter().map(|r| (r.name.clone(), r.state.clone())).collect::<Vec<_>>();
+        let insufficient = "INSUFFICIENT_DATA".to_owned();
+        assert_eq!(names(&states.0), [("a".to_owned(), insufficient.clone()), ("b".to_owned(), insufficient.clone())]);
+        assert_eq!(names(&states.1), [("a".to_owned(), insufficient)]);
         // Deleting the alarm deletes its tags, not its history.
         assert!(store.write(|tx| tx.delete_alarm("123456789012", "us-east-1", "a")).await.unwrap());
     }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use alarms::{Alarms, DescribeQuery, HistoryQuery, PutAlarm, StateChange};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, MetricDatum, StateValue, Statistic};
 use aws_sdk_lambda::primitives::Blob;
 use tokio::sync::{broadcast, oneshot};
 
@@ -185,4 +186,149 @@ async fn errors_alarm_on_an_alias_goes_alarm_runs_its_lambda_action_and_survives
     assert_eq!(updates.len(), 4, "{updates:?}");
     assert_eq!(updates[0], "Alarm updated from OK to ALARM");
     assert_eq!(summaries(&reopened, "errs-late", "StateUpdate").await.len(), 1);
+}
+
+/// A CloudWatch client of the test account (`--auth off`), over RPC v2 CBOR.
+fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    let credentials = aws_sdk_cloudwatch::config::Credentials::new("test", "test", None, None, "tests");
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatch::config::Region::new(REGION))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}
+
+/// Waits (at most `limit`) until the alarm is in `state`; returns it and how long it took.
+async fn wait_for(
+    cw: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    state: StateValue,
+    limit: Duration,
+) -> (MetricAlarm, Duration) {
+    let start = Instant::now();
+    loop {
+        let r = cw.describe_alarms().alarm_names(name).send().await.unwrap();
+        let a = r.metric_alarms()[0].clone();
+        if a.state_value() == Some(&state) {
+            return (a, start.elapsed());
+        }
+        assert!(start.elapsed() < limit, "{name} is {:?}, not {state:?}, after {limit:?}", a.state_value());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A 10-second alarm on a metric put with `StorageResolution=1` evaluates 10-second
+/// datapoints: a breach in one period, then a calm value in the next period of the same
+/// minute, turn it ALARM then OK (evaluated on the minute, its Maximum would stay 100).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_second_alarm_follows_high_resolution_datapoints_through_the_api() {
+    let server = testkit::TestServer::start().await;
+    let cw = cloudwatch(&server.endpoint());
+    cw.put_metric_alarm()
+        .alarm_name("fast")
+        .namespace("App")
+        .metric_name("Latency")
+        .statistic(Statistic::Maximum)
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(50.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .treat_missing_data("missing")
+        .send()
+        .await
+        .unwrap();
+    // The current 10 s period must not be the first of its minute: the previous one is then in
+    // the same minute.
+    let mut now = epoch_ms();
+    if now.rem_euclid(60_000) < 10_000 {
+        tokio::time::sleep(Duration::from_millis((10_100 - now.rem_euclid(60_000)) as u64)).await;
+        now = epoch_ms();
+    }
+    let current = now - now.rem_euclid(10_000);
+    let put = |at: i64, v: f64| {
+        let datum = MetricDatum::builder()
+            .metric_name("Latency")
+            .value(v)
+            .storage_resolution(1)
+            .timestamp(aws_smithy_types::DateTime::from_millis(at))
+            .build();
+        cw.put_metric_data().namespace("App").metric_data(datum).send()
+    };
+    put(current - 5_000, 100.0).await.unwrap();
+    let (a, took) = wait_for(&cw, "fast", StateValue::Alarm, Duration::from_secs(5)).await;
+    assert!(a.state_reason().unwrap().starts_with("Threshold Crossed: 1 datapoint [100.0 ("), "{a:?}");
+    let data: serde_json::Value = serde_json::from_str(a.state_reason_data().unwrap()).unwrap();
+    assert_eq!(data["period"], 10);
+    eprintln!("10 s alarm: ALARM {took:?} after PutMetricData");
+    put(current, 1.0).await.unwrap();
+    let (a, took) = wait_for(&cw, "fast", StateValue::Ok, Duration::from_secs(20)).await;
+    assert!(a.state_reason().unwrap().starts_with("Threshold Crossed: 1 datapoint [1.0 ("), "{a:?}");
+    eprintln!("10 s alarm: OK {took:?} after the calm datapoint");
+}
+
+/// `versa_alarm_state{account,region,alarm,state}` at `GET /metrics`: 1 for the alarm's state,
+/// 0 for the other two, read at each scrape; gone once the alarm is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_shows_each_alarms_state_until_it_is_deleted() {
+    let server = testkit::TestServer::start().await;
+    let cw = cloudwatch(&server.endpoint());
+    let scrape = || async {
+        let mut http = testkit::http::Client::new(server.addr);
+        let r = http.send("GET", "/metrics", &[], b"").await.unwrap();
+        assert_eq!(r.status, 200);
+        r.text()
+    };
+    let states = |text: &str, alarm: &str| -> Vec<(String, String)> {
+        let prefix = format!("versa_alarm_state{{account=\"{ACCOUNT}\",region=\"{REGION}\",alarm=\"{alarm}\",state=\"");
+        text.lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(|rest| {
+                let (state, value) = rest.split_once("\"} ").unwrap();
+                (state.to_owned(), value.to_owned())
+            })
+            .collect()
+    };
+    let want = |one: &str| -> Vec<(String, String)> {
+        ["INSUFFICIENT_DATA", "ALARM", "OK"]
+            .iter()
+            .map(|s| (s.to_string(), if *s == one { "1" } else { "0" }.to_owned()))
+            .collect()
+    };
+    // `ignore` with no data keeps whatever state is set.
+    cw.put_metric_alarm()
+        .alarm_name("watched")
+        .namespace("App")
+        .metric_name("Nothing")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("ignore")
+        .send()
+        .await
+        .unwrap();
+    let text = scrape().await;
+    assert!(text.contains("# TYPE versa_alarm_state gauge\n"));
+    assert_eq!(states(&text, "watched"), want("INSUFFICIENT_DATA"));
+    cw.set_alarm_state()
+        .alarm_name("watched")
+        .state_value(StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    // The evaluator keeps it (TreatMissingData=ignore, no data): still ALARM a second later.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(states(&scrape().await, "watched"), want("ALARM"));
+    cw.delete_alarms().alarm_names("watched").send().await.unwrap();
+    assert_eq!(states(&scrape().await, "watched"), []);
 }
