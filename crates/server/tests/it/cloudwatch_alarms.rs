@@ -338,6 +338,8 @@ async fn the_aws_cli_puts_sets_and_describes_alarms() {
         ])
         .await;
     assert!(put.ok, "{}", put.stderr);
+    let wait = aws.run(&["cloudwatch", "wait", "alarm-exists", "--alarm-names", "cli"]).await;
+    assert!(wait.ok, "{}", wait.stderr);
     let set = aws
         .run(&[
             "cloudwatch",
