@@ -4,6 +4,7 @@
 // JUSTIFICATION: the boto3 test runs the real `python3` with boto3.
 #![allow(clippy::disallowed_methods)]
 
+use crate::support::boto3_available;
 use std::time::SystemTime;
 
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
@@ -472,19 +473,6 @@ async fn refused_signatures_take_cloudwatchs_shape() {
     assert_eq!(c, "InvalidClientTokenId");
     let r = raw(&server, &format!("{CBOR_PATH}ListMetrics"), &[("smithy-protocol", "rpc-v2-cbor")], &[0xa0]).await;
     assert_eq!((r.status, r.header("x-amzn-query-error")), (403, Some("MissingAuthenticationToken;Sender")));
-}
-
-fn boto3_available() -> bool {
-    let found =
-        std::process::Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("VERSA_REQUIRE_AWS_CLI").as_deref() != Ok("1"),
-            "VERSA_REQUIRE_AWS_CLI=1 but python3 cannot import boto3"
-        );
-        eprintln!("skipping: boto3 is not installed (set VERSA_REQUIRE_AWS_CLI=1 to make this an error)");
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
