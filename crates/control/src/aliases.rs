@@ -10,8 +10,8 @@ use model::scope::Scope;
 use model::validate::{Violation, java_double};
 use store::{FunctionKey, WriteTx};
 
-use crate::history::{self, Actor};
 use crate::functions::{check_max_items, decode_marker, encode_marker, page_size};
+use crate::history::{self, Actor};
 use crate::names;
 use crate::views::{AliasPage, AliasView};
 use crate::{Control, ControlError, Result, new_revision, validation};
