@@ -116,9 +116,9 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
         let (status, text) = send(endpoint, &http::Method::GET, &path, &[], b"", &signer)?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status != 200 {
-            let code = answer["Type"].as_str().or(answer["__type"].as_str()).unwrap_or("");
+            // Lambda's error code travels in a header; the body has the message.
             let message = answer["Message"].as_str().or(answer["message"].as_str()).unwrap_or(&text);
-            anyhow::bail!("the server answered {status} {code}: {message}");
+            anyhow::bail!("the server answered {status}: {message}");
         }
         let page = answer["History"].as_array().context("the server's answer has no History")?;
         changes.extend(page.iter().cloned());
