@@ -232,4 +232,113 @@ mod tests {
         assert_eq!((Actor::System.kind(), Actor::System.id()), ("System", ""));
         assert_eq!(Actor::Anonymous.kind(), "Anonymous");
     }
+
+    /// A control plane over a fresh store, with function `f` at published versions 1 and 2.
+    async fn control_with_versions(dir: &std::path::Path) -> (Control, Scope) {
+        use std::io::Write;
+        let backend = store::SqliteBackend::open(&store::SqliteOptions { path: dir.join("versa.db") }).unwrap();
+        let blobs = blobs::FsBlobs::open(&dir.join("blobs")).unwrap();
+        let c = Control::new(
+            store::Store::new(std::sync::Arc::new(backend)),
+            std::sync::Arc::new(blobs),
+            crate::Settings::default(),
+        );
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("index.py", zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(b"def handler(e, c):\n    return e\n").unwrap();
+        let zip = w.finish().unwrap().into_inner();
+        let scope = Scope {
+            account: model::scope::AccountId::parse("123456789012").unwrap(),
+            region: model::scope::Region::parse("us-east-1").unwrap(),
+        };
+        let config = crate::ConfigPatch {
+            runtime: Some("python3.12".into()),
+            handler: Some("index.handler".into()),
+            role: Some("arn:aws:iam::123456789012:role/r".into()),
+            ..Default::default()
+        };
+        let input = crate::CreateFunction {
+            function_name: Some("f".into()),
+            code: Some(crate::CodeInput { zip_file: Some(zip), ..Default::default() }),
+            config,
+            ..Default::default()
+        };
+        c.create_function(&scope, input).await.unwrap();
+        for n in 1..=2 {
+            let patch = crate::ConfigPatch { description: Some(format!("v{n}")), ..Default::default() };
+            c.update_function_configuration(&scope, "f", patch, None).await.unwrap();
+            c.publish_version(&scope, "f", crate::PublishVersion::default()).await.unwrap();
+        }
+        (c, scope)
+    }
+
+    fn to(version: &str, weight: Option<(&str, f64)>) -> crate::AliasUpdate {
+        let weights = weight.map(|(v, w)| std::collections::BTreeMap::from([(v.to_owned(), Some(w))]));
+        crate::AliasUpdate {
+            function_version: Some(version.into()),
+            routing: Some(crate::RoutingInput { additional_version_weights: Some(weights.unwrap_or_default()) }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn every_alias_write_records_its_actor_and_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, s) = control_with_versions(dir.path()).await;
+        let input =
+            crate::AliasInput { name: Some("prod".into()), function_version: Some("1".into()), ..Default::default() };
+        let key = Actor::Key { access_key_id: "AKIA1".into() };
+        c.create_alias_as(&s, "f", input, key).await.unwrap();
+        let step = Actor::Deployment { id: "d-1".into(), rollback: false };
+        c.update_alias_as(&s, "f", "prod", to("1", Some(("2", 0.1))), step.clone()).await.unwrap();
+        let back = Actor::Deployment { id: "d-1".into(), rollback: true };
+        let view = c.update_alias_as(&s, "f", "prod", to("1", None), back).await.unwrap();
+        // The methods without an actor record `System`.
+        c.update_alias(&s, "f", "prod", to("2", None)).await.unwrap();
+        // A refused write records nothing: a stale RevisionId, a missing version.
+        let stale = crate::AliasUpdate { revision_id: Some(view.alias.revision_id.0.clone()), ..to("1", None) };
+        assert!(matches!(
+            c.update_alias_as(&s, "f", "prod", stale, step.clone()).await,
+            Err(ControlError::PreconditionFailed(_))
+        ));
+        assert!(c.update_alias_as(&s, "f", "prod", to("9", None), step).await.is_err());
+        c.delete_alias_as(&s, "f", "prod", Actor::Pipeline { run: "p-1".into() }).await.unwrap();
+
+        let page = c.alias_history(&s, "f", "prod", None, None).await.unwrap();
+        let seen: Vec<(&str, &str, &str)> =
+            page.changes.iter().map(|c| (c.actor_kind.as_str(), c.actor_id.as_str(), c.operation.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("Pipeline", "p-1", "DeleteAlias"),
+                ("System", "", "UpdateAlias"),
+                ("Deployment", "d-1", "Rollback"),
+                ("Deployment", "d-1", "DeploymentStep"),
+                ("Key", "AKIA1", "CreateAlias"),
+            ]
+        );
+        let step = &page.changes[3];
+        let target = |v: &str, w: &[(&str, f64)]| AliasTarget {
+            function_version: v.into(),
+            weights: w.iter().map(|(k, x)| ((*k).to_owned(), *x)).collect(),
+        };
+        assert_eq!(
+            (step.before.clone(), step.after.clone()),
+            (Some(target("1", &[])), Some(target("1", &[("2", 0.1)])))
+        );
+        assert_eq!(page.changes[2].revision_id.as_deref(), Some(view.alias.revision_id.0.as_str()));
+        assert_eq!(page.next_marker, None);
+
+        // Pages, bounds, unknown function.
+        let first = c.alias_history(&s, "f", "prod", Some(2), None).await.unwrap();
+        assert_eq!(first.changes, page.changes[..2]);
+        let rest = c.alias_history(&s, "f", "prod", Some(100), first.next_marker.as_deref()).await.unwrap();
+        assert_eq!(rest.changes, page.changes[2..]);
+        assert!(matches!(c.alias_history(&s, "f", "prod", Some(101), None).await, Err(ControlError::Validation(_))));
+        assert!(matches!(
+            c.alias_history(&s, "f", "prod", None, Some("x")).await,
+            Err(ControlError::InvalidParameterValue(_))
+        ));
+        assert!(matches!(c.alias_history(&s, "g", "prod", None, None).await, Err(ControlError::ResourceNotFound(_))));
+    }
 }
