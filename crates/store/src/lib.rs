@@ -452,7 +452,8 @@ pub trait WriteTx: ReadTx {
         keep_total: usize,
     ) -> Result<u64, StoreError>;
     /// Appends an alias change, then trims: of that alias all but its newest `keep_per_alias`
-    /// rows, of all aliases all but the newest `keep_total`. Returns the new row's id.
+    /// rows, of all aliases the rows older than the last `keep_total` changes (so at most
+    /// `keep_total` remain). Returns the new row's id.
     fn insert_alias_history(
         &mut self,
         row: &AliasHistoryRow,

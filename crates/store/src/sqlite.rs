@@ -1953,7 +1953,9 @@ impl WriteTx for SqliteTx<'_> {
             ])
             .map_err(db_err)?;
         let id = self.conn.last_insert_rowid();
-        // Both trims walk an index from the newest row: the cost does not grow with the table.
+        // The alias's trim walks its index from the newest row (at most `keep_per_alias` steps);
+        // the total one compares ids with the newest (ids only grow), so neither grows with the
+        // table.
         self.conn
             .prepare_cached(
                 "DELETE FROM alias_history WHERE function_id = ?1 AND alias = ?2 AND id <= (SELECT id FROM alias_history \
@@ -1963,11 +1965,9 @@ impl WriteTx for SqliteTx<'_> {
             .execute(params![h.function_id.0, h.alias, keep_per_alias as i64])
             .map_err(db_err)?;
         self.conn
-            .prepare_cached(
-                "DELETE FROM alias_history WHERE id <= (SELECT id FROM alias_history ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-            )
+            .prepare_cached("DELETE FROM alias_history WHERE id <= ?1 - ?2")
             .map_err(db_err)?
-            .execute(params![keep_total as i64])
+            .execute(params![id, keep_total as i64])
             .map_err(db_err)?;
         Ok(id)
     }
