@@ -293,6 +293,8 @@ impl Endpoint {
             Endpoint::ListVersionsByFunction { function, .. } => ("lambda:ListVersionsByFunction", named(function)),
             Endpoint::CreateAlias { function } => ("lambda:CreateAlias", named(function)),
             Endpoint::GetAlias { function, .. } => ("lambda:GetAlias", named(function)),
+            // Versa's alias history reads like GetAlias, and opens to the same grant.
+            Endpoint::AliasHistory { function, .. } => ("lambda:GetAlias", named(function)),
             Endpoint::ListAliases { function, .. } => ("lambda:ListAliases", named(function)),
             Endpoint::UpdateAlias { function, .. } => ("lambda:UpdateAlias", named(function)),
             Endpoint::DeleteAlias { function, .. } => ("lambda:DeleteAlias", named(function)),

@@ -199,3 +199,28 @@ async fn history_stays_after_the_alias_and_goes_with_the_function() {
     let r = history(&server, &key, "gone/aliases/prod/history").await;
     assert_eq!((r.status, r.json()["History"].clone()), (200, json!([])), "a new function starts afresh");
 }
+
+#[tokio::test]
+async fn another_account_reads_the_history_with_a_get_alias_grant_only() {
+    let server = TestServer::start().await;
+    let (owner_key, other_key) = (Key::new("111111111111", "secret"), Key::new("222222222222", "secret"));
+    let owner = lambda_client_with(&server.endpoint(), &owner_key, REGION);
+    function_with_three_versions(&owner, "shared").await;
+    owner.create_alias().function_name("shared").name("prod").function_version("1").send().await.unwrap();
+    let arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A111111111111%3Afunction%3Ashared";
+    let path = format!("{arn}/aliases/prod/history");
+    let r = history(&server, &other_key, &path).await;
+    assert_eq!((r.status, r.header("x-amzn-ErrorType")), (403, Some("AccessDeniedException")), "{}", r.text());
+    owner
+        .add_permission()
+        .function_name("shared")
+        .statement_id("read")
+        .principal("222222222222")
+        .action("lambda:GetAlias")
+        .send()
+        .await
+        .unwrap();
+    let r = history(&server, &other_key, &path).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["History"][0]["Actor"], json!({"Kind": "Key", "Id": "111111111111"}));
+}
