@@ -39,6 +39,14 @@ pub(crate) fn caller<B>(req: &Request<B>) -> Option<Caller> {
     req.extensions().get::<Caller>().cloned()
 }
 
+/// Who a request changes things as, for the alias history: the key it was signed with.
+pub(crate) fn actor(extensions: &Extensions) -> control::Actor {
+    match extensions.get::<Caller>() {
+        Some(c) => control::Actor::Key { access_key_id: c.access_key_id.clone() },
+        None => control::Actor::Anonymous,
+    }
+}
+
 /// The scope a request acts in: its caller's account (else the default account) and its
 /// credential scope's region (else the default region).
 pub(crate) fn scope(extensions: &Extensions, headers: &HeaderMap, query: &Query, default_region: &Region) -> Scope {
@@ -63,7 +71,11 @@ mod tests {
         );
         let default = Region::parse("us-east-1").unwrap();
         let mut ext = Extensions::new();
-        ext.insert(Caller { account: AccountId::parse("123456789012").unwrap(), root: false });
+        ext.insert(Caller {
+            account: AccountId::parse("123456789012").unwrap(),
+            root: false,
+            access_key_id: "123456789012".to_owned(),
+        });
         let s = scope(&ext, &h, &Query::default(), &default);
         assert_eq!((s.account.as_str(), s.region.as_str()), ("123456789012", "eu-west-1"));
         let s = scope(&Extensions::new(), &h, &Query::default(), &default);

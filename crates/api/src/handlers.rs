@@ -143,7 +143,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 description: r.description,
                 routing: r.routing_config.map(routing_input),
             };
-            let view = c.create_alias(&scope, &function, input).await?;
+            let view = c.create_alias_as(&scope, &function, input, auth::actor(&parts.extensions)).await?;
             json(StatusCode::CREATED, &convert::alias(&view))
         }
         Endpoint::GetAlias { function, alias } => {
@@ -158,11 +158,11 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 routing: r.routing_config.map(routing_input),
                 revision_id: r.revision_id,
             };
-            let view = c.update_alias(&scope, &function, &alias, input).await?;
+            let view = c.update_alias_as(&scope, &function, &alias, input, auth::actor(&parts.extensions)).await?;
             json(StatusCode::OK, &convert::alias(&view))
         }
         Endpoint::DeleteAlias { function, alias } => {
-            c.delete_alias(&scope, &function, &alias).await?;
+            c.delete_alias_as(&scope, &function, &alias, auth::actor(&parts.extensions)).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Endpoint::ListAliases { function, query } => {
@@ -379,6 +379,11 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             )
             .await
         }
+        Endpoint::AliasHistory { function, alias, query } => {
+            let limit = int_param(&query, "limit")?;
+            let page = c.alias_history(&scope, &function, &alias, limit, query.get("before")).await?;
+            json(StatusCode::OK, &alias_history(&page))
+        }
         Endpoint::CreateKey | Endpoint::ListKeys | Endpoint::DeleteKey { .. } => {
             crate::keys::handle(state, &parts, endpoint, body).await
         }
@@ -490,6 +495,33 @@ pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
             "Could not parse request body into json: Could not parse payload into json: {e}"
         ))
     })
+}
+
+/// Versa's alias history answer: `{"History": [...], "NextMarker": ...}`, newest first.
+fn alias_history(page: &control::AliasHistoryPage) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let target = |t: &Option<control::AliasTarget>| match t {
+        Some(t) => {
+            let weights: Map<String, Value> = t.weights.iter().map(|(v, w)| (v.clone(), json!(w))).collect();
+            json!({"FunctionVersion": t.function_version, "AdditionalVersionWeights": weights})
+        }
+        None => Value::Null,
+    };
+    let history: Vec<Value> = page
+        .changes
+        .iter()
+        .map(|c| {
+            json!({
+                "Time": stdx::time::format_iso8601_ms(c.time_ms),
+                "Actor": {"Kind": c.actor_kind, "Id": c.actor_id},
+                "Operation": c.operation,
+                "Before": target(&c.before),
+                "After": target(&c.after),
+                "RevisionId": c.revision_id,
+            })
+        })
+        .collect();
+    json!({"History": history, "NextMarker": page.next_marker})
 }
 
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Reply {

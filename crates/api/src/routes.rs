@@ -207,6 +207,12 @@ pub enum Endpoint {
     DeleteKey {
         access_key_id: String,
     },
+    /// Versa's own: `GET /_versa/functions/{name}/aliases/{alias}/history?limit=&before=`.
+    AliasHistory {
+        function: String,
+        alias: String,
+        query: Query,
+    },
 }
 
 impl Endpoint {
@@ -267,6 +273,7 @@ impl Endpoint {
             Endpoint::CreateKey => "CreateKey",
             Endpoint::ListKeys => "ListKeys",
             Endpoint::DeleteKey { .. } => "DeleteKey",
+            Endpoint::AliasHistory { .. } => "AliasHistory",
         }
     }
 
@@ -286,6 +293,8 @@ impl Endpoint {
             Endpoint::ListVersionsByFunction { function, .. } => ("lambda:ListVersionsByFunction", named(function)),
             Endpoint::CreateAlias { function } => ("lambda:CreateAlias", named(function)),
             Endpoint::GetAlias { function, .. } => ("lambda:GetAlias", named(function)),
+            // Versa's alias history reads like GetAlias, and opens to the same grant.
+            Endpoint::AliasHistory { function, .. } => ("lambda:GetAlias", named(function)),
             Endpoint::ListAliases { function, .. } => ("lambda:ListAliases", named(function)),
             Endpoint::UpdateAlias { function, .. } => ("lambda:UpdateAlias", named(function)),
             Endpoint::DeleteAlias { function, .. } => ("lambda:DeleteAlias", named(function)),
@@ -466,6 +475,9 @@ impl Endpoint {
             (Method::POST, ["_versa", "keys"]) => Endpoint::CreateKey,
             (Method::GET, ["_versa", "keys"]) => Endpoint::ListKeys,
             (Method::DELETE, ["_versa", "keys", id]) => Endpoint::DeleteKey { access_key_id: (*id).to_owned() },
+            (Method::GET, ["_versa", "functions", f, "aliases", a, "history"]) => {
+                Endpoint::AliasHistory { function: (*f).to_owned(), alias: (*a).to_owned(), query: query() }
+            }
             _ => return Err(unknown()),
         };
         Ok(e)
@@ -518,6 +530,10 @@ mod tests {
         check("GET /2015-03-31/functions/fn/aliases/live", r#"GetAlias { function: "fn", alias: "live" }"#);
         check("DELETE /2015-03-31/functions/fn/aliases/live", r#"DeleteAlias { function: "fn", alias: "live" }"#);
         check("POST /2015-03-31/functions/fn/versions", r#"PublishVersion { function: "fn" }"#);
+        check(
+            "GET /_versa/functions/fn/aliases/prod/history?limit=5&before=9",
+            r#"AliasHistory { function: "fn", alias: "prod", query: Query([("limit", "5"), ("before", "9")]) }"#,
+        );
         check(
             "POST /2015-03-31/functions/fn/policy?Qualifier=prod",
             r#"AddPermission { function: "fn", query: Query([("Qualifier", "prod")]) }"#,

@@ -48,6 +48,9 @@ pub(crate) struct Caller {
     pub account: AccountId,
     /// Signed with a root-account key: may manage keys.
     pub root: bool,
+    /// The access key id the request was signed with (verified under `--auth sigv4`), for
+    /// the alias history.
+    pub access_key_id: String,
 }
 
 /// Which service's errors a refusal takes.
@@ -116,8 +119,12 @@ fn without_verification(state: &ApiState, mut req: Request<Body>) -> Request<Bod
     let query = crate::query::Query::parse(req.uri().query());
     if let Some(c) = crate::auth::credential(req.headers(), &query) {
         let caller = match state.keys.lookup(&c.access_key_id) {
-            Lookup::Found(k) => Caller { account: k.account, root: k.root },
-            _ => Caller { account: AccountId::from_access_key(&c.access_key_id), root: false },
+            Lookup::Found(k) => Caller { account: k.account, root: k.root, access_key_id: c.access_key_id },
+            _ => Caller {
+                account: AccountId::from_access_key(&c.access_key_id),
+                root: false,
+                access_key_id: c.access_key_id,
+            },
         };
         req.extensions_mut().insert(caller);
     }
@@ -141,7 +148,7 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
             return Err(refusal);
         }
     };
-    let caller = Caller { account: key.account.clone(), root: key.root };
+    let caller = Caller { account: key.account.clone(), root: key.root, access_key_id: auth.access_key_id.clone() };
     let access_key_id = auth.access_key_id.clone();
     let signature = |e: sigv4::Error| Refusal::Signature(e, access_key_id.clone());
     let body = if kind == Kind::S3 {

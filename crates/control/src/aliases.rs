@@ -11,6 +11,7 @@ use model::validate::{Violation, java_double};
 use store::{FunctionKey, WriteTx};
 
 use crate::functions::{check_max_items, decode_marker, encode_marker, page_size};
+use crate::history::{self, Actor};
 use crate::names;
 use crate::views::{AliasPage, AliasView};
 use crate::{Control, ControlError, Result, new_revision, validation};
@@ -155,7 +156,19 @@ impl Control {
         Ok((parsed.map(|p| p.name).unwrap_or_default(), v))
     }
 
+    /// CreateAlias, recorded in the alias history as done by [`Actor::System`].
     pub async fn create_alias(&self, scope: &Scope, function_name: &str, input: AliasInput) -> Result<AliasView> {
+        self.create_alias_as(scope, function_name, input, Actor::System).await
+    }
+
+    /// CreateAlias by `actor`: the alias and its history row commit together.
+    pub async fn create_alias_as(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        input: AliasInput,
+        actor: Actor,
+    ) -> Result<AliasView> {
         let mut v = Vec::new();
         let parsed = names::check_function_name(function_name, NameShape::Plain, &mut v);
         match &input.name {
@@ -204,6 +217,7 @@ impl Control {
                     revision_id: new_revision(),
                 };
                 tx.put_alias(f.id, &alias)?;
+                history::record(tx, &s, f.id, &n, &alias.name, &actor, "CreateAlias", None, Some(&alias))?;
                 Ok(alias)
             })
             .await?;
@@ -235,12 +249,27 @@ impl Control {
         }
     }
 
+    /// UpdateAlias, recorded in the alias history as done by [`Actor::System`].
     pub async fn update_alias(
         &self,
         scope: &Scope,
         function_name: &str,
         alias: &str,
         input: AliasUpdate,
+    ) -> Result<AliasView> {
+        self.update_alias_as(scope, function_name, alias, input, Actor::System).await
+    }
+
+    /// UpdateAlias by `actor` (recorded as `UpdateAlias`, or `DeploymentStep`/`Rollback` for a
+    /// deployment, `Promotion` for a pipeline): the alias and its history row commit together,
+    /// and a refused update (RevisionId, validation) records nothing.
+    pub async fn update_alias_as(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        alias: &str,
+        input: AliasUpdate,
+        actor: Actor,
     ) -> Result<AliasView> {
         let (fname, mut v) = Self::alias_target(scope, function_name, Some(alias))?;
         if let Some(fv) = &input.function_version {
@@ -270,6 +299,7 @@ impl Control {
                 {
                     return Err(ControlError::PreconditionFailed(crate::REVISION_MISMATCH.to_owned()));
                 }
+                let before = alias.clone();
                 if let Some(fv) = &input.function_version {
                     alias.function_version = existing_version(tx, &s, &f, fv)?;
                 }
@@ -292,6 +322,7 @@ impl Control {
                 }
                 alias.revision_id = new_revision();
                 tx.put_alias(f.id, &alias)?;
+                history::record(tx, &s, f.id, &n, &a, &actor, "UpdateAlias", Some(&before), Some(&alias))?;
                 Ok((alias, provisioned))
             })
             .await?;
@@ -303,7 +334,13 @@ impl Control {
         Ok(view(scope, &fname, updated))
     }
 
+    /// DeleteAlias, recorded in the alias history as done by [`Actor::System`].
     pub async fn delete_alias(&self, scope: &Scope, function_name: &str, alias: &str) -> Result<()> {
+        self.delete_alias_as(scope, function_name, alias, Actor::System).await
+    }
+
+    /// DeleteAlias by `actor`. Deleting an alias that does not exist records nothing.
+    pub async fn delete_alias_as(&self, scope: &Scope, function_name: &str, alias: &str, actor: Actor) -> Result<()> {
         let (fname, v) = Self::alias_target(scope, function_name, Some(alias))?;
         validation(v)?;
         if !names::can_exist(&fname) {
@@ -316,7 +353,11 @@ impl Control {
             };
             // Deleting an alias that does not exist succeeds, as on AWS. Its provisioned
             // concurrency goes with it.
+            let before = tx.alias(f.id, &a)?;
             tx.delete_alias(f.id, &a)?;
+            if let Some(before) = before {
+                history::record(tx, &s, f.id, &n, &a, &actor, "DeleteAlias", Some(&before), None)?;
+            }
             Ok(tx.delete_provisioned_config(f.id, &a)?)
         })
         .await

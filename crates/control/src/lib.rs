@@ -15,6 +15,7 @@ mod config;
 mod events;
 mod functions;
 mod gc;
+mod history;
 mod invoke;
 pub mod keys;
 mod layers;
@@ -36,6 +37,10 @@ pub use crate::aliases::{AliasInput, AliasUpdate, RoutingInput};
 pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
+pub use crate::history::{
+    ALIAS_HISTORY_MAX, ALIAS_HISTORY_PAGE_DEFAULT, ALIAS_HISTORY_PAGE_MAX, ALIAS_HISTORY_PER_ALIAS_MAX, Actor,
+    AliasChange, AliasHistoryPage, AliasTarget,
+};
 pub use crate::invoke::InvokeTarget;
 pub use crate::keys::{Keys, Lookup};
 pub use crate::layers::{

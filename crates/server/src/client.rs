@@ -52,7 +52,12 @@ pub(crate) fn send(
         time: stdx::time::now_ms() / 1000,
         mode: sigv4::UriMode::Normalized,
     };
-    let signed = sigv4::sign(method, path, None, &map, &params, sigv4::SignPayload::Body(body));
+    // A query (already encoded) is signed as the request's canonical query.
+    let (raw_path, raw_query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let signed = sigv4::sign(method, raw_path, raw_query, &map, &params, sigv4::SignPayload::Body(body));
     let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {authority}\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use server::{Config, DataDir};
 
 mod client;
+mod history_cli;
 mod keys;
 mod metrics_cli;
 use tracing_subscriber::filter::LevelFilter;
@@ -37,6 +38,24 @@ enum Command {
     /// Invocations, errors and p50/p99 duration per executed version of an alias (per alias
     /// and version of an unqualified function), from a server's CloudWatch API.
     Metrics(MetricsArgs),
+    /// Who moved an alias, when, from which versions and weights to which (newest first),
+    /// from a server's alias history.
+    History(HistoryArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct HistoryArgs {
+    /// FUNCTION:ALIAS.
+    target: String,
+    /// How many changes, newest first.
+    #[arg(long, default_value_t = history_cli::LIMIT_DEFAULT)]
+    limit: usize,
+    /// The server; $AWS_ENDPOINT_URL when set.
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = metrics_cli::DEFAULT_ENDPOINT, hide_env = true)]
+    endpoint: String,
+    /// The region [default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1].
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,6 +203,7 @@ fn main() -> anyhow::Result<()> {
         Command::Runtimes(RuntimesCommand::Install(args)) => return install_runtimes(args),
         Command::Keys(args) => return keys::run(args),
         Command::Metrics(args) => return metrics_cli::run(args),
+        Command::History(args) => return history_cli::run(args),
     };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()

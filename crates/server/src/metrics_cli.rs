@@ -290,7 +290,7 @@ fn render(target: &Target, start_ms: i64, end_ms: i64, endpoint: &str, rows: &[R
 /// The credentials: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else
 /// the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`, profile
 /// `AWS_PROFILE` or `default`), else the root key in Versa's data dir.
-fn credentials() -> anyhow::Result<server::credentials::ProfileKey> {
+pub(crate) fn credentials() -> anyhow::Result<server::credentials::ProfileKey> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let (Some(access_key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
         return Ok(server::credentials::ProfileKey { access_key_id, secret, session_token: env("AWS_SESSION_TOKEN") });
@@ -327,15 +327,19 @@ fn call(endpoint: &str, signer: &Signer<'_>, operation: &str, body: &Value) -> a
     Ok(answer)
 }
 
-pub(crate) fn run(args: MetricsArgs) -> anyhow::Result<()> {
-    let target = Target::parse(&args.target)?;
-    let since = parse_since(&args.since)?;
-    let region = args
-        .region
+/// `--region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
+pub(crate) fn region(given: Option<String>) -> String {
+    given
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "us-east-1".to_owned());
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
+pub(crate) fn run(args: MetricsArgs) -> anyhow::Result<()> {
+    let target = Target::parse(&args.target)?;
+    let since = parse_since(&args.since)?;
+    let region = region(args.region);
     let key = credentials()?;
     let signer = Signer {
         access_key_id: &key.access_key_id,

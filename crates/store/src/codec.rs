@@ -203,6 +203,24 @@ pub(crate) fn decode_alias(name: String, text: &str) -> Result<Alias, StoreError
     })
 }
 
+/// An alias history row's `before`/`after`.
+#[derive(Serialize, Deserialize)]
+struct AliasTargetDoc {
+    v: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    w: Vec<(String, f64)>,
+}
+
+pub(crate) fn encode_alias_target(t: &crate::AliasTargetRow) -> String {
+    let doc = AliasTargetDoc { v: t.function_version.clone(), w: t.weights.clone() };
+    serde_json::to_string(&doc).expect("documents always serialize")
+}
+
+pub(crate) fn decode_alias_target(text: &str) -> Result<crate::AliasTargetRow, StoreError> {
+    let d: AliasTargetDoc = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(crate::AliasTargetRow { function_version: d.v, weights: d.w })
+}
+
 pub(crate) fn encode_tags(tags: &BTreeMap<String, String>) -> String {
     serde_json::to_string(tags).expect("maps of strings always serialize")
 }

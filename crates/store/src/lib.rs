@@ -174,6 +174,37 @@ pub struct AlarmHistoryFilter {
     pub after_id: Option<i64>,
 }
 
+/// What an alias sends traffic to: its primary version (`$LATEST` or a number, as text) and the
+/// additional versions' weights (at most one on Lambda today).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasTargetRow {
+    pub function_version: String,
+    pub weights: Vec<(String, f64)>,
+}
+
+/// One change of an alias (migration 11). Kept after the alias is deleted; removed with its
+/// function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasHistoryRow {
+    /// Assigned by the store on insert (ignored there); increases with insertion order.
+    pub id: i64,
+    pub function_id: FunctionId,
+    pub scope: Scope,
+    pub function_name: String,
+    pub alias: String,
+    pub time_ms: i64,
+    /// `Key`, `Deployment`, `Pipeline`, `System`… (`control::Actor`).
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub operation: String,
+    /// `None` for a creation.
+    pub before: Option<AliasTargetRow>,
+    /// `None` for a deletion.
+    pub after: Option<AliasTargetRow>,
+    /// The alias's RevisionId after the change (`None` after a deletion).
+    pub revision_id: Option<String>,
+}
+
 /// Row-level reads, inside a transaction.
 pub trait ReadTx {
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError>;
@@ -312,6 +343,15 @@ pub trait ReadTx {
     ) -> Result<Vec<AlarmHistoryRow>, StoreError>;
     /// An alarm's tags, ordered by key.
     fn alarm_tags(&mut self, account: &str, region: &str, name: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// The changes of one alias of a function, newest first, with ids below `before_id`; at
+    /// most `limit`.
+    fn alias_history(
+        &mut self,
+        id: FunctionId,
+        alias: &str,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AliasHistoryRow>, StoreError>;
 }
 
 /// Where a function URL leads.
@@ -411,6 +451,15 @@ pub trait WriteTx: ReadTx {
         keep_per_alarm: usize,
         keep_total: usize,
     ) -> Result<u64, StoreError>;
+    /// Appends an alias change, then trims: of that alias all but its newest `keep_per_alias`
+    /// rows, of all aliases the rows older than the last `keep_total` changes (so at most
+    /// `keep_total` remain). Returns the new row's id.
+    fn insert_alias_history(
+        &mut self,
+        row: &AliasHistoryRow,
+        keep_per_alias: usize,
+        keep_total: usize,
+    ) -> Result<i64, StoreError>;
     /// Replaces an alarm's tags.
     fn put_alarm_tags(
         &mut self,

@@ -20,13 +20,13 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::AliasRow;
 use crate::codec;
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
+use crate::{AliasHistoryRow, AliasRow};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -365,6 +365,28 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, region, namespace, metric, dims, start_ms)
     ) WITHOUT ROWID;
     CREATE INDEX metric_points_hr_start ON metric_points_hr(start_ms);
+    "#,
+    // 11: alias history, one row per alias change, written in the change's own transaction.
+    // Kept when the alias is deleted; removed with the function (a function created again
+    // under the same name starts with no history). `before`/`after` are JSON documents
+    // (`{"v":"2","w":[["3",0.2]]}`), NULL for a creation/deletion.
+    r#"
+    CREATE TABLE alias_history (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        function_name   TEXT NOT NULL,
+        alias           TEXT NOT NULL,
+        time_ms         INTEGER NOT NULL,
+        actor_kind      TEXT NOT NULL,
+        actor_id        TEXT NOT NULL,
+        operation       TEXT NOT NULL,
+        before          TEXT,
+        after           TEXT,
+        revision_id     TEXT
+    );
+    CREATE INDEX alias_history_alias ON alias_history(function_id, alias, id);
     "#,
 ];
 
@@ -1224,6 +1246,65 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![account, region, name], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+
+    fn alias_history(
+        &mut self,
+        id: FunctionId,
+        alias: &str,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AliasHistoryRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, account, region, function_name, time_ms, actor_kind, actor_id, operation, before, after, \
+                 revision_id FROM alias_history WHERE function_id = ?1 AND alias = ?2 AND id < ?3 \
+                 ORDER BY id DESC LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        type Raw =
+            (i64, String, String, String, i64, String, String, String, Option<String>, Option<String>, Option<String>);
+        let rows = stmt
+            .query_map(params![id.0, alias, before_id.unwrap_or(i64::MAX), limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (row_id, account, region, function_name, time_ms, actor_kind, actor_id, operation, before, after, rev): Raw =
+                r.map_err(db_err)?;
+            let scope = Scope {
+                account: AccountId::parse(&account).ok_or_else(|| StoreError::Corrupt(format!("account {account}")))?,
+                region: Region::parse(&region).ok_or_else(|| StoreError::Corrupt(format!("region {region}")))?,
+            };
+            Ok(AliasHistoryRow {
+                id: row_id,
+                function_id: id,
+                scope,
+                function_name,
+                alias: alias.to_owned(),
+                time_ms,
+                actor_kind,
+                actor_id,
+                operation,
+                before: before.as_deref().map(codec::decode_alias_target).transpose()?,
+                after: after.as_deref().map(codec::decode_alias_target).transpose()?,
+                revision_id: rev,
+            })
+        })
+        .collect()
+    }
 }
 
 impl SqliteTx<'_> {
@@ -1841,6 +1922,54 @@ impl WriteTx for SqliteTx<'_> {
             .execute(params![keep_total as i64])
             .map_err(db_err)?;
         Ok((old + over + beyond) as u64)
+    }
+
+    fn insert_alias_history(
+        &mut self,
+        h: &AliasHistoryRow,
+        keep_per_alias: usize,
+        keep_total: usize,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alias_history (function_id, account, region, function_name, alias, time_ms, actor_kind, \
+                 actor_id, operation, before, after, revision_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                h.function_id.0,
+                h.scope.account.as_str(),
+                h.scope.region.as_str(),
+                h.function_name,
+                h.alias,
+                h.time_ms,
+                h.actor_kind,
+                h.actor_id,
+                h.operation,
+                h.before.as_ref().map(codec::encode_alias_target),
+                h.after.as_ref().map(codec::encode_alias_target),
+                h.revision_id,
+            ])
+            .map_err(db_err)?;
+        let id = self.conn.last_insert_rowid();
+        // The alias's trim walks its index from the newest row (at most `keep_per_alias` steps);
+        // the total one compares ids with the newest (ids only grow), so neither grows with the
+        // table.
+        self.conn
+            .prepare_cached(
+                "DELETE FROM alias_history WHERE function_id = ?1 AND alias = ?2 AND id <= (SELECT id FROM alias_history \
+                 WHERE function_id = ?1 AND alias = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+            )
+            .map_err(db_err)?
+            .execute(params![h.function_id.0, h.alias, keep_per_alias as i64])
+            .map_err(db_err)?;
+        self.conn
+            .prepare_cached("DELETE FROM alias_history WHERE id <= ?1 - ?2")
+            .map_err(db_err)?
+            .execute(params![id, keep_total as i64])
+            .map_err(db_err)?;
+        Ok(id)
     }
 
     fn put_alarm_tags(

@@ -648,3 +648,86 @@ async fn sqlite_alarms_state_due_times_history_tags() {
         .unwrap();
     assert_eq!(ts(&left), [40]);
 }
+
+#[tokio::test]
+async fn sqlite_alias_history_pages_trims_and_goes_with_its_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let f = Function {
+        id: FunctionId(0),
+        name: "f".into(),
+        latest: record(Version::Latest, 1, "r1"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    let id = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+    let row = move |alias: &str, t: i64, after: Option<(&str, f64)>| crate::AliasHistoryRow {
+        id: 0,
+        function_id: id,
+        scope: scope(),
+        function_name: "f".into(),
+        alias: alias.into(),
+        time_ms: t,
+        actor_kind: "Key".into(),
+        actor_id: "AKIDEXAMPLE".into(),
+        operation: if t == 1 { "CreateAlias".into() } else { "UpdateAlias".into() },
+        before: (t > 1).then(|| crate::AliasTargetRow { function_version: "1".into(), weights: Vec::new() }),
+        after: after.map(|(v, w)| crate::AliasTargetRow { function_version: v.into(), weights: vec![("3".into(), w)] }),
+        revision_id: after.map(|_| format!("rev-{t}")),
+    };
+    let rows = [
+        row("prod", 1, Some(("1", 0.0))),
+        row("prod", 2, Some(("2", 0.2))),
+        row("beta", 3, None),
+        row("prod", 4, None),
+    ];
+    let written = rows.clone();
+    let ids = store
+        .write(move |tx| written.iter().map(|r| tx.insert_alias_history(r, 10, 100)).collect::<Result<Vec<_>, _>>())
+        .await
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let (page1, page2, beta) = store
+        .read(move |tx| {
+            let page1 = tx.alias_history(id, "prod", None, 2)?;
+            let page2 = tx.alias_history(id, "prod", Some(page1[1].id), 10)?;
+            Ok::<_, StoreError>((page1, page2, tx.alias_history(id, "beta", None, 10)?))
+        })
+        .await
+        .unwrap();
+    let strip = |v: Vec<crate::AliasHistoryRow>| {
+        v.into_iter().map(|r| crate::AliasHistoryRow { id: 0, ..r }).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(page1), vec![rows[3].clone(), rows[1].clone()], "newest first");
+    assert_eq!(strip(page2), vec![rows[0].clone()]);
+    assert_eq!(strip(beta), vec![rows[2].clone()]);
+
+    // Per-alias cap: one more prod row with keep_per_alias 2 leaves prod's newest 2 (beta kept).
+    let extra = row("prod", 5, Some(("2", 0.5)));
+    store.write(move |tx| tx.insert_alias_history(&extra, 2, 100)).await.unwrap();
+    let (prod, beta) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((tx.alias_history(id, "prod", None, 10)?, tx.alias_history(id, "beta", None, 10)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(prod.iter().map(|r| r.time_ms).collect::<Vec<_>>(), vec![5, 4]);
+    assert_eq!(beta.len(), 1);
+    // Total cap: keep 2 in all drops beta's older row.
+    let extra = row("prod", 6, Some(("2", 1.0)));
+    store.write(move |tx| tx.insert_alias_history(&extra, 10, 2)).await.unwrap();
+    let (prod, beta) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((tx.alias_history(id, "prod", None, 10)?, tx.alias_history(id, "beta", None, 10)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(prod.iter().map(|r| r.time_ms).collect::<Vec<_>>(), vec![6, 5]);
+    assert!(beta.is_empty());
+
+    // Deleting the function removes its history.
+    store.write(move |tx| tx.delete_function(id)).await.unwrap();
+    let left = store.read(move |tx| tx.alias_history(id, "prod", None, 10)).await.unwrap();
+    assert!(left.is_empty());
+}

@@ -38,15 +38,21 @@ async fn function_names(c: &aws_sdk_lambda::Client) -> Vec<String> {
 }
 
 /// A request signed by hand (`sigv4::sign`), `skew` seconds away from now, sent raw.
-struct Raw<'a> {
-    server: &'a TestServer,
-    key: Key,
-    service: &'static str,
-    skew: i64,
+pub(crate) struct Raw<'a> {
+    pub(crate) server: &'a TestServer,
+    pub(crate) key: Key,
+    pub(crate) service: &'static str,
+    pub(crate) skew: i64,
 }
 
 impl Raw<'_> {
-    async fn send(&self, method: &str, path: &str, signed_body: &[u8], sent_body: &[u8]) -> testkit::http::Response {
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        signed_body: &[u8],
+        sent_body: &[u8],
+    ) -> testkit::http::Response {
         let host = self.server.addr.to_string();
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::HOST, host.parse().unwrap());
@@ -410,7 +416,7 @@ async fn functions_get_their_own_temporary_credentials() {
 
 /// Creates a key through the server's key API (signed with `root`), as `versa keys create`
 /// does while a server holds the data dir.
-async fn server_create_key(server: &TestServer, root: &Key, account: &str) -> Key {
+pub(crate) async fn server_create_key(server: &TestServer, root: &Key, account: &str) -> Key {
     let body = format!(r#"{{"Account":"{account}","Name":"test"}}"#);
     let raw = Raw { server, key: root.clone(), service: "lambda", skew: 0 };
     let r = raw.send("POST", "/_versa/keys", body.as_bytes(), body.as_bytes()).await;

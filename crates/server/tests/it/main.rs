@@ -1,6 +1,7 @@
 //! The one integration test binary: the real server, driven by real clients.
 
 mod alarms;
+mod alias_history;
 mod aliases;
 mod auth;
 mod cli;
