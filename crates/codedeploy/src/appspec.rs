@@ -152,7 +152,8 @@ fn block(lines: &mut Vec<(usize, String)>, pos: &mut usize, indent: usize, depth
     let first = &lines[*pos].1;
     if first == "-" || first.starts_with("- ") {
         let mut items = Vec::new();
-        while *pos < lines.len() && lines[*pos].0 == indent && (lines[*pos].1 == "-" || lines[*pos].1.starts_with("- ")) {
+        while *pos < lines.len() && lines[*pos].0 == indent && (lines[*pos].1 == "-" || lines[*pos].1.starts_with("- "))
+        {
             let rest = lines[*pos].1[1..].trim_start().to_owned();
             if rest.is_empty() {
                 *pos += 1;
@@ -171,7 +172,11 @@ fn block(lines: &mut Vec<(usize, String)>, pos: &mut usize, indent: usize, depth
         }
         return Ok(Value::Array(items));
     }
-    if !first.contains(':') || first.starts_with('{') || first.starts_with('[') || first.starts_with('"') && !has_key(first) {
+    if !first.contains(':')
+        || first.starts_with('{')
+        || first.starts_with('[')
+        || first.starts_with('"') && !has_key(first)
+    {
         let v = scalar(first)?;
         *pos += 1;
         return Ok(v);
@@ -239,7 +244,8 @@ fn scalar(s: &str) -> Result<Value, String> {
     }
     if let Some(inner) = s.strip_prefix('[') {
         let inner = inner.strip_suffix(']').ok_or("unclosed flow sequence")?;
-        let items = split_flow(inner).into_iter().filter(|p| !p.trim().is_empty()).map(scalar).collect::<Result<_, _>>()?;
+        let items =
+            split_flow(inner).into_iter().filter(|p| !p.trim().is_empty()).map(scalar).collect::<Result<_, _>>()?;
         return Ok(Value::Array(items));
     }
     Ok(Value::String(unquote(s)))

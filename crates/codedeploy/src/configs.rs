@@ -126,23 +126,108 @@ const fn linear(p: u32, i: u32) -> Option<Routing> {
 
 /// The 17 predefined configs (§1.5).
 pub const PREDEFINED: [Predefined; 17] = [
-    Predefined { name: "CodeDeployDefault.OneAtATime", platform: "Server", routing: None, hosts: Some(("HOST_COUNT", 1)) },
-    Predefined { name: "CodeDeployDefault.HalfAtATime", platform: "Server", routing: None, hosts: Some(("FLEET_PERCENT", 50)) },
-    Predefined { name: "CodeDeployDefault.AllAtOnce", platform: "Server", routing: None, hosts: Some(("HOST_COUNT", 0)) },
-    Predefined { name: "CodeDeployDefault.LambdaAllAtOnce", platform: "Lambda", routing: Some(Routing::AllAtOnce), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaCanary10Percent5Minutes", platform: "Lambda", routing: canary(10, 5), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaCanary10Percent10Minutes", platform: "Lambda", routing: canary(10, 10), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaCanary10Percent15Minutes", platform: "Lambda", routing: canary(10, 15), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaCanary10Percent30Minutes", platform: "Lambda", routing: canary(10, 30), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", platform: "Lambda", routing: linear(10, 1), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", platform: "Lambda", routing: linear(10, 2), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", platform: "Lambda", routing: linear(10, 3), hosts: None },
-    Predefined { name: "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes", platform: "Lambda", routing: linear(10, 10), hosts: None },
-    Predefined { name: "CodeDeployDefault.ECSAllAtOnce", platform: "ECS", routing: Some(Routing::AllAtOnce), hosts: None },
-    Predefined { name: "CodeDeployDefault.ECSCanary10Percent5Minutes", platform: "ECS", routing: canary(10, 5), hosts: None },
-    Predefined { name: "CodeDeployDefault.ECSCanary10Percent15Minutes", platform: "ECS", routing: canary(10, 15), hosts: None },
-    Predefined { name: "CodeDeployDefault.ECSLinear10PercentEvery1Minutes", platform: "ECS", routing: linear(10, 1), hosts: None },
-    Predefined { name: "CodeDeployDefault.ECSLinear10PercentEvery3Minutes", platform: "ECS", routing: linear(10, 3), hosts: None },
+    Predefined {
+        name: "CodeDeployDefault.OneAtATime",
+        platform: "Server",
+        routing: None,
+        hosts: Some(("HOST_COUNT", 1)),
+    },
+    Predefined {
+        name: "CodeDeployDefault.HalfAtATime",
+        platform: "Server",
+        routing: None,
+        hosts: Some(("FLEET_PERCENT", 50)),
+    },
+    Predefined {
+        name: "CodeDeployDefault.AllAtOnce",
+        platform: "Server",
+        routing: None,
+        hosts: Some(("HOST_COUNT", 0)),
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaAllAtOnce",
+        platform: "Lambda",
+        routing: Some(Routing::AllAtOnce),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        platform: "Lambda",
+        routing: canary(10, 5),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+        platform: "Lambda",
+        routing: canary(10, 10),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+        platform: "Lambda",
+        routing: canary(10, 15),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+        platform: "Lambda",
+        routing: canary(10, 30),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        platform: "Lambda",
+        routing: linear(10, 1),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        platform: "Lambda",
+        routing: linear(10, 2),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+        platform: "Lambda",
+        routing: linear(10, 3),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+        platform: "Lambda",
+        routing: linear(10, 10),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.ECSAllAtOnce",
+        platform: "ECS",
+        routing: Some(Routing::AllAtOnce),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        platform: "ECS",
+        routing: canary(10, 5),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.ECSCanary10Percent15Minutes",
+        platform: "ECS",
+        routing: canary(10, 15),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        platform: "ECS",
+        routing: linear(10, 1),
+        hosts: None,
+    },
+    Predefined {
+        name: "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+        platform: "ECS",
+        routing: linear(10, 3),
+        hosts: None,
+    },
 ];
 
 pub fn predefined(name: &str) -> Option<&'static Predefined> {
@@ -166,7 +251,10 @@ mod tests {
     #[test]
     fn steps_follow_the_table() {
         let c = Plan { routing: Routing::Canary { percentage: 10, interval: 5 }, seconds: false };
-        assert_eq!(c.steps(1, 2), vec![AliasState { primary: 1, weight: Some((2, 0.1)) }, AliasState { primary: 2, weight: None }]);
+        assert_eq!(
+            c.steps(1, 2),
+            vec![AliasState { primary: 1, weight: Some((2, 0.1)) }, AliasState { primary: 2, weight: None }]
+        );
         assert_eq!(c.interval_ms(), 300_000);
         let l = Plan { routing: Routing::Linear { percentage: 10, interval: 1 }, seconds: true };
         let s = l.steps(1, 2);

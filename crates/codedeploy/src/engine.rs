@@ -27,7 +27,8 @@ use crate::configs::{AliasState, Plan};
 /// The first sentence of AWS's INVALID_LAMBDA_CONFIGURATION message [V].
 pub const INVALID_CONFIG: &str = "The deployment failed because the AppSpec file that specifies the AWS Lambda deployment configuration is missing or has an invalid configuration.";
 /// AWS's text when the alias is not at CurrentVersion [V: SAM#291].
-pub const ALIAS_MISMATCH: &str = "The Lambda function alias version does not match the current version in AppSpec file.";
+pub const ALIAS_MISMATCH: &str =
+    "The Lambda function alias version does not match the current version in AppSpec file.";
 /// Longest sleep of the scheduler with nothing due.
 const IDLE_SLEEP: Duration = Duration::from_secs(60);
 /// Poll interval while any deployment is active (alarms are also checked on every tick).
@@ -229,7 +230,12 @@ pub(crate) async fn write_alias(
 }
 
 /// Reads the alias as `(state, revision)`.
-async fn read_alias(control: &Control, scope: &Scope, function: &str, alias: &str) -> Result<(AliasState, String), ControlError> {
+async fn read_alias(
+    control: &Control,
+    scope: &Scope,
+    function: &str,
+    alias: &str,
+) -> Result<(AliasState, String), ControlError> {
     let view = control.get_alias(scope, function, alias).await?;
     let a = view.alias;
     let primary = match a.function_version {
@@ -359,8 +365,12 @@ impl crate::CodeDeploy {
         if !d.is_rollback
             && let Some(alarm) = self.alarm_firing(d).await?
         {
-            let message = format!("One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped. Activated alarms: <{alarm}>");
-            return self.end(d, "Stopped", "ALARM_ACTIVE", &message, d.rolls_back_on("DEPLOYMENT_STOP_ON_ALARM"), true).await;
+            let message = format!(
+                "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped. Activated alarms: <{alarm}>"
+            );
+            return self
+                .end(d, "Stopped", "ALARM_ACTIVE", &message, d.rolls_back_on("DEPLOYMENT_STOP_ON_ALARM"), true)
+                .await;
         }
         let Some(scope) = d.scope() else { return Ok(()) };
         let due = d.next_due_ms.is_none_or(|t| t <= now);
@@ -395,14 +405,21 @@ impl crate::CodeDeploy {
                     }
                     (Some(_), "Failed") => {
                         d.set_event(event, "Failed", now);
-                        let m = format!("The deployment failed because a specified lifecycle event hook ({event}) failed.");
-                        return self.end(d, "Failed", "HOOK_EXECUTION_FAILURE", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), true).await;
+                        let m =
+                            format!("The deployment failed because a specified lifecycle event hook ({event}) failed.");
+                        return self
+                            .end(d, "Failed", "HOOK_EXECUTION_FAILURE", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), true)
+                            .await;
                     }
                     (Some(_), _) if hook.deadline_ms.is_some_and(|t| t <= now) => {
                         d.hooks[i].status = "Failed".to_owned();
                         d.set_event(event, "Failed", now);
-                        let m = format!("The deployment failed because a specified lifecycle event hook ({event}) did not report its status within the time allowed (the hook timed out).");
-                        return self.end(d, "Failed", "HOOK_EXECUTION_FAILURE", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), true).await;
+                        let m = format!(
+                            "The deployment failed because a specified lifecycle event hook ({event}) did not report its status within the time allowed (the hook timed out)."
+                        );
+                        return self
+                            .end(d, "Failed", "HOOK_EXECUTION_FAILURE", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), true)
+                            .await;
                     }
                     _ => return Ok(()),
                 }
@@ -421,8 +438,12 @@ impl crate::CodeDeploy {
             if let Err(e) = self.inner.control.enqueue_invoke(&scope, &function, None, payload, &request_id).await {
                 let event = if d.phase == Phase::PreHook { "BeforeAllowTraffic" } else { "AfterAllowTraffic" };
                 d.set_event(event, "Failed", now);
-                let m = format!("The deployment failed because the lifecycle event hook function {function} could not be invoked: {e}");
-                return self.end(d, "Failed", "HOOK_EXECUTION_FAILURE", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), true).await;
+                let m = format!(
+                    "The deployment failed because the lifecycle event hook function {function} could not be invoked: {e}"
+                );
+                return self
+                    .end(d, "Failed", "HOOK_EXECUTION_FAILURE", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), true)
+                    .await;
             }
         }
         Ok(())
@@ -443,14 +464,20 @@ impl crate::CodeDeploy {
         let control = &self.inner.control;
         for v in [spec.current, spec.target] {
             if let Err(e) = control.get_function(scope, &spec.function, Some(&v.to_string())).await {
-                let m = format!("The deployment failed because the AWS Lambda function {}:{v} cannot be found: {e}", spec.function);
+                let m = format!(
+                    "The deployment failed because the AWS Lambda function {}:{v} cannot be found: {e}",
+                    spec.function
+                );
                 return self.end(d, "Failed", "INVALID_LAMBDA_FUNCTION", &m, false, false).await;
             }
         }
         let (alias, revision) = match read_alias(control, scope, &spec.function, &spec.alias).await {
             Ok(a) => a,
             Err(e) => {
-                let m = format!("The deployment failed because the alias {} of the AWS Lambda function {} cannot be found: {e}", spec.alias, spec.function);
+                let m = format!(
+                    "The deployment failed because the alias {} of the AWS Lambda function {} cannot be found: {e}",
+                    spec.alias, spec.function
+                );
                 return self.end(d, "Failed", "INVALID_LAMBDA_FUNCTION", &m, false, false).await;
             }
         };
@@ -467,7 +494,8 @@ impl crate::CodeDeploy {
         };
         d.step = 0;
         d.next_due_ms = Some(now);
-        d.phase = if d.hooks.iter().any(|h| h.event == "BeforeAllowTraffic") { Phase::PreHook } else { Phase::Shifting };
+        d.phase =
+            if d.hooks.iter().any(|h| h.event == "BeforeAllowTraffic") { Phase::PreHook } else { Phase::Shifting };
         if d.phase == Phase::Shifting {
             d.set_event("BeforeAllowTraffic", "Skipped", now);
         }
@@ -516,7 +544,9 @@ impl crate::CodeDeploy {
         };
         let Some(revision) = revision else {
             let m = format!("{INVALID_CONFIG} The Lambda function alias was changed during the deployment.");
-            return self.end(d, "Failed", "INVALID_LAMBDA_CONFIGURATION", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), false).await;
+            return self
+                .end(d, "Failed", "INVALID_LAMBDA_CONFIGURATION", &m, d.rolls_back_on("DEPLOYMENT_FAILURE"), false)
+                .await;
         };
         tracing::info!(deployment = %d.id, step = d.step, primary = want.primary, weight = ?want.weight, "alias written");
         d.last_revision = Some(revision);
@@ -552,7 +582,17 @@ impl crate::CodeDeploy {
             let moved = d.alias_state.is_some_and(|s| s.primary != spec.current || s.weight.is_some());
             if moved {
                 let back = AliasState { primary: spec.current, weight: None };
-                match write_alias(&self.inner.control, &scope, &spec.function, &spec.alias, back, d.last_revision.clone(), &d.id).await {
+                match write_alias(
+                    &self.inner.control,
+                    &scope,
+                    &spec.function,
+                    &spec.alias,
+                    back,
+                    d.last_revision.clone(),
+                    &d.id,
+                )
+                .await
+                {
                     Ok(r) => {
                         d.last_revision = Some(r);
                         d.alias_state = Some(back);

@@ -88,7 +88,12 @@ impl CodeDeploy {
         } else {
             match serde_json::from_slice(body) {
                 Ok(v @ Value::Object(_)) => v,
-                _ => return Response::error(&Error::new("SerializationException", "Start of structure or map found where not expected.")),
+                _ => {
+                    return Response::error(&Error::new(
+                        "SerializationException",
+                        "Start of structure or map found where not expected.",
+                    ));
+                }
             }
         };
         match ops::dispatch(self, scope, op, &input).await {

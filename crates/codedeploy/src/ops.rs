@@ -92,7 +92,9 @@ fn tags_of(v: &Value, key: &str) -> Vec<(String, String)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|t| Some((t[key_name.0].as_str()?.to_owned(), t[key_name.1].as_str().unwrap_or("").to_owned())))
+                .filter_map(|t| {
+                    Some((t[key_name.0].as_str()?.to_owned(), t[key_name.1].as_str().unwrap_or("").to_owned()))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -115,7 +117,10 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         "BatchGetApplications" => {
             let names = i["applicationNames"].as_array().cloned().unwrap_or_default();
             if names.len() > BATCH_MAX {
-                return Err(Error::new("BatchLimitExceededException", "The maximum number of names or IDs allowed for this request (100) was exceeded."));
+                return Err(Error::new(
+                    "BatchLimitExceededException",
+                    "The maximum number of names or IDs allowed for this request (100) was exceeded.",
+                ));
             }
             let mut out = Vec::new();
             for n in names {
@@ -150,7 +155,10 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             get_app(cd, scope, app).await?;
             let prefix = format!("{app}\n");
             let rows = objects(cd, scope, GROUP).await?;
-            let names = rows.into_iter().filter_map(|(n, _)| n.strip_prefix(&prefix).map(|g| Value::String(g.to_owned()))).collect();
+            let names = rows
+                .into_iter()
+                .filter_map(|(n, _)| n.strip_prefix(&prefix).map(|g| Value::String(g.to_owned())))
+                .collect();
             let (items, next) = page(names, s(i, "nextToken"));
             Ok(json!({"applicationName": app, "deploymentGroups": items, "nextToken": next}))
         }
@@ -164,7 +172,9 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             Ok(json!({"hooksNotCleanedUp": []}))
         }
         "CreateDeploymentConfig" => create_config(cd, scope, i).await,
-        "GetDeploymentConfig" => Ok(json!({"deploymentConfigInfo": get_config(cd, scope, required(i, "deploymentConfigName")?).await?})),
+        "GetDeploymentConfig" => {
+            Ok(json!({"deploymentConfigInfo": get_config(cd, scope, required(i, "deploymentConfigName")?).await?}))
+        }
         "ListDeploymentConfigs" => {
             let mut names: Vec<Value> = configs::PREDEFINED.iter().map(|p| Value::String(p.name.to_owned())).collect();
             names.extend(objects(cd, scope, CONFIG).await?.into_iter().map(|(n, _)| Value::String(n)));
@@ -180,7 +190,10 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         "BatchGetDeployments" => {
             let ids = i["deploymentIds"].as_array().cloned().unwrap_or_default();
             if ids.len() > BATCH_DEPLOYMENTS_MAX {
-                return Err(Error::new("BatchLimitExceededException", "The maximum number of names or IDs allowed for this request (25) was exceeded."));
+                return Err(Error::new(
+                    "BatchLimitExceededException",
+                    "The maximum number of names or IDs allowed for this request (25) was exceeded.",
+                ));
             }
             let mut out = Vec::new();
             for id in ids {
@@ -196,14 +209,23 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         "ContinueDeployment" => {
             let d = deployment(cd, scope, required(i, "deploymentId")?).await?;
             if !d.active() {
-                return Err(Error::new("DeploymentAlreadyCompletedException", format!("The deployment {} is already completed.", d.id)));
+                return Err(Error::new(
+                    "DeploymentAlreadyCompletedException",
+                    format!("The deployment {} is already completed.", d.id),
+                ));
             }
-            Err(Error::new("UnsupportedActionForDeploymentTypeException", "This operation is supported only for blue/green deployments of EC2/On-premises or ECS that wait for traffic rerouting."))
+            Err(Error::new(
+                "UnsupportedActionForDeploymentTypeException",
+                "This operation is supported only for blue/green deployments of EC2/On-premises or ECS that wait for traffic rerouting.",
+            ))
         }
         "PutLifecycleEventHookExecutionStatus" => put_hook_status(cd, scope, i).await,
         "ListDeploymentTargets" => {
             let d = deployment(cd, scope, required(i, "deploymentId")?).await?;
-            let spec = d.spec.as_ref().ok_or_else(|| Error::new("DeploymentNotStartedException", "The deployment has no targets."))?;
+            let spec = d
+                .spec
+                .as_ref()
+                .ok_or_else(|| Error::new("DeploymentNotStartedException", "The deployment has no targets."))?;
             Ok(json!({"targetIds": [format!("{}:{}", spec.function, spec.alias)]}))
         }
         "GetDeploymentTarget" => {
@@ -236,7 +258,10 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         }
         "UntagResource" => {
             let arn = required(i, "ResourceArn")?.to_owned();
-            let keys: Vec<String> = i["TagKeys"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let keys: Vec<String> = i["TagKeys"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
             cd.inner
                 .store
                 .write(move |tx| {
@@ -252,7 +277,9 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             let t = cd.inner.store.read(move |tx| tx.cd_tags(&arn)).await?;
             Ok(json!({"Tags": t.into_iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}))
         }
-        other => Err(Error::new("UnknownOperationException", format!("Versa does not implement CodeDeploy's {other}."))),
+        other => {
+            Err(Error::new("UnknownOperationException", format!("Versa does not implement CodeDeploy's {other}.")))
+        }
     }
 }
 
@@ -268,7 +295,8 @@ async fn object(cd: &CodeDeploy, scope: &Scope, kind: &'static str, name: &str) 
 }
 
 async fn put(cd: &CodeDeploy, scope: &Scope, kind: &'static str, name: &str, doc: &Value) -> Result<(), Error> {
-    let (a, r, n, d) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), name.to_owned(), doc.to_string());
+    let (a, r, n, d) =
+        (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), name.to_owned(), doc.to_string());
     cd.inner.store.write(move |tx| tx.put_cd_object(&a, &r, kind, &n, &d)).await?;
     Ok(())
 }
@@ -282,10 +310,16 @@ async fn create_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
     check_name(name, "InvalidApplicationNameException")?;
     let platform = s(i, "computePlatform").unwrap_or("Server");
     if !["Server", "Lambda", "ECS"].contains(&platform) {
-        return Err(Error::new("InvalidComputePlatformException", format!("The computePlatform {platform} is not valid.")));
+        return Err(Error::new(
+            "InvalidComputePlatformException",
+            format!("The computePlatform {platform} is not valid."),
+        ));
     }
     if object(cd, scope, APP, name).await?.is_some() {
-        return Err(Error::new("ApplicationAlreadyExistsException", format!("The application {name} already exists with the IAM user or AWS account.")));
+        return Err(Error::new(
+            "ApplicationAlreadyExistsException",
+            format!("The application {name} already exists with the IAM user or AWS account."),
+        ));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let doc = json!({"applicationId": id, "applicationName": name, "createTime": secs(now()), "linkedToGitHub": false, "computePlatform": platform});
@@ -304,11 +338,20 @@ async fn update_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
     check_name(new, "InvalidApplicationNameException")?;
     let mut app = get_app(cd, scope, name).await?;
     if new != name && object(cd, scope, APP, new).await?.is_some() {
-        return Err(Error::new("ApplicationAlreadyExistsException", format!("The application {new} already exists with the IAM user or AWS account.")));
+        return Err(Error::new(
+            "ApplicationAlreadyExistsException",
+            format!("The application {new} already exists with the IAM user or AWS account."),
+        ));
     }
     app["applicationName"] = json!(new);
     let groups = objects(cd, scope, GROUP).await?;
-    let (a, r, old, new, doc) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), name.to_owned(), new.to_owned(), app.to_string());
+    let (a, r, old, new, doc) = (
+        scope.account.as_str().to_owned(),
+        scope.region.as_str().to_owned(),
+        name.to_owned(),
+        new.to_owned(),
+        app.to_string(),
+    );
     cd.inner
         .store
         .write(move |tx| {
@@ -354,20 +397,34 @@ fn check_alarms(v: &Value) -> Result<(), Error> {
     let alarms = v["alarms"].as_array();
     let n = alarms.map_or(0, Vec::len);
     if n > ALARMS_MAX {
-        return Err(Error::new("AlarmsLimitExceededException", format!("The maximum number of alarms for a deployment group ({ALARMS_MAX}) was exceeded.")));
+        return Err(Error::new(
+            "AlarmsLimitExceededException",
+            format!("The maximum number of alarms for a deployment group ({ALARMS_MAX}) was exceeded."),
+        ));
     }
     let names: Vec<&str> = alarms.map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect()).unwrap_or_default();
     let dup = names.iter().enumerate().any(|(k, n)| names[..k].contains(n));
-    if names.len() != n || names.iter().any(|n| n.is_empty() || n.len() > 255) || dup || (v["enabled"].as_bool() == Some(true) && n == 0) {
-        return Err(Error::new("InvalidAlarmConfigException", "The alarm configuration is invalid: an alarm name is missing, empty, longer than 255 characters or repeated, or alarms are enabled with none named."));
+    if names.len() != n
+        || names.iter().any(|n| n.is_empty() || n.len() > 255)
+        || dup
+        || (v["enabled"].as_bool() == Some(true) && n == 0)
+    {
+        return Err(Error::new(
+            "InvalidAlarmConfigException",
+            "The alarm configuration is invalid: an alarm name is missing, empty, longer than 255 characters or repeated, or alarms are enabled with none named.",
+        ));
     }
     Ok(())
 }
 
 fn check_rollback(v: &Value) -> Result<(), Error> {
     for e in v["events"].as_array().into_iter().flatten() {
-        if !matches!(e.as_str(), Some("DEPLOYMENT_FAILURE" | "DEPLOYMENT_STOP_ON_ALARM" | "DEPLOYMENT_STOP_ON_REQUEST")) {
-            return Err(Error::new("InvalidAutoRollbackConfigException", format!("The automatic rollback event {e} is not valid.")));
+        if !matches!(e.as_str(), Some("DEPLOYMENT_FAILURE" | "DEPLOYMENT_STOP_ON_ALARM" | "DEPLOYMENT_STOP_ON_REQUEST"))
+        {
+            return Err(Error::new(
+                "InvalidAutoRollbackConfigException",
+                format!("The automatic rollback event {e} is not valid."),
+            ));
         }
     }
     Ok(())
@@ -378,12 +435,17 @@ async fn create_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
     let name = required(i, "deploymentGroupName")?;
     check_name(name, "InvalidDeploymentGroupNameException")?;
     let app = get_app(cd, scope, app_name).await?;
-    let role = s(i, "serviceRoleArn").ok_or_else(|| Error::new("RoleRequiredException", "The service role ARN was not specified."))?;
+    let role = s(i, "serviceRoleArn")
+        .ok_or_else(|| Error::new("RoleRequiredException", "The service role ARN was not specified."))?;
     if object(cd, scope, GROUP, &group_key(app_name, name)).await?.is_some() {
-        return Err(Error::new("DeploymentGroupAlreadyExistsException", format!("The deployment group {name} already exists with the application {app_name}.")));
+        return Err(Error::new(
+            "DeploymentGroupAlreadyExistsException",
+            format!("The deployment group {name} already exists with the application {app_name}."),
+        ));
     }
     let platform = app["computePlatform"].as_str().unwrap_or("Server").to_owned();
-    let default_config = if platform == "Lambda" { "CodeDeployDefault.LambdaAllAtOnce" } else { "CodeDeployDefault.OneAtATime" };
+    let default_config =
+        if platform == "Lambda" { "CodeDeployDefault.LambdaAllAtOnce" } else { "CodeDeployDefault.OneAtATime" };
     let config = s(i, "deploymentConfigName").unwrap_or(default_config);
     get_config(cd, scope, config).await?;
     check_alarms(&i["alarmConfiguration"])?;
@@ -392,7 +454,9 @@ async fn create_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
     let style = if platform == "Lambda" {
         json!({"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"})
     } else {
-        i.get("deploymentStyle").cloned().unwrap_or(json!({"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}))
+        i.get("deploymentStyle")
+            .cloned()
+            .unwrap_or(json!({"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}))
     };
     let doc = json!({
         "applicationName": app_name, "deploymentGroupId": id, "deploymentGroupName": name,
@@ -417,9 +481,7 @@ async fn get_group(cd: &CodeDeploy, scope: &Scope, app: &str, name: &str) -> Res
     let mut g = object(cd, scope, GROUP, &group_key(app, name)).await?.ok_or_else(|| no_group(name))?;
     // lastSuccessful/lastAttempted are derived from the deployments.
     let all = deployments(cd, scope).await?;
-    let summary = |d: &Deployment| {
-        json!({"deploymentId": d.id, "status": d.status, "endTime": d.complete_ms.map(secs), "createTime": secs(d.create_ms)})
-    };
+    let summary = |d: &Deployment| json!({"deploymentId": d.id, "status": d.status, "endTime": d.complete_ms.map(secs), "createTime": secs(d.create_ms)});
     let mine: Vec<&Deployment> = all.iter().filter(|d| d.application == app && d.group == name).collect();
     if let Some(d) = mine.last() {
         g["lastAttemptedDeployment"] = summary(d);
@@ -454,11 +516,19 @@ async fn update_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
     }
     let new = s(i, "newDeploymentGroupName").unwrap_or(name).to_owned();
     if new != name && object(cd, scope, GROUP, &group_key(app, &new)).await?.is_some() {
-        return Err(Error::new("DeploymentGroupAlreadyExistsException", format!("The deployment group {new} already exists with the application {app}.")));
+        return Err(Error::new(
+            "DeploymentGroupAlreadyExistsException",
+            format!("The deployment group {new} already exists with the application {app}."),
+        ));
     }
     g["deploymentGroupName"] = json!(new);
-    let (a, r, old, newk, doc) =
-        (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), group_key(app, name), group_key(app, &new), g.to_string());
+    let (a, r, old, newk, doc) = (
+        scope.account.as_str().to_owned(),
+        scope.region.as_str().to_owned(),
+        group_key(app, name),
+        group_key(app, &new),
+        g.to_string(),
+    );
     cd.inner
         .store
         .write(move |tx| {
@@ -469,7 +539,14 @@ async fn update_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
     Ok(json!({"hooksNotCleanedUp": []}))
 }
 
-fn config_json(name: &str, platform: &str, routing: Option<&configs::Routing>, seconds: bool, create_ms: i64, id: &str) -> Value {
+fn config_json(
+    name: &str,
+    platform: &str,
+    routing: Option<&configs::Routing>,
+    seconds: bool,
+    create_ms: i64,
+    id: &str,
+) -> Value {
     let mut v = json!({"deploymentConfigId": id, "deploymentConfigName": name, "createTime": secs(create_ms), "computePlatform": platform});
     if let Some(r) = routing {
         v["trafficRoutingConfig"] = configs::routing_json(r);
@@ -508,13 +585,21 @@ async fn create_config(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Valu
     let name = required(i, "deploymentConfigName")?;
     check_name(name, "InvalidDeploymentConfigNameException")?;
     if configs::predefined(name).is_some() || object(cd, scope, CONFIG, name).await?.is_some() {
-        return Err(Error::new("DeploymentConfigAlreadyExistsException", format!("A deployment configuration with the name {name} already exists.")));
+        return Err(Error::new(
+            "DeploymentConfigAlreadyExistsException",
+            format!("A deployment configuration with the name {name} already exists."),
+        ));
     }
     let platform = s(i, "computePlatform").unwrap_or("Server");
     let seconds = match s(i, "versaIntervalUnit") {
         None | Some("MINUTES") => false,
         Some("SECONDS") => true,
-        Some(other) => return Err(Error::new("InvalidInputException", format!("versaIntervalUnit must be MINUTES or SECONDS, not {other}"))),
+        Some(other) => {
+            return Err(Error::new(
+                "InvalidInputException",
+                format!("versaIntervalUnit must be MINUTES or SECONDS, not {other}"),
+            ));
+        }
     };
     let routing = match i.get("trafficRoutingConfig") {
         Some(t) => Some(configs::routing(t).map_err(|e| Error::new("InvalidTrafficRoutingConfigurationException", e))?),
@@ -533,11 +618,20 @@ async fn create_config(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Valu
 async fn delete_config(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error> {
     let name = required(i, "deploymentConfigName")?;
     if configs::predefined(name).is_some() {
-        return Err(Error::new("InvalidOperationException", format!("The default deployment configuration {name} cannot be deleted.")));
+        return Err(Error::new(
+            "InvalidOperationException",
+            format!("The default deployment configuration {name} cannot be deleted."),
+        ));
     }
-    let in_use = objects(cd, scope, GROUP).await?.iter().any(|(_, g)| parse(g).is_ok_and(|g| g["deploymentConfigName"].as_str() == Some(name)));
+    let in_use = objects(cd, scope, GROUP)
+        .await?
+        .iter()
+        .any(|(_, g)| parse(g).is_ok_and(|g| g["deploymentConfigName"].as_str() == Some(name)));
     if in_use {
-        return Err(Error::new("DeploymentConfigInUseException", format!("The deployment configuration {name} is in use by a deployment group.")));
+        return Err(Error::new(
+            "DeploymentConfigInUseException",
+            format!("The deployment configuration {name} is in use by a deployment group."),
+        ));
     }
     let (a, r, n) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), name.to_owned());
     cd.inner.store.write(move |tx| tx.delete_cd_object(&a, &r, CONFIG, &n)).await?;
@@ -555,19 +649,30 @@ fn revision_content(rev: &Value) -> Result<(String, String), Error> {
         "AppSpecContent" => &rev["appSpecContent"],
         "String" => &rev["string"],
         "S3" | "GitHub" => {
-            return Err(Error::new("InvalidRevisionException", format!("Versa does not serve {kind} revisions; send the AppSpec as AppSpecContent or String.")));
+            return Err(Error::new(
+                "InvalidRevisionException",
+                format!("Versa does not serve {kind} revisions; send the AppSpec as AppSpecContent or String."),
+            ));
         }
         _ => return Err(Error::new("InvalidRevisionException", "The revision type is missing or not valid.")),
     };
-    let content = body["content"].as_str().ok_or_else(|| Error::new("InvalidRevisionException", "The revision content is missing."))?;
+    let content = body["content"]
+        .as_str()
+        .ok_or_else(|| Error::new("InvalidRevisionException", "The revision content is missing."))?;
     if content.len() > appspec::CONTENT_BYTES_MAX {
-        return Err(Error::new("InvalidRevisionException", format!("The AppSpec content is longer than {} bytes.", appspec::CONTENT_BYTES_MAX)));
+        return Err(Error::new(
+            "InvalidRevisionException",
+            format!("The AppSpec content is longer than {} bytes.", appspec::CONTENT_BYTES_MAX),
+        ));
     }
     let sha = hex(&sha2::Sha256::digest(content.as_bytes()));
     if let Some(given) = body["sha256"].as_str()
         && !given.eq_ignore_ascii_case(&sha)
     {
-        return Err(Error::new("InvalidRevisionException", "The sha256 of the AppSpec content does not match its content."));
+        return Err(Error::new(
+            "InvalidRevisionException",
+            "The sha256 of the AppSpec content does not match its content.",
+        ));
     }
     Ok((content.to_owned(), sha))
 }
@@ -576,17 +681,29 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
     let app_name = required(i, "applicationName")?;
     let app = get_app(cd, scope, app_name).await?;
     let group_name = required(i, "deploymentGroupName")?;
-    let group = object(cd, scope, GROUP, &group_key(app_name, group_name)).await?.ok_or_else(|| no_group(group_name))?;
+    let group =
+        object(cd, scope, GROUP, &group_key(app_name, group_name)).await?.ok_or_else(|| no_group(group_name))?;
     if app["computePlatform"].as_str() != Some("Lambda") {
-        return Err(Error::new("InvalidComputePlatformException", "Versa deploys only applications of compute platform Lambda."));
+        return Err(Error::new(
+            "InvalidComputePlatformException",
+            "Versa deploys only applications of compute platform Lambda.",
+        ));
     }
     if i["revision"].is_null() {
         return Err(Error::new("RevisionRequiredException", "The revision ID was not specified."));
     }
     let (content, sha) = revision_content(&i["revision"])?;
-    let config_name = s(i, "deploymentConfigName").or(group["deploymentConfigName"].as_str()).unwrap_or("CodeDeployDefault.LambdaAllAtOnce").to_owned();
+    let config_name = s(i, "deploymentConfigName")
+        .or(group["deploymentConfigName"].as_str())
+        .unwrap_or("CodeDeployDefault.LambdaAllAtOnce")
+        .to_owned();
     let (_, plan) = find_config(cd, scope, &config_name).await?;
-    let plan = plan.ok_or_else(|| Error::new("InvalidDeploymentConfigNameException", format!("The deployment configuration {config_name} is not for compute platform Lambda.")))?;
+    let plan = plan.ok_or_else(|| {
+        Error::new(
+            "InvalidDeploymentConfigNameException",
+            format!("The deployment configuration {config_name} is not for compute platform Lambda."),
+        )
+    })?;
     let (alarm_config, override_alarms) = match i.get("overrideAlarmConfiguration") {
         Some(o) if !o.is_null() => {
             check_alarms(o)?;
@@ -607,9 +724,18 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
     };
     let mut hooks = Vec::new();
     if let Some(spec) = &spec {
-        for (event, f) in [("BeforeAllowTraffic", &spec.before_allow_traffic), ("AfterAllowTraffic", &spec.after_allow_traffic)] {
+        for (event, f) in
+            [("BeforeAllowTraffic", &spec.before_allow_traffic), ("AfterAllowTraffic", &spec.after_allow_traffic)]
+        {
             if let Some(f) = f {
-                hooks.push(Hook { event: event.to_owned(), function: f.clone(), token: new_hook_token(), invoked_ms: None, deadline_ms: None, status: "Pending".to_owned() });
+                hooks.push(Hook {
+                    event: event.to_owned(),
+                    function: f.clone(),
+                    token: new_hook_token(),
+                    invoked_ms: None,
+                    deadline_ms: None,
+                    status: "Pending".to_owned(),
+                });
             }
         }
     }
@@ -665,7 +791,10 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
         .store
         .write(move |tx| {
             let busy = tx.cd_active_deployments()?.into_iter().find(|r| {
-                r.account == row.account && r.region == row.region && r.application == row.application && r.group == row.group
+                r.account == row.account
+                    && r.region == row.region
+                    && r.application == row.application
+                    && r.group == row.group
             });
             if let Some(b) = busy {
                 return Ok::<_, StoreError>(Err(b.id));
@@ -675,7 +804,10 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
         })
         .await?;
     if let Err(active) = created {
-        return Err(Error::new("DeploymentLimitExceededException", format!("The deployment group {group_name} already has an active deployment: {active}.")));
+        return Err(Error::new(
+            "DeploymentLimitExceededException",
+            format!("The deployment group {group_name} already has an active deployment: {active}."),
+        ));
     }
     drop(_guard);
     cd.poke();
@@ -692,7 +824,9 @@ pub(crate) async fn deployment(cd: &CodeDeploy, scope: &Scope, id: &str) -> Resu
     let key = id.to_owned();
     let row = cd.inner.store.read(move |tx| tx.cd_deployment(&key)).await?;
     match row {
-        Some(r) if r.account == scope.account.as_str() && r.region == scope.region.as_str() => Ok(Deployment::parse(&r)?),
+        Some(r) if r.account == scope.account.as_str() && r.region == scope.region.as_str() => {
+            Ok(Deployment::parse(&r)?)
+        }
         _ => Err(no_deployment(id)),
     }
 }
@@ -761,9 +895,14 @@ fn info(scope: &Scope, d: &Deployment) -> Value {
 }
 
 fn target(scope: &Scope, d: &Deployment, id: &str) -> Result<Value, Error> {
-    let Some(spec) = &d.spec else { return Err(Error::new("DeploymentNotStartedException", "The deployment has no targets.")) };
+    let Some(spec) = &d.spec else {
+        return Err(Error::new("DeploymentNotStartedException", "The deployment has no targets."));
+    };
     if id != format!("{}:{}", spec.function, spec.alias) {
-        return Err(Error::new("DeploymentTargetDoesNotExistException", format!("The target {id} does not exist in deployment {}.", d.id)));
+        return Err(Error::new(
+            "DeploymentTargetDoesNotExistException",
+            format!("The target {id} does not exist in deployment {}.", d.id),
+        ));
     }
     let weight = match d.alias_state {
         Some(s) if s.primary == spec.target => 1.0,
@@ -789,7 +928,13 @@ fn target(scope: &Scope, d: &Deployment, id: &str) -> Result<Value, Error> {
             v
         })
         .collect();
-    let arn = format!("arn:aws:lambda:{}:{}:function:{}:{}", scope.region.as_str(), scope.account.as_str(), spec.function, spec.alias);
+    let arn = format!(
+        "arn:aws:lambda:{}:{}:function:{}:{}",
+        scope.region.as_str(),
+        scope.account.as_str(),
+        spec.function,
+        spec.alias
+    );
     Ok(json!({"deploymentTargetType": "LambdaTarget", "lambdaTarget": {
         "deploymentId": d.id, "targetId": id, "targetArn": arn, "status": status,
         "lastUpdatedAt": secs(d.complete_ms.or(d.start_ms).unwrap_or(d.create_ms)),
@@ -810,9 +955,13 @@ async fn list_deployments(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<V
             return Err(no_group(g));
         }
     } else if group.is_some() {
-        return Err(Error::new("ApplicationNameRequiredException", "The minimum number of required application names was not specified."));
+        return Err(Error::new(
+            "ApplicationNameRequiredException",
+            "The minimum number of required application names was not specified.",
+        ));
     }
-    let statuses: Vec<&str> = i["includeOnlyStatuses"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let statuses: Vec<&str> =
+        i["includeOnlyStatuses"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let range = &i["createTimeRange"];
     let (start, end) = (range["start"].as_f64(), range["end"].as_f64());
     let mut all = deployments(cd, scope).await?;
@@ -836,9 +985,13 @@ async fn get_revision(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
     }
     let (_, sha) = revision_content(&i["revision"])?;
     let all = deployments(cd, scope).await?;
-    let used: Vec<&Deployment> = all.iter().filter(|d| d.application == app && d.sha256 == sha && !d.is_rollback).collect();
+    let used: Vec<&Deployment> =
+        all.iter().filter(|d| d.application == app && d.sha256 == sha && !d.is_rollback).collect();
     let Some(first) = used.first() else {
-        return Err(Error::new("RevisionDoesNotExistException", "The named revision does not exist with the IAM user or AWS account."));
+        return Err(Error::new(
+            "RevisionDoesNotExistException",
+            "The named revision does not exist with the IAM user or AWS account.",
+        ));
     };
     let mut groups: Vec<&str> = used.iter().map(|d| d.group.as_str()).collect();
     groups.dedup();
@@ -858,7 +1011,10 @@ async fn stop(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error>
     let _guard = cd.inner.lock.lock().await;
     let mut d = deployment(cd, scope, id).await?;
     if !d.active() {
-        return Err(Error::new("DeploymentAlreadyCompletedException", format!("The deployment {id} is already completed.")));
+        return Err(Error::new(
+            "DeploymentAlreadyCompletedException",
+            format!("The deployment {id} is already completed."),
+        ));
     }
     let rollback = match i["autoRollbackEnabled"].as_bool() {
         Some(b) => b,
@@ -874,16 +1030,25 @@ async fn put_hook_status(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Va
     let token = s(i, "lifecycleEventHookExecutionId").unwrap_or_default().to_owned();
     let status = s(i, "status").unwrap_or_default();
     if !matches!(status, "Succeeded" | "Failed") {
-        return Err(Error::new("InvalidLifecycleEventHookExecutionStatusException", format!("The status {status} is not valid: only Succeeded or Failed may be reported.")));
+        return Err(Error::new(
+            "InvalidLifecycleEventHookExecutionStatusException",
+            format!("The status {status} is not valid: only Succeeded or Failed may be reported."),
+        ));
     }
     let _guard = cd.inner.lock.lock().await;
     let mut d = deployment(cd, scope, id).await?;
     let active = d.active();
     let Some(h) = d.hooks.iter_mut().find(|h| h.token == token) else {
-        return Err(Error::new("InvalidLifecycleEventHookExecutionIdException", "The lifecycle event hook execution ID is not valid for this deployment."));
+        return Err(Error::new(
+            "InvalidLifecycleEventHookExecutionIdException",
+            "The lifecycle event hook execution ID is not valid for this deployment.",
+        ));
     };
     if h.status == "Succeeded" || h.status == "Failed" || !active {
-        return Err(Error::new("LifecycleEventAlreadyCompletedException", "The lifecycle event has already completed."));
+        return Err(Error::new(
+            "LifecycleEventAlreadyCompletedException",
+            "The lifecycle event has already completed.",
+        ));
     }
     h.status = status.to_owned();
     d.next_due_ms = Some(now());

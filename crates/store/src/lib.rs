@@ -423,7 +423,14 @@ pub trait WriteTx: ReadTx {
     /// returns how many points went.
     fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
     /// Inserts or replaces a CodeDeploy catalogue document.
-    fn put_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str, doc: &str) -> Result<(), StoreError>;
+    fn put_cd_object(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+        doc: &str,
+    ) -> Result<(), StoreError>;
     fn delete_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
     /// Inserts or replaces a deployment; a second active one in a group is refused (unique index).
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError>;

@@ -20,13 +20,13 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::{AliasRow, CdDeploymentRow};
 use crate::codec;
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
+use crate::{AliasRow, CdDeploymentRow};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -1952,8 +1952,14 @@ impl WriteTx for SqliteTx<'_> {
         Ok((old + over + beyond) as u64)
     }
 
-
-    fn put_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str, doc: &str) -> Result<(), StoreError> {
+    fn put_cd_object(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+        doc: &str,
+    ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO cd_objects (account, region, kind, name, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1996,9 +2002,15 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError> {
-        self.conn.prepare_cached("DELETE FROM cd_tags WHERE arn = ?1").map_err(db_err)?.execute(params![arn]).map_err(db_err)?;
-        let mut stmt =
-            self.conn.prepare_cached("INSERT OR REPLACE INTO cd_tags (arn, key, value) VALUES (?1, ?2, ?3)").map_err(db_err)?;
+        self.conn
+            .prepare_cached("DELETE FROM cd_tags WHERE arn = ?1")
+            .map_err(db_err)?
+            .execute(params![arn])
+            .map_err(db_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO cd_tags (arn, key, value) VALUES (?1, ?2, ?3)")
+            .map_err(db_err)?;
         for (k, v) in tags {
             stmt.execute(params![arn, k, v]).map_err(db_err)?;
         }
