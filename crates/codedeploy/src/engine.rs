@@ -335,28 +335,36 @@ impl crate::CodeDeploy {
         Ok(())
     }
 
-    /// The first alarm of the deployment in ALARM.
-    async fn alarm_firing(&self, d: &Deployment) -> Result<Option<String>, Error> {
+    /// The first alarm of the deployment in ALARM. A missing alarm counts as OK (reference
+    /// §1.6), with a warning in `deploymentStatusMessages` (saved with the next transition).
+    async fn alarm_firing(&self, d: &mut Deployment) -> Result<Option<String>, Error> {
         let names = d.alarm_names();
         if names.is_empty() {
             return Ok(None);
         }
         let (account, region) = (d.account.clone(), d.region.clone());
-        let found = self
+        let (firing, missing) = self
             .inner
             .store
             .read(move |tx| {
+                let mut missing = Vec::new();
                 for n in names {
-                    if let Some(a) = tx.alarm(&account, &region, &n)?
-                        && a.state == "ALARM"
-                    {
-                        return Ok::<_, StoreError>(Some(n));
+                    match tx.alarm(&account, &region, &n)? {
+                        Some(a) if a.state == "ALARM" => return Ok::<_, StoreError>((Some(n), missing)),
+                        Some(_) => {}
+                        None => missing.push(n),
                     }
                 }
-                Ok(None)
+                Ok((None, missing))
             })
             .await?;
-        Ok(found)
+        for n in missing {
+            let m = format!("The alarm {n} does not exist; it is treated as OK, so the deployment may not roll back.");
+            if !d.messages.contains(&m) {
+                d.messages.push(m);
+            }
+        }
+        Ok(firing)
     }
 
     /// Advances one deployment by at most one step.

@@ -1983,7 +1983,11 @@ impl WriteTx for SqliteTx<'_> {
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO cd_deployments ({CD_DEPLOYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                // An upsert by id only: OR REPLACE would delete the group's other active
+                // deployment on the one-active index instead of refusing.
+                "INSERT INTO cd_deployments ({CD_DEPLOYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT(id) DO UPDATE SET account = ?2, region = ?3, application = ?4, deployment_group = ?5, \
+                 active = ?6, next_due_ms = ?7, create_ms = ?8, doc = ?9"
             ))
             .map_err(db_err)?
             .execute(params![
