@@ -113,11 +113,11 @@ pub fn yaml(content: &str) -> Result<Value, String> {
         if t.trim().is_empty() || t.trim() == "---" {
             continue;
         }
-        if t.contains('\t') && t.trim_start().len() != t.len() && t.starts_with('\t') {
+        let text = t.trim_start_matches(' ');
+        if text.starts_with('\t') {
             return Err("tabs are not allowed for indentation".to_owned());
         }
-        let indent = t.len() - t.trim_start().len();
-        lines.push(Line { indent, text: t.trim_start() });
+        lines.push(Line { indent: t.len() - text.len(), text });
     }
     if lines.is_empty() {
         return Err("the AppSpec is empty".to_owned());
@@ -228,6 +228,13 @@ fn split_key(line: &str) -> Option<(String, &str)> {
 }
 
 fn scalar(s: &str) -> Result<Value, String> {
+    flow(s, 0)
+}
+
+fn flow(s: &str, depth: usize) -> Result<Value, String> {
+    if depth > DEPTH_MAX {
+        return Err("the AppSpec is nested too deeply".to_owned());
+    }
     let s = s.trim();
     if let Some(inner) = s.strip_prefix('{') {
         let inner = inner.strip_suffix('}').ok_or("unclosed flow mapping")?;
@@ -238,7 +245,7 @@ fn scalar(s: &str) -> Result<Value, String> {
                 continue;
             }
             let i = part.find(':').ok_or("bad flow mapping")?;
-            map.insert(unquote(&part[..i]), scalar(&part[i + 1..])?);
+            map.insert(unquote(&part[..i]), flow(&part[i + 1..], depth + 1)?);
         }
         return Ok(Value::Object(map));
     }
@@ -307,6 +314,30 @@ mod tests {
         assert_eq!(parse(json).unwrap(), expected());
         let lower = "version: '0.0'\nresources:\n- f:\n    type: AWS::Lambda::Function\n    properties: {name: myFn, alias: live, currentversion: 1, targetversion: \"2\"}\nhooks:\n- beforeallowtraffic: CodeDeployHook_pre\n- afterallowtraffic: CodeDeployHook_post\n";
         assert_eq!(parse(lower).unwrap(), expected());
+    }
+
+    #[test]
+    fn hostile_input_is_refused_without_panicking() {
+        let deep = format!("a: {}{}", "{b: ".repeat(10_000), "}".repeat(10_000));
+        assert!(yaml(&deep).is_err());
+        let deep = format!("a: {}", "[".repeat(10_000));
+        assert!(yaml(&deep).is_err());
+        let deep: String = (0..10_000).map(|i| format!("{}- \n", " ".repeat(i % 200))).collect();
+        let _ = yaml(&deep);
+        // Random documents over YAML's punctuation: any answer, never a panic.
+        let alphabet: Vec<char> = "ab:- \n{}[],'\"#é\t0".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut doc = String::new();
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                doc.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            x = x.wrapping_add(1);
+            let _ = parse(&doc);
+        }
     }
 
     #[test]

@@ -316,6 +316,8 @@ def story():
     assert i["status"] == "Stopped" and i["errorInformation"]["code"] == "ALARM_ACTIVE", i
     a = cw.describe_alarms(AlarmNames=["broken-errors"])["MetricAlarms"][0]
     assert a["StateValue"] == "ALARM" and a["StateReason"].startswith("Threshold Crossed:"), a
+    h = cw.describe_alarm_history(AlarmName="broken-errors", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert any(x["HistorySummary"].endswith("to ALARM") for x in h), h
     r = done(i["rollbackInfo"]["rollbackDeploymentId"])
     assert r["creator"] == "codeDeployRollback" and r["status"] == "Succeeded", r
     assert alias("broken") == ("1", {})
