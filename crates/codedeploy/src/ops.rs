@@ -184,7 +184,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         "DeleteDeploymentConfig" => delete_config(cd, scope, i).await,
         "CreateDeployment" => create_deployment(cd, scope, i).await,
         "GetDeployment" => {
-            let d = deployment(cd, scope, required(i, "deploymentId")?).await?;
+            let d = settled(cd, scope, required(i, "deploymentId")?).await?;
             Ok(json!({"deploymentInfo": info(scope, &d)}))
         }
         "BatchGetDeployments" => {
@@ -197,7 +197,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             }
             let mut out = Vec::new();
             for id in ids {
-                if let Ok(d) = deployment(cd, scope, id.as_str().unwrap_or_default()).await {
+                if let Ok(d) = settled(cd, scope, id.as_str().unwrap_or_default()).await {
                     out.push(info(scope, &d));
                 }
             }
@@ -221,7 +221,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         }
         "PutLifecycleEventHookExecutionStatus" => put_hook_status(cd, scope, i).await,
         "ListDeploymentTargets" => {
-            let d = deployment(cd, scope, required(i, "deploymentId")?).await?;
+            let d = settled(cd, scope, required(i, "deploymentId")?).await?;
             let spec = d
                 .spec
                 .as_ref()
@@ -229,11 +229,11 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             Ok(json!({"targetIds": [format!("{}:{}", spec.function, spec.alias)]}))
         }
         "GetDeploymentTarget" => {
-            let d = deployment(cd, scope, required(i, "deploymentId")?).await?;
+            let d = settled(cd, scope, required(i, "deploymentId")?).await?;
             Ok(json!({"deploymentTarget": target(scope, &d, required(i, "targetId")?)?}))
         }
         "BatchGetDeploymentTargets" => {
-            let d = deployment(cd, scope, required(i, "deploymentId")?).await?;
+            let d = settled(cd, scope, required(i, "deploymentId")?).await?;
             let mut out = Vec::new();
             for t in i["targetIds"].as_array().cloned().unwrap_or_default() {
                 out.push(target(scope, &d, t.as_str().unwrap_or_default())?);
@@ -820,6 +820,13 @@ async fn deployments(cd: &CodeDeploy, scope: &Scope) -> Result<Vec<Deployment>, 
     Ok(rows.iter().map(Deployment::parse).collect::<Result<_, _>>()?)
 }
 
+/// A deployment as no engine step is half done (an alias written, its record not yet): read
+/// under the engine's lock, so GetDeployment/GetDeploymentTarget agree with GetAlias.
+async fn settled(cd: &CodeDeploy, scope: &Scope, id: &str) -> Result<Deployment, Error> {
+    let _guard = cd.inner.lock.lock().await;
+    deployment(cd, scope, id).await
+}
+
 pub(crate) async fn deployment(cd: &CodeDeploy, scope: &Scope, id: &str) -> Result<Deployment, Error> {
     let key = id.to_owned();
     let row = cd.inner.store.read(move |tx| tx.cd_deployment(&key)).await?;
@@ -1016,10 +1023,8 @@ async fn stop(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error>
             format!("The deployment {id} is already completed."),
         ));
     }
-    let rollback = match i["autoRollbackEnabled"].as_bool() {
-        Some(b) => b,
-        None => d.rolls_back_on("DEPLOYMENT_STOP_ON_REQUEST"),
-    };
+    // §1.6: back to `(C,{})` if `autoRollbackEnabled` or DEPLOYMENT_STOP_ON_REQUEST.
+    let rollback = i["autoRollbackEnabled"].as_bool() == Some(true) || d.rolls_back_on("DEPLOYMENT_STOP_ON_REQUEST");
     let message = "The deployment was stopped by the user.";
     cd.end(&mut d, "Stopped", "MANUAL_STOP", message, rollback, rollback).await?;
     Ok(json!({"status": "Succeeded", "statusMessage": "The deployment was stopped."}))
