@@ -79,3 +79,32 @@ async fn a_canary_resumes_after_kill_9_without_re_invoking_its_hook() {
     assert!(completed - weighted <= 12.0, "completed {:.1} s after the first write", completed - weighted);
     second.terminate();
 }
+
+#[tokio::test]
+async fn codedeploy_answers_in_json_1_1_and_refuses_unsigned_requests_in_its_shape() {
+    let server = TestServer::start_sigv4().await;
+    let mut raw = testkit::http::Client::new(server.addr);
+    let target = |op: &'static str| [("x-amz-target", op), ("content-type", "application/x-amz-json-1.1")];
+    let r = raw.send("POST", "/", &target("CodeDeploy_20141006.ListApplications"), b"{}").await.unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.1"));
+    assert_eq!(r.json()["__type"], "MissingAuthenticationTokenException");
+
+    let open = TestServer::start().await;
+    let mut raw = testkit::http::Client::new(open.addr);
+    let r = raw.send("POST", "/", &target("CodeDeploy_20141006.ListApplications"), b"").await.unwrap();
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"applications": [], "nextToken": null})));
+    let r = raw
+        .send("POST", "/", &target("CodeDeploy_20141006.GetApplication"), b"{\"applicationName\":\"x\"}")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"__type": "ApplicationDoesNotExistException", "message": "No application found for name: x"})
+    );
+    let r = raw.send("POST", "/", &target("CodeDeploy_20141006.ListApplications"), b"[1]").await.unwrap();
+    assert_eq!((r.status, r.json()["__type"].as_str()), (400, Some("SerializationException")));
+    let r = raw.send("POST", "/", &target("CodeDeploy_20141006.RegisterOnPremisesInstance"), b"{}").await.unwrap();
+    assert_eq!((r.status, r.json()["__type"].as_str()), (400, Some("UnknownOperationException")));
+}
