@@ -108,3 +108,21 @@ async fn codedeploy_answers_in_json_1_1_and_refuses_unsigned_requests_in_its_sha
     let r = raw.send("POST", "/", &target("CodeDeploy_20141006.RegisterOnPremisesInstance"), b"{}").await.unwrap();
     assert_eq!((r.status, r.json()["__type"].as_str()), (400, Some("UnknownOperationException")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overdue_linear_steps_resume_one_interval_apart_after_kill_9() {
+    if !boto3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = ServerProcess::spawn(bin(), dir.path());
+    let started = script(&first.endpoint(), &["durable-linear-start"]).await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    first.kill_9();
+    // Down for three intervals: the catch-up rule takes one step per tick, never 25 % → 100 %.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let second = ServerProcess::spawn(bin(), dir.path());
+    let v = script(&second.endpoint(), &["durable-linear-finish", &id]).await;
+    eprintln!("{v}");
+    second.terminate();
+}

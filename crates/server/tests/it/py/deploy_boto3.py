@@ -240,6 +240,20 @@ def story():
         out["canary"][k] = out["canary"][k].timestamp()
     assert d in cd.list_deployments(applicationName="app", deploymentGroupName="canary", includeOnlyStatuses=["Succeeded"])["deployments"]
 
+    # Linear 25 %/1 s: (1,{2:.25}) → (1,{2:.5}) → (1,{2:.75}) → (2,{}), each seen by GetAlias.
+    function_with_versions("lin")
+    group("linear", "linear25-1s")
+    d = deploy("linear", appspec("lin"))
+    seen = []
+    end = time.time() + 15
+    while time.time() < end and (not seen or seen[-1] != ("2", {})):
+        a = alias("lin")
+        if not seen or seen[-1] != a:
+            seen.append(a)
+        time.sleep(0.05)
+    assert seen == [("1", {}), ("1", {"2": 0.25}), ("1", {"2": 0.5}), ("1", {"2": 0.75}), ("2", {})], seen
+    assert done(d)["status"] == "Succeeded"
+
     # §6.3 3: bad input fails asynchronously with AWS's texts.
     function_with_versions("bad")
     group("bad", "CodeDeployDefault.LambdaAllAtOnce")
@@ -348,7 +362,7 @@ def story():
     assert cd.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "k", "Value": "v"}]
     cd.untag_resource(ResourceArn=arn, TagKeys=["k"])
     assert cd.list_tags_for_resource(ResourceArn=arn)["Tags"] == []
-    assert sorted(cd.list_deployment_groups(applicationName="app")["deploymentGroups"]) == ["bad", "blocked", "broken", "canary", "hooked", "stop"]
+    assert sorted(cd.list_deployment_groups(applicationName="app")["deploymentGroups"]) == ["bad", "blocked", "broken", "canary", "hooked", "linear", "stop"]
     assert error(lambda: cd.get_deployment_group(applicationName="app", deploymentGroupName="nope"))[0] == "DeploymentGroupDoesNotExistException"
     assert error(lambda: cd.get_deployment(deploymentId="d-AAAAAAAAA"))[0] == "DeploymentDoesNotExistException"
     assert error(lambda: cd.delete_deployment_config(deploymentConfigName="canary50-3s"))[0] == "DeploymentConfigInUseException"
@@ -365,6 +379,37 @@ def durable_start():
     d = deploy("g", appspec("fn", pre="pre"))
     wait(lambda: alias("fn") == ("1", {"2": 0.5}), "weight 0.5")
     print(json.dumps({"id": d, "weighted_at": time.time()}))
+
+
+def durable_linear_start():
+    """Linear 25 %/2 s, left at its first step (the server is then killed and kept down)."""
+    cd.create_application(applicationName="app", computePlatform="Lambda")
+    seconds_config("linear25-2s", "TimeBasedLinear", 25, 2)
+    function_with_versions("fn")
+    group("g", "linear25-2s")
+    d = deploy("g", appspec("fn"))
+    wait(lambda: alias("fn") == ("1", {"2": 0.25}), "weight 0.25")
+    print(json.dumps({"id": d}))
+
+
+def durable_linear_finish(d):
+    """After a restart past several due times: one step per tick, one interval apart."""
+    seen = []
+    end = time.time() + 30
+    while time.time() < end and (not seen or seen[-1][1] != ("2", {})):
+        a = alias("fn")
+        if not seen or seen[-1][1] != a:
+            seen.append((time.time(), a))
+        time.sleep(0.05)
+    states = [a for _, a in seen]
+    assert states == [("1", {"2": 0.25}), ("1", {"2": 0.5}), ("1", {"2": 0.75}), ("2", {})] or states == [
+        ("1", {"2": 0.5}), ("1", {"2": 0.75}), ("2", {})], states
+    # The first state was there when polling began; the changes seen after it are writes.
+    changes = seen[1:]
+    gaps = [round(b[0] - a[0], 2) for a, b in zip(changes, changes[1:])]
+    assert gaps and all(g >= 1.8 for g in gaps), gaps
+    assert done(d)["status"] == "Succeeded"
+    print(json.dumps({"states": [str(s) for s in states], "gaps": gaps}))
 
 
 def durable_finish(d):
@@ -411,5 +456,9 @@ elif mode == "minute":
     minute()
 elif mode == "durable-start":
     durable_start()
+elif mode == "durable-linear-start":
+    durable_linear_start()
+elif mode == "durable-linear-finish":
+    durable_linear_finish(sys.argv[3])
 else:
     durable_finish(sys.argv[3])
