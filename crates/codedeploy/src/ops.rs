@@ -107,6 +107,14 @@ fn page(names: Vec<Value>, token: Option<&str>) -> (Vec<Value>, Option<String>) 
     (names.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(), next)
 }
 
+/// A List answer with `nextToken` only when there is a next page.
+fn paged(mut v: Value, next: Option<String>) -> Value {
+    if let Some(t) = next {
+        v["nextToken"] = json!(t);
+    }
+    v
+}
+
 pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value) -> Result<Value, Error> {
     match op {
         "CreateApplication" => create_application(cd, scope, i).await,
@@ -132,7 +140,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             let rows = objects(cd, scope, APP).await?;
             let names = rows.into_iter().map(|(n, _)| Value::String(n)).collect();
             let (items, next) = page(names, s(i, "nextToken"));
-            Ok(json!({"applications": items, "nextToken": next}))
+            Ok(paged(json!({"applications": items}), next))
         }
         "UpdateApplication" => update_application(cd, scope, i).await,
         "DeleteApplication" => delete_application(cd, scope, i).await,
@@ -160,7 +168,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
                 .filter_map(|(n, _)| n.strip_prefix(&prefix).map(|g| Value::String(g.to_owned())))
                 .collect();
             let (items, next) = page(names, s(i, "nextToken"));
-            Ok(json!({"applicationName": app, "deploymentGroups": items, "nextToken": next}))
+            Ok(paged(json!({"applicationName": app, "deploymentGroups": items}), next))
         }
         "UpdateDeploymentGroup" => update_group(cd, scope, i).await,
         "DeleteDeploymentGroup" => {
@@ -179,7 +187,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             let mut names: Vec<Value> = configs::PREDEFINED.iter().map(|p| Value::String(p.name.to_owned())).collect();
             names.extend(objects(cd, scope, CONFIG).await?.into_iter().map(|(n, _)| Value::String(n)));
             let (items, next) = page(names, s(i, "nextToken"));
-            Ok(json!({"deploymentConfigsList": items, "nextToken": next}))
+            Ok(paged(json!({"deploymentConfigsList": items}), next))
         }
         "DeleteDeploymentConfig" => delete_config(cd, scope, i).await,
         "CreateDeployment" => create_deployment(cd, scope, i).await,
@@ -981,7 +989,7 @@ async fn list_deployments(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<V
         .map(|d| Value::String(d.id))
         .collect();
     let (items, next) = page(ids, s(i, "nextToken"));
-    Ok(json!({"deployments": items, "nextToken": next}))
+    Ok(paged(json!({"deployments": items}), next))
 }
 
 async fn get_revision(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error> {
