@@ -57,6 +57,8 @@ pub struct ApiState {
     pub tls: bool,
     /// The CloudWatch API (service `monitoring`); set by the server.
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
+    /// The CodeDeploy API (service `codedeploy`); set by the server.
+    pub codedeploy: Option<codedeploy::CodeDeploy>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -90,6 +92,7 @@ impl ApiState {
             code_urls: code_url::Signer::random(),
             tls: false,
             cloudwatch: None,
+            codedeploy: None,
         }
     }
 }
@@ -152,6 +155,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
                 Err(refusal) => refusal.cloudwatch(protocol, query_mode, &request_id),
             }
         }
+        services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
+            Ok(req) => services::codedeploy(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
         services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
             Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
             Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),

@@ -19,6 +19,8 @@ pub(crate) enum Service {
     Logs,
     /// CloudWatch (`monitoring`).
     CloudWatch,
+    /// CodeDeploy (`codedeploy`, JSON 1.1).
+    CodeDeploy,
     /// S3; the bucket when the Host header names it (virtual-hosted style).
     S3 {
         bucket_from_host: Option<String>,
@@ -50,6 +52,7 @@ impl Service {
                 "lambda" => Service::Lambda,
                 "logs" => Service::Logs,
                 cloudwatch::SERVICE => Service::CloudWatch,
+                codedeploy::SERVICE => Service::CodeDeploy,
                 "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
                 other => Service::Unknown(other.to_owned()),
             };
@@ -57,6 +60,9 @@ impl Service {
         let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         if target.starts_with(logs::TARGET_PREFIX) {
             return Service::Logs;
+        }
+        if target.starts_with(codedeploy::TARGET_PREFIX) {
+            return Service::CodeDeploy;
         }
         // CloudWatch's CBOR path would otherwise be S3 path-style (bucket `service`).
         let smithy_cbor = headers.get("smithy-protocol").is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor");
@@ -119,8 +125,9 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// The answer to a request for a service Versa does not serve: a JSON error that the SDKs of
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
-    let message =
-        format!("Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch) and s3.");
+    let message = format!(
+        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy and s3."
+    );
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -202,6 +209,31 @@ pub(crate) async fn cloudwatch(state: &ApiState, req: Request<Body>, request_id:
     into_http(service.handle(&ctx, request).await)
 }
 
+/// Serves one CodeDeploy request (`codedeploy::CodeDeploy::handle`).
+pub(crate) async fn codedeploy(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let json = |r: codedeploy::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert("content-type", HeaderValue::from_static(codedeploy::Response::CONTENT_TYPE));
+        out
+    };
+    let Some(service) = state.codedeploy.clone() else {
+        let e = codedeploy::Error::new("InternalFailure", "CodeDeploy is not available on this server.");
+        return json(codedeploy::Response::error(&e));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match axum::body::to_bytes(req.into_body(), codedeploy::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = codedeploy::Error::new("InvalidInputException", "The request body is too large.");
+            return json(codedeploy::Response::error(&e));
+        }
+    };
+    json(service.handle(&scope, target.as_deref(), &body).await)
+}
+
 /// A CloudWatch answer as an HTTP response.
 pub(crate) fn into_http(r: cloudwatch::Response) -> Response<Body> {
     let mut out = Response::new(Body::from(r.body));
@@ -241,6 +273,7 @@ mod tests {
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
+        assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
         let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
         assert_eq!(Service::of(&signed("monitoring"), cbor, &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("s3"), cbor, &q), Service::S3 { bucket_from_host: None });
@@ -262,6 +295,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "Logs_20140328.DescribeLogGroups".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::Logs);
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-target", "CodeDeploy_20141006.ListApplications".parse().unwrap());
+        assert_eq!(Service::of(&h, "/", &q), Service::CodeDeploy);
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);

@@ -61,6 +61,8 @@ pub(crate) enum Kind {
     S3,
     /// CloudWatch (`monitoring`): JSON 1.0, RPC v2 CBOR or query, by the request.
     CloudWatch,
+    /// CodeDeploy (JSON 1.1): refusals in Logs' JSON 1.1 shape.
+    CodeDeploy,
 }
 
 /// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
@@ -212,6 +214,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::Logs => "logs",
         Kind::S3 => "s3",
         Kind::CloudWatch => cloudwatch::SERVICE,
+        Kind::CodeDeploy => codedeploy::SERVICE,
     };
     if auth.service != expected {
         return Err(Refusal::WrongService { expected });

@@ -58,6 +58,9 @@ pub struct Config {
     pub http: api::listener::Limits,
     /// Serve HTTPS with this PEM certificate chain and private key (`--tls-cert`, `--tls-key`).
     pub tls: Option<TlsFiles>,
+    /// How long a CodeDeploy lifecycle hook has to report its status (AWS: one hour;
+    /// `--deploy-hook-timeout`, tests shorten it).
+    pub deploy_hook_timeout: Duration,
 }
 
 /// A PEM certificate chain (leaf first) and its private key.
@@ -91,6 +94,7 @@ impl Config {
             fault: None,
             http: api::listener::Limits::default(),
             tls: None,
+            deploy_hook_timeout: codedeploy::HOOK_TIMEOUT_DEFAULT,
         }
     }
 }

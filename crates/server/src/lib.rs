@@ -55,6 +55,8 @@ pub struct Server {
     alarms: alarms::Alarms,
     /// The CloudWatch API over `metrics`.
     cloudwatch: cloudwatch::CloudWatch,
+    /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
+    codedeploy: codedeploy::CodeDeploy,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -221,6 +223,7 @@ impl Server {
         };
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
+        let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -237,6 +240,7 @@ impl Server {
             tls,
             metrics,
             cloudwatch,
+            codedeploy,
             alarms,
             _lock: lock,
         })
@@ -291,11 +295,14 @@ impl Server {
         );
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
+        state.codedeploy = Some(self.codedeploy.clone());
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
         // Alarms first: after a restart, overdue alarms are evaluated before anything acts on them.
         let evaluator = self.alarms.start(Arc::new(alarm_actions::LambdaActions { control: self.control.clone() }));
+        // Deployments after alarms: the scheduler evaluates a round of alarms before resuming.
+        let deployer = self.codedeploy.start(self.alarms.clone());
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
@@ -305,10 +312,12 @@ impl Server {
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
+        deployer.abort();
         evaluator.abort();
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        let _ = deployer.await;
         let _ = evaluator.await;
         let _ = worker.await;
         let _ = provisioner.await;

@@ -150,6 +150,9 @@ struct ServerArgs {
     /// Seconds an idle execution environment is kept warm.
     #[arg(long, env = "VERSA_ENV_IDLE_TIMEOUT", default_value_t = 300)]
     env_idle_timeout: u64,
+    /// Seconds a CodeDeploy lifecycle hook has to report its status (AWS: 3600).
+    #[arg(long, env = "VERSA_DEPLOY_HOOK_TIMEOUT", default_value_t = 3600)]
+    deploy_hook_timeout: u64,
     /// Most execution environments alive at once.
     #[arg(long, env = "VERSA_MAX_ENVIRONMENTS", default_value_t = 128)]
     max_environments: usize,
@@ -226,6 +229,7 @@ fn main() -> anyhow::Result<()> {
         if args.function_network == "host" { sandbox::Network::Host } else { sandbox::Network::Isolated };
     config.environment_idle_timeout = std::time::Duration::from_secs(args.env_idle_timeout);
     config.max_environments = args.max_environments.max(1);
+    config.deploy_hook_timeout = std::time::Duration::from_secs(args.deploy_hook_timeout.max(1));
     config.interpreter_paths = args.interpreters;
     if let Some(dir) = args.runtimes_dir {
         config.runtimes_dir = dir;

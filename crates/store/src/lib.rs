@@ -352,6 +352,33 @@ pub trait ReadTx {
         before_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<AliasHistoryRow>, StoreError>;
+    /// A CodeDeploy catalogue document (`kind` application, group or config) by name.
+    fn cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<Option<String>, StoreError>;
+    /// The CodeDeploy documents of one kind, `(name, doc)` ordered by name.
+    fn cd_objects(&mut self, account: &str, region: &str, kind: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// One deployment by id (any account).
+    fn cd_deployment(&mut self, id: &str) -> Result<Option<CdDeploymentRow>, StoreError>;
+    /// The deployments of an account and region, oldest first.
+    fn cd_deployments(&mut self, account: &str, region: &str) -> Result<Vec<CdDeploymentRow>, StoreError>;
+    /// Every active deployment (any account), oldest first.
+    fn cd_active_deployments(&mut self) -> Result<Vec<CdDeploymentRow>, StoreError>;
+    /// The tags of a CodeDeploy resource, by key.
+    fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// One CodeDeploy deployment as stored (the `codedeploy` crate's record): its state machine is
+/// in `doc`; activity and due time are columns (one active deployment per group, by index).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CdDeploymentRow {
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub application: String,
+    pub group: String,
+    pub active: bool,
+    pub next_due_ms: Option<i64>,
+    pub create_ms: i64,
+    pub doc: String,
 }
 
 /// Where a function URL leads.
@@ -435,6 +462,20 @@ pub trait WriteTx: ReadTx {
     /// Deletes the points that start before `before_ms`, and series left without points;
     /// returns how many points went.
     fn delete_metric_points_before(&mut self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Inserts or replaces a CodeDeploy catalogue document.
+    fn put_cd_object(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+        doc: &str,
+    ) -> Result<(), StoreError>;
+    fn delete_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
+    /// Inserts or replaces a deployment; a second active one in a group is refused (unique index).
+    fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError>;
+    /// Replaces the tags of a CodeDeploy resource.
+    fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError>;
     /// Inserts or replaces an alarm.
     fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), StoreError>;
     /// Deletes an alarm and its tags (not its history).

@@ -26,7 +26,7 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow};
+use crate::{AliasHistoryRow, AliasRow, CdDeploymentRow};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -366,6 +366,40 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX metric_points_hr_start ON metric_points_hr(start_ms);
     "#,
+    // 10: CodeDeploy (the `codedeploy` crate): applications, deployment groups and custom
+    // deployment configs as JSON documents; deployments (their whole durable state machine in
+    // `doc`, with the due time and activity as columns); tags by ARN. At most one active
+    // deployment per deployment group.
+    r#"
+    CREATE TABLE cd_objects (
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        doc             TEXT NOT NULL,
+        PRIMARY KEY (account, region, kind, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE cd_deployments (
+        id              TEXT PRIMARY KEY,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        application     TEXT NOT NULL,
+        deployment_group TEXT NOT NULL,
+        active          INTEGER NOT NULL,
+        next_due_ms     INTEGER,
+        create_ms       INTEGER NOT NULL,
+        doc             TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX cd_deployments_one_active
+        ON cd_deployments(account, region, application, deployment_group) WHERE active = 1;
+    CREATE INDEX cd_deployments_scope ON cd_deployments(account, region, create_ms);
+    CREATE TABLE cd_tags (
+        arn             TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        value           TEXT NOT NULL,
+        PRIMARY KEY (arn, key)
+    ) WITHOUT ROWID;
+    "#,
     // 11: alias history, one row per alias change, written in the change's own transaction.
     // Kept when the alias is deleted; removed with the function (a function created again
     // under the same name starts with no history). `before`/`after` are JSON documents
@@ -539,6 +573,23 @@ fn layer_version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, Str
 
 const EVENT_COLUMNS: &str =
     "id, function_id, function_name, qualifier, request_id, payload, received_ms, attempts, account, region";
+
+const CD_DEPLOYMENT_COLUMNS: &str =
+    "id, account, region, application, deployment_group, active, next_due_ms, create_ms, doc";
+
+fn cd_deployment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CdDeploymentRow> {
+    Ok(CdDeploymentRow {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        region: row.get(2)?,
+        application: row.get(3)?,
+        group: row.get(4)?,
+        active: row.get(5)?,
+        next_due_ms: row.get(6)?,
+        create_ms: row.get(7)?,
+        doc: row.get(8)?,
+    })
+}
 
 const ACCESS_KEY_COLUMNS: &str = "access_key_id, account, sealed_secret, root, created_ms, name";
 
@@ -1305,6 +1356,65 @@ impl ReadTx for SqliteTx<'_> {
         })
         .collect()
     }
+
+    fn cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT doc FROM cd_objects WHERE account = ?1 AND region = ?2 AND kind = ?3 AND name = ?4")
+            .map_err(db_err)?
+            .query_row(params![account, region, kind, name], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn cd_objects(&mut self, account: &str, region: &str, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, doc FROM cd_objects WHERE account = ?1 AND region = ?2 AND kind = ?3 ORDER BY name",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![account, region, kind], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn cd_deployment(&mut self, id: &str) -> Result<Option<CdDeploymentRow>, StoreError> {
+        self.conn
+            .prepare_cached(&format!("SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE id = ?1"))
+            .map_err(db_err)?
+            .query_row(params![id], cd_deployment_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn cd_deployments(&mut self, account: &str, region: &str) -> Result<Vec<CdDeploymentRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE account = ?1 AND region = ?2 \
+                 ORDER BY create_ms, id"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![account, region], cd_deployment_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn cd_active_deployments(&mut self) -> Result<Vec<CdDeploymentRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE active = 1 ORDER BY create_ms, id"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], cd_deployment_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT key, value FROM cd_tags WHERE arn = ?1 ORDER BY key").map_err(db_err)?;
+        let rows = stmt.query_map(params![arn], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
 }
 
 impl SqliteTx<'_> {
@@ -1970,6 +2080,75 @@ impl WriteTx for SqliteTx<'_> {
             .execute(params![id, keep_total as i64])
             .map_err(db_err)?;
         Ok(id)
+    }
+
+    fn put_cd_object(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+        doc: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO cd_objects (account, region, kind, name, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![account, region, kind, name, doc])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM cd_objects WHERE account = ?1 AND region = ?2 AND kind = ?3 AND name = ?4")
+            .map_err(db_err)?
+            .execute(params![account, region, kind, name])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                // An upsert by id only: OR REPLACE would delete the group's other active
+                // deployment on the one-active index instead of refusing.
+                "INSERT INTO cd_deployments ({CD_DEPLOYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT(id) DO UPDATE SET account = ?2, region = ?3, application = ?4, deployment_group = ?5, \
+                 active = ?6, next_due_ms = ?7, create_ms = ?8, doc = ?9"
+            ))
+            .map_err(db_err)?
+            .execute(params![
+                d.id,
+                d.account,
+                d.region,
+                d.application,
+                d.group,
+                d.active,
+                d.next_due_ms,
+                d.create_ms,
+                d.doc
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM cd_tags WHERE arn = ?1")
+            .map_err(db_err)?
+            .execute(params![arn])
+            .map_err(db_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO cd_tags (arn, key, value) VALUES (?1, ?2, ?3)")
+            .map_err(db_err)?;
+        for (k, v) in tags {
+            stmt.execute(params![arn, k, v]).map_err(db_err)?;
+        }
+        Ok(())
     }
 
     fn put_alarm_tags(

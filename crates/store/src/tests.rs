@@ -731,3 +731,45 @@ async fn sqlite_alias_history_pages_trims_and_goes_with_its_function() {
     let left = store.read(move |tx| tx.alias_history(id, "prod", None, 10)).await.unwrap();
     assert!(left.is_empty());
 }
+
+#[tokio::test]
+async fn codedeploy_keeps_one_active_deployment_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let row = |id: &str, group: &str, active: bool| crate::CdDeploymentRow {
+        id: id.into(),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        application: "app".into(),
+        group: group.into(),
+        active,
+        next_due_ms: active.then_some(5),
+        create_ms: 1,
+        doc: "{}".into(),
+    };
+    let (a, b, c) = (row("d-A", "g", true), row("d-B", "g", true), row("d-C", "h", true));
+    store.write(move |tx| tx.put_cd_deployment(&a)).await.unwrap();
+    let refused = store.write(move |tx| tx.put_cd_deployment(&b)).await;
+    assert!(matches!(refused, Err(StoreError::Database(_))), "a second active deployment in one group");
+    store.write(move |tx| tx.put_cd_deployment(&c)).await.unwrap();
+    // Ending the first frees the group: its successor commits in the same transaction.
+    let (a_done, b) = (row("d-A", "g", false), row("d-B", "g", true));
+    store
+        .write(move |tx| {
+            tx.put_cd_deployment(&a_done)?;
+            tx.put_cd_deployment(&b)
+        })
+        .await
+        .unwrap();
+    let active: Vec<String> =
+        store.read(|tx| tx.cd_active_deployments()).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(active, ["d-B", "d-C"]);
+    let all = store.read(|tx| tx.cd_deployments("123456789012", "us-east-1")).await.unwrap();
+    assert_eq!(all.len(), 3);
+    store.write(|tx| tx.put_cd_object("123456789012", "us-east-1", "application", "app", "{\"x\":1}")).await.unwrap();
+    let doc = store.read(|tx| tx.cd_object("123456789012", "us-east-1", "application", "app")).await.unwrap();
+    assert_eq!(doc.as_deref(), Some("{\"x\":1}"));
+    let tags = vec![("k".to_owned(), "v".to_owned())];
+    store.write(move |tx| tx.put_cd_tags("arn:x", &tags)).await.unwrap();
+    assert_eq!(store.read(|tx| tx.cd_tags("arn:x")).await.unwrap(), [("k".to_owned(), "v".to_owned())]);
+}

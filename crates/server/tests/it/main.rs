@@ -8,6 +8,7 @@ mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
 mod cross_account;
+mod deploy;
 mod durability;
 mod events;
 mod examples;

@@ -1,0 +1,104 @@
+//! CodeDeploy for compute platform Lambda (reference §1): the AWS JSON 1.1 API
+//! (`X-Amz-Target: CodeDeploy_20141006.<Op>`, one [`CodeDeploy::handle`] entry) and the
+//! deployment engine ([`engine`]) that shifts alias traffic durably.
+//!
+//! Catalogue (applications, groups, custom configs) and deployments live in the store
+//! (migration 10) as JSON documents; see `engine` for the state machine.
+
+pub mod appspec;
+pub mod configs;
+pub mod engine;
+mod ops;
+
+use std::sync::Arc;
+
+use control::Control;
+use model::scope::Scope;
+use serde_json::{Value, json};
+use store::Store;
+
+/// The SigV4 service name.
+pub const SERVICE: &str = "codedeploy";
+/// The `X-Amz-Target` prefix of every operation.
+pub const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
+/// Largest request body read (an AppSpec is at most `appspec::CONTENT_BYTES_MAX`).
+pub const REQUEST_BYTES_MAX: usize = 256 * 1024;
+/// How long a hook may take to call back by default (AWS: 1 hour).
+pub const HOOK_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A CodeDeploy error: 400 with `__type` and `message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Error {
+        Error { code, message: message.into() }
+    }
+}
+
+impl From<store::StoreError> for Error {
+    fn from(e: store::StoreError) -> Error {
+        Error::new("InternalFailure", format!("internal error: {e}"))
+    }
+}
+
+/// An answer: status and JSON body (`CONTENT_TYPE`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub const CONTENT_TYPE: &'static str = "application/x-amz-json-1.1";
+
+    pub fn error(e: &Error) -> Response {
+        Response { status: 400, body: json!({"__type": e.code, "message": e.message}).to_string().into_bytes() }
+    }
+}
+
+/// The CodeDeploy service: API and engine over one store.
+#[derive(Clone)]
+pub struct CodeDeploy {
+    pub(crate) inner: Arc<engine::Inner>,
+}
+
+impl std::fmt::Debug for CodeDeploy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeDeploy").finish_non_exhaustive()
+    }
+}
+
+impl CodeDeploy {
+    /// `hook_timeout`: how long a lifecycle hook has to call back (AWS: one hour).
+    pub fn new(store: Store, control: Arc<Control>, hook_timeout: std::time::Duration) -> CodeDeploy {
+        CodeDeploy { inner: Arc::new(engine::Inner::new(store, control, hook_timeout)) }
+    }
+
+    /// Serves one request: `target` is the `X-Amz-Target` header, `body` the JSON input.
+    pub async fn handle(&self, scope: &Scope, target: Option<&str>, body: &[u8]) -> Response {
+        let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)) else {
+            return Response::error(&Error::new("UnknownOperationException", "Missing or unknown X-Amz-Target"));
+        };
+        let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    return Response::error(&Error::new(
+                        "SerializationException",
+                        "Start of structure or map found where not expected.",
+                    ));
+                }
+            }
+        };
+        match ops::dispatch(self, scope, op, &input).await {
+            Ok(v) => Response { status: 200, body: v.to_string().into_bytes() },
+            Err(e) => Response::error(&e),
+        }
+    }
+}
