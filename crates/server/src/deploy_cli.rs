@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::client::{Signer, send_with_headers};
+use crate::client::{Answer, Signer, send_with_headers};
 use crate::metrics_cli::{self, Figures, Row};
 
 /// The application every native deployment belongs to.
@@ -455,14 +455,14 @@ impl Conn {
             body.to_string().as_bytes(),
             &signer,
         )?;
-        answer_json(operation, a.status, &a.body)
+        answer_json(operation, &a)
     }
 
     /// GetAlias.
     pub(crate) fn get_alias(&self, function: &str, alias: &str) -> anyhow::Result<AliasState> {
         let path = format!("{LAMBDA_PREFIX}/functions/{function}/aliases/{alias}");
         let a = send_with_headers(&self.endpoint, &http::Method::GET, &path, &[], b"", &self.signer("lambda"))?;
-        AliasState::from_json(&answer_json("GetAlias", a.status, &a.body)?)
+        AliasState::from_json(&answer_json("GetAlias", &a)?)
     }
 
     /// A synchronous Invoke of `function` with `payload`: `Ok(None)` when it succeeded, else
@@ -480,7 +480,7 @@ impl Conn {
             &self.signer("lambda"),
         )?;
         if a.status != 200 {
-            answer_json("Invoke", a.status, &a.body)?;
+            answer_json("Invoke", &a)?;
         }
         Ok(a.header("x-amz-function-error").map(|kind| format!("{kind}: {}", a.body.trim())))
     }
@@ -491,14 +491,19 @@ impl Conn {
     }
 }
 
-/// A JSON answer, or its error as an [`ApiError`].
-fn answer_json(operation: &str, status: u16, text: &str) -> anyhow::Result<Value> {
-    let answer: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    if status != 200 {
-        let kind = answer["__type"].as_str().or(answer["Type"].as_str()).unwrap_or("");
+/// A JSON answer, or its error as an [`ApiError`]: the code from `x-amzn-errortype` (Lambda),
+/// else the body's `__type` (JSON 1.1).
+fn answer_json(operation: &str, a: &Answer) -> anyhow::Result<Value> {
+    let answer: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
+    if a.status != 200 {
+        let kind = a
+            .header("x-amzn-errortype")
+            .map(|t| t.split(':').next().unwrap_or(t))
+            .or(answer["__type"].as_str())
+            .unwrap_or("");
         let code = kind.rsplit('#').next().unwrap_or(kind).to_owned();
-        let message = answer["message"].as_str().or(answer["Message"].as_str()).unwrap_or(text).to_owned();
-        return Err(ApiError { operation: operation.to_owned(), status, code, message }.into());
+        let message = answer["message"].as_str().or(answer["Message"].as_str()).unwrap_or(&a.body).to_owned();
+        return Err(ApiError { operation: operation.to_owned(), status: a.status, code, message }.into());
     }
     Ok(answer)
 }
@@ -1117,16 +1122,24 @@ mod tests {
 
     #[test]
     fn errors_and_aliases_are_read_from_answers() {
-        let e = answer_json(
-            "CreateApplication",
-            400,
-            r#"{"__type":"com.amazonaws#ApplicationAlreadyExistsException","message":"x"}"#,
-        )
-        .unwrap_err();
+        let answer = |status, headers: &[(&str, &str)], body: &str| Answer {
+            status,
+            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            body: body.to_owned(),
+        };
+        let body = r#"{"__type":"com.amazonaws#ApplicationAlreadyExistsException","message":"x"}"#;
+        let e = answer_json("CreateApplication", &answer(400, &[], body)).unwrap_err();
         assert!(is_code(&e, "ApplicationAlreadyExistsException"));
         assert_eq!(e.to_string(), "CreateApplication: the server answered 400 ApplicationAlreadyExistsException: x");
-        let e = answer_json("GetAlias", 404, r#"{"Type":"User","Message":"Alias not found"}"#).unwrap_err();
+        let lambda = answer(
+            404,
+            &[("x-amzn-errortype", "ResourceNotFoundException:http://internal.amazon.com/")],
+            r#"{"Type":"User","Message":"Alias not found"}"#,
+        );
+        let e = answer_json("GetAlias", &lambda).unwrap_err();
+        assert!(is_code(&e, "ResourceNotFoundException"), "{e}");
         assert_eq!(e.downcast_ref::<ApiError>().unwrap().message, "Alias not found");
+        assert_eq!(answer_json("GetAlias", &answer(200, &[], "{}")).unwrap(), json!({}));
         assert!(!is_code(&anyhow::anyhow!("cannot reach"), "X"));
         let a = AliasState::from_json(&json!({
             "AliasArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:prod",

@@ -7,6 +7,7 @@ mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
 mod cross_account;
+mod deploy_cli;
 mod durability;
 mod events;
 mod examples;
