@@ -254,7 +254,7 @@ impl Strategy {
             }
             Strategy::AllAtOnce => return None,
         };
-        let whole_minutes = seconds % 60 == 0;
+        let whole_minutes = seconds.is_multiple_of(60);
         let interval = if whole_minutes { seconds / 60 } else { seconds };
         let mut body = json!({
             "deploymentConfigName": self.config_name(),
@@ -281,7 +281,7 @@ impl Strategy {
 
 /// `90` → `90s`, `300` → `5m` (whole minutes are written in minutes).
 fn interval_text(seconds: u64) -> String {
-    if seconds % 60 == 0 { format!("{}m", seconds / 60) } else { format!("{seconds}s") }
+    if seconds.is_multiple_of(60) { format!("{}m", seconds / 60) } else { format!("{seconds}s") }
 }
 
 /// `10%:5m` → (10, 300).

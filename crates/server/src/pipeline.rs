@@ -100,6 +100,9 @@ impl Val {
     }
 }
 
+/// A stage's `key = value`, with its line number.
+type Entry = (String, Val, usize);
+
 /// A quoted string at the start of `s` (TOML basic string: `\"`, `\\`, `\n`, `\t`) and the rest.
 fn string_at(s: &str) -> Option<(String, &str)> {
     let mut out = String::new();
@@ -160,7 +163,7 @@ fn value(text: &str) -> Option<Val> {
 /// Parses a pipeline file's text.
 pub(crate) fn parse(text: &str) -> anyhow::Result<Pipeline> {
     let mut function = None;
-    let mut tables: Vec<(usize, Vec<(String, Val, usize)>)> = Vec::new();
+    let mut tables: Vec<(usize, Vec<Entry>)> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let n = n + 1;
         let line = raw.trim();
@@ -212,7 +215,7 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<Pipeline> {
     Ok(Pipeline { function, stages })
 }
 
-fn stage(at: usize, keys: Vec<(String, Val, usize)>) -> anyhow::Result<Stage> {
+fn stage(at: usize, keys: Vec<Entry>) -> anyhow::Result<Stage> {
     let (mut alias, mut canary, mut linear, mut all) = (None, None, None, false);
     let mut s = Stage {
         alias: String::new(),
