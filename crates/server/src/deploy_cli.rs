@@ -1001,6 +1001,71 @@ mod tests {
         }
     }
 
+    /// `versa ARGS` parsed as the binary does.
+    fn cli(args: &[&str]) -> Result<crate::Command, clap::Error> {
+        use clap::Parser;
+        crate::Cli::try_parse_from(std::iter::once("versa").chain(args.iter().copied())).map(|c| c.command)
+    }
+
+    #[test]
+    fn the_command_lines_parse() {
+        let args = [
+            "deploy",
+            "f",
+            "--alias",
+            "prod",
+            "--version",
+            "7",
+            "--canary",
+            "10%:30s",
+            "--alarm",
+            "a",
+            "--alarm",
+            "b",
+            "--pre-traffic",
+            "pre",
+            "--wait",
+            "--endpoint",
+            "http://h:1",
+            "--profile",
+            "p",
+        ];
+        let Ok(crate::Command::Deploy(d)) = cli(&args) else { panic!("{:?}", cli(&args)) };
+        assert!(d.command.is_none());
+        assert_eq!(
+            (d.function.as_deref(), d.alias.as_deref(), d.version.as_deref()),
+            (Some("f"), Some("prod"), Some("7"))
+        );
+        let p = plan("f", "prod", "7", &d.strategy, &d.guards, String::new()).unwrap();
+        assert_eq!(p.strategy, Strategy::Canary { percent: 10, seconds: 30 });
+        assert_eq!(
+            (p.alarms.as_slice(), p.pre_traffic.as_deref(), p.post_traffic.as_deref()),
+            (&["a".to_owned(), "b".to_owned()][..], Some("pre"), None)
+        );
+        assert!(d.guards.wait);
+        assert_eq!((d.conn.endpoint.as_str(), d.conn.profile.as_deref()), ("http://h:1", Some("p")));
+        assert!(plan("f", "prod", "latest", &d.strategy, &d.guards, String::new()).is_err());
+
+        let Ok(crate::Command::Deploy(d)) = cli(&["deploy", "stop", "d-AAAAAAAAA", "--rollback"]) else { panic!() };
+        assert!(matches!(d.command, Some(DeployCommand::Stop { ref id, rollback: true }) if id == "d-AAAAAAAAA"));
+        let Ok(crate::Command::Deploy(d)) = cli(&["deploy", "list", "f:prod"]) else { panic!() };
+        assert!(matches!(d.command, Some(DeployCommand::List { target: Some(ref t) }) if t == "f:prod"));
+        let Ok(crate::Command::Promote(p)) =
+            cli(&["promote", "f", "--from", "beta", "--to", "prod", "--linear", "10%:1m"])
+        else {
+            panic!()
+        };
+        assert_eq!(Strategy::from_args(&p.strategy).unwrap(), Strategy::Linear { percent: 10, seconds: 60 });
+        // One strategy at most; promote needs both aliases; stop needs an id.
+        assert!(cli(&["deploy", "f", "--canary", "10%:1m", "--all-at-once"]).is_err());
+        assert!(cli(&["promote", "f", "--from", "beta"]).is_err());
+        assert!(cli(&["deploy", "stop"]).is_err());
+        // The pipeline: the file defaults to versa.toml; exactly one of --version and --from-alias.
+        assert!(matches!(cli(&["pipeline", "run", "--version", "7"]), Ok(crate::Command::Pipeline(_))));
+        assert!(cli(&["pipeline", "run", "p.toml"]).is_err());
+        assert!(cli(&["pipeline", "run", "p.toml", "--version", "7", "--from-alias", "dev"]).is_err());
+    }
+
     #[test]
     fn steps_and_intervals_parse() {
         assert_eq!(parse_step("10%:5m", "--canary").unwrap(), (10, 300));
