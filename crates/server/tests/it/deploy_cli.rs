@@ -162,14 +162,15 @@ async fn a_seconds_canary_with_wait_succeeds_and_moves_the_alias() {
             versa(&a).await
         })
     };
-    // The canary's weight shows on the alias while the command waits.
+    // The canary's weight shows on the alias while the command waits; traffic keeps coming.
     let mut saw_half = false;
     while !run.is_finished() {
         let a = c.get_alias().function_name("can").name("live").send().await.unwrap();
         if let Some(w) = a.routing_config().and_then(|r| r.additional_version_weights()) {
             saw_half |= a.function_version() == Some("1") && w.get("2") == Some(&0.5);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.invoke().function_name("can:live").send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (code, out, err) = run.await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
@@ -177,7 +178,12 @@ async fn a_seconds_canary_with_wait_succeeds_and_moves_the_alias() {
     let id = out.split_whitespace().next().unwrap().to_owned();
     assert!(id.starts_with("d-") && id.len() == 11, "{out}");
     assert!(out.contains("can:live 1 → 2 (canary 50%, the rest after 3s)"), "{out}");
-    assert!(out.lines().any(|l| l.contains(" InProgress ") && l.contains("v1 ") && l.contains("v2 ")), "{out}");
+    assert!(out.lines().any(|l| l.contains(" InProgress  v1 50% ") && l.contains("  v2 50% ")), "{out}");
+    // The last progress line: both versions ran, counted from the metrics, per executed version.
+    let last = out.lines().rfind(|l| l.contains(" Succeeded   v1 ")).unwrap();
+    let counts: Vec<u32> = last.split("  v").skip(1).map(|v| v.split(' ').nth(2).unwrap().parse().unwrap()).collect();
+    assert!(last.contains("  v1 0% ") && last.contains("  v2 100% "), "{out}");
+    assert!(counts.len() == 2 && counts.iter().all(|n| *n > 0), "{out}");
     assert!(out.trim_end().ends_with("Succeeded  (can:live is on version 2)"), "{out}");
     assert_eq!(alias_version(&c, "can", "live").await, ("2".to_owned(), false));
 
@@ -255,4 +261,78 @@ async fn a_two_stage_pipeline_stops_at_the_failing_stage() {
     );
     assert_eq!(alias_version(&c, "pipe", "dev").await, ("2".to_owned(), false));
     assert_eq!(alias_version(&c, "pipe", "beta").await, ("1".to_owned(), false));
+}
+
+/// Waits until `function:alias` carries weight on version 2.
+async fn until_weighted(c: &aws_sdk_lambda::Client, function: &str, alias: &str) {
+    let start = std::time::Instant::now();
+    while alias_version(c, function, alias).await != ("1".to_owned(), true) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{function}:{alias} never shifted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the CodeDeploy API"]
+async fn an_alarm_or_a_stop_ends_a_canary_and_moves_the_alias_back() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    two_versions(&c, "guarded", OK, &["live", "edge"]).await;
+    let endpoint = server.endpoint();
+    let cw = crate::cloudwatch_alarms::cloudwatch_at(&endpoint);
+    cw.put_metric_alarm()
+        .alarm_name("guard")
+        .namespace("App")
+        .metric_name("Nothing")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .treat_missing_data("ignore")
+        .send()
+        .await
+        .unwrap();
+
+    // The alarm fires during a 10-minute canary: Stopped, exit 1, the alias back on 1.
+    let run = {
+        let endpoint = endpoint.clone();
+        tokio::spawn(async move {
+            let args = ["deploy", "guarded", "--alias", "live", "--version", "2", "--canary", "50%:10m"];
+            versa(&[&args[..], &["--alarm", "guard", "--wait", "--endpoint", &endpoint]].concat()).await
+        })
+    };
+    until_weighted(&c, "guarded", "live").await;
+    cw.set_alarm_state().alarm_name("guard").state_value(StateValue::Alarm).state_reason("test").send().await.unwrap();
+    let (code, out, err) = run.await.unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("Stopped: ALARM_ACTIVE"), "{out}");
+    assert_eq!(alias_version(&c, "guarded", "live").await, ("1".to_owned(), false));
+    cw.set_alarm_state().alarm_name("guard").state_value(StateValue::Ok).state_reason("test").send().await.unwrap();
+
+    // Started without --wait (exit 0 at once), then stopped with --rollback.
+    let args = ["deploy", "guarded", "--alias", "edge", "--version", "2", "--canary", "50%:10m", "--endpoint"];
+    let (code, out, err) = versa(&[&args[..], &[endpoint.as_str()]].concat()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let id = out.split_whitespace().next().unwrap().to_owned();
+    until_weighted(&c, "guarded", "edge").await;
+    let (code, out, err) = versa(&["deploy", "stop", &id, "--rollback", "--endpoint", &endpoint]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with(&format!("{id}  stop ")), "{out}");
+    let start = std::time::Instant::now();
+    loop {
+        let (code, out, err) = versa(&["deploy", "status", &id, "--endpoint", &endpoint]).await;
+        assert_eq!(code, 0, "{err}");
+        if out.starts_with(&format!("{id}  Stopped: MANUAL_STOP")) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{out}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(alias_version(&c, "guarded", "edge").await, ("1".to_owned(), false));
+    let (code, out, err) = versa(&["deploy", "list", "guarded", "--endpoint", &endpoint]).await;
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<&str> = out.lines().map(|l| l.split_whitespace().nth(2).unwrap_or("")).collect();
+    assert!(groups.contains(&"guarded-live") && groups.contains(&"guarded-edge"), "{out}");
 }
