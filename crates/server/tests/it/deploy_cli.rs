@@ -336,3 +336,27 @@ async fn an_alarm_or_a_stop_ends_a_canary_and_moves_the_alias_back() {
     let groups: Vec<&str> = out.lines().map(|l| l.split_whitespace().nth(2).unwrap_or("")).collect();
     assert!(groups.contains(&"guarded-live") && groups.contains(&"guarded-edge"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the CodeDeploy API"]
+async fn a_failed_stage_test_moves_its_alias_back() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    two_versions(&c, "tested", OK, &["beta", "prod"]).await;
+    crate::invoke::create_py(&c, "smoke-bad", FAILS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pipeline(
+        &dir,
+        "function = \"tested\"\n[[stage]]\nalias = \"beta\"\ncanary = \"50%:1s\"\ntest = \"smoke-bad\"\n\
+         [[stage]]\nalias = \"prod\"\n",
+    );
+    let (code, out, err) = versa(&["pipeline", "run", &file, "--version", "2", "--endpoint", &server.endpoint()]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let summary: Vec<&str> = out.lines().skip_while(|l| !l.starts_with("pipeline tested version 2")).collect();
+    assert!(summary[1].starts_with("  FAIL beta  test failed: Unhandled: "), "{out}");
+    assert!(summary[1].contains("; beta moved back to 1 by d-"), "{out}");
+    assert_eq!(summary[2], "  -    prod  not run", "{out}");
+    for a in ["beta", "prod"] {
+        assert_eq!(alias_version(&c, "tested", a).await, ("1".to_owned(), false), "{a}");
+    }
+}
