@@ -141,6 +141,8 @@ pub struct CloudWatch {
     recorder: metrics::Recorder,
     /// The alarm engine the alarm operations call (`None`: they answer InternalServiceError).
     alarms: Option<alarms::Alarms>,
+    /// The unit each custom series was last put with.
+    units: metric_ops::Units,
 }
 
 impl std::fmt::Debug for CloudWatch {
@@ -151,7 +153,7 @@ impl std::fmt::Debug for CloudWatch {
 
 impl CloudWatch {
     pub fn new(store: store::Store, recorder: metrics::Recorder) -> CloudWatch {
-        CloudWatch { store, recorder, alarms: None }
+        CloudWatch { store, recorder, alarms: None, units: metric_ops::Units::default() }
     }
 
     /// Serves the alarm operations with `alarms` (which PutMetricData also wakes).

@@ -1,7 +1,7 @@
 //! PutMetricData, GetMetricStatistics, GetMetricData and ListMetrics over `metrics::Recorder`
 //! (deployments.md §3.2). Points are stored as 1-minute aggregates, and as 1-second ones too
 //! when put with `StorageResolution=1` (kept 3 hours; periods of 1, 5, 10, 20 and 30 s read
-//! them); units are validated but not stored (docs/compat.md).
+//! them); units are validated and, per series, remembered in memory only (docs/compat.md).
 
 use metrics::{Aggregate, Dims};
 use store::MetricSeries;
@@ -40,6 +40,10 @@ pub const MAX_DATAPOINTS_DEFAULT: i64 = 100_800;
 pub const LIST_PAGE: usize = 500;
 /// Series read from the store per round while filtering ListMetrics.
 const LIST_SCAN_BATCH: usize = 2000;
+/// StartTime older than this is rounded down to 5 minutes (else to the minute).
+const START_FIVE_MINUTE_ROUNDING_AGE_MS: i64 = 15 * 24 * 3600 * 1000;
+/// StartTime older than this is rounded down to the hour.
+const START_HOUR_ROUNDING_AGE_MS: i64 = 63 * 24 * 3600 * 1000;
 /// The storage period: the finest Period served.
 const PERIOD_MS: i64 = metrics::PERIOD_MS;
 
@@ -116,6 +120,96 @@ fn unit(input: &Input<'_>) -> Result<Option<&'static str>, Error> {
     }
 }
 
+/// The units each custom series was put with (AWS keeps units with the data; Versa's stored
+/// points have none): GetMetricStatistics answers the last one when no `Unit` is asked, and a
+/// `Unit` the series was never put with selects no data. Kept in memory, at most
+/// [`UNITS_REMEMBERED_MAX`] series (then new series are unknown), and lost on restart
+/// (docs/compat.md); an unknown series answers `None` and any `Unit` selects its data.
+#[derive(Debug, Clone, Default)]
+pub struct Units(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SeriesUnits>>>);
+
+/// The units put to one series: a bit per [`UNITS`] entry, and the last one.
+#[derive(Debug, Clone, Copy)]
+struct SeriesUnits {
+    seen: u32,
+    last: &'static str,
+}
+
+/// Most series whose units [`Units`] remembers.
+pub const UNITS_REMEMBERED_MAX: usize = 100_000;
+
+fn unit_bit(unit: &str) -> u32 {
+    UNITS.iter().position(|u| *u == unit).map_or(0, |i| 1 << i)
+}
+
+impl Units {
+    fn key(s: &MetricSeries) -> String {
+        [s.account.as_str(), &s.region, &s.namespace, &s.metric, &s.dims].join("\u{1}")
+    }
+
+    fn remember(&self, s: &MetricSeries, unit: &'static str) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Units::key(s);
+        if let Some(u) = m.get_mut(&key) {
+            u.seen |= unit_bit(unit);
+            u.last = unit;
+        } else if m.len() < UNITS_REMEMBERED_MAX {
+            m.insert(key, SeriesUnits { seen: unit_bit(unit), last: unit });
+        }
+    }
+
+    fn get(&self, s: &MetricSeries) -> Option<SeriesUnits> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&Units::key(s)).copied()
+    }
+
+    /// The unit last put to the series.
+    fn of(&self, s: &MetricSeries) -> Option<&'static str> {
+        self.get(s).map(|u| u.last)
+    }
+
+    /// Whether the series is known never to have been put with `unit`.
+    fn never_put_with(&self, s: &MetricSeries, unit: &str) -> bool {
+        self.get(s).is_some_and(|u| u.seen & unit_bit(unit) == 0)
+    }
+}
+
+/// The unit AWS publishes an `AWS/Lambda` metric in (Versa's series carry no unit, but these
+/// are known): GetMetricStatistics answers it, and a `Unit` filter naming another unit selects
+/// no data, as on AWS where units separate data.
+fn lambda_unit(namespace: &str, metric: &str) -> Option<&'static str> {
+    if namespace != metrics::LAMBDA {
+        return None;
+    }
+    match metric {
+        "Duration" | "PostRuntimeExtensionsDuration" | "IteratorAge" | "AsyncEventAge" => Some("Milliseconds"),
+        "Invocations"
+        | "Errors"
+        | "Throttles"
+        | "DeadLetterErrors"
+        | "DestinationDeliveryFailures"
+        | "ProvisionedConcurrencyInvocations"
+        | "ProvisionedConcurrencySpilloverInvocations"
+        | "RecursiveInvocationsDropped"
+        | "AsyncEventsReceived"
+        | "AsyncEventsDropped"
+        | "ConcurrentExecutions"
+        | "UnreservedConcurrentExecutions"
+        | "ProvisionedConcurrentExecutions"
+        | "ClaimedAccountConcurrency" => Some("Count"),
+        _ => None,
+    }
+}
+
+/// Whether a `Unit` filter excludes a series' data: only when the series' units are known
+/// ([`lambda_unit`], [`Units`]) and do not include it.
+fn unit_excludes(cw: &CloudWatch, series: &MetricSeries, filter: Option<&str>) -> bool {
+    let Some(f) = filter else { return false };
+    match lambda_unit(&series.namespace, &series.metric) {
+        Some(known) => known != f,
+        None => cw.units.never_put_with(series, f),
+    }
+}
+
 /// `Dimensions`: names and values, at most `max`, no name twice.
 fn dimensions(input: &Input<'_>, max: usize, value_required: bool) -> Result<Vec<(String, Option<String>)>, Error> {
     let items = input.elements("Dimensions")?;
@@ -169,6 +263,7 @@ struct Datum {
     aggregate: Aggregate,
     /// `StorageResolution=1`.
     high_resolution: bool,
+    unit: &'static str,
 }
 
 pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
@@ -191,7 +286,7 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         let metric = m.required_str("MetricName")?;
         name_ok(m, "MetricName", metric, NAME_CHARS_MAX)?;
         let dims = dims_of(dimensions(m, DIMENSIONS_MAX, true)?);
-        unit(m)?;
+        let put_unit = unit(m)?.unwrap_or("None");
         let resolution = m.i64("StorageResolution")?;
         if let Some(r) = resolution
             && r != 1
@@ -303,10 +398,17 @@ pub async fn put_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
         } else {
             return Err(Error::missing(&m.name("Value")));
         }
-        data.push(Datum { series: series(ctx, &ns, metric, &dims), ts_ms, aggregate: a, high_resolution });
+        data.push(Datum {
+            series: series(ctx, &ns, metric, &dims),
+            ts_ms,
+            aggregate: a,
+            high_resolution,
+            unit: put_unit,
+        });
     }
     // Everything validated: nothing is stored for a request with one bad metric.
     for d in &data {
+        cw.units.remember(&d.series, d.unit);
         if d.high_resolution {
             cw.recorder.record_aggregate_high_resolution(&d.series, d.ts_ms, &d.aggregate);
         } else {
@@ -369,6 +471,23 @@ fn range(input: &Input<'_>) -> Result<(i64, i64), Error> {
     Ok((start, end))
 }
 
+/// What AWS rounds StartTime down to, from which datapoints follow every Period [D: the
+/// StartTime documentation]: a sub-minute period's own division of the minute; else the whole
+/// minute (so Period=300 from 12:07 answers 12:07, 12:12, …, not 12:05, 12:10), the 5-minute
+/// clock interval from 15 days back, the hour from 63 days back.
+fn start_rounding(start: i64, period: i64) -> i64 {
+    let age = stdx::time::now_ms() - start;
+    if period < PERIOD_MS {
+        period
+    } else if age > START_HOUR_ROUNDING_AGE_MS {
+        3_600_000
+    } else if age > START_FIVE_MINUTE_ROUNDING_AGE_MS {
+        300_000
+    } else {
+        PERIOD_MS
+    }
+}
+
 async fn datapoints(
     cw: &CloudWatch,
     series: &MetricSeries,
@@ -376,8 +495,7 @@ async fn datapoints(
     end: i64,
     period: i64,
 ) -> Result<Vec<metrics::Datapoint>, Error> {
-    let from = start.div_euclid(period) * period;
-    let from = from.min(start.div_euclid(PERIOD_MS) * PERIOD_MS);
+    let from = start.div_euclid(start_rounding(start, period)) * start_rounding(start, period);
     cw.recorder.statistics(series, from, end, period).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read metric points");
         Error::internal()
@@ -437,7 +555,10 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
              You may reduce the datapoints requested by increasing Period, or decreasing the time range."
         )));
     }
-    let points = datapoints(cw, &series(ctx, &ns, metric, &dims), start, end, period).await?;
+    let series = series(ctx, &ns, metric, &dims);
+    let points =
+        if unit_excludes(cw, &series, unit) { Vec::new() } else { datapoints(cw, &series, start, end, period).await? };
+    let unit = unit.or(lambda_unit(&ns, metric)).or_else(|| cw.units.of(&series)).unwrap_or("None");
     let mut out = Vec::with_capacity(points.len());
     for p in points {
         let a = &p.aggregate;
@@ -456,7 +577,7 @@ pub async fn get_metric_statistics(cw: &CloudWatch, ctx: &Context, input: Input<
                 .collect();
             members.push(("ExtendedStatistics".to_owned(), Value::Dict(ext)));
         }
-        members.push(("Unit".to_owned(), Value::str(unit.unwrap_or("None"))));
+        members.push(("Unit".to_owned(), Value::str(unit)));
         out.push(Value::Map(members));
     }
     Ok(Some(Value::map([("Label", Value::str(metric)), ("Datapoints", Value::List(out))])))
@@ -470,6 +591,8 @@ struct Query {
     period: i64,
     stat: String,
     return_data: bool,
+    /// `MetricStat.Unit`.
+    unit: Option<String>,
 }
 
 fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
@@ -506,7 +629,7 @@ fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
             stat.name("Stat")
         )));
     }
-    unit(&stat)?;
+    let unit = unit(&stat)?.map(str::to_owned);
     let label = q.str("Label")?.unwrap_or(name).to_owned();
     Ok(Query {
         id: id.to_owned(),
@@ -515,6 +638,7 @@ fn query(ctx: &Context, q: &Input<'_>) -> Result<Query, Error> {
         period,
         stat: s.to_owned(),
         return_data: q.bool("ReturnData")?.unwrap_or(true),
+        unit,
     })
 }
 
@@ -562,11 +686,13 @@ pub async fn get_metric_data(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     // Datapoints are counted across queries in order; a page holds at most `max`.
     let (mut seen, mut taken, mut more) = (0i64, 0i64, false);
     for q in queries.iter().filter(|q| q.return_data) {
-        let mut points: Vec<(i64, f64)> = datapoints(cw, &q.series, start, end, q.period)
-            .await?
-            .iter()
-            .filter_map(|p| statistic_value(&p.aggregate, &q.stat).map(|v| (p.timestamp_ms, v)))
-            .collect();
+        let found = if unit_excludes(cw, &q.series, q.unit.as_deref()) {
+            Vec::new()
+        } else {
+            datapoints(cw, &q.series, start, end, q.period).await?
+        };
+        let mut points: Vec<(i64, f64)> =
+            found.iter().filter_map(|p| statistic_value(&p.aggregate, &q.stat).map(|v| (p.timestamp_ms, v))).collect();
         if !ascending {
             points.reverse();
         }

@@ -275,8 +275,13 @@ pub fn error(protocol: Protocol, query_mode: bool, e: &Error, request_id: &str) 
         }
         Protocol::Query => {
             let mut x = format!("<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{kind}</Type><Code>{}</Code>", e.code);
-            if let Some(m) = &e.message {
-                let _ = write!(x, "<Message>{}</Message>", escape(m));
+            // AWS writes `<Message/>` when there is no message (a missing alarm in
+            // SetAlarmState, §3.1 [V]); botocore then reads "" as it does from JSON.
+            match &e.message {
+                Some(m) => {
+                    let _ = write!(x, "<Message>{}</Message>", escape(m));
+                }
+                None => x.push_str("<Message/>"),
             }
             let _ = write!(x, "</Error><RequestId>{}</RequestId></ErrorResponse>", escape(request_id));
             response(protocol, status, x.into_bytes())
@@ -401,6 +406,9 @@ mod tests {
                 "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>a&lt;b</Message></Error><RequestId>rid</RequestId></ErrorResponse>"
             )
         );
+        let none = Error { code: "ResourceNotFound", message: None };
+        let r = error(Protocol::Query, false, &none, "rid");
+        assert!(String::from_utf8(r.body).unwrap().contains("<Code>ResourceNotFound</Code><Message/></Error>"));
         let r = error(Protocol::Cbor, true, &Error::invalid("m"), "rid");
         assert!(r.headers.contains(&("smithy-protocol", "rpc-v2-cbor".to_owned())));
         let v = crate::cbor::decode(&r.body).unwrap();

@@ -169,9 +169,17 @@ impl Aggregate {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }
 
-    /// The `p`-th percentile (0–100), within [`RELATIVE_ERROR`], clamped to `[min, max]`.
+    /// The `p`-th percentile (0–100), within [`RELATIVE_ERROR`], clamped to `[min, max]`; the
+    /// lowest and highest ranks are the exact minimum and maximum (p100 = Maximum, and the p99
+    /// of fewer than 100 samples is their maximum, as on AWS).
     pub fn percentile(&self, p: f64) -> Option<f64> {
-        self.sketch.quantile(p / 100.0).map(|v| v.clamp(self.min, self.max))
+        let v = self.sketch.quantile(p / 100.0)?;
+        let total = self.sketch.count();
+        Some(match crate::sketch::rank(p / 100.0, total) {
+            0 => self.min,
+            r if r + 1 == total => self.max,
+            _ => v.clamp(self.min, self.max),
+        })
     }
 
     fn to_point(&self, start_ms: i64) -> MetricPoint {

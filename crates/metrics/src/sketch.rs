@@ -35,6 +35,11 @@ fn value_of(index: i16) -> f64 {
     2.0 * GAMMA.powi(i32::from(index)) / (GAMMA + 1.0)
 }
 
+/// The 0-based nearest rank of the `q`-quantile among `total` (> 0) sorted values.
+pub fn rank(q: f64, total: u64) -> u64 {
+    ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).clamp(1, total) - 1
+}
+
 /// Bucket counts, sparse and sorted by index (at most `max_index - min_index + 1` entries).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sketch {
@@ -75,13 +80,16 @@ impl Sketch {
         }
     }
 
-    /// The `q`-quantile (0 ≤ q ≤ 1) of the recorded values; `None` when empty.
+    /// The `q`-quantile (0 ≤ q ≤ 1) of the recorded values; `None` when empty. It is the
+    /// nearest-rank value: the smallest recorded value with at least `q` of the values at or
+    /// below it (CloudWatch's "p95: 95 % of the data is lower than this value"), so the p99 of
+    /// `{1, 42}` is 42, not 1.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let total = self.count();
         if total == 0 {
             return None;
         }
-        let rank = (q.clamp(0.0, 1.0) * (total - 1) as f64).floor() as u64;
+        let rank = rank(q, total);
         let mut seen = self.zero;
         if rank < seen {
             return Some(0.0);
@@ -166,7 +174,8 @@ mod tests {
     use super::*;
 
     fn exact(sorted: &[f64], q: f64) -> f64 {
-        sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+        let n = sorted.len();
+        sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1]
     }
 
     #[test]
@@ -183,6 +192,21 @@ mod tests {
             assert!((got - want).abs() <= want * RELATIVE_ERROR + 1e-12, "q={q}: {got} vs {want}");
         }
         assert_eq!(s.count(), 10_000);
+    }
+
+    #[test]
+    fn small_samples_take_the_nearest_rank() {
+        let mut s = Sketch::default();
+        s.add(1.0);
+        s.add(42.0);
+        let near = |got: f64, want: f64| (got - want).abs() <= want * RELATIVE_ERROR;
+        assert!(near(s.quantile(0.99).unwrap(), 42.0), "p99 of {{1, 42}} is 42");
+        assert!(near(s.quantile(0.5).unwrap(), 1.0), "p50 of {{1, 42}} is 1");
+        let mut a = crate::Aggregate::default();
+        for v in [1.0, 2.0, 3.0, 42.0] {
+            a.add(v);
+        }
+        assert_eq!((a.percentile(0.0), a.percentile(99.0), a.percentile(100.0)), (Some(1.0), Some(42.0), Some(42.0)));
     }
 
     #[test]

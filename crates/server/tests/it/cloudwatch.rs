@@ -4,12 +4,13 @@
 // JUSTIFICATION: the boto3 test runs the real `python3` with boto3.
 #![allow(clippy::disallowed_methods)]
 
+use crate::support::boto3_available;
 use std::time::SystemTime;
 
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, DimensionFilter, Metric, MetricDataQuery, MetricDatum, MetricStat, Statistic, StatisticSet,
+    Dimension, DimensionFilter, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit, Statistic, StatisticSet,
 };
 use aws_sdk_lambda::primitives::Blob;
 use testkit::TestServer;
@@ -351,6 +352,26 @@ async fn lambda_metrics_are_read_per_resource_and_executed_version() {
         .await
         .unwrap();
     assert_eq!(listed.metrics().len(), 1, "{listed:?}");
+    // AWS publishes Invocations in Count and Duration in Milliseconds: statistics say so, and
+    // another unit selects nothing (units separate data).
+    let stats = |name: &str, unit: Option<StandardUnit>| {
+        cw.get_metric_statistics()
+            .namespace("AWS/Lambda")
+            .metric_name(name)
+            .dimensions(dim("FunctionName", "cwf"))
+            .start_time(at(from))
+            .end_time(at(from + 2 * 3_600_000))
+            .period(3600)
+            .statistics(Statistic::Maximum)
+            .set_unit(unit)
+            .send()
+    };
+    for (name, unit) in [("Invocations", StandardUnit::Count), ("Duration", StandardUnit::Milliseconds)] {
+        let got = stats(name, None).await.unwrap();
+        assert_eq!(got.datapoints()[0].unit(), Some(&unit), "{name}");
+        assert_eq!(stats(name, Some(unit)).await.unwrap().datapoints().len(), 1, "{name}");
+        assert!(stats(name, Some(StandardUnit::Bytes)).await.unwrap().datapoints().is_empty(), "{name}");
+    }
 }
 
 /// A raw request to the server.
@@ -454,19 +475,6 @@ async fn refused_signatures_take_cloudwatchs_shape() {
     assert_eq!((r.status, r.header("x-amzn-query-error")), (403, Some("MissingAuthenticationToken;Sender")));
 }
 
-fn boto3_available() -> bool {
-    let found =
-        std::process::Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("VERSA_REQUIRE_AWS_CLI").as_deref() != Ok("1"),
-            "VERSA_REQUIRE_AWS_CLI=1 but python3 cannot import boto3"
-        );
-        eprintln!("skipping: boto3 is not installed (set VERSA_REQUIRE_AWS_CLI=1 to make this an error)");
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_in_json_and_in_query_gets_the_same_answers() {
     if !boto3_available() {
@@ -529,6 +537,27 @@ async fn boto3_in_json_and_in_query_gets_the_same_answers() {
     assert_eq!(v["json"], v["query"]);
 }
 
+/// `py/cloudwatch_conformance.py`: every operation over json, query and rpc-v2-cbor, each
+/// answer checked against botocore's model (types, no unknown members, MetricAlarm's members),
+/// AWS's error codes, statuses and `x-amzn-query-error`, the paginators and `alarm_exists`, and
+/// the three protocols' answers compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_answers_match_the_model_in_all_three_protocols() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/cloudwatch_conformance.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args([script, &server.endpoint()]).env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<&str> = v["problems"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(v["calls"].as_u64().unwrap() > 150, "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_cli_puts_reads_and_lists_metrics() {
     if !crate::cli::aws_available() {
@@ -581,6 +610,30 @@ async fn the_aws_cli_puts_reads_and_lists_metrics() {
         .await;
     let p = &stats["Datapoints"][0];
     assert_eq!((p["Sum"].as_f64(), p["Maximum"].as_f64()), (Some(8.0), Some(5.0)), "{stats}");
+    assert_eq!(p["Unit"], "Count", "the unit the data was put with");
+    // The p99 of two samples is the larger (nearest rank), not the smaller.
+    let (from, to) = ((minute - 120).to_string(), (minute + 120).to_string());
+    let pct = aws
+        .json(&[
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            "Cli",
+            "--metric-name",
+            "Jobs",
+            "--dimensions",
+            "Name=Queue,Value=high",
+            "--extended-statistics",
+            "p99",
+            "--period",
+            "60",
+            "--start-time",
+            &from,
+            "--end-time",
+            &to,
+        ])
+        .await;
+    assert_eq!(pct["Datapoints"][0]["ExtendedStatistics"]["p99"].as_f64(), Some(5.0), "{pct}");
     let listed = aws.json(&["cloudwatch", "list-metrics", "--namespace", "Cli"]).await;
     assert_eq!(
         listed["Metrics"],

@@ -4,6 +4,7 @@
 // JUSTIFICATION: the boto3 test runs the real `python3` with boto3.
 #![allow(clippy::disallowed_methods)]
 
+use crate::support::boto3_available;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
@@ -338,6 +339,8 @@ async fn the_aws_cli_puts_sets_and_describes_alarms() {
         ])
         .await;
     assert!(put.ok, "{}", put.stderr);
+    let wait = aws.run(&["cloudwatch", "wait", "alarm-exists", "--alarm-names", "cli"]).await;
+    assert!(wait.ok, "{}", wait.stderr);
     let set = aws
         .run(&[
             "cloudwatch",
@@ -447,19 +450,6 @@ async fn alarm_state_and_history_survive_kill_9() {
         ["Alarm updated from INSUFFICIENT_DATA to ALARM"]
     );
     second.terminate();
-}
-
-fn boto3_available() -> bool {
-    let found =
-        std::process::Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("VERSA_REQUIRE_AWS_CLI").as_deref() != Ok("1"),
-            "VERSA_REQUIRE_AWS_CLI=1 but python3 cannot import boto3"
-        );
-        eprintln!("skipping: boto3 is not installed (set VERSA_REQUIRE_AWS_CLI=1 to make this an error)");
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

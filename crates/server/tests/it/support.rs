@@ -138,3 +138,19 @@ pub fn s3_client_with(endpoint: &str, key: &testkit::Key) -> aws_sdk_s3::Client 
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+/// Whether `python3` can import boto3; when it cannot, the test is skipped, unless
+/// `VERSA_REQUIRE_AWS_CLI=1` (CI) makes that an error.
+#[allow(clippy::disallowed_methods)] // tests run host tools (python3) directly
+pub fn boto3_available() -> bool {
+    let found =
+        std::process::Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("VERSA_REQUIRE_AWS_CLI").as_deref() != Ok("1"),
+            "VERSA_REQUIRE_AWS_CLI=1 but python3 cannot import boto3"
+        );
+        eprintln!("skipping: boto3 is not installed (set VERSA_REQUIRE_AWS_CLI=1 to make this an error)");
+    }
+    found
+}
