@@ -124,6 +124,11 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Who the alias history names for this deployment's alias writes.
+    fn actor(&self, rollback: bool) -> control::Actor {
+        control::Actor::Deployment { id: self.id.clone(), rollback }
+    }
+
     pub fn row(&self) -> CdDeploymentRow {
         CdDeploymentRow {
             id: self.id.clone(),
@@ -216,8 +221,7 @@ pub(crate) async fn write_alias(
     alias: &str,
     state: AliasState,
     expect: Option<String>,
-    deployment_id: &str,
-    rollback: bool,
+    actor: control::Actor,
 ) -> Result<String, ControlError> {
     let weights = state.weight.map(|(v, w)| [(v.to_string(), Some(w))].into_iter().collect());
     let input = AliasUpdate {
@@ -226,7 +230,6 @@ pub(crate) async fn write_alias(
         routing: Some(RoutingInput { additional_version_weights: Some(weights.unwrap_or_default()) }),
         revision_id: expect,
     };
-    let actor = control::Actor::Deployment { id: deployment_id.to_owned(), rollback };
     let view = control.update_alias_as(scope, function, alias, input, actor).await?;
     Ok(view.alias.revision_id.0)
 }
@@ -544,7 +547,7 @@ impl crate::CodeDeploy {
             // A write done just before a crash (the doc was not saved): adopt it.
             Ok((state, rev)) if same(&state, &want) => Some(rev),
             Ok((_, rev)) if d.is_rollback || Some(&rev) == d.last_revision.as_ref() => {
-                match write_alias(control, scope, &spec.function, &spec.alias, want, Some(rev), &d.id, d.is_rollback)
+                match write_alias(control, scope, &spec.function, &spec.alias, want, Some(rev), d.actor(d.is_rollback))
                     .await
                 {
                     Ok(r) => Some(r),
@@ -601,8 +604,7 @@ impl crate::CodeDeploy {
                     &spec.alias,
                     back,
                     d.last_revision.clone(),
-                    &d.id,
-                    true,
+                    d.actor(true),
                 )
                 .await
                 {

@@ -1,5 +1,5 @@
 //! A minimal signed HTTP/1.1 client over `std::net::TcpStream` for the CLI subcommands that
-//! talk to a running server (`versa keys`, `versa metrics`): one request per connection,
+//! talk to a running server (`versa keys`, `versa metrics`, `versa deploy`): one request per connection,
 //! `http://` endpoints only, answers bounded by [`ANSWER_BYTES_MAX`].
 
 use std::io::{Read, Write};
@@ -32,6 +32,33 @@ pub(crate) fn send(
     body: &[u8],
     signer: &Signer<'_>,
 ) -> anyhow::Result<(u16, String)> {
+    send_with_headers(endpoint, method, path, headers, body, signer).map(|a| (a.status, a.body))
+}
+
+/// A server's answer: status, header lines (names lower-cased) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    /// The first value of header `name` (lower-case).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// [`send`], keeping the answer's headers.
+pub(crate) fn send_with_headers(
+    endpoint: &str,
+    method: &http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    signer: &Signer<'_>,
+) -> anyhow::Result<Answer> {
     let authority = endpoint
         .strip_prefix("http://")
         .map(|a| a.trim_end_matches('/'))
@@ -72,11 +99,17 @@ pub(crate) fn send(
     stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.take(ANSWER_BYTES_MAX).read_to_end(&mut raw)?;
-    parse_answer(&raw)
+    parse_answer_full(&raw)
 }
 
 /// Status and body of a raw HTTP/1.1 answer (a `chunked` body is decoded).
+#[cfg(test)]
 fn parse_answer(raw: &[u8]) -> anyhow::Result<(u16, String)> {
+    parse_answer_full(raw).map(|a| (a.status, a.body))
+}
+
+/// Status, headers and body of a raw HTTP/1.1 answer (a `chunked` body is decoded).
+fn parse_answer_full(raw: &[u8]) -> anyhow::Result<Answer> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("the server's answer has no header end")?;
     let head = String::from_utf8_lossy(&raw[..end]);
     let body = &raw[end + 4..];
@@ -87,7 +120,13 @@ fn parse_answer(raw: &[u8]) -> anyhow::Result<(u16, String)> {
         })
     });
     let body = if chunked { dechunk(body).context("the server's chunked answer is malformed")? } else { body.to_vec() };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(Answer { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
 fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
@@ -118,5 +157,8 @@ mod tests {
         assert_eq!(parse_answer(chunked).unwrap(), (400, "abcde".to_owned()));
         assert!(parse_answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err());
         assert!(parse_answer(b"HTTP/1.1 200 OK").is_err());
+        let full = parse_answer_full(b"HTTP/1.1 200 OK\r\nX-Amz-Function-Error: Unhandled\r\n\r\n{}").unwrap();
+        assert_eq!(full.header("x-amz-function-error"), Some("Unhandled"));
+        assert_eq!(full.header("x-other"), None);
     }
 }

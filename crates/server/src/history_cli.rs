@@ -95,7 +95,7 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let (function, alias) = parse_target(&args.target)?;
     anyhow::ensure!((1..=LIMIT_MAX).contains(&args.limit), "--limit must be between 1 and {LIMIT_MAX}");
     let region = region(args.region);
-    let key = credentials()?;
+    let key = credentials(None)?;
     let signer = Signer {
         access_key_id: &key.access_key_id,
         secret: &key.secret,

@@ -8,9 +8,11 @@ use clap::{Parser, Subcommand};
 use server::{Config, DataDir};
 
 mod client;
+mod deploy_cli;
 mod history_cli;
 mod keys;
 mod metrics_cli;
+mod pipeline;
 use tracing_subscriber::filter::LevelFilter;
 
 #[derive(Parser, Debug)]
@@ -38,6 +40,15 @@ enum Command {
     /// Invocations, errors and p50/p99 duration per executed version of an alias (per alias
     /// and version of an unqualified function), from a server's CloudWatch API.
     Metrics(MetricsArgs),
+    /// Move an alias to a version through a CodeDeploy deployment (canary, linear or all at
+    /// once; alarms and hooks roll it back), or show, stop or list deployments. Exit status 0
+    /// on success, 1 when a waited-for deployment failed or stopped, 2 on usage or connection errors.
+    Deploy(deploy_cli::DeployArgs),
+    /// Deploy the version one alias points at to another alias (e.g. beta → prod).
+    Promote(deploy_cli::PromoteArgs),
+    /// Promote a version alias by alias through the stages of a pipeline file.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
     /// Who moved an alias, when, from which versions and weights to which (newest first),
     /// from a server's alias history.
     History(HistoryArgs),
@@ -207,6 +218,9 @@ fn main() -> anyhow::Result<()> {
         Command::Keys(args) => return keys::run(args),
         Command::Metrics(args) => return metrics_cli::run(args),
         Command::History(args) => return history_cli::run(args),
+        Command::Deploy(args) => std::process::exit(deploy_cli::run(args)),
+        Command::Promote(args) => std::process::exit(deploy_cli::run_promote(args)),
+        Command::Pipeline(command) => std::process::exit(pipeline::run(command)),
     };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()

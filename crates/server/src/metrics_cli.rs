@@ -83,9 +83,9 @@ fn window(now_ms: i64, since_ms: i64) -> (i64, i64) {
 
 /// One table row: its label and the dimensions of its metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    label: String,
-    dims: Vec<(String, String)>,
+pub(crate) struct Row {
+    pub(crate) label: String,
+    pub(crate) dims: Vec<(String, String)>,
 }
 
 fn dims_json(dims: &[(String, String)]) -> Value {
@@ -175,7 +175,7 @@ fn rows(target: &Target, found: &[Value]) -> Vec<Row> {
 const QUERIES: [(&str, &str, &str); 4] =
     [("i", "Invocations", "Sum"), ("e", "Errors", "Sum"), ("p", "Duration", "p50"), ("q", "Duration", "p99")];
 
-fn get_metric_data_body(rows: &[Row], start_ms: i64, end_ms: i64, next_token: Option<&str>) -> Value {
+pub(crate) fn get_metric_data_body(rows: &[Row], start_ms: i64, end_ms: i64, next_token: Option<&str>) -> Value {
     let period = (end_ms - start_ms) / 1000;
     let mut queries = Vec::new();
     for (n, row) in rows.iter().enumerate() {
@@ -204,16 +204,16 @@ fn get_metric_data_body(rows: &[Row], start_ms: i64, end_ms: i64, next_token: Op
 
 /// What one row shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Figures {
-    invocations: f64,
-    errors: f64,
-    p50: Option<f64>,
-    p99: Option<f64>,
+pub(crate) struct Figures {
+    pub(crate) invocations: f64,
+    pub(crate) errors: f64,
+    pub(crate) p50: Option<f64>,
+    pub(crate) p99: Option<f64>,
 }
 
 /// Adds one GetMetricData answer's results into `figures` (by row): sums add up; a
 /// percentile spread over several periods shows the highest.
-fn collect(figures: &mut [Figures], answer: &Value) {
+pub(crate) fn collect(figures: &mut [Figures], answer: &Value) {
     for r in answer["MetricDataResults"].as_array().into_iter().flatten() {
         let Some(id) = r["Id"].as_str() else { continue };
         let (prefix, n) = id.split_at(1);
@@ -289,16 +289,18 @@ fn render(target: &Target, start_ms: i64, end_ms: i64, endpoint: &str, rows: &[R
 
 /// The credentials: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else
 /// the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`, profile
-/// `AWS_PROFILE` or `default`), else the root key in Versa's data dir.
-pub(crate) fn credentials() -> anyhow::Result<server::credentials::ProfileKey> {
+/// `profile`, else `AWS_PROFILE`, else `default`), else the root key in Versa's data dir.
+pub(crate) fn credentials(profile: Option<&str>) -> anyhow::Result<server::credentials::ProfileKey> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(access_key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+    if profile.is_none()
+        && let (Some(access_key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
+    {
         return Ok(server::credentials::ProfileKey { access_key_id, secret, session_token: env("AWS_SESSION_TOKEN") });
     }
     let file = env("AWS_SHARED_CREDENTIALS_FILE")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".aws").join("credentials")));
-    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+    let profile = profile.map(str::to_owned).or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".to_owned());
     if let Some(path) = file.filter(|p| p.exists()) {
         return server::credentials::read_profile(&path, &profile);
     }
@@ -310,7 +312,7 @@ pub(crate) fn credentials() -> anyhow::Result<server::credentials::ProfileKey> {
 }
 
 /// One CloudWatch JSON 1.0 call; an error answer becomes an error naming its code.
-fn call(endpoint: &str, signer: &Signer<'_>, operation: &str, body: &Value) -> anyhow::Result<Value> {
+pub(crate) fn call(endpoint: &str, signer: &Signer<'_>, operation: &str, body: &Value) -> anyhow::Result<Value> {
     let target = format!("{TARGET_PREFIX}.{operation}");
     let headers = [
         ("content-type", "application/x-amz-json-1.0"),
@@ -327,10 +329,9 @@ fn call(endpoint: &str, signer: &Signer<'_>, operation: &str, body: &Value) -> a
     Ok(answer)
 }
 
-/// `--region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
-pub(crate) fn region(given: Option<String>) -> String {
-    given
-        .or_else(|| std::env::var("AWS_REGION").ok())
+/// `--region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else us-east-1.
+pub(crate) fn region(flag: Option<String>) -> String {
+    flag.or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "us-east-1".to_owned())
@@ -340,7 +341,7 @@ pub(crate) fn run(args: MetricsArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target)?;
     let since = parse_since(&args.since)?;
     let region = region(args.region);
-    let key = credentials()?;
+    let key = credentials(None)?;
     let signer = Signer {
         access_key_id: &key.access_key_id,
         secret: &key.secret,

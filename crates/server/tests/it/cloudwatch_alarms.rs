@@ -19,7 +19,7 @@ use crate::support::*;
 const FAILS_ON_ASK: &str =
     "def handler(e, c):\n    if e.get('fail'):\n        raise Exception('asked to fail')\n    return 'ok'\n";
 
-fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+pub(crate) fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
     cloudwatch_as(endpoint, "test")
 }
 

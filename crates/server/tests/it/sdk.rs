@@ -15,7 +15,7 @@ use testkit::TestServer;
 use crate::support::*;
 
 /// Whether the SDK is installed where the test servers look; panics with the fix otherwise.
-fn sdk_installed() -> bool {
+pub(crate) fn sdk_installed() -> bool {
     let dir = invoke::sdk::RuntimesDir::new(server::default_runtimes_dir());
     let missing = dir.status().missing();
     if missing.is_empty() {
