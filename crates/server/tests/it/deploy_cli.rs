@@ -184,6 +184,13 @@ async fn a_seconds_canary_with_wait_succeeds_and_moves_the_alias() {
     assert!(counts.len() == 2 && counts.iter().all(|n| *n > 0), "{out}");
     assert!(out.trim_end().ends_with("Succeeded  (can:live is on version 2)"), "{out}");
     assert_eq!(alias_version(&c, "can", "live").await, ("2".to_owned(), false));
+    // The alias history names the deployment as the actor of both of its writes.
+    let (code, out, err) = versa(&["history", "can:live", "--endpoint", &endpoint]).await;
+    assert_eq!(code, 0, "{err}");
+    let steps: Vec<&str> = out.lines().filter(|l| l.contains("DeploymentStep")).collect();
+    assert_eq!(steps.len(), 2, "{out}");
+    assert!(steps.iter().all(|l| l.contains(&id)), "{out}");
+    assert!(steps[0].contains("1 (+2 at 50%)") && steps[0].trim_end().ends_with(" 2"), "{out}");
 
     let (code, out, err) = versa(&["deploy", "status", &id, "--endpoint", &endpoint]).await;
     assert_eq!(code, 0, "{err}");
