@@ -267,7 +267,17 @@ def story():
     assert done(d)["errorInformation"]["code"] == "INVALID_LAMBDA_FUNCTION"
     d = deploy("bad", "Resources: [")
     assert done(d)["status"] == "Failed"
+    # A hook that is not a function fails the deployment before any traffic moves.
+    d = deploy("bad", appspec("bad", pre="no-such-hook"))
+    i = done(d)
+    assert i["status"] == "Failed" and i["errorInformation"]["code"] == "HOOK_EXECUTION_FAILURE", i
+    assert "no-such-hook" in i["errorInformation"]["message"], i
     assert alias("bad") == ("1", {})
+    # An unknown deployment config is refused at once.
+    assert error(lambda: cd.create_deployment(
+        applicationName="app", deploymentGroupName="bad", deploymentConfigName="nope",
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec("bad")}})) == (
+        "DeploymentConfigDoesNotExistException", "No deployment configuration found for name: nope", 400)
     assert error(lambda: cd.create_deployment(applicationName="app", deploymentGroupName="bad", revision={
         "revisionType": "AppSpecContent", "appSpecContent": {"content": "x", "sha256": "00"}}))[0] == "InvalidRevisionException"
     assert error(lambda: cd.create_deployment(applicationName="app", deploymentGroupName="nope", revision={
