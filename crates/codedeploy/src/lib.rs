@@ -30,10 +30,6 @@ pub const DEPLOYMENTS_PER_GROUP_MAX: usize = 1_000;
 /// Most active deployments one scheduler pass walks, earliest due first; a full pass is
 /// followed at once by another.
 pub const ACTIVE_PER_PASS_MAX: usize = 256;
-/// How long a finished deployment stays in `versa_deployment_status` after its creation.
-pub const GAUGE_RECENT_MS: i64 = 3_600_000;
-/// Most deployments `versa_deployment_status` shows (active first, then newest).
-pub const GAUGE_DEPLOYMENTS_MAX: usize = 500;
 /// How long a hook may take to call back by default (AWS: 1 hour).
 pub const HOOK_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
 
