@@ -424,11 +424,12 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 12: bounded CodeDeploy reads: a group's deployments newest first (ListDeployments by
     // group, lastAttempted/lastSuccessful, trimming to `CD_DEPLOYMENTS_PER_GROUP`), and the
-    // active ones by due time (the scheduler's bounded pass).
+    // active ones by due time (the scheduler's bounded pass), the recent ones (`/metrics`).
     r#"
     CREATE INDEX cd_deployments_group
         ON cd_deployments(account, region, application, deployment_group, create_ms, id);
     CREATE INDEX cd_deployments_due ON cd_deployments(next_due_ms, create_ms, id) WHERE active = 1;
+    CREATE INDEX cd_deployments_created ON cd_deployments(create_ms);
     "#,
 ];
 
