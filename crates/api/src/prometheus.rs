@@ -23,21 +23,24 @@ pub(crate) async fn serve(state: &ApiState) -> Response<Body> {
             .body(Body::from("metrics are not recorded\n"))
             .unwrap_or_default();
     };
+    let now = stdx::time::now_ms();
     let read = state
         .control
         .store()
-        .read(|tx| {
+        .read(move |tx| {
             let queued = tx.queued_events()?.events;
             let oldest = tx.oldest_queued_event_ms()?;
             // One more than is rendered, so a cut is visible in the logs.
             let aliases = tx.all_aliases(metrics::MAX_PROM_SERIES + 1)?;
             let alarms = tx.alarm_states(metrics::MAX_PROM_ALARMS + 1)?;
-            Ok::<_, store::StoreError>((queued, oldest, aliases, alarms))
+            let deployments =
+                tx.cd_deployments_shown(now - metrics::PROM_DEPLOYMENT_RECENT_MS, metrics::MAX_PROM_DEPLOYMENTS)?;
+            Ok::<_, store::StoreError>((queued, oldest, aliases, alarms, deployments))
         })
         .await;
-    let (queued, oldest, aliases, alarms) = read.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot read the queue, aliases and alarms for /metrics");
-        (0, None, Vec::new(), Vec::new())
+    let (queued, oldest, aliases, alarms, deployments) = read.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the queue, aliases, alarms and deployments for /metrics");
+        (0, None, Vec::new(), Vec::new(), Vec::new())
     });
     if aliases.len() > metrics::MAX_PROM_SERIES {
         tracing::warn!(limit = metrics::MAX_PROM_SERIES, "too many aliases; routing weights cut");
@@ -46,7 +49,6 @@ pub(crate) async fn serve(state: &ApiState) -> Response<Body> {
         tracing::warn!(limit = metrics::MAX_PROM_ALARMS, "too many alarms; alarm states cut");
     }
     let (warm, busy) = state.engine.environments();
-    let now = stdx::time::now_ms();
     let gauges = metrics::Gauges {
         concurrent_executions: state.engine.running_invocations(),
         environments_warm: warm as u64,
@@ -58,6 +60,7 @@ pub(crate) async fn serve(state: &ApiState) -> Response<Body> {
             .into_iter()
             .map(|a| metrics::AlarmGauge { account: a.account, region: a.region, alarm: a.name, state: a.state })
             .collect(),
+        deployments: deployments.iter().filter_map(deployment_gauge).collect(),
     };
     Response::builder()
         .status(StatusCode::OK)
@@ -82,4 +85,31 @@ fn routing_weights(row: &store::AliasRow) -> Vec<metrics::RoutingWeight> {
         out.push(weight(r.version.to_string(), r.weight));
     }
     out
+}
+
+/// A deployment's status and, while it is active, its target version's share of the alias.
+fn deployment_gauge(row: &store::CdDeploymentRow) -> Option<metrics::DeploymentGauge> {
+    let d = codedeploy::engine::Deployment::parse(row)
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot read a deployment for /metrics"))
+        .ok()?;
+    let (function, alias) = d.spec.as_ref().map(|s| (s.function.clone(), s.alias.clone())).unwrap_or_default();
+    let target = d.spec.as_ref().filter(|_| d.active()).map(|spec| {
+        let weight = match d.alias_state {
+            Some(s) if s.primary == spec.target => 1.0,
+            Some(s) => s.weight.filter(|(v, _)| *v == spec.target).map_or(0.0, |(_, w)| w),
+            None => 0.0,
+        };
+        (spec.target.to_string(), weight)
+    });
+    Some(metrics::DeploymentGauge {
+        account: d.account,
+        region: d.region,
+        deployment_id: d.id,
+        application: d.application,
+        deployment_group: d.group,
+        function,
+        alias,
+        status: d.status,
+        target,
+    })
 }

@@ -310,8 +310,9 @@ impl crate::CodeDeploy {
     /// One pass over the active deployments; the earliest due time left.
     pub async fn pass(&self) -> Result<Option<i64>, Error> {
         let _guard = self.inner.lock.lock().await;
-        let rows = self.inner.store.read(|tx| tx.cd_active_deployments()).await?;
-        let mut next: Option<i64> = None;
+        let rows = self.inner.store.read(|tx| tx.cd_active_deployments(crate::ACTIVE_PER_PASS_MAX)).await?;
+        // A full pass may have left due deployments behind: go again at once.
+        let mut next: Option<i64> = (rows.len() >= crate::ACTIVE_PER_PASS_MAX).then(stdx::time::now_ms);
         for row in rows {
             let mut d = Deployment::parse(&row)?;
             if let Err(e) = self.tick(&mut d).await {

@@ -23,6 +23,13 @@ pub const SERVICE: &str = "codedeploy";
 pub const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
 /// Largest request body read (an AppSpec is at most `appspec::CONTENT_BYTES_MAX`).
 pub const REQUEST_BYTES_MAX: usize = 256 * 1024;
+/// Most deployments kept per deployment group: when a deployment is created, the group's
+/// finished deployments beyond its newest this many are deleted, oldest first (AWS keeps the
+/// whole history; Versa keeps a bounded one). Active deployments are never trimmed.
+pub const DEPLOYMENTS_PER_GROUP_MAX: usize = 1_000;
+/// Most active deployments one scheduler pass walks, earliest due first; a full pass is
+/// followed at once by another.
+pub const ACTIVE_PER_PASS_MAX: usize = 256;
 /// How long a hook may take to call back by default (AWS: 1 hour).
 pub const HOOK_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
 

@@ -20,6 +20,8 @@ const BATCH_MAX: usize = 100;
 const BATCH_DEPLOYMENTS_MAX: usize = 25;
 /// Items per List* page.
 const PAGE: usize = 100;
+/// Most uses of a revision GetApplicationRevision reads (the newest).
+const REVISION_USES_MAX: usize = 1_000;
 
 fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
@@ -487,15 +489,24 @@ async fn create_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
 async fn get_group(cd: &CodeDeploy, scope: &Scope, app: &str, name: &str) -> Result<Value, Error> {
     get_app(cd, scope, app).await?;
     let mut g = object(cd, scope, GROUP, &group_key(app, name)).await?.ok_or_else(|| no_group(name))?;
-    // lastSuccessful/lastAttempted are derived from the deployments.
-    let all = deployments(cd, scope).await?;
+    // lastSuccessful/lastAttempted: the group's newest deployments (indexed queries).
+    let (a, r, ap, gr) =
+        (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), app.to_owned(), name.to_owned());
+    let (last, ok) = cd
+        .inner
+        .store
+        .read(move |tx| {
+            let last = tx.cd_group_latest(&a, &r, &ap, &gr, None)?;
+            let ok = tx.cd_group_latest(&a, &r, &ap, &gr, Some("Succeeded"))?;
+            Ok::<_, StoreError>((last, ok))
+        })
+        .await?;
     let summary = |d: &Deployment| json!({"deploymentId": d.id, "status": d.status, "endTime": d.complete_ms.map(secs), "createTime": secs(d.create_ms)});
-    let mine: Vec<&Deployment> = all.iter().filter(|d| d.application == app && d.group == name).collect();
-    if let Some(d) = mine.last() {
-        g["lastAttemptedDeployment"] = summary(d);
+    if let Some(row) = last {
+        g["lastAttemptedDeployment"] = summary(&Deployment::parse(&row)?);
     }
-    if let Some(d) = mine.iter().rev().find(|d| d.status == "Succeeded") {
-        g["lastSuccessfulDeployment"] = summary(d);
+    if let Some(row) = ok {
+        g["lastSuccessfulDeployment"] = summary(&Deployment::parse(&row)?);
     }
     Ok(g)
 }
@@ -798,16 +809,17 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
         .inner
         .store
         .write(move |tx| {
-            let busy = tx.cd_active_deployments()?.into_iter().find(|r| {
-                r.account == row.account
-                    && r.region == row.region
-                    && r.application == row.application
-                    && r.group == row.group
-            });
-            if let Some(b) = busy {
+            if let Some(b) = tx.cd_group_active(&row.account, &row.region, &row.application, &row.group)? {
                 return Ok::<_, StoreError>(Err(b.id));
             }
             tx.put_cd_deployment(&row)?;
+            tx.trim_cd_deployments(
+                &row.account,
+                &row.region,
+                &row.application,
+                &row.group,
+                crate::DEPLOYMENTS_PER_GROUP_MAX,
+            )?;
             Ok(Ok(()))
         })
         .await?;
@@ -820,12 +832,6 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
     drop(_guard);
     cd.poke();
     Ok(json!({"deploymentId": id}))
-}
-
-async fn deployments(cd: &CodeDeploy, scope: &Scope) -> Result<Vec<Deployment>, Error> {
-    let (a, r) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned());
-    let rows = cd.inner.store.read(move |tx| tx.cd_deployments(&a, &r)).await?;
-    Ok(rows.iter().map(Deployment::parse).collect::<Result<_, _>>()?)
 }
 
 /// A deployment as no engine step is half done (an alias written, its record not yet): read
@@ -975,20 +981,39 @@ async fn list_deployments(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<V
             "The minimum number of required application names was not specified.",
         ));
     }
-    let statuses: Vec<&str> =
-        i["includeOnlyStatuses"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let statuses: Vec<String> = i["includeOnlyStatuses"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
     let range = &i["createTimeRange"];
-    let (start, end) = (range["start"].as_f64(), range["end"].as_f64());
-    let mut all = deployments(cd, scope).await?;
-    all.reverse();
-    let ids = all
-        .into_iter()
-        .filter(|d| app.is_none_or(|a| d.application == a) && group.is_none_or(|g| d.group == g))
-        .filter(|d| statuses.is_empty() || statuses.contains(&d.status.as_str()))
-        .filter(|d| start.is_none_or(|s| secs(d.create_ms) >= s) && end.is_none_or(|e| secs(d.create_ms) <= e))
-        .map(|d| Value::String(d.id))
-        .collect();
-    let (items, next) = page(ids, s(i, "nextToken"));
+    let ms = |v: &Value| v.as_f64().map(|s| (s * 1000.0).round() as i64);
+    // The token is where the previous page ended: `<create ms>:<id>`.
+    let before = match s(i, "nextToken") {
+        None => None,
+        Some(t) => {
+            Some(t.split_once(':').and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned()))).ok_or_else(
+                || Error::new("InvalidNextTokenException", "The next token was specified in an invalid format."),
+            )?)
+        }
+    };
+    let q = store::CdDeploymentQuery {
+        account: scope.account.as_str().to_owned(),
+        region: scope.region.as_str().to_owned(),
+        application: app.map(str::to_owned),
+        group: group.map(str::to_owned),
+        statuses,
+        created_from_ms: ms(&range["start"]),
+        created_to_ms: ms(&range["end"]),
+        before,
+        sha256: None,
+        limit: PAGE + 1,
+    };
+    let mut rows = cd.inner.store.read(move |tx| tx.cd_deployments_page(&q)).await?;
+    let next = (rows.len() > PAGE).then(|| {
+        rows.truncate(PAGE);
+        rows.last().map(|r| format!("{}:{}", r.create_ms, r.id)).unwrap_or_default()
+    });
+    let items: Vec<Value> = rows.into_iter().map(|r| Value::String(r.id)).collect();
     Ok(paged(json!({"deployments": items}), next))
 }
 
@@ -999,9 +1024,18 @@ async fn get_revision(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
         return Err(Error::new("RevisionRequiredException", "The revision ID was not specified."));
     }
     let (_, sha) = revision_content(&i["revision"])?;
-    let all = deployments(cd, scope).await?;
-    let used: Vec<&Deployment> =
-        all.iter().filter(|d| d.application == app && d.sha256 == sha && !d.is_rollback).collect();
+    // The revision's newest uses (at most REVISION_USES_MAX), oldest first.
+    let q = store::CdDeploymentQuery {
+        account: scope.account.as_str().to_owned(),
+        region: scope.region.as_str().to_owned(),
+        application: Some(app.to_owned()),
+        sha256: Some(sha.clone()),
+        limit: REVISION_USES_MAX,
+        ..Default::default()
+    };
+    let rows = cd.inner.store.read(move |tx| tx.cd_deployments_page(&q)).await?;
+    let all: Vec<Deployment> = rows.iter().rev().map(Deployment::parse).collect::<Result<_, _>>()?;
+    let used: Vec<&Deployment> = all.iter().filter(|d| !d.is_rollback).collect();
     let Some(first) = used.first() else {
         return Err(Error::new(
             "RevisionDoesNotExistException",

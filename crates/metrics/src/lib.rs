@@ -28,7 +28,10 @@ use std::time::Duration;
 
 use store::{MetricPoint, MetricSeries, Store, StoreError};
 
-pub use crate::prom::{AlarmGauge, Gauges, MAX_PROM_ALARMS, MAX_PROM_SERIES, Outcome, RoutingWeight};
+pub use crate::prom::{
+    AlarmGauge, DeploymentGauge, Gauges, MAX_PROM_ALARMS, MAX_PROM_DEPLOYMENTS, MAX_PROM_SERIES, Outcome,
+    PROM_DEPLOYMENT_RECENT_MS, RoutingWeight,
+};
 pub use crate::sketch::{RELATIVE_ERROR, Sketch};
 
 /// The namespace of the metrics Lambda emits.

@@ -15,6 +15,13 @@ pub const MAX_PROM_SERIES: usize = 5_000;
 /// Most alarms whose state is exported (three series each, see [`AlarmGauge`]).
 pub const MAX_PROM_ALARMS: usize = MAX_PROM_SERIES / 3;
 
+/// Most deployments `versa_deployment_status` shows: the active ones first, then the newest.
+pub const MAX_PROM_DEPLOYMENTS: usize = 500;
+
+/// How long a finished deployment stays in `versa_deployment_status`, counted from its
+/// creation (milliseconds: one hour).
+pub const PROM_DEPLOYMENT_RECENT_MS: i64 = 3_600_000;
+
 /// The state values of `versa_alarm_state`, in AWS's order.
 const ALARM_STATES: [&str; 3] = ["INSUFFICIENT_DATA", "ALARM", "OK"];
 
@@ -61,6 +68,25 @@ pub struct Gauges {
     pub routing: Vec<RoutingWeight>,
     /// Every alarm's state (at most [`MAX_PROM_ALARMS`] rendered).
     pub alarms: Vec<AlarmGauge>,
+    /// Active and recent CodeDeploy deployments (at most [`MAX_PROM_DEPLOYMENTS`] rendered).
+    pub deployments: Vec<DeploymentGauge>,
+}
+
+/// One CodeDeploy deployment: `versa_deployment_status` (1, its status a label) and, while it
+/// shifts traffic, `versa_deployment_target_weight` (the target version's share).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentGauge {
+    pub account: String,
+    pub region: String,
+    pub deployment_id: String,
+    pub application: String,
+    pub deployment_group: String,
+    pub function: String,
+    pub alias: String,
+    /// AWS's status (`Created`, `InProgress`, `Succeeded`, `Failed`, `Stopped`, …).
+    pub status: String,
+    /// The target version and its current weight, while the deployment is active.
+    pub target: Option<(String, f64)>,
 }
 
 /// One CloudWatch alarm's state: `versa_alarm_state`, 1 for its state value and 0 for the
@@ -400,6 +426,44 @@ impl Prom {
         }
         header(
             &mut out,
+            "versa_deployment_status",
+            "gauge",
+            "CodeDeploy deployments, active and recent: 1, by status.",
+        );
+        let shown = &gauges.deployments[..gauges.deployments.len().min(MAX_PROM_DEPLOYMENTS)];
+        for d in shown {
+            let labels = [
+                ("account", d.account.as_str()),
+                ("region", &d.region),
+                ("deployment_id", &d.deployment_id),
+                ("application", &d.application),
+                ("deployment_group", &d.deployment_group),
+                ("function", &d.function),
+                ("alias", &d.alias),
+                ("status", &d.status),
+            ];
+            sample(&mut out, "versa_deployment_status", &labels, 1.0);
+        }
+        header(
+            &mut out,
+            "versa_deployment_target_weight",
+            "gauge",
+            "The share of the alias's traffic an active deployment's target version gets.",
+        );
+        for d in shown {
+            let Some((version, weight)) = &d.target else { continue };
+            let labels = [
+                ("account", d.account.as_str()),
+                ("region", &d.region),
+                ("deployment_id", &d.deployment_id),
+                ("function", &d.function),
+                ("alias", &d.alias),
+                ("version", version),
+            ];
+            sample(&mut out, "versa_deployment_target_weight", &labels, *weight);
+        }
+        header(
+            &mut out,
             "versa_metrics_series_dropped_total",
             "counter",
             "Series not kept because a cardinality bound was reached (Prometheus view and stored metrics).",
@@ -593,6 +657,37 @@ mod tests {
             "versa_alias_routing_weight{{{OWNER}function=\"f\",alias=\"prod\",version=\"1\"}} 0.9\n"
         )));
         assert!(text.contains("alias=\"prod\",version=\"2\"} 0.1\n"));
+    }
+
+    #[test]
+    fn deployments_render_status_and_target_weight_and_are_bounded() {
+        let d = |i: usize, target: Option<(String, f64)>| DeploymentGauge {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            deployment_id: format!("d-{i:09}"),
+            application: "app".into(),
+            deployment_group: "grp".into(),
+            function: "fn".into(),
+            alias: "live".into(),
+            status: if target.is_some() { "InProgress".into() } else { "Succeeded".into() },
+            target,
+        };
+        let text = Prom::default().render(
+            &Gauges { deployments: vec![d(1, Some(("2".into(), 0.1))), d(0, None)], ..Gauges::default() },
+            Dropped::default(),
+        );
+        assert!(text.contains(
+            "versa_deployment_status{account=\"123456789012\",region=\"us-east-1\",deployment_id=\"d-000000001\",application=\"app\",deployment_group=\"grp\",function=\"fn\",alias=\"live\",status=\"InProgress\"} 1\n"
+        ), "{text}");
+        assert!(text.contains("deployment_id=\"d-000000000\",application=\"app\",deployment_group=\"grp\",function=\"fn\",alias=\"live\",status=\"Succeeded\"} 1\n"));
+        assert!(text.contains(
+            "versa_deployment_target_weight{account=\"123456789012\",region=\"us-east-1\",deployment_id=\"d-000000001\",function=\"fn\",alias=\"live\",version=\"2\"} 0.1\n"
+        ));
+        assert_eq!(text.lines().filter(|l| l.starts_with("versa_deployment_target_weight{")).count(), 1);
+        let many =
+            Gauges { deployments: (0..MAX_PROM_DEPLOYMENTS + 5).map(|i| d(i, None)).collect(), ..Gauges::default() };
+        let text = Prom::default().render(&many, Dropped::default());
+        assert_eq!(text.lines().filter(|l| l.starts_with("versa_deployment_status{")).count(), MAX_PROM_DEPLOYMENTS);
     }
 
     #[test]

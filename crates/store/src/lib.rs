@@ -358,12 +358,50 @@ pub trait ReadTx {
     fn cd_objects(&mut self, account: &str, region: &str, kind: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// One deployment by id (any account).
     fn cd_deployment(&mut self, id: &str) -> Result<Option<CdDeploymentRow>, StoreError>;
-    /// The deployments of an account and region, oldest first.
-    fn cd_deployments(&mut self, account: &str, region: &str) -> Result<Vec<CdDeploymentRow>, StoreError>;
-    /// Every active deployment (any account), oldest first.
-    fn cd_active_deployments(&mut self) -> Result<Vec<CdDeploymentRow>, StoreError>;
+    /// One page of an account and region's deployments, newest first (create time, then id).
+    fn cd_deployments_page(&mut self, q: &CdDeploymentQuery) -> Result<Vec<CdDeploymentRow>, StoreError>;
+    /// At most `limit` active deployments (any account), earliest due first.
+    fn cd_active_deployments(&mut self, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError>;
+    /// The active deployment of a deployment group, if any.
+    fn cd_group_active(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+    ) -> Result<Option<CdDeploymentRow>, StoreError>;
+    /// A group's newest deployment, optionally only among those with a status.
+    fn cd_group_latest(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+        status: Option<&str>,
+    ) -> Result<Option<CdDeploymentRow>, StoreError>;
+    /// At most `limit` deployments (any account): the active ones, then those created at or
+    /// after `since_ms`, newest first (the Prometheus view).
+    fn cd_deployments_shown(&mut self, since_ms: i64, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError>;
     /// The tags of a CodeDeploy resource, by key.
     fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// A page request of [`ReadTx::cd_deployments_page`]: filters, and where the previous page
+/// ended (`(create_ms, id)` of its last row).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CdDeploymentQuery {
+    pub account: String,
+    pub region: String,
+    pub application: Option<String>,
+    pub group: Option<String>,
+    /// Only these statuses (empty: any).
+    pub statuses: Vec<String>,
+    pub created_from_ms: Option<i64>,
+    pub created_to_ms: Option<i64>,
+    /// Only deployments of this revision (`sha256` of its content).
+    pub sha256: Option<String>,
+    pub before: Option<(i64, String)>,
+    pub limit: usize,
 }
 
 /// One CodeDeploy deployment as stored (the `codedeploy` crate's record): its state machine is
@@ -474,6 +512,16 @@ pub trait WriteTx: ReadTx {
     fn delete_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
     /// Inserts or replaces a deployment; a second active one in a group is refused (unique index).
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError>;
+    /// Deletes a group's finished deployments beyond its `keep` newest (of all its
+    /// deployments); returns how many went.
+    fn trim_cd_deployments(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+        keep: usize,
+    ) -> Result<usize, StoreError>;
     /// Replaces the tags of a CodeDeploy resource.
     fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError>;
     /// Inserts or replaces an alarm.

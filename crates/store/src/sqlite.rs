@@ -26,7 +26,7 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow, CdDeploymentRow};
+use crate::{AliasHistoryRow, AliasRow, CdDeploymentQuery, CdDeploymentRow};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -421,6 +421,15 @@ const MIGRATIONS: &[&str] = &[
         revision_id     TEXT
     );
     CREATE INDEX alias_history_alias ON alias_history(function_id, alias, id);
+    "#,
+    // 12: bounded CodeDeploy reads: a group's deployments newest first (ListDeployments by
+    // group, lastAttempted/lastSuccessful, trimming to `CD_DEPLOYMENTS_PER_GROUP`), and the
+    // active ones by due time (the scheduler's bounded pass), the recent ones (`/metrics`).
+    r#"
+    CREATE INDEX cd_deployments_group
+        ON cd_deployments(account, region, application, deployment_group, create_ms, id);
+    CREATE INDEX cd_deployments_due ON cd_deployments(next_due_ms, create_ms, id) WHERE active = 1;
+    CREATE INDEX cd_deployments_created ON cd_deployments(create_ms);
     "#,
 ];
 
@@ -1386,26 +1395,103 @@ impl ReadTx for SqliteTx<'_> {
             .map_err(db_err)
     }
 
-    fn cd_deployments(&mut self, account: &str, region: &str) -> Result<Vec<CdDeploymentRow>, StoreError> {
+    fn cd_deployments_page(&mut self, q: &CdDeploymentQuery) -> Result<Vec<CdDeploymentRow>, StoreError> {
+        let statuses = serde_json::to_string(&q.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (before_ms, before_id) = q.before.clone().unzip();
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE account = ?1 AND region = ?2 \
-                 ORDER BY create_ms, id"
+                 AND (?3 IS NULL OR application = ?3) AND (?4 IS NULL OR deployment_group = ?4) \
+                 AND (?5 = '[]' OR json_extract(doc, '$.status') IN (SELECT value FROM json_each(?5))) \
+                 AND (?6 IS NULL OR create_ms >= ?6) AND (?7 IS NULL OR create_ms <= ?7) \
+                 AND (?8 IS NULL OR create_ms < ?8 OR (create_ms = ?8 AND id < ?9)) \
+                 AND (?11 IS NULL OR json_extract(doc, '$.sha256') = ?11) \
+                 ORDER BY create_ms DESC, id DESC LIMIT ?10"
             ))
             .map_err(db_err)?;
-        let rows = stmt.query_map(params![account, region], cd_deployment_from_row).map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    q.account,
+                    q.region,
+                    q.application,
+                    q.group,
+                    statuses,
+                    q.created_from_ms,
+                    q.created_to_ms,
+                    before_ms,
+                    before_id,
+                    q.limit as i64,
+                    q.sha256
+                ],
+                cd_deployment_from_row,
+            )
+            .map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
 
-    fn cd_active_deployments(&mut self) -> Result<Vec<CdDeploymentRow>, StoreError> {
+    fn cd_active_deployments(&mut self, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE active = 1 ORDER BY create_ms, id"
+                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE active = 1 \
+                 ORDER BY next_due_ms, create_ms, id LIMIT ?1"
             ))
             .map_err(db_err)?;
-        let rows = stmt.query_map([], cd_deployment_from_row).map_err(db_err)?;
+        let rows = stmt.query_map(params![limit as i64], cd_deployment_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn cd_group_active(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+    ) -> Result<Option<CdDeploymentRow>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE account = ?1 AND region = ?2 \
+                 AND application = ?3 AND deployment_group = ?4 AND active = 1"
+            ))
+            .map_err(db_err)?
+            .query_row(params![account, region, application, group], cd_deployment_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn cd_group_latest(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+        status: Option<&str>,
+    ) -> Result<Option<CdDeploymentRow>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE account = ?1 AND region = ?2 \
+                 AND application = ?3 AND deployment_group = ?4 \
+                 AND (?5 IS NULL OR json_extract(doc, '$.status') = ?5) \
+                 ORDER BY create_ms DESC, id DESC LIMIT 1"
+            ))
+            .map_err(db_err)?
+            .query_row(params![account, region, application, group, status], cd_deployment_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn cd_deployments_shown(&mut self, since_ms: i64, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE active = 1 \
+                 UNION SELECT {CD_DEPLOYMENT_COLUMNS} FROM cd_deployments WHERE create_ms >= ?1 \
+                 ORDER BY active DESC, create_ms DESC, id DESC LIMIT ?2"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![since_ms, limit as i64], cd_deployment_from_row).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
 
@@ -2133,6 +2219,25 @@ impl WriteTx for SqliteTx<'_> {
             ])
             .map_err(db_err)?;
         Ok(())
+    }
+
+    fn trim_cd_deployments(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+        keep: usize,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM cd_deployments WHERE active = 0 AND id IN (SELECT id FROM cd_deployments \
+                 WHERE account = ?1 AND region = ?2 AND application = ?3 AND deployment_group = ?4 \
+                 ORDER BY create_ms DESC, id DESC LIMIT -1 OFFSET ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![account, region, application, group, keep as i64])
+            .map_err(db_err)
     }
 
     fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError> {

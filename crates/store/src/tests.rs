@@ -762,14 +762,103 @@ async fn codedeploy_keeps_one_active_deployment_per_group() {
         .await
         .unwrap();
     let active: Vec<String> =
-        store.read(|tx| tx.cd_active_deployments()).await.unwrap().into_iter().map(|r| r.id).collect();
+        store.read(|tx| tx.cd_active_deployments(10)).await.unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(active, ["d-B", "d-C"]);
-    let all = store.read(|tx| tx.cd_deployments("123456789012", "us-east-1")).await.unwrap();
+    let one = store.read(|tx| tx.cd_active_deployments(1)).await.unwrap();
+    assert_eq!(one.len(), 1, "the scheduler's pass is bounded");
+    let q = crate::CdDeploymentQuery {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    let all = store.read(move |tx| tx.cd_deployments_page(&q)).await.unwrap();
     assert_eq!(all.len(), 3);
+    let busy = store.read(|tx| tx.cd_group_active("123456789012", "us-east-1", "app", "g")).await.unwrap();
+    assert_eq!(busy.map(|r| r.id).as_deref(), Some("d-B"));
     store.write(|tx| tx.put_cd_object("123456789012", "us-east-1", "application", "app", "{\"x\":1}")).await.unwrap();
     let doc = store.read(|tx| tx.cd_object("123456789012", "us-east-1", "application", "app")).await.unwrap();
     assert_eq!(doc.as_deref(), Some("{\"x\":1}"));
     let tags = vec![("k".to_owned(), "v".to_owned())];
     store.write(move |tx| tx.put_cd_tags("arn:x", &tags)).await.unwrap();
     assert_eq!(store.read(|tx| tx.cd_tags("arn:x")).await.unwrap(), [("k".to_owned(), "v".to_owned())]);
+}
+
+#[tokio::test]
+async fn codedeploy_deployments_page_newest_first_and_are_trimmed_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let row = |n: i64, group: &str, status: &str| crate::CdDeploymentRow {
+        id: format!("d-{n:09}"),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        application: "app".into(),
+        group: group.into(),
+        active: false,
+        next_due_ms: None,
+        create_ms: n / 2, // two deployments share each create time: the id breaks the tie
+        doc: format!("{{\"status\":\"{status}\"}}"),
+    };
+    let rows: Vec<_> = (0..10)
+        .map(|n| row(n, "g", if n % 3 == 0 { "Succeeded" } else { "Failed" }))
+        .chain([row(100, "h", "Succeeded")])
+        .collect();
+    store
+        .write(move |tx| {
+            for r in &rows {
+                tx.put_cd_deployment(r)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let query = |before: Option<(i64, String)>| crate::CdDeploymentQuery {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        application: Some("app".into()),
+        group: Some("g".into()),
+        before,
+        limit: 4,
+        ..Default::default()
+    };
+    // Pages of 4 by (create time, id), newest first, each continuing where the last ended.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let q = query(before.clone());
+        let page = store.read(move |tx| tx.cd_deployments_page(&q)).await.unwrap();
+        seen.extend(page.iter().map(|r| r.id.clone()));
+        if page.len() < 4 {
+            break;
+        }
+        let last = page.last().unwrap();
+        before = Some((last.create_ms, last.id.clone()));
+    }
+    let want: Vec<String> = (0..10).rev().map(|n| format!("d-{n:09}")).collect();
+    assert_eq!(seen, want);
+    // Status and create-time filters run in the query.
+    let q = crate::CdDeploymentQuery { statuses: vec!["Succeeded".into()], limit: 100, ..query(None) };
+    let ok = store.read(move |tx| tx.cd_deployments_page(&q)).await.unwrap();
+    assert_eq!(
+        ok.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["d-000000009", "d-000000006", "d-000000003", "d-000000000"]
+    );
+    let q = crate::CdDeploymentQuery { created_from_ms: Some(2), created_to_ms: Some(3), limit: 100, ..query(None) };
+    assert_eq!(store.read(move |tx| tx.cd_deployments_page(&q)).await.unwrap().len(), 4);
+    // lastAttempted / lastSuccessful.
+    let last = store.read(|tx| tx.cd_group_latest("123456789012", "us-east-1", "app", "g", None)).await.unwrap();
+    assert_eq!(last.unwrap().id, "d-000000009");
+    let ok =
+        store.read(|tx| tx.cd_group_latest("123456789012", "us-east-1", "app", "g", Some("Failed"))).await.unwrap();
+    assert_eq!(ok.unwrap().id, "d-000000008");
+    // Trimming keeps the newest 3 of the group (finished ones go, oldest first); other groups stay.
+    let gone = store.write(|tx| tx.trim_cd_deployments("123456789012", "us-east-1", "app", "g", 3)).await.unwrap();
+    assert_eq!(gone, 7);
+    let q = crate::CdDeploymentQuery { limit: 100, ..query(None) };
+    let left = store.read(move |tx| tx.cd_deployments_page(&q)).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["d-000000009", "d-000000008", "d-000000007"]);
+    assert!(store.read(|tx| tx.cd_deployment("d-000000100")).await.unwrap().is_some());
+    // The Prometheus view: active ones plus those created since a time, bounded.
+    let shown = store.read(|tx| tx.cd_deployments_shown(4, 2)).await.unwrap();
+    assert_eq!(shown.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["d-000000100", "d-000000009"]);
 }

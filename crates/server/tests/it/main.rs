@@ -9,6 +9,7 @@ mod cloudwatch;
 mod cloudwatch_alarms;
 mod cross_account;
 mod deploy;
+mod deploy_bounds;
 mod deploy_cli;
 mod durability;
 mod events;
