@@ -863,7 +863,8 @@ fn info(scope: &Scope, d: &Deployment) -> Value {
         "Created" => (1, 0, 0, 0, 0),
         "InProgress" => (0, 1, 0, 0, 0),
         "Succeeded" => (0, 0, 1, 0, 0),
-        "Failed" => (0, 0, 0, 1, 0),
+        // A stopped deployment's target is Failed (see `target`); the overview counts it so.
+        "Failed" | "Stopped" => (0, 0, 0, 1, 0),
         _ => (0, 0, 0, 0, 1),
     };
     let mut v = json!({

@@ -340,6 +340,9 @@ def story():
     i = done(d, 5)
     out["alarm_rollback_seconds"] = round(time.time() - t, 1)
     assert i["status"] == "Stopped" and i["errorInformation"]["code"] == "ALARM_ACTIVE", i
+    # The overview counts the one target with the status GetDeploymentTarget gives it.
+    tgt = cd.get_deployment_target(deploymentId=d, targetId="broken:live")["deploymentTarget"]["lambdaTarget"]
+    assert tgt["status"] == "Failed" and i["deploymentOverview"]["Failed"] == 1 and i["deploymentOverview"]["Skipped"] == 0, (tgt, i)
     a = cw.describe_alarms(AlarmNames=["broken-errors"])["MetricAlarms"][0]
     assert a["StateValue"] == "ALARM" and a["StateReason"].startswith("Threshold Crossed:"), a
     h = cw.describe_alarm_history(AlarmName="broken-errors", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
