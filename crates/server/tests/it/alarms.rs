@@ -190,16 +190,7 @@ async fn errors_alarm_on_an_alias_goes_alarm_runs_its_lambda_action_and_survives
 
 /// A CloudWatch client of the test account (`--auth off`), over RPC v2 CBOR.
 fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
-    let credentials = aws_sdk_cloudwatch::config::Credentials::new("test", "test", None, None, "tests");
-    let config = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatch::config::Region::new(REGION))
-        .credentials_provider(credentials)
-        .endpoint_url(endpoint)
-        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(config)
+    crate::support::cloudwatch_client(endpoint, "test", "test")
 }
 
 /// Waits (at most `limit`) until the alarm is in `state`; returns it and how long it took.

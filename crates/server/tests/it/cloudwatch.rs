@@ -18,16 +18,7 @@ use testkit::TestServer;
 use crate::support::*;
 
 fn cloudwatch_with(endpoint: &str, id: &str, secret: &str) -> aws_sdk_cloudwatch::Client {
-    let credentials = aws_sdk_cloudwatch::config::Credentials::new(id, secret, None, None, "tests");
-    let config = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatch::config::Region::new(REGION))
-        .credentials_provider(credentials)
-        .endpoint_url(endpoint)
-        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(config)
+    cloudwatch_client(endpoint, id, secret)
 }
 
 fn cloudwatch(server: &TestServer) -> aws_sdk_cloudwatch::Client {
@@ -481,12 +472,7 @@ async fn boto3_in_json_and_in_query_gets_the_same_answers() {
         return;
     }
     let server = TestServer::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/cloudwatch_boto3.py");
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args([script, &server.endpoint(), "Py"]).env("AWS_EC2_METADATA_DISABLED", "true");
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut v = boto3_script("cloudwatch_boto3.py", &[&server.endpoint(), "Py"]).await;
     let json = v["json"].clone();
     assert_eq!(json["label"], "Latency");
     assert_eq!(
@@ -547,12 +533,7 @@ async fn boto3_answers_match_the_model_in_all_three_protocols() {
         return;
     }
     let server = TestServer::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/cloudwatch_conformance.py");
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args([script, &server.endpoint()]).env("AWS_EC2_METADATA_DISABLED", "true");
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = boto3_script("cloudwatch_conformance.py", &[&server.endpoint()]).await;
     let problems: Vec<&str> = v["problems"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(v["calls"].as_u64().unwrap() > 150, "{v}");

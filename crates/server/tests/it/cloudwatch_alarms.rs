@@ -25,16 +25,7 @@ pub(crate) fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
 
 /// A client acting in the account its key id spells (`--auth off`).
 fn cloudwatch_as(endpoint: &str, key_id: &str) -> aws_sdk_cloudwatch::Client {
-    let credentials = aws_sdk_cloudwatch::config::Credentials::new(key_id, "test", None, None, "tests");
-    let config = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatch::config::Region::new(REGION))
-        .credentials_provider(credentials)
-        .endpoint_url(endpoint)
-        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(config)
+    cloudwatch_client(endpoint, key_id, "test")
 }
 
 fn dim(name: &str, value: &str) -> Dimension {
@@ -458,12 +449,7 @@ async fn boto3_drives_alarms_in_json_and_in_query() {
         return;
     }
     let server = TestServer::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/alarms_boto3.py");
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args([script, &server.endpoint()]).env("AWS_EC2_METADATA_DISABLED", "true");
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = boto3_script("alarms_boto3.py", &[&server.endpoint()]).await;
     for protocol in ["json", "query"] {
         let p = &v[protocol];
         assert_eq!(p["created"]["StateValue"], "INSUFFICIENT_DATA", "{protocol}");

@@ -9,33 +9,17 @@ use std::time::Duration;
 
 use testkit::{ServerProcess, TestServer};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/deploy_boto3.py");
+use crate::support::boto3_available;
 
 fn bin() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_versa"))
 }
 
-fn boto3_available() -> bool {
-    let found =
-        std::process::Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("VERSA_REQUIRE_AWS_CLI").as_deref() != Ok("1"),
-            "VERSA_REQUIRE_AWS_CLI=1 but python3 cannot import boto3"
-        );
-        eprintln!("skipping: boto3 is not installed (set VERSA_REQUIRE_AWS_CLI=1 to make this an error)");
-    }
-    found
-}
-
 /// Runs the script; its stderr (the timeline) is echoed; its stdout is one JSON document.
 async fn script(endpoint: &str, args: &[&str]) -> serde_json::Value {
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(SCRIPT).arg(endpoint).args(args).env("AWS_EC2_METADATA_DISABLED", "true");
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "deploy_boto3.py {args:?} failed");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    let mut all = vec![endpoint];
+    all.extend_from_slice(args);
+    crate::support::boto3_script("deploy_boto3.py", &all).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,3 +154,30 @@ pub fn boto3_available() -> bool {
     }
     found
 }
+
+/// A CloudWatch client (RPC v2 CBOR) of the account `id` spells, without retries.
+pub fn cloudwatch_client(endpoint: &str, id: &str, secret: &str) -> aws_sdk_cloudwatch::Client {
+    let credentials = aws_sdk_cloudwatch::config::Credentials::new(id, secret, None, None, "tests");
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatch::config::Region::new(REGION))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}
+
+/// Runs `tests/it/py/<name>` with `args` (the endpoint first, by convention); echoes its stderr,
+/// requires success and parses its stdout, one JSON document.
+#[allow(clippy::disallowed_methods)] // tests run host tools (python3) directly
+pub async fn boto3_script(name: &str, args: &[&str]) -> serde_json::Value {
+    let script = format!("{}/tests/it/py/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(&script).args(args).env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
