@@ -71,27 +71,27 @@ fn metric_alarm(a: Alarm) -> Value {
 
 pub async fn put_metric_alarm(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
     let put = PutAlarm {
-        alarm_name: input.str("AlarmName")?.map(str::to_owned),
-        alarm_description: input.str("AlarmDescription")?.map(str::to_owned),
+        alarm_name: input.string("AlarmName")?,
+        alarm_description: input.string("AlarmDescription")?,
         actions_enabled: input.bool("ActionsEnabled")?,
         ok_actions: owned(input.strings("OKActions")?),
         alarm_actions: owned(input.strings("AlarmActions")?),
         insufficient_data_actions: owned(input.strings("InsufficientDataActions")?),
-        metric_name: input.str("MetricName")?.map(str::to_owned),
-        namespace: input.str("Namespace")?.map(str::to_owned),
-        statistic: input.str("Statistic")?.map(str::to_owned),
-        extended_statistic: input.str("ExtendedStatistic")?.map(str::to_owned),
+        metric_name: input.string("MetricName")?,
+        namespace: input.string("Namespace")?,
+        statistic: input.string("Statistic")?,
+        extended_statistic: input.string("ExtendedStatistic")?,
         dimensions: pairs(&input, "Dimensions", "Name", "Value")?,
         period: input.i64("Period")?,
-        unit: input.str("Unit")?.map(str::to_owned),
+        unit: input.string("Unit")?,
         evaluation_periods: input.i64("EvaluationPeriods")?,
         datapoints_to_alarm: input.i64("DatapointsToAlarm")?,
         threshold: input.f64("Threshold")?,
-        comparison_operator: input.str("ComparisonOperator")?.map(str::to_owned),
-        treat_missing_data: input.str("TreatMissingData")?.map(str::to_owned),
-        evaluate_low_sample_count_percentile: input.str("EvaluateLowSampleCountPercentile")?.map(str::to_owned),
+        comparison_operator: input.string("ComparisonOperator")?,
+        treat_missing_data: input.string("TreatMissingData")?,
+        evaluate_low_sample_count_percentile: input.string("EvaluateLowSampleCountPercentile")?,
         has_metrics: !input.list("Metrics")?.is_empty(),
-        threshold_metric_id: input.str("ThresholdMetricId")?.map(str::to_owned),
+        threshold_metric_id: input.string("ThresholdMetricId")?,
         tags: pairs(&input, "Tags", "Key", "Value")?,
     };
     engine(cw)?.put_metric_alarm(&ctx.account, &ctx.region, put).await.map_err(error)?;
@@ -101,12 +101,12 @@ pub async fn put_metric_alarm(cw: &CloudWatch, ctx: &Context, input: Input<'_>) 
 pub async fn describe_alarms(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
     let q = DescribeQuery {
         alarm_names: owned(input.strings("AlarmNames")?),
-        alarm_name_prefix: input.str("AlarmNamePrefix")?.map(str::to_owned),
+        alarm_name_prefix: input.string("AlarmNamePrefix")?,
         alarm_types: owned(input.strings("AlarmTypes")?),
-        state_value: input.str("StateValue")?.map(str::to_owned),
-        action_prefix: input.str("ActionPrefix")?.map(str::to_owned),
+        state_value: input.string("StateValue")?,
+        action_prefix: input.string("ActionPrefix")?,
         max_records: input.i64("MaxRecords")?,
-        next_token: input.str("NextToken")?.map(str::to_owned),
+        next_token: input.string("NextToken")?,
     };
     let page = engine(cw)?.describe_alarms(&ctx.account, &ctx.region, q).await.map_err(error)?;
     Ok(Some(Value::map([
@@ -122,13 +122,13 @@ pub async fn describe_alarms_for_metric(
     input: Input<'_>,
 ) -> Result<Option<Value>, Error> {
     let q = ForMetricQuery {
-        metric_name: input.str("MetricName")?.map(str::to_owned),
-        namespace: input.str("Namespace")?.map(str::to_owned),
-        statistic: input.str("Statistic")?.map(str::to_owned),
-        extended_statistic: input.str("ExtendedStatistic")?.map(str::to_owned),
+        metric_name: input.string("MetricName")?,
+        namespace: input.string("Namespace")?,
+        statistic: input.string("Statistic")?,
+        extended_statistic: input.string("ExtendedStatistic")?,
         dimensions: pairs(&input, "Dimensions", "Name", "Value")?,
         period: input.i64("Period")?,
-        unit: input.str("Unit")?.map(str::to_owned),
+        unit: input.string("Unit")?,
     };
     let alarms = engine(cw)?.describe_alarms_for_metric(&ctx.account, &ctx.region, q).await.map_err(error)?;
     Ok(Some(Value::map([("MetricAlarms", Value::List(alarms.into_iter().map(metric_alarm).collect()))])))
@@ -144,21 +144,21 @@ pub async fn set_alarm_state(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -
     let name = input.required_str("AlarmName")?.to_owned();
     let value = input.required_str("StateValue")?.to_owned();
     let reason = input.required_str("StateReason")?.to_owned();
-    let data = input.str("StateReasonData")?.map(str::to_owned);
+    let data = input.string("StateReasonData")?;
     engine(cw)?.set_alarm_state(&ctx.account, &ctx.region, name, value, reason, data).await.map_err(error)?;
     Ok(None)
 }
 
 pub async fn describe_alarm_history(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
     let q = HistoryQuery {
-        alarm_name: input.str("AlarmName")?.map(str::to_owned),
+        alarm_name: input.string("AlarmName")?,
         alarm_types: owned(input.strings("AlarmTypes")?),
-        history_item_type: input.str("HistoryItemType")?.map(str::to_owned),
+        history_item_type: input.string("HistoryItemType")?,
         start_ms: input.time_ms("StartDate")?,
         end_ms: input.time_ms("EndDate")?,
         max_records: input.i64("MaxRecords")?,
-        scan_by: input.str("ScanBy")?.map(str::to_owned),
-        next_token: input.str("NextToken")?.map(str::to_owned),
+        scan_by: input.string("ScanBy")?,
+        next_token: input.string("NextToken")?,
     };
     let page = engine(cw)?.describe_alarm_history(&ctx.account, &ctx.region, q).await.map_err(error)?;
     let items = page

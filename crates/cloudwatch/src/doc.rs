@@ -115,6 +115,11 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// [`Input::str`], owned.
+    pub fn string(&self, member: &str) -> Result<Option<String>, Error> {
+        Ok(self.str(member)?.map(str::to_owned))
+    }
+
     pub fn required_str(&self, member: &str) -> Result<&'a str, Error> {
         self.str(member)?.ok_or_else(|| Error::missing(&self.name(member)))
     }

@@ -746,7 +746,7 @@ fn parse_list_token(ctx: &Context, t: &str) -> Option<MetricSeries> {
 
 pub async fn list_metrics(cw: &CloudWatch, ctx: &Context, input: Input<'_>) -> Result<Option<Value>, Error> {
     let ns = namespace(&input, false)?;
-    let metric = input.str("MetricName")?.map(str::to_owned);
+    let metric = input.string("MetricName")?;
     let filters = dimensions(&input, LIST_DIMENSIONS_MAX, false)?;
     if let Some(r) = input.str("RecentlyActive")?
         && r != "PT3H"
