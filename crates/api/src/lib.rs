@@ -59,6 +59,8 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// The SQS API (service `sqs`); set by the server.
+    pub sqs: Option<sqs::Sqs>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -93,6 +95,7 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            sqs: None,
         }
     }
 }
@@ -158,6 +161,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
             Ok(req) => services::codedeploy(&state, req).await,
             Err(refusal) => refusal.logs(),
+        },
+        services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
+            Ok(req) => services::sqs(&state, req).await,
+            Err(refusal) => refusal.cloudwatch(cloudwatch::Protocol::Json, true, &request_id),
         },
         services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
             Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,

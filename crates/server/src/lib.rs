@@ -57,6 +57,8 @@ pub struct Server {
     cloudwatch: cloudwatch::CloudWatch,
     /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
     codedeploy: codedeploy::CodeDeploy,
+    /// SQS (its retention purge started by `serve`).
+    sqs: sqs::Sqs,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -224,6 +226,7 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let sqs = sqs::Sqs::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -241,6 +244,7 @@ impl Server {
             metrics,
             cloudwatch,
             codedeploy,
+            sqs,
             alarms,
             _lock: lock,
         })
@@ -264,6 +268,11 @@ impl Server {
     /// The CloudWatch alarms engine (what `crates/cloudwatch` calls, and subscribers watch).
     pub fn alarms(&self) -> &alarms::Alarms {
         &self.alarms
+    }
+
+    /// SQS: the API's service, and `client()`, the in-process `sqs::QueueClient` pollers use.
+    pub fn sqs(&self) -> &sqs::Sqs {
+        &self.sqs
     }
 
     /// Whether requests are verified.
@@ -296,6 +305,7 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.sqs = Some(self.sqs.clone());
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
@@ -308,6 +318,7 @@ impl Server {
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
         let flusher = self.metrics.start_flusher();
+        let retention = self.sqs.start_retention();
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
@@ -317,6 +328,8 @@ impl Server {
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        retention.abort();
+        let _ = retention.await;
         let _ = deployer.await;
         let _ = evaluator.await;
         let _ = worker.await;

@@ -35,6 +35,7 @@ mod s3;
 mod s3_outbox;
 mod sandbox;
 mod sdk;
+mod sqs;
 mod story;
 mod support;
 mod tags;
