@@ -324,6 +324,7 @@ mod tests {
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
+        assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Sqs);
         let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
         assert_eq!(Service::of(&signed("monitoring"), cbor, &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("s3"), cbor, &q), Service::S3 { bucket_from_host: None });
@@ -348,6 +349,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "CodeDeploy_20141006.ListApplications".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CodeDeploy);
+        h.insert("x-amz-target", "AmazonSQS.ListQueues".parse().unwrap());
+        assert_eq!(Service::of(&h, "/", &q), Service::Sqs);
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);

@@ -199,3 +199,59 @@ impl QueueClient for InProcess {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            account: "000000000000".to_owned(),
+            region: "us-east-1".to_owned(),
+            host: "localhost".to_owned(),
+            scheme: "http",
+            sender_id: "test".to_owned(),
+        }
+    }
+
+    async fn call(sqs: &Sqs, op: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = sqs.handle(&ctx(), Some(&format!("AmazonSQS.{op}")), body.to_string().as_bytes()).await;
+        assert_eq!(r.status, 200, "{op}: {}", String::from_utf8_lossy(&r.body));
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_in_process_client_receives_deletes_and_changes_visibility() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = store::SqliteBackend::open(&store::SqliteOptions { path: dir.path().join("db") }).unwrap();
+        let sqs = Sqs::new(store::Store::new(Arc::new(backend)));
+        let url = call(&sqs, "CreateQueue", json!({"QueueName": "q", "Attributes": {"VisibilityTimeout": "7"}})).await;
+        let url = url["QueueUrl"].as_str().unwrap().to_owned();
+        let attrs = json!({"Author": {"DataType": "String", "StringValue": "John Grisham"}});
+        for body in ["one", "two"] {
+            call(&sqs, "SendMessage", json!({"QueueUrl": url, "MessageBody": body, "MessageAttributes": attrs})).await;
+        }
+        let client: Arc<dyn QueueClient> = Arc::new(sqs.client());
+        let arn = "arn:aws:sqs:us-east-1:000000000000:q";
+        let info = client.queue_info(arn).await.unwrap();
+        assert_eq!((info.fifo, info.visibility_timeout_secs), (false, 7));
+        let got = client.receive(arn, 10, Duration::ZERO, None).await.unwrap();
+        assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(got[0].attributes["ApproximateReceiveCount"], "1");
+        assert_eq!(got[0].message_attributes["Author"].string_value.as_deref(), Some("John Grisham"));
+        assert!(got[0].md5_of_message_attributes.is_some());
+        // One made visible again, one deleted: only the first comes back, received twice.
+        client.change_visibility(arn, &got[0].receipt_handle, 0).await.unwrap();
+        let deleted = client.delete_batch(arn, &[got[1].receipt_handle.clone()]).await.unwrap();
+        assert_eq!(deleted, vec![Ok(())]);
+        let again = client.receive(arn, 10, Duration::from_millis(200), Some(30)).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].body.as_str(), again[0].attributes["ApproximateReceiveCount"].as_str()), ("one", "2"));
+        // Sending (an OnFailure destination) and a missing queue.
+        client.send(arn, "failure record", None).await.unwrap();
+        let e = client.receive("arn:aws:sqs:us-east-1:000000000000:nope", 1, Duration::ZERO, None).await.unwrap_err();
+        assert_eq!(e.query_code, "AWS.SimpleQueueService.NonExistentQueue");
+    }
+}
