@@ -321,7 +321,7 @@ mod tests {
         let q = Query::default();
         assert_eq!(Service::of(&signed("lambda"), "/", &q), Service::Lambda);
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
-        assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
+        assert_eq!(Service::of(&signed("kinesis"), "/", &q), Service::Unknown("kinesis".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Sqs);
