@@ -13,6 +13,8 @@
 mod attrs;
 mod client;
 mod ops;
+#[cfg(test)]
+mod proptests;
 mod waiters;
 
 use std::sync::Arc;
