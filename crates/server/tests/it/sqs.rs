@@ -136,6 +136,14 @@ async fn long_polls_wake_on_send_and_on_visibility() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_receivers_each_get_a_message_once_and_attributes_round_trip() {
+    if !boto3_available() {
+        return;
+    }
+    assert_eq!(part("concurrent").await["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_tags() {
     if !boto3_available() {
         return;

@@ -1,7 +1,7 @@
 """SQS against a real Versa server with boto3 (driven by tests/it/sqs.rs).
 
 Usage: sqs_boto3.py <endpoint> <part>, part one of: core, fifo, dlq, batch, longpoll, errors,
-tags. Each part asserts as it goes and prints one JSON document of what it saw.
+concurrent, tags, kill-before, kill-after. Each part asserts as it goes and prints one JSON document of what it saw.
 """
 
 import json
@@ -290,6 +290,48 @@ elif part == "longpoll":
     t0 = time.time()
     got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
     assert got[0]["Body"] == "delayed" and time.time() - t0 < 3
+    out["ok"] = True
+
+elif part == "concurrent":
+    # Five receivers drain 60 messages: each message is received exactly once.
+    import threading
+
+    url = sqs.create_queue(QueueName="shared", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    for i in range(0, 60, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"e{j}", "MessageBody": f"m{i + j}"} for j in range(10)])
+    seen, lock = [], threading.Lock()
+
+    def drain():
+        c = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                         aws_secret_access_key="test")
+        while True:
+            got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=3, WaitTimeSeconds=1).get("Messages", [])
+            if not got:
+                return
+            with lock:
+                seen.extend(m["Body"] for m in got)
+
+    threads = [threading.Thread(target=drain) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == sorted(f"m{i}" for i in range(60)), sorted(seen)
+    # Binary attributes and the trace header come back as sent.
+    sent = sqs.send_message(
+        QueueUrl=url, MessageBody="bin",
+        MessageAttributes={"raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01\xff"},
+                           "n.x": {"DataType": "Number.int", "StringValue": "42"}},
+        MessageSystemAttributes={"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-abc"}},
+    )
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["n.*"], AttributeNames=["AWSTraceHeader"])["Messages"][0]
+    assert got["MessageAttributes"] == {"n.x": {"DataType": "Number.int", "StringValue": "42"}}, got
+    assert got["Attributes"] == {"AWSTraceHeader": "Root=1-abc"}, got
+    assert "MD5OfMessageSystemAttributes" in sent
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=got["ReceiptHandle"], VisibilityTimeout=0)
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"][0]
+    assert got["MessageAttributes"]["raw"]["BinaryValue"] == b"\x00\x01\xff", got
+    assert got["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
     out["ok"] = True
 
 elif part == "tags":
