@@ -125,9 +125,13 @@ pub(crate) fn asset(file: &str) -> Response<Body> {
     r
 }
 
+/// What a path segment keeps as is: RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// A path segment, percent-encoded for a URL.
 pub(crate) fn seg(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// A query value, percent-encoded.
