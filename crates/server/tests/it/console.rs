@@ -575,6 +575,13 @@ async fn htmx_gets_the_fragment_and_a_direct_load_the_page() {
     assert_eq!((js.status, js.header("cache-control")), (200, Some("public, max-age=86400")));
     assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
     assert!(String::from_utf8_lossy(&js.body).contains("2.0.11"));
+    assert_eq!(js.header("content-encoding"), None);
+    let gz =
+        b.send("GET", &format!("{CONSOLE}/static/htmx.min.js"), &[("accept-encoding", "gzip, deflate")], b"").await;
+    assert_eq!((gz.status, gz.header("content-encoding")), (200, Some("gzip")));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, js.body, "the gzipped htmx is the same file");
     assert_eq!(b.get(&format!("{CONSOLE}/static/nope.js")).await.status, 404);
     let r = b.get(CONSOLE).await;
     assert_eq!((r.status, location(&r)), (303, "/_versa/console/"));
@@ -609,9 +616,11 @@ async fn page_weight_and_server_time() {
     let mut b = Browser::new(&server);
     let mut assets = 0;
     for a in ["htmx.min.js", "console.css"] {
-        let r = b.get(&format!("{CONSOLE}/static/{a}")).await;
+        let path = format!("{CONSOLE}/static/{a}");
+        let r = b.send("GET", &path, &[("accept-encoding", "gzip")], b"").await;
         assert_eq!(r.status, 200);
-        println!("asset {a}: {} bytes", r.body.len());
+        let plain = b.get(&path).await.body.len();
+        println!("asset {a}: {} bytes as sent to a browser ({plain} bytes uncompressed)", r.body.len());
         assets += r.body.len();
     }
     for path in [
