@@ -483,7 +483,12 @@ async fn every_action_shows_through_the_api_and_refusals_show_the_apis_error() {
         assert!(started.elapsed() < Duration::from_secs(20), "no log events: {t}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(shown.contains("<td>2</td><td><pre>console-test got {&#39;k&#39;: &#39;v&#39;}</pre></td>"), "{shown}");
+    assert!(
+        shown.contains(
+            r#"<td data-label="Version">2</td><td data-label="Message"><pre>console-test got {&#39;k&#39;: &#39;v&#39;}</pre>"#
+        ),
+        "{shown}"
+    );
     let none = b.get(&format!("{page}?tab=logs&filter=console-test&version=1")).await.text();
     assert!(!none.contains("console-test got {"), "{none}");
     assert!(none.contains("No log events."), "{none}");
