@@ -173,10 +173,22 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
             Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),
         },
-        services::Service::FunctionUrl { url_id, region, path } => match verify::function_url(&state, req).await {
-            Ok(req) => function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await,
-            Err(_) => function_urls::forbidden(),
-        },
+        services::Service::FunctionUrl { url_id, region, path } => {
+            let path_form = region.is_none();
+            let mut r = match verify::function_url(&state, req).await {
+                Ok(req) => function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await,
+                Err(_) => function_urls::forbidden(),
+            };
+            // The path form shares the console's origin: a function's page there runs sandboxed
+            // (an opaque origin), so its scripts cannot read console pages or send its cookie.
+            if path_form && state.console.is_some() {
+                r.headers_mut().append(
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(URL_PATH_FORM_SANDBOX),
+                );
+            }
+            r
+        }
         services::Service::Unknown(name) => services::unknown_service(&name),
     };
     tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
@@ -185,6 +197,11 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     }
     response
 }
+
+/// What answers of function URLs in the path form (`/_versa/url/<id>/…`) may do: everything
+/// but share the endpoint's origin.
+pub const URL_PATH_FORM_SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads \
+                                         allow-top-navigation-by-user-activation";
 
 /// Versa's own paths that answer without a signature: the health check, and code downloads
 /// (`Code.Location`), which carry their own expiring HMAC.

@@ -531,6 +531,15 @@ async fn event_sources_list_urls_and_bucket_notifications_per_qualifier() {
     )
     .await
     .unwrap();
+    // The path form shares the console's origin: its answers are sandboxed; the host form's are not.
+    let mut raw = testkit::http::Client::new(server.addr);
+    // (Without a public policy both answer 403, which is enough to see the header.)
+    let r = raw.send("GET", &format!("/_versa/url/{url_id}/"), &[], b"").await.unwrap();
+    assert_eq!((r.status, r.header("content-security-policy")), (403, Some(api::URL_PATH_FORM_SANDBOX)));
+    let host = format!("{url_id}.lambda-url.us-east-1.localhost");
+    let r = raw.send("GET", "/", &[("host", &host)], b"").await.unwrap();
+    assert_eq!((r.status, r.header("content-security-policy")), (403, None), "{}", r.text());
+
     let mut b = Browser::new(&server);
     let page = text(&b.get(&format!("{CONSOLE}/functions/src-fn?tab=sources")).await.text());
     assert!(page.contains("Qualifier live"), "{page}");
