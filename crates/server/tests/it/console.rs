@@ -535,10 +535,22 @@ async fn event_sources_list_urls_and_bucket_notifications_per_qualifier() {
     let mut raw = testkit::http::Client::new(server.addr);
     // (Without a public policy both answer 403, which is enough to see the header.)
     let r = raw.send("GET", &format!("/_versa/url/{url_id}/"), &[], b"").await.unwrap();
-    assert_eq!((r.status, r.header("content-security-policy")), (403, Some(api::URL_PATH_FORM_SANDBOX)));
+    assert_eq!((r.status, r.header("content-security-policy")), (403, Some(api::SHARED_ORIGIN_SANDBOX)));
     let host = format!("{url_id}.lambda-url.us-east-1.localhost");
     let r = raw.send("GET", "/", &[("host", &host)], b"").await.unwrap();
     assert_eq!((r.status, r.header("content-security-policy")), (403, None), "{}", r.text());
+
+    // So are path-style S3 objects (an uploaded page could otherwise script the console).
+    s3.put_object()
+        .bucket("console-src")
+        .key("page.html")
+        .content_type("text/html")
+        .body(b"<script>fetch('/_versa/console/')</script>".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let r = raw.send("GET", "/console-src/page.html", &[], b"").await.unwrap();
+    assert_eq!((r.status, r.header("content-security-policy")), (200, Some(api::SHARED_ORIGIN_SANDBOX)));
 
     let mut b = Browser::new(&server);
     let page = text(&b.get(&format!("{CONSOLE}/functions/src-fn?tab=sources")).await.text());
