@@ -611,6 +611,8 @@ async fn htmx_gets_the_fragment_and_a_direct_load_the_page() {
     assert_eq!(b.get(&format!("{CONSOLE}/static/nope.js")).await.status, 404);
     let r = b.get(CONSOLE).await;
     assert_eq!((r.status, location(&r)), (303, "/_versa/console/"));
+    let head = b.send("HEAD", &format!("{CONSOLE}/"), &[], b"").await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
     let r = b.get(&format!("{CONSOLE}/functions/no-such-fn")).await;
     assert_eq!(r.status, 404);
     assert!(
