@@ -555,6 +555,8 @@ async fn event_sources_list_urls_and_bucket_notifications_per_qualifier() {
     let mut b = Browser::new(&server);
     let page = text(&b.get(&format!("{CONSOLE}/functions/src-fn?tab=sources")).await.text());
     assert!(page.contains("Qualifier live"), "{page}");
+    let overview = text(&b.get(&format!("{CONSOLE}/functions/src-fn?qualifier=live")).await.text());
+    assert!(overview.contains(&format!("Function URL /_versa/url/{url_id}/ (auth type NONE)")), "{overview}");
     assert!(page.contains(&format!("Function URL /_versa/url/{url_id}/ auth type NONE")), "{page}");
     assert!(page.contains("S3 bucket notification console-src uploads; events s3:ObjectCreated:*"), "{page}");
 }
