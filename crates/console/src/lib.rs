@@ -168,6 +168,8 @@ impl Console {
 pub(crate) fn status_of(code: &str) -> StatusCode {
     match code {
         "ResourceNotFoundException" => StatusCode::NOT_FOUND,
+        "AccessDeniedException" => StatusCode::FORBIDDEN,
+        "RequestEntityTooLargeException" => StatusCode::PAYLOAD_TOO_LARGE,
         "ResourceConflictException" => StatusCode::CONFLICT,
         "PreconditionFailedException" => StatusCode::PRECONDITION_FAILED,
         "TooManyRequestsException" => StatusCode::TOO_MANY_REQUESTS,
