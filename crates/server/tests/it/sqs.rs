@@ -173,3 +173,26 @@ async fn acknowledged_sends_and_in_flight_messages_survive_kill_9() {
     let waited = in_flight["at"].as_f64().unwrap() - before["received_at"].as_f64().unwrap();
     assert!(waited >= 2.9, "it reappeared {waited:.2} s after its receive");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // tests run host tools (python3) directly
+async fn signed_requests_are_served_and_forged_ones_change_nothing() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let key = server.root_key().await;
+    let script = format!("{}/tests/it/py/sqs_boto3.py", env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(&script)
+        .args([&server.endpoint(), "signed"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SQS_KEY_ID", &key.id)
+        .env("SQS_SECRET", &key.secret);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["url"].as_str().unwrap().ends_with("/signed"), "{v}");
+    assert_eq!(v["forged"]["Status"], 403, "{v}");
+    assert_eq!(v["forged"]["Code"], "SignatureDoesNotMatch", "{v}");
+}

@@ -5,6 +5,7 @@ concurrent, tags, kill-before, kill-after. Each part asserts as it goes and prin
 """
 
 import json
+import os
 import sys
 import time
 
@@ -16,8 +17,8 @@ sqs = boto3.client(
     "sqs",
     endpoint_url=endpoint,
     region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
+    aws_access_key_id=os.environ.get("SQS_KEY_ID", "test"),
+    aws_secret_access_key=os.environ.get("SQS_SECRET", "test"),
     config=Config(retries={"max_attempts": 0}, read_timeout=40),
 )
 out = {}
@@ -333,6 +334,19 @@ elif part == "concurrent":
     assert got["MessageAttributes"]["raw"]["BinaryValue"] == b"\x00\x01\xff", got
     assert got["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
     out["ok"] = True
+
+elif part == "signed":
+    # Under --auth sigv4 (the key in SQS_KEY_ID/SQS_SECRET): served in the key's account.
+    url = sqs.create_queue(QueueName="signed")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="signed")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "signed"
+    out["url"] = url
+    forged = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=os.environ["SQS_KEY_ID"], aws_secret_access_key="wrong",
+                          config=Config(retries={"max_attempts": 0}))
+    out["forged"] = error_of(forged.send_message, QueueUrl=url, MessageBody="forged")
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"] == {
+        "ApproximateNumberOfMessages": "0"}
 
 elif part == "tags":
     url = sqs.create_queue(QueueName="tagged", tags={"team": "core"})["QueueUrl"]
