@@ -164,6 +164,21 @@ pub(crate) async fn dispatch(sqs: &Sqs, ctx: &Context, op: &str, i: &Value) -> R
             Ok(json!({}))
         }
         "PurgeQueue" => purge(sqs, ctx, i).await,
+        "ListDeadLetterSourceQueues" => {
+            let q = sqs.by_url(ctx, i).await?;
+            let arn = q.arn();
+            let (account, region) = (ctx.account.clone(), ctx.region.clone());
+            let rows =
+                sqs.inner.store.read(move |tx| tx.sqs_queues(&account, &region, "", None, QUEUES_MAX as usize)).await?;
+            let urls: Vec<String> = rows
+                .iter()
+                .filter(|r| {
+                    Doc::parse(&r.doc).ok().and_then(|d| attrs::redrive(&d.attrs)).is_some_and(|p| p.dlq_arn == arn)
+                })
+                .map(|r| url(ctx, &r.account, &r.name))
+                .collect();
+            Ok(json!({"queueUrls": urls}))
+        }
         "TagQueue" => {
             let q = sqs.by_url(ctx, i).await?;
             let tags = tag_map(&i["Tags"])?;
@@ -780,6 +795,9 @@ pub(crate) fn system_attributes(q: &Queue, m: &SqsMessageRow, names: &[String]) 
     if let Some(t) = doc["s"]["AWSTraceHeader"]["StringValue"].as_str() {
         all.insert("AWSTraceHeader", t.to_owned());
     }
+    if let Some(source) = doc["dlq_source"].as_str() {
+        all.insert("DeadLetterQueueSourceArn", source.to_owned());
+    }
     if q.doc.fifo() {
         all.insert("SequenceNumber", format!("{:020}", m.seq));
         if let Some(g) = &m.group_id {
@@ -977,11 +995,17 @@ impl Sqs {
                 };
                 let mut out = Vec::new();
                 let mut moved = None;
+                let source_arn = format!("arn:aws:sqs:{}:{}:{}", row.region, row.account, row.name);
                 for mut m in tx.sqs_candidates(id, t, doc.fifo(), max)? {
                     if let (Some(r), Some(dlq)) = (&redrive, dlq)
                         && m.receive_count >= r.max_receive_count
                         && dlq != id
                     {
+                        // The message keeps its id, body and attributes, and learns where it came from.
+                        let mut attrs: Value = serde_json::from_str(&m.attrs).unwrap_or_else(|_| json!({}));
+                        attrs["dlq_source"] = json!(source_arn);
+                        m.attrs = attrs.to_string();
+                        tx.sqs_update_message(&m)?;
                         tx.sqs_move_message(m.seq, dlq, t)?;
                         moved = Some(dlq);
                         continue;

@@ -600,7 +600,8 @@ pub trait WriteTx: ReadTx {
     fn sqs_delete_queue(&mut self, id: i64) -> Result<bool, StoreError>;
     /// Inserts a message (its `seq` is ignored); returns its sequence number.
     fn sqs_insert_message(&mut self, message: &SqsMessageRow) -> Result<i64, StoreError>;
-    /// Writes a message's visibility, receive count, first receive time and receipt handle.
+    /// Writes a message's visibility, receive count, first receive time, receipt handle and
+    /// attribute document.
     fn sqs_update_message(&mut self, message: &SqsMessageRow) -> Result<(), StoreError>;
     fn sqs_delete_message(&mut self, seq: i64) -> Result<bool, StoreError>;
     /// Moves a message to another queue (a dead-letter queue), visible at `visible_ms`.

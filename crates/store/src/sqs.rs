@@ -335,11 +335,11 @@ pub(crate) fn insert_message(c: &Connection, m: &SqsMessageRow) -> Result<i64, S
 
 pub(crate) fn update_message(c: &Connection, m: &SqsMessageRow) -> Result<(), StoreError> {
     c.prepare_cached(
-        "UPDATE sqs_messages SET visible_ms = ?2, receive_count = ?3, first_receive_ms = ?4, receipt = ?5 \
-         WHERE seq = ?1",
+        "UPDATE sqs_messages SET visible_ms = ?2, receive_count = ?3, first_receive_ms = ?4, receipt = ?5, \
+         attrs = ?6 WHERE seq = ?1",
     )
     .map_err(db_err)?
-    .execute(params![m.seq, m.visible_ms, m.receive_count, m.first_receive_ms, m.receipt])
+    .execute(params![m.seq, m.visible_ms, m.receive_count, m.first_receive_ms, m.receipt, m.attrs])
     .map_err(db_err)?;
     Ok(())
 }

@@ -223,8 +223,10 @@ elif part == "dlq":
     time.sleep(1.1)
     # The third receive moves it to the dead-letter queue instead of returning it.
     assert "Messages" not in sqs.receive_message(QueueUrl=q)
-    dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=2)["Messages"][0]
+    dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=2, AttributeNames=["All"])["Messages"][0]
     assert dead["MessageId"] == sent["MessageId"] and dead["Body"] == "poison", dead
+    assert dead["Attributes"]["DeadLetterQueueSourceArn"] == "arn:aws:sqs:us-east-1:000000000000:work", dead
+    assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [q]
     assert attrs(q, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "0"
     out["ok"] = True
 
