@@ -196,3 +196,51 @@ async fn signed_requests_are_served_and_forged_ones_change_nothing() {
     assert_eq!(v["forged"]["Status"], 403, "{v}");
     assert_eq!(v["forged"]["Code"], "SignatureDoesNotMatch", "{v}");
 }
+
+/// The wire itself (what botocore reads the codes from): an unsigned `AmazonSQS.` target, the
+/// error's `__type` and `x-amzn-query-error`, and the attribute MD5 of reference §3.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wire_carries_the_modelled_type_and_the_query_code() {
+    let server = TestServer::start().await;
+    let mut http = testkit::http::Client::new(server.addr);
+    let call = |op: &str| {
+        [("x-amz-target", format!("AmazonSQS.{op}")), ("content-type", "application/x-amz-json-1.0".to_owned())]
+    };
+    let send = async |http: &mut testkit::http::Client, op: &str, body: serde_json::Value| {
+        let headers = call(op);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http.send("POST", "/", &headers, body.to_string().as_bytes()).await.unwrap()
+    };
+    let r = send(&mut http, "GetQueueUrl", serde_json::json!({"QueueName": "nope"})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("x-amzn-query-error"), Some("AWS.SimpleQueueService.NonExistentQueue;Sender"));
+    assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.0"));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "The specified queue does not exist."})
+    );
+    let r = send(&mut http, "CreateQueue", serde_json::json!({"QueueName": "wire"})).await;
+    assert_eq!(r.status, 200);
+    let url = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["QueueUrl"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("http://{}/000000000000/wire", server.addr));
+    let attrs = serde_json::json!({
+        "Author": {"DataType": "String", "StringValue": "John Grisham"},
+        "Title": {"DataType": "String", "StringValue": "The Whistler"},
+        "WeeksOn": {"DataType": "Number", "StringValue": "6"},
+    });
+    let r = send(
+        &mut http,
+        "SendMessage",
+        serde_json::json!({"QueueUrl": url, "MessageBody": "msg", "MessageAttributes": attrs}),
+    )
+    .await;
+    let sent: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(sent["MD5OfMessageAttributes"], "d25a6aea97eb8f585bfa92d314504a92");
+    assert_eq!(sent["MD5OfMessageBody"], "6e2baaf3b97dbeef01c0043275f9a0e7");
+    // An empty receive has no `Messages` member at all.
+    let r = send(&mut http, "ReceiveMessage", serde_json::json!({"QueueUrl": url, "VisibilityTimeout": 30})).await;
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["Messages"][0]["Body"], "msg");
+    let r = send(&mut http, "ReceiveMessage", serde_json::json!({"QueueUrl": url})).await;
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&r.body).unwrap(), serde_json::json!({}));
+}
