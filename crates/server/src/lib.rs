@@ -333,6 +333,12 @@ impl Server {
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
+        // Long polls end when the stop begins: the listener waits for requests in flight.
+        let sqs = self.sqs.clone();
+        let shutdown = async move {
+            shutdown.await;
+            sqs.stop_long_polls();
+        };
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         deployer.abort();
         evaluator.abort();

@@ -186,6 +186,9 @@ pub struct Sqs {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) waiters: waiters::Waiters,
+    /// Set when the server stops: long polls answer at once (with what is there).
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
+    pub(crate) stopped: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Sqs {
@@ -196,7 +199,21 @@ impl std::fmt::Debug for Sqs {
 
 impl Sqs {
     pub fn new(store: Store) -> Sqs {
-        Sqs { inner: Arc::new(Inner { store, waiters: waiters::Waiters::default() }) }
+        Sqs {
+            inner: Arc::new(Inner {
+                store,
+                waiters: waiters::Waiters::default(),
+                stopping: std::sync::atomic::AtomicBool::new(false),
+                stopped: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// Ends every long poll now and makes later ones answer at once, so that a graceful stop
+    /// does not wait up to 20 s for them.
+    pub fn stop_long_polls(&self) {
+        self.inner.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.stopped.notify_waiters();
     }
 
     /// Serves one request: `target` is the `X-Amz-Target` header, `body` the JSON input.

@@ -1034,8 +1034,12 @@ impl Sqs {
     ) -> Result<Vec<SqsMessageRow>, Error> {
         let id = q.row.id;
         let deadline = tokio::time::Instant::now() + wait;
+        let stopped = self.inner.stopped.notified();
+        let mut stopped = std::pin::pin!(stopped);
+        stopped.as_mut().enable();
         loop {
-            let registered = if wait.is_zero() { None } else { self.inner.waiters.register(id) };
+            let stopping = self.inner.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            let registered = if wait.is_zero() || stopping { None } else { self.inner.waiters.register(id) };
             let notify = registered.as_ref().map(|w| w.notify.clone());
             let notified = notify.as_ref().map(|n| n.notified());
             let mut notified = notified.map(Box::pin);
@@ -1058,6 +1062,7 @@ impl Sqs {
             if let Some(n) = notified {
                 tokio::select! {
                     () = n => {}
+                    () = &mut stopped => {}
                     () = tokio::time::sleep_until(until) => {}
                 }
             }

@@ -244,3 +244,24 @@ async fn the_wire_carries_the_modelled_type_and_the_query_code() {
     let r = send(&mut http, "ReceiveMessage", serde_json::json!({"QueueUrl": url})).await;
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&r.body).unwrap(), serde_json::json!({}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_ends_long_polls_at_once() {
+    if !boto3_available() {
+        return;
+    }
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_versa"));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(bin, dir.path());
+    let endpoint = server.endpoint();
+    let poll = tokio::spawn(async move { boto3_script("sqs_boto3.py", &[&endpoint, "poll-through-stop"]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let started = std::time::Instant::now();
+    let clean = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    let stop = started.elapsed();
+    assert!(clean, "the server exits cleanly");
+    assert!(stop < std::time::Duration::from_secs(5), "the stop took {stop:?}");
+    let out = poll.await.unwrap();
+    assert_eq!(out["messages"], 0, "{out}");
+    assert!(out["waited"].as_f64().unwrap() < 10.0, "{out}");
+}

@@ -350,6 +350,15 @@ elif part == "signed":
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"] == {
         "ApproximateNumberOfMessages": "0"}
 
+elif part == "poll-through-stop":
+    # A 20-second long poll on an empty queue while the server is told to stop.
+    url = sqs.create_queue(QueueName="stopping")["QueueUrl"]
+    print("polling", file=sys.stderr, flush=True)
+    t0 = time.time()
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
+    out["messages"] = len(got.get("Messages", []))
+    out["waited"] = time.time() - t0
+
 elif part == "tags":
     url = sqs.create_queue(QueueName="tagged", tags={"team": "core"})["QueueUrl"]
     assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "core"}
