@@ -12,6 +12,7 @@ mod auth;
 mod code_url;
 mod convert;
 mod error;
+mod execute_api;
 mod function_urls;
 mod handlers;
 mod invocations;
@@ -59,6 +60,8 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// API Gateway (service `apigateway`, and execute-api); set by the server.
+    pub apigateway: Option<apigateway::ApiGateway>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -93,6 +96,7 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            apigateway: None,
         }
     }
 }
@@ -159,6 +163,13 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::codedeploy(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
+        services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
+            Ok(req) => services::apigateway(&state, req).await,
+            Err(refusal) => refusal.lambda(),
+        },
+        services::Service::ExecuteApi { api_id, path } => {
+            execute_api::serve(&state, req, &api_id, path, &request_id).await
+        }
         services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
             Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
             Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),

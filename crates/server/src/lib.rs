@@ -57,6 +57,8 @@ pub struct Server {
     cloudwatch: cloudwatch::CloudWatch,
     /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
     codedeploy: codedeploy::CodeDeploy,
+    /// API Gateway (REST and HTTP APIs) over the store.
+    apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -224,6 +226,7 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -241,6 +244,7 @@ impl Server {
             metrics,
             cloudwatch,
             codedeploy,
+            apigateway,
             alarms,
             _lock: lock,
         })
@@ -296,6 +300,7 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.apigateway = Some(self.apigateway.clone());
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
