@@ -171,7 +171,8 @@ async fn invoke(state: &ApiState, m: &exec::Matched, request: &HttpRequest, acce
         Err(_) => return fail("the function or alias does not exist"),
     };
     let now = stdx::time::now_ms();
-    let event = if m.payload_format == "2.0" { exec::event_v2(m, request, now) } else { exec::event_v1(m, request, now) };
+    let event =
+        if m.payload_format == "2.0" { exec::event_v2(m, request, now) } else { exec::event_v1(m, request, now) };
     let invocation = invoke::Request {
         request_id: request.request_id.clone(),
         payload: bytes::Bytes::from(event.to_string()),

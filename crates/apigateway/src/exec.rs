@@ -185,7 +185,7 @@ fn select_http(row: &ApigwRow, api: &HttpApi, req: &HttpRequest) -> Result<Match
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method.to_ascii_uppercase();
     // (score, route, params): non-greedy before greedy, more literal segments first, exact method before ANY.
-    let mut best: Option<((u8, usize, u8), &crate::doc::Route, BTreeMap<String, String>)> = None;
+    let mut best: Option<Candidate<'_>> = None;
     for r in &deployment.routes {
         let Some((m, p)) = r.route_key.split_once(' ') else { continue };
         if m != "ANY" && m != method {
@@ -200,9 +200,12 @@ fn select_http(row: &ApigwRow, api: &HttpApi, req: &HttpRequest) -> Result<Match
     }
     let (route, params) = match best {
         Some((_, r, p)) => (r, p),
-        None => (deployment.routes.iter().find(|r| r.route_key == "$default").ok_or(Miss::HttpNotFound)?, BTreeMap::new()),
+        None => {
+            (deployment.routes.iter().find(|r| r.route_key == "$default").ok_or(Miss::HttpNotFound)?, BTreeMap::new())
+        }
     };
-    let integration_id = route.target.as_deref().and_then(|t| t.strip_prefix("integrations/")).ok_or(Miss::HttpNotFound)?;
+    let integration_id =
+        route.target.as_deref().and_then(|t| t.strip_prefix("integrations/")).ok_or(Miss::HttpNotFound)?;
     let integration = deployment.integrations.iter().find(|i| i.id == integration_id).ok_or(Miss::HttpNotFound)?;
     let route_path = route.route_key.split_once(' ').map_or("$default", |(_, p)| p).to_owned();
     Ok(Matched {
@@ -228,6 +231,9 @@ fn select_http(row: &ApigwRow, api: &HttpApi, req: &HttpRequest) -> Result<Match
         authorization_type: route.authorization_type.clone(),
     })
 }
+
+/// A matching route: its score, the route, its path parameters.
+type Candidate<'a> = ((u8, usize, u8), &'a crate::doc::Route, BTreeMap<String, String>);
 
 /// Matches `/items/{id}` or `/{proxy+}` → (params, literal segments, greedy).
 fn match_template(template: &str, segments: &[&str]) -> Option<(BTreeMap<String, String>, usize, bool)> {
@@ -307,7 +313,7 @@ pub fn lambda_target(arn: &str) -> Option<LambdaTarget> {
     }
     let qualifier = match parts.get(7) {
         None => None,
-        Some(q) if q.is_empty() => return None,
+        Some(&"") => return None,
         Some(q) => Some((*q).to_owned()),
     };
     Some(LambdaTarget {
@@ -373,8 +379,16 @@ fn media_matches(binary: &[String], content_type: &str) -> bool {
 }
 
 fn domain(m: &Matched, req: &HttpRequest) -> String {
-    let host = req.host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(req.host.as_str(), |(h, _)| h);
-    if host.contains(".execute-api.") { host.to_owned() } else { format!("{}.execute-api.{}.localhost", m.api_id, m.region) }
+    let host = req
+        .host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(req.host.as_str(), |(h, _)| h);
+    if host.contains(".execute-api.") {
+        host.to_owned()
+    } else {
+        format!("{}.execute-api.{}.localhost", m.api_id, m.region)
+    }
 }
 
 /// The payload 1.0 event (REST, or an HTTP API integration with format 1.0).
@@ -620,7 +634,9 @@ impl Answer {
 /// binary rule).
 pub fn map_answer(m: &Matched, payload: &[u8], accept: Option<&str>) -> Answer {
     match (m.kind, m.payload_format.as_str()) {
-        (Kind::Rest, _) => map_v1(payload, true, &m.binary_media_types, accept).unwrap_or_else(Answer::rest_bad_gateway),
+        (Kind::Rest, _) => {
+            map_v1(payload, true, &m.binary_media_types, accept).unwrap_or_else(Answer::rest_bad_gateway)
+        }
         (Kind::Http, "1.0") => map_v1(payload, false, &[], None).unwrap_or_else(Answer::http_internal),
         (Kind::Http, _) => map_v2(payload).unwrap_or_else(Answer::http_internal),
     }
@@ -631,7 +647,9 @@ const V1_KEYS: [&str; 5] = ["statusCode", "headers", "multiValueHeaders", "body"
 fn status_of(v: Option<&Value>) -> Option<Option<u16>> {
     match v {
         None | Some(Value::Null) => Some(None),
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| (100..=599).contains(n)).map(Some),
+        Some(Value::Number(n)) => {
+            n.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| (100..=599).contains(n)).map(Some)
+        }
         Some(Value::String(s)) => s.parse::<u16>().ok().filter(|n| (100..=599).contains(n)).map(Some),
         _ => None,
     }
@@ -706,11 +724,8 @@ fn map_v1(payload: &[u8], rest: bool, binary: &[String], accept: Option<&str>) -
 
 /// Payload 2.0 answers: without `statusCode` the output is the body (200, JSON).
 fn map_v2(payload: &[u8]) -> Option<Answer> {
-    let json_answer = |body: Vec<u8>| Answer {
-        status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body,
-    };
+    let json_answer =
+        |body: Vec<u8>| Answer { status: 200, headers: vec![("content-type".into(), "application/json".into())], body };
     let obj = match serde_json::from_slice::<Value>(payload) {
         Err(_) => return Some(json_answer(payload.to_vec())),
         Ok(Value::Object(o)) if o.contains_key("statusCode") => o,
@@ -760,7 +775,13 @@ mod tests {
 
     #[test]
     fn v1_answers_map_as_recorded() {
-        let a = map_v1(br#"{"statusCode": 201, "headers": {"k": "s1"}, "multiValueHeaders": {"k": ["m1"]}, "body": "x"}"#, true, &[], None).unwrap();
+        let a = map_v1(
+            br#"{"statusCode": 201, "headers": {"k": "s1"}, "multiValueHeaders": {"k": ["m1"]}, "body": "x"}"#,
+            true,
+            &[],
+            None,
+        )
+        .unwrap();
         assert_eq!(a.status, 201);
         assert!(a.headers.contains(&("k".to_owned(), "m1, s1".to_owned())));
         assert_eq!(map_v1(br#"{"headers": {}}"#, true, &[], None).unwrap().status, 200);

@@ -78,7 +78,10 @@ pub(crate) async fn dispatch(
         }
         ("GET", ["apis", id, "integrations"]) => {
             let api = read(gw, ctx, id).await?;
-            Ok(Response::ok(200, &json!({ "items": api.integrations.iter().map(integration_view).collect::<Vec<_>>() })))
+            Ok(Response::ok(
+                200,
+                &json!({ "items": api.integrations.iter().map(integration_view).collect::<Vec<_>>() }),
+            ))
         }
         ("POST", ["apis", id, "integrations"]) => {
             let i = integration_from(input, None)?;
@@ -103,7 +106,8 @@ pub(crate) async fn dispatch(
             let iid = (*iid).to_owned();
             let out = gw
                 .update(ctx, KIND, id, api_missing(id), move |api: &mut HttpApi| {
-                    let i = api.integrations.iter_mut().find(|i| i.id == iid).ok_or_else(|| integration_missing(&iid))?;
+                    let i =
+                        api.integrations.iter_mut().find(|i| i.id == iid).ok_or_else(|| integration_missing(&iid))?;
                     let mut merged = integration_view(i);
                     if let (Value::Object(m), Value::Object(patch)) = (&mut merged, &input_c) {
                         for (k, v) in patch {
@@ -296,7 +300,9 @@ pub(crate) async fn dispatch(
                 .update(ctx, KIND, &id, api_missing(&id), move |api: &mut HttpApi| {
                     let tags = match &stage {
                         None => &mut api.tags,
-                        Some(n) => &mut api.stages.iter_mut().find(|s| s.name == *n).ok_or_else(|| stage_missing(n))?.tags,
+                        Some(n) => {
+                            &mut api.stages.iter_mut().find(|s| s.name == *n).ok_or_else(|| stage_missing(n))?.tags
+                        }
                     };
                     match verb.as_str() {
                         "POST" => {
@@ -434,13 +440,17 @@ fn integration_from(input: &Value, id: Option<String>) -> Result<HttpIntegration
     let uri = s(input, "integrationUri").map(str::to_owned);
     let pfv = s(input, "payloadFormatVersion").map(str::to_owned);
     if kind == "AWS_PROXY" {
-        let Some(u) = uri.as_deref() else { return Err(Error::bad("IntegrationUri is required for AWS_PROXY integrations")) };
+        let Some(u) = uri.as_deref() else {
+            return Err(Error::bad("IntegrationUri is required for AWS_PROXY integrations"));
+        };
         if crate::exec::lambda_arn_of(u).is_none() && !u.contains("${stageVariables.") {
             return Err(Error::bad(format!("Invalid integration URI specified: {u}")));
         }
         match pfv.as_deref() {
             Some("1.0" | "2.0") => {}
-            Some(other) => return Err(Error::bad(format!("Unsupported payload format version: {other}. Supported: 1.0, 2.0"))),
+            Some(other) => {
+                return Err(Error::bad(format!("Unsupported payload format version: {other}. Supported: 1.0, 2.0")));
+            }
             None => return Err(Error::bad("PayloadFormatVersion is required for AWS_PROXY integrations of HTTP APIs")),
         }
     }
@@ -495,7 +505,8 @@ fn check_route_key(key: &str) -> Result<()> {
     if key == "$default" {
         return Ok(());
     }
-    let bad = || Error::bad(format!("Unable to create route with route key {key}: route keys are $default or METHOD /path"));
+    let bad =
+        || Error::bad(format!("Unable to create route with route key {key}: route keys are $default or METHOD /path"));
     let (method, path) = key.split_once(' ').ok_or_else(bad)?;
     if !ROUTE_METHODS.contains(&method) || !path.starts_with('/') {
         return Err(bad());
@@ -565,7 +576,8 @@ fn check_stage_name(name: &str) -> Result<()> {
     if name == "$default" {
         return Ok(());
     }
-    if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(Error::bad(format!("Stage name {name} is invalid: only a-zA-Z0-9_- are allowed")));
     }
     Ok(())

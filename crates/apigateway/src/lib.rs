@@ -152,8 +152,12 @@ impl ApiGateway {
 
     /// Serves one control-plane request.
     pub async fn handle(&self, ctx: &Context, req: &Request<'_>) -> Response {
-        let segments: Vec<String> =
-            req.path.split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s).unwrap_or_else(|| s.to_owned())).collect();
+        let segments: Vec<String> = req
+            .path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_decode(s).unwrap_or_else(|| s.to_owned()))
+            .collect();
         let input = if req.body.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
@@ -240,7 +244,8 @@ impl ApiGateway {
         let (account, region, id) = (ctx.account.clone(), ctx.region.clone(), id.to_owned());
         self.store
             .write(move |tx| {
-                let found = tx.apigw_api(&id)?.is_some_and(|r| r.kind == kind && r.account == account && r.region == region);
+                let found =
+                    tx.apigw_api(&id)?.is_some_and(|r| r.kind == kind && r.account == account && r.region == region);
                 if !found {
                     return Err(missing);
                 }

@@ -46,14 +46,21 @@ pub(crate) async fn dispatch(
     match (method, seg.as_slice()) {
         ("GET", ["restapis"]) => {
             let rows = gw.list(ctx, KIND).await?;
-            let items = rows.iter().map(|r| crate::decode::<RestApi>(&r.doc).map(|a| api_view(&a))).collect::<Result<Vec<_>>>()?;
+            let items = rows
+                .iter()
+                .map(|r| crate::decode::<RestApi>(&r.doc).map(|a| api_view(&a)))
+                .collect::<Result<Vec<_>>>()?;
             Ok(Response::ok(200, &json!({ "item": items })))
         }
         ("POST", ["restapis"]) => create_api(gw, ctx, input).await,
         ("GET", ["restapis", id]) => Ok(Response::ok(200, &api_view(&read(gw, ctx, id).await?))),
         ("PATCH", ["restapis", id]) => {
             let ops = patch_ops(input)?;
-            let api = gw.update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| patch_api(api, &ops).map(|()| api.clone())).await?;
+            let api = gw
+                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| {
+                    patch_api(api, &ops).map(|()| api.clone())
+                })
+                .await?;
             Ok(Response::ok(200, &api_view(&api)))
         }
         ("DELETE", ["restapis", id]) => {
@@ -76,7 +83,9 @@ pub(crate) async fn dispatch(
             let part = s(input, "pathPart").map(str::to_owned);
             let parent = (*parent).to_owned();
             let r = gw
-                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| create_resource(api, &parent, part))
+                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| {
+                    create_resource(api, &parent, part)
+                })
                 .await?;
             Ok(Response::ok(201, &resource_view(&r, false)))
         }
@@ -95,7 +104,9 @@ pub(crate) async fn dispatch(
         }
         ("POST", ["restapis", id, "deployments"]) => {
             let input = input.clone();
-            let d = gw.update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| create_deployment(api, &input)).await?;
+            let d = gw
+                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| create_deployment(api, &input))
+                .await?;
             Ok(Response::ok(201, &d))
         }
         ("GET", ["restapis", id, "deployments", did]) => {
@@ -131,7 +142,9 @@ pub(crate) async fn dispatch(
         }
         ("POST", ["restapis", id, "stages"]) => {
             let input = input.clone();
-            let st = gw.update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| create_stage(api, &input)).await?;
+            let st = gw
+                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| create_stage(api, &input))
+                .await?;
             Ok(Response::ok(201, &stage_view(&st)))
         }
         ("GET", ["restapis", id, "stages", name]) => {
@@ -142,7 +155,9 @@ pub(crate) async fn dispatch(
         ("PATCH", ["restapis", id, "stages", name]) => {
             let ops = patch_ops(input)?;
             let name = (*name).to_owned();
-            let st = gw.update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| patch_stage(api, &name, &ops)).await?;
+            let st = gw
+                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| patch_stage(api, &name, &ops))
+                .await?;
             Ok(Response::ok(200, &stage_view(&st)))
         }
         ("DELETE", ["restapis", id, "stages", name]) => {
@@ -192,7 +207,13 @@ async fn create_api(gw: &ApiGateway, ctx: &Context, input: &Value) -> Result<Res
         endpoint_types,
         tags,
         root_id: root_id.clone(),
-        resources: vec![Resource { id: root_id, parent_id: None, path_part: None, path: "/".into(), methods: BTreeMap::new() }],
+        resources: vec![Resource {
+            id: root_id,
+            parent_id: None,
+            path_part: None,
+            path: "/".into(),
+            methods: BTreeMap::new(),
+        }],
         deployments: Vec::new(),
         stages: Vec::new(),
     };
@@ -279,11 +300,8 @@ fn resource_view(r: &Resource, embed: bool) -> Value {
         v["pathPart"] = json!(p);
     }
     if !r.methods.is_empty() {
-        let methods: Map<String, Value> = r
-            .methods
-            .iter()
-            .map(|(k, m)| (k.clone(), if embed { method_view(m, &r.id) } else { json!({}) }))
-            .collect();
+        let methods: Map<String, Value> =
+            r.methods.iter().map(|(k, m)| (k.clone(), if embed { method_view(m, &r.id) } else { json!({}) })).collect();
         v["resourceMethods"] = Value::Object(methods);
     }
     v
@@ -332,7 +350,13 @@ fn create_resource(api: &mut RestApi, parent_id: &str, part: Option<String>) -> 
         return Err(Error::limit(format!("Too many resources: at most {} per API", crate::RESOURCES_MAX)));
     }
     let path = if parent.path == "/" { format!("/{part}") } else { format!("{}/{part}", parent.path) };
-    let r = Resource { id: crate::new_id(10), parent_id: Some(parent_id.to_owned()), path_part: Some(part), path, methods: BTreeMap::new() };
+    let r = Resource {
+        id: crate::new_id(10),
+        parent_id: Some(parent_id.to_owned()),
+        path_part: Some(part),
+        path,
+        methods: BTreeMap::new(),
+    };
     api.resources.push(r.clone());
     Ok(r)
 }
@@ -348,8 +372,12 @@ fn delete_resource(api: &mut RestApi, rid: &str) -> Result<()> {
     let mut gone = vec![rid.to_owned()];
     let mut i = 0;
     while i < gone.len() {
-        let children: Vec<String> =
-            api.resources.iter().filter(|r| r.parent_id.as_deref() == Some(gone[i].as_str())).map(|r| r.id.clone()).collect();
+        let children: Vec<String> = api
+            .resources
+            .iter()
+            .filter(|r| r.parent_id.as_deref() == Some(gone[i].as_str()))
+            .map(|r| r.id.clone())
+            .collect();
         gone.extend(children);
         i += 1;
     }
@@ -404,10 +432,8 @@ fn integration_view(i: &Integration, _resource_id: &str) -> Value {
     if let Some(p) = &i.request_templates {
         v["requestTemplates"] = p.clone();
     }
-    if !i.kind.ends_with("_PROXY") || !i.responses.is_empty() {
-        if !i.responses.is_empty() {
-            v["integrationResponses"] = Value::Object(i.responses.iter().map(|(k, r)| (k.clone(), r.clone())).collect());
-        }
+    if !i.responses.is_empty() {
+        v["integrationResponses"] = Value::Object(i.responses.iter().map(|(k, r)| (k.clone(), r.clone())).collect());
     }
     v
 }
@@ -462,11 +488,16 @@ async fn method_ops(
     match (verb, rest) {
         ("PUT", []) => {
             if !METHODS.contains(&http_method.as_str()) {
-                return Err(Error::bad("Invalid HttpMethod specified. Valid options are GET,PUT,POST,DELETE,PATCH,OPTIONS,HEAD,ANY"));
+                return Err(Error::bad(
+                    "Invalid HttpMethod specified. Valid options are GET,PUT,POST,DELETE,PATCH,OPTIONS,HEAD,ANY",
+                ));
             }
             let auth = s(input, "authorizationType").unwrap_or_default().to_owned();
             if !AUTHORIZATION_TYPES.contains(&auth.as_str()) {
-                return Err(Error::bad(format!("Invalid authorization type specified. Valid options are {}", AUTHORIZATION_TYPES.join(","))));
+                return Err(Error::bad(format!(
+                    "Invalid authorization type specified. Valid options are {}",
+                    AUTHORIZATION_TYPES.join(",")
+                )));
             }
             let m = gw
                 .update(ctx, KIND, id, missing, move |api: &mut RestApi| {
@@ -509,10 +540,13 @@ async fn method_ops(
                 return Err(Error::new(
                     400,
                     "ValidationException",
-                    format!("1 validation error detected: Value '{kind}' at 'putIntegrationInput.type' failed to satisfy constraint: Member must satisfy enum value set: {INTEGRATION_TYPES}"),
+                    format!(
+                        "1 validation error detected: Value '{kind}' at 'putIntegrationInput.type' failed to satisfy constraint: Member must satisfy enum value set: {INTEGRATION_TYPES}"
+                    ),
                 ));
             }
-            let integration_method = s(input, "httpMethod").or_else(|| s(input, "integrationHttpMethod")).map(str::to_owned);
+            let integration_method =
+                s(input, "httpMethod").or_else(|| s(input, "integrationHttpMethod")).map(str::to_owned);
             if kind != "MOCK" && integration_method.as_deref().is_none_or(str::is_empty) {
                 return Err(Error::bad("Enumeration value for HttpMethod must be non-empty"));
             }
@@ -613,7 +647,8 @@ fn has_methods(resources: &[Resource]) -> bool {
 }
 
 fn check_stage_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(Error::bad("Stage name only allows a-zA-Z0-9_"));
     }
     Ok(())
@@ -789,7 +824,8 @@ async fn tags(
     query: &[(String, String)],
     input: &Value,
 ) -> Result<Response> {
-    let (id, stage) = parse_tag_arn(arn, "restapis").ok_or_else(|| Error::not_found(format!("Invalid resource ARN {arn}")))?;
+    let (id, stage) =
+        parse_tag_arn(arn, "restapis").ok_or_else(|| Error::not_found(format!("Invalid resource ARN {arn}")))?;
     let missing = api_missing(ctx, &id);
     let keys: Vec<String> = query.iter().filter(|(k, _)| k == "tagKeys").map(|(_, v)| v.clone()).collect();
     let add = crate::string_map(input, "tags")?.unwrap_or_default();

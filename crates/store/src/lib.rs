@@ -387,8 +387,13 @@ pub trait ReadTx {
     /// An API Gateway API (REST or HTTP) by its id, whatever its account.
     fn apigw_api(&mut self, id: &str) -> Result<Option<ApigwRow>, StoreError>;
     /// At most `limit` APIs of one kind (`rest` or `http`) in a scope, by id.
-    fn apigw_apis(&mut self, account: &str, region: &str, kind: &str, limit: usize)
-    -> Result<Vec<ApigwRow>, StoreError>;
+    fn apigw_apis(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<ApigwRow>, StoreError>;
 }
 
 /// One API Gateway API: its whole definition (resources or routes, integrations, deployments,

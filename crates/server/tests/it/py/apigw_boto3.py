@@ -31,9 +31,11 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
 REST_ERROR = b'{"message": "Internal server error"}'
 HTTP_ERROR = b'{"message":"Internal Server Error"}'
 
-CODE = '''import json
+CODE = '''import json, time
 def handler(event, context):
     path = event.get("path") or event.get("rawPath") or ""
+    if path.endswith("/sleep"):
+        time.sleep(2)
     if path.endswith("/fail"):
         raise Exception("asked to fail")
     if path.endswith("/multi"):
@@ -231,6 +233,19 @@ def rest():
     assert call(api_id, "/nostage/x")[0::2] == (403, b'{"message":"Forbidden"}')
     assert call("nosuchapi1", "/prod/x")[0] == 403
 
+    # Timeouts: an integration that gives up after 1 s answers 504; bodies over 10 MB are refused.
+    slow = gw.create_resource(restApiId=api_id, parentId=root, pathPart="sleep")
+    gw.put_method(restApiId=api_id, resourceId=slow["id"], httpMethod="GET", authorizationType="NONE")
+    gw.put_integration(restApiId=api_id, resourceId=slow["id"], httpMethod="GET", type="AWS_PROXY",
+                       integrationHttpMethod="POST", uri=lambda_uri("shop"), timeoutInMillis=1000)
+    assert error_code(gw.put_integration, restApiId=api_id, resourceId=slow["id"], httpMethod="GET", type="AWS_PROXY",
+                      integrationHttpMethod="POST", uri=lambda_uri("shop"), timeoutInMillis=30000)[0] == "BadRequestException"
+    gw.create_deployment(restApiId=api_id, stageName="prod")
+    status, headers, body = call(api_id, "/prod/sleep")
+    assert (status, body) == (504, b'{"message": "Endpoint request timed out"}'), (status, body)
+    status, _, body = call(api_id, "/prod/x", "POST", b"x" * (10 * 1024 * 1024 + 1))
+    assert status == 413, (status, body)
+
     # 4. An integration change is invisible until deployed, and only to the stage deployed.
     gw.put_integration(restApiId=api_id, resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY",
                        integrationHttpMethod="POST", uri=lambda_uri("shop", "beta"))
@@ -276,7 +291,7 @@ def rest():
     gw.untag_resource(resourceArn=stage_arn, tagKeys=["env"])
     assert gw.get_tags(resourceArn=stage_arn)["tags"] == {}
     assert [a["id"] for a in gw.get_rest_apis()["items"]] == [api_id]
-    assert len(gw.get_resources(restApiId=api_id, embed=["methods"])["items"]) == 4
+    assert len(gw.get_resources(restApiId=api_id, embed=["methods"])["items"]) == 5
     gw.delete_stage(restApiId=api_id, stageName="qa")
     gw.delete_rest_api(restApiId=api_id)
     assert call(api_id, "/prod/x")[0] == 403
@@ -334,6 +349,12 @@ def http():
     assert call(api_id, "/prod/fail")[0::2] == (500, HTTP_ERROR)
     assert call(api_id, "/prod/")[0::2] == (404, b'{"message":"Not Found"}')
     assert call(api_id, "/nostage")[0::2] == (404, b'{"message":"Not Found"}')
+
+    # Timeouts: 503 on an HTTP API.
+    slow = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+                                 IntegrationUri=lambda_uri("web"), TimeoutInMillis=1000)
+    gw.create_route(ApiId=api_id, RouteKey="GET /sleep", Target=f"integrations/{slow['IntegrationId']}")
+    assert call(api_id, "/prod/sleep")[0::2] == (503, b'{"message":"Service Unavailable"}')
 
     # Without AutoDeploy a stage serves its deployment; CreateDeployment moves it.
     gw.create_stage(ApiId=api_id, StageName="manual", StageVariables={"alias": "dev"})
