@@ -384,4 +384,26 @@ mod tests {
             Service::FunctionUrl { url_id: id.into(), region: None, path: "/y".into() }
         );
     }
+
+    #[test]
+    fn api_gateway_is_split_from_execute_api() {
+        let q = Query::default();
+        // The control planes: signed `apigateway` (v1 and v2 alike), or unsigned by path.
+        assert_eq!(Service::of(&signed("apigateway"), "/restapis", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&signed("apigateway"), "/v2/apis", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&HeaderMap::new(), "/restapis/abc/stages", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&HeaderMap::new(), "/v2/apis", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&HeaderMap::new(), "/restapisx", &q), Service::S3 { bucket_from_host: None });
+        // Execute-api by host or path comes before any signature.
+        let mut h = signed("lambda");
+        h.insert("host", "a1b2c3.execute-api.us-east-1.localhost:4566".parse().unwrap());
+        assert_eq!(
+            Service::of(&h, "/dev/x", &q),
+            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/dev/x".into() }
+        );
+        assert_eq!(
+            Service::of(&HeaderMap::new(), "/_aws/execute-api/a1b2c3/prod/items/7", &q),
+            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/prod/items/7".into() }
+        );
+    }
 }
