@@ -14,6 +14,8 @@
 pub mod doc;
 pub mod exec;
 mod http;
+#[cfg(test)]
+mod proptests;
 mod rest;
 
 use serde_json::{Value, json};
