@@ -478,7 +478,7 @@ pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
         event["path"] = json!(context_path);
         event["resource"] = json!(m.route_key.split_once(' ').map_or("$default", |(_, p)| p));
         context["authorizer"] = json!({ "claims": null, "scopes": null });
-        context["resourceId"] = json!(m.route_key);
+        context["resourceId"] = Value::Null;
         context["resourcePath"] = json!(m.resource_path);
     }
     event["requestContext"] = context;

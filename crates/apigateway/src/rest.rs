@@ -285,6 +285,17 @@ fn patch_api(api: &mut RestApi, ops: &[(String, String, Option<String>)]) -> Res
                 let t = unescape(&p["/binaryMediaTypes/".len()..]);
                 api.binary_media_types.retain(|x| *x != t);
             }
+            // What Terraform and the console also patch: accepted, not modelled.
+            (_, p)
+                if [
+                    "/endpointConfiguration",
+                    "/policy",
+                    "/apiKeySource",
+                    "/minimumCompressionSize",
+                    "/disableExecuteApiEndpoint",
+                ]
+                .iter()
+                .any(|prefix| p.starts_with(prefix)) => {}
             _ => return Err(Error::bad(format!("Invalid patch path {path}"))),
         }
     }

@@ -222,3 +222,21 @@ async fn aws_cli_rest_and_http_api_sequences() {
     assert_eq!(body, serde_json::json!({"version": "2", "stage": "$default"}));
     assert!(r.header("apigw-requestid").is_some());
 }
+
+/// An API and its stage variables are durable: after `kill -9` the same URL runs the same
+/// alias, and a promotion is still seen by the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apis_survive_kill_9() {
+    if !boto3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_versa"));
+    let first = testkit::ServerProcess::spawn(bin, dir.path());
+    let started = crate::support::boto3_script("apigw_boto3.py", &[&first.endpoint(), "durable-start"]).await;
+    let id = started["api_id"].as_str().unwrap().to_owned();
+    first.kill_9();
+    let second = testkit::ServerProcess::spawn(bin, dir.path());
+    crate::support::boto3_script("apigw_boto3.py", &[&second.endpoint(), "durable-finish", &id]).await;
+    second.terminate();
+}

@@ -4,6 +4,8 @@ functions, and calls the APIs over plain HTTP through the path form
 goes; prints one JSON document of what it observed.
 
 Usage: apigw_boto3.py ENDPOINT rest|http
+       apigw_boto3.py ENDPOINT durable-start          (a REST API on alias prod; prints its id)
+       apigw_boto3.py ENDPOINT durable-finish API_ID  (after a restart: it still answers)
 """
 import base64
 import io
@@ -394,4 +396,28 @@ def http():
     return out
 
 
-print(json.dumps(rest() if mode == "rest" else http()))
+def durable_start():
+    gw = boto3.client("apigateway", **kw)
+    function("kept")
+    api = gw.create_rest_api(name="kept")
+    proxy = gw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="{proxy+}")
+    gw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", authorizationType="NONE")
+    gw.put_integration(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY",
+                       integrationHttpMethod="POST", uri=lambda_uri("kept"))
+    gw.create_deployment(restApiId=api["id"], stageName="prod", variables={"alias": "prod"})
+    allow("kept", "prod", api["id"])
+    assert version_of(api["id"], "/prod/x")[0] == "1"
+    return {"api_id": api["id"]}
+
+
+def durable_finish(api_id):
+    gw = boto3.client("apigateway", **kw)
+    assert gw.get_stage(restApiId=api_id, stageName="prod")["variables"] == {"alias": "prod"}
+    assert version_of(api_id, "/prod/x")[0] == "1"
+    lam.update_alias(FunctionName="kept", Name="prod", FunctionVersion="2")
+    assert version_of(api_id, "/prod/x")[0] == "2"
+    return {"api_id": api_id}
+
+
+modes = {"rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
+print(json.dumps(modes[mode]()))
