@@ -240,3 +240,16 @@ async fn apis_survive_kill_9() {
     crate::support::boto3_script("apigw_boto3.py", &[&second.endpoint(), "durable-finish", &id]).await;
     second.terminate();
 }
+
+/// Under `--auth sigv4` the control planes need a signature (for `apigateway`); execute-api
+/// requests stay unsigned, like on AWS with authorization NONE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_planes_are_signed_and_execute_api_is_not() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let key = server.root_key().await;
+    let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "signed", &key.id, &key.secret]).await;
+    assert!(v["api_id"].is_string(), "{v}");
+}

@@ -6,6 +6,7 @@ goes; prints one JSON document of what it observed.
 Usage: apigw_boto3.py ENDPOINT rest|http
        apigw_boto3.py ENDPOINT durable-start          (a REST API on alias prod; prints its id)
        apigw_boto3.py ENDPOINT durable-finish API_ID  (after a restart: it still answers)
+       apigw_boto3.py ENDPOINT signed KEY_ID SECRET    (--auth sigv4: signed control plane, unsigned execute-api)
 """
 import base64
 import io
@@ -27,6 +28,8 @@ kw = dict(
     aws_secret_access_key="test",
     config=Config(retries={"max_attempts": 1}),
 )
+if mode == "signed":
+    kw.update(aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
 lam = boto3.client("lambda", **kw)
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
@@ -396,16 +399,16 @@ def http():
     return out
 
 
-def durable_start():
+def durable_start(name="kept"):
     gw = boto3.client("apigateway", **kw)
-    function("kept")
-    api = gw.create_rest_api(name="kept")
+    function(name)
+    api = gw.create_rest_api(name=name)
     proxy = gw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="{proxy+}")
     gw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", authorizationType="NONE")
     gw.put_integration(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY",
-                       integrationHttpMethod="POST", uri=lambda_uri("kept"))
+                       integrationHttpMethod="POST", uri=lambda_uri(name))
     gw.create_deployment(restApiId=api["id"], stageName="prod", variables={"alias": "prod"})
-    allow("kept", "prod", api["id"])
+    allow(name, "prod", api["id"])
     assert version_of(api["id"], "/prod/x")[0] == "1"
     return {"api_id": api["id"]}
 
@@ -419,5 +422,23 @@ def durable_finish(api_id):
     return {"api_id": api_id}
 
 
-modes = {"rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
+def signed():
+    global ACCOUNT
+    lam.create_function(FunctionName="probe", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(CODE)})
+    ACCOUNT = lam.get_function(FunctionName="probe")["Configuration"]["FunctionArn"].split(":")[4]
+    out = durable_start("sig")
+    req = urllib.request.Request(f"{endpoint}/restapis", data=b'{"name":"x"}', method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("an unsigned CreateRestApi was accepted under --auth sigv4")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403, e.code
+    assert [a["id"] for a in boto3.client("apigateway", **kw).get_rest_apis()["items"]] == [out["api_id"]]
+    out["account"] = ACCOUNT
+    return out
+
+
+modes = {"signed": signed, "rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
 print(json.dumps(modes[mode]()))
