@@ -173,9 +173,14 @@ async fn invoke(state: &ApiState, m: &exec::Matched, request: &HttpRequest, acce
     let now = stdx::time::now_ms();
     let event =
         if m.payload_format == "2.0" { exec::event_v2(m, request, now) } else { exec::event_v1(m, request, now) };
+    let payload = event.to_string();
+    if payload.len() > crate::invocations::INVOKE_REQUEST_BYTES_MAX {
+        // Lambda's own limit on the event (the body with the rest of the request, base64 for binary).
+        return Answer::too_large(m.kind);
+    }
     let invocation = invoke::Request {
         request_id: request.request_id.clone(),
-        payload: bytes::Bytes::from(event.to_string()),
+        payload: bytes::Bytes::from(payload),
         client_context: None,
         log_tail: false,
     };

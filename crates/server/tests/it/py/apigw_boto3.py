@@ -250,6 +250,7 @@ def rest():
     assert (status, body) == (504, b'{"message": "Endpoint request timed out"}'), (status, body)
     status, _, body = call(api_id, "/prod/x", "POST", b"x" * (10 * 1024 * 1024 + 1))
     assert status == 413, (status, body)
+    assert call(api_id, "/prod/x", "POST", b"x" * (7 * 1024 * 1024))[0] == 413  # over Lambda's 6 MB
 
     # 4. An integration change is invisible until deployed, and only to the stage deployed.
     gw.put_integration(restApiId=api_id, resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY",
