@@ -404,6 +404,18 @@ pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
             }
         }
     }
+    // What API Gateway adds in front of the function (`X-Forwarded-*`), unless the client sent it.
+    let port = req.host.rsplit_once(':').map_or("80", |(_, p)| p).to_owned();
+    for (name, value) in [
+        ("X-Forwarded-For", req.source_ip.clone()),
+        ("X-Forwarded-Port", port),
+        ("X-Forwarded-Proto", "http".to_owned()),
+    ] {
+        if !headers.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+            headers.insert(name.to_owned(), json!(value));
+            multi.insert(name.to_owned(), json!([value]));
+        }
+    }
     let mut query = Map::new();
     let mut mquery: Map<String, Value> = Map::new();
     for pair in req.raw_query.split('&').filter(|p| !p.is_empty()) {

@@ -284,6 +284,9 @@ pub(crate) async fn dispatch(
                 if !api.deployments.iter().any(|d| d.id == did) {
                     return Err(deployment_missing(&did));
                 }
+                if api.stages.iter().any(|s| s.deployment_id.as_deref() == Some(did.as_str())) {
+                    return Err(Error::bad("Active stages pointing to this deployment must be moved or deleted"));
+                }
                 api.deployments.retain(|d| d.id != did);
                 Ok(())
             })

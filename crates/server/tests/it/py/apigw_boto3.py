@@ -150,6 +150,7 @@ def rest():
     assert event["resource"] == "/{proxy+}" and event["httpMethod"] == "GET" and event["body"] is None, event
     assert event["requestContext"]["path"] == "/prod/x" and event["requestContext"]["apiId"] == api_id, event
     assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1", event
+    assert event["headers"]["X-Forwarded-For"] == "127.0.0.1" and event["multiValueHeaders"]["X-Forwarded-Proto"] == ["http"], event
     out["rest_event"] = event
 
     # 2. Promote prod, then roll back: the API is untouched, the next request follows the alias.
