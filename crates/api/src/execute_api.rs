@@ -45,6 +45,14 @@ pub(crate) fn from_path(path: &str) -> Option<(String, String)> {
     is_api_id(id).then(|| (id.to_ascii_lowercase(), tail))
 }
 
+/// A uniform draw in [0, 1) from the system's randomness (as the request id's).
+fn canary_draw() -> f64 {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    // Bytes 6 and 8 carry the version and variant bits; the others are random.
+    let n = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[9], b[10]]) >> 11;
+    n as f64 / (1u64 << 53) as f64
+}
+
 fn into_http(a: Answer) -> Response<Body> {
     let mut r = Response::new(Body::from(a.body));
     *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -116,6 +124,7 @@ async fn serve_inner(
         source_ip,
         host,
         request_id: request_id.to_owned(),
+        canary_draw: canary_draw(),
     };
     let m = match exec::select(&row, &request) {
         Ok(m) => m,

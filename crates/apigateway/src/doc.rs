@@ -104,6 +104,21 @@ pub struct RestStage {
     pub updated: i64,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// A canary: a share of the stage's requests runs another deployment with overridden variables.
+    #[serde(default)]
+    pub canary: Option<Canary>,
+}
+
+/// A REST stage's canary (`canarySettings`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Canary {
+    pub deployment_id: String,
+    /// 0.0–100.0.
+    pub percent_traffic: f64,
+    #[serde(default)]
+    pub overrides: BTreeMap<String, String>,
+    #[serde(default)]
+    pub use_stage_cache: bool,
 }
 
 /// An HTTP API (v2).

@@ -31,6 +31,8 @@ pub struct HttpRequest {
     pub source_ip: String,
     pub host: String,
     pub request_id: String,
+    /// A uniform draw in [0, 1): whether this request is a REST stage's canary request.
+    pub canary_draw: f64,
 }
 
 /// What a request reached.
@@ -97,7 +99,17 @@ fn select_rest(row: &ApigwRow, api: &RestApi, req: &HttpRequest) -> Result<Match
         None => (trimmed, "/"),
     };
     let stage = api.stages.iter().find(|s| s.name == stage_name).ok_or(Miss::RestNoStage)?;
-    let deployment = api.deployments.iter().find(|d| d.id == stage.deployment_id).ok_or(Miss::RestNoStage)?;
+    // A canary request runs the canary's deployment with the overridden variables (unset
+    // overrides fall back to the stage's).
+    let mut variables = stage.variables.clone();
+    let mut deployment_id = &stage.deployment_id;
+    if let Some(c) = &stage.canary
+        && req.canary_draw * 100.0 < c.percent_traffic
+    {
+        deployment_id = &c.deployment_id;
+        variables.extend(c.overrides.clone());
+    }
+    let deployment = api.deployments.iter().find(|d| d.id == *deployment_id).ok_or(Miss::RestNoStage)?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let root = deployment.resources.iter().find(|r| r.parent_id.is_none()).ok_or(Miss::RestNoRoute)?;
     let mut params = BTreeMap::new();
@@ -115,7 +127,7 @@ fn select_rest(row: &ApigwRow, api: &RestApi, req: &HttpRequest) -> Result<Match
         region: row.region.clone(),
         stage: stage.name.clone(),
         deployment_id: deployment.id.clone(),
-        variables: stage.variables.clone(),
+        variables,
         resource_path: resource.path.clone(),
         resource_id: resource.id.clone(),
         route_key: String::new(),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::doc::{Integration, Method, Resource, RestApi, RestDeployment, RestStage};
+use crate::doc::{Canary, Integration, Method, Resource, RestApi, RestDeployment, RestStage};
 use crate::{ApiGateway, Context, Error, Response, Result, s};
 
 const KIND: &str = "rest";
@@ -693,6 +693,25 @@ fn create_deployment(api: &mut RestApi, input: &Value) -> Result<Value> {
         description: s(input, "description").map(str::to_owned),
         resources: api.resources.clone(),
     };
+    // With `canarySettings` the deployment becomes the stage's canary; the stage keeps its own.
+    if input.get("canarySettings").is_some_and(|c| !c.is_null()) {
+        let Some(name) = stage_name else {
+            return Err(Error::bad("A canary deployment needs the name of an existing stage"));
+        };
+        let mut ids: Vec<String> = api.deployments.iter().map(|d| d.id.clone()).collect();
+        ids.push(d.id.clone());
+        let canary = canary_from(input, Some(&d.id), &ids)?;
+        let st = api
+            .stages
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::bad("A canary deployment needs the name of an existing stage"))?;
+        st.canary = canary;
+        st.updated = crate::now_secs();
+        let view = deployment_view(&d);
+        api.deployments.push(d);
+        return Ok(view);
+    }
     if let Some(name) = stage_name {
         let now = crate::now_secs();
         match api.stages.iter_mut().find(|s| s.name == name) {
@@ -715,6 +734,7 @@ fn create_deployment(api: &mut RestApi, input: &Value) -> Result<Value> {
                 created: now,
                 updated: now,
                 tags: BTreeMap::new(),
+                canary: None,
             }),
         }
     }
@@ -743,7 +763,44 @@ fn stage_view(st: &RestStage) -> Value {
     if !st.tags.is_empty() {
         v["tags"] = json!(st.tags);
     }
+    if let Some(c) = &st.canary {
+        let mut cv = json!({
+            "deploymentId": c.deployment_id,
+            "percentTraffic": c.percent_traffic,
+            "useStageCache": c.use_stage_cache,
+        });
+        if !c.overrides.is_empty() {
+            cv["stageVariableOverrides"] = json!(c.overrides);
+        }
+        v["canarySettings"] = cv;
+    }
     v
+}
+
+/// `canarySettings` of CreateStage/CreateDeployment; `deployment_id` when the input has none.
+fn canary_from(input: &Value, deployment_id: Option<&str>, deployments: &[String]) -> Result<Option<Canary>> {
+    let Some(c) = input.get("canarySettings").filter(|c| !c.is_null()) else { return Ok(None) };
+    let percent = c.get("percentTraffic").and_then(Value::as_f64).unwrap_or(0.0);
+    check_percent(percent)?;
+    let deployment_id = s(c, "deploymentId").or(deployment_id).unwrap_or_default().to_owned();
+    if !deployments.contains(&deployment_id) {
+        return Err(Error::bad("Deployment id does not exist"));
+    }
+    let overrides = crate::string_map(c, "stageVariableOverrides")?.unwrap_or_default();
+    crate::check_variables(&overrides)?;
+    Ok(Some(Canary {
+        deployment_id,
+        percent_traffic: percent,
+        overrides,
+        use_stage_cache: c.get("useStageCache").and_then(Value::as_bool).unwrap_or(false),
+    }))
+}
+
+fn check_percent(p: f64) -> Result<()> {
+    if !(0.0..=100.0).contains(&p) {
+        return Err(Error::bad("Canary traffic percentage must be between 0.0 and 100.0"));
+    }
+    Ok(())
 }
 
 fn create_stage(api: &mut RestApi, input: &Value) -> Result<RestStage> {
@@ -765,8 +822,11 @@ fn create_stage(api: &mut RestApi, input: &Value) -> Result<RestStage> {
     crate::check_variables(&variables)?;
     let tags = crate::string_map(input, "tags")?.unwrap_or_default();
     crate::check_tags(&tags)?;
+    let ids: Vec<String> = api.deployments.iter().map(|d| d.id.clone()).collect();
+    let canary = canary_from(input, None, &ids)?;
     let now = crate::now_secs();
     let st = RestStage {
+        canary,
         name,
         deployment_id: deployment_id.to_owned(),
         description: s(input, "description").map(str::to_owned),
@@ -799,6 +859,10 @@ fn patch_stage(api: &mut RestApi, name: &str, ops: &[(String, String, Option<Str
             }
             continue;
         }
+        if let Some(rest) = path.strip_prefix("/canarySettings") {
+            patch_canary(&mut next, op, rest, value.as_deref(), &deployments)?;
+            continue;
+        }
         match path.as_str() {
             "/deploymentId" => {
                 let d = value.clone().unwrap_or_default();
@@ -812,10 +876,9 @@ fn patch_stage(api: &mut RestApi, name: &str, ops: &[(String, String, Option<Str
             p if p.starts_with("/cacheCluster")
                 || p.starts_with("/clientCertificateId")
                 || p.starts_with("/accessLogSettings")
-                || p.starts_with("/canarySettings")
                 || p.matches('/').count() >= 3 =>
             {
-                // Accepted and not modelled (caching, logging, throttling, canary).
+                // Accepted and not modelled (caching, logging, throttling).
             }
             _ => return Err(Error::bad(format!("Invalid method setting path: {path}. Must be one of: {STAGE_PATHS}"))),
         }
@@ -824,6 +887,53 @@ fn patch_stage(api: &mut RestApi, name: &str, ops: &[(String, String, Option<Str
     next.updated = crate::now_secs();
     *st = next.clone();
     Ok(next)
+}
+
+/// `/canarySettings[/…]` patch operations: `remove /canarySettings` ends the canary (after
+/// `replace /deploymentId` it is how a canary is promoted); the members are replaced one by one.
+fn patch_canary(st: &mut RestStage, op: &str, rest: &str, value: Option<&str>, deployments: &[String]) -> Result<()> {
+    if rest.is_empty() {
+        if op == "remove" {
+            st.canary = None;
+            return Ok(());
+        }
+        return Err(Error::bad(format!("Invalid patch operation {op} on /canarySettings")));
+    }
+    let canary = st.canary.get_or_insert_with(|| Canary {
+        deployment_id: st.deployment_id.clone(),
+        percent_traffic: 0.0,
+        overrides: BTreeMap::new(),
+        use_stage_cache: false,
+    });
+    let value = value.unwrap_or_default();
+    if let Some(var) = rest.strip_prefix("/stageVariableOverrides/") {
+        if op == "remove" {
+            canary.overrides.remove(&unescape(var));
+        } else {
+            canary.overrides.insert(unescape(var), value.to_owned());
+        }
+        return crate::check_variables(&canary.overrides);
+    }
+    match rest {
+        "/percentTraffic" => {
+            let p: f64 = value.parse().map_err(|_| Error::bad(format!("Invalid percent traffic {value}")))?;
+            check_percent(p)?;
+            canary.percent_traffic = p;
+        }
+        "/deploymentId" => {
+            if !deployments.iter().any(|d| d == value) {
+                return Err(Error::bad("Deployment id does not exist"));
+            }
+            canary.deployment_id = value.to_owned();
+        }
+        "/useStageCache" => canary.use_stage_cache = value == "true",
+        _ => {
+            return Err(Error::bad(format!(
+                "Invalid method setting path: /canarySettings{rest}. Must be one of: {STAGE_PATHS}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Tags by ARN: `arn:aws:apigateway:{region}::/restapis/{id}[/stages/{name}]`.

@@ -183,6 +183,27 @@ def rest():
     assert 0.2 <= counts["2"] / 300 <= 0.4, counts
     lam.update_alias(FunctionName="shop", Name="prod", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {}})
 
+    # Canary (REST): half of prod's requests run a canary deployment with alias=beta; promoted by
+    # moving the stage's deployment and removing the canary.
+    canary = gw.create_deployment(restApiId=api_id, stageName="prod",
+                                  canarySettings={"percentTraffic": 50.0, "stageVariableOverrides": {"alias": "beta"}})
+    settings = gw.get_stage(restApiId=api_id, stageName="prod")["canarySettings"]
+    assert settings == {"deploymentId": canary["id"], "percentTraffic": 50.0, "useStageCache": False,
+                        "stageVariableOverrides": {"alias": "beta"}}, settings
+    seen = {}
+    for _ in range(60):
+        v = version_of(api_id, "/prod/c")[0]
+        seen[v] = seen.get(v, 0) + 1
+    assert set(seen) == {"1", "3"} and min(seen.values()) >= 10, seen
+    out["canary_counts"] = seen
+    gw.update_stage(restApiId=api_id, stageName="prod",
+                    patchOperations=[{"op": "replace", "path": "/canarySettings/percentTraffic", "value": "0"}])
+    assert {version_of(api_id, "/prod/c")[0] for _ in range(10)} == {"1"}
+    gw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/deploymentId", "value": canary["id"]}, {"op": "remove", "path": "/canarySettings"}])
+    assert "canarySettings" not in gw.get_stage(restApiId=api_id, stageName="prod")
+    assert version_of(api_id, "/prod/c")[0] == "1"
+
     # 6. Permission only on the unqualified function, not on the alias: 500, nothing runs.
     lam.remove_permission(FunctionName="shop", Qualifier="prod", StatementId="apigw-prod")
     lam.add_permission(FunctionName="shop", StatementId="apigw-unqualified", Action="lambda:InvokeFunction",
