@@ -310,6 +310,8 @@ def rest():
         "Integrations of type 'AWS_PROXY' currently only supports Lambda function and Firehose stream invocations.")
     code, message, status = bad(type="NOPE", integrationHttpMethod="POST", uri=lambda_uri("shop"))
     assert (code, status) == ("ValidationException", 400) and "putIntegrationInput.type" in message, message
+    # Refused, nothing stored.
+    assert gw.get_integration(restApiId=api_id, resourceId=item["id"], httpMethod="GET")["uri"] == lambda_uri("shop")
     assert error_code(gw.update_stage, restApiId=api_id, stageName="prod",
                       patchOperations=[{"op": "replace", "path": "/deploymentId", "value": "nope"}])[1] == "Deployment id does not exist"
     assert error_code(gw.get_method, restApiId=api_id, resourceId=root, httpMethod="GET")[1] == "Invalid Method identifier specified"
@@ -415,6 +417,19 @@ def http():
     assert code[0] == "ConflictException", code
     code = error_code(gw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=lambda_uri("web"))
     assert code[0] == "BadRequestException", code
+    before = len(gw.get_integrations(ApiId=api_id)["Items"]), len(gw.get_routes(ApiId=api_id)["Items"])
+    code = error_code(gw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+                      IntegrationUri="not-a-lambda")
+    assert code[0] == "BadRequestException", code
+    code = error_code(gw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="3.0",
+                      IntegrationUri=lambda_uri("web"))
+    assert code[0] == "BadRequestException", code
+    for key in ("GET items", "FETCH /x", "GET /{proxy+}/x"):
+        assert error_code(gw.create_route, ApiId=api_id, RouteKey=key)[0] == "BadRequestException", key
+    assert error_code(gw.create_route, ApiId=api_id, RouteKey="GET /y", Target="integrations/nope")[0] == "NotFoundException"
+    assert error_code(gw.create_stage, ApiId=api_id, StageName="dev")[0] == "ConflictException"
+    after = len(gw.get_integrations(ApiId=api_id)["Items"]), len(gw.get_routes(ApiId=api_id)["Items"])
+    assert before == after, (before, after)
     assert len(gw.get_apis()["Items"]) == 2
     gw.delete_api(ApiId=qid)
     assert call(qid, "/plain")[0] == 403
