@@ -1,7 +1,5 @@
 //! HTTP API (v2) control plane, Lambda-proxy subset (reference §3.2).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::doc::{HttpApi, HttpDeployment, HttpIntegration, HttpStage, Route};
@@ -39,10 +37,8 @@ pub(crate) async fn dispatch(
     query: &[(String, String)],
     input: &Value,
 ) -> Result<Response> {
-    let _ = query;
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
     let input_c = input.clone();
-    let ctx_c = ctx.clone();
     match (method, seg.as_slice()) {
         ("GET", ["apis"]) => {
             let rows = gw.list(ctx, KIND).await?;
@@ -318,7 +314,6 @@ pub(crate) async fn dispatch(
                     Ok(tags.clone())
                 })
                 .await?;
-            let _ = ctx_c;
             match method {
                 "GET" => Ok(Response::ok(200, &json!({ "tags": tags }))),
                 "POST" => Ok(Response::ok(201, &json!({}))),
@@ -711,5 +706,4 @@ fn auto_deploy(api: &mut HttpApi) {
         st.deployment_id = Some(d.id.clone());
         st.updated_ms = now;
     }
-    let _ = BTreeMap::<String, String>::new();
 }

@@ -312,7 +312,7 @@ fn resource_view(r: &Resource, embed: bool) -> Value {
     }
     if !r.methods.is_empty() {
         let methods: Map<String, Value> =
-            r.methods.iter().map(|(k, m)| (k.clone(), if embed { method_view(m, &r.id) } else { json!({}) })).collect();
+            r.methods.iter().map(|(k, m)| (k.clone(), if embed { method_view(m) } else { json!({}) })).collect();
         v["resourceMethods"] = Value::Object(methods);
     }
     v
@@ -396,7 +396,7 @@ fn delete_resource(api: &mut RestApi, rid: &str) -> Result<()> {
     Ok(())
 }
 
-fn method_view(m: &Method, resource_id: &str) -> Value {
+fn method_view(m: &Method) -> Value {
     let mut v = json!({
         "httpMethod": m.http_method,
         "authorizationType": m.authorization_type,
@@ -412,12 +412,12 @@ fn method_view(m: &Method, resource_id: &str) -> Value {
         v["methodResponses"] = Value::Object(m.responses.iter().map(|(k, r)| (k.clone(), r.clone())).collect());
     }
     if let Some(i) = &m.integration {
-        v["methodIntegration"] = integration_view(i, resource_id);
+        v["methodIntegration"] = integration_view(i);
     }
     v
 }
 
-fn integration_view(i: &Integration, _resource_id: &str) -> Value {
+fn integration_view(i: &Integration) -> Value {
     let mut v = json!({
         "type": i.kind,
         "passthroughBehavior": i.passthrough_behavior,
@@ -529,13 +529,13 @@ async fn method_ops(
                     Ok(m)
                 })
                 .await?;
-            Ok(Response::ok(201, &method_view(&m, rid)))
+            Ok(Response::ok(201, &method_view(&m)))
         }
         ("GET", []) => {
             let api = read(gw, ctx, id).await?;
             let r = api.resources.iter().find(|r| r.id == rid).ok_or_else(resource_missing)?;
             let m = r.methods.get(&http_method).ok_or_else(method_missing)?;
-            Ok(Response::ok(200, &method_view(m, rid)))
+            Ok(Response::ok(200, &method_view(m)))
         }
         ("DELETE", []) => {
             gw.update(ctx, KIND, id, missing, move |api: &mut RestApi| {
@@ -594,14 +594,14 @@ async fn method_ops(
                     Ok(i)
                 })
                 .await?;
-            Ok(Response::ok(201, &integration_view(&i, rid)))
+            Ok(Response::ok(201, &integration_view(&i)))
         }
         ("GET", ["integration"]) => {
             let api = read(gw, ctx, id).await?;
             let r = api.resources.iter().find(|r| r.id == rid).ok_or_else(resource_missing)?;
             let m = r.methods.get(&http_method).ok_or_else(method_missing)?;
             let i = m.integration.as_ref().ok_or_else(integration_missing)?;
-            Ok(Response::ok(200, &integration_view(i, rid)))
+            Ok(Response::ok(200, &integration_view(i)))
         }
         ("DELETE", ["integration"]) => {
             gw.update(ctx, KIND, id, missing, move |api: &mut RestApi| {
