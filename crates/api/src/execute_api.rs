@@ -45,6 +45,21 @@ pub(crate) fn from_path(path: &str) -> Option<(String, String)> {
     is_api_id(id).then(|| (id.to_ascii_lowercase(), tail))
 }
 
+/// `corsConfiguration` (lowerCamel members) as the function URLs' CORS settings.
+fn cors_of(v: serde_json::Value) -> model::policy::Cors {
+    let list = |name: &str| {
+        v.get(name).and_then(|l| l.as_array()).map(|l| l.iter().filter_map(|x| x.as_str()).map(str::to_owned).collect())
+    };
+    model::policy::Cors {
+        allow_credentials: v.get("allowCredentials").and_then(serde_json::Value::as_bool),
+        allow_headers: list("allowHeaders"),
+        allow_methods: list("allowMethods"),
+        allow_origins: list("allowOrigins"),
+        expose_headers: list("exposeHeaders"),
+        max_age: v.get("maxAge").and_then(serde_json::Value::as_i64),
+    }
+}
+
 /// A uniform draw in [0, 1) from the system's randomness (as the request id's).
 fn canary_draw() -> f64 {
     let b = uuid::Uuid::new_v4().into_bytes();
@@ -72,8 +87,27 @@ pub(crate) async fn serve(
     path: String,
     request_id: &str,
 ) -> Response<Body> {
+    // An HTTP API with CORS settings answers preflights itself and adds the headers to answers.
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let cors = match (&origin, state.apigateway.as_ref()) {
+        (Some(_), Some(gw)) => {
+            gw.lookup(api_id).await.ok().flatten().and_then(|row| exec::http_cors(&row)).map(cors_of)
+        }
+        _ => None,
+    };
+    if let (Some(cors), Some(origin)) = (&cors, &origin)
+        && req.method() == axum::http::Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let mut r = crate::function_urls::preflight(cors, origin, req.headers());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        return r;
+    }
     let (kind, answer) = serve_inner(state, req, api_id, path, request_id).await;
     let mut response = into_http(answer);
+    if let (Some(cors), Some(origin)) = (&cors, &origin) {
+        crate::function_urls::add_cors(response.headers_mut(), cors, origin);
+    }
     if let (Some(Kind::Http), Ok(v)) = (kind, HeaderValue::from_str(request_id)) {
         response.headers_mut().insert("apigw-requestid", v);
     }

@@ -77,6 +77,14 @@ pub enum Miss {
     Corrupt,
 }
 
+/// An HTTP API's `corsConfiguration`, if it has one (API Gateway answers preflights itself).
+pub fn http_cors(row: &ApigwRow) -> Option<Value> {
+    if row.kind != "http" {
+        return None;
+    }
+    serde_json::from_str::<HttpApi>(&row.doc).ok()?.cors.filter(|c| c.is_object())
+}
+
 /// Selects stage, route and integration.
 pub fn select(row: &ApigwRow, req: &HttpRequest) -> Result<Matched, Miss> {
     match row.kind.as_str() {

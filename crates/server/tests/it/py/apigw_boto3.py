@@ -410,6 +410,17 @@ def http():
     routes = gw.get_routes(ApiId=qid)["Items"]
     assert [r["RouteKey"] for r in routes] == ["$default"], routes
 
+    # CORS: with corsConfiguration the API answers preflights itself and marks answers.
+    gw.update_api(ApiId=qid, CorsConfiguration={"AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"],
+                                                "AllowHeaders": ["x-custom"], "MaxAge": 300})
+    status, headers, _ = call(qid, "/plain", "OPTIONS", None, {"Origin": "https://example.com",
+                                                           "Access-Control-Request-Method": "GET"})
+    assert status == 204 and headers.get("access-control-allow-origin") == "https://example.com", (status, headers)
+    assert headers.get("access-control-allow-methods") == "GET" and headers.get("access-control-max-age") == "300", headers
+    status, headers, _ = call(qid, "/plain", headers={"Origin": "https://example.com"})
+    assert status == 200 and headers.get("access-control-allow-origin") == "https://example.com", (status, headers)
+    assert "access-control-allow-origin" not in call(qid, "/plain", headers={"Origin": "https://other.example"})[1]
+
     # Control-plane errors.
     code = error_code(gw.get_api, ApiId="nope")
     assert code[0] == "NotFoundException" and code[2] == 404, code
