@@ -22,6 +22,39 @@ use crate::ApiState;
 use crate::error::ApiError;
 
 const PATH_PREFIXES: [&str; 2] = ["/_aws/execute-api/", "/_versa/execute-api/"];
+/// Most throttling buckets kept (one per API, stage and resource with limits set); beyond it
+/// they all start again full.
+pub(crate) const THROTTLE_BUCKETS_MAX: usize = 10_000;
+
+/// Token buckets of the stages (and routes) that set throttling limits.
+#[derive(Debug, Default)]
+pub struct Throttles(std::sync::Mutex<std::collections::HashMap<BucketKey, Bucket>>);
+
+/// (api id, stage, `resource-or-route METHOD`).
+type BucketKey = (String, String, String);
+/// (tokens, last refill).
+type Bucket = (f64, std::time::Instant);
+
+impl Throttles {
+    /// Takes one token of the bucket `key` (rate per second, burst); false when empty.
+    fn take(&self, key: BucketKey, rate: f64, burst: u64) -> bool {
+        let now = std::time::Instant::now();
+        let mut buckets = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= THROTTLE_BUCKETS_MAX && !buckets.contains_key(&key) {
+            buckets.clear();
+        }
+        let burst = burst as f64;
+        let (tokens, last) = buckets.entry(key).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate.max(0.0)).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 /// The principal API Gateway invokes as.
 const PRINCIPAL: &str = "apigateway.amazonaws.com";
 
@@ -167,6 +200,12 @@ async fn serve_inner(
         Err(Miss::HttpNotFound) => return (Some(kind), Answer::http_not_found()),
         Err(Miss::Corrupt) => return (Some(kind), Answer::internal(kind)),
     };
+    if let Some((rate, burst)) = m.throttle {
+        let key = (m.api_id.clone(), m.stage.clone(), format!("{} {}", m.resource_path, method));
+        if !state.apigw_throttles.take(key, rate, burst) {
+            return (Some(kind), Answer::too_many_requests());
+        }
+    }
     let signed = request.headers.iter().any(|(k, v)| k == "authorization" && v.starts_with("AWS4-HMAC-SHA256"));
     if m.authorization_type == "AWS_IAM" && !signed {
         return (Some(kind), Answer::rest_missing_token());

@@ -62,6 +62,8 @@ pub struct ApiState {
     pub codedeploy: Option<codedeploy::CodeDeploy>,
     /// API Gateway (service `apigateway`, and execute-api); set by the server.
     pub apigateway: Option<apigateway::ApiGateway>,
+    /// Throttling buckets of API Gateway stages with limits.
+    pub(crate) apigw_throttles: execute_api::Throttles,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -97,6 +99,7 @@ impl ApiState {
             cloudwatch: None,
             codedeploy: None,
             apigateway: None,
+            apigw_throttles: execute_api::Throttles::default(),
         }
     }
 }

@@ -107,6 +107,10 @@ pub struct RestStage {
     /// A canary: a share of the stage's requests runs another deployment with overridden variables.
     #[serde(default)]
     pub canary: Option<Canary>,
+    /// `methodSettings` by `{resource path without /}/{METHOD}` (`*/*` for all): the members
+    /// UpdateStage set (`metricsEnabled`, `throttlingRateLimit`, ...), echoed by GetStage.
+    #[serde(default)]
+    pub method_settings: BTreeMap<String, serde_json::Map<String, Value>>,
 }
 
 /// A REST stage's canary (`canarySettings`).

@@ -62,6 +62,8 @@ pub struct Matched {
     pub binary_media_types: Vec<String>,
     /// The method's authorization type (REST).
     pub authorization_type: String,
+    /// The stage's (or route's) throttling: (steady requests per second, burst), when set.
+    pub throttle: Option<(f64, u64)>,
 }
 
 /// Why nothing matched (each has its own recorded answer).
@@ -128,7 +130,12 @@ fn select_rest(row: &ApigwRow, api: &RestApi, req: &HttpRequest) -> Result<Match
         .or_else(|| resource.methods.get("ANY"))
         .ok_or(Miss::RestNoRoute)?;
     let integration = method.integration.as_ref().ok_or(Miss::RestNoRoute)?;
+    let specific = format!("{}/{}", resource.path.trim_start_matches('/'), method.http_method);
+    let settings = stage.method_settings.get(&specific).or_else(|| stage.method_settings.get("*/*"));
+    let throttle = settings
+        .and_then(|m| Some((m.get("throttlingRateLimit")?.as_f64()?, m.get("throttlingBurstLimit")?.as_f64()? as u64)));
     Ok(Matched {
+        throttle,
         kind: Kind::Rest,
         api_id: api.id.clone(),
         account: row.account.clone(),
@@ -228,7 +235,12 @@ fn select_http(row: &ApigwRow, api: &HttpApi, req: &HttpRequest) -> Result<Match
         route.target.as_deref().and_then(|t| t.strip_prefix("integrations/")).ok_or(Miss::HttpNotFound)?;
     let integration = deployment.integrations.iter().find(|i| i.id == integration_id).ok_or(Miss::HttpNotFound)?;
     let route_path = route.route_key.split_once(' ').map_or("$default", |(_, p)| p).to_owned();
+    let throttle = stage
+        .default_route_settings
+        .as_ref()
+        .and_then(|r| Some((r.get("throttlingRateLimit")?.as_f64()?, r.get("throttlingBurstLimit")?.as_f64()? as u64)));
     Ok(Matched {
+        throttle,
         kind: Kind::Http,
         api_id: api.id.clone(),
         account: row.account.clone(),
@@ -643,6 +655,10 @@ impl Answer {
     }
     pub fn http_not_found() -> Answer {
         Answer::json(404, r#"{"message":"Not Found"}"#, None)
+    }
+    /// Throttled by the stage's settings (both kinds).
+    pub fn too_many_requests() -> Answer {
+        Answer::json(429, r#"{"message":"Too Many Requests"}"#, Some("TooManyRequestsException"))
     }
     pub fn http_timeout() -> Answer {
         Answer::json(503, r#"{"message":"Service Unavailable"}"#, None)

@@ -735,6 +735,7 @@ fn create_deployment(api: &mut RestApi, input: &Value) -> Result<Value> {
                 updated: now,
                 tags: BTreeMap::new(),
                 canary: None,
+                method_settings: BTreeMap::new(),
             }),
         }
     }
@@ -749,7 +750,7 @@ fn stage_view(st: &RestStage) -> Value {
         "deploymentId": st.deployment_id,
         "cacheClusterEnabled": false,
         "cacheClusterStatus": "NOT_AVAILABLE",
-        "methodSettings": {},
+        "methodSettings": st.method_settings,
         "tracingEnabled": st.tracing_enabled,
         "createdDate": st.created,
         "lastUpdatedDate": st.updated,
@@ -827,6 +828,7 @@ fn create_stage(api: &mut RestApi, input: &Value) -> Result<RestStage> {
     let now = crate::now_secs();
     let st = RestStage {
         canary,
+        method_settings: BTreeMap::new(),
         name,
         deployment_id: deployment_id.to_owned(),
         description: s(input, "description").map(str::to_owned),
@@ -875,11 +877,11 @@ fn patch_stage(api: &mut RestApi, name: &str, ops: &[(String, String, Option<Str
             "/tracingEnabled" => next.tracing_enabled = value.as_deref() == Some("true"),
             p if p.starts_with("/cacheCluster")
                 || p.starts_with("/clientCertificateId")
-                || p.starts_with("/accessLogSettings")
-                || p.matches('/').count() >= 3 =>
+                || p.starts_with("/accessLogSettings") =>
             {
-                // Accepted and not modelled (caching, logging, throttling).
+                // Accepted and not modelled (a cache cluster, client certificates, access logs).
             }
+            p if p.matches('/').count() >= 4 => set_method_setting(&mut next, op, p, value.as_deref())?,
             _ => return Err(Error::bad(format!("Invalid method setting path: {path}. Must be one of: {STAGE_PATHS}"))),
         }
     }
@@ -887,6 +889,59 @@ fn patch_stage(api: &mut RestApi, name: &str, ops: &[(String, String, Option<Str
     next.updated = crate::now_secs();
     *st = next.clone();
     Ok(next)
+}
+
+/// `/{resourcePath}/{METHOD}/{group}/{setting}` → the `methodSettings` member, under the key
+/// `{resource path without its leading /}/{METHOD}` (`*/*` for every method).
+fn set_method_setting(st: &mut RestStage, op: &str, path: &str, value: Option<&str>) -> Result<()> {
+    let invalid = || Error::bad(format!("Invalid method setting path: {path}. Must be one of: {STAGE_PATHS}"));
+    let parts: Vec<&str> = path.trim_start_matches('/').rsplitn(3, '/').collect();
+    let [setting, group, target] = parts[..] else { return Err(invalid()) };
+    let (resource, method) = target.rsplit_once('/').ok_or_else(invalid)?;
+    let key = format!("{}/{method}", unescape(resource).trim_start_matches('/'));
+    let value = value.unwrap_or_default();
+    let number = |v: &str| v.parse::<f64>().map_err(|_| Error::bad(format!("Invalid value {v} for {path}")));
+    let boolean = |v: &str| v.eq_ignore_ascii_case("true");
+    let (member, v) = match (group, setting) {
+        ("metrics", "enabled") => ("metricsEnabled", json!(boolean(value))),
+        ("logging", "loglevel") => ("loggingLevel", json!(value)),
+        ("logging", "dataTrace") => ("dataTraceEnabled", json!(boolean(value))),
+        ("throttling", "burstLimit") => ("throttlingBurstLimit", json!(number(value)? as i64)),
+        ("throttling", "rateLimit") => ("throttlingRateLimit", json!(number(value)?)),
+        ("caching", "enabled") => ("cachingEnabled", json!(boolean(value))),
+        ("caching", "ttlInSeconds") => ("cacheTtlInSeconds", json!(number(value)? as i64)),
+        ("caching", "dataEncrypted") => ("cacheDataEncrypted", json!(boolean(value))),
+        ("caching", "requireAuthorizationForCacheControl") => {
+            ("requireAuthorizationForCacheControl", json!(boolean(value)))
+        }
+        ("caching", "unauthorizedCacheControlHeaderStrategy") => {
+            ("unauthorizedCacheControlHeaderStrategy", json!(value))
+        }
+        _ => return Err(invalid()),
+    };
+    let entry = st.method_settings.entry(key.clone()).or_insert_with(|| {
+        // AWS's defaults for a new entry (recorded: throttling 10000/5000).
+        let mut m = serde_json::Map::new();
+        m.insert("metricsEnabled".into(), json!(false));
+        m.insert("dataTraceEnabled".into(), json!(false));
+        m.insert("throttlingBurstLimit".into(), json!(5000));
+        m.insert("throttlingRateLimit".into(), json!(10000.0));
+        m.insert("cachingEnabled".into(), json!(false));
+        m.insert("cacheTtlInSeconds".into(), json!(300));
+        m.insert("cacheDataEncrypted".into(), json!(false));
+        m.insert("requireAuthorizationForCacheControl".into(), json!(true));
+        m.insert("unauthorizedCacheControlHeaderStrategy".into(), json!("SUCCEED_WITH_RESPONSE_HEADER"));
+        m
+    });
+    if op == "remove" {
+        entry.remove(member);
+        if entry.is_empty() {
+            st.method_settings.remove(&key);
+        }
+    } else {
+        entry.insert(member.to_owned(), v);
+    }
+    Ok(())
 }
 
 /// `/canarySettings[/…]` patch operations: `remove /canarySettings` ends the canary (after

@@ -282,6 +282,22 @@ def rest():
     assert version_of(api_id, "/dev/x")[0] == "3"
     assert version_of(api_id, "/prod/x")[0] == "1"
 
+    # Throttling by the stage's method settings: burst 2, 1 request a second → 429.
+    gw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "2"},
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "1"},
+        {"op": "replace", "path": "/~1items~1{id}/GET/metrics/enabled", "value": "true"}])
+    settings = gw.get_stage(restApiId=api_id, stageName="prod")["methodSettings"]
+    assert settings["*/*"]["throttlingBurstLimit"] == 2 and settings["*/*"]["throttlingRateLimit"] == 1.0, settings
+    assert settings["items/{id}/GET"]["metricsEnabled"] is True, settings
+    answers = [call(api_id, "/prod/x")[0::2] for _ in range(5)]
+    assert [a[0] for a in answers[:2]] == [200, 200], answers
+    assert (429, b'{"message":"Too Many Requests"}') in answers, [a[0] for a in answers]
+    gw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "5000"},
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "10000"}])
+    assert version_of(api_id, "/prod/x")[0] == "1"
+
     # 12. Control-plane shapes and errors.
     stages = gw.get_stages(restApiId=api_id)["item"]
     assert {s["stageName"] for s in stages} == {"dev", "prod", "qa", "novar"}, stages
@@ -385,6 +401,11 @@ def http():
                                  IntegrationUri=lambda_uri("web"), TimeoutInMillis=1000)
     gw.create_route(ApiId=api_id, RouteKey="GET /sleep", Target=f"integrations/{slow['IntegrationId']}")
     assert call(api_id, "/prod/sleep")[0::2] == (503, b'{"message":"Service Unavailable"}')
+
+    # Throttling by the stage's default route settings.
+    gw.update_stage(ApiId=api_id, StageName="qa", DefaultRouteSettings={"ThrottlingBurstLimit": 1, "ThrottlingRateLimit": 0.5})
+    statuses = [call(api_id, "/qa/plain")[0:3:2] for _ in range(3)]
+    assert (429, b'{"message":"Too Many Requests"}') in statuses, statuses
 
     # Without AutoDeploy a stage serves its deployment; CreateDeployment moves it.
     gw.create_stage(ApiId=api_id, StageName="manual", StageVariables={"alias": "dev"})
