@@ -52,7 +52,19 @@ pub(crate) async fn dispatch(
                 .collect::<Result<Vec<_>>>()?;
             Ok(Response::ok(200, &json!({ "item": items })))
         }
+        ("POST", ["restapis"]) if mode(query) == Some("import") => import_api(gw, ctx, input).await,
         ("POST", ["restapis"]) => create_api(gw, ctx, input).await,
+        ("PUT", ["restapis", id]) => {
+            let overwrite = mode(query) != Some("merge");
+            let spec = input.clone();
+            let api = gw
+                .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| {
+                    apply_openapi(api, &spec, overwrite)?;
+                    Ok(api.clone())
+                })
+                .await?;
+            Ok(Response::ok(200, &api_view(&api)))
+        }
         ("GET", ["restapis", id]) => Ok(Response::ok(200, &api_view(&read(gw, ctx, id).await?))),
         ("PATCH", ["restapis", id]) => {
             let ops = patch_ops(input)?;
@@ -178,6 +190,133 @@ pub(crate) async fn dispatch(
 async fn read(gw: &ApiGateway, ctx: &Context, id: &str) -> Result<RestApi> {
     let row = gw.get(ctx, KIND, id).await?.ok_or_else(|| api_missing(ctx, id))?;
     crate::decode(&row.doc)
+}
+
+fn mode(query: &[(String, String)]) -> Option<&str> {
+    query.iter().find(|(k, _)| k == "mode").map(|(_, v)| v.as_str())
+}
+
+/// ImportRestApi (`POST /restapis?mode=import`): an OpenAPI 2.0/3.0 document in JSON with
+/// `x-amazon-apigateway-integration` (and `x-amazon-apigateway-any-method`), as SAM, CDK and
+/// Terraform's `body` produce.
+async fn import_api(gw: &ApiGateway, ctx: &Context, spec: &Value) -> Result<Response> {
+    let Some(title) = spec.pointer("/info/title").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+        return Err(Error::bad("Invalid OpenAPI input: info.title is required"));
+    };
+    let root_id = crate::new_id(10);
+    let mut api = RestApi {
+        id: crate::new_id(10),
+        name: title.to_owned(),
+        description: spec.pointer("/info/description").and_then(Value::as_str).map(str::to_owned),
+        created: crate::now_secs(),
+        binary_media_types: Vec::new(),
+        endpoint_types: vec!["EDGE".to_owned()],
+        tags: BTreeMap::new(),
+        root_id: root_id.clone(),
+        resources: vec![Resource {
+            id: root_id,
+            parent_id: None,
+            path_part: None,
+            path: "/".into(),
+            methods: BTreeMap::new(),
+        }],
+        deployments: Vec::new(),
+        stages: Vec::new(),
+    };
+    apply_openapi(&mut api, spec, true)?;
+    gw.insert(ctx, KIND, api.id.clone(), crate::encode(&api)?).await?;
+    Ok(Response::ok(201, &api_view(&api)))
+}
+
+/// Lays an OpenAPI document's paths over `api` (`overwrite`: the old tree goes first).
+fn apply_openapi(api: &mut RestApi, spec: &Value, overwrite: bool) -> Result<()> {
+    let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
+        return Err(Error::bad("Invalid OpenAPI input: no paths"));
+    };
+    if overwrite {
+        api.resources.retain(|r| r.parent_id.is_none());
+        if let Some(root) = api.resources.first_mut() {
+            root.methods.clear();
+        }
+    }
+    if let Some(types) = spec.get("x-amazon-apigateway-binary-media-types").and_then(Value::as_array) {
+        api.binary_media_types = types.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    }
+    for (path, ops) in paths {
+        if !path.starts_with('/') {
+            return Err(Error::bad(format!("Invalid OpenAPI input: path {path} must start with /")));
+        }
+        // The resource, creating each missing segment.
+        let mut at = api.root_id.clone();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            let existing = api
+                .resources
+                .iter()
+                .find(|r| r.parent_id.as_deref() == Some(at.as_str()) && r.path_part.as_deref() == Some(part));
+            at = match existing {
+                Some(r) => r.id.clone(),
+                None => create_resource(api, &at, Some(part.to_owned()))?.id,
+            };
+        }
+        let Some(ops) = ops.as_object() else { continue };
+        for (verb, op) in ops {
+            let http_method = match verb.as_str() {
+                "x-amazon-apigateway-any-method" => "ANY".to_owned(),
+                v if METHODS.contains(&v.to_ascii_uppercase().as_str()) => v.to_ascii_uppercase(),
+                _ => continue,
+            };
+            let integration = match op.get("x-amazon-apigateway-integration") {
+                None => None,
+                Some(i) => {
+                    let kind = s(i, "type").unwrap_or_default().to_ascii_uppercase();
+                    if !matches!(kind.as_str(), "HTTP" | "MOCK" | "AWS_PROXY" | "HTTP_PROXY" | "AWS") {
+                        return Err(Error::bad(format!("Invalid integration type {kind} at {path} {verb}")));
+                    }
+                    let uri = s(i, "uri").map(str::to_owned);
+                    check_uri(&kind, uri.as_deref())?;
+                    Some(Integration {
+                        kind,
+                        http_method: s(i, "httpMethod").map(str::to_ascii_uppercase),
+                        uri,
+                        credentials: s(i, "credentials").map(str::to_owned),
+                        timeout_ms: i.get("timeoutInMillis").and_then(Value::as_u64).unwrap_or(crate::REST_TIMEOUT_MS),
+                        passthrough_behavior: s(i, "passthroughBehavior")
+                            .unwrap_or("WHEN_NO_MATCH")
+                            .to_ascii_uppercase(),
+                        cache_namespace: at.clone(),
+                        content_handling: s(i, "contentHandling").map(str::to_owned),
+                        request_parameters: None,
+                        request_templates: None,
+                        responses: BTreeMap::new(),
+                    })
+                }
+            };
+            let authorization_type = if op.get("x-amazon-apigateway-auth").and_then(|a| s(a, "type")) == Some("AWS_IAM")
+                || op
+                    .get("security")
+                    .and_then(Value::as_array)
+                    .is_some_and(|sec| sec.iter().any(|x| x.get("sigv4").is_some()))
+            {
+                "AWS_IAM"
+            } else {
+                "NONE"
+            };
+            let resource = api.resources.iter_mut().find(|r| r.id == at).ok_or_else(resource_missing)?;
+            resource.methods.insert(
+                http_method.clone(),
+                Method {
+                    http_method,
+                    authorization_type: authorization_type.to_owned(),
+                    api_key_required: false,
+                    request_parameters: None,
+                    operation_name: s(op, "operationId").map(str::to_owned),
+                    integration,
+                    responses: BTreeMap::new(),
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn create_api(gw: &ApiGateway, ctx: &Context, input: &Value) -> Result<Response> {

@@ -338,6 +338,28 @@ def rest():
     assert gw.get_tags(resourceArn=stage_arn)["tags"] == {}
     assert [a["id"] for a in gw.get_rest_apis()["items"]] == [api_id]
     assert len(gw.get_resources(restApiId=api_id, embed=["methods"])["items"]) == 5
+    # ImportRestApi / PutRestApi: an OpenAPI body as SAM and Terraform's `body` send it.
+    spec = {"swagger": "2.0", "info": {"title": "imported"}, "x-amazon-apigateway-binary-media-types": ["image/png"],
+            "paths": {"/{proxy+}": {"x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": {
+                "type": "aws_proxy", "httpMethod": "POST", "uri": lambda_uri("shop", "prod")}}}}}
+    imported = gw.import_rest_api(body=json.dumps(spec).encode())
+    assert imported["name"] == "imported" and imported["binaryMediaTypes"] == ["image/png"], imported
+    iid = imported["id"]
+    gw.create_deployment(restApiId=iid, stageName="v")
+    lam.add_permission(FunctionName="shop", Qualifier="prod", StatementId="imported", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{iid}/*/*/*")
+    assert version_of(iid, "/v/x")[0] == "1"
+    spec["paths"] = {"/only": {"get": {"x-amazon-apigateway-integration": {
+        "type": "aws_proxy", "httpMethod": "POST", "uri": lambda_uri("shop", "prod")}}}}
+    gw.put_rest_api(restApiId=iid, mode="overwrite", body=json.dumps(spec).encode())
+    assert [r["path"] for r in gw.get_resources(restApiId=iid)["items"]] == ["/", "/only"]
+    gw.create_deployment(restApiId=iid, stageName="v")
+    assert call(iid, "/v/x")[0] == 403 and version_of(iid, "/v/only")[0] == "1"
+    bad = dict(spec, paths={"/x": {"get": {"x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST", "uri": "nope"}}}})
+    assert error_code(gw.import_rest_api, body=json.dumps(bad).encode())[1] == "Invalid ARN specified in the request"
+    assert len(gw.get_rest_apis()["items"]) == 2
+    gw.delete_rest_api(restApiId=iid)
+
     gw.delete_stage(restApiId=api_id, stageName="qa")
     gw.delete_rest_api(restApiId=api_id)
     assert call(api_id, "/prod/x")[0] == 403
