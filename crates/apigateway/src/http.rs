@@ -49,6 +49,40 @@ pub(crate) async fn dispatch(
             Ok(Response::ok(200, &json!({ "items": items })))
         }
         ("POST", ["apis"]) => create_api(gw, ctx, input).await,
+        ("PUT", ["apis"]) => {
+            let spec = openapi_body(input)?;
+            let title = spec.pointer("/info/title").and_then(Value::as_str).filter(|t| !t.is_empty());
+            let Some(title) = title else { return Err(Error::bad("Invalid OpenAPI input: info.title is required")) };
+            let now = stdx::time::now_ms();
+            let mut api = HttpApi {
+                id: crate::new_id(10),
+                name: title.to_owned(),
+                protocol_type: "HTTP".into(),
+                description: spec.pointer("/info/description").and_then(Value::as_str).map(str::to_owned),
+                created_ms: now,
+                tags: Default::default(),
+                cors: None,
+                version: spec.pointer("/info/version").and_then(Value::as_str).map(str::to_owned),
+                integrations: Vec::new(),
+                routes: Vec::new(),
+                deployments: Vec::new(),
+                stages: Vec::new(),
+            };
+            apply_openapi(&mut api, &spec)?;
+            gw.insert(ctx, KIND, api.id.clone(), crate::encode(&api)?).await?;
+            Ok(Response::ok(201, &api_view(&api, ctx)))
+        }
+        ("PUT", ["apis", id]) => {
+            let spec = openapi_body(input)?;
+            let api = gw
+                .update(ctx, KIND, id, api_missing(id), move |api: &mut HttpApi| {
+                    apply_openapi(api, &spec)?;
+                    auto_deploy(api);
+                    Ok(api.clone())
+                })
+                .await?;
+            Ok(Response::ok(201, &api_view(&api, ctx)))
+        }
         ("GET", ["apis", id]) => Ok(Response::ok(200, &api_view(&read(gw, ctx, id).await?, ctx))),
         ("PATCH", ["apis", id]) => {
             let api = gw
@@ -427,6 +461,80 @@ async fn create_api(gw: &ApiGateway, ctx: &Context, input: &Value) -> Result<Res
     }
     gw.insert(ctx, KIND, id, crate::encode(&api)?).await?;
     Ok(Response::ok(201, &api_view(&api, ctx)))
+}
+
+/// ImportApi/ReimportApi carry the OpenAPI document as a string member `body` (JSON only).
+fn openapi_body(input: &Value) -> Result<Value> {
+    let text = s(input, "body").ok_or_else(|| Error::bad("Invalid OpenAPI input: body is required"))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(Error::bad("Invalid OpenAPI input: Versa reads OpenAPI documents in JSON")),
+    }
+}
+
+/// Replaces the routes and integrations with an OpenAPI 3 document's (`paths` with
+/// `x-amazon-apigateway-integration`; `x-amazon-apigateway-any-method` is ANY; the path
+/// `$default` is the default route).
+fn apply_openapi(api: &mut HttpApi, spec: &Value) -> Result<()> {
+    let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
+        return Err(Error::bad("Invalid OpenAPI input: no paths"));
+    };
+    let mut routes = Vec::new();
+    let mut integrations: Vec<HttpIntegration> = Vec::new();
+    for (path, ops) in paths {
+        let Some(ops) = ops.as_object() else { continue };
+        for (verb, op) in ops {
+            let method = match verb.as_str() {
+                "x-amazon-apigateway-any-method" => "ANY".to_owned(),
+                v if ROUTE_METHODS.contains(&v.to_ascii_uppercase().as_str()) => v.to_ascii_uppercase(),
+                _ => continue,
+            };
+            let key = if path == "$default" { "$default".to_owned() } else { format!("{method} {path}") };
+            check_route_key(&key)?;
+            let target = match op.get("x-amazon-apigateway-integration") {
+                None => None,
+                Some(i) => {
+                    let i = integration_from(
+                        &json!({
+                            "integrationType": s(i, "type").unwrap_or_default().to_ascii_uppercase(),
+                            "integrationUri": i.get("uri"),
+                            "payloadFormatVersion": i.get("payloadFormatVersion"),
+                            "timeoutInMillis": i.get("timeoutInMillis"),
+                            "credentialsArn": i.get("credentials"),
+                            "integrationMethod": i.get("httpMethod"),
+                        }),
+                        None,
+                    )?;
+                    let same = integrations.iter().find(|x| {
+                        (&x.kind, &x.uri, &x.payload_format_version, &x.credentials_arn)
+                            == (&i.kind, &i.uri, &i.payload_format_version, &i.credentials_arn)
+                    });
+                    let id = match same {
+                        Some(x) => x.id.clone(),
+                        None => {
+                            let id = i.id.clone();
+                            integrations.push(i);
+                            id
+                        }
+                    };
+                    Some(format!("integrations/{id}"))
+                }
+            };
+            if routes.len() >= crate::ROUTES_MAX {
+                return Err(Error::limit(format!("Too many routes: at most {}", crate::ROUTES_MAX)));
+            }
+            routes.push(Route {
+                id: crate::new_id(7),
+                route_key: key,
+                target,
+                authorization_type: "NONE".into(),
+                api_gateway_managed: false,
+            });
+        }
+    }
+    api.routes = routes;
+    api.integrations = integrations;
+    Ok(())
 }
 
 /// An integration from its input (or its merged view, for UpdateIntegration).

@@ -464,6 +464,25 @@ def http():
     assert status == 200 and headers.get("access-control-allow-origin") == "https://example.com", (status, headers)
     assert "access-control-allow-origin" not in call(qid, "/plain", headers={"Origin": "https://other.example"})[1]
 
+    # ImportApi: an OpenAPI 3 body (SAM's HttpApi shape) with the $default route.
+    spec = {"openapi": "3.0.1", "info": {"title": "imported", "version": "1.0"}, "paths": {
+        "/items/{id}": {"get": {"x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST",
+            "uri": lambda_uri("web"), "payloadFormatVersion": "2.0"}}},
+        "$default": {"x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": {"type": "aws_proxy",
+            "httpMethod": "POST", "uri": lambda_uri("web"), "payloadFormatVersion": "2.0"}}}}}
+    imported = gw.import_api(Body=json.dumps(spec))
+    iid = imported["ApiId"]
+    assert imported["Name"] == "imported", imported
+    assert sorted(r["RouteKey"] for r in gw.get_routes(ApiId=iid)["Items"]) == ["$default", "GET /items/{id}"]
+    assert len(gw.get_integrations(ApiId=iid)["Items"]) == 1
+    gw.create_stage(ApiId=iid, StageName="$default", AutoDeploy=True, StageVariables={"alias": "prod"})
+    lam.add_permission(FunctionName="web", Qualifier="prod", StatementId="imported", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{iid}/*")
+    v, event = version_of(iid, "/items/9")
+    assert v == "1" and event["routeKey"] == "GET /items/{id}" and event["pathParameters"] == {"id": "9"}, event
+    assert version_of(iid, "/other")[1]["routeKey"] == "$default"
+    gw.delete_api(ApiId=iid)
+
     # Control-plane errors.
     code = error_code(gw.get_api, ApiId="nope")
     assert code[0] == "NotFoundException" and code[2] == 404, code
