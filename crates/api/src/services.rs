@@ -38,6 +38,8 @@ pub(crate) enum Service {
     ExecuteApi {
         api_id: String,
         path: String,
+        /// Reached through `/_aws/execute-api/…` on Versa's own origin (not by host).
+        path_form: bool,
     },
     /// A service Versa does not serve, by its SigV4 name.
     Unknown(String),
@@ -55,10 +57,10 @@ impl Service {
             return Service::FunctionUrl { url_id, region: None, path };
         }
         if let Some(api_id) = crate::execute_api::from_host(host) {
-            return Service::ExecuteApi { api_id, path: path.to_owned() };
+            return Service::ExecuteApi { api_id, path: path.to_owned(), path_form: false };
         }
         if let Some((api_id, path)) = crate::execute_api::from_path(path) {
-            return Service::ExecuteApi { api_id, path };
+            return Service::ExecuteApi { api_id, path, path_form: true };
         }
         if let Some(c) = crate::auth::credential(headers, query) {
             return match c.service.as_str() {
@@ -399,11 +401,11 @@ mod tests {
         h.insert("host", "a1b2c3.execute-api.us-east-1.localhost:4566".parse().unwrap());
         assert_eq!(
             Service::of(&h, "/dev/x", &q),
-            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/dev/x".into() }
+            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/dev/x".into(), path_form: false }
         );
         assert_eq!(
             Service::of(&HeaderMap::new(), "/_aws/execute-api/a1b2c3/prod/items/7", &q),
-            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/prod/items/7".into() }
+            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/prod/items/7".into(), path_form: true }
         );
     }
 }
