@@ -62,6 +62,12 @@ async fn execute_api_hosts_answer_unsigned_before_any_service() {
     let r = http.send("GET", "/dev/x", &[("host", &host)], b"").await.unwrap();
     assert_eq!(r.status, 403);
     assert_eq!(r.header("x-amzn-errortype"), Some("ForbiddenException"));
+    // The path form is served on Versa's own origin (the console's): sandboxed, as function URLs'.
+    let r = http.send("GET", "/_aws/execute-api/rawapi/dev/x", &[], b"").await.unwrap();
+    assert_eq!(r.status, 403);
+    assert!(r.header("content-security-policy").is_some_and(|v| v.contains("sandbox")), "{:?}", r.headers);
+    let r = http.send("GET", "/dev/x", &[("host", &host)], b"").await.unwrap();
+    assert!(r.header("content-security-policy").is_none());
     let r = http.send("GET", "/restapis/nope", &[], b"").await.unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.header("x-amzn-errortype"), Some("NotFoundException"));
