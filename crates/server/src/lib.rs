@@ -59,6 +59,8 @@ pub struct Server {
     codedeploy: codedeploy::CodeDeploy,
     /// SQS (its retention purge started by `serve`).
     sqs: sqs::Sqs,
+    /// API Gateway (REST and HTTP APIs) over the store.
+    apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -227,6 +229,7 @@ impl Server {
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
         let sqs = sqs::Sqs::new(store.clone());
+        let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -245,6 +248,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             sqs,
+            apigateway,
             alarms,
             _lock: lock,
         })
@@ -306,6 +310,7 @@ impl Server {
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
         state.sqs = Some(self.sqs.clone());
+        state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
             engine: self.engine.clone(),
