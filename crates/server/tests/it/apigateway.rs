@@ -24,6 +24,9 @@ async fn rest_api_stages_name_aliases_per_request() {
     assert_eq!(event["stageVariables"]["alias"], "prod");
     assert_eq!(event["pathParameters"]["proxy"], "x");
     assert!(event.get("version").is_none(), "REST events have no version key: {event}");
+    // The client's (urllib's) Title-Case names, as on AWS; never the server's lower case.
+    assert!(event["headers"]["User-Agent"].is_string() && event["headers"]["Host"].is_string(), "{event}");
+    assert!(event["headers"].get("user-agent").is_none(), "{event}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
