@@ -4,6 +4,7 @@ mod alarms;
 mod alias_history;
 mod aliases;
 mod auth;
+mod browser;
 mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
