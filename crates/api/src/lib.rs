@@ -34,7 +34,7 @@ use axum::http::{HeaderValue, Request, Response};
 use control::Control;
 use model::scope::Region;
 
-pub use crate::error::ApiError;
+pub use crate::error::{ApiError, aws_error_code};
 pub use crate::verify::AuthMode;
 
 /// Everything handlers need, shared by all requests.
@@ -59,6 +59,8 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// The web console at `/_versa/console/`; set by the server.
+    pub console: Option<Arc<console::Console>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -93,6 +95,7 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            console: None,
         }
     }
 }
@@ -131,6 +134,13 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
 /// Serves one request: route, run, render; every answer carries a fresh `x-amzn-RequestId`.
 async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    // The console before any AWS service: it authenticates with its own session, not SigV4.
+    if let Some(c) = &state.console
+        && console::is_console_path(req.uri().path())
+    {
+        let conn = console::Connection { secure: req.extensions().get::<Secure>().is_some() };
+        return c.handle(req, conn).await;
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = query::Query::parse(req.uri().query());

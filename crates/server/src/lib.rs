@@ -296,6 +296,17 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.console = Some(Arc::new(console::Console::new(console::Parts {
+            control: self.control.clone(),
+            engine: self.engine.clone(),
+            keys: self.keys.clone(),
+            s3: self.s3.clone(),
+            metrics: self.metrics.clone(),
+            codedeploy: Some(self.codedeploy.clone()),
+            region: self.config.region.clone(),
+            login: self.config.auth == api::AuthMode::Sigv4,
+            error_code: api::aws_error_code,
+        })));
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
