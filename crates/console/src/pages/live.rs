@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::pages::function::{self, Outcome, Subject};
 use crate::pages::{alias_target, function_href};
-use crate::render::{self, percent, q, seg, when};
+use crate::render::{self, percent, q, when};
 use crate::session::Ctx;
 use crate::{Console, PREFIX, Shown};
 
@@ -38,11 +38,22 @@ pub const APPLICATION: &str = "versa";
 
 const MINUTE_MS: i64 = 60_000;
 
+/// What a path segment keeps unencoded: RFC 3986's unreserved characters (deployment ids and
+/// alias names read as they are).
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 /// The live routes; `None` lets the console's own route table answer. Runs only for
 /// signed-in sessions, after the CSRF check of POSTs.
 pub(crate) async fn route(console: &Console, ctx: &mut Ctx, method: &Method, segs: &[&str]) -> Option<Response<Body>> {
     Some(match (method, segs) {
-        (&Method::GET, ["functions", name, "aliases", alias, "traffic"]) => traffic_page(console, ctx, name, alias).await,
+        (&Method::GET, ["functions", name, "aliases", alias, "traffic"]) => {
+            traffic_page(console, ctx, name, alias).await
+        }
         (&Method::GET, ["functions", name, "history"]) => {
             let alias = ctx.param("alias").map(|a| format!("&alias={}", q(a))).unwrap_or_default();
             render::redirect(&format!("{}?tab=history{alias}", function_href(name)))
@@ -145,8 +156,11 @@ async fn traffic_panel(console: &Console, ctx: &Ctx, function: &str, alias: &Ali
         let t = observed.iter().find(|t| t.version == v);
         let (invocations, errors) = t.map_or((0, 0), |t| (t.invocations, t.errors));
         let share = if total > 0 { (invocations * 100 + total / 2) / total } else { 0 };
-        let error_rate =
-            if invocations > 0 { format!("{}%", percent(errors as f64 / invocations as f64)) } else { "—".to_owned() };
+        let error_rate = if invocations > 0 {
+            format!("{}%", percent(errors as f64 / invocations as f64))
+        } else {
+            "—".to_owned()
+        };
         rows.push(TrafficRow { configured: configured(&v), version: v, invocations, share, errors, error_rate });
     }
     let panel = TrafficPanel {
@@ -200,7 +214,7 @@ async fn traffic_page(console: &Console, ctx: &Ctx, name: &str, alias: &str) -> 
         }
         Err(e) => {
             let e = console.shown(&e);
-            render::message(ctx, crate::status_of(&e.code), "Traffic", &format!("{}: {}", e.code, e.message))
+            render::message(console, ctx, crate::status_of(&e.code), "Traffic", &format!("{}: {}", e.code, e.message))
         }
     }
 }
@@ -289,7 +303,11 @@ async fn config_names(cd: &codedeploy::CodeDeploy, ctx: &Ctx) -> Vec<String> {
         }
         let Ok(page) = cd.call(&ctx.who().scope, "ListDeploymentConfigs", &input).await else { break };
         names.extend(
-            page["deploymentConfigsList"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)),
+            page["deploymentConfigsList"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned)),
         );
         token = page["nextToken"].as_str().map(str::to_owned);
         if token.is_none() {
@@ -419,7 +437,10 @@ async fn start_promotion(console: &Console, ctx: &Ctx, name: &str) -> Result<Str
         "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"content": spec.to_string()}},
     });
     let answer = cd.call(scope, "CreateDeployment", &input).await.map_err(|e| cd_shown(&e))?;
-    answer["deploymentId"].as_str().map(str::to_owned).ok_or_else(|| invalid("CreateDeployment answered no deploymentId."))
+    answer["deploymentId"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("CreateDeployment answered no deploymentId."))
 }
 
 fn ignore(r: Result<Value, codedeploy::Error>, code: &str) -> Result<(), Shown> {
@@ -491,13 +512,19 @@ fn deployment_href(id: &str) -> String {
 async fn deployment_page(console: &Console, ctx: &Ctx, id: &str, error: Option<Shown>) -> Response<Body> {
     let Some(cd) = &console.parts.codedeploy else {
         let e = deployments_off();
-        return render::message(ctx, StatusCode::NOT_FOUND, "Deployment", &e.message);
+        return render::message(console, ctx, StatusCode::NOT_FOUND, "Deployment", &e.message);
     };
     let scope = &ctx.who().scope;
     let d = match cd.deployment(scope, id).await {
         Ok(d) => d,
         Err(e) => {
-            return render::message(ctx, StatusCode::NOT_FOUND, "Deployment", &format!("{}: {}", e.code, e.message));
+            return render::message(
+                console,
+                ctx,
+                StatusCode::NOT_FOUND,
+                "Deployment",
+                &format!("{}: {}", e.code, e.message),
+            );
         }
     };
     let (function, alias, versions) = match &d.spec {

@@ -24,9 +24,10 @@ fn csrf_of(page: &str) -> Option<String> {
 }
 
 impl Visitor {
-    pub(crate) async fn open(server: &TestServer) -> Visitor {
+    /// Starts a session on `page` (one with a form: its CSRF token is read there).
+    pub(crate) async fn open(server: &TestServer, page: &str) -> Visitor {
         let mut http = Http::new(server.addr);
-        let first = http.send("GET", "/_versa/console/", &[], b"").await.unwrap();
+        let first = http.send("GET", page, &[], b"").await.unwrap();
         assert_eq!(first.status, 200, "{}", first.text());
         let cookie = first.header("set-cookie").expect("a session cookie").split(';').next().unwrap().to_owned();
         let csrf = csrf_of(&first.text()).expect("a CSRF token on the page");
@@ -111,7 +112,7 @@ async fn traffic_history_promote_and_stop_over_http() {
     for _ in 0..CALLS {
         c.invoke().function_name("live").qualifier("prod").send().await.unwrap();
     }
-    let mut v = Visitor::open(&server).await;
+    let mut v = Visitor::open(&server, "/_versa/console/functions/live?tab=deployments").await;
 
     // Traffic: the fragment htmx polls, counted by executed version (no flush needed).
     let traffic = "/_versa/console/functions/live/aliases/prod/traffic";
@@ -122,7 +123,10 @@ async fn traffic_history_promote_and_stop_over_http() {
     assert!(html.contains("hx-trigger=\"every 2s\""), "{html}");
     assert!(html.contains("<tr data-version=\"1\"><th scope=\"row\">1</th><td>50%</td>"), "{html}");
     assert!(html.contains("<tr data-version=\"2\"><th scope=\"row\">2</th><td>50%</td>"), "{html}");
-    assert!(html.contains(&format!("<tfoot><tr><th scope=\"row\">All</th><td></td><td class=\"num\">{CALLS}</td>")), "{html}");
+    assert!(
+        html.contains(&format!("<tfoot><tr><th scope=\"row\">All</th><td></td><td class=\"num\">{CALLS}</td>")),
+        "{html}"
+    );
     // With JavaScript off: a page of its own, the same table.
     let page = v.get(traffic).await;
     assert_eq!(page.status, 200);
@@ -201,5 +205,8 @@ async fn traffic_history_promote_and_stop_over_http() {
     }
     assert!(!history.contains("<th scope=\"row\">beta</th>"), "filtered to prod");
     let redirect = v.get("/_versa/console/functions/live/history").await;
-    assert_eq!((redirect.status, redirect.header("location")), (303, Some("/_versa/console/functions/live?tab=history")));
+    assert_eq!(
+        (redirect.status, redirect.header("location")),
+        (303, Some("/_versa/console/functions/live?tab=history"))
+    );
 }
