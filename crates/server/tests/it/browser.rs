@@ -158,9 +158,10 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
-    /// The visible text of the element matching `css`.
+    /// The visible text of the element matching `css`, its whitespace runs made one space
+    /// (table cells are tab-separated by some drivers).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
+        norm(&self.find(css).await.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}")))
     }
 
     /// Waits until the text of `css` contains `needle` (a page polled by htmx, or loading after
@@ -169,7 +170,7 @@ impl Browser {
         let deadline = Instant::now() + WAIT_TIMEOUT;
         loop {
             let text = match self.client.find(Locator::Css(css)).await {
-                Ok(e) => e.text().await.unwrap_or_default(),
+                Ok(e) => norm(&e.text().await.unwrap_or_default()),
                 Err(_) => String::new(),
             };
             if text.contains(needle) {
@@ -202,6 +203,11 @@ impl Browser {
         std::fs::write(&path, png).expect("write the screenshot");
         path
     }
+}
+
+/// `text` with every run of whitespace one space, trimmed.
+pub fn norm(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Where screenshots go: `$CARGO_TARGET_DIR/console-screenshots/` (the target dir the test
