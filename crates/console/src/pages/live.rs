@@ -499,7 +499,7 @@ struct DeploymentPage<'a> {
 
 fn state_text(s: &codedeploy::configs::AliasState) -> String {
     match s.weight {
-        Some((v, w)) => format!("{} ({}%) + {v} ({}%)", s.primary, percent(1.0 - w), percent(w)),
+        Some((v, w)) => format!("{} ({}%) and {v} ({}%)", s.primary, percent(1.0 - w), percent(w)),
         None => format!("{} (100%)", s.primary),
     }
 }
@@ -649,7 +649,7 @@ fn target_text(t: Option<&AliasTarget>) -> String {
             let extra: f64 = t.weights.iter().map(|(_, w)| w).sum();
             let mut s = format!("{} ({}%)", t.function_version, percent(1.0 - extra));
             for (v, w) in &t.weights {
-                s.push_str(&format!(" + {v} ({}%)", percent(*w)));
+                s.push_str(&format!(" and {v} ({}%)", percent(*w)));
             }
             s
         }
@@ -709,9 +709,9 @@ mod tests {
         let t = AliasTarget { function_version: "1".into(), weights: vec![] };
         assert_eq!(target_text(Some(&t)), "1");
         let t = AliasTarget { function_version: "1".into(), weights: vec![("2".into(), 0.1)] };
-        assert_eq!(target_text(Some(&t)), "1 (90%) + 2 (10%)");
+        assert_eq!(target_text(Some(&t)), "1 (90%) and 2 (10%)");
         let s = codedeploy::configs::AliasState { primary: 3, weight: Some((4, 0.25)) };
-        assert_eq!(state_text(&s), "3 (75%) + 4 (25%)");
+        assert_eq!(state_text(&s), "3 (75%) and 4 (25%)");
         assert_eq!(escape("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
     }
 }

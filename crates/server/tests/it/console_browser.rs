@@ -16,10 +16,12 @@ use crate::browser::{self, Browser, DESKTOP, PHONE};
 use crate::console_live::alias_state;
 use crate::support::create;
 
-/// Screenshots of the page as it is now, at the desktop and the phone size.
-async fn shoot(b: &Browser, dir: &Path, name: &str) {
+/// Screenshots of the page as it is now, at the desktop and the phone size, scrolled to `at`.
+async fn shoot(b: &Browser, dir: &Path, name: &str, at: &str) {
     for (size, suffix) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
         b.viewport(size).await;
+        let script = "document.querySelector(arguments[0]).scrollIntoView();";
+        b.client.execute(script, vec![serde_json::json!(at)]).await.unwrap();
         // No horizontal scrolling of the page itself at either size (wide tables scroll in
         // their own box).
         let overflow: serde_json::Value = b
@@ -64,7 +66,7 @@ async fn release_story_in_chromium() {
     b.goto(&format!("{console}/")).await;
     b.wait_text("main", "shop").await;
     assert!(b.text("body").await.contains("Authentication is off"), "the --auth off banner");
-    shoot(&b, &shots, "list").await;
+    shoot(&b, &shots, "list", "main").await;
 
     // Actions → Publish new version, twice ($LATEST changed in between).
     for (n, description) in [(1, "first"), (2, "second")] {
@@ -98,7 +100,7 @@ async fn release_story_in_chromium() {
     click(&b, "#alias-prod form[action$='/aliases/prod'] button[type=submit]").await;
     b.wait_text("main", "Updated alias prod → 1 (80%) and 2 (20%).").await;
     assert_eq!(alias_state(&c, "shop", "prod").await, ("1".to_owned(), vec![("2".to_owned(), 0.2)]));
-    shoot(&b, &shots, "aliases").await;
+    shoot(&b, &shots, "aliases", "#tab-title").await;
 
     // Live traffic: the table refreshes by itself (no reload: a mark left on the page stays).
     b.goto(&format!("{function}?tab=traffic")).await;
@@ -114,7 +116,7 @@ async fn release_story_in_chromium() {
     assert_eq!(mark, serde_json::json!(true), "the page was not reloaded");
     let rows = b.text("#traffic-prod tbody").await;
     assert!(rows.contains("1 80%") && rows.contains("2 20%"), "configured weights per version: {rows}");
-    shoot(&b, &shots, "traffic").await;
+    shoot(&b, &shots, "traffic", "#traffic-prod").await;
 
     // Back to prod alone, then promote beta → prod through a canary (10 %, then 5 minutes).
     b.goto(&format!("{function}?tab=aliases")).await;
@@ -133,7 +135,7 @@ async fn release_story_in_chromium() {
     assert_eq!(alias_state(&c, "shop", "prod").await, ("1".to_owned(), vec![("2".to_owned(), 0.1)]));
     let url = b.client.current_url().await.unwrap();
     assert!(url.path().starts_with("/_versa/console/deployments/d-"), "{url}");
-    shoot(&b, &shots, "deployment").await;
+    shoot(&b, &shots, "deployment", "main").await;
 
     // Keyboard: from "Stop", Tab to "Stop and roll back", Enter.
     b.client.execute("document.getElementById('stop').focus();", vec![]).await.unwrap();
@@ -160,7 +162,7 @@ async fn release_story_in_chromium() {
     let expected = ["Rollback", "DeploymentStep", "UpdateAlias", "UpdateAlias", "CreateAlias"];
     assert_eq!(operations, serde_json::json!(expected));
     let newest = b.text("table.history tbody tr").await;
-    assert!(newest.contains("deployment d-") && newest.contains("1 (90%) + 2 (10%) → 1"), "{newest}");
-    shoot(&b, &shots, "history").await;
+    assert!(newest.contains("deployment d-") && newest.contains("1 (90%) and 2 (10%) → 1"), "{newest}");
+    shoot(&b, &shots, "history", "#tab-title").await;
     b.close().await;
 }
