@@ -846,23 +846,23 @@ impl Recorder {
         Ok(by_period.into_iter().map(|(timestamp_ms, aggregate)| Datapoint { timestamp_ms, aggregate }).collect())
     }
 
-    /// Invocations and errors of `function:alias` per executed version over `[from_ms, to_ms)`
-    /// (the `{FunctionName, Resource, ExecutedVersion}` series, minute points and the unflushed
-    /// ones), one entry per version of `versions` that ran at least once, in the order given.
+    /// Invocations and errors of an alias (`at.qualifier`; none: nothing) per executed version
+    /// over `[from_ms, to_ms)` (the `{FunctionName, Resource, ExecutedVersion}` series, minute
+    /// points and the unflushed ones), one entry per version of `versions` that ran at least
+    /// once, in the order given.
     /// The caller names the candidate versions: those the alias pointed at during the window
     /// (its routing now and the before/after of its history since `from_ms`), at most
     /// [`ALIAS_TRAFFIC_VERSIONS_MAX`] (the rest are ignored).
     pub async fn alias_traffic(
         &self,
-        account: &str,
-        region: &str,
-        function: &str,
-        alias: &str,
+        at: &FunctionAt<'_>,
         versions: &[String],
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<VersionTraffic>, StoreError> {
+        let (account, region, function) = (at.account, at.region, at.function);
         let mut out = Vec::new();
+        let Some(alias) = at.qualifier else { return Ok(out) };
         for version in versions.iter().take(ALIAS_TRAFFIC_VERSIONS_MAX) {
             let dims = Dims::new(vec![
                 ("ExecutedVersion".to_owned(), version.clone()),

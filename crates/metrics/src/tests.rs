@@ -286,8 +286,8 @@ async fn alias_traffic_counts_invocations_and_errors_per_executed_version() {
     // One more after the flush: read from the open aggregates.
     r.invocation(&invocation(Some("prod"), "2", t + 1_000, Outcome::FunctionError));
     let versions = ["1", "2", "3"].map(str::to_owned);
-    let got =
-        r.alias_traffic("123456789012", "us-east-1", "f", "prod", &versions, t - 60_000, t + 60_000).await.unwrap();
+    let prod = FunctionAt { account: "123456789012", region: "us-east-1", function: "f", qualifier: Some("prod") };
+    let got = r.alias_traffic(&prod, &versions, t - 60_000, t + 60_000).await.unwrap();
     assert_eq!(
         got,
         [
@@ -295,6 +295,6 @@ async fn alias_traffic_counts_invocations_and_errors_per_executed_version() {
             VersionTraffic { version: "2".into(), invocations: 3, errors: 2 },
         ]
     );
-    let before = r.alias_traffic("123456789012", "us-east-1", "f", "prod", &versions, 0, t - 60_000).await.unwrap();
+    let before = r.alias_traffic(&prod, &versions, 0, t - 60_000).await.unwrap();
     assert_eq!(before, []);
 }

@@ -129,7 +129,17 @@ async fn traffic_panel(console: &Console, ctx: &Ctx, function: &str, alias: &Ali
     let observed = console
         .parts
         .metrics
-        .alias_traffic(scope.account.as_str(), scope.region.as_str(), function, &alias.name, &versions, from, to)
+        .alias_traffic(
+            &metrics::FunctionAt {
+                account: scope.account.as_str(),
+                region: scope.region.as_str(),
+                function,
+                qualifier: Some(&alias.name),
+            },
+            &versions,
+            from,
+            to,
+        )
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "console: cannot read alias traffic");
@@ -155,7 +165,7 @@ async fn traffic_panel(console: &Console, ctx: &Ctx, function: &str, alias: &Ali
     for v in order {
         let t = observed.iter().find(|t| t.version == v);
         let (invocations, errors) = t.map_or((0, 0), |t| (t.invocations, t.errors));
-        let share = if total > 0 { (invocations * 100 + total / 2) / total } else { 0 };
+        let share = (invocations * 100 + total / 2).checked_div(total).unwrap_or(0);
         let error_rate = if invocations > 0 {
             format!("{}%", percent(errors as f64 / invocations as f64))
         } else {
@@ -694,7 +704,7 @@ async fn history_tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
             Err(e) => error = Some(console.shown(&e)),
         }
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.truncate(HISTORY_SHOWN_MAX);
     render::html(&HistoryTab { filters, lines: rows.into_iter().map(|(_, l)| l).collect(), error })
 }
