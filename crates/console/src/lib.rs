@@ -94,7 +94,16 @@ impl Console {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = req.method().clone();
         if let (&Method::GET, ["static", file]) = (&method, segs.as_slice()) {
-            return render::asset(file);
+            let gzip_ok = req
+                .headers()
+                .get_all(axum::http::header::ACCEPT_ENCODING)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|e| {
+                    e.split(';').next().is_some_and(|e| e.trim() == "gzip") && !e.replace(' ', "").ends_with(";q=0")
+                });
+            return render::asset(file, gzip_ok);
         }
         let mut ctx = match Ctx::open(self, req, conn).await {
             Ok(ctx) => ctx,

@@ -170,10 +170,7 @@ impl Ctx {
         };
         let mut ctx = Ctx { session, csrf, who, set_cookie, secure: conn.secure, fragment, query, form: Vec::new() };
         if req.method() == Method::POST {
-            // Browsers say where a request comes from; a cross-site POST is refused whatever it carries.
-            if cross_site {
-                return Err(ctx.refuse_csrf(console));
-            }
+            // The body is read before any refusal, so the connection stays usable.
             let body = match axum::body::to_bytes(req.into_body(), crate::FORM_BYTES_MAX).await {
                 Ok(b) => b,
                 Err(_) => {
@@ -186,7 +183,8 @@ impl Ctx {
             };
             ctx.form = pairs(&body);
             let given = ctx.field("csrf").unwrap_or("");
-            if !constant_time_eq(given.as_bytes(), ctx.csrf.as_bytes()) {
+            // Browsers say where a request comes from: a cross-site POST is refused whatever it carries.
+            if cross_site || !constant_time_eq(given.as_bytes(), ctx.csrf.as_bytes()) {
                 return Err(ctx.refuse_csrf(console));
             }
         }

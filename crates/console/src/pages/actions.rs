@@ -9,6 +9,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode};
 use control::{AliasInput, AliasUpdate, PublishVersion, RoutingInput};
+use model::name::Version;
 
 use crate::pages::function::{InvokeResult, Outcome, show};
 use crate::pages::function_href;
@@ -51,13 +52,40 @@ pub(crate) async fn publish(console: &Console, ctx: &Ctx, name: &str) -> Respons
     let who = ctx.who();
     let description = field(ctx, "description").filter(|d| !d.is_empty());
     let input = PublishVersion { description, ..PublishVersion::default() };
+    let before = newest_version(console, ctx, name).await;
     match console.parts.control.publish_version(&who.scope, name, input).await {
         Ok(v) => {
             let version = v.record.version.to_string();
             let to = format!("{}?qualifier={}&tab=versions", function_href(name), q(&version));
-            done(console, ctx, format!("Published version {version} of {name}."), to)
+            let message = if before.is_some_and(|b| v.record.version == Version::Published(b)) {
+                format!(
+                    "Nothing changed since version {version} was published: PublishVersion answered version {version} again."
+                )
+            } else {
+                format!("Published version {version} of {name}.")
+            };
+            done(console, ctx, message, to)
         }
         Err(e) => refused(console, ctx, name, None, "versions", console.shown(&e)).await,
+    }
+}
+
+/// The highest published version of the function, if it has one (and can be read).
+async fn newest_version(console: &Console, ctx: &Ctx, name: &str) -> Option<u32> {
+    let scope = &ctx.who().scope;
+    let mut marker: Option<String> = None;
+    let mut newest = None;
+    loop {
+        let page = console.parts.control.list_versions(scope, name, marker.as_deref(), Some(50)).await.ok()?;
+        for v in &page.versions {
+            if let Version::Published(n) = v.record.version {
+                newest = Some(n);
+            }
+        }
+        marker = page.next_marker;
+        if marker.is_none() {
+            return newest;
+        }
     }
 }
 
@@ -160,7 +188,7 @@ pub(crate) async fn delete_version(console: &Console, ctx: &Ctx, name: &str, ver
 /// tail, shown on the Test tab (no redirect: the result is this page).
 pub(crate) async fn invoke(console: &Console, ctx: &Ctx, name: &str) -> Response<Body> {
     let who = ctx.who();
-    let qualifier = ctx.field("qualifier").filter(|q| !q.is_empty() && *q != model::name::Version::LATEST);
+    let qualifier = ctx.field("qualifier").filter(|q| !q.is_empty() && *q != Version::LATEST);
     let payload = ctx.field("payload").unwrap_or("").to_owned();
     let result = run(console, who, name, qualifier, &payload).await;
     let (outcome, status) = match result {

@@ -50,6 +50,35 @@ async fn function_urls(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
         .collect())
 }
 
+/// S3 bucket notifications of the account's buckets that name this function.
+async fn bucket_notifications(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let scope = &ctx.who().scope;
+    let arn = unqualified_arn(s);
+    let all = console
+        .parts
+        .s3
+        .lambda_notifications(scope.account.as_str())
+        .await
+        .ok_or_else(|| "S3 bucket notifications: the bucket metadata cannot be read.".to_owned())?;
+    Ok(all
+        .into_iter()
+        .filter_map(|n| {
+            let qualifier = match n.function_arn.strip_prefix(&arn)? {
+                "" => None,
+                q => Some(q.strip_prefix(':')?.to_owned()),
+            };
+            let mut detail = format!("{}; events {}", n.id, n.events.join(", "));
+            if let Some(p) = &n.prefix {
+                detail.push_str(&format!("; prefix {p}"));
+            }
+            if let Some(x) = &n.suffix {
+                detail.push_str(&format!("; suffix {x}"));
+            }
+            Some(Source { qualifier, kind: "S3 bucket notification", name: n.bucket, detail })
+        })
+        .collect())
+}
+
 /// The function's ARN without qualifier.
 fn unqualified_arn(s: &Subject) -> String {
     let arn = &s.detail.view.arn;
@@ -72,7 +101,7 @@ struct SourcesTab {
 }
 
 pub(crate) async fn tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
-    let found: Vec<Found> = vec![function_urls(console, ctx, s).await];
+    let found: Vec<Found> = vec![function_urls(console, ctx, s).await, bucket_notifications(console, ctx, s).await];
     let mut groups: Vec<Group> = Vec::new();
     let mut errors = Vec::new();
     for f in found {

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
+mod console;
 mod console_browser;
 mod console_live;
 mod cross_account;
