@@ -222,24 +222,3 @@ pub fn screenshot_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
 }
-
-/// The harness against a page the server already serves: Prometheus' `/metrics` text, shown by
-/// Chromium, read back through WebDriver, and a screenshot of it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_reads_a_page_of_the_server() {
-    if !available() {
-        return;
-    }
-    let server = testkit::TestServer::start().await;
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/metrics", server.endpoint())).await;
-    let text = browser.text("body").await;
-    assert!(text.contains("# TYPE versa_"), "the metrics page as Chromium shows it: {text:.300}");
-    browser.viewport(PHONE).await;
-    let size: serde_json::Value =
-        browser.client.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.unwrap();
-    assert_eq!(size, serde_json::json!([PHONE.0, PHONE.1]));
-    let shot = browser.screenshot(&screenshot_dir(), "harness-metrics").await;
-    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
-    browser.close().await;
-}

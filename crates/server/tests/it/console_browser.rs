@@ -22,15 +22,22 @@ async fn shoot(b: &Browser, dir: &Path, name: &str, at: &str) {
         b.viewport(size).await;
         let script = "document.querySelector(arguments[0]).scrollIntoView();";
         b.client.execute(script, vec![serde_json::json!(at)]).await.unwrap();
+        b.screenshot(dir, &format!("{name}-{suffix}")).await;
         // No horizontal scrolling of the page itself at either size (wide tables scroll in
-        // their own box).
-        let overflow: serde_json::Value = b
+        // their own box); the message names the elements that stick out.
+        let wide: serde_json::Value = b
             .client
-            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
+            .execute(
+                "const w = document.documentElement.clientWidth;
+                 if (document.documentElement.scrollWidth <= w) return [];
+                 return [...document.querySelectorAll('body *')]
+                   .filter(e => e.getBoundingClientRect().right > w + 1)
+                   .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.outerHTML.slice(0, 120));",
+                vec![],
+            )
             .await
             .unwrap();
-        assert_eq!(overflow, serde_json::json!(0), "{name} scrolls sideways at {size:?}");
-        b.screenshot(dir, &format!("{name}-{suffix}")).await;
+        assert_eq!(wide, serde_json::json!([]), "{name} scrolls sideways at {size:?}");
     }
     b.viewport(DESKTOP).await;
 }
@@ -84,6 +91,8 @@ async fn release_story_in_chromium() {
         .map(|v| (v.version().unwrap_or_default(), v.description().unwrap_or_default()))
         .collect();
     assert_eq!(described, [("$LATEST", "second"), ("1", "first"), ("2", "second")]);
+    b.goto(&format!("{function}?tab=versions")).await;
+    shoot(&b, &shots, "versions", "main").await;
 
     // Aliases: prod → 1, beta → 2, then prod weighted 80/20 with 2.
     for (alias, version) in [("prod", "1"), ("beta", "2")] {
