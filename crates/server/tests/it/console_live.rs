@@ -220,6 +220,24 @@ async fn traffic_history_promote_and_stop_over_http() {
         assert!(history.contains(needle), "{needle} in {history}");
     }
     assert!(!history.contains("data-label=\"Alias\">beta<"), "filtered to prod");
+    // Page weight and server time (loopback round trip) of the live views, for the record.
+    const ROUNDS: u32 = 20;
+    for path in [
+        traffic.to_owned(),
+        "/_versa/console/functions/live?tab=traffic".to_owned(),
+        "/_versa/console/functions/live?tab=deployments".to_owned(),
+        "/_versa/console/functions/live?tab=history".to_owned(),
+        location.clone(),
+    ] {
+        let fragment = v.get_fragment(&path).await.body.len();
+        let started = Instant::now();
+        for _ in 0..ROUNDS {
+            assert_eq!(v.get(&path).await.status, 200);
+        }
+        let per = started.elapsed() / ROUNDS;
+        let page = v.get(&path).await.body.len();
+        println!("{path}: {page} bytes, fragment {fragment} bytes, {per:?} per request");
+    }
     let redirect = v.get("/_versa/console/functions/live/history").await;
     assert_eq!(
         (redirect.status, redirect.header("location")),
