@@ -269,6 +269,7 @@ struct DeploymentLine {
     config: String,
     versions: String,
     created: String,
+    create_ms: i64,
 }
 
 #[derive(askama::Template)]
@@ -298,6 +299,7 @@ fn line(d: &codedeploy::engine::Deployment) -> DeploymentLine {
         config: d.config_name.clone(),
         versions,
         created: when(d.create_ms),
+        create_ms: d.create_ms,
     }
 }
 
@@ -358,7 +360,7 @@ async fn deployments_tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
                 }
             }
         }
-        deployments.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+        deployments.sort_by(|a, b| b.create_ms.cmp(&a.create_ms).then_with(|| b.id.cmp(&a.id)));
     }
     let config = ctx
         .field("config")
