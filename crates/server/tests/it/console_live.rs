@@ -163,6 +163,22 @@ async fn traffic_history_promote_and_stop_over_http() {
         .send()
         .await
         .unwrap();
+    // The promote form offers the predefined Lambda configs and the account's own.
+    let mut raw = Http::new(server.addr);
+    let config = serde_json::json!({"deploymentConfigName": "mine-linear-20", "computePlatform": "Lambda",
+        "trafficRoutingConfig": {"type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 20, "linearInterval": 1}}});
+    let headers = [
+        ("x-amz-target", "CodeDeploy_20141006.CreateDeploymentConfig"),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    let created = raw.send("POST", "/", &headers, config.to_string().as_bytes()).await.unwrap();
+    assert_eq!(created.status, 200, "{}", created.text());
+    let form = v.get("/_versa/console/functions/live?tab=deployments").await.text();
+    for option in
+        ["CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", "mine-linear-20"]
+    {
+        assert!(form.contains(&format!("<option value=\"{option}\"")), "{option} offered: {form}");
+    }
     let promote = "/_versa/console/functions/live/promote";
     let canary = "CodeDeployDefault.LambdaCanary10Percent5Minutes";
     // Without the CSRF token: refused, nothing deployed.
