@@ -108,7 +108,11 @@ async fn candidate_versions(console: &Console, ctx: &Ctx, function: &str, alias:
     if let Some(r) = alias.routing {
         out.push(r.version.to_string());
     }
-    let page = console.parts.control.alias_history(&ctx.who().scope, function, &alias.name, Some(100), None).await;
+    let page = console
+        .parts
+        .control
+        .alias_history(&ctx.who().scope, function, &alias.name, Some(control::ALIAS_HISTORY_PAGE_MAX as i64), None)
+        .await;
     for c in page.map(|p| p.changes).unwrap_or_default().iter().take_while(|c| c.time_ms >= from_ms) {
         for t in [&c.before, &c.after].into_iter().flatten() {
             out.push(t.function_version.clone());
