@@ -92,7 +92,8 @@ impl Console {
             .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let method = req.method().clone();
+        // HEAD is GET without the body (hyper drops it).
+        let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
         if let (&Method::GET, ["static", file]) = (&method, segs.as_slice()) {
             let gzip_ok = req
                 .headers()
@@ -167,6 +168,8 @@ impl Console {
 pub(crate) fn status_of(code: &str) -> StatusCode {
     match code {
         "ResourceNotFoundException" => StatusCode::NOT_FOUND,
+        "AccessDeniedException" => StatusCode::FORBIDDEN,
+        "RequestEntityTooLargeException" => StatusCode::PAYLOAD_TOO_LARGE,
         "ResourceConflictException" => StatusCode::CONFLICT,
         "PreconditionFailedException" => StatusCode::PRECONDITION_FAILED,
         "TooManyRequestsException" => StatusCode::TOO_MANY_REQUESTS,

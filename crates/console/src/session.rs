@@ -322,6 +322,15 @@ mod tests {
     }
 
     #[test]
+    fn the_cookie_is_secure_under_tls() {
+        assert_eq!(session_cookie("abc", false), "versa_console=abc; Path=/_versa/console; HttpOnly; SameSite=Strict");
+        assert_eq!(
+            session_cookie("abc", true),
+            "versa_console=abc; Path=/_versa/console; HttpOnly; SameSite=Strict; Secure"
+        );
+    }
+
+    #[test]
     fn tokens_compare_in_constant_time() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));

@@ -180,6 +180,14 @@ pub(crate) async fn show(
         .map(|a| option(a.alias.name.clone(), format!("{} → {}", a.alias.name, alias_target(&a.alias))))
         .collect();
     let tabs = TABS.iter().map(|(id, label)| TabLink { href: s.href(id), label, current: *id == tab }).collect();
+    // The qualifier's function URL, as AWS's overview shows it (versions have none).
+    let function_url = console
+        .parts
+        .control
+        .get_function_url(&ctx.who().scope, &s.name, s.qualifier.as_deref())
+        .await
+        .ok()
+        .map(|u| format!("/_versa/url/{}/ (auth type {})", u.url.url_id, u.url.auth_type.as_str()));
     let page = FunctionPage {
         title: &title,
         name: &s.name,
@@ -188,6 +196,7 @@ pub(crate) async fn show(
         arn: &s.detail.view.arn,
         description: &s.detail.view.record.config.description,
         modified: render::when(s.detail.view.record.last_modified_ms),
+        function_url,
         base: &s.base,
         version_options,
         alias_options,
@@ -222,6 +231,7 @@ struct FunctionPage<'a> {
     arn: &'a str,
     description: &'a str,
     modified: String,
+    function_url: Option<String>,
     base: &'a str,
     version_options: Vec<Opt>,
     alias_options: Vec<Opt>,

@@ -483,7 +483,12 @@ async fn every_action_shows_through_the_api_and_refusals_show_the_apis_error() {
         assert!(started.elapsed() < Duration::from_secs(20), "no log events: {t}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(shown.contains("<td>2</td><td><pre>console-test got {&#39;k&#39;: &#39;v&#39;}</pre></td>"), "{shown}");
+    assert!(
+        shown.contains(
+            r#"<td data-label="Version">2</td><td data-label="Message"><pre>console-test got {&#39;k&#39;: &#39;v&#39;}</pre>"#
+        ),
+        "{shown}"
+    );
     let none = b.get(&format!("{page}?tab=logs&filter=console-test&version=1")).await.text();
     assert!(!none.contains("console-test got {"), "{none}");
     assert!(none.contains("No log events."), "{none}");
@@ -526,9 +531,32 @@ async fn event_sources_list_urls_and_bucket_notifications_per_qualifier() {
     )
     .await
     .unwrap();
+    // The path form shares the console's origin: its answers are sandboxed; the host form's are not.
+    let mut raw = testkit::http::Client::new(server.addr);
+    // (Without a public policy both answer 403, which is enough to see the header.)
+    let r = raw.send("GET", &format!("/_versa/url/{url_id}/"), &[], b"").await.unwrap();
+    assert_eq!((r.status, r.header("content-security-policy")), (403, Some(api::SHARED_ORIGIN_SANDBOX)));
+    let host = format!("{url_id}.lambda-url.us-east-1.localhost");
+    let r = raw.send("GET", "/", &[("host", &host)], b"").await.unwrap();
+    assert_eq!((r.status, r.header("content-security-policy")), (403, None), "{}", r.text());
+
+    // So are path-style S3 objects (an uploaded page could otherwise script the console).
+    s3.put_object()
+        .bucket("console-src")
+        .key("page.html")
+        .content_type("text/html")
+        .body(b"<script>fetch('/_versa/console/')</script>".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let r = raw.send("GET", "/console-src/page.html", &[], b"").await.unwrap();
+    assert_eq!((r.status, r.header("content-security-policy")), (200, Some(api::SHARED_ORIGIN_SANDBOX)));
+
     let mut b = Browser::new(&server);
     let page = text(&b.get(&format!("{CONSOLE}/functions/src-fn?tab=sources")).await.text());
     assert!(page.contains("Qualifier live"), "{page}");
+    let overview = text(&b.get(&format!("{CONSOLE}/functions/src-fn?qualifier=live")).await.text());
+    assert!(overview.contains(&format!("Function URL /_versa/url/{url_id}/ (auth type NONE)")), "{overview}");
     assert!(page.contains(&format!("Function URL /_versa/url/{url_id}/ auth type NONE")), "{page}");
     assert!(page.contains("S3 bucket notification console-src uploads; events s3:ObjectCreated:*"), "{page}");
 }
@@ -585,6 +613,8 @@ async fn htmx_gets_the_fragment_and_a_direct_load_the_page() {
     assert_eq!(b.get(&format!("{CONSOLE}/static/nope.js")).await.status, 404);
     let r = b.get(CONSOLE).await;
     assert_eq!((r.status, location(&r)), (303, "/_versa/console/"));
+    let head = b.send("HEAD", &format!("{CONSOLE}/"), &[], b"").await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
     let r = b.get(&format!("{CONSOLE}/functions/no-such-fn")).await;
     assert_eq!(r.status, 404);
     assert!(
