@@ -12,6 +12,7 @@ mod auth;
 mod code_url;
 mod convert;
 mod error;
+mod execute_api;
 mod function_urls;
 mod handlers;
 mod invocations;
@@ -59,6 +60,12 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// The SQS API (service `sqs`); set by the server.
+    pub sqs: Option<sqs::Sqs>,
+    /// API Gateway (service `apigateway`, and execute-api); set by the server.
+    pub apigateway: Option<apigateway::ApiGateway>,
+    /// Throttling buckets of API Gateway stages with limits.
+    pub(crate) apigw_throttles: execute_api::Throttles,
     /// The web console at `/_versa/console/`; set by the server.
     pub console: Option<Arc<console::Console>>,
 }
@@ -95,6 +102,9 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            sqs: None,
+            apigateway: None,
+            apigw_throttles: execute_api::Throttles::default(),
             console: None,
         }
     }
@@ -169,6 +179,22 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::codedeploy(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
+        services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
+            Ok(req) => services::sqs(&state, req).await,
+            Err(refusal) => refusal.cloudwatch(cloudwatch::Protocol::Json, true, &request_id),
+        },
+        services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
+            Ok(req) => services::apigateway(&state, req).await,
+            Err(refusal) => refusal.lambda(),
+        },
+        services::Service::ExecuteApi { api_id, path, path_form } => {
+            let mut r = execute_api::serve(&state, req, &api_id, path, &request_id).await;
+            // The path form is served on the console's origin, like function URLs'.
+            if path_form {
+                sandbox_on_console_origin(&state, &mut r);
+            }
+            r
+        }
         services::Service::S3 { bucket_from_host } => {
             let path_style = bucket_from_host.is_none();
             let mut r = match verify::authenticate(&state, verify::Kind::S3, req).await {

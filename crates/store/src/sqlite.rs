@@ -26,7 +26,8 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow, CdDeploymentQuery, CdDeploymentRow};
+use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow};
+use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -431,6 +432,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX cd_deployments_due ON cd_deployments(next_due_ms, create_ms, id) WHERE active = 1;
     CREATE INDEX cd_deployments_created ON cd_deployments(create_ms);
     "#,
+    // 13: API Gateway (the `apigateway` crate): one row per REST or HTTP API, its whole
+    // definition as one document; ids are unique across accounts (the invoke URL names only
+    // the id).
+    r#"
+    CREATE TABLE apigw_apis (
+        id              TEXT PRIMARY KEY,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        doc             TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX apigw_apis_scope ON apigw_apis(account, region, kind, id);
+    "#,
+    // 15: SQS queues, messages and FIFO deduplication keys (`crates/store/src/sqs.rs`).
+    crate::sqs::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -1501,6 +1517,85 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![arn], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+    fn sqs_queue(&mut self, account: &str, region: &str, name: &str) -> Result<Option<SqsQueueRow>, StoreError> {
+        sqs::queue(self.conn, account, region, name)
+    }
+
+    fn sqs_queue_by_id(&mut self, id: i64) -> Result<Option<SqsQueueRow>, StoreError> {
+        sqs::queue_by_id(self.conn, id)
+    }
+
+    fn sqs_queues(
+        &mut self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SqsQueueRow>, StoreError> {
+        sqs::queues(self.conn, account, region, prefix, after, limit)
+    }
+
+    fn sqs_queue_count(&mut self, account: &str, region: &str) -> Result<u64, StoreError> {
+        sqs::queue_count(self.conn, account, region)
+    }
+
+    fn sqs_message(&mut self, seq: i64) -> Result<Option<SqsMessageRow>, StoreError> {
+        sqs::message(self.conn, seq)
+    }
+
+    fn sqs_candidates(
+        &mut self,
+        queue_id: i64,
+        now_ms: i64,
+        fifo: bool,
+        limit: usize,
+    ) -> Result<Vec<SqsMessageRow>, StoreError> {
+        sqs::candidates(self.conn, queue_id, now_ms, fifo, limit)
+    }
+
+    fn sqs_next_visible(&mut self, queue_id: i64, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        sqs::next_visible(self.conn, queue_id, now_ms)
+    }
+
+    fn sqs_counts(&mut self, queue_id: i64, now_ms: i64) -> Result<SqsCounts, StoreError> {
+        sqs::counts(self.conn, queue_id, now_ms)
+    }
+
+    fn sqs_dedup(&mut self, queue_id: i64, key: &str, now_ms: i64) -> Result<Option<(String, i64)>, StoreError> {
+        sqs::dedup(self.conn, queue_id, key, now_ms)
+    }
+
+    fn apigw_api(&mut self, id: &str) -> Result<Option<ApigwRow>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT id, account, region, kind, doc FROM apigw_apis WHERE id = ?1")
+            .map_err(db_err)?
+            .query_row(params![id], apigw_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn apigw_apis(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<ApigwRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, account, region, kind, doc FROM apigw_apis \
+                 WHERE account = ?1 AND region = ?2 AND kind = ?3 ORDER BY id LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![account, region, kind, limit as i64], apigw_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+}
+
+fn apigw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApigwRow> {
+    Ok(ApigwRow { id: r.get(0)?, account: r.get(1)?, region: r.get(2)?, kind: r.get(3)?, doc: r.get(4)? })
 }
 
 impl SqliteTx<'_> {
@@ -2240,6 +2335,27 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)
     }
 
+    fn put_apigw_api(&mut self, api: &ApigwRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO apigw_apis (id, account, region, kind, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![api.id, api.account, api.region, api.kind, api.doc])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_apigw_api(&mut self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM apigw_apis WHERE id = ?1")
+            .map_err(db_err)?
+            .execute(params![id])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
     fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("DELETE FROM cd_tags WHERE arn = ?1")
@@ -2278,5 +2394,51 @@ impl WriteTx for SqliteTx<'_> {
             stmt.execute(params![account, region, name, k, v]).map_err(db_err)?;
         }
         Ok(())
+    }
+    fn sqs_insert_queue(&mut self, queue: &SqsQueueRow) -> Result<i64, StoreError> {
+        sqs::insert_queue(self.conn, queue)
+    }
+
+    fn sqs_update_queue(&mut self, id: i64, doc: &str) -> Result<(), StoreError> {
+        sqs::update_queue(self.conn, id, doc)
+    }
+
+    fn sqs_delete_queue(&mut self, id: i64) -> Result<bool, StoreError> {
+        sqs::delete_queue(self.conn, id)
+    }
+
+    fn sqs_insert_message(&mut self, message: &SqsMessageRow) -> Result<i64, StoreError> {
+        sqs::insert_message(self.conn, message)
+    }
+
+    fn sqs_update_message(&mut self, message: &SqsMessageRow) -> Result<(), StoreError> {
+        sqs::update_message(self.conn, message)
+    }
+
+    fn sqs_delete_message(&mut self, seq: i64) -> Result<bool, StoreError> {
+        sqs::delete_message(self.conn, seq)
+    }
+
+    fn sqs_move_message(&mut self, seq: i64, to_queue: i64, visible_ms: i64) -> Result<(), StoreError> {
+        sqs::move_message(self.conn, seq, to_queue, visible_ms)
+    }
+
+    fn sqs_purge(&mut self, queue_id: i64) -> Result<u64, StoreError> {
+        sqs::purge(self.conn, queue_id)
+    }
+
+    fn sqs_put_dedup(
+        &mut self,
+        queue_id: i64,
+        key: &str,
+        message_id: &str,
+        seq: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqs::put_dedup(self.conn, queue_id, key, message_id, seq, expires_ms)
+    }
+
+    fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
+        sqs::expire(self.conn, now_ms, limit)
     }
 }

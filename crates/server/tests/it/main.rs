@@ -3,6 +3,7 @@
 mod alarms;
 mod alias_history;
 mod aliases;
+mod apigateway;
 mod auth;
 mod browser;
 mod cli;
@@ -39,6 +40,7 @@ mod s3;
 mod s3_outbox;
 mod sandbox;
 mod sdk;
+mod sqs;
 mod story;
 mod support;
 mod tags;
