@@ -79,6 +79,42 @@ async fn bucket_notifications(console: &Console, ctx: &Ctx, s: &Subject) -> Foun
         .collect())
 }
 
+/// API Gateway: each REST and HTTP API stage whose deployed integration names the function,
+/// under the qualifier its URI names for that stage (`${stageVariables.x}` rendered with the
+/// stage's variables).
+async fn api_stages(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let Some(gw) = &console.parts.apigateway else { return Ok(Vec::new()) };
+    let scope = &ctx.who().scope;
+    let all = gw
+        .stage_targets(scope.account.as_str(), scope.region.as_str())
+        .await
+        .map_err(|e| format!("API Gateway: {}", e.message))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|t| {
+            let target = t.target?;
+            let mine = target.function == s.name
+                && target.account == scope.account.as_str()
+                && target.region == scope.region.as_str();
+            if !mine {
+                return None;
+            }
+            let kind = match t.kind {
+                apigateway::exec::Kind::Rest => "REST API",
+                apigateway::exec::Kind::Http => "HTTP API",
+            };
+            let mut detail = format!("stage {}, {}", t.stage, t.route);
+            if let Some(p) = t.canary_percent {
+                detail.push_str(&format!(" (canary, {p}% of requests)"));
+            }
+            if t.uri.contains("${stageVariables.") {
+                detail.push_str(&format!("; URI {}", t.uri));
+            }
+            Some(Source { qualifier: target.qualifier, kind, name: format!("{} ({})", t.api_name, t.api_id), detail })
+        })
+        .collect())
+}
+
 /// The function's ARN without qualifier.
 fn unqualified_arn(s: &Subject) -> String {
     let arn = &s.detail.view.arn;
@@ -101,7 +137,11 @@ struct SourcesTab {
 }
 
 pub(crate) async fn tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
-    let found: Vec<Found> = vec![function_urls(console, ctx, s).await, bucket_notifications(console, ctx, s).await];
+    let found: Vec<Found> = vec![
+        function_urls(console, ctx, s).await,
+        bucket_notifications(console, ctx, s).await,
+        api_stages(console, ctx, s).await,
+    ];
     let mut groups: Vec<Group> = Vec::new();
     let mut errors = Vec::new();
     for f in found {
