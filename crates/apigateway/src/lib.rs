@@ -235,7 +235,8 @@ impl ApiGateway {
             } else {
                 let api: doc::HttpApi = decode(&row.doc)?;
                 for stage in &api.stages {
-                    let Some(d) = stage.deployment_id.as_ref().and_then(|id| api.deployments.iter().find(|d| d.id == *id))
+                    let Some(d) =
+                        stage.deployment_id.as_ref().and_then(|id| api.deployments.iter().find(|d| d.id == *id))
                     else {
                         continue;
                     };
@@ -243,7 +244,8 @@ impl ApiGateway {
                         let Some(id) = route.target.as_deref().and_then(|t| t.strip_prefix("integrations/")) else {
                             continue;
                         };
-                        let Some(uri) = d.integrations.iter().find(|i| i.id == id).and_then(|i| i.uri.as_deref()) else {
+                        let Some(uri) = d.integrations.iter().find(|i| i.id == id).and_then(|i| i.uri.as_deref())
+                        else {
                             continue;
                         };
                         out.push(StageTarget {

@@ -561,6 +561,97 @@ async fn event_sources_list_urls_and_bucket_notifications_per_qualifier() {
     assert!(page.contains("S3 bucket notification console-src uploads; events s3:ObjectCreated:*"), "{page}");
 }
 
+/// The text of one qualifier's table on the Event sources tab: from its caption to the next.
+fn group<'a>(page: &'a str, caption: &str) -> &'a str {
+    let at = page.find(caption).unwrap_or_else(|| panic!("no {caption} in {page}")) + caption.len();
+    let end = page[at..].find("Qualifier ").or_else(|| page[at..].find("Unqualified")).map_or(page.len(), |e| at + e);
+    &page[at..end]
+}
+
+/// One unsigned JSON call to a control plane (the test server runs `--auth off`).
+async fn call(
+    http: &mut testkit::http::Client,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .send(method, path, &[("content-type", "application/json")], body.to_string().as_bytes())
+        .await
+        .expect("control-plane request");
+    assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.text());
+    serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_sources_list_api_gateway_stages_under_the_qualifier_each_stage_resolves_to() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(&c, "gw-fn", PY_ECHO).await;
+    c.publish_version().function_name("gw-fn").send().await.unwrap();
+    c.update_function_configuration().function_name("gw-fn").description("two").send().await.unwrap();
+    c.publish_version().function_name("gw-fn").send().await.unwrap();
+    c.create_alias().function_name("gw-fn").name("prod").function_version("1").send().await.unwrap();
+    c.create_alias().function_name("gw-fn").name("dev").function_version("2").send().await.unwrap();
+    let mut http = testkit::http::Client::new(server.addr);
+
+    // An HTTP API whose one integration names `${stageVariables.alias}`; stages dev and prod.
+    let h =
+        call(&mut http, "POST", "/v2/apis", serde_json::json!({"name": "<b>h&t</b>", "protocolType": "HTTP"})).await;
+    let hid = h["apiId"].as_str().unwrap().to_owned();
+    let uri = format!("{}:${{stageVariables.alias}}", arn("gw-fn"));
+    let i = call(
+        &mut http,
+        "POST",
+        &format!("/v2/apis/{hid}/integrations"),
+        serde_json::json!({"integrationType": "AWS_PROXY", "integrationUri": uri, "payloadFormatVersion": "2.0"}),
+    )
+    .await;
+    let target = format!("integrations/{}", i["integrationId"].as_str().unwrap());
+    call(
+        &mut http,
+        "POST",
+        &format!("/v2/apis/{hid}/routes"),
+        serde_json::json!({"routeKey": "ANY /{proxy+}", "target": target}),
+    )
+    .await;
+    let d = call(&mut http, "POST", &format!("/v2/apis/{hid}/deployments"), serde_json::json!({})).await;
+    let did = d["deploymentId"].as_str().unwrap().to_owned();
+    for stage in ["dev", "prod"] {
+        let body = serde_json::json!({"stageName": stage, "deploymentId": did, "stageVariables": {"alias": stage}});
+        call(&mut http, "POST", &format!("/v2/apis/{hid}/stages"), body).await;
+    }
+    // A REST API whose integration names the alias prod directly; stage live.
+    let r = call(&mut http, "POST", "/restapis", serde_json::json!({"name": "<script>rest</script>"})).await;
+    let (rid, root) = (r["id"].as_str().unwrap().to_owned(), r["rootResourceId"].as_str().unwrap().to_owned());
+    let res = call(
+        &mut http,
+        "POST",
+        &format!("/restapis/{rid}/resources/{root}"),
+        serde_json::json!({"pathPart": "{proxy+}"}),
+    )
+    .await;
+    let method = format!("/restapis/{rid}/resources/{}/methods/ANY", res["id"].as_str().unwrap());
+    call(&mut http, "PUT", &method, serde_json::json!({"authorizationType": "NONE"})).await;
+    let rest_uri =
+        format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}:prod/invocations", arn("gw-fn"));
+    let body = serde_json::json!({"type": "AWS_PROXY", "httpMethod": "POST", "uri": rest_uri});
+    call(&mut http, "PUT", &format!("{method}/integration"), body).await;
+    call(&mut http, "POST", &format!("/restapis/{rid}/deployments"), serde_json::json!({"stageName": "live"})).await;
+
+    let mut b = Browser::new(&server);
+    let html = b.get(&format!("{CONSOLE}/functions/gw-fn?tab=sources")).await.text();
+    assert!(!html.contains("<script>rest") && !html.contains("<b>h&t"), "names are escaped: {html}");
+    let page = text(&html);
+    let dev = group(&page, "Qualifier dev");
+    let prod = group(&page, "Qualifier prod");
+    assert!(dev.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage dev, ANY /{{proxy+}}")), "{page}");
+    assert!(!dev.contains("REST API") && !dev.contains("stage prod"), "{page}");
+    assert!(prod.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage prod, ANY /{{proxy+}}")), "{page}");
+    assert!(prod.contains(&format!("REST API <script>rest</script> ({rid}) stage live, ANY /{{proxy+}}")), "{page}");
+    assert!(!page.contains("Unqualified"), "{page}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htmx_gets_the_fragment_and_a_direct_load_the_page() {
     let server = TestServer::start().await;
