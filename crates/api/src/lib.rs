@@ -59,6 +59,9 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// EventBridge (service `events`) and EventBridge Scheduler (`scheduler`); set by the server.
+    pub eventbridge: Option<eventbridge::EventBridge>,
+    pub scheduler: Option<scheduler::Scheduler>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -93,6 +96,8 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            eventbridge: None,
+            scheduler: None,
         }
     }
 }
@@ -158,6 +163,14 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
             Ok(req) => services::codedeploy(&state, req).await,
             Err(refusal) => refusal.logs(),
+        },
+        services::Service::EventBridge => match verify::authenticate(&state, verify::Kind::EventBridge, req).await {
+            Ok(req) => services::eventbridge(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
+        services::Service::Scheduler => match verify::authenticate(&state, verify::Kind::Scheduler, req).await {
+            Ok(req) => services::scheduler(&state, req).await,
+            Err(refusal) => refusal.lambda(),
         },
         services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
             Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,

@@ -63,6 +63,10 @@ pub(crate) enum Kind {
     CloudWatch,
     /// CodeDeploy (JSON 1.1): refusals in Logs' JSON 1.1 shape.
     CodeDeploy,
+    /// EventBridge (JSON 1.1): refusals in Logs' JSON 1.1 shape.
+    EventBridge,
+    /// EventBridge Scheduler (rest-json): refusals in Lambda's shape.
+    Scheduler,
 }
 
 /// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
@@ -215,6 +219,8 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::S3 => "s3",
         Kind::CloudWatch => cloudwatch::SERVICE,
         Kind::CodeDeploy => codedeploy::SERVICE,
+        Kind::EventBridge => eventbridge::SERVICE,
+        Kind::Scheduler => scheduler::SERVICE,
     };
     if auth.service != expected {
         return Err(Refusal::WrongService { expected });

@@ -57,6 +57,9 @@ pub struct Server {
     cloudwatch: cloudwatch::CloudWatch,
     /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
     codedeploy: codedeploy::CodeDeploy,
+    /// EventBridge rules and the ticker that fires them and Scheduler's schedules (started by
+    /// `serve`, before the event worker).
+    eventbridge: eventbridge::EventBridge,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -224,6 +227,14 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let rate_scale = if config.schedule_seconds { 60 } else { 1 };
+        if config.schedule_seconds {
+            tracing::warn!(
+                "rate() schedules count seconds where they say minutes (--schedule-seconds); for tests only"
+            );
+        }
+        let eventbridge =
+            eventbridge::EventBridge::new(store.clone(), control.clone(), eventbridge::Options { rate_scale });
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -241,6 +252,7 @@ impl Server {
             metrics,
             cloudwatch,
             codedeploy,
+            eventbridge,
             alarms,
             _lock: lock,
         })
@@ -296,6 +308,8 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.eventbridge = Some(self.eventbridge.clone());
+        state.scheduler = Some(scheduler::Scheduler::new(self.eventbridge.clone()));
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
@@ -303,6 +317,8 @@ impl Server {
         let evaluator = self.alarms.start(Arc::new(alarm_actions::LambdaActions { control: self.control.clone() }));
         // Deployments after alarms: the scheduler evaluates a round of alarms before resuming.
         let deployer = self.codedeploy.start(self.alarms.clone());
+        // Schedules before the worker: ticks missed while stopped are queued first.
+        let ticker = self.eventbridge.start();
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
@@ -313,11 +329,13 @@ impl Server {
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         deployer.abort();
+        ticker.abort();
         evaluator.abort();
         worker.abort();
         provisioner.abort();
         outbox.abort();
         let _ = deployer.await;
+        let _ = ticker.await;
         let _ = evaluator.await;
         let _ = worker.await;
         let _ = provisioner.await;

@@ -384,6 +384,30 @@ pub trait ReadTx {
     fn cd_deployments_shown(&mut self, since_ms: i64, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError>;
     /// The tags of a CodeDeploy resource, by key.
     fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// One rule or schedule (migration 14).
+    fn schedule_row(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<ScheduleRow>, StoreError>;
+    /// Rules or schedules of a scope whose name starts with `prefix`, by name, after `after`.
+    fn schedule_rows(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScheduleRow>, StoreError>;
+    /// How many rules or schedules a scope has.
+    fn schedule_count(&mut self, account: &str, region: &str, kind: &str) -> Result<u64, StoreError>;
+    /// Rules and schedules due at `now_ms`, earliest first.
+    fn schedules_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ScheduleRow>, StoreError>;
+    /// The earliest due time of any rule or schedule.
+    fn next_schedule_due(&mut self) -> Result<Option<i64>, StoreError>;
 }
 
 /// A page request of [`ReadTx::cd_deployments_page`]: filters, and where the previous page
@@ -417,6 +441,21 @@ pub struct CdDeploymentRow {
     pub next_due_ms: Option<i64>,
     pub create_ms: i64,
     pub doc: String,
+}
+
+/// One EventBridge rule or Scheduler schedule as stored (migration 14; the `eventbridge`
+/// crate's record). `doc` is that crate's JSON document (opaque here); `next_due_ms` is when the
+/// ticker must fire it next (`None`: never — disabled, or a pattern rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub account: String,
+    pub region: String,
+    /// `rule` or `schedule`.
+    pub kind: String,
+    /// The rule's name, or `<group>/<name>` of a schedule.
+    pub name: String,
+    pub doc: String,
+    pub next_due_ms: Option<i64>,
 }
 
 /// Where a function URL leads.
@@ -557,6 +596,13 @@ pub trait WriteTx: ReadTx {
         name: &str,
         tags: &[(String, String)],
     ) -> Result<(), StoreError>;
+    /// Inserts or replaces a rule or schedule.
+    fn put_schedule_row(&mut self, row: &ScheduleRow) -> Result<(), StoreError>;
+    fn delete_schedule_row(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
+    /// Moves a rule's or schedule's due time from `from_ms` to `to_ms`, only if it is still
+    /// `from_ms` (a tick is fired once: whoever moves it first owns it). Whether it moved.
+    fn advance_schedule_due(&mut self, row: &ScheduleRow, from_ms: i64, to_ms: Option<i64>)
+    -> Result<bool, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -34,6 +34,7 @@ mod provisioned;
 mod s3;
 mod s3_outbox;
 mod sandbox;
+mod schedules;
 mod sdk;
 mod story;
 mod support;
