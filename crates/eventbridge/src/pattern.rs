@@ -344,7 +344,7 @@ fn glob(pattern: &str, s: &str) -> bool {
 impl Matcher {
     fn holds(&self, found: &[&Value]) -> bool {
         match self {
-            Matcher::Exists(want) => !found.is_empty() == *want,
+            Matcher::Exists(want) => found.is_empty() != *want,
             Matcher::AnythingBut(not) => found.iter().any(|v| !not.iter().any(|m| m.one(v))),
             m => found.iter().any(|v| m.one(v)),
         }

@@ -14,6 +14,8 @@ const DAY_MS: i64 = 86_400_000;
 /// The years a cron expression may name (AWS: 1970–2199).
 const YEAR_MIN: i64 = 1970;
 const YEAR_MAX: i64 = 2199;
+/// Largest N of `rate(N unit)` Versa accepts.
+const RATE_VALUE_MAX: i64 = 1_000_000;
 /// Most days the next-tick search looks ahead before concluding there is none.
 const SEARCH_DAYS_MAX: i64 = 366 * 230;
 
@@ -109,7 +111,7 @@ fn parse_rate(inner: &str) -> Result<Expression, Invalid> {
         return Err(Invalid);
     }
     let n: i64 = n.parse().map_err(|_| Invalid)?;
-    if n < 1 || n > 1_000_000 {
+    if !(1..=RATE_VALUE_MAX).contains(&n) {
         return Err(Invalid);
     }
     let unit_ms = match (unit, n == 1) {
@@ -314,9 +316,9 @@ impl Cron {
     pub fn next_after(&self, after_ms: i64, zone: &Zone) -> Option<i64> {
         let local = zone.to_local_ms(after_ms);
         let start_min = local.div_euclid(MINUTE_MS) + 1;
-        let mut day = start_min.div_euclid(1440);
+        let first_day = start_min.div_euclid(1440);
         let mut from_min = start_min.rem_euclid(1440) as u32;
-        for _ in 0..SEARCH_DAYS_MAX {
+        for day in first_day..first_day + SEARCH_DAYS_MAX {
             let (y, m, d) = civil_from_days(day);
             if y > YEAR_MAX {
                 return None;
@@ -332,7 +334,6 @@ impl Cron {
                     }
                 }
             }
-            day += 1;
             from_min = 0;
         }
         None
