@@ -9,6 +9,8 @@
 //! time on, conditional on it being unchanged: a restart neither loses nor repeats a tick.
 
 pub mod pattern;
+#[cfg(test)]
+mod proptests;
 mod rules;
 pub mod schedule;
 pub mod ticker;

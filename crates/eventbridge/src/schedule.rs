@@ -126,7 +126,8 @@ fn parse_rate(inner: &str) -> Result<Expression, Invalid> {
 /// `yyyy-mm-ddThh:mm:ss` → seconds since the (local) epoch.
 fn parse_at(s: &str) -> Result<i64, Invalid> {
     let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if !s.is_ascii() || b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    {
         return Err(Invalid);
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64, Invalid> {

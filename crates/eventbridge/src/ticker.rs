@@ -32,6 +32,9 @@ pub const EVENTS_PRINCIPAL: &str = "events.amazonaws.com";
 pub const DUE_PER_PASS_MAX: usize = 256;
 /// Longest the ticker sleeps without looking at the store.
 const IDLE_MAX: Duration = Duration::from_secs(1);
+/// How soon a row still due after a pass (its fire failed: the queue full, the store
+/// failing) is tried again.
+const RETRY_DUE: Duration = Duration::from_millis(500);
 /// Most pattern rules one PutEvents entry is matched against.
 const PATTERN_RULES_MAX: usize = rules::RULES_MAX as usize;
 
@@ -221,10 +224,12 @@ impl EventBridge {
                 let now = stdx::time::now_ms();
                 let full = match eb.inner.store.read(move |tx| tx.schedules_due(now, DUE_PER_PASS_MAX)).await {
                     Ok(due) => {
-                        let full = due.len() == DUE_PER_PASS_MAX;
+                        let mut full = due.len() == DUE_PER_PASS_MAX;
                         for row in due {
                             if let Err(e) = eb.fire(row, now).await {
+                                // It stays due; the next pass (not at once) tries again.
                                 tracing::warn!("cannot fire a schedule now: {}", e.message);
+                                full = false;
                             }
                         }
                         full
@@ -240,7 +245,7 @@ impl EventBridge {
                 let next = eb.inner.store.read(|tx| tx.next_schedule_due()).await.ok().flatten();
                 let now = stdx::time::now_ms();
                 let wait = match next {
-                    Some(t) if t <= now => Duration::from_millis(50),
+                    Some(t) if t <= now => RETRY_DUE,
                     Some(t) => Duration::from_millis((t - now) as u64).min(IDLE_MAX),
                     None => IDLE_MAX,
                 };
