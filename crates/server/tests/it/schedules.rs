@@ -75,3 +75,16 @@ async fn a_ticking_rule_survives_kill_9_without_firing_a_tick_twice() {
     assert_eq!(distinct.len(), times.len(), "no tick fired twice: {times:?}");
     second.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_requests_reach_both_services_and_forged_ones_are_refused() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let key = server.root_key().await;
+    let v =
+        crate::support::boto3_script("schedules_boto3.py", &[&server.endpoint(), "signed", &key.id, &key.secret]).await;
+    assert_eq!(v["refused"]["events"], serde_json::json!(["InvalidSignatureException", 400]), "{v}");
+    assert_eq!(v["refused"]["scheduler"], serde_json::json!(["InvalidSignatureException", 403]), "{v}");
+}

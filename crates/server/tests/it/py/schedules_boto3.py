@@ -6,6 +6,7 @@ document of what it observed.
 Usage: schedules_boto3.py ENDPOINT rules|events|scheduler
        schedules_boto3.py ENDPOINT durable-start      (a rate(1 minute) rule on fn:prod, ticking)
        schedules_boto3.py ENDPOINT durable-count      (the ticks the function received so far)
+       schedules_boto3.py ENDPOINT signed KEY SECRET  (under --auth sigv4: signed requests work, bad ones are refused)
 """
 import io
 import json
@@ -18,11 +19,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 endpoint, mode = sys.argv[1], sys.argv[2]
+key, secret = (sys.argv[3], sys.argv[4]) if mode == "signed" else ("test", "test")
 kw = dict(
     endpoint_url=endpoint,
     region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
+    aws_access_key_id=key,
+    aws_secret_access_key=secret,
     config=Config(retries={"max_attempts": 1}),
 )
 lam = boto3.client("lambda", **kw)
@@ -282,6 +284,26 @@ def durable_count():
     return {"times": [e["time"] for _, e in received("sched-durable")]}
 
 
-result = {"rules": rules, "events": patterns, "scheduler": scheduler, "durable-start": durable_start,
+def signed():
+    arn = events.put_rule(Name="signed", ScheduleExpression="rate(1 day)")["RuleArn"]
+    assert [r["Arn"] for r in events.list_rules()["Rules"]] == [arn]
+    target = arn.replace(":events:", ":lambda:").replace(":rule/signed", ":function:nothing:prod")
+    s_arn = sched.create_schedule(Name="signed", ScheduleExpression="rate(1 day)", FlexibleTimeWindow={"Mode": "OFF"},
+                                  Target={"Arn": target, "RoleArn": ROLE})["ScheduleArn"]
+    assert sched.get_schedule(Name="signed")["Arn"] == s_arn
+    sched.delete_schedule(Name="signed")
+    events.delete_rule(Name="signed")
+    forged = dict(kw, aws_secret_access_key=secret + "x")
+    refused = {}
+    for service, call in [("events", lambda c: c.list_rules()), ("scheduler", lambda c: c.list_schedules())]:
+        try:
+            call(boto3.client(service, **forged))
+            raise AssertionError(f"{service} accepted a forged signature")
+        except ClientError as e:
+            refused[service] = (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+    return {"refused": refused}
+
+
+result = {"signed": signed, "rules": rules, "events": patterns, "scheduler": scheduler, "durable-start": durable_start,
           "durable-count": durable_count}[mode]()
 print(json.dumps(result))
