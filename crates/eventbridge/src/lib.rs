@@ -185,6 +185,9 @@ pub(crate) struct Inner {
     pub options: Options,
     /// Woken by every write that may change the next due time.
     pub wake: tokio::sync::Notify,
+    /// Where `AWS/Events` metrics go (`TriggeredRules`, `Invocations`, `FailedInvocations` by
+    /// `RuleName`), when the server records metrics.
+    pub metrics: Option<metrics::Recorder>,
 }
 
 /// The EventBridge service: API and ticker over one store.
@@ -206,7 +209,38 @@ pub fn rule_arn(scope: &Scope, name: &str) -> String {
 
 impl EventBridge {
     pub fn new(store: Store, control: Arc<Control>, options: Options) -> EventBridge {
-        EventBridge { inner: Arc::new(Inner { store, control, options, wake: tokio::sync::Notify::new() }) }
+        EventBridge {
+            inner: Arc::new(Inner { store, control, options, wake: tokio::sync::Notify::new(), metrics: None }),
+        }
+    }
+
+    /// Records `AWS/Events` metrics into `metrics` (before the ticker starts).
+    pub fn with_metrics(
+        store: Store,
+        control: Arc<Control>,
+        options: Options,
+        metrics: metrics::Recorder,
+    ) -> EventBridge {
+        let inner = Inner { store, control, options, wake: tokio::sync::Notify::new(), metrics: Some(metrics) };
+        EventBridge { inner: Arc::new(inner) }
+    }
+
+    /// Counts one firing of a rule: it triggered, `delivered` targets were queued, `failed`
+    /// were not (no permission, function gone, not Lambda).
+    pub(crate) fn count(&self, scope: &Scope, rule: &str, delivered: usize, failed: usize) {
+        let Some(m) = &self.inner.metrics else { return };
+        let dims = metrics::Dims::new(vec![("RuleName".to_owned(), rule.to_owned())]).encode();
+        let now = stdx::time::now_ms();
+        for (metric, v) in [("TriggeredRules", 1), ("Invocations", delivered), ("FailedInvocations", failed)] {
+            let series = store::MetricSeries {
+                account: scope.account.as_str().to_owned(),
+                region: scope.region.as_str().to_owned(),
+                namespace: "AWS/Events".to_owned(),
+                metric: metric.to_owned(),
+                dims: dims.clone(),
+            };
+            m.record(&series, now, v as f64);
+        }
     }
 
     /// The store the rules and schedules live in (the `scheduler` crate writes there).

@@ -126,13 +126,16 @@ pub(crate) fn target_payload(t: &TargetDoc, event: &Value) -> Vec<u8> {
 
 /// The events a rule's targets get for `event`: each target's function must exist and let
 /// EventBridge invoke it for this rule; others are logged and skipped.
-async fn rule_events(eb: &EventBridge, scope: &Scope, rule: &RuleDoc, event: &Value) -> Vec<QueuedEvent> {
+/// Also answers how many targets failed.
+async fn rule_events(eb: &EventBridge, scope: &Scope, rule: &RuleDoc, event: &Value) -> (Vec<QueuedEvent>, usize) {
     let control = &eb.inner.control;
     let source_arn = rule_arn(scope, &rule.name);
     let mut out = Vec::new();
+    let mut failed = 0;
     for t in &rule.targets {
         let Some((fscope, name, qualifier)) = function_of(&t.arn) else {
             tracing::warn!(rule = %source_arn, target = %t.arn, "FailedInvocations: Versa delivers only to Lambda functions");
+            failed += 1;
             continue;
         };
         let caller = Caller {
@@ -150,10 +153,12 @@ async fn rule_events(eb: &EventBridge, scope: &Scope, rule: &RuleDoc, event: &Va
                     "FailedInvocations: the function's policy does not let events.amazonaws.com invoke it for this rule \
                      (AddPermission with --principal events.amazonaws.com --source-arn <rule ARN>)"
                 );
+                failed += 1;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(rule = %source_arn, target = %t.arn, "FailedInvocations: {e}");
+                failed += 1;
                 continue;
             }
         }
@@ -161,10 +166,13 @@ async fn rule_events(eb: &EventBridge, scope: &Scope, rule: &RuleDoc, event: &Va
         let request_id = uuid::Uuid::new_v4().to_string();
         match control.prepare_event(&fscope, &name, qualifier.as_deref(), payload, &request_id).await {
             Ok(e) => out.push(e),
-            Err(e) => tracing::warn!(rule = %source_arn, target = %t.arn, "FailedInvocations: {e}"),
+            Err(e) => {
+                tracing::warn!(rule = %source_arn, target = %t.arn, "FailedInvocations: {e}");
+                failed += 1;
+            }
         }
     }
-    out
+    (out, failed)
 }
 
 /// The event of a scheduled rule's tick (§3.3).
@@ -266,6 +274,8 @@ impl EventBridge {
             region: Region::parse(&row.region).ok_or_else(|| Error::new("InternalException", "bad region"))?,
         };
         let scale = self.inner.options.rate_scale;
+        // For a rule: its name and failed targets (counted once the tick is committed).
+        let mut counted: Option<(String, usize)> = None;
         let (tick, next, events, delete) = match row.kind.as_str() {
             RULE => {
                 let rule = rules::decode(&row)?;
@@ -277,7 +287,9 @@ impl EventBridge {
                 let zone = Zone::utc();
                 let (tick, next) = ticks(&e, due, now, rule.anchor_ms, &zone, scale);
                 let event = scheduled_event(&scope, &rule.name, tick);
-                (tick, next, rule_events(self, &scope, &rule, &event).await, false)
+                let (events, failed) = rule_events(self, &scope, &rule, &event).await;
+                counted = Some((rule.name.clone(), failed));
+                (tick, next, events, false)
             }
             SCHEDULE => {
                 let s: ScheduleDoc = serde_json::from_str(&row.doc)
@@ -315,7 +327,9 @@ impl EventBridge {
         };
         tracing::debug!(kind = %row.kind, name = %row.name, tick, ?next, events = events.len(), "firing");
         let r = row.clone();
-        self.inner
+        let delivered = events.len();
+        let fired = self
+            .inner
             .control
             .enqueue_prepared(events, move |tx| {
                 if !tx.advance_schedule_due(&r, due, next)? {
@@ -327,6 +341,9 @@ impl EventBridge {
                 Ok(true)
             })
             .await?;
+        if let (true, Some((rule, failed))) = (fired, counted) {
+            self.count(&scope, &rule, delivered, failed);
+        }
         Ok(())
     }
 
@@ -370,13 +387,17 @@ pub(crate) async fn put_events(eb: &EventBridge, scope: &Scope, i: &Value) -> Re
     let mut answers = Vec::new();
     let mut failed = 0;
     let mut queued = Vec::new();
+    // Per rule that matched: (name, targets queued, targets failed).
+    let mut triggered: Vec<(String, usize, usize)> = Vec::new();
     for e in entries {
         match rules::event_of(scope, e, now) {
             Ok(event) => {
                 answers.push(json!({"EventId": event["id"]}));
                 for (rule, p) in &pattern_rules {
                     if p.matches(&event) {
-                        queued.extend(rule_events(eb, scope, rule, &event).await);
+                        let (events, failed) = rule_events(eb, scope, rule, &event).await;
+                        triggered.push((rule.name.clone(), events.len(), failed));
+                        queued.extend(events);
                     }
                 }
             }
@@ -388,6 +409,9 @@ pub(crate) async fn put_events(eb: &EventBridge, scope: &Scope, i: &Value) -> Re
     }
     if !queued.is_empty() {
         eb.inner.control.enqueue_prepared(queued, |_| Ok(true)).await?;
+    }
+    for (rule, delivered, failed) in triggered {
+        eb.count(scope, &rule, delivered, failed);
     }
     Ok(json!({"FailedEntryCount": failed, "Entries": answers}))
 }

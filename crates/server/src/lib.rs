@@ -233,8 +233,12 @@ impl Server {
                 "rate() schedules count seconds where they say minutes (--schedule-seconds); for tests only"
             );
         }
-        let eventbridge =
-            eventbridge::EventBridge::new(store.clone(), control.clone(), eventbridge::Options { rate_scale });
+        let eventbridge = eventbridge::EventBridge::with_metrics(
+            store.clone(),
+            control.clone(),
+            eventbridge::Options { rate_scale },
+            metrics.clone(),
+        );
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");

@@ -178,6 +178,15 @@ def rules():
     time.sleep(3)
     assert len(received("sched-rules")) == before, "a deleted rule ticked"
     assert received("sched-noperm") == [], "a target without permission was invoked"
+    cw = boto3.client("cloudwatch", **kw)
+
+    def failed_invocations():
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Events", MetricName="FailedInvocations", Statistics=["Sum"], Period=60,
+            Dimensions=[{"Name": "RuleName", "Value": "no-permission"}],
+            StartTime=time.time() - 600, EndTime=time.time() + 60)["Datapoints"]
+        return sum(p["Sum"] for p in points)
+    out["failed_invocations"] = wait_for("FailedInvocations of the rule without permission", failed_invocations)
     names = [r["Name"] for r in events.list_rules()["Rules"]]
     assert names == ["no-permission"], names
     page = events.list_rules(NamePrefix="no-", Limit=1)
