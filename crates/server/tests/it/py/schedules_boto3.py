@@ -10,6 +10,7 @@ Usage: schedules_boto3.py ENDPOINT rules|events|scheduler
 """
 import io
 import json
+import os
 import sys
 import time
 import zipfile
@@ -233,6 +234,10 @@ def patterns():
     return {"delivered": len(got)}
 
 
+# An IANA zone read from the host's tz database, or a fixed offset where there is none.
+ZONE = "Europe/Paris" if os.path.exists("/usr/share/zoneinfo/Europe/Paris") else "Etc/GMT-1"
+
+
 def scheduler():
     alias_arn = function_with_versions("sched-scheduler")
     for bad in ["rate(10 seconds)", "cron(0 1 * * * *)", "at(2021-12-31)"]:
@@ -247,6 +252,10 @@ def scheduler():
     assert error(sched.create_schedule, Name="every-minute", ScheduleExpression="rate(1 minute)",
                  FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": alias_arn, "RoleArn": ROLE})[::2] == (
         "ConflictException", 409)
+    code, message, _ = error(sched.create_schedule, Name="bad-zone", ScheduleExpression="rate(1 minute)",
+                             ScheduleExpressionTimezone="Mars/Olympus", FlexibleTimeWindow={"Mode": "OFF"},
+                             Target={"Arn": alias_arn, "RoleArn": ROLE})
+    assert code == "ValidationException", (code, message)
     g = sched.get_schedule(Name="every-minute")
     assert (g["Arn"], g["GroupName"], g["State"], g["Target"]["Input"], g["FlexibleTimeWindow"]) == (
         arn, "default", "ENABLED", '{"k":"v"}', {"Mode": "OFF"}), g
@@ -255,13 +264,14 @@ def scheduler():
     # Update (full replace): no Input → the default notification, through a promotion.
     lam.update_alias(FunctionName="sched-scheduler", Name="prod", FunctionVersion="2")
     sched.update_schedule(Name="every-minute", ScheduleExpression="rate(1 minute)",
-                          ScheduleExpressionTimezone="Europe/Paris",
+                          ScheduleExpressionTimezone=ZONE,
                           FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 5},
                           Target={"Arn": alias_arn, "RoleArn": ROLE})
     default = wait_for("the default notification on version 2",
                        lambda: [e for v, e in received("sched-scheduler") if v == "2" and e != {"k": "v"}])[0]
     assert (default["source"], default["detail-type"], default["detail"], default["resources"]) == (
         "aws.scheduler", "Scheduled Event", "{}", [arn]), default
+    assert sched.get_schedule(Name="every-minute")["ScheduleExpressionTimezone"] == ZONE
     listed = sched.list_schedules()["Schedules"]
     assert [(s["Name"], s["State"], s["Target"]["Arn"]) for s in listed] == [("every-minute", "ENABLED", alias_arn)]
     assert sched.delete_schedule(Name="every-minute")["ResponseMetadata"]["HTTPStatusCode"] == 200
