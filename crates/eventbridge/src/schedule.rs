@@ -594,6 +594,12 @@ mod tests {
             // 2026-07-01 12:00 EDT is 16:00 UTC; 2026-01-15 12:00 EST is 17:00 UTC.
             assert_eq!(ny.to_utc_ms(ms(2026, 7, 1, 12, 0)), ms(2026, 7, 1, 16, 0));
             assert_eq!(ny.to_utc_ms(ms(2026, 1, 15, 12, 0)), ms(2026, 1, 15, 17, 0));
+            // A daily 02:00 in New York is 06:00 UTC in summer and 07:00 UTC in winter.
+            let Expression::Cron(c) = Expression::parse("cron(0 2 * * ? *)", Dialect::Scheduler).unwrap() else {
+                panic!()
+            };
+            assert_eq!(c.next_after(ms(2026, 7, 1, 0, 0), &ny), Some(ms(2026, 7, 1, 6, 0)));
+            assert_eq!(c.next_after(ms(2026, 12, 1, 0, 0), &ny), Some(ms(2026, 12, 1, 7, 0)));
         }
     }
 }
