@@ -14,6 +14,8 @@ const DAY_MS: i64 = 86_400_000;
 /// The years a cron expression may name (AWS: 1970–2199).
 const YEAR_MIN: i64 = 1970;
 const YEAR_MAX: i64 = 2199;
+/// Most missed cron ticks walked to find the latest (beyond, an older one fires).
+const MISSED_TICKS_WALKED_MAX: usize = 10_000;
 /// Largest N of `rate(N unit)` Versa accepts.
 const RATE_VALUE_MAX: i64 = 1_000_000;
 /// Most days the next-tick search looks ahead before concluding there is none.
@@ -95,7 +97,7 @@ impl Expression {
             }
         }
         let mut t = after_ms;
-        for _ in 0..10_000 {
+        for _ in 0..MISSED_TICKS_WALKED_MAX {
             match self.next_after(t, anchor_ms, zone, scale) {
                 Some(n) if n <= at_ms => t = n,
                 _ => break,
