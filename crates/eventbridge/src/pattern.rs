@@ -4,7 +4,8 @@
 //! Supported: exact values (strings, numbers compared as numbers, `true`, `false`, `null`),
 //! `prefix` and `suffix` (also `{"equals-ignore-case": …}` inside), `equals-ignore-case`,
 //! `anything-but` (values, or `prefix`/`suffix`/`equals-ignore-case`/`wildcard` inside),
-//! `numeric` (one comparison or a `>`/`>=` … `<`/`<=` range), `exists`, `wildcard` and `$or`.
+//! `numeric` (one comparison or a `>`/`>=` … `<`/`<=` range), `exists`, `wildcard`, `cidr` and
+//! `$or`.
 //! Arrays in the event match when any element matches; fields under an array of objects are
 //! matched independently (not element by element: a [U] simplification). Refusals carry AWS's
 //! reasons (`Event pattern is not valid. Reason: …`), as LocalStack's parity tests recorded them.
@@ -35,6 +36,8 @@ enum Matcher {
     Numeric(Vec<(Op, f64)>),
     Exists(bool),
     AnythingBut(Vec<Matcher>),
+    /// An IP network: address bits and prefix length (IPv4 addresses as IPv4-mapped IPv6).
+    Cidr(u128, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,6 +241,7 @@ fn matcher(v: &Value, in_anything_but: bool) -> Result<Matcher, PatternError> {
             _ => bad("exists match pattern must be either true or false."),
         },
         "numeric" => numeric(value),
+        "cidr" => cidr(value),
         other => bad(format!("Unrecognized match type {other}")),
     }
 }
@@ -291,6 +295,33 @@ fn numeric(value: &Value) -> Result<Matcher, PatternError> {
         out.push((second, b));
     }
     Ok(Matcher::Numeric(out))
+}
+
+/// An address as 128 bits (IPv4 mapped into IPv6) and its family's width.
+fn ip_bits(s: &str) -> Option<(u128, u32)> {
+    match s.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) => Some((u128::from(a.to_ipv6_mapped()), 32)),
+        std::net::IpAddr::V6(a) => Some((u128::from(a), 128)),
+    }
+}
+
+fn cidr(value: &Value) -> Result<Matcher, PatternError> {
+    let Some(s) = value.as_str() else { return bad("prefix match pattern must be a string") };
+    let Some((ip, mask)) = s.split_once('/').filter(|(_, m)| !m.contains('/')) else {
+        return bad("Malformed CIDR, one '/' required");
+    };
+    let Ok(mask) = mask.parse::<u32>() else { return bad("Malformed CIDR, mask bits must be an integer") };
+    let nonstandard = || bad(format!("Nonstandard IP address: {ip}"));
+    let Some((bits, width)) = ip_bits(ip) else { return nonstandard() };
+    if mask > width {
+        return nonstandard();
+    }
+    let prefix = 128 - width + mask;
+    let host = if prefix >= 128 { 0 } else { u128::MAX >> prefix };
+    if bits & host != 0 {
+        return nonstandard();
+    }
+    Ok(Matcher::Cidr(bits, prefix))
 }
 
 /// The values at `path` in `v`, descending into arrays (of objects, and leaf arrays).
@@ -370,6 +401,10 @@ impl Matcher {
                     Op::Gt => x > *n,
                 })
             }),
+            Matcher::Cidr(net, prefix) => s.and_then(ip_bits).is_some_and(|(bits, _)| {
+                let host = if *prefix >= 128 { 0 } else { u128::MAX >> prefix };
+                bits & !host == *net
+            }),
             Matcher::Exists(_) | Matcher::AnythingBut(_) => false,
         }
     }
@@ -413,6 +448,10 @@ mod tests {
         assert!(m(r#"{"detail": {"nested": {"k": [2]}}}"#, e.clone()));
         assert!(m(r#"{"$or": [{"source": ["no"]}, {"detail": {"amount": [300]}}]}"#, e.clone()));
         assert!(!m(r#"{"$or": [{"source": ["no"]}, {"detail": {"amount": [1]}}]}"#, e.clone()));
+        assert!(m(r#"{"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}}"#, e.clone()));
+        assert!(!m(r#"{"detail": {"ip": [{"cidr": "10.0.1.0/24"}]}}"#, e.clone()));
+        assert!(!m(r#"{"detail": {"ip": [{"cidr": "2001:db8::/32"}]}}"#, e.clone()));
+        assert!(m(r#"{"detail": {"ip": [{"cidr": "0.0.0.0/0"}]}}"#, e.clone()));
         assert!(m(r#"{}"#, e));
     }
 
@@ -429,6 +468,10 @@ mod tests {
         assert_eq!(reason(r#"{"a": [{"prefix": "a", "suffix": "b"}]}"#), "Only one key allowed in match expression");
         assert_eq!(reason(r#"{"a": [{"wildcard": "a**"}]}"#), "Consecutive wildcard characters at pos 2");
         assert_eq!(reason(r#"[1]"#), "Filter is not an object");
+        assert_eq!(reason(r#"{"a": [{"cidr": "10.0.0.0"}]}"#), "Malformed CIDR, one '/' required");
+        assert_eq!(reason(r#"{"a": [{"cidr": "10.0.0.0/x"}]}"#), "Malformed CIDR, mask bits must be an integer");
+        assert_eq!(reason(r#"{"a": [{"cidr": "10.0.0.1/24"}]}"#), "Nonstandard IP address: 10.0.0.1");
+        assert_eq!(reason(r#"{"a": [{"cidr": 1}]}"#), "prefix match pattern must be a string");
         assert!(reason("{").starts_with("Filter is not valid JSON"));
     }
 }
