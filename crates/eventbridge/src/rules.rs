@@ -120,6 +120,14 @@ async fn save(eb: &EventBridge, row: ScheduleRow) -> Result<(), Error> {
     Ok(())
 }
 
+/// The default event bus, as DescribeEventBus shows it.
+fn bus(scope: &Scope) -> Value {
+    json!({
+        "Name": DEFAULT_BUS,
+        "Arn": format!("arn:aws:events:{}:{}:event-bus/{DEFAULT_BUS}", scope.region.as_str(), scope.account.as_str()),
+    })
+}
+
 fn describe(scope: &Scope, d: &RuleDoc, full: bool) -> Value {
     let mut v = json!({
         "Name": d.name,
@@ -214,6 +222,29 @@ pub(crate) async fn dispatch(eb: &EventBridge, scope: &Scope, op: &str, i: &Valu
                 serde_json::from_str(required(i, "Event")?).map_err(|_| validation("Parameter Event is not valid."))?;
             Ok(json!({"Result": p.matches(&event)}))
         }
+        "ListRuleNamesByTarget" => {
+            check_bus(i)?;
+            let target = required(i, "TargetArn")?.to_owned();
+            let after = s(i, "NextToken").map(str::to_owned);
+            let (a, r) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned());
+            let rows = eb
+                .inner
+                .store
+                .read(move |tx| tx.schedule_rows(&a, &r, RULE, "", after.as_deref(), RULES_MAX as usize))
+                .await?;
+            let mut names = Vec::new();
+            for row in &rows {
+                if decode(row)?.targets.iter().any(|t| t.arn == target) {
+                    names.push(row.name.clone());
+                }
+            }
+            Ok(json!({"RuleNames": names}))
+        }
+        "DescribeEventBus" => {
+            check_bus(&json!({"EventBusName": i["Name"]}))?;
+            Ok(bus(scope))
+        }
+        "ListEventBuses" => Ok(json!({"EventBuses": [bus(scope)]})),
         "ListTagsForResource" => Ok(json!({"Tags": []})),
         "TagResource" | "UntagResource" => Ok(json!({})),
         _ => Err(Error::new("UnknownOperationException", format!("Versa's EventBridge does not serve {op}."))),

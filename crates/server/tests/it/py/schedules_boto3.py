@@ -188,6 +188,9 @@ def rules():
             StartTime=time.time() - 600, EndTime=time.time() + 60)["Datapoints"]
         return sum(p["Sum"] for p in points)
     out["failed_invocations"] = wait_for("FailedInvocations of the rule without permission", failed_invocations)
+    noperm_arn = alias_arn.replace("sched-rules", "sched-noperm")
+    assert events.list_rule_names_by_target(TargetArn=noperm_arn)["RuleNames"] == ["no-permission"]
+    assert events.describe_event_bus()["Arn"] == "arn:aws:events:us-east-1:000000000000:event-bus/default"
     names = [r["Name"] for r in events.list_rules()["Rules"]]
     assert names == ["no-permission"], names
     page = events.list_rules(NamePrefix="no-", Limit=1)
