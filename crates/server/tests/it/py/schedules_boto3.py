@@ -4,7 +4,7 @@ functions whose versions print the events they receive. Asserts as it goes; prin
 document of what it observed.
 
 Usage: schedules_boto3.py ENDPOINT rules|events|scheduler
-       schedules_boto3.py ENDPOINT durable-start      (a rate(5 minutes) rule on fn:prod, ticking: every 5 s)
+       schedules_boto3.py ENDPOINT durable-start      (a rate(10 minutes) rule on fn:prod, ticking: every 10 s)
        schedules_boto3.py ENDPOINT durable-count      (the ticks the function received so far)
        schedules_boto3.py ENDPOINT signed KEY SECRET  (under --auth sigv4: signed requests work, bad ones are refused)
 """
@@ -298,10 +298,10 @@ def scheduler():
 
 def durable_start():
     alias_arn = function_with_versions("sched-durable")
-    rule_arn = events.put_rule(Name="durable", ScheduleExpression="rate(5 minutes)")["RuleArn"]
+    rule_arn = events.put_rule(Name="durable", ScheduleExpression="rate(10 minutes)")["RuleArn"]
     allow("sched-durable", rule_arn)
     events.put_targets(Rule="durable", Targets=[{"Id": "t", "Arn": alias_arn}])
-    wait_for("two ticks", lambda: len(received("sched-durable")) >= 2, limit=20)
+    wait_for("two ticks", lambda: len(received("sched-durable")) >= 2, limit=40)
     return {"times": [e["time"] for _, e in received("sched-durable")]}
 
 
