@@ -6,8 +6,8 @@
 //! `anything-but` (values, or `prefix`/`suffix`/`equals-ignore-case`/`wildcard` inside),
 //! `numeric` (one comparison or a `>`/`>=` … `<`/`<=` range), `exists`, `wildcard`, `cidr` and
 //! `$or`.
-//! Arrays in the event match when any element matches; fields under an array of objects are
-//! matched independently (not element by element: a [U] simplification). Refusals carry AWS's
+//! Arrays in the event match when any element matches; the fields of an array of objects match
+//! within one element (EventBridge's array consistency). Refusals carry AWS's
 //! reasons (`Event pattern is not valid. Reason: …`), as LocalStack's parity tests recorded them.
 
 use serde_json::{Map, Value};
@@ -19,11 +19,59 @@ const BRANCHES_MAX: usize = 1_000;
 /// Most `*` in one wildcard (AWS's complexity rule, approximated).
 const WILDCARDS_MAX: usize = 5;
 
-/// A compiled pattern: alternatives (from `$or`), each a list of field paths with the
-/// matchers one of which must hold there.
+/// A compiled pattern: alternatives (from `$or`), each a tree of fields with the matchers one
+/// of which must hold there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
-    branches: Vec<Vec<(Vec<String>, Vec<Matcher>)>>,
+    alternatives: Vec<Node>,
+}
+
+/// One level of an alternative: the matchers of the fields at this level, and the nested
+/// objects.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Node {
+    leaves: Vec<(String, Vec<Matcher>)>,
+    children: Vec<(String, Node)>,
+}
+
+impl Node {
+    fn insert(&mut self, path: &[String], matchers: Vec<Matcher>) {
+        let Some((first, rest)) = path.split_first() else { return };
+        if rest.is_empty() {
+            self.leaves.push((first.clone(), matchers));
+            return;
+        }
+        match self.children.iter_mut().find(|(k, _)| k == first) {
+            Some((_, n)) => n.insert(rest, matchers),
+            None => {
+                let mut n = Node::default();
+                n.insert(rest, matchers);
+                self.children.push((first.clone(), n));
+            }
+        }
+    }
+
+    /// Whether `v` (the value at this level; `None` when absent) matches. An array matches
+    /// when one of its elements matches the whole level, so the fields of an array of objects
+    /// are matched within one element.
+    fn matches(&self, v: Option<&Value>) -> bool {
+        if let Some(Value::Array(items)) = v
+            && !items.is_empty()
+        {
+            return items.iter().any(|i| self.matches(Some(i)));
+        }
+        let field = |k: &str| match v {
+            Some(Value::Object(o)) => o.get(k),
+            _ => None,
+        };
+        self.leaves.iter().all(|(k, ms)| {
+            let mut found = Vec::new();
+            if let Some(x) = field(k) {
+                leaf_values(x, &mut found);
+            }
+            ms.iter().any(|m| m.holds(&found))
+        }) && self.children.iter().all(|(k, n)| n.matches(field(k)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,18 +123,22 @@ impl Pattern {
         };
         let Value::Object(o) = v else { return bad("Filter is not an object") };
         let branches = compile(&o, &[], vec![Vec::new()])?;
-        Ok(Pattern { branches })
+        let alternatives = branches
+            .into_iter()
+            .map(|b| {
+                let mut n = Node::default();
+                for (path, ms) in b {
+                    n.insert(&path, ms);
+                }
+                n
+            })
+            .collect();
+        Ok(Pattern { alternatives })
     }
 
     /// Whether `event` (an object) matches.
     pub fn matches(&self, event: &Value) -> bool {
-        self.branches.iter().any(|b| {
-            b.iter().all(|(path, ms)| {
-                let mut found = Vec::new();
-                collect(event, path, &mut found);
-                ms.iter().any(|m| m.holds(&found))
-            })
-        })
+        self.alternatives.iter().any(|n| n.matches(Some(event)))
     }
 }
 
@@ -324,21 +376,15 @@ fn cidr(value: &Value) -> Result<Matcher, PatternError> {
     Ok(Matcher::Cidr(bits, prefix))
 }
 
-/// The values at `path` in `v`, descending into arrays (of objects, and leaf arrays).
-fn collect<'a>(v: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
+/// The values a field holds: itself, or the elements of its (nested) arrays.
+fn leaf_values<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
     match v {
         Value::Array(items) => {
             for i in items {
-                collect(i, path, out);
+                leaf_values(i, out);
             }
         }
-        _ if path.is_empty() => out.push(v),
-        Value::Object(o) => {
-            if let Some(next) = o.get(&path[0]) {
-                collect(next, &path[1..], out);
-            }
-        }
-        _ => {}
+        _ => out.push(v),
     }
 }
 
@@ -446,6 +492,11 @@ mod tests {
         assert!(m(r#"{"detail": {"file": [{"wildcard": "*.p*g"}]}}"#, e.clone()));
         assert!(!m(r#"{"detail": {"file": [{"wildcard": "*.jpg"}]}}"#, e.clone()));
         assert!(m(r#"{"detail": {"nested": {"k": [2]}}}"#, e.clone()));
+        // Fields of an array of objects match within one element.
+        let orders = json!({"items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]});
+        assert!(m(r#"{"items": {"sku": ["b"], "qty": [{"numeric": [">", 2]}]}}"#, orders.clone()));
+        assert!(!m(r#"{"items": {"sku": ["a"], "qty": [{"numeric": [">", 2]}]}}"#, orders.clone()));
+        assert!(m(r#"{"items": {"missing": [{"exists": false}]}}"#, orders));
         assert!(m(r#"{"$or": [{"source": ["no"]}, {"detail": {"amount": [300]}}]}"#, e.clone()));
         assert!(!m(r#"{"$or": [{"source": ["no"]}, {"detail": {"amount": [1]}}]}"#, e.clone()));
         assert!(m(r#"{"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}}"#, e.clone()));
