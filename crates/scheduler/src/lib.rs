@@ -164,6 +164,27 @@ impl Scheduler {
             }
         };
         let group_q = query_param(query, "groupName");
+        let group = |name: &str| {
+            json!({
+                "Arn": format!("arn:aws:scheduler:{}:{}:schedule-group/{name}", scope.region.as_str(), scope.account.as_str()),
+                "Name": name,
+                "State": "ACTIVE",
+            })
+        };
+        match (method, path) {
+            ("GET", "/schedule-groups" | "/schedule-groups/") => {
+                return Ok(json!({"ScheduleGroups": [group(DEFAULT_GROUP)]}));
+            }
+            ("GET", p) if p.strip_prefix("/schedule-groups/") == Some(DEFAULT_GROUP) => {
+                return Ok(group(DEFAULT_GROUP));
+            }
+            ("GET", p) if p.starts_with("/schedule-groups/") => {
+                let name = percent_decode(&p["/schedule-groups/".len()..]);
+                return Err(not_found(format!("Schedule group {name} does not exist.")));
+            }
+            ("GET", p) if p.starts_with("/tags/") => return Ok(json!({"Tags": []})),
+            _ => {}
+        }
         match (method, path.strip_prefix("/schedules")) {
             ("GET", Some("" | "/")) => self.list(scope, query).await,
             (_, Some(rest)) if rest.starts_with('/') && rest.len() > 1 && !rest[1..].contains('/') => {
@@ -194,7 +215,9 @@ impl Scheduler {
             _ => Err(Error {
                 status: 404,
                 code: "ResourceNotFoundException",
-                message: format!("Versa's Scheduler serves /schedules only, not {method} {path}."),
+                message: format!(
+                    "Versa's Scheduler serves /schedules and reads the default group, not {method} {path}."
+                ),
             }),
         }
     }

@@ -278,6 +278,9 @@ def scheduler():
     assert (default["source"], default["detail-type"], default["detail"], default["resources"]) == (
         "aws.scheduler", "Scheduled Event", "{}", [arn]), default
     assert sched.get_schedule(Name="every-minute")["ScheduleExpressionTimezone"] == ZONE
+    assert [g["Name"] for g in sched.list_schedule_groups()["ScheduleGroups"]] == ["default"]
+    assert sched.get_schedule_group(Name="default")["State"] == "ACTIVE"
+    assert error(sched.get_schedule_group, Name="other")[::2] == ("ResourceNotFoundException", 404)
     listed = sched.list_schedules()["Schedules"]
     assert [(s["Name"], s["State"], s["Target"]["Arn"]) for s in listed] == [("every-minute", "ENABLED", alias_arn)]
     assert sched.delete_schedule(Name="every-minute")["ResponseMetadata"]["HTTPStatusCode"] == 200
