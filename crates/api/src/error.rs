@@ -39,6 +39,11 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// The AWS error code the Lambda API answers a control error with (the console shows it).
+pub fn aws_error_code(e: &ControlError) -> &'static str {
+    ApiError::from(e.clone()).parts().1
+}
+
 /// Which member carries the message: AWS follows each exception's model shape.
 #[derive(Clone, Copy)]
 enum Key {

@@ -34,7 +34,7 @@ use axum::http::{HeaderValue, Request, Response};
 use control::Control;
 use model::scope::Region;
 
-pub use crate::error::ApiError;
+pub use crate::error::{ApiError, aws_error_code};
 pub use crate::verify::AuthMode;
 
 /// Everything handlers need, shared by all requests.
@@ -62,6 +62,8 @@ pub struct ApiState {
     /// EventBridge (service `events`) and EventBridge Scheduler (`scheduler`); set by the server.
     pub eventbridge: Option<eventbridge::EventBridge>,
     pub scheduler: Option<scheduler::Scheduler>,
+    /// The web console at `/_versa/console/`; set by the server.
+    pub console: Option<Arc<console::Console>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -98,6 +100,7 @@ impl ApiState {
             codedeploy: None,
             eventbridge: None,
             scheduler: None,
+            console: None,
         }
     }
 }
@@ -136,6 +139,13 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
 /// Serves one request: route, run, render; every answer carries a fresh `x-amzn-RequestId`.
 async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    // The console before any AWS service: it authenticates with its own session, not SigV4.
+    if let Some(c) = &state.console
+        && console::is_console_path(req.uri().path())
+    {
+        let conn = console::Connection { secure: req.extensions().get::<Secure>().is_some() };
+        return c.handle(req, conn).await;
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = query::Query::parse(req.uri().query());
@@ -172,14 +182,30 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::scheduler(&state, req).await,
             Err(refusal) => refusal.lambda(),
         },
-        services::Service::S3 { bucket_from_host } => match verify::authenticate(&state, verify::Kind::S3, req).await {
-            Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
-            Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),
-        },
-        services::Service::FunctionUrl { url_id, region, path } => match verify::function_url(&state, req).await {
-            Ok(req) => function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await,
-            Err(_) => function_urls::forbidden(),
-        },
+        services::Service::S3 { bucket_from_host } => {
+            let path_style = bucket_from_host.is_none();
+            let mut r = match verify::authenticate(&state, verify::Kind::S3, req).await {
+                Ok(req) => services::s3(&state, req, bucket_from_host, &request_id).await,
+                Err(refusal) => refusal.s3(&services::s3_request_id(&request_id)),
+            };
+            // Path-style objects (uploaded HTML included) are served on the console's origin.
+            if path_style {
+                sandbox_on_console_origin(&state, &mut r);
+            }
+            r
+        }
+        services::Service::FunctionUrl { url_id, region, path } => {
+            let path_form = region.is_none();
+            let mut r = match verify::function_url(&state, req).await {
+                Ok(req) => function_urls::serve(&state, req, &url_id, region.as_deref(), path, &request_id).await,
+                Err(_) => function_urls::forbidden(),
+            };
+            // The path form is served on the console's origin.
+            if path_form {
+                sandbox_on_console_origin(&state, &mut r);
+            }
+            r
+        }
         services::Service::Unknown(name) => services::unknown_service(&name),
     };
     tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
@@ -187,6 +213,20 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         response.headers_mut().insert("x-amzn-RequestId", v);
     }
     response
+}
+
+/// What content others wrote may do when it is served on the console's origin (function URLs in
+/// the path form `/_versa/url/<id>/…`, S3 objects path-style): everything but be of that origin.
+pub const SHARED_ORIGIN_SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads \
+                                         allow-top-navigation-by-user-activation";
+
+/// Runs the answer sandboxed (an opaque origin) when the console shares its origin: its scripts
+/// can then neither read console pages nor send the console's session cookie.
+fn sandbox_on_console_origin(state: &ApiState, r: &mut Response<Body>) {
+    if state.console.is_some() {
+        r.headers_mut()
+            .append(axum::http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SHARED_ORIGIN_SANDBOX));
+    }
 }
 
 /// Versa's own paths that answer without a signature: the health check, and code downloads

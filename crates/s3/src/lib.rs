@@ -199,6 +199,19 @@ pub enum ReadError {
     Internal,
 }
 
+/// A bucket notification configuration that invokes a Lambda function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaNotification {
+    pub bucket: String,
+    /// The configuration's `Id`.
+    pub id: String,
+    /// The function's ARN as configured (unqualified, or with a version or alias).
+    pub function_arn: String,
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}
+
 /// The S3 service over one data directory. Cheap to clone.
 #[derive(Clone)]
 pub struct S3 {
@@ -241,6 +254,36 @@ impl S3 {
     /// Serves one S3 REST request.
     pub async fn handle(&self, ctx: RequestContext, req: Request<Body>) -> Response<Body> {
         service::handle(&self.inner, ctx, req).await
+    }
+
+    /// Every notification of `account`'s buckets that invokes a Lambda function (the console's
+    /// Event sources tab), by bucket name; `None` if the metadata database cannot be read. A
+    /// stored configuration that cannot be read is skipped.
+    pub async fn lambda_notifications(&self, account: &str) -> Option<Vec<LambdaNotification>> {
+        let owner = account.to_owned();
+        let buckets =
+            self.inner.blocking(move |inner| inner.db.read(|tx| Ok(store::list_buckets(tx, &owner)?))).await.ok()?;
+        let mut out = Vec::new();
+        for b in buckets {
+            let Some(doc) = b.notification.as_deref() else { continue };
+            let Ok(config) = xml::parse(doc.as_bytes())
+                .map_err(|_| ())
+                .and_then(|root| notify::parse(&root, &b.region).map_err(|_| ()))
+            else {
+                continue;
+            };
+            for d in config.destinations.into_iter().filter(|d| d.target == notify::Target::Lambda) {
+                out.push(LambdaNotification {
+                    bucket: b.name.clone(),
+                    id: d.id,
+                    function_arn: d.arn,
+                    events: d.events,
+                    prefix: d.prefix,
+                    suffix: d.suffix,
+                });
+            }
+        }
+        Some(out)
     }
 
     /// The whole object (for Lambda's CreateFunction/UpdateFunctionCode with `S3Bucket`/`S3Key`),

@@ -314,6 +314,17 @@ impl Server {
         state.codedeploy = Some(self.codedeploy.clone());
         state.eventbridge = Some(self.eventbridge.clone());
         state.scheduler = Some(scheduler::Scheduler::new(self.eventbridge.clone()));
+        state.console = Some(Arc::new(console::Console::new(console::Parts {
+            control: self.control.clone(),
+            engine: self.engine.clone(),
+            keys: self.keys.clone(),
+            s3: self.s3.clone(),
+            metrics: self.metrics.clone(),
+            codedeploy: Some(self.codedeploy.clone()),
+            region: self.config.region.clone(),
+            login: self.config.auth == api::AuthMode::Sigv4,
+            error_code: api::aws_error_code,
+        })));
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());

@@ -91,7 +91,8 @@ impl Client {
             writer.write_all(head.as_bytes()).await?;
             writer.write_all(body).await
         };
-        let (written, response) = tokio::join!(write, read_response(conn));
+        // A HEAD answer announces a body it does not send.
+        let (written, response) = tokio::join!(write, read_response(conn, method == "HEAD"));
         let response = match (written, response) {
             (_, Ok(r)) => r,
             (Err(e), Err(_)) => return Err(e),
@@ -104,7 +105,7 @@ impl Client {
     }
 }
 
-async fn read_response(conn: &mut BufReader<OwnedReadHalf>) -> io::Result<Response> {
+async fn read_response(conn: &mut BufReader<OwnedReadHalf>, head: bool) -> io::Result<Response> {
     {
         let mut line = Vec::new();
         read_line(conn, &mut line).await?;
@@ -126,6 +127,9 @@ async fn read_response(conn: &mut BufReader<OwnedReadHalf>) -> io::Result<Respon
         }
         let find = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         let mut body = Vec::new();
+        if head {
+            return Ok(Response { status, headers, body });
+        }
         if let Some(len) = find("content-length") {
             let len: usize = len.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "content-length"))?;
             if len > RESPONSE_BYTES_MAX {

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
+mod console;
 mod cross_account;
 mod deploy;
 mod deploy_bounds;

@@ -1,0 +1,126 @@
+//! The Event sources tab: what invokes the function, grouped by the qualifier it names.
+//!
+//! Each kind of source is one function answering [`Found`]; a new kind (a schedule, a queue, an
+//! API route) is one more function and one more line in [`tab`].
+
+use crate::Console;
+use crate::pages::function::Subject;
+use crate::render;
+use crate::session::Ctx;
+
+/// One source pointing at the function.
+pub(crate) struct Source {
+    /// The alias or version it names; `None` for the unqualified function.
+    pub qualifier: Option<String>,
+    /// `Function URL`, `S3 bucket notification`, ...
+    pub kind: &'static str,
+    /// What the source is called where it lives (the URL, the bucket).
+    pub name: String,
+    pub detail: String,
+}
+
+/// A kind's sources, or why they could not be read.
+type Found = Result<Vec<Source>, String>;
+
+/// Function URLs (the unqualified one and each alias's).
+async fn function_urls(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let scope = &ctx.who().scope;
+    let (urls, _) = console
+        .parts
+        .control
+        .list_function_urls(scope, &s.name, None, Some(50))
+        .await
+        .map_err(|e| format!("Function URLs: {}", e))?;
+    Ok(urls
+        .into_iter()
+        .map(|u| {
+            let qualifier = u.function_arn.strip_prefix(&format!("{}:", unqualified_arn(s))).map(str::to_owned);
+            Source {
+                qualifier,
+                kind: "Function URL",
+                name: format!("/_versa/url/{}/", u.url.url_id),
+                detail: format!(
+                    "auth type {}; host {}.lambda-url.{}.localhost",
+                    u.url.auth_type.as_str(),
+                    u.url.url_id,
+                    scope.region
+                ),
+            }
+        })
+        .collect())
+}
+
+/// S3 bucket notifications of the account's buckets that name this function.
+async fn bucket_notifications(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let scope = &ctx.who().scope;
+    let arn = unqualified_arn(s);
+    let all = console
+        .parts
+        .s3
+        .lambda_notifications(scope.account.as_str())
+        .await
+        .ok_or_else(|| "S3 bucket notifications: the bucket metadata cannot be read.".to_owned())?;
+    Ok(all
+        .into_iter()
+        .filter_map(|n| {
+            let qualifier = match n.function_arn.strip_prefix(&arn)? {
+                "" => None,
+                q => Some(q.strip_prefix(':')?.to_owned()),
+            };
+            let mut detail = format!("{}; events {}", n.id, n.events.join(", "));
+            if let Some(p) = &n.prefix {
+                detail.push_str(&format!("; prefix {p}"));
+            }
+            if let Some(x) = &n.suffix {
+                detail.push_str(&format!("; suffix {x}"));
+            }
+            Some(Source { qualifier, kind: "S3 bucket notification", name: n.bucket, detail })
+        })
+        .collect())
+}
+
+/// The function's ARN without qualifier.
+fn unqualified_arn(s: &Subject) -> String {
+    let arn = &s.detail.view.arn;
+    match &s.qualifier {
+        Some(q) => arn.strip_suffix(&format!(":{q}")).unwrap_or(arn).to_owned(),
+        None => arn.clone(),
+    }
+}
+
+struct Group {
+    qualifier: String,
+    sources: Vec<Source>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "tab_sources.html")]
+struct SourcesTab {
+    groups: Vec<Group>,
+    errors: Vec<String>,
+}
+
+pub(crate) async fn tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
+    let found: Vec<Found> = vec![function_urls(console, ctx, s).await, bucket_notifications(console, ctx, s).await];
+    let mut groups: Vec<Group> = Vec::new();
+    let mut errors = Vec::new();
+    for f in found {
+        match f {
+            Ok(sources) => {
+                for source in sources {
+                    let label = match &source.qualifier {
+                        Some(q) => format!("Qualifier {q}"),
+                        None => "Unqualified ($LATEST)".to_owned(),
+                    };
+                    match groups.iter_mut().find(|g| g.qualifier == label) {
+                        Some(g) => g.sources.push(source),
+                        None => groups.push(Group { qualifier: label, sources: vec![source] }),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    groups.sort_by(|a, b| a.qualifier.cmp(&b.qualifier));
+    render::html(&SourcesTab { groups, errors })
+}
