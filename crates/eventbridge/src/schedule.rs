@@ -464,7 +464,114 @@ fn parse_tzif(b: &[u8]) -> Option<Zone> {
         };
         offsets.push((at, utoff(*idx.get(i)? as usize)?));
     }
+    // Version 2+ ends with a POSIX TZ string for the times after the last transition ("slim"
+    // files stop their table early and rely on it): extend the table with its rule.
+    if tsize == 8
+        && let Some(footer) = b.rsplit(|c| *c == b'\n').nth(1)
+        && let Some(rule) = std::str::from_utf8(footer).ok().and_then(PosixTz::parse)
+    {
+        let last = offsets.last().map_or(0, |(t, _)| *t).max(0);
+        let first_year = stdx::time::Civil::from_epoch_ms(last * 1000).year;
+        for y in first_year..=YEAR_MAX {
+            for (at, off) in rule.transitions(y) {
+                if at > last {
+                    offsets.push((at, off));
+                }
+            }
+        }
+        if rule.dst.is_none() && offsets.last().is_some_and(|(_, o)| *o != rule.std_off) {
+            offsets.push((last + 1, rule.std_off));
+        }
+    }
     Some(Zone { offsets })
+}
+
+/// A start or end of daylight time: month, week 1–5 (5: the last), weekday 0–6 (Sunday 0),
+/// and seconds after local midnight.
+type RuleDate = (u32, u32, u32, i64);
+
+/// A POSIX TZ string's rule (`EST5EDT,M3.2.0,M11.1.0`): the UTC offsets (east positive) of
+/// standard and daylight time, and when daylight time starts and ends.
+#[derive(Debug, Clone, PartialEq)]
+struct PosixTz {
+    std_off: i64,
+    dst: Option<(i64, RuleDate, RuleDate)>,
+}
+
+impl PosixTz {
+    fn parse(s: &str) -> Option<PosixTz> {
+        fn name(s: &str) -> Option<&str> {
+            if let Some(r) = s.strip_prefix('<') {
+                return Some(&r[r.find('>')? + 1..]);
+            }
+            let n = s.bytes().take_while(u8::is_ascii_alphabetic).count();
+            (n >= 3).then(|| &s[n..])
+        }
+        /// `[+-]h[:mm[:ss]]` → seconds, and the rest.
+        fn time(s: &str) -> Option<(i64, &str)> {
+            let (sign, s) = match s.as_bytes().first()? {
+                b'-' => (-1, &s[1..]),
+                b'+' => (1, &s[1..]),
+                _ => (1, s),
+            };
+            let end = s.find(|c: char| !c.is_ascii_digit() && c != ':').unwrap_or(s.len());
+            let mut secs = 0;
+            for (i, part) in s[..end].split(':').enumerate() {
+                if i > 2 || part.is_empty() || part.len() > 3 {
+                    return None;
+                }
+                secs += part.parse::<i64>().ok()? * [3600, 60, 1][i];
+            }
+            Some((sign * secs, &s[end..]))
+        }
+        fn date(s: &str) -> Option<(RuleDate, &str)> {
+            let s = s.strip_prefix('M')?;
+            let end = s.find([',', '/']).unwrap_or(s.len());
+            let mut f = s[..end].split('.').map(|x| x.parse::<u32>().ok());
+            let (m, w, d) = (f.next()??, f.next()??, f.next()??);
+            if !(1..=12).contains(&m) || !(1..=5).contains(&w) || d > 6 {
+                return None;
+            }
+            let rest = &s[end..];
+            match rest.strip_prefix('/') {
+                Some(r) => time(r).map(|(t, rest)| ((m, w, d, t), rest)),
+                None => Some(((m, w, d, 7200), rest)),
+            }
+        }
+        let rest = name(s)?;
+        let (std, rest) = time(rest)?;
+        if rest.is_empty() {
+            return Some(PosixTz { std_off: -std, dst: None });
+        }
+        let rest = name(rest)?;
+        let (dst_off, rest) = match rest.strip_prefix(',') {
+            Some(_) => (-std + 3600, rest),
+            None => {
+                let (d, r) = time(rest)?;
+                (-d, r)
+            }
+        };
+        let (start, rest) = date(rest.strip_prefix(',')?)?;
+        let (end, rest) = date(rest.strip_prefix(',')?)?;
+        rest.is_empty().then_some(PosixTz { std_off: -std, dst: Some((dst_off, start, end)) })
+    }
+
+    /// The year's transitions `(utc_s, offset after)`, in order.
+    fn transitions(&self, y: i64) -> Vec<(i64, i64)> {
+        let Some((dst_off, start, end)) = self.dst else { return Vec::new() };
+        let local = |(m, w, d, t): RuleDate| {
+            let first = days_from_civil(y, m, 1);
+            let first_wd = (first + 4).rem_euclid(7) as u32;
+            let mut day = 1 + (d + 7 - first_wd) % 7 + (w - 1) * 7;
+            while day > days_in_month(y, m) {
+                day -= 7;
+            }
+            days_from_civil(y, m, day) * 86_400 + t
+        };
+        let mut out = vec![(local(start) - self.std_off, dst_off), (local(end) - dst_off, self.std_off)];
+        out.sort_unstable();
+        out
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
@@ -592,10 +699,20 @@ mod tests {
         assert_eq!(z.to_utc_ms(0), 5 * 3_600_000);
         assert!(Zone::load("../etc/passwd").is_none());
         assert!(Zone::load("Nowhere/Atlantis").is_none());
+        // The POSIX rule alone gives the same offsets as the table (slim files rely on it).
+        let rule = PosixTz::parse("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        assert_eq!(rule.transitions(2026), vec![(1_772_953_200, -14_400), (1_793_512_800, -18_000)]);
+        let paris = PosixTz::parse("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        assert_eq!(paris.transitions(2026), vec![(1_774_746_000, 7_200), (1_792_890_000, 3_600)]);
+        assert_eq!(PosixTz::parse("<+03>-3"), Some(PosixTz { std_off: 10_800, dst: None }));
+        assert!(PosixTz::parse("EST5EDT,J60,J300").is_none());
         if let Some(ny) = Zone::load("America/New_York") {
             // 2026-07-01 12:00 EDT is 16:00 UTC; 2026-01-15 12:00 EST is 17:00 UTC.
             assert_eq!(ny.to_utc_ms(ms(2026, 7, 1, 12, 0)), ms(2026, 7, 1, 16, 0));
             assert_eq!(ny.to_utc_ms(ms(2026, 1, 15, 12, 0)), ms(2026, 1, 15, 17, 0));
+            // Past the table (2037 in "fat" files, earlier in slim ones), the footer's rule holds.
+            assert_eq!(ny.to_utc_ms(ms(2100, 7, 1, 12, 0)), ms(2100, 7, 1, 16, 0));
+            assert_eq!(ny.to_utc_ms(ms(2100, 1, 15, 12, 0)), ms(2100, 1, 15, 17, 0));
             // A daily 02:00 in New York is 06:00 UTC in summer and 07:00 UTC in winter.
             let Expression::Cron(c) = Expression::parse("cron(0 2 * * ? *)", Dialect::Scheduler).unwrap() else {
                 panic!()
