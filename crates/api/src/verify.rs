@@ -67,6 +67,8 @@ pub(crate) enum Kind {
     EventBridge,
     /// EventBridge Scheduler (rest-json): refusals in Lambda's shape.
     Scheduler,
+    /// API Gateway control planes (rest-json, v1 and v2): refusals in Lambda's JSON shape.
+    ApiGateway,
 }
 
 /// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
@@ -221,6 +223,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::CodeDeploy => codedeploy::SERVICE,
         Kind::EventBridge => eventbridge::SERVICE,
         Kind::Scheduler => scheduler::SERVICE,
+        Kind::ApiGateway => apigateway::SERVICE,
     };
     if auth.service != expected {
         return Err(Refusal::WrongService { expected });

@@ -60,6 +60,8 @@ pub struct Server {
     /// EventBridge rules and the ticker that fires them and Scheduler's schedules (started by
     /// `serve`, before the event worker).
     eventbridge: eventbridge::EventBridge,
+    /// API Gateway (REST and HTTP APIs) over the store.
+    apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -239,6 +241,7 @@ impl Server {
             eventbridge::Options { rate_scale },
             metrics.clone(),
         );
+        let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -257,6 +260,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             eventbridge,
+            apigateway,
             alarms,
             _lock: lock,
         })
@@ -314,6 +318,7 @@ impl Server {
         state.codedeploy = Some(self.codedeploy.clone());
         state.eventbridge = Some(self.eventbridge.clone());
         state.scheduler = Some(scheduler::Scheduler::new(self.eventbridge.clone()));
+        state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
             engine: self.engine.clone(),
