@@ -63,6 +63,8 @@ pub struct ApiState {
     /// EventBridge (service `events`) and EventBridge Scheduler (`scheduler`); set by the server.
     pub eventbridge: Option<eventbridge::EventBridge>,
     pub scheduler: Option<scheduler::Scheduler>,
+    /// The SQS API (service `sqs`); set by the server.
+    pub sqs: Option<sqs::Sqs>,
     /// API Gateway (service `apigateway`, and execute-api); set by the server.
     pub apigateway: Option<apigateway::ApiGateway>,
     /// Throttling buckets of API Gateway stages with limits.
@@ -105,6 +107,7 @@ impl ApiState {
             codedeploy: None,
             eventbridge: None,
             scheduler: None,
+            sqs: None,
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
             console: None,
@@ -188,6 +191,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::Scheduler => match verify::authenticate(&state, verify::Kind::Scheduler, req).await {
             Ok(req) => services::scheduler(&state, req).await,
             Err(refusal) => refusal.lambda(),
+        },
+        services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
+            Ok(req) => services::sqs(&state, req).await,
+            Err(refusal) => refusal.cloudwatch(cloudwatch::Protocol::Json, true, &request_id),
         },
         services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
             Ok(req) => services::apigateway(&state, req).await,

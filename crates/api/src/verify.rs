@@ -67,6 +67,8 @@ pub(crate) enum Kind {
     EventBridge,
     /// EventBridge Scheduler (rest-json): refusals in Lambda's shape.
     Scheduler,
+    /// SQS (JSON 1.0, query-compatible): refusals in CloudWatch's JSON 1.0 shape.
+    Sqs,
     /// API Gateway control planes (rest-json, v1 and v2): refusals in Lambda's JSON shape.
     ApiGateway,
 }
@@ -223,6 +225,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::CodeDeploy => codedeploy::SERVICE,
         Kind::EventBridge => eventbridge::SERVICE,
         Kind::Scheduler => scheduler::SERVICE,
+        Kind::Sqs => sqs::SERVICE,
         Kind::ApiGateway => apigateway::SERVICE,
     };
     if auth.service != expected {

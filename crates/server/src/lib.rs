@@ -60,6 +60,8 @@ pub struct Server {
     /// EventBridge rules and the ticker that fires them and Scheduler's schedules (started by
     /// `serve`, before the event worker).
     eventbridge: eventbridge::EventBridge,
+    /// SQS (its retention purge started by `serve`).
+    sqs: sqs::Sqs,
     /// API Gateway (REST and HTTP APIs) over the store.
     apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -241,6 +243,7 @@ impl Server {
             eventbridge::Options { rate_scale },
             metrics.clone(),
         );
+        let sqs = sqs::Sqs::new(store.clone());
         let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
@@ -260,6 +263,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             eventbridge,
+            sqs,
             apigateway,
             alarms,
             _lock: lock,
@@ -284,6 +288,11 @@ impl Server {
     /// The CloudWatch alarms engine (what `crates/cloudwatch` calls, and subscribers watch).
     pub fn alarms(&self) -> &alarms::Alarms {
         &self.alarms
+    }
+
+    /// SQS: the API's service, and `client()`, the in-process `sqs::QueueClient` pollers use.
+    pub fn sqs(&self) -> &sqs::Sqs {
+        &self.sqs
     }
 
     /// Whether requests are verified.
@@ -318,6 +327,7 @@ impl Server {
         state.codedeploy = Some(self.codedeploy.clone());
         state.eventbridge = Some(self.eventbridge.clone());
         state.scheduler = Some(scheduler::Scheduler::new(self.eventbridge.clone()));
+        state.sqs = Some(self.sqs.clone());
         state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
@@ -344,9 +354,16 @@ impl Server {
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
         let flusher = self.metrics.start_flusher();
+        let retention = self.sqs.start_retention();
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
+        // Long polls end when the stop begins: the listener waits for requests in flight.
+        let sqs = self.sqs.clone();
+        let shutdown = async move {
+            shutdown.await;
+            sqs.stop_long_polls();
+        };
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         deployer.abort();
         ticker.abort();
@@ -354,6 +371,8 @@ impl Server {
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        retention.abort();
+        let _ = retention.await;
         let _ = deployer.await;
         let _ = ticker.await;
         let _ = evaluator.await;
