@@ -60,6 +60,9 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// EventBridge (service `events`) and EventBridge Scheduler (`scheduler`); set by the server.
+    pub eventbridge: Option<eventbridge::EventBridge>,
+    pub scheduler: Option<scheduler::Scheduler>,
     /// The SQS API (service `sqs`); set by the server.
     pub sqs: Option<sqs::Sqs>,
     /// API Gateway (service `apigateway`, and execute-api); set by the server.
@@ -102,6 +105,8 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            eventbridge: None,
+            scheduler: None,
             sqs: None,
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
@@ -178,6 +183,14 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
             Ok(req) => services::codedeploy(&state, req).await,
             Err(refusal) => refusal.logs(),
+        },
+        services::Service::EventBridge => match verify::authenticate(&state, verify::Kind::EventBridge, req).await {
+            Ok(req) => services::eventbridge(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
+        services::Service::Scheduler => match verify::authenticate(&state, verify::Kind::Scheduler, req).await {
+            Ok(req) => services::scheduler(&state, req).await,
+            Err(refusal) => refusal.lambda(),
         },
         services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
             Ok(req) => services::sqs(&state, req).await,
