@@ -337,6 +337,7 @@ impl Server {
             metrics: self.metrics.clone(),
             codedeploy: Some(self.codedeploy.clone()),
             apigateway: Some(self.apigateway.clone()),
+            eventbridge: Some(self.eventbridge.clone()),
             region: self.config.region.clone(),
             login: self.config.auth == api::AuthMode::Sigv4,
             error_code: api::aws_error_code,

@@ -63,10 +63,7 @@ async fn bucket_notifications(console: &Console, ctx: &Ctx, s: &Subject) -> Foun
     Ok(all
         .into_iter()
         .filter_map(|n| {
-            let qualifier = match n.function_arn.strip_prefix(&arn)? {
-                "" => None,
-                q => Some(q.strip_prefix(':')?.to_owned()),
-            };
+            let qualifier = qualifier_of(&n.function_arn, &arn)?;
             let mut detail = format!("{}; events {}", n.id, n.events.join(", "));
             if let Some(p) = &n.prefix {
                 detail.push_str(&format!("; prefix {p}"));
@@ -115,6 +112,41 @@ async fn api_stages(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
         .collect())
 }
 
+/// EventBridge rules whose targets name the function, and EventBridge Scheduler schedules.
+async fn rules_and_schedules(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let Some(eb) = &console.parts.eventbridge else { return Ok(Vec::new()) };
+    let arn = unqualified_arn(s);
+    let all = eb.targets(&ctx.who().scope).await.map_err(|e| format!("EventBridge: {}", e.message))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|t| {
+            let qualifier = qualifier_of(&t.arn, &arn)?;
+            let mut detail = Vec::new();
+            if let Some(id) = &t.target_id {
+                detail.push(format!("target {id}"));
+            }
+            if let Some(e) = &t.expression {
+                detail.push(format!("schedule {e}"));
+            }
+            if let Some(p) = &t.event_pattern {
+                detail.push(format!("pattern {p}"));
+            }
+            detail.push(t.state.clone());
+            let kind = if t.kind == eventbridge::RULE { "EventBridge rule" } else { "EventBridge Scheduler schedule" };
+            Some(Source { qualifier, kind, name: t.name, detail: detail.join("; ") })
+        })
+        .collect())
+}
+
+/// Whether `target` names the function whose unqualified ARN is `arn`: `Some(None)` for the
+/// unqualified function, `Some(Some(q))` for qualifier `q`.
+fn qualifier_of(target: &str, arn: &str) -> Option<Option<String>> {
+    match target.strip_prefix(arn)? {
+        "" => Some(None),
+        q => Some(Some(q.strip_prefix(':')?.to_owned())),
+    }
+}
+
 /// The function's ARN without qualifier.
 fn unqualified_arn(s: &Subject) -> String {
     let arn = &s.detail.view.arn;
@@ -141,6 +173,7 @@ pub(crate) async fn tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
         function_urls(console, ctx, s).await,
         bucket_notifications(console, ctx, s).await,
         api_stages(console, ctx, s).await,
+        rules_and_schedules(console, ctx, s).await,
     ];
     let mut groups: Vec<Group> = Vec::new();
     let mut errors = Vec::new();
