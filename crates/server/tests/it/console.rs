@@ -584,7 +584,7 @@ async fn call(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_sources_list_api_gateway_stages_under_the_qualifier_each_stage_resolves_to() {
+async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifiers() {
     let server = TestServer::start().await;
     let c = server.lambda();
     create_py(&c, "gw-fn", PY_ECHO).await;
@@ -639,8 +639,40 @@ async fn event_sources_list_api_gateway_stages_under_the_qualifier_each_stage_re
     call(&mut http, "PUT", &format!("{method}/integration"), body).await;
     call(&mut http, "POST", &format!("/restapis/{rid}/deployments"), serde_json::json!({"stageName": "live"})).await;
 
+    // An EventBridge rule targeting prod (its pattern carries markup), a Scheduler schedule on dev.
+    let events = |op: &str| {
+        [
+            ("x-amz-target".to_owned(), format!("AWSEvents.{op}")),
+            ("content-type".to_owned(), "application/x-amz-json-1.1".to_owned()),
+            ("authorization".to_owned(), signed_as("events")),
+        ]
+    };
+    let pattern = r#"{"source":["<script>eb</script>"]}"#;
+    for (op, body) in [
+        ("PutRule", serde_json::json!({"Name": "to-prod", "EventPattern": pattern})),
+        (
+            "PutTargets",
+            serde_json::json!({"Rule": "to-prod", "Targets": [{"Id": "t1", "Arn": format!("{}:prod", arn("gw-fn"))}]}),
+        ),
+    ] {
+        let h = events(op);
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = http.send("POST", "/", &h, body.to_string().as_bytes()).await.unwrap();
+        assert_eq!(r.status, 200, "{op}: {}", r.text());
+    }
+    let auth = signed_as("scheduler");
+    let body = serde_json::json!({
+        "ScheduleExpression": "rate(1 day)",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "Target": {"Arn": format!("{}:dev", arn("gw-fn")), "RoleArn": ROLE},
+    });
+    let h = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    let r = http.send("POST", "/schedules/daily-dev", &h, body.to_string().as_bytes()).await.unwrap();
+    assert_eq!(r.status, 200, "CreateSchedule: {}", r.text());
+
     let mut b = Browser::new(&server);
     let html = b.get(&format!("{CONSOLE}/functions/gw-fn?tab=sources")).await.text();
+    assert!(!html.contains("<script>eb"), "patterns are escaped: {html}");
     assert!(!html.contains("<script>rest") && !html.contains("<b>h&t"), "names are escaped: {html}");
     let page = text(&html);
     let dev = group(&page, "Qualifier dev");
@@ -649,7 +681,17 @@ async fn event_sources_list_api_gateway_stages_under_the_qualifier_each_stage_re
     assert!(!dev.contains("REST API") && !dev.contains("stage prod"), "{page}");
     assert!(prod.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage prod, ANY /{{proxy+}}")), "{page}");
     assert!(prod.contains(&format!("REST API <script>rest</script> ({rid}) stage live, ANY /{{proxy+}}")), "{page}");
+    assert!(prod.contains(&format!("EventBridge rule to-prod target t1; pattern {pattern}; ENABLED")), "{page}");
+    assert!(dev.contains("EventBridge Scheduler schedule default/daily-dev schedule rate(1 day); ENABLED"), "{page}");
+    assert!(!dev.contains("EventBridge rule") && !prod.contains("Scheduler"), "{page}");
     assert!(!page.contains("Unqualified"), "{page}");
+}
+
+/// An `Authorization` header that routes to `service` (the test server does not verify it).
+fn signed_as(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20261205/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
