@@ -621,7 +621,7 @@ async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifier
         let body = serde_json::json!({"stageName": stage, "deploymentId": did, "stageVariables": {"alias": stage}});
         call(&mut http, "POST", &format!("/v2/apis/{hid}/stages"), body).await;
     }
-    // A REST API whose integration names the alias prod directly; stage live.
+    // A REST API on `${stageVariables.alias}` too; its stage live says prod.
     let r = call(&mut http, "POST", "/restapis", serde_json::json!({"name": "<script>rest</script>"})).await;
     let (rid, root) = (r["id"].as_str().unwrap().to_owned(), r["rootResourceId"].as_str().unwrap().to_owned());
     let res = call(
@@ -633,11 +633,18 @@ async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifier
     .await;
     let method = format!("/restapis/{rid}/resources/{}/methods/ANY", res["id"].as_str().unwrap());
     call(&mut http, "PUT", &method, serde_json::json!({"authorizationType": "NONE"})).await;
-    let rest_uri =
-        format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}:prod/invocations", arn("gw-fn"));
+    let rest_uri = format!(
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}:${{stageVariables.alias}}/invocations",
+        arn("gw-fn")
+    );
     let body = serde_json::json!({"type": "AWS_PROXY", "httpMethod": "POST", "uri": rest_uri});
     call(&mut http, "PUT", &format!("{method}/integration"), body).await;
-    call(&mut http, "POST", &format!("/restapis/{rid}/deployments"), serde_json::json!({"stageName": "live"})).await;
+    let deployments = format!("/restapis/{rid}/deployments");
+    call(&mut http, "POST", &deployments, serde_json::json!({"stageName": "live", "variables": {"alias": "prod"}}))
+        .await;
+    // Its canary: 10% of live's requests with alias=dev.
+    let canary = serde_json::json!({"percentTraffic": 10, "stageVariableOverrides": {"alias": "dev"}});
+    call(&mut http, "POST", &deployments, serde_json::json!({"stageName": "live", "canarySettings": canary})).await;
 
     // An EventBridge rule targeting prod (its pattern carries markup), a Scheduler schedule on dev.
     let events = |op: &str| {
@@ -678,9 +685,11 @@ async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifier
     let dev = group(&page, "Qualifier dev");
     let prod = group(&page, "Qualifier prod");
     assert!(dev.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage dev, ANY /{{proxy+}}")), "{page}");
-    assert!(!dev.contains("REST API") && !dev.contains("stage prod"), "{page}");
+    let rest = format!("REST API <script>rest</script> ({rid}) stage live, ANY /{{proxy+}}");
+    assert!(dev.contains(&format!("{rest} (canary, 10% of requests)")), "{page}");
+    assert!(!dev.contains("stage prod") && !prod.contains("canary"), "{page}");
     assert!(prod.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage prod, ANY /{{proxy+}}")), "{page}");
-    assert!(prod.contains(&format!("REST API <script>rest</script> ({rid}) stage live, ANY /{{proxy+}}")), "{page}");
+    assert!(prod.contains(&rest), "{page}");
     assert!(prod.contains(&format!("EventBridge rule to-prod target t1; pattern {pattern}; ENABLED")), "{page}");
     assert!(dev.contains("EventBridge Scheduler schedule default/daily-dev schedule rate(1 day); ENABLED"), "{page}");
     assert!(!dev.contains("EventBridge rule") && !prod.contains("Scheduler"), "{page}");
