@@ -59,6 +59,8 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// DynamoDB and DynamoDB Streams (service `dynamodb`); set by the server.
+    pub dynamodb: Option<dynamodb::DynamoDb>,
     /// The web console at `/_versa/console/`; set by the server.
     pub console: Option<Arc<console::Console>>,
 }
@@ -95,6 +97,7 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            dynamodb: None,
             console: None,
         }
     }
@@ -167,6 +170,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         }
         services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
             Ok(req) => services::codedeploy(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
+        services::Service::DynamoDb => match verify::authenticate(&state, verify::Kind::DynamoDb, req).await {
+            Ok(req) => services::dynamodb(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
         services::Service::S3 { bucket_from_host } => {

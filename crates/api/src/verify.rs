@@ -63,6 +63,8 @@ pub(crate) enum Kind {
     CloudWatch,
     /// CodeDeploy (JSON 1.1): refusals in Logs' JSON 1.1 shape.
     CodeDeploy,
+    /// DynamoDB and its Streams (JSON 1.0): refusals in the same `__type` shape.
+    DynamoDb,
 }
 
 /// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
@@ -215,6 +217,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::S3 => "s3",
         Kind::CloudWatch => cloudwatch::SERVICE,
         Kind::CodeDeploy => codedeploy::SERVICE,
+        Kind::DynamoDb => dynamodb::SERVICE,
     };
     if auth.service != expected {
         return Err(Refusal::WrongService { expected });

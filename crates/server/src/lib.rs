@@ -57,6 +57,8 @@ pub struct Server {
     cloudwatch: cloudwatch::CloudWatch,
     /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
     codedeploy: codedeploy::CodeDeploy,
+    /// DynamoDB and DynamoDB Streams, in their own SQLite files under `<data>/dynamodb`.
+    dynamodb: dynamodb::DynamoDb,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -137,6 +139,8 @@ impl Server {
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
         let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
+        let dynamodb = dynamodb::DynamoDb::open(&dir.join("dynamodb"))
+            .map_err(|e| anyhow::anyhow!("cannot open the DynamoDB storage: {e}"))?;
         if let Some(fault) = config.fault {
             tracing::warn!(?fault, "a fault is injected ({FAULT_ENV}); for tests only");
             s3.inject_fault(fault);
@@ -241,6 +245,7 @@ impl Server {
             metrics,
             cloudwatch,
             codedeploy,
+            dynamodb,
             alarms,
             _lock: lock,
         })
@@ -296,6 +301,7 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.dynamodb = Some(self.dynamodb.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
             engine: self.engine.clone(),
@@ -318,6 +324,7 @@ impl Server {
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
+        let ttl = self.dynamodb.start_ttl_sweeper();
         let flusher = self.metrics.start_flusher();
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
@@ -328,6 +335,7 @@ impl Server {
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        ttl.abort();
         let _ = deployer.await;
         let _ = evaluator.await;
         let _ = worker.await;

@@ -40,8 +40,14 @@ pub fn kms_key_arn(key_id: &str) -> String {
 }
 
 /// Shard ID for a table (one shard per table in simplified model).
+///
+/// Versa: AWS's shape, `shardId-<20 digits>-<8 hex>` (37 characters; boto3 checks 28 to 65),
+/// the hex an FNV-1a hash of the table name (upstream appends the name, which breaks both bounds).
 pub fn shard_id(table_name: &str) -> String {
-    format!("shardId-00000001-{table_name}")
+    let hash = table_name
+        .bytes()
+        .fold(2_166_136_261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619));
+    format!("shardId-00000001000000000000-{hash:08x}")
 }
 
 /// Offset that turns a stored sequence number into its 21-digit public form.
@@ -71,14 +77,30 @@ pub(crate) fn sequence_number_floor(clock: &dyn Clock) -> i64 {
 
 /// Generate a stream label from the current timestamp.
 ///
-/// The label format preserves the historical `<secs>.<nanos>` shape. The
-/// caller supplies the clock so production callers route through
+/// Versa: DynamoDB's own shape, the UTC creation time `YYYY-MM-DDThh:mm:ss.sss` (no zone), so
+/// that stream ARNs match `…/stream/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}` as AWS's do (upstream
+/// writes `<secs>.<nanos>`). The caller supplies the clock so production callers route through
 /// `Storage::clock()` while tests can pin time via `ManualClock`.
 pub fn generate_stream_label(clock: &dyn Clock) -> String {
-    let now_f64 = clock.now_unix_secs_f64();
-    let secs = now_f64.trunc() as u64;
-    let nanos = ((now_f64 - secs as f64) * 1_000_000_000.0) as u32;
-    format!("{secs}.{nanos:09}")
+    let now_ms = (clock.now_unix_secs_f64() * 1000.0) as i64;
+    let (days, ms_of_day) = (now_ms.div_euclid(86_400_000), now_ms.rem_euclid(86_400_000));
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, ms) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}")
 }
 
 /// Extract only key attributes from an item given the key schema JSON.
@@ -161,6 +183,9 @@ pub async fn record_stream_event<S: StorageBackend>(
     }
 
     let event_name = match (old_item, new_item) {
+        // Versa: "If you perform a PutItem or UpdateItem operation that does not change any
+        // data in an item, DynamoDB Streams does not write a stream record" (AWS docs).
+        (Some(old), Some(new)) if old == new => return Ok(()),
         (None, Some(_)) => "INSERT",
         (Some(_), Some(_)) => "MODIFY",
         (Some(_), None) => "REMOVE",

@@ -12,6 +12,7 @@ mod cross_account;
 mod deploy;
 mod deploy_bounds;
 mod deploy_cli;
+mod dynamodb;
 mod durability;
 mod events;
 mod examples;

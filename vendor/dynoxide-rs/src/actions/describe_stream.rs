@@ -66,7 +66,7 @@ pub async fn execute<S: StorageBackend>(
     // Parse table name from ARN
     let table_name = parse_table_name_from_arn(&request.stream_arn).ok_or_else(|| {
         DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Stream: {}",
+            "Requested resource not found: Stream: {} not found",
             request.stream_arn
         ))
     })?;
@@ -76,14 +76,14 @@ pub async fn execute<S: StorageBackend>(
         .await?
         .ok_or_else(|| {
             DynoxideError::ResourceNotFoundException(format!(
-                "Requested resource not found: Stream: {}",
+                "Requested resource not found: Stream: {} not found",
                 request.stream_arn
             ))
         })?;
 
     if !meta.stream_enabled {
         return Err(DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Stream: {}",
+            "Requested resource not found: Stream: {} not found",
             request.stream_arn
         )));
     }
