@@ -31,8 +31,10 @@ pub const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Most (account, region) databases open at once; a request for one more is refused.
 pub const DATABASES_MAX: usize = 256;
-/// How often expired items (TTL) are deleted.
-pub const TTL_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// How often expired items (TTL) and stream records past [`STREAM_RETENTION`] are deleted.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// How long stream records are kept, as on AWS.
+pub const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How the engine spells the ARN prefix, and the prefix's region.
 const ENGINE_ARN_PREFIX: &str = "arn:aws:dynamodb:dynoxide:000000000000:";
@@ -137,12 +139,13 @@ impl DynamoDb {
         Response { status, body }
     }
 
-    /// Deletes expired items (TTL) in every open database every [`TTL_SWEEP_INTERVAL`]; the
-    /// REMOVE stream records carry dynoxide's service identity.
-    pub fn start_ttl_sweeper(&self) -> tokio::task::JoinHandle<()> {
+    /// Every [`SWEEP_INTERVAL`], in every open database: deletes expired items (TTL; their
+    /// REMOVE records carry the service identity) and stream records older than
+    /// [`STREAM_RETENTION`].
+    pub fn start_sweeper(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TTL_SWEEP_INTERVAL);
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
             loop {
                 tick.tick().await;
                 let dbs: Vec<Database> =
@@ -151,6 +154,10 @@ impl DynamoDb {
                     for db in dbs {
                         if let Err(e) = db.sweep_ttl() {
                             tracing::warn!("dynamodb TTL sweep: {e}");
+                        }
+                        let retention = STREAM_RETENTION.as_secs() as i64;
+                        if let Err(e) = dynoxide::embed::trim_stream_records(&db, retention) {
+                            tracing::warn!("dynamodb stream trim: {e}");
                         }
                     }
                 })
@@ -282,5 +289,38 @@ mod tests {
         // The other table's stream of another account is not visible.
         let other = db.stream_client("210987654321", "eu-west-1");
         assert_eq!(other.describe_stream(&arn).await.unwrap_err().code, "ResourceNotFoundException");
+    }
+
+    async fn last_sequence(db: &DynamoDb, arn: &str) -> Option<u128> {
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let shard = client.describe_stream(arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+        let it = client.get_shard_iterator(arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let records = client.get_records(&it, 1000).await.unwrap();
+        records["Records"].as_array().unwrap().last().map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn sequence_numbers_never_go_back_across_trims_and_re_created_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let table = json!({"TableName":"seq","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+               "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+               "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}});
+        let arn = call(&db, "CreateTable", table.clone()).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        for k in ["a", "b"] {
+            assert_eq!(call(&db, "PutItem", json!({"TableName":"seq","Item":{"k":{"S":k}}})).await.0, 200);
+        }
+        let first = last_sequence(&db, &arn).await.unwrap();
+        // Retention: a trim of everything older than "the future" empties the shard.
+        let engine = db.database("123456789012", "eu-west-1").unwrap();
+        assert_eq!(dynoxide::embed::trim_stream_records(&engine, -10).unwrap(), 2);
+        assert_eq!(last_sequence(&db, &arn).await, None);
+        assert_eq!(call(&db, "DeleteTable", json!({"TableName":"seq"})).await.0, 200);
+        drop(engine);
+        // Re-opened (a restart) and re-created: the next number is above every earlier one.
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let arn = call(&db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"seq","Item":{"k":{"S":"c"}}})).await.0, 200);
+        assert!(last_sequence(&db, &arn).await.unwrap() > first);
     }
 }

@@ -324,7 +324,7 @@ impl Server {
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
-        let ttl = self.dynamodb.start_ttl_sweeper();
+        let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();

@@ -52,6 +52,11 @@ pub fn handle(db: &Database, operation: &str, body: &str) -> Result<String, Erro
     result.map_err(|e| ErrorResponse { status: e.status_code(), body: e.to_json_for(operation) })
 }
 
+/// Delete stream records older than `max_age_secs`; how many went.
+pub fn trim_stream_records(db: &Database, max_age_secs: i64) -> crate::Result<usize> {
+    db.with_storage(|s| s.trim_stream_records(max_age_secs))
+}
+
 /// Set `PRAGMA synchronous` on the database's connection (Versa runs with `FULL`).
 pub fn set_synchronous(db: &Database, mode: &str) -> crate::Result<()> {
     db.with_storage(|s| Ok(s.conn().pragma_update(None, "synchronous", mode)?))

@@ -430,6 +430,11 @@ impl Storage {
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         Self::register_functions(&self.conn)?;
         self.migrate_to_current()?;
+        // Versa: the stream sequence high-water mark (see `next_stream_sequence_number`).
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _versa_stream_sequence \
+             (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)",
+        )?;
         #[cfg(test)]
         OPENED_WITH_BUSY_TIMEOUT_MS.set(Some(self.conn.query_row(
             "PRAGMA busy_timeout",
@@ -1994,7 +1999,32 @@ impl Storage {
             |row| row.get(0),
         );
         let next = result.unwrap_or(1);
-        Ok(next.max(crate::streams::sequence_number_floor(self.clock())))
+        // Versa: a persisted high-water mark across all tables, so numbers never go back even
+        // after records are trimmed or a table is deleted and re-created with a clock behind.
+        // The caller's write transaction covers this update and the record it numbers.
+        let last: i64 = self.conn.query_row(
+            "SELECT COALESCE((SELECT last FROM _versa_stream_sequence WHERE id = 1), 0)",
+            [],
+            |row| row.get(0),
+        )?;
+        let next = next
+            .max(last + 1)
+            .max(crate::streams::sequence_number_floor(self.clock()));
+        self.conn.execute(
+            "INSERT INTO _versa_stream_sequence (id, last) VALUES (1, ?1) \
+             ON CONFLICT(id) DO UPDATE SET last = excluded.last",
+            params![next],
+        )?;
+        Ok(next)
+    }
+
+    /// Versa: deletes stream records older than `max_age_secs` (DynamoDB keeps 24 hours).
+    pub fn trim_stream_records(&self, max_age_secs: i64) -> Result<usize> {
+        let cutoff = self.clock().now_unix_secs() as i64 - max_age_secs;
+        Ok(self.conn.execute(
+            "DELETE FROM _stream_records WHERE created_at < ?1",
+            params![cutoff],
+        )?)
     }
 
     /// Get stream records for a shard starting after a given sequence number.
