@@ -1130,6 +1130,12 @@ pub async fn execute<S: StorageBackend>(
         desc.table_status = "UPDATING".to_string();
     }
 
+    // Versa: a stream switched on or off answers UPDATING too, as recorded against AWS
+    // (event-sources.md §5.2); DescribeTable is ACTIVE right after.
+    if request.stream_specification.is_some() {
+        desc.table_status = "UPDATING".to_string();
+    }
+
     // DynamoDB returns UPDATING status during throughput changes
     if is_pt_update {
         desc.table_status = "UPDATING".to_string();

@@ -99,6 +99,7 @@ def story():
         ],
     )
     stream_arn = t["LatestStreamArn"]
+    assert t["TableStatus"] == "CREATING", t["TableStatus"]
     assert re.search(r":table/orders/stream/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$", stream_arn), stream_arn
     assert stream_arn.startswith("arn:aws:dynamodb:us-east-1:"), stream_arn
     ddb.get_waiter("table_exists").wait(TableName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 5})
@@ -240,10 +241,11 @@ def story():
     assert records(stream_arn, "AFTER_SEQUENCE_NUMBER", second)[0]["dynamodb"]["SequenceNumber"] == recs[2]["dynamodb"]["SequenceNumber"]
     assert records(stream_arn, "LATEST") == []
     # The view types.
-    views = {}
+    views, views_arns = {}, {}
     for view in ["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE"]:
         name = "v_" + view.lower()
         sa = create(name, view)["LatestStreamArn"]
+        views_arns[view] = sa
         key = {"pk": {"S": "k"}, "sk": {"N": "1"}}
         ddb.put_item(TableName=name, Item={**key, "v": {"N": "1"}})
         ddb.put_item(TableName=name, Item={**key, "v": {"N": "1"}})  # unchanged: no record
@@ -258,7 +260,12 @@ def story():
     listed = streams.list_streams(TableName="orders")["Streams"]
     assert [x["StreamArn"] for x in listed] == [stream_arn], listed
     # Streams off and on: UpdateTable, a new label.
-    ddb.update_table(TableName="v_keys_only", StreamSpecification={"StreamEnabled": False})
+    off = ddb.update_table(TableName="v_keys_only", StreamSpecification={"StreamEnabled": False})["TableDescription"]
+    assert off["TableStatus"] == "UPDATING", off
+    on = ddb.update_table(TableName="v_old_image", StreamSpecification={"StreamEnabled": False})
+    on = ddb.update_table(TableName="v_old_image",
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})["TableDescription"]
+    assert on["TableStatus"] == "UPDATING" and on["LatestStreamArn"] != views_arns["OLD_IMAGE"], on
     assert "StreamSpecification" not in ddb.describe_table(TableName="v_keys_only")["Table"] or \
         not ddb.describe_table(TableName="v_keys_only")["Table"]["StreamSpecification"]["StreamEnabled"]
     bad_stream = stream_arn.replace("orders", "nope")
