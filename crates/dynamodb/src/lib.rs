@@ -103,9 +103,9 @@ impl DynamoDb {
     /// Serves one request of either target.
     pub async fn handle(&self, account: &str, region: &str, target: Option<&str>, body: &[u8]) -> Response {
         let Some(operation) = target.and_then(|t| {
-            t.strip_prefix(TARGET_PREFIX).filter(|op| !is_streams_operation(op)).or_else(|| {
-                t.strip_prefix(STREAMS_TARGET_PREFIX).filter(|op| is_streams_operation(op))
-            })
+            t.strip_prefix(TARGET_PREFIX)
+                .filter(|op| !is_streams_operation(op))
+                .or_else(|| t.strip_prefix(STREAMS_TARGET_PREFIX).filter(|op| is_streams_operation(op)))
         }) else {
             return Response {
                 status: 400,
@@ -254,7 +254,8 @@ mod tests {
 
     async fn call(db: &DynamoDb, op: &str, input: Value) -> (u16, Value) {
         let target = if is_streams_operation(op) { STREAMS_TARGET_PREFIX } else { TARGET_PREFIX };
-        let r = db.handle("123456789012", "eu-west-1", Some(&format!("{target}{op}")), input.to_string().as_bytes()).await;
+        let r =
+            db.handle("123456789012", "eu-west-1", Some(&format!("{target}{op}")), input.to_string().as_bytes()).await;
         (r.status, serde_json::from_str(&r.body).unwrap())
     }
 
@@ -296,7 +297,11 @@ mod tests {
         let shard = client.describe_stream(arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
         let it = client.get_shard_iterator(arn, &shard, "TRIM_HORIZON", None).await.unwrap();
         let records = client.get_records(&it, 1000).await.unwrap();
-        records["Records"].as_array().unwrap().last().map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().parse().unwrap())
+        records["Records"]
+            .as_array()
+            .unwrap()
+            .last()
+            .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().parse().unwrap())
     }
 
     #[tokio::test]
@@ -306,7 +311,10 @@ mod tests {
         let table = json!({"TableName":"seq","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
                "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
                "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}});
-        let arn = call(&db, "CreateTable", table.clone()).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        let arn = call(&db, "CreateTable", table.clone()).await.1["TableDescription"]["LatestStreamArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         for k in ["a", "b"] {
             assert_eq!(call(&db, "PutItem", json!({"TableName":"seq","Item":{"k":{"S":k}}})).await.0, 200);
         }
@@ -319,8 +327,37 @@ mod tests {
         drop(engine);
         // Re-opened (a restart) and re-created: the next number is above every earlier one.
         let db = DynamoDb::open(dir.path()).unwrap();
-        let arn = call(&db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        let arn =
+            call(&db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
         assert_eq!(call(&db, "PutItem", json!({"TableName":"seq","Item":{"k":{"S":"c"}}})).await.0, 200);
         assert!(last_sequence(&db, &arn).await.unwrap() > first);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_expired_items_with_a_service_remove_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let table = json!({"TableName":"ttl","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+               "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+               "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"OLD_IMAGE"}});
+        let arn =
+            call(&db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        let spec = json!({"TableName":"ttl","TimeToLiveSpecification":{"Enabled":true,"AttributeName":"exp"}});
+        assert_eq!(call(&db, "UpdateTimeToLive", spec).await.0, 200);
+        let past =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60).to_string();
+        let item = json!({"TableName":"ttl","Item":{"k":{"S":"old"},"exp":{"N":past}}});
+        assert_eq!(call(&db, "PutItem", item).await.0, 200);
+        let engine = db.database("123456789012", "eu-west-1").unwrap();
+        assert_eq!(engine.sweep_ttl().unwrap(), 1);
+        let got = call(&db, "GetItem", json!({"TableName":"ttl","Key":{"k":{"S":"old"}}})).await.1;
+        assert!(got.get("Item").is_none(), "{got}");
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let shard = client.describe_stream(&arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let records = client.get_records(&it, 10).await.unwrap();
+        let remove = &records["Records"][1];
+        assert_eq!(remove["eventName"], "REMOVE", "{records}");
+        assert_eq!(remove["userIdentity"], json!({"type":"Service","principalId":"dynamodb.amazonaws.com"}));
     }
 }

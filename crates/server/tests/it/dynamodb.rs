@@ -120,9 +120,8 @@ async fn the_aws_cli_runs_the_readme_table_tour() {
             "TRIM_HORIZON",
         ])
         .await;
-    let recs = aws
-        .json(&["dynamodbstreams", "get-records", "--shard-iterator", it["ShardIterator"].as_str().unwrap()])
-        .await;
+    let recs =
+        aws.json(&["dynamodbstreams", "get-records", "--shard-iterator", it["ShardIterator"].as_str().unwrap()]).await;
     assert_eq!(recs["Records"][0]["eventName"], "INSERT", "{recs}");
     assert_eq!(recs["Records"].as_array().unwrap().len(), 1, "the refused put wrote no record: {recs}");
 }
