@@ -205,7 +205,7 @@ fn allowed_origin(cors: &Cors, origin: &str) -> Option<String> {
 }
 
 /// Lambda answers a CORS preflight itself when the URL has CORS settings.
-fn preflight(cors: &Cors, origin: &str, headers: &HeaderMap) -> Response<Body> {
+pub(crate) fn preflight(cors: &Cors, origin: &str, headers: &HeaderMap) -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::OK;
     let Some(allow) = allowed_origin(cors, origin) else { return r };
@@ -235,7 +235,7 @@ fn preflight(cors: &Cors, origin: &str, headers: &HeaderMap) -> Response<Body> {
     r
 }
 
-fn add_cors(h: &mut HeaderMap, cors: &Cors, origin: &str) {
+pub(crate) fn add_cors(h: &mut HeaderMap, cors: &Cors, origin: &str) {
     let Some(allow) = allowed_origin(cors, origin) else { return };
     if let Ok(v) = HeaderValue::from_str(&allow) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);

@@ -12,6 +12,7 @@ mod auth;
 mod code_url;
 mod convert;
 mod error;
+mod execute_api;
 mod function_urls;
 mod handlers;
 mod invocations;
@@ -61,6 +62,10 @@ pub struct ApiState {
     pub codedeploy: Option<codedeploy::CodeDeploy>,
     /// DynamoDB and DynamoDB Streams (service `dynamodb`); set by the server.
     pub dynamodb: Option<dynamodb::DynamoDb>,
+    /// API Gateway (service `apigateway`, and execute-api); set by the server.
+    pub apigateway: Option<apigateway::ApiGateway>,
+    /// Throttling buckets of API Gateway stages with limits.
+    pub(crate) apigw_throttles: execute_api::Throttles,
     /// The web console at `/_versa/console/`; set by the server.
     pub console: Option<Arc<console::Console>>,
 }
@@ -98,6 +103,8 @@ impl ApiState {
             cloudwatch: None,
             codedeploy: None,
             dynamodb: None,
+            apigateway: None,
+            apigw_throttles: execute_api::Throttles::default(),
             console: None,
         }
     }
@@ -176,6 +183,18 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             Ok(req) => services::dynamodb(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
+        services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
+            Ok(req) => services::apigateway(&state, req).await,
+            Err(refusal) => refusal.lambda(),
+        },
+        services::Service::ExecuteApi { api_id, path, path_form } => {
+            let mut r = execute_api::serve(&state, req, &api_id, path, &request_id).await;
+            // The path form is served on the console's origin, like function URLs'.
+            if path_form {
+                sandbox_on_console_origin(&state, &mut r);
+            }
+            r
+        }
         services::Service::S3 { bucket_from_host } => {
             let path_style = bucket_from_host.is_none();
             let mut r = match verify::authenticate(&state, verify::Kind::S3, req).await {

@@ -34,6 +34,15 @@ pub(crate) enum Service {
         region: Option<String>,
         path: String,
     },
+    /// API Gateway's control planes (v1 `/restapis…`, v2 `/v2/…`).
+    ApiGateway,
+    /// An execute-api request: the API id (from the host or the path form) and the path after it.
+    ExecuteApi {
+        api_id: String,
+        path: String,
+        /// Reached through `/_aws/execute-api/…` on Versa's own origin (not by host).
+        path_form: bool,
+    },
     /// A service Versa does not serve, by its SigV4 name.
     Unknown(String),
 }
@@ -49,6 +58,12 @@ impl Service {
         if let Some((url_id, path)) = crate::function_urls::from_path(path) {
             return Service::FunctionUrl { url_id, region: None, path };
         }
+        if let Some(api_id) = crate::execute_api::from_host(host) {
+            return Service::ExecuteApi { api_id, path: path.to_owned(), path_form: false };
+        }
+        if let Some((api_id, path)) = crate::execute_api::from_path(path) {
+            return Service::ExecuteApi { api_id, path, path_form: true };
+        }
         if let Some(c) = crate::auth::credential(headers, query) {
             return match c.service.as_str() {
                 "lambda" => Service::Lambda,
@@ -56,6 +71,7 @@ impl Service {
                 cloudwatch::SERVICE => Service::CloudWatch,
                 codedeploy::SERVICE => Service::CodeDeploy,
                 dynamodb::SERVICE => Service::DynamoDb,
+                apigateway::SERVICE => Service::ApiGateway,
                 "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
                 other => Service::Unknown(other.to_owned()),
             };
@@ -76,6 +92,9 @@ impl Service {
             || target.starts_with(cloudwatch::TARGET_PREFIX)
         {
             return Service::CloudWatch;
+        }
+        if is_apigateway_path(path) {
+            return Service::ApiGateway;
         }
         let bucket_from_host = s3::bucket_from_host(host);
         if bucket_from_host.is_some() {
@@ -98,6 +117,54 @@ fn is_lambda_path(path: &str) -> bool {
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Whether an unsigned request is for API Gateway's control planes: `/restapis…`, `/v2/apis…`,
+/// `/v2/tags/…`, or `/tags/arn:aws:apigateway…` (encoded or not).
+fn is_apigateway_path(path: &str) -> bool {
+    path == "/restapis"
+        || path.starts_with("/restapis/")
+        || path == "/v2/apis"
+        || path.starts_with("/v2/apis/")
+        || path.starts_with("/v2/tags/")
+        || path.starts_with("/tags/arn:aws:apigateway")
+        || path.starts_with("/tags/arn%3Aaws%3Aapigateway")
+}
+
+/// Serves one API Gateway control-plane request (`apigateway::ApiGateway::handle`).
+pub(crate) async fn apigateway(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let reply = |r: apigateway::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(apigateway::Response::CONTENT_TYPE));
+        if let Some(t) = r.error_type {
+            out.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(t));
+        }
+        out
+    };
+    let Some(service) = state.apigateway.clone() else {
+        let e = apigateway::Error::new(500, "InternalFailure", "API Gateway is not available on this server.");
+        return reply(apigateway::Response::error(&e));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let ctx = apigateway::Context {
+        account: scope.account.as_str().to_owned(),
+        region: scope.region.as_str().to_owned(),
+        host: req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    };
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let raw_query = req.uri().query().map(str::to_owned);
+    let body = match axum::body::to_bytes(req.into_body(), apigateway::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = apigateway::Error::new(413, "RequestTooLongException", "The request body is too large.");
+            return reply(apigateway::Response::error(&e));
+        }
+    };
+    let request = apigateway::Request { method: &method, path: &path, query: raw_query.as_deref(), body: &body };
+    reply(service.handle(&ctx, &request).await)
 }
 
 /// Serves one S3 request.
@@ -132,7 +199,7 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
     let message = format!(
-        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, dynamodb and s3."
+        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, dynamodb and s3."
     );
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
@@ -304,6 +371,7 @@ mod tests {
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
+        assert_eq!(Service::of(&signed("dynamodb"), "/", &q), Service::DynamoDb);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
         let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
         assert_eq!(Service::of(&signed("monitoring"), cbor, &q), Service::CloudWatch);
@@ -329,6 +397,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "CodeDeploy_20141006.ListApplications".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CodeDeploy);
+        for target in ["DynamoDB_20120810.ListTables", "DynamoDBStreams_20120810.ListStreams"] {
+            let mut h = HeaderMap::new();
+            h.insert("x-amz-target", target.parse().unwrap());
+            assert_eq!(Service::of(&h, "/", &q), Service::DynamoDb, "{target}");
+        }
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);
@@ -348,6 +421,28 @@ mod tests {
         assert_eq!(
             Service::of(&HeaderMap::new(), &format!("/_versa/url/{id}/y"), &q),
             Service::FunctionUrl { url_id: id.into(), region: None, path: "/y".into() }
+        );
+    }
+
+    #[test]
+    fn api_gateway_is_split_from_execute_api() {
+        let q = Query::default();
+        // The control planes: signed `apigateway` (v1 and v2 alike), or unsigned by path.
+        assert_eq!(Service::of(&signed("apigateway"), "/restapis", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&signed("apigateway"), "/v2/apis", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&HeaderMap::new(), "/restapis/abc/stages", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&HeaderMap::new(), "/v2/apis", &q), Service::ApiGateway);
+        assert_eq!(Service::of(&HeaderMap::new(), "/restapisx", &q), Service::S3 { bucket_from_host: None });
+        // Execute-api by host or path comes before any signature.
+        let mut h = signed("lambda");
+        h.insert("host", "a1b2c3.execute-api.us-east-1.localhost:4566".parse().unwrap());
+        assert_eq!(
+            Service::of(&h, "/dev/x", &q),
+            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/dev/x".into(), path_form: false }
+        );
+        assert_eq!(
+            Service::of(&HeaderMap::new(), "/_aws/execute-api/a1b2c3/prod/items/7", &q),
+            Service::ExecuteApi { api_id: "a1b2c3".into(), path: "/prod/items/7".into(), path_form: true }
         );
     }
 }

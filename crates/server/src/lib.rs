@@ -59,6 +59,8 @@ pub struct Server {
     codedeploy: codedeploy::CodeDeploy,
     /// DynamoDB and DynamoDB Streams, in their own SQLite files under `<data>/dynamodb`.
     dynamodb: dynamodb::DynamoDb,
+    /// API Gateway (REST and HTTP APIs) over the store.
+    apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
     /// writer and the startup blob sweep depend on it.
     _lock: std::fs::File,
@@ -228,6 +230,7 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -246,6 +249,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             dynamodb,
+            apigateway,
             alarms,
             _lock: lock,
         })
@@ -302,6 +306,7 @@ impl Server {
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
         state.dynamodb = Some(self.dynamodb.clone());
+        state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
             engine: self.engine.clone(),

@@ -384,6 +384,28 @@ pub trait ReadTx {
     fn cd_deployments_shown(&mut self, since_ms: i64, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError>;
     /// The tags of a CodeDeploy resource, by key.
     fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// An API Gateway API (REST or HTTP) by its id, whatever its account.
+    fn apigw_api(&mut self, id: &str) -> Result<Option<ApigwRow>, StoreError>;
+    /// At most `limit` APIs of one kind (`rest` or `http`) in a scope, by id.
+    fn apigw_apis(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<ApigwRow>, StoreError>;
+}
+
+/// One API Gateway API: its whole definition (resources or routes, integrations, deployments,
+/// stages, tags) as one opaque document of the `apigateway` crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApigwRow {
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    /// `rest` (API Gateway v1) or `http` (v2).
+    pub kind: String,
+    pub doc: String,
 }
 
 /// A page request of [`ReadTx::cd_deployments_page`]: filters, and where the previous page
@@ -524,6 +546,10 @@ pub trait WriteTx: ReadTx {
     ) -> Result<usize, StoreError>;
     /// Replaces the tags of a CodeDeploy resource.
     fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError>;
+    /// Inserts or replaces an API Gateway API.
+    fn put_apigw_api(&mut self, api: &ApigwRow) -> Result<(), StoreError>;
+    /// Deletes an API Gateway API.
+    fn delete_apigw_api(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Inserts or replaces an alarm.
     fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), StoreError>;
     /// Deletes an alarm and its tags (not its history).

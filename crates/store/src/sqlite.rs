@@ -26,7 +26,7 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow, CdDeploymentQuery, CdDeploymentRow};
+use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -430,6 +430,19 @@ const MIGRATIONS: &[&str] = &[
         ON cd_deployments(account, region, application, deployment_group, create_ms, id);
     CREATE INDEX cd_deployments_due ON cd_deployments(next_due_ms, create_ms, id) WHERE active = 1;
     CREATE INDEX cd_deployments_created ON cd_deployments(create_ms);
+    "#,
+    // 13: API Gateway (the `apigateway` crate): one row per REST or HTTP API, its whole
+    // definition as one document; ids are unique across accounts (the invoke URL names only
+    // the id).
+    r#"
+    CREATE TABLE apigw_apis (
+        id              TEXT PRIMARY KEY,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        doc             TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX apigw_apis_scope ON apigw_apis(account, region, kind, id);
     "#,
 ];
 
@@ -1501,6 +1514,37 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![arn], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+
+    fn apigw_api(&mut self, id: &str) -> Result<Option<ApigwRow>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT id, account, region, kind, doc FROM apigw_apis WHERE id = ?1")
+            .map_err(db_err)?
+            .query_row(params![id], apigw_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn apigw_apis(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<ApigwRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, account, region, kind, doc FROM apigw_apis \
+                 WHERE account = ?1 AND region = ?2 AND kind = ?3 ORDER BY id LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![account, region, kind, limit as i64], apigw_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+}
+
+fn apigw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApigwRow> {
+    Ok(ApigwRow { id: r.get(0)?, account: r.get(1)?, region: r.get(2)?, kind: r.get(3)?, doc: r.get(4)? })
 }
 
 impl SqliteTx<'_> {
@@ -2238,6 +2282,27 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![account, region, application, group, keep as i64])
             .map_err(db_err)
+    }
+
+    fn put_apigw_api(&mut self, api: &ApigwRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO apigw_apis (id, account, region, kind, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![api.id, api.account, api.region, api.kind, api.doc])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_apigw_api(&mut self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM apigw_apis WHERE id = ?1")
+            .map_err(db_err)?
+            .execute(params![id])
+            .map_err(db_err)?;
+        Ok(n > 0)
     }
 
     fn put_cd_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<(), StoreError> {

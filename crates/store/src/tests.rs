@@ -862,3 +862,36 @@ async fn codedeploy_deployments_page_newest_first_and_are_trimmed_per_group() {
     let shown = store.read(|tx| tx.cd_deployments_shown(4, 2)).await.unwrap();
     assert_eq!(shown.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["d-000000100", "d-000000009"]);
 }
+
+#[tokio::test]
+async fn api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let row = |id: &str, account: &str, kind: &str| crate::ApigwRow {
+        id: id.into(),
+        account: account.into(),
+        region: "us-east-1".into(),
+        kind: kind.into(),
+        doc: format!("{{\"id\":\"{id}\"}}"),
+    };
+    for r in [row("b", "123456789012", "rest"), row("a", "123456789012", "rest"), row("c", "123456789012", "http")]
+        .into_iter()
+        .chain([row("d", "210987654321", "rest")])
+    {
+        store.write(move |tx| tx.put_apigw_api(&r)).await.unwrap();
+    }
+    let got = store.read(|tx| tx.apigw_api("d")).await.unwrap().unwrap();
+    assert_eq!((got.account.as_str(), got.kind.as_str()), ("210987654321", "rest"));
+    let ids = |rows: Vec<crate::ApigwRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let rest = store.read(|tx| tx.apigw_apis("123456789012", "us-east-1", "rest", 10)).await.unwrap();
+    assert_eq!(ids(rest), ["a", "b"]);
+    let one = store.read(|tx| tx.apigw_apis("123456789012", "us-east-1", "rest", 1)).await.unwrap();
+    assert_eq!(ids(one), ["a"]);
+    assert!(store.write(|tx| tx.delete_apigw_api("a")).await.unwrap());
+    assert!(!store.write(|tx| tx.delete_apigw_api("a")).await.unwrap());
+    assert!(store.read(|tx| tx.apigw_api("a")).await.unwrap().is_none());
+    // Reopened, the rest is still there.
+    drop(store);
+    let store = open(dir.path());
+    assert!(store.read(|tx| tx.apigw_api("b")).await.unwrap().is_some());
+}

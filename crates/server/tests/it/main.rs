@@ -3,6 +3,7 @@
 mod alarms;
 mod alias_history;
 mod aliases;
+mod apigateway;
 mod auth;
 mod cli;
 mod cloudwatch;

@@ -1,0 +1,261 @@
+//! API Gateway in front of aliases (api-gateway.md §7): boto3 drives the REST (v1) and HTTP
+//! (v2) control planes against a real server with real functions, and calls the APIs over
+//! plain HTTP (path form `/_aws/execute-api/<api>/<stage>/…`); raw HTTP checks the host form.
+
+use testkit::TestServer;
+use testkit::http::Client;
+
+use crate::support::boto3_available;
+
+async fn script(server: &TestServer, mode: &str) -> serde_json::Value {
+    crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), mode]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_api_stages_name_aliases_per_request() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let v = script(&server, "rest").await;
+    let counts = &v["weighted_counts"];
+    assert!(counts["1"].as_u64().unwrap() > 0 && counts["2"].as_u64().unwrap() > 0, "{counts}");
+    let event = &v["rest_event"];
+    assert_eq!(event["stageVariables"]["alias"], "prod");
+    assert_eq!(event["pathParameters"]["proxy"], "x");
+    assert!(event.get("version").is_none(), "REST events have no version key: {event}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_api_stages_name_aliases_per_request() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let v = script(&server, "http").await;
+    assert_eq!(v["http_event"]["rawPath"], "/dev/x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_api_hosts_answer_unsigned_before_any_service() {
+    let server = TestServer::start().await;
+    let mut http = Client::new(server.addr);
+    // An unknown API by host: REST's Forbidden, not S3's NoSuchBucket.
+    let host = format!("abc123.execute-api.localhost:{}", server.addr.port());
+    let r = http.send("GET", "/prod/x", &[("host", &host)], b"").await.unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (403, &br#"{"message":"Forbidden"}"#[..]));
+    // The control plane unsigned: CreateRestApi, then the host form reaches its stage rules.
+    let r = http
+        .send(
+            "POST",
+            "/restapis",
+            &[("content-type", "application/json")],
+            br#"{"name":"raw","tags":{"_custom_id_":"rawapi"}}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let api: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(api["id"], "rawapi");
+    assert!(api["createdDate"].is_i64(), "v1 timestamps are epoch seconds: {api}");
+    let host = format!("rawapi.execute-api.us-east-1.localhost:{}", server.addr.port());
+    let r = http.send("GET", "/dev/x", &[("host", &host)], b"").await.unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-amzn-errortype"), Some("ForbiddenException"));
+    // The path form is served on Versa's own origin (the console's): sandboxed, as function URLs'.
+    let r = http.send("GET", "/_aws/execute-api/rawapi/dev/x", &[], b"").await.unwrap();
+    assert_eq!(r.status, 403);
+    assert!(r.header("content-security-policy").is_some_and(|v| v.contains("sandbox")), "{:?}", r.headers);
+    let r = http.send("GET", "/dev/x", &[("host", &host)], b"").await.unwrap();
+    assert!(r.header("content-security-policy").is_none());
+    let r = http.send("GET", "/restapis/nope", &[], b"").await.unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-amzn-errortype"), Some("NotFoundException"));
+}
+
+const VERSION_ECHO: &str = r#"import json
+def handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"version": context.function_version, "stage": event["requestContext"]["stage"]})}
+"#;
+
+/// The aws CLI's REST sequence of api-gateway.md §3.3, then an HTTP API quick create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_rest_and_http_api_sequences() {
+    if !crate::cli::aws_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let aws = crate::cli::Aws { endpoint: server.endpoint(), home: tempfile::tempdir().unwrap() };
+    let zip_path = aws.home.path().join("fn.zip");
+    std::fs::write(&zip_path, testkit::zip::files(&[("index.py", VERSION_ECHO.as_bytes())])).unwrap();
+    let zip_arg = format!("fileb://{}", zip_path.display());
+    let lambda = |args: &[&str]| [&["lambda"], args].concat().iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    for args in [
+        lambda(&["create-function", "--function-name", "fn", "--runtime", "python3.12", "--handler", "index.handler"]),
+        lambda(&["publish-version", "--function-name", "fn"]),
+        lambda(&["update-function-configuration", "--function-name", "fn", "--description", "two"]),
+        lambda(&["publish-version", "--function-name", "fn"]),
+        lambda(&["create-alias", "--function-name", "fn", "--name", "prod", "--function-version", "1"]),
+        lambda(&["create-alias", "--function-name", "fn", "--name", "dev", "--function-version", "2"]),
+    ] {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if args[1] == "create-function" {
+            args.extend(["--role", crate::support::ROLE, "--zip-file", &zip_arg]);
+        }
+        aws.json(&args).await;
+    }
+    let api = aws.json(&["apigateway", "create-rest-api", "--name", "cli"]).await;
+    let (id, root) = (api["id"].as_str().unwrap().to_owned(), api["rootResourceId"].as_str().unwrap().to_owned());
+    let proxy = aws
+        .json(&["apigateway", "create-resource", "--rest-api-id", &id, "--parent-id", &root, "--path-part", "{proxy+}"])
+        .await;
+    let rid = proxy["id"].as_str().unwrap().to_owned();
+    let method = ["--rest-api-id", id.as_str(), "--resource-id", rid.as_str(), "--http-method", "ANY"];
+    aws.json(&[&["apigateway", "put-method"], &method[..], &["--authorization-type", "NONE"]].concat()).await;
+    let uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:fn:${stageVariables.alias}/invocations";
+    let put = [
+        &["apigateway", "put-integration"],
+        &method[..],
+        &["--type", "AWS_PROXY", "--integration-http-method", "POST", "--uri", uri],
+    ]
+    .concat();
+    let integration = aws.json(&put).await;
+    assert_eq!(integration["uri"], uri);
+    let dep = aws
+        .json(&[
+            "apigateway",
+            "create-deployment",
+            "--rest-api-id",
+            &id,
+            "--stage-name",
+            "dev",
+            "--variables",
+            "alias=dev",
+        ])
+        .await;
+    let dep_id = dep["id"].as_str().unwrap();
+    aws.json(&[
+        "apigateway",
+        "create-stage",
+        "--rest-api-id",
+        &id,
+        "--stage-name",
+        "prod",
+        "--deployment-id",
+        dep_id,
+        "--variables",
+        "alias=prod",
+    ])
+    .await;
+    let source = format!("arn:aws:execute-api:us-east-1:000000000000:{id}/*/*/*");
+    for alias in ["dev", "prod"] {
+        aws.json(&[
+            "lambda",
+            "add-permission",
+            "--function-name",
+            "fn",
+            "--qualifier",
+            alias,
+            "--statement-id",
+            "apigw",
+            "--action",
+            "lambda:InvokeFunction",
+            "--principal",
+            "apigateway.amazonaws.com",
+            "--source-arn",
+            &source,
+        ])
+        .await;
+    }
+    let mut http = Client::new(server.addr);
+    let host = format!("{id}.execute-api.us-east-1.localhost:{}", server.addr.port());
+    let get = |stage: &'static str| {
+        let host = host.clone();
+        async move {
+            let mut http = Client::new(server.addr);
+            let r = http.send("GET", &format!("/{stage}/hello"), &[("host", &host)], b"").await.unwrap();
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+        }
+    };
+    assert_eq!(get("dev").await, serde_json::json!({"version": "2", "stage": "dev"}));
+    assert_eq!(get("prod").await, serde_json::json!({"version": "1", "stage": "prod"}));
+    aws.json(&["lambda", "update-alias", "--function-name", "fn", "--name", "prod", "--function-version", "2"]).await;
+    assert_eq!(get("prod").await, serde_json::json!({"version": "2", "stage": "prod"}));
+    let stage = aws
+        .json(&[
+            "apigateway",
+            "update-stage",
+            "--rest-api-id",
+            &id,
+            "--stage-name",
+            "prod",
+            "--patch-operations",
+            "op=replace,path=/variables/alias,value=dev",
+        ])
+        .await;
+    assert_eq!(stage["variables"]["alias"], "dev");
+    let stages = aws.json(&["apigateway", "get-stages", "--rest-api-id", &id]).await;
+    assert_eq!(stages["item"].as_array().unwrap().len(), 2, "{stages}");
+    let out = aws.run(&["apigateway", "get-rest-api", "--rest-api-id", "nope"]).await;
+    assert!(!out.ok && out.stderr.contains("NotFoundException"), "{}", out.stderr);
+
+    // HTTP API quick create on prod: the $default stage answers at the root.
+    let target = "arn:aws:lambda:us-east-1:000000000000:function:fn:prod";
+    let quick =
+        aws.json(&["apigatewayv2", "create-api", "--name", "q", "--protocol-type", "HTTP", "--target", target]).await;
+    let qid = quick["ApiId"].as_str().unwrap();
+    aws.json(&[
+        "lambda",
+        "add-permission",
+        "--function-name",
+        "fn",
+        "--qualifier",
+        "prod",
+        "--statement-id",
+        "quick",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "apigateway.amazonaws.com",
+        "--source-arn",
+        &format!("arn:aws:execute-api:us-east-1:000000000000:{qid}/*"),
+    ])
+    .await;
+    let r = http.send("GET", &format!("/_aws/execute-api/{qid}/anything"), &[], b"").await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body, serde_json::json!({"version": "2", "stage": "$default"}));
+    assert!(r.header("apigw-requestid").is_some());
+}
+
+/// An API and its stage variables are durable: after `kill -9` the same URL runs the same
+/// alias, and a promotion is still seen by the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apis_survive_kill_9() {
+    if !boto3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_versa"));
+    let first = testkit::ServerProcess::spawn(bin, dir.path());
+    let started = crate::support::boto3_script("apigw_boto3.py", &[&first.endpoint(), "durable-start"]).await;
+    let id = started["api_id"].as_str().unwrap().to_owned();
+    first.kill_9();
+    let second = testkit::ServerProcess::spawn(bin, dir.path());
+    crate::support::boto3_script("apigw_boto3.py", &[&second.endpoint(), "durable-finish", &id]).await;
+    second.terminate();
+}
+
+/// Under `--auth sigv4` the control planes need a signature (for `apigateway`); execute-api
+/// requests stay unsigned, like on AWS with authorization NONE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_planes_are_signed_and_execute_api_is_not() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let key = server.root_key().await;
+    let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "signed", &key.id, &key.secret]).await;
+    assert!(v["api_id"].is_string(), "{v}");
+}
