@@ -125,3 +125,32 @@ async fn the_aws_cli_runs_the_readme_table_tour() {
     assert_eq!(recs["Records"][0]["eventName"], "INSERT", "{recs}");
     assert_eq!(recs["Records"].as_array().unwrap().len(), 1, "the refused put wrote no record: {recs}");
 }
+
+/// Unsigned requests are DynamoDB's by their target prefix (`--auth off`), errors carry AWS's
+/// `__type`, and each target serves only its own operations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_requests_route_by_target_prefix_with_aws_error_shapes() {
+    let server = TestServer::start().await;
+    let mut http = testkit::http::Client::new(server.addr);
+    let mut call = async |target: &str, body: &str| {
+        let headers = [("x-amz-target", target), ("content-type", "application/x-amz-json-1.0")];
+        http.send("POST", "/", &headers, body.as_bytes()).await.unwrap()
+    };
+    let r = call("DynamoDB_20120810.DescribeTable", r#"{"TableName":"missing"}"#).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.0"));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+                           "message": "Requested resource not found: Table: missing not found"})
+    );
+    let r = call("DynamoDBStreams_20120810.ListStreams", "{}").await;
+    assert_eq!((r.status, r.json()["Streams"].clone()), (200, serde_json::json!([])), "{}", r.text());
+    for (target, body) in [("DynamoDBStreams_20120810.ListTables", "{}"), ("DynamoDB_20120810.ListStreams", "{}")] {
+        let r = call(target, body).await;
+        assert_eq!(r.status, 400, "{target}");
+        assert_eq!(r.json()["__type"], "com.amazon.coral.service#UnknownOperationException", "{target}");
+    }
+    let r = call("DynamoDB_20120810.ListTables", "{not json").await;
+    assert_eq!(r.json()["__type"], "com.amazon.coral.service#SerializationException");
+}
