@@ -61,13 +61,19 @@ impl Response {
 pub struct DynamoDb {
     dir: PathBuf,
     databases: Arc<Mutex<HashMap<(String, String), Database>>>,
+    /// Bumped after every committed write (and TTL sweep): what wakes stream pollers.
+    writes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl DynamoDb {
     /// Opens the service under `dir`, and every database already there.
     pub fn open(dir: &Path) -> Result<DynamoDb, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let service = DynamoDb { dir: dir.to_owned(), databases: Arc::default() };
+        let service = DynamoDb {
+            dir: dir.to_owned(),
+            databases: Arc::default(),
+            writes: Arc::new(tokio::sync::watch::channel(0).0),
+        };
         let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -124,6 +130,7 @@ impl DynamoDb {
         };
         let caller_prefix = format!("arn:aws:dynamodb:{region}:{account}:");
         let body = body.replace(&caller_prefix, ENGINE_ARN_PREFIX);
+        let write = is_write_operation(operation);
         let operation = operation.to_owned();
         let answer =
             tokio::task::spawn_blocking(move || dynoxide::embed::handle(&db, &operation, &body)).await.unwrap_or_else(
@@ -133,6 +140,9 @@ impl DynamoDb {
             Ok(body) => (200, body),
             Err(e) => (e.status, e.body),
         };
+        if write && status == 200 {
+            self.writes.send_modify(|n| *n += 1);
+        }
         let body = body
             .replace(ENGINE_ARN_PREFIX, &caller_prefix)
             .replace(ENGINE_REGION_FIELD, &format!("\"awsRegion\":\"{region}\""));
@@ -150,10 +160,13 @@ impl DynamoDb {
                 tick.tick().await;
                 let dbs: Vec<Database> =
                     this.databases.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                let writes = this.writes.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     for db in dbs {
-                        if let Err(e) = db.sweep_ttl() {
-                            tracing::warn!("dynamodb TTL sweep: {e}");
+                        match db.sweep_ttl() {
+                            Ok(0) => {}
+                            Ok(_) => writes.send_modify(|n| *n += 1),
+                            Err(e) => tracing::warn!("dynamodb TTL sweep: {e}"),
                         }
                         let retention = STREAM_RETENTION.as_secs() as i64;
                         if let Err(e) = dynoxide::embed::trim_stream_records(&db, retention) {
@@ -166,6 +179,12 @@ impl DynamoDb {
         })
     }
 
+    /// A receiver that changes after every committed write (any table, any account) and every
+    /// TTL sweep: a stream poller waits on it instead of polling on a timer.
+    pub fn subscribe_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writes.subscribe()
+    }
+
     /// An in-process [`StreamClient`] of `account` in `region`.
     pub fn stream_client(&self, account: &str, region: &str) -> InProcessStreams {
         InProcessStreams { service: self.clone(), account: account.to_owned(), region: region.to_owned() }
@@ -175,6 +194,21 @@ impl DynamoDb {
 /// The four operations DynamoDB Streams serves (the rest belong to `DynamoDB_20120810`).
 fn is_streams_operation(op: &str) -> bool {
     matches!(op, "ListStreams" | "DescribeStream" | "GetShardIterator" | "GetRecords")
+}
+
+/// The operations that may write items (and so stream records).
+fn is_write_operation(op: &str) -> bool {
+    matches!(
+        op,
+        "PutItem"
+            | "UpdateItem"
+            | "DeleteItem"
+            | "BatchWriteItem"
+            | "TransactWriteItems"
+            | "ExecuteStatement"
+            | "BatchExecuteStatement"
+            | "ExecuteTransaction"
+    )
 }
 
 /// An error a [`StreamClient`] call answered: the AWS error code (after the `#`) and message.
@@ -275,8 +309,14 @@ mod tests {
         assert_eq!(s, 200, "{v}");
         let arn = v["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
         assert!(arn.starts_with("arn:aws:dynamodb:eu-west-1:123456789012:table/tab/stream/"), "{arn}");
+        let mut writes = db.subscribe_writes();
         let (s, _) = call(&db, "PutItem", json!({"TableName":"tab","Item":{"k":{"S":"a"}}})).await;
         assert_eq!(s, 200);
+        assert!(writes.has_changed().unwrap(), "a committed write wakes pollers");
+        writes.mark_unchanged();
+        let refused = json!({"TableName":"tab","Item":{"k":{"S":"a"}},"ConditionExpression":"attribute_not_exists(k)"});
+        assert_eq!(call(&db, "PutItem", refused).await.0, 400);
+        assert!(!writes.has_changed().unwrap(), "a refused write does not");
         let client = db.stream_client("123456789012", "eu-west-1");
         let desc = client.describe_stream(&arn).await.unwrap();
         let shard = desc["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
