@@ -59,6 +59,8 @@ pub struct Server {
     codedeploy: codedeploy::CodeDeploy,
     /// DynamoDB and DynamoDB Streams, in their own SQLite files under `<data>/dynamodb`.
     dynamodb: dynamodb::DynamoDb,
+    /// SQS (its retention purge started by `serve`).
+    sqs: sqs::Sqs,
     /// API Gateway (REST and HTTP APIs) over the store.
     apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -230,6 +232,7 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let sqs = sqs::Sqs::new(store.clone());
         let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
@@ -249,6 +252,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             dynamodb,
+            sqs,
             apigateway,
             alarms,
             _lock: lock,
@@ -273,6 +277,11 @@ impl Server {
     /// The CloudWatch alarms engine (what `crates/cloudwatch` calls, and subscribers watch).
     pub fn alarms(&self) -> &alarms::Alarms {
         &self.alarms
+    }
+
+    /// SQS: the API's service, and `client()`, the in-process `sqs::QueueClient` pollers use.
+    pub fn sqs(&self) -> &sqs::Sqs {
+        &self.sqs
     }
 
     /// Whether requests are verified.
@@ -306,6 +315,7 @@ impl Server {
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
         state.dynamodb = Some(self.dynamodb.clone());
+        state.sqs = Some(self.sqs.clone());
         state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
@@ -331,9 +341,16 @@ impl Server {
         let outbox = self.s3.start_outbox();
         let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
+        let retention = self.sqs.start_retention();
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
+        // Long polls end when the stop begins: the listener waits for requests in flight.
+        let sqs = self.sqs.clone();
+        let shutdown = async move {
+            shutdown.await;
+            sqs.stop_long_polls();
+        };
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         deployer.abort();
         evaluator.abort();
@@ -341,6 +358,8 @@ impl Server {
         provisioner.abort();
         outbox.abort();
         ttl.abort();
+        retention.abort();
+        let _ = retention.await;
         let _ = deployer.await;
         let _ = evaluator.await;
         let _ = worker.await;
