@@ -62,6 +62,9 @@ pub struct ApiState {
     pub codedeploy: Option<codedeploy::CodeDeploy>,
     /// DynamoDB and DynamoDB Streams (service `dynamodb`); set by the server.
     pub dynamodb: Option<dynamodb::DynamoDb>,
+    /// EventBridge (service `events`) and EventBridge Scheduler (`scheduler`); set by the server.
+    pub eventbridge: Option<eventbridge::EventBridge>,
+    pub scheduler: Option<scheduler::Scheduler>,
     /// The SQS API (service `sqs`); set by the server.
     pub sqs: Option<sqs::Sqs>,
     /// API Gateway (service `apigateway`, and execute-api); set by the server.
@@ -105,6 +108,8 @@ impl ApiState {
             cloudwatch: None,
             codedeploy: None,
             dynamodb: None,
+            eventbridge: None,
+            scheduler: None,
             sqs: None,
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
@@ -185,6 +190,14 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::DynamoDb => match verify::authenticate(&state, verify::Kind::DynamoDb, req).await {
             Ok(req) => services::dynamodb(&state, req).await,
             Err(refusal) => refusal.logs(),
+        },
+        services::Service::EventBridge => match verify::authenticate(&state, verify::Kind::EventBridge, req).await {
+            Ok(req) => services::eventbridge(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
+        services::Service::Scheduler => match verify::authenticate(&state, verify::Kind::Scheduler, req).await {
+            Ok(req) => services::scheduler(&state, req).await,
+            Err(refusal) => refusal.lambda(),
         },
         services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
             Ok(req) => services::sqs(&state, req).await,

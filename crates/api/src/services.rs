@@ -23,6 +23,10 @@ pub(crate) enum Service {
     CodeDeploy,
     /// DynamoDB and DynamoDB Streams (`dynamodb`, JSON 1.0; split by target in the crate).
     DynamoDb,
+    /// EventBridge (`events`, JSON 1.1).
+    EventBridge,
+    /// EventBridge Scheduler (`scheduler`, rest-json; signed only: its paths would be S3's).
+    Scheduler,
     /// SQS (`sqs`, JSON 1.0 query-compatible).
     Sqs,
     /// S3; the bucket when the Host header names it (virtual-hosted style).
@@ -73,6 +77,8 @@ impl Service {
                 cloudwatch::SERVICE => Service::CloudWatch,
                 codedeploy::SERVICE => Service::CodeDeploy,
                 dynamodb::SERVICE => Service::DynamoDb,
+                eventbridge::SERVICE => Service::EventBridge,
+                scheduler::SERVICE => Service::Scheduler,
                 sqs::SERVICE => Service::Sqs,
                 apigateway::SERVICE => Service::ApiGateway,
                 "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
@@ -88,6 +94,9 @@ impl Service {
         }
         if target.starts_with(dynamodb::TARGET_PREFIX) || target.starts_with(dynamodb::STREAMS_TARGET_PREFIX) {
             return Service::DynamoDb;
+        }
+        if target.starts_with(eventbridge::TARGET_PREFIX) {
+            return Service::EventBridge;
         }
         if target.starts_with(sqs::TARGET_PREFIX) {
             return Service::Sqs;
@@ -205,7 +214,7 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
     let message = format!(
-        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs, dynamodb and s3."
+        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs, dynamodb, events, scheduler and s3."
     );
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
@@ -338,6 +347,71 @@ pub(crate) async fn dynamodb(state: &ApiState, req: Request<Body>) -> Response<B
     json(service.handle(scope.account.as_str(), scope.region.as_str(), target.as_deref(), &body).await)
 }
 
+/// Serves one EventBridge request (`eventbridge::EventBridge::handle`).
+pub(crate) async fn eventbridge(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let json = |r: eventbridge::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert("content-type", HeaderValue::from_static(eventbridge::Response::CONTENT_TYPE));
+        out
+    };
+    let Some(service) = state.eventbridge.clone() else {
+        let e = eventbridge::Error::new("InternalException", "EventBridge is not available on this server.");
+        return json(eventbridge::Response::error(&e));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match axum::body::to_bytes(req.into_body(), eventbridge::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = eventbridge::Error::new(
+                "ValidationException",
+                "Total size of the entries in the request is over the limit.",
+            );
+            return json(eventbridge::Response::error(&e));
+        }
+    };
+    json(service.handle(&scope, target.as_deref(), &body).await)
+}
+
+/// Serves one EventBridge Scheduler request (`scheduler::Scheduler::handle`).
+pub(crate) async fn scheduler(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let json = |r: scheduler::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert("content-type", HeaderValue::from_static(scheduler::Response::CONTENT_TYPE));
+        if let Some(t) = r.error_type {
+            out.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(t));
+        }
+        out
+    };
+    let Some(service) = state.scheduler.clone() else {
+        let e = scheduler::Error {
+            status: 500,
+            code: "InternalServerException",
+            message: "EventBridge Scheduler is not available on this server.".to_owned(),
+        };
+        return json(scheduler::Response::error(&e));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let (method, path, raw_query) =
+        (req.method().as_str().to_owned(), req.uri().path().to_owned(), req.uri().query().map(str::to_owned));
+    let body = match axum::body::to_bytes(req.into_body(), scheduler::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = scheduler::Error {
+                status: 400,
+                code: "ValidationException",
+                message: "The request body is too large.".to_owned(),
+            };
+            return json(scheduler::Response::error(&e));
+        }
+    };
+    json(service.handle(&scope, &method, &path, raw_query.as_deref(), &body).await)
+}
+
 /// Serves one SQS request (`sqs::Sqs::handle`).
 pub(crate) async fn sqs(state: &ApiState, req: Request<Body>) -> Response<Body> {
     let render = |r: sqs::Response| {
@@ -423,6 +497,8 @@ mod tests {
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("dynamodb"), "/", &q), Service::DynamoDb);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
+        assert_eq!(Service::of(&signed("events"), "/", &q), Service::EventBridge);
+        assert_eq!(Service::of(&signed("scheduler"), "/schedules/s", &q), Service::Scheduler);
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Sqs);
         let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
         assert_eq!(Service::of(&signed("monitoring"), cbor, &q), Service::CloudWatch);
@@ -455,6 +531,11 @@ mod tests {
         }
         h.insert("x-amz-target", "AmazonSQS.ListQueues".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::Sqs);
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-target", "AWSEvents.ListRules".parse().unwrap());
+        assert_eq!(Service::of(&h, "/", &q), Service::EventBridge);
+        // Scheduler is recognised only by its signature: unsigned, its paths are S3's.
+        assert_eq!(Service::of(&HeaderMap::new(), "/schedules/s", &q), Service::S3 { bucket_from_host: None });
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);

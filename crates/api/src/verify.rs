@@ -65,6 +65,10 @@ pub(crate) enum Kind {
     CodeDeploy,
     /// DynamoDB and its Streams (JSON 1.0): refusals in the same `__type` shape.
     DynamoDb,
+    /// EventBridge (JSON 1.1): refusals in Logs' JSON 1.1 shape.
+    EventBridge,
+    /// EventBridge Scheduler (rest-json): refusals in Lambda's shape.
+    Scheduler,
     /// SQS (JSON 1.0, query-compatible): refusals in CloudWatch's JSON 1.0 shape.
     Sqs,
     /// API Gateway control planes (rest-json, v1 and v2): refusals in Lambda's JSON shape.
@@ -222,6 +226,8 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::CloudWatch => cloudwatch::SERVICE,
         Kind::CodeDeploy => codedeploy::SERVICE,
         Kind::DynamoDb => dynamodb::SERVICE,
+        Kind::EventBridge => eventbridge::SERVICE,
+        Kind::Scheduler => scheduler::SERVICE,
         Kind::Sqs => sqs::SERVICE,
         Kind::ApiGateway => apigateway::SERVICE,
     };

@@ -25,7 +25,7 @@ pub struct HttpRequest {
     /// The path after the API (host form: the whole path; path form: after `/_aws/execute-api/<id>`).
     pub path: String,
     pub raw_query: String,
-    /// In arrival order, names as received.
+    /// In arrival order; names lower-cased (the HTTP server does not keep the client's casing).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub source_ip: String,
@@ -423,11 +423,31 @@ fn domain(m: &Matched, req: &HttpRequest) -> String {
     }
 }
 
+/// `content-type` → `Content-Type`.
+fn title_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut start = true;
+    for c in name.chars() {
+        out.push(if start { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        start = c == '-';
+    }
+    out
+}
+
 /// The payload 1.0 event (REST, or an HTTP API integration with format 1.0).
 pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
     let mut headers = Map::new();
     let mut multi: Map<String, Value> = Map::new();
     for (k, v) in &req.headers {
+        // REST keeps the client's casing, which HTTP/1.1 clients send as `Title-Case` (and API
+        // Gateway forces for `Authorization` and `User-Agent`); the server lost it, so rebuild it.
+        let title;
+        let k = if m.kind == Kind::Rest {
+            title = title_case(k);
+            &title
+        } else {
+            k
+        };
         headers.insert(k.clone(), json!(v));
         match multi.get_mut(k) {
             Some(Value::Array(a)) => a.push(json!(v)),
@@ -838,6 +858,13 @@ mod tests {
         assert!(map_v1(br#"{"statusCode": "test"}"#, true, &[], None).is_none());
         assert_eq!(map_v1(br#"{"statusCode": "201"}"#, true, &[], None).unwrap().status, 201);
         assert_eq!(Answer::rest_bad_gateway().body.len(), 36);
+    }
+
+    #[test]
+    fn rest_events_title_case_header_names() {
+        assert_eq!(title_case("user-agent"), "User-Agent");
+        assert_eq!(title_case("x-amz-date"), "X-Amz-Date");
+        assert_eq!(title_case("authorization"), "Authorization");
     }
 
     #[test]

@@ -24,6 +24,16 @@ fn deployment_missing(id: &str) -> Error {
     Error::not_found(format!("Invalid Deployment identifier specified {id}")).typed("Deployment")
 }
 
+/// An HTTP API list answer: `items` and, when more follow, `nextToken`.
+fn http_page(items: Vec<Value>, query: &[(String, String)]) -> Result<Value> {
+    let (items, next) = crate::page(items, query, ("maxResults", "nextToken"), usize::MAX)?;
+    let mut out = json!({ "items": items });
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
 fn iso(ms: i64) -> String {
     let c = stdx::time::Civil::from_epoch_ms(ms);
     format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
@@ -46,7 +56,7 @@ pub(crate) async fn dispatch(
                 .iter()
                 .map(|r| crate::decode::<HttpApi>(&r.doc).map(|a| api_view(&a, ctx)))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(Response::ok(200, &json!({ "items": items })))
+            Ok(Response::ok(200, &http_page(items, query)?))
         }
         ("POST", ["apis"]) => create_api(gw, ctx, input).await,
         ("PUT", ["apis"]) => {
@@ -108,10 +118,7 @@ pub(crate) async fn dispatch(
         }
         ("GET", ["apis", id, "integrations"]) => {
             let api = read(gw, ctx, id).await?;
-            Ok(Response::ok(
-                200,
-                &json!({ "items": api.integrations.iter().map(integration_view).collect::<Vec<_>>() }),
-            ))
+            Ok(Response::ok(200, &http_page(api.integrations.iter().map(integration_view).collect(), query)?))
         }
         ("POST", ["apis", id, "integrations"]) => {
             let i = integration_from(input, None)?;
@@ -173,7 +180,7 @@ pub(crate) async fn dispatch(
         }
         ("GET", ["apis", id, "routes"]) => {
             let api = read(gw, ctx, id).await?;
-            Ok(Response::ok(200, &json!({ "items": api.routes.iter().map(route_view).collect::<Vec<_>>() })))
+            Ok(Response::ok(200, &http_page(api.routes.iter().map(route_view).collect(), query)?))
         }
         ("POST", ["apis", id, "routes"]) => {
             let key = s(input, "routeKey").unwrap_or_default().to_owned();
@@ -248,7 +255,7 @@ pub(crate) async fn dispatch(
         }
         ("GET", ["apis", id, "stages"]) => {
             let api = read(gw, ctx, id).await?;
-            Ok(Response::ok(200, &json!({ "items": api.stages.iter().map(stage_view).collect::<Vec<_>>() })))
+            Ok(Response::ok(200, &http_page(api.stages.iter().map(stage_view).collect(), query)?))
         }
         ("POST", ["apis", id, "stages"]) => {
             let st = gw
@@ -280,7 +287,7 @@ pub(crate) async fn dispatch(
         }
         ("GET", ["apis", id, "deployments"]) => {
             let api = read(gw, ctx, id).await?;
-            Ok(Response::ok(200, &json!({ "items": api.deployments.iter().map(deployment_view).collect::<Vec<_>>() })))
+            Ok(Response::ok(200, &http_page(api.deployments.iter().map(deployment_view).collect(), query)?))
         }
         ("POST", ["apis", id, "deployments"]) => {
             let d = gw

@@ -37,6 +37,9 @@ pub const ROUTES_MAX: usize = 300;
 pub const STAGES_MAX: usize = 10;
 /// Most deployments kept per API: creating one more deletes the oldest that no stage uses.
 pub const DEPLOYMENTS_MAX: usize = 100;
+/// REST list pages (`limit`): AWS's default and largest page.
+pub const REST_PAGE_DEFAULT: usize = 25;
+pub const REST_PAGE_MAX: usize = 500;
 /// Most tags per resource.
 pub const TAGS_MAX: usize = 50;
 /// Most stage variables per stage, and the longest value.
@@ -319,6 +322,37 @@ pub(crate) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
             (d(k), d(v))
         })
         .collect()
+}
+
+/// One page of a list answer and the token of the next one: REST (`limit`, `position`;
+/// default page [`REST_PAGE_DEFAULT`]) or HTTP API (`maxResults`, `nextToken`; everything
+/// unless a page size is asked for). The token is the offset of the next item.
+pub(crate) fn page(
+    mut items: Vec<Value>,
+    query: &[(String, String)],
+    (size_key, token_key): (&str, &str),
+    default: usize,
+) -> Result<(Vec<Value>, Option<String>)> {
+    let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let size = match get(size_key) {
+        None | Some("") => default,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(REST_PAGE_MAX),
+            _ => return Err(Error::bad(format!("Invalid {size_key} value: {v}"))),
+        },
+    };
+    let start = match get(token_key) {
+        None | Some("") => 0,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n <= items.len() => n,
+            _ => return Err(Error::bad(format!("Invalid {token_key} value: {v}"))),
+        },
+    };
+    let end = start.saturating_add(size).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    items.truncate(end);
+    items.drain(..start);
+    Ok((items, next))
 }
 
 /// A string member of a JSON input.

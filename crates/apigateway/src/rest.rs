@@ -30,6 +30,15 @@ fn stage_missing() -> Error {
 fn deployment_missing() -> Error {
     Error::not_found("Invalid Deployment identifier specified")
 }
+/// A REST list answer: `item` and, when more follow, `position`.
+fn rest_page(items: Vec<Value>, query: &[(String, String)]) -> Result<Value> {
+    let (items, next) = crate::page(items, query, ("limit", "position"), crate::REST_PAGE_DEFAULT)?;
+    let mut out = json!({ "item": items });
+    if let Some(p) = next {
+        out["position"] = json!(p);
+    }
+    Ok(out)
+}
 fn unknown_operation() -> Error {
     Error::new(404, "NotFoundException", "Unknown operation")
 }
@@ -50,7 +59,7 @@ pub(crate) async fn dispatch(
                 .iter()
                 .map(|r| crate::decode::<RestApi>(&r.doc).map(|a| api_view(&a)))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(Response::ok(200, &json!({ "item": items })))
+            Ok(Response::ok(200, &rest_page(items, query)?))
         }
         ("POST", ["restapis"]) if mode(query) == Some("import") => import_api(gw, ctx, input).await,
         ("POST", ["restapis"]) => create_api(gw, ctx, input).await,
@@ -83,7 +92,7 @@ pub(crate) async fn dispatch(
             let api = read(gw, ctx, id).await?;
             let embed = query.iter().any(|(k, v)| k == "embed" && v.split(',').any(|e| e == "methods"));
             let items: Vec<Value> = api.resources.iter().map(|r| resource_view(r, embed)).collect();
-            Ok(Response::ok(200, &json!({ "item": items })))
+            Ok(Response::ok(200, &rest_page(items, query)?))
         }
         ("GET", ["restapis", id, "resources", rid]) => {
             let api = read(gw, ctx, id).await?;
@@ -112,7 +121,7 @@ pub(crate) async fn dispatch(
         ("GET", ["restapis", id, "deployments"]) => {
             let api = read(gw, ctx, id).await?;
             let items: Vec<Value> = api.deployments.iter().map(deployment_view).collect();
-            Ok(Response::ok(200, &json!({ "item": items })))
+            Ok(Response::ok(200, &rest_page(items, query)?))
         }
         ("POST", ["restapis", id, "deployments"]) => {
             let input = input.clone();

@@ -139,6 +139,79 @@ impl Control {
         Ok(())
     }
 
+    /// Checks an `Event` invocation's target (it must exist now) and builds the event, for
+    /// [`Control::enqueue_prepared`]. Nothing is queued yet.
+    pub async fn prepare_event(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+        request_id: &str,
+    ) -> Result<QueuedEvent> {
+        let target = self.resolve_invoke(scope, function_name, qualifier).await?;
+        let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
+        Ok(QueuedEvent {
+            id: 0,
+            scope: scope.clone(),
+            function_id: target.function_id,
+            function_name: target.function_name,
+            qualifier: t.qualifier,
+            request_id: request_id.to_owned(),
+            payload,
+            received_ms: stdx::time::now_ms(),
+            attempts: 0,
+        })
+    }
+
+    /// Queues prepared events in one write transaction that first runs `and` (a scheduler
+    /// moving its due time on): the events are queued only if `and` answers `true`, and both
+    /// commit together or not at all. Answers what `and` answered.
+    pub async fn enqueue_prepared(
+        &self,
+        events: Vec<QueuedEvent>,
+        and: impl FnOnce(&mut dyn store::WriteTx) -> std::result::Result<bool, StoreError> + Send + 'static,
+    ) -> Result<bool> {
+        for e in &events {
+            self.reserve_queue_room(e.payload.len()).await?;
+        }
+        let now = stdx::time::now_ms();
+        let named: Vec<(Scope, String, Option<String>)> = if self.settings.metrics.is_some() {
+            events.iter().map(|e| (e.scope.clone(), e.function_name.clone(), e.qualifier.clone())).collect()
+        } else {
+            Vec::new()
+        };
+        let count = events.len();
+        let queued = self
+            .store
+            .write(move |tx| {
+                if !and(tx)? {
+                    return Ok::<_, StoreError>(false);
+                }
+                for mut e in events {
+                    e.received_ms = now;
+                    tx.enqueue_event(&e, now)?;
+                }
+                Ok(true)
+            })
+            .await?;
+        if queued && count > 0 {
+            self.events_queued.notify_one();
+            if let Some(m) = &self.settings.metrics {
+                for (scope, function, qualifier) in &named {
+                    let at = metrics::FunctionAt {
+                        account: scope.account.as_str(),
+                        region: scope.region.as_str(),
+                        function,
+                        qualifier: qualifier.as_deref(),
+                    };
+                    m.async_received(&at, now);
+                }
+            }
+        }
+        Ok(queued)
+    }
+
     /// Counts `bytes` of payload into the queue's totals, or refuses with 429 when the queue is
     /// full. The totals are re-read from the store at least every [`QUEUE_RECOUNT_EVERY`] and
     /// before any refusal; in between, events queued are added and finished ones are not

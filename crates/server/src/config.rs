@@ -61,6 +61,9 @@ pub struct Config {
     /// How long a CodeDeploy lifecycle hook has to report its status (AWS: one hour;
     /// `--deploy-hook-timeout`, tests shorten it).
     pub deploy_hook_timeout: Duration,
+    /// Count `rate()` schedules in seconds where they say minutes (hours become minutes, days
+    /// 24 minutes): the hidden `--schedule-seconds`, for tests that watch ticks.
+    pub schedule_seconds: bool,
 }
 
 /// A PEM certificate chain (leaf first) and its private key.
@@ -95,6 +98,7 @@ impl Config {
             http: api::listener::Limits::default(),
             tls: None,
             deploy_hook_timeout: codedeploy::HOOK_TIMEOUT_DEFAULT,
+            schedule_seconds: false,
         }
     }
 }

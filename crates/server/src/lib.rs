@@ -59,6 +59,9 @@ pub struct Server {
     codedeploy: codedeploy::CodeDeploy,
     /// DynamoDB and DynamoDB Streams, in their own SQLite files under `<data>/dynamodb`.
     dynamodb: dynamodb::DynamoDb,
+    /// EventBridge rules and the ticker that fires them and Scheduler's schedules (started by
+    /// `serve`, before the event worker).
+    eventbridge: eventbridge::EventBridge,
     /// SQS (its retention purge started by `serve`).
     sqs: sqs::Sqs,
     /// API Gateway (REST and HTTP APIs) over the store.
@@ -232,6 +235,18 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let rate_scale = if config.schedule_seconds { 60 } else { 1 };
+        if config.schedule_seconds {
+            tracing::warn!(
+                "rate() schedules count seconds where they say minutes (--schedule-seconds); for tests only"
+            );
+        }
+        let eventbridge = eventbridge::EventBridge::with_metrics(
+            store.clone(),
+            control.clone(),
+            eventbridge::Options { rate_scale },
+            metrics.clone(),
+        );
         let sqs = sqs::Sqs::new(store.clone());
         let apigateway = apigateway::ApiGateway::new(store.clone());
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -252,6 +267,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             dynamodb,
+            eventbridge,
             sqs,
             apigateway,
             alarms,
@@ -315,6 +331,8 @@ impl Server {
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
         state.dynamodb = Some(self.dynamodb.clone());
+        state.eventbridge = Some(self.eventbridge.clone());
+        state.scheduler = Some(scheduler::Scheduler::new(self.eventbridge.clone()));
         state.sqs = Some(self.sqs.clone());
         state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
@@ -335,6 +353,8 @@ impl Server {
         let evaluator = self.alarms.start(Arc::new(alarm_actions::LambdaActions { control: self.control.clone() }));
         // Deployments after alarms: the scheduler evaluates a round of alarms before resuming.
         let deployer = self.codedeploy.start(self.alarms.clone());
+        // Schedules before the worker: ticks missed while stopped are queued first.
+        let ticker = self.eventbridge.start();
         let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
@@ -353,6 +373,7 @@ impl Server {
         };
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         deployer.abort();
+        ticker.abort();
         evaluator.abort();
         worker.abort();
         provisioner.abort();
@@ -361,6 +382,7 @@ impl Server {
         retention.abort();
         let _ = retention.await;
         let _ = deployer.await;
+        let _ = ticker.await;
         let _ = evaluator.await;
         let _ = worker.await;
         let _ = provisioner.await;

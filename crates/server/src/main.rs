@@ -164,6 +164,9 @@ struct ServerArgs {
     /// Seconds a CodeDeploy lifecycle hook has to report its status (AWS: 3600).
     #[arg(long, env = "VERSA_DEPLOY_HOOK_TIMEOUT", default_value_t = 3600)]
     deploy_hook_timeout: u64,
+    /// Tests only: `rate()` schedules count seconds where they say minutes.
+    #[arg(long, env = "VERSA_SCHEDULE_SECONDS", hide = true)]
+    schedule_seconds: bool,
     /// Most execution environments alive at once.
     #[arg(long, env = "VERSA_MAX_ENVIRONMENTS", default_value_t = 128)]
     max_environments: usize,
@@ -244,6 +247,7 @@ fn main() -> anyhow::Result<()> {
     config.environment_idle_timeout = std::time::Duration::from_secs(args.env_idle_timeout);
     config.max_environments = args.max_environments.max(1);
     config.deploy_hook_timeout = std::time::Duration::from_secs(args.deploy_hook_timeout.max(1));
+    config.schedule_seconds = args.schedule_seconds;
     config.interpreter_paths = args.interpreters;
     if let Some(dir) = args.runtimes_dir {
         config.runtimes_dir = dir;

@@ -386,6 +386,30 @@ pub trait ReadTx {
     fn cd_deployments_shown(&mut self, since_ms: i64, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError>;
     /// The tags of a CodeDeploy resource, by key.
     fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// One rule or schedule (migration 14).
+    fn schedule_row(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<ScheduleRow>, StoreError>;
+    /// Rules or schedules of a scope whose name starts with `prefix`, by name, after `after`.
+    fn schedule_rows(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScheduleRow>, StoreError>;
+    /// How many rules or schedules a scope has.
+    fn schedule_count(&mut self, account: &str, region: &str, kind: &str) -> Result<u64, StoreError>;
+    /// Rules and schedules due at `now_ms`, earliest first.
+    fn schedules_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ScheduleRow>, StoreError>;
+    /// The earliest due time of any rule or schedule.
+    fn next_schedule_due(&mut self) -> Result<Option<i64>, StoreError>;
     /// An SQS queue by account, region and name.
     fn sqs_queue(&mut self, account: &str, region: &str, name: &str) -> Result<Option<SqsQueueRow>, StoreError>;
     /// An SQS queue by id.
@@ -474,6 +498,21 @@ pub struct CdDeploymentRow {
     pub next_due_ms: Option<i64>,
     pub create_ms: i64,
     pub doc: String,
+}
+
+/// One EventBridge rule or Scheduler schedule as stored (migration 14; the `eventbridge`
+/// crate's record). `doc` is that crate's JSON document (opaque here); `next_due_ms` is when the
+/// ticker must fire it next (`None`: never — disabled, or a pattern rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub account: String,
+    pub region: String,
+    /// `rule` or `schedule`.
+    pub kind: String,
+    /// The rule's name, or `<group>/<name>` of a schedule.
+    pub name: String,
+    pub doc: String,
+    pub next_due_ms: Option<i64>,
 }
 
 /// Where a function URL leads.
@@ -618,6 +657,13 @@ pub trait WriteTx: ReadTx {
         name: &str,
         tags: &[(String, String)],
     ) -> Result<(), StoreError>;
+    /// Inserts or replaces a rule or schedule.
+    fn put_schedule_row(&mut self, row: &ScheduleRow) -> Result<(), StoreError>;
+    fn delete_schedule_row(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
+    /// Moves a rule's or schedule's due time from `from_ms` to `to_ms`, only if it is still
+    /// `from_ms` (a tick is fired once: whoever moves it first owns it). Whether it moved.
+    fn advance_schedule_due(&mut self, row: &ScheduleRow, from_ms: i64, to_ms: Option<i64>)
+    -> Result<bool, StoreError>;
     /// Inserts a queue (its `id`, `messages` and `bytes` are ignored); returns the new id.
     fn sqs_insert_queue(&mut self, queue: &SqsQueueRow) -> Result<i64, StoreError>;
     /// Replaces a queue's document.

@@ -26,7 +26,7 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow};
+use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ScheduleRow};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -445,6 +445,21 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX apigw_apis_scope ON apigw_apis(account, region, kind, id);
     "#,
+    // 14: EventBridge rules (targets in the document) and Scheduler schedules (the
+    // `eventbridge` crate), each with the due time of its next tick; a tick is fired in the
+    // transaction that moves `next_due_ms` on (`advance_schedule_due`).
+    r#"
+    CREATE TABLE schedules (
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        doc             TEXT NOT NULL,
+        next_due_ms     INTEGER,
+        PRIMARY KEY (account, region, kind, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX schedules_due ON schedules(next_due_ms) WHERE next_due_ms IS NOT NULL;
+    "#,
     // 15: SQS queues, messages and FIFO deduplication keys (`crates/store/src/sqs.rs`).
     crate::sqs::MIGRATION,
 ];
@@ -630,6 +645,74 @@ fn access_key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRow
 }
 
 impl ReadTx for SqliteTx<'_> {
+    fn schedule_row(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<ScheduleRow>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE account = ?1 AND region = ?2 AND kind = ?3 AND name = ?4"
+            ))
+            .map_err(db_err)?
+            .query_row(params![account, region, kind, name], schedule_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn schedule_rows(
+        &mut self,
+        account: &str,
+        region: &str,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScheduleRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE account = ?1 AND region = ?2 AND kind = ?3 \
+                 AND substr(name, 1, length(?4)) = ?4 AND (?5 IS NULL OR name > ?5) ORDER BY name LIMIT ?6"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![account, region, kind, prefix, after, limit as i64], schedule_from_row)
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn schedule_count(&mut self, account: &str, region: &str, kind: &str) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM schedules WHERE account = ?1 AND region = ?2 AND kind = ?3")
+            .map_err(db_err)?
+            .query_row(params![account, region, kind], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    fn schedules_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ScheduleRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE next_due_ms IS NOT NULL AND next_due_ms <= ?1 \
+                 ORDER BY next_due_ms LIMIT ?2"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![now_ms, limit as i64], schedule_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn next_schedule_due(&mut self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT min(next_due_ms) FROM schedules")
+            .map_err(db_err)?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))
+            .map_err(db_err)
+    }
+
     fn function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
         let raw = self
             .conn
@@ -1715,6 +1798,45 @@ fn alarm_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmRecord> {
 }
 
 impl WriteTx for SqliteTx<'_> {
+    fn put_schedule_row(&mut self, row: &ScheduleRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ))
+            .map_err(db_err)?
+            .execute(params![row.account, row.region, row.kind, row.name, row.doc, row.next_due_ms])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_schedule_row(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM schedules WHERE account = ?1 AND region = ?2 AND kind = ?3 AND name = ?4")
+            .map_err(db_err)?
+            .execute(params![account, region, kind, name])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn advance_schedule_due(
+        &mut self,
+        row: &ScheduleRow,
+        from_ms: i64,
+        to_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE schedules SET next_due_ms = ?6 WHERE account = ?1 AND region = ?2 AND kind = ?3 \
+                 AND name = ?4 AND next_due_ms = ?5",
+            )
+            .map_err(db_err)?
+            .execute(params![row.account, row.region, row.kind, row.name, from_ms, to_ms])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
     fn lock_function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
         // All writes are serialised on the writer thread: a plain read is already exclusive.
         self.function(key)
@@ -2441,4 +2563,17 @@ impl WriteTx for SqliteTx<'_> {
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
         sqs::expire(self.conn, now_ms, limit)
     }
+}
+
+const SCHEDULE_COLUMNS: &str = "account, region, kind, name, doc, next_due_ms";
+
+fn schedule_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+    Ok(ScheduleRow {
+        account: r.get(0)?,
+        region: r.get(1)?,
+        kind: r.get(2)?,
+        name: r.get(3)?,
+        doc: r.get(4)?,
+        next_due_ms: r.get(5)?,
+    })
 }

@@ -996,3 +996,45 @@ async fn api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind() {
     let store = open(dir.path());
     assert!(store.read(|tx| tx.apigw_api("b")).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn schedules_fire_once_per_due_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let row = |name: &str, due: Option<i64>| crate::ScheduleRow {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        kind: "rule".into(),
+        name: name.into(),
+        doc: "{}".into(),
+        next_due_ms: due,
+    };
+    for (name, due) in [("a", Some(30)), ("b", Some(10)), ("c", None), ("ab", Some(20))] {
+        let r = row(name, due);
+        store.write(move |tx| tx.put_schedule_row(&r)).await.unwrap();
+    }
+    let due = store.read(|tx| tx.schedules_due(25, 10)).await.unwrap();
+    assert_eq!(due.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["b", "ab"]);
+    assert_eq!(store.read(|tx| tx.next_schedule_due()).await.unwrap(), Some(10));
+    let page = store.read(|tx| tx.schedule_rows("123456789012", "us-east-1", "rule", "a", None, 10)).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["a", "ab"]);
+    let page = store.read(|tx| tx.schedule_rows("123456789012", "us-east-1", "rule", "", Some("a"), 1)).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["ab"]);
+    assert_eq!(store.read(|tx| tx.schedule_count("123456789012", "us-east-1", "rule")).await.unwrap(), 4);
+    // Only the first of two firings of the same tick moves it.
+    let b = row("b", Some(10));
+    let (first, second) = store
+        .write(move |tx| {
+            Ok::<_, crate::StoreError>((
+                tx.advance_schedule_due(&b, 10, Some(70))?,
+                tx.advance_schedule_due(&b, 10, Some(70))?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(first && !second);
+    let got = store.read(|tx| tx.schedule_row("123456789012", "us-east-1", "rule", "b")).await.unwrap().unwrap();
+    assert_eq!(got.next_due_ms, Some(70));
+    assert!(store.write(|tx| tx.delete_schedule_row("123456789012", "us-east-1", "rule", "b")).await.unwrap());
+    assert!(store.read(|tx| tx.schedule_row("123456789012", "us-east-1", "rule", "b")).await.unwrap().is_none());
+}

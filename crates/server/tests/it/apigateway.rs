@@ -24,6 +24,9 @@ async fn rest_api_stages_name_aliases_per_request() {
     assert_eq!(event["stageVariables"]["alias"], "prod");
     assert_eq!(event["pathParameters"]["proxy"], "x");
     assert!(event.get("version").is_none(), "REST events have no version key: {event}");
+    // The client's (urllib's) Title-Case names, as on AWS; never the server's lower case.
+    assert!(event["headers"]["User-Agent"].is_string() && event["headers"]["Host"].is_string(), "{event}");
+    assert!(event["headers"].get("user-agent").is_none(), "{event}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,4 +261,40 @@ async fn control_planes_are_signed_and_execute_api_is_not() {
     let key = server.root_key().await;
     let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "signed", &key.id, &key.secret]).await;
     assert!(v["api_id"].is_string(), "{v}");
+}
+
+/// The list operations page as their models say: REST `limit`/`position` (25 by default),
+/// HTTP API `maxResults`/`nextToken`; the last page carries no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_operations_page_by_limit_and_max_results() {
+    let server = TestServer::start().await;
+    let mut http = Client::new(server.addr);
+    let json = [("content-type", "application/json")];
+    for n in 0..3 {
+        let r = http.send("POST", "/restapis", &json, format!(r#"{{"name":"r{n}"}}"#).as_bytes()).await.unwrap();
+        assert_eq!(r.status, 201);
+        let body = format!(r#"{{"name":"h{n}","protocolType":"HTTP"}}"#);
+        let r = http.send("POST", "/v2/apis", &json, body.as_bytes()).await.unwrap();
+        assert_eq!(r.status, 201);
+    }
+    let mut get = async |path: &str| -> serde_json::Value {
+        let r = http.send("GET", path, &[], b"").await.unwrap();
+        assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    let first = get("/restapis?limit=2").await;
+    assert_eq!(first["item"].as_array().unwrap().len(), 2, "{first}");
+    let position = first["position"].as_str().expect("a position while more follow").to_owned();
+    let last = get(&format!("/restapis?limit=2&position={position}")).await;
+    assert_eq!(last["item"].as_array().unwrap().len(), 1, "{last}");
+    assert!(last.get("position").is_none(), "{last}");
+    assert!(get("/restapis").await.get("position").is_none());
+
+    let first = get("/v2/apis?maxResults=2").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2, "{first}");
+    let token = first["nextToken"].as_str().expect("a nextToken while more follow").to_owned();
+    let last = get(&format!("/v2/apis?maxResults=2&nextToken={token}")).await;
+    assert_eq!(last["items"].as_array().unwrap().len(), 1, "{last}");
+    assert!(last.get("nextToken").is_none(), "{last}");
+    assert_eq!(get("/v2/apis").await["items"].as_array().unwrap().len(), 3);
 }

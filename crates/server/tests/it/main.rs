@@ -40,6 +40,7 @@ mod provisioned;
 mod s3;
 mod s3_outbox;
 mod sandbox;
+mod schedules;
 mod sdk;
 mod sqs;
 mod story;
