@@ -227,6 +227,8 @@ impl Server {
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
         let apigateway = apigateway::ApiGateway::new(store.clone());
+        // A crash may have left event source mappings in a transitional state (Creating, Deleting…).
+        control.settle_event_source_mappings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");

@@ -1,0 +1,36 @@
+//! Lambda event source mappings (event-sources.md §2, §7): boto3 drives the API against a real
+//! server — states, the alias kept in FunctionArn, filters, the recorded errors.
+
+use testkit::TestServer;
+
+use crate::support::boto3_available;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappings_follow_aws_states_shapes_and_errors() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "api"]).await;
+    assert_eq!(out["sqs_mapping"]["State"], "Enabled", "{out}");
+    assert!(out["sqs_mapping"]["FunctionArn"].as_str().unwrap().ends_with(":function:fn:prod"), "{out}");
+}
+
+/// Mappings are durable, and a restart settles what a crash left transitional.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappings_survive_kill_9() {
+    if !boto3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_versa"));
+    let first = testkit::ServerProcess::spawn(bin, dir.path());
+    let out = crate::support::boto3_script("esm_boto3.py", &[&first.endpoint(), "api"]).await;
+    first.kill_9();
+    let second = testkit::ServerProcess::spawn(bin, dir.path());
+    let uuid = out["uuids"]["stream"].as_str().unwrap();
+    let got = crate::support::boto3_script("esm_boto3.py", &[&second.endpoint(), "get", uuid]).await;
+    assert_eq!(got["State"], "Enabled", "{got}");
+    assert_eq!(got["MaximumRetryAttempts"], 1, "{got}");
+    second.terminate();
+}

@@ -1,0 +1,267 @@
+"""Drives Lambda event source mappings through boto3 against a Versa endpoint (event-sources.md
+§2, §7 checks 2 and 5). Asserts as it goes; prints one JSON document of what it observed.
+
+Usage: esm_boto3.py ENDPOINT api
+
+The queue and the stream are real when Versa serves SQS and DynamoDB (then their absence is an
+error too); otherwise their ARNs are only named.
+"""
+import io
+import json
+import re
+import sys
+import time
+import zipfile
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+endpoint, mode = sys.argv[1], sys.argv[2]
+kw = dict(
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="test",
+    aws_secret_access_key="test",
+    config=Config(retries={"max_attempts": 1}),
+)
+lam = boto3.client("lambda", **kw)
+sqs = boto3.client("sqs", **kw)
+ddb = boto3.client("dynamodb", **kw)
+ACCOUNT = "000000000000"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
+FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
+CODE = '''import json
+def handler(event, context):
+    print(json.dumps({"version": context.function_version, "event": event}))
+    return {}
+'''
+
+
+def zipped(code):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as f:
+        f.writestr("index.py", code)
+    return b.getvalue()
+
+
+def function(name, timeout=3):
+    """`name` with versions 1 and 2 and alias prod→1."""
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(CODE)}, Timeout=timeout)
+    for v in ("1", "2"):
+        lam.update_function_configuration(FunctionName=name, Description=f"v{v}")
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        assert lam.publish_version(FunctionName=name)["Version"] == v
+    lam.create_alias(FunctionName=name, Name="prod", FunctionVersion="1")
+
+
+def error(fn, **kw):
+    try:
+        fn(**kw)
+    except ClientError as e:
+        r = e.response
+        return {"code": r["Error"]["Code"], "message": r["Error"]["Message"],
+                "status": r["ResponseMetadata"]["HTTPStatusCode"]}
+    raise AssertionError(f"expected an error from {kw}")
+
+
+def wait_state(uuid, want, limit=10.0):
+    deadline = time.time() + limit
+    while True:
+        try:
+            got = lam.get_event_source_mapping(UUID=uuid)
+        except ClientError as e:
+            if want is None and e.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        if got["State"] == want:
+            return got
+        assert time.time() < deadline, f"{uuid} stuck in {got['State']}, wanted {want}"
+        time.sleep(0.1)
+
+
+def queue(name, **attrs):
+    """A real queue's ARN when Versa serves SQS, else only its name as an ARN."""
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes={k: str(v) for k, v in attrs.items()})["QueueUrl"]
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"], True
+    except ClientError:
+        return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}", False
+
+
+def stream(name):
+    try:
+        t = ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                             BillingMode="PAY_PER_REQUEST",
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        return t["TableDescription"]["LatestStreamArn"], True
+    except ClientError:
+        return f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}/stream/2026-12-05T00:00:00.000", False
+
+
+def api():
+    out = {}
+    function("fn", timeout=3)
+    q, real_sqs = queue("q", VisibilityTimeout=30)
+    s, real_ddb = stream("t")
+    out["real"] = {"sqs": real_sqs, "dynamodb": real_ddb}
+
+    # Check 2 (SQS flavour): 202 Creating, the alias kept, §2.3's SQS shape; Enabled soon.
+    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=q)
+    assert m["ResponseMetadata"]["HTTPStatusCode"] == 202, m
+    assert m["State"] == "Creating", m
+    assert m["FunctionArn"] == FN_ARN + ":prod", m
+    assert m["StateTransitionReason"] == "USER_INITIATED", m
+    assert (m["BatchSize"], m["MaximumBatchingWindowInSeconds"], m["FunctionResponseTypes"]) == (10, 0, []), m
+    for absent in ("StartingPosition", "LastProcessingResult", "ScalingConfig", "FilterCriteria", "DestinationConfig"):
+        assert absent not in m, (absent, m)
+    assert re.fullmatch(r"arn:aws:lambda:us-east-1:\d{12}:event-source-mapping:[0-9a-f-]{36}", m["EventSourceMappingArn"])
+    assert m["EventSourceMappingArn"].endswith(m["UUID"])
+    sqs_uuid = m["UUID"]
+    enabled = wait_state(sqs_uuid, "Enabled")
+    out["sqs_mapping"] = {k: v for k, v in enabled.items() if k != "ResponseMetadata"}
+
+    # Check 5: duplicate, missing function/alias, batch window, and nothing changed after them.
+    e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=q)
+    assert e["status"] == 409 and e["code"] == "ResourceConflictException", e
+    assert e["message"] == (f'An event source mapping with SQS arn (" {q} ") and function (" fn ") already exists. '
+                            f"Please update or delete the existing mapping with UUID {sqs_uuid}"), e
+    for name in ("fn:nope", "nope", "fn:7"):
+        e = error(lam.create_event_source_mapping, FunctionName=name, EventSourceArn=q)
+        assert (e["status"], e["code"], e["message"]) == (400, "InvalidParameterValueException",
+                                                          "Function does not exist"), (name, e)
+    e = error(lam.create_event_source_mapping, FunctionName="fn", EventSourceArn=q, BatchSize=11)
+    assert e["message"] == ("Maximum batch window in seconds must be greater than 0 if maximum batch size is "
+                            "greater than 10"), e
+    e = error(lam.create_event_source_mapping, FunctionName="fn")
+    assert (e["code"], e["message"]) == ("InvalidParameterValueException", "Unrecognized event source."), e
+    e = error(lam.create_event_source_mapping, FunctionName="fn", EventSourceArn=q,
+              FilterCriteria={"Filters": [{"Pattern": "{"}]})
+    assert e["message"] == "Invalid filter pattern definition.", e
+    e = error(lam.create_event_source_mapping, FunctionName="fn", EventSourceArn=q,
+              DestinationConfig={"OnFailure": {"Destination": q}})
+    assert e["message"] == "Unsupported DestinationConfig parameter for given event source mapping type.", e
+    e = error(lam.create_event_source_mapping, FunctionName="fn", EventSourceArn=q, BatchSize=10001)
+    assert e["code"] == "ValidationException" and "batchSize" in e["message"], e
+    if real_sqs:
+        e = error(lam.create_event_source_mapping, FunctionName="fn", EventSourceArn=q[:-1] + "nope")
+        assert e["message"] == ("Error occurred while ReceiveMessage. SQS Error Code: "
+                                "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified queue "
+                                "does not exist."), e
+        short, _ = queue("short", VisibilityTimeout=2)
+        e = error(lam.create_event_source_mapping, FunctionName="fn", EventSourceArn=short)
+        assert e["message"] == "Queue visibility timeout: 2 seconds is less than Function timeout: 3 seconds", e
+    assert len(lam.list_event_source_mappings()["EventSourceMappings"]) == 1
+
+    # Stream errors, then a stream mapping with §2.3's defaults.
+    e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=s)
+    assert e["message"] == ("1 validation error detected: Value null at 'startingPosition' failed to satisfy "
+                            "constraint: Member must not be null."), e
+    e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=s,
+              StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=1)
+    assert e["message"] == f"Unsupported starting position for arn type: {s}", e
+    e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=s, StartingPosition="invalid")
+    assert e["code"] == "ValidationException", e
+    assert e["message"] == ("1 validation error detected: Value 'invalid' at 'startingPosition' failed to satisfy "
+                            "constraint: Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]"), e
+    if real_ddb:
+        gone = s.replace("table/t/", "table/gone/")
+        e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=gone,
+                  StartingPosition="TRIM_HORIZON")
+        assert e["message"] == f"Stream not found: {gone}", e
+    m = lam.create_event_source_mapping(FunctionName=f"{FN_ARN}:prod", EventSourceArn=s,
+                                        StartingPosition="TRIM_HORIZON", FilterCriteria={"Filters": []})
+    assert m["State"] == "Creating" and m["StateTransitionReason"] == "User action", m
+    assert m["FunctionArn"] == FN_ARN + ":prod", m
+    want = {"BatchSize": 100, "MaximumBatchingWindowInSeconds": 0, "StartingPosition": "TRIM_HORIZON",
+            "ParallelizationFactor": 1, "DestinationConfig": {"OnFailure": {}}, "MaximumRecordAgeInSeconds": -1,
+            "BisectBatchOnFunctionError": False, "MaximumRetryAttempts": -1, "TumblingWindowInSeconds": 0,
+            "LastProcessingResult": "No records processed", "FunctionResponseTypes": []}
+    for k, v in want.items():
+        assert m[k] == v, (k, m)
+    assert "FilterCriteria" not in m, m
+    stream_uuid = m["UUID"]
+    e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=s, StartingPosition="LATEST")
+    assert e["message"] == (f'The event source arn (" {s} ") and function (" fn ") provided mapping already exists. '
+                            f"Please update or delete the existing mapping with UUID {stream_uuid}"), e
+    wait_state(stream_uuid, "Enabled")
+
+    # The same queue on the unqualified function is another mapping; disabled from the start.
+    m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=q, Enabled=False,
+                                        ScalingConfig={"MaximumConcurrency": 2},
+                                        FilterCriteria={"Filters": [{"Pattern": '{"body": {"k": [1]}}'}]})
+    assert (m["State"], m["FunctionArn"]) == ("Disabled", FN_ARN), m
+    assert m["ScalingConfig"] == {"MaximumConcurrency": 2} and len(m["FilterCriteria"]["Filters"]) == 1, m
+    plain_uuid = m["UUID"]
+
+    # Filters: FunctionName normalised like Create, compared exactly; unknown names give [].
+    def listed(**kw):
+        return sorted(x["UUID"] for x in lam.list_event_source_mappings(**kw)["EventSourceMappings"])
+    assert listed(FunctionName="fn:prod") == sorted([sqs_uuid, stream_uuid])
+    assert listed(FunctionName=f"{FN_ARN}:prod") == sorted([sqs_uuid, stream_uuid])
+    assert listed(FunctionName="fn") == [plain_uuid]
+    assert listed(FunctionName="doesnotexist") == []
+    assert listed(EventSourceArn=q) == sorted([sqs_uuid, plain_uuid])
+    assert listed(EventSourceArn=q, FunctionName="fn:prod") == [sqs_uuid]
+    page = lam.list_event_source_mappings(MaxItems=2)
+    assert len(page["EventSourceMappings"]) == 2 and "NextMarker" in page, page
+    rest = lam.list_event_source_mappings(Marker=page["NextMarker"])
+    assert len(rest["EventSourceMappings"]) == 1 and "NextMarker" not in rest, rest
+    pages = [x["UUID"] for p in lam.get_paginator("list_event_source_mappings").paginate(PaginationConfig={"PageSize": 1})
+             for x in p["EventSourceMappings"]]
+    assert sorted(pages) == sorted([sqs_uuid, stream_uuid, plain_uuid]), pages
+
+    # Updates: Updating → Enabled, Disabling → Disabled, Enabling → Enabled, re-pointing.
+    before = lam.get_event_source_mapping(UUID=sqs_uuid)
+    u = lam.update_event_source_mapping(UUID=sqs_uuid, BatchSize=5, FunctionResponseTypes=["ReportBatchItemFailures"])
+    assert u["ResponseMetadata"]["HTTPStatusCode"] == 202 and u["State"] == "Updating", u
+    assert (u["BatchSize"], u["FunctionResponseTypes"]) == (5, ["ReportBatchItemFailures"]), u
+    assert u["LastModified"] >= before["LastModified"]
+    wait_state(sqs_uuid, "Enabled")
+    e = error(lam.update_event_source_mapping, UUID=sqs_uuid, BatchSize=20)
+    assert e["message"].startswith("Maximum batch window in seconds must be greater than 0"), e
+    assert lam.get_event_source_mapping(UUID=sqs_uuid)["BatchSize"] == 5
+    assert lam.update_event_source_mapping(UUID=sqs_uuid, Enabled=False)["State"] == "Disabling"
+    wait_state(sqs_uuid, "Disabled")
+    assert lam.update_event_source_mapping(UUID=sqs_uuid, Enabled=True)["State"] == "Enabling"
+    wait_state(sqs_uuid, "Enabled")
+    e = error(lam.update_event_source_mapping, UUID=sqs_uuid, FunctionName="fn:nope")
+    assert e["message"] == "Function does not exist", e
+    e = error(lam.update_event_source_mapping, UUID=sqs_uuid, FunctionName="fn")
+    assert e["code"] == "ResourceConflictException" and plain_uuid in e["message"], e
+    u = lam.update_event_source_mapping(UUID=stream_uuid, FunctionName="fn:1", MaximumRetryAttempts=1,
+                                        BisectBatchOnFunctionError=True,
+                                        DestinationConfig={"OnFailure": {"Destination": q}})
+    assert (u["FunctionArn"], u["MaximumRetryAttempts"], u["BisectBatchOnFunctionError"]) == (FN_ARN + ":1", 1, True)
+    assert u["DestinationConfig"] == {"OnFailure": {"Destination": q}}, u
+    wait_state(stream_uuid, "Enabled")
+
+    # Unknown UUIDs; Delete answers the mapping Deleting, then it is gone.
+    missing = "00000000-0000-4000-8000-000000000000"
+    for call in (lam.get_event_source_mapping, lam.delete_event_source_mapping):
+        e = error(call, UUID=missing)
+        assert (e["status"], e["code"], e["message"]) == (404, "ResourceNotFoundException",
+                                                          "The resource you requested does not exist."), e
+    e = error(lam.update_event_source_mapping, UUID=missing, BatchSize=1)
+    assert e["status"] == 404, e
+    d = lam.delete_event_source_mapping(UUID=plain_uuid)
+    assert d["ResponseMetadata"]["HTTPStatusCode"] == 202 and d["State"] == "Deleting", d
+    assert d["UUID"] == plain_uuid and d["FunctionArn"] == FN_ARN
+    wait_state(plain_uuid, None)
+    assert listed() == sorted([sqs_uuid, stream_uuid])
+    # Mappings survive DeleteFunction (AWS leaves them Enabled).
+    lam.delete_function(FunctionName="fn")
+    assert lam.get_event_source_mapping(UUID=sqs_uuid)["State"] == "Enabled"
+    out["uuids"] = {"sqs": sqs_uuid, "stream": stream_uuid}
+    return out
+
+
+def get():
+    m = lam.get_event_source_mapping(UUID=sys.argv[3])
+    m.pop("ResponseMetadata")
+    return m
+
+
+print(json.dumps({"api": api, "get": get}[mode](), default=str))
