@@ -61,6 +61,8 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// The SQS API (service `sqs`); set by the server.
+    pub sqs: Option<sqs::Sqs>,
     /// API Gateway (service `apigateway`, and execute-api); set by the server.
     pub apigateway: Option<apigateway::ApiGateway>,
     /// Throttling buckets of API Gateway stages with limits.
@@ -101,6 +103,7 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            sqs: None,
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
             console: None,
@@ -176,6 +179,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
             Ok(req) => services::codedeploy(&state, req).await,
             Err(refusal) => refusal.logs(),
+        },
+        services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
+            Ok(req) => services::sqs(&state, req).await,
+            Err(refusal) => refusal.cloudwatch(cloudwatch::Protocol::Json, true, &request_id),
         },
         services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
             Ok(req) => services::apigateway(&state, req).await,

@@ -21,6 +21,8 @@ pub(crate) enum Service {
     CloudWatch,
     /// CodeDeploy (`codedeploy`, JSON 1.1).
     CodeDeploy,
+    /// SQS (`sqs`, JSON 1.0 query-compatible).
+    Sqs,
     /// S3; the bucket when the Host header names it (virtual-hosted style).
     S3 {
         bucket_from_host: Option<String>,
@@ -68,6 +70,7 @@ impl Service {
                 "logs" => Service::Logs,
                 cloudwatch::SERVICE => Service::CloudWatch,
                 codedeploy::SERVICE => Service::CodeDeploy,
+                sqs::SERVICE => Service::Sqs,
                 apigateway::SERVICE => Service::ApiGateway,
                 "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
                 other => Service::Unknown(other.to_owned()),
@@ -79,6 +82,9 @@ impl Service {
         }
         if target.starts_with(codedeploy::TARGET_PREFIX) {
             return Service::CodeDeploy;
+        }
+        if target.starts_with(sqs::TARGET_PREFIX) {
+            return Service::Sqs;
         }
         // CloudWatch's CBOR path would otherwise be S3 path-style (bucket `service`).
         let smithy_cbor = headers.get("smithy-protocol").is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor");
@@ -193,7 +199,7 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
     let message = format!(
-        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway and s3."
+        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs and s3."
     );
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
@@ -301,6 +307,50 @@ pub(crate) async fn codedeploy(state: &ApiState, req: Request<Body>) -> Response
     json(service.handle(&scope, target.as_deref(), &body).await)
 }
 
+/// Serves one SQS request (`sqs::Sqs::handle`).
+pub(crate) async fn sqs(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let render = |r: sqs::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert("content-type", HeaderValue::from_static(sqs::Response::CONTENT_TYPE));
+        for (name, value) in r.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                out.headers_mut().insert(name, v);
+            }
+        }
+        out
+    };
+    let Some(service) = state.sqs.clone() else {
+        return render(sqs::Response::error(&sqs::Error::invalid_parameter("SQS is not available on this server.")));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let (target, host) = {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (header("x-amz-target"), header("host").unwrap_or_else(|| state.listen.to_string()))
+    };
+    let sender_id = crate::auth::credential(req.headers(), &query)
+        .map_or_else(|| scope.account.as_str().to_owned(), |c| c.access_key_id);
+    let ctx = sqs::Context {
+        account: scope.account.as_str().to_owned(),
+        region: scope.region.as_str().to_owned(),
+        host,
+        scheme: crate::scheme(req.extensions()),
+        sender_id,
+    };
+    let body = match axum::body::to_bytes(req.into_body(), sqs::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = sqs::Error::invalid_parameter(format!(
+                "The request body is larger than {} bytes.",
+                sqs::REQUEST_BYTES_MAX
+            ));
+            return render(sqs::Response::error(&e));
+        }
+    };
+    render(service.handle(&ctx, target.as_deref(), &body).await)
+}
+
 /// A CloudWatch answer as an HTTP response.
 pub(crate) fn into_http(r: cloudwatch::Response) -> Response<Body> {
     let mut out = Response::new(Body::from(r.body));
@@ -338,9 +388,10 @@ mod tests {
         let q = Query::default();
         assert_eq!(Service::of(&signed("lambda"), "/", &q), Service::Lambda);
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
-        assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Unknown("sqs".into()));
+        assert_eq!(Service::of(&signed("kinesis"), "/", &q), Service::Unknown("kinesis".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
+        assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Sqs);
         let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
         assert_eq!(Service::of(&signed("monitoring"), cbor, &q), Service::CloudWatch);
         assert_eq!(Service::of(&signed("s3"), cbor, &q), Service::S3 { bucket_from_host: None });
@@ -365,6 +416,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "CodeDeploy_20141006.ListApplications".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CodeDeploy);
+        h.insert("x-amz-target", "AmazonSQS.ListQueues".parse().unwrap());
+        assert_eq!(Service::of(&h, "/", &q), Service::Sqs);
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);

@@ -63,6 +63,8 @@ pub(crate) enum Kind {
     CloudWatch,
     /// CodeDeploy (JSON 1.1): refusals in Logs' JSON 1.1 shape.
     CodeDeploy,
+    /// SQS (JSON 1.0, query-compatible): refusals in CloudWatch's JSON 1.0 shape.
+    Sqs,
     /// API Gateway control planes (rest-json, v1 and v2): refusals in Lambda's JSON shape.
     ApiGateway,
 }
@@ -217,6 +219,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::S3 => "s3",
         Kind::CloudWatch => cloudwatch::SERVICE,
         Kind::CodeDeploy => codedeploy::SERVICE,
+        Kind::Sqs => sqs::SERVICE,
         Kind::ApiGateway => apigateway::SERVICE,
     };
     if auth.service != expected {

@@ -4,6 +4,7 @@
 
 mod alarm_actions;
 mod config;
+mod esm_sources;
 pub mod credentials;
 mod s3_bridge;
 
@@ -57,6 +58,8 @@ pub struct Server {
     cloudwatch: cloudwatch::CloudWatch,
     /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
     codedeploy: codedeploy::CodeDeploy,
+    /// SQS (its retention purge started by `serve`).
+    sqs: sqs::Sqs,
     /// API Gateway (REST and HTTP APIs) over the store.
     apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -226,6 +229,8 @@ impl Server {
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
+        let sqs = sqs::Sqs::new(store.clone());
+        control.set_esm_sources(esm_sources::checks(sqs.clone()));
         let apigateway = apigateway::ApiGateway::new(store.clone());
         // A crash may have left event source mappings in a transitional state (Creating, Deleting…).
         control.settle_event_source_mappings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -246,6 +251,7 @@ impl Server {
             metrics,
             cloudwatch,
             codedeploy,
+            sqs,
             apigateway,
             alarms,
             _lock: lock,
@@ -270,6 +276,11 @@ impl Server {
     /// The CloudWatch alarms engine (what `crates/cloudwatch` calls, and subscribers watch).
     pub fn alarms(&self) -> &alarms::Alarms {
         &self.alarms
+    }
+
+    /// SQS: the API's service, and `client()`, the in-process `sqs::QueueClient` pollers use.
+    pub fn sqs(&self) -> &sqs::Sqs {
+        &self.sqs
     }
 
     /// Whether requests are verified.
@@ -302,6 +313,7 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.sqs = Some(self.sqs.clone());
         state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
@@ -326,15 +338,34 @@ impl Server {
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
         let flusher = self.metrics.start_flusher();
+        let retention = self.sqs.start_retention();
+        let pollers = invoke::esm::start(
+            self.control.clone(),
+            self.engine.clone(),
+            invoke::esm::Sources {
+                queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))),
+                streams: None,
+            },
+        );
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
+        // Long polls end when the stop begins: the listener waits for requests in flight.
+        let sqs = self.sqs.clone();
+        let shutdown = async move {
+            shutdown.await;
+            sqs.stop_long_polls();
+        };
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
         deployer.abort();
         evaluator.abort();
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        retention.abort();
+        pollers.abort();
+        let _ = pollers.await;
+        let _ = retention.await;
         let _ = deployer.await;
         let _ = evaluator.await;
         let _ = worker.await;

@@ -15,6 +15,7 @@
 
 mod codec;
 mod sqlite;
+mod sqs;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -30,6 +31,7 @@ use model::scope::Scope;
 use tokio::sync::oneshot;
 
 pub use crate::sqlite::{SqliteBackend, SqliteOptions};
+pub use crate::sqs::{SqsCounts, SqsMessageRow, SqsQueueRow};
 
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {
@@ -384,6 +386,39 @@ pub trait ReadTx {
     fn cd_deployments_shown(&mut self, since_ms: i64, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError>;
     /// The tags of a CodeDeploy resource, by key.
     fn cd_tags(&mut self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// An SQS queue by account, region and name.
+    fn sqs_queue(&mut self, account: &str, region: &str, name: &str) -> Result<Option<SqsQueueRow>, StoreError>;
+    /// An SQS queue by id.
+    fn sqs_queue_by_id(&mut self, id: i64) -> Result<Option<SqsQueueRow>, StoreError>;
+    /// The queues of an account and region whose name starts with `prefix`, by name, after
+    /// `after`; at most `limit`.
+    fn sqs_queues(
+        &mut self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SqsQueueRow>, StoreError>;
+    /// How many queues an account has in a region.
+    fn sqs_queue_count(&mut self, account: &str, region: &str) -> Result<u64, StoreError>;
+    /// One message by its sequence number.
+    fn sqs_message(&mut self, seq: i64) -> Result<Option<SqsMessageRow>, StoreError>;
+    /// At most `limit` messages receivable at `now_ms` (unexpired, visible; FIFO: in order,
+    /// of groups with nothing in flight).
+    fn sqs_candidates(
+        &mut self,
+        queue_id: i64,
+        now_ms: i64,
+        fifo: bool,
+        limit: usize,
+    ) -> Result<Vec<SqsMessageRow>, StoreError>;
+    /// When the next message of a queue not visible at `now_ms` becomes visible.
+    fn sqs_next_visible(&mut self, queue_id: i64, now_ms: i64) -> Result<Option<i64>, StoreError>;
+    /// A queue's visible, in-flight and delayed messages at `now_ms`.
+    fn sqs_counts(&mut self, queue_id: i64, now_ms: i64) -> Result<SqsCounts, StoreError>;
+    /// The message id and sequence number a live deduplication key stands for.
+    fn sqs_dedup(&mut self, queue_id: i64, key: &str, now_ms: i64) -> Result<Option<(String, i64)>, StoreError>;
     /// An API Gateway API (REST or HTTP) by its id, whatever its account.
     fn apigw_api(&mut self, id: &str) -> Result<Option<ApigwRow>, StoreError>;
     /// At most `limit` APIs of one kind (`rest` or `http`) in a scope, by id.
@@ -610,6 +645,34 @@ pub trait WriteTx: ReadTx {
         name: &str,
         tags: &[(String, String)],
     ) -> Result<(), StoreError>;
+    /// Inserts a queue (its `id`, `messages` and `bytes` are ignored); returns the new id.
+    fn sqs_insert_queue(&mut self, queue: &SqsQueueRow) -> Result<i64, StoreError>;
+    /// Replaces a queue's document.
+    fn sqs_update_queue(&mut self, id: i64, doc: &str) -> Result<(), StoreError>;
+    /// Deletes a queue with its messages and deduplication keys.
+    fn sqs_delete_queue(&mut self, id: i64) -> Result<bool, StoreError>;
+    /// Inserts a message (its `seq` is ignored); returns its sequence number.
+    fn sqs_insert_message(&mut self, message: &SqsMessageRow) -> Result<i64, StoreError>;
+    /// Writes a message's visibility, receive count, first receive time, receipt handle and
+    /// attribute document.
+    fn sqs_update_message(&mut self, message: &SqsMessageRow) -> Result<(), StoreError>;
+    fn sqs_delete_message(&mut self, seq: i64) -> Result<bool, StoreError>;
+    /// Moves a message to another queue (a dead-letter queue), visible at `visible_ms`.
+    fn sqs_move_message(&mut self, seq: i64, to_queue: i64, visible_ms: i64) -> Result<(), StoreError>;
+    /// Deletes every message of a queue; returns how many went.
+    fn sqs_purge(&mut self, queue_id: i64) -> Result<u64, StoreError>;
+    /// Records a deduplication key until `expires_ms`.
+    fn sqs_put_dedup(
+        &mut self,
+        queue_id: i64,
+        key: &str,
+        message_id: &str,
+        seq: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Deletes at most `limit` messages past their retention, and expired deduplication keys;
+    /// returns how many messages went.
+    fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -27,6 +27,7 @@ use crate::{
     WriteJob, WriteTx,
 };
 use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, EsmRow};
+use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -444,6 +445,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX apigw_apis_scope ON apigw_apis(account, region, kind, id);
     "#,
+    // 15: SQS queues, messages and FIFO deduplication keys (`crates/store/src/sqs.rs`).
+    crate::sqs::MIGRATION,
     // (esm) Lambda event source mappings (`control::esm`): one row per mapping, the mapping as
     // one document of control's; stream checkpoints per (mapping, stream label, shard), deleted
     // with their mapping. SQS keeps its in-flight state in the queue itself.
@@ -1534,6 +1537,54 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![arn], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+    fn sqs_queue(&mut self, account: &str, region: &str, name: &str) -> Result<Option<SqsQueueRow>, StoreError> {
+        sqs::queue(self.conn, account, region, name)
+    }
+
+    fn sqs_queue_by_id(&mut self, id: i64) -> Result<Option<SqsQueueRow>, StoreError> {
+        sqs::queue_by_id(self.conn, id)
+    }
+
+    fn sqs_queues(
+        &mut self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SqsQueueRow>, StoreError> {
+        sqs::queues(self.conn, account, region, prefix, after, limit)
+    }
+
+    fn sqs_queue_count(&mut self, account: &str, region: &str) -> Result<u64, StoreError> {
+        sqs::queue_count(self.conn, account, region)
+    }
+
+    fn sqs_message(&mut self, seq: i64) -> Result<Option<SqsMessageRow>, StoreError> {
+        sqs::message(self.conn, seq)
+    }
+
+    fn sqs_candidates(
+        &mut self,
+        queue_id: i64,
+        now_ms: i64,
+        fifo: bool,
+        limit: usize,
+    ) -> Result<Vec<SqsMessageRow>, StoreError> {
+        sqs::candidates(self.conn, queue_id, now_ms, fifo, limit)
+    }
+
+    fn sqs_next_visible(&mut self, queue_id: i64, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        sqs::next_visible(self.conn, queue_id, now_ms)
+    }
+
+    fn sqs_counts(&mut self, queue_id: i64, now_ms: i64) -> Result<SqsCounts, StoreError> {
+        sqs::counts(self.conn, queue_id, now_ms)
+    }
+
+    fn sqs_dedup(&mut self, queue_id: i64, key: &str, now_ms: i64) -> Result<Option<(String, i64)>, StoreError> {
+        sqs::dedup(self.conn, queue_id, key, now_ms)
+    }
 
     fn apigw_api(&mut self, id: &str) -> Result<Option<ApigwRow>, StoreError> {
         self.conn
@@ -2456,5 +2507,51 @@ impl WriteTx for SqliteTx<'_> {
             stmt.execute(params![account, region, name, k, v]).map_err(db_err)?;
         }
         Ok(())
+    }
+    fn sqs_insert_queue(&mut self, queue: &SqsQueueRow) -> Result<i64, StoreError> {
+        sqs::insert_queue(self.conn, queue)
+    }
+
+    fn sqs_update_queue(&mut self, id: i64, doc: &str) -> Result<(), StoreError> {
+        sqs::update_queue(self.conn, id, doc)
+    }
+
+    fn sqs_delete_queue(&mut self, id: i64) -> Result<bool, StoreError> {
+        sqs::delete_queue(self.conn, id)
+    }
+
+    fn sqs_insert_message(&mut self, message: &SqsMessageRow) -> Result<i64, StoreError> {
+        sqs::insert_message(self.conn, message)
+    }
+
+    fn sqs_update_message(&mut self, message: &SqsMessageRow) -> Result<(), StoreError> {
+        sqs::update_message(self.conn, message)
+    }
+
+    fn sqs_delete_message(&mut self, seq: i64) -> Result<bool, StoreError> {
+        sqs::delete_message(self.conn, seq)
+    }
+
+    fn sqs_move_message(&mut self, seq: i64, to_queue: i64, visible_ms: i64) -> Result<(), StoreError> {
+        sqs::move_message(self.conn, seq, to_queue, visible_ms)
+    }
+
+    fn sqs_purge(&mut self, queue_id: i64) -> Result<u64, StoreError> {
+        sqs::purge(self.conn, queue_id)
+    }
+
+    fn sqs_put_dedup(
+        &mut self,
+        queue_id: i64,
+        key: &str,
+        message_id: &str,
+        seq: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqs::put_dedup(self.conn, queue_id, key, message_id, seq, expires_ms)
+    }
+
+    fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
+        sqs::expire(self.conn, now_ms, limit)
     }
 }

@@ -863,6 +863,107 @@ async fn codedeploy_deployments_page_newest_first_and_are_trimmed_per_group() {
     assert_eq!(shown.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["d-000000100", "d-000000009"]);
 }
 
+fn sqs_message(queue_id: i64, group: Option<&str>, sent_ms: i64) -> crate::SqsMessageRow {
+    crate::SqsMessageRow {
+        seq: 0,
+        queue_id,
+        message_id: format!("m-{sent_ms}"),
+        body: "body".into(),
+        attrs: "{}".into(),
+        md5_body: "x".into(),
+        md5_attrs: None,
+        sent_ms,
+        visible_ms: sent_ms,
+        expires_ms: sent_ms + 1_000,
+        receive_count: 0,
+        first_receive_ms: None,
+        receipt: None,
+        group_id: group.map(str::to_owned),
+        dedup_id: None,
+        size: 4,
+    }
+}
+
+#[tokio::test]
+async fn sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let queue = |name: &str| crate::SqsQueueRow {
+        id: 0,
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        name: name.into(),
+        created_ms: 1,
+        doc: "{}".into(),
+        messages: 0,
+        bytes: 0,
+    };
+    let (q, dlq) = store
+        .write(move |tx| Ok::<_, StoreError>((tx.sqs_insert_queue(&queue("q"))?, tx.sqs_insert_queue(&queue("dlq"))?)))
+        .await
+        .unwrap();
+    let seqs = store
+        .write(move |tx| {
+            let mut seqs = Vec::new();
+            for (i, g) in ["a", "b", "a"].into_iter().enumerate() {
+                seqs.push(tx.sqs_insert_message(&sqs_message(q, Some(g), 100 + i as i64))?);
+            }
+            tx.sqs_put_dedup(q, "d", "m-100", seqs[0], 400)?;
+            Ok::<_, StoreError>(seqs)
+        })
+        .await
+        .unwrap();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let (ids, counts, row) = store
+        .write(move |tx| {
+            // FIFO: group a's first message in flight hides the rest of group a.
+            let mut first = tx.sqs_candidates(q, 200, true, 10)?.remove(0);
+            first.visible_ms = 500;
+            first.receive_count = 1;
+            first.receipt = Some("h".into());
+            tx.sqs_update_message(&first)?;
+            let ids: Vec<i64> = tx.sqs_candidates(q, 200, true, 10)?.iter().map(|m| m.seq).collect();
+            Ok::<_, StoreError>((ids, tx.sqs_counts(q, 200)?, tx.sqs_queue_by_id(q)?.unwrap()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![seqs[1]]);
+    assert_eq!((counts.visible, counts.in_flight, counts.delayed), (2, 1, 0));
+    assert_eq!((row.messages, row.bytes), (3, 12));
+    let r = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((tx.sqs_dedup(q, "d", 300)?, tx.sqs_dedup(q, "d", 400)?, tx.sqs_next_visible(q, 200)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, (Some(("m-100".to_owned(), seqs[0])), None, Some(500)));
+    // A move to the dead-letter queue, a delete, then expiry and purge.
+    let (q_row, dlq_row, expired) = store
+        .write(move |tx| {
+            tx.sqs_move_message(seqs[0], dlq, 250)?;
+            assert!(tx.sqs_delete_message(seqs[1])?);
+            assert!(!tx.sqs_delete_message(seqs[1])?);
+            let expired = tx.sqs_expire(100 + 1_002, 10)?;
+            Ok::<_, StoreError>((tx.sqs_queue_by_id(q)?.unwrap(), tx.sqs_queue_by_id(dlq)?.unwrap(), expired))
+        })
+        .await
+        .unwrap();
+    assert_eq!(expired, 2, "the moved message and the third one are past their retention");
+    assert_eq!((q_row.messages, q_row.bytes, dlq_row.messages), (0, 0, 0));
+    let n = store
+        .write(move |tx| {
+            tx.sqs_insert_message(&sqs_message(q, None, 5_000))?;
+            let n = tx.sqs_purge(q)?;
+            assert!(tx.sqs_delete_queue(q)?);
+            Ok::<_, StoreError>(n)
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let left = store.read(move |tx| tx.sqs_queues("123456789012", "us-east-1", "", None, 10)).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["dlq"]);
+}
+
 #[tokio::test]
 async fn api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind() {
     let dir = tempfile::tempdir().unwrap();

@@ -262,12 +262,12 @@ async fn requests_are_dispatched_by_the_signed_service() {
         )
     };
     // A service Versa does not serve gets a JSON error naming it.
-    let r = http.send("POST", "/", &[("authorization", &sign("sqs"))], b"Action=ListQueues").await.unwrap();
+    let r = http.send("POST", "/", &[("authorization", &sign("kinesis"))], b"{}").await.unwrap();
     assert_eq!(r.status, 400);
     assert_eq!(r.header("x-amzn-errortype"), Some("UnknownServiceException"));
     let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(body["__type"], "UnknownServiceException");
-    assert!(body["message"].as_str().unwrap().contains("'sqs'"), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("'kinesis'"), "{body}");
 
     // Logs requests, signed or recognised by their target, reach the logs API.
     let target = ("x-amz-target", "Logs_20140328.DescribeLogGroups");

@@ -38,6 +38,7 @@ mod s3;
 mod s3_outbox;
 mod sandbox;
 mod sdk;
+mod sqs;
 mod story;
 mod support;
 mod tags;
