@@ -80,7 +80,9 @@ pub fn checks(sqs: sqs::Sqs) -> control::EsmSources {
         Box::pin(async move {
             match control::SourceKind::of(&arn) {
                 Some(control::SourceKind::Sqs) => match client.queue_info(&arn).await {
-                    Ok(q) => control::SourceCheck::Queue { fifo: q.fifo, visibility_timeout_s: q.visibility_timeout_secs },
+                    Ok(q) => {
+                        control::SourceCheck::Queue { fifo: q.fifo, visibility_timeout_s: q.visibility_timeout_secs }
+                    }
                     Err(_) => control::SourceCheck::Missing,
                 },
                 _ => control::SourceCheck::Stream,

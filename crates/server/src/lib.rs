@@ -4,8 +4,8 @@
 
 mod alarm_actions;
 mod config;
-mod esm_sources;
 pub mod credentials;
+mod esm_sources;
 mod s3_bridge;
 
 use std::future::Future;
@@ -342,10 +342,7 @@ impl Server {
         let pollers = invoke::esm::start(
             self.control.clone(),
             self.engine.clone(),
-            invoke::esm::Sources {
-                queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))),
-                streams: None,
-            },
+            invoke::esm::Sources { queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))), streams: None },
         );
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();

@@ -13,6 +13,8 @@ async fn mappings_follow_aws_states_shapes_and_errors() {
     let server = TestServer::start().await;
     let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "api"]).await;
     assert_eq!(out["sqs_mapping"]["State"], "Enabled", "{out}");
+    // The queue was real: the missing-queue and visibility checks ran.
+    assert_eq!(out["real"]["sqs"], true, "{out}");
     assert!(out["sqs_mapping"]["FunctionArn"].as_str().unwrap().ends_with(":function:fn:prod"), "{out}");
 }
 
@@ -33,4 +35,17 @@ async fn mappings_survive_kill_9() {
     assert_eq!(got["State"], "Enabled", "{got}");
     assert_eq!(got["MaximumRetryAttempts"], 1, "{got}");
     second.terminate();
+}
+
+/// §7 checks 8 and 10 through a mapping on an alias: a partial batch failure redelivers only the
+/// failed messages, which end in the DLQ after maxReceiveCount; a promotion is seen by the
+/// next batch; an empty itemIdentifier fails the whole batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_mapping_on_an_alias_redelivers_only_failures() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "sqs"]).await;
+    assert!(out["batches"].as_u64().unwrap() >= 4, "{out}");
 }

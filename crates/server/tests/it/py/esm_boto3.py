@@ -258,10 +258,117 @@ def api():
     return out
 
 
+SQS_CODE = '''import json
+def handler(event, context):
+    recs = event["Records"]
+    print("ESM " + json.dumps({"version": context.function_version, "records": [
+        {"id": r["messageId"], "body": r["body"], "count": r["attributes"]["ApproximateReceiveCount"],
+         "source": r["eventSource"], "arn": r["eventSourceARN"], "md5": r["md5OfBody"]} for r in recs]}))
+    if any(r["body"] == "blank" and r["attributes"]["ApproximateReceiveCount"] == "1" for r in recs):
+        return {"batchItemFailures": [{"itemIdentifier": ""}]}
+    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in recs if r["body"].startswith("fail")]}
+'''
+
+
+def invocations(group="/aws/lambda/fn"):
+    """Every batch the function logged, oldest first."""
+    logs = boto3.client("logs", **kw)
+    out, token = [], None
+    while True:
+        args = {"logGroupName": group}
+        if token:
+            args["nextToken"] = token
+        try:
+            page = logs.filter_log_events(**args)
+        except ClientError:
+            return []
+        for e in page["events"]:
+            if e["message"].startswith("ESM "):
+                out.append((e["timestamp"], json.loads(e["message"][4:])))
+        token = page.get("nextToken")
+        if not token:
+            break
+    return [b for _, b in sorted(out, key=lambda x: x[0])]
+
+
+def until(what, check, limit=30.0):
+    deadline = time.time() + limit
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def sqs_story():
+    """§7 checks 8 and 10, and a promotion seen at the next batch."""
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(SQS_CODE)}, Timeout=3)
+    for v in ("1", "2"):
+        lam.update_function_configuration(FunctionName="fn", Description=f"v{v}")
+        lam.get_waiter("function_updated_v2").wait(FunctionName="fn")
+        assert lam.publish_version(FunctionName="fn")["Version"] == v
+    lam.create_alias(FunctionName="fn", Name="prod", FunctionVersion="1")
+    dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="q", Attributes={
+        "VisibilityTimeout": "5",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})["QueueUrl"]
+    q = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bodies = ["ok-1", "fail-1", "ok-2", "fail-2"]
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])
+    ids = {e["MessageId"]: bodies[int(e["Id"])] for e in sent["Successful"]}
+    # Messages queued before the mapping exists are delivered.
+    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=q, BatchSize=10,
+                                        MaximumBatchingWindowInSeconds=1,
+                                        FunctionResponseTypes=["ReportBatchItemFailures"])
+    uuid = m["UUID"]
+
+    def dlq_holds_two():
+        got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                  VisibilityTimeout=60).get("Messages", [])
+        return got if len(got) == 2 else None
+    dead = until("the two failures in the DLQ", dlq_holds_two, limit=40)
+    batches = invocations()
+    assert sorted(r["body"] for r in batches[0]["records"]) == sorted(bodies), batches
+    assert all(r["count"] == "1" and r["source"] == "aws:sqs" and r["arn"] == q for r in batches[0]["records"])
+    seen = [(r["body"], r["count"]) for b in batches for r in b["records"]]
+    assert seen.count(("ok-1", "1")) == 1 and seen.count(("ok-2", "1")) == 1, seen
+    assert [s for s in seen if s[0].startswith("ok")] == [("ok-1", "1"), ("ok-2", "1")] or \
+        sorted(s for s in seen if s[0].startswith("ok")) == [("ok-1", "1"), ("ok-2", "1")], seen
+    assert sorted(s for s in seen if s[0].startswith("fail")) == [
+        ("fail-1", "1"), ("fail-1", "2"), ("fail-2", "1"), ("fail-2", "2")], seen
+    assert all(b["version"] == "1" for b in batches), batches
+    assert sorted((d["MessageId"], d["Body"]) for d in dead) == sorted(
+        (i, b) for i, b in ids.items() if b.startswith("fail")), dead
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                                                   "ApproximateNumberOfMessagesNotVisible"])
+    assert counts["Attributes"] == {"ApproximateNumberOfMessages": "0",
+                                    "ApproximateNumberOfMessagesNotVisible": "0"}, counts
+
+    # Promotion: the next batch runs the new version; the mapping itself is untouched.
+    before = lam.get_event_source_mapping(UUID=uuid)
+    lam.update_alias(FunctionName="fn", Name="prod", FunctionVersion="2")
+    sqs.send_message(QueueUrl=url, MessageBody="after-promotion")
+    b = until("the batch after the promotion",
+              lambda: [b for b in invocations() if b["records"][0]["body"] == "after-promotion"])
+    assert b[0]["version"] == "2", b
+    assert lam.get_event_source_mapping(UUID=uuid)["LastModified"] == before["LastModified"]
+
+    # Check 10: an empty itemIdentifier fails the whole batch, which comes back (ReceiveCount 2).
+    sqs.send_message(QueueUrl=url, MessageBody="blank")
+    got = until("the blank batch twice",
+                lambda: [r["count"] for b in invocations() for r in b["records"] if r["body"] == "blank"]
+                if len([1 for b in invocations() for r in b["records"] if r["body"] == "blank"]) >= 2 else None)
+    assert got == ["1", "2"], got
+    return {"batches": len(invocations()), "uuid": uuid}
+
+
 def get():
     m = lam.get_event_source_mapping(UUID=sys.argv[3])
     m.pop("ResponseMetadata")
     return m
 
 
-print(json.dumps({"api": api, "get": get}[mode](), default=str))
+print(json.dumps({"api": api, "get": get, "sqs": sqs_story}[mode](), default=str))
