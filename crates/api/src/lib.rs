@@ -63,6 +63,8 @@ pub struct ApiState {
     pub codedeploy: Option<codedeploy::CodeDeploy>,
     /// The SQS API (service `sqs`); set by the server.
     pub sqs: Option<sqs::Sqs>,
+    /// DynamoDB and DynamoDB Streams (service `dynamodb`); set by the server.
+    pub dynamodb: Option<dynamodb::DynamoDb>,
     /// API Gateway (service `apigateway`, and execute-api); set by the server.
     pub apigateway: Option<apigateway::ApiGateway>,
     /// Throttling buckets of API Gateway stages with limits.
@@ -104,6 +106,7 @@ impl ApiState {
             cloudwatch: None,
             codedeploy: None,
             sqs: None,
+            dynamodb: None,
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
             console: None,
@@ -183,6 +186,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
             Ok(req) => services::sqs(&state, req).await,
             Err(refusal) => refusal.cloudwatch(cloudwatch::Protocol::Json, true, &request_id),
+        },
+        services::Service::DynamoDb => match verify::authenticate(&state, verify::Kind::DynamoDb, req).await {
+            Ok(req) => services::dynamodb(&state, req).await,
+            Err(refusal) => refusal.logs(),
         },
         services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
             Ok(req) => services::apigateway(&state, req).await,

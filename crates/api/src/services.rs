@@ -23,6 +23,8 @@ pub(crate) enum Service {
     CodeDeploy,
     /// SQS (`sqs`, JSON 1.0 query-compatible).
     Sqs,
+    /// DynamoDB and DynamoDB Streams (`dynamodb`, JSON 1.0; split by target in the crate).
+    DynamoDb,
     /// S3; the bucket when the Host header names it (virtual-hosted style).
     S3 {
         bucket_from_host: Option<String>,
@@ -71,6 +73,7 @@ impl Service {
                 cloudwatch::SERVICE => Service::CloudWatch,
                 codedeploy::SERVICE => Service::CodeDeploy,
                 sqs::SERVICE => Service::Sqs,
+                dynamodb::SERVICE => Service::DynamoDb,
                 apigateway::SERVICE => Service::ApiGateway,
                 "s3" => Service::S3 { bucket_from_host: s3::bucket_from_host(host) },
                 other => Service::Unknown(other.to_owned()),
@@ -85,6 +88,9 @@ impl Service {
         }
         if target.starts_with(sqs::TARGET_PREFIX) {
             return Service::Sqs;
+        }
+        if target.starts_with(dynamodb::TARGET_PREFIX) || target.starts_with(dynamodb::STREAMS_TARGET_PREFIX) {
+            return Service::DynamoDb;
         }
         // CloudWatch's CBOR path would otherwise be S3 path-style (bucket `service`).
         let smithy_cbor = headers.get("smithy-protocol").is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor");
@@ -199,7 +205,7 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
     let message = format!(
-        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs and s3."
+        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs, dynamodb and s3."
     );
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
@@ -351,6 +357,31 @@ pub(crate) async fn sqs(state: &ApiState, req: Request<Body>) -> Response<Body> 
     render(service.handle(&ctx, target.as_deref(), &body).await)
 }
 
+/// Serves one DynamoDB or DynamoDB Streams request (JSON 1.0: `POST /` with `X-Amz-Target`).
+pub(crate) async fn dynamodb(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let json = |r: dynamodb::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert("content-type", HeaderValue::from_static(dynamodb::Response::CONTENT_TYPE));
+        out
+    };
+    let Some(service) = state.dynamodb.clone() else {
+        let type_ = "com.amazonaws.dynamodb.v20120810#InternalServerError";
+        return json(dynamodb::Response::error(500, type_, "DynamoDB is not available on this server."));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match axum::body::to_bytes(req.into_body(), dynamodb::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let type_ = "com.amazon.coral.service#SerializationException";
+            return json(dynamodb::Response::error(413, type_, "Request body too large."));
+        }
+    };
+    json(service.handle(scope.account.as_str(), scope.region.as_str(), target.as_deref(), &body).await)
+}
+
 /// A CloudWatch answer as an HTTP response.
 pub(crate) fn into_http(r: cloudwatch::Response) -> Response<Body> {
     let mut out = Response::new(Body::from(r.body));
@@ -390,6 +421,7 @@ mod tests {
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
         assert_eq!(Service::of(&signed("kinesis"), "/", &q), Service::Unknown("kinesis".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
+        assert_eq!(Service::of(&signed("dynamodb"), "/", &q), Service::DynamoDb);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
         assert_eq!(Service::of(&signed("sqs"), "/", &q), Service::Sqs);
         let cbor = "/service/GraniteServiceVersion20100801/operation/ListMetrics";
@@ -418,6 +450,11 @@ mod tests {
         assert_eq!(Service::of(&h, "/", &q), Service::CodeDeploy);
         h.insert("x-amz-target", "AmazonSQS.ListQueues".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::Sqs);
+        for target in ["DynamoDB_20120810.ListTables", "DynamoDBStreams_20120810.ListStreams"] {
+            let mut h = HeaderMap::new();
+            h.insert("x-amz-target", target.parse().unwrap());
+            assert_eq!(Service::of(&h, "/", &q), Service::DynamoDb, "{target}");
+        }
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "GraniteServiceVersion20100801.ListMetrics".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CloudWatch);

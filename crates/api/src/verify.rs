@@ -65,6 +65,8 @@ pub(crate) enum Kind {
     CodeDeploy,
     /// SQS (JSON 1.0, query-compatible): refusals in CloudWatch's JSON 1.0 shape.
     Sqs,
+    /// DynamoDB and its Streams (JSON 1.0): refusals in the same `__type` shape.
+    DynamoDb,
     /// API Gateway control planes (rest-json, v1 and v2): refusals in Lambda's JSON shape.
     ApiGateway,
 }
@@ -220,6 +222,7 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::CloudWatch => cloudwatch::SERVICE,
         Kind::CodeDeploy => codedeploy::SERVICE,
         Kind::Sqs => sqs::SERVICE,
+        Kind::DynamoDb => dynamodb::SERVICE,
         Kind::ApiGateway => apigateway::SERVICE,
     };
     if auth.service != expected {

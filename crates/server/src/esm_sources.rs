@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use dynamodb::StreamClient;
 use invoke::esm::{BoxFuture, QueueMessage, QueueSource};
+use invoke::esm::{RecordsPage, StreamSource};
+use model::scope::Scope;
 use serde_json::{Map, Value, json};
 use sqs::QueueClient;
 
@@ -72,20 +75,76 @@ impl<C: QueueClient + 'static> QueueSource for Queues<C> {
     }
 }
 
-/// The mapping checks: whether the queue exists (its type and visibility timeout).
-pub fn checks(sqs: sqs::Sqs) -> control::EsmSources {
-    let client = Arc::new(sqs.client());
-    Arc::new(move |_scope, arn: String| {
-        let client = client.clone();
+/// DynamoDB Streams through `dynamodb::StreamClient` (one in-process client per scope).
+pub struct Streams(pub dynamodb::DynamoDb);
+
+fn client(db: &dynamodb::DynamoDb, scope: &Scope) -> dynamodb::InProcessStreams {
+    db.stream_client(scope.account.as_str(), scope.region.as_str())
+}
+
+fn text(e: dynamodb::ClientError) -> String {
+    format!("{}: {}", e.code, e.message)
+}
+
+impl StreamSource for Streams {
+    fn shards<'a>(&'a self, scope: &'a Scope, stream_arn: &'a str) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            let d = client(&self.0, scope).describe_stream(stream_arn).await.map_err(text)?;
+            Ok(d["Shards"]
+                .as_array()
+                .map(|s| s.iter().filter_map(|s| s["ShardId"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default())
+        })
+    }
+
+    fn iterator<'a>(
+        &'a self,
+        scope: &'a Scope,
+        stream_arn: &'a str,
+        shard: &'a str,
+        kind: &'a str,
+        sequence: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            client(&self.0, scope).get_shard_iterator(stream_arn, shard, kind, sequence).await.map_err(text)
+        })
+    }
+
+    fn records<'a>(
+        &'a self,
+        scope: &'a Scope,
+        iterator: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<RecordsPage, String>> {
+        Box::pin(async move {
+            let mut v = client(&self.0, scope).get_records(iterator, limit).await.map_err(text)?;
+            let records = match v["Records"].take() {
+                Value::Array(r) => r,
+                _ => Vec::new(),
+            };
+            Ok((records, v["NextShardIterator"].as_str().map(str::to_owned)))
+        })
+    }
+}
+
+/// The mapping checks: whether the queue exists (its type and visibility timeout), whether the
+/// stream exists.
+pub fn checks(sqs: sqs::Sqs, db: dynamodb::DynamoDb) -> control::EsmSources {
+    let queues = Arc::new(sqs.client());
+    Arc::new(move |scope: Scope, arn: String| {
+        let (queues, db) = (queues.clone(), db.clone());
         Box::pin(async move {
             match control::SourceKind::of(&arn) {
-                Some(control::SourceKind::Sqs) => match client.queue_info(&arn).await {
+                Some(control::SourceKind::Sqs) => match queues.queue_info(&arn).await {
                     Ok(q) => {
                         control::SourceCheck::Queue { fifo: q.fifo, visibility_timeout_s: q.visibility_timeout_secs }
                     }
                     Err(_) => control::SourceCheck::Missing,
                 },
-                _ => control::SourceCheck::Stream,
+                _ => match client(&db, &scope).describe_stream(&arn).await {
+                    Ok(_) => control::SourceCheck::Stream,
+                    Err(_) => control::SourceCheck::Missing,
+                },
             }
         })
     })

@@ -60,6 +60,8 @@ pub struct Server {
     codedeploy: codedeploy::CodeDeploy,
     /// SQS (its retention purge started by `serve`).
     sqs: sqs::Sqs,
+    /// DynamoDB and DynamoDB Streams, in their own SQLite files under `<data>/dynamodb`.
+    dynamodb: dynamodb::DynamoDb,
     /// API Gateway (REST and HTTP APIs) over the store.
     apigateway: apigateway::ApiGateway,
     /// Held for the server's lifetime: one server per data dir, because the store's single
@@ -142,6 +144,8 @@ impl Server {
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
         let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
+        let dynamodb = dynamodb::DynamoDb::open(&dir.join("dynamodb"))
+            .map_err(|e| anyhow::anyhow!("cannot open the DynamoDB storage: {e}"))?;
         if let Some(fault) = config.fault {
             tracing::warn!(?fault, "a fault is injected ({FAULT_ENV}); for tests only");
             s3.inject_fault(fault);
@@ -230,7 +234,7 @@ impl Server {
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
         let sqs = sqs::Sqs::new(store.clone());
-        control.set_esm_sources(esm_sources::checks(sqs.clone()));
+        control.set_esm_sources(esm_sources::checks(sqs.clone(), dynamodb.clone()));
         let apigateway = apigateway::ApiGateway::new(store.clone());
         // A crash may have left event source mappings in a transitional state (Creating, Deleting…).
         control.settle_event_source_mappings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -252,6 +256,7 @@ impl Server {
             cloudwatch,
             codedeploy,
             sqs,
+            dynamodb,
             apigateway,
             alarms,
             _lock: lock,
@@ -314,6 +319,7 @@ impl Server {
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
         state.sqs = Some(self.sqs.clone());
+        state.dynamodb = Some(self.dynamodb.clone());
         state.apigateway = Some(self.apigateway.clone());
         state.console = Some(Arc::new(console::Console::new(console::Parts {
             control: self.control.clone(),
@@ -337,12 +343,16 @@ impl Server {
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
+        let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
         let retention = self.sqs.start_retention();
         let pollers = invoke::esm::start(
             self.control.clone(),
             self.engine.clone(),
-            invoke::esm::Sources { queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))), streams: None },
+            invoke::esm::Sources {
+                queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))),
+                streams: Some(Arc::new(esm_sources::Streams(self.dynamodb.clone()))),
+            },
         );
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
@@ -363,6 +373,7 @@ impl Server {
         pollers.abort();
         let _ = pollers.await;
         let _ = retention.await;
+        ttl.abort();
         let _ = deployer.await;
         let _ = evaluator.await;
         let _ = worker.await;

@@ -14,6 +14,7 @@ mod deploy;
 mod deploy_bounds;
 mod deploy_cli;
 mod durability;
+mod dynamodb;
 mod esm;
 mod events;
 mod examples;

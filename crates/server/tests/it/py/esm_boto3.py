@@ -365,10 +365,109 @@ def sqs_story():
     return {"batches": len(invocations()), "uuid": uuid}
 
 
+STREAM_CODE = '''import json
+def handler(event, context):
+    recs = event["Records"]
+    print("ESM " + json.dumps({"version": context.function_version, "records": [
+        {"name": r["eventName"], "key": r["dynamodb"]["Keys"]["k"]["S"], "seq": r["dynamodb"]["SequenceNumber"],
+         "arn": r["eventSourceARN"], "size": r["dynamodb"].get("SizeBytes"),
+         "t": r["dynamodb"].get("ApproximateCreationDateTime")} for r in recs]}))
+    if any(r["dynamodb"]["Keys"]["k"]["S"] == "poison" for r in recs):
+        raise Exception("poison")
+    return {}
+'''
+
+
+def stream_setup(**mapping):
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(STREAM_CODE)}, Timeout=3)
+    for v in ("1", "2"):
+        lam.update_function_configuration(FunctionName="fn", Description=f"v{v}")
+        lam.get_waiter("function_updated_v2").wait(FunctionName="fn")
+        assert lam.publish_version(FunctionName="fn")["Version"] == v
+    lam.create_alias(FunctionName="fn", Name="prod", FunctionVersion="1")
+    s, real = stream("t")
+    assert real, "DynamoDB is not served"
+    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=s, StartingPosition="TRIM_HORIZON",
+                                        **mapping)
+    assert m["StateTransitionReason"] == "User action" and m["FunctionArn"].endswith(":prod"), m
+    wait_state(m["UUID"], "Enabled")
+    return s, m["UUID"]
+
+
+def records():
+    return [dict(r, version=b["version"]) for b in invocations() for r in b["records"]]
+
+
+def stream_story():
+    """Done when: INSERT/MODIFY/REMOVE in order on prod; promotion at the next batch; §7 check 6."""
+    dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s, uuid = stream_setup(MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": dlq}})
+    ddb.put_item(TableName="t", Item={"k": {"S": "k1"}, "v": {"N": "1"}})
+    ddb.update_item(TableName="t", Key={"k": {"S": "k1"}}, UpdateExpression="SET v = :v",
+                    ExpressionAttributeValues={":v": {"N": "2"}})
+    ddb.delete_item(TableName="t", Key={"k": {"S": "k1"}})
+    got = until("three records of k1", lambda: [r for r in records() if r["key"] == "k1"]
+                if len([r for r in records() if r["key"] == "k1"]) >= 3 else None)
+    assert [r["name"] for r in got] == ["INSERT", "MODIFY", "REMOVE"], got
+    assert all(r["version"] == "1" and r["arn"] == s for r in got), got
+    assert [int(r["seq"]) for r in got] == sorted(int(r["seq"]) for r in got), got
+    assert isinstance(got[0]["t"], (int, float)) and got[0]["size"] > 0, got
+    until("LastProcessingResult OK", lambda: lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"] == "OK")
+    # Promotion: the next batch runs version 2, the mapping unchanged.
+    before = lam.get_event_source_mapping(UUID=uuid)["LastModified"]
+    lam.update_alias(FunctionName="fn", Name="prod", FunctionVersion="2")
+    ddb.put_item(TableName="t", Item={"k": {"S": "k2"}})
+    got = until("k2", lambda: [r for r in records() if r["key"] == "k2"])
+    assert [r["version"] for r in got] == ["2"], got
+    assert lam.get_event_source_mapping(UUID=uuid)["LastModified"] == before
+    # A poison record: MaximumRetryAttempts 1 → two invocations, then the OnFailure record; later records flow.
+    ddb.put_item(TableName="t", Item={"k": {"S": "poison"}})
+    dead = until("the OnFailure record", lambda: sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages"))
+    body = json.loads(dead[0]["Body"])
+    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted", body
+    assert body["requestContext"]["approximateInvokeCount"] == 2, body
+    assert body["requestContext"]["functionArn"] == FN_ARN + ":prod", body
+    assert body["responseContext"]["functionError"] == "Unhandled", body
+    assert body["responseContext"]["executedVersion"] == "2", body
+    assert body["DDBStreamBatchInfo"]["streamArn"] == s and body["DDBStreamBatchInfo"]["batchSize"] == 1, body
+    ddb.put_item(TableName="t", Item={"k": {"S": "k3"}})
+    until("k3 after the poison record", lambda: [r for r in records() if r["key"] == "k3"])
+    poisoned = [r for r in records() if r["key"] == "poison"]
+    assert len(poisoned) == 2, poisoned
+    return {"stream": s, "uuid": uuid}
+
+
+def stream_kill_start():
+    s, uuid = stream_setup(BatchSize=7)
+    for i in range(100):
+        ddb.put_item(TableName="t", Item={"k": {"S": f"k{i:03}"}})
+    return {"stream": s, "uuid": uuid}
+
+
+def stream_kill_finish():
+    for i in range(100, 200):
+        ddb.put_item(TableName="t", Item={"k": {"S": f"k{i:03}"}})
+    want = {f"k{i:03}" for i in range(200)}
+    until("every key", lambda: want <= {r["key"] for r in records()}, limit=60)
+    seen = records()
+    # Per shard order: sequence numbers never go back, except a replay from the last checkpoint.
+    seqs = [int(r["seq"]) for r in seen]
+    firsts = []
+    for r in seen:
+        if r["key"] not in {f["key"] for f in firsts}:
+            firsts.append(r)
+    assert [int(f["seq"]) for f in firsts] == sorted(int(f["seq"]) for f in firsts), "reordered"
+    dups = len(seen) - len(want)
+    return {"records": len(seen), "duplicates": dups, "backsteps": sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)}
+
+
 def get():
     m = lam.get_event_source_mapping(UUID=sys.argv[3])
     m.pop("ResponseMetadata")
     return m
 
 
-print(json.dumps({"api": api, "get": get, "sqs": sqs_story}[mode](), default=str))
+print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "stream": stream_story,
+                  "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish}[mode](), default=str))
