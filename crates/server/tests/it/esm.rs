@@ -60,7 +60,7 @@ async fn stream_mapping_on_an_alias_delivers_in_order() {
     }
     let server = TestServer::start().await;
     let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "stream"]).await;
-    assert!(out["stream"].as_str().unwrap().contains(":table/t/stream/"), "{out}");
+    assert!(out["stream"].as_str().unwrap().contains(":table/tab/stream/"), "{out}");
 }
 
 /// §7 check 7: `kill -9` mid-stream loses nothing and reorders nothing within the shard; the

@@ -105,7 +105,7 @@ def api():
     out = {}
     function("fn", timeout=3)
     q, real_sqs = queue("q", VisibilityTimeout=30)
-    s, real_ddb = stream("t")
+    s, real_ddb = stream("tab")
     out["real"] = {"sqs": real_sqs, "dynamodb": real_ddb}
 
     # Check 2 (SQS flavour): 202 Creating, the alias kept, §2.3's SQS shape; Enabled soon.
@@ -167,7 +167,7 @@ def api():
     assert e["message"] == ("1 validation error detected: Value 'invalid' at 'startingPosition' failed to satisfy "
                             "constraint: Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]"), e
     if real_ddb:
-        gone = s.replace("table/t/", "table/gone/")
+        gone = s.replace("table/tab/", "table/gone/")
         e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=gone,
                   StartingPosition="TRIM_HORIZON")
         assert e["message"] == f"Stream not found: {gone}", e
@@ -386,7 +386,7 @@ def stream_setup(**mapping):
         lam.get_waiter("function_updated_v2").wait(FunctionName="fn")
         assert lam.publish_version(FunctionName="fn")["Version"] == v
     lam.create_alias(FunctionName="fn", Name="prod", FunctionVersion="1")
-    s, real = stream("t")
+    s, real = stream("tab")
     assert real, "DynamoDB is not served"
     m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=s, StartingPosition="TRIM_HORIZON",
                                         **mapping)
@@ -404,10 +404,10 @@ def stream_story():
     dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s, uuid = stream_setup(MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": dlq}})
-    ddb.put_item(TableName="t", Item={"k": {"S": "k1"}, "v": {"N": "1"}})
-    ddb.update_item(TableName="t", Key={"k": {"S": "k1"}}, UpdateExpression="SET v = :v",
+    ddb.put_item(TableName="tab", Item={"k": {"S": "k1"}, "v": {"N": "1"}})
+    ddb.update_item(TableName="tab", Key={"k": {"S": "k1"}}, UpdateExpression="SET v = :v",
                     ExpressionAttributeValues={":v": {"N": "2"}})
-    ddb.delete_item(TableName="t", Key={"k": {"S": "k1"}})
+    ddb.delete_item(TableName="tab", Key={"k": {"S": "k1"}})
     got = until("three records of k1", lambda: [r for r in records() if r["key"] == "k1"]
                 if len([r for r in records() if r["key"] == "k1"]) >= 3 else None)
     assert [r["name"] for r in got] == ["INSERT", "MODIFY", "REMOVE"], got
@@ -418,12 +418,12 @@ def stream_story():
     # Promotion: the next batch runs version 2, the mapping unchanged.
     before = lam.get_event_source_mapping(UUID=uuid)["LastModified"]
     lam.update_alias(FunctionName="fn", Name="prod", FunctionVersion="2")
-    ddb.put_item(TableName="t", Item={"k": {"S": "k2"}})
+    ddb.put_item(TableName="tab", Item={"k": {"S": "k2"}})
     got = until("k2", lambda: [r for r in records() if r["key"] == "k2"])
     assert [r["version"] for r in got] == ["2"], got
     assert lam.get_event_source_mapping(UUID=uuid)["LastModified"] == before
     # A poison record: MaximumRetryAttempts 1 → two invocations, then the OnFailure record; later records flow.
-    ddb.put_item(TableName="t", Item={"k": {"S": "poison"}})
+    ddb.put_item(TableName="tab", Item={"k": {"S": "poison"}})
     dead = until("the OnFailure record", lambda: sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages"))
     body = json.loads(dead[0]["Body"])
     assert body["requestContext"]["condition"] == "RetryAttemptsExhausted", body
@@ -432,7 +432,7 @@ def stream_story():
     assert body["responseContext"]["functionError"] == "Unhandled", body
     assert body["responseContext"]["executedVersion"] == "2", body
     assert body["DDBStreamBatchInfo"]["streamArn"] == s and body["DDBStreamBatchInfo"]["batchSize"] == 1, body
-    ddb.put_item(TableName="t", Item={"k": {"S": "k3"}})
+    ddb.put_item(TableName="tab", Item={"k": {"S": "k3"}})
     until("k3 after the poison record", lambda: [r for r in records() if r["key"] == "k3"])
     poisoned = [r for r in records() if r["key"] == "poison"]
     assert len(poisoned) == 2, poisoned
@@ -442,15 +442,20 @@ def stream_story():
 def stream_kill_start():
     s, uuid = stream_setup(BatchSize=7)
     for i in range(100):
-        ddb.put_item(TableName="t", Item={"k": {"S": f"k{i:03}"}})
+        ddb.put_item(TableName="tab", Item={"k": {"S": f"k{i:03}"}})
     return {"stream": s, "uuid": uuid}
 
 
 def stream_kill_finish():
     for i in range(100, 200):
-        ddb.put_item(TableName="t", Item={"k": {"S": f"k{i:03}"}})
+        ddb.put_item(TableName="tab", Item={"k": {"S": f"k{i:03}"}})
     want = {f"k{i:03}" for i in range(200)}
-    until("every key", lambda: want <= {r["key"] for r in records()}, limit=60)
+    try:
+        until("every key", lambda: want <= {r["key"] for r in records()}, limit=60)
+    except AssertionError:
+        got = records()
+        missing = sorted(want - {r["key"] for r in got})
+        raise AssertionError(f"missing {len(missing)}: {missing[:20]}...; {len(got)} records, last {got[-3:]}")
     seen = records()
     # Per shard order: sequence numbers never go back, except a replay from the last checkpoint.
     seqs = [int(r["seq"]) for r in seen]
