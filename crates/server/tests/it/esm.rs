@@ -81,3 +81,15 @@ async fn stream_mapping_resumes_at_its_checkpoint_after_kill_9() {
     assert!(out["duplicates"].as_u64().unwrap() <= 7, "{out}");
     second.terminate();
 }
+
+/// §7 check 9: an UpdateAlias halfway through 50 messages — each handled exactly once, the
+/// first half on version 1 and the second on version 2; and FIFO order per message group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_mapping_promotion_halfway_and_fifo_order() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "sqs-more"]).await;
+    assert_eq!(out["fifo"].as_array().unwrap().len(), 12, "{out}");
+}

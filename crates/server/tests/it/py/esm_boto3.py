@@ -365,6 +365,53 @@ def sqs_story():
     return {"batches": len(invocations()), "uuid": uuid}
 
 
+def sqs_more():
+    """§7 check 9 (an UpdateAlias halfway through 50 messages: each handled once, each batch on
+    one version) and FIFO order per message group."""
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(SQS_CODE)}, Timeout=3)
+    for v in ("1", "2"):
+        lam.update_function_configuration(FunctionName="fn", Description=f"v{v}")
+        lam.get_waiter("function_updated_v2").wait(FunctionName="fn")
+        assert lam.publish_version(FunctionName="fn")["Version"] == v
+    lam.create_alias(FunctionName="fn", Name="prod", FunctionVersion="1")
+    url = sqs.create_queue(QueueName="half")["QueueUrl"]
+    q = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=q, BatchSize=5)
+
+    def send(lo, hi):
+        for i in range(lo, hi, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(j), "MessageBody": f"m{j:02}"}
+                                                          for j in range(i, min(i + 10, hi))])
+
+    def bodies(prefix):
+        return [(r["body"], b["version"]) for b in invocations() for r in b["records"] if r["body"].startswith(prefix)]
+    send(0, 25)
+    until("the first 25", lambda: len(bodies("m")) >= 25)
+    lam.update_alias(FunctionName="fn", Name="prod", FunctionVersion="2")
+    send(25, 50)
+    until("all 50", lambda: len(bodies("m")) >= 50)
+    time.sleep(1)
+    got = bodies("m")
+    assert sorted(b for b, _ in got) == [f"m{j:02}" for j in range(50)], got
+    assert all(v == ("1" if int(b[1:]) < 25 else "2") for b, v in got), got
+    for batch in invocations():
+        assert len({batch["version"]}) == 1
+
+    furl = sqs.create_queue(QueueName="f.fifo", Attributes={"FifoQueue": "true",
+                                                             "ContentBasedDeduplication": "true"})["QueueUrl"]
+    fq = sqs.get_queue_attributes(QueueUrl=furl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for i in range(6):
+        for g in ("g1", "g2"):
+            sqs.send_message(QueueUrl=furl, MessageBody=f"{g}-{i}", MessageGroupId=g)
+    lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=fq, BatchSize=2)
+    until("12 FIFO messages", lambda: len(bodies("g")) >= 12)
+    got = [b for b, _ in bodies("g")]
+    for g in ("g1", "g2"):
+        assert [b for b in got if b.startswith(g)] == [f"{g}-{i}" for i in range(6)], got
+    return {"fifo": got}
+
+
 STREAM_CODE = '''import json
 def handler(event, context):
     recs = event["Records"]
@@ -474,5 +521,5 @@ def get():
     return m
 
 
-print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "stream": stream_story,
+print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish}[mode](), default=str))
