@@ -85,6 +85,19 @@ impl CodeDeploy {
         CodeDeploy { inner: Arc::new(engine::Inner::new(store, control, hook_timeout)) }
     }
 
+    /// Runs one operation on its JSON input (the same input and answer as over HTTP, with the
+    /// same validation and errors): for in-process clients such as the console.
+    pub async fn call(&self, scope: &Scope, operation: &str, input: &Value) -> Result<Value, Error> {
+        ops::dispatch(self, scope, operation, input).await
+    }
+
+    /// A deployment of `scope` as the engine holds it — its alias steps and how many are done,
+    /// the alias as last written, hooks and lifecycle events — read under the engine's lock as
+    /// GetDeployment is; `DeploymentDoesNotExistException` for another scope's or none.
+    pub async fn deployment(&self, scope: &Scope, id: &str) -> Result<engine::Deployment, Error> {
+        ops::settled(self, scope, id).await
+    }
+
     /// Serves one request: `target` is the `X-Amz-Target` header, `body` the JSON input.
     pub async fn handle(&self, scope: &Scope, target: Option<&str>, body: &[u8]) -> Response {
         let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)) else {

@@ -836,7 +836,7 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
 
 /// A deployment as no engine step is half done (an alias written, its record not yet): read
 /// under the engine's lock, so GetDeployment/GetDeploymentTarget agree with GetAlias.
-async fn settled(cd: &CodeDeploy, scope: &Scope, id: &str) -> Result<Deployment, Error> {
+pub(crate) async fn settled(cd: &CodeDeploy, scope: &Scope, id: &str) -> Result<Deployment, Error> {
     let _guard = cd.inner.lock.lock().await;
     deployment(cd, scope, id).await
 }

@@ -212,6 +212,17 @@ pub struct Datapoint {
     pub aggregate: Aggregate,
 }
 
+/// Most executed versions [`Recorder::alias_traffic`] reads (each is two series reads).
+pub const ALIAS_TRAFFIC_VERSIONS_MAX: usize = 16;
+
+/// What one executed version of an alias answered over a window ([`Recorder::alias_traffic`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionTraffic {
+    pub version: String,
+    pub invocations: u64,
+    pub errors: u64,
+}
+
 /// What one invocation was, for [`Recorder::invocation`].
 #[derive(Debug, Clone, Copy)]
 pub struct Invocation<'a> {
@@ -833,6 +844,42 @@ impl Recorder {
             by_period.entry(bucket(*start)).or_default().merge(a);
         }
         Ok(by_period.into_iter().map(|(timestamp_ms, aggregate)| Datapoint { timestamp_ms, aggregate }).collect())
+    }
+
+    /// Invocations and errors of an alias (`at.qualifier`; none: nothing) per executed version
+    /// over `[from_ms, to_ms)` (the `{FunctionName, Resource, ExecutedVersion}` series, minute
+    /// points and the unflushed ones), one entry per version of `versions` that ran at least
+    /// once, in the order given.
+    /// The caller names the candidate versions: those the alias pointed at during the window
+    /// (its routing now and the before/after of its history since `from_ms`), at most
+    /// [`ALIAS_TRAFFIC_VERSIONS_MAX`] (the rest are ignored).
+    pub async fn alias_traffic(
+        &self,
+        at: &FunctionAt<'_>,
+        versions: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<VersionTraffic>, StoreError> {
+        let (account, region, function) = (at.account, at.region, at.function);
+        let mut out = Vec::new();
+        let Some(alias) = at.qualifier else { return Ok(out) };
+        for version in versions.iter().take(ALIAS_TRAFFIC_VERSIONS_MAX) {
+            let dims = Dims::new(vec![
+                ("ExecutedVersion".to_owned(), version.clone()),
+                ("FunctionName".to_owned(), function.to_owned()),
+                ("Resource".to_owned(), format!("{function}:{alias}")),
+            ]);
+            let sum = |points: Vec<Datapoint>| points.iter().map(|p| p.aggregate.sum).sum::<f64>().round() as u64;
+            let invocations = Recorder::lambda_series(account, region, "Invocations", &dims);
+            let invocations = sum(self.statistics(&invocations, from_ms, to_ms, PERIOD_MS).await?);
+            if invocations == 0 {
+                continue;
+            }
+            let errors = Recorder::lambda_series(account, region, "Errors", &dims);
+            let errors = sum(self.statistics(&errors, from_ms, to_ms, PERIOD_MS).await?);
+            out.push(VersionTraffic { version: version.clone(), invocations, errors });
+        }
+        Ok(out)
     }
 
     /// The `AWS/Lambda` series key of a function's metric under `dims`.

@@ -267,3 +267,34 @@ async fn dead_letter_and_destination_failures_are_counted() {
         "versa_async_dead_letter_errors_total{account=\"123456789012\",region=\"us-east-1\",function=\"f\"} 1\n"
     ));
 }
+
+#[tokio::test]
+async fn alias_traffic_counts_invocations_and_errors_per_executed_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Recorder::new(store(dir.path()));
+    // Recent: the flush deletes points past retention.
+    let t = minute_of(stdx::time::now_ms()) - 120_000 + 30_000;
+    for (version, outcome) in
+        [("1", Outcome::Success), ("1", Outcome::Success), ("2", Outcome::FunctionError), ("2", Outcome::Success)]
+    {
+        r.invocation(&invocation(Some("prod"), version, t, outcome));
+    }
+    // Another alias and the unqualified function are not prod's traffic.
+    r.invocation(&invocation(Some("beta"), "2", t, Outcome::Success));
+    r.invocation(&invocation(None, "1", t, Outcome::Success));
+    r.flush().await.unwrap();
+    // One more after the flush: read from the open aggregates.
+    r.invocation(&invocation(Some("prod"), "2", t + 1_000, Outcome::FunctionError));
+    let versions = ["1", "2", "3"].map(str::to_owned);
+    let prod = FunctionAt { account: "123456789012", region: "us-east-1", function: "f", qualifier: Some("prod") };
+    let got = r.alias_traffic(&prod, &versions, t - 60_000, t + 60_000).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            VersionTraffic { version: "1".into(), invocations: 2, errors: 0 },
+            VersionTraffic { version: "2".into(), invocations: 3, errors: 2 },
+        ]
+    );
+    let before = r.alias_traffic(&prod, &versions, 0, t - 60_000).await.unwrap();
+    assert_eq!(before, []);
+}
