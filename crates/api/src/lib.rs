@@ -12,6 +12,7 @@ mod auth;
 mod code_url;
 mod convert;
 mod error;
+mod esm;
 mod execute_api;
 mod function_urls;
 mod handlers;

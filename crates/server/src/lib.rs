@@ -5,6 +5,7 @@
 mod alarm_actions;
 mod config;
 pub mod credentials;
+mod esm_sources;
 mod s3_bridge;
 
 use std::future::Future;
@@ -248,7 +249,10 @@ impl Server {
             metrics.clone(),
         );
         let sqs = sqs::Sqs::new(store.clone());
+        control.set_esm_sources(esm_sources::checks(sqs.clone(), dynamodb.clone()));
         let apigateway = apigateway::ApiGateway::new(store.clone());
+        // A crash may have left event source mappings in a transitional state (Creating, Deleting…).
+        control.settle_event_source_mappings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -362,6 +366,14 @@ impl Server {
         let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
         let retention = self.sqs.start_retention();
+        let pollers = invoke::esm::start(
+            self.control.clone(),
+            self.engine.clone(),
+            invoke::esm::Sources {
+                queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))),
+                streams: Some(Arc::new(esm_sources::Streams(self.dynamodb.clone()))),
+            },
+        );
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
@@ -380,6 +392,8 @@ impl Server {
         outbox.abort();
         ttl.abort();
         retention.abort();
+        pollers.abort();
+        let _ = pollers.await;
         let _ = retention.await;
         let _ = deployer.await;
         let _ = ticker.await;

@@ -18,6 +18,7 @@ mod deploy_bounds;
 mod deploy_cli;
 mod durability;
 mod dynamodb;
+mod esm;
 mod events;
 mod examples;
 mod faults;
