@@ -7,6 +7,7 @@ Usage: apigw_boto3.py ENDPOINT rest|http
        apigw_boto3.py ENDPOINT durable-start          (a REST API on alias prod; prints its id)
        apigw_boto3.py ENDPOINT durable-finish API_ID  (after a restart: it still answers)
        apigw_boto3.py ENDPOINT signed KEY_ID SECRET    (--auth sigv4: signed control plane, unsigned execute-api)
+       apigw_boto3.py ENDPOINT iam KEY_ID SECRET       (--auth sigv4: an AWS_IAM method called signed by botocore)
 """
 import base64
 import io
@@ -28,7 +29,7 @@ kw = dict(
     aws_secret_access_key="test",
     config=Config(retries={"max_attempts": 1}),
 )
-if mode == "signed":
+if mode in ("signed", "iam"):
     kw.update(aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
 lam = boto3.client("lambda", **kw)
 ACCOUNT = "000000000000"
@@ -551,5 +552,70 @@ def signed():
     return out
 
 
-modes = {"signed": signed, "rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
+COUNTER = '''import json
+N = 0
+def handler(event, context):
+    global N
+    N += 1
+    return {"statusCode": 200, "body": json.dumps({"count": N, "path": event["path"], "body": event["body"]})}
+'''
+
+
+def iam_call(api, path, key_id, secret, method="GET", body=None, sign=True):
+    """Calls the API signed by botocore's own SigV4Auth for `execute-api` (normalised path,
+    double-encoded, as the SDKs sign execute-api)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = f"{endpoint}/_aws/execute-api/{api}{path}"
+    req = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
+    if sign:
+        SigV4Auth(Credentials(key_id, secret), "execute-api", "us-east-1").add_auth(req)
+    r = urllib.request.Request(url, data=body, method=method, headers=dict(req.headers.items()))
+    try:
+        with urllib.request.urlopen(r, timeout=60) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def iam():
+    """A REST API whose `ANY /{proxy+}` needs AWS_IAM, on a function counting its invocations."""
+    global ACCOUNT
+    key_id, secret = sys.argv[3], sys.argv[4]
+    gw = boto3.client("apigateway", **kw)
+    lam.create_function(FunctionName="counted", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(COUNTER)})
+    ACCOUNT = lam.get_function(FunctionName="counted")["Configuration"]["FunctionArn"].split(":")[4]
+    api = gw.create_rest_api(name="iam")
+    proxy = gw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="{proxy+}")
+    gw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", authorizationType="AWS_IAM")
+    gw.put_integration(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY",
+                       integrationHttpMethod="POST", uri=(f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                            f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:counted/invocations"))
+    gw.create_deployment(restApiId=api["id"], stageName="prod")
+    lam.add_permission(FunctionName="counted", StatementId="apigw", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api['id']}/*")
+    api_id = api["id"]
+    out = {"api_id": api_id}
+    # A path botocore normalises and encodes twice (`%20`, `:`), a query, and a body.
+    status, _, body = iam_call(api_id, "/prod/a%20b/c:d?q=1%2B2&z=", key_id, secret, "POST", b'{"k":1}')
+    assert status == 200, (status, body)
+    doc = json.loads(body)
+    assert doc["count"] == 1 and doc["body"] == '{"k":1}', doc
+    out["signed_path"] = doc["path"]
+    for name, args in (("wrong_secret", (key_id, secret + "x")), ("unknown_key", ("AKIAUNKNOWNKEY000000", secret))):
+        status, headers, body = iam_call(api_id, "/prod/x", *args)
+        out[name] = {"status": status, "type": headers.get("x-amzn-errortype"), "body": json.loads(body)}
+    status, headers, body = iam_call(api_id, "/prod/x", key_id, secret, sign=False)
+    out["unsigned"] = {"status": status, "type": headers.get("x-amzn-errortype"), "body": json.loads(body)}
+    # The refused calls ran nothing: the warm environment's count goes on from 1.
+    status, _, body = iam_call(api_id, "/prod/x", key_id, secret)
+    assert status == 200, (status, body)
+    out["count_after_refusals"] = json.loads(body)["count"]
+    return out
+
+
+modes = {"iam": iam, "signed": signed, "rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
 print(json.dumps(modes[mode]()))
