@@ -342,3 +342,19 @@ async fn aws_iam_methods_verify_the_signature() {
     assert_eq!(r.status, 403);
     assert_eq!(r.header("x-amzn-errortype"), Some("InvalidSignatureException"));
 }
+
+/// Under `--auth off` an `AWS_IAM` method needs a signature but does not verify it: unsigned is
+/// 403 Missing Authentication Token, any signature runs the function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_iam_methods_under_auth_off_need_only_a_signature() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "iam", "test", "test", "off"]).await;
+    assert_eq!(v["unsigned"]["status"], 403, "{v}");
+    assert_eq!(v["unsigned"]["type"], "MissingAuthenticationTokenException", "{v}");
+    assert_eq!(v["wrong_secret"]["status"], 200, "{v}");
+    assert_eq!(v["unknown_key"]["status"], 200, "{v}");
+    assert_eq!(v["count_after_refusals"], 4, "{v}");
+}

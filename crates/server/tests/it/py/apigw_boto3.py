@@ -7,7 +7,8 @@ Usage: apigw_boto3.py ENDPOINT rest|http
        apigw_boto3.py ENDPOINT durable-start          (a REST API on alias prod; prints its id)
        apigw_boto3.py ENDPOINT durable-finish API_ID  (after a restart: it still answers)
        apigw_boto3.py ENDPOINT signed KEY_ID SECRET    (--auth sigv4: signed control plane, unsigned execute-api)
-       apigw_boto3.py ENDPOINT iam KEY_ID SECRET       (--auth sigv4: an AWS_IAM method called signed by botocore)
+       apigw_boto3.py ENDPOINT iam KEY_ID SECRET [off] (an AWS_IAM method called signed by botocore;
+                                                       `off`: the server runs --auth off, nothing asserted on refusals)
 """
 import base64
 import io
