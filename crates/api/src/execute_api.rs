@@ -187,7 +187,7 @@ async fn serve_inner(
         Ok(b) => b.to_vec(),
         Err(_) => return (Some(kind), Answer::too_large(kind)),
     };
-    let request = HttpRequest {
+    let mut request = HttpRequest {
         method: method.clone(),
         path,
         raw_query,
@@ -197,6 +197,7 @@ async fn serve_inner(
         host,
         request_id: request_id.to_owned(),
         canary_draw: canary_draw(),
+        iam: None,
     };
     let m = match exec::select(&row, &request) {
         Ok(m) => m,
@@ -219,9 +220,18 @@ async fn serve_inner(
                     raw_query: (!request.raw_query.is_empty()).then_some(request.raw_query.as_str()),
                     headers: &raw_headers,
                 };
-                if let Err(refusal) = crate::verify::execute_api(state, &parts, &request.body) {
-                    tracing::info!(api = %m.api_id, stage = %m.stage, ?refusal, "execute-api: AWS_IAM refused");
-                    return (Some(kind), refused(&refusal));
+                match crate::verify::execute_api(state, &parts, &request.body) {
+                    Ok(caller) => {
+                        request.iam = Some(exec::IamCaller {
+                            access_key_id: caller.access_key_id,
+                            account: caller.account.to_string(),
+                            root: caller.root,
+                        });
+                    }
+                    Err(refusal) => {
+                        tracing::info!(api = %m.api_id, stage = %m.stage, ?refusal, "execute-api: AWS_IAM refused");
+                        return (Some(kind), refused(&refusal));
+                    }
                 }
             }
         }

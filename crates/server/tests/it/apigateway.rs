@@ -313,6 +313,10 @@ async fn aws_iam_methods_verify_the_signature() {
     let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "iam", &key.id, &key.secret]).await;
     let api = v["api_id"].as_str().unwrap().to_owned();
     assert!(v["signed_path"].as_str().is_some_and(|p| p.ends_with("/c:d")), "{v}");
+    // The event names the verified caller (the root key: AWS's root identity).
+    let identity = &v["identity"];
+    assert_eq!(identity["accessKey"], key.id.as_str(), "{v}");
+    assert_eq!(identity["userArn"], format!("arn:aws:iam::{}:root", identity["accountId"].as_str().unwrap()), "{v}");
     assert_eq!(v["unsigned"]["status"], 403, "{v}");
     assert_eq!(v["unsigned"]["type"], "MissingAuthenticationTokenException", "{v}");
     assert_eq!(v["unsigned"]["body"], serde_json::json!({"message": "Missing Authentication Token"}));

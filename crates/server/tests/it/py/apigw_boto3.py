@@ -558,7 +558,8 @@ N = 0
 def handler(event, context):
     global N
     N += 1
-    return {"statusCode": 200, "body": json.dumps({"count": N, "path": event["path"], "body": event["body"]})}
+    return {"statusCode": 200, "body": json.dumps({"count": N, "path": event["path"], "body": event["body"],
+                                                   "identity": event["requestContext"]["identity"]})}
 '''
 
 
@@ -606,6 +607,7 @@ def iam():
     doc = json.loads(body)
     assert doc["count"] == 1 and doc["body"] == '{"k":1}', doc
     out["signed_path"] = doc["path"]
+    out["identity"] = doc["identity"]
     for name, args in (("wrong_secret", (key_id, secret + "x")), ("unknown_key", ("AKIAUNKNOWNKEY000000", secret))):
         status, headers, body = iam_call(api_id, "/prod/x", *args)
         out[name] = {"status": status, "type": headers.get("x-amzn-errortype"), "body": json.loads(body)}
