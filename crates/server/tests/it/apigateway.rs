@@ -328,6 +328,10 @@ async fn aws_iam_methods_verify_the_signature() {
     assert_eq!(v["unknown_key"]["type"], "UnrecognizedClientException", "{v}");
     assert_eq!(v["unknown_key"]["body"]["message"], "The security token included in the request is invalid.", "{v}");
     assert_eq!(v["count_after_refusals"], 2, "a refused request ran the function: {v}");
+    assert_eq!(v["http_unsigned"], 403, "{v}");
+    assert_eq!(v["http_authorizer"]["iam"]["accessKey"], key.id.as_str(), "{v}");
+    assert_eq!(v["http_authorizer"]["iam"]["accountId"], identity["accountId"], "{v}");
+    let final_count = v["final_count"].as_i64().unwrap();
 
     // `sigv4::sign`: an expired date is refused, a current one runs the function.
     let path = format!("/_aws/execute-api/{api}/prod/x");
@@ -340,7 +344,7 @@ async fn aws_iam_methods_verify_the_signature() {
     let r = raw(0).send("GET", &path, b"", b"").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(body["count"], 3, "the expired request ran the function: {body}");
+    assert_eq!(body["count"], final_count + 1, "the expired request ran the function: {body}");
     // Signed for another service: refused like Lambda's function URLs.
     let r = crate::auth::Raw { service: "lambda", ..raw(0) }.send("GET", &path, b"", b"").await;
     assert_eq!(r.status, 403);
@@ -361,4 +365,6 @@ async fn aws_iam_methods_under_auth_off_need_only_a_signature() {
     assert_eq!(v["wrong_secret"]["status"], 200, "{v}");
     assert_eq!(v["unknown_key"]["status"], 200, "{v}");
     assert_eq!(v["count_after_refusals"], 4, "{v}");
+    assert_eq!(v["http_unsigned"], 403, "{v}");
+    assert!(v["http_authorizer"].is_null(), "no verified caller under --auth off: {v}");
 }

@@ -558,8 +558,10 @@ N = 0
 def handler(event, context):
     global N
     N += 1
-    return {"statusCode": 200, "body": json.dumps({"count": N, "path": event["path"], "body": event["body"],
-                                                   "identity": event["requestContext"]["identity"]})}
+    context = event["requestContext"]
+    return {"statusCode": 200, "body": json.dumps({"count": N, "path": event.get("path") or event.get("rawPath"),
+                                                   "body": event.get("body"), "identity": context.get("identity"),
+                                                   "authorizer": context.get("authorizer")})}
 '''
 
 
@@ -617,6 +619,25 @@ def iam():
     status, _, body = iam_call(api_id, "/prod/x", key_id, secret)
     assert status == 200, (status, body)
     out["count_after_refusals"] = json.loads(body)["count"]
+    # An HTTP API route with AWS_IAM (payload 2.0): the caller in `authorizer.iam`.
+    gw2 = boto3.client("apigatewayv2", **kw)
+    h = gw2.create_api(Name="iam2", ProtocolType="HTTP")["ApiId"]
+    integration = gw2.create_integration(
+        ApiId=h, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri=(f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:counted/invocations"))["IntegrationId"]
+    gw2.create_route(ApiId=h, RouteKey="GET /x", AuthorizationType="AWS_IAM", Target=f"integrations/{integration}")
+    gw2.create_stage(ApiId=h, StageName="$default", AutoDeploy=True)
+    lam.add_permission(FunctionName="counted", StatementId="apigw2", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{h}/*")
+    status, _, body = iam_call(h, "/x", key_id, secret, sign=False)
+    out["http_unsigned"] = status
+    status, _, body = iam_call(h, "/x", key_id, secret)
+    assert status == 200, (status, body)
+    doc = json.loads(body)
+    out["http_authorizer"] = doc["authorizer"]
+    out["final_count"] = doc["count"]
     return out
 
 
