@@ -20,6 +20,7 @@ use model::scope::{AccountId, Region, Scope};
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::verify::AuthMode;
 
 const PATH_PREFIXES: [&str; 2] = ["/_aws/execute-api/", "/_versa/execute-api/"];
 /// Most throttling buckets kept (one per API, stage and resource with limits set); beyond it
@@ -176,13 +177,17 @@ async fn serve_inner(
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let source_ip = crate::source_ip(&req);
+    // What the signature covers, as received (the path form's prefix included).
+    let raw_path = req.uri().path().to_owned();
+    let http_method = req.method().clone();
+    let raw_headers = req.headers().clone();
     let method = req.method().as_str().to_owned();
     let raw_query = req.uri().query().unwrap_or_default().to_owned();
     let body = match axum::body::to_bytes(req.into_body(), apigateway::INVOKE_BODY_BYTES_MAX).await {
         Ok(b) => b.to_vec(),
         Err(_) => return (Some(kind), Answer::too_large(kind)),
     };
-    let request = HttpRequest {
+    let mut request = HttpRequest {
         method: method.clone(),
         path,
         raw_query,
@@ -192,6 +197,7 @@ async fn serve_inner(
         host,
         request_id: request_id.to_owned(),
         canary_draw: canary_draw(),
+        iam: None,
     };
     let m = match exec::select(&row, &request) {
         Ok(m) => m,
@@ -200,17 +206,59 @@ async fn serve_inner(
         Err(Miss::HttpNotFound) => return (Some(kind), Answer::http_not_found()),
         Err(Miss::Corrupt) => return (Some(kind), Answer::internal(kind)),
     };
+    // AWS_IAM: authenticated before the request counts against any throttle.
+    if m.authorization_type == "AWS_IAM" {
+        let signed = request.headers.iter().any(|(k, v)| k == "authorization" && v.starts_with("AWS4-HMAC-SHA256"));
+        match state.auth {
+            // `--auth off`: a signature must be present; it is not verified.
+            AuthMode::Off if !signed => return (Some(kind), Answer::rest_missing_token()),
+            AuthMode::Off => {}
+            AuthMode::Sigv4 => {
+                let parts = sigv4::RequestParts {
+                    method: &http_method,
+                    raw_path: &raw_path,
+                    raw_query: (!request.raw_query.is_empty()).then_some(request.raw_query.as_str()),
+                    headers: &raw_headers,
+                };
+                match crate::verify::execute_api(state, &parts, &request.body) {
+                    Ok(caller) => {
+                        request.iam = Some(exec::IamCaller {
+                            access_key_id: caller.access_key_id,
+                            account: caller.account.to_string(),
+                            root: caller.root,
+                        });
+                    }
+                    Err(refusal) => {
+                        tracing::info!(api = %m.api_id, stage = %m.stage, ?refusal, "execute-api: AWS_IAM refused");
+                        return (Some(kind), refused(&refusal));
+                    }
+                }
+            }
+        }
+    }
     if let Some((rate, burst)) = m.throttle {
         let key = (m.api_id.clone(), m.stage.clone(), format!("{} {}", m.resource_path, method));
         if !state.apigw_throttles.take(key, rate, burst) {
             return (Some(kind), Answer::too_many_requests());
         }
     }
-    let signed = request.headers.iter().any(|(k, v)| k == "authorization" && v.starts_with("AWS4-HMAC-SHA256"));
-    if m.authorization_type == "AWS_IAM" && !signed {
-        return (Some(kind), Answer::rest_missing_token());
-    }
     (Some(kind), invoke(state, &m, &request, accept.as_deref()).await)
+}
+
+/// An `AWS_IAM` refusal as API Gateway answers it: 403 `{"message": …}` and `x-amzn-ErrorType`.
+fn refused(refusal: &crate::verify::Refusal) -> Answer {
+    if matches!(refusal, crate::verify::Refusal::Missing) {
+        return Answer::rest_missing_token();
+    }
+    let (status, code, message) = refusal.execute_api();
+    Answer {
+        status,
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-amzn-ErrorType".to_owned(), code.to_owned()),
+        ],
+        body: serde_json::json!({ "message": message }).to_string().into_bytes(),
+    }
 }
 
 async fn invoke(state: &ApiState, m: &exec::Matched, request: &HttpRequest, accept: Option<&str>) -> Answer {

@@ -356,6 +356,37 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             json(StatusCode::OK, &resp)
         }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
+        Endpoint::CreateEventSourceMapping => {
+            let r: crate::esm::EsmRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            json(StatusCode::ACCEPTED, &c.create_event_source_mapping(&scope, r.into_input()).await?)
+        }
+        Endpoint::GetEventSourceMapping { uuid } => {
+            json(StatusCode::OK, &c.get_event_source_mapping(&scope, &uuid).await?)
+        }
+        Endpoint::UpdateEventSourceMapping { uuid } => {
+            let r: crate::esm::EsmRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
+            json(StatusCode::ACCEPTED, &c.update_event_source_mapping(&scope, &uuid, r.into_input()).await?)
+        }
+        Endpoint::DeleteEventSourceMapping { uuid } => {
+            json(StatusCode::ACCEPTED, &c.delete_event_source_mapping(&scope, &uuid).await?)
+        }
+        Endpoint::ListEventSourceMappings { query } => {
+            let max_items = int_param(&query, "MaxItems")?;
+            let page = c
+                .list_event_source_mappings(
+                    &scope,
+                    query.get("EventSourceArn"),
+                    query.get("FunctionName"),
+                    query.get("Marker"),
+                    max_items,
+                )
+                .await?;
+            let mut out = serde_json::json!({ "EventSourceMappings": page.mappings });
+            if let Some(m) = page.next_marker {
+                out["NextMarker"] = serde_json::json!(m);
+            }
+            json(StatusCode::OK, &out)
+        }
         e @ (Endpoint::PublishLayerVersion { .. }
         | Endpoint::ListLayerVersions { .. }
         | Endpoint::GetLayerVersion { .. }

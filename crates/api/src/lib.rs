@@ -12,6 +12,7 @@ mod auth;
 mod code_url;
 mod convert;
 mod error;
+mod esm;
 mod execute_api;
 mod function_urls;
 mod handlers;
@@ -60,6 +61,8 @@ pub struct ApiState {
     pub cloudwatch: Option<cloudwatch::CloudWatch>,
     /// The CodeDeploy API (service `codedeploy`); set by the server.
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// DynamoDB and DynamoDB Streams (service `dynamodb`); set by the server.
+    pub dynamodb: Option<dynamodb::DynamoDb>,
     /// EventBridge (service `events`) and EventBridge Scheduler (`scheduler`); set by the server.
     pub eventbridge: Option<eventbridge::EventBridge>,
     pub scheduler: Option<scheduler::Scheduler>,
@@ -105,6 +108,7 @@ impl ApiState {
             tls: false,
             cloudwatch: None,
             codedeploy: None,
+            dynamodb: None,
             eventbridge: None,
             scheduler: None,
             sqs: None,
@@ -182,6 +186,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         }
         services::Service::CodeDeploy => match verify::authenticate(&state, verify::Kind::CodeDeploy, req).await {
             Ok(req) => services::codedeploy(&state, req).await,
+            Err(refusal) => refusal.logs(),
+        },
+        services::Service::DynamoDb => match verify::authenticate(&state, verify::Kind::DynamoDb, req).await {
+            Ok(req) => services::dynamodb(&state, req).await,
             Err(refusal) => refusal.logs(),
         },
         services::Service::EventBridge => match verify::authenticate(&state, verify::Kind::EventBridge, req).await {

@@ -199,6 +199,19 @@ pub enum Endpoint {
         sha256: String,
         query: Query,
     },
+    CreateEventSourceMapping,
+    ListEventSourceMappings {
+        query: Query,
+    },
+    GetEventSourceMapping {
+        uuid: String,
+    },
+    UpdateEventSourceMapping {
+        uuid: String,
+    },
+    DeleteEventSourceMapping {
+        uuid: String,
+    },
     /// Versa's own: liveness.
     Health,
     /// Versa's own: `POST /_versa/keys` (root key only under `--auth sigv4`).
@@ -268,6 +281,11 @@ impl Endpoint {
             Endpoint::AddLayerVersionPermission { .. } => "AddLayerVersionPermission",
             Endpoint::GetLayerVersionPolicy { .. } => "GetLayerVersionPolicy",
             Endpoint::RemoveLayerVersionPermission { .. } => "RemoveLayerVersionPermission",
+            Endpoint::CreateEventSourceMapping => "CreateEventSourceMapping",
+            Endpoint::ListEventSourceMappings { .. } => "ListEventSourceMappings",
+            Endpoint::GetEventSourceMapping { .. } => "GetEventSourceMapping",
+            Endpoint::UpdateEventSourceMapping { .. } => "UpdateEventSourceMapping",
+            Endpoint::DeleteEventSourceMapping { .. } => "DeleteEventSourceMapping",
             Endpoint::DownloadCode { .. } => "DownloadCode",
             Endpoint::Health => "Health",
             Endpoint::CreateKey => "CreateKey",
@@ -467,6 +485,19 @@ impl Endpoint {
                     statement_id: (*sid).to_owned(),
                     query: query(),
                 }
+            }
+            (Method::POST, ["2015-03-31", "event-source-mappings"]) => Endpoint::CreateEventSourceMapping,
+            (Method::GET, ["2015-03-31", "event-source-mappings"]) => {
+                Endpoint::ListEventSourceMappings { query: query() }
+            }
+            (Method::GET, ["2015-03-31", "event-source-mappings", u]) => {
+                Endpoint::GetEventSourceMapping { uuid: (*u).to_owned() }
+            }
+            (Method::PUT, ["2015-03-31", "event-source-mappings", u]) => {
+                Endpoint::UpdateEventSourceMapping { uuid: (*u).to_owned() }
+            }
+            (Method::DELETE, ["2015-03-31", "event-source-mappings", u]) => {
+                Endpoint::DeleteEventSourceMapping { uuid: (*u).to_owned() }
             }
             (Method::GET, ["_versa", "code", account, sha]) => {
                 Endpoint::DownloadCode { account: (*account).to_owned(), sha256: (*sha).to_owned(), query: query() }

@@ -21,6 +21,8 @@ pub(crate) enum Service {
     CloudWatch,
     /// CodeDeploy (`codedeploy`, JSON 1.1).
     CodeDeploy,
+    /// DynamoDB and DynamoDB Streams (`dynamodb`, JSON 1.0; split by target in the crate).
+    DynamoDb,
     /// EventBridge (`events`, JSON 1.1).
     EventBridge,
     /// EventBridge Scheduler (`scheduler`, rest-json; signed only: its paths would be S3's).
@@ -74,6 +76,7 @@ impl Service {
                 "logs" => Service::Logs,
                 cloudwatch::SERVICE => Service::CloudWatch,
                 codedeploy::SERVICE => Service::CodeDeploy,
+                dynamodb::SERVICE => Service::DynamoDb,
                 eventbridge::SERVICE => Service::EventBridge,
                 scheduler::SERVICE => Service::Scheduler,
                 sqs::SERVICE => Service::Sqs,
@@ -88,6 +91,9 @@ impl Service {
         }
         if target.starts_with(codedeploy::TARGET_PREFIX) {
             return Service::CodeDeploy;
+        }
+        if target.starts_with(dynamodb::TARGET_PREFIX) || target.starts_with(dynamodb::STREAMS_TARGET_PREFIX) {
+            return Service::DynamoDb;
         }
         if target.starts_with(eventbridge::TARGET_PREFIX) {
             return Service::EventBridge;
@@ -208,7 +214,7 @@ pub(crate) fn s3_request_id(request_id: &str) -> String {
 /// JSON and REST-JSON services read through `x-amzn-ErrorType`.
 pub(crate) fn unknown_service(name: &str) -> Response<Body> {
     let message = format!(
-        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs, events, scheduler and s3."
+        "Versa does not serve the service '{name}'; it serves lambda, logs, monitoring (CloudWatch), codedeploy, apigateway, sqs, dynamodb, events, scheduler and s3."
     );
     let body = json!({ "__type": "UnknownServiceException", "message": message }).to_string();
     let mut r = Response::new(Body::from(body));
@@ -314,6 +320,31 @@ pub(crate) async fn codedeploy(state: &ApiState, req: Request<Body>) -> Response
         }
     };
     json(service.handle(&scope, target.as_deref(), &body).await)
+}
+
+/// Serves one DynamoDB or DynamoDB Streams request (JSON 1.0: `POST /` with `X-Amz-Target`).
+pub(crate) async fn dynamodb(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let json = |r: dynamodb::Response| {
+        let mut out = Response::new(Body::from(r.body));
+        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        out.headers_mut().insert("content-type", HeaderValue::from_static(dynamodb::Response::CONTENT_TYPE));
+        out
+    };
+    let Some(service) = state.dynamodb.clone() else {
+        let type_ = "com.amazonaws.dynamodb.v20120810#InternalServerError";
+        return json(dynamodb::Response::error(500, type_, "DynamoDB is not available on this server."));
+    };
+    let query = Query::parse(req.uri().query());
+    let scope = crate::auth::scope(req.extensions(), req.headers(), &query, &state.default_region);
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match axum::body::to_bytes(req.into_body(), dynamodb::REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            let type_ = "com.amazon.coral.service#SerializationException";
+            return json(dynamodb::Response::error(413, type_, "Request body too large."));
+        }
+    };
+    json(service.handle(scope.account.as_str(), scope.region.as_str(), target.as_deref(), &body).await)
 }
 
 /// Serves one EventBridge request (`eventbridge::EventBridge::handle`).
@@ -464,6 +495,7 @@ mod tests {
         assert_eq!(Service::of(&signed("logs"), "/", &q), Service::Logs);
         assert_eq!(Service::of(&signed("kinesis"), "/", &q), Service::Unknown("kinesis".into()));
         assert_eq!(Service::of(&signed("monitoring"), "/", &q), Service::CloudWatch);
+        assert_eq!(Service::of(&signed("dynamodb"), "/", &q), Service::DynamoDb);
         assert_eq!(Service::of(&signed("codedeploy"), "/", &q), Service::CodeDeploy);
         assert_eq!(Service::of(&signed("events"), "/", &q), Service::EventBridge);
         assert_eq!(Service::of(&signed("scheduler"), "/schedules/s", &q), Service::Scheduler);
@@ -492,6 +524,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-target", "CodeDeploy_20141006.ListApplications".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::CodeDeploy);
+        for target in ["DynamoDB_20120810.ListTables", "DynamoDBStreams_20120810.ListStreams"] {
+            let mut h = HeaderMap::new();
+            h.insert("x-amz-target", target.parse().unwrap());
+            assert_eq!(Service::of(&h, "/", &q), Service::DynamoDb, "{target}");
+        }
         h.insert("x-amz-target", "AmazonSQS.ListQueues".parse().unwrap());
         assert_eq!(Service::of(&h, "/", &q), Service::Sqs);
         let mut h = HeaderMap::new();

@@ -63,6 +63,8 @@ pub(crate) enum Kind {
     CloudWatch,
     /// CodeDeploy (JSON 1.1): refusals in Logs' JSON 1.1 shape.
     CodeDeploy,
+    /// DynamoDB and its Streams (JSON 1.0): refusals in the same `__type` shape.
+    DynamoDb,
     /// EventBridge (JSON 1.1): refusals in Logs' JSON 1.1 shape.
     EventBridge,
     /// EventBridge Scheduler (rest-json): refusals in Lambda's shape.
@@ -71,6 +73,9 @@ pub(crate) enum Kind {
     Sqs,
     /// API Gateway control planes (rest-json, v1 and v2): refusals in Lambda's JSON shape.
     ApiGateway,
+    /// An execute-api request to an `AWS_IAM` method or route (scope service `execute-api`):
+    /// refusals in API Gateway's `{"message"}` shape ([`Refusal::execute_api`]).
+    ExecuteApi,
 }
 
 /// Largest body hashed to verify a Lambda request: the largest Lambda request (CreateFunction
@@ -200,6 +205,27 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
     Ok(Request::from_parts(parts, body))
 }
 
+/// The credential scope's service of execute-api requests.
+pub(crate) const EXECUTE_API_SERVICE: &str = "execute-api";
+
+/// Verifies an execute-api request to an `AWS_IAM` method or route (`--auth sigv4`), its body
+/// already read: the same checks and order as every other non-S3 service (scope service
+/// `execute-api`, key, session token, time, then the normalised, double-encoded canonical
+/// request, as botocore's `SigV4Auth` and `aws-sigv4` sign it). Versa has no IAM: a valid key of
+/// any account Versa knows may invoke (AWS would check its `execute-api:Invoke` policy).
+pub(crate) fn execute_api(state: &ApiState, request: &sigv4::RequestParts, body: &[u8]) -> Result<Caller, Refusal> {
+    let (auth, key) = identify(state, Kind::ExecuteApi, request)?;
+    let digest: [u8; 32] = sha2::Sha256::digest(body).into();
+    auth.verify(request, sigv4::UriMode::Normalized, &key.secret, Some(digest))
+        .map_err(|e| Refusal::Signature(e, auth.access_key_id.clone()))?;
+    if let sigv4::Payload::Digest(d) = auth.payload
+        && d != digest
+    {
+        return Err(Refusal::ContentSha256Mismatch);
+    }
+    Ok(Caller { account: key.account.clone(), root: key.root, access_key_id: auth.access_key_id.clone() })
+}
+
 fn is_sigv2_presigned(query: Option<&str>) -> bool {
     let mut names = query.unwrap_or_default().split('&').map(|p| p.split('=').next().unwrap_or_default());
     let names: Vec<&str> = names.by_ref().take(sigv4::QUERY_PAIRS_MAX).collect();
@@ -223,10 +249,12 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Kind::S3 => "s3",
         Kind::CloudWatch => cloudwatch::SERVICE,
         Kind::CodeDeploy => codedeploy::SERVICE,
+        Kind::DynamoDb => dynamodb::SERVICE,
         Kind::EventBridge => eventbridge::SERVICE,
         Kind::Scheduler => scheduler::SERVICE,
         Kind::Sqs => sqs::SERVICE,
         Kind::ApiGateway => apigateway::SERVICE,
+        Kind::ExecuteApi => EXECUTE_API_SERVICE,
     };
     if auth.service != expected {
         return Err(Refusal::WrongService { expected });
@@ -299,6 +327,14 @@ impl Refusal {
                 (code, e.to_string())
             }
         }
+    }
+
+    /// API Gateway's execute-api refusals: 403 (API Gateway answers every authentication
+    /// refusal with 403), error type for `x-amzn-ErrorType`, and the message for
+    /// `{"message": …}`.
+    pub(crate) fn execute_api(&self) -> (u16, &'static str, String) {
+        let (code, message) = self.json_parts();
+        (StatusCode::FORBIDDEN.as_u16(), code, message)
     }
 
     /// Lambda (REST-JSON): 403, `x-amzn-ErrorType` and `{"message": …}`.

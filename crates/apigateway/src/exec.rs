@@ -33,6 +33,29 @@ pub struct HttpRequest {
     pub request_id: String,
     /// A uniform draw in [0, 1): whether this request is a REST stage's canary request.
     pub canary_draw: f64,
+    /// The verified caller of an `AWS_IAM` method or route (`--auth sigv4`).
+    pub iam: Option<IamCaller>,
+}
+
+/// Who signed an `AWS_IAM` request, as the events report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamCaller {
+    pub access_key_id: String,
+    pub account: String,
+    /// A root key: `userArn` `arn:aws:iam::{account}:root`, caller and user the account id
+    /// (as AWS reports a root caller); Versa's other keys name no IAM user.
+    pub root: bool,
+}
+
+impl IamCaller {
+    /// (caller/user id, user ARN).
+    fn user(&self) -> (Value, Value) {
+        if self.root {
+            (json!(self.account), json!(format!("arn:aws:iam::{}:root", self.account)))
+        } else {
+            (Value::Null, Value::Null)
+        }
+    }
 }
 
 /// What a request reached.
@@ -536,6 +559,15 @@ pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
         "body": body,
         "isBase64Encoded": binary && !req.body.is_empty(),
     });
+    if let Some(iam) = &req.iam {
+        let (user, arn) = iam.user();
+        let identity = &mut context["identity"];
+        identity["accessKey"] = json!(iam.access_key_id);
+        identity["accountId"] = json!(iam.account);
+        identity["caller"] = user.clone();
+        identity["user"] = user;
+        identity["userArn"] = arn;
+    }
     if m.kind == Kind::Http {
         // Format 1.0 on an HTTP API: `version`, the path with the named stage, an authorizer.
         event["version"] = json!("1.0");
@@ -624,6 +656,16 @@ pub fn event_v2(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
             "timeEpoch": now_ms,
         }),
     );
+    if let (Some(iam), Some(Value::Object(context))) = (&req.iam, event.get_mut("requestContext")) {
+        let (user, arn) = iam.user();
+        context.insert(
+            "authorizer".into(),
+            json!({ "iam": {
+                "accessKey": iam.access_key_id, "accountId": iam.account, "callerId": user,
+                "cognitoIdentity": null, "principalOrgId": null, "userArn": arn, "userId": user,
+            }}),
+        );
+    }
     let textual = headers.get("content-type").is_some_and(|ct| is_textual(ct));
     let (body, base64) = match std::str::from_utf8(&req.body) {
         Ok(text) if textual || !headers.contains_key("content-type") => (text.to_owned(), false),

@@ -74,7 +74,7 @@ proptest! {
                 source_ip: "127.0.0.1".into(),
                 host: "h.execute-api.localhost:4566".into(),
                 request_id: "r".into(),
-                canary_draw: 0.5,
+                canary_draw: 0.5, iam: None,
             };
             if let Ok(m) = exec::select(&row, &req) {
                 prop_assert!(m.stage == "prod" || m.stage == "dev" || m.stage == "$default");
@@ -115,7 +115,7 @@ proptest! {
         for row in rows() {
             let req = HttpRequest {
                 method: "GET".into(), path: "/prod/items/7".into(), raw_query: String::new(), headers: Vec::new(),
-                body: Vec::new(), source_ip: "127.0.0.1".into(), host: String::new(), request_id: "r".into(), canary_draw: 0.5,
+                body: Vec::new(), source_ip: "127.0.0.1".into(), host: String::new(), request_id: "r".into(), canary_draw: 0.5, iam: None,
             };
             let req = if row.kind == "http" { HttpRequest { path: "/dev/x".into(), ..req } } else { req };
             let mut m = exec::select(&row, &req).unwrap();

@@ -12,6 +12,7 @@
 
 mod aliases;
 mod config;
+mod esm;
 mod events;
 mod functions;
 mod gc;
@@ -35,6 +36,10 @@ use tokio::sync::RwLock;
 
 pub use crate::aliases::{AliasInput, AliasUpdate, RoutingInput};
 pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
+pub use crate::esm::{
+    ESMS_MAX, ESMS_PER_SCOPE_MAX, EsmInput, EsmPage, EsmSources, LIST_PAGE_MAX as ESM_LIST_PAGE_MAX,
+    SETTLE_DELAY as ESM_SETTLE_DELAY, SourceCheck, SourceKind,
+};
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::history::{
@@ -184,6 +189,10 @@ pub struct Control {
     unreserved: std::sync::Mutex<crate::events::UnreservedCache>,
     /// Notices of alias and provisioned-concurrency changes (see `provisioned.rs`).
     changes: tokio::sync::broadcast::Sender<crate::provisioned::Changed>,
+    /// The SQS and DynamoDB Streams services, for event source mapping checks (see `esm.rs`).
+    esm_sources: std::sync::OnceLock<EsmSources>,
+    /// Woken after every event source mapping change.
+    esm_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Control {
@@ -204,6 +213,8 @@ impl Control {
             queue_totals: std::sync::Mutex::new(None),
             unreserved: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGES_MAX).0,
+            esm_sources: std::sync::OnceLock::new(),
+            esm_changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

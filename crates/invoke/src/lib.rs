@@ -10,6 +10,7 @@
 //! pass the version to run as a [`Target`].
 
 mod env;
+pub mod esm;
 pub mod events;
 pub mod logs;
 pub mod provisioned;

@@ -5,6 +5,7 @@
 mod alarm_actions;
 mod config;
 pub mod credentials;
+mod esm_sources;
 mod s3_bridge;
 
 use std::future::Future;
@@ -57,6 +58,8 @@ pub struct Server {
     cloudwatch: cloudwatch::CloudWatch,
     /// CodeDeploy and its deployment engine (started by `serve`, after the alarms).
     codedeploy: codedeploy::CodeDeploy,
+    /// DynamoDB and DynamoDB Streams, in their own SQLite files under `<data>/dynamodb`.
+    dynamodb: dynamodb::DynamoDb,
     /// EventBridge rules and the ticker that fires them and Scheduler's schedules (started by
     /// `serve`, before the event worker).
     eventbridge: eventbridge::EventBridge,
@@ -144,6 +147,8 @@ impl Server {
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
         let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
+        let dynamodb = dynamodb::DynamoDb::open(&dir.join("dynamodb"))
+            .map_err(|e| anyhow::anyhow!("cannot open the DynamoDB storage: {e}"))?;
         if let Some(fault) = config.fault {
             tracing::warn!(?fault, "a fault is injected ({FAULT_ENV}); for tests only");
             s3.inject_fault(fault);
@@ -244,7 +249,10 @@ impl Server {
             metrics.clone(),
         );
         let sqs = sqs::Sqs::new(store.clone());
+        control.set_esm_sources(esm_sources::checks(sqs.clone(), dynamodb.clone()));
         let apigateway = apigateway::ApiGateway::new(store.clone());
+        // A crash may have left event source mappings in a transitional state (Creating, Deleting…).
+        control.settle_event_source_mappings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let swept = control.sweep_unreferenced_code().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced code packages");
@@ -262,6 +270,7 @@ impl Server {
             metrics,
             cloudwatch,
             codedeploy,
+            dynamodb,
             eventbridge,
             sqs,
             apigateway,
@@ -325,6 +334,7 @@ impl Server {
         state.tls = self.tls.is_some();
         state.cloudwatch = Some(self.cloudwatch.clone());
         state.codedeploy = Some(self.codedeploy.clone());
+        state.dynamodb = Some(self.dynamodb.clone());
         state.eventbridge = Some(self.eventbridge.clone());
         state.scheduler = Some(scheduler::Scheduler::new(self.eventbridge.clone()));
         state.sqs = Some(self.sqs.clone());
@@ -355,8 +365,17 @@ impl Server {
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
+        let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
         let retention = self.sqs.start_retention();
+        let pollers = invoke::esm::start(
+            self.control.clone(),
+            self.engine.clone(),
+            invoke::esm::Sources {
+                queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))),
+                streams: Some(Arc::new(esm_sources::Streams(self.dynamodb.clone()))),
+            },
+        );
         let tls = if self.tls.is_some() { "on" } else { "off" };
         let auth = self.config.auth.as_str();
         tracing::info!(%listen, data_dir = %self.config.data_dir.display(), tls, auth, "serving");
@@ -373,7 +392,10 @@ impl Server {
         worker.abort();
         provisioner.abort();
         outbox.abort();
+        ttl.abort();
         retention.abort();
+        pollers.abort();
+        let _ = pollers.await;
         let _ = retention.await;
         let _ = deployer.await;
         let _ = ticker.await;

@@ -453,6 +453,27 @@ pub trait ReadTx {
         kind: &str,
         limit: usize,
     ) -> Result<Vec<ApigwRow>, StoreError>;
+    /// An event source mapping by UUID, whatever its account.
+    fn esm(&mut self, uuid: &str) -> Result<Option<EsmRow>, StoreError>;
+    /// At most `limit` event source mappings of a scope, by UUID.
+    fn esms(&mut self, account: &str, region: &str, limit: usize) -> Result<Vec<EsmRow>, StoreError>;
+    /// At most `limit` event source mappings of every scope, by UUID (the pollers).
+    fn all_esms(&mut self, limit: usize) -> Result<Vec<EsmRow>, StoreError>;
+    /// A stream mapping's checkpoints: (shard key, last sequence number processed for good).
+    fn esm_checkpoints(&mut self, uuid: &str) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// One Lambda event source mapping: its whole configuration and state as one opaque document
+/// of `control`; the columns are what lookups and the duplicate check need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsmRow {
+    pub uuid: String,
+    pub account: String,
+    pub region: String,
+    pub source_arn: String,
+    /// As the mapping names it (keeps the qualifier).
+    pub function_arn: String,
+    pub doc: String,
 }
 
 /// One API Gateway API: its whole definition (resources or routes, integrations, deployments,
@@ -624,6 +645,12 @@ pub trait WriteTx: ReadTx {
     fn put_apigw_api(&mut self, api: &ApigwRow) -> Result<(), StoreError>;
     /// Deletes an API Gateway API.
     fn delete_apigw_api(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Inserts or replaces an event source mapping (its account and region never change).
+    fn put_esm(&mut self, row: &EsmRow) -> Result<(), StoreError>;
+    /// Deletes a mapping and its checkpoints.
+    fn delete_esm(&mut self, uuid: &str) -> Result<bool, StoreError>;
+    /// Records a stream checkpoint; nothing when the mapping is gone.
+    fn put_esm_checkpoint(&mut self, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError>;
     /// Inserts or replaces an alarm.
     fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), StoreError>;
     /// Deletes an alarm and its tags (not its history).

@@ -26,7 +26,7 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ScheduleRow};
+use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, EsmRow, ScheduleRow};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -462,6 +462,26 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 15: SQS queues, messages and FIFO deduplication keys (`crates/store/src/sqs.rs`).
     crate::sqs::MIGRATION,
+    // 16: Lambda event source mappings (`control::esm`): one row per mapping, the mapping as
+    // one document of control's; stream checkpoints per (mapping, stream label, shard), deleted
+    // with their mapping. SQS keeps its in-flight state in the queue itself.
+    r#"
+    CREATE TABLE esm_mappings (
+        uuid            TEXT PRIMARY KEY,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        source_arn      TEXT NOT NULL,
+        function_arn    TEXT NOT NULL,
+        doc             TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX esm_mappings_scope ON esm_mappings(account, region, uuid);
+    CREATE TABLE esm_checkpoints (
+        uuid            TEXT NOT NULL REFERENCES esm_mappings(uuid) ON DELETE CASCADE,
+        shard           TEXT NOT NULL,
+        sequence        TEXT NOT NULL,
+        PRIMARY KEY (uuid, shard)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -1675,6 +1695,59 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![account, region, kind, limit as i64], apigw_from_row).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+    fn esm(&mut self, uuid: &str) -> Result<Option<EsmRow>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT uuid, account, region, source_arn, function_arn, doc FROM esm_mappings WHERE uuid = ?1",
+            )
+            .map_err(db_err)?
+            .query_row(params![uuid], esm_from_row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn esms(&mut self, account: &str, region: &str, limit: usize) -> Result<Vec<EsmRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT uuid, account, region, source_arn, function_arn, doc FROM esm_mappings \
+                 WHERE account = ?1 AND region = ?2 ORDER BY uuid LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![account, region, limit as i64], esm_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn all_esms(&mut self, limit: usize) -> Result<Vec<EsmRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT uuid, account, region, source_arn, function_arn, doc FROM esm_mappings ORDER BY uuid LIMIT ?1",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![limit as i64], esm_from_row).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn esm_checkpoints(&mut self, uuid: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT shard, sequence FROM esm_checkpoints WHERE uuid = ?1 ORDER BY shard")
+            .map_err(db_err)?;
+        let rows = stmt.query_map(params![uuid], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+}
+
+fn esm_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EsmRow> {
+    Ok(EsmRow {
+        uuid: r.get(0)?,
+        account: r.get(1)?,
+        region: r.get(2)?,
+        source_arn: r.get(3)?,
+        function_arn: r.get(4)?,
+        doc: r.get(5)?,
+    })
 }
 
 fn apigw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApigwRow> {
@@ -2455,6 +2528,46 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db_err)?
             .execute(params![account, region, application, group, keep as i64])
             .map_err(db_err)
+    }
+
+    fn put_esm(&mut self, row: &EsmRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO esm_mappings (uuid, account, region, source_arn, function_arn, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(uuid) DO UPDATE SET \
+                 source_arn = excluded.source_arn, function_arn = excluded.function_arn, doc = excluded.doc",
+            )
+            .map_err(db_err)?
+            .execute(params![row.uuid, row.account, row.region, row.source_arn, row.function_arn, row.doc])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete_esm(&mut self, uuid: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM esm_checkpoints WHERE uuid = ?1")
+            .map_err(db_err)?
+            .execute(params![uuid])
+            .map_err(db_err)?;
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM esm_mappings WHERE uuid = ?1")
+            .map_err(db_err)?
+            .execute(params![uuid])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn put_esm_checkpoint(&mut self, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO esm_checkpoints (uuid, shard, sequence) \
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM esm_mappings WHERE uuid = ?1)",
+            )
+            .map_err(db_err)?
+            .execute(params![uuid, shard, sequence])
+            .map_err(db_err)?;
+        Ok(())
     }
 
     fn put_apigw_api(&mut self, api: &ApigwRow) -> Result<(), StoreError> {

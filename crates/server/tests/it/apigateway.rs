@@ -298,3 +298,73 @@ async fn list_operations_page_by_limit_and_max_results() {
     assert!(last.get("nextToken").is_none(), "{last}");
     assert_eq!(get("/v2/apis").await["items"].as_array().unwrap().len(), 3);
 }
+
+/// Under `--auth sigv4` an `AWS_IAM` method verifies the request's signature (scope service
+/// `execute-api`) as every service does: botocore's `SigV4Auth` and `sigv4::sign` are accepted;
+/// unsigned, a wrong secret, an unknown key and an expired date get API Gateway's 403s, and the
+/// function does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_iam_methods_verify_the_signature() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let key = server.root_key().await;
+    let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "iam", &key.id, &key.secret]).await;
+    let api = v["api_id"].as_str().unwrap().to_owned();
+    assert!(v["signed_path"].as_str().is_some_and(|p| p.ends_with("/c:d")), "{v}");
+    // The event names the verified caller (the root key: AWS's root identity).
+    let identity = &v["identity"];
+    assert_eq!(identity["accessKey"], key.id.as_str(), "{v}");
+    assert_eq!(identity["userArn"], format!("arn:aws:iam::{}:root", identity["accountId"].as_str().unwrap()), "{v}");
+    assert_eq!(v["unsigned"]["status"], 403, "{v}");
+    assert_eq!(v["unsigned"]["type"], "MissingAuthenticationTokenException", "{v}");
+    assert_eq!(v["unsigned"]["body"], serde_json::json!({"message": "Missing Authentication Token"}));
+    assert_eq!(v["wrong_secret"]["status"], 403, "{v}");
+    assert_eq!(v["wrong_secret"]["type"], "InvalidSignatureException", "{v}");
+    let message = v["wrong_secret"]["body"]["message"].as_str().unwrap();
+    assert!(message.starts_with("The request signature we calculated does not match the signature you provided."));
+    assert_eq!(v["unknown_key"]["status"], 403, "{v}");
+    assert_eq!(v["unknown_key"]["type"], "UnrecognizedClientException", "{v}");
+    assert_eq!(v["unknown_key"]["body"]["message"], "The security token included in the request is invalid.", "{v}");
+    assert_eq!(v["count_after_refusals"], 2, "a refused request ran the function: {v}");
+    assert_eq!(v["http_unsigned"], 403, "{v}");
+    assert_eq!(v["http_authorizer"]["iam"]["accessKey"], key.id.as_str(), "{v}");
+    assert_eq!(v["http_authorizer"]["iam"]["accountId"], identity["accountId"], "{v}");
+    let final_count = v["final_count"].as_i64().unwrap();
+
+    // `sigv4::sign`: an expired date is refused, a current one runs the function.
+    let path = format!("/_aws/execute-api/{api}/prod/x");
+    let raw = |skew| crate::auth::Raw { server: &server, key: key.clone(), service: "execute-api", skew };
+    let r = raw(-3600).send("GET", &path, b"", b"").await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-amzn-errortype"), Some("InvalidSignatureException"));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(body["message"].as_str().unwrap().starts_with("Signature expired: "), "{body}");
+    let r = raw(0).send("GET", &path, b"", b"").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["count"], final_count + 1, "the expired request ran the function: {body}");
+    // Signed for another service: refused like Lambda's function URLs.
+    let r = crate::auth::Raw { service: "lambda", ..raw(0) }.send("GET", &path, b"", b"").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-amzn-errortype"), Some("InvalidSignatureException"));
+}
+
+/// Under `--auth off` an `AWS_IAM` method needs a signature but does not verify it: unsigned is
+/// 403 Missing Authentication Token, any signature runs the function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_iam_methods_under_auth_off_need_only_a_signature() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let v = crate::support::boto3_script("apigw_boto3.py", &[&server.endpoint(), "iam", "test", "test", "off"]).await;
+    assert_eq!(v["unsigned"]["status"], 403, "{v}");
+    assert_eq!(v["unsigned"]["type"], "MissingAuthenticationTokenException", "{v}");
+    assert_eq!(v["wrong_secret"]["status"], 200, "{v}");
+    assert_eq!(v["unknown_key"]["status"], 200, "{v}");
+    assert_eq!(v["count_after_refusals"], 4, "{v}");
+    assert_eq!(v["http_unsigned"], 403, "{v}");
+    assert!(v["http_authorizer"].is_null(), "no verified caller under --auth off: {v}");
+}

@@ -17,6 +17,8 @@ mod deploy;
 mod deploy_bounds;
 mod deploy_cli;
 mod durability;
+mod dynamodb;
+mod esm;
 mod events;
 mod examples;
 mod faults;

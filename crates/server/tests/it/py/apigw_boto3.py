@@ -7,6 +7,8 @@ Usage: apigw_boto3.py ENDPOINT rest|http
        apigw_boto3.py ENDPOINT durable-start          (a REST API on alias prod; prints its id)
        apigw_boto3.py ENDPOINT durable-finish API_ID  (after a restart: it still answers)
        apigw_boto3.py ENDPOINT signed KEY_ID SECRET    (--auth sigv4: signed control plane, unsigned execute-api)
+       apigw_boto3.py ENDPOINT iam KEY_ID SECRET [off] (an AWS_IAM method called signed by botocore;
+                                                       `off`: the server runs --auth off, nothing asserted on refusals)
 """
 import base64
 import io
@@ -28,7 +30,7 @@ kw = dict(
     aws_secret_access_key="test",
     config=Config(retries={"max_attempts": 1}),
 )
-if mode == "signed":
+if mode in ("signed", "iam"):
     kw.update(aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
 lam = boto3.client("lambda", **kw)
 ACCOUNT = "000000000000"
@@ -551,5 +553,93 @@ def signed():
     return out
 
 
-modes = {"signed": signed, "rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
+COUNTER = '''import json
+N = 0
+def handler(event, context):
+    global N
+    N += 1
+    context = event["requestContext"]
+    return {"statusCode": 200, "body": json.dumps({"count": N, "path": event.get("path") or event.get("rawPath"),
+                                                   "body": event.get("body"), "identity": context.get("identity"),
+                                                   "authorizer": context.get("authorizer")})}
+'''
+
+
+def iam_call(api, path, key_id, secret, method="GET", body=None, sign=True):
+    """Calls the API signed by botocore's own SigV4Auth for `execute-api` (normalised path,
+    double-encoded, as the SDKs sign execute-api)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = f"{endpoint}/_aws/execute-api/{api}{path}"
+    req = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
+    if sign:
+        SigV4Auth(Credentials(key_id, secret), "execute-api", "us-east-1").add_auth(req)
+    r = urllib.request.Request(url, data=body, method=method, headers=dict(req.headers.items()))
+    try:
+        with urllib.request.urlopen(r, timeout=60) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def iam():
+    """A REST API whose `ANY /{proxy+}` needs AWS_IAM, on a function counting its invocations."""
+    global ACCOUNT
+    key_id, secret = sys.argv[3], sys.argv[4]
+    gw = boto3.client("apigateway", **kw)
+    lam.create_function(FunctionName="counted", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(COUNTER)})
+    ACCOUNT = lam.get_function(FunctionName="counted")["Configuration"]["FunctionArn"].split(":")[4]
+    api = gw.create_rest_api(name="iam")
+    proxy = gw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="{proxy+}")
+    gw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", authorizationType="AWS_IAM")
+    gw.put_integration(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", type="AWS_PROXY",
+                       integrationHttpMethod="POST", uri=(f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                            f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:counted/invocations"))
+    gw.create_deployment(restApiId=api["id"], stageName="prod")
+    lam.add_permission(FunctionName="counted", StatementId="apigw", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api['id']}/*")
+    api_id = api["id"]
+    out = {"api_id": api_id}
+    # A path botocore normalises and encodes twice (`%20`, `:`), a query, and a body.
+    status, _, body = iam_call(api_id, "/prod/a%20b/c:d?q=1%2B2&z=", key_id, secret, "POST", b'{"k":1}')
+    assert status == 200, (status, body)
+    doc = json.loads(body)
+    assert doc["count"] == 1 and doc["body"] == '{"k":1}', doc
+    out["signed_path"] = doc["path"]
+    out["identity"] = doc["identity"]
+    for name, args in (("wrong_secret", (key_id, secret + "x")), ("unknown_key", ("AKIAUNKNOWNKEY000000", secret))):
+        status, headers, body = iam_call(api_id, "/prod/x", *args)
+        out[name] = {"status": status, "type": headers.get("x-amzn-errortype"), "body": json.loads(body)}
+    status, headers, body = iam_call(api_id, "/prod/x", key_id, secret, sign=False)
+    out["unsigned"] = {"status": status, "type": headers.get("x-amzn-errortype"), "body": json.loads(body)}
+    # The refused calls ran nothing: the warm environment's count goes on from 1.
+    status, _, body = iam_call(api_id, "/prod/x", key_id, secret)
+    assert status == 200, (status, body)
+    out["count_after_refusals"] = json.loads(body)["count"]
+    # An HTTP API route with AWS_IAM (payload 2.0): the caller in `authorizer.iam`.
+    gw2 = boto3.client("apigatewayv2", **kw)
+    h = gw2.create_api(Name="iam2", ProtocolType="HTTP")["ApiId"]
+    integration = gw2.create_integration(
+        ApiId=h, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri=(f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:counted/invocations"))["IntegrationId"]
+    gw2.create_route(ApiId=h, RouteKey="GET /x", AuthorizationType="AWS_IAM", Target=f"integrations/{integration}")
+    gw2.create_stage(ApiId=h, StageName="$default", AutoDeploy=True)
+    lam.add_permission(FunctionName="counted", StatementId="apigw2", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{h}/*")
+    status, _, body = iam_call(h, "/x", key_id, secret, sign=False)
+    out["http_unsigned"] = status
+    status, _, body = iam_call(h, "/x", key_id, secret)
+    assert status == 200, (status, body)
+    doc = json.loads(body)
+    out["http_authorizer"] = doc["authorizer"]
+    out["final_count"] = doc["count"]
+    return out
+
+
+modes = {"iam": iam, "signed": signed, "rest": rest, "http": http, "durable-start": durable_start, "durable-finish": lambda: durable_finish(sys.argv[3])}
 print(json.dumps(modes[mode]()))

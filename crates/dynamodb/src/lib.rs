@@ -1,0 +1,403 @@
+//! DynamoDB (`DynamoDB_20120810.*`) and DynamoDB Streams (`DynamoDBStreams_20120810.*`), AWS
+//! JSON 1.0, both signed `dynamodb`, served by the embedded `dynoxide` engine (vendored under
+//! `vendor/dynoxide-rs`, see ARCHITECTURE.md for the decision).
+//!
+//! One SQLite file per account and region (`<data>/dynamodb/<account>-<region>.db`, WAL,
+//! `synchronous=FULL`): tables, items, indexes, stream records and the stream sequence counter
+//! live in it, and dynoxide writes an item change and its stream record in one transaction.
+//! The engine names every ARN with region `dynoxide` and account `000000000000`; this crate
+//! translates those to the caller's account and region on the way out and back on the way in.
+//!
+//! **Boundary:** [`DynamoDb::handle`] is the one entry for both targets; [`StreamClient`] is the
+//! seam a stream poller reads through (in-process here, an HTTP client elsewhere).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use dynoxide;
+use dynoxide::Database;
+use serde_json::{Value, json};
+
+/// The SigV4 service name of both APIs.
+pub const SERVICE: &str = "dynamodb";
+/// `X-Amz-Target` prefix of DynamoDB.
+pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// `X-Amz-Target` prefix of DynamoDB Streams.
+pub const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
+/// Largest request body read: DynamoDB's own request limit is 16 MB (BatchWriteItem of 25
+/// items of 400 KB is 10 MB); larger bodies are refused before parsing.
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most (account, region) databases open at once; a request for one more is refused.
+pub const DATABASES_MAX: usize = 256;
+/// How often expired items (TTL) and stream records past [`STREAM_RETENTION`] are deleted.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// How long stream records are kept, as on AWS.
+pub const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How the engine spells the ARN prefix, and the prefix's region.
+const ENGINE_ARN_PREFIX: &str = "arn:aws:dynamodb:dynoxide:000000000000:";
+const ENGINE_REGION_FIELD: &str = "\"awsRegion\":\"dynoxide\"";
+
+/// One answer, ready for the wire (`application/x-amz-json-1.0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Response {
+    pub const CONTENT_TYPE: &'static str = "application/x-amz-json-1.0";
+
+    /// An error in DynamoDB's JSON 1.0 shape.
+    pub fn error(status: u16, type_: &str, message: &str) -> Response {
+        Response { status, body: json!({ "__type": type_, "message": message }).to_string() }
+    }
+}
+
+/// The service: the databases of every (account, region) seen.
+#[derive(Clone)]
+pub struct DynamoDb {
+    dir: PathBuf,
+    databases: Arc<Mutex<HashMap<(String, String), Database>>>,
+    /// Bumped after every committed write (and TTL sweep): what wakes stream pollers.
+    writes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl DynamoDb {
+    /// Opens the service under `dir`, and every database already there.
+    pub fn open(dir: &Path) -> Result<DynamoDb, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let service = DynamoDb {
+            dir: dir.to_owned(),
+            databases: Arc::default(),
+            writes: Arc::new(tokio::sync::watch::channel(0).0),
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some((account, region)) = name.strip_suffix(".db").and_then(|s| s.split_once('-')) {
+                service.database(account, region)?;
+            }
+        }
+        Ok(service)
+    }
+
+    /// The database of `account` in `region`, opened on first use.
+    fn database(&self, account: &str, region: &str) -> Result<Database, String> {
+        let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid(account) || account.contains('-') || !valid(region) {
+            return Err(format!("invalid account or region: {account} {region}"));
+        }
+        let mut dbs = self.databases.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (account.to_owned(), region.to_owned());
+        if let Some(db) = dbs.get(&key) {
+            return Ok(db.clone());
+        }
+        if dbs.len() >= DATABASES_MAX {
+            return Err(format!("more than {DATABASES_MAX} account/region databases"));
+        }
+        let path = self.dir.join(format!("{account}-{region}.db"));
+        let db = Database::new(&path.to_string_lossy()).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Versa's durability rule: an acknowledged write survives a power cut, not only kill -9.
+        dynoxide::embed::set_synchronous(&db, "FULL").map_err(|e| e.to_string())?;
+        dbs.insert(key, db.clone());
+        Ok(db)
+    }
+
+    /// Serves one request of either target.
+    pub async fn handle(&self, account: &str, region: &str, target: Option<&str>, body: &[u8]) -> Response {
+        let Some(operation) = target.and_then(|t| {
+            t.strip_prefix(TARGET_PREFIX)
+                .filter(|op| !is_streams_operation(op))
+                .or_else(|| t.strip_prefix(STREAMS_TARGET_PREFIX).filter(|op| is_streams_operation(op)))
+        }) else {
+            return Response {
+                status: 400,
+                body: r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#.to_owned(),
+            };
+        };
+        let Ok(body) = std::str::from_utf8(body) else {
+            return Response {
+                status: 400,
+                body: r#"{"__type":"com.amazon.coral.service#SerializationException"}"#.to_owned(),
+            };
+        };
+        let db = match self.database(account, region) {
+            Ok(db) => db,
+            Err(e) => return Response::error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError", &e),
+        };
+        let caller_prefix = format!("arn:aws:dynamodb:{region}:{account}:");
+        let body = body.replace(&caller_prefix, ENGINE_ARN_PREFIX);
+        let write = is_write_operation(operation);
+        let operation = operation.to_owned();
+        let answer =
+            tokio::task::spawn_blocking(move || dynoxide::embed::handle(&db, &operation, &body)).await.unwrap_or_else(
+                |e| Err(dynoxide::embed::ErrorResponse { status: 500, body: json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": e.to_string()}).to_string() }),
+            );
+        let (status, body) = match answer {
+            Ok(body) => (200, body),
+            Err(e) => (e.status, e.body),
+        };
+        if write && status == 200 {
+            self.writes.send_modify(|n| *n += 1);
+        }
+        let body = body
+            .replace(ENGINE_ARN_PREFIX, &caller_prefix)
+            .replace(ENGINE_REGION_FIELD, &format!("\"awsRegion\":\"{region}\""));
+        Response { status, body }
+    }
+
+    /// Every [`SWEEP_INTERVAL`], in every open database: deletes expired items (TTL; their
+    /// REMOVE records carry the service identity) and stream records older than
+    /// [`STREAM_RETENTION`].
+    pub fn start_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                let dbs: Vec<Database> =
+                    this.databases.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                let writes = this.writes.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for db in dbs {
+                        match db.sweep_ttl() {
+                            Ok(0) => {}
+                            Ok(_) => writes.send_modify(|n| *n += 1),
+                            Err(e) => tracing::warn!("dynamodb TTL sweep: {e}"),
+                        }
+                        let retention = STREAM_RETENTION.as_secs() as i64;
+                        if let Err(e) = dynoxide::embed::trim_stream_records(&db, retention) {
+                            tracing::warn!("dynamodb stream trim: {e}");
+                        }
+                    }
+                })
+                .await;
+            }
+        })
+    }
+
+    /// A receiver that changes after every committed write (any table, any account) and every
+    /// TTL sweep: a stream poller waits on it instead of polling on a timer.
+    pub fn subscribe_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writes.subscribe()
+    }
+
+    /// An in-process [`StreamClient`] of `account` in `region`.
+    pub fn stream_client(&self, account: &str, region: &str) -> InProcessStreams {
+        InProcessStreams { service: self.clone(), account: account.to_owned(), region: region.to_owned() }
+    }
+}
+
+/// The four operations DynamoDB Streams serves (the rest belong to `DynamoDB_20120810`).
+fn is_streams_operation(op: &str) -> bool {
+    matches!(op, "ListStreams" | "DescribeStream" | "GetShardIterator" | "GetRecords")
+}
+
+/// The operations that may write items (and so stream records).
+fn is_write_operation(op: &str) -> bool {
+    matches!(
+        op,
+        "PutItem"
+            | "UpdateItem"
+            | "DeleteItem"
+            | "BatchWriteItem"
+            | "TransactWriteItems"
+            | "ExecuteStatement"
+            | "BatchExecuteStatement"
+            | "ExecuteTransaction"
+    )
+}
+
+/// An error a [`StreamClient`] call answered: the AWS error code (after the `#`) and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    pub code: String,
+    pub message: String,
+}
+
+/// What a DynamoDB Streams poller needs, in the API's own JSON shapes (`DescribeStream`'s
+/// `StreamDescription`, `GetRecords`' `Records` and `NextShardIterator`). The seam the event
+/// source mapping poller reads through: in-process here, any endpoint for another implementation.
+pub trait StreamClient: Send + Sync {
+    fn describe_stream(&self, stream_arn: &str) -> impl Future<Output = Result<Value, ClientError>> + Send;
+    /// `kind` is TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER.
+    fn get_shard_iterator(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        kind: &str,
+        sequence_number: Option<&str>,
+    ) -> impl Future<Output = Result<String, ClientError>> + Send;
+    fn get_records(&self, iterator: &str, limit: u32) -> impl Future<Output = Result<Value, ClientError>> + Send;
+}
+
+/// [`StreamClient`] over [`DynamoDb::handle`], the functions the API serves.
+#[derive(Clone)]
+pub struct InProcessStreams {
+    service: DynamoDb,
+    account: String,
+    region: String,
+}
+
+impl InProcessStreams {
+    async fn call(&self, op: &str, input: Value) -> Result<Value, ClientError> {
+        let target = format!("{STREAMS_TARGET_PREFIX}{op}");
+        let r = self.service.handle(&self.account, &self.region, Some(&target), input.to_string().as_bytes()).await;
+        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        if r.status == 200 {
+            return Ok(v);
+        }
+        let code = v["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_owned();
+        let message = v["message"].as_str().or(v["Message"].as_str()).unwrap_or("").to_owned();
+        Err(ClientError { code, message })
+    }
+}
+
+impl StreamClient for InProcessStreams {
+    async fn describe_stream(&self, stream_arn: &str) -> Result<Value, ClientError> {
+        let v = self.call("DescribeStream", json!({ "StreamArn": stream_arn })).await?;
+        Ok(v["StreamDescription"].clone())
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        kind: &str,
+        sequence_number: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let mut input = json!({ "StreamArn": stream_arn, "ShardId": shard_id, "ShardIteratorType": kind });
+        if let Some(seq) = sequence_number {
+            input["SequenceNumber"] = json!(seq);
+        }
+        let v = self.call("GetShardIterator", input).await?;
+        Ok(v["ShardIterator"].as_str().unwrap_or("").to_owned())
+    }
+
+    async fn get_records(&self, iterator: &str, limit: u32) -> Result<Value, ClientError> {
+        self.call("GetRecords", json!({ "ShardIterator": iterator, "Limit": limit })).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn call(db: &DynamoDb, op: &str, input: Value) -> (u16, Value) {
+        let target = if is_streams_operation(op) { STREAMS_TARGET_PREFIX } else { TARGET_PREFIX };
+        let r =
+            db.handle("123456789012", "eu-west-1", Some(&format!("{target}{op}")), input.to_string().as_bytes()).await;
+        (r.status, serde_json::from_str(&r.body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn arns_name_the_caller_and_the_stream_client_reads_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let (s, v) = call(
+            &db,
+            "CreateTable",
+            json!({"TableName":"tab","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+                   "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],
+                   "BillingMode":"PAY_PER_REQUEST",
+                   "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"NEW_AND_OLD_IMAGES"}}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let arn = v["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        assert!(arn.starts_with("arn:aws:dynamodb:eu-west-1:123456789012:table/tab/stream/"), "{arn}");
+        let mut writes = db.subscribe_writes();
+        let (s, _) = call(&db, "PutItem", json!({"TableName":"tab","Item":{"k":{"S":"a"}}})).await;
+        assert_eq!(s, 200);
+        assert!(writes.has_changed().unwrap(), "a committed write wakes pollers");
+        writes.mark_unchanged();
+        let refused = json!({"TableName":"tab","Item":{"k":{"S":"a"}},"ConditionExpression":"attribute_not_exists(k)"});
+        assert_eq!(call(&db, "PutItem", refused).await.0, 400);
+        assert!(!writes.has_changed().unwrap(), "a refused write does not");
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let desc = client.describe_stream(&arn).await.unwrap();
+        let shard = desc["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let records = client.get_records(&it, 100).await.unwrap();
+        assert_eq!(records["Records"][0]["eventName"], "INSERT");
+        assert_eq!(records["Records"][0]["awsRegion"], "eu-west-1");
+        // A Streams operation under the DynamoDB prefix is unknown there, as on AWS.
+        let r = db.handle("123456789012", "eu-west-1", Some("DynamoDB_20120810.GetRecords"), b"{}").await;
+        assert!(r.body.contains("UnknownOperationException"));
+        // The other table's stream of another account is not visible.
+        let other = db.stream_client("210987654321", "eu-west-1");
+        assert_eq!(other.describe_stream(&arn).await.unwrap_err().code, "ResourceNotFoundException");
+    }
+
+    async fn last_sequence(db: &DynamoDb, arn: &str) -> Option<u128> {
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let shard = client.describe_stream(arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+        let it = client.get_shard_iterator(arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let records = client.get_records(&it, 1000).await.unwrap();
+        records["Records"]
+            .as_array()
+            .unwrap()
+            .last()
+            .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn sequence_numbers_never_go_back_across_trims_and_re_created_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let table = json!({"TableName":"seq","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+               "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+               "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}});
+        let arn = call(&db, "CreateTable", table.clone()).await.1["TableDescription"]["LatestStreamArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for k in ["a", "b"] {
+            assert_eq!(call(&db, "PutItem", json!({"TableName":"seq","Item":{"k":{"S":k}}})).await.0, 200);
+        }
+        let first = last_sequence(&db, &arn).await.unwrap();
+        // Retention: a trim of everything older than "the future" empties the shard.
+        let engine = db.database("123456789012", "eu-west-1").unwrap();
+        assert_eq!(dynoxide::embed::trim_stream_records(&engine, -10).unwrap(), 2);
+        assert_eq!(last_sequence(&db, &arn).await, None);
+        assert_eq!(call(&db, "DeleteTable", json!({"TableName":"seq"})).await.0, 200);
+        drop(engine);
+        // Re-opened (a restart) and re-created: the next number is above every earlier one.
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let arn =
+            call(&db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"seq","Item":{"k":{"S":"c"}}})).await.0, 200);
+        assert!(last_sequence(&db, &arn).await.unwrap() > first);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_expired_items_with_a_service_remove_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let table = json!({"TableName":"ttl","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+               "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+               "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"OLD_IMAGE"}});
+        let arn =
+            call(&db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        let spec = json!({"TableName":"ttl","TimeToLiveSpecification":{"Enabled":true,"AttributeName":"exp"}});
+        assert_eq!(call(&db, "UpdateTimeToLive", spec).await.0, 200);
+        let past =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60).to_string();
+        let item = json!({"TableName":"ttl","Item":{"k":{"S":"old"},"exp":{"N":past}}});
+        assert_eq!(call(&db, "PutItem", item).await.0, 200);
+        let engine = db.database("123456789012", "eu-west-1").unwrap();
+        assert_eq!(engine.sweep_ttl().unwrap(), 1);
+        let got = call(&db, "GetItem", json!({"TableName":"ttl","Key":{"k":{"S":"old"}}})).await.1;
+        assert!(got.get("Item").is_none(), "{got}");
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let shard = client.describe_stream(&arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let records = client.get_records(&it, 10).await.unwrap();
+        let remove = &records["Records"][1];
+        assert_eq!(remove["eventName"], "REMOVE", "{records}");
+        assert_eq!(remove["userIdentity"], json!({"type":"Service","principalId":"dynamodb.amazonaws.com"}));
+    }
+}
