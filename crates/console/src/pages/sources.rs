@@ -138,6 +138,44 @@ async fn rules_and_schedules(console: &Console, ctx: &Ctx, s: &Subject) -> Found
         .collect())
 }
 
+/// Lambda event source mappings (SQS queues, DynamoDB streams) whose function is this one.
+async fn event_source_mappings(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let scope = &ctx.who().scope;
+    let arn = unqualified_arn(s);
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    // Markers only move forward (each page ends at a greater UUID): the loop ends.
+    loop {
+        let page = console
+            .parts
+            .control
+            .list_event_source_mappings(scope, None, None, marker.as_deref(), None)
+            .await
+            .map_err(|e| format!("Event source mappings: {e}"))?;
+        for m in &page.mappings {
+            let Some(qualifier) = m["FunctionArn"].as_str().and_then(|f| qualifier_of(f, &arn)) else { continue };
+            let source = m["EventSourceArn"].as_str().unwrap_or_default();
+            let kind = if source.starts_with("arn:aws:sqs:") {
+                "SQS queue (event source mapping)"
+            } else {
+                "DynamoDB stream (event source mapping)"
+            };
+            let detail = format!(
+                "mapping {}; state {}; batch size {}",
+                m["UUID"].as_str().unwrap_or_default(),
+                m["State"].as_str().unwrap_or_default(),
+                m["BatchSize"]
+            );
+            out.push(Source { qualifier, kind, name: source.to_owned(), detail });
+        }
+        match page.next_marker {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 /// Whether `target` names the function whose unqualified ARN is `arn`: `Some(None)` for the
 /// unqualified function, `Some(Some(q))` for qualifier `q`.
 fn qualifier_of(target: &str, arn: &str) -> Option<Option<String>> {
@@ -174,6 +212,7 @@ pub(crate) async fn tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
         bucket_notifications(console, ctx, s).await,
         api_stages(console, ctx, s).await,
         rules_and_schedules(console, ctx, s).await,
+        event_source_mappings(console, ctx, s).await,
     ];
     let mut groups: Vec<Group> = Vec::new();
     let mut errors = Vec::new();

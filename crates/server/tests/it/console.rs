@@ -584,7 +584,7 @@ async fn call(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifiers() {
+async fn event_sources_list_api_stages_rules_schedules_and_mappings_under_their_qualifiers() {
     let server = TestServer::start().await;
     let c = server.lambda();
     create_py(&c, "gw-fn", PY_ECHO).await;
@@ -677,6 +677,26 @@ async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifier
     let r = http.send("POST", "/schedules/daily-dev", &h, body.to_string().as_bytes()).await.unwrap();
     assert_eq!(r.status, 200, "CreateSchedule: {}", r.text());
 
+    // An SQS queue mapped on prod.
+    let auth = signed_as("sqs");
+    let h = [
+        ("x-amz-target", "AmazonSQS.CreateQueue"),
+        ("content-type", "application/x-amz-json-1.0"),
+        ("authorization", auth.as_str()),
+    ];
+    let r = http.send("POST", "/", &h, br#"{"QueueName":"console-q"}"#).await.unwrap();
+    assert_eq!(r.status, 200, "CreateQueue: {}", r.text());
+    let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:console-q");
+    let m = c
+        .create_event_source_mapping()
+        .function_name("gw-fn:prod")
+        .event_source_arn(&queue_arn)
+        .batch_size(5)
+        .send()
+        .await
+        .unwrap();
+    let uuid = m.uuid().unwrap().to_owned();
+
     let mut b = Browser::new(&server);
     let html = b.get(&format!("{CONSOLE}/functions/gw-fn?tab=sources")).await.text();
     assert!(!html.contains("<script>eb"), "patterns are escaped: {html}");
@@ -693,6 +713,9 @@ async fn event_sources_list_api_stages_rules_and_schedules_under_their_qualifier
     assert!(prod.contains(&format!("EventBridge rule to-prod target t1; pattern {pattern}; ENABLED")), "{page}");
     assert!(dev.contains("EventBridge Scheduler schedule default/daily-dev schedule rate(1 day); ENABLED"), "{page}");
     assert!(!dev.contains("EventBridge rule") && !prod.contains("Scheduler"), "{page}");
+    let mapping = format!("SQS queue (event source mapping) {queue_arn} mapping {uuid}; state ");
+    assert!(prod.contains(&mapping) && prod.contains("batch size 5"), "{page}");
+    assert!(!dev.contains("event source mapping"), "{page}");
     assert!(!page.contains("Unqualified"), "{page}");
 }
 
