@@ -171,9 +171,8 @@ fn check_filters(f: &Value) -> Result<()> {
         if p.len() > FILTER_PATTERN_LEN_MAX {
             return Err(bad());
         }
-        match serde_json::from_str::<Value>(p) {
-            Ok(Value::Object(_)) => {}
-            _ => return Err(bad()),
+        if eventpattern::Pattern::parse(p).is_err() {
+            return Err(bad());
         }
     }
     Ok(())

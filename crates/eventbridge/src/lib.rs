@@ -8,7 +8,7 @@
 //! invocations queued by `Control::enqueue_prepared` in the same transaction that moves the due
 //! time on, conditional on it being unchanged: a restart neither loses nor repeats a tick.
 
-pub mod pattern;
+pub use eventpattern as pattern;
 #[cfg(test)]
 mod proptests;
 mod rules;

@@ -1,5 +1,6 @@
 //! Event patterns: EventBridge's matching language, compiled once per rule and matched against
-//! each event of PutEvents (and TestEventPattern).
+//! each event of PutEvents (and TestEventPattern), and the language of Lambda event source
+//! mappings' `FilterCriteria` (matched against each SQS message or stream record).
 //!
 //! Supported: exact values (strings, numbers compared as numbers, `true`, `false`, `null`),
 //! `prefix` and `suffix` (also `{"equals-ignore-case": …}` inside), `equals-ignore-case`,
