@@ -356,7 +356,7 @@ impl Event<'_> {
         context.insert("requestId".into(), json!(self.request_id));
         context.insert("routeKey".into(), json!("$default"));
         context.insert("stage".into(), json!("$default"));
-        context.insert("time".into(), json!(clf_time(now)));
+        context.insert("time".into(), json!(stdx::time::clf(now)));
         context.insert("timeEpoch".into(), json!(now));
 
         let mut event = Map::new();
@@ -383,21 +383,6 @@ impl Event<'_> {
         event.insert("isBase64Encoded".into(), json!(base64 && !self.body.is_empty()));
         Value::Object(event)
     }
-}
-
-/// `12/Mar/2020:19:03:58 +0000`.
-fn clf_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let c = stdx::time::Civil::from_epoch_ms(ms);
-    format!(
-        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
-        c.day,
-        MONTHS[(c.month as usize).saturating_sub(1) % 12],
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
 }
 
 /// The function's answer as HTTP (§10.3).

@@ -394,20 +394,6 @@ fn decode_query(s: &str) -> String {
     crate::percent_decode(&plus).unwrap_or(plus)
 }
 
-fn clf_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let c = stdx::time::Civil::from_epoch_ms(ms);
-    format!(
-        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
-        c.day,
-        MONTHS[(c.month as usize).saturating_sub(1) % 12],
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
-}
-
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
@@ -539,7 +525,7 @@ pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
         "path": context_path,
         "protocol": "HTTP/1.1",
         "requestId": req.request_id,
-        "requestTime": clf_time(now_ms),
+        "requestTime": stdx::time::clf(now_ms),
         "requestTimeEpoch": now_ms,
         "resourceId": m.resource_id,
         "resourcePath": m.resource_path,
@@ -652,7 +638,7 @@ pub fn event_v2(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
             "requestId": req.request_id,
             "routeKey": m.route_key,
             "stage": m.stage,
-            "time": clf_time(now_ms),
+            "time": stdx::time::clf(now_ms),
             "timeEpoch": now_ms,
         }),
     );

@@ -163,13 +163,8 @@ impl ApiGateway {
             .filter(|s| !s.is_empty())
             .map(|s| percent_decode(s).unwrap_or_else(|| s.to_owned()))
             .collect();
-        let input = if req.body.iter().all(u8::is_ascii_whitespace) {
-            json!({})
-        } else {
-            match serde_json::from_slice::<Value>(req.body) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => return Response::error(&Error::bad("Invalid JSON in request body")),
-            }
+        let Some(input) = stdx::json::object_body(req.body) else {
+            return Response::error(&Error::bad("Invalid JSON in request body"));
         };
         let query = parse_query(req.query);
         let result = if segments.first().map(String::as_str) == Some("v2") {

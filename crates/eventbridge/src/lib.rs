@@ -333,18 +333,11 @@ impl EventBridge {
         let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)) else {
             return Response::error(&Error::new("UnknownOperationException", "Missing or unknown X-Amz-Target"));
         };
-        let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            json!({})
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    return Response::error(&Error::new(
-                        "SerializationException",
-                        "Start of structure or map found where not expected.",
-                    ));
-                }
-            }
+        let Some(input) = stdx::json::object_body(body) else {
+            return Response::error(&Error::new(
+                "SerializationException",
+                "Start of structure or map found where not expected.",
+            ));
         };
         match rules::dispatch(self, scope, op, &input).await {
             Ok(v) => Response { status: 200, body: v.to_string().into_bytes() },

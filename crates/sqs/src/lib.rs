@@ -19,7 +19,7 @@ mod waiters;
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use store::Store;
 
 pub use crate::client::{InProcess, Message, MessageAttribute, QueueClient, QueueInfo};
@@ -225,19 +225,12 @@ impl Sqs {
                 "Missing or unknown X-Amz-Target",
             ));
         };
-        let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            json!({})
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    return Response::error(&Error::new(
-                        "SerializationException",
-                        "SerializationException",
-                        "Start of structure or map found where not expected.",
-                    ));
-                }
-            }
+        let Some(input) = stdx::json::object_body(body) else {
+            return Response::error(&Error::new(
+                "SerializationException",
+                "SerializationException",
+                "Start of structure or map found where not expected.",
+            ));
         };
         match ops::dispatch(self, ctx, op, &input).await {
             Ok(v) => Response { status: 200, headers: vec![], body: v.to_string().into_bytes() },

@@ -4,4 +4,5 @@
 //! code; anything with domain meaning belongs in `model`.
 
 pub mod hex;
+pub mod json;
 pub mod time;

@@ -82,6 +82,22 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// A time in the Common Log Format, as API Gateway and function URL events carry it:
+/// `12/Mar/2020:19:03:58 +0000`.
+pub fn clf(ms: i64) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let c = Civil::from_epoch_ms(ms);
+    format!(
+        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
+        c.day,
+        MONTHS[(c.month as usize).saturating_sub(1) % 12],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
