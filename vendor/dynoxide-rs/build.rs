@@ -14,7 +14,11 @@
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time, not baked in with `env!`: cargo reuses a compiled build script across
+    // checkouts of the same workspace (its hash is path-independent), so a baked-in path would
+    // name a checkout that may be gone.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let root = Path::new(&dir);
     let path = root.join("VERSION");
     println!("cargo:rerun-if-changed={}", path.display());
     println!(
