@@ -74,6 +74,14 @@ pub trait StreamSource: Send + Sync {
         kind: &'a str,
         sequence: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, String>>;
+    /// Where LATEST is now, as a checkpoint: the shard's last sequence number, `None` when the
+    /// shard has no record yet (then TRIM_HORIZON names the same place).
+    fn latest<'a>(
+        &'a self,
+        scope: &'a Scope,
+        stream_arn: &'a str,
+        shard: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, String>>;
     fn records<'a>(
         &'a self,
         scope: &'a Scope,
@@ -450,6 +458,10 @@ fn shard_key(stream_arn: &str, shard: &str) -> String {
     format!("{label}/{shard}")
 }
 
+/// The checkpoint of a LATEST mapping whose shard had no record when it started: every record
+/// of the shard is after it.
+const SHARD_START: &str = "TRIM_HORIZON";
+
 fn sequence(r: &Value) -> &str {
     r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default()
 }
@@ -507,7 +519,31 @@ async fn shard_worker(
                     }
                 };
                 let start = doc["StartingPosition"].as_str().unwrap_or("TRIM_HORIZON");
+                let checkpoint = match checkpoint {
+                    None if start == "LATEST" => {
+                        // LATEST is fixed the first time and recorded before any batch, so a
+                        // restart resumes there and skips nothing written while it was down.
+                        let at = match streams.latest(&p.scope, stream, shard).await {
+                            Ok(at) => at.unwrap_or_else(|| SHARD_START.to_owned()),
+                            Err(e) => {
+                                tracing::warn!(uuid = %p.uuid, %stream, error = %e, "cannot find LATEST");
+                                tokio::time::sleep(ERROR_BACKOFF).await;
+                                continue;
+                            }
+                        };
+                        if let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &key, &at).await {
+                            tracing::warn!(uuid = %p.uuid, error = %e, "cannot record the LATEST position");
+                            tokio::time::sleep(ERROR_BACKOFF).await;
+                            continue;
+                        }
+                        Some(at)
+                    }
+                    c => c,
+                };
                 let r = match &checkpoint {
+                    Some(seq) if seq == SHARD_START => {
+                        streams.iterator(&p.scope, stream, shard, "TRIM_HORIZON", None).await
+                    }
                     Some(seq) => streams.iterator(&p.scope, stream, shard, "AFTER_SEQUENCE_NUMBER", Some(seq)).await,
                     None => streams.iterator(&p.scope, stream, shard, start, None).await,
                 };

@@ -425,7 +425,7 @@ def handler(event, context):
 '''
 
 
-def stream_setup(**mapping):
+def stream_setup(start="TRIM_HORIZON", **mapping):
     lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
                         Code={"ZipFile": zipped(STREAM_CODE)}, Timeout=3)
     for v in ("1", "2"):
@@ -435,7 +435,7 @@ def stream_setup(**mapping):
     lam.create_alias(FunctionName="fn", Name="prod", FunctionVersion="1")
     s, real = stream("tab")
     assert real, "DynamoDB is not served"
-    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=s, StartingPosition="TRIM_HORIZON",
+    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=s, StartingPosition=start,
                                         **mapping)
     assert m["StateTransitionReason"] == "User action" and m["FunctionArn"].endswith(":prod"), m
     wait_state(m["UUID"], "Enabled")
@@ -515,6 +515,29 @@ def stream_kill_finish():
     return {"records": len(seen), "duplicates": dups, "backsteps": sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)}
 
 
+def stream_latest_start():
+    """LATEST is fixed when the poller first reads the shard and recorded at once: a record written
+    while the mapping is disabled and the server down is delivered after it comes back (no record
+    was processed before, so only that first checkpoint keeps the position)."""
+    s, uuid = stream_setup(start="LATEST")
+    time.sleep(3)  # the poller has read the shard at LATEST (it rescans every second)
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_state(uuid, "Disabled")
+    ddb.put_item(TableName="tab", Item={"k": {"S": "while-down"}})
+    return {"stream": s, "uuid": uuid}
+
+
+def stream_latest_finish():
+    uuid = sys.argv[3]
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    ddb.put_item(TableName="tab", Item={"k": {"S": "after"}})
+    until("both records", lambda: {"while-down", "after"} <= {r["key"] for r in records()})
+    time.sleep(1)
+    keys = [r["key"] for r in records()]
+    assert keys == ["while-down", "after"], keys
+    return {"keys": keys}
+
+
 def get():
     m = lam.get_event_source_mapping(UUID=sys.argv[3])
     m.pop("ResponseMetadata")
@@ -522,4 +545,5 @@ def get():
 
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
-                  "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish}[mode](), default=str))
+                  "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
+                  "stream-latest-start": stream_latest_start, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
