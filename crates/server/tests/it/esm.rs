@@ -82,6 +82,18 @@ async fn stream_mapping_resumes_at_its_checkpoint_after_kill_9() {
     second.terminate();
 }
 
+/// Tag/Untag/ListTags on mapping ARNs and Tags on CreateEventSourceMapping; the tags go with
+/// the mapping (then the recorded not-found text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_tags() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "tags"]).await;
+    assert_eq!(out["gone"]["list"]["status"], 404, "{out}");
+}
+
 /// A LATEST mapping records where LATEST was when its poller first read the shard: records
 /// written while it was disabled and the server was killed are delivered after the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

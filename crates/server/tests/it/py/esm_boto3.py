@@ -538,6 +538,39 @@ def stream_latest_finish():
     return {"keys": keys}
 
 
+def tags():
+    """Tag/Untag/ListTags on a mapping ARN, Tags on Create; gone with the mapping."""
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(CODE)})
+    q, _ = queue("tq", VisibilityTimeout=30)
+    m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=q, Enabled=False, Tags={"a": "1"})
+    arn = m["EventSourceMappingArn"]
+    assert "Tags" not in m and "Tags" not in lam.get_event_source_mapping(UUID=m["UUID"]), m
+    assert lam.list_tags(Resource=arn)["Tags"] == {"a": "1"}
+    lam.tag_resource(Resource=arn, Tags={"b": "2", "c": "3"})
+    lam.untag_resource(Resource=arn, TagKeys=["a", "c", "nope"])
+    assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
+    lam.update_event_source_mapping(UUID=m["UUID"], BatchSize=5)
+    assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
+    assert "Tags" not in lam.list_event_source_mappings(FunctionName="fn")["EventSourceMappings"][0]
+    too_many = error(lam.tag_resource, Resource=arn, Tags={f"k{i}": "v" for i in range(50)})
+    assert too_many["code"] == "InvalidParameterValueException", too_many
+    assert too_many["message"] == "Number of tags exceeds resource tag limit.", too_many
+    assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+    wait_state(m["UUID"], None)
+    gone = {}
+    for op, kw in (("list", dict(Resource=arn)), ("tag", dict(Resource=arn, Tags={"x": "y"})),
+                   ("untag", dict(Resource=arn, TagKeys=["b"]))):
+        fn = {"list": lam.list_tags, "tag": lam.tag_resource, "untag": lam.untag_resource}[op]
+        gone[op] = error(fn, **kw)
+        assert gone[op] == {"code": "ResourceNotFoundException", "status": 404,
+                            "message": f"Event source mapping not found: {arn}"}, gone
+    bad = error(lam.list_tags, Resource=arn + ":alias")
+    assert bad["code"] == "ValidationException", bad
+    return {"gone": gone}
+
+
 def get():
     m = lam.get_event_source_mapping(UUID=sys.argv[3])
     m.pop("ResponseMetadata")
@@ -546,4 +579,4 @@ def get():
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
-                  "stream-latest-start": stream_latest_start, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
+                  "stream-latest-start": stream_latest_start, "tags": tags, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
