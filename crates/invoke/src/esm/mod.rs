@@ -558,7 +558,7 @@ async fn shard_worker(
             }
         };
         let limit = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as u32;
-        let (records, next) = match streams.records(&p.scope, &it, limit).await {
+        let (mut records, mut next) = match streams.records(&p.scope, &it, limit).await {
             Ok(page) => page,
             Err(e) => {
                 // An expired or trimmed iterator: start again from the checkpoint.
@@ -576,6 +576,34 @@ async fn shard_worker(
             }
             continue;
         }
+        // The batching window: once something came, gather up to BatchSize until it closes.
+        let window = Duration::from_secs(doc["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0));
+        let deadline = tokio::time::Instant::now() + window;
+        let mut reread = false;
+        while records.len() < limit as usize {
+            let Some(it) = next.take() else { break };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                next = Some(it);
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(left.min(STREAM_IDLE)) => {}
+                _ = rx.changed() => { next = Some(it); break }
+            }
+            match streams.records(&p.scope, &it, limit - records.len() as u32).await {
+                Ok((more, n)) => {
+                    records.extend(more);
+                    next = n;
+                }
+                Err(e) => {
+                    // Run what was gathered; the next read starts again from the checkpoint.
+                    tracing::warn!(uuid = %p.uuid, %stream, error = %e, "GetRecords failed");
+                    reread = true;
+                    break;
+                }
+            }
+        }
         let last = sequence(records.last().expect("not empty")).to_owned();
         stream_batch(p, queues, &doc, stream, shard, records).await;
         if let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &key, &last).await {
@@ -585,7 +613,8 @@ async fn shard_worker(
         }
         match next {
             Some(next) => iterator = Some(next),
-            None => return true,
+            None if !reread => return true,
+            None => {}
         }
     }
 }

@@ -82,6 +82,18 @@ async fn stream_mapping_resumes_at_its_checkpoint_after_kill_9() {
     second.terminate();
 }
 
+/// MaximumBatchingWindowInSeconds on a stream mapping gathers records up to BatchSize or the
+/// window, whichever comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_mapping_batching_window() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "stream-window"]).await;
+    assert_eq!(out["batches"][0], serde_json::json!(["w1", "w2", "w3"]), "{out}");
+}
+
 /// Tag/Untag/ListTags on mapping ARNs and Tags on CreateEventSourceMapping; the tags go with
 /// the mapping (then the recorded not-found text).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -538,6 +538,28 @@ def stream_latest_finish():
     return {"keys": keys}
 
 
+def stream_window():
+    """MaximumBatchingWindowInSeconds on a stream: records written 0.6 s apart come in one batch
+    when the window is open; BatchSize still closes a batch first."""
+    s, uuid = stream_setup(MaximumBatchingWindowInSeconds=3, BatchSize=100)
+    for k in ("w1", "w2", "w3"):
+        ddb.put_item(TableName="tab", Item={"k": {"S": k}})
+        time.sleep(0.6)
+    until("three records", lambda: len(records()) >= 3)
+    time.sleep(1)
+    batches = [[r["key"] for r in b["records"]] for b in invocations()]
+    assert batches == [["w1", "w2", "w3"]], batches
+    lam.update_event_source_mapping(UUID=uuid, BatchSize=2)
+    wait_state(uuid, "Enabled")
+    for k in ("x1", "x2", "x3", "x4", "x5"):
+        ddb.put_item(TableName="tab", Item={"k": {"S": k}})
+    until("eight records", lambda: len(records()) >= 8, limit=15)
+    later = [[r["key"] for r in b["records"]] for b in invocations()][1:]
+    assert [k for b in later for k in b] == ["x1", "x2", "x3", "x4", "x5"], later
+    assert all(len(b) <= 2 for b in later), later
+    return {"batches": batches + later}
+
+
 def tags():
     """Tag/Untag/ListTags on a mapping ARN, Tags on Create; gone with the mapping."""
     lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
@@ -579,4 +601,4 @@ def get():
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
-                  "stream-latest-start": stream_latest_start, "tags": tags, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
+                  "stream-latest-start": stream_latest_start, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
