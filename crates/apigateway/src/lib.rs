@@ -184,6 +184,82 @@ impl ApiGateway {
         self.store.read(move |tx| tx.apigw_api(&id)).await
     }
 
+    /// Every deployed Lambda integration of the account's REST and HTTP APIs in `region`, per
+    /// stage, its URI rendered with that stage's variables (a REST canary with its overrides,
+    /// as a separate entry): what the console's Event sources tab shows.
+    pub async fn stage_targets(&self, account: &str, region: &str) -> Result<Vec<StageTarget>> {
+        let (account, region) = (account.to_owned(), region.to_owned());
+        let rows = self
+            .store
+            .read(move |tx| {
+                let mut rows = tx.apigw_apis(&account, &region, "rest", APIS_MAX)?;
+                rows.extend(tx.apigw_apis(&account, &region, "http", APIS_MAX)?);
+                Ok::<_, store::StoreError>(rows)
+            })
+            .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            if row.kind == "rest" {
+                let api: doc::RestApi = decode(&row.doc)?;
+                for stage in &api.stages {
+                    let mut runs = vec![(stage.deployment_id.clone(), stage.variables.clone(), None)];
+                    if let Some(c) = &stage.canary {
+                        let mut vars = stage.variables.clone();
+                        vars.extend(c.overrides.clone());
+                        runs.push((c.deployment_id.clone(), vars, Some(c.percent_traffic)));
+                    }
+                    for (deployment_id, vars, canary) in runs {
+                        let Some(d) = api.deployments.iter().find(|d| d.id == deployment_id) else { continue };
+                        for r in &d.resources {
+                            for (method, m) in &r.methods {
+                                let Some(uri) = m.integration.as_ref().and_then(|i| i.uri.as_deref()) else { continue };
+                                out.push(StageTarget {
+                                    kind: exec::Kind::Rest,
+                                    api_id: api.id.clone(),
+                                    api_name: api.name.clone(),
+                                    stage: stage.name.clone(),
+                                    canary_percent: canary,
+                                    route: format!("{method} {}", r.path),
+                                    uri: uri.to_owned(),
+                                    target: target_of(uri, &vars),
+                                });
+                            }
+                        }
+                    }
+                }
+            } else {
+                let api: doc::HttpApi = decode(&row.doc)?;
+                for stage in &api.stages {
+                    let Some(d) =
+                        stage.deployment_id.as_ref().and_then(|id| api.deployments.iter().find(|d| d.id == *id))
+                    else {
+                        continue;
+                    };
+                    for route in &d.routes {
+                        let Some(id) = route.target.as_deref().and_then(|t| t.strip_prefix("integrations/")) else {
+                            continue;
+                        };
+                        let Some(uri) = d.integrations.iter().find(|i| i.id == id).and_then(|i| i.uri.as_deref())
+                        else {
+                            continue;
+                        };
+                        out.push(StageTarget {
+                            kind: exec::Kind::Http,
+                            api_id: api.id.clone(),
+                            api_name: api.name.clone(),
+                            stage: stage.name.clone(),
+                            canary_percent: None,
+                            route: route.route_key.clone(),
+                            uri: uri.to_owned(),
+                            target: target_of(uri, &stage.variables),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn list(&self, ctx: &Context, kind: &'static str) -> Result<Vec<ApigwRow>> {
         let (account, region) = (ctx.account.clone(), ctx.region.clone());
         Ok(self.store.read(move |tx| tx.apigw_apis(&account, &region, kind, APIS_MAX)).await?)
@@ -254,6 +330,27 @@ impl ApiGateway {
             })
             .await
     }
+}
+
+/// One route (REST: method and resource) of one stage whose integration has a URI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageTarget {
+    pub kind: exec::Kind,
+    pub api_id: String,
+    pub api_name: String,
+    pub stage: String,
+    /// A REST stage's canary deployment, and its share of the stage's requests (percent).
+    pub canary_percent: Option<f64>,
+    /// REST: `ANY /{proxy+}` (method and resource path); HTTP: the route key (`$default`, `GET /x`).
+    pub route: String,
+    /// The integration URI as written (`${stageVariables.alias}` unrendered).
+    pub uri: String,
+    /// The function the rendered URI names, when it names one (an undefined variable does not).
+    pub target: Option<exec::LambdaTarget>,
+}
+
+fn target_of(uri: &str, vars: &std::collections::BTreeMap<String, String>) -> Option<exec::LambdaTarget> {
+    exec::lambda_arn_of(&exec::render(uri, vars)).and_then(exec::lambda_target)
 }
 
 pub(crate) fn decode<D: serde::de::DeserializeOwned>(doc: &str) -> Result<D> {

@@ -45,6 +45,10 @@ pub struct Parts {
     pub s3: s3::S3,
     pub metrics: metrics::Recorder,
     pub codedeploy: Option<codedeploy::CodeDeploy>,
+    /// API Gateway (the Event sources tab lists the stages whose integrations name the function).
+    pub apigateway: Option<apigateway::ApiGateway>,
+    /// EventBridge (rules' targets and Scheduler's schedules, for the Event sources tab).
+    pub eventbridge: Option<eventbridge::EventBridge>,
     /// The region the console acts in (the server's default region).
     pub region: Region,
     /// `--auth sigv4`: ask for an access key id and secret; otherwise every visitor acts in the

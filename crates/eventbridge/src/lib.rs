@@ -89,6 +89,25 @@ impl Default for Options {
     }
 }
 
+/// Rows read per store read by [`EventBridge::targets`].
+const TARGETS_READ_PAGE: usize = 500;
+
+/// A rule's target or a schedule, and the ARN it names ([`EventBridge::targets`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targeting {
+    /// [`RULE`] or [`SCHEDULE`].
+    pub kind: &'static str,
+    /// The rule's name, or the schedule's `group/name`.
+    pub name: String,
+    /// The rule target's `Id`.
+    pub target_id: Option<String>,
+    pub arn: String,
+    pub expression: Option<String>,
+    pub event_pattern: Option<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub state: String,
+}
+
 /// One target of a rule, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetDoc {
@@ -255,6 +274,58 @@ impl EventBridge {
     /// Tells the ticker a due time may have changed.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Every rule target and Scheduler schedule of `scope` with its target's ARN (any service;
+    /// the caller picks the Lambda ones): what the console's Event sources tab shows.
+    pub async fn targets(&self, scope: &Scope) -> Result<Vec<Targeting>, Error> {
+        let mut out = Vec::new();
+        for kind in [RULE, SCHEDULE] {
+            let mut after: Option<String> = None;
+            loop {
+                let (a, r, k, from) =
+                    (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), kind, after.clone());
+                let rows = self
+                    .inner
+                    .store
+                    .read(move |tx| tx.schedule_rows(&a, &r, k, "", from.as_deref(), TARGETS_READ_PAGE))
+                    .await?;
+                for row in &rows {
+                    if kind == RULE {
+                        let d = rules::decode(row)?;
+                        for t in d.targets {
+                            out.push(Targeting {
+                                kind,
+                                name: d.name.clone(),
+                                target_id: Some(t.id),
+                                arn: t.arn,
+                                expression: d.schedule_expression.clone(),
+                                event_pattern: d.event_pattern.clone(),
+                                state: d.state.clone(),
+                            });
+                        }
+                    } else {
+                        let d: ScheduleDoc = serde_json::from_str(&row.doc)
+                            .map_err(|e| Error::new("InternalException", format!("corrupt schedule: {e}")))?;
+                        let Some(arn) = d.target.get("Arn").and_then(Value::as_str) else { continue };
+                        out.push(Targeting {
+                            kind,
+                            name: format!("{}/{}", d.group, d.name),
+                            target_id: None,
+                            arn: arn.to_owned(),
+                            expression: Some(d.expression.clone()),
+                            event_pattern: None,
+                            state: d.state.clone(),
+                        });
+                    }
+                }
+                if rows.len() < TARGETS_READ_PAGE {
+                    break;
+                }
+                after = rows.last().map(|r| r.name.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// Serves one request: `target` is the `X-Amz-Target` header, `body` the JSON input.

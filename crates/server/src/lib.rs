@@ -346,6 +346,8 @@ impl Server {
             s3: self.s3.clone(),
             metrics: self.metrics.clone(),
             codedeploy: Some(self.codedeploy.clone()),
+            apigateway: Some(self.apigateway.clone()),
+            eventbridge: Some(self.eventbridge.clone()),
             region: self.config.region.clone(),
             login: self.config.auth == api::AuthMode::Sigv4,
             error_code: api::aws_error_code,

@@ -63,10 +63,7 @@ async fn bucket_notifications(console: &Console, ctx: &Ctx, s: &Subject) -> Foun
     Ok(all
         .into_iter()
         .filter_map(|n| {
-            let qualifier = match n.function_arn.strip_prefix(&arn)? {
-                "" => None,
-                q => Some(q.strip_prefix(':')?.to_owned()),
-            };
+            let qualifier = qualifier_of(&n.function_arn, &arn)?;
             let mut detail = format!("{}; events {}", n.id, n.events.join(", "));
             if let Some(p) = &n.prefix {
                 detail.push_str(&format!("; prefix {p}"));
@@ -77,6 +74,115 @@ async fn bucket_notifications(console: &Console, ctx: &Ctx, s: &Subject) -> Foun
             Some(Source { qualifier, kind: "S3 bucket notification", name: n.bucket, detail })
         })
         .collect())
+}
+
+/// API Gateway: each REST and HTTP API stage whose deployed integration names the function,
+/// under the qualifier its URI names for that stage (`${stageVariables.x}` rendered with the
+/// stage's variables).
+async fn api_stages(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let Some(gw) = &console.parts.apigateway else { return Ok(Vec::new()) };
+    let scope = &ctx.who().scope;
+    let all = gw
+        .stage_targets(scope.account.as_str(), scope.region.as_str())
+        .await
+        .map_err(|e| format!("API Gateway: {}", e.message))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|t| {
+            let target = t.target?;
+            let mine = target.function == s.name
+                && target.account == scope.account.as_str()
+                && target.region == scope.region.as_str();
+            if !mine {
+                return None;
+            }
+            let kind = match t.kind {
+                apigateway::exec::Kind::Rest => "REST API",
+                apigateway::exec::Kind::Http => "HTTP API",
+            };
+            let mut detail = format!("stage {}, {}", t.stage, t.route);
+            if let Some(p) = t.canary_percent {
+                detail.push_str(&format!(" (canary, {p}% of requests)"));
+            }
+            if t.uri.contains("${stageVariables.") {
+                detail.push_str(&format!("; URI {}", t.uri));
+            }
+            Some(Source { qualifier: target.qualifier, kind, name: format!("{} ({})", t.api_name, t.api_id), detail })
+        })
+        .collect())
+}
+
+/// EventBridge rules whose targets name the function, and EventBridge Scheduler schedules.
+async fn rules_and_schedules(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let Some(eb) = &console.parts.eventbridge else { return Ok(Vec::new()) };
+    let arn = unqualified_arn(s);
+    let all = eb.targets(&ctx.who().scope).await.map_err(|e| format!("EventBridge: {}", e.message))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|t| {
+            let qualifier = qualifier_of(&t.arn, &arn)?;
+            let mut detail = Vec::new();
+            if let Some(id) = &t.target_id {
+                detail.push(format!("target {id}"));
+            }
+            if let Some(e) = &t.expression {
+                detail.push(format!("schedule {e}"));
+            }
+            if let Some(p) = &t.event_pattern {
+                detail.push(format!("pattern {p}"));
+            }
+            detail.push(t.state.clone());
+            let kind = if t.kind == eventbridge::RULE { "EventBridge rule" } else { "EventBridge Scheduler schedule" };
+            Some(Source { qualifier, kind, name: t.name, detail: detail.join("; ") })
+        })
+        .collect())
+}
+
+/// Lambda event source mappings (SQS queues, DynamoDB streams) whose function is this one.
+async fn event_source_mappings(console: &Console, ctx: &Ctx, s: &Subject) -> Found {
+    let scope = &ctx.who().scope;
+    let arn = unqualified_arn(s);
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    // Markers only move forward (each page ends at a greater UUID): the loop ends.
+    loop {
+        let page = console
+            .parts
+            .control
+            .list_event_source_mappings(scope, None, None, marker.as_deref(), None)
+            .await
+            .map_err(|e| format!("Event source mappings: {e}"))?;
+        for m in &page.mappings {
+            let Some(qualifier) = m["FunctionArn"].as_str().and_then(|f| qualifier_of(f, &arn)) else { continue };
+            let source = m["EventSourceArn"].as_str().unwrap_or_default();
+            let kind = if source.starts_with("arn:aws:sqs:") {
+                "SQS queue (event source mapping)"
+            } else {
+                "DynamoDB stream (event source mapping)"
+            };
+            let detail = format!(
+                "mapping {}; state {}; batch size {}",
+                m["UUID"].as_str().unwrap_or_default(),
+                m["State"].as_str().unwrap_or_default(),
+                m["BatchSize"]
+            );
+            out.push(Source { qualifier, kind, name: source.to_owned(), detail });
+        }
+        match page.next_marker {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `target` names the function whose unqualified ARN is `arn`: `Some(None)` for the
+/// unqualified function, `Some(Some(q))` for qualifier `q`.
+fn qualifier_of(target: &str, arn: &str) -> Option<Option<String>> {
+    match target.strip_prefix(arn)? {
+        "" => Some(None),
+        q => Some(Some(q.strip_prefix(':')?.to_owned())),
+    }
 }
 
 /// The function's ARN without qualifier.
@@ -101,7 +207,13 @@ struct SourcesTab {
 }
 
 pub(crate) async fn tab(console: &Console, ctx: &Ctx, s: &Subject) -> String {
-    let found: Vec<Found> = vec![function_urls(console, ctx, s).await, bucket_notifications(console, ctx, s).await];
+    let found: Vec<Found> = vec![
+        function_urls(console, ctx, s).await,
+        bucket_notifications(console, ctx, s).await,
+        api_stages(console, ctx, s).await,
+        rules_and_schedules(console, ctx, s).await,
+        event_source_mappings(console, ctx, s).await,
+    ];
     let mut groups: Vec<Group> = Vec::new();
     let mut errors = Vec::new();
     for f in found {

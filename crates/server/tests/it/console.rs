@@ -561,6 +561,171 @@ async fn event_sources_list_urls_and_bucket_notifications_per_qualifier() {
     assert!(page.contains("S3 bucket notification console-src uploads; events s3:ObjectCreated:*"), "{page}");
 }
 
+/// The text of one qualifier's table on the Event sources tab: from its caption to the next.
+fn group<'a>(page: &'a str, caption: &str) -> &'a str {
+    let at = page.find(caption).unwrap_or_else(|| panic!("no {caption} in {page}")) + caption.len();
+    let end = page[at..].find("Qualifier ").or_else(|| page[at..].find("Unqualified")).map_or(page.len(), |e| at + e);
+    &page[at..end]
+}
+
+/// One unsigned JSON call to a control plane (the test server runs `--auth off`).
+async fn call(
+    http: &mut testkit::http::Client,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .send(method, path, &[("content-type", "application/json")], body.to_string().as_bytes())
+        .await
+        .expect("control-plane request");
+    assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.text());
+    serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_sources_list_api_stages_rules_schedules_and_mappings_under_their_qualifiers() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create_py(&c, "gw-fn", PY_ECHO).await;
+    c.publish_version().function_name("gw-fn").send().await.unwrap();
+    c.update_function_configuration().function_name("gw-fn").description("two").send().await.unwrap();
+    c.publish_version().function_name("gw-fn").send().await.unwrap();
+    c.create_alias().function_name("gw-fn").name("prod").function_version("1").send().await.unwrap();
+    c.create_alias().function_name("gw-fn").name("dev").function_version("2").send().await.unwrap();
+    let mut http = testkit::http::Client::new(server.addr);
+
+    // An HTTP API whose one integration names `${stageVariables.alias}`; stages dev and prod.
+    let h =
+        call(&mut http, "POST", "/v2/apis", serde_json::json!({"name": "<b>h&t</b>", "protocolType": "HTTP"})).await;
+    let hid = h["apiId"].as_str().unwrap().to_owned();
+    let uri = format!("{}:${{stageVariables.alias}}", arn("gw-fn"));
+    let i = call(
+        &mut http,
+        "POST",
+        &format!("/v2/apis/{hid}/integrations"),
+        serde_json::json!({"integrationType": "AWS_PROXY", "integrationUri": uri, "payloadFormatVersion": "2.0"}),
+    )
+    .await;
+    let target = format!("integrations/{}", i["integrationId"].as_str().unwrap());
+    call(
+        &mut http,
+        "POST",
+        &format!("/v2/apis/{hid}/routes"),
+        serde_json::json!({"routeKey": "ANY /{proxy+}", "target": target}),
+    )
+    .await;
+    let d = call(&mut http, "POST", &format!("/v2/apis/{hid}/deployments"), serde_json::json!({})).await;
+    let did = d["deploymentId"].as_str().unwrap().to_owned();
+    for stage in ["dev", "prod"] {
+        let body = serde_json::json!({"stageName": stage, "deploymentId": did, "stageVariables": {"alias": stage}});
+        call(&mut http, "POST", &format!("/v2/apis/{hid}/stages"), body).await;
+    }
+    // A REST API on `${stageVariables.alias}` too; its stage live says prod.
+    let r = call(&mut http, "POST", "/restapis", serde_json::json!({"name": "<script>rest</script>"})).await;
+    let (rid, root) = (r["id"].as_str().unwrap().to_owned(), r["rootResourceId"].as_str().unwrap().to_owned());
+    let res = call(
+        &mut http,
+        "POST",
+        &format!("/restapis/{rid}/resources/{root}"),
+        serde_json::json!({"pathPart": "{proxy+}"}),
+    )
+    .await;
+    let method = format!("/restapis/{rid}/resources/{}/methods/ANY", res["id"].as_str().unwrap());
+    call(&mut http, "PUT", &method, serde_json::json!({"authorizationType": "NONE"})).await;
+    let rest_uri = format!(
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}:${{stageVariables.alias}}/invocations",
+        arn("gw-fn")
+    );
+    let body = serde_json::json!({"type": "AWS_PROXY", "httpMethod": "POST", "uri": rest_uri});
+    call(&mut http, "PUT", &format!("{method}/integration"), body).await;
+    let deployments = format!("/restapis/{rid}/deployments");
+    call(&mut http, "POST", &deployments, serde_json::json!({"stageName": "live", "variables": {"alias": "prod"}}))
+        .await;
+    // Its canary: 10% of live's requests with alias=dev.
+    let canary = serde_json::json!({"percentTraffic": 10, "stageVariableOverrides": {"alias": "dev"}});
+    call(&mut http, "POST", &deployments, serde_json::json!({"stageName": "live", "canarySettings": canary})).await;
+
+    // An EventBridge rule targeting prod (its pattern carries markup), a Scheduler schedule on dev.
+    let events = |op: &str| {
+        [
+            ("x-amz-target".to_owned(), format!("AWSEvents.{op}")),
+            ("content-type".to_owned(), "application/x-amz-json-1.1".to_owned()),
+            ("authorization".to_owned(), signed_as("events")),
+        ]
+    };
+    let pattern = r#"{"source":["<script>eb</script>"]}"#;
+    for (op, body) in [
+        ("PutRule", serde_json::json!({"Name": "to-prod", "EventPattern": pattern})),
+        (
+            "PutTargets",
+            serde_json::json!({"Rule": "to-prod", "Targets": [{"Id": "t1", "Arn": format!("{}:prod", arn("gw-fn"))}]}),
+        ),
+    ] {
+        let h = events(op);
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = http.send("POST", "/", &h, body.to_string().as_bytes()).await.unwrap();
+        assert_eq!(r.status, 200, "{op}: {}", r.text());
+    }
+    let auth = signed_as("scheduler");
+    let body = serde_json::json!({
+        "ScheduleExpression": "rate(1 day)",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "Target": {"Arn": format!("{}:dev", arn("gw-fn")), "RoleArn": ROLE},
+    });
+    let h = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    let r = http.send("POST", "/schedules/daily-dev", &h, body.to_string().as_bytes()).await.unwrap();
+    assert_eq!(r.status, 200, "CreateSchedule: {}", r.text());
+
+    // An SQS queue mapped on prod.
+    let auth = signed_as("sqs");
+    let h = [
+        ("x-amz-target", "AmazonSQS.CreateQueue"),
+        ("content-type", "application/x-amz-json-1.0"),
+        ("authorization", auth.as_str()),
+    ];
+    let r = http.send("POST", "/", &h, br#"{"QueueName":"console-q"}"#).await.unwrap();
+    assert_eq!(r.status, 200, "CreateQueue: {}", r.text());
+    let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:console-q");
+    let m = c
+        .create_event_source_mapping()
+        .function_name("gw-fn:prod")
+        .event_source_arn(&queue_arn)
+        .batch_size(5)
+        .send()
+        .await
+        .unwrap();
+    let uuid = m.uuid().unwrap().to_owned();
+
+    let mut b = Browser::new(&server);
+    let html = b.get(&format!("{CONSOLE}/functions/gw-fn?tab=sources")).await.text();
+    assert!(!html.contains("<script>eb"), "patterns are escaped: {html}");
+    assert!(!html.contains("<script>rest") && !html.contains("<b>h&t"), "names are escaped: {html}");
+    let page = text(&html);
+    let dev = group(&page, "Qualifier dev");
+    let prod = group(&page, "Qualifier prod");
+    assert!(dev.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage dev, ANY /{{proxy+}}")), "{page}");
+    let rest = format!("REST API <script>rest</script> ({rid}) stage live, ANY /{{proxy+}}");
+    assert!(dev.contains(&format!("{rest} (canary, 10% of requests)")), "{page}");
+    assert!(!dev.contains("stage prod") && !prod.contains("canary"), "{page}");
+    assert!(prod.contains(&format!("HTTP API <b>h&t</b> ({hid}) stage prod, ANY /{{proxy+}}")), "{page}");
+    assert!(prod.contains(&rest), "{page}");
+    assert!(prod.contains(&format!("EventBridge rule to-prod target t1; pattern {pattern}; ENABLED")), "{page}");
+    assert!(dev.contains("EventBridge Scheduler schedule default/daily-dev schedule rate(1 day); ENABLED"), "{page}");
+    assert!(!dev.contains("EventBridge rule") && !prod.contains("Scheduler"), "{page}");
+    let mapping = format!("SQS queue (event source mapping) {queue_arn} mapping {uuid}; state ");
+    assert!(prod.contains(&mapping) && prod.contains("batch size 5"), "{page}");
+    assert!(!dev.contains("event source mapping"), "{page}");
+    assert!(!page.contains("Unqualified"), "{page}");
+}
+
+/// An `Authorization` header that routes to `service` (the test server does not verify it).
+fn signed_as(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20261205/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htmx_gets_the_fragment_and_a_direct_load_the_page() {
     let server = TestServer::start().await;
