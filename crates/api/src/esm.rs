@@ -22,6 +22,7 @@ pub(crate) struct EsmRequest {
     tumbling_window_in_seconds: Option<i64>,
     destination_config: Option<Value>,
     scaling_config: Option<Value>,
+    tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl EsmRequest {
@@ -42,6 +43,7 @@ impl EsmRequest {
             tumbling_window_in_seconds: self.tumbling_window_in_seconds,
             destination_config: self.destination_config,
             scaling_config: self.scaling_config,
+            tags: self.tags,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! the services through [`EsmSources`] (wired by `server`; without it every source is taken
 //! as it is named).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use model::arn::function_arn;
@@ -103,6 +104,7 @@ pub struct EsmInput {
     pub tumbling_window_in_seconds: Option<i64>,
     pub destination_config: Option<Value>,
     pub scaling_config: Option<Value>,
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// One page of ListEventSourceMappings.
@@ -216,6 +218,27 @@ fn function_timeout(tx: &mut dyn ReadTx, scope: &Scope, name: &str, qualifier: O
 
 fn now_secs() -> f64 {
     (stdx::time::now_ms() as f64 / 1000.0 * 1000.0).round() / 1000.0
+}
+
+/// The mapping's tags live in its document under this key, which no answer shows (AWS's
+/// mapping shape has no tags; ListTags reads them).
+const TAGS_KEY: &str = "Tags";
+
+/// The document as the API answers it: without the tags.
+fn shown(mut doc: Value) -> Value {
+    if let Some(m) = doc.as_object_mut() {
+        m.remove(TAGS_KEY);
+    }
+    doc
+}
+
+fn tags_of(doc: &Value) -> BTreeMap<String, String> {
+    serde_json::from_value(doc[TAGS_KEY].clone()).unwrap_or_default()
+}
+
+/// TagResource/UntagResource/ListTags on a mapping that is not there [V].
+fn esm_not_found(arn: &str) -> ControlError {
+    ControlError::ResourceNotFound(format!("Event source mapping not found: {arn}"))
 }
 
 fn doc_of(row: &EsmRow) -> Result<Value> {
@@ -423,6 +446,12 @@ impl Control {
             }
         }
         doc.insert("FunctionResponseTypes".into(), json!([]));
+        if let Some(tags) = &input.tags {
+            crate::functions::check_tags(tags)?;
+            if !tags.is_empty() {
+                doc.insert(TAGS_KEY.into(), json!(tags));
+            }
+        }
         apply(&mut doc, &input, kind);
         check_semantics(&doc, kind, false)?;
         let function_name = input.function_name.unwrap_or_default();
@@ -469,12 +498,12 @@ impl Control {
             })
             .await?;
         self.esm_written(&uuid);
-        Ok(doc)
+        Ok(shown(doc))
     }
 
     pub async fn get_event_source_mapping(&self, scope: &Scope, uuid: &str) -> Result<Value> {
         let row = self.esm_row(scope, uuid).await?;
-        doc_of(&row)
+        doc_of(&row).map(shown)
     }
 
     async fn esm_row(&self, scope: &Scope, uuid: &str) -> Result<EsmRow> {
@@ -572,15 +601,21 @@ impl Control {
                         return Err(duplicate(kind, &new_row.source_arn, &new_row.function_arn, &d.uuid));
                     }
                 }
-                if tx.esm(&new_row.uuid)?.is_none() {
+                let Some(current) = tx.esm(&new_row.uuid)? else {
                     return Err(ControlError::ResourceNotFound(NO_SUCH_RESOURCE.to_owned()));
+                };
+                // The tags as stored now (a TagResource since this update read the mapping).
+                let mut stored = doc_of(&new_row)?;
+                match doc_of(&current)?.get(TAGS_KEY) {
+                    Some(t) => stored[TAGS_KEY] = t.clone(),
+                    None => stored = shown(stored),
                 }
-                tx.put_esm(&new_row)?;
+                tx.put_esm(&EsmRow { doc: stored.to_string(), ..new_row })?;
                 Ok(())
             })
             .await?;
         self.esm_written(uuid);
-        Ok(doc)
+        Ok(shown(doc))
     }
 
     pub async fn delete_event_source_mapping(&self, scope: &Scope, uuid: &str) -> Result<Value> {
@@ -598,7 +633,7 @@ impl Control {
             })
             .await?;
         self.esm_written(uuid);
-        Ok(doc)
+        Ok(shown(doc))
     }
 
     pub async fn list_event_source_mappings(
@@ -637,9 +672,45 @@ impl Control {
                 next_marker = mappings.last().and_then(|d: &Value| d["UUID"].as_str()).map(str::to_owned);
                 break;
             }
-            mappings.push(doc_of(&row)?);
+            mappings.push(shown(doc_of(&row)?));
         }
         Ok(EsmPage { mappings, next_marker })
+    }
+
+    /// The tags of mapping `uuid` (ListTags); `arn` names it in the not-found text.
+    pub(crate) async fn esm_tags(&self, scope: &Scope, uuid: &str, arn: &str) -> Result<BTreeMap<String, String>> {
+        let row = self.esm_row(scope, uuid).await.map_err(|_| esm_not_found(arn))?;
+        Ok(tags_of(&doc_of(&row)?))
+    }
+
+    /// Changes the tags of mapping `uuid` in one write: `f` edits them, then the limit is checked.
+    pub(crate) async fn edit_esm_tags(
+        &self,
+        scope: &Scope,
+        uuid: &str,
+        arn: &str,
+        f: impl FnOnce(&mut BTreeMap<String, String>) + Send + 'static,
+    ) -> Result<()> {
+        let (id, arn, scope) = (uuid.to_owned(), arn.to_owned(), scope.clone());
+        self.store
+            .write(move |tx| {
+                let Some(row) =
+                    tx.esm(&id)?.filter(|r| r.account == scope.account.as_str() && r.region == scope.region.as_str())
+                else {
+                    return Err(esm_not_found(&arn));
+                };
+                let mut doc = doc_of(&row)?;
+                let mut tags = tags_of(&doc);
+                f(&mut tags);
+                crate::functions::check_tags(&tags)?;
+                doc = shown(doc);
+                if !tags.is_empty() {
+                    doc[TAGS_KEY] = json!(tags);
+                }
+                tx.put_esm(&EsmRow { doc: doc.to_string(), ..row })?;
+                Ok(())
+            })
+            .await
     }
 
     /// Every mapping of every scope, with its scope (the pollers' view).

@@ -12,8 +12,15 @@ use crate::{Control, ControlError, Result, new_revision, validation};
 
 const RESOURCE_LEN_MAX: usize = 256;
 
-/// Validates a tag operation's `Resource` and returns the function name it names.
-fn function_resource(scope: &Scope, resource: &str, extra: Vec<Violation>) -> Result<String> {
+/// What a tag operation's `Resource` names.
+enum Tagged {
+    Function(String),
+    /// An event source mapping's UUID.
+    Mapping(String),
+}
+
+/// Validates a tag operation's `Resource` and returns what it names.
+fn function_resource(scope: &Scope, resource: &str, extra: Vec<Violation>) -> Result<Tagged> {
     let mut v = Vec::new();
     let parsed = ResourceArn::parse(resource);
     if parsed.is_none() {
@@ -38,8 +45,11 @@ fn function_resource(scope: &Scope, resource: &str, extra: Vec<Violation>) -> Re
         TaggableResource::Function { qualifier: Some(_), .. } => Err(ControlError::InvalidParameterValue(
             "Tags on function aliases and versions are not supported. Please specify a function ARN.".to_owned(),
         )),
-        TaggableResource::Function { name, qualifier: None } => Ok(name),
-        // Versa has no code signing configs, event source mappings or capacity providers yet.
+        TaggableResource::Function { name, qualifier: None } => Ok(Tagged::Function(name)),
+        TaggableResource::Other if resource.contains(":event-source-mapping:") => {
+            Ok(Tagged::Mapping(resource.rsplit(':').next().unwrap_or_default().to_owned()))
+        }
+        // Versa has no code signing configs or capacity providers.
         TaggableResource::Other => {
             Err(ControlError::ResourceNotFound("The resource you requested does not exist.".to_owned()))
         }
@@ -54,7 +64,7 @@ impl Control {
         tags: Option<BTreeMap<String, String>>,
     ) -> Result<()> {
         let extra = if tags.is_none() { vec![Violation::not_null("tags")] } else { Vec::new() };
-        let name = function_resource(scope, resource, extra)?;
+        let target = function_resource(scope, resource, extra)?;
         let tags = tags.expect("validated");
         if tags.is_empty() {
             return Err(ControlError::InvalidParameterValue(
@@ -62,6 +72,10 @@ impl Control {
             ));
         }
         crate::functions::check_tags(&tags)?;
+        let name = match target {
+            Tagged::Function(name) => name,
+            Tagged::Mapping(uuid) => return self.edit_esm_tags(scope, &uuid, resource, move |t| t.extend(tags)).await,
+        };
         let s = scope.clone();
         self.write(&FunctionKey { scope: s.clone(), name: name.clone() }, move |tx| {
             let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: name.clone() })? else {
@@ -78,7 +92,18 @@ impl Control {
 
     pub async fn untag_resource(&self, scope: &Scope, resource: &str, keys: Vec<String>) -> Result<()> {
         let extra = if keys.is_empty() { vec![Violation::not_null("tagKeys")] } else { Vec::new() };
-        let name = function_resource(scope, resource, extra)?;
+        let name = match function_resource(scope, resource, extra)? {
+            Tagged::Function(name) => name,
+            Tagged::Mapping(uuid) => {
+                return self
+                    .edit_esm_tags(scope, &uuid, resource, move |t| {
+                        for k in &keys {
+                            t.remove(k);
+                        }
+                    })
+                    .await;
+            }
+        };
         let s = scope.clone();
         self.write(&FunctionKey { scope: s.clone(), name: name.clone() }, move |tx| {
             let Some(mut f) = tx.lock_function(&FunctionKey { scope: s.clone(), name: name.clone() })? else {
@@ -95,7 +120,10 @@ impl Control {
     }
 
     pub async fn list_tags(&self, scope: &Scope, resource: &str) -> Result<BTreeMap<String, String>> {
-        let name = function_resource(scope, resource, Vec::new())?;
+        let name = match function_resource(scope, resource, Vec::new())? {
+            Tagged::Function(name) => name,
+            Tagged::Mapping(uuid) => return self.esm_tags(scope, &uuid, resource).await,
+        };
         let s = scope.clone();
         self.store
             .read(move |tx| match tx.function(&FunctionKey { scope: s.clone(), name: name.clone() })? {

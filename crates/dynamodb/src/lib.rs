@@ -254,6 +254,16 @@ impl InProcessStreams {
         let message = v["message"].as_str().or(v["Message"].as_str()).unwrap_or("").to_owned();
         Err(ClientError { code, message })
     }
+
+    /// The sequence number a LATEST iterator of `shard_id` starts after (the shard's last record),
+    /// `None` when the shard has no record yet: the position a poller starting at LATEST records
+    /// as its first checkpoint, so a restart resumes there instead of at a later LATEST.
+    pub async fn latest_sequence(&self, stream_arn: &str, shard_id: &str) -> Result<Option<String>, ClientError> {
+        let it = self.get_shard_iterator(stream_arn, shard_id, "LATEST", None).await?;
+        let (_, _, position) = dynoxide::actions::get_shard_iterator::decode_shard_iterator(&it)
+            .ok_or_else(|| ClientError { code: "InternalServerError".into(), message: "unreadable iterator".into() })?;
+        Ok((position > 0).then(|| dynoxide::streams::format_sequence_number(position)))
+    }
 }
 
 impl StreamClient for InProcessStreams {

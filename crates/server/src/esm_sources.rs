@@ -110,6 +110,15 @@ impl StreamSource for Streams {
         })
     }
 
+    fn latest<'a>(
+        &'a self,
+        scope: &'a Scope,
+        stream_arn: &'a str,
+        shard: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move { client(&self.0, scope).latest_sequence(stream_arn, shard).await.map_err(text) })
+    }
+
     fn records<'a>(
         &'a self,
         scope: &'a Scope,

@@ -55,7 +55,7 @@ const SEQUENCE_NUMBER_OFFSET: u128 = 100_000_000_000_000_000_000;
 
 /// The public form of a stored sequence number: 21 digits, as DynamoDB's are
 /// (21 to 40). Fixed width, so string and numeric order agree.
-pub(crate) fn format_sequence_number(stored: i64) -> String {
+pub fn format_sequence_number(stored: i64) -> String {
     (SEQUENCE_NUMBER_OFFSET + stored.max(0) as u128).to_string()
 }
 

@@ -74,6 +74,14 @@ pub trait StreamSource: Send + Sync {
         kind: &'a str,
         sequence: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, String>>;
+    /// Where LATEST is now, as a checkpoint: the shard's last sequence number, `None` when the
+    /// shard has no record yet (then TRIM_HORIZON names the same place).
+    fn latest<'a>(
+        &'a self,
+        scope: &'a Scope,
+        stream_arn: &'a str,
+        shard: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, String>>;
     fn records<'a>(
         &'a self,
         scope: &'a Scope,
@@ -450,6 +458,10 @@ fn shard_key(stream_arn: &str, shard: &str) -> String {
     format!("{label}/{shard}")
 }
 
+/// The checkpoint of a LATEST mapping whose shard had no record when it started: every record
+/// of the shard is after it.
+const SHARD_START: &str = "TRIM_HORIZON";
+
 fn sequence(r: &Value) -> &str {
     r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default()
 }
@@ -507,7 +519,31 @@ async fn shard_worker(
                     }
                 };
                 let start = doc["StartingPosition"].as_str().unwrap_or("TRIM_HORIZON");
+                let checkpoint = match checkpoint {
+                    None if start == "LATEST" => {
+                        // LATEST is fixed the first time and recorded before any batch, so a
+                        // restart resumes there and skips nothing written while it was down.
+                        let at = match streams.latest(&p.scope, stream, shard).await {
+                            Ok(at) => at.unwrap_or_else(|| SHARD_START.to_owned()),
+                            Err(e) => {
+                                tracing::warn!(uuid = %p.uuid, %stream, error = %e, "cannot find LATEST");
+                                tokio::time::sleep(ERROR_BACKOFF).await;
+                                continue;
+                            }
+                        };
+                        if let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &key, &at).await {
+                            tracing::warn!(uuid = %p.uuid, error = %e, "cannot record the LATEST position");
+                            tokio::time::sleep(ERROR_BACKOFF).await;
+                            continue;
+                        }
+                        Some(at)
+                    }
+                    c => c,
+                };
                 let r = match &checkpoint {
+                    Some(seq) if seq == SHARD_START => {
+                        streams.iterator(&p.scope, stream, shard, "TRIM_HORIZON", None).await
+                    }
                     Some(seq) => streams.iterator(&p.scope, stream, shard, "AFTER_SEQUENCE_NUMBER", Some(seq)).await,
                     None => streams.iterator(&p.scope, stream, shard, start, None).await,
                 };
@@ -522,7 +558,7 @@ async fn shard_worker(
             }
         };
         let limit = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as u32;
-        let (records, next) = match streams.records(&p.scope, &it, limit).await {
+        let (mut records, mut next) = match streams.records(&p.scope, &it, limit).await {
             Ok(page) => page,
             Err(e) => {
                 // An expired or trimmed iterator: start again from the checkpoint.
@@ -540,6 +576,34 @@ async fn shard_worker(
             }
             continue;
         }
+        // The batching window: once something came, gather up to BatchSize until it closes.
+        let window = Duration::from_secs(doc["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0));
+        let deadline = tokio::time::Instant::now() + window;
+        let mut reread = false;
+        while records.len() < limit as usize {
+            let Some(it) = next.take() else { break };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                next = Some(it);
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(left.min(STREAM_IDLE)) => {}
+                _ = rx.changed() => { next = Some(it); break }
+            }
+            match streams.records(&p.scope, &it, limit - records.len() as u32).await {
+                Ok((more, n)) => {
+                    records.extend(more);
+                    next = n;
+                }
+                Err(e) => {
+                    // Run what was gathered; the next read starts again from the checkpoint.
+                    tracing::warn!(uuid = %p.uuid, %stream, error = %e, "GetRecords failed");
+                    reread = true;
+                    break;
+                }
+            }
+        }
         let last = sequence(records.last().expect("not empty")).to_owned();
         stream_batch(p, queues, &doc, stream, shard, records).await;
         if let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &key, &last).await {
@@ -549,7 +613,8 @@ async fn shard_worker(
         }
         match next {
             Some(next) => iterator = Some(next),
-            None => return true,
+            None if !reread => return true,
+            None => {}
         }
     }
 }

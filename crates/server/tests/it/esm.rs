@@ -82,6 +82,49 @@ async fn stream_mapping_resumes_at_its_checkpoint_after_kill_9() {
     second.terminate();
 }
 
+/// MaximumBatchingWindowInSeconds on a stream mapping gathers records up to BatchSize or the
+/// window, whichever comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_mapping_batching_window() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "stream-window"]).await;
+    assert_eq!(out["batches"][0], serde_json::json!(["w1", "w2", "w3"]), "{out}");
+}
+
+/// Tag/Untag/ListTags on mapping ARNs and Tags on CreateEventSourceMapping; the tags go with
+/// the mapping (then the recorded not-found text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_tags() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "tags"]).await;
+    assert_eq!(out["gone"]["list"]["status"], 404, "{out}");
+}
+
+/// A LATEST mapping records where LATEST was when its poller first read the shard: records
+/// written while it was disabled and the server was killed are delivered after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_stream_mapping_keeps_its_position_across_kill_9() {
+    if !boto3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_versa"));
+    let first = testkit::ServerProcess::spawn(bin, dir.path());
+    let out = crate::support::boto3_script("esm_boto3.py", &[&first.endpoint(), "stream-latest-start"]).await;
+    first.kill_9();
+    let second = testkit::ServerProcess::spawn(bin, dir.path());
+    let uuid = out["uuid"].as_str().unwrap();
+    let out = crate::support::boto3_script("esm_boto3.py", &[&second.endpoint(), "stream-latest-finish", uuid]).await;
+    assert_eq!(out["keys"], serde_json::json!(["while-down", "after"]), "{out}");
+    second.terminate();
+}
+
 /// §7 check 9: an UpdateAlias halfway through 50 messages — each handled exactly once, the
 /// first half on version 1 and the second on version 2; and FIFO order per message group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -425,7 +425,7 @@ def handler(event, context):
 '''
 
 
-def stream_setup(**mapping):
+def stream_setup(start="TRIM_HORIZON", **mapping):
     lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
                         Code={"ZipFile": zipped(STREAM_CODE)}, Timeout=3)
     for v in ("1", "2"):
@@ -435,7 +435,7 @@ def stream_setup(**mapping):
     lam.create_alias(FunctionName="fn", Name="prod", FunctionVersion="1")
     s, real = stream("tab")
     assert real, "DynamoDB is not served"
-    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=s, StartingPosition="TRIM_HORIZON",
+    m = lam.create_event_source_mapping(FunctionName="fn:prod", EventSourceArn=s, StartingPosition=start,
                                         **mapping)
     assert m["StateTransitionReason"] == "User action" and m["FunctionArn"].endswith(":prod"), m
     wait_state(m["UUID"], "Enabled")
@@ -515,6 +515,84 @@ def stream_kill_finish():
     return {"records": len(seen), "duplicates": dups, "backsteps": sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)}
 
 
+def stream_latest_start():
+    """LATEST is fixed when the poller first reads the shard and recorded at once: a record written
+    while the mapping is disabled and the server down is delivered after it comes back (no record
+    was processed before, so only that first checkpoint keeps the position)."""
+    s, uuid = stream_setup(start="LATEST")
+    time.sleep(3)  # the poller has read the shard at LATEST (it rescans every second)
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_state(uuid, "Disabled")
+    ddb.put_item(TableName="tab", Item={"k": {"S": "while-down"}})
+    return {"stream": s, "uuid": uuid}
+
+
+def stream_latest_finish():
+    uuid = sys.argv[3]
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    ddb.put_item(TableName="tab", Item={"k": {"S": "after"}})
+    until("both records", lambda: {"while-down", "after"} <= {r["key"] for r in records()})
+    time.sleep(1)
+    keys = [r["key"] for r in records()]
+    assert keys == ["while-down", "after"], keys
+    return {"keys": keys}
+
+
+def stream_window():
+    """MaximumBatchingWindowInSeconds on a stream: records written 0.6 s apart come in one batch
+    when the window is open; BatchSize still closes a batch first."""
+    s, uuid = stream_setup(MaximumBatchingWindowInSeconds=3, BatchSize=100)
+    for k in ("w1", "w2", "w3"):
+        ddb.put_item(TableName="tab", Item={"k": {"S": k}})
+        time.sleep(0.6)
+    until("three records", lambda: len(records()) >= 3)
+    time.sleep(1)
+    batches = [[r["key"] for r in b["records"]] for b in invocations()]
+    assert batches == [["w1", "w2", "w3"]], batches
+    lam.update_event_source_mapping(UUID=uuid, BatchSize=2)
+    wait_state(uuid, "Enabled")
+    for k in ("x1", "x2", "x3", "x4", "x5"):
+        ddb.put_item(TableName="tab", Item={"k": {"S": k}})
+    until("eight records", lambda: len(records()) >= 8, limit=15)
+    later = [[r["key"] for r in b["records"]] for b in invocations()][1:]
+    assert [k for b in later for k in b] == ["x1", "x2", "x3", "x4", "x5"], later
+    assert all(len(b) <= 2 for b in later), later
+    return {"batches": batches + later}
+
+
+def tags():
+    """Tag/Untag/ListTags on a mapping ARN, Tags on Create; gone with the mapping."""
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(CODE)})
+    q, _ = queue("tq", VisibilityTimeout=30)
+    m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=q, Enabled=False, Tags={"a": "1"})
+    arn = m["EventSourceMappingArn"]
+    assert "Tags" not in m and "Tags" not in lam.get_event_source_mapping(UUID=m["UUID"]), m
+    assert lam.list_tags(Resource=arn)["Tags"] == {"a": "1"}
+    lam.tag_resource(Resource=arn, Tags={"b": "2", "c": "3"})
+    lam.untag_resource(Resource=arn, TagKeys=["a", "c", "nope"])
+    assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
+    lam.update_event_source_mapping(UUID=m["UUID"], BatchSize=5)
+    assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
+    assert "Tags" not in lam.list_event_source_mappings(FunctionName="fn")["EventSourceMappings"][0]
+    too_many = error(lam.tag_resource, Resource=arn, Tags={f"k{i}": "v" for i in range(50)})
+    assert too_many["code"] == "InvalidParameterValueException", too_many
+    assert too_many["message"] == "Number of tags exceeds resource tag limit.", too_many
+    assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+    wait_state(m["UUID"], None)
+    gone = {}
+    for op, kw in (("list", dict(Resource=arn)), ("tag", dict(Resource=arn, Tags={"x": "y"})),
+                   ("untag", dict(Resource=arn, TagKeys=["b"]))):
+        fn = {"list": lam.list_tags, "tag": lam.tag_resource, "untag": lam.untag_resource}[op]
+        gone[op] = error(fn, **kw)
+        assert gone[op] == {"code": "ResourceNotFoundException", "status": 404,
+                            "message": f"Event source mapping not found: {arn}"}, gone
+    bad = error(lam.list_tags, Resource=arn + ":alias")
+    assert bad["code"] == "ValidationException", bad
+    return {"gone": gone}
+
+
 def get():
     m = lam.get_event_source_mapping(UUID=sys.argv[3])
     m.pop("ResponseMetadata")
@@ -522,4 +600,5 @@ def get():
 
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
-                  "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish}[mode](), default=str))
+                  "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
+                  "stream-latest-start": stream_latest_start, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
