@@ -26,6 +26,32 @@ pub struct RestApi {
     pub stages: Vec<RestStage>,
 }
 
+impl RestApi {
+    /// A new API created now: an EDGE endpoint, no tags, and only its root resource `/`.
+    pub fn new(id: String, name: String, description: Option<String>) -> RestApi {
+        let root_id = crate::new_id(10);
+        RestApi {
+            id,
+            name,
+            description,
+            created: crate::now_secs(),
+            binary_media_types: Vec::new(),
+            endpoint_types: vec!["EDGE".to_owned()],
+            tags: BTreeMap::new(),
+            root_id: root_id.clone(),
+            resources: vec![Resource {
+                id: root_id,
+                parent_id: None,
+                path_part: None,
+                path: "/".into(),
+                methods: BTreeMap::new(),
+            }],
+            deployments: Vec::new(),
+            stages: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Resource {
     pub id: String,

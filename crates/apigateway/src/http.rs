@@ -344,15 +344,7 @@ pub(crate) async fn dispatch(
                             &mut api.stages.iter_mut().find(|s| s.name == *n).ok_or_else(|| stage_missing(n))?.tags
                         }
                     };
-                    match verb.as_str() {
-                        "POST" => {
-                            tags.extend(add);
-                            crate::check_tags(tags)?;
-                        }
-                        "DELETE" => tags.retain(|k, _| !keys.contains(k)),
-                        _ => {}
-                    }
-                    Ok(tags.clone())
+                    crate::edit_tags(tags, (verb == "POST").then_some(add), (verb == "DELETE").then_some(&keys[..]))
                 })
                 .await?;
             match method {

@@ -475,6 +475,23 @@ pub(crate) fn check_tags(tags: &std::collections::BTreeMap<String, String>) -> R
     Ok(())
 }
 
+/// One tagging request on a resource's tags: `add` for TagResource, `remove` (the keys) for
+/// UntagResource, neither for a read; answers the tags after it.
+pub(crate) fn edit_tags(
+    tags: &mut std::collections::BTreeMap<String, String>,
+    add: Option<std::collections::BTreeMap<String, String>>,
+    remove: Option<&[String]>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    if let Some(added) = add {
+        tags.extend(added);
+        check_tags(tags)?;
+    }
+    if let Some(keys) = remove {
+        tags.retain(|k, _| !keys.contains(k));
+    }
+    Ok(tags.clone())
+}
+
 /// Stage variable names `[A-Za-z0-9_]+`, values `[A-Za-z0-9-._~:/?#&=,]+` (model docs).
 pub(crate) fn check_variables(vars: &std::collections::BTreeMap<String, String>) -> Result<()> {
     if vars.len() > VARIABLES_MAX {

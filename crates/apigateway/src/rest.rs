@@ -212,26 +212,11 @@ async fn import_api(gw: &ApiGateway, ctx: &Context, spec: &Value) -> Result<Resp
     let Some(title) = spec.pointer("/info/title").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
         return Err(Error::bad("Invalid OpenAPI input: info.title is required"));
     };
-    let root_id = crate::new_id(10);
-    let mut api = RestApi {
-        id: crate::new_id(10),
-        name: title.to_owned(),
-        description: spec.pointer("/info/description").and_then(Value::as_str).map(str::to_owned),
-        created: crate::now_secs(),
-        binary_media_types: Vec::new(),
-        endpoint_types: vec!["EDGE".to_owned()],
-        tags: BTreeMap::new(),
-        root_id: root_id.clone(),
-        resources: vec![Resource {
-            id: root_id,
-            parent_id: None,
-            path_part: None,
-            path: "/".into(),
-            methods: BTreeMap::new(),
-        }],
-        deployments: Vec::new(),
-        stages: Vec::new(),
-    };
+    let mut api = RestApi::new(
+        crate::new_id(10),
+        title.to_owned(),
+        spec.pointer("/info/description").and_then(Value::as_str).map(str::to_owned),
+    );
     apply_openapi(&mut api, spec, true)?;
     gw.insert(ctx, KIND, api.id.clone(), crate::encode(&api)?).await?;
     Ok(Response::ok(201, &api_view(&api)))
@@ -345,25 +330,11 @@ async fn create_api(gw: &ApiGateway, ctx: &Context, input: &Value) -> Result<Res
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| vec!["EDGE".to_owned()]);
     let id = crate::custom_id(input.get("tags")).unwrap_or_else(|| crate::new_id(10));
-    let root_id = crate::new_id(10);
     let api = RestApi {
-        id: id.clone(),
-        name: name.to_owned(),
-        description: s(input, "description").map(str::to_owned),
-        created: crate::now_secs(),
         binary_media_types,
         endpoint_types,
         tags,
-        root_id: root_id.clone(),
-        resources: vec![Resource {
-            id: root_id,
-            parent_id: None,
-            path_part: None,
-            path: "/".into(),
-            methods: BTreeMap::new(),
-        }],
-        deployments: Vec::new(),
-        stages: Vec::new(),
+        ..RestApi::new(id.clone(), name.to_owned(), s(input, "description").map(str::to_owned))
     };
     gw.insert(ctx, KIND, id, crate::encode(&api)?).await?;
     Ok(Response::ok(201, &api_view(&api)))
@@ -1160,15 +1131,7 @@ async fn tags(
                 None => &mut api.tags,
                 Some(n) => &mut api.stages.iter_mut().find(|s| s.name == *n).ok_or_else(stage_missing)?.tags,
             };
-            match verb.as_str() {
-                "PUT" => {
-                    tags.extend(add);
-                    crate::check_tags(tags)?;
-                }
-                "DELETE" => tags.retain(|k, _| !keys.contains(k)),
-                _ => {}
-            }
-            Ok(tags.clone())
+            crate::edit_tags(tags, (verb == "PUT").then_some(add), (verb == "DELETE").then_some(&keys[..]))
         })
         .await?;
     match method {
