@@ -16,6 +16,7 @@
 mod codec;
 mod sqlite;
 mod sqs;
+mod pgsvc_tmp;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
