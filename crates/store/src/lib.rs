@@ -14,9 +14,9 @@
 //! **Invariant:** SQL exists only in this crate.
 
 mod codec;
+mod pgsvc_tmp;
 mod sqlite;
 mod sqs;
-mod pgsvc_tmp;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -10,6 +10,8 @@ use model::scope::{AccountId, Region, Scope};
 
 use crate::{AccessKeyRow, FunctionKey, LayerKey, SqliteBackend, SqliteOptions, Store, StoreError};
 
+mod services;
+
 fn scope() -> Scope {
     Scope { account: AccountId::parse("123456789012").unwrap(), region: Region::parse("us-east-1").unwrap() }
 }

@@ -22,6 +22,10 @@
 //! they were drawn. (An advisory lock is allowed in a read-only transaction, where these reads
 //! may also run.) A receive that moves a message to a dead-letter queue touches the other queue's
 //! counters only.
+//!
+//! **Metric flushes** read a point, merge and write it back; [`metric_point`] and
+//! [`metric_point_hr`] first take one advisory lock, so flushes of several nodes run one at a time
+//! and none loses another's merge.
 
 use model::function::FunctionId;
 use model::scope::{AccountId, Region, Scope};
@@ -31,8 +35,7 @@ use postgres::types::ToSql;
 use crate::codec;
 use crate::{
     AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, AliasHistoryRow, ApigwRow, CdDeploymentQuery,
-    CdDeploymentRow, EsmRow, MetricPoint, MetricSeries, ScheduleRow, SqsCounts, SqsMessageRow, SqsQueueRow,
-    StoreError,
+    CdDeploymentRow, EsmRow, MetricPoint, MetricSeries, ScheduleRow, SqsCounts, SqsMessageRow, SqsQueueRow, StoreError,
 };
 
 /// Tables and indexes of the services (PostgreSQL migration 2).
@@ -249,13 +252,16 @@ pub(super) const SCHEMA: &str = r#"
 
 /// The advisory-lock class of SQS queues (`pg_advisory_xact_lock(class, queue key)`).
 const SQS_QUEUE_LOCK_CLASS: i32 = 0x5153_0001;
+/// The advisory lock that serialises metric flushes (read a point, merge, write it back) across
+/// nodes: without it, two nodes flushing the same minute would each lose the other's merge.
+const METRIC_FLUSH_LOCK: i64 = 0x7665_7273_615f_6d66;
 /// How often a delete or move retries after the message changed queue under it.
 const SQS_MOVED_RETRIES: usize = 3;
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 fn db_err(e: postgres::Error) -> StoreError {
-    super::db_err(e)
+    super::pg_err(e)
 }
 
 /// A row limit or offset: `usize::MAX` (or anything past `i64::MAX`) means "no limit".
@@ -308,13 +314,16 @@ fn scope_of(account: &str, region: &str) -> Result<Scope, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Metric aggregates.
 
-/// `table` is `metric_points` or `metric_points_hr`.
+/// `table` is `metric_points` or `metric_points_hr`. The read of a read-merge-write: it first
+/// takes [`METRIC_FLUSH_LOCK`] (held until the transaction ends; taking it again is cheap), and
+/// only then reads, so it sees what another node's flush committed meanwhile.
 fn read_metric_point(
     t: &mut Transaction<'_>,
     table: &str,
     s: &MetricSeries,
     start_ms: i64,
 ) -> Result<Option<MetricPoint>, StoreError> {
+    exec(t, "SELECT pg_advisory_xact_lock($1)", &[&METRIC_FLUSH_LOCK])?;
     opt(
         t,
         &format!(
@@ -602,7 +611,14 @@ pub(super) fn alarm_states(t: &mut Transaction<'_>, limit: usize) -> Result<Vec<
         t,
         "SELECT account, region, name, state FROM alarms ORDER BY account, region, name LIMIT $1",
         &[&lim(limit)],
-        |r| Ok(AlarmStateRow { account: r.try_get(0)?, region: r.try_get(1)?, name: r.try_get(2)?, state: r.try_get(3)? }),
+        |r| {
+            Ok(AlarmStateRow {
+                account: r.try_get(0)?,
+                region: r.try_get(1)?,
+                name: r.try_get(2)?,
+                state: r.try_get(3)?,
+            })
+        },
     )
 }
 
@@ -697,9 +713,15 @@ pub(super) fn put_alarm(t: &mut Transaction<'_>, a: &AlarmRecord) -> Result<(), 
     Ok(())
 }
 
-pub(super) fn delete_alarm(t: &mut Transaction<'_>, account: &str, region: &str, name: &str) -> Result<bool, StoreError> {
+pub(super) fn delete_alarm(
+    t: &mut Transaction<'_>,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
     exec(t, "DELETE FROM alarm_tags WHERE account = $1 AND region = $2 AND name = $3", &[&account, &region, &name])?;
-    let n = exec(t, "DELETE FROM alarms WHERE account = $1 AND region = $2 AND name = $3", &[&account, &region, &name])?;
+    let n =
+        exec(t, "DELETE FROM alarms WHERE account = $1 AND region = $2 AND name = $3", &[&account, &region, &name])?;
     Ok(n > 0)
 }
 
@@ -938,10 +960,7 @@ pub(super) fn cd_deployments_page(
     )
 }
 
-pub(super) fn cd_active_deployments(
-    t: &mut Transaction<'_>,
-    limit: usize,
-) -> Result<Vec<CdDeploymentRow>, StoreError> {
+pub(super) fn cd_active_deployments(t: &mut Transaction<'_>, limit: usize) -> Result<Vec<CdDeploymentRow>, StoreError> {
     rows(
         t,
         &format!(
@@ -1147,7 +1166,12 @@ pub(super) fn schedule_rows(
     )
 }
 
-pub(super) fn schedule_count(t: &mut Transaction<'_>, account: &str, region: &str, kind: &str) -> Result<u64, StoreError> {
+pub(super) fn schedule_count(
+    t: &mut Transaction<'_>,
+    account: &str,
+    region: &str,
+    kind: &str,
+) -> Result<u64, StoreError> {
     count(
         t,
         "SELECT count(*) FROM schedules WHERE account = $1 AND region = $2 AND kind = $3",
@@ -1155,7 +1179,11 @@ pub(super) fn schedule_count(t: &mut Transaction<'_>, account: &str, region: &st
     )
 }
 
-pub(super) fn schedules_due(t: &mut Transaction<'_>, now_ms: i64, limit: usize) -> Result<Vec<ScheduleRow>, StoreError> {
+pub(super) fn schedules_due(
+    t: &mut Transaction<'_>,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Vec<ScheduleRow>, StoreError> {
     rows(
         t,
         &format!(
@@ -1345,9 +1373,10 @@ pub(super) fn sqs_candidates(
 }
 
 pub(super) fn sqs_next_visible(t: &mut Transaction<'_>, queue_id: i64, now_ms: i64) -> Result<Option<i64>, StoreError> {
-    t.query_one("SELECT min(visible_ms) FROM sqs_messages WHERE queue_id = $1 AND visible_ms > $2", &[
-        &queue_id, &now_ms,
-    ])
+    t.query_one(
+        "SELECT min(visible_ms) FROM sqs_messages WHERE queue_id = $1 AND visible_ms > $2",
+        &[&queue_id, &now_ms],
+    )
     .map_err(db_err)?
     .try_get(0)
     .map_err(db_err)
@@ -1448,8 +1477,7 @@ pub(super) fn sqs_update_message(t: &mut Transaction<'_>, m: &SqsMessageRow) -> 
 
 /// The queue a message is in, with that queue locked; `None` when the message is gone.
 fn lock_message_queue(t: &mut Transaction<'_>, seq: i64) -> Result<Option<i64>, StoreError> {
-    let Some(queue_id) = opt(t, "SELECT queue_id FROM sqs_messages WHERE seq = $1", &[&seq], |r| r.try_get(0))?
-    else {
+    let Some(queue_id) = opt(t, "SELECT queue_id FROM sqs_messages WHERE seq = $1", &[&seq], |r| r.try_get(0))? else {
         return Ok(None);
     };
     lock_queue(t, queue_id)?;
@@ -1459,9 +1487,12 @@ fn lock_message_queue(t: &mut Transaction<'_>, seq: i64) -> Result<Option<i64>, 
 pub(super) fn sqs_delete_message(t: &mut Transaction<'_>, seq: i64) -> Result<bool, StoreError> {
     for _ in 0..SQS_MOVED_RETRIES {
         let Some(queue_id) = lock_message_queue(t, seq)? else { return Ok(false) };
-        let gone = opt(t, "DELETE FROM sqs_messages WHERE seq = $1 AND queue_id = $2 RETURNING size", &[
-            &seq, &queue_id,
-        ], |r| r.try_get::<_, i64>(0))?;
+        let gone = opt(
+            t,
+            "DELETE FROM sqs_messages WHERE seq = $1 AND queue_id = $2 RETURNING size",
+            &[&seq, &queue_id],
+            |r| r.try_get::<_, i64>(0),
+        )?;
         if let Some(size) = gone {
             add_counts(t, queue_id, -1, -size)?;
             return Ok(true);
@@ -1612,7 +1643,12 @@ pub(super) fn esm(t: &mut Transaction<'_>, uuid: &str) -> Result<Option<EsmRow>,
     )
 }
 
-pub(super) fn esms(t: &mut Transaction<'_>, account: &str, region: &str, limit: usize) -> Result<Vec<EsmRow>, StoreError> {
+pub(super) fn esms(
+    t: &mut Transaction<'_>,
+    account: &str,
+    region: &str,
+    limit: usize,
+) -> Result<Vec<EsmRow>, StoreError> {
     rows(
         t,
         "SELECT uuid, account, region, source_arn, function_arn, doc FROM esm_mappings \
@@ -1655,7 +1691,12 @@ pub(super) fn delete_esm(t: &mut Transaction<'_>, uuid: &str) -> Result<bool, St
 
 /// The mapping row is share-locked, so a concurrent delete either commits first (nothing is
 /// written) or waits for this transaction (and then takes the checkpoint along).
-pub(super) fn put_esm_checkpoint(t: &mut Transaction<'_>, uuid: &str, shard: &str, sequence: &str) -> Result<(), StoreError> {
+pub(super) fn put_esm_checkpoint(
+    t: &mut Transaction<'_>,
+    uuid: &str,
+    shard: &str,
+    sequence: &str,
+) -> Result<(), StoreError> {
     exec(
         t,
         "INSERT INTO esm_checkpoints (uuid, shard, sequence) \
