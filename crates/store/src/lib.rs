@@ -14,7 +14,6 @@
 //! **Invariant:** SQL exists only in this crate.
 
 mod codec;
-mod pgsvc_tmp;
 mod sqlite;
 mod sqs;
 
