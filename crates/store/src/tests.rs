@@ -12,6 +12,24 @@ use crate::{AccessKeyRow, FunctionKey, LayerKey, SqliteBackend, SqliteOptions, S
 
 mod services;
 
+/// Runs a backend-neutral test (taking `open`, which opens the same store again) on SQLite and
+/// on PostgreSQL (see [`services::pg_db`]).
+macro_rules! on_both {
+    ($sqlite:ident, $pg:ident, $test:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            $test(|| open(dir.path())).await;
+        }
+
+        #[tokio::test]
+        async fn $pg() {
+            let Some(db) = services::pg_db() else { return };
+            $test(|| db.open()).await;
+        }
+    };
+}
+
 fn scope() -> Scope {
     Scope { account: AccountId::parse("123456789012").unwrap(), region: Region::parse("us-east-1").unwrap() }
 }
@@ -482,10 +500,14 @@ async fn event_queue_claims_fences_and_reaps(open: impl Fn() -> Store) {
     assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), crate::QueueTotals::default());
 }
 
-#[tokio::test]
-async fn sqlite_metric_points_put_range_series_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_metric_points_put_range_series_retention,
+    pg_metric_points_put_range_series_retention,
+    metric_points_put_range_series_retention
+);
+
+async fn metric_points_put_range_series_retention(open: impl Fn() -> Store) {
+    let store = open();
     let series = |metric: &str, dims: &str| crate::MetricSeries {
         account: "123456789012".into(),
         region: "us-east-1".into(),
@@ -565,10 +587,14 @@ async fn sqlite_metric_points_put_range_series_retention() {
     assert!(!has_b);
 }
 
-#[tokio::test]
-async fn sqlite_alarms_state_due_times_history_tags() {
+on_both!(
+    sqlite_alarms_state_due_times_history_tags,
+    pg_alarms_state_due_times_history_tags,
+    alarms_state_due_times_history_tags
+);
+
+async fn alarms_state_due_times_history_tags(open: impl Fn() -> Store) {
     use crate::{AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow};
-    let dir = tempfile::tempdir().unwrap();
     let alarm = |name: &str, due: i64| AlarmRecord {
         account: "123456789012".into(),
         region: "us-east-1".into(),
@@ -595,7 +621,7 @@ async fn sqlite_alarms_state_due_times_history_tags() {
         data: "{}".into(),
     };
     {
-        let store = open(dir.path());
+        let store = open();
         let (a, b) = (alarm("a", 500), alarm("b", 100));
         let (a2, b2) = (a.clone(), b.clone());
         let (i1, i2, i3, i4) = (
@@ -649,7 +675,7 @@ async fn sqlite_alarms_state_due_times_history_tags() {
         assert!(store.write(|tx| tx.delete_alarm("123456789012", "us-east-1", "a")).await.unwrap());
     }
     // Reopened: history survives, filtered and paged both ways, then trimmed.
-    let store = open(dir.path());
+    let store = open();
     let f = |name: Option<&str>, kind: Option<&str>, newest_first: bool, after_id: Option<i64>| AlarmHistoryFilter {
         alarm_name: name.map(str::to_owned),
         item_type: kind.map(str::to_owned),
@@ -687,10 +713,14 @@ async fn sqlite_alarms_state_due_times_history_tags() {
     assert_eq!(ts(&left), [40]);
 }
 
-#[tokio::test]
-async fn sqlite_alias_history_pages_trims_and_goes_with_its_function() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_alias_history_pages_trims_and_goes_with_its_function,
+    pg_alias_history_pages_trims_and_goes_with_its_function,
+    alias_history_pages_trims_and_goes_with_its_function
+);
+
+async fn alias_history_pages_trims_and_goes_with_its_function(open: impl Fn() -> Store) {
+    let store = open();
     let f = Function {
         id: FunctionId(0),
         name: "f".into(),
@@ -770,10 +800,14 @@ async fn sqlite_alias_history_pages_trims_and_goes_with_its_function() {
     assert!(left.is_empty());
 }
 
-#[tokio::test]
-async fn codedeploy_keeps_one_active_deployment_per_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_codedeploy_keeps_one_active_deployment_per_group,
+    pg_codedeploy_keeps_one_active_deployment_per_group,
+    codedeploy_keeps_one_active_deployment_per_group
+);
+
+async fn codedeploy_keeps_one_active_deployment_per_group(open: impl Fn() -> Store) {
+    let store = open();
     let row = |id: &str, group: &str, active: bool| crate::CdDeploymentRow {
         id: id.into(),
         account: "123456789012".into(),
@@ -822,10 +856,14 @@ async fn codedeploy_keeps_one_active_deployment_per_group() {
     assert_eq!(store.read(|tx| tx.cd_tags("arn:x")).await.unwrap(), [("k".to_owned(), "v".to_owned())]);
 }
 
-#[tokio::test]
-async fn codedeploy_deployments_page_newest_first_and_are_trimmed_per_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_codedeploy_deployments_page_newest_first_and_are_trimmed_per_group,
+    pg_codedeploy_deployments_page_newest_first_and_are_trimmed_per_group,
+    codedeploy_deployments_page_newest_first_and_are_trimmed_per_group
+);
+
+async fn codedeploy_deployments_page_newest_first_and_are_trimmed_per_group(open: impl Fn() -> Store) {
+    let store = open();
     let row = |n: i64, group: &str, status: &str| crate::CdDeploymentRow {
         id: format!("d-{n:09}"),
         account: "123456789012".into(),
@@ -922,10 +960,14 @@ fn sqs_message(queue_id: i64, group: Option<&str>, sent_ms: i64) -> crate::SqsMe
     }
 }
 
-#[tokio::test]
-async fn sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry,
+    pg_sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry,
+    sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry
+);
+
+async fn sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry(open: impl Fn() -> Store) {
+    let store = open();
     let queue = |name: &str| crate::SqsQueueRow {
         id: 0,
         account: "123456789012".into(),
@@ -1002,10 +1044,14 @@ async fn sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry() {
     assert_eq!(left.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["dlq"]);
 }
 
-#[tokio::test]
-async fn api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind,
+    pg_api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind,
+    api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind
+);
+
+async fn api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind(open: impl Fn() -> Store) {
+    let store = open();
     let row = |id: &str, account: &str, kind: &str| crate::ApigwRow {
         id: id.into(),
         account: account.into(),
@@ -1031,14 +1077,18 @@ async fn api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind() {
     assert!(store.read(|tx| tx.apigw_api("a")).await.unwrap().is_none());
     // Reopened, the rest is still there.
     drop(store);
-    let store = open(dir.path());
+    let store = open();
     assert!(store.read(|tx| tx.apigw_api("b")).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn schedules_fire_once_per_due_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+on_both!(
+    sqlite_schedules_fire_once_per_due_time,
+    pg_schedules_fire_once_per_due_time,
+    schedules_fire_once_per_due_time
+);
+
+async fn schedules_fire_once_per_due_time(open: impl Fn() -> Store) {
+    let store = open();
     let row = |name: &str, due: Option<i64>| crate::ScheduleRow {
         account: "123456789012".into(),
         region: "us-east-1".into(),

@@ -362,7 +362,7 @@ pub(super) async fn metric_points_high_resolution(store: Store) {
     assert_eq!(one, Some(point(2_000, 9.25)));
     assert_eq!(range, [point(1_000, 1.5), point(2_000, 9.25)]);
     assert_eq!(listed, [b.clone(), a.clone()]);
-    assert_eq!(first, [b.clone()]);
+    assert_eq!(first, std::slice::from_ref(&b));
     assert_eq!(minutes, 0);
     assert_eq!(store.write(|tx| tx.delete_metric_points_hr_before(3_000)).await.unwrap(), 4);
     let left = store.read(move |tx| tx.metric_points_hr(&a, 0, i64::MAX)).await.unwrap();
@@ -468,7 +468,70 @@ pub(super) async fn schedules_concurrent_ticks_fire_once(store: Store) {
     assert_eq!(due.iter().map(|r| r.next_due_ms).collect::<Vec<_>>(), [Some(70)]);
 }
 
-macro_rules! on_sqlite {
+/// A fresh database for one test on the PostgreSQL named by `VERSA_TEST_PG` (a libpq URL or
+/// keyword string of a database to connect to for `CREATE DATABASE`); `None` (the test is
+/// skipped) when that is unset, unless `VERSA_REQUIRE_POSTGRES=1`. Dropped with the value.
+pub(super) fn pg_db() -> Option<PgDb> {
+    let Ok(admin) = std::env::var("VERSA_TEST_PG") else {
+        assert!(
+            std::env::var("VERSA_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "VERSA_REQUIRE_POSTGRES=1 but VERSA_TEST_PG is not set"
+        );
+        return None;
+    };
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!("versa_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let url = if admin.contains("://") {
+        // scheme://authority/db?query: the path names the database.
+        let rest = admin.find("://").map(|i| i + 3).unwrap_or(0);
+        let path = admin[rest..].find('/').map(|i| i + rest);
+        let query = admin.find('?');
+        match (path, query) {
+            (Some(p), q) if q.is_none_or(|q| p < q) => {
+                format!("{}/{name}{}", &admin[..p], q.map(|q| &admin[q..]).unwrap_or(""))
+            }
+            (_, Some(q)) => format!("{}/{name}{}", &admin[..q], &admin[q..]),
+            (_, None) => format!("{admin}/{name}"),
+        }
+    } else {
+        format!("{admin} dbname={name}")
+    };
+    pg_admin(&admin, format!("CREATE DATABASE {name}"));
+    Some(PgDb { admin, name, url })
+}
+
+pub(super) struct PgDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    /// A store on this database (a new backend each time: "reopening" it).
+    pub(super) fn open(&self) -> Store {
+        Store::new(Arc::new(crate::PgBackend::open(&crate::PgOptions::new(self.url.clone())).unwrap()))
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        pg_admin(&self.admin, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+/// Runs one statement on the admin database, on a thread of its own (a `postgres::Client` must
+/// not live on a runtime thread).
+fn pg_admin(admin: &str, sql: String) {
+    let admin = admin.to_owned();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        c.batch_execute(&sql).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -479,10 +542,19 @@ macro_rules! on_sqlite {
                 }
             )*
         }
+        mod pg {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::pg_db() else { return };
+                    super::$name(db.open()).await;
+                }
+            )*
+        }
     };
 }
 
-on_sqlite!(
+on_both!(
     sqs_visibility_and_standard_order,
     sqs_fifo_groups_in_order,
     sqs_concurrent_receivers_take_each_message_once,
