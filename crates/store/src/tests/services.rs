@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::Db;
 use crate::{
     CdDeploymentRow, EsmRow, MetricPoint, MetricSeries, ScheduleRow, SqsMessageRow, SqsQueueRow, Store, StoreError,
 };
@@ -83,7 +84,8 @@ async fn receive(store: &Store, seqs: Vec<i64>, now: i64, until: i64) {
 
 /// Standard queues: visible messages by visibility time, then sending order; a received message
 /// is invisible until its visibility timeout ends, then comes back with its receive count.
-pub(super) async fn sqs_visibility_and_standard_order(store: Store) {
+async fn sqs_visibility_and_standard_order(db: &Db) {
+    let store = db.open();
     let q = insert_queue(&store, "std").await;
     let mut expired = message(q, None, 103, 100);
     expired.expires_ms = 150;
@@ -119,7 +121,8 @@ pub(super) async fn sqs_visibility_and_standard_order(store: Store) {
 
 /// FIFO queues: sending order, and a group with a message in flight yields nothing more until
 /// that message is deleted or visible again.
-pub(super) async fn sqs_fifo_groups_in_order(store: Store) {
+async fn sqs_fifo_groups_in_order(db: &Db) {
+    let store = db.open();
     let q = insert_queue(&store, "q.fifo").await;
     let groups = ["a", "b", "a", "c", "b"];
     let rows = groups.iter().enumerate().map(|(i, g)| message(q, Some(g), 100 + i as i64, 100 + i as i64)).collect();
@@ -137,7 +140,8 @@ pub(super) async fn sqs_fifo_groups_in_order(store: Store) {
 }
 
 /// Receivers running at once never get the same message twice.
-pub(super) async fn sqs_concurrent_receivers_take_each_message_once(store: Store) {
+async fn sqs_concurrent_receivers_take_each_message_once(db: &Db) {
+    let store = db.open();
     let q = insert_queue(&store, "busy").await;
     let s = insert_all(&store, (0..30).map(|i| message(q, None, 100 + i, 100)).collect()).await;
     let mut tasks = Vec::new();
@@ -176,7 +180,8 @@ pub(super) async fn sqs_concurrent_receivers_take_each_message_once(store: Store
 
 /// FIFO receivers running at once: each group's messages are received in order, one batch in
 /// flight per group.
-pub(super) async fn sqs_concurrent_fifo_receivers_keep_group_order(store: Store) {
+async fn sqs_concurrent_fifo_receivers_keep_group_order(db: &Db) {
+    let store = db.open();
     let q = insert_queue(&store, "busy.fifo").await;
     let rows = (0..24).map(|i| message(q, Some(["a", "b", "c"][i % 3]), 100 + i as i64, 100)).collect();
     let s = insert_all(&store, rows).await;
@@ -246,7 +251,8 @@ pub(super) async fn sqs_concurrent_fifo_receivers_keep_group_order(store: Store)
 }
 
 /// Senders of one deduplication id running at once store one message.
-pub(super) async fn sqs_concurrent_sends_deduplicate(store: Store) {
+async fn sqs_concurrent_sends_deduplicate(db: &Db) {
+    let store = db.open();
     let q = insert_queue(&store, "dedup.fifo").await;
     let mut tasks = Vec::new();
     for i in 0..TASKS as i64 {
@@ -277,7 +283,8 @@ pub(super) async fn sqs_concurrent_sends_deduplicate(store: Store) {
 }
 
 /// Event source mappings by UUID and scope, and stream checkpoints that go with their mapping.
-pub(super) async fn esm_mappings_and_checkpoints(store: Store) {
+async fn esm_mappings_and_checkpoints(db: &Db) {
+    let store = db.open();
     let row = |uuid: &str, account: &str| EsmRow {
         uuid: uuid.into(),
         account: account.into(),
@@ -320,7 +327,8 @@ pub(super) async fn esm_mappings_and_checkpoints(store: Store) {
 
 /// 1-second aggregates: replaced, ranged, listed per series, trimmed; the minute series list is
 /// not theirs.
-pub(super) async fn metric_points_high_resolution(store: Store) {
+async fn metric_points_high_resolution(db: &Db) {
+    let store = db.open();
     let series = |metric: &str| MetricSeries {
         account: ACCOUNT.into(),
         region: REGION.into(),
@@ -371,7 +379,8 @@ pub(super) async fn metric_points_high_resolution(store: Store) {
 }
 
 /// Flushes of several writers at once (read a point, merge, write back) lose nothing.
-pub(super) async fn metric_concurrent_merges_lose_nothing(store: Store) {
+async fn metric_concurrent_merges_lose_nothing(db: &Db) {
+    let store = db.open();
     let s = MetricSeries {
         account: ACCOUNT.into(),
         region: REGION.into(),
@@ -412,7 +421,8 @@ pub(super) async fn metric_concurrent_merges_lose_nothing(store: Store) {
 }
 
 /// The scheduler's pass takes active deployments by due time, those with none first.
-pub(super) async fn cd_active_deployments_by_due_time(store: Store) {
+async fn cd_active_deployments_by_due_time(db: &Db) {
+    let store = db.open();
     let row = |id: &str, group: &str, due: Option<i64>, create_ms: i64| CdDeploymentRow {
         id: id.into(),
         account: ACCOUNT.into(),
@@ -441,7 +451,8 @@ pub(super) async fn cd_active_deployments_by_due_time(store: Store) {
 }
 
 /// One tick of a schedule is fired once, however many tickers race for it.
-pub(super) async fn schedules_concurrent_ticks_fire_once(store: Store) {
+async fn schedules_concurrent_ticks_fire_once(db: &Db) {
+    let store = db.open();
     let row = ScheduleRow {
         account: ACCOUNT.into(),
         region: REGION.into(),
@@ -468,101 +479,13 @@ pub(super) async fn schedules_concurrent_ticks_fire_once(store: Store) {
     assert_eq!(due.iter().map(|r| r.next_due_ms).collect::<Vec<_>>(), [Some(70)]);
 }
 
-/// A fresh database for one test on the PostgreSQL named by `VERSA_TEST_PG` (a libpq URL or
-/// keyword string of a database to connect to for `CREATE DATABASE`); `None` (the test is
-/// skipped) when that is unset, unless `VERSA_REQUIRE_POSTGRES=1`. Dropped with the value.
-pub(super) fn pg_db() -> Option<PgDb> {
-    let Ok(admin) = std::env::var("VERSA_TEST_PG") else {
-        assert!(
-            std::env::var("VERSA_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "VERSA_REQUIRE_POSTGRES=1 but VERSA_TEST_PG is not set"
-        );
-        return None;
-    };
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!("versa_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-    let url = if admin.contains("://") {
-        // scheme://authority/db?query: the path names the database.
-        let rest = admin.find("://").map(|i| i + 3).unwrap_or(0);
-        let path = admin[rest..].find('/').map(|i| i + rest);
-        let query = admin.find('?');
-        match (path, query) {
-            (Some(p), q) if q.is_none_or(|q| p < q) => {
-                format!("{}/{name}{}", &admin[..p], q.map(|q| &admin[q..]).unwrap_or(""))
-            }
-            (_, Some(q)) => format!("{}/{name}{}", &admin[..q], &admin[q..]),
-            (_, None) => format!("{admin}/{name}"),
-        }
-    } else {
-        format!("{admin} dbname={name}")
-    };
-    pg_admin(&admin, format!("CREATE DATABASE {name}"));
-    Some(PgDb { admin, name, url })
-}
-
-pub(super) struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    /// A store on this database (a new backend each time: "reopening" it).
-    pub(super) fn open(&self) -> Store {
-        Store::new(Arc::new(crate::PgBackend::open(&crate::PgOptions::new(self.url.clone())).unwrap()))
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        pg_admin(&self.admin, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
-
-/// Runs one statement on the admin database, on a thread of its own (a `postgres::Client` must
-/// not live on a runtime thread).
-fn pg_admin(admin: &str, sql: String) {
-    let admin = admin.to_owned();
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-        c.batch_execute(&sql).unwrap();
-    })
-    .join()
-    .unwrap();
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$name(super::super::open(dir.path())).await;
-                }
-            )*
-        }
-        mod pg {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::pg_db() else { return };
-                    super::$name(db.open()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
-    sqs_visibility_and_standard_order,
-    sqs_fifo_groups_in_order,
-    sqs_concurrent_receivers_take_each_message_once,
-    sqs_concurrent_fifo_receivers_keep_group_order,
-    sqs_concurrent_sends_deduplicate,
-    esm_mappings_and_checkpoints,
-    metric_points_high_resolution,
-    metric_concurrent_merges_lose_nothing,
-    cd_active_deployments_by_due_time,
-    schedules_concurrent_ticks_fire_once,
-);
+both!(sqs_visibility_and_standard_order);
+both!(sqs_fifo_groups_in_order);
+both!(sqs_concurrent_receivers_take_each_message_once);
+both!(sqs_concurrent_fifo_receivers_keep_group_order);
+both!(sqs_concurrent_sends_deduplicate);
+both!(esm_mappings_and_checkpoints);
+both!(metric_points_high_resolution);
+both!(metric_concurrent_merges_lose_nothing);
+both!(cd_active_deployments_by_due_time);
+both!(schedules_concurrent_ticks_fire_once);
