@@ -325,6 +325,37 @@ async fn esm_mappings_and_checkpoints(db: &Db) {
     assert!(store.read(|tx| tx.esm_checkpoints("a")).await.unwrap().is_empty());
 }
 
+/// Checkpoints written while their mapping is deleted: each write either lands before the delete
+/// (and goes with it) or finds the mapping gone; none fails, none outlives the mapping.
+async fn esm_checkpoints_racing_a_delete(db: &Db) {
+    let store = db.open();
+    let row = EsmRow {
+        uuid: "race".into(),
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        source_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/s".into(),
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+        doc: "{}".into(),
+    };
+    store.write(move |tx| tx.put_esm(&row)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..20 {
+                let shard = format!("shard-{i}");
+                store.write(move |tx| tx.put_esm_checkpoint("race", &shard, &n.to_string())).await.unwrap();
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    assert!(store.write(|tx| tx.delete_esm("race")).await.unwrap());
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(store.read(|tx| tx.esm_checkpoints("race")).await.unwrap().is_empty());
+}
+
 /// 1-second aggregates: replaced, ranged, listed per series, trimmed; the minute series list is
 /// not theirs.
 async fn metric_points_high_resolution(db: &Db) {
@@ -485,6 +516,7 @@ both!(sqs_concurrent_receivers_take_each_message_once);
 both!(sqs_concurrent_fifo_receivers_keep_group_order);
 both!(sqs_concurrent_sends_deduplicate);
 both!(esm_mappings_and_checkpoints);
+both!(esm_checkpoints_racing_a_delete);
 both!(metric_points_high_resolution);
 both!(metric_concurrent_merges_lose_nothing);
 both!(cd_active_deployments_by_due_time);
