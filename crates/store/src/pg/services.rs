@@ -1684,7 +1684,12 @@ pub(super) fn put_esm(t: &mut Transaction<'_>, row: &EsmRow) -> Result<(), Store
     Ok(())
 }
 
+/// The mapping row is locked first, as `put_esm_checkpoint` share-locks it before it writes a
+/// checkpoint: both take the mapping, then its checkpoints, so they cannot deadlock.
 pub(super) fn delete_esm(t: &mut Transaction<'_>, uuid: &str) -> Result<bool, StoreError> {
+    if opt(t, "SELECT 1 FROM esm_mappings WHERE uuid = $1 FOR UPDATE", &[&uuid], |_| Ok(()))?.is_none() {
+        return Ok(false);
+    }
     exec(t, "DELETE FROM esm_checkpoints WHERE uuid = $1", &[&uuid])?;
     Ok(exec(t, "DELETE FROM esm_mappings WHERE uuid = $1", &[&uuid])? > 0)
 }
