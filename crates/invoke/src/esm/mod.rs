@@ -451,16 +451,7 @@ async fn sqs_batch(p: &Poller, queues: &dyn QueueSource, doc: &Value, queue: &st
     }
 }
 
-/// The stream label and shard as a checkpoint key: a re-enabled stream (new label) never
-/// inherits an old cursor.
-fn shard_key(stream_arn: &str, shard: &str) -> String {
-    let label = stream_arn.rsplit('/').next().unwrap_or_default();
-    format!("{label}/{shard}")
-}
-
-/// The checkpoint of a LATEST mapping whose shard had no record when it started: every record
-/// of the shard is after it.
-const SHARD_START: &str = "TRIM_HORIZON";
+use control::{SHARD_START, shard_key};
 
 fn sequence(r: &Value) -> &str {
     r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default()
@@ -521,8 +512,9 @@ async fn shard_worker(
                 let start = doc["StartingPosition"].as_str().unwrap_or("TRIM_HORIZON");
                 let checkpoint = match checkpoint {
                     None if start == "LATEST" => {
-                        // LATEST is fixed the first time and recorded before any batch, so a
-                        // restart resumes there and skips nothing written while it was down.
+                        // Create records LATEST with the mapping; a mapping stored before it did
+                        // (or a shard that appeared since) fixes it the first time, recorded
+                        // before any batch, so a restart skips nothing written while it was down.
                         let at = match streams.latest(&p.scope, stream, shard).await {
                             Ok(at) => at.unwrap_or_else(|| SHARD_START.to_owned()),
                             Err(e) => {

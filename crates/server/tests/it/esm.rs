@@ -125,6 +125,18 @@ async fn latest_stream_mapping_keeps_its_position_across_kill_9() {
     second.terminate();
 }
 
+/// A LATEST mapping's position is recorded at CreateEventSourceMapping: a record written between
+/// its answer and the first poll is delivered; one written before the Create is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_stream_mapping_starts_at_create() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "stream-latest-create"]).await;
+    assert_eq!(out["keys"], serde_json::json!(["after-create", "enabled"]), "{out}");
+}
+
 /// §7 check 9: an UpdateAlias halfway through 50 messages — each handled exactly once, the
 /// first half on version 1 and the second on version 2; and FIFO order per message group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

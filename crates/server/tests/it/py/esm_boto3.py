@@ -570,6 +570,30 @@ def stream_latest_finish():
     return {"keys": keys}
 
 
+def stream_latest_create():
+    """LATEST is where the stream was when CreateEventSourceMapping answered, recorded with the
+    mapping: a record written right after the answer is delivered even though no poller has read
+    the shard yet (the mapping is created disabled, so none will until it is enabled); a record
+    written before the Create is not."""
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(STREAM_CODE)}, Timeout=3)
+    s, real = stream("tab")
+    assert real, "DynamoDB is not served"
+    ddb.put_item(TableName="tab", Item={"k": {"S": "before"}})
+    m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=s, StartingPosition="LATEST",
+                                        Enabled=False)
+    ddb.put_item(TableName="tab", Item={"k": {"S": "after-create"}})
+    time.sleep(1.5)  # the supervisor rescans; a disabled mapping has no poller
+    lam.update_event_source_mapping(UUID=m["UUID"], Enabled=True)
+    wait_state(m["UUID"], "Enabled")
+    ddb.put_item(TableName="tab", Item={"k": {"S": "enabled"}})
+    until("two records", lambda: len(records()) >= 2)
+    time.sleep(1)
+    keys = [r["key"] for r in records()]
+    assert keys == ["after-create", "enabled"], keys
+    return {"keys": keys}
+
+
 def stream_window():
     """MaximumBatchingWindowInSeconds on a stream: records written 0.6 s apart come in one batch
     when the window is open; BatchSize still closes a batch first."""
@@ -633,4 +657,4 @@ def get():
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
-                  "stream-latest-start": stream_latest_start, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
+                  "stream-latest-start": stream_latest_start, "stream-latest-create": stream_latest_create, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
