@@ -115,6 +115,10 @@ const STREAM_IDLE: Duration = Duration::from_millis(250);
 const STREAM_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// Most records one GetRecords returns.
 const STREAM_RECORDS_MAX: i64 = 1000;
+/// Most lanes per shard (ParallelizationFactor's maximum).
+const PARALLELIZATION_MAX: i64 = 10;
+/// Most records one round of a parallel shard reads (BatchSize × ParallelizationFactor, capped).
+const ROUND_RECORDS_MAX: usize = 10_000;
 /// Payload bound of one batch (Lambda's 6 MB synchronous payload).
 const BATCH_BYTES_MAX: usize = 6 * 1024 * 1024;
 
@@ -549,8 +553,11 @@ async fn shard_worker(
                 }
             }
         };
-        let limit = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as u32;
-        let (mut records, mut next) = match streams.records(&p.scope, &it, limit).await {
+        let batch_size = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as usize;
+        let factor = doc["ParallelizationFactor"].as_i64().unwrap_or(1).clamp(1, PARALLELIZATION_MAX) as usize;
+        // One round: a batch per lane at most, all finished before the checkpoint moves.
+        let limit = (batch_size * factor).min(ROUND_RECORDS_MAX) as u32;
+        let (mut records, mut next) = match streams.records(&p.scope, &it, limit.min(STREAM_RECORDS_MAX as u32)).await {
             Ok(page) => page,
             Err(e) => {
                 // An expired or trimmed iterator: start again from the checkpoint.
@@ -583,7 +590,8 @@ async fn shard_worker(
                 _ = tokio::time::sleep(left.min(STREAM_IDLE)) => {}
                 _ = rx.changed() => { next = Some(it); break }
             }
-            match streams.records(&p.scope, &it, limit - records.len() as u32).await {
+            let want = (limit - records.len() as u32).min(STREAM_RECORDS_MAX as u32);
+            match streams.records(&p.scope, &it, want).await {
                 Ok((more, n)) => {
                     records.extend(more);
                     next = n;
@@ -597,7 +605,25 @@ async fn shard_worker(
             }
         }
         let last = sequence(records.last().expect("not empty")).to_owned();
-        stream_batch(p, queues, &doc, stream, shard, records).await;
+        if factor == 1 {
+            stream_batch(p, queues, &doc, stream, shard, records, true).await;
+        } else {
+            // ParallelizationFactor: records go to lanes by item key, so one key's records stay
+            // in order in one lane; lanes run at once, each its batches in order. Checkpoints
+            // inside a batch are skipped (a lane ahead of another would pass its records); the
+            // round's end is the checkpoint, so a crash replays at most the round.
+            let doc = &doc;
+            let lanes = lanes(records, factor)
+                .into_iter()
+                .filter(|lane| !lane.is_empty())
+                .map(|lane| async move {
+                    for chunk in lane.chunks(batch_size) {
+                        stream_batch(p, queues, doc, stream, shard, chunk.to_vec(), false).await;
+                    }
+                })
+                .collect();
+            join_all(lanes).await;
+        }
         if let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &key, &last).await {
             // Not recorded: the batch is read again from the last checkpoint (at least once).
             tracing::warn!(uuid = %p.uuid, error = %e, "cannot record a checkpoint");
@@ -611,10 +637,39 @@ async fn shard_worker(
     }
 }
 
+/// Splits a round's records into `n` lanes by item key (the records of one key in one lane,
+/// in shard order).
+fn lanes(records: Vec<Value>, n: usize) -> Vec<Vec<Value>> {
+    let mut out: Vec<Vec<Value>> = (0..n).map(|_| Vec::new()).collect();
+    for r in records {
+        // FNV-1a of the keys as JSON (serde_json's maps are sorted, so one key has one text).
+        let text = r["dynamodb"]["Keys"].to_string();
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        out[(hash % n as u64) as usize].push(r);
+    }
+    out
+}
+
+/// Runs the futures at once on this task; done when all are.
+async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
+    let mut futures: Vec<Option<Pin<Box<F>>>> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    std::future::poll_fn(|cx| {
+        for slot in futures.iter_mut() {
+            if let Some(f) = slot
+                && f.as_mut().poll(cx).is_ready()
+            {
+                *slot = None;
+            }
+        }
+        if futures.iter().all(Option::is_none) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await
+}
+
 /// Runs one stream batch to a final outcome (§4.2): success; partial failure retried from the
 /// lowest failed record; errors retried (blocking the shard) until MaximumRetryAttempts or
-/// MaximumRecordAgeInSeconds, bisecting when asked; then the OnFailure record. Checkpoints
-/// inside the batch as parts finish.
+/// MaximumRecordAgeInSeconds, bisecting when asked; then the OnFailure record. With `checkpoint`,
+/// checkpoints inside the batch as parts finish.
 async fn stream_batch(
     p: &Poller,
     queues: Option<&dyn QueueSource>,
@@ -622,6 +677,7 @@ async fn stream_batch(
     stream: &str,
     shard: &str,
     records: Vec<Value>,
+    checkpoint: bool,
 ) {
     let key = shard_key(stream, shard);
     let patterns = filter::patterns(doc);
@@ -665,7 +721,9 @@ async fn stream_batch(
             if failed_from > 0 {
                 let done = sequence(&part[failed_from - 1]).to_owned();
                 part.drain(..failed_from);
-                let _ = p.control.put_esm_checkpoint(&p.uuid, &key, &done).await;
+                if checkpoint {
+                    let _ = p.control.put_esm_checkpoint(&p.uuid, &key, &done).await;
+                }
             }
             let now_s = stdx::time::now_ms() / 1000;
             let oldest = part[0]["dynamodb"]["ApproximateCreationDateTime"].as_f64().unwrap_or(now_s as f64) as i64;
@@ -790,6 +848,25 @@ mod tests {
             r#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#,
         ] {
             assert!(matches!(batch_response(whole.as_bytes(), &ids), Outcome::Failed { .. }), "{whole}");
+        }
+    }
+
+    #[test]
+    fn lanes_keep_each_keys_records_together_and_in_order() {
+        let rec = |k: &str, seq: u32| json!({"dynamodb": {"Keys": {"k": {"S": k}}, "SequenceNumber": seq.to_string()}});
+        let records: Vec<Value> = (0..60).map(|i| rec(&format!("key{}", i % 12), i)).collect();
+        let lanes = lanes(records, 4);
+        assert_eq!(lanes.len(), 4);
+        assert_eq!(lanes.iter().map(Vec::len).sum::<usize>(), 60);
+        assert!(lanes.iter().filter(|l| !l.is_empty()).count() > 1, "12 keys spread over lanes");
+        for lane in &lanes {
+            let seqs: Vec<u32> = lane.iter().map(|r| sequence(r).parse().unwrap()).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "shard order within a lane: {seqs:?}");
+        }
+        for k in 0..12 {
+            let key = json!({"k": {"S": format!("key{k}")}});
+            let holding = lanes.iter().filter(|l| l.iter().any(|r| r["dynamodb"]["Keys"] == key)).count();
+            assert_eq!(holding, 1, "key{k} in one lane");
         }
     }
 

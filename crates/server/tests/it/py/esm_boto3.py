@@ -438,6 +438,104 @@ def handler(event, context):
             "t": {"N": str(time.time_ns())}, "i": {"N": str(i)}})""")
 
 
+# The parallel stories' function: each batch sleeps, then writes each record it handled, with
+# the batch's start and end, into `seen` (durable across kill -9, like KILL_CODE).
+PAR_CODE = """import time, uuid, boto3
+seen = boto3.client("dynamodb")
+def handler(event, context):
+    t0 = time.time()
+    time.sleep(0.4)
+    t1 = time.time()
+    for i, r in enumerate(event["Records"]):
+        seen.put_item(TableName="seen", Item={"id": {"S": str(uuid.uuid4())},
+            "key": {"S": r["dynamodb"]["Keys"]["k"]["S"]}, "seq": {"S": r["dynamodb"]["SequenceNumber"]},
+            "v": {"N": r["dynamodb"]["NewImage"]["v"]["N"]}, "t0": {"N": repr(t0)}, "t1": {"N": repr(t1)},
+            "t": {"N": str(time.time_ns())}, "i": {"N": str(i)}})
+    return {}
+"""
+
+
+def seen_items():
+    items, start = [], None
+    while True:
+        args = {"TableName": "seen"}
+        if start:
+            args["ExclusiveStartKey"] = start
+        page = ddb.scan(**args)
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    items.sort(key=lambda it: (int(it["t"]["N"]), int(it["i"]["N"])))
+    return items
+
+
+def seen_table():
+    ddb.create_table(TableName="seen", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+
+
+def write_versions(keys, versions):
+    for v in versions:
+        for k in keys:
+            ddb.put_item(TableName="tab", Item={"k": {"S": k}, "v": {"N": str(v)}})
+
+
+def per_key_order(items, keys, versions):
+    """Every (key, version) handled; per key, the versions first seen in written order."""
+    want = {(k, v) for k in keys for v in versions}
+    got = {(it["key"]["S"], int(it["v"]["N"])) for it in items}
+    assert want <= got, f"missing {sorted(want - got)[:10]}"
+    for k in keys:
+        firsts = []
+        for it in items:
+            v = int(it["v"]["N"])
+            if it["key"]["S"] == k and v not in firsts:
+                firsts.append(v)
+        assert firsts == sorted(firsts), (k, firsts)
+    return len(items) - len(want)
+
+
+def overlap(items):
+    """The most batches running at one instant."""
+    spans = {(float(it["t0"]["N"]), float(it["t1"]["N"])) for it in items}
+    return max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+
+
+def stream_parallel():
+    """ParallelizationFactor 4: batches of one shard run at once, each key's records in order."""
+    seen_table()
+    keys, versions = [f"p{i}" for i in range(8)], range(3)
+    s, uuid = stream_setup(code=PAR_CODE, ParallelizationFactor=4, BatchSize=2)
+    write_versions(keys, versions)
+    until("every version of every key", lambda: len({(it["key"]["S"], it["v"]["N"]) for it in seen_items()}) >= 24,
+          limit=60)
+    items = seen_items()
+    dups = per_key_order(items, keys, versions)
+    most = overlap(items)
+    assert most >= 2, f"no two batches ran at once: {most}"
+    assert lam.get_event_source_mapping(UUID=uuid)["ParallelizationFactor"] == 4
+    return {"overlap": most, "duplicates": dups}
+
+
+def stream_parallel_kill_start():
+    seen_table()
+    s, uuid = stream_setup(code=PAR_CODE, ParallelizationFactor=3, BatchSize=4)
+    write_versions([f"q{i:02}" for i in range(20)], range(3))
+    time.sleep(1.5)  # batches in flight at the kill
+    return {"stream": s, "uuid": uuid}
+
+
+def stream_parallel_kill_finish():
+    keys = [f"q{i:02}" for i in range(20)]
+    write_versions(keys, range(3, 5))
+    until("every version of every key", lambda: len({(it["key"]["S"], it["v"]["N"]) for it in seen_items()}) >= 100,
+          limit=90)
+    dups = per_key_order(seen_items(), keys, range(5))
+    return {"duplicates": dups}
+
+
 def durable_records():
     """Every record the kill story's function handled, in the order it handled them."""
     items, start = [], None
@@ -657,4 +755,6 @@ def get():
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
-                  "stream-latest-start": stream_latest_start, "stream-latest-create": stream_latest_create, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
+                  "stream-latest-start": stream_latest_start, "stream-latest-create": stream_latest_create,
+                  "stream-parallel": stream_parallel, "stream-parallel-kill-start": stream_parallel_kill_start,
+                  "stream-parallel-kill-finish": stream_parallel_kill_finish, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
