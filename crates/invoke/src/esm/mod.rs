@@ -115,6 +115,8 @@ const STREAM_IDLE: Duration = Duration::from_millis(250);
 const STREAM_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// Most records one GetRecords returns.
 const STREAM_RECORDS_MAX: i64 = 1000;
+/// How a source error naming TrimmedDataAccessException starts (`code: message`).
+const TRIMMED: &str = "TrimmedDataAccessException";
 /// Most lanes per shard (ParallelizationFactor's maximum).
 const PARALLELIZATION_MAX: i64 = 10;
 /// Most records one round of a parallel shard reads (BatchSize × ParallelizationFactor, capped).
@@ -542,6 +544,15 @@ async fn shard_worker(
                     }
                     Some(seq) => streams.iterator(&p.scope, stream, shard, "AFTER_SEQUENCE_NUMBER", Some(seq)).await,
                     None => streams.iterator(&p.scope, stream, shard, start, None).await,
+                };
+                let r = match r {
+                    // The checkpoint is older than the trim horizon (24 h): those records are
+                    // gone for every reader; go on from the oldest one kept.
+                    Err(e) if e.starts_with(TRIMMED) => {
+                        tracing::warn!(uuid = %p.uuid, %stream, %shard, "records past the checkpoint were trimmed; going on from TRIM_HORIZON");
+                        streams.iterator(&p.scope, stream, shard, "TRIM_HORIZON", None).await
+                    }
+                    r => r,
                 };
                 match r {
                     Ok(it) => it,
