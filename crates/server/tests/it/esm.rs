@@ -168,6 +168,18 @@ async fn parallel_stream_mapping_resumes_after_kill_9() {
     second.terminate();
 }
 
+/// TumblingWindowInSeconds: windows aligned to its multiples, the function's state carried from
+/// invoke to invoke within a window, a final invoke (`isFinalInvokeForWindow`) closing each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_mapping_tumbling_windows_carry_state() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = crate::support::boto3_script("esm_boto3.py", &[&server.endpoint(), "stream-tumbling"]).await;
+    assert_eq!(out["sum"], 21, "{out}");
+}
+
 /// §7 check 9: an UpdateAlias halfway through 50 messages — each handled exactly once, the
 /// first half on version 1 and the second on version 2; and FIFO order per message group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -692,6 +692,61 @@ def stream_latest_create():
     return {"keys": keys}
 
 
+TUMBLE_CODE = """import json
+def handler(event, context):
+    st = event["state"]
+    recs = event["Records"]
+    print("ESM " + json.dumps({"window": event["window"], "final": event["isFinalInvokeForWindow"],
+        "early": event["isWindowTerminatedEarly"], "state": st, "shard": event["shardId"],
+        "arn": event["eventSourceARN"], "records": [{"key": r["dynamodb"]["Keys"]["k"]["S"],
+        "t": r["dynamodb"]["ApproximateCreationDateTime"]} for r in recs]}))
+    total = int(st.get("sum", "0")) + sum(int(r["dynamodb"]["NewImage"]["v"]["N"]) for r in recs)
+    return {"state": {"sum": str(total), "n": str(int(st.get("n", "0")) + len(recs))}}
+"""
+
+
+def stream_tumbling():
+    """TumblingWindowInSeconds 3: windows aligned to multiples of 3 s; the state the function
+    returns comes back in the window's next invoke; a final invoke (no records,
+    isFinalInvokeForWindow) ends each window; the next window starts with {}."""
+    import datetime
+    s, uuid = stream_setup(code=TUMBLE_CODE, TumblingWindowInSeconds=3, BatchSize=1)
+    for i in range(1, 7):
+        ddb.put_item(TableName="tab", Item={"k": {"S": f"t{i}"}, "v": {"N": str(i)}})
+        time.sleep(0.4)
+    finals = lambda: [b for b in invocations() if b["final"]]
+    until("finals covering six records", lambda: sum(int(b["state"].get("n", "0")) for b in finals()) >= 6, limit=30)
+    batches = invocations()
+    parse = lambda t: datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    windows = {}
+    for b in batches:
+        start, end = parse(b["window"]["start"]), parse(b["window"]["end"])
+        assert end - start == 3 and start % 3 == 0, b["window"]
+        assert b["shard"] and b["arn"] == s and b["early"] is False, b
+        for r in b["records"]:
+            assert start <= r["t"] < end, (r, b["window"])
+        windows.setdefault(start, []).append(b)
+    total = 0
+    for start, bs in sorted(windows.items()):
+        *body, last = bs
+        assert last["final"] and last["records"] == [], bs
+        assert not any(b["final"] for b in body), bs
+        # The state chain: each invoke sees what the one before returned; a window starts at {}.
+        n = 0
+        for b in body:
+            assert int(b["state"].get("n", "0")) == n, (b, bs)
+            n += len(b["records"])
+        assert body[0]["state"] == {}, body
+        assert int(last["state"]["n"]) == n, (last, bs)
+        total += int(last["state"]["sum"])
+    assert total == 21, windows
+    keys = [r["key"] for b in batches for r in b["records"]]
+    assert keys == [f"t{i}" for i in range(1, 7)], keys
+    assert lam.get_event_source_mapping(UUID=uuid)["TumblingWindowInSeconds"] == 3
+    return {"windows": len(windows), "sum": total}
+
+
 def stream_window():
     """MaximumBatchingWindowInSeconds on a stream: records written 0.6 s apart come in one batch
     when the window is open; BatchSize still closes a batch first."""
@@ -756,5 +811,5 @@ def get():
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
                   "stream-latest-start": stream_latest_start, "stream-latest-create": stream_latest_create,
-                  "stream-parallel": stream_parallel, "stream-parallel-kill-start": stream_parallel_kill_start,
+                  "stream-parallel": stream_parallel, "stream-tumbling": stream_tumbling, "stream-parallel-kill-start": stream_parallel_kill_start,
                   "stream-parallel-kill-finish": stream_parallel_kill_finish, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
