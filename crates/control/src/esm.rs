@@ -77,10 +77,15 @@ impl SourceKind {
 /// What the services answer about a mapping's source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceCheck {
-    Queue { fifo: bool, visibility_timeout_s: u32 },
+    Queue {
+        fifo: bool,
+        visibility_timeout_s: u32,
+    },
     /// A stream, with where LATEST is now in each of its shards: (shard id, the shard's last
     /// sequence number, `None` when it has no record yet).
-    Stream { latest: Vec<(String, Option<String>)> },
+    Stream {
+        latest: Vec<(String, Option<String>)>,
+    },
     Missing,
 }
 

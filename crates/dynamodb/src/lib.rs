@@ -456,8 +456,12 @@ mod tests {
         assert_eq!(call(&db, "PutItem", json!({"TableName":"trim","Item":{"k":{"S":"c"}}})).await.0, 200);
         for it in [after, horizon, latest] {
             let got = client.get_records(&it, 10).await.unwrap();
-            let keys: Vec<&str> =
-                got["Records"].as_array().unwrap().iter().map(|r| r["dynamodb"]["Keys"]["k"]["S"].as_str().unwrap()).collect();
+            let keys: Vec<&str> = got["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["dynamodb"]["Keys"]["k"]["S"].as_str().unwrap())
+                .collect();
             assert_eq!(keys, ["c"]);
         }
         // The trim point survives a restart.

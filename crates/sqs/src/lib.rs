@@ -192,14 +192,17 @@ pub struct Sqs {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A bounded in-memory map of recent facts (see `ops::remember`).
+pub(crate) type Remembered<K, V> = std::sync::Mutex<std::collections::HashMap<K, V>>;
+
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) waiters: waiters::Waiters,
     /// Queues deleted in the last [`DELETED_RECENTLY_MS`]: (account, region, name) → when.
-    pub(crate) deleted: std::sync::Mutex<std::collections::HashMap<(String, String, String), i64>>,
+    pub(crate) deleted: Remembered<(String, String, String), i64>,
     /// FIFO ReceiveRequestAttemptIds of the last [`ATTEMPT_ID_WINDOW_MS`]: (queue, id) → the
     /// receipt handles that receive returned, and when.
-    pub(crate) attempts: std::sync::Mutex<std::collections::HashMap<(i64, String), (Vec<String>, i64)>>,
+    pub(crate) attempts: Remembered<(i64, String), (Vec<String>, i64)>,
     /// Set when the server stops: long polls answer at once (with what is there).
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) stopped: tokio::sync::Notify,

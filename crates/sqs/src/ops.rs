@@ -170,7 +170,8 @@ pub(crate) async fn dispatch(sqs: &Sqs, ctx: &Context, op: &str, i: &Value) -> R
         "AddPermission" => add_permission(sqs, ctx, i).await,
         "RemovePermission" => {
             let q = sqs.by_url(ctx, i).await?;
-            let label = i["Label"].as_str().filter(|l| !l.is_empty()).ok_or_else(|| Error::missing("Label"))?.to_owned();
+            let label =
+                i["Label"].as_str().filter(|l| !l.is_empty()).ok_or_else(|| Error::missing("Label"))?.to_owned();
             update_doc(sqs, &q, move |d| {
                 let mut policy: Value =
                     d.attrs.get("Policy").and_then(|p| serde_json::from_str(p).ok()).unwrap_or_else(|| json!({}));
@@ -306,8 +307,11 @@ pub(crate) async fn dispatch(sqs: &Sqs, ctx: &Context, op: &str, i: &Value) -> R
 }
 
 /// Remembers `key` at `at` in a bounded map, forgetting entries older than the longest window.
-pub(crate) fn remember<K: std::hash::Hash + Eq, V>(map: &std::sync::Mutex<std::collections::HashMap<K, V>>, key: K, value: V)
-where
+pub(crate) fn remember<K: std::hash::Hash + Eq, V>(
+    map: &std::sync::Mutex<std::collections::HashMap<K, V>>,
+    key: K,
+    value: V,
+) where
     V: Remembered,
 {
     let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
@@ -383,11 +387,9 @@ async fn add_permission(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Er
         "Resource": arn,
     });
     update_doc(sqs, &q, move |d| {
-        let mut policy: Value = d
-            .attrs
-            .get("Policy")
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or_else(|| json!({"Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}));
+        let mut policy: Value = d.attrs.get("Policy").and_then(|p| serde_json::from_str(p).ok()).unwrap_or_else(
+            || json!({"Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}),
+        );
         if !policy["Statement"].is_array() {
             policy["Statement"] = json!([]);
         }
@@ -928,7 +930,8 @@ async fn receive(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Error> {
         if let Some(handles) = cached
             && let Some(rows) = sqs.still_in_flight(q.row.id, handles).await?
         {
-            let messages: Vec<Value> = rows.iter().map(|m| received_to_wire(&q, m, &system_names, &attr_names)).collect();
+            let messages: Vec<Value> =
+                rows.iter().map(|m| received_to_wire(&q, m, &system_names, &attr_names)).collect();
             return Ok(if messages.is_empty() { json!({}) } else { json!({"Messages": messages}) });
         }
     }

@@ -891,7 +891,8 @@ fn lanes(records: Vec<Value>, n: usize) -> Vec<Vec<Value>> {
     for r in records {
         // FNV-1a of the keys as JSON (serde_json's maps are sorted, so one key has one text).
         let text = r["dynamodb"]["Keys"].to_string();
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         out[(hash % n as u64) as usize].push(r);
     }
     out
