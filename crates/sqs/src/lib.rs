@@ -12,6 +12,7 @@
 
 mod attrs;
 mod client;
+mod moves;
 mod ops;
 #[cfg(test)]
 mod proptests;
@@ -203,6 +204,8 @@ pub(crate) struct Inner {
     /// FIFO ReceiveRequestAttemptIds of the last [`ATTEMPT_ID_WINDOW_MS`]: (queue, id) → the
     /// receipt handles that receive returned, and when.
     pub(crate) attempts: Remembered<(i64, String), (Vec<String>, i64)>,
+    /// Message move tasks (see `moves`).
+    pub(crate) moves: std::sync::Arc<moves::Tasks>,
     /// Set when the server stops: long polls answer at once (with what is there).
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) stopped: tokio::sync::Notify,
@@ -222,6 +225,7 @@ impl Sqs {
                 waiters: waiters::Waiters::default(),
                 deleted: std::sync::Mutex::default(),
                 attempts: std::sync::Mutex::default(),
+                moves: moves::new_tasks(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 stopped: tokio::sync::Notify::new(),
             }),

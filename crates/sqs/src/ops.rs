@@ -168,6 +168,9 @@ pub(crate) async fn dispatch(sqs: &Sqs, ctx: &Context, op: &str, i: &Value) -> R
             Ok(json!({}))
         }
         "AddPermission" => add_permission(sqs, ctx, i).await,
+        "StartMessageMoveTask" => crate::moves::start(sqs, ctx, i).await,
+        "ListMessageMoveTasks" => crate::moves::list(sqs, i).await,
+        "CancelMessageMoveTask" => crate::moves::cancel(sqs, i),
         "RemovePermission" => {
             let q = sqs.by_url(ctx, i).await?;
             let label =

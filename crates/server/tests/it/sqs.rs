@@ -24,6 +24,16 @@ async fn visibility_limit_deleted_recently_permissions_and_attempt_ids() {
     assert_eq!(out["deleted_recently"]["Status"], 400, "{out}");
 }
 
+/// Message move tasks: a dead-letter queue's messages go back to their source queue, as new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_move_tasks_redrive_a_dead_letter_queue() {
+    if !boto3_available() {
+        return;
+    }
+    let out = part("moves").await;
+    assert_eq!(out["moves"]["ApproximateNumberOfMessagesMoved"], 3, "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_send_receive_visibility_delete() {
     if !boto3_available() {

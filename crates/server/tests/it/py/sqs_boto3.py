@@ -446,6 +446,38 @@ elif part == "leftovers":
     out["sender"] = m["Attributes"]["SenderId"]
     assert out["sender"] == "000000000000", m
 
+elif part == "moves":
+    # DLQ redrive: a message move task sends a dead-letter queue's messages back to their source.
+    dlq = sqs.create_queue(QueueName="mv-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    src = sqs.create_queue(QueueName="mv-src", Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})})["QueueUrl"]
+    src_arn = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    ids = {sqs.send_message(QueueUrl=src, MessageBody=f"m{i}")["MessageId"] for i in range(3)}
+    sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert "Messages" not in sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10), "moved to the DLQ"
+    assert attrs(dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "3"
+    not_dlq = error_of(sqs.start_message_move_task, SourceArn=src_arn)
+    assert not_dlq["Message"] == "Source queue must be configured as a Dead Letter Queue.", not_dlq
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    deadline = time.time() + 10
+    while True:
+        task = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]
+        if task["Status"] == "COMPLETED":
+            break
+        assert time.time() < deadline, task
+        time.sleep(0.1)
+    assert task["ApproximateNumberOfMessagesMoved"] == 3 and task["SourceArn"] == dlq_arn, task
+    assert "TaskHandle" not in task, task
+    back = sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert {m["MessageId"] for m in back} == ids, back
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in back), back
+    assert all("DeadLetterQueueSourceArn" not in m["Attributes"] for m in back), back
+    assert attrs(dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "0"
+    gone = error_of(sqs.cancel_message_move_task, TaskHandle=handle)
+    assert gone["Code"] == "ResourceNotFoundException", gone
+    out["moves"] = task
+
 elif part == "kill-before":
     url = sqs.create_queue(QueueName="durable", Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="in-flight")
