@@ -90,7 +90,7 @@ impl PgBatches {
     /// Commits `jobs` (emptying it) in one transaction; counts what is lost.
     fn commit_appends(
         &mut self,
-        jobs: &mut Vec<Box<AppendJob>>,
+        jobs: &mut Vec<AppendJob>,
         now_ms: i64,
         touched: &mut BTreeSet<i64>,
     ) -> Result<(), LogsError> {
@@ -116,7 +116,7 @@ impl PgBatches {
     /// Returns how many events were dropped because their stream vanished twice.
     fn try_appends(
         &mut self,
-        jobs: &[Box<AppendJob>],
+        jobs: &[AppendJob],
         now_ms: i64,
         touched: &mut BTreeSet<i64>,
     ) -> Result<u64, LogsError> {
@@ -219,7 +219,7 @@ impl PgBatches {
 
 impl Batches for PgBatches {
     fn run_batch(&mut self, batch: &mut Vec<Job>, now_ms: i64, sweep_all: bool) {
-        let mut appends: Vec<Box<AppendJob>> = Vec::new();
+        let mut appends: Vec<AppendJob> = Vec::new();
         let mut writes = Vec::new();
         let mut flushes = Vec::new();
         let mut touched = BTreeSet::new();
@@ -228,7 +228,7 @@ impl Batches for PgBatches {
             match job {
                 Job::Append(append) => {
                     self.shared.queued_bytes.fetch_sub(append.bytes, Ordering::Relaxed);
-                    appends.push(append);
+                    appends.push(*append);
                 }
                 Job::Write(mut write) => {
                     // The appends queued before the write commit before it.
