@@ -26,7 +26,9 @@ mod api;
 mod db;
 mod pattern;
 mod pg;
+// The throwaway PostgreSQL cluster of the tests, shared with `store`'s (dependency-free).
 #[cfg(test)]
+#[path = "../../testkit/src/postgres.rs"]
 mod pgtest;
 #[cfg(test)]
 mod proptests;

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::pgtest::Cluster;
 use crate::{EVENT_BYTES_MAX, EVENT_OVERHEAD_BYTES, LogLimits, Logs, Options, Response};
 
 const ACCOUNT: &str = "123456789012";
@@ -27,26 +26,28 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// Where a test's log store lives: a SQLite file in a temporary directory, or a throwaway
-/// PostgreSQL cluster. Declared before the `Logs` it opens, so it outlives them.
+/// Where a test's log store lives: a SQLite file in a temporary directory, or a fresh database
+/// in the test process's throwaway PostgreSQL cluster (`pgtest`). Declared before the `Logs` it
+/// opens, so it outlives them.
 pub(crate) enum Store {
     Sqlite(TempDir),
-    Postgres(Cluster),
+    Postgres(String),
 }
 
 impl Store {
-    /// `None` when PostgreSQL is unavailable (the reason is printed; see [`Cluster::start`]).
+    /// `None` when PostgreSQL is unavailable (the reason is printed, unless
+    /// `VERSA_REQUIRE_POSTGRES=1`, which makes it a failure).
     pub(crate) fn new(backend: Backend) -> Option<Store> {
         match backend {
             Backend::Sqlite => Some(Store::Sqlite(tempfile::tempdir().unwrap())),
-            Backend::Postgres => Cluster::start().map(Store::Postgres),
+            Backend::Postgres => crate::pgtest::database("logs").map(Store::Postgres),
         }
     }
 
     pub(crate) fn open_with(&self, limits: LogLimits, options: Options) -> Logs {
         match self {
             Store::Sqlite(dir) => Logs::open_with(&dir.path().join("logs.db"), limits, options).unwrap(),
-            Store::Postgres(cluster) => Logs::open_postgres_with(&cluster.url(), limits, options).unwrap(),
+            Store::Postgres(url) => Logs::open_postgres_with(url, limits, options).unwrap(),
         }
     }
 
@@ -969,13 +970,12 @@ fn bad_postgres_urls_and_newer_schemas_are_refused() {
     assert!(unreachable.to_string().contains("cannot connect to PostgreSQL at host=/nonexistent"), "{unreachable}");
 
     let Some(store) = Store::new(Backend::Postgres) else { return };
-    let Store::Postgres(cluster) = &store else { unreachable!() };
+    let Store::Postgres(url) = &store else { unreachable!() };
     drop(store.open());
-    let url = cluster.url();
     // Not a tokio thread: a client may be used here.
-    let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
     client.execute("UPDATE logs_schema_version SET version = 99", &[]).unwrap();
-    let newer = Logs::open_postgres(&url, LogLimits::default()).unwrap_err();
+    let newer = Logs::open_postgres(url, LogLimits::default()).unwrap_err();
     assert!(newer.to_string().contains("schema version 99, newer than this Versa knows (1)"), "{newer}");
 }
 

@@ -114,12 +114,7 @@ impl PgBatches {
     }
 
     /// Returns how many events were dropped because their stream vanished twice.
-    fn try_appends(
-        &mut self,
-        jobs: &[AppendJob],
-        now_ms: i64,
-        touched: &mut BTreeSet<i64>,
-    ) -> Result<u64, LogsError> {
+    fn try_appends(&mut self, jobs: &[AppendJob], now_ms: i64, touched: &mut BTreeSet<i64>) -> Result<u64, LogsError> {
         let mut ids = Vec::with_capacity(jobs.len());
         for job in jobs {
             ids.push(self.ids_of(job, now_ms)?);
