@@ -1062,9 +1062,8 @@ fn bad_postgres_urls_and_newer_schemas_are_refused() {
     let Some(store) = Store::new(Backend::Postgres) else { return };
     let Store::Postgres(url) = &store else { unreachable!() };
     drop(store.open());
-    // Not a tokio thread: a client may be used here.
-    let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
-    client.execute("UPDATE logs_schema_version SET version = 99", &[]).unwrap();
+    let cluster = crate::pgtest::cluster().unwrap();
+    cluster.sql(url, "UPDATE logs_schema_version SET version = 99").unwrap();
     let newer = Logs::open_postgres(url, LogLimits::default()).unwrap_err();
     assert!(newer.to_string().contains("schema version 99, newer than this Versa knows (1)"), "{newer}");
 }
