@@ -413,10 +413,13 @@ impl Logs {
                 joined.map_err(|_| LogsError::Database("a log read panicked".to_owned()))?
             }
             Readers::Postgres(readers) => {
-                let answer = readers.submit(f)?;
-                let result = answer.await.map_err(|_| LogsError::Database("a log read panicked".to_owned()));
-                drop(permit);
-                result?
+                // The permit goes with the job: a caller that stops waiting does not free a
+                // reader thread that is still busy with its read.
+                let answer = readers.submit(move |reader: &mut Reader<'_, '_>| {
+                    let _permit = permit;
+                    f(reader)
+                })?;
+                answer.await.map_err(|_| LogsError::Database("a log read panicked".to_owned()))?
             }
         }
     }
