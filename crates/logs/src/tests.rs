@@ -1101,6 +1101,39 @@ async fn appends_per_second() {
             elapsed.as_secs_f64(),
             total as f64 / elapsed.as_secs_f64()
         );
+        if backend == Backend::Postgres {
+            // Two nodes on the same database, each appending half as much, to one group.
+            let nodes = [store.open(), store.open()];
+            let started = Instant::now();
+            let tasks: Vec<_> = nodes
+                .iter()
+                .enumerate()
+                .map(|(node, logs)| {
+                    let logs = logs.clone();
+                    tokio::spawn(async move {
+                        for round in 0..ROUNDS / 2 {
+                            for i in 0..PER_ROUND {
+                                let n = round * PER_ROUND + i;
+                                let line = format!("2026-12-05T18:00:00.000Z\trequest {n}\tINFO node {node}");
+                                let stream = format!("node-{node}-{}", n % STREAMS);
+                                logs.append(ACCOUNT, REGION, "/aws/lambda/two", &stream, vec![(T0 + n as i64, line)]);
+                            }
+                            logs.flush().await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let elapsed = started.elapsed();
+            assert_eq!(nodes[0].dropped() + nodes[1].dropped(), 0);
+            println!(
+                "Postgres, 2 nodes on one database: {total} appends in {:.2} s = {:.0} appends/s",
+                elapsed.as_secs_f64(),
+                total as f64 / elapsed.as_secs_f64()
+            );
+        }
     }
 }
 
