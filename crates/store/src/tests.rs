@@ -168,6 +168,7 @@ async fn suite(store: Store) {
 
     layers(&store).await;
     access_keys(&store).await;
+    cluster_tables(&store).await;
 }
 
 fn layer_version(version: u32, sha: u8) -> LayerVersion {
@@ -181,6 +182,62 @@ fn layer_version(version: u32, sha: u8) -> LayerVersion {
         created_ms: 5,
         policy: None,
     }
+}
+
+/// Nodes and cluster settings (migration 18): heartbeats upsert, liveness is judged by the
+/// store's clock, dead rows go; the first value of a setting wins for every later writer.
+async fn cluster_tables(store: &Store) {
+    use crate::NodeBeat;
+    let beat = |id: &str, busy: u32| NodeBeat {
+        id: id.into(),
+        name: format!("name-{id}"),
+        addr: "127.0.0.1:4566".into(),
+        capacity: 64,
+        busy,
+    };
+    let (a, b) = (beat("11111111-1111-1111-1111-111111111111", 0), beat("22222222-2222-2222-2222-222222222222", 3));
+    let (a2, b2) = (a.clone(), b.clone());
+    let t1 = store.write(move |tx| tx.heartbeat_node(&a2)).await.unwrap();
+    store.write(move |tx| tx.heartbeat_node(&b2)).await.unwrap();
+    let nodes = store.read(|tx| tx.nodes(60_000)).await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    let got_b = nodes.iter().find(|n| n.id == b.id).unwrap();
+    assert_eq!(got_b.name, format!("name-{}", b.id));
+    assert_eq!((got_b.capacity, got_b.busy, got_b.live), (64, 3, true));
+    assert!(got_b.heartbeat_ms >= t1 && got_b.started_ms >= t1);
+    // A second beat moves the heartbeat and the load, never the start.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b3 = NodeBeat { busy: 7, ..b.clone() };
+    let t2 = store.write(move |tx| tx.heartbeat_node(&b3)).await.unwrap();
+    let again = store.read(|tx| tx.nodes(60_000)).await.unwrap();
+    let got_b2 = again.iter().find(|n| n.id == b.id).unwrap();
+    assert_eq!((got_b2.busy, got_b2.started_ms), (7, got_b.started_ms));
+    assert!(t2 > got_b.heartbeat_ms && got_b2.heartbeat_ms == t2);
+    // Judged with a tiny dead interval, a node silent for 20 ms is dead; the fresh one is not.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let a3 = a.clone();
+    store.write(move |tx| tx.heartbeat_node(&a3)).await.unwrap();
+    let judged = store.read(|tx| tx.nodes(25)).await.unwrap();
+    assert!(judged.iter().find(|n| n.id == a.id).unwrap().live);
+    assert!(!judged.iter().find(|n| n.id == b.id).unwrap().live);
+    assert_eq!(store.write(|tx| tx.delete_dead_nodes(25)).await.unwrap(), 1);
+    let left = store.read(|tx| tx.nodes(60_000)).await.unwrap();
+    assert_eq!(left.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), vec![a.id.as_str()]);
+    let id = a.id.clone();
+    assert!(store.write(move |tx| tx.delete_node(&id)).await.unwrap());
+    assert!(store.read(|tx| tx.nodes(60_000)).await.unwrap().is_empty());
+
+    // Settings: the first writer's value is everyone's.
+    assert_eq!(store.read(|tx| tx.cluster_setting("k")).await.unwrap(), None);
+    let first = store.write(|tx| tx.init_cluster_setting("k", b"first")).await.unwrap();
+    let second = store.write(|tx| tx.init_cluster_setting("k", b"second")).await.unwrap();
+    assert_eq!((first.as_slice(), second.as_slice()), (&b"first"[..], &b"first"[..]));
+    assert_eq!(store.read(|tx| tx.cluster_setting("k")).await.unwrap().as_deref(), Some(&b"first"[..]));
+    // A notice is accepted inside a write (delivered, or a no-op, at commit).
+    store.write(|tx| tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")).await.unwrap();
+    let key = crate::parse_function_notice("123456789012\nus-east-1\nf").unwrap();
+    assert_eq!(crate::function_notice(&key), "123456789012\nus-east-1\nf");
+    assert_eq!(crate::parse_function_notice("bad"), None);
 }
 
 /// Access keys: inserted once, read by id, listed in id order, deleted.
