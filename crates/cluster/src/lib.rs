@@ -519,9 +519,8 @@ fn error(e: InvokeError) -> http::Response<Body> {
 }
 
 /// Frees the event claims of `dead` nodes.
-fn reap_claims(_tx: &mut dyn store::WriteTx, _dead: &[String]) -> Result<u64, StoreError> {
-    // PENDING(pgstore merge): `tx.reap_claims(dead)` once the store has claim owners.
-    Ok(0)
+fn reap_claims(tx: &mut dyn store::WriteTx, dead: &[String]) -> Result<u64, StoreError> {
+    tx.reap_claims(dead)
 }
 
 enum Offered {

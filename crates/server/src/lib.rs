@@ -392,7 +392,14 @@ impl Server {
         let ticker = self.eventbridge.start();
         let cluster_tasks =
             node.as_ref().map(|c| c.start(self.control.clone(), self.engine.clone())).unwrap_or_default();
-        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
+        let mut events = self.config.events.clone();
+        if let Some(c) = &node {
+            // Claims carry the node's id, so the others' reapers free them if it dies; claims
+            // of other ids belong to live nodes or to their reapers.
+            events.node_id = c.id().to_owned();
+            events.reap_other_claims_at_start = false;
+        }
+        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), events);
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
