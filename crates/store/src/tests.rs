@@ -228,11 +228,13 @@ async fn cluster_tables(store: &Store) {
     assert!(store.read(|tx| tx.nodes(60_000)).await.unwrap().is_empty());
 
     // Settings: the first writer's value is everyone's.
-    assert_eq!(store.read(|tx| tx.cluster_setting("k")).await.unwrap(), None);
-    let first = store.write(|tx| tx.init_cluster_setting("k", b"first")).await.unwrap();
-    let second = store.write(|tx| tx.init_cluster_setting("k", b"second")).await.unwrap();
+    let name = format!("k-{}", stdx_free_unique());
+    let (n1, n2, n3, n4) = (name.clone(), name.clone(), name.clone(), name.clone());
+    assert_eq!(store.read(move |tx| tx.cluster_setting(&n1)).await.unwrap(), None);
+    let first = store.write(move |tx| tx.init_cluster_setting(&n2, b"first")).await.unwrap();
+    let second = store.write(move |tx| tx.init_cluster_setting(&n3, b"second")).await.unwrap();
     assert_eq!((first.as_slice(), second.as_slice()), (&b"first"[..], &b"first"[..]));
-    assert_eq!(store.read(|tx| tx.cluster_setting("k")).await.unwrap().as_deref(), Some(&b"first"[..]));
+    assert_eq!(store.read(move |tx| tx.cluster_setting(&n4)).await.unwrap().as_deref(), Some(&b"first"[..]));
     // A notice is accepted inside a write (delivered, or a no-op, at commit).
     store.write(|tx| tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")).await.unwrap();
     let key = crate::parse_function_notice("123456789012\nus-east-1\nf").unwrap();
@@ -1130,4 +1132,74 @@ async fn schedules_fire_once_per_due_time() {
     assert_eq!(got.next_due_ms, Some(70));
     assert!(store.write(|tx| tx.delete_schedule_row("123456789012", "us-east-1", "rule", "b")).await.unwrap());
     assert!(store.read(|tx| tx.schedule_row("123456789012", "us-east-1", "rule", "b")).await.unwrap().is_none());
+}
+
+/// A PostgreSQL database for the tests of this file, when `VERSA_TEST_POSTGRES_URL` names one
+/// (`testkit` starts a throwaway cluster for the server's tests).
+fn postgres_url() -> Option<String> {
+    std::env::var("VERSA_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Opens a PostgreSQL backend off the runtime threads (its clients must never be created or
+/// dropped on one).
+async fn open_pg(url: &str) -> Store {
+    let url = url.to_owned();
+    let backend = tokio::task::spawn_blocking(move || crate::PgBackend::open(&crate::PgOptions::new(url)))
+        .await
+        .unwrap()
+        .unwrap();
+    Store::new(Arc::new(backend))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_cluster_tables_and_notices() {
+    let Some(url) = postgres_url() else { return };
+    let (a, b) = (open_pg(&url).await, open_pg(&url).await);
+    // Tables from an earlier run of this test go first.
+    a.write(|tx| {
+        for n in tx.nodes(0)? {
+            tx.delete_node(&n.id)?;
+        }
+        Ok::<_, StoreError>(())
+    })
+    .await
+    .unwrap();
+    assert!(a.shared());
+    let mut notices = b.subscribe().expect("a shared store can be subscribed to");
+    assert_eq!(notices.recv().await, Some(crate::Notice::Reconnected));
+    // A rolled-back write notifies nobody; a committed one does, once per distinct payload.
+    let r: Result<(), StoreError> = a
+        .write(|tx| {
+            tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nrolled-back")?;
+            Err(StoreError::Corrupt("roll back".into()))
+        })
+        .await;
+    assert!(r.is_err());
+    a.write(|tx| {
+        tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")?;
+        tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")?;
+        tx.notify(crate::Channel::Events, "")
+    })
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), notices.recv()).await.unwrap();
+    assert_eq!(first, Some(crate::Notice::Function("123456789012\nus-east-1\nf".into())));
+    let second = tokio::time::timeout(std::time::Duration::from_secs(5), notices.recv()).await.unwrap();
+    assert_eq!(second, Some(crate::Notice::Events));
+    // Settings are shared between the two backends (two nodes).
+    let name = format!("k-{}", stdx_free_unique());
+    let n2 = name.clone();
+    let from_a = a.write(move |tx| tx.init_cluster_setting(&n2, b"from-a")).await.unwrap();
+    let n3 = name.clone();
+    let from_b = b.write(move |tx| tx.init_cluster_setting(&n3, b"from-b")).await.unwrap();
+    assert_eq!((from_a, from_b), (b"from-a".to_vec(), b"from-a".to_vec()));
+    cluster_tables(&a).await;
+    drop(notices);
+    // Dropping the backends joins their threads: not on a runtime thread.
+    tokio::task::spawn_blocking(move || drop((a, b))).await.unwrap();
+}
+
+/// A name no earlier run used.
+fn stdx_free_unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
