@@ -19,7 +19,7 @@
 pub mod hrw;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -113,8 +113,10 @@ struct Inner {
     secret: Vec<u8>,
     /// Every node row as last read, and the live ones (the HRW candidates).
     view: RwLock<Arc<Vec<Peer>>>,
-    /// When the last heartbeat committed.
-    last_beat: Mutex<Instant>,
+    /// When this node started, and (in ms since then) when its last heartbeat was sent that
+    /// committed: read on every forward, so an atomic rather than a lock.
+    base: Instant,
+    last_beat_ms: AtomicU64,
     client: Client<HttpConnector, Body>,
     forwarded: AtomicU64,
     served: AtomicU64,
@@ -160,7 +162,8 @@ impl Cluster {
                 store,
                 secret,
                 view: RwLock::new(Arc::new(Vec::new())),
-                last_beat: Mutex::new(Instant::now()),
+                base: Instant::now(),
+                last_beat_ms: AtomicU64::new(0),
                 client,
                 forwarded: AtomicU64::new(0),
                 served: AtomicU64::new(0),
@@ -200,7 +203,9 @@ impl Cluster {
     /// Whether this node could not prove it is alive for the dead interval: the others may
     /// have reaped its claims, so it takes no queued work and runs nothing for them.
     pub fn fenced(&self) -> bool {
-        self.inner.last_beat.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= self.inner.options.dead_after
+        let since_start = self.inner.base.elapsed().as_millis() as u64;
+        since_start.saturating_sub(self.inner.last_beat_ms.load(Ordering::Relaxed))
+            >= self.inner.options.dead_after.as_millis() as u64
     }
 
     /// One heartbeat: writes this node's row, reads everyone's, and reaps dead nodes' claims.
@@ -212,9 +217,10 @@ impl Cluster {
             capacity,
             busy,
         };
-        let sent = Instant::now();
+        // The beat proves this node alive from when it was sent, not from when it committed.
+        let sent = self.inner.base.elapsed().as_millis() as u64;
         self.inner.store.write(move |tx| tx.heartbeat_node(&beat)).await?;
-        *self.inner.last_beat.lock().unwrap_or_else(|e| e.into_inner()) = sent;
+        self.inner.last_beat_ms.fetch_max(sent, Ordering::Relaxed);
         let dead_after = self.inner.options.dead_after.as_millis() as i64;
         let rows: Vec<NodeRow> = self.inner.store.read(move |tx| tx.nodes(dead_after)).await?;
         let peers: Vec<Peer> = rows

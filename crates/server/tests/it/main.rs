@@ -7,6 +7,7 @@ mod apigateway;
 mod auth;
 mod browser;
 mod cli;
+mod cluster;
 mod cloudwatch;
 mod cloudwatch_alarms;
 mod console;
