@@ -37,6 +37,7 @@ mod metrics_cli;
 mod names;
 mod node;
 mod permissions;
+mod pg_services;
 mod proptests;
 mod provisioned;
 mod s3;
