@@ -13,8 +13,10 @@
 //!   rendezvous weight ([`hrw`]) among live nodes. Another node forwards it over HTTP
 //!   (`POST /_versa/internal/invoke`, HMAC-signed with the cluster secret); an owner that is
 //!   saturated answers 503 `x-versa-busy` and the next of the top [`SPILL_MAX`] is tried; after
-//!   them, or when this node is next, it runs here (where it may get Lambda's 429). Only a
-//!   refused connection moves on: a request that was delivered is never sent again.
+//!   them, or when this node is next, it runs here (where it may get Lambda's 429). A function
+//!   at its reserved concurrency is throttled by its owner (429, never spilled: a reservation
+//!   is exact at the owner). Only a refused connection moves on: a request that was delivered
+//!   is never sent again.
 
 pub mod hrw;
 
@@ -61,6 +63,8 @@ pub const ANSWER_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub const REQUEST_BYTES_MAX: usize = 6_291_456;
 /// Idle keep-alive connections kept per peer.
 pub const IDLE_CONNECTIONS_PER_PEER: usize = 32;
+/// The `Reason` of a 429 for a function at its reserved concurrency (the engine's).
+const RESERVED_THROTTLE: &str = "ReservedFunctionConcurrentInvocationLimitExceeded";
 /// Cluster setting: the secret forwarded requests are signed with.
 pub const SECRET_SETTING: &str = "cluster_secret";
 /// Cluster setting: the key `Code.Location` URLs are signed with.
@@ -362,6 +366,9 @@ impl Cluster {
         if parts.headers.contains_key("x-versa-busy") || parts.headers.contains_key("x-versa-fenced") {
             return Offered::Busy;
         }
+        if parts.headers.contains_key("x-versa-throttled") {
+            return Offered::Answer(Err(InvokeError::Throttled { reason: RESERVED_THROTTLE }));
+        }
         let bytes = match axum::body::to_bytes(Body::new(body), ANSWER_BYTES_MAX).await {
             Ok(b) => b,
             Err(e) => return Offered::Answer(Err(InvokeError::Internal(format!("the owner's answer broke off: {e}")))),
@@ -484,6 +491,13 @@ impl Cluster {
                 }
                 self.node_header(&mut resp);
                 resp
+            }
+            // A reservation is exact at the owner: spilling would run more than it allows.
+            Err(InvokeError::Throttled { reason: RESERVED_THROTTLE }) => {
+                let mut r = plain(http::StatusCode::TOO_MANY_REQUESTS, "reserved concurrency reached");
+                r.headers_mut().insert("x-versa-throttled", http::HeaderValue::from_static("reserved"));
+                self.node_header(&mut r);
+                r
             }
             Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments) => {
                 let mut r = plain(http::StatusCode::SERVICE_UNAVAILABLE, "busy");

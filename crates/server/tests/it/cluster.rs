@@ -98,16 +98,11 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
     let c_dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(blobs.path(), c_dir.path().join("blobs")).unwrap();
     let (hb, dead) = (HEARTBEAT_MS.to_string(), DEAD_AFTER_MS.to_string());
-    let cp = ServerProcess::spawn_with(&testkit::versa_binary(), c_dir.path(), &[
-        "--store",
-        &url,
-        "--node-id",
-        "c",
-        "--node-heartbeat-ms",
-        &hb,
-        "--node-dead-after-ms",
-        &dead,
-    ]);
+    let cp = ServerProcess::spawn_with(
+        &testkit::versa_binary(),
+        c_dir.path(),
+        &["--store", &url, "--node-id", "c", "--node-heartbeat-ms", &hb, "--node-dead-after-ms", &dead],
+    );
     let (a_addr, b_addr, c_addr) = (a.addr, bn.addr, cp.addr);
     for addr in [a_addr, b_addr, c_addr] {
         wait_live(addr, 3).await;
