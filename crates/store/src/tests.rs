@@ -16,6 +16,7 @@ use crate::{
 
 /// The throwaway PostgreSQL cluster of `testkit` (by path: see its module doc).
 #[path = "../../testkit/src/postgres.rs"]
+#[allow(dead_code)]
 mod pgcluster;
 
 fn scope() -> Scope {

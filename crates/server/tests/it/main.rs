@@ -38,6 +38,7 @@ mod names;
 mod node;
 mod permissions;
 mod pg_services;
+mod postgres;
 mod proptests;
 mod provisioned;
 mod s3;
