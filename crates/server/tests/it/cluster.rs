@@ -130,6 +130,30 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
     };
     assert!(owners.iter().all(|n| *n == owners[0] && !n.is_empty()), "owners {owners:?}");
 
+    // What the hop costs: warm invokes sent to the owner itself, and through another node.
+    let by_name = [("a", a_addr), ("b", b_addr), ("c", c_addr)];
+    let owner_addr = by_name.iter().find(|(n, _)| *n == owners[0]).unwrap().1;
+    let other_addr = by_name.iter().find(|(n, _)| *n != owners[0]).unwrap().1;
+    let median = |addr| async move {
+        let mut c = testkit::http::Client::new(addr);
+        let mut times = Vec::new();
+        for _ in 0..40 {
+            let t = Instant::now();
+            let r = c.send("POST", "/2015-03-31/functions/f/invocations", &[], b"{}").await.unwrap();
+            assert_eq!(r.status, 200);
+            times.push(t.elapsed());
+        }
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (direct, forwarded) = (median(owner_addr).await, median(other_addr).await);
+    println!(
+        "warm invoke median: {} µs at the owner, {} µs through another node (forward overhead {} µs; debug build)",
+        direct.as_micros(),
+        forwarded.as_micros(),
+        forwarded.as_micros() as i128 - direct.as_micros() as i128
+    );
+
     // A code URL signed by A downloads from C (one key, in the store).
     let got = lambda(a_addr).get_function().function_name("f").send().await.unwrap();
     let location = got.code().unwrap().location().unwrap().to_owned();
@@ -146,6 +170,9 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
     l.create_alias().function_name("f").name("live").function_version("1").send().await.unwrap();
     let (status, _, executed, _) = invoke(c_addr, "f:live", false).await;
     assert_eq!((status, executed.as_str()), (200, "1"));
+    // Version 2 warm on its owner, so what is measured is the move, not a cold start.
+    let (status, _, executed, _) = invoke(c_addr, "f:2", false).await;
+    assert_eq!((status, executed.as_str()), (200, "2"));
     l.update_alias().function_name("f").name("live").function_version("2").send().await.unwrap();
     let moved = Instant::now();
     loop {
@@ -195,6 +222,10 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
     assert_eq!(status, 200);
     assert_ne!(node, "c");
     println!("an invoke of a key C owned answered {} ms after the kill (by {node})", failover.as_millis());
+    let t = Instant::now();
+    let (status, again, _, _) = invoke(a_addr, &owned_by_c, false).await;
+    assert_eq!((status, again.as_str()), (200, node.as_str()));
+    println!("the next one in {} ms; A's counters: {}", t.elapsed().as_millis(), health(a_addr).await["node"]);
     // Its claims are freed once it counts as dead, and every event runs (an attempt that was
     // running on C when it died failed, and is retried).
     let deadline = Instant::now() + Duration::from_secs(30);
