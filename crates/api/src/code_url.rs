@@ -6,12 +6,24 @@ use sha2::{Digest, Sha256};
 /// How long a code URL stays valid (Lambda's presigned URLs last 10 minutes).
 pub(crate) const CODE_URL_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// Signs and checks code URLs with a per-process random key.
+/// Signs and checks code URLs: with a per-process random key, or with the key every node shares
+/// through the store (`cluster_settings`), so a URL from one node downloads from any.
 pub(crate) struct Signer {
     key: [u8; 32],
 }
 
 impl Signer {
+    /// A signer with `key` (its SHA-256 when it is not 32 bytes long).
+    pub(crate) fn with_key(key: &[u8]) -> Signer {
+        let mut k = [0u8; 32];
+        if key.len() == 32 {
+            k.copy_from_slice(key);
+        } else {
+            k.copy_from_slice(&Sha256::digest(key));
+        }
+        Signer { key: k }
+    }
+
     pub(crate) fn random() -> Signer {
         let mut key = [0u8; 32];
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -69,5 +81,14 @@ mod tests {
         assert!(!s.verify("000000000000", "ab", 1000, &sig, 1001));
         assert!(!s.verify("000000000001", "ab", 1000, &sig, 999));
         assert!(!s.verify("000000000000", "ac", 1000, &sig, 999));
+    }
+
+    #[test]
+    fn signers_with_the_same_key_accept_each_others_urls() {
+        let key = [7u8; 32];
+        let (a, c) = (Signer::with_key(&key), Signer::with_key(&key));
+        let sig = a.sign("000000000000", "ab", 1000);
+        assert!(c.verify("000000000000", "ab", 1000, &sig, 999));
+        assert!(!Signer::random().verify("000000000000", "ab", 1000, &sig, 999));
     }
 }

@@ -435,9 +435,54 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 "environments": state.engine.live_environments(),
                 "auth": state.auth.as_str(),
                 "tls": state.tls,
+                "node": node_summary(state),
+                "nodes": nodes_summary(state),
             });
             json(StatusCode::OK, &body)
         }
+    }
+}
+
+/// This node in health: its name and id (a new id per start), whether it is fenced, and what it
+/// forwarded and served for others.
+fn node_summary(state: &ApiState) -> serde_json::Value {
+    match &state.cluster {
+        None => serde_json::json!({"name": "local", "clustered": false}),
+        Some(c) => {
+            let n = c.counters();
+            serde_json::json!({
+                "name": c.name(),
+                "id": c.id(),
+                "clustered": true,
+                "fenced": c.fenced(),
+                "forwarded": n.forwarded,
+                "servedForOthers": n.served,
+                "busyRefusals": n.busy,
+                "unreachable": n.unreachable,
+            })
+        }
+    }
+}
+
+/// Every node sharing the store as this node last saw it (id, name, addr, live, busy).
+fn nodes_summary(state: &ApiState) -> serde_json::Value {
+    match &state.cluster {
+        None => serde_json::json!([{
+            "name": "local",
+            "addr": state.listen.to_string(),
+            "live": true,
+            "busy": state.engine.running_invocations(),
+        }]),
+        Some(c) => c
+            .nodes()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id, "name": p.name, "addr": p.addr, "live": p.live, "busy": p.busy,
+                    "capacity": p.capacity, "self": p.id == c.id(),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -136,6 +136,14 @@ pub(crate) async fn invoke(
     if r.function_error {
         h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
     }
+    // Which node ran it, when several share the store.
+    if let Some(c) = &state.cluster {
+        if let Some(v) = r.node.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            h.insert("x-versa-node", v);
+        } else if let Ok(v) = HeaderValue::from_str(c.name()) {
+            h.insert("x-versa-node", v);
+        }
+    }
     if let Some(tail) = r.log_tail
         && let Ok(v) = HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(tail))
     {

@@ -74,6 +74,8 @@ pub struct ApiState {
     pub(crate) apigw_throttles: execute_api::Throttles,
     /// The web console at `/_versa/console/`; set by the server.
     pub console: Option<Arc<console::Console>>,
+    /// This node's part in a cluster (a shared store); `None` on a single node.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -115,7 +117,14 @@ impl ApiState {
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
             console: None,
+            cluster: None,
         }
+    }
+
+    /// Signs and checks `Code.Location` URLs with `key` (shared by every node through the
+    /// store) instead of this process's random one.
+    pub fn set_code_url_key(&mut self, key: &[u8]) {
+        self.code_urls = code_url::Signer::with_key(key);
     }
 }
 
@@ -159,6 +168,19 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
     {
         let conn = console::Connection { secure: req.extensions().get::<Secure>().is_some() };
         return c.handle(req, conn).await;
+    }
+    // Another node's forwarded invocation: signed with the cluster secret, not SigV4.
+    if req.uri().path() == cluster::INTERNAL_INVOKE_PATH {
+        return match &state.cluster {
+            Some(c) if req.method() == axum::http::Method::POST => {
+                c.serve_internal(&state.control, &state.engine, req).await
+            }
+            _ => {
+                let mut r = Response::new(Body::from("not part of a cluster"));
+                *r.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                r
+            }
+        };
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

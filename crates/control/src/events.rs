@@ -127,6 +127,7 @@ impl Control {
         let named = self.settings.metrics.is_some().then(|| (event.function_name.clone(), event.qualifier.clone()));
         self.store.write(move |tx| tx.enqueue_event(&event, now)).await?;
         self.events_queued.notify_one();
+        self.events_announce.notify_one();
         if let (Some(m), Some((function, qualifier))) = (&self.settings.metrics, &named) {
             let at = metrics::FunctionAt {
                 account: scope.account.as_str(),
@@ -197,6 +198,7 @@ impl Control {
             .await?;
         if queued && count > 0 {
             self.events_queued.notify_one();
+            self.events_announce.notify_one();
             if let Some(m) = &self.settings.metrics {
                 for (scope, function, qualifier) in &named {
                     let at = metrics::FunctionAt {
@@ -241,6 +243,12 @@ impl Control {
         totals.bytes += bytes as u64;
         *self.queue_totals.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), totals));
         Ok(())
+    }
+
+    /// Woken whenever this node queued an event: what tells the other nodes sharing the store
+    /// (coalesced by whoever waits on it; nobody does on a store no one shares).
+    pub fn events_announce(&self) -> &tokio::sync::Notify {
+        &self.events_announce
     }
 
     /// Woken whenever an event is queued (the worker waits on it).
@@ -648,6 +656,14 @@ impl Control {
         cache.by_scope.remove(scope);
     }
 
+    /// Forgets every scope's cached unreserved concurrency (another node's changes may have
+    /// been missed).
+    pub(crate) fn forget_all_unreserved(&self) {
+        let mut cache = self.unreserved.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.by_scope.clear();
+    }
+
     /// The unqualified ARN of a function, for destination records.
     pub fn function_arn(scope: &Scope, name: &str) -> String {
         function_arn(scope, name)
@@ -731,6 +747,7 @@ impl Control {
             .await?;
         if delivered == Some(true) {
             self.events_queued.notify_one();
+            self.events_announce.notify_one();
         }
         Ok(delivered)
     }

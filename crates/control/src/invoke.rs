@@ -5,10 +5,16 @@
 //! answered. Every write to a function goes through [`Control::write`], which drops that
 //! function's cached resolutions after the commit and before the write answers; a resolution
 //! read from the store is only cached if no write happened while it was being read.
-//! (Single node: several nodes sharing a store would need to share invalidations too.)
+//!
+//! Several nodes sharing a store: every such write also sends a [`store::Channel::Function`]
+//! notice in its own transaction (delivered at commit); [`Control::apply_notice`] drops the
+//! other nodes' entries when it arrives, and everything when the listener reconnects (notices
+//! are not durable). As a bound for a lost or late notice, cached entries of a shared store
+//! live at most [`SHARED_RESOLUTION_TTL`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use model::arn::{function_arn, qualified_arn};
 use model::function::{FunctionId, VersionRecord};
@@ -21,6 +27,10 @@ use crate::{Control, Result};
 
 /// Most cached resolutions; the cache is cleared when it is full.
 pub(crate) const RESOLUTIONS_MAX: usize = 8192;
+
+/// How long a cached resolution may be used when other nodes share the store: the staleness
+/// bound if a notice is late or lost.
+pub const SHARED_RESOLUTION_TTL: Duration = Duration::from_secs(1);
 
 /// What an invocation runs.
 #[derive(Debug, Clone)]
@@ -53,12 +63,16 @@ struct Resolution {
     reserved_concurrency: Option<u32>,
     provisioned_concurrency: u32,
     pick: Pick,
+    /// When it was read, if cached entries expire (a shared store).
+    read_at: Option<Instant>,
 }
 
 /// Cached resolutions, keyed by function and qualifier as the caller wrote it.
 #[derive(Debug, Default)]
 pub(crate) struct Resolutions {
     inner: Mutex<Inner>,
+    /// Entries expire after this long (a shared store); `None`: they live until a write.
+    ttl: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -69,13 +83,22 @@ struct Inner {
 }
 
 impl Resolutions {
+    pub(crate) fn new(shared: bool) -> Resolutions {
+        Resolutions { inner: Mutex::default(), ttl: shared.then_some(SHARED_RESOLUTION_TTL) }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn get(&self, key: &(FunctionKey, Option<String>)) -> (u64, Option<Arc<Resolution>>) {
         let inner = self.lock();
-        (inner.generation, inner.entries.get(key).cloned())
+        let found = inner.entries.get(key);
+        let fresh = match (self.ttl, found) {
+            (Some(ttl), Some(r)) => r.read_at.is_some_and(|at| at.elapsed() < ttl),
+            _ => true,
+        };
+        (inner.generation, if fresh { found.cloned() } else { None })
     }
 
     fn insert(&self, key: (FunctionKey, Option<String>), value: Arc<Resolution>, read_at: u64) {
@@ -95,6 +118,13 @@ impl Resolutions {
         inner.generation += 1;
         inner.entries.retain(|(k, _), _| k != key);
     }
+
+    /// Forgets everything (notices may have been missed).
+    pub(crate) fn invalidate_all(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.clear();
+    }
 }
 
 impl Control {
@@ -105,9 +135,38 @@ impl Control {
         R: Send + 'static,
         F: FnOnce(&mut dyn WriteTx) -> Result<R> + Send + 'static,
     {
-        let result = self.store.write(f).await;
+        let notice = store::function_notice(key);
+        let result = self
+            .store
+            .write(move |tx| {
+                let r = f(tx)?;
+                // Delivered to the other nodes at commit, never on rollback.
+                tx.notify(store::Channel::Function, &notice)?;
+                Ok(r)
+            })
+            .await;
         self.resolutions.invalidate(key);
         result
+    }
+
+    /// Applies another node's notice: a changed function's cached resolutions (and what
+    /// depends on its aliases and provisioned concurrency) are dropped; after a listener
+    /// reconnect, everything cached is; queued events wake the worker.
+    pub fn apply_notice(&self, notice: &store::Notice) {
+        match notice {
+            store::Notice::Function(payload) => match store::parse_function_notice(payload) {
+                Some(key) => {
+                    self.resolutions.invalidate(&key);
+                    self.changed(&key.scope, &key.name);
+                }
+                None => self.resolutions.invalidate_all(),
+            },
+            store::Notice::Events => self.events_queued.notify_one(),
+            store::Notice::Reconnected => {
+                self.resolutions.invalidate_all();
+                self.forget_all_unreserved();
+            }
+        }
     }
 
     /// Resolves an Invoke's `FunctionName` and `Qualifier` to the version to run, drawing a
@@ -129,7 +188,8 @@ impl Control {
             Some(r) => r,
             None => {
                 let (key, q) = cache_key.clone();
-                let found = self.store.read(move |tx| read_resolution(tx, &key, q.as_deref())).await?;
+                let expires = self.resolutions.ttl.is_some();
+                let found = self.store.read(move |tx| read_resolution(tx, &key, q.as_deref(), expires)).await?;
                 let Some(r) = found else { return Err(names::qualified_not_found(scope, &t.name, &shown)) };
                 let r = Arc::new(r);
                 self.resolutions.insert(cache_key, r.clone(), generation);
@@ -163,7 +223,9 @@ fn read_resolution(
     tx: &mut dyn ReadTx,
     key: &FunctionKey,
     qualifier: Option<&str>,
+    expires: bool,
 ) -> std::result::Result<Option<Resolution>, StoreError> {
+    let read_at = expires.then(Instant::now);
     let Some(f) = tx.function(key)? else { return Ok(None) };
     let version =
         |tx: &mut dyn ReadTx, v: Version| -> std::result::Result<Option<(Version, VersionRecord)>, StoreError> {
@@ -198,6 +260,7 @@ fn read_resolution(
         reserved_concurrency: f.reserved_concurrency,
         provisioned_concurrency: u32::try_from(provisioned).unwrap_or(u32::MAX),
         pick,
+        read_at,
     }))
 }
 

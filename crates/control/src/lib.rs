@@ -188,6 +188,8 @@ pub struct Control {
     resolutions: crate::invoke::Resolutions,
     /// Woken when an event is queued.
     events_queued: tokio::sync::Notify,
+    /// Woken when this node queued an event, for the other nodes (see `events_announce`).
+    events_announce: tokio::sync::Notify,
     /// What the event queue held when last counted, plus what was queued since.
     queue_totals: std::sync::Mutex<Option<(std::time::Instant, store::QueueTotals)>>,
     /// Unreserved concurrency per scope; dropped when a reservation or provisioned
@@ -209,13 +211,15 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     pub fn new(store: Store, blobs: Arc<dyn BlobBackend>, settings: Settings) -> Control {
+        let resolutions = crate::invoke::Resolutions::new(store.shared());
         Control {
             store,
             blobs,
             blob_gate: RwLock::new(()),
             settings,
-            resolutions: Default::default(),
+            resolutions,
             events_queued: tokio::sync::Notify::new(),
+            events_announce: tokio::sync::Notify::new(),
             queue_totals: std::sync::Mutex::new(None),
             unreserved: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGES_MAX).0,

@@ -86,6 +86,12 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings
                 let _ = permits.clone().acquire_owned().await;
                 continue;
             }
+            // A node that cannot prove it is alive leaves the queue to the others (their reaper
+            // frees its claims once it counts as dead).
+            if !engine.may_claim() {
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
             let now = stdx::time::now_ms();
             let (node, lease_ms) = (settings.node_id.clone(), settings.lease.as_millis() as i64);
             let claimed = match control.store().write(move |tx| tx.claim_events(&node, lease_ms, free)).await {

@@ -82,6 +82,23 @@ pub struct EngineConfig {
     pub metrics: Option<metrics::Recorder>,
 }
 
+/// Where invocations run when several nodes share the store (implemented by the server's
+/// cluster module; absent on a single node, where every invocation runs here).
+pub trait Placement: Send + Sync + 'static {
+    /// Starts running the invocation on another node when that node owns `target`; `None`: it
+    /// runs here. The future answers `None` when no other node took it (busy or unreachable),
+    /// and it then runs here.
+    fn forward(&self, target: &Target, request: &Request) -> Option<Forwarding>;
+    /// Whether this node may take queued work: `false` while it cannot prove it is alive.
+    fn may_claim(&self) -> bool {
+        true
+    }
+}
+
+/// An invocation on its way to another node; see [`Placement::forward`].
+pub type Forwarding =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Result<Response, InvokeError>>> + Send>>;
+
 /// Serves Versa's API on a listener; see [`EngineConfig::serve_api`].
 pub type ServeApi = Arc<dyn Fn(std::net::TcpListener) -> Option<tokio::task::JoinHandle<()>> + Send + Sync>;
 
@@ -124,6 +141,8 @@ pub struct Response {
     /// The last 4 KB of the invocation's log, when asked for.
     pub log_tail: Option<Vec<u8>>,
     pub executed_version: String,
+    /// The node that ran it, when another node did (`x-versa-node`).
+    pub node: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -183,6 +202,8 @@ pub struct Engine {
     warned: Mutex<std::collections::HashSet<String>>,
     /// Invocations running now, all functions (the `ConcurrentExecutions` metric).
     running: AtomicU64,
+    /// Where invocations run when nodes share the store; unset on a single node.
+    placement: std::sync::OnceLock<Arc<dyn Placement>>,
 }
 
 /// Counts one running invocation in [`Engine::running`] until dropped.
@@ -319,6 +340,7 @@ impl Engine {
             provisioned_slices: std::sync::atomic::AtomicUsize::new(0),
             warned: Mutex::default(),
             running: AtomicU64::new(0),
+            placement: std::sync::OnceLock::new(),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -504,12 +526,40 @@ impl Engine {
         })
     }
 
-    /// Runs one invocation (synchronous, or an event from the queue).
+    /// Places invocations across nodes from now on (set once, by the server, when the store is
+    /// shared).
+    pub fn set_placement(&self, placement: Arc<dyn Placement>) {
+        let _ = self.placement.set(placement);
+    }
+
+    /// Whether this node may take queued work now (see [`Placement::may_claim`]).
+    pub fn may_claim(&self) -> bool {
+        self.placement.get().is_none_or(|p| p.may_claim())
+    }
+
+    /// Most environments this node runs at once.
+    pub fn capacity(&self) -> usize {
+        self.config.max_environments
+    }
+
+    /// Runs one invocation (synchronous, or an event from the queue) on the node that owns its
+    /// version, here unless several nodes share the store (see [`Placement`]).
+    pub async fn invoke(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+        if let Some(p) = self.placement.get()
+            && let Some(forwarding) = p.forward(&target, &request)
+            && let Some(answer) = forwarding.await
+        {
+            return answer;
+        }
+        self.invoke_here(target, request).await
+    }
+
+    /// Runs one invocation on this node.
     ///
     /// The invocation runs to its end in a task of its own, even when the caller stops waiting
     /// (a client that disconnects): as on Lambda, the function is not interrupted, and its
     /// environment is always returned or retired, never lost with a dropped future.
-    pub async fn invoke(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+    pub async fn invoke_here(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
         let engine = Arc::clone(self);
         match tokio::spawn(async move { engine.run_invocation(&target, request).await }).await {
             Ok(answer) => answer,
@@ -702,7 +752,7 @@ impl Engine {
         };
         self.record(target, start_ms, concurrent, (&version, duration.as_secs_f64() * 1000.0, outcome, provisioned));
         tracing::debug!(request_id = %request.request_id, ?cold, total_ms = started.elapsed().as_secs_f64() * 1000.0, "invoked");
-        Ok(Response { payload, function_error, log_tail, executed_version: version })
+        Ok(Response { payload, function_error, log_tail, executed_version: version, node: None })
     }
 
     fn take_idle(&self, key: &PoolKey) -> Option<Arc<Env>> {
@@ -1027,6 +1077,7 @@ impl Engine {
             function_error: true,
             log_tail: request.log_tail.then_some(log_tail),
             executed_version: version.to_owned(),
+            node: None,
         }
     }
 

@@ -66,6 +66,13 @@ pub struct Config {
     /// Count `rate()` schedules in seconds where they say minutes (hours become minutes, days
     /// 24 minutes): the hidden `--schedule-seconds`, for tests that watch ticks.
     pub schedule_seconds: bool,
+    /// This node's name when several nodes share the store (`--node-id`); `None`: its address.
+    pub node_name: Option<String>,
+    /// Where other nodes reach this one (`--advertise`); `None`: the listen address.
+    pub advertise: Option<String>,
+    /// Heartbeat interval and dead interval of cluster membership.
+    pub node_heartbeat: Duration,
+    pub node_dead_after: Duration,
 }
 
 /// Where the store lives: `--store sqlite://PATH` or `--store postgres://…` (env `VERSA_STORE`).
@@ -134,6 +141,10 @@ impl Config {
             tls: None,
             deploy_hook_timeout: codedeploy::HOOK_TIMEOUT_DEFAULT,
             schedule_seconds: false,
+            node_name: None,
+            advertise: None,
+            node_heartbeat: cluster::HEARTBEAT_DEFAULT,
+            node_dead_after: cluster::DEAD_AFTER_DEFAULT,
         }
     }
 }

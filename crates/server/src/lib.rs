@@ -396,6 +396,35 @@ impl Server {
             login: self.config.auth == api::AuthMode::Sigv4,
             error_code: api::aws_error_code,
         })));
+        // Code URLs signed by any node download from every node: one key, in the store.
+        let code_url_key = cluster::shared_key(self.control.store(), cluster::CODE_URL_KEY_SETTING)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the code URL key: {e}"))?;
+        state.set_code_url_key(&code_url_key);
+        let node = if self.control.store().shared() {
+            let addr = match &self.config.advertise {
+                Some(a) => a.clone(),
+                None if listen.ip().is_unspecified() => {
+                    anyhow::bail!("listening on {listen}: give --advertise, the address other nodes reach this one at")
+                }
+                None => listen.to_string(),
+            };
+            let options = cluster::Options {
+                name: self.config.node_name.clone().unwrap_or_else(|| addr.clone()),
+                addr,
+                heartbeat: self.config.node_heartbeat,
+                dead_after: self.config.node_dead_after,
+            };
+            let c = cluster::Cluster::join(self.control.store().clone(), options)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot join the cluster: {e}"))?;
+            self.engine.set_placement(c.placement());
+            tracing::info!(node = c.name(), id = c.id(), "joined the nodes sharing the store");
+            Some(c)
+        } else {
+            None
+        };
+        state.cluster = node.clone();
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
@@ -405,7 +434,16 @@ impl Server {
         let deployer = self.codedeploy.start(self.alarms.clone());
         // Schedules before the worker: ticks missed while stopped are queued first.
         let ticker = self.eventbridge.start();
-        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), self.config.events.clone());
+        let cluster_tasks =
+            node.as_ref().map(|c| c.start(self.control.clone(), self.engine.clone())).unwrap_or_default();
+        let mut events = self.config.events.clone();
+        if let Some(c) = &node {
+            // Claims carry the node's id, so the others' reapers free them if it dies; claims
+            // of other ids belong to live nodes or to their reapers.
+            events.node_id = c.id().to_owned();
+            events.reap_other_claims_at_start = false;
+        }
+        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), events);
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();
@@ -430,6 +468,12 @@ impl Server {
             sqs.stop_long_polls();
         };
         api::listener::serve(listener, app, self.config.http.clone(), self.tls.clone(), shutdown).await;
+        for t in &cluster_tasks {
+            t.abort();
+        }
+        for t in cluster_tasks {
+            let _ = t.await;
+        }
         deployer.abort();
         ticker.abort();
         evaluator.abort();
@@ -448,6 +492,10 @@ impl Server {
         let _ = provisioner.await;
         let _ = outbox.await;
         self.engine.shutdown();
+        // The others re-home this node's keys at once instead of after the dead interval.
+        if let Some(c) = &node {
+            c.leave().await;
+        }
         // Metrics are not acknowledged writes: a crash loses the last unflushed seconds; a
         // graceful stop keeps them.
         flusher.abort();

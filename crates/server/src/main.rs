@@ -171,6 +171,21 @@ struct ServerArgs {
     /// Seconds a CodeDeploy lifecycle hook has to report its status (AWS: 3600).
     #[arg(long, env = "VERSA_DEPLOY_HOOK_TIMEOUT", default_value_t = 3600)]
     deploy_hook_timeout: u64,
+    /// This node's name when several nodes share a store: shown in `/_versa/health` and
+    /// `x-versa-node` (its id stays a new uuid per start). Default: the advertised address.
+    #[arg(long, env = "VERSA_NODE_ID")]
+    node_id: Option<String>,
+    /// Where the other nodes reach this node's API (`host:port`), when the listen address is
+    /// not reachable from them (e.g. `0.0.0.0:4566`). Default: the listen address.
+    #[arg(long, env = "VERSA_ADVERTISE")]
+    advertise: Option<String>,
+    /// Milliseconds between this node's heartbeats (several nodes on one store).
+    #[arg(long, env = "VERSA_NODE_HEARTBEAT_MS", default_value_t = 1000, hide = true)]
+    node_heartbeat_ms: u64,
+    /// Milliseconds of silence after which a node counts as dead: its claimed events run
+    /// elsewhere, and it fences itself.
+    #[arg(long, env = "VERSA_NODE_DEAD_AFTER_MS", default_value_t = 10_000, hide = true)]
+    node_dead_after_ms: u64,
     /// Tests only: `rate()` schedules count seconds where they say minutes.
     #[arg(long, env = "VERSA_SCHEDULE_SECONDS", hide = true)]
     schedule_seconds: bool,
@@ -258,6 +273,11 @@ fn main() -> anyhow::Result<()> {
     config.max_environments = args.max_environments.max(1);
     config.deploy_hook_timeout = std::time::Duration::from_secs(args.deploy_hook_timeout.max(1));
     config.schedule_seconds = args.schedule_seconds;
+    config.node_name = args.node_id;
+    config.advertise = args.advertise;
+    config.node_heartbeat = std::time::Duration::from_millis(args.node_heartbeat_ms.max(10));
+    config.node_dead_after =
+        std::time::Duration::from_millis(args.node_dead_after_ms.max(args.node_heartbeat_ms.max(10) * 2));
     config.interpreter_paths = args.interpreters;
     if let Some(dir) = args.runtimes_dir {
         config.runtimes_dir = dir;

@@ -15,6 +15,7 @@
 //!
 //! **Invariant:** SQL exists only in this crate.
 
+mod cluster;
 mod codec;
 pub mod pg;
 mod sqlite;
@@ -60,6 +61,80 @@ pub struct ClaimedEvent {
     pub event: QueuedEvent,
     pub token: String,
 }
+
+/// What a node writes into `nodes` on each heartbeat (migration 18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeBeat {
+    /// A new uuid per start: a restarted node inherits no claims.
+    pub id: String,
+    /// The operator's name for it (`--node-id`), shown in health.
+    pub name: String,
+    /// Where other nodes reach its API (`host:port`).
+    pub addr: String,
+    /// Most invocations it runs at once, and how many run now.
+    pub capacity: u32,
+    pub busy: u32,
+}
+
+/// A node as stored, with its liveness judged by the database's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    pub id: String,
+    pub name: String,
+    pub addr: String,
+    pub started_ms: i64,
+    pub heartbeat_ms: i64,
+    pub capacity: u32,
+    pub busy: u32,
+    /// Its last heartbeat is younger than the dead interval asked for.
+    pub live: bool,
+}
+
+/// A channel of notices between nodes sharing a store (PostgreSQL `LISTEN`/`NOTIFY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A function, alias, version or config changed (payload: [`function_notice`] of its key).
+    Function,
+    /// Events were queued (no payload).
+    Events,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Function => "versa_fn",
+            Channel::Events => "versa_events",
+        }
+    }
+}
+
+/// What a subscriber hears ([`Store::subscribe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The function with this key changed (decode with [`parse_function_notice`]).
+    Function(String),
+    /// Events were queued somewhere.
+    Events,
+    /// The listener (re)connected: notices may have been missed before it.
+    Reconnected,
+}
+
+/// The payload of a [`Channel::Function`] notice: account, region and name, one per line.
+pub fn function_notice(key: &FunctionKey) -> String {
+    format!("{}\n{}\n{}", key.scope.account.as_str(), key.scope.region.as_str(), key.name)
+}
+
+/// The key a [`Channel::Function`] payload names, if it is well formed.
+pub fn parse_function_notice(payload: &str) -> Option<FunctionKey> {
+    let mut parts = payload.splitn(3, '\n');
+    let account = model::scope::AccountId::parse(parts.next()?)?;
+    let region = model::scope::Region::parse(parts.next()?)?;
+    let name = parts.next()?.to_owned();
+    Some(FunctionKey { scope: Scope { account, region }, name })
+}
+
+/// Notices from other nodes, delivered in order; `None` from `recv` when the store closed.
+pub type Subscription = tokio::sync::mpsc::Receiver<Notice>;
 
 /// Identifies a function by name within an account and region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -479,6 +554,10 @@ pub trait ReadTx {
     fn all_esms(&mut self, limit: usize) -> Result<Vec<EsmRow>, StoreError>;
     /// A stream mapping's checkpoints: (shard key, last sequence number processed for good).
     fn esm_checkpoints(&mut self, uuid: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Every node row, live or not by the database's clock (migration 18).
+    fn nodes(&mut self, dead_after_ms: i64) -> Result<Vec<NodeRow>, StoreError>;
+    /// A shared cluster setting, if some node created it.
+    fn cluster_setting(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// One Lambda event source mapping: its whole configuration and state as one opaque document
@@ -743,6 +822,19 @@ pub trait WriteTx: ReadTx {
     /// Deletes at most `limit` messages past their retention, and expired deduplication keys;
     /// returns how many messages went.
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError>;
+    /// Records a node's heartbeat at the database's time (inserting its row on the first);
+    /// returns that time.
+    fn heartbeat_node(&mut self, beat: &NodeBeat) -> Result<i64, StoreError>;
+    /// Removes a node's row (a graceful stop); whether it was there.
+    fn delete_node(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Removes the rows of nodes silent for longer than `dead_for_ms`; how many went.
+    fn delete_dead_nodes(&mut self, dead_for_ms: i64) -> Result<u64, StoreError>;
+    /// Stores `value` under `name` unless a value is there already (`ON CONFLICT DO NOTHING`),
+    /// and returns the value stored: every node ends up with the first writer's.
+    fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Tells the other nodes, when this transaction commits (never on rollback), that
+    /// something changed. A no-op for a store no other process shares.
+    fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a
@@ -760,6 +852,16 @@ pub trait Backend: Send + Sync + 'static {
     fn submit_write(&self, job: WriteJob) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Runs a read job on a consistent snapshot.
     fn submit_read(&self, job: ReadJob) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Whether other processes (nodes) share this store: then caches need a staleness bound
+    /// and invocations are placed across nodes. The embedded backend is never shared.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Starts listening to other nodes' notices ([`WriteTx::notify`]). `None`: nobody else
+    /// can write (the embedded backend), so there is nothing to hear.
+    fn subscribe(&self) -> Option<Subscription> {
+        None
+    }
 }
 
 /// A cheap, clonable handle to the store.
@@ -802,6 +904,16 @@ impl Store {
         });
         self.backend.submit_write(job).await?;
         rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+    }
+
+    /// Whether other nodes share this store (see [`Backend::shared`]).
+    pub fn shared(&self) -> bool {
+        self.backend.shared()
+    }
+
+    /// Other nodes' notices, if any node can send them (see [`Backend::subscribe`]).
+    pub fn subscribe(&self) -> Option<Subscription> {
+        self.backend.subscribe()
     }
 
     /// Runs `f` on a consistent snapshot of committed data.

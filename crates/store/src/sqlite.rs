@@ -29,6 +29,7 @@ use crate::{
 use crate::{
     AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ClaimedEvent, EsmRow, ScheduleRow,
 };
+use crate::{Channel, NodeBeat, NodeRow};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -514,6 +515,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_visible ON events(visible_at_ms, id);
     CREATE INDEX events_claimed_by ON events(claimed_by) WHERE claimed_by IS NOT NULL;
     "#,
+    // 18: cluster membership (`nodes`, heartbeats on the database's clock) and settings every
+    // node shares (`cluster_settings`: the code-URL key, the cluster secret). See `cluster.rs`.
+    crate::cluster::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -1778,6 +1782,14 @@ impl ReadTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![uuid], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
+
+    fn nodes(&mut self, dead_after_ms: i64) -> Result<Vec<NodeRow>, StoreError> {
+        crate::cluster::nodes(self.conn, dead_after_ms)
+    }
+
+    fn cluster_setting(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::cluster::cluster_setting(self.conn, name)
+    }
 }
 
 fn esm_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EsmRow> {
@@ -2736,6 +2748,27 @@ impl WriteTx for SqliteTx<'_> {
 
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
         sqs::expire(self.conn, now_ms, limit)
+    }
+
+    fn heartbeat_node(&mut self, beat: &NodeBeat) -> Result<i64, StoreError> {
+        crate::cluster::heartbeat_node(self.conn, beat)
+    }
+
+    fn delete_node(&mut self, id: &str) -> Result<bool, StoreError> {
+        crate::cluster::delete_node(self.conn, id)
+    }
+
+    fn delete_dead_nodes(&mut self, dead_for_ms: i64) -> Result<u64, StoreError> {
+        crate::cluster::delete_dead_nodes(self.conn, dead_for_ms)
+    }
+
+    fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        crate::cluster::init_cluster_setting(self.conn, name, value)
+    }
+
+    fn notify(&mut self, _channel: Channel, _payload: &str) -> Result<(), StoreError> {
+        // One process: the writer's own caches are dropped by the writer itself.
+        Ok(())
     }
 }
 

@@ -232,6 +232,7 @@ async fn suite(store: Store) {
 
     layers(&store).await;
     access_keys(&store).await;
+    cluster_tables(&store).await;
 }
 
 fn layer_version(version: u32, sha: u8) -> LayerVersion {
@@ -245,6 +246,65 @@ fn layer_version(version: u32, sha: u8) -> LayerVersion {
         created_ms: 5,
         policy: None,
     }
+}
+
+/// Nodes and cluster settings (migration 18): heartbeats upsert, liveness is judged by the
+/// store's clock, dead rows go; the first value of a setting wins for every later writer.
+async fn cluster_tables(store: &Store) {
+    use crate::NodeBeat;
+    let beat = |id: &str, busy: u32| NodeBeat {
+        id: id.into(),
+        name: format!("name-{id}"),
+        addr: "127.0.0.1:4566".into(),
+        capacity: 64,
+        busy,
+    };
+    let (a, b) = (beat("11111111-1111-1111-1111-111111111111", 0), beat("22222222-2222-2222-2222-222222222222", 3));
+    let (a2, b2) = (a.clone(), b.clone());
+    let t1 = store.write(move |tx| tx.heartbeat_node(&a2)).await.unwrap();
+    store.write(move |tx| tx.heartbeat_node(&b2)).await.unwrap();
+    let nodes = store.read(|tx| tx.nodes(60_000)).await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    let got_b = nodes.iter().find(|n| n.id == b.id).unwrap();
+    assert_eq!(got_b.name, format!("name-{}", b.id));
+    assert_eq!((got_b.capacity, got_b.busy, got_b.live), (64, 3, true));
+    assert!(got_b.heartbeat_ms >= t1 && got_b.started_ms >= t1);
+    // A second beat moves the heartbeat and the load, never the start.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b3 = NodeBeat { busy: 7, ..b.clone() };
+    let t2 = store.write(move |tx| tx.heartbeat_node(&b3)).await.unwrap();
+    let again = store.read(|tx| tx.nodes(60_000)).await.unwrap();
+    let got_b2 = again.iter().find(|n| n.id == b.id).unwrap();
+    assert_eq!((got_b2.busy, got_b2.started_ms), (7, got_b.started_ms));
+    assert!(t2 > got_b.heartbeat_ms && got_b2.heartbeat_ms == t2);
+    // Judged with a short dead interval, a node silent for longer is dead; the fresh one is not
+    // (the margins leave a loaded machine 250 ms between a beat and the read that judges it).
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let a3 = a.clone();
+    store.write(move |tx| tx.heartbeat_node(&a3)).await.unwrap();
+    let judged = store.read(|tx| tx.nodes(350)).await.unwrap();
+    assert!(judged.iter().find(|n| n.id == a.id).unwrap().live);
+    assert!(!judged.iter().find(|n| n.id == b.id).unwrap().live);
+    assert_eq!(store.write(|tx| tx.delete_dead_nodes(350)).await.unwrap(), 1);
+    let left = store.read(|tx| tx.nodes(60_000)).await.unwrap();
+    assert_eq!(left.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), vec![a.id.as_str()]);
+    let id = a.id.clone();
+    assert!(store.write(move |tx| tx.delete_node(&id)).await.unwrap());
+    assert!(store.read(|tx| tx.nodes(60_000)).await.unwrap().is_empty());
+
+    // Settings: the first writer's value is everyone's.
+    let name = format!("k-{}", stdx_free_unique());
+    let (n1, n2, n3, n4) = (name.clone(), name.clone(), name.clone(), name.clone());
+    assert_eq!(store.read(move |tx| tx.cluster_setting(&n1)).await.unwrap(), None);
+    let first = store.write(move |tx| tx.init_cluster_setting(&n2, b"first")).await.unwrap();
+    let second = store.write(move |tx| tx.init_cluster_setting(&n3, b"second")).await.unwrap();
+    assert_eq!((first.as_slice(), second.as_slice()), (&b"first"[..], &b"first"[..]));
+    assert_eq!(store.read(move |tx| tx.cluster_setting(&n4)).await.unwrap().as_deref(), Some(&b"first"[..]));
+    // A notice is accepted inside a write (delivered, or a no-op, at commit).
+    store.write(|tx| tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")).await.unwrap();
+    let key = crate::parse_function_notice("123456789012\nus-east-1\nf").unwrap();
+    assert_eq!(crate::function_notice(&key), "123456789012\nus-east-1\nf");
+    assert_eq!(crate::parse_function_notice("bad"), None);
 }
 
 /// Access keys: inserted once, read by id, listed in id order, deleted.
@@ -1301,4 +1361,68 @@ mod pg_only {
         let err = PgBackend::open(&PgOptions::new(url)).unwrap_err().to_string();
         assert!(err.contains("cannot connect to PostgreSQL at"), "{err}");
     }
+}
+
+/// Opens a PostgreSQL backend off the runtime threads (its clients must never be created or
+/// dropped on one).
+async fn open_pg(url: &str) -> Store {
+    let url = url.to_owned();
+    let backend = tokio::task::spawn_blocking(move || crate::PgBackend::open(&crate::PgOptions::new(url)))
+        .await
+        .unwrap()
+        .unwrap();
+    Store::new(Arc::new(backend))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_cluster_tables_and_notices() {
+    let Some(url) = pgcluster::database("cluster_notices") else { return };
+    let (a, b) = (open_pg(&url).await, open_pg(&url).await);
+    // Tables from an earlier run of this test go first.
+    a.write(|tx| {
+        for n in tx.nodes(0)? {
+            tx.delete_node(&n.id)?;
+        }
+        Ok::<_, StoreError>(())
+    })
+    .await
+    .unwrap();
+    assert!(a.shared());
+    let mut notices = b.subscribe().expect("a shared store can be subscribed to");
+    assert_eq!(notices.recv().await, Some(crate::Notice::Reconnected));
+    // A rolled-back write notifies nobody; a committed one does, once per distinct payload.
+    let r: Result<(), StoreError> = a
+        .write(|tx| {
+            tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nrolled-back")?;
+            Err(StoreError::Corrupt("roll back".into()))
+        })
+        .await;
+    assert!(r.is_err());
+    a.write(|tx| {
+        tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")?;
+        tx.notify(crate::Channel::Function, "123456789012\nus-east-1\nf")?;
+        tx.notify(crate::Channel::Events, "")
+    })
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), notices.recv()).await.unwrap();
+    assert_eq!(first, Some(crate::Notice::Function("123456789012\nus-east-1\nf".into())));
+    let second = tokio::time::timeout(std::time::Duration::from_secs(5), notices.recv()).await.unwrap();
+    assert_eq!(second, Some(crate::Notice::Events));
+    // Settings are shared between the two backends (two nodes).
+    let name = format!("k-{}", stdx_free_unique());
+    let n2 = name.clone();
+    let from_a = a.write(move |tx| tx.init_cluster_setting(&n2, b"from-a")).await.unwrap();
+    let n3 = name.clone();
+    let from_b = b.write(move |tx| tx.init_cluster_setting(&n3, b"from-b")).await.unwrap();
+    assert_eq!((from_a, from_b), (b"from-a".to_vec(), b"from-a".to_vec()));
+    cluster_tables(&a).await;
+    drop(notices);
+    // Dropping the backends joins their threads: not on a runtime thread.
+    tokio::task::spawn_blocking(move || drop((a, b))).await.unwrap();
+}
+
+/// A name no earlier run used.
+fn stdx_free_unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
+mod cluster;
 mod console;
 mod console_browser;
 mod console_live;

@@ -18,6 +18,7 @@
 //! Core tables and methods are in `core.rs`; the services' (metrics, alarms, CodeDeploy,
 //! schedules, SQS, API Gateway, mappings) in `services.rs`.
 
+mod cluster;
 mod core;
 mod services;
 
@@ -43,10 +44,11 @@ use crate::{
     LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, ScheduleRow, SqsCounts, SqsMessageRow,
     SqsQueueRow, StoreError, UrlTarget, WriteJob, WriteTx,
 };
+use crate::{Channel, NodeBeat, NodeRow, Subscription};
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
-pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA];
+pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
 pub const WRITER_CONNECTIONS: usize = 4;
@@ -83,6 +85,9 @@ pub struct PgBackend {
     writes: Mutex<Option<mpsc::Sender<WriteJob>>>,
     reads: Mutex<Option<mpsc::Sender<ReadJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Where the database is, for the notice listener's own connection (`cluster.rs`).
+    config: Config,
+    url: String,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -165,8 +170,13 @@ impl PgBackend {
         let (wtx, wrx) = mpsc::channel::<WriteJob>(WRITE_QUEUE_DEPTH);
         let (rtx, rrx) = mpsc::channel::<ReadJob>(READ_QUEUE_DEPTH);
         let (wrx, rrx) = (Arc::new(Mutex::new(wrx)), Arc::new(Mutex::new(rrx)));
-        let backend =
-            PgBackend { writes: Mutex::new(Some(wtx)), reads: Mutex::new(Some(rtx)), threads: Mutex::new(Vec::new()) };
+        let backend = PgBackend {
+            writes: Mutex::new(Some(wtx)),
+            reads: Mutex::new(Some(rtx)),
+            threads: Mutex::new(Vec::new()),
+            config: config.clone(),
+            url: url.clone(),
+        };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), StoreError>>();
         let total = options.writers.max(1) + options.readers.max(1);
         for i in 0..total {
@@ -228,6 +238,14 @@ impl Backend for PgBackend {
             let sender = sender.ok_or(StoreError::Closed)?;
             sender.send(job).await.map_err(|_| StoreError::Closed)
         })
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn subscribe(&self) -> Option<Subscription> {
+        cluster::subscribe(self.config.clone(), self.url.clone())
     }
 }
 
@@ -787,6 +805,14 @@ impl ReadTx for PgTx<'_> {
     fn esm_checkpoints(&mut self, uuid: &str) -> Result<Vec<(String, String)>, StoreError> {
         services::esm_checkpoints(&mut self.t, uuid)
     }
+
+    fn nodes(&mut self, dead_after_ms: i64) -> Result<Vec<NodeRow>, StoreError> {
+        cluster::nodes(&mut self.t, dead_after_ms)
+    }
+
+    fn cluster_setting(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        cluster::cluster_setting(&mut self.t, name)
+    }
 }
 
 impl WriteTx for PgTx<'_> {
@@ -1094,5 +1120,25 @@ impl WriteTx for PgTx<'_> {
 
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
         services::sqs_expire(&mut self.t, now_ms, limit)
+    }
+
+    fn heartbeat_node(&mut self, beat: &NodeBeat) -> Result<i64, StoreError> {
+        cluster::heartbeat_node(&mut self.t, beat)
+    }
+
+    fn delete_node(&mut self, id: &str) -> Result<bool, StoreError> {
+        cluster::delete_node(&mut self.t, id)
+    }
+
+    fn delete_dead_nodes(&mut self, dead_for_ms: i64) -> Result<u64, StoreError> {
+        cluster::delete_dead_nodes(&mut self.t, dead_for_ms)
+    }
+
+    fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        cluster::init_cluster_setting(&mut self.t, name, value)
+    }
+
+    fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError> {
+        cluster::notify(&mut self.t, channel, payload)
     }
 }
