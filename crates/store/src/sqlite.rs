@@ -20,7 +20,7 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::codec;
+use crate::{code_blobs, codec};
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
@@ -482,6 +482,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (uuid, shard)
     ) WITHOUT ROWID;
     "#,
+    // 19: the code blobs of a shared blob store, for the grace-period collector
+    // (`crates/store/src/code_blobs.rs`).
+    crate::code_blobs::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -2675,6 +2678,22 @@ impl WriteTx for SqliteTx<'_> {
 
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
         sqs::expire(self.conn, now_ms, limit)
+    }
+
+    fn touch_code_blob(&mut self, sha: &Sha256) -> Result<(), StoreError> {
+        code_blobs::touch(self.conn, sha)
+    }
+
+    fn track_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::track(self.conn, shas)
+    }
+
+    fn stale_code_blobs(&mut self, grace_ms: i64, limit: usize) -> Result<Vec<Sha256>, StoreError> {
+        code_blobs::stale(self.conn, grace_ms, limit)
+    }
+
+    fn delete_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::delete(self.conn, shas)
     }
 }
 
