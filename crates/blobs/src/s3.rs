@@ -287,13 +287,28 @@ impl S3Blobs {
     /// within [`CHECK_TIMEOUT`]. The error names the bucket, the endpoint and what went wrong.
     pub async fn check(&self) -> Result<(), String> {
         let (store, root) = (self.store.clone(), self.root.clone());
-        let listed = self.handle.spawn(async move {
-            tokio::time::timeout(CHECK_TIMEOUT, store.list_with_delimiter(Some(&root))).await
-        });
+        let listed = self
+            .handle
+            .spawn(async move { tokio::time::timeout(CHECK_TIMEOUT, store.list_with_delimiter(Some(&root))).await });
         let url = &self.url;
         match listed.await {
             Ok(Ok(Ok(_))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(format!("the blobs bucket {url} cannot be listed: {}", explain(&e))),
+            Ok(Ok(Err(e))) => {
+                let why = explain(&e);
+                let what = if why.contains("NoSuchBucket") {
+                    "the bucket does not exist"
+                } else if why.contains("(Connect)") || why.contains("Connect,") {
+                    "the endpoint cannot be reached"
+                } else if ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403 Forbidden"]
+                    .iter()
+                    .any(|c| why.contains(c))
+                {
+                    "the credentials are refused (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+                } else {
+                    "listing it failed"
+                };
+                Err(format!("the blobs bucket {url} cannot be used: {what}: {why}"))
+            }
             Ok(Err(_)) => Err(format!(
                 "the blobs bucket {url} did not answer within {} s (endpoint down, or no credentials: set \
                  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",

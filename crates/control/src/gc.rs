@@ -111,7 +111,10 @@ impl Control {
                 adopted += self.store.write(move |tx| tx.track_code_blobs(&chunk)).await?;
             }
             if adopted > 0 {
-                tracing::info!(adopted, "code blobs found in the bucket without a record; collected after the grace period if unused");
+                tracing::info!(
+                    adopted,
+                    "code blobs found in the bucket without a record; collected after the grace period if unused"
+                );
             }
             return self.collect_stale_code().await;
         }

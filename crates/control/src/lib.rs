@@ -41,8 +41,8 @@ pub use crate::esm::{
     SETTLE_DELAY as ESM_SETTLE_DELAY, SourceCheck, SourceKind,
 };
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
-pub use crate::gc::{CODE_GC_BATCH, CODE_GC_GRACE_DEFAULT, CODE_GC_INTERVAL, CodeGc};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
+pub use crate::gc::{CODE_GC_BATCH, CODE_GC_GRACE_DEFAULT, CODE_GC_INTERVAL, CodeGc};
 pub use crate::history::{
     ALIAS_HISTORY_MAX, ALIAS_HISTORY_PAGE_DEFAULT, ALIAS_HISTORY_PAGE_MAX, ALIAS_HISTORY_PER_ALIAS_MAX, Actor,
     AliasChange, AliasHistoryPage, AliasTarget,

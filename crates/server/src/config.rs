@@ -189,3 +189,21 @@ impl DataDir {
         PathBuf::from("versa-data")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_store_needs_shared_blobs_unless_single_node() {
+        let s3 = blobs::BlobsUrl::parse("s3://bucket/p?endpoint=http://127.0.0.1:9000").unwrap();
+        let file = blobs::BlobsUrl::parse("file:///var/lib/versa/blobs").unwrap();
+        assert!(check_backends(true, Some(&s3), false).is_ok());
+        let err = check_backends(true, Some(&file), false).unwrap_err();
+        assert!(err.contains("postgres://") && err.contains("--single-node"), "{err}");
+        assert!(check_backends(true, None, false).is_err(), "the default is file blobs");
+        assert!(check_backends(true, Some(&file), true).is_ok());
+        assert!(check_backends(false, None, false).is_ok());
+        assert!(check_backends(false, Some(&s3), false).is_ok());
+    }
+}

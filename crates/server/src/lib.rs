@@ -121,10 +121,9 @@ impl Server {
         let s3_blobs = match &config.blobs {
             Some(blobs::BlobsUrl::S3(url)) => {
                 let credentials = match &config.blobs_credentials {
-                    Some((id, secret)) => blobs::s3::Credentials::Static {
-                        access_key_id: id.clone(),
-                        secret_access_key: secret.clone(),
-                    },
+                    Some((id, secret)) => {
+                        blobs::s3::Credentials::Static { access_key_id: id.clone(), secret_access_key: secret.clone() }
+                    }
                     None => blobs::s3::Credentials::Environment,
                 };
                 let s3 = blobs::S3Blobs::open(url, credentials).map_err(anyhow::Error::msg)?;

@@ -20,7 +20,6 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::{code_blobs, codec};
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
@@ -28,6 +27,7 @@ use crate::{
 };
 use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, EsmRow, ScheduleRow};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
+use crate::{code_blobs, codec};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;

@@ -67,7 +67,8 @@ async fn functions_run_from_an_s3_bucket_survive_a_restart_and_garbage_is_collec
     let first = ServerProcess::spawn_env(bin(), dir.path(), &flags, &moto_env());
     let c = testkit::lambda_client(&first.endpoint(), "test", REGION);
 
-    let (keep, shared, dropped) = (testkit::zip::tagged("keep"), testkit::zip::tagged("shared"), testkit::zip::tagged("dropped"));
+    let (keep, shared, dropped) =
+        (testkit::zip::tagged("keep"), testkit::zip::tagged("shared"), testkit::zip::tagged("dropped"));
     create(&c, "keep", keep.clone()).await;
     assert_eq!(c.publish_version().function_name("keep").send().await.unwrap().version(), Some("1"));
     assert_eq!(invoke(&c, "keep:1").await, r#""keep""#);
@@ -145,10 +146,10 @@ async fn a_bad_blobs_url_fails_the_start_with_the_reason_and_nothing_written() {
     // Endpoint down: a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let down = format!("s3://some-bucket/x?endpoint=http://127.0.0.1:{port}&path_style=true");
-    refused(&["--blobs", &down], &moto_env(), &["some-bucket", &format!("127.0.0.1:{port}")]);
+    refused(&["--blobs", &down], &moto_env(), &["some-bucket", &format!("127.0.0.1:{port}"), "cannot be reached"]);
     let Some(m) = moto::moto() else { return };
     // A bucket that does not exist.
     let missing = blobs_url(m, "no-such-bucket");
-    refused(&["--blobs", &missing], &moto_env(), &["no-such-bucket", "cannot be listed"]);
+    refused(&["--blobs", &missing], &moto_env(), &["no-such-bucket", "the bucket does not exist"]);
     assert!(objects(m, &m.bucket("untouched").await).await.is_empty());
 }
