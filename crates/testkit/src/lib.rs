@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod moto;
+pub mod postgres;
 pub mod process;
 pub mod zip;
 
