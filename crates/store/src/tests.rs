@@ -16,6 +16,7 @@ use crate::{
 
 /// The throwaway PostgreSQL cluster of `testkit` (by path: see its module doc).
 #[path = "../../testkit/src/postgres.rs"]
+#[allow(dead_code)]
 mod pgcluster;
 
 fn scope() -> Scope {
@@ -78,7 +79,6 @@ impl Db {
 }
 
 /// Registers a test body `async fn(&Db)` as two tests, `<name>::sqlite` and `<name>::postgres`.
-/// With `services`, the PostgreSQL one is ignored until the services' tables are on PostgreSQL.
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -95,35 +95,21 @@ macro_rules! both {
             }
         }
     };
-    ($name:ident, services) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(&super::Db::sqlite()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "the services' tables are not on PostgreSQL yet (pg/services.rs)"]
-            async fn postgres() {
-                if let Some(db) = super::Db::pg(stringify!($name)) {
-                    super::$name(&db).await;
-                }
-            }
-        }
-    };
 }
 
 both!(whole_suite);
 both!(survives_reopen_and_batches_concurrent_writes);
 both!(event_queue);
-both!(metric_points_put_range_series_retention, services);
-both!(alarms_state_due_times_history_tags, services);
-both!(alias_history_pages_trims_and_goes_with_its_function, services);
-both!(codedeploy_keeps_one_active_deployment_per_group, services);
-both!(codedeploy_deployments_page_newest_first_and_are_trimmed_per_group, services);
-both!(sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry, services);
-both!(api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind, services);
-both!(schedules_fire_once_per_due_time, services);
+both!(metric_points_put_range_series_retention);
+both!(alarms_state_due_times_history_tags);
+both!(alias_history_pages_trims_and_goes_with_its_function);
+both!(codedeploy_keeps_one_active_deployment_per_group);
+both!(codedeploy_deployments_page_newest_first_and_are_trimmed_per_group);
+both!(sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry);
+both!(api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind);
+both!(schedules_fire_once_per_due_time);
+
+mod services;
 
 /// Runs the whole suite on `store`.
 async fn suite(store: Store) {

@@ -178,6 +178,19 @@ impl Cluster {
         format!("postgresql:///{name}?user={SUPERUSER}&host={}", self.dir.display())
     }
 
+    /// Runs `sql` on the database at `url` (one of this cluster's) with `psql`; its output.
+    pub fn sql(&self, url: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{sql}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     /// Creates a fresh, empty database and returns its URL.
     pub fn create_database(&self, label: &str) -> Result<String, String> {
         let clean: String = label

@@ -143,6 +143,10 @@ async fn a_bad_blobs_url_fails_the_start_with_the_reason_and_nothing_written() {
     refused(&["--blobs", "s3://Bad_Bucket/x"], &[], &["--blobs s3://Bad_Bucket/x", "is not a bucket name"]);
     refused(&["--blobs", "s3://bucket/x?endpont=http://h"], &[], &["unknown parameter 'endpont'"]);
     refused(&["--blobs", "/var/lib/blobs"], &[], &["expected file://DIR or s3://"]);
+    // A shared store with this node's own files for code (checked before the store is opened).
+    let pg = "postgres://versa@/postgres?host=/nonexistent";
+    refused(&["--store", pg], &[], &["file:// blobs are this node's own", "--single-node"]);
+    refused(&["--store", pg, "--blobs", "file:///tmp/versa-blobs"], &[], &["--single-node"]);
     // Endpoint down: a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let down = format!("s3://some-bucket/x?endpoint=http://127.0.0.1:{port}&path_style=true");
