@@ -74,7 +74,7 @@ pub(super) fn stale_code_blobs(
                  AND NOT EXISTS (SELECT 1 FROM function_layers WHERE code = c.sha) \
                  ORDER BY touched_ms LIMIT $2 FOR UPDATE SKIP LOCKED"
             ),
-            &[&grace_ms, &(limit as i64)],
+            &[&grace_ms, &i64::try_from(limit).unwrap_or(i64::MAX)],
         )
         .map_err(db_err)?;
     rows.into_iter().map(|r| decode(r.get(0))).collect()
