@@ -680,28 +680,38 @@ fn qualifier_exists(tx: &mut dyn ReadTx, id: FunctionId, qualifier: &str) -> std
 impl Control {
     /// Finishes a queued event: removes it and, in the same transaction, queues its
     /// destination record for the destination function (a Lambda ARN), if it still exists.
-    /// Returns whether the record was delivered (queued); `true` when there was none.
-    pub async fn complete_event(&self, event_id: i64, destination: Option<(Scope, String, Vec<u8>)>) -> Result<bool> {
+    /// Returns whether the record was delivered (queued); `true` when there was none. `None`
+    /// when `claim_token` no longer holds the event's claim (it was reaped or its lease ran
+    /// out, so another attempt owns it): nothing is changed, the result is dropped.
+    pub async fn complete_event(
+        &self,
+        event_id: i64,
+        claim_token: &str,
+        destination: Option<(Scope, String, Vec<u8>)>,
+    ) -> Result<Option<bool>> {
         let request_id = uuid::Uuid::new_v4().to_string();
+        let token = claim_token.to_owned();
         let delivered = self
             .store
             .write(move |tx| {
-                tx.delete_event(event_id)?;
-                let Some((scope, arn, payload)) = destination else { return Ok::<_, ControlError>(true) };
+                if !tx.delete_event(event_id, &token)? {
+                    return Ok::<_, ControlError>(None);
+                }
+                let Some((scope, arn, payload)) = destination else { return Ok(Some(true)) };
                 let Some(r) = FunctionRef::parse(&arn, NameShape::Plain) else {
                     tracing::warn!(destination = %arn, "the destination is not a Lambda function; record dropped");
-                    return Ok(false);
+                    return Ok(Some(false));
                 };
                 let key = FunctionKey { scope: scope.clone(), name: r.name.clone() };
                 let Some(f) = tx.function(&key)? else {
                     tracing::warn!(destination = %arn, "the destination function no longer exists; record dropped");
-                    return Ok(false);
+                    return Ok(Some(false));
                 };
                 if let Some(q) = &r.qualifier
                     && !qualifier_exists(tx, f.id, q)?
                 {
                     tracing::warn!(destination = %arn, "the destination version or alias no longer exists; record dropped");
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
                 let now = stdx::time::now_ms();
                 let event = QueuedEvent {
@@ -716,10 +726,10 @@ impl Control {
                     attempts: 0,
                 };
                 tx.enqueue_event(&event, now)?;
-                Ok(true)
+                Ok(Some(true))
             })
             .await?;
-        if delivered {
+        if delivered == Some(true) {
             self.events_queued.notify_one();
         }
         Ok(delivered)

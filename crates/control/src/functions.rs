@@ -315,7 +315,13 @@ impl Control {
                 };
                 layers::check_unzipped_total(function.latest.code.unzipped_size, &layers)?;
                 function.latest.config.layers = layers.clone();
-                let id = tx.insert_function(&s, &function)?;
+                // Another node may have created it since the lock found nothing.
+                let id = tx.insert_function(&s, &function).map_err(|e| match e {
+                    store::StoreError::Conflict(_) => {
+                        ControlError::ResourceConflict(format!("Function already exist: {n}"))
+                    }
+                    e => e.into(),
+                })?;
                 if let Some(v) = &mut published_for_tx {
                     v.config.layers = layers.clone();
                     tx.insert_version(id, v)?;

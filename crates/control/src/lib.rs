@@ -103,6 +103,12 @@ pub enum ControlError {
 
 impl From<StoreError> for ControlError {
     fn from(e: StoreError) -> Self {
+        // A unique key someone else took first (another node, a concurrent request): what
+        // this request would have created already exists.
+        if let StoreError::Conflict(what) = &e {
+            tracing::info!(conflict = %what, "concurrent create refused");
+            return ControlError::ResourceConflict(format!("The resource already exists: {what}"));
+        }
         tracing::error!(error = %e, "store failure");
         ControlError::Service(format!("the store failed: {e}"))
     }

@@ -1,7 +1,9 @@
 //! The asynchronous-invocation worker: runs queued `Event` invocations at least once.
 //!
-//! Events wait in the store's durable queue. The worker claims due events with a lease (a
-//! worker that dies leaves them to be claimed again), runs each on the engine (resolving its
+//! Events wait in the store's durable queue. The worker claims due events for its node with a
+//! lease on the database's clock and a claim token (a dead node's claims are reaped, a stuck
+//! one's lease runs out; either way another attempt owns the event and this attempt's result is
+//! dropped, because finishing or rescheduling checks the token), runs each on the engine (resolving its
 //! qualifier then, so a weighted alias draws per attempt and an alias move applies to events
 //! still waiting), and then: on success sends the success record to the OnSuccess destination;
 //! on a function error retries after a delay, up to `MaximumRetryAttempts`, then sends the
@@ -15,6 +17,7 @@ use control::Control;
 use model::function::{EventInvokeConfig, QueuedEvent};
 use model::name::Version;
 use serde_json::{Value, json};
+use store::ClaimedEvent;
 use tokio::sync::Semaphore;
 
 use crate::{Engine, InvokeError, Request, Target};
@@ -31,6 +34,12 @@ pub struct EventSettings {
     pub concurrency: usize,
     /// How long a claim lasts; longer than any invocation (the maximum timeout is 15 minutes).
     pub lease: Duration,
+    /// This node's id, recorded on its claims: new at every start, so a restart inherits none.
+    pub node_id: String,
+    /// Whether every claim held by another node id is reaped at start: true when this is the
+    /// only node of its store (the claims are a previous run's); a cluster reaps dead nodes'
+    /// claims by their heartbeats instead.
+    pub reap_other_claims_at_start: bool,
 }
 
 impl Default for EventSettings {
@@ -40,6 +49,8 @@ impl Default for EventSettings {
             throttle_delay: Duration::from_secs(1),
             concurrency: 64,
             lease: Duration::from_secs(20 * 60),
+            node_id: uuid::Uuid::new_v4().to_string(),
+            reap_other_claims_at_start: true,
         }
     }
 }
@@ -50,11 +61,21 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Runs the worker until the returned task is aborted.
 pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        // This is the only node: claims left by a previous run died with it.
-        match control.store().write(|tx| tx.release_claims()).await {
-            Ok(n) if n > 0 => tracing::info!(events = n, "resumed events claimed before a restart"),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot release event claims"),
+        if settings.reap_other_claims_at_start {
+            // The only node: claims of other node ids are a previous run's, and died with it.
+            let me = settings.node_id.clone();
+            let reaped = control
+                .store()
+                .write(move |tx| {
+                    let dead: Vec<String> = tx.claim_holders()?.into_iter().filter(|n| *n != me).collect();
+                    tx.reap_claims(&dead)
+                })
+                .await;
+            match reaped {
+                Ok(n) if n > 0 => tracing::info!(events = n, "resumed events claimed before a restart"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot release event claims"),
+            }
         }
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let mut running = tokio::task::JoinSet::new();
@@ -66,8 +87,8 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings
                 continue;
             }
             let now = stdx::time::now_ms();
-            let lease_until = now + settings.lease.as_millis() as i64;
-            let claimed = match control.store().write(move |tx| tx.claim_events(now, lease_until, free)).await {
+            let (node, lease_ms) = (settings.node_id.clone(), settings.lease.as_millis() as i64);
+            let claimed = match control.store().write(move |tx| tx.claim_events(&node, lease_ms, free)).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim events");
@@ -86,12 +107,12 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings
                 }
                 continue;
             }
-            for event in claimed {
+            for claimed in claimed {
                 let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let (control, engine, settings) = (control.clone(), engine.clone(), settings.clone());
                 running.spawn(async move {
-                    let id = event.id;
-                    if let Err(e) = process(&control, &engine, &settings, event).await {
+                    let id = claimed.event.id;
+                    if let Err(e) = process(&control, &engine, &settings, claimed).await {
                         tracing::error!(event = id, error = %e, "event processing failed; it will be retried");
                     }
                     drop(permit);
@@ -125,8 +146,10 @@ async fn process(
     control: &Control,
     engine: &Arc<Engine>,
     settings: &EventSettings,
-    event: QueuedEvent,
+    claimed: ClaimedEvent,
 ) -> control::Result<()> {
+    let ClaimedEvent { event, token } = claimed;
+    let token = token.as_str();
     let now = stdx::time::now_ms();
     let at = metrics::FunctionAt {
         account: event.scope.account.as_str(),
@@ -146,7 +169,7 @@ async fn process(
         _ => {
             tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
             dropped(&None);
-            return complete(control, engine, &at, event.id, None, None).await;
+            return complete(control, engine, &at, event.id, token, None, None).await;
         }
     };
     // Versa has no queues or topics: a dead-letter queue never takes a failed event.
@@ -165,12 +188,12 @@ async fn process(
     if now - event.received_ms > max_age_ms {
         let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
         dropped(&dest);
-        return complete(control, engine, &at, event.id, dest, dead_letter).await;
+        return complete(control, engine, &at, event.id, token, dest, dead_letter).await;
     }
     if target.reserved_concurrency == Some(0) {
         let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
         dropped(&dest);
-        return complete(control, engine, &at, event.id, dest, dead_letter).await;
+        return complete(control, engine, &at, event.id, token, dest, dead_letter).await;
     }
     let unreserved = control.unreserved_concurrency(&event.scope).await?;
     let executed = target.version.to_string();
@@ -198,31 +221,31 @@ async fn process(
     match engine.invoke(t, request).await {
         Ok(r) if !r.function_error => {
             let dest = finish(Condition::Success, attempts, Some((r, executed)));
-            complete(control, engine, &at, event.id, dest, None).await
+            complete(control, engine, &at, event.id, token, dest, None).await
         }
         Ok(r) => {
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, Some((r, executed)));
                 dropped(&dest);
-                complete(control, engine, &at, event.id, dest, dead_letter).await
+                complete(control, engine, &at, event.id, token, dest, dead_letter).await
             } else {
                 let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
-                reschedule(control, &event, attempts, now + delay).await
+                reschedule(control, &event, token, attempts, now + delay).await
             }
         }
         Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments) => {
             // Throttles do not count as attempts; the event waits (up to its maximum age).
-            reschedule(control, &event, event.attempts, now + settings.throttle_delay.as_millis() as i64).await
+            reschedule(control, &event, token, event.attempts, now + settings.throttle_delay.as_millis() as i64).await
         }
         Err(e) => {
             tracing::warn!(request_id = %event.request_id, error = %e, "event invocation failed");
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, None);
                 dropped(&dest);
-                complete(control, engine, &at, event.id, dest, dead_letter).await
+                complete(control, engine, &at, event.id, token, dest, dead_letter).await
             } else {
                 let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
-                reschedule(control, &event, attempts, now + delay).await
+                reschedule(control, &event, token, attempts, now + delay).await
             }
         }
     }
@@ -236,11 +259,15 @@ async fn complete(
     engine: &Engine,
     at: &metrics::FunctionAt<'_>,
     event_id: i64,
+    token: &str,
     destination: Option<(model::scope::Scope, String, Vec<u8>)>,
     dead_letter: Option<&str>,
 ) -> control::Result<()> {
     let given = destination.is_some();
-    let delivered = control.complete_event(event_id, destination).await?;
+    let Some(delivered) = control.complete_event(event_id, token, destination).await? else {
+        tracing::warn!(event = event_id, "the event's claim was lost (reaped or expired); its result is dropped");
+        return Ok(());
+    };
     if let Some(arn) = dead_letter {
         tracing::warn!(
             function = at.function,
@@ -260,9 +287,18 @@ async fn complete(
     Ok(())
 }
 
-async fn reschedule(control: &Control, event: &QueuedEvent, attempts: u32, not_before_ms: i64) -> control::Result<()> {
-    let id = event.id;
-    control.store().write(move |tx| tx.reschedule_event(id, attempts, not_before_ms)).await?;
+async fn reschedule(
+    control: &Control,
+    event: &QueuedEvent,
+    token: &str,
+    attempts: u32,
+    not_before_ms: i64,
+) -> control::Result<()> {
+    let (id, token) = (event.id, token.to_owned());
+    let held = control.store().write(move |tx| tx.reschedule_event(id, &token, attempts, not_before_ms)).await?;
+    if !held {
+        tracing::warn!(event = id, "the event's claim was lost (reaped or expired); its retry is dropped");
+    }
     Ok(())
 }
 

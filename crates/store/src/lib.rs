@@ -14,6 +14,7 @@
 //! **Invariant:** SQL exists only in this crate.
 
 mod codec;
+pub mod pg;
 mod sqlite;
 mod sqs;
 
@@ -30,6 +31,7 @@ use model::policy::{FunctionUrl, Policy};
 use model::scope::Scope;
 use tokio::sync::oneshot;
 
+pub use crate::pg::{PgBackend, PgOptions};
 pub use crate::sqlite::{SqliteBackend, SqliteOptions};
 pub use crate::sqs::{SqsCounts, SqsMessageRow, SqsQueueRow};
 
@@ -43,6 +45,18 @@ pub enum StoreError {
     Closed,
     #[error("a store transaction panicked")]
     Panicked,
+    /// A unique key is taken: someone (another node, or a concurrent transaction) created the
+    /// same thing first. Control maps it to `ResourceConflictException`.
+    #[error("already exists: {0}")]
+    Conflict(String),
+}
+
+/// An event claimed from the queue, with the token that proves the claim when it is finished
+/// or rescheduled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedEvent {
+    pub event: QueuedEvent,
+    pub token: String,
 }
 
 /// Identifies a function by name within an account and region.
@@ -248,6 +262,8 @@ pub trait ReadTx {
     fn queued_events(&mut self) -> Result<QueueTotals, StoreError>;
     /// When the next event becomes claimable, if any is queued.
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
+    /// The node ids holding claims, in order.
+    fn claim_holders(&mut self) -> Result<Vec<String>, StoreError>;
     /// When the oldest event still queued was received.
     fn oldest_queued_event_ms(&mut self) -> Result<Option<i64>, StoreError>;
     /// Aliases of every function, by account, region, function name and alias name; at most `limit`.
@@ -572,16 +588,22 @@ pub trait WriteTx: ReadTx {
     fn delete_event_invoke_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
     /// Adds an event to the durable queue (its `id` is ignored); returns the new id.
     fn enqueue_event(&mut self, event: &QueuedEvent, not_before_ms: i64) -> Result<i64, StoreError>;
-    /// Claims up to `limit` events due at `now_ms` and not claimed by anyone, until
-    /// `lease_until_ms`: a worker that dies leaves them to be claimed again. (A shared
-    /// PostgreSQL backend does this with `FOR UPDATE SKIP LOCKED`.)
-    fn claim_events(&mut self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError>;
-    /// Removes a finished event.
-    fn delete_event(&mut self, id: i64) -> Result<(), StoreError>;
-    /// Unclaims an event and makes it due again at `not_before_ms`.
-    fn reschedule_event(&mut self, id: i64, attempts: u32, not_before_ms: i64) -> Result<(), StoreError>;
-    /// Unclaims every event (at startup of the only node: its previous claims died with it).
-    fn release_claims(&mut self) -> Result<u64, StoreError>;
+    /// Claims up to `limit` events visible now, for node `node_id`, for `lease_ms`: each gets a
+    /// fresh claim token and stays invisible until the lease ends (a node that is alive but stuck
+    /// loses it then; a dead node's claims are freed earlier by [`WriteTx::reap_claims`]). "Now"
+    /// is the database's clock, never the node's. (PostgreSQL: `FOR UPDATE SKIP LOCKED` on
+    /// `visible_at_ms`.)
+    fn claim_events(&mut self, node_id: &str, lease_ms: i64, limit: usize) -> Result<Vec<ClaimedEvent>, StoreError>;
+    /// Removes a finished event if `token` still holds its claim; whether it did (`false`: the
+    /// claim was lost, to a reaper or an expired lease, and the caller drops its result).
+    fn delete_event(&mut self, id: i64, token: &str) -> Result<bool, StoreError>;
+    /// Unclaims an event and makes it visible again at `not_before_ms`, if `token` still holds
+    /// its claim; whether it did.
+    fn reschedule_event(&mut self, id: i64, token: &str, attempts: u32, not_before_ms: i64)
+    -> Result<bool, StoreError>;
+    /// Frees the claims held by the given (dead) nodes: their events become visible at once.
+    /// Returns how many were freed.
+    fn reap_claims(&mut self, dead_node_ids: &[String]) -> Result<u64, StoreError>;
     fn put_provisioned_config(&mut self, id: FunctionId, config: &ProvisionedConfig) -> Result<(), StoreError>;
     fn delete_provisioned_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
     /// Replaces (or, with no statements, deletes) one qualifier's policy.
@@ -728,8 +750,9 @@ pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 pub type ReadJob = Box<dyn FnOnce(&mut dyn ReadTx) + Send>;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What a storage backend implements. Jobs must run in the order their `submit` calls
-/// returned (for writes), each atomically.
+/// What a storage backend implements. Each job runs atomically; a write job that a caller
+/// awaited has run before any job submitted after it. (The embedded backend runs writes in
+/// submission order; PostgreSQL runs them on several connections, so only awaited order holds.)
 pub trait Backend: Send + Sync + 'static {
     /// Queues a write job. Waits while the bounded queue is full.
     fn submit_write(&self, job: WriteJob) -> BoxFuture<'_, Result<(), StoreError>>;

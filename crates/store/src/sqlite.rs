@@ -26,7 +26,9 @@ use crate::{
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
     WriteJob, WriteTx,
 };
-use crate::{AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, EsmRow, ScheduleRow};
+use crate::{
+    AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ClaimedEvent, EsmRow, ScheduleRow,
+};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
@@ -58,7 +60,23 @@ impl std::fmt::Debug for SqliteBackend {
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
+    // A unique or primary key taken: a conflict the caller can name, not a database failure.
+    const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+    const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && matches!(f.extended_code, SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE)
+    {
+        return StoreError::Conflict(e.to_string());
+    }
     StoreError::Database(e.to_string())
+}
+
+/// The database's clock (the node's own, for the embedded backend), in epoch milliseconds.
+fn db_now_ms(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)")
+        .map_err(db_err)?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map_err(db_err)
 }
 
 impl SqliteBackend {
@@ -481,6 +499,20 @@ const MIGRATIONS: &[&str] = &[
         sequence        TEXT NOT NULL,
         PRIMARY KEY (uuid, shard)
     ) WITHOUT ROWID;
+    "#,
+    // 17: the event queue on one visibility time (the due time, or the lease end while
+    // claimed), with the claiming node and a fencing token checked when the event is finished
+    // or rescheduled. Claims of the previous run are freed here (as its startup used to).
+    r#"
+    ALTER TABLE events ADD COLUMN visible_at_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN claimed_by TEXT;
+    ALTER TABLE events ADD COLUMN claim_token TEXT;
+    UPDATE events SET visible_at_ms = not_before_ms;
+    DROP INDEX events_due;
+    ALTER TABLE events DROP COLUMN not_before_ms;
+    ALTER TABLE events DROP COLUMN claimed_until_ms;
+    CREATE INDEX events_visible ON events(visible_at_ms, id);
+    CREATE INDEX events_claimed_by ON events(claimed_by) WHERE claimed_by IS NOT NULL;
     "#,
 ];
 
@@ -966,10 +998,19 @@ impl ReadTx for SqliteTx<'_> {
 
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError> {
         self.conn
-            .prepare_cached("SELECT min(max(not_before_ms, claimed_until_ms)) FROM events")
+            .prepare_cached("SELECT min(visible_at_ms) FROM events")
             .map_err(db_err)?
             .query_row([], |r| r.get::<_, Option<i64>>(0))
             .map_err(db_err)
+    }
+
+    fn claim_holders(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT claimed_by FROM events WHERE claimed_by IS NOT NULL ORDER BY claimed_by")
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
 
     fn provisioned_configs(&mut self, id: FunctionId) -> Result<Vec<ProvisionedConfig>, StoreError> {
@@ -2094,7 +2135,7 @@ impl WriteTx for SqliteTx<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO events (function_id, function_name, qualifier, request_id, payload, received_ms, \
-                 attempts, not_before_ms, account, region) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 attempts, visible_at_ms, account, region) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(db_err)?
             .execute(params![
@@ -2113,47 +2154,67 @@ impl WriteTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn claim_events(&mut self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
+    fn claim_events(&mut self, node_id: &str, lease_ms: i64, limit: usize) -> Result<Vec<ClaimedEvent>, StoreError> {
+        let now = db_now_ms(self.conn)?;
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "UPDATE events SET claimed_until_ms = ?2 WHERE id IN (SELECT id FROM events \
-                 WHERE not_before_ms <= ?1 AND claimed_until_ms <= ?1 ORDER BY not_before_ms, id LIMIT ?3) \
-                 RETURNING {EVENT_COLUMNS}"
+                "UPDATE events SET visible_at_ms = ?1 + ?2, claimed_by = ?3, claim_token = lower(hex(randomblob(16))) \
+                 WHERE id IN (SELECT id FROM events WHERE visible_at_ms <= ?1 ORDER BY visible_at_ms, id LIMIT ?4) \
+                 RETURNING {EVENT_COLUMNS}, claim_token"
             ))
             .map_err(db_err)?;
-        let rows = stmt.query_map(params![now_ms, lease_until_ms, limit as i64], event_from_row).map_err(db_err)?;
-        let mut out: Vec<QueuedEvent> = rows.collect::<Result<_, _>>().map_err(db_err)?;
-        out.sort_by_key(|e| e.id);
+        let rows = stmt
+            .query_map(params![now, lease_ms, node_id, limit as i64], |r| {
+                Ok(ClaimedEvent { event: event_from_row(r)?, token: r.get(10)? })
+            })
+            .map_err(db_err)?;
+        let mut out: Vec<ClaimedEvent> = rows.collect::<Result<_, _>>().map_err(db_err)?;
+        out.sort_by_key(|e| e.event.id);
         Ok(out)
     }
 
-    fn delete_event(&mut self, id: i64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("DELETE FROM events WHERE id = ?1")
-            .map_err(db_err)?
-            .execute(params![id])
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    fn reschedule_event(&mut self, id: i64, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE events SET attempts = ?2, not_before_ms = ?3, claimed_until_ms = 0 WHERE id = ?1")
-            .map_err(db_err)?
-            .execute(params![id, attempts, not_before_ms])
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    fn release_claims(&mut self) -> Result<u64, StoreError> {
+    fn delete_event(&mut self, id: i64, token: &str) -> Result<bool, StoreError> {
         let n = self
             .conn
-            .prepare_cached("UPDATE events SET claimed_until_ms = 0 WHERE claimed_until_ms > 0")
+            .prepare_cached("DELETE FROM events WHERE id = ?1 AND claim_token = ?2")
             .map_err(db_err)?
-            .execute([])
+            .execute(params![id, token])
             .map_err(db_err)?;
-        Ok(n as u64)
+        Ok(n > 0)
+    }
+
+    fn reschedule_event(
+        &mut self,
+        id: i64,
+        token: &str,
+        attempts: u32,
+        not_before_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE events SET attempts = ?3, visible_at_ms = ?4, claimed_by = NULL, claim_token = NULL \
+                 WHERE id = ?1 AND claim_token = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![id, token, attempts, not_before_ms])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn reap_claims(&mut self, dead_node_ids: &[String]) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "UPDATE events SET visible_at_ms = 0, claimed_by = NULL, claim_token = NULL WHERE claimed_by = ?1",
+            )
+            .map_err(db_err)?;
+        let mut n = 0;
+        for node in dead_node_ids {
+            n += stmt.execute(params![node]).map_err(db_err)? as u64;
+        }
+        Ok(n)
     }
 
     fn put_provisioned_config(&mut self, id: FunctionId, config: &ProvisionedConfig) -> Result<(), StoreError> {

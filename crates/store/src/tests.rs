@@ -383,8 +383,17 @@ async fn sqlite_survives_reopen_and_batches_concurrent_writes() {
 #[tokio::test]
 async fn sqlite_event_queue_claims_leases_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let id = {
-        let store = open(dir.path());
+    event_queue_claims_fences_and_reaps(|| open(dir.path())).await;
+}
+
+/// The event queue: claims with leases and tokens, fenced finish and retry, reaping of a dead
+/// node's claims, and all of it across a reopen.
+async fn event_queue_claims_fences_and_reaps(open: impl Fn() -> Store) {
+    const LEASE: i64 = 60_000;
+    /// Far in the future (2096): never due during the test.
+    const FAR: i64 = 4_000_000_000_000;
+    let (id, r2_old_token) = {
+        let store = open();
         let f = Function {
             id: FunctionId(0),
             name: "q".into(),
@@ -409,17 +418,28 @@ async fn sqlite_event_queue_claims_leases_and_survives_reopen() {
             store.write(move |tx| tx.enqueue_event(&ev, 100 + i)).await.unwrap();
         }
         // Claim two: the third stays for later; claimed ones are invisible until the lease ends.
-        let claimed = store.write(|tx| tx.claim_events(1_000, 5_000, 2)).await.unwrap();
-        assert_eq!(claimed.iter().map(|e| e.request_id.as_str()).collect::<Vec<_>>(), ["r0", "r1"]);
-        let again = store.write(|tx| tx.claim_events(1_000, 5_000, 10)).await.unwrap();
+        let claimed = store.write(|tx| tx.claim_events("a", LEASE, 2)).await.unwrap();
+        assert_eq!(claimed.iter().map(|e| e.event.request_id.as_str()).collect::<Vec<_>>(), ["r0", "r1"]);
+        assert_ne!(claimed[0].token, claimed[1].token);
+        let again = store.write(|tx| tx.claim_events("a", LEASE, 10)).await.unwrap();
         assert_eq!(again.len(), 1);
-        assert_eq!(again[0].qualifier.as_deref(), Some("prod"));
-        assert!(store.write(|tx| tx.claim_events(2_000, 5_000, 10)).await.unwrap().is_empty());
-        // Finish one, retry one later, leave one claimed (a crash).
-        let (done, retry) = (claimed[0].id, claimed[1].id);
-        store.write(move |tx| tx.delete_event(done)).await.unwrap();
-        store.write(move |tx| tx.reschedule_event(retry, 1, 9_000)).await.unwrap();
-        assert_eq!(store.read(|tx| tx.next_event_due()).await.unwrap(), Some(5_000));
+        assert_eq!(again[0].event.qualifier.as_deref(), Some("prod"));
+        assert!(store.write(|tx| tx.claim_events("a", LEASE, 10)).await.unwrap().is_empty());
+        // Finish one, retry one much later, leave one claimed (a crash). Each works once: the
+        // token is gone after it.
+        let (done, retry) = (claimed[0].clone(), claimed[1].clone());
+        let (d, t) = (done.event.id, done.token.clone());
+        let wrong = claimed[1].token.clone();
+        assert!(!store.write(move |tx| tx.delete_event(d, &wrong)).await.unwrap());
+        assert!(store.write(move |tx| tx.delete_event(d, &t)).await.unwrap());
+        let t = done.token.clone();
+        assert!(!store.write(move |tx| tx.delete_event(d, &t)).await.unwrap());
+        let (r, t) = (retry.event.id, retry.token.clone());
+        assert!(store.write(move |tx| tx.reschedule_event(r, &t, 1, FAR)).await.unwrap());
+        let t = retry.token.clone();
+        assert!(!store.write(move |tx| tx.reschedule_event(r, &t, 2, 0)).await.unwrap());
+        let due = store.read(|tx| tx.next_event_due()).await.unwrap().unwrap();
+        assert!(due > 1_000_000_000_000 && due < FAR, "the claimed event's lease end: {due}");
         let cfg = EventInvokeConfig {
             maximum_retry_attempts: Some(0),
             on_failure: Some("arn:x".into()),
@@ -427,19 +447,35 @@ async fn sqlite_event_queue_claims_leases_and_survives_reopen() {
         };
         store.write(move |tx| tx.put_event_invoke_config(id, "$LATEST", &cfg)).await.unwrap();
         assert_eq!(store.read(|tx| tx.reserved_concurrency_total(&scope())).await.unwrap(), 5);
-        id
+        (id, again[0].token.clone())
     };
-    // After a restart the leases of the dead node are released.
-    let store = open(dir.path());
+    // After a restart, node "a" is dead: reaping it frees its claim (and only its).
+    let store = open();
     assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), crate::QueueTotals { events: 2, bytes: 14 });
-    assert_eq!(store.write(|tx| tx.release_claims()).await.unwrap(), 1);
-    let now = store.write(|tx| tx.claim_events(1_000, 2_000, 10)).await.unwrap();
-    assert_eq!(now.iter().map(|e| e.request_id.as_str()).collect::<Vec<_>>(), ["r2"]);
-    let later = store.write(|tx| tx.claim_events(9_000, 10_000, 10)).await.unwrap();
-    assert_eq!((later[0].request_id.as_str(), later[0].attempts), ("r1", 1));
+    assert_eq!(store.read(|tx| tx.claim_holders()).await.unwrap(), ["a"]);
+    assert_eq!(store.write(|tx| tx.reap_claims(&["b".to_owned(), "c".to_owned()])).await.unwrap(), 0);
+    assert_eq!(store.write(|tx| tx.reap_claims(&["a".to_owned()])).await.unwrap(), 1);
+    assert!(store.read(|tx| tx.claim_holders()).await.unwrap().is_empty());
+    let now = store.write(|tx| tx.claim_events("b", LEASE, 10)).await.unwrap();
+    assert_eq!(now.iter().map(|e| e.event.request_id.as_str()).collect::<Vec<_>>(), ["r2"]);
+    // The dead node's late finish changes nothing.
+    let r2 = now[0].event.id;
+    assert!(!store.write(move |tx| tx.delete_event(r2, &r2_old_token)).await.unwrap());
+    // A retry keeps its attempts; an expired lease (here 0 ms) lets another node claim the
+    // event with a new token, and the first token no longer finishes it.
+    let t = now[0].token.clone();
+    assert!(store.write(move |tx| tx.reschedule_event(r2, &t, 3, 0)).await.unwrap());
+    let first = store.write(|tx| tx.claim_events("b", 0, 10)).await.unwrap();
+    assert_eq!((first[0].event.request_id.as_str(), first[0].event.attempts), ("r2", 3));
+    let second = store.write(|tx| tx.claim_events("c", LEASE, 10)).await.unwrap();
+    assert_eq!(second.iter().map(|e| e.event.id).collect::<Vec<_>>(), [r2]);
+    let (t1, t2) = (first[0].token.clone(), second[0].token.clone());
+    assert!(!store.write(move |tx| tx.delete_event(r2, &t1)).await.unwrap());
+    assert!(store.write(move |tx| tx.delete_event(r2, &t2)).await.unwrap());
     let cfg = store.read(move |tx| tx.event_invoke_config(id, "$LATEST")).await.unwrap().unwrap();
     assert_eq!((cfg.maximum_retry_attempts, cfg.on_failure.as_deref()), (Some(0), Some("arn:x")));
     // Deleting the function takes its events and configs along.
+    assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap().events, 1);
     store.write(move |tx| tx.delete_function(id)).await.unwrap();
     assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), crate::QueueTotals::default());
 }
@@ -750,7 +786,7 @@ async fn codedeploy_keeps_one_active_deployment_per_group() {
     let (a, b, c) = (row("d-A", "g", true), row("d-B", "g", true), row("d-C", "h", true));
     store.write(move |tx| tx.put_cd_deployment(&a)).await.unwrap();
     let refused = store.write(move |tx| tx.put_cd_deployment(&b)).await;
-    assert!(matches!(refused, Err(StoreError::Database(_))), "a second active deployment in one group");
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "a second active deployment in one group");
     store.write(move |tx| tx.put_cd_deployment(&c)).await.unwrap();
     // Ending the first frees the group: its successor commits in the same transaction.
     let (a_done, b) = (row("d-A", "g", false), row("d-B", "g", true));
