@@ -11,6 +11,8 @@ use sandbox::Network;
 pub struct Config {
     /// Where Versa keeps its database and code packages.
     pub data_dir: PathBuf,
+    /// Where the control plane's store is (`--store`): the data dir's `versa.db` by default.
+    pub store: StoreLocation,
     /// The region of requests that are not signed (or signed for a region name Lambda does not
     /// accept).
     pub region: Region,
@@ -66,6 +68,38 @@ pub struct Config {
     pub schedule_seconds: bool,
 }
 
+/// Where the store lives: `--store sqlite://PATH` or `--store postgres://…` (env `VERSA_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `versa.db` in the data dir (the default).
+    DataDir,
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (a libpq URL), which several nodes may share.
+    Postgres(String),
+}
+
+/// The variable naming the store (`--store`).
+pub const STORE_ENV: &str = "VERSA_STORE";
+
+impl StoreLocation {
+    /// Parses a `--store` URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://rel/path`),
+    /// `postgres://…` or `postgresql://…`. An error names what is wrong.
+    pub fn parse(url: &str) -> Result<StoreLocation, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(format!("--store {url}: the SQLite URL names no file (sqlite:///path/to/versa.db)"));
+            }
+            return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(StoreLocation::Postgres(url.to_owned()));
+        }
+        let shown = url.split('@').next_back().unwrap_or(url);
+        Err(format!("--store {shown}: not a store URL; expected sqlite://PATH or postgres://USER@HOST/DB"))
+    }
+}
+
 /// A PEM certificate chain (leaf first) and its private key.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -77,6 +111,7 @@ impl Config {
     pub fn new(data_dir: PathBuf) -> Config {
         Config {
             data_dir,
+            store: StoreLocation::DataDir,
             region: Region::parse(DEFAULT_REGION).expect("the default region is valid"),
             account_concurrency: model::limits::ACCOUNT_CONCURRENCY_DEFAULT,
             init_program: None,

@@ -2,11 +2,9 @@
 //! running server's `/_versa/keys` API, signed with the data dir's root key.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use server::DataDir;
-use store::{SqliteBackend, SqliteOptions, Store};
 
 use crate::{KeysArgs, KeysCommand};
 
@@ -16,7 +14,11 @@ pub(crate) fn run(args: KeysArgs) -> anyhow::Result<()> {
     let lock = std::fs::File::create(dir.join("versa.lock"))?;
     if lock.try_lock().is_ok() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let out = runtime.block_on(direct(&dir, &args.command));
+        let location = match &args.store {
+            Some(url) => server::StoreLocation::parse(url).map_err(anyhow::Error::msg)?,
+            None => server::StoreLocation::DataDir,
+        };
+        let out = runtime.block_on(direct(&dir, &location, &args.command));
         drop(lock);
         return out;
     }
@@ -24,10 +26,8 @@ pub(crate) fn run(args: KeysArgs) -> anyhow::Result<()> {
 }
 
 /// The data dir is free: change it directly.
-async fn direct(dir: &Path, command: &KeysCommand) -> anyhow::Result<()> {
-    let backend =
-        SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
-    let keys = server::credentials::open_keys(dir, Store::new(Arc::new(backend))).await?;
+async fn direct(dir: &Path, location: &server::StoreLocation, command: &KeysCommand) -> anyhow::Result<()> {
+    let keys = server::credentials::open_keys(dir, server::open_store(location, dir).await?).await?;
     match command {
         KeysCommand::Create { account, name } => {
             let k = keys.create(account, name.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;

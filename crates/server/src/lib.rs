@@ -17,7 +17,10 @@ use control::{Control, Settings};
 use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
-pub use crate::config::{Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, TlsFiles, default_runtimes_dir, fault_from_env};
+pub use crate::config::{
+    Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, STORE_ENV, StoreLocation, TlsFiles, default_runtimes_dir,
+    fault_from_env,
+};
 pub use api::AuthMode;
 
 /// Defaults shown in `--help`.
@@ -97,13 +100,39 @@ fn s3_code(s3: s3::S3) -> control::S3CodeFetch {
 /// Most connections to Versa's API from inside one function's sandbox (its own listener).
 const FUNCTION_API_CONNECTIONS_MAX: usize = 256;
 
+/// Opens (creating and migrating if needed) the store `location` names; `data_dir` holds the
+/// default SQLite database. A PostgreSQL URL that is malformed, unreachable or of a newer
+/// schema fails here, naming what is wrong, having written nothing.
+pub async fn open_store(location: &StoreLocation, data_dir: &std::path::Path) -> anyhow::Result<Store> {
+    let backend: Arc<dyn store::Backend> = match location {
+        StoreLocation::DataDir => Arc::new(
+            SqliteBackend::open(&SqliteOptions { path: data_dir.join("versa.db") }).context("cannot open the store")?,
+        ),
+        StoreLocation::Sqlite(path) => Arc::new(
+            SqliteBackend::open(&SqliteOptions { path: path.clone() })
+                .with_context(|| format!("cannot open the store {}", path.display()))?,
+        ),
+        StoreLocation::Postgres(url) => {
+            let options = store::PgOptions::new(url.clone());
+            let opened = tokio::task::spawn_blocking(move || store::PgBackend::open(&options)).await?;
+            Arc::new(opened.map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?)
+        }
+    };
+    Ok(Store::new(backend))
+}
+
 /// Longest path of a Unix socket Versa creates (the kernel's limit is 108 bytes).
 const SOCKET_PATH_MAX: usize = 100;
 
 impl Server {
     /// Opens (creating if needed) the data dir: takes its lock, opens and migrates the store,
     /// removes code packages nothing references, and finds out how functions can be isolated.
-    pub async fn open(config: Config) -> anyhow::Result<Server> {
+    pub async fn open(mut config: Config) -> anyhow::Result<Server> {
+        if matches!(config.store, StoreLocation::Postgres(_)) {
+            // A shared store: other nodes' claims are theirs; dead nodes' claims are reaped by
+            // heartbeat (the cluster), or come back when their lease ends.
+            config.events.reap_other_claims_at_start = false;
+        }
         let tls = match &config.tls {
             Some(files) => {
                 Some(api::listener::Tls::from_pem_files(&files.cert, &files.key).map_err(anyhow::Error::msg)?)
@@ -119,9 +148,7 @@ impl Server {
         let lock = std::fs::File::create(dir.join("versa.lock"))?;
         lock.try_lock().map_err(|_| anyhow::anyhow!("the data dir {} is in use by another Versa", dir.display()))?;
 
-        let backend =
-            SqliteBackend::open(&SqliteOptions { path: dir.join("versa.db") }).context("cannot open the store")?;
-        let store = Store::new(Arc::new(backend));
+        let store = open_store(&config.store, dir).await?;
         let metrics = metrics::Recorder::new(store.clone());
         let alarms = alarms::Alarms::new(store.clone(), metrics.clone());
         let cloudwatch = cloudwatch::CloudWatch::new(store.clone(), metrics.clone()).with_alarms(alarms.clone());

@@ -91,6 +91,9 @@ struct KeysArgs {
     /// The data dir [default: $XDG_DATA_HOME/versa or ~/.local/share/versa].
     #[arg(long, env = "VERSA_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// The store, as `versa server --store` [default: versa.db in the data dir].
+    #[arg(long, env = server::STORE_ENV, global = true)]
+    store: Option<String>,
     /// The running server to ask when it holds the data dir.
     #[arg(long, env = "VERSA_ENDPOINT", default_value = "http://127.0.0.1:4566", global = true)]
     endpoint: String,
@@ -148,6 +151,10 @@ struct ServerArgs {
     /// Keep all data in a temporary directory that is removed when the server stops.
     #[arg(long, env = "VERSA_EPHEMERAL")]
     ephemeral: bool,
+    /// The store: `sqlite://PATH` or `postgres://USER@HOST/DB?…` (libpq URL) [default: versa.db
+    /// in the data dir].
+    #[arg(long, env = server::STORE_ENV)]
+    store: Option<String>,
     /// Region of unsigned requests.
     #[arg(long, env = "VERSA_REGION", default_value = server::config_defaults::REGION)]
     region: String,
@@ -240,6 +247,9 @@ fn main() -> anyhow::Result<()> {
         DataDir::Persistent(args.data_dir.unwrap_or_else(DataDir::default_path))
     };
     let mut config = Config::new(data_dir.path());
+    if let Some(url) = &args.store {
+        config.store = server::StoreLocation::parse(url).map_err(anyhow::Error::msg)?;
+    }
     config.auth = auth_mode(args.listen, args.auth.as_deref(), args.allow_anonymous)?;
     config.sandbox = args.sandbox == "auto";
     config.function_network =

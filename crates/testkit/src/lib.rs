@@ -7,6 +7,7 @@
 //! - [`zip`]: deployment packages built in memory.
 
 pub mod http;
+pub mod postgres;
 pub mod process;
 pub mod zip;
 

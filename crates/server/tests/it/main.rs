@@ -36,6 +36,8 @@ mod metrics_cli;
 mod names;
 mod node;
 mod permissions;
+mod pg_services;
+mod postgres;
 mod proptests;
 mod provisioned;
 mod s3;
