@@ -18,8 +18,8 @@ use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
 pub use crate::config::{
-    Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, STORE_ENV, StoreLocation, TlsFiles, default_runtimes_dir,
-    fault_from_env,
+    Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, STORE_ENV, StoreLocation, TlsFiles, check_backends,
+    default_runtimes_dir, fault_from_env,
 };
 pub use api::AuthMode;
 
@@ -143,6 +143,23 @@ impl Server {
             Ok(files) => tracing::debug!(files, "open-files limit"),
             Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
         }
+        // A shared blob store is checked before anything is written: a wrong or unreachable
+        // bucket fails the start with nothing created.
+        let s3_blobs = match &config.blobs {
+            Some(blobs::BlobsUrl::S3(url)) => {
+                let credentials = match &config.blobs_credentials {
+                    Some((id, secret)) => {
+                        blobs::s3::Credentials::Static { access_key_id: id.clone(), secret_access_key: secret.clone() }
+                    }
+                    None => blobs::s3::Credentials::Environment,
+                };
+                let s3 = blobs::S3Blobs::open(url, credentials).map_err(anyhow::Error::msg)?;
+                s3.check().await.map_err(anyhow::Error::msg)?;
+                tracing::info!(blobs = %url, "code packages in an S3 bucket");
+                Some(Arc::new(s3))
+            }
+            _ => None,
+        };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
         let lock = std::fs::File::create(dir.join("versa.lock"))?;
@@ -166,13 +183,40 @@ impl Server {
         if config.auth == api::AuthMode::Sigv4 {
             credentials::write_file_unless_present(dir, &keys, new_root_key.is_some())?;
         }
-        let blobs: Arc<dyn blobs::BlobBackend> =
-            Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?);
+        // The S3 service follows the store and the blobs: its metadata in the same database,
+        // its object bytes in the same bucket (under `<prefix>/s3`).
+        let s3_backends = s3::Backends {
+            metadata: match &config.store {
+                StoreLocation::Postgres(url) => s3::Metadata::Postgres { url: url.clone() },
+                _ => s3::Metadata::Sqlite,
+            },
+            bytes: match &s3_blobs {
+                Some(b) => {
+                    let (store, prefix) = b.shared_store("s3");
+                    s3::ObjectBytes::ObjectStore { store, prefix }
+                }
+                None => s3::ObjectBytes::Files,
+            },
+        };
+        let (blobs, code_gc): (Arc<dyn blobs::BlobBackend>, _) = match (s3_blobs, &config.blobs) {
+            (Some(s3), _) => (s3, control::CodeGc::Shared { grace: config.blobs_gc_grace }),
+            (None, Some(blobs::BlobsUrl::File(path))) => (
+                Arc::new(
+                    blobs::FsBlobs::open(path)
+                        .with_context(|| format!("cannot open the code store {}", path.display()))?,
+                ),
+                control::CodeGc::Local,
+            ),
+            (None, _) => (
+                Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?),
+                control::CodeGc::Local,
+            ),
+        };
 
         let logs = logs::Logs::open(&dir.join("logs.db"), config.log_limits)
             .map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))?;
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
-        let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
+        let s3 = s3::S3::open_with(&dir.join("s3"), config.s3_limits.clone(), notifier.clone(), s3_backends)
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
         let dynamodb = dynamodb::DynamoDb::open(&dir.join("dynamodb"))
             .map_err(|e| anyhow::anyhow!("cannot open the DynamoDB storage: {e}"))?;
@@ -259,6 +303,7 @@ impl Server {
             queued_events_max: config.queued_events_max,
             queued_event_bytes_max: config.queued_event_bytes_max,
             metrics: Some(metrics.clone()),
+            code_gc,
         };
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
@@ -395,6 +440,7 @@ impl Server {
         let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
         let retention = self.sqs.start_retention();
+        let code_collector = self.control.start_code_collector();
         let pollers = invoke::esm::start(
             self.control.clone(),
             self.engine.clone(),
@@ -422,6 +468,10 @@ impl Server {
         ttl.abort();
         retention.abort();
         pollers.abort();
+        if let Some(c) = code_collector {
+            c.abort();
+            let _ = c.await;
+        }
         let _ = pollers.await;
         let _ = retention.await;
         let _ = deployer.await;

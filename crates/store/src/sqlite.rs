@@ -20,7 +20,6 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::codec;
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
@@ -30,6 +29,7 @@ use crate::{
     AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ClaimedEvent, EsmRow, ScheduleRow,
 };
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
+use crate::{code_blobs, codec};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -514,6 +514,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_visible ON events(visible_at_ms, id);
     CREATE INDEX events_claimed_by ON events(claimed_by) WHERE claimed_by IS NOT NULL;
     "#,
+    // 19: the code blobs of a shared blob store, for the grace-period collector
+    // (`crates/store/src/code_blobs.rs`).
+    crate::code_blobs::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -2736,6 +2739,22 @@ impl WriteTx for SqliteTx<'_> {
 
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
         sqs::expire(self.conn, now_ms, limit)
+    }
+
+    fn touch_code_blob(&mut self, sha: &Sha256) -> Result<(), StoreError> {
+        code_blobs::touch(self.conn, sha)
+    }
+
+    fn track_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::track(self.conn, shas)
+    }
+
+    fn stale_code_blobs(&mut self, grace_ms: i64, limit: usize) -> Result<Vec<Sha256>, StoreError> {
+        code_blobs::stale(self.conn, grace_ms, limit)
+    }
+
+    fn delete_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::delete(self.conn, shas)
     }
 }
 

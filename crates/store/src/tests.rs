@@ -231,6 +231,50 @@ async fn suite(store: Store) {
 
     layers(&store).await;
     access_keys(&store).await;
+    code_blobs(&store).await;
+}
+
+/// The `code_blobs` rows of the grace-period collector: touched, tracked, stale only when
+/// untouched for the grace period and unreferenced, deleted.
+async fn code_blobs(store: &Store) {
+    let (free, used, found) = (Sha256([0xc1; 32]), Sha256([0xc2; 32]), Sha256([0xc3; 32]));
+    let stale = |grace_ms: i64| {
+        store.write(move |tx| {
+            let mut s = tx.stale_code_blobs(grace_ms, 100)?;
+            s.retain(|sha| [free, used, found].contains(sha));
+            s.sort();
+            Ok::<_, StoreError>(s)
+        })
+    };
+    store.write(move |tx| tx.touch_code_blob(&free)).await.unwrap();
+    store.write(move |tx| tx.touch_code_blob(&used)).await.unwrap();
+    let f = Function {
+        id: FunctionId(0),
+        name: "code-blobs".into(),
+        latest: record(Version::Latest, 0xc2, "r"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    let fid = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+    // Within the grace period nothing is stale.
+    assert_eq!(stale(60_000).await.unwrap(), vec![]);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Past it, only the unreferenced blob.
+    assert_eq!(stale(10).await.unwrap(), vec![free]);
+    // A touch restarts its grace period.
+    store.write(move |tx| tx.touch_code_blob(&free)).await.unwrap();
+    assert_eq!(stale(10_000).await.unwrap(), vec![]);
+    // Tracking adds only missing rows, and does not refresh existing ones.
+    assert_eq!(store.write(move |tx| tx.track_code_blobs(&[free, found])).await.unwrap(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(stale(10).await.unwrap(), vec![free, found]);
+    assert_eq!(store.write(move |tx| tx.stale_code_blobs(10, 1)).await.unwrap().len(), 1, "the limit holds");
+    // Once its last reference goes, a blob is stale too.
+    store.write(move |tx| tx.delete_function(fid)).await.unwrap();
+    assert_eq!(stale(10).await.unwrap(), vec![free, used, found]);
+    assert_eq!(store.write(move |tx| tx.delete_code_blobs(&[free, used, found])).await.unwrap(), 3);
+    assert_eq!(stale(-60_000).await.unwrap(), vec![]);
 }
 
 fn layer_version(version: u32, sha: u8) -> LayerVersion {
