@@ -29,6 +29,21 @@
 //! Lambda side or refused for good, so a crash between the commit and the delivery delays the
 //! event (the drainer of [`S3::start_outbox`] delivers it at the next start) but never loses it.
 //!
+//! # Several nodes
+//!
+//! [`S3::open_with`] puts the metadata in PostgreSQL ([`Metadata::Postgres`]: S3's own `s3_*`
+//! tables and `s3_schema_version`, same transactions, the outbox row in the object's
+//! transaction) and the bytes in a shared object store ([`ObjectBytes::ObjectStore`]: one
+//! backing object per object and per part, never overwritten, uploaded before the commit), so
+//! several nodes serve the same buckets. Each node keeps a data directory of its own for temp
+//! files. The drainer claims due outbox rows `FOR UPDATE SKIP LOCKED` with a lease
+//! ([`limits::OUTBOX_CLAIM_LEASE_MS`]), so two nodes never deliver one event at once, and a dead
+//! node's rows are delivered by the others once their grace or lease ends; no node makes the
+//! outbox due at its start. Backing data a crash leaves unreferenced is deleted by each node's
+//! orphan sweep, only once older than the grace period (`files::ORPHAN_GRACE`).
+//! `tests/it/shared.rs` runs the API story on PostgreSQL (with files, and with moto as the
+//! store) and on two instances sharing one database and one store.
+//!
 //! # Layout
 //!
 //! `router` (method + path + query → an `Endpoint` named after the AWS operation), `buckets`,
@@ -55,6 +70,9 @@ mod names;
 mod notify;
 mod objects;
 mod outbox;
+#[cfg(test)]
+#[path = "../tests/it/pgcluster.rs"]
+mod pgcluster;
 mod post;
 #[cfg(test)]
 mod proptests;

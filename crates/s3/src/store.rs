@@ -567,4 +567,105 @@ mod tests {
             db.read(|tx| Ok(list_objects(tx, "bk", b"a/", false, 2)?)).unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(keys, ["a0", "b"]);
     }
+
+    /// The PostgreSQL backend: migrations are idempotent, keys list in byte order, the
+    /// sequencer increases across handles, and two nodes' drainers never claim the same outbox
+    /// row (`FOR UPDATE SKIP LOCKED`), while a lease that ran out makes rows claimable again.
+    #[test]
+    fn postgres_keeps_the_semantics_and_claims_rows_once() {
+        let Some(pg) = crate::pgcluster::Postgres::start() else { return };
+        let url = pg.database();
+        let a = Db::open_postgres(&url).unwrap();
+        let b = Db::open_postgres(&url).unwrap();
+        assert!(a.is_shared());
+
+        let bucket = BucketRow {
+            name: "bk".into(),
+            owner: "000000000000".into(),
+            region: "us-east-1".into(),
+            created_ms: 1,
+            notification: None,
+        };
+        assert!(a.write(|tx| Ok(insert_bucket(tx, &bucket)?)).unwrap());
+        assert!(!b.write(|tx| Ok(insert_bucket(tx, &bucket)?)).unwrap(), "a second insert is refused, not an error");
+        a.write(|tx| {
+            for key in ["b", "a/", "a", "é", "Z", "a0"] {
+                let o = ObjectRow {
+                    key: key.into(),
+                    file: key.into(),
+                    size: 0,
+                    etag: String::new(),
+                    modified_ms: 0,
+                    meta: Meta::default(),
+                };
+                put_object(tx, "bk", &o)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let keys: Vec<String> =
+            b.read(|tx| Ok(list_objects(tx, "bk", b"", true, 100)?)).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["Z", "a", "a/", "a0", "b", "é"]);
+        let keys: Vec<String> =
+            b.read(|tx| Ok(list_objects(tx, "bk", b"a/", false, 2)?)).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["a0", "b"]);
+        let replaced = a
+            .write(|tx| {
+                let o = ObjectRow {
+                    key: "a".into(),
+                    file: "new".into(),
+                    size: 3,
+                    etag: "e".into(),
+                    modified_ms: 2,
+                    meta: Meta::default(),
+                };
+                Ok(put_object(tx, "bk", &o)?)
+            })
+            .unwrap();
+        assert_eq!(replaced.as_deref(), Some("a"));
+        assert!(b.referenced_files().unwrap().contains("new"));
+
+        let s1 = a.write(|tx| Ok(next_sequencer(tx)?)).unwrap();
+        let s2 = b.write(|tx| Ok(next_sequencer(tx)?)).unwrap();
+        assert!(s2 > s1);
+
+        // Ten due rows; A's drainer holds four (its transaction still open) while B claims.
+        let ids: Vec<i64> =
+            a.write(|tx| (0..10).map(|i| Ok(insert_outbox(tx, &outbox_row("f", b"p", i))?)).collect()).unwrap();
+        assert_eq!(b.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals { rows: 10, bytes: 10 });
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<Vec<i64>>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let first = std::thread::scope(|s| {
+            let holder = s.spawn(|| {
+                a.write(|tx| {
+                    let TxKind::Pg { tx, .. } = &tx.0 else { panic!("PostgreSQL") };
+                    let rows = pg::claim_outbox(&mut tx.borrow_mut(), 100, 10_000, 4)?;
+                    held_tx.send(rows.iter().map(|r| r.id).collect()).unwrap();
+                    go_rx.recv().unwrap();
+                    Ok(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+                })
+                .unwrap()
+            });
+            let held = held_rx.recv().unwrap();
+            let other: Vec<i64> = b.claim_outbox(100, 10_000, 100).unwrap().iter().map(|r| r.id).collect();
+            go_tx.send(()).unwrap();
+            let first = holder.join().unwrap();
+            assert_eq!(held, first);
+            assert_eq!(first, ids[..4]);
+            assert_eq!(other, ids[4..], "B skipped the rows A holds");
+            first
+        });
+        assert_eq!(first.len(), 4);
+        // All leased until 10 000: nobody takes them before, anyone after.
+        assert!(a.claim_outbox(9_999, 20_000, 100).unwrap().is_empty());
+        let again: Vec<i64> = b.claim_outbox(10_000, 20_000, 100).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(again, ids);
+        // Settling: deletes and retries as on SQLite.
+        assert!(a.write_unsynced(|tx| Ok(delete_outbox(tx, ids[0])?)).unwrap());
+        assert!(!b.write(|tx| Ok(delete_outbox(tx, ids[0])?)).unwrap());
+        b.write(|tx| Ok(retry_outbox(tx, ids[1], 50)?)).unwrap();
+        let due = a.read(|tx| Ok(due_outbox(tx, 60, 10)?)).unwrap();
+        assert_eq!(due.iter().map(|r| (r.id, r.attempts)).collect::<Vec<_>>(), [(ids[1], 1)]);
+        assert_eq!(a.read(|tx| Ok(next_outbox_due(tx)?)).unwrap(), Some(50));
+    }
 }

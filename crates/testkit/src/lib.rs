@@ -8,8 +8,8 @@
 //! - [`moto`]: moto's S3 server, one per test process (the S3 blob backend's tests).
 
 pub mod http;
-pub mod postgres;
 pub mod moto;
+pub mod postgres;
 pub mod process;
 pub mod zip;
 
