@@ -636,7 +636,8 @@ mod tests {
         let (held_tx, held_rx) = std::sync::mpsc::channel::<Vec<i64>>();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let first = std::thread::scope(|s| {
-            let holder = s.spawn(|| {
+            let (held_tx, go_rx, a) = (held_tx, go_rx, &a);
+            let holder = s.spawn(move || {
                 a.write(|tx| {
                     let TxKind::Pg { tx, .. } = &tx.0 else { panic!("PostgreSQL") };
                     let rows = pg::claim_outbox(&mut tx.borrow_mut(), 100, 10_000, 4)?;

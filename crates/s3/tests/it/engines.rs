@@ -61,6 +61,9 @@ impl Moto {
 
     /// The object store over moto's bucket.
     pub fn store(&self) -> Arc<dyn object_store::ObjectStore> {
+        // reqwest is built without a bundled TLS provider (as in crates/blobs): ring.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let s3 = object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_bucket_name(&self.bucket)
