@@ -762,25 +762,6 @@ impl ReadTx for PgTx<'_> {
 }
 
 impl WriteTx for PgTx<'_> {
-    // TEMPORARY (branch s3svc, which merges pgstore and s3blobs before pg/code_blobs.rs exists):
-    // the code-blob tracking of a shared blob store is not on PostgreSQL yet. Replaced by
-    // s3blobs' pg/code_blobs.rs; drop these four at that merge.
-    fn touch_code_blob(&mut self, _sha: &Sha256) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn track_code_blobs(&mut self, _shas: &[Sha256]) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
-    fn stale_code_blobs(&mut self, _grace_ms: i64, _limit: usize) -> Result<Vec<Sha256>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    fn delete_code_blobs(&mut self, _shas: &[Sha256]) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
     fn lock_function(&mut self, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
         core::lock_function(&mut self.t, key)
     }
