@@ -128,6 +128,8 @@ impl Server {
     /// Opens (creating if needed) the data dir: takes its lock, opens and migrates the store,
     /// removes code packages nothing references, and finds out how functions can be isolated.
     pub async fn open(mut config: Config) -> anyhow::Result<Server> {
+        let shared_store = matches!(config.store, StoreLocation::Postgres(_));
+        check_backends(shared_store, config.blobs.as_ref(), config.single_node).map_err(anyhow::Error::msg)?;
         if matches!(config.store, StoreLocation::Postgres(_)) {
             // A shared store: other nodes' claims are theirs; dead nodes' claims are reaped by
             // heartbeat (the cluster), or come back when their lease ends.

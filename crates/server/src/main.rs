@@ -283,7 +283,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(ms) = args.blobs_gc_grace_ms {
         config.blobs_gc_grace = std::time::Duration::from_millis(ms);
     }
-    server::check_backends(false, config.blobs.as_ref(), config.single_node).map_err(anyhow::Error::msg)?;
+    let shared_store = matches!(config.store, server::StoreLocation::Postgres(_));
+    server::check_backends(shared_store, config.blobs.as_ref(), config.single_node).map_err(anyhow::Error::msg)?;
     config.fault = server::fault_from_env().map_err(anyhow::Error::msg)?;
     config.root_credentials = root_credentials()?;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {

@@ -7,9 +7,11 @@
 //! `control`; the store only guarantees that each write closure runs atomically and in
 //! isolation, and that its effects are durable when `write` returns `Ok`.
 //!
-//! **Seam:** [`Backend`] is what a second backend (PostgreSQL, shared by several nodes)
-//! implements. Its `WriteTx::lock_function` maps to `SELECT ... FOR UPDATE`; the embedded
-//! backend serialises all writes on one thread, so it needs no row locks.
+//! **Seam:** [`Backend`] is what a backend implements: [`SqliteBackend`] (embedded, one data
+//! dir) and [`PgBackend`] (PostgreSQL, shared by several nodes). `WriteTx::lock_function` is
+//! `SELECT ... FOR UPDATE` on PostgreSQL; the embedded backend serialises all writes on one
+//! thread, so it needs no row locks. A unique key someone else took first is
+//! [`StoreError::Conflict`]; "now" of the event queue's leases is the database's clock.
 //!
 //! **Invariant:** SQL exists only in this crate.
 

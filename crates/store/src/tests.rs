@@ -16,6 +16,7 @@ use crate::{
 
 /// The throwaway PostgreSQL cluster of `testkit` (by path: see its module doc).
 #[path = "../../testkit/src/postgres.rs"]
+#[allow(dead_code)]
 mod pgcluster;
 
 fn scope() -> Scope {
@@ -1292,6 +1293,42 @@ mod pg_only {
         let t = fresh[0].token.clone();
         assert!(b.write(move |tx| tx.delete_event(ev, &t)).await.unwrap());
         assert_eq!(b.read(|tx| tx.queued_events()).await.unwrap().events, 0);
+    }
+
+    /// The code blob collector's transaction keeps other collectors out (advisory lock) and
+    /// holds a writer's touch of a taken row until it commits; the touch then records the blob
+    /// anew (so the writer re-uploads what the collector deleted).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_blob_collector_holds_off_touches_and_other_collectors() {
+        let Some(url) = pgcluster::database("code_blobs_race") else { return };
+        let (a, b, c) = (node(&url), node(&url), node(&url));
+        let sha = Sha256([0xd1; 32]);
+        a.write(move |tx| tx.touch_code_blob(&sha)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let collector = tokio::spawn(async move {
+            a.write(move |tx| {
+                let stale = tx.stale_code_blobs(10, 10)?;
+                locked_tx.send(()).unwrap();
+                // The object deletes happen here.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                tx.delete_code_blobs(&stale)?;
+                Ok::<_, StoreError>((stale, std::time::Instant::now()))
+            })
+            .await
+            .unwrap()
+        });
+        tokio::task::spawn_blocking(move || locked_rx.recv().unwrap()).await.unwrap();
+        assert_eq!(c.write(|tx| tx.stale_code_blobs(10, 10)).await.unwrap(), vec![], "one collector at a time");
+        b.write(move |tx| tx.touch_code_blob(&sha)).await.unwrap();
+        let touched = std::time::Instant::now();
+        let (taken, deleted_at) = collector.await.unwrap();
+        assert_eq!(taken, vec![sha]);
+        assert!(touched > deleted_at, "the touch waited for the collector's commit");
+        let rows = psql(&url, "SELECT count(*) FROM code_blobs");
+        assert_eq!(rows[0].get::<_, i64>(0), 1, "the touch recorded the blob anew");
+        // Fresh as of when the touch began (it waited ~500 ms for the collector).
+        assert_eq!(c.write(|tx| tx.stale_code_blobs(5_000, 10)).await.unwrap(), vec![], "and it is fresh");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

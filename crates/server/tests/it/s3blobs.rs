@@ -143,6 +143,10 @@ async fn a_bad_blobs_url_fails_the_start_with_the_reason_and_nothing_written() {
     refused(&["--blobs", "s3://Bad_Bucket/x"], &[], &["--blobs s3://Bad_Bucket/x", "is not a bucket name"]);
     refused(&["--blobs", "s3://bucket/x?endpont=http://h"], &[], &["unknown parameter 'endpont'"]);
     refused(&["--blobs", "/var/lib/blobs"], &[], &["expected file://DIR or s3://"]);
+    // A shared store with this node's own files for code (checked before the store is opened).
+    let pg = "postgres://versa@/postgres?host=/nonexistent";
+    refused(&["--store", pg], &[], &["file:// blobs are this node's own", "--single-node"]);
+    refused(&["--store", pg, "--blobs", "file:///tmp/versa-blobs"], &[], &["--single-node"]);
     // Endpoint down: a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let down = format!("s3://some-bucket/x?endpoint=http://127.0.0.1:{port}&path_style=true");
@@ -152,4 +156,36 @@ async fn a_bad_blobs_url_fails_the_start_with_the_reason_and_nothing_written() {
     let missing = blobs_url(m, "no-such-bucket");
     refused(&["--blobs", &missing], &moto_env(), &["no-such-bucket", "the bucket does not exist"]);
     assert!(objects(m, &m.bucket("untouched").await).await.is_empty());
+}
+
+/// Two nodes on one PostgreSQL store and one bucket: a function created on A runs on B from the
+/// code in the bucket, B serves its Code.Location, and B's collector removes what was deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_code_through_the_bucket() {
+    let Some(m) = moto::moto() else { return };
+    let Some(pg) = testkit::postgres::database("s3blobs_two_nodes") else { return };
+    let bucket = m.bucket("versa-shared").await;
+    let url = blobs_url(m, &bucket);
+    let grace = GRACE_MS.to_string();
+    let flags = ["--store", &pg, "--blobs", &url, "--blobs-gc-grace-ms", &grace, "--function-network", "host"];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = ServerProcess::spawn_env(bin(), dir_a.path(), &flags, &moto_env());
+    let b = ServerProcess::spawn_env(bin(), dir_b.path(), &flags, &moto_env());
+    let (ca, cb) =
+        (testkit::lambda_client(&a.endpoint(), "test", REGION), testkit::lambda_client(&b.endpoint(), "test", REGION));
+
+    let (one, two) = (testkit::zip::tagged("one"), testkit::zip::tagged("two"));
+    create(&ca, "one", one.clone()).await;
+    create(&ca, "two", two.clone()).await;
+    assert_eq!(invoke(&cb, "one").await, r#""one""#);
+    assert_eq!(download(&cb, &b, "two").await, two);
+    cb.delete_function().function_name("two").send().await.unwrap();
+    let started = Instant::now();
+    while objects(m, &bucket).await.contains(&object_key(&two)) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the unreferenced blob was not collected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(objects(m, &bucket).await, vec![object_key(&one)]);
+    assert_eq!(invoke(&ca, "one").await, r#""one""#);
+    assert!(a.terminate() && b.terminate());
 }

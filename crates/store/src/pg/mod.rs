@@ -18,6 +18,7 @@
 //! Core tables and methods are in `core.rs`; the services' (metrics, alarms, CodeDeploy,
 //! schedules, SQS, API Gateway, mappings) in `services.rs`.
 
+mod code_blobs;
 mod core;
 mod services;
 
@@ -46,7 +47,7 @@ use crate::{
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
-pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA];
+pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, code_blobs::SCHEMA];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
 pub const WRITER_CONNECTIONS: usize = 4;
@@ -1066,5 +1067,21 @@ impl WriteTx for PgTx<'_> {
 
     fn sqs_expire(&mut self, now_ms: i64, limit: usize) -> Result<u64, StoreError> {
         services::sqs_expire(&mut self.t, now_ms, limit)
+    }
+
+    fn touch_code_blob(&mut self, sha: &Sha256) -> Result<(), StoreError> {
+        code_blobs::touch_code_blob(&mut self.t, sha)
+    }
+
+    fn track_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::track_code_blobs(&mut self.t, shas)
+    }
+
+    fn stale_code_blobs(&mut self, grace_ms: i64, limit: usize) -> Result<Vec<Sha256>, StoreError> {
+        code_blobs::stale_code_blobs(&mut self.t, grace_ms, limit)
+    }
+
+    fn delete_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::delete_code_blobs(&mut self.t, shas)
     }
 }
