@@ -15,7 +15,7 @@ use model::name::Version;
 use model::policy::{FunctionUrl, Policy};
 use model::scope::{AccountId, Region, Scope};
 
-use super::pg_err;
+use super::{pg_err, prepared};
 use crate::codec;
 use crate::{
     AccessKeyRow, AccountUsage, AliasRow, ClaimedEvent, FunctionKey, LayerKey, QueueTotals, StoreError, UrlTarget,
@@ -140,19 +140,23 @@ const LATEST_LAYERS: i64 = 0;
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 fn rows(t: &mut Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Vec<postgres::Row>, StoreError> {
-    t.query(sql, params).map_err(pg_err)
+    let s = prepared(t, sql)?;
+    t.query(&s, params).map_err(pg_err)
 }
 
 fn opt(t: &mut Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Option<postgres::Row>, StoreError> {
-    t.query_opt(sql, params).map_err(pg_err)
+    let s = prepared(t, sql)?;
+    t.query_opt(&s, params).map_err(pg_err)
 }
 
 fn one(t: &mut Transaction<'_>, sql: &str, params: Params<'_>) -> Result<postgres::Row, StoreError> {
-    t.query_one(sql, params).map_err(pg_err)
+    let s = prepared(t, sql)?;
+    t.query_one(&s, params).map_err(pg_err)
 }
 
 fn exec(t: &mut Transaction<'_>, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-    t.execute(sql, params).map_err(pg_err)
+    let s = prepared(t, sql)?;
+    t.execute(&s, params).map_err(pg_err)
 }
 
 fn scope_of(account: &str, region: &str) -> Result<Scope, StoreError> {

@@ -59,6 +59,8 @@ pub const WRITE_QUEUE_DEPTH: usize = 1024;
 pub const READ_QUEUE_DEPTH: usize = 1024;
 /// How long connecting to the database may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most prepared statements a connection keeps (then it forgets them all and starts again).
+const STATEMENT_CACHE_MAX: usize = 512;
 /// The advisory lock that serialises migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7665_7273_615f_6d67;
 
@@ -230,6 +232,30 @@ impl Backend for PgBackend {
     }
 }
 
+thread_local! {
+    /// This thread's connection's prepared statements, by SQL text: each thread owns one
+    /// connection, so a thread-local cache is a per-connection cache. Cleared on reconnect.
+    static STATEMENTS: std::cell::RefCell<std::collections::HashMap<String, postgres::Statement>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `sql` prepared on this thread's connection, once per connection (a statement run by text
+/// costs a second round trip each time).
+pub(crate) fn prepared(t: &mut Transaction<'_>, sql: &str) -> Result<postgres::Statement, StoreError> {
+    if let Some(s) = STATEMENTS.with(|c| c.borrow().get(sql).cloned()) {
+        return Ok(s);
+    }
+    let statement = t.prepare(sql).map_err(pg_err)?;
+    STATEMENTS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= STATEMENT_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(sql.to_owned(), statement.clone());
+    });
+    Ok(statement)
+}
+
 /// One thread's connection, reopened when it broke.
 struct Conn {
     config: Config,
@@ -243,6 +269,8 @@ impl Conn {
             self.client = None;
         }
         if self.client.is_none() {
+            // Statements prepared on the old connection mean nothing on a new one.
+            STATEMENTS.with(|c| c.borrow_mut().clear());
             self.client = Some(connect(&self.config, &self.url)?);
         }
         Ok(self.client.as_mut().expect("connected above"))

@@ -1685,6 +1685,9 @@ pub(super) fn put_esm(t: &mut Transaction<'_>, row: &EsmRow) -> Result<(), Store
 }
 
 pub(super) fn delete_esm(t: &mut Transaction<'_>, uuid: &str) -> Result<bool, StoreError> {
+    // The mapping first: a checkpoint writer holding its key-share lock finishes before the
+    // checkpoints go (locking them first deadlocked with it).
+    exec(t, "SELECT 1 FROM esm_mappings WHERE uuid = $1 FOR UPDATE", &[&uuid])?;
     exec(t, "DELETE FROM esm_checkpoints WHERE uuid = $1", &[&uuid])?;
     Ok(exec(t, "DELETE FROM esm_mappings WHERE uuid = $1", &[&uuid])? > 0)
 }
