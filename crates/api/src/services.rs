@@ -434,8 +434,9 @@ pub(crate) async fn sqs(state: &ApiState, req: Request<Body>) -> Response<Body> 
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         (header("x-amz-target"), header("host").unwrap_or_else(|| state.listen.to_string()))
     };
-    let sender_id = crate::auth::credential(req.headers(), &query)
-        .map_or_else(|| scope.account.as_str().to_owned(), |c| c.access_key_id);
+    // SenderId: AWS reports the account id for the account's own (root) credentials, which is
+    // what every Versa access key is (there are no IAM users or roles).
+    let sender_id = scope.account.as_str().to_owned();
     let ctx = sqs::Context {
         account: scope.account.as_str().to_owned(),
         region: scope.region.as_str().to_owned(),

@@ -77,10 +77,28 @@ impl SourceKind {
 /// What the services answer about a mapping's source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceCheck {
-    Queue { fifo: bool, visibility_timeout_s: u32 },
-    Stream,
+    Queue {
+        fifo: bool,
+        visibility_timeout_s: u32,
+    },
+    /// A stream, with where LATEST is now in each of its shards: (shard id, the shard's last
+    /// sequence number, `None` when it has no record yet).
+    Stream {
+        latest: Vec<(String, Option<String>)>,
+    },
     Missing,
 }
+
+/// A stream checkpoint's key: the stream label and the shard, so a re-enabled stream (new
+/// label) never inherits an old cursor.
+pub fn shard_key(stream_arn: &str, shard: &str) -> String {
+    let label = stream_arn.rsplit('/').next().unwrap_or_default();
+    format!("{label}/{shard}")
+}
+
+/// The checkpoint of a LATEST mapping whose shard had no record when it was created: every
+/// record of the shard is after it.
+pub const SHARD_START: &str = "TRIM_HORIZON";
 
 /// Asks the SQS or DynamoDB Streams service about a source ARN, in the caller's scope.
 pub type EsmSources = std::sync::Arc<dyn Fn(Scope, String) -> store::BoxFuture<'static, SourceCheck> + Send + Sync>;
@@ -368,11 +386,11 @@ impl Control {
         let _ = self.esm_sources.set(sources);
     }
 
-    async fn check_source(&self, scope: &Scope, kind: SourceKind, arn: &str) -> Result<Option<(bool, u32)>> {
+    /// The source as the services see it (`None`: no services wired); a missing one is AWS's
+    /// error.
+    async fn check_source(&self, scope: &Scope, kind: SourceKind, arn: &str) -> Result<Option<SourceCheck>> {
         let Some(sources) = self.esm_sources.get() else { return Ok(None) };
         match (sources)(scope.clone(), arn.to_owned()).await {
-            SourceCheck::Queue { fifo, visibility_timeout_s } => Ok(Some((fifo, visibility_timeout_s))),
-            SourceCheck::Stream => Ok(None),
             SourceCheck::Missing => Err(ControlError::InvalidParameterValue(match kind {
                 SourceKind::Sqs => "Error occurred while ReceiveMessage. SQS Error Code: \
                                     AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified \
@@ -380,6 +398,7 @@ impl Control {
                     .to_owned(),
                 SourceKind::DynamoDbStream => format!("Stream not found: {arn}"),
             })),
+            found => Ok(Some(found)),
         }
     }
 
@@ -460,13 +479,24 @@ impl Control {
             let (scope, name, qualifier) = (scope.clone(), name.clone(), qualifier.clone());
             self.store.read(move |tx| function_timeout(tx, &scope, &name, qualifier.as_deref())).await?
         };
-        if let Some((fifo, visibility)) = self.check_source(scope, kind, &source).await? {
-            check_semantics(&doc, kind, fifo)?;
-            if visibility < timeout {
-                return Err(ControlError::InvalidParameterValue(format!(
-                    "Queue visibility timeout: {visibility} seconds is less than Function timeout: {timeout} seconds"
-                )));
+        // A LATEST mapping starts where LATEST is now, recorded with the mapping itself: a
+        // record written after this answer is delivered, whenever the poller first reads.
+        let mut checkpoints = Vec::new();
+        match self.check_source(scope, kind, &source).await? {
+            Some(SourceCheck::Queue { fifo, visibility_timeout_s: visibility }) => {
+                check_semantics(&doc, kind, fifo)?;
+                if visibility < timeout {
+                    return Err(ControlError::InvalidParameterValue(format!(
+                        "Queue visibility timeout: {visibility} seconds is less than Function timeout: {timeout} seconds"
+                    )));
+                }
             }
+            Some(SourceCheck::Stream { latest }) if input.starting_position.as_deref() == Some("LATEST") => {
+                for (shard, seq) in latest {
+                    checkpoints.push((shard_key(&source, &shard), seq.unwrap_or_else(|| SHARD_START.to_owned())));
+                }
+            }
+            _ => {}
         }
         doc.insert("EventSourceArn".into(), json!(source));
         doc.insert("FunctionArn".into(), json!(fn_arn));
@@ -494,6 +524,9 @@ impl Control {
                     )));
                 }
                 tx.put_esm(&row)?;
+                for (shard, seq) in &checkpoints {
+                    tx.put_esm_checkpoint(&row.uuid, shard, seq)?;
+                }
                 Ok(())
             })
             .await?;
@@ -568,7 +601,9 @@ impl Control {
                 Err(_) => None,
             }
         };
-        if let Some((fifo, visibility)) = self.check_source(scope, kind, &row.source_arn).await? {
+        if let Some(SourceCheck::Queue { fifo, visibility_timeout_s: visibility }) =
+            self.check_source(scope, kind, &row.source_arn).await?
+        {
             check_semantics(&doc, kind, fifo)?;
             if let Some(timeout) = timeout
                 && visibility < timeout

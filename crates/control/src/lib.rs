@@ -38,7 +38,7 @@ pub use crate::aliases::{AliasInput, AliasUpdate, RoutingInput};
 pub use crate::config::{CodeInput, ConfigPatch, LoggingPatch, VpcPatch};
 pub use crate::esm::{
     ESMS_MAX, ESMS_PER_SCOPE_MAX, EsmInput, EsmPage, EsmSources, LIST_PAGE_MAX as ESM_LIST_PAGE_MAX,
-    SETTLE_DELAY as ESM_SETTLE_DELAY, SourceCheck, SourceKind,
+    SETTLE_DELAY as ESM_SETTLE_DELAY, SHARD_START, SourceCheck, SourceKind, shard_key,
 };
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};

@@ -383,6 +383,94 @@ mod tests {
         assert!(last_sequence(&db, &arn).await.unwrap() > first);
     }
 
+    async fn stream_table(db: &DynamoDb, name: &str) -> (String, String) {
+        let table = json!({"TableName":name,"KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+               "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+               "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}});
+        let arn =
+            call(db, "CreateTable", table).await.1["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let shard = client.describe_stream(&arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+        (arn, shard)
+    }
+
+    #[tokio::test]
+    async fn shard_iterators_expire_after_15_minutes() {
+        use dynoxide::actions::get_shard_iterator as gsi;
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let (arn, shard) = stream_table(&db, "exp").await;
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"exp","Item":{"k":{"S":"a"}}})).await.0, 200);
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let (table, shard_id, position) = gsi::decode_shard_iterator(&it).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        // Handed out 14 minutes ago: still good; its NextShardIterator is a fresh one.
+        let young = gsi::encode_shard_iterator_at(&table, &shard_id, position, now - 14 * 60 * 1000);
+        let (s, v) = call(&db, "GetRecords", json!({"ShardIterator": young})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["Records"].as_array().unwrap().len(), 1);
+        let next = v["NextShardIterator"].as_str().unwrap();
+        let issued = gsi::decode_shard_iterator_issued(next).unwrap().3.unwrap();
+        assert!(issued >= now, "the next iterator starts a new 15 minutes");
+        // Over 15 minutes: AWS's ExpiredIteratorException.
+        let old = gsi::encode_shard_iterator_at(&table, &shard_id, position, now - 15 * 60 * 1000 - 1000);
+        let (s, v) = call(&db, "GetRecords", json!({"ShardIterator": old})).await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["__type"], "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException");
+        assert_eq!(v["message"], "The provided iterator exceeds the maximum age allowed.");
+    }
+
+    #[tokio::test]
+    async fn positions_before_the_trim_point_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let (arn, shard) = stream_table(&db, "trim").await;
+        for k in ["a", "b"] {
+            assert_eq!(call(&db, "PutItem", json!({"TableName":"trim","Item":{"k":{"S":k}}})).await.0, 200);
+        }
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let horizon = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let records = client.get_records(&horizon, 10).await.unwrap();
+        let seqs: Vec<String> = records["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned())
+            .collect();
+        let engine = db.database("123456789012", "eu-west-1").unwrap();
+        assert_eq!(dynoxide::embed::trim_stream_records(&engine, -10).unwrap(), 2);
+        let trimmed = |e: ClientError| {
+            assert_eq!(e.code, "TrimmedDataAccessException");
+            assert_eq!(e.message, "The data you are trying to access has been trimmed");
+        };
+        // An iterator handed out before the trim reads into trimmed records.
+        trimmed(client.get_records(&horizon, 10).await.unwrap_err());
+        // A position before the trim point, and AT the first trimmed record.
+        trimmed(client.get_shard_iterator(&arn, &shard, "AFTER_SEQUENCE_NUMBER", Some(&seqs[0])).await.unwrap_err());
+        trimmed(client.get_shard_iterator(&arn, &shard, "AT_SEQUENCE_NUMBER", Some(&seqs[1])).await.unwrap_err());
+        // After the last trimmed record, TRIM_HORIZON and LATEST are fine, and see what comes next.
+        let after = client.get_shard_iterator(&arn, &shard, "AFTER_SEQUENCE_NUMBER", Some(&seqs[1])).await.unwrap();
+        let horizon = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let latest = client.get_shard_iterator(&arn, &shard, "LATEST", None).await.unwrap();
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"trim","Item":{"k":{"S":"c"}}})).await.0, 200);
+        for it in [after, horizon, latest] {
+            let got = client.get_records(&it, 10).await.unwrap();
+            let keys: Vec<&str> = got["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["dynamodb"]["Keys"]["k"]["S"].as_str().unwrap())
+                .collect();
+            assert_eq!(keys, ["c"]);
+        }
+        // The trim point survives a restart.
+        drop(engine);
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let client = db.stream_client("123456789012", "eu-west-1");
+        trimmed(client.get_shard_iterator(&arn, &shard, "AFTER_SEQUENCE_NUMBER", Some(&seqs[0])).await.unwrap_err());
+    }
+
     #[tokio::test]
     async fn the_sweep_deletes_expired_items_with_a_service_remove_record() {
         let dir = tempfile::tempdir().unwrap();

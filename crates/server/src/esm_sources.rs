@@ -150,10 +150,23 @@ pub fn checks(sqs: sqs::Sqs, db: dynamodb::DynamoDb) -> control::EsmSources {
                     }
                     Err(_) => control::SourceCheck::Missing,
                 },
-                _ => match client(&db, &scope).describe_stream(&arn).await {
-                    Ok(_) => control::SourceCheck::Stream,
-                    Err(_) => control::SourceCheck::Missing,
-                },
+                _ => {
+                    let c = client(&db, &scope);
+                    let Ok(d) = c.describe_stream(&arn).await else { return control::SourceCheck::Missing };
+                    let mut latest = Vec::new();
+                    for shard in d["Shards"].as_array().into_iter().flatten() {
+                        let Some(id) = shard["ShardId"].as_str() else { continue };
+                        // A closed shard has nothing after LATEST; only open shards matter.
+                        if shard["SequenceNumberRange"].get("EndingSequenceNumber").is_some() {
+                            continue;
+                        }
+                        match c.latest_sequence(&arn, id).await {
+                            Ok(seq) => latest.push((id.to_owned(), seq)),
+                            Err(_) => return control::SourceCheck::Missing,
+                        }
+                    }
+                    control::SourceCheck::Stream { latest }
+                }
             }
         })
     })

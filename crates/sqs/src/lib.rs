@@ -12,6 +12,7 @@
 
 mod attrs;
 mod client;
+mod moves;
 mod ops;
 #[cfg(test)]
 mod proptests;
@@ -59,6 +60,14 @@ pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(
 pub const RETENTION_PASS_MAX: usize = 1_000;
 /// The time between two purges of one queue (AWS: 60 s).
 pub const PURGE_INTERVAL_MS: i64 = 60_000;
+/// How long after DeleteQueue a queue of the same name cannot be created (AWS: 60 s).
+pub const DELETED_RECENTLY_MS: i64 = 60_000;
+/// How long a FIFO ReceiveRequestAttemptId answers its first receive again (AWS: 5 minutes).
+pub const ATTEMPT_ID_WINDOW_MS: i64 = 5 * 60_000;
+/// Most remembered deleted queues and receive attempts (older ones are forgotten first).
+pub const REMEMBERED_MAX: usize = 10_000;
+/// A message's visibility may end at most this long after the receive (AWS: 12 hours).
+pub const TOTAL_VISIBILITY_MS: i64 = 43_200_000;
 
 /// An SQS error: its modelled shape (`__type`), its query code (`x-amzn-query-error`), status.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +124,7 @@ impl Error {
         )
     }
 
-    fn service(shape: &'static str, query_code: &'static str, message: impl Into<String>) -> Error {
+    pub(crate) fn service(shape: &'static str, query_code: &'static str, message: impl Into<String>) -> Error {
         Error::new(shape, query_code, message)
     }
 
@@ -149,7 +158,8 @@ pub struct Context {
     /// The request's `Host` (queue URLs are `<scheme>://<host>/<account>/<name>`).
     pub host: String,
     pub scheme: &'static str,
-    /// The access key id that signed, for `SenderId`.
+    /// `SenderId` of the messages sent: the caller's account id (AWS reports it for root
+    /// credentials; Versa's keys are the account's own).
     pub sender_id: String,
 }
 
@@ -183,9 +193,19 @@ pub struct Sqs {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A bounded in-memory map of recent facts (see `ops::remember`).
+pub(crate) type Remembered<K, V> = std::sync::Mutex<std::collections::HashMap<K, V>>;
+
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) waiters: waiters::Waiters,
+    /// Queues deleted in the last [`DELETED_RECENTLY_MS`]: (account, region, name) → when.
+    pub(crate) deleted: Remembered<(String, String, String), i64>,
+    /// FIFO ReceiveRequestAttemptIds of the last [`ATTEMPT_ID_WINDOW_MS`]: (queue, id) → the
+    /// receipt handles that receive returned, and when.
+    pub(crate) attempts: Remembered<(i64, String), (Vec<String>, i64)>,
+    /// Message move tasks (see `moves`).
+    pub(crate) moves: std::sync::Arc<moves::Tasks>,
     /// Set when the server stops: long polls answer at once (with what is there).
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) stopped: tokio::sync::Notify,
@@ -203,6 +223,9 @@ impl Sqs {
             inner: Arc::new(Inner {
                 store,
                 waiters: waiters::Waiters::default(),
+                deleted: std::sync::Mutex::default(),
+                attempts: std::sync::Mutex::default(),
+                moves: moves::new_tasks(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 stopped: tokio::sync::Notify::new(),
             }),

@@ -9,8 +9,9 @@ use store::{SqsMessageRow, SqsQueueRow};
 
 use crate::attrs::{self, Attr};
 use crate::{
-    BATCH_BYTES_MAX, BATCH_ENTRIES_MAX, Context, DEDUP_WINDOW_MS, Error, LIST_PAGE_MAX, MESSAGES_PER_QUEUE_MAX,
-    PURGE_INTERVAL_MS, QUEUE_BYTES_MAX, QUEUES_MAX, Sqs, TAGS_MAX, WAIT_SECONDS_MAX,
+    ATTEMPT_ID_WINDOW_MS, BATCH_BYTES_MAX, BATCH_ENTRIES_MAX, Context, DEDUP_WINDOW_MS, DELETED_RECENTLY_MS, Error,
+    LIST_PAGE_MAX, MESSAGES_PER_QUEUE_MAX, PURGE_INTERVAL_MS, QUEUE_BYTES_MAX, QUEUES_MAX, REMEMBERED_MAX, Sqs,
+    TAGS_MAX, TOTAL_VISIBILITY_MS, WAIT_SECONDS_MAX,
 };
 
 /// Longest queue name (AWS: 80, `.fifo` included).
@@ -21,6 +22,8 @@ const BATCH_ID_LEN_MAX: usize = 80;
 const GROUP_ID_LEN_MAX: usize = 128;
 /// Longest visibility timeout (AWS: 12 hours).
 const VISIBILITY_MAX: i64 = 43_200;
+/// Longest ReceiveRequestAttemptId (AWS: 128).
+const ATTEMPT_ID_LEN_MAX: usize = 128;
 /// Longest per-message delay (AWS: 15 minutes).
 const DELAY_MAX: i64 = 900;
 /// Tag key and value lengths (AWS: 128 and 256).
@@ -161,7 +164,34 @@ pub(crate) async fn dispatch(sqs: &Sqs, ctx: &Context, op: &str, i: &Value) -> R
             let id = q.row.id;
             sqs.inner.store.write(move |tx| tx.sqs_delete_queue(id)).await?;
             sqs.inner.waiters.wake(id);
+            remember(&sqs.inner.deleted, (q.row.account.clone(), q.row.region.clone(), q.row.name.clone()), now());
             Ok(json!({}))
+        }
+        "AddPermission" => add_permission(sqs, ctx, i).await,
+        "StartMessageMoveTask" => crate::moves::start(sqs, ctx, i).await,
+        "ListMessageMoveTasks" => crate::moves::list(sqs, i).await,
+        "CancelMessageMoveTask" => crate::moves::cancel(sqs, i),
+        "RemovePermission" => {
+            let q = sqs.by_url(ctx, i).await?;
+            let label =
+                i["Label"].as_str().filter(|l| !l.is_empty()).ok_or_else(|| Error::missing("Label"))?.to_owned();
+            update_doc(sqs, &q, move |d| {
+                let mut policy: Value =
+                    d.attrs.get("Policy").and_then(|p| serde_json::from_str(p).ok()).unwrap_or_else(|| json!({}));
+                let statements = policy["Statement"].as_array_mut();
+                let Some(list) = statements.filter(|l| l.iter().any(|st| st["Sid"] == label.as_str())) else {
+                    return Err(Error::parameter_value(&label, "Label", "can't find label."));
+                };
+                list.retain(|st| st["Sid"] != label.as_str());
+                if list.is_empty() {
+                    d.attrs.remove("Policy");
+                } else {
+                    d.attrs.insert("Policy".to_owned(), policy.to_string());
+                }
+                d.modified_ms = now();
+                Ok(())
+            })
+            .await
         }
         "PurgeQueue" => purge(sqs, ctx, i).await,
         "ListDeadLetterSourceQueues" => {
@@ -279,6 +309,105 @@ pub(crate) async fn dispatch(sqs: &Sqs, ctx: &Context, op: &str, i: &Value) -> R
     }
 }
 
+/// Remembers `key` at `at` in a bounded map, forgetting entries older than the longest window.
+pub(crate) fn remember<K: std::hash::Hash + Eq, V>(
+    map: &std::sync::Mutex<std::collections::HashMap<K, V>>,
+    key: K,
+    value: V,
+) where
+    V: Remembered,
+{
+    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    let t = now();
+    m.retain(|_, v| t - v.at() < ATTEMPT_ID_WINDOW_MS.max(DELETED_RECENTLY_MS));
+    if m.len() >= REMEMBERED_MAX {
+        return;
+    }
+    m.insert(key, value);
+}
+
+/// What [`remember`] keeps: something with a time.
+pub(crate) trait Remembered {
+    fn at(&self) -> i64;
+}
+
+impl Remembered for i64 {
+    fn at(&self) -> i64 {
+        *self
+    }
+}
+
+impl Remembered for (Vec<String>, i64) {
+    fn at(&self) -> i64 {
+        self.1
+    }
+}
+
+/// The SQS actions AddPermission may grant (without the `SQS:` prefix).
+const PERMISSION_ACTIONS: &[&str] = &[
+    "*",
+    "SendMessage",
+    "ReceiveMessage",
+    "DeleteMessage",
+    "ChangeMessageVisibility",
+    "GetQueueAttributes",
+    "GetQueueUrl",
+    "ListDeadLetterSourceQueues",
+    "PurgeQueue",
+    "ListQueueTags",
+    "ListQueues",
+];
+
+/// AddPermission: a statement `Label` in the queue's `Policy` attribute (stored and shown; Versa
+/// does not share queues across accounts).
+async fn add_permission(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Error> {
+    let q = sqs.by_url(ctx, i).await?;
+    let label = i["Label"].as_str().filter(|l| !l.is_empty()).ok_or_else(|| Error::missing("Label"))?.to_owned();
+    if label.len() > NAME_LEN_MAX || !label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        return Err(Error::parameter_value(
+            &label,
+            "Label",
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+        ));
+    }
+    let accounts = string_list(&i["AWSAccountIds"]);
+    if accounts.is_empty() {
+        return Err(Error::missing("AWSAccountIds"));
+    }
+    let actions = string_list(&i["Actions"]);
+    if actions.is_empty() {
+        return Err(Error::missing("Actions"));
+    }
+    if let Some(bad) = actions.iter().find(|a| !PERMISSION_ACTIONS.contains(&a.as_str())) {
+        return Err(Error::parameter_value(bad, "Actions", "Only the queue owner is allowed to invoke this action."));
+    }
+    let arn = q.arn();
+    let statement = json!({
+        "Sid": label,
+        "Effect": "Allow",
+        "Principal": {"AWS": accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect::<Vec<_>>()},
+        "Action": actions.iter().map(|a| format!("SQS:{a}")).collect::<Vec<_>>(),
+        "Resource": arn,
+    });
+    update_doc(sqs, &q, move |d| {
+        let mut policy: Value = d.attrs.get("Policy").and_then(|p| serde_json::from_str(p).ok()).unwrap_or_else(
+            || json!({"Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}),
+        );
+        if !policy["Statement"].is_array() {
+            policy["Statement"] = json!([]);
+        }
+        let list = policy["Statement"].as_array_mut().expect("an array");
+        if list.iter().any(|st| st["Sid"] == label.as_str()) {
+            return Err(Error::parameter_value(&label, "Label", "Already exists."));
+        }
+        list.push(statement);
+        d.attrs.insert("Policy".to_owned(), policy.to_string());
+        d.modified_ms = now();
+        Ok(())
+    })
+    .await
+}
+
 fn tag_map(v: &Value) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
     if let Some(m) = v.as_object() {
@@ -348,6 +477,10 @@ async fn create_queue(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Erro
     }
     let (account, region) = (ctx.account.clone(), ctx.region.clone());
     let n = name.clone();
+    let deleted_at = {
+        let deleted = sqs.inner.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        deleted.get(&(account.clone(), region.clone(), name.clone())).copied()
+    };
     sqs.inner
         .store
         .write(move |tx| {
@@ -365,6 +498,13 @@ async fn create_queue(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Erro
                     }
                 }
                 return Ok(());
+            }
+            if deleted_at.is_some_and(|t| now() - t < DELETED_RECENTLY_MS) {
+                return Err(Error::service(
+                    "QueueDeletedRecently",
+                    "AWS.SimpleQueueService.QueueDeletedRecently",
+                    "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
+                ));
             }
             if tx.sqs_queue_count(&account, &region)? >= QUEUES_MAX {
                 return Err(Error::service(
@@ -771,7 +911,38 @@ async fn receive(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Error> {
     let mut system_names = string_list(&i["MessageSystemAttributeNames"]);
     system_names.extend(string_list(&i["AttributeNames"]));
     let attr_names = string_list(&i["MessageAttributeNames"]);
+    let attempt = match i["ReceiveRequestAttemptId"].as_str() {
+        Some(a) if a.is_empty() || a.len() > ATTEMPT_ID_LEN_MAX || !a.bytes().all(|c| c.is_ascii_graphic()) => {
+            return Err(Error::parameter_value(
+                a,
+                "ReceiveRequestAttemptId",
+                "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
+            ));
+        }
+        // Standard queues ignore it (AWS: FIFO only).
+        Some(a) if q.doc.fifo() => Some((q.row.id, a.to_owned())),
+        _ => None,
+    };
+    // A retried FIFO receive (same attempt id within 5 minutes) answers the same messages and
+    // receipt handles while they are all still in flight from that receive.
+    if let Some(key) = &attempt {
+        let cached = {
+            let m = sqs.inner.attempts.lock().unwrap_or_else(|e| e.into_inner());
+            m.get(key).filter(|(_, at)| now() - at < ATTEMPT_ID_WINDOW_MS).map(|(h, _)| h.clone())
+        };
+        if let Some(handles) = cached
+            && let Some(rows) = sqs.still_in_flight(q.row.id, handles).await?
+        {
+            let messages: Vec<Value> =
+                rows.iter().map(|m| received_to_wire(&q, m, &system_names, &attr_names)).collect();
+            return Ok(if messages.is_empty() { json!({}) } else { json!({"Messages": messages}) });
+        }
+    }
     let got = sqs.receive(&q, max as usize, std::time::Duration::from_secs(wait as u64), vt).await?;
+    if let Some(key) = attempt {
+        let handles = got.iter().filter_map(|m| m.receipt.clone()).collect();
+        remember(&sqs.inner.attempts, key, (handles, now()));
+    }
     if got.is_empty() {
         return Ok(json!({}));
     }
@@ -846,22 +1017,31 @@ fn received_to_wire(q: &Queue, m: &SqsMessageRow, system_names: &[String], attr_
     Value::Object(v)
 }
 
-/// A receipt handle: the queue, the message and a fresh nonce, so an older receive's handle
-/// no longer matches.
-pub(crate) fn new_receipt(queue_id: i64, seq: i64) -> String {
-    let raw = format!("{queue_id}:{seq}:{}", uuid::Uuid::new_v4().simple());
+/// A receipt handle: the queue, the message, a fresh nonce (so an older receive's handle no
+/// longer matches) and when the receive happened (the 12-hour visibility limit counts from it).
+pub(crate) fn new_receipt(queue_id: i64, seq: i64, received_ms: i64) -> String {
+    let raw = format!("{queue_id}:{seq}:{}:{received_ms}", uuid::Uuid::new_v4().simple());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// `(queue id, message seq)` of a handle Versa issued.
 pub(crate) fn parse_receipt(h: &str) -> Option<(i64, i64)> {
+    parse_receipt_received(h).map(|(q, s, _)| (q, s))
+}
+
+/// `(queue id, message seq, when received)`; handles of older builds carry no time.
+pub(crate) fn parse_receipt_received(h: &str) -> Option<(i64, i64, Option<i64>)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let mut parts = raw.split(':');
     let q = parts.next()?.parse().ok()?;
     let s = parts.next()?.parse().ok()?;
     let nonce = parts.next()?;
-    (nonce.len() == 32 && parts.next().is_none()).then_some((q, s))
+    let received = match parts.next() {
+        None => None,
+        Some(t) => Some(t.parse().ok()?),
+    };
+    (nonce.len() == 32 && parts.next().is_none()).then_some((q, s, received))
 }
 
 impl Sqs {
@@ -1013,7 +1193,7 @@ impl Sqs {
                     m.receive_count += 1;
                     m.visible_ms = t + vt * 1000;
                     m.first_receive_ms.get_or_insert(t);
-                    m.receipt = Some(new_receipt(id, m.seq));
+                    m.receipt = Some(new_receipt(id, m.seq, t));
                     tx.sqs_update_message(&m)?;
                     out.push(m);
                 }
@@ -1069,6 +1249,27 @@ impl Sqs {
         }
     }
 
+    /// The messages these handles name, if every one is still in flight under its handle.
+    async fn still_in_flight(&self, id: i64, handles: Vec<String>) -> Result<Option<Vec<SqsMessageRow>>, Error> {
+        self.inner
+            .store
+            .read(move |tx| {
+                let t = now();
+                let mut out = Vec::new();
+                for h in handles {
+                    let Some((_, seq)) = parse_receipt(&h).filter(|(qid, _)| *qid == id) else { return Ok(None) };
+                    match tx.sqs_message(seq)? {
+                        Some(m) if m.queue_id == id && m.receipt.as_deref() == Some(h.as_str()) && m.visible_ms > t => {
+                            out.push(m)
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                Ok::<_, Error>(Some(out))
+            })
+            .await
+    }
+
     /// Deletes messages by receipt handle; a stale handle (the message gone or received
     /// again) succeeds, as on AWS.
     pub(crate) async fn delete(&self, q: &Queue, handles: Vec<String>) -> Result<Vec<Result<(), Error>>, Error> {
@@ -1120,10 +1321,19 @@ impl Sqs {
                 let t = now();
                 let mut out = Vec::new();
                 for (h, vt) in changes {
-                    let Some((_, seq)) = parse_receipt(&h).filter(|(qid, _)| *qid == id) else {
+                    let Some((_, seq, received)) = parse_receipt_received(&h).filter(|(qid, _, _)| *qid == id) else {
                         out.push(Err(Error::receipt_invalid(&h)));
                         continue;
                     };
+                    // The visibility of one receive ends at most 12 hours after it.
+                    if received.is_some_and(|r| t + vt * 1000 > r + TOTAL_VISIBILITY_MS) {
+                        out.push(Err(Error::parameter_value(
+                            vt,
+                            "VisibilityTimeout",
+                            "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
+                        )));
+                        continue;
+                    }
                     match tx.sqs_message(seq)? {
                         Some(mut m) if m.queue_id == id && m.receipt.as_deref() == Some(h.as_str()) => {
                             if m.visible_ms <= t {

@@ -103,6 +103,14 @@ pub enum DynoxideError {
     #[error("{0}")]
     LimitExceededException(String),
 
+    /// Versa: a DynamoDB Streams shard iterator older than 15 minutes.
+    #[error("{0}")]
+    ExpiredIteratorException(String),
+
+    /// Versa: a DynamoDB Streams position before the shard's trim point.
+    #[error("{0}")]
+    TrimmedDataAccessException(String),
+
     /// Access denied (e.g. non-existent resource ARN in tag operations).
     #[error("{0}")]
     AccessDeniedException(String),
@@ -219,6 +227,12 @@ impl DynoxideError {
             DynoxideError::LimitExceededException(_) => {
                 "com.amazonaws.dynamodb.v20120810#LimitExceededException"
             }
+            DynoxideError::ExpiredIteratorException(_) => {
+                "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException"
+            }
+            DynoxideError::TrimmedDataAccessException(_) => {
+                "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException"
+            }
             DynoxideError::AccessDeniedException(_) => {
                 "com.amazonaws.dynamodb.v20120810#AccessDeniedException"
             }
@@ -265,6 +279,8 @@ impl DynoxideError {
             DynoxideError::IdempotentParameterMismatchException(_) => "IdempotentParameterMismatch",
             DynoxideError::SerializationException(_) => "SerializationError",
             DynoxideError::LimitExceededException(_) => "RequestLimitExceeded",
+            DynoxideError::ExpiredIteratorException(_) => "ExpiredIterator",
+            DynoxideError::TrimmedDataAccessException(_) => "TrimmedDataAccess",
             DynoxideError::InternalServerError(_) => "InternalServerError",
             DynoxideError::UnsupportedCapability(_) => "UnsupportedOperation",
             #[cfg(any(feature = "native-sqlite", feature = "_has-encryption"))]

@@ -433,7 +433,10 @@ impl Storage {
         // Versa: the stream sequence high-water mark (see `next_stream_sequence_number`).
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS _versa_stream_sequence \
-             (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)",
+             (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL); \
+             CREATE TABLE IF NOT EXISTS _versa_stream_trimmed \
+             (table_name TEXT NOT NULL, shard_id TEXT NOT NULL, last INTEGER NOT NULL, \
+              PRIMARY KEY (table_name, shard_id))",
         )?;
         #[cfg(test)]
         OPENED_WITH_BUSY_TIMEOUT_MS.set(Some(self.conn.query_row(
@@ -2018,13 +2021,50 @@ impl Storage {
         Ok(next)
     }
 
-    /// Versa: deletes stream records older than `max_age_secs` (DynamoDB keeps 24 hours).
+    /// Versa: deletes stream records older than `max_age_secs` (DynamoDB keeps 24 hours), and
+    /// raises each shard's trim point (`_versa_stream_trimmed`: the highest sequence number
+    /// trimmed) in the same transaction, so a position before it is refused with
+    /// TrimmedDataAccessException instead of silently skipping what was trimmed.
     pub fn trim_stream_records(&self, max_age_secs: i64) -> Result<usize> {
         let cutoff = self.clock().now_unix_secs() as i64 - max_age_secs;
-        Ok(self.conn.execute(
-            "DELETE FROM _stream_records WHERE created_at < ?1",
-            params![cutoff],
-        )?)
+        self.begin_transaction()?;
+        let run = || -> Result<usize> {
+            self.conn.execute(
+                "INSERT INTO _versa_stream_trimmed (table_name, shard_id, last) \
+                 SELECT table_name, shard_id, MAX(CAST(sequence_number AS INTEGER)) FROM _stream_records \
+                 WHERE created_at < ?1 GROUP BY table_name, shard_id \
+                 ON CONFLICT(table_name, shard_id) DO UPDATE SET last = MAX(last, excluded.last)",
+                params![cutoff],
+            )?;
+            Ok(self.conn.execute(
+                "DELETE FROM _stream_records WHERE created_at < ?1",
+                params![cutoff],
+            )?)
+        };
+        match run() {
+            Ok(n) => {
+                self.commit()?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Versa: the highest sequence number trimmed from a shard (0: nothing trimmed yet).
+    pub fn stream_trim_point(&self, table_name: &str, shard_id: &str) -> Result<i64> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT last FROM _versa_stream_trimmed WHERE table_name = ?1 AND shard_id = ?2",
+                params![table_name, shard_id],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
     }
 
     /// Get stream records for a shard starting after a given sequence number.

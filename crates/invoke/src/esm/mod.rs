@@ -115,6 +115,16 @@ const STREAM_IDLE: Duration = Duration::from_millis(250);
 const STREAM_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// Most records one GetRecords returns.
 const STREAM_RECORDS_MAX: i64 = 1000;
+/// How a source error naming TrimmedDataAccessException starts (`code: message`).
+const TRIMMED: &str = "TrimmedDataAccessException";
+/// Longest tumbling window (TumblingWindowInSeconds' maximum).
+const TUMBLING_MAX: i64 = 900;
+/// Largest tumbling-window state (AWS: 1 MB per shard); beyond it the window ends early.
+const WINDOW_STATE_BYTES_MAX: usize = 1024 * 1024;
+/// Most lanes per shard (ParallelizationFactor's maximum).
+const PARALLELIZATION_MAX: i64 = 10;
+/// Most records one round of a parallel shard reads (BatchSize × ParallelizationFactor, capped).
+const ROUND_RECORDS_MAX: usize = 10_000;
 /// Payload bound of one batch (Lambda's 6 MB synchronous payload).
 const BATCH_BYTES_MAX: usize = 6 * 1024 * 1024;
 
@@ -264,9 +274,38 @@ pub fn batch_response(payload: &[u8], ids: &[&str]) -> Outcome {
     Outcome::Partial(idx)
 }
 
+/// A finished invocation: the function's answer, whether it failed, the version that ran.
+struct Ran {
+    payload: bytes::Bytes,
+    function_error: bool,
+    executed: String,
+}
+
 impl Poller {
     /// One synchronous invocation of the mapping's function (resolved now) with `payload`.
     async fn invoke(&self, doc: &Value, payload: Vec<u8>, ids: &[&str]) -> Outcome {
+        let report =
+            doc["FunctionResponseTypes"].as_array().is_some_and(|a| a.iter().any(|t| t == "ReportBatchItemFailures"));
+        match self.run(doc, payload).await {
+            Ok(r) if !r.function_error => {
+                if report {
+                    match batch_response(&r.payload, ids) {
+                        Outcome::Failed { function_error, .. } => {
+                            Outcome::Failed { function_error, executed_version: Some(r.executed) }
+                        }
+                        o => o,
+                    }
+                } else {
+                    Outcome::Success
+                }
+            }
+            Ok(r) => Outcome::Failed { function_error: true, executed_version: Some(r.executed) },
+            Err(o) => o,
+        }
+    }
+
+    /// Runs the mapping's function (resolved now) on `payload`; `Err` when it did not finish.
+    async fn run(&self, doc: &Value, payload: Vec<u8>) -> Result<Ran, Outcome> {
         let arn = doc["FunctionArn"].as_str().unwrap_or_default();
         let rest = arn.splitn(7, ':').nth(6).unwrap_or_default();
         let (name, qualifier) = match rest.split_once(':') {
@@ -278,12 +317,12 @@ impl Poller {
             // A deleted function or alias under the mapping is a function error (retries, DLQ).
             Err(e) => {
                 tracing::warn!(uuid = %self.uuid, error = %e, "event source mapping target not found");
-                return Outcome::Failed { function_error: false, executed_version: None };
+                return Err(Outcome::Failed { function_error: false, executed_version: None });
             }
         };
         let unreserved = match self.control.unreserved_concurrency(&self.scope).await {
             Ok(u) => u,
-            Err(e) => return Outcome::NotRun(e.to_string()),
+            Err(e) => return Err(Outcome::NotRun(e.to_string())),
         };
         let executed = target.version.to_string();
         let t = Target {
@@ -303,28 +342,14 @@ impl Poller {
             client_context: None,
             log_tail: false,
         };
-        let report =
-            doc["FunctionResponseTypes"].as_array().is_some_and(|a| a.iter().any(|t| t == "ReportBatchItemFailures"));
         match self.engine.invoke(t, request).await {
-            Ok(r) if !r.function_error => {
-                if report {
-                    match batch_response(&r.payload, ids) {
-                        Outcome::Failed { function_error, .. } => {
-                            Outcome::Failed { function_error, executed_version: Some(executed) }
-                        }
-                        o => o,
-                    }
-                } else {
-                    Outcome::Success
-                }
-            }
-            Ok(_) => Outcome::Failed { function_error: true, executed_version: Some(executed) },
+            Ok(r) => Ok(Ran { payload: r.payload, function_error: r.function_error, executed }),
             Err(e @ (InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments)) => {
-                Outcome::NotRun(e.to_string())
+                Err(Outcome::NotRun(e.to_string()))
             }
             Err(e) => {
                 tracing::warn!(uuid = %self.uuid, error = %e, "event source mapping invocation failed");
-                Outcome::Failed { function_error: false, executed_version: Some(executed) }
+                Err(Outcome::Failed { function_error: false, executed_version: Some(executed) })
             }
         }
     }
@@ -451,16 +476,7 @@ async fn sqs_batch(p: &Poller, queues: &dyn QueueSource, doc: &Value, queue: &st
     }
 }
 
-/// The stream label and shard as a checkpoint key: a re-enabled stream (new label) never
-/// inherits an old cursor.
-fn shard_key(stream_arn: &str, shard: &str) -> String {
-    let label = stream_arn.rsplit('/').next().unwrap_or_default();
-    format!("{label}/{shard}")
-}
-
-/// The checkpoint of a LATEST mapping whose shard had no record when it started: every record
-/// of the shard is after it.
-const SHARD_START: &str = "TRIM_HORIZON";
+use control::{SHARD_START, shard_key};
 
 fn sequence(r: &Value) -> &str {
     r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default()
@@ -505,11 +521,17 @@ async fn shard_worker(
 ) -> bool {
     let key = shard_key(stream, shard);
     let mut iterator: Option<String> = None;
+    // The open tumbling window (TumblingWindowInSeconds > 0): its state lives here; the
+    // checkpoint stays before the window until its final invoke succeeded, so a crash or a
+    // re-read replays the window from its start with a fresh state.
+    let mut open: Option<Tumbling> = None;
     loop {
         let Some(doc) = rx.borrow_and_update().clone() else { return false };
+        let tumbling = doc["TumblingWindowInSeconds"].as_i64().unwrap_or(0).clamp(0, TUMBLING_MAX);
         let it = match iterator.take() {
             Some(it) => it,
             None => {
+                open = None;
                 let checkpoint = match p.control.esm_checkpoints(&p.uuid).await {
                     Ok(c) => c.into_iter().find(|(k, _)| *k == key).map(|(_, s)| s),
                     Err(e) => {
@@ -521,8 +543,9 @@ async fn shard_worker(
                 let start = doc["StartingPosition"].as_str().unwrap_or("TRIM_HORIZON");
                 let checkpoint = match checkpoint {
                     None if start == "LATEST" => {
-                        // LATEST is fixed the first time and recorded before any batch, so a
-                        // restart resumes there and skips nothing written while it was down.
+                        // Create records LATEST with the mapping; a mapping stored before it did
+                        // (or a shard that appeared since) fixes it the first time, recorded
+                        // before any batch, so a restart skips nothing written while it was down.
                         let at = match streams.latest(&p.scope, stream, shard).await {
                             Ok(at) => at.unwrap_or_else(|| SHARD_START.to_owned()),
                             Err(e) => {
@@ -547,6 +570,15 @@ async fn shard_worker(
                     Some(seq) => streams.iterator(&p.scope, stream, shard, "AFTER_SEQUENCE_NUMBER", Some(seq)).await,
                     None => streams.iterator(&p.scope, stream, shard, start, None).await,
                 };
+                let r = match r {
+                    // The checkpoint is older than the trim horizon (24 h): those records are
+                    // gone for every reader; go on from the oldest one kept.
+                    Err(e) if e.starts_with(TRIMMED) => {
+                        tracing::warn!(uuid = %p.uuid, %stream, %shard, "records past the checkpoint were trimmed; going on from TRIM_HORIZON");
+                        streams.iterator(&p.scope, stream, shard, "TRIM_HORIZON", None).await
+                    }
+                    r => r,
+                };
                 match r {
                     Ok(it) => it,
                     Err(e) => {
@@ -557,8 +589,16 @@ async fn shard_worker(
                 }
             }
         };
-        let limit = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as u32;
-        let (mut records, mut next) = match streams.records(&p.scope, &it, limit).await {
+        let batch_size = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as usize;
+        // A tumbling window's state is one per shard: its records run in one lane.
+        let factor = if tumbling > 0 {
+            1
+        } else {
+            doc["ParallelizationFactor"].as_i64().unwrap_or(1).clamp(1, PARALLELIZATION_MAX) as usize
+        };
+        // One round: a batch per lane at most, all finished before the checkpoint moves.
+        let limit = (batch_size * factor).min(ROUND_RECORDS_MAX) as u32;
+        let (mut records, mut next) = match streams.records(&p.scope, &it, limit.min(STREAM_RECORDS_MAX as u32)).await {
             Ok(page) => page,
             Err(e) => {
                 // An expired or trimmed iterator: start again from the checkpoint.
@@ -568,6 +608,13 @@ async fn shard_worker(
             }
         };
         if records.is_empty() {
+            // A window whose time is over (and nothing more of it came) gets its final invoke.
+            if let Some(w) = &open
+                && stdx::time::now_ms() / 1000 >= w.start + w.secs
+            {
+                let w = open.take().expect("open");
+                close_window(p, queues, &doc, stream, shard, w, false).await;
+            }
             let Some(next) = next else { return true };
             iterator = Some(next);
             tokio::select! {
@@ -591,7 +638,8 @@ async fn shard_worker(
                 _ = tokio::time::sleep(left.min(STREAM_IDLE)) => {}
                 _ = rx.changed() => { next = Some(it); break }
             }
-            match streams.records(&p.scope, &it, limit - records.len() as u32).await {
+            let want = (limit - records.len() as u32).min(STREAM_RECORDS_MAX as u32);
+            match streams.records(&p.scope, &it, want).await {
                 Ok((more, n)) => {
                     records.extend(more);
                     next = n;
@@ -605,7 +653,39 @@ async fn shard_worker(
             }
         }
         let last = sequence(records.last().expect("not empty")).to_owned();
-        stream_batch(p, queues, &doc, stream, shard, records).await;
+        if tumbling > 0 {
+            tumble(p, queues, &doc, stream, shard, &mut open, records, tumbling).await;
+            match next {
+                Some(next) => iterator = Some(next),
+                None if !reread => {
+                    if let Some(w) = open.take() {
+                        close_window(p, queues, &doc, stream, shard, w, false).await;
+                    }
+                    return true;
+                }
+                None => {}
+            }
+            continue;
+        }
+        if factor == 1 {
+            stream_batch(p, queues, &doc, stream, shard, records, true).await;
+        } else {
+            // ParallelizationFactor: records go to lanes by item key, so one key's records stay
+            // in order in one lane; lanes run at once, each its batches in order. Checkpoints
+            // inside a batch are skipped (a lane ahead of another would pass its records); the
+            // round's end is the checkpoint, so a crash replays at most the round.
+            let doc = &doc;
+            let lanes = lanes(records, factor)
+                .into_iter()
+                .filter(|lane| !lane.is_empty())
+                .map(|lane| async move {
+                    for chunk in lane.chunks(batch_size) {
+                        stream_batch(p, queues, doc, stream, shard, chunk.to_vec(), false).await;
+                    }
+                })
+                .collect();
+            join_all(lanes).await;
+        }
         if let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &key, &last).await {
             // Not recorded: the batch is read again from the last checkpoint (at least once).
             tracing::warn!(uuid = %p.uuid, error = %e, "cannot record a checkpoint");
@@ -619,10 +699,225 @@ async fn shard_worker(
     }
 }
 
+/// An open tumbling window of a shard: its start (epoch seconds, a multiple of `secs`), the
+/// state the function returned last, and the last record it covered (the checkpoint its
+/// final invoke moves to).
+struct Tumbling {
+    start: i64,
+    secs: i64,
+    state: Value,
+    last: Option<String>,
+}
+
+/// The window a record belongs to: its creation second, rounded down to a multiple of `secs`.
+fn window_start(r: &Value, secs: i64) -> i64 {
+    let t = r["dynamodb"]["ApproximateCreationDateTime"].as_f64().unwrap_or(0.0) as i64;
+    t - t.rem_euclid(secs)
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ`, the window bounds' shape.
+fn window_time(secs: i64) -> String {
+    let ms = stdx::time::format_iso8601_ms(secs * 1000);
+    ms.strip_suffix(".000Z").map(|s| format!("{s}Z")).unwrap_or(ms)
+}
+
+/// Feeds records (in shard order) to tumbling windows: a batch of one window's records runs
+/// with the window's state and the function's `state` becomes the next; a record of a later
+/// window first closes the open one (its final invoke, then the checkpoint).
+#[allow(clippy::too_many_arguments)]
+async fn tumble(
+    p: &Poller,
+    queues: Option<&dyn QueueSource>,
+    doc: &Value,
+    stream: &str,
+    shard: &str,
+    window: &mut Option<Tumbling>,
+    records: Vec<Value>,
+    secs: i64,
+) {
+    let patterns = filter::patterns(doc);
+    let batch = doc["BatchSize"].as_i64().unwrap_or(100).clamp(1, STREAM_RECORDS_MAX) as usize;
+    let mut part: Vec<Value> = Vec::new();
+    for r in records {
+        let start = window_start(&r, secs);
+        if window.as_ref().is_some_and(|w| w.start != start) {
+            if let Some(w) = window.as_mut() {
+                window_batch(p, queues, doc, stream, shard, w, std::mem::take(&mut part)).await;
+            }
+            let w = window.take().expect("open");
+            close_window(p, queues, doc, stream, shard, w, false).await;
+        }
+        let w = window.get_or_insert_with(|| Tumbling { start, secs, state: json!({}), last: None });
+        w.last = Some(sequence(&r).to_owned());
+        if filter::matches_any(&patterns, &r) {
+            part.push(r);
+        }
+        if part.len() >= batch {
+            window_batch(p, queues, doc, stream, shard, w, std::mem::take(&mut part)).await;
+        }
+    }
+    if let Some(w) = window.as_mut() {
+        window_batch(p, queues, doc, stream, shard, w, part).await;
+    }
+}
+
+/// One invoke of an open window with its records; the answer's `state` is the window's next.
+/// A state over [`WINDOW_STATE_BYTES_MAX`] ends the window early: a final invoke with
+/// `isWindowTerminatedEarly`, then the same window goes on with a fresh state.
+async fn window_batch(
+    p: &Poller,
+    queues: Option<&dyn QueueSource>,
+    doc: &Value,
+    stream: &str,
+    shard: &str,
+    w: &mut Tumbling,
+    part: Vec<Value>,
+) {
+    if part.is_empty() {
+        return;
+    }
+    if let Some(state) = window_invoke(p, queues, doc, stream, shard, w, &part, false, false).await {
+        if state.to_string().len() > WINDOW_STATE_BYTES_MAX {
+            w.state = state;
+            window_invoke(p, queues, doc, stream, shard, w, &[], true, true).await;
+            w.state = json!({});
+        } else {
+            w.state = state;
+        }
+    }
+}
+
+/// The final invoke of a window (no records, its state, `isFinalInvokeForWindow`), then the
+/// checkpoint after its last record: the state is gone.
+async fn close_window(
+    p: &Poller,
+    queues: Option<&dyn QueueSource>,
+    doc: &Value,
+    stream: &str,
+    shard: &str,
+    mut w: Tumbling,
+    early: bool,
+) {
+    window_invoke(p, queues, doc, stream, shard, &mut w, &[], true, early).await;
+    if let Some(last) = &w.last
+        && let Err(e) = p.control.put_esm_checkpoint(&p.uuid, &shard_key(stream, shard), last).await
+    {
+        tracing::warn!(uuid = %p.uuid, error = %e, "cannot record a checkpoint");
+    }
+}
+
+/// Invokes the function for a window until it answers with a `state` object (an answer
+/// without one is a failure, as on AWS), retrying like any stream batch until
+/// MaximumRetryAttempts / MaximumRecordAgeInSeconds; then the OnFailure record of the records,
+/// and `None` (the window keeps its state).
+#[allow(clippy::too_many_arguments)]
+async fn window_invoke(
+    p: &Poller,
+    queues: Option<&dyn QueueSource>,
+    doc: &Value,
+    stream: &str,
+    shard: &str,
+    w: &mut Tumbling,
+    part: &[Value],
+    last: bool,
+    early: bool,
+) -> Option<Value> {
+    let max_retries = doc["MaximumRetryAttempts"].as_i64().unwrap_or(-1);
+    let max_age = doc["MaximumRecordAgeInSeconds"].as_i64().unwrap_or(-1);
+    let records: Vec<Value> = part
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["eventSourceARN"] = json!(stream);
+            r
+        })
+        .collect();
+    let event = json!({
+        "Records": records,
+        "window": {"start": window_time(w.start), "end": window_time(w.start + w.secs)},
+        "state": w.state,
+        "shardId": shard,
+        "eventSourceARN": stream,
+        "isFinalInvokeForWindow": last,
+        "isWindowTerminatedEarly": early,
+    });
+    let mut attempts: i64 = 0;
+    loop {
+        let (function_error, executed) = match p.run(doc, event.to_string().into_bytes()).await {
+            Ok(r) if !r.function_error => {
+                let answer: Value = serde_json::from_slice(&r.payload).unwrap_or(Value::Null);
+                match answer.get("state") {
+                    Some(state) if state.is_object() => {
+                        let _ = p.control.set_esm_processing_result(&p.uuid, "OK").await;
+                        return Some(state.clone());
+                    }
+                    _ => (Some(false), Some(r.executed)),
+                }
+            }
+            Ok(r) => (Some(true), Some(r.executed)),
+            Err(Outcome::NotRun(why)) => {
+                tracing::warn!(uuid = %p.uuid, %why, "window invoke not run; retrying");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+                continue;
+            }
+            Err(Outcome::Failed { function_error, executed_version }) => (Some(function_error), executed_version),
+            Err(_) => (None, None),
+        };
+        attempts += 1;
+        let now_s = stdx::time::now_ms() / 1000;
+        let oldest = part.first().and_then(|r| r["dynamodb"]["ApproximateCreationDateTime"].as_f64());
+        let condition = if max_retries >= 0 && attempts > max_retries {
+            Some("RetryAttemptsExhausted")
+        } else if max_age >= 0 && oldest.is_some_and(|t| now_s - t as i64 > max_age) {
+            Some("RecordAgeExceeded")
+        } else {
+            None
+        };
+        if let Some(condition) = condition {
+            if !part.is_empty() {
+                on_failure(p, queues, doc, stream, shard, part, condition, attempts, function_error, executed).await;
+            }
+            let _ = p.control.set_esm_processing_result(&p.uuid, "PROBLEM: Function call failed").await;
+            return None;
+        }
+        tokio::time::sleep(STREAM_RETRY_BACKOFF).await;
+    }
+}
+
+/// Splits a round's records into `n` lanes by item key (the records of one key in one lane,
+/// in shard order).
+fn lanes(records: Vec<Value>, n: usize) -> Vec<Vec<Value>> {
+    let mut out: Vec<Vec<Value>> = (0..n).map(|_| Vec::new()).collect();
+    for r in records {
+        // FNV-1a of the keys as JSON (serde_json's maps are sorted, so one key has one text).
+        let text = r["dynamodb"]["Keys"].to_string();
+        let hash =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        out[(hash % n as u64) as usize].push(r);
+    }
+    out
+}
+
+/// Runs the futures at once on this task; done when all are.
+async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
+    let mut futures: Vec<Option<Pin<Box<F>>>> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    std::future::poll_fn(|cx| {
+        for slot in futures.iter_mut() {
+            if let Some(f) = slot
+                && f.as_mut().poll(cx).is_ready()
+            {
+                *slot = None;
+            }
+        }
+        if futures.iter().all(Option::is_none) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await
+}
+
 /// Runs one stream batch to a final outcome (§4.2): success; partial failure retried from the
 /// lowest failed record; errors retried (blocking the shard) until MaximumRetryAttempts or
-/// MaximumRecordAgeInSeconds, bisecting when asked; then the OnFailure record. Checkpoints
-/// inside the batch as parts finish.
+/// MaximumRecordAgeInSeconds, bisecting when asked; then the OnFailure record. With `checkpoint`,
+/// checkpoints inside the batch as parts finish.
 async fn stream_batch(
     p: &Poller,
     queues: Option<&dyn QueueSource>,
@@ -630,6 +925,7 @@ async fn stream_batch(
     stream: &str,
     shard: &str,
     records: Vec<Value>,
+    checkpoint: bool,
 ) {
     let key = shard_key(stream, shard);
     let patterns = filter::patterns(doc);
@@ -673,7 +969,9 @@ async fn stream_batch(
             if failed_from > 0 {
                 let done = sequence(&part[failed_from - 1]).to_owned();
                 part.drain(..failed_from);
-                let _ = p.control.put_esm_checkpoint(&p.uuid, &key, &done).await;
+                if checkpoint {
+                    let _ = p.control.put_esm_checkpoint(&p.uuid, &key, &done).await;
+                }
             }
             let now_s = stdx::time::now_ms() / 1000;
             let oldest = part[0]["dynamodb"]["ApproximateCreationDateTime"].as_f64().unwrap_or(now_s as f64) as i64;
@@ -798,6 +1096,25 @@ mod tests {
             r#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#,
         ] {
             assert!(matches!(batch_response(whole.as_bytes(), &ids), Outcome::Failed { .. }), "{whole}");
+        }
+    }
+
+    #[test]
+    fn lanes_keep_each_keys_records_together_and_in_order() {
+        let rec = |k: &str, seq: u32| json!({"dynamodb": {"Keys": {"k": {"S": k}}, "SequenceNumber": seq.to_string()}});
+        let records: Vec<Value> = (0..60).map(|i| rec(&format!("key{}", i % 12), i)).collect();
+        let lanes = lanes(records, 4);
+        assert_eq!(lanes.len(), 4);
+        assert_eq!(lanes.iter().map(Vec::len).sum::<usize>(), 60);
+        assert!(lanes.iter().filter(|l| !l.is_empty()).count() > 1, "12 keys spread over lanes");
+        for lane in &lanes {
+            let seqs: Vec<u32> = lane.iter().map(|r| sequence(r).parse().unwrap()).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "shard order within a lane: {seqs:?}");
+        }
+        for k in 0..12 {
+            let key = json!({"k": {"S": format!("key{k}")}});
+            let holding = lanes.iter().filter(|l| l.iter().any(|r| r["dynamodb"]["Keys"] == key)).count();
+            assert_eq!(holding, 1, "key{k} in one lane");
         }
     }
 

@@ -8,7 +8,7 @@ use testkit::zip::Entry;
 
 use crate::support::*;
 
-fn example_zip(dir: &str) -> Vec<u8> {
+pub(crate) fn example_zip(dir: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(dir);
     let mut files = Vec::new();
     for e in std::fs::read_dir(&root).unwrap() {

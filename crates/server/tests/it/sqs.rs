@@ -12,6 +12,28 @@ async fn part(name: &str) -> serde_json::Value {
     boto3_script("sqs_boto3.py", &[&server.endpoint(), name]).await
 }
 
+/// Issue 14's SQS leftovers: the 12-hour visibility limit of a receive, QueueDeletedRecently,
+/// Add/RemovePermission, ReceiveRequestAttemptId on FIFO, SenderId.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visibility_limit_deleted_recently_permissions_and_attempt_ids() {
+    if !boto3_available() {
+        return;
+    }
+    let out = part("leftovers").await;
+    assert_eq!(out["attempt"], serde_json::json!(["f1", "f2"]), "{out}");
+    assert_eq!(out["deleted_recently"]["Status"], 400, "{out}");
+}
+
+/// Message move tasks: a dead-letter queue's messages go back to their source queue, as new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_move_tasks_redrive_a_dead_letter_queue() {
+    if !boto3_available() {
+        return;
+    }
+    let out = part("moves").await;
+    assert_eq!(out["moves"]["ApproximateNumberOfMessagesMoved"], 3, "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_send_receive_visibility_delete() {
     if !boto3_available() {

@@ -90,12 +90,14 @@ pub async fn execute<S: StorageBackend>(
 
     let label = meta.stream_label.clone().unwrap_or_default();
     let sid = streams::shard_id(&table_name);
-    let (start_seq, end_seq) = storage.get_shard_sequence_range(&table_name, &sid).await?;
+    let (start_seq, _) = storage.get_shard_sequence_range(&table_name, &sid).await?;
     let public = |seq: Option<String>| {
         seq.and_then(|s| s.parse().ok())
             .map(streams::format_sequence_number)
     };
-    let (start_seq, end_seq) = (public(start_seq), public(end_seq));
+    // Versa: the one shard never closes, and only a closed shard has an EndingSequenceNumber
+    // (a reader takes one as "drain and stop").
+    let (start_seq, end_seq) = (public(start_seq), None);
 
     Ok(DescribeStreamResponse {
         stream_description: StreamDescription {

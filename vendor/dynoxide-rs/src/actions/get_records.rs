@@ -79,10 +79,17 @@ pub async fn execute<S: StorageBackend>(
     storage: &S,
     request: GetRecordsRequest,
 ) -> Result<GetRecordsResponse> {
-    let (table_name, shard_id, position) = super::get_shard_iterator::decode_shard_iterator(
-        &request.shard_iterator,
-    )
-    .ok_or_else(|| DynoxideError::ValidationException("Invalid shard iterator".to_string()))?;
+    let (table_name, shard_id, position, issued_ms) =
+        super::get_shard_iterator::decode_shard_iterator_issued(&request.shard_iterator)
+            .ok_or_else(|| DynoxideError::ValidationException("Invalid shard iterator".to_string()))?;
+    // Versa: iterators live 15 minutes; a position whose next records were trimmed is refused.
+    if issued_ms.is_some_and(|t| {
+        super::get_shard_iterator::now_ms() - t > super::get_shard_iterator::ITERATOR_LIFETIME_MS
+    }) {
+        return Err(DynoxideError::ExpiredIteratorException(
+            super::get_shard_iterator::EXPIRED_ITERATOR_MESSAGE.to_string(),
+        ));
+    }
 
     let meta = storage
         .get_table_metadata(&table_name)
@@ -96,6 +103,12 @@ pub async fn execute<S: StorageBackend>(
     let view_type = meta
         .stream_view_type
         .unwrap_or_else(|| "NEW_AND_OLD_IMAGES".to_string());
+
+    if position < storage.stream_trim_point(&table_name, &shard_id).await? {
+        return Err(DynoxideError::TrimmedDataAccessException(
+            super::get_shard_iterator::TRIMMED_MESSAGE.to_string(),
+        ));
+    }
 
     let limit = request.limit.unwrap_or(1000).min(1000);
     let raw_records = storage

@@ -20,19 +20,44 @@ pub struct GetShardIteratorResponse {
     pub shard_iterator: Option<String>,
 }
 
-/// Shard iterator is a base64-encoded JSON of `{table_name, shard_id, position}`.
+/// Shard iterator is a base64-encoded JSON of `{table_name, shard_id, position, issued_ms}`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ShardIteratorData {
     table_name: String,
     shard_id: String,
     position: i64,
+    /// Versa: when the iterator was handed out (epoch ms); it expires
+    /// [`ITERATOR_LIFETIME_MS`] later. Absent in iterators of older builds (never expire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issued_ms: Option<i64>,
+}
+
+/// Versa: how long a shard iterator may be used (DynamoDB Streams: 15 minutes).
+pub const ITERATOR_LIFETIME_MS: i64 = 15 * 60 * 1000;
+
+/// Versa: the text of ExpiredIteratorException (the model's documented message).
+pub const EXPIRED_ITERATOR_MESSAGE: &str = "The provided iterator exceeds the maximum age allowed.";
+/// Versa: the text of TrimmedDataAccessException (as recorded from DynamoDB Streams).
+pub const TRIMMED_MESSAGE: &str = "The data you are trying to access has been trimmed";
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn encode_shard_iterator(table_name: &str, shard_id: &str, position: i64) -> String {
+    encode_shard_iterator_at(table_name, shard_id, position, now_ms())
+}
+
+/// An iterator as handed out at `issued_ms`.
+pub fn encode_shard_iterator_at(table_name: &str, shard_id: &str, position: i64, issued_ms: i64) -> String {
     let data = ShardIteratorData {
         table_name: table_name.to_string(),
         shard_id: shard_id.to_string(),
         position,
+        issued_ms: Some(issued_ms),
     };
     let json = serde_json::to_string(&data).unwrap_or_default();
     use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -40,10 +65,15 @@ pub fn encode_shard_iterator(table_name: &str, shard_id: &str, position: i64) ->
 }
 
 pub fn decode_shard_iterator(iterator: &str) -> Option<(String, String, i64)> {
+    decode_shard_iterator_issued(iterator).map(|(t, s, p, _)| (t, s, p))
+}
+
+/// As [`decode_shard_iterator`], with when it was handed out (`None`: an older build's).
+pub fn decode_shard_iterator_issued(iterator: &str) -> Option<(String, String, i64, Option<i64>)> {
     use base64::{Engine as _, engine::general_purpose::STANDARD};
     let bytes = STANDARD.decode(iterator).ok()?;
     let data: ShardIteratorData = serde_json::from_slice(&bytes).ok()?;
-    Some((data.table_name, data.shard_id, data.position))
+    Some((data.table_name, data.shard_id, data.position, data.issued_ms))
 }
 
 pub async fn execute<S: StorageBackend>(
@@ -87,14 +117,19 @@ pub async fn execute<S: StorageBackend>(
         ));
     }
 
+    // Versa: records up to the trim point are gone; TRIM_HORIZON starts after it and a
+    // position before it is refused.
+    let trimmed = storage
+        .stream_trim_point(&table_name, &request.shard_id)
+        .await?;
     let position = match kind {
-        "TRIM_HORIZON" => 0,
+        "TRIM_HORIZON" => trimmed,
         "LATEST" => {
             // Position at the shard's last record, so only later ones return.
             let (_, last) = storage
                 .get_shard_sequence_range(&table_name, &request.shard_id)
                 .await?;
-            last.and_then(|seq| seq.parse().ok()).unwrap_or(0)
+            last.and_then(|seq| seq.parse().ok()).unwrap_or(0).max(trimmed)
         }
         // AT includes the named record, so position just before it.
         "AT_SEQUENCE_NUMBER" => requested_sequence_number(&request)? - 1,
@@ -105,6 +140,9 @@ pub async fn execute<S: StorageBackend>(
             )));
         }
     };
+    if position < trimmed {
+        return Err(DynoxideError::TrimmedDataAccessException(TRIMMED_MESSAGE.to_string()));
+    }
 
     let iterator = encode_shard_iterator(&table_name, &request.shard_id, position);
 

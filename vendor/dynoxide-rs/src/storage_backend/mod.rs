@@ -895,6 +895,12 @@ pub trait StorageBackend: private::Sealed {
         shard_id: &str,
     ) -> Result<(Option<String>, Option<String>), BackendError>;
 
+    /// Versa: the highest sequence number trimmed from a shard (0: none; backends that never
+    /// trim keep the default).
+    async fn stream_trim_point(&self, _table_name: &str, _shard_id: &str) -> Result<i64, BackendError> {
+        Ok(0)
+    }
+
     // -----------------------------------------------------------------------
     // Cache tracking
     // -----------------------------------------------------------------------

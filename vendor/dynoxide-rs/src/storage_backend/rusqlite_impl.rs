@@ -638,6 +638,10 @@ impl StorageBackend for Storage {
         Storage::get_shard_sequence_range(self, table_name, shard_id).map_err(dyno_to_backend)
     }
 
+    async fn stream_trim_point(&self, table_name: &str, shard_id: &str) -> Result<i64, BackendError> {
+        Storage::stream_trim_point(self, table_name, shard_id).map_err(dyno_to_backend)
+    }
+
     async fn touch_cached_at(
         &self,
         table_name: &str,

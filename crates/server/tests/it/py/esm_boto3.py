@@ -438,6 +438,104 @@ def handler(event, context):
             "t": {"N": str(time.time_ns())}, "i": {"N": str(i)}})""")
 
 
+# The parallel stories' function: each batch sleeps, then writes each record it handled, with
+# the batch's start and end, into `seen` (durable across kill -9, like KILL_CODE).
+PAR_CODE = """import time, uuid, boto3
+seen = boto3.client("dynamodb")
+def handler(event, context):
+    t0 = time.time()
+    time.sleep(0.4)
+    t1 = time.time()
+    for i, r in enumerate(event["Records"]):
+        seen.put_item(TableName="seen", Item={"id": {"S": str(uuid.uuid4())},
+            "key": {"S": r["dynamodb"]["Keys"]["k"]["S"]}, "seq": {"S": r["dynamodb"]["SequenceNumber"]},
+            "v": {"N": r["dynamodb"]["NewImage"]["v"]["N"]}, "t0": {"N": repr(t0)}, "t1": {"N": repr(t1)},
+            "t": {"N": str(time.time_ns())}, "i": {"N": str(i)}})
+    return {}
+"""
+
+
+def seen_items():
+    items, start = [], None
+    while True:
+        args = {"TableName": "seen"}
+        if start:
+            args["ExclusiveStartKey"] = start
+        page = ddb.scan(**args)
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    items.sort(key=lambda it: (int(it["t"]["N"]), int(it["i"]["N"])))
+    return items
+
+
+def seen_table():
+    ddb.create_table(TableName="seen", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+
+
+def write_versions(keys, versions):
+    for v in versions:
+        for k in keys:
+            ddb.put_item(TableName="tab", Item={"k": {"S": k}, "v": {"N": str(v)}})
+
+
+def per_key_order(items, keys, versions):
+    """Every (key, version) handled; per key, the versions first seen in written order."""
+    want = {(k, v) for k in keys for v in versions}
+    got = {(it["key"]["S"], int(it["v"]["N"])) for it in items}
+    assert want <= got, f"missing {sorted(want - got)[:10]}"
+    for k in keys:
+        firsts = []
+        for it in items:
+            v = int(it["v"]["N"])
+            if it["key"]["S"] == k and v not in firsts:
+                firsts.append(v)
+        assert firsts == sorted(firsts), (k, firsts)
+    return len(items) - len(want)
+
+
+def overlap(items):
+    """The most batches running at one instant."""
+    spans = {(float(it["t0"]["N"]), float(it["t1"]["N"])) for it in items}
+    return max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+
+
+def stream_parallel():
+    """ParallelizationFactor 4: batches of one shard run at once, each key's records in order."""
+    seen_table()
+    keys, versions = [f"p{i}" for i in range(8)], range(3)
+    s, uuid = stream_setup(code=PAR_CODE, ParallelizationFactor=4, BatchSize=2)
+    write_versions(keys, versions)
+    until("every version of every key", lambda: len({(it["key"]["S"], it["v"]["N"]) for it in seen_items()}) >= 24,
+          limit=60)
+    items = seen_items()
+    dups = per_key_order(items, keys, versions)
+    most = overlap(items)
+    assert most >= 2, f"no two batches ran at once: {most}"
+    assert lam.get_event_source_mapping(UUID=uuid)["ParallelizationFactor"] == 4
+    return {"overlap": most, "duplicates": dups}
+
+
+def stream_parallel_kill_start():
+    seen_table()
+    s, uuid = stream_setup(code=PAR_CODE, ParallelizationFactor=3, BatchSize=4)
+    write_versions([f"q{i:02}" for i in range(20)], range(3))
+    time.sleep(1.5)  # batches in flight at the kill
+    return {"stream": s, "uuid": uuid}
+
+
+def stream_parallel_kill_finish():
+    keys = [f"q{i:02}" for i in range(20)]
+    write_versions(keys, range(3, 5))
+    until("every version of every key", lambda: len({(it["key"]["S"], it["v"]["N"]) for it in seen_items()}) >= 100,
+          limit=90)
+    dups = per_key_order(seen_items(), keys, range(5))
+    return {"duplicates": dups}
+
+
 def durable_records():
     """Every record the kill story's function handled, in the order it handled them."""
     items, start = [], None
@@ -570,6 +668,85 @@ def stream_latest_finish():
     return {"keys": keys}
 
 
+def stream_latest_create():
+    """LATEST is where the stream was when CreateEventSourceMapping answered, recorded with the
+    mapping: a record written right after the answer is delivered even though no poller has read
+    the shard yet (the mapping is created disabled, so none will until it is enabled); a record
+    written before the Create is not."""
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zipped(STREAM_CODE)}, Timeout=3)
+    s, real = stream("tab")
+    assert real, "DynamoDB is not served"
+    ddb.put_item(TableName="tab", Item={"k": {"S": "before"}})
+    m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=s, StartingPosition="LATEST",
+                                        Enabled=False)
+    ddb.put_item(TableName="tab", Item={"k": {"S": "after-create"}})
+    time.sleep(1.5)  # the supervisor rescans; a disabled mapping has no poller
+    lam.update_event_source_mapping(UUID=m["UUID"], Enabled=True)
+    wait_state(m["UUID"], "Enabled")
+    ddb.put_item(TableName="tab", Item={"k": {"S": "enabled"}})
+    until("two records", lambda: len(records()) >= 2)
+    time.sleep(1)
+    keys = [r["key"] for r in records()]
+    assert keys == ["after-create", "enabled"], keys
+    return {"keys": keys}
+
+
+TUMBLE_CODE = """import json
+def handler(event, context):
+    st = event["state"]
+    recs = event["Records"]
+    print("ESM " + json.dumps({"window": event["window"], "final": event["isFinalInvokeForWindow"],
+        "early": event["isWindowTerminatedEarly"], "state": st, "shard": event["shardId"],
+        "arn": event["eventSourceARN"], "records": [{"key": r["dynamodb"]["Keys"]["k"]["S"],
+        "t": r["dynamodb"]["ApproximateCreationDateTime"]} for r in recs]}))
+    total = int(st.get("sum", "0")) + sum(int(r["dynamodb"]["NewImage"]["v"]["N"]) for r in recs)
+    return {"state": {"sum": str(total), "n": str(int(st.get("n", "0")) + len(recs))}}
+"""
+
+
+def stream_tumbling():
+    """TumblingWindowInSeconds 3: windows aligned to multiples of 3 s; the state the function
+    returns comes back in the window's next invoke; a final invoke (no records,
+    isFinalInvokeForWindow) ends each window; the next window starts with {}."""
+    import datetime
+    s, uuid = stream_setup(code=TUMBLE_CODE, TumblingWindowInSeconds=3, BatchSize=1)
+    for i in range(1, 7):
+        ddb.put_item(TableName="tab", Item={"k": {"S": f"t{i}"}, "v": {"N": str(i)}})
+        time.sleep(0.4)
+    finals = lambda: [b for b in invocations() if b["final"]]
+    until("finals covering six records", lambda: sum(int(b["state"].get("n", "0")) for b in finals()) >= 6, limit=30)
+    batches = invocations()
+    parse = lambda t: datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    windows = {}
+    for b in batches:
+        start, end = parse(b["window"]["start"]), parse(b["window"]["end"])
+        assert end - start == 3 and start % 3 == 0, b["window"]
+        assert b["shard"] and b["arn"] == s and b["early"] is False, b
+        for r in b["records"]:
+            assert start <= r["t"] < end, (r, b["window"])
+        windows.setdefault(start, []).append(b)
+    total = 0
+    for start, bs in sorted(windows.items()):
+        *body, last = bs
+        assert last["final"] and last["records"] == [], bs
+        assert not any(b["final"] for b in body), bs
+        # The state chain: each invoke sees what the one before returned; a window starts at {}.
+        n = 0
+        for b in body:
+            assert int(b["state"].get("n", "0")) == n, (b, bs)
+            n += len(b["records"])
+        assert body[0]["state"] == {}, body
+        assert int(last["state"]["n"]) == n, (last, bs)
+        total += int(last["state"]["sum"])
+    assert total == 21, windows
+    keys = [r["key"] for b in batches for r in b["records"]]
+    assert keys == [f"t{i}" for i in range(1, 7)], keys
+    assert lam.get_event_source_mapping(UUID=uuid)["TumblingWindowInSeconds"] == 3
+    return {"windows": len(windows), "sum": total}
+
+
 def stream_window():
     """MaximumBatchingWindowInSeconds on a stream: records written 0.6 s apart come in one batch
     when the window is open; BatchSize still closes a batch first."""
@@ -633,4 +810,6 @@ def get():
 
 print(json.dumps({"api": api, "get": get, "sqs": sqs_story, "sqs-more": sqs_more, "stream": stream_story,
                   "stream-kill-start": stream_kill_start, "stream-kill-finish": stream_kill_finish,
-                  "stream-latest-start": stream_latest_start, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))
+                  "stream-latest-start": stream_latest_start, "stream-latest-create": stream_latest_create,
+                  "stream-parallel": stream_parallel, "stream-tumbling": stream_tumbling, "stream-parallel-kill-start": stream_parallel_kill_start,
+                  "stream-parallel-kill-finish": stream_parallel_kill_finish, "tags": tags, "stream-window": stream_window, "stream-latest-finish": stream_latest_finish}[mode](), default=str))

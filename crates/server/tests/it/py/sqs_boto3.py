@@ -370,6 +370,114 @@ elif part == "tags":
     assert "Tags" not in sqs.list_queue_tags(QueueUrl=url)
     out["ok"] = True
 
+elif part == "leftovers":
+    # The 12-hour limit of one receive's visibility, counted from the receive.
+    url = sqs.create_queue(QueueName="vis")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="m")
+    h = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    time.sleep(1.1)
+    e = error_of(sqs.change_message_visibility, QueueUrl=url, ReceiptHandle=h, VisibilityTimeout=43200)
+    assert e["QueryErrorCode"] == "InvalidParameterValue" or e["Code"] == "InvalidParameterValue", e
+    assert e["Message"] == ("Value 43200 for parameter VisibilityTimeout is invalid. Reason: Total "
+                            "VisibilityTimeout for the message is beyond the limit [43200 seconds]"), e
+    out["visibility_cap"] = e
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=h, VisibilityTimeout=43000)
+    batch = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+        {"Id": "a", "ReceiptHandle": h, "VisibilityTimeout": 43199}])
+    assert batch["Failed"][0]["Code"] == "InvalidParameterValue", batch
+
+    # QueueDeletedRecently: the same name within 60 s of DeleteQueue; another name is fine.
+    sqs.delete_queue(QueueUrl=url)
+    e = error_of(sqs.create_queue, QueueName="vis")
+    assert e["QueryErrorCode"] == "AWS.SimpleQueueService.QueueDeletedRecently" or \
+        e["Code"] == "AWS.SimpleQueueService.QueueDeletedRecently", e
+    assert e["Message"] == ("You must wait 60 seconds after deleting a queue before you can create another "
+                            "with the same name."), e
+    assert e["Status"] == 400, e
+    out["deleted_recently"] = e
+    error_of(sqs.get_queue_url, QueueName="vis")  # and nothing was created
+    sqs.create_queue(QueueName="vis2")
+
+    # AddPermission / RemovePermission: statements of the queue's Policy.
+    url = sqs.create_queue(QueueName="perm")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.add_permission(QueueUrl=url, Label="send", AWSAccountIds=["111122223333"], Actions=["SendMessage"])
+    sqs.add_permission(QueueUrl=url, Label="all", AWSAccountIds=["444455556666"], Actions=["*"])
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Id"] == f"{arn}/SQSDefaultPolicy", policy
+    assert [s["Sid"] for s in policy["Statement"]] == ["send", "all"], policy
+    assert policy["Statement"][0] == {"Sid": "send", "Effect": "Allow",
+                                      "Principal": {"AWS": ["arn:aws:iam::111122223333:root"]},
+                                      "Action": ["SQS:SendMessage"], "Resource": arn}, policy
+    dup = error_of(sqs.add_permission, QueueUrl=url, Label="send", AWSAccountIds=["111122223333"],
+                   Actions=["SendMessage"])
+    assert dup["Message"] == "Value send for parameter Label is invalid. Reason: Already exists.", dup
+    sqs.remove_permission(QueueUrl=url, Label="send")
+    gone = error_of(sqs.remove_permission, QueueUrl=url, Label="send")
+    assert gone["Message"] == "Value send for parameter Label is invalid. Reason: can't find label.", gone
+    sqs.remove_permission(QueueUrl=url, Label="all")
+    assert "Policy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    out["permissions"] = {"duplicate": dup, "missing": gone}
+
+    # ReceiveRequestAttemptId on FIFO: a retry answers the same messages and handles while they
+    # are in flight; after a delete it is a new receive.
+    furl = sqs.create_queue(QueueName="att.fifo", Attributes={"FifoQueue": "true",
+                                                              "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for b in ("f1", "f2", "f3"):
+        sqs.send_message(QueueUrl=furl, MessageBody=b, MessageGroupId="g")
+    first = sqs.receive_message(QueueUrl=furl, MaxNumberOfMessages=2, ReceiveRequestAttemptId="try-1")["Messages"]
+    again = sqs.receive_message(QueueUrl=furl, MaxNumberOfMessages=2, ReceiveRequestAttemptId="try-1")["Messages"]
+    assert [(m["Body"], m["ReceiptHandle"]) for m in first] == [(m["Body"], m["ReceiptHandle"]) for m in again], \
+        (first, again)
+    assert [m["Body"] for m in first] == ["f1", "f2"], first
+    # Another attempt id finds the group in flight: nothing.
+    assert "Messages" not in sqs.receive_message(QueueUrl=furl, ReceiveRequestAttemptId="try-2")
+    for m in first:
+        sqs.delete_message(QueueUrl=furl, ReceiptHandle=m["ReceiptHandle"])
+    after = sqs.receive_message(QueueUrl=furl, MaxNumberOfMessages=2, ReceiveRequestAttemptId="try-1")["Messages"]
+    assert [m["Body"] for m in after] == ["f3"], after
+    bad = error_of(sqs.receive_message, QueueUrl=furl, ReceiveRequestAttemptId="x" * 129)
+    assert "ReceiveRequestAttemptId" in bad["Message"], bad
+    out["attempt"] = [m["Body"] for m in first]
+
+    # SenderId is the account (Versa's keys are the account's own, as root's are on AWS).
+    sqs.send_message(QueueUrl=furl, MessageBody="who", MessageGroupId="h")
+    m = sqs.receive_message(QueueUrl=furl, MessageSystemAttributeNames=["SenderId"])["Messages"][0]
+    out["sender"] = m["Attributes"]["SenderId"]
+    assert out["sender"] == "000000000000", m
+
+elif part == "moves":
+    # DLQ redrive: a message move task sends a dead-letter queue's messages back to their source.
+    dlq = sqs.create_queue(QueueName="mv-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    src = sqs.create_queue(QueueName="mv-src", Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})})["QueueUrl"]
+    src_arn = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    ids = {sqs.send_message(QueueUrl=src, MessageBody=f"m{i}")["MessageId"] for i in range(3)}
+    sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert "Messages" not in sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10), "moved to the DLQ"
+    assert attrs(dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "3"
+    not_dlq = error_of(sqs.start_message_move_task, SourceArn=src_arn)
+    assert not_dlq["Message"] == "Source queue must be configured as a Dead Letter Queue.", not_dlq
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    deadline = time.time() + 10
+    while True:
+        task = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]
+        if task["Status"] == "COMPLETED":
+            break
+        assert time.time() < deadline, task
+        time.sleep(0.1)
+    assert task["ApproximateNumberOfMessagesMoved"] == 3 and task["SourceArn"] == dlq_arn, task
+    assert "TaskHandle" not in task, task
+    back = sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert {m["MessageId"] for m in back} == ids, back
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in back), back
+    assert all("DeadLetterQueueSourceArn" not in m["Attributes"] for m in back), back
+    assert attrs(dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "0"
+    gone = error_of(sqs.cancel_message_move_task, TaskHandle=handle)
+    assert gone["Code"] == "ResourceNotFoundException", gone
+    out["moves"] = task
+
 elif part == "kill-before":
     url = sqs.create_queue(QueueName="durable", Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="in-flight")
