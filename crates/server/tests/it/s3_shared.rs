@@ -96,7 +96,7 @@ async fn two_nodes_serve_the_same_buckets_objects_and_notifications() {
     // Deleted through B: gone through A.
     sb.delete_object().bucket("photos").key("a/1.jpg").send().await.unwrap();
     let gone = sa.get_object().bucket("photos").key("a/1.jpg").send().await.unwrap_err();
-    assert_eq!(gone.into_service_error().is_no_such_key(), true);
+    assert!(gone.into_service_error().is_no_such_key());
     assert!(a.terminate());
     assert!(b.terminate());
 }
