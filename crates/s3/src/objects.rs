@@ -301,6 +301,8 @@ pub async fn delete_objects(inner: &Arc<Inner>, call: &Call, body: Body) -> Resu
             let now = stdx::time::now_ms();
             let (outcomes, files, staged) = inner.db.write(|tx| {
                 let b = owned_bucket(tx, &bucket, &origin.account)?;
+                let named: Vec<&str> = requested.iter().map(|(k, _)| k.as_str()).collect();
+                store::lock_keys(tx, &bucket, &named)?;
                 let (mut outcomes, mut files, mut events) = (Vec::new(), Vec::new(), Vec::new());
                 for (key, version) in &requested {
                     if key.len() > KEY_BYTES_MAX {

@@ -300,6 +300,13 @@ pub fn put_object(tx: &Tx<'_>, bucket: &str, o: &ObjectRow) -> DbResult<Option<S
     on!(tx, put_object(bucket, o))
 }
 
+/// Locks the keys of `bucket` (in one global order, so that two writers of overlapping key sets
+/// never deadlock) until the transaction ends; nothing on SQLite (one writer). For writes of
+/// several keys in one transaction (DeleteObjects).
+pub fn lock_keys(tx: &Tx<'_>, bucket: &str, keys: &[&str]) -> DbResult<()> {
+    on!(tx, lock_keys(bucket, keys))
+}
+
 /// Deletes the object; returns its data file if it existed.
 pub fn delete_object(tx: &Tx<'_>, bucket: &str, key: &str) -> DbResult<Option<String>> {
     on!(tx, delete_object(bucket, key))

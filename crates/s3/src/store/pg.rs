@@ -396,14 +396,30 @@ pub(super) fn set_notification(t: &mut Transaction<'_>, _write: bool, name: &str
 
 /// Locks `(bucket, key)` until the transaction ends.
 fn lock_key(t: &mut Transaction<'_>, bucket: &str, key: &str) -> DbResult<()> {
+    t.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&OBJECT_KEY_LOCK_CLASS, &key_lock_id(bucket, key)])?;
+    Ok(())
+}
+
+/// The advisory lock id of `(bucket, key)`.
+fn key_lock_id(bucket: &str, key: &str) -> i32 {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     h.update(bucket.as_bytes());
     h.update([0u8]);
     h.update(key.as_bytes());
     let d = h.finalize();
-    let id = i32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-    t.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&OBJECT_KEY_LOCK_CLASS, &id])?;
+    i32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+/// Locks several keys in the order of their lock ids (one global order: no deadlock between
+/// two writers of overlapping key sets).
+pub(super) fn lock_keys(t: &mut Transaction<'_>, _write: bool, bucket: &str, keys: &[&str]) -> DbResult<()> {
+    let mut ids: Vec<i32> = keys.iter().map(|k| key_lock_id(bucket, k)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        t.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&OBJECT_KEY_LOCK_CLASS, &id])?;
+    }
     Ok(())
 }
 
@@ -457,6 +473,7 @@ pub(super) fn delete_object(
     bucket: &str,
     key: &str,
 ) -> DbResult<Option<String>> {
+    lock_key(t, bucket, key)?;
     Ok(t.query_opt(
         "DELETE FROM s3_objects WHERE bucket = $1 AND key = $2 RETURNING file",
         &[&bucket, &key.as_bytes()],

@@ -230,6 +230,11 @@ pub(super) fn insert_bucket(c: &Connection, b: &BucketRow) -> rusqlite::Result<b
 }
 
 /// Nothing to lock: one writer connection.
+pub(super) fn lock_keys(_c: &Connection, _bucket: &str, _keys: &[&str]) -> rusqlite::Result<()> {
+    Ok(())
+}
+
+/// Nothing to lock: one writer connection.
 pub(super) fn lock_bucket(_c: &Connection, _name: &str) -> rusqlite::Result<()> {
     Ok(())
 }

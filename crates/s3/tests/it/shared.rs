@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, Event, LambdaFunctionConfiguration, NotificationConfiguration,
+    CompletedMultipartUpload, CompletedPart, Delete, Event, LambdaFunctionConfiguration, NotificationConfiguration,
+    ObjectIdentifier,
 };
 use s3::{Backends, Metadata, ObjectBytes, S3Limits};
 
@@ -156,11 +157,21 @@ async fn story(a: &TestS3, b: &TestS3, large: bool) {
     assert_eq!(a.s3.pending_events().await, Some(0));
     assert_eq!(b.s3.pending_events().await, Some(0));
 
-    // Empty the bucket and delete it through A.
+    // Empty the bucket (one DeleteObjects, its keys locked in one order) and delete it through A.
     let all = ca.list_objects_v2().bucket("shared").send().await.unwrap();
-    for o in all.contents() {
-        ca.delete_object().bucket("shared").key(o.key().unwrap()).send().await.unwrap();
-    }
+    let ids: Vec<ObjectIdentifier> =
+        all.contents().iter().map(|o| ObjectIdentifier::builder().key(o.key().unwrap()).build().unwrap()).collect();
+    let n = ids.len();
+    assert_eq!(n, if large { 10 } else { 9 });
+    let deleted = ca
+        .delete_objects()
+        .bucket("shared")
+        .delete(Delete::builder().set_objects(Some(ids)).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted().len(), n);
+    assert!(cb.list_objects_v2().bucket("shared").send().await.unwrap().contents().is_empty());
     ca.delete_bucket().bucket("shared").send().await.unwrap();
     assert_eq!(code(&cb.head_bucket().bucket("shared").send().await.unwrap_err()), "NotFound");
 }
