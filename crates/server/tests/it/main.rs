@@ -30,6 +30,7 @@ mod isolation;
 mod layers;
 mod lifecycle;
 mod logs;
+mod logs_postgres;
 mod messages;
 mod metrics;
 mod metrics_cli;
