@@ -203,6 +203,21 @@ impl Server {
         if config.auth == api::AuthMode::Sigv4 {
             credentials::write_file_unless_present(dir, &keys, new_root_key.is_some())?;
         }
+        // The S3 service follows the store and the blobs: its metadata in the same database,
+        // its object bytes in the same bucket (under `<prefix>/s3`).
+        let s3_backends = s3::Backends {
+            metadata: match &config.store {
+                StoreLocation::Postgres(url) => s3::Metadata::Postgres { url: url.clone() },
+                _ => s3::Metadata::Sqlite,
+            },
+            bytes: match &s3_blobs {
+                Some(b) => {
+                    let (store, prefix) = b.shared_store("s3");
+                    s3::ObjectBytes::ObjectStore { store, prefix }
+                }
+                None => s3::ObjectBytes::Files,
+            },
+        };
         let (blobs, code_gc): (Arc<dyn blobs::BlobBackend>, _) = match (s3_blobs, &config.blobs) {
             (Some(s3), _) => (s3, control::CodeGc::Shared { grace: config.blobs_gc_grace }),
             (None, Some(blobs::BlobsUrl::File(path))) => (
@@ -220,7 +235,7 @@ impl Server {
 
         let logs = open_logs(&config.store, dir, config.log_limits).await?;
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
-        let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
+        let s3 = s3::S3::open_with(&dir.join("s3"), config.s3_limits.clone(), notifier.clone(), s3_backends)
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
         let dynamodb = dynamodb::DynamoDb::open(&dir.join("dynamodb"))
             .map_err(|e| anyhow::anyhow!("cannot open the DynamoDB storage: {e}"))?;

@@ -44,6 +44,7 @@ mod proptests;
 mod provisioned;
 mod s3;
 mod s3_outbox;
+mod s3_shared;
 mod s3blobs;
 mod sandbox;
 mod schedules;
