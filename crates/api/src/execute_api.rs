@@ -220,6 +220,7 @@ async fn serve_inner(
                     raw_query: (!request.raw_query.is_empty()).then_some(request.raw_query.as_str()),
                     headers: &raw_headers,
                 };
+                crate::verify::prefetch(state, &parts).await;
                 match crate::verify::execute_api(state, &parts, &request.body) {
                     Ok(caller) => {
                         request.iam = Some(exec::IamCaller {

@@ -156,6 +156,7 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
         raw_query: raw_query.as_deref(),
         headers: &parts.headers,
     };
+    prefetch(state, &request).await;
     let (auth, key) = match identify(state, kind, &request) {
         Ok(found) => found,
         Err(refusal) => {
@@ -203,6 +204,16 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
     };
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, body))
+}
+
+/// Several nodes: a key this node does not know yet (created on another node a moment ago) is
+/// read from the store once, bounded by `control::keys`' miss limits. Nothing on one node.
+pub(crate) async fn prefetch(state: &ApiState, request: &sigv4::RequestParts<'_>) {
+    if state.keys.shared()
+        && let Ok(Some(auth)) = sigv4::parse(request)
+    {
+        let _ = state.keys.fetch(&auth.access_key_id).await;
+    }
 }
 
 /// The credential scope's service of execute-api requests.

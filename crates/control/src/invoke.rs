@@ -162,11 +162,24 @@ impl Control {
                 None => self.resolutions.invalidate_all(),
             },
             store::Notice::Events => self.events_queued.notify_one(),
+            store::Notice::Keys(access_key_id) => {
+                if let Some(keys) = self.keys.get() {
+                    keys.apply_notice(Some(access_key_id));
+                }
+            }
             store::Notice::Reconnected => {
                 self.resolutions.invalidate_all();
                 self.forget_all_unreserved();
+                if let Some(keys) = self.keys.get() {
+                    keys.apply_notice(None);
+                }
             }
         }
+    }
+
+    /// Wires the access keys in: other nodes' key notices (and listener reconnects) reach them.
+    pub fn set_keys(&self, keys: Arc<crate::keys::Keys>) {
+        let _ = self.keys.set(keys);
     }
 
     /// Resolves an Invoke's `FunctionName` and `Qualifier` to the version to run, drawing a

@@ -2,14 +2,25 @@
 //! secrets sealed, and the temporary keys each execution environment gets, kept in memory.
 //!
 //! SigV4 needs the secret itself (the verifier recomputes the HMAC), so secrets cannot be
-//! hashed; they are sealed with a key that lives outside the database (`<data dir>/keys.seal`,
-//! created by the server): a copy of `versa.db` alone does not reveal them. The seal is
-//! HMAC-SHA256 in counter mode with an HMAC-SHA256 tag over nonce and ciphertext
+//! hashed; they are sealed with a key that lives outside the database on a single node
+//! (`<data dir>/keys.seal`, created by the server): a copy of `versa.db` alone does not reveal
+//! them. Nodes sharing a store (PostgreSQL) share the seal key through its `cluster_settings`
+//! (created once by the first node), so there the database's access control protects it. The
+//! seal is HMAC-SHA256 in counter mode with an HMAC-SHA256 tag over nonce and ciphertext
 //! (encrypt-then-MAC), bound to the key id.
 //!
-//! **Invariant:** the server is the only writer of a data dir (its lock), so the in-memory
-//! copy of the keys is the truth while it runs; `versa keys` writes a data dir directly only
-//! when no server holds it, and otherwise asks the server.
+//! **Invariant (one node):** the server is the only writer of a data dir (its lock), so the
+//! in-memory copy of the keys is the truth while it runs; `versa keys` writes a data dir
+//! directly only when no server holds it, and otherwise asks the server.
+//!
+//! **Several nodes:** every create and delete sends a `versa_keys` notice in its transaction;
+//! the other nodes re-read that one key ([`Keys::apply_notice`], [`Keys::start_sync`]). A
+//! request with an id this node does not know reads the store once ([`Keys::fetch`]; misses
+//! are remembered for [`MISS_REMEMBERED`] and at most [`MISS_READS_PER_WINDOW`] such reads run per
+//! [`MISS_WINDOW`]), and every [`REFRESH_EVERY`] the whole set is re-read, which bounds how long
+//! a lost notice can keep a deleted key valid. Temporary keys stay on the node whose sandbox
+//! holds them: a sandbox's SDK talks to its own node (`AWS_ENDPOINT_URL` is the sandbox's
+//! `127.0.0.1:4566`, served by that node).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -17,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
 use model::scope::AccountId;
-use store::{AccessKeyRow, Store};
+use store::{AccessKeyRow, Channel, Store};
 
 use crate::{ControlError, Result};
 
@@ -33,6 +44,22 @@ pub const REVOKED_REMEMBERED: Duration = Duration::from_secs(3600);
 pub const KEY_NAME_LEN_MAX: usize = 64;
 /// Length of the sealing key in bytes.
 pub const SEAL_KEY_BYTES: usize = 32;
+
+/// Several nodes: how often every node re-reads the whole set of keys (the bound on how long a
+/// key deleted elsewhere stays valid here when its notice was lost).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Several nodes: how long an access key id the store did not have is answered unknown without
+/// reading the store again.
+pub const MISS_REMEMBERED: Duration = Duration::from_secs(2);
+/// Several nodes: most remembered misses (then the expired ones go, then all).
+pub const MISSES_MAX: usize = 4096;
+/// Several nodes: most store reads for unknown ids per [`MISS_WINDOW`]; beyond them an unknown
+/// id is answered unknown at once (a key created elsewhere arrives by notice or refresh).
+pub const MISS_READS_PER_WINDOW: u32 = 64;
+pub const MISS_WINDOW: Duration = Duration::from_secs(1);
+/// Several nodes: most key ids waiting to be re-read after notices; beyond them the whole set
+/// is re-read.
+pub const NOTICES_PENDING_MAX: usize = 1024;
 
 /// The account of the root key `versa server` creates at its first start with `--auth sigv4`.
 pub const ROOT_ACCOUNT: &str = "000000000000";
@@ -105,12 +132,39 @@ struct Temporary {
     revoked: Option<Instant>,
 }
 
+/// A stored key, unsealed.
+#[derive(Debug, Clone)]
+struct LongTerm {
+    info: KeyInfo,
+    secret: KeySecret,
+    /// As stored: a re-read row with the same bytes needs no unsealing.
+    sealed: Vec<u8>,
+}
+
+/// Ids the store did not have (several nodes), and the budget of reads for unknown ids.
+#[derive(Debug, Default)]
+struct Misses {
+    seen: HashMap<String, Instant>,
+    window_start: Option<Instant>,
+    reads: u32,
+}
+
+/// What other nodes' notices asked to re-read.
+#[derive(Debug, Default)]
+struct Pending {
+    ids: std::collections::HashSet<String>,
+    everything: bool,
+}
+
 /// The access keys: long-term ones (stored) and temporary ones (memory).
 pub struct Keys {
     store: Store,
     seal: [u8; SEAL_KEY_BYTES],
-    long_term: RwLock<HashMap<String, (KeyInfo, KeySecret)>>,
+    long_term: RwLock<HashMap<String, LongTerm>>,
     temporary: Mutex<HashMap<String, Temporary>>,
+    misses: Mutex<Misses>,
+    pending: Mutex<Pending>,
+    wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Keys {
@@ -125,27 +179,169 @@ impl Keys {
         let rows = store.read(|tx| tx.access_keys(KEYS_MAX)).await?;
         let mut long_term = HashMap::with_capacity(rows.len());
         for row in rows {
-            let secret = unseal(&seal, &row.access_key_id, &row.sealed_secret).ok_or_else(|| {
-                ControlError::Service(format!(
-                    "the secret of access key {} cannot be unsealed: the data dir's keys.seal file is not the one it \
-                     was sealed with",
-                    row.access_key_id
-                ))
-            })?;
-            let account = AccountId::parse(&row.account).ok_or_else(|| {
-                ControlError::Service(format!("access key {} has no valid account", row.access_key_id))
-            })?;
-            let info = info_of(&row);
-            let secret = KeySecret { account, secret, session_token: None, root: row.root };
-            long_term.insert(row.access_key_id, (info, secret));
+            let entry = unsealed(&seal, &row, None)?;
+            long_term.insert(row.access_key_id, entry);
         }
-        Ok(Keys { store, seal, long_term: RwLock::new(long_term), temporary: Mutex::new(HashMap::new()) })
+        Ok(Keys {
+            store,
+            seal,
+            long_term: RwLock::new(long_term),
+            temporary: Mutex::new(HashMap::new()),
+            misses: Mutex::default(),
+            pending: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Whether other nodes share the keys (a shared store).
+    pub fn shared(&self) -> bool {
+        self.store.shared()
+    }
+
+    /// Several nodes: what `access_key_id` stands for, reading the store once when this node
+    /// does not know it (bounded: see [`MISS_REMEMBERED`], [`MISS_READS_PER_WINDOW`]). On one
+    /// node it is [`Keys::lookup`].
+    pub async fn fetch(&self, access_key_id: &str) -> Lookup {
+        let known = self.lookup(access_key_id);
+        if known != Lookup::Unknown || !self.store.shared() || !plausible_id(access_key_id) {
+            return known;
+        }
+        {
+            let mut m = self.misses.lock().expect("keys lock");
+            let now = Instant::now();
+            if m.seen.get(access_key_id).is_some_and(|at| now.duration_since(*at) < MISS_REMEMBERED) {
+                return Lookup::Unknown;
+            }
+            if m.window_start.is_none_or(|s| now.duration_since(s) >= MISS_WINDOW) {
+                m.window_start = Some(now);
+                m.reads = 0;
+            }
+            if m.reads >= MISS_READS_PER_WINDOW {
+                return Lookup::Unknown;
+            }
+            m.reads += 1;
+        }
+        match self.reread(access_key_id).await {
+            Ok(true) => self.lookup(access_key_id),
+            Ok(false) => {
+                let mut m = self.misses.lock().expect("keys lock");
+                if m.seen.len() >= MISSES_MAX {
+                    let now = Instant::now();
+                    m.seen.retain(|_, at| now.duration_since(*at) < MISS_REMEMBERED);
+                    if m.seen.len() >= MISSES_MAX {
+                        m.seen.clear();
+                    }
+                }
+                m.seen.insert(access_key_id.to_owned(), Instant::now());
+                Lookup::Unknown
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an access key");
+                Lookup::Unknown
+            }
+        }
+    }
+
+    /// Re-reads one key: present → known here, absent → forgotten here. Whether it exists.
+    async fn reread(&self, access_key_id: &str) -> Result<bool> {
+        let id = access_key_id.to_owned();
+        let row = self.store.read(move |tx| tx.access_key(&id)).await?;
+        let mut keys = self.long_term.write().expect("keys lock");
+        match row {
+            Some(row) => {
+                let entry = unsealed(&self.seal, &row, keys.get(access_key_id))?;
+                keys.insert(row.access_key_id, entry);
+                Ok(true)
+            }
+            None => {
+                keys.remove(access_key_id);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Re-reads every key: the set becomes the store's.
+    async fn reload(&self) -> Result<()> {
+        let rows = self.store.read(|tx| tx.access_keys(KEYS_MAX)).await?;
+        let mut next = HashMap::with_capacity(rows.len());
+        {
+            let keys = self.long_term.read().expect("keys lock");
+            for row in rows {
+                match unsealed(&self.seal, &row, keys.get(&row.access_key_id)) {
+                    Ok(entry) => {
+                        next.insert(row.access_key_id, entry);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "an access key is skipped"),
+                }
+            }
+        }
+        *self.long_term.write().expect("keys lock") = next;
+        Ok(())
+    }
+
+    /// Another node's notice: the key `access_key_id` changed (`None`: notices may have been
+    /// missed, so everything is re-read). The work is done by [`Keys::start_sync`]'s task.
+    pub fn apply_notice(&self, access_key_id: Option<&str>) {
+        {
+            let mut p = self.pending.lock().expect("keys lock");
+            match access_key_id {
+                Some(id) if p.ids.len() < NOTICES_PENDING_MAX => {
+                    p.ids.insert(id.to_owned());
+                }
+                _ => {
+                    p.ids.clear();
+                    p.everything = true;
+                }
+            }
+        }
+        if let Some(id) = access_key_id {
+            self.misses.lock().expect("keys lock").seen.remove(id);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Several nodes: starts the task that applies notices and re-reads every key each
+    /// [`REFRESH_EVERY`]. `None` on one node (memory is the truth there).
+    pub fn start_sync(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.store.shared() {
+            return None;
+        }
+        let me = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let everything = tokio::select! {
+                    _ = tick.tick() => true,
+                    () = me.wake.notified() => false,
+                };
+                let (ids, everything) = {
+                    let mut p = me.pending.lock().expect("keys lock");
+                    let all = std::mem::take(&mut p.everything) || everything;
+                    (std::mem::take(&mut p.ids), all)
+                };
+                let done = if everything {
+                    me.reload().await
+                } else {
+                    let mut r = Ok(());
+                    for id in ids {
+                        if let Err(e) = me.reread(&id).await {
+                            r = Err(e);
+                        }
+                    }
+                    r
+                };
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "cannot re-read the access keys");
+                }
+            }
+        }))
     }
 
     /// What `access_key_id` stands for. Memory only: no store access on the request path.
     pub fn lookup(&self, access_key_id: &str) -> Lookup {
-        if let Some((_, s)) = self.long_term.read().expect("keys lock").get(access_key_id) {
-            return Lookup::Found(s.clone());
+        if let Some(k) = self.long_term.read().expect("keys lock").get(access_key_id) {
+            return Lookup::Found(k.secret.clone());
         }
         match self.temporary.lock().expect("keys lock").get(access_key_id) {
             Some(t) if t.revoked.is_some() => Lookup::Expired,
@@ -158,9 +354,9 @@ impl Keys {
     pub fn root_key(&self) -> Option<(String, String)> {
         let keys = self.long_term.read().expect("keys lock");
         keys.values()
-            .filter(|(i, _)| i.root)
-            .min_by_key(|(i, _)| (i.created_ms, i.access_key_id.clone()))
-            .map(|(i, s)| (i.access_key_id.clone(), s.secret.clone()))
+            .filter(|k| k.info.root)
+            .min_by_key(|k| (k.info.created_ms, k.info.access_key_id.clone()))
+            .map(|k| (k.info.access_key_id.clone(), k.secret.secret.clone()))
     }
 
     /// Creates the root account's key unless one exists; returns it when created.
@@ -222,18 +418,25 @@ impl Keys {
             name: name.clone(),
         };
         let stored = row.clone();
-        self.store.write(move |tx| tx.insert_access_key(&stored)).await?;
+        self.store
+            .write(move |tx| {
+                tx.insert_access_key(&stored)?;
+                // Delivered to the other nodes at commit (a no-op on one node).
+                tx.notify(Channel::Keys, &stored.access_key_id)
+            })
+            .await?;
         let account_id = AccountId::parse(account).expect("checked above");
         let info = info_of(&row);
         let s = KeySecret { account: account_id, secret: secret.clone(), session_token: None, root };
-        self.long_term.write().expect("keys lock").insert(access_key_id.clone(), (info, s));
+        let entry = LongTerm { info, secret: s, sealed: row.sealed_secret };
+        self.long_term.write().expect("keys lock").insert(access_key_id.clone(), entry);
         Ok(NewKey { access_key_id, secret_access_key: secret, account: account.to_owned(), name })
     }
 
     /// `versa keys list`: every long-term key, by id.
     pub fn list(&self) -> Vec<KeyInfo> {
         let mut all: Vec<KeyInfo> =
-            self.long_term.read().expect("keys lock").values().map(|(i, _)| i.clone()).collect();
+            self.long_term.read().expect("keys lock").values().map(|k| k.info.clone()).collect();
         all.sort_by(|a, b| a.access_key_id.cmp(&b.access_key_id));
         all
     }
@@ -243,11 +446,11 @@ impl Keys {
     pub async fn delete(&self, access_key_id: &str) -> Result<()> {
         {
             let keys = self.long_term.read().expect("keys lock");
-            let Some((info, _)) = keys.get(access_key_id) else {
+            let Some(key) = keys.get(access_key_id) else {
                 return Err(ControlError::ResourceNotFound(format!("The access key {access_key_id} does not exist.")));
             };
-            let root_keys = keys.values().filter(|(i, _)| i.root).count();
-            if info.root && root_keys == 1 {
+            let root_keys = keys.values().filter(|k| k.info.root).count();
+            if key.info.root && root_keys == 1 {
                 return Err(ControlError::ResourceConflict(format!(
                     "The access key {access_key_id} is the last key of the root account ({ROOT_ACCOUNT}); create \
                      another before deleting it."
@@ -255,7 +458,12 @@ impl Keys {
             }
         }
         let id = access_key_id.to_owned();
-        self.store.write(move |tx| tx.delete_access_key(&id)).await?;
+        self.store
+            .write(move |tx| {
+                tx.delete_access_key(&id)?;
+                tx.notify(Channel::Keys, &id)
+            })
+            .await?;
         self.long_term.write().expect("keys lock").remove(access_key_id);
         Ok(())
     }
@@ -298,6 +506,36 @@ impl Keys {
             t.revoked = Some(Instant::now());
         }
     }
+}
+
+/// A stored row unsealed (`known`: the entry this node has, reused when the row is the same).
+fn unsealed(seal: &[u8; SEAL_KEY_BYTES], row: &AccessKeyRow, known: Option<&LongTerm>) -> Result<LongTerm> {
+    if let Some(k) = known
+        && k.sealed == row.sealed_secret
+        && k.info.account == row.account
+        && k.info.root == row.root
+    {
+        return Ok(k.clone());
+    }
+    let secret = unseal(seal, &row.access_key_id, &row.sealed_secret).ok_or_else(|| {
+        ControlError::Service(format!(
+            "the secret of access key {} cannot be unsealed: the seal key (the data dir's keys.seal file, or the \
+             shared store's keys_seal cluster setting) is not the one it was sealed with",
+            row.access_key_id
+        ))
+    })?;
+    let account = AccountId::parse(&row.account)
+        .ok_or_else(|| ControlError::Service(format!("access key {} has no valid account", row.access_key_id)))?;
+    Ok(LongTerm {
+        info: info_of(row),
+        secret: KeySecret { account, secret, session_token: None, root: row.root },
+        sealed: row.sealed_secret.clone(),
+    })
+}
+
+/// Whether an id could be a stored key (generated or given): anything else is never looked up.
+fn plausible_id(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn info_of(row: &AccessKeyRow) -> KeyInfo {

@@ -210,6 +210,8 @@ pub struct Control {
     esm_sources: std::sync::OnceLock<EsmSources>,
     /// Woken after every event source mapping change.
     esm_changed: Arc<tokio::sync::Notify>,
+    /// The access keys, told of other nodes' key changes (see [`Control::set_keys`]).
+    keys: std::sync::OnceLock<Arc<crate::keys::Keys>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -234,6 +236,7 @@ impl Control {
             unreserved: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGES_MAX).0,
             esm_sources: std::sync::OnceLock::new(),
+            keys: std::sync::OnceLock::new(),
             esm_changed: Arc::new(tokio::sync::Notify::new()),
         }
     }

@@ -24,9 +24,21 @@ pub fn credentials_path(dir: &Path) -> PathBuf {
     dir.join(CREDENTIALS_FILE)
 }
 
-/// Opens the keys of the data dir `dir`, creating its sealing key on first use.
+/// The cluster setting holding the sealing key when nodes share the store.
+pub const SEAL_SETTING: &str = "keys_seal";
+
+/// Opens the keys of the data dir `dir`, creating its sealing key on first use. Nodes sharing
+/// a store (PostgreSQL) share one sealing key, in its `cluster_settings` (the first node's).
 pub async fn open_keys(dir: &Path, store: Store) -> anyhow::Result<Keys> {
-    let seal = seal_key(dir)?;
+    let seal = if store.shared() {
+        let value = cluster::shared_key(&store, SEAL_SETTING)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the shared seal key: {e}"))?;
+        <[u8; SEAL_KEY_BYTES]>::try_from(value.as_slice())
+            .map_err(|_| anyhow::anyhow!("the cluster setting {SEAL_SETTING} is not {SEAL_KEY_BYTES} bytes"))?
+    } else {
+        seal_key(dir)?
+    };
     Keys::open(store, seal).await.map_err(|e| anyhow::anyhow!("cannot open the access keys: {e}"))
 }
 

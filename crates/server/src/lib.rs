@@ -325,6 +325,7 @@ impl Server {
             code_gc,
         };
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
+        control.set_keys(keys.clone());
         let _ = notifier.control.set(control.clone());
         let codedeploy = codedeploy::CodeDeploy::new(store.clone(), control.clone(), config.deploy_hook_timeout);
         let rate_scale = if config.schedule_seconds { 60 } else { 1 };
@@ -481,8 +482,10 @@ impl Server {
         let deployer = self.codedeploy.start(self.alarms.clone());
         // Schedules before the worker: ticks missed while stopped are queued first.
         let ticker = self.eventbridge.start();
-        let cluster_tasks =
+        let mut cluster_tasks =
             node.as_ref().map(|c| c.start(self.control.clone(), self.engine.clone())).unwrap_or_default();
+        // Several nodes: keys created or deleted elsewhere arrive by notice and refresh.
+        cluster_tasks.extend(self.keys.start_sync());
         let mut events = self.config.events.clone();
         if let Some(c) = &node {
             // Claims carry the node's id, so the others' reapers free them if it dies; claims

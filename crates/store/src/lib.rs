@@ -98,6 +98,8 @@ pub enum Channel {
     Function,
     /// Events were queued (no payload).
     Events,
+    /// An access key was created or deleted (payload: its access key id).
+    Keys,
 }
 
 impl Channel {
@@ -105,6 +107,7 @@ impl Channel {
         match self {
             Channel::Function => "versa_fn",
             Channel::Events => "versa_events",
+            Channel::Keys => "versa_keys",
         }
     }
 }
@@ -116,6 +119,8 @@ pub enum Notice {
     Function(String),
     /// Events were queued somewhere.
     Events,
+    /// The access key with this id was created or deleted.
+    Keys(String),
     /// The listener (re)connected: notices may have been missed before it.
     Reconnected,
 }

@@ -5,6 +5,7 @@ mod alias_history;
 mod aliases;
 mod apigateway;
 mod auth;
+mod auth_cluster;
 mod browser;
 mod cli;
 mod cloudwatch;

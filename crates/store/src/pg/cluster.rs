@@ -145,8 +145,12 @@ fn listen(config: &Config, url: &str, tx: &mpsc::Sender<Notice>) {
                 continue;
             }
         };
-        let listened =
-            client.batch_execute(&format!("LISTEN {}; LISTEN {}", Channel::Function.name(), Channel::Events.name()));
+        let listened = client.batch_execute(&format!(
+            "LISTEN {}; LISTEN {}; LISTEN {}",
+            Channel::Function.name(),
+            Channel::Events.name(),
+            Channel::Keys.name()
+        ));
         if let Err(e) = listened {
             tracing::warn!(error = %e, "the notice listener cannot LISTEN; retrying");
             std::thread::sleep(RECONNECT_EVERY);
@@ -165,6 +169,8 @@ fn listen(config: &Config, url: &str, tx: &mpsc::Sender<Notice>) {
                 Ok(Some(n)) => {
                     let notice = if n.channel() == Channel::Events.name() {
                         Notice::Events
+                    } else if n.channel() == Channel::Keys.name() {
+                        Notice::Keys(n.payload().to_owned())
                     } else {
                         Notice::Function(n.payload().to_owned())
                     };
