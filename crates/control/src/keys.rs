@@ -165,6 +165,9 @@ pub struct Keys {
     misses: Mutex<Misses>,
     pending: Mutex<Pending>,
     wake: tokio::sync::Notify,
+    /// While a whole re-read runs: the ids changed here since it began (newer than what it
+    /// read, so it keeps them as they are). Changed only with `long_term` write-locked.
+    touched: Mutex<Option<std::collections::HashSet<String>>>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -190,6 +193,7 @@ impl Keys {
             misses: Mutex::default(),
             pending: Mutex::default(),
             wake: tokio::sync::Notify::new(),
+            touched: Mutex::default(),
         })
     }
 
@@ -247,6 +251,7 @@ impl Keys {
         let id = access_key_id.to_owned();
         let row = self.store.read(move |tx| tx.access_key(&id)).await?;
         let mut keys = self.long_term.write().expect("keys lock");
+        self.touch(access_key_id);
         match row {
             Some(row) => {
                 let entry = unsealed(&self.seal, &row, keys.get(access_key_id))?;
@@ -260,9 +265,29 @@ impl Keys {
         }
     }
 
-    /// Re-reads every key: the set becomes the store's.
+    /// Notes a change of `access_key_id` for a whole re-read under way (call with `long_term`
+    /// write-locked).
+    fn touch(&self, access_key_id: &str) {
+        if let Some(t) = self.touched.lock().expect("keys lock").as_mut() {
+            t.insert(access_key_id.to_owned());
+        }
+    }
+
+    /// Re-reads every key: the set becomes the store's, except keys changed here meanwhile.
     async fn reload(&self) -> Result<()> {
-        let rows = self.store.read(|tx| tx.access_keys(KEYS_MAX)).await?;
+        {
+            let _keys = self.long_term.write().expect("keys lock");
+            *self.touched.lock().expect("keys lock") = Some(std::collections::HashSet::new());
+        }
+        let rows = self.store.read(|tx| tx.access_keys(KEYS_MAX)).await;
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => {
+                let _keys = self.long_term.write().expect("keys lock");
+                *self.touched.lock().expect("keys lock") = None;
+                return Err(e.into());
+            }
+        };
         let mut next = HashMap::with_capacity(rows.len());
         {
             let keys = self.long_term.read().expect("keys lock");
@@ -275,7 +300,15 @@ impl Keys {
                 }
             }
         }
-        *self.long_term.write().expect("keys lock") = next;
+        let mut keys = self.long_term.write().expect("keys lock");
+        let touched = self.touched.lock().expect("keys lock").take().unwrap_or_default();
+        for id in touched {
+            match keys.remove(&id) {
+                Some(now) => next.insert(id, now),
+                None => next.remove(&id),
+            };
+        }
+        *keys = next;
         Ok(())
     }
 
@@ -429,7 +462,9 @@ impl Keys {
         let info = info_of(&row);
         let s = KeySecret { account: account_id, secret: secret.clone(), session_token: None, root };
         let entry = LongTerm { info, secret: s, sealed: row.sealed_secret };
-        self.long_term.write().expect("keys lock").insert(access_key_id.clone(), entry);
+        let mut keys = self.long_term.write().expect("keys lock");
+        self.touch(&access_key_id);
+        keys.insert(access_key_id.clone(), entry);
         Ok(NewKey { access_key_id, secret_access_key: secret, account: account.to_owned(), name })
     }
 
@@ -464,7 +499,9 @@ impl Keys {
                 tx.notify(Channel::Keys, &id)
             })
             .await?;
-        self.long_term.write().expect("keys lock").remove(access_key_id);
+        let mut keys = self.long_term.write().expect("keys lock");
+        self.touch(access_key_id);
+        keys.remove(access_key_id);
         Ok(())
     }
 
