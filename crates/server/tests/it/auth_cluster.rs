@@ -41,7 +41,12 @@ async fn until_refused(server: &TestServer, key: &Key, bound: Duration) -> Durat
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
             Err(e) => {
-                assert_err(e, 403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+                assert_err(
+                    e,
+                    403,
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                );
                 return start.elapsed();
             }
         }
