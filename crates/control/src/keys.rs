@@ -61,6 +61,10 @@ pub const MISS_WINDOW: Duration = Duration::from_secs(1);
 /// is re-read.
 pub const NOTICES_PENDING_MAX: usize = 1024;
 
+/// Several nodes: the cluster setting naming the first root key, so that nodes starting
+/// together create one.
+pub const ROOT_SETTING: &str = "keys_root";
+
 /// The account of the root key `versa server` creates at its first start with `--auth sigv4`.
 pub const ROOT_ACCOUNT: &str = "000000000000";
 
@@ -397,7 +401,13 @@ impl Keys {
         if self.root_key().is_some() {
             return Ok(None);
         }
-        self.insert(ROOT_ACCOUNT, Some("root".to_owned()), true, None).await.map(Some)
+        // Nodes starting together: the one whose id lands in `ROOT_SETTING` first creates it.
+        match self.insert_guarded(ROOT_ACCOUNT, Some("root".to_owned()), true, None, self.store.shared()).await? {
+            Ok(created) => Ok(Some(created)),
+            Err(winner) if self.reread(&winner).await? => Ok(None),
+            // The first root key was deleted since (only through the database): a new one.
+            Err(_) => self.insert(ROOT_ACCOUNT, Some("root".to_owned()), true, None).await.map(Some),
+        }
     }
 
     /// Stores a root key given from outside (`VERSA_ROOT_ACCESS_KEY_ID`/`_SECRET_ACCESS_KEY`)
@@ -407,9 +417,15 @@ impl Keys {
             return Ok(false);
         }
         check_given(access_key_id, secret)?;
-        self.insert(ROOT_ACCOUNT, Some("root".to_owned()), true, Some((access_key_id.to_owned(), secret.to_owned())))
-            .await?;
-        Ok(true)
+        let given = Some((access_key_id.to_owned(), secret.to_owned()));
+        match self.insert(ROOT_ACCOUNT, Some("root".to_owned()), true, given).await {
+            Ok(_) => Ok(true),
+            // Another node sharing the store stored the same key a moment ago.
+            Err(ControlError::ResourceConflict(_)) if self.store.shared() && self.reread(access_key_id).await? => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `versa keys create`: a new key for `account`.
@@ -436,6 +452,20 @@ impl Keys {
         root: bool,
         given: Option<(String, String)>,
     ) -> Result<NewKey> {
+        let inserted = self.insert_guarded(account, name, root, given, false).await?;
+        Ok(inserted.expect("unguarded inserts always insert"))
+    }
+
+    /// Stores a new key. `guard`: only if the cluster setting [`ROOT_SETTING`] can be set to its
+    /// id in the same transaction; `Err(id)` names the key another node created instead.
+    async fn insert_guarded(
+        &self,
+        account: &str,
+        name: Option<String>,
+        root: bool,
+        given: Option<(String, String)>,
+        guard: bool,
+    ) -> Result<std::result::Result<NewKey, String>> {
         if self.long_term.read().expect("keys lock").len() >= KEYS_MAX {
             return Err(ControlError::ResourceConflict(format!(
                 "Versa holds at most {KEYS_MAX} access keys; delete one first."
@@ -451,13 +481,24 @@ impl Keys {
             name: name.clone(),
         };
         let stored = row.clone();
-        self.store
+        let lost = self
+            .store
             .write(move |tx| {
+                if guard {
+                    let winner = tx.init_cluster_setting(ROOT_SETTING, stored.access_key_id.as_bytes())?;
+                    if winner != stored.access_key_id.as_bytes() {
+                        return Ok::<_, store::StoreError>(Some(String::from_utf8_lossy(&winner).into_owned()));
+                    }
+                }
                 tx.insert_access_key(&stored)?;
                 // Delivered to the other nodes at commit (a no-op on one node).
-                tx.notify(Channel::Keys, &stored.access_key_id)
+                tx.notify(Channel::Keys, &stored.access_key_id)?;
+                Ok(None)
             })
             .await?;
+        if let Some(winner) = lost {
+            return Ok(Err(winner));
+        }
         let account_id = AccountId::parse(account).expect("checked above");
         let info = info_of(&row);
         let s = KeySecret { account: account_id, secret: secret.clone(), session_token: None, root };
@@ -465,7 +506,7 @@ impl Keys {
         let mut keys = self.long_term.write().expect("keys lock");
         self.touch(&access_key_id);
         keys.insert(access_key_id.clone(), entry);
-        Ok(NewKey { access_key_id, secret_access_key: secret, account: account.to_owned(), name })
+        Ok(Ok(NewKey { access_key_id, secret_access_key: secret, account: account.to_owned(), name }))
     }
 
     /// `versa keys list`: every long-term key, by id.
