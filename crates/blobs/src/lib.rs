@@ -2,7 +2,8 @@
 //!
 //! A package is stored once per SHA-256, however many versions (or functions) use it. The
 //! [`BlobBackend`] trait is the seam for other object stores (an S3-compatible bucket shared by
-//! several Versa nodes); [`FsBlobs`] is the embedded backend, a directory in the data dir.
+//! several Versa nodes); [`FsBlobs`] is the embedded backend, a directory in the data dir, and
+//! [`S3Blobs`] keeps them in an S3-compatible bucket (`--blobs s3://…`).
 //!
 //! **Invariant:** a blob is only ever written whole: readers never see a partial file.
 //! **Boundary:** this crate knows nothing about which versions use a blob. Deciding that a blob
@@ -11,12 +12,14 @@
 mod fs;
 pub mod merge;
 pub mod package;
+pub mod s3;
 
 use std::io;
 
 use model::function::Sha256;
 
 pub use crate::fs::FsBlobs;
+pub use crate::s3::{BlobsUrl, S3Blobs, S3Url};
 
 /// Content-addressed storage of code packages.
 ///

@@ -290,9 +290,8 @@ impl Control {
                 })
                 .await?;
         }
-        let gate = self.blob_gate.read().await;
-        let (blobs, sha, data) = (self.blobs.clone(), package.code.sha256, package.data);
-        blocking(move || blobs.put(&sha, &data)).await?;
+        let sha = package.code.sha256;
+        let gate = self.store_code(sha, package.data).await?;
         let (s, n) = (scope.clone(), name.clone());
         let function = Function {
             id: FunctionId(0),
@@ -498,9 +497,8 @@ impl Control {
                 None => Err(names::function_not_found(&s, &n)),
             })
             .await?;
-        let gate = self.blob_gate.read().await;
-        let (blobs, sha, data) = (self.blobs.clone(), package.code.sha256, package.data);
-        blocking(move || blobs.put(&sha, &data)).await?;
+        let sha = package.code.sha256;
+        let gate = self.store_code(sha, package.data).await?;
         let (s, n, publish, revision_id, code) =
             (scope.clone(), name.clone(), input.publish, input.revision_id, package.code);
         let written = self

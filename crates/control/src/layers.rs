@@ -389,9 +389,8 @@ impl Control {
             created_ms: stdx::time::now_ms(),
             policy: None,
         };
-        let gate = self.blob_gate.read().await;
-        let (blobs, sha, data) = (self.blobs.clone(), package.code.sha256, package.data);
-        blocking(move || blobs.put(&sha, &data)).await?;
+        let sha = package.code.sha256;
+        let gate = self.store_code(sha, package.data).await?;
         let (key, s) = (t.key(), t.scope.clone());
         let written = self
             .store

@@ -42,6 +42,7 @@ pub use crate::esm::{
 };
 pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
+pub use crate::gc::{CODE_GC_BATCH, CODE_GC_GRACE_DEFAULT, CODE_GC_INTERVAL, CodeGc};
 pub use crate::history::{
     ALIAS_HISTORY_MAX, ALIAS_HISTORY_PAGE_DEFAULT, ALIAS_HISTORY_PAGE_MAX, ALIAS_HISTORY_PER_ALIAS_MAX, Actor,
     AliasChange, AliasHistoryPage, AliasTarget,
@@ -153,6 +154,9 @@ pub struct Settings {
     pub queued_event_bytes_max: u64,
     /// Records `AsyncEventsReceived` for each queued Event invocation.
     pub metrics: Option<metrics::Recorder>,
+    /// How unreferenced code blobs are collected: at once under a process-local gate (the
+    /// embedded file backend), or after a grace period through the store (a shared bucket).
+    pub code_gc: CodeGc,
 }
 
 impl std::fmt::Debug for Settings {
@@ -170,6 +174,7 @@ impl Default for Settings {
             queued_events_max: QUEUED_EVENTS_MAX,
             queued_event_bytes_max: QUEUED_EVENT_BYTES_MAX,
             metrics: None,
+            code_gc: CodeGc::Local,
         }
     }
 }
@@ -178,11 +183,15 @@ impl Default for Settings {
 pub struct Control {
     store: Store,
     blobs: Arc<dyn BlobBackend>,
-    /// Orders blob writes against garbage collection: whoever writes a blob holds a read
-    /// guard until the transaction referencing it has committed; the collector holds the write
-    /// guard while it checks references and deletes. So a blob is never collected between
-    /// being written and being referenced.
+    /// Orders blob writes against garbage collection ([`CodeGc::Local`] only): whoever writes
+    /// a blob holds a read guard until the transaction referencing it has committed; the
+    /// collector holds the write guard while it checks references and deletes. So a blob is
+    /// never collected between being written and being referenced. (A shared blob store
+    /// uses the store's `code_blobs` table instead: see `gc.rs`.)
     blob_gate: RwLock<()>,
+    /// Woken when references to code blobs were dropped ([`CodeGc::Shared`]): the collector
+    /// runs a round once the grace period has passed.
+    code_gc_wake: Arc<tokio::sync::Notify>,
     settings: Settings,
     /// Cached qualifier resolutions for Invoke; see `invoke.rs`.
     resolutions: crate::invoke::Resolutions,
@@ -216,6 +225,7 @@ impl Control {
             store,
             blobs,
             blob_gate: RwLock::new(()),
+            code_gc_wake: Arc::new(tokio::sync::Notify::new()),
             settings,
             resolutions,
             events_queued: tokio::sync::Notify::new(),

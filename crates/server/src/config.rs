@@ -73,6 +73,18 @@ pub struct Config {
     /// Heartbeat interval and dead interval of cluster membership.
     pub node_heartbeat: Duration,
     pub node_dead_after: Duration,
+    /// Where code packages live (`--blobs`, `VERSA_BLOBS`); `None`: the data dir's `blobs`
+    /// directory.
+    pub blobs: Option<blobs::BlobsUrl>,
+    /// Keys for `s3://` blobs; `None`: the standard `AWS_*` environment variables (tests give
+    /// keys: a test process's environment is not its own to change).
+    pub blobs_credentials: Option<(String, String)>,
+    /// How long an unreferenced blob of a shared (`s3://`) blob store is kept untouched before
+    /// it is collected (the hidden `--blobs-gc-grace-ms`; tests shorten it).
+    pub blobs_gc_grace: Duration,
+    /// This node is the store's only user (`--single-node`): allows a shared store with
+    /// node-local (`file://`) blobs.
+    pub single_node: bool,
 }
 
 /// Where the store lives: `--store sqlite://PATH` or `--store postgres://…` (env `VERSA_STORE`).
@@ -145,8 +157,24 @@ impl Config {
             advertise: None,
             node_heartbeat: cluster::HEARTBEAT_DEFAULT,
             node_dead_after: cluster::DEAD_AFTER_DEFAULT,
+            blobs: None,
+            blobs_credentials: None,
+            blobs_gc_grace: control::CODE_GC_GRACE_DEFAULT,
+            single_node: false,
         }
     }
+}
+
+/// Refuses a store shared by several nodes (`postgres://`) with node-local (`file://`) blobs:
+/// the other nodes could not read the code this one stores. `--single-node` allows it.
+pub fn check_backends(store_is_shared: bool, blobs: Option<&blobs::BlobsUrl>, single_node: bool) -> Result<(), String> {
+    let file_blobs = !matches!(blobs, Some(blobs::BlobsUrl::S3(_)));
+    if store_is_shared && file_blobs && !single_node {
+        return Err("a postgres:// store is shared by every node, but file:// blobs are this node's own: use --blobs \
+                    s3://BUCKET/PREFIX?endpoint=URL&region=R, or --single-node if this is the only node"
+            .to_owned());
+    }
+    Ok(())
 }
 
 /// `$VERSA_RUNTIMES_DIR`, else the per-user default (`$XDG_DATA_HOME/versa/runtimes`, else
@@ -205,5 +233,23 @@ impl DataDir {
             return PathBuf::from(h).join(".local/share/versa");
         }
         PathBuf::from("versa-data")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_store_needs_shared_blobs_unless_single_node() {
+        let s3 = blobs::BlobsUrl::parse("s3://bucket/p?endpoint=http://127.0.0.1:9000").unwrap();
+        let file = blobs::BlobsUrl::parse("file:///var/lib/versa/blobs").unwrap();
+        assert!(check_backends(true, Some(&s3), false).is_ok());
+        let err = check_backends(true, Some(&file), false).unwrap_err();
+        assert!(err.contains("postgres://") && err.contains("--single-node"), "{err}");
+        assert!(check_backends(true, None, false).is_err(), "the default is file blobs");
+        assert!(check_backends(true, Some(&file), true).is_ok());
+        assert!(check_backends(false, None, false).is_ok());
+        assert!(check_backends(false, Some(&s3), false).is_ok());
     }
 }

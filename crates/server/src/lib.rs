@@ -18,8 +18,8 @@ use store::{SqliteBackend, SqliteOptions, Store};
 use tokio::net::TcpListener;
 
 pub use crate::config::{
-    Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, STORE_ENV, StoreLocation, TlsFiles, default_runtimes_dir,
-    fault_from_env,
+    Config, DataDir, FAULT_ENV, RUNTIMES_DIR_ENV, STORE_ENV, StoreLocation, TlsFiles, check_backends,
+    default_runtimes_dir, fault_from_env,
 };
 pub use api::AuthMode;
 
@@ -128,6 +128,8 @@ impl Server {
     /// Opens (creating if needed) the data dir: takes its lock, opens and migrates the store,
     /// removes code packages nothing references, and finds out how functions can be isolated.
     pub async fn open(mut config: Config) -> anyhow::Result<Server> {
+        let shared_store = matches!(config.store, StoreLocation::Postgres(_));
+        check_backends(shared_store, config.blobs.as_ref(), config.single_node).map_err(anyhow::Error::msg)?;
         if matches!(config.store, StoreLocation::Postgres(_)) {
             // A shared store: other nodes' claims are theirs; dead nodes' claims are reaped by
             // heartbeat (the cluster), or come back when their lease ends.
@@ -143,6 +145,23 @@ impl Server {
             Ok(files) => tracing::debug!(files, "open-files limit"),
             Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
         }
+        // A shared blob store is checked before anything is written: a wrong or unreachable
+        // bucket fails the start with nothing created.
+        let s3_blobs = match &config.blobs {
+            Some(blobs::BlobsUrl::S3(url)) => {
+                let credentials = match &config.blobs_credentials {
+                    Some((id, secret)) => {
+                        blobs::s3::Credentials::Static { access_key_id: id.clone(), secret_access_key: secret.clone() }
+                    }
+                    None => blobs::s3::Credentials::Environment,
+                };
+                let s3 = blobs::S3Blobs::open(url, credentials).map_err(anyhow::Error::msg)?;
+                s3.check().await.map_err(anyhow::Error::msg)?;
+                tracing::info!(blobs = %url, "code packages in an S3 bucket");
+                Some(Arc::new(s3))
+            }
+            _ => None,
+        };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
         let lock = std::fs::File::create(dir.join("versa.lock"))?;
@@ -166,8 +185,20 @@ impl Server {
         if config.auth == api::AuthMode::Sigv4 {
             credentials::write_file_unless_present(dir, &keys, new_root_key.is_some())?;
         }
-        let blobs: Arc<dyn blobs::BlobBackend> =
-            Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?);
+        let (blobs, code_gc): (Arc<dyn blobs::BlobBackend>, _) = match (s3_blobs, &config.blobs) {
+            (Some(s3), _) => (s3, control::CodeGc::Shared { grace: config.blobs_gc_grace }),
+            (None, Some(blobs::BlobsUrl::File(path))) => (
+                Arc::new(
+                    blobs::FsBlobs::open(path)
+                        .with_context(|| format!("cannot open the code store {}", path.display()))?,
+                ),
+                control::CodeGc::Local,
+            ),
+            (None, _) => (
+                Arc::new(blobs::FsBlobs::open(&dir.join("blobs")).context("cannot open the code store")?),
+                control::CodeGc::Local,
+            ),
+        };
 
         let logs = logs::Logs::open(&dir.join("logs.db"), config.log_limits)
             .map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))?;
@@ -259,6 +290,7 @@ impl Server {
             queued_events_max: config.queued_events_max,
             queued_event_bytes_max: config.queued_event_bytes_max,
             metrics: Some(metrics.clone()),
+            code_gc,
         };
         let control = Arc::new(Control::new(store.clone(), blobs, settings));
         let _ = notifier.control.set(control.clone());
@@ -433,6 +465,7 @@ impl Server {
         let ttl = self.dynamodb.start_sweeper();
         let flusher = self.metrics.start_flusher();
         let retention = self.sqs.start_retention();
+        let code_collector = self.control.start_code_collector();
         let pollers = invoke::esm::start(
             self.control.clone(),
             self.engine.clone(),
@@ -466,6 +499,10 @@ impl Server {
         ttl.abort();
         retention.abort();
         pollers.abort();
+        if let Some(c) = code_collector {
+            c.abort();
+            let _ = c.await;
+        }
         let _ = pollers.await;
         let _ = retention.await;
         let _ = deployer.await;

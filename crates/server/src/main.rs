@@ -226,6 +226,18 @@ struct ServerArgs {
     /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "VERSA_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Where code packages live: file://DIR, or s3://BUCKET/PREFIX?endpoint=URL&region=R[&path_style=true]
+    /// (an S3-compatible bucket shared by every node; keys from the standard AWS_* variables)
+    /// [default: the data dir's blobs directory].
+    #[arg(long, env = "VERSA_BLOBS")]
+    blobs: Option<String>,
+    /// This node is the only one using its store: allows a postgres:// store with file:// blobs.
+    #[arg(long, env = "VERSA_SINGLE_NODE")]
+    single_node: bool,
+    /// Tests only: milliseconds an unreferenced code blob of an s3:// blob store is kept
+    /// before it is collected (default one hour).
+    #[arg(long, env = "VERSA_BLOBS_GC_GRACE_MS", hide = true)]
+    blobs_gc_grace_ms: Option<u64>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "VERSA_LOG", default_value = "info")]
     log_level: LevelFilter,
@@ -286,6 +298,13 @@ fn main() -> anyhow::Result<()> {
     config.log_limits.max_bytes_per_group = args.log_group_mb.max(1) * 1024 * 1024;
     config.log_limits.max_total_bytes = args.logs_mb.max(1) * 1024 * 1024;
     config.s3_limits.object_bytes_max = args.s3_max_object_mb.max(1) * 1024 * 1024;
+    config.blobs = args.blobs.as_deref().map(blobs::BlobsUrl::parse).transpose().map_err(anyhow::Error::msg)?;
+    config.single_node = args.single_node;
+    if let Some(ms) = args.blobs_gc_grace_ms {
+        config.blobs_gc_grace = std::time::Duration::from_millis(ms);
+    }
+    let shared_store = matches!(config.store, server::StoreLocation::Postgres(_));
+    server::check_backends(shared_store, config.blobs.as_ref(), config.single_node).map_err(anyhow::Error::msg)?;
     config.fault = server::fault_from_env().map_err(anyhow::Error::msg)?;
     config.root_credentials = root_credentials()?;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {

@@ -16,6 +16,7 @@
 //! **Invariant:** SQL exists only in this crate.
 
 mod cluster;
+mod code_blobs;
 mod codec;
 pub mod pg;
 mod sqlite;
@@ -835,6 +836,20 @@ pub trait WriteTx: ReadTx {
     /// Tells the other nodes, when this transaction commits (never on rollback), that
     /// something changed. A no-op for a store no other process shares.
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError>;
+    /// Records, by the database's clock, that the code blob `sha` is being uploaded or reused
+    /// now (`code_blobs`). Called in its own transaction *before* the upload, so that the
+    /// grace-period collector leaves the blob alone until the reference commits.
+    fn touch_code_blob(&mut self, sha: &Sha256) -> Result<(), StoreError>;
+    /// Adds a row, touched now, for each of `shas` that has none (blobs found in the bucket:
+    /// what crashed uploads or older Versa versions left); returns how many were added.
+    fn track_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError>;
+    /// At most `limit` tracked blobs untouched for `grace_ms` that no version (code or layer)
+    /// and no layer version references, oldest first. They stay locked against
+    /// [`WriteTx::touch_code_blob`] until this transaction ends. Empty when another node is
+    /// collecting (PostgreSQL: a transaction-scoped advisory lock).
+    fn stale_code_blobs(&mut self, grace_ms: i64, limit: usize) -> Result<Vec<Sha256>, StoreError>;
+    /// Deletes the rows of `shas` (after their objects); returns how many went.
+    fn delete_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError>;
 }
 
 /// Runs the caller's closure in a write transaction. Returns whether to commit, and a

@@ -20,7 +20,6 @@ use model::scope::{AccountId, Region, Scope};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::codec;
 use crate::{
     AccessKeyRow, AccountUsage, AlarmHistoryFilter, AlarmHistoryRow, AlarmRecord, AlarmStateRow, Backend, BoxFuture,
     Completion, FunctionKey, LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, StoreError, UrlTarget,
@@ -31,6 +30,7 @@ use crate::{
 };
 use crate::{Channel, NodeBeat, NodeRow};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
+use crate::{code_blobs, codec};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -518,6 +518,9 @@ const MIGRATIONS: &[&str] = &[
     // 18: cluster membership (`nodes`, heartbeats on the database's clock) and settings every
     // node shares (`cluster_settings`: the code-URL key, the cluster secret). See `cluster.rs`.
     crate::cluster::MIGRATION,
+    // 19: the code blobs of a shared blob store, for the grace-period collector
+    // (`crates/store/src/code_blobs.rs`).
+    crate::code_blobs::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -2769,6 +2772,22 @@ impl WriteTx for SqliteTx<'_> {
     fn notify(&mut self, _channel: Channel, _payload: &str) -> Result<(), StoreError> {
         // One process: the writer's own caches are dropped by the writer itself.
         Ok(())
+    }
+
+    fn touch_code_blob(&mut self, sha: &Sha256) -> Result<(), StoreError> {
+        code_blobs::touch(self.conn, sha)
+    }
+
+    fn track_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::track(self.conn, shas)
+    }
+
+    fn stale_code_blobs(&mut self, grace_ms: i64, limit: usize) -> Result<Vec<Sha256>, StoreError> {
+        code_blobs::stale(self.conn, grace_ms, limit)
+    }
+
+    fn delete_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::delete(self.conn, shas)
     }
 }
 

@@ -233,6 +233,50 @@ async fn suite(store: Store) {
     layers(&store).await;
     access_keys(&store).await;
     cluster_tables(&store).await;
+    code_blobs(&store).await;
+}
+
+/// The `code_blobs` rows of the grace-period collector: touched, tracked, stale only when
+/// untouched for the grace period and unreferenced, deleted.
+async fn code_blobs(store: &Store) {
+    let (free, used, found) = (Sha256([0xc1; 32]), Sha256([0xc2; 32]), Sha256([0xc3; 32]));
+    let stale = |grace_ms: i64| {
+        store.write(move |tx| {
+            let mut s = tx.stale_code_blobs(grace_ms, 100)?;
+            s.retain(|sha| [free, used, found].contains(sha));
+            s.sort();
+            Ok::<_, StoreError>(s)
+        })
+    };
+    store.write(move |tx| tx.touch_code_blob(&free)).await.unwrap();
+    store.write(move |tx| tx.touch_code_blob(&used)).await.unwrap();
+    let f = Function {
+        id: FunctionId(0),
+        name: "code-blobs".into(),
+        latest: record(Version::Latest, 0xc2, "r"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    let fid = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+    // Within the grace period nothing is stale.
+    assert_eq!(stale(60_000).await.unwrap(), vec![]);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Past it, only the unreferenced blob.
+    assert_eq!(stale(10).await.unwrap(), vec![free]);
+    // A touch restarts its grace period.
+    store.write(move |tx| tx.touch_code_blob(&free)).await.unwrap();
+    assert_eq!(stale(10_000).await.unwrap(), vec![]);
+    // Tracking adds only missing rows, and does not refresh existing ones.
+    assert_eq!(store.write(move |tx| tx.track_code_blobs(&[free, found])).await.unwrap(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(stale(10).await.unwrap(), vec![free, found]);
+    assert_eq!(store.write(move |tx| tx.stale_code_blobs(10, 1)).await.unwrap().len(), 1, "the limit holds");
+    // Once its last reference goes, a blob is stale too.
+    store.write(move |tx| tx.delete_function(fid)).await.unwrap();
+    assert_eq!(stale(10).await.unwrap(), vec![free, used, found]);
+    assert_eq!(store.write(move |tx| tx.delete_code_blobs(&[free, used, found])).await.unwrap(), 3);
+    assert_eq!(stale(-60_000).await.unwrap(), vec![]);
 }
 
 fn layer_version(version: u32, sha: u8) -> LayerVersion {
@@ -1308,6 +1352,42 @@ mod pg_only {
         let t = fresh[0].token.clone();
         assert!(b.write(move |tx| tx.delete_event(ev, &t)).await.unwrap());
         assert_eq!(b.read(|tx| tx.queued_events()).await.unwrap().events, 0);
+    }
+
+    /// The code blob collector's transaction keeps other collectors out (advisory lock) and
+    /// holds a writer's touch of a taken row until it commits; the touch then records the blob
+    /// anew (so the writer re-uploads what the collector deleted).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_blob_collector_holds_off_touches_and_other_collectors() {
+        let Some(url) = pgcluster::database("code_blobs_race") else { return };
+        let (a, b, c) = (node(&url), node(&url), node(&url));
+        let sha = Sha256([0xd1; 32]);
+        a.write(move |tx| tx.touch_code_blob(&sha)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let collector = tokio::spawn(async move {
+            a.write(move |tx| {
+                let stale = tx.stale_code_blobs(10, 10)?;
+                locked_tx.send(()).unwrap();
+                // The object deletes happen here.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                tx.delete_code_blobs(&stale)?;
+                Ok::<_, StoreError>((stale, std::time::Instant::now()))
+            })
+            .await
+            .unwrap()
+        });
+        tokio::task::spawn_blocking(move || locked_rx.recv().unwrap()).await.unwrap();
+        assert_eq!(c.write(|tx| tx.stale_code_blobs(10, 10)).await.unwrap(), vec![], "one collector at a time");
+        b.write(move |tx| tx.touch_code_blob(&sha)).await.unwrap();
+        let touched = std::time::Instant::now();
+        let (taken, deleted_at) = collector.await.unwrap();
+        assert_eq!(taken, vec![sha]);
+        assert!(touched > deleted_at, "the touch waited for the collector's commit");
+        let rows = psql(&url, "SELECT count(*) FROM code_blobs");
+        assert_eq!(rows[0].get::<_, i64>(0), 1, "the touch recorded the blob anew");
+        // Fresh as of when the touch began (it waited ~500 ms for the collector).
+        assert_eq!(c.write(|tx| tx.stale_code_blobs(5_000, 10)).await.unwrap(), vec![], "and it is fresh");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

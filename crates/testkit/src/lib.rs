@@ -5,8 +5,10 @@
 //! - [`lambda_client`]: the official AWS SDK for Rust pointed at a server.
 //! - [`http`]: a minimal raw HTTP/1.1 client for requests an SDK would refuse to send.
 //! - [`zip`]: deployment packages built in memory.
+//! - [`moto`]: moto's S3 server, one per test process (the S3 blob backend's tests).
 
 pub mod http;
+pub mod moto;
 pub mod postgres;
 pub mod process;
 pub mod zip;

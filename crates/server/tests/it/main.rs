@@ -43,6 +43,7 @@ mod proptests;
 mod provisioned;
 mod s3;
 mod s3_outbox;
+mod s3blobs;
 mod sandbox;
 mod schedules;
 mod sdk;

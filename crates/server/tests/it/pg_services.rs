@@ -13,7 +13,13 @@ async fn server(label: &str) -> Option<TestServer> {
         return None;
     }
     let url = testkit::postgres::database(label)?;
-    Some(TestServer::start_with(move |c| c.store = server::StoreLocation::Postgres(url)).await)
+    Some(
+        TestServer::start_with(move |c| {
+            c.store = server::StoreLocation::Postgres(url);
+            c.single_node = true;
+        })
+        .await,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,8 @@ fn bin() -> &'static std::path::Path {
 async fn a_story_on_postgres_survives_kill_9() {
     let Some(url) = testkit::postgres::database("server_story") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let flags = ["--store", url.as_str(), "--function-network", "host"];
+    // One node, code in its own data dir: --single-node (a shared store wants shared blobs).
+    let flags = ["--store", url.as_str(), "--single-node", "--function-network", "host"];
     let collector = Collector::start().await;
     let first = ServerProcess::spawn_with(bin(), dir.path(), &flags);
     let c = testkit::lambda_client(&first.endpoint(), "test", REGION);
@@ -113,6 +114,7 @@ async fn a_story_on_postgres_survives_kill_9() {
 async fn start_error(dir: &std::path::Path, url: &str) -> String {
     let mut config = server::Config::new(dir.to_owned());
     config.store = server::StoreLocation::parse(url).unwrap();
+    config.single_node = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let r = server::run(config, listener, std::future::ready(())).await;
     format!("{:#}", r.expect_err("the store is unusable"))

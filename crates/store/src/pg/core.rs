@@ -208,7 +208,7 @@ pub(super) fn functions(
         "SELECT {FUNCTION_COLUMNS} FROM functions WHERE account = $1 AND region = $2 AND name > $3 \
          ORDER BY name LIMIT $4"
     );
-    rows(t, &sql, &[&scope.account.as_str(), &scope.region.as_str(), &after.unwrap_or(""), &(limit as i64)])?
+    rows(t, &sql, &[&scope.account.as_str(), &scope.region.as_str(), &after.unwrap_or(""), &sql_limit(limit)])?
         .iter()
         .map(decode_function)
         .collect()
@@ -245,7 +245,7 @@ pub(super) fn versions(
     let rs = rows(
         t,
         "SELECT version, doc FROM versions WHERE function_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-        &[&id.0, &i64::from(after.unwrap_or(0)), &(limit as i64)],
+        &[&id.0, &i64::from(after.unwrap_or(0)), &sql_limit(limit)],
     )?;
     decode_versions(rs)
 }
@@ -270,7 +270,7 @@ pub(super) fn aliases(
     rows(
         t,
         "SELECT name, doc FROM aliases WHERE function_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-        &[&id.0, &after.unwrap_or(""), &(limit as i64)],
+        &[&id.0, &after.unwrap_or(""), &sql_limit(limit)],
     )?
     .iter()
     .map(|r| codec::decode_alias(r.get(0), r.get::<_, &str>(1)))
@@ -354,7 +354,7 @@ pub(super) fn event_invoke_configs(
         t,
         "SELECT qualifier, doc FROM event_invoke_configs WHERE function_id = $1 AND qualifier > $2 \
          ORDER BY qualifier LIMIT $3",
-        &[&id.0, &after.unwrap_or(""), &(limit as i64)],
+        &[&id.0, &after.unwrap_or(""), &sql_limit(limit)],
     )?
     .iter()
     .map(|r| Ok((r.get(0), codec::decode_event_invoke_config(r.get::<_, &str>(1))?)))
@@ -405,7 +405,7 @@ pub(super) fn all_aliases(t: &mut Transaction<'_>, limit: usize) -> Result<Vec<A
         t,
         "SELECT f.account, f.region, f.name, a.name, a.doc FROM aliases a JOIN functions f ON f.id = a.function_id \
          ORDER BY f.account, f.region, f.name, a.name LIMIT $1",
-        &[&(limit as i64)],
+        &[&sql_limit(limit)],
     )?
     .iter()
     .map(|r| {
@@ -479,7 +479,7 @@ pub(super) fn function_urls(
         t,
         "SELECT qualifier, url_id, doc FROM function_urls WHERE function_id = $1 AND qualifier > $2 \
          ORDER BY qualifier LIMIT $3",
-        &[&id.0, &after.unwrap_or(""), &(limit as i64)],
+        &[&id.0, &after.unwrap_or(""), &sql_limit(limit)],
     )?
     .iter()
     .map(|r| Ok((r.get(0), codec::decode_function_url(r.get(1), r.get::<_, &str>(2))?)))
@@ -532,7 +532,7 @@ pub(super) fn layers(
         t,
         "SELECT id, name, next_version FROM layers WHERE account = $1 AND region = $2 AND name > $3 \
          ORDER BY name LIMIT $4",
-        &[&scope.account.as_str(), &scope.region.as_str(), &after.unwrap_or(""), &(limit as i64)],
+        &[&scope.account.as_str(), &scope.region.as_str(), &after.unwrap_or(""), &sql_limit(limit)],
     )?
     .iter()
     .map(decode_layer)
@@ -566,7 +566,7 @@ pub(super) fn layer_versions(
         t,
         "SELECT version, doc, policy FROM layer_versions WHERE layer_id = $1 AND version < $2 \
          ORDER BY version DESC LIMIT $3",
-        &[&id.0, &before.map_or(i64::MAX, i64::from), &(limit as i64)],
+        &[&id.0, &before.map_or(i64::MAX, i64::from), &sql_limit(limit)],
     )?
     .iter()
     .map(decode_layer_version)
@@ -593,7 +593,7 @@ pub(super) fn access_key(t: &mut Transaction<'_>, access_key_id: &str) -> Result
 
 pub(super) fn access_keys(t: &mut Transaction<'_>, limit: usize) -> Result<Vec<AccessKeyRow>, StoreError> {
     let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY access_key_id LIMIT $1");
-    Ok(rows(t, &sql, &[&(limit as i64)])?.iter().map(decode_access_key).collect())
+    Ok(rows(t, &sql, &[&sql_limit(limit)])?.iter().map(decode_access_key).collect())
 }
 
 pub(super) fn lock_function(t: &mut Transaction<'_>, key: &FunctionKey) -> Result<Option<Function>, StoreError> {
@@ -776,7 +776,7 @@ pub(super) fn claim_events(
          FROM c, now WHERE e.id = c.id \
          RETURNING e.id, e.function_id, e.function_name, e.qualifier, e.request_id, e.payload, e.received_ms, \
          e.attempts, e.account, e.region, e.claim_token",
-        &[&node_id, &lease_ms, &(limit as i64)],
+        &[&node_id, &lease_ms, &sql_limit(limit)],
     )?;
     let mut out = rs
         .iter()
@@ -971,4 +971,9 @@ pub(super) fn insert_access_key(t: &mut Transaction<'_>, key: &AccessKeyRow) -> 
 
 pub(super) fn delete_access_key(t: &mut Transaction<'_>, access_key_id: &str) -> Result<bool, StoreError> {
     Ok(exec(t, "DELETE FROM access_keys WHERE access_key_id = $1", &[&access_key_id])? > 0)
+}
+
+/// A page size as a SQL `LIMIT` (`usize::MAX`, "all", must not wrap to a negative number).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }

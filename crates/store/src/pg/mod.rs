@@ -19,6 +19,7 @@
 //! schedules, SQS, API Gateway, mappings) in `services.rs`.
 
 mod cluster;
+mod code_blobs;
 mod core;
 mod services;
 
@@ -48,7 +49,7 @@ use crate::{Channel, NodeBeat, NodeRow, Subscription};
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
-pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA];
+pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA, code_blobs::SCHEMA];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
 pub const WRITER_CONNECTIONS: usize = 4;
@@ -1140,5 +1141,21 @@ impl WriteTx for PgTx<'_> {
 
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError> {
         cluster::notify(&mut self.t, channel, payload)
+    }
+
+    fn touch_code_blob(&mut self, sha: &Sha256) -> Result<(), StoreError> {
+        code_blobs::touch_code_blob(&mut self.t, sha)
+    }
+
+    fn track_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::track_code_blobs(&mut self.t, shas)
+    }
+
+    fn stale_code_blobs(&mut self, grace_ms: i64, limit: usize) -> Result<Vec<Sha256>, StoreError> {
+        code_blobs::stale_code_blobs(&mut self.t, grace_ms, limit)
+    }
+
+    fn delete_code_blobs(&mut self, shas: &[Sha256]) -> Result<u64, StoreError> {
+        code_blobs::delete_code_blobs(&mut self.t, shas)
     }
 }
