@@ -323,6 +323,13 @@ impl S3Blobs {
         &self.url
     }
 
+    /// The client and the key prefix of `<prefix>/<name>`, for another user of the same bucket
+    /// (the S3 service's object bytes live under `<prefix>/s3`).
+    pub fn shared_store(&self, name: &str) -> (Arc<dyn ObjectStore>, String) {
+        let prefix = if self.url.prefix.is_empty() { name.to_owned() } else { format!("{}/{name}", self.url.prefix) };
+        (self.store.clone(), prefix)
+    }
+
     fn path(&self, key: &Sha256) -> Path {
         let hex = key.to_hex();
         self.root.clone().join(&hex[..2]).join(hex.as_str())

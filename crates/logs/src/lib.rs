@@ -3,7 +3,9 @@
 //! and the AWS SDKs use.
 //!
 //! [`Logs`] owns one SQLite database in its own file (WAL, `synchronous=NORMAL`: log events are
-//! not acknowledged writes, so a power loss may drop the last ones, but never corrupts the file).
+//! not acknowledged writes, so a power loss may drop the last ones, but never corrupts the file),
+//! or, with [`Logs::open_postgres`], its own tables in a PostgreSQL database that several Versa
+//! nodes share (`pg`: the same seam, every node's events visible from every node).
 //!
 //! - **Writes** go through one bounded queue to one writer thread (`writer`). [`Logs::append`]
 //!   never blocks: when the queue is full, the events are dropped and counted ([`Logs::dropped`]).
@@ -23,6 +25,11 @@
 mod api;
 mod db;
 mod pattern;
+mod pg;
+// The throwaway PostgreSQL cluster of the tests, shared with `store`'s (dependency-free).
+#[cfg(test)]
+#[path = "../../testkit/src/postgres.rs"]
+mod pgtest;
 #[cfg(test)]
 mod proptests;
 mod query;
@@ -40,6 +47,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::query::Reader;
 use crate::writer::{AppendJob, Job, WriteCtx};
 
 /// The `X-Amz-Target` prefix of every CloudWatch Logs operation; the server routes on it.
@@ -156,6 +164,22 @@ impl From<rusqlite::Error> for LogsError {
     }
 }
 
+impl From<postgres::Error> for LogsError {
+    fn from(e: postgres::Error) -> LogsError {
+        if let Some(db) = e.as_db_error() {
+            return LogsError::Database(format!("{} ({})", db.message(), db.code().code()));
+        }
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        LogsError::Database(text)
+    }
+}
+
 pub(crate) const GROUP_NOT_FOUND: &str = "The specified log group does not exist.";
 pub(crate) const STREAM_NOT_FOUND: &str = "The specified log stream does not exist.";
 pub(crate) const GROUP_EXISTS: &str = "The specified log group already exists";
@@ -234,9 +258,17 @@ struct Inner {
     jobs: SyncSender<Job>,
     _writer: writer::WriterThread,
     shared: Arc<Shared>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: Readers,
     read_permits: Arc<Semaphore>,
     queue_bytes_max: usize,
+}
+
+/// The read side of a backend.
+enum Readers {
+    /// Read-only connections to the SQLite file, leased per read.
+    Sqlite(Arc<Mutex<Vec<Connection>>>),
+    /// Threads that each own one PostgreSQL connection.
+    Postgres(pg::db::Readers),
 }
 
 impl Logs {
@@ -245,19 +277,50 @@ impl Logs {
         Logs::open_with(path, limits, Options::default())
     }
 
+    /// Opens the log tables in the PostgreSQL database at `url` (a libpq URL or keyword string),
+    /// creating and migrating them if needed, and starts this node's writer and readers. Several
+    /// nodes may open the same database: each sees every node's events. Blocks while connecting;
+    /// safe to call on an async thread (every connection lives on a thread of its own).
+    pub fn open_postgres(url: &str, limits: LogLimits) -> Result<Logs, LogsError> {
+        Logs::open_postgres_with(url, limits, Options::default())
+    }
+
     pub(crate) fn open_with(path: &Path, limits: LogLimits, options: Options) -> Result<Logs, LogsError> {
         limits.validate()?;
         let conn = db::open_writer(path)?;
         let readers = (0..READ_CONNECTIONS).map(|_| db::open_reader(path)).collect::<Result<Vec<_>, _>>()?;
         let shared = Arc::new(Shared::default());
+        let batches = writer::SqliteBatches::new(conn, limits, shared.clone());
+        Logs::start(Readers::Sqlite(Arc::new(Mutex::new(readers))), move || Ok(Box::new(batches)), &options, shared)
+    }
+
+    pub(crate) fn open_postgres_with(url: &str, limits: LogLimits, options: Options) -> Result<Logs, LogsError> {
+        limits.validate()?;
+        let config = pg::db::prepare(url)?;
+        let readers = pg::db::Readers::start(&config, READ_CONNECTIONS)?;
+        let shared = Arc::new(Shared::default());
+        let writer_shared = shared.clone();
+        let make = move || -> Result<Box<dyn writer::Batches>, LogsError> {
+            Ok(Box::new(pg::writer::PgBatches::connect(config, limits, writer_shared)?))
+        };
+        Logs::start(Readers::Postgres(readers), make, &options, shared)
+    }
+
+    /// Starts the writer thread (`make` runs on it and opens its side of the backend).
+    fn start(
+        readers: Readers,
+        make: impl FnOnce() -> Result<Box<dyn writer::Batches>, LogsError> + Send + 'static,
+        options: &Options,
+        shared: Arc<Shared>,
+    ) -> Result<Logs, LogsError> {
         let (jobs, rx) = std::sync::mpsc::sync_channel(APPEND_QUEUE_MAX);
-        let writer = writer::WriterThread::spawn(conn, rx, limits, &options, shared.clone())?;
+        let writer = writer::WriterThread::spawn(make, rx, options)?;
         Ok(Logs {
             inner: Arc::new(Inner {
                 jobs,
                 _writer: writer,
                 shared,
-                readers: Arc::new(Mutex::new(readers)),
+                readers,
                 read_permits: Arc::new(Semaphore::new(READ_CONNECTIONS)),
                 queue_bytes_max: options.queue_bytes_max,
             }),
@@ -318,32 +381,47 @@ impl Logs {
         api::handle(self, account, region, target, body).await
     }
 
-    /// Runs `f` on the writer thread inside the next batch's transaction (in its own savepoint:
-    /// an `Err` undoes only its changes) and answers after the commit.
+    /// Runs `f` on the writer thread inside the next batch's transaction (SQLite: in its own
+    /// savepoint; PostgreSQL: in a transaction of its own; an `Err` undoes only its changes) and
+    /// answers after the commit.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, LogsError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LogsError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_, '_>) -> Result<T, LogsError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(writer::write_job(f, tx))).await?;
         rx.await.map_err(|_| LogsError::Closed)?
     }
 
-    /// Runs `f` in a read transaction on a pooled read connection, off the async threads.
+    /// Runs `f` in a read transaction (one snapshot) on a pooled read connection, off the async
+    /// threads.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, LogsError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, LogsError> + Send + 'static,
+        F: FnOnce(&mut Reader<'_, '_>) -> Result<T, LogsError> + Send + 'static,
     {
         let permit = self.inner.read_permits.clone().acquire_owned().await.map_err(|_| LogsError::Closed)?;
-        let readers = self.inner.readers.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            db::Lease::take(readers)?.run(f)
-        })
-        .await;
-        joined.map_err(|_| LogsError::Database("a log read panicked".to_owned()))?
+        match &self.inner.readers {
+            Readers::Sqlite(readers) => {
+                let readers = readers.clone();
+                let joined = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    db::Lease::take(readers)?.run(|conn| f(&mut Reader::Sqlite(conn)))
+                })
+                .await;
+                joined.map_err(|_| LogsError::Database("a log read panicked".to_owned()))?
+            }
+            Readers::Postgres(readers) => {
+                // The permit goes with the job: a caller that stops waiting does not free a
+                // reader thread that is still busy with its read.
+                let answer = readers.submit(move |reader: &mut Reader<'_, '_>| {
+                    let _permit = permit;
+                    f(reader)
+                })?;
+                answer.await.map_err(|_| LogsError::Database("a log read panicked".to_owned()))?
+            }
+        }
     }
 
     /// Queues a job that must not be dropped, waiting (off the async threads) for room.

@@ -1,5 +1,8 @@
 //! Reads: log groups, streams and events, and the positions that paging tokens encode.
 //!
+//! Each read takes a [`Reader`] (a SQLite read connection or a PostgreSQL read-only
+//! transaction); the SQLite queries are here, the PostgreSQL ones in `pg::query`.
+//!
 //! Events are ordered by (timestamp, id) everywhere: ids break ties between equal timestamps,
 //! so a [`Position`] names one exact place in a stream or group and paging neither repeats nor
 //! skips an event.
@@ -10,6 +13,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::pattern::FilterPattern;
 use crate::{EVENT_OVERHEAD_BYTES, LogsError};
+
+/// A read transaction of either backend; every read runs inside one (one snapshot).
+pub(crate) enum Reader<'a, 'b> {
+    Sqlite(&'a Connection),
+    Postgres(&'a mut postgres::Transaction<'b>),
+}
 
 /// Most bytes of events (messages plus per-event overhead) in one page, as on CloudWatch.
 pub(crate) const RESPONSE_BYTES_MAX: usize = 1024 * 1024;
@@ -82,7 +91,7 @@ impl EventRow {
         Position { timestamp_ms: self.timestamp_ms, id: self.id }
     }
 
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.message.len() + EVENT_OVERHEAD_BYTES
     }
 }
@@ -94,14 +103,19 @@ pub(crate) struct Page<T> {
     pub more: bool,
 }
 
-pub(crate) fn group_id(conn: &Connection, account: &str, region: &str, name: &str) -> Result<Option<i64>, LogsError> {
+pub(crate) fn group_id_sqlite(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<i64>, LogsError> {
     Ok(conn
         .prepare_cached("SELECT id FROM log_groups WHERE account = ?1 AND region = ?2 AND name = ?3")?
         .query_row(params![account, region, name], |r| r.get(0))
         .optional()?)
 }
 
-pub(crate) fn stream_id(conn: &Connection, group_id: i64, name: &str) -> Result<Option<i64>, LogsError> {
+pub(crate) fn stream_id_sqlite(conn: &Connection, group_id: i64, name: &str) -> Result<Option<i64>, LogsError> {
     Ok(conn
         .prepare_cached("SELECT id FROM log_streams WHERE group_id = ?1 AND name = ?2")?
         .query_row(params![group_id, name], |r| r.get(0))
@@ -116,7 +130,7 @@ fn group_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
 
 /// Log groups of a scope ordered by name, after `after`; `prefix` and `substring` (both
 /// case-sensitive) narrow them.
-pub(crate) fn groups(
+pub(crate) fn groups_sqlite(
     conn: &Connection,
     account: &str,
     region: &str,
@@ -181,7 +195,7 @@ impl StreamCursor {
 }
 
 /// Streams of a group ordered by name or by last event time, ascending or descending.
-pub(crate) fn streams(
+pub(crate) fn streams_sqlite(
     conn: &Connection,
     group_id: i64,
     by_last_event: bool,
@@ -275,7 +289,7 @@ pub(crate) enum Direction {
 /// Events of one stream with `start_ms <= timestamp < end_ms`, from `from` in `direction`: at
 /// most `limit` events and [`RESPONSE_BYTES_MAX`] bytes (but always at least one event),
 /// returned in ascending order.
-pub(crate) fn stream_events(
+pub(crate) fn stream_events_sqlite(
     conn: &Connection,
     stream_id: i64,
     start_ms: i64,
@@ -331,7 +345,7 @@ pub(crate) enum StreamSelection {
 }
 
 impl StreamSelection {
-    fn includes(&self, name: &str) -> bool {
+    pub(crate) fn includes(&self, name: &str) -> bool {
         match self {
             StreamSelection::All => true,
             StreamSelection::Names(names) => names.contains(name),
@@ -363,7 +377,11 @@ pub(crate) struct EventFilter {
 /// The events of a group that `filter` selects, in (timestamp, id) order: at most
 /// `filter.limit` events and [`RESPONSE_BYTES_MAX`] bytes, after examining at most
 /// [`FILTER_SCAN_EVENTS_MAX`] events.
-pub(crate) fn filter_events(conn: &Connection, group_id: i64, filter: &EventFilter) -> Result<FilterPage, LogsError> {
+pub(crate) fn filter_events_sqlite(
+    conn: &Connection,
+    group_id: i64,
+    filter: &EventFilter,
+) -> Result<FilterPage, LogsError> {
     let EventFilter { start_ms, end_ms, after, streams, pattern, limit } = filter;
     let limit = *limit;
     // CROSS JOIN keeps the events index as the outer loop, so rows come out already ordered.
@@ -402,6 +420,90 @@ pub(crate) fn filter_events(conn: &Connection, group_id: i64, filter: &EventFilt
         }
     }
     Ok(FilterPage { events, next: None })
+}
+
+pub(crate) fn group_id(
+    r: &mut Reader<'_, '_>,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<i64>, LogsError> {
+    match r {
+        Reader::Sqlite(conn) => group_id_sqlite(conn, account, region, name),
+        Reader::Postgres(t) => crate::pg::query::group_id(t, account, region, name),
+    }
+}
+
+pub(crate) fn stream_id(r: &mut Reader<'_, '_>, group_id: i64, name: &str) -> Result<Option<i64>, LogsError> {
+    match r {
+        Reader::Sqlite(conn) => stream_id_sqlite(conn, group_id, name),
+        Reader::Postgres(t) => crate::pg::query::stream_id(t, group_id, name),
+    }
+}
+
+/// Log groups of a scope ordered by name, after `after`; `prefix` and `substring` (both
+/// case-sensitive) narrow them.
+pub(crate) fn groups(
+    r: &mut Reader<'_, '_>,
+    account: &str,
+    region: &str,
+    prefix: Option<&str>,
+    substring: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<GroupRow>, LogsError> {
+    match r {
+        Reader::Sqlite(conn) => groups_sqlite(conn, account, region, prefix, substring, after, limit),
+        Reader::Postgres(t) => crate::pg::query::groups(t, account, region, prefix, substring, after, limit),
+    }
+}
+
+/// Streams of a group ordered by name or by last event time, ascending or descending.
+pub(crate) fn streams(
+    r: &mut Reader<'_, '_>,
+    group_id: i64,
+    by_last_event: bool,
+    descending: bool,
+    prefix: Option<&str>,
+    after: Option<&StreamCursor>,
+    limit: usize,
+) -> Result<Page<StreamRow>, LogsError> {
+    match r {
+        Reader::Sqlite(conn) => streams_sqlite(conn, group_id, by_last_event, descending, prefix, after, limit),
+        Reader::Postgres(t) => crate::pg::query::streams(t, group_id, by_last_event, descending, prefix, after, limit),
+    }
+}
+
+/// Events of one stream with `start_ms <= timestamp < end_ms`, from `from` in `direction`: at
+/// most `limit` events and [`RESPONSE_BYTES_MAX`] bytes (but always at least one event),
+/// returned in ascending order.
+pub(crate) fn stream_events(
+    r: &mut Reader<'_, '_>,
+    stream_id: i64,
+    start_ms: i64,
+    end_ms: i64,
+    direction: Direction,
+    from: Position,
+    limit: usize,
+) -> Result<Vec<EventRow>, LogsError> {
+    match r {
+        Reader::Sqlite(conn) => stream_events_sqlite(conn, stream_id, start_ms, end_ms, direction, from, limit),
+        Reader::Postgres(t) => crate::pg::query::stream_events(t, stream_id, start_ms, end_ms, direction, from, limit),
+    }
+}
+
+/// The events of a group that `filter` selects, in (timestamp, id) order: at most
+/// `filter.limit` events and [`RESPONSE_BYTES_MAX`] bytes, after examining at most
+/// [`FILTER_SCAN_EVENTS_MAX`] events.
+pub(crate) fn filter_events(
+    r: &mut Reader<'_, '_>,
+    group_id: i64,
+    filter: &EventFilter,
+) -> Result<FilterPage, LogsError> {
+    match r {
+        Reader::Sqlite(conn) => filter_events_sqlite(conn, group_id, filter),
+        Reader::Postgres(t) => crate::pg::query::filter_events(t, group_id, filter),
+    }
 }
 
 #[cfg(test)]

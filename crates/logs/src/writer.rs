@@ -11,6 +11,10 @@
 //!
 //! Evicting events keeps the counters exact; a stream left without events is removed (a later
 //! append recreates it).
+//!
+//! The loop above (batching, lingering, flushes, the sweep timer) is the backend's seam: it hands
+//! each batch to a [`Batches`], here [`SqliteBatches`], or `pg::writer::PgBatches` for
+//! PostgreSQL. API writes take a [`WriteCtx`] of either backend.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,7 +26,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::query::{group_id, stream_id};
+use crate::pg::writer::PgCtx;
+use crate::query::{group_id_sqlite as group_id, stream_id_sqlite as stream_id};
 use crate::{
     Clock, EVENT_OVERHEAD_BYTES, GROUP_EXISTS, GROUP_NOT_FOUND, LogLimits, LogsError, Options, STREAM_EXISTS,
     STREAM_NOT_FOUND, Shared,
@@ -35,7 +40,7 @@ pub(crate) const WRITE_BATCH_MAX: usize = 1024;
 /// writes and flushes end the wait at once.
 pub(crate) const APPEND_LINGER: Duration = Duration::from_millis(10);
 /// Most (group, stream) ids a batch remembers; appends beyond it look the ids up again.
-const IDS_CACHED_MAX: usize = 4096;
+pub(crate) const IDS_CACHED_MAX: usize = 4096;
 const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
 pub(crate) enum Job {
@@ -57,8 +62,8 @@ pub(crate) struct AppendJob {
 
 /// An API write: runs inside the batch, answers after the commit.
 pub(crate) trait WriteJob: Send {
-    /// Runs the change; `false` rolls its savepoint back.
-    fn run(&mut self, ctx: &mut WriteCtx<'_>) -> bool;
+    /// Runs the change; `false` rolls its savepoint (or transaction) back.
+    fn run(&mut self, ctx: &mut WriteCtx<'_, '_>) -> bool;
     /// Answers the caller with the outcome of the batch's commit.
     fn complete(self: Box<Self>, committed: Result<(), LogsError>);
 }
@@ -73,7 +78,7 @@ struct Op<T, F> {
 pub(crate) fn write_job<T, F>(f: F, reply: oneshot::Sender<Result<T, LogsError>>) -> Box<dyn WriteJob>
 where
     T: Send + 'static,
-    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LogsError> + Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_, '_>) -> Result<T, LogsError> + Send + 'static,
 {
     Box::new(Op { f: Some(f), result: None, reply })
 }
@@ -81,9 +86,9 @@ where
 impl<T, F> WriteJob for Op<T, F>
 where
     T: Send,
-    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LogsError> + Send,
+    F: FnOnce(&mut WriteCtx<'_, '_>) -> Result<T, LogsError> + Send,
 {
-    fn run(&mut self, ctx: &mut WriteCtx<'_>) -> bool {
+    fn run(&mut self, ctx: &mut WriteCtx<'_, '_>) -> bool {
         let result = match self.f.take() {
             Some(f) => f(ctx),
             None => Err(LogsError::Database("a write job ran twice".to_owned())),
@@ -114,9 +119,15 @@ struct StreamDelta {
     uploads: i64,
 }
 
-/// What a write sees: the writer's connection inside the open transaction, the batch's clock,
-/// and the counters it has yet to write.
-pub(crate) struct WriteCtx<'c> {
+/// What an API write sees: the backend's open transaction and the batch's clock.
+pub(crate) enum WriteCtx<'a, 'c> {
+    Sqlite(&'a mut SqliteCtx<'c>),
+    Postgres(&'a mut PgCtx<'c>),
+}
+
+/// What a SQLite write sees: the writer's connection inside the open transaction, the batch's
+/// clock, and the counters it has yet to write.
+pub(crate) struct SqliteCtx<'c> {
     conn: &'c Connection,
     now_ms: i64,
     default_retention_days: Option<u32>,
@@ -129,9 +140,9 @@ pub(crate) struct WriteCtx<'c> {
     ids: HashMap<String, (i64, i64)>,
 }
 
-impl<'c> WriteCtx<'c> {
-    fn new(conn: &'c Connection, now_ms: i64, default_retention_days: Option<u32>) -> WriteCtx<'c> {
-        WriteCtx {
+impl<'c> SqliteCtx<'c> {
+    fn new(conn: &'c Connection, now_ms: i64, default_retention_days: Option<u32>) -> SqliteCtx<'c> {
+        SqliteCtx {
             conn,
             now_ms,
             default_retention_days,
@@ -231,6 +242,16 @@ impl<'c> WriteCtx<'c> {
     }
 }
 
+/// One backend's side of the writer thread: it runs each batch the loop collects.
+pub(crate) trait Batches {
+    /// Runs `batch` (draining it): commits its appends and writes, enforces the limits on the
+    /// groups that received events (and, with `sweep_all`, the retention of every group), then
+    /// answers the writes and flushes.
+    fn run_batch(&mut self, batch: &mut Vec<Job>, now_ms: i64, sweep_all: bool);
+    /// The periodic retention sweep when no job arrived for a whole interval.
+    fn sweep_alone(&mut self, now_ms: i64);
+}
+
 /// Owns the writer thread; dropping it waits for the thread, which exits once the queue's
 /// senders are gone and what they queued is committed.
 pub(crate) struct WriterThread {
@@ -238,27 +259,36 @@ pub(crate) struct WriterThread {
 }
 
 impl WriterThread {
+    /// Starts the thread; `make` runs on it first (a PostgreSQL client must be created on the
+    /// thread that uses it) and its failure is returned here.
     pub(crate) fn spawn(
-        conn: Connection,
+        make: impl FnOnce() -> Result<Box<dyn Batches>, LogsError> + Send + 'static,
         rx: Receiver<Job>,
-        limits: LogLimits,
         options: &Options,
-        shared: Arc<Shared>,
     ) -> Result<WriterThread, LogsError> {
-        let writer = Writer {
-            conn,
-            rx,
-            limits,
-            clock: options.clock.clone(),
-            sweep_interval: options.sweep_interval,
-            last_sweep: Instant::now(),
-            shared,
-        };
+        let clock = options.clock.clone();
+        let sweep_interval = options.sweep_interval;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("versa-logs-writer".to_owned())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                let batches = match make() {
+                    Ok(batches) => {
+                        let _ = ready_tx.send(Ok(()));
+                        batches
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let writer = Writer { batches, rx, clock, sweep_interval, last_sweep: Instant::now() };
+                writer.run();
+            })
             .map_err(|e| LogsError::Database(format!("cannot start the log writer thread: {e}")))?;
-        Ok(WriterThread { handle: Some(handle) })
+        let thread = WriterThread { handle: Some(handle) };
+        ready_rx.recv().map_err(|_| LogsError::Database("the log writer thread panicked".to_owned()))??;
+        Ok(thread)
     }
 }
 
@@ -271,13 +301,11 @@ impl Drop for WriterThread {
 }
 
 struct Writer {
-    conn: Connection,
+    batches: Box<dyn Batches>,
     rx: Receiver<Job>,
-    limits: LogLimits,
     clock: Clock,
     sweep_interval: Duration,
     last_sweep: Instant,
-    shared: Arc<Shared>,
 }
 
 impl Writer {
@@ -292,7 +320,8 @@ impl Writer {
             match next {
                 Ok(job) => batch.push(job),
                 Err(RecvTimeoutError::Timeout) => {
-                    self.sweep_alone();
+                    self.batches.sweep_alone((self.clock)());
+                    self.last_sweep = Instant::now();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -313,18 +342,31 @@ impl Writer {
                     None => break,
                 }
             }
-            self.run_batch(&mut batch);
+            let sweep_all = self.last_sweep.elapsed() >= self.sweep_interval;
+            self.batches.run_batch(&mut batch, (self.clock)(), sweep_all);
+            if sweep_all {
+                self.last_sweep = Instant::now();
+            }
         }
     }
+}
 
-    fn sweep_due(&self) -> bool {
-        self.last_sweep.elapsed() >= self.sweep_interval
+/// The SQLite side: one connection, one transaction per batch, a savepoint per API write.
+pub(crate) struct SqliteBatches {
+    conn: Connection,
+    limits: LogLimits,
+    shared: Arc<Shared>,
+}
+
+impl SqliteBatches {
+    pub(crate) fn new(conn: Connection, limits: LogLimits, shared: Arc<Shared>) -> SqliteBatches {
+        SqliteBatches { conn, limits, shared }
     }
+}
 
-    fn run_batch(&mut self, batch: &mut Vec<Job>) {
-        let now_ms = (self.clock)();
-        let sweep_all = self.sweep_due();
-        let mut ctx = WriteCtx::new(&self.conn, now_ms, self.limits.default_retention_days);
+impl Batches for SqliteBatches {
+    fn run_batch(&mut self, batch: &mut Vec<Job>, now_ms: i64, sweep_all: bool) {
+        let mut ctx = SqliteCtx::new(&self.conn, now_ms, self.limits.default_retention_days);
         let mut failure: Option<LogsError> = self.conn.execute_batch("BEGIN IMMEDIATE").err().map(LogsError::from);
         let began = failure.is_none();
         let mut writes = Vec::new();
@@ -368,9 +410,6 @@ impl Writer {
             }
             self.shared.count_dropped(appended);
         }
-        if sweep_all {
-            self.last_sweep = Instant::now();
-        }
         for write in writes {
             write.complete(outcome.clone());
         }
@@ -379,9 +418,7 @@ impl Writer {
         }
     }
 
-    /// The periodic retention sweep when no job arrived for a whole interval.
-    fn sweep_alone(&mut self) {
-        let now_ms = (self.clock)();
+    fn sweep_alone(&mut self, now_ms: i64) {
         let result = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(LogsError::from).and_then(|()| {
             sweep_retention(&self.conn, now_ms)?;
             self.conn.execute_batch("COMMIT").map_err(LogsError::from)
@@ -390,15 +427,14 @@ impl Writer {
             tracing::error!(error = %e, "log retention sweep failed");
             let _ = self.conn.execute_batch("ROLLBACK");
         }
-        self.last_sweep = Instant::now();
     }
 }
 
-fn run_write(ctx: &mut WriteCtx<'_>, job: &mut dyn WriteJob) -> Result<(), LogsError> {
+fn run_write(ctx: &mut SqliteCtx<'_>, job: &mut dyn WriteJob) -> Result<(), LogsError> {
     ctx.apply_counters()?;
     ctx.ids.clear();
     ctx.conn.execute_batch("SAVEPOINT api_write")?;
-    if job.run(ctx) {
+    if job.run(&mut WriteCtx::Sqlite(ctx)) {
         ctx.apply_counters()?;
         ctx.conn.execute_batch("RELEASE api_write")?;
     } else {
@@ -410,7 +446,7 @@ fn run_write(ctx: &mut WriteCtx<'_>, job: &mut dyn WriteJob) -> Result<(), LogsE
 }
 
 /// Writes the batch's counters and enforces retention and the size limits.
-fn finish_batch(ctx: &mut WriteCtx<'_>, limits: &LogLimits, sweep_all: bool) -> Result<(), LogsError> {
+fn finish_batch(ctx: &mut SqliteCtx<'_>, limits: &LogLimits, sweep_all: bool) -> Result<(), LogsError> {
     ctx.apply_counters()?;
     let touched: Vec<i64> = ctx.touched.drain().collect();
     for &group in &touched {
@@ -425,7 +461,7 @@ fn finish_batch(ctx: &mut WriteCtx<'_>, limits: &LogLimits, sweep_all: bool) -> 
     Ok(())
 }
 
-fn retention_cutoff(now_ms: i64, days: u32) -> i64 {
+pub(crate) fn retention_cutoff(now_ms: i64, days: u32) -> i64 {
     now_ms.saturating_sub(i64::from(days).saturating_mul(MS_PER_DAY))
 }
 
@@ -583,17 +619,98 @@ impl Removed {
     }
 }
 
-// API writes. Each runs inside its own savepoint; an `Err` undoes it.
+// API writes: each dispatches to its backend. On SQLite each runs inside its own savepoint, on
+// PostgreSQL inside its own transaction; an `Err` undoes it.
 
-fn existing_group(ctx: &WriteCtx<'_>, account: &str, region: &str, name: &str) -> Result<i64, LogsError> {
+pub(crate) fn create_group(
+    ctx: &mut WriteCtx<'_, '_>,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<(), LogsError> {
+    match ctx {
+        WriteCtx::Sqlite(c) => create_group_sqlite(c, account, region, name),
+        WriteCtx::Postgres(c) => c.create_group(account, region, name),
+    }
+}
+
+pub(crate) fn delete_group(
+    ctx: &mut WriteCtx<'_, '_>,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<(), LogsError> {
+    match ctx {
+        WriteCtx::Sqlite(c) => delete_group_sqlite(c, account, region, name),
+        WriteCtx::Postgres(c) => c.delete_group(account, region, name),
+    }
+}
+
+/// Sets (or with `None` removes) a group's retention and applies it at once.
+pub(crate) fn set_retention(
+    ctx: &mut WriteCtx<'_, '_>,
+    account: &str,
+    region: &str,
+    name: &str,
+    days: Option<u32>,
+) -> Result<(), LogsError> {
+    match ctx {
+        WriteCtx::Sqlite(c) => set_retention_sqlite(c, account, region, name, days),
+        WriteCtx::Postgres(c) => c.set_retention(account, region, name, days),
+    }
+}
+
+pub(crate) fn create_stream(
+    ctx: &mut WriteCtx<'_, '_>,
+    account: &str,
+    region: &str,
+    group: &str,
+    stream: &str,
+) -> Result<(), LogsError> {
+    match ctx {
+        WriteCtx::Sqlite(c) => create_stream_sqlite(c, account, region, group, stream),
+        WriteCtx::Postgres(c) => c.create_stream(account, region, group, stream),
+    }
+}
+
+pub(crate) fn delete_stream(
+    ctx: &mut WriteCtx<'_, '_>,
+    account: &str,
+    region: &str,
+    group: &str,
+    stream: &str,
+) -> Result<(), LogsError> {
+    match ctx {
+        WriteCtx::Sqlite(c) => delete_stream_sqlite(c, account, region, group, stream),
+        WriteCtx::Postgres(c) => c.delete_stream(account, region, group, stream),
+    }
+}
+
+/// PutLogEvents: appends to an existing stream and returns the next sequence token.
+pub(crate) fn put_events(
+    ctx: &mut WriteCtx<'_, '_>,
+    account: &str,
+    region: &str,
+    group: &str,
+    stream: &str,
+    events: &[(i64, String)],
+) -> Result<String, LogsError> {
+    let sequence = match ctx {
+        WriteCtx::Sqlite(c) => put_events_sqlite(c, account, region, group, stream, events)?,
+        WriteCtx::Postgres(c) => c.put_events(account, region, group, stream, events)?,
+    };
+    Ok(format!("{sequence:056}"))
+}
+
+fn existing_group(ctx: &SqliteCtx<'_>, account: &str, region: &str, name: &str) -> Result<i64, LogsError> {
     group_id(ctx.conn, account, region, name)?.ok_or_else(|| LogsError::ResourceNotFound(GROUP_NOT_FOUND.to_owned()))
 }
 
-fn existing_stream(ctx: &WriteCtx<'_>, group: i64, name: &str) -> Result<i64, LogsError> {
+fn existing_stream(ctx: &SqliteCtx<'_>, group: i64, name: &str) -> Result<i64, LogsError> {
     stream_id(ctx.conn, group, name)?.ok_or_else(|| LogsError::ResourceNotFound(STREAM_NOT_FOUND.to_owned()))
 }
 
-pub(crate) fn create_group(ctx: &mut WriteCtx<'_>, account: &str, region: &str, name: &str) -> Result<(), LogsError> {
+fn create_group_sqlite(ctx: &mut SqliteCtx<'_>, account: &str, region: &str, name: &str) -> Result<(), LogsError> {
     if group_id(ctx.conn, account, region, name)?.is_some() {
         return Err(LogsError::ResourceAlreadyExists(GROUP_EXISTS.to_owned()));
     }
@@ -601,7 +718,7 @@ pub(crate) fn create_group(ctx: &mut WriteCtx<'_>, account: &str, region: &str, 
     Ok(())
 }
 
-pub(crate) fn delete_group(ctx: &mut WriteCtx<'_>, account: &str, region: &str, name: &str) -> Result<(), LogsError> {
+fn delete_group_sqlite(ctx: &mut SqliteCtx<'_>, account: &str, region: &str, name: &str) -> Result<(), LogsError> {
     let group = existing_group(ctx, account, region, name)?;
     ctx.conn.prepare_cached("DELETE FROM log_events WHERE group_id = ?1")?.execute(params![group])?;
     ctx.conn.prepare_cached("DELETE FROM log_streams WHERE group_id = ?1")?.execute(params![group])?;
@@ -609,9 +726,8 @@ pub(crate) fn delete_group(ctx: &mut WriteCtx<'_>, account: &str, region: &str, 
     Ok(())
 }
 
-/// Sets (or with `None` removes) a group's retention and applies it at once.
-pub(crate) fn set_retention(
-    ctx: &mut WriteCtx<'_>,
+fn set_retention_sqlite(
+    ctx: &mut SqliteCtx<'_>,
     account: &str,
     region: &str,
     name: &str,
@@ -627,8 +743,8 @@ pub(crate) fn set_retention(
     Ok(())
 }
 
-pub(crate) fn create_stream(
-    ctx: &mut WriteCtx<'_>,
+fn create_stream_sqlite(
+    ctx: &mut SqliteCtx<'_>,
     account: &str,
     region: &str,
     group: &str,
@@ -642,8 +758,8 @@ pub(crate) fn create_stream(
     Ok(())
 }
 
-pub(crate) fn delete_stream(
-    ctx: &mut WriteCtx<'_>,
+fn delete_stream_sqlite(
+    ctx: &mut SqliteCtx<'_>,
     account: &str,
     region: &str,
     group: &str,
@@ -662,15 +778,14 @@ pub(crate) fn delete_stream(
     Ok(())
 }
 
-/// PutLogEvents: appends to an existing stream and returns the next sequence token.
-pub(crate) fn put_events(
-    ctx: &mut WriteCtx<'_>,
+fn put_events_sqlite(
+    ctx: &mut SqliteCtx<'_>,
     account: &str,
     region: &str,
     group: &str,
     stream: &str,
     events: &[(i64, String)],
-) -> Result<String, LogsError> {
+) -> Result<i64, LogsError> {
     let group = existing_group(ctx, account, region, group)?;
     let stream = existing_stream(ctx, group, stream)?;
     ctx.insert_events(group, stream, events)?;
@@ -679,5 +794,5 @@ pub(crate) fn put_events(
         .conn
         .prepare_cached("SELECT upload_sequence FROM log_streams WHERE id = ?1")?
         .query_row(params![stream], |r| r.get(0))?;
-    Ok(format!("{sequence:056}"))
+    Ok(sequence)
 }

@@ -124,7 +124,16 @@ pub async fn create_bucket(inner: &Arc<Inner>, call: &Call, body: Body) -> Resul
                             created_ms: stdx::time::now_ms(),
                             notification: None,
                         };
-                        Ok(store::insert_bucket(tx, &row)?)
+                        if store::insert_bucket(tx, &row)? {
+                            return Ok(());
+                        }
+                        // Created meanwhile by another node.
+                        match store::get_bucket(tx, &name)? {
+                            Some(b) if b.owner == account => {
+                                Err(ApiError::BucketAlreadyOwnedByYou { bucket: name.clone() })
+                            }
+                            _ => Err(ApiError::BucketAlreadyExists { bucket: name.clone() }),
+                        }
                     }
                 }
             })
@@ -148,6 +157,8 @@ pub async fn delete_bucket(inner: &Arc<Inner>, call: &Call) -> Result<Response<B
     inner
         .blocking(move |inner| {
             inner.db.write(|tx| {
+                // No object or upload may land in it between the check and the delete.
+                store::lock_bucket(tx, &name)?;
                 owned_bucket(tx, &name, &account)?;
                 if store::bucket_has_content(tx, &name)? {
                     return Err(ApiError::BucketNotEmpty { bucket: name.clone() });

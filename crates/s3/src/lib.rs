@@ -29,6 +29,21 @@
 //! Lambda side or refused for good, so a crash between the commit and the delivery delays the
 //! event (the drainer of [`S3::start_outbox`] delivers it at the next start) but never loses it.
 //!
+//! # Several nodes
+//!
+//! [`S3::open_with`] puts the metadata in PostgreSQL ([`Metadata::Postgres`]: S3's own `s3_*`
+//! tables and `s3_schema_version`, same transactions, the outbox row in the object's
+//! transaction) and the bytes in a shared object store ([`ObjectBytes::ObjectStore`]: one
+//! backing object per object and per part, never overwritten, uploaded before the commit), so
+//! several nodes serve the same buckets. Each node keeps a data directory of its own for temp
+//! files. The drainer claims due outbox rows `FOR UPDATE SKIP LOCKED` with a lease
+//! ([`limits::OUTBOX_CLAIM_LEASE_MS`]), so two nodes never deliver one event at once, and a dead
+//! node's rows are delivered by the others once their grace or lease ends; no node makes the
+//! outbox due at its start. Backing data a crash leaves unreferenced is deleted by each node's
+//! orphan sweep, only once older than the grace period (`files::ORPHAN_GRACE`).
+//! `tests/it/shared.rs` runs the API story on PostgreSQL (with files, and with moto as the
+//! store) and on two instances sharing one database and one store.
+//!
 //! # Layout
 //!
 //! `router` (method + path + query → an `Endpoint` named after the AWS operation), `buckets`,
@@ -55,6 +70,9 @@ mod names;
 mod notify;
 mod objects;
 mod outbox;
+#[cfg(test)]
+#[path = "../tests/it/pgcluster.rs"]
+mod pgcluster;
 mod post;
 #[cfg(test)]
 mod proptests;
@@ -179,11 +197,46 @@ pub enum S3Error {
     #[error("s3 storage I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("s3 metadata database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
     #[error("invalid s3 limits: {0}")]
     Limits(String),
     #[error("{0} is in use by another S3 instance")]
     Locked(std::path::PathBuf),
+}
+
+impl From<store::DbError> for S3Error {
+    fn from(e: store::DbError) -> S3Error {
+        S3Error::Database(e.to_string())
+    }
+}
+
+/// Where the metadata lives.
+#[derive(Debug, Clone, Default)]
+pub enum Metadata {
+    /// `s3.sqlite3` in the data directory (the embedded default).
+    #[default]
+    Sqlite,
+    /// S3's own tables (`s3_*`, schema version in `s3_schema_version`) in a PostgreSQL
+    /// database shared by several nodes; `url` is a libpq URL or keyword string.
+    Postgres { url: String },
+}
+
+/// Where object bytes live.
+#[derive(Debug, Clone, Default)]
+pub enum ObjectBytes {
+    /// Files in the data directory (the embedded default).
+    #[default]
+    Files,
+    /// Backing objects `<prefix>/<bucket>/<uuid>` in an S3-compatible store shared by several
+    /// nodes (never overwritten; multipart objects are read through their parts).
+    ObjectStore { store: Arc<dyn object_store::ObjectStore>, prefix: String },
+}
+
+/// The backends [`S3::open_with`] uses; the default is the embedded pair.
+#[derive(Debug, Clone, Default)]
+pub struct Backends {
+    pub metadata: Metadata,
+    pub bytes: ObjectBytes,
 }
 
 /// Why [`S3::read_object`] failed.
@@ -229,7 +282,20 @@ impl S3 {
     /// the `data/` and `tmp/` directories. Sweeps temp files and data files nothing references
     /// (left by a crash) before returning.
     pub fn open(dir: &Path, limits: S3Limits, notifier: Arc<dyn Notifier>) -> Result<S3, S3Error> {
-        Ok(S3 { inner: Arc::new(service::Inner::open(dir, limits, notifier)?) })
+        S3::open_with(dir, limits, notifier, Backends::default())
+    }
+
+    /// Like [`S3::open`], on the given backends: with [`Metadata::Postgres`] and
+    /// [`ObjectBytes::ObjectStore`] several nodes (each with a data directory of its own, for
+    /// temp files) serve the same buckets, objects, uploads and notifications. Must be called
+    /// inside a tokio runtime when the bytes are shared.
+    pub fn open_with(
+        dir: &Path,
+        limits: S3Limits,
+        notifier: Arc<dyn Notifier>,
+        backends: Backends,
+    ) -> Result<S3, S3Error> {
+        Ok(S3 { inner: Arc::new(service::Inner::open(dir, limits, notifier, backends)?) })
     }
 
     /// Starts the outbox drainer, once the [`Notifier`] can deliver: it first delivers every

@@ -52,6 +52,10 @@ pub const OUTBOX_DRAIN_BATCH: usize = 64;
 /// answering) before the drainer may take it; only a request that failed to settle its rows
 /// leaves them that long.
 pub const OUTBOX_OWNER_GRACE_MS: i64 = 30_000;
+/// On a shared (PostgreSQL) outbox, how long a row the drainer claimed is its node's: no other
+/// node takes it before, unless it is settled first. A node that dies while delivering leaves
+/// its rows to the others after this.
+pub const OUTBOX_CLAIM_LEASE_MS: i64 = 30_000;
 /// The first retry of a delivery refused for now waits this long; each further one twice as
 /// long, up to [`OUTBOX_RETRY_DELAY_MAX_MS`].
 pub const OUTBOX_RETRY_DELAY_MIN_MS: i64 = 1_000;

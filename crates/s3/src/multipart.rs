@@ -15,16 +15,16 @@ use md5::{Digest as _, Md5};
 use crate::body::{BodySpec, read_small, receive};
 use crate::encode::path_encode_key;
 use crate::error::ApiError;
-use crate::files::TempFile;
+use crate::files::{self, DataFile, TempFile};
 use crate::headers::{Conditions, check_conditions, header, object_meta, quoted, refuse_unsupported, set};
 use crate::objects::{check_key, commit_object, copy_range, parse_copy_source, persist};
 use crate::range::{self, ByteRange};
 use crate::service::{Call, Inner, bucket_url, canonical_id, empty_response, owned_bucket, xml_response};
-use crate::store::{self, ObjectRow, PartRow, UploadRow};
+use crate::store::{self, ObjectRow, PartRow, Tx, UploadRow};
 use crate::xml::{self, Writer};
 
 /// The upload, if it exists and belongs to this bucket and key (`NoSuchUpload` otherwise).
-fn upload_for(c: &rusqlite::Connection, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRow, ApiError> {
+fn upload_for(c: &Tx<'_>, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRow, ApiError> {
     match store::get_upload(c, upload_id)? {
         Some(u) if u.bucket == bucket && u.key == key => Ok(u),
         _ => Err(ApiError::NoSuchUpload { upload_id: upload_id.to_owned() }),
@@ -83,7 +83,7 @@ fn commit_part(
     tmp: TempFile,
     part: PartRow,
 ) -> Result<(), ApiError> {
-    let file = persist(inner, tmp)?;
+    let file = persist(inner, tmp, call_bucket)?;
     let part = PartRow { file: file.id.clone(), ..part };
     let old = inner.db.write(|tx| {
         owned_bucket(tx, call_bucket, account)?;
@@ -185,7 +185,7 @@ pub async fn upload_part_copy(
                 if len > max {
                     return Err(ApiError::EntityTooLarge { proposed: len, max });
                 }
-                let Some((tmp, md5)) = copy_range(inner, &src.file, start, len)? else { continue };
+                let Some((tmp, md5)) = copy_range(inner, &src.file, src.size, start, len)? else { continue };
                 let md5 = stdx::hex::encode(&md5);
                 let modified_ms = stdx::time::now_ms();
                 let part =
@@ -265,26 +265,38 @@ pub async fn complete(
                 if total > limits.multipart_object_bytes_max {
                     return Err(ApiError::EntityTooLarge { proposed: total, max: limits.multipart_object_bytes_max });
                 }
-                // Concatenate; the ETag is the MD5 of the parts' binary MD5s, then `-<count>`.
-                let tmp = TempFile::new(&inner.files);
-                let mut out = std::fs::File::create(tmp.path())?;
+                // The ETag is the MD5 of the parts' binary MD5s, then `-<count>`.
                 let mut digests = Md5::new();
                 for p in &chosen {
-                    let mut input = match std::fs::File::open(inner.files.data_path(&p.file)) {
-                        Ok(f) => f,
-                        // Replaced or aborted meanwhile.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::OperationAborted),
-                        Err(e) => return Err(e.into()),
-                    };
-                    std::io::copy(&mut input, &mut out)?;
                     digests.update(stdx::hex::decode(&p.md5).unwrap_or_default());
                 }
-                out.sync_all()?;
-                drop(out);
                 let digest: [u8; 16] = digests.finalize().into();
                 let etag = format!("{}-{}", stdx::hex::encode(&digest), chosen.len());
                 let used: Vec<(u32, String)> = chosen.iter().map(|p| (p.part_number, p.file.clone())).collect();
-                let file = persist(inner, tmp)?;
+                let file = if inner.files.is_shared() {
+                    // Shared: the object is its parts, read in order (nothing is copied); they
+                    // stay the upload's until the commit.
+                    let segments: Vec<(String, u64)> = chosen.iter().map(|p| (p.file.clone(), p.size)).collect();
+                    DataFile::borrowed(&inner.files, files::manifest(&segments))
+                } else {
+                    // Local: concatenate into one new data file.
+                    let tmp = TempFile::new(&inner.files);
+                    let mut out = std::fs::File::create(tmp.path())?;
+                    for p in &chosen {
+                        let mut input = match inner.files.reader(&p.file, p.size, 0) {
+                            Ok(f) => f,
+                            // Replaced or aborted meanwhile.
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                return Err(ApiError::OperationAborted);
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                        std::io::copy(&mut input, &mut out)?;
+                    }
+                    out.sync_all()?;
+                    drop(out);
+                    persist(inner, tmp, &bucket)?
+                };
                 let object = ObjectRow {
                     key: key.clone(),
                     file: file.id.clone(),
@@ -316,8 +328,12 @@ pub async fn complete(
                         Ok(())
                     },
                 );
-                // Only a committed completion releases the parts (a rolled-back one keeps them).
+                // Only a committed completion releases the parts (a rolled-back one keeps them);
+                // shared, the parts it is made of stay (its manifest names them).
                 if result.is_ok() {
+                    if inner.files.is_shared() {
+                        part_files.retain(|f| !used.iter().any(|(_, u)| u == f));
+                    }
                     inner.files.remove_data(part_files);
                 }
                 result

@@ -1,19 +1,18 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject,
 //! and the fixed ACL / tagging answers.
 
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use md5::{Digest as _, Md5};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::body::{BodySpec, Received, check_small, read_small, receive};
 use crate::buckets::owner_acl;
 use crate::encode::percent_decode;
 use crate::error::ApiError;
-use crate::files::{DataFile, TempFile, new_id};
+use crate::files::{DataFile, TempFile};
 use crate::headers::{
     Conditions, WriteCondition, check_conditions, header, http_date, object_meta, put_meta, quoted, refuse_unsupported,
     set,
@@ -24,7 +23,7 @@ use crate::outbox::{self, Staged};
 use crate::range;
 use crate::router::Endpoint;
 use crate::service::{Call, Inner, Origin, owned_bucket, xml_response};
-use crate::store::{self, BucketRow, Meta, ObjectRow};
+use crate::store::{self, BucketRow, Meta, ObjectRow, Tx};
 use crate::xml::{self, Writer};
 
 /// Tries of a read whose data file was replaced (and unlinked) between lookup and open.
@@ -39,7 +38,7 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
 
 /// Sequencer for an event if the bucket has a notification configuration (0 otherwise: no
 /// event will be built).
-pub fn sequencer(tx: &rusqlite::Connection, bucket: &BucketRow) -> Result<u64, ApiError> {
+pub fn sequencer(tx: &Tx<'_>, bucket: &BucketRow) -> Result<u64, ApiError> {
     Ok(if bucket.notification.is_some() { store::next_sequencer(tx)? } else { 0 })
 }
 
@@ -54,7 +53,7 @@ pub fn commit_object(
     file: DataFile,
     object: ObjectRow,
     event: &'static str,
-    check: impl FnOnce(&rusqlite::Connection, Option<&ObjectRow>) -> Result<(), ApiError>,
+    check: impl FnOnce(&Tx<'_>, Option<&ObjectRow>) -> Result<(), ApiError>,
 ) -> Result<(ObjectRow, Staged), ApiError> {
     let (old, staged) = inner.db.write(|tx| {
         let b = owned_bucket(tx, bucket, &origin.account)?;
@@ -122,8 +121,8 @@ pub async fn store_upload(
     let tmp = received.tmp;
     inner
         .commit(origin, move |inner, origin| {
-            let file = persist(inner, tmp)?;
-            let object = ObjectRow { modified_ms: stdx::time::now_ms(), ..object };
+            let file = persist(inner, tmp, &bucket)?;
+            let object = ObjectRow { file: file.id.clone(), modified_ms: stdx::time::now_ms(), ..object };
             let key = object.key.clone();
             commit_object(inner, origin, &bucket, file, object, event, |_, current| {
                 condition.check(current.map(|o| o.etag.as_str()), &key)
@@ -132,12 +131,15 @@ pub async fn store_upload(
         .await
 }
 
-/// Renames a finished temp file into `data/`; from then on it is removed on failure until its
-/// row commits.
-pub fn persist(inner: &Inner, tmp: TempFile) -> Result<DataFile, ApiError> {
-    inner.files.persist(&tmp.id)?;
-    let id = tmp.id.clone();
-    tmp.keep();
+/// Makes a finished temp file a data file of `bucket` (renamed into `data/`, or uploaded to
+/// the shared store); from then on it is removed on failure until its row commits.
+pub fn persist(inner: &Inner, tmp: TempFile, bucket: &str) -> Result<DataFile, ApiError> {
+    let id = inner.files.persist(&tmp.id, bucket)?;
+    if !inner.files.is_shared() {
+        // Renamed away: nothing left to remove. (Shared: the upload is a copy; dropping the
+        // temp file removes it.)
+        tmp.keep();
+    }
     Ok(DataFile::new(&inner.files, id))
 }
 
@@ -186,15 +188,11 @@ pub async fn get_object(inner: &Arc<Inner>, call: &Call, head: bool) -> Result<R
         let body = if head {
             Body::empty()
         } else {
-            let mut file = match tokio::fs::File::open(inner.files.data_path(&o.file)).await {
-                Ok(f) => f,
+            match inner.files.body(&o.file, o.size, start, len).await {
+                Ok(body) => body,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
-            };
-            if start > 0 {
-                file.seek(SeekFrom::Start(start)).await?;
             }
-            stream_file(file, len)
         };
         let mut r = Response::new(body);
         let h = r.headers_mut();
@@ -222,26 +220,6 @@ pub async fn get_object(inner: &Arc<Inner>, call: &Call, head: bool) -> Result<R
         return Ok(r);
     }
     Err(ApiError::InternalError)
-}
-
-/// `len` bytes of `file` from its current position, as a body of `READ_CHUNK_BYTES` frames.
-fn stream_file(file: tokio::fs::File, len: u64) -> Body {
-    let stream = futures_util::stream::unfold((file, len), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK_BYTES);
-        let mut buf = vec![0u8; want];
-        match file.read(&mut buf).await {
-            Ok(0) => Some((Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)), (file, 0))),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), (file, left - n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    });
-    Body::from_stream(stream)
 }
 
 pub async fn delete_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<Body>, ApiError> {
@@ -323,6 +301,8 @@ pub async fn delete_objects(inner: &Arc<Inner>, call: &Call, body: Body) -> Resu
             let now = stdx::time::now_ms();
             let (outcomes, files, staged) = inner.db.write(|tx| {
                 let b = owned_bucket(tx, &bucket, &origin.account)?;
+                let named: Vec<&str> = requested.iter().map(|(k, _)| k.as_str()).collect();
+                store::lock_keys(tx, &bucket, &named)?;
                 let (mut outcomes, mut files, mut events) = (Vec::new(), Vec::new(), Vec::new());
                 for (key, version) in &requested {
                     if key.len() > KEY_BYTES_MAX {
@@ -400,15 +380,20 @@ pub fn parse_copy_source(raw: &str) -> Result<(String, String), ApiError> {
     Ok((bucket.to_owned(), key.to_owned()))
 }
 
-/// Copies `len` bytes of data file `source` from `start` into a new temp file, hashing them;
-/// fsynced. `Ok(None)` if the source file vanished (replaced concurrently).
-pub fn copy_range(inner: &Inner, source: &str, start: u64, len: u64) -> Result<Option<(TempFile, [u8; 16])>, ApiError> {
-    let mut from = match std::fs::File::open(inner.files.data_path(source)) {
+/// Copies `len` bytes of data file `source` (`size` bytes in all) from `start` into a new temp
+/// file, hashing them; fsynced. `Ok(None)` if the source file vanished (replaced concurrently).
+pub fn copy_range(
+    inner: &Inner,
+    source: &str,
+    size: u64,
+    start: u64,
+    len: u64,
+) -> Result<Option<(TempFile, [u8; 16])>, ApiError> {
+    let mut from = match inner.files.reader(source, size, start) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    from.seek(SeekFrom::Start(start))?;
     let tmp = TempFile::new(&inner.files);
     let mut to = std::fs::File::create(tmp.path())?;
     let mut md5 = Md5::new();
@@ -416,7 +401,11 @@ pub fn copy_range(inner: &Inner, source: &str, start: u64, len: u64) -> Result<O
     let mut left = len;
     while left > 0 {
         let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-        let n = from.read(&mut buf[..want])?;
+        let n = match from.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(ApiError::InternalError);
         }
@@ -478,15 +467,14 @@ pub async fn copy_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<Bod
                 // Data files are immutable: a link is a copy. A multipart source's ETag is not
                 // the MD5 of its bytes, which a copy's must be, so those are read and hashed.
                 let (file, etag) = if src.etag.contains('-') {
-                    let Some((tmp, md5)) = copy_range(inner, &src.file, 0, src.size)? else { continue };
-                    (persist(inner, tmp)?, stdx::hex::encode(&md5))
+                    let Some((tmp, md5)) = copy_range(inner, &src.file, src.size, 0, src.size)? else { continue };
+                    (persist(inner, tmp, &bucket)?, stdx::hex::encode(&md5))
                 } else {
-                    let id = new_id();
-                    match inner.files.link_copy(&src.file, &id) {
-                        Ok(()) => {}
+                    let id = match inner.files.link_copy(&src.file, &bucket) {
+                        Ok(id) => id,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(e.into()),
-                    }
+                    };
                     (DataFile::new(&inner.files, id), src.etag.clone())
                 };
                 let object = ObjectRow {

@@ -17,13 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ApiError;
+use crate::files::{ORPHAN_GRACE, ORPHAN_SWEEP_INTERVAL};
 use crate::limits::{
-    OUTBOX_DRAIN_BATCH, OUTBOX_IDLE_POLL_MS, OUTBOX_OWNER_GRACE_MS, OUTBOX_RETRY_DELAY_MAX_MS,
+    OUTBOX_CLAIM_LEASE_MS, OUTBOX_DRAIN_BATCH, OUTBOX_IDLE_POLL_MS, OUTBOX_OWNER_GRACE_MS, OUTBOX_RETRY_DELAY_MAX_MS,
     OUTBOX_RETRY_DELAY_MIN_MS,
 };
 use crate::notify::{self, EventContext, ObjectEvent};
 use crate::service::{Inner, Origin};
-use crate::store::{self, BucketRow, OutboxRow};
+use crate::store::{self, BucketRow, OutboxRow, Tx};
 use crate::{DeliveryError, Fault};
 
 /// The in-memory side of the outbox: who holds which rows, the drainer's wake-up, the fault.
@@ -98,7 +99,7 @@ impl Outbox {
 /// delivers them once `tx` commits. A write whose rows would take a non-empty outbox past its
 /// bounds is refused with `SlowDown` (the transaction rolls back: nothing changes).
 pub fn stage(
-    tx: &rusqlite::Connection,
+    tx: &Tx<'_>,
     inner: &Inner,
     origin: &Origin,
     bucket: &BucketRow,
@@ -233,20 +234,53 @@ pub async fn deliver(inner: &Arc<Inner>, mut staged: Staged) {
     }
 }
 
-/// The drainer: see [`crate::S3::start_outbox`].
+/// The drainer (see [`crate::S3::start_outbox`]) and, when object data is shared, the orphan
+/// sweep, in one task.
 pub fn start(inner: Arc<Inner>) -> tokio::task::JoinHandle<()> {
+    let sweeper = inner.clone();
     tokio::spawn(async move {
-        // Nothing delivers the rows a previous run left: they are due now.
-        let now = stdx::time::now_ms();
-        match inner.blocking(move |i| i.db.write(|tx| Ok(store::make_outbox_due(tx, now)?))).await {
+        tokio::join!(drain(inner), sweep_orphans(sweeper));
+    })
+}
+
+/// Every [`ORPHAN_SWEEP_INTERVAL`], deletes shared backing data nothing references (older than
+/// [`ORPHAN_GRACE`]). Never returns; does nothing when data is local (the startup sweep of
+/// `S3::open` covers that).
+async fn sweep_orphans(inner: Arc<Inner>) {
+    if !inner.files.is_shared() {
+        return std::future::pending().await;
+    }
+    loop {
+        let db = inner.clone();
+        let referenced = async move {
+            db.blocking(|i| Ok(i.db.referenced_files()?)).await.map_err(|e| std::io::Error::other(e.message()))
+        };
+        match inner.files.sweep_orphans(ORPHAN_GRACE, referenced).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "s3: delivering events left in the outbox by the previous run"),
-            Err(e) => tracing::error!(error = %e.message(), "s3: cannot read the event outbox"),
+            Ok(n) => tracing::info!(deleted = n, "s3: orphan sweep deleted unreferenced object data"),
+            Err(e) => tracing::warn!(error = %e, "s3: orphan sweep failed; it runs again later"),
+        }
+        tokio::time::sleep(ORPHAN_SWEEP_INTERVAL).await;
+    }
+}
+
+async fn drain(inner: Arc<Inner>) {
+    {
+        // The only node: nothing delivers the rows a previous run left, so they are due now.
+        // (Shared: other nodes may be delivering theirs; a crashed node's rows fall due when
+        // their owner's grace or the drainer's lease runs out.)
+        if !inner.db.is_shared() {
+            let now = stdx::time::now_ms();
+            match inner.blocking(move |i| i.db.write(|tx| Ok(store::make_outbox_due(tx, now)?))).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "s3: delivering events left in the outbox by the previous run"),
+                Err(e) => tracing::error!(error = %e.message(), "s3: cannot read the event outbox"),
+            }
         }
         loop {
             let now = stdx::time::now_ms();
             let due =
-                inner.blocking(move |i| i.db.read(|tx| Ok(store::due_outbox(tx, now, OUTBOX_DRAIN_BATCH)?))).await;
+                inner.blocking(move |i| i.db.claim_outbox(now, now + OUTBOX_CLAIM_LEASE_MS, OUTBOX_DRAIN_BATCH)).await;
             let mut held_elsewhere = false;
             match due {
                 Ok(rows) => {
@@ -274,7 +308,7 @@ pub fn start(inner: Arc<Inner>) -> tokio::task::JoinHandle<()> {
                 () = tokio::time::sleep(Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))) => {}
             }
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,11 @@ use crate::files::Files;
 use crate::limits::S3Limits;
 use crate::outbox::{self, Outbox, Staged};
 use crate::router::{self, Endpoint, Query};
-use crate::store::{self, BucketRow, Db};
-use crate::{Notifier, PayloadCheck, ReadError, RequestContext, S3Error, buckets, multipart, objects, post};
+use crate::store::{self, BucketRow, Db, Tx};
+use crate::{
+    Backends, Metadata, Notifier, ObjectBytes, PayloadCheck, ReadError, RequestContext, S3Error, buckets, multipart,
+    objects, post,
+};
 
 /// The shared state behind [`crate::S3`].
 pub struct Inner {
@@ -54,14 +57,28 @@ pub struct Origin {
 }
 
 impl Inner {
-    pub fn open(dir: &Path, limits: S3Limits, notifier: Arc<dyn Notifier>) -> Result<Inner, S3Error> {
+    pub fn open(
+        dir: &Path,
+        limits: S3Limits,
+        notifier: Arc<dyn Notifier>,
+        backends: Backends,
+    ) -> Result<Inner, S3Error> {
         limits.validate().map_err(S3Error::Limits)?;
         std::fs::create_dir_all(dir)?;
         let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("s3.lock"))?;
         lock.try_lock().map_err(|_| S3Error::Locked(dir.to_owned()))?;
-        let files = Files::open(dir)?;
-        let db = Db::open(&dir.join("s3.sqlite3"))?;
-        let removed = files.sweep(&db.referenced_files()?)?;
+        let files = match backends.bytes {
+            ObjectBytes::Files => Files::open(dir)?,
+            ObjectBytes::ObjectStore { store, prefix } => Files::open_shared(dir, store, &prefix)?,
+        };
+        let db = match &backends.metadata {
+            Metadata::Sqlite => Db::open(&dir.join("s3.sqlite3"))?,
+            Metadata::Postgres { url } => Db::open_postgres(url)?,
+        };
+        // Temp files, and (local data) files nothing references; shared data is swept with a
+        // grace period by `start_outbox`'s sweeper instead.
+        let referenced = if files.is_shared() { Default::default() } else { db.referenced_files()? };
+        let removed = files.sweep(&referenced)?;
         if removed > 0 {
             tracing::info!(removed, "s3: startup sweep removed unreferenced files");
         }
@@ -135,7 +152,11 @@ impl Inner {
                 if object.size > max_bytes {
                     return Err(ReadError::TooLarge { size: object.size, max_bytes });
                 }
-                match std::fs::read(inner.files.data_path(&object.file)) {
+                let read = inner.files.reader(&object.file, object.size, 0).and_then(|mut r| {
+                    let mut bytes = Vec::with_capacity(usize::try_from(object.size).unwrap_or(0));
+                    std::io::Read::read_to_end(&mut r, &mut bytes).map(|_| bytes)
+                });
+                match read {
                     Ok(bytes) => return Ok(bytes),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(_) => return Err(ReadError::Internal),
@@ -149,7 +170,7 @@ impl Inner {
 }
 
 /// The bucket row if it exists and `account` owns it.
-pub fn owned_bucket(c: &rusqlite::Connection, name: &str, account: &str) -> Result<BucketRow, ApiError> {
+pub fn owned_bucket(c: &Tx<'_>, name: &str, account: &str) -> Result<BucketRow, ApiError> {
     match store::get_bucket(c, name)? {
         None => Err(ApiError::NoSuchBucket { bucket: name.to_owned() }),
         Some(b) if b.owner != account => Err(ApiError::AccessDenied),

@@ -1,78 +1,47 @@
 //! The metadata database: buckets, objects, multipart uploads and their parts, the event
-//! sequencer and the event outbox, in one SQLite file (WAL, `synchronous=FULL`: a commit that returned is on disk).
+//! sequencer and the event outbox. This module (with `store/sqlite.rs` and `store/pg.rs`) is the
+//! only one with SQL.
 //!
-//! One writer connection behind a mutex and a small pool of read connections; every call here is
-//! blocking and runs on tokio's blocking pool. This module is the only one with SQL.
+//! Two backends behind one [`Db`] handle and one [`Tx`] transaction type, so callers do not
+//! care which one runs:
+//! - **SQLite** (the embedded default, `sqlite.rs`): one file in the data dir (WAL,
+//!   `synchronous=FULL`), one writer connection behind a mutex, a small pool of readers.
+//! - **PostgreSQL** (`pg.rs`, when the server runs with `--store postgres://…`): S3's own
+//!   tables (`s3_*`, with their own `s3_schema_version`) in the shared database, so several
+//!   nodes serve the same buckets. Writes are READ COMMITTED transactions that lock what they
+//!   decide on (the bucket row `FOR KEY SHARE`, an upload `FOR UPDATE`, an advisory lock per
+//!   object key), reads one REPEATABLE READ snapshot.
+//!
+//! Every call here is blocking and runs on tokio's blocking pool (or a thread of its own).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+mod pg;
+mod sqlite;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::path::Path;
 
 use crate::error::ApiError;
-use crate::limits::READ_CONNECTIONS;
 
-/// The schema, one migration per entry, applied in order and counted by `PRAGMA user_version`.
-/// Append only.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE buckets (
-    name TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    region TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    notification TEXT
-) STRICT;
-CREATE INDEX buckets_by_owner ON buckets (owner, name);
-CREATE TABLE objects (
-    bucket TEXT NOT NULL,
-    key BLOB NOT NULL,
-    file TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    modified_ms INTEGER NOT NULL,
-    meta TEXT NOT NULL,
-    PRIMARY KEY (bucket, key)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE uploads (
-    upload_id TEXT PRIMARY KEY,
-    bucket TEXT NOT NULL,
-    key BLOB NOT NULL,
-    initiator TEXT NOT NULL,
-    initiated_ms INTEGER NOT NULL,
-    meta TEXT NOT NULL
-) STRICT;
-CREATE INDEX uploads_by_key ON uploads (bucket, key, upload_id);
-CREATE TABLE parts (
-    upload_id TEXT NOT NULL,
-    part_number INTEGER NOT NULL,
-    file TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    md5 TEXT NOT NULL,
-    modified_ms INTEGER NOT NULL,
-    PRIMARY KEY (upload_id, part_number)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) STRICT;
-"#,
-    r#"
-CREATE TABLE outbox (
-    -- AUTOINCREMENT: an id is never reused, so a claim held in memory on a settled row's id can
-    -- never cover a newer row.
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    function_arn TEXT NOT NULL,
-    bucket TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    created_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    due_ms INTEGER NOT NULL
-) STRICT;
-CREATE INDEX outbox_by_due ON outbox (due_ms, id);
-"#,
-];
+/// A database error of either backend.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
+        tracing::error!(error = %pg::describe(&e), "s3: metadata database error");
+        ApiError::InternalError
+    }
+}
 
 /// Stored headers of an object or upload, in the order they arrived: the standard ones
 /// (`content-type`, `content-encoding`, …) and user metadata (`x-amz-meta-*`), names lowercased.
@@ -86,14 +55,14 @@ impl Meta {
     }
 
     /// The storage document: a JSON array of `[name, value]` pairs.
-    fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         serde_json::Value::Array(
             self.0.iter().map(|(k, v)| serde_json::Value::Array(vec![k.clone().into(), v.clone().into()])).collect(),
         )
         .to_string()
     }
 
-    fn decode(s: &str) -> Meta {
+    pub(crate) fn decode(s: &str) -> Meta {
         let pairs = match serde_json::from_str::<serde_json::Value>(s) {
             Ok(serde_json::Value::Array(items)) => items
                 .into_iter()
@@ -155,259 +124,6 @@ pub struct PartRow {
     pub modified_ms: i64,
 }
 
-/// The database handle.
-pub struct Db {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<ReadPool>,
-    reader_freed: Condvar,
-}
-
-struct ReadPool {
-    idle: Vec<Connection>,
-    open: usize,
-}
-
-/// Sizes and counters are `u64` here and `INTEGER` (i64) in SQLite; they never reach 2^63.
-fn int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn uint(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
-}
-
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(())
-}
-
-impl Db {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> rusqlite::Result<Db> {
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        }
-        tx.commit()?;
-        Ok(Db {
-            path: path.to_owned(),
-            writer: Mutex::new(conn),
-            readers: Mutex::new(ReadPool { idle: Vec::new(), open: 0 }),
-            reader_freed: Condvar::new(),
-        })
-    }
-
-    /// Every data file the database references, for the startup sweep.
-    pub fn referenced_files(&self) -> rusqlite::Result<std::collections::HashSet<String>> {
-        referenced_files(&self.writer.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Runs `f` in one IMMEDIATE write transaction; commits (fsynced) if it returns `Ok`.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Like [`Db::write`], but the commit is not fsynced (`synchronous=NORMAL` for this one
-    /// transaction): a crash of the machine may undo it (whole, never in part; the next fsynced
-    /// commit makes it durable). Only for changes whose loss is harmless: settling delivered
-    /// outbox rows, where a lost delete delivers the event again (at least once) and saves an
-    /// fsync on every notified write.
-    pub fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
-        // Setting the flag does no I/O; if it still failed, no later write may run unsynced.
-        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
-            tracing::error!(error = %e, "s3: cannot restore synchronous=FULL; aborting to keep writes durable");
-            std::process::abort();
-        }
-        result
-    }
-
-    /// Runs `f` in one read transaction (a consistent snapshot) on a pooled read connection.
-    pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let mut conn = self.take_reader()?;
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let out = f(&tx)?;
-            tx.finish()?;
-            Ok(out)
-        })();
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        pool.idle.push(conn);
-        self.reader_freed.notify_one();
-        result
-    }
-
-    fn take_reader(&self) -> Result<Connection, ApiError> {
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(c) = pool.idle.pop() {
-                return Ok(c);
-            }
-            if pool.open < READ_CONNECTIONS {
-                pool.open += 1;
-                drop(pool);
-                let opened = Connection::open(&self.path).and_then(|c| configure(&c).map(|()| c));
-                if opened.is_err() {
-                    self.readers.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
-                }
-                return Ok(opened?);
-            }
-            pool = self.reader_freed.wait(pool).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
-// --- Buckets -------------------------------------------------------------------------------
-
-fn bucket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BucketRow> {
-    Ok(BucketRow {
-        name: r.get(0)?,
-        owner: r.get(1)?,
-        region: r.get(2)?,
-        created_ms: r.get(3)?,
-        notification: r.get(4)?,
-    })
-}
-
-pub fn get_bucket(c: &Connection, name: &str) -> rusqlite::Result<Option<BucketRow>> {
-    c.query_row("SELECT name, owner, region, created_ms, notification FROM buckets WHERE name = ?1", [name], bucket_row)
-        .optional()
-}
-
-pub fn list_buckets(c: &Connection, owner: &str) -> rusqlite::Result<Vec<BucketRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT name, owner, region, created_ms, notification FROM buckets WHERE owner = ?1 ORDER BY name",
-    )?;
-    st.query_map([owner], bucket_row)?.collect()
-}
-
-pub fn count_buckets(c: &Connection, owner: &str) -> rusqlite::Result<u64> {
-    c.query_row("SELECT count(*) FROM buckets WHERE owner = ?1", [owner], |r| uint(r, 0))
-}
-
-pub fn insert_bucket(c: &Connection, b: &BucketRow) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO buckets (name, owner, region, created_ms, notification) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![b.name, b.owner, b.region, b.created_ms, b.notification],
-    )?;
-    Ok(())
-}
-
-pub fn delete_bucket(c: &Connection, name: &str) -> rusqlite::Result<()> {
-    c.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
-    Ok(())
-}
-
-/// Whether the bucket holds objects or in-flight multipart uploads.
-pub fn bucket_has_content(c: &Connection, name: &str) -> rusqlite::Result<bool> {
-    c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?1) OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)",
-        [name],
-        |r| r.get(0),
-    )
-}
-
-pub fn set_notification(c: &Connection, name: &str, xml: Option<&str>) -> rusqlite::Result<()> {
-    c.execute("UPDATE buckets SET notification = ?2 WHERE name = ?1", params![name, xml])?;
-    Ok(())
-}
-
-// --- Objects -------------------------------------------------------------------------------
-
-fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
-    let key: Vec<u8> = r.get(0)?;
-    let meta: String = r.get(5)?;
-    Ok(ObjectRow {
-        key: String::from_utf8(key)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e)))?,
-        file: r.get(1)?,
-        size: uint(r, 2)?,
-        etag: r.get(3)?,
-        modified_ms: r.get(4)?,
-        meta: Meta::decode(&meta),
-    })
-}
-
-pub fn get_object(c: &Connection, bucket: &str, key: &str) -> rusqlite::Result<Option<ObjectRow>> {
-    c.query_row(
-        "SELECT key, file, size, etag, modified_ms, meta FROM objects WHERE bucket = ?1 AND key = ?2",
-        params![bucket, key.as_bytes()],
-        object_row,
-    )
-    .optional()
-}
-
-/// Inserts or replaces the object; returns the replaced object's data file.
-pub fn put_object(c: &Connection, bucket: &str, o: &ObjectRow) -> rusqlite::Result<Option<String>> {
-    let old: Option<String> = c
-        .query_row("SELECT file FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, o.key.as_bytes()], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    c.execute(
-        "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, modified_ms, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![bucket, o.key.as_bytes(), o.file, int(o.size), o.etag, o.modified_ms, o.meta.encode()],
-    )?;
-    Ok(old)
-}
-
-/// Deletes the object; returns its data file if it existed.
-pub fn delete_object(c: &Connection, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
-    c.query_row(
-        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING file",
-        params![bucket, key.as_bytes()],
-        |r| r.get(0),
-    )
-    .optional()
-}
-
-/// Objects of `bucket` in key order (UTF-8 byte order, as S3 lists), starting at `from`
-/// (inclusive or not), at most `limit`.
-pub fn list_objects(
-    c: &Connection,
-    bucket: &str,
-    from: &[u8],
-    inclusive: bool,
-    limit: usize,
-) -> rusqlite::Result<Vec<ObjectRow>> {
-    let sql = if inclusive {
-        "SELECT key, file, size, etag, modified_ms, meta FROM objects WHERE bucket = ?1 AND key >= ?2 ORDER BY key LIMIT ?3"
-    } else {
-        "SELECT key, file, size, etag, modified_ms, meta FROM objects WHERE bucket = ?1 AND key > ?2 ORDER BY key LIMIT ?3"
-    };
-    let mut st = c.prepare_cached(sql)?;
-    st.query_map(params![bucket, from, limit as i64], object_row)?.collect()
-}
-
-/// The next value of the durable event sequencer (strictly increasing across restarts).
-pub fn next_sequencer(c: &Connection) -> rusqlite::Result<u64> {
-    c.query_row(
-        "INSERT INTO counters (name, value) VALUES ('sequencer', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-        [],
-        |r| uint(r, 0),
-    )
-}
-
-// --- The event outbox -----------------------------------------------------------------------
-
 /// One event record waiting in the outbox for delivery to a Lambda function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -434,179 +150,285 @@ pub struct OutboxTotals {
     pub bytes: u64,
 }
 
-fn counter(c: &Connection, name: &str) -> rusqlite::Result<u64> {
-    Ok(c.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| uint(r, 0)).optional()?.unwrap_or(0))
+/// The database handle: SQLite (embedded) or PostgreSQL (shared by several nodes).
+pub struct Db(DbKind);
+
+enum DbKind {
+    Sqlite(sqlite::SqliteDb),
+    Pg(pg::PgDb),
 }
 
-fn add_to_counter(c: &Connection, name: &str, delta: i64) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = value + ?2",
-        params![name, delta],
-    )?;
-    Ok(())
+/// One transaction of either backend, handed to the closures of [`Db::write`] and [`Db::read`].
+pub struct Tx<'a>(TxKind<'a>);
+
+enum TxKind<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    /// `write`: a read-write transaction (row locks may be taken).
+    Pg {
+        tx: RefCell<postgres::Transaction<'a>>,
+        write: bool,
+    },
 }
 
-pub fn outbox_totals(c: &Connection) -> rusqlite::Result<OutboxTotals> {
-    Ok(OutboxTotals { rows: counter(c, "outbox_rows")?, bytes: counter(c, "outbox_bytes")? })
+/// Runs the backend's function of the same name on the transaction.
+macro_rules! on {
+    ($tx:expr, $f:ident ( $($a:expr),* )) => {
+        match &$tx.0 {
+            TxKind::Sqlite(c) => Ok(sqlite::$f(c $(, $a)*)?),
+            TxKind::Pg { tx, write } => Ok(pg::$f(&mut tx.borrow_mut(), *write $(, $a)*)?),
+        }
+    };
+}
+
+impl Db {
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> DbResult<Db> {
+        Ok(Db(DbKind::Sqlite(sqlite::SqliteDb::open(path)?)))
+    }
+
+    /// Connects to the PostgreSQL database at `url` (libpq URL or keywords) and brings S3's
+    /// tables up to date (refusing a schema newer than this binary). Blocks; safe to call from
+    /// a tokio runtime thread (the connections are made on threads of their own).
+    pub fn open_postgres(url: &str) -> DbResult<Db> {
+        Ok(Db(DbKind::Pg(pg::PgDb::open(url)?)))
+    }
+
+    /// Whether the metadata lives in PostgreSQL (shared with other nodes).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, DbKind::Pg(_))
+    }
+
+    /// Every data file the database references (objects, including each segment of an object
+    /// made of parts, and parts), for the sweeps. Safe to call from a tokio runtime thread.
+    pub fn referenced_files(&self) -> DbResult<HashSet<String>> {
+        let raw = match &self.0 {
+            DbKind::Sqlite(s) => s.referenced_files()?,
+            DbKind::Pg(p) => p.referenced_files()?,
+        };
+        Ok(raw.iter().flat_map(|f| crate::files::segment_ids(f)).collect())
+    }
+
+    /// Runs `f` in one write transaction; commits (durably) if it returns `Ok`.
+    pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        match &self.0 {
+            DbKind::Sqlite(s) => s.write(|t| f(&Tx(TxKind::Sqlite(t)))),
+            DbKind::Pg(p) => p.write(false, f),
+        }
+    }
+
+    /// Like [`Db::write`], but the commit is not waited for on disk (SQLite
+    /// `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off` for this one transaction): a
+    /// crash may undo it (whole, never in part). Only for changes whose loss is harmless:
+    /// settling delivered outbox rows, where a lost delete delivers the event again (at least
+    /// once) and saves a flush on every notified write.
+    pub fn write_unsynced<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        match &self.0 {
+            DbKind::Sqlite(s) => s.write_unsynced(|t| f(&Tx(TxKind::Sqlite(t)))),
+            DbKind::Pg(p) => p.write(true, f),
+        }
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        match &self.0 {
+            DbKind::Sqlite(s) => s.read(|t| f(&Tx(TxKind::Sqlite(t)))),
+            DbKind::Pg(p) => p.read(f),
+        }
+    }
+}
+
+impl<'a> Tx<'a> {
+    /// The PostgreSQL transaction back, to commit it.
+    pub(super) fn into_pg(self) -> Option<postgres::Transaction<'a>> {
+        match self.0 {
+            TxKind::Pg { tx, .. } => Some(tx.into_inner()),
+            TxKind::Sqlite(_) => None,
+        }
+    }
+}
+
+// --- Buckets -------------------------------------------------------------------------------
+
+pub fn get_bucket(tx: &Tx<'_>, name: &str) -> DbResult<Option<BucketRow>> {
+    on!(tx, get_bucket(name))
+}
+
+/// The owner's buckets, by name (byte order).
+pub fn list_buckets(tx: &Tx<'_>, owner: &str) -> DbResult<Vec<BucketRow>> {
+    on!(tx, list_buckets(owner))
+}
+
+pub fn count_buckets(tx: &Tx<'_>, owner: &str) -> DbResult<u64> {
+    on!(tx, count_buckets(owner))
+}
+
+/// Inserts the bucket; `false` if a bucket of that name exists (created meanwhile by another
+/// node: the caller reads it again and answers as for an existing bucket).
+pub fn insert_bucket(tx: &Tx<'_>, b: &BucketRow) -> DbResult<bool> {
+    on!(tx, insert_bucket(b))
+}
+
+/// Locks the bucket row against every write that uses the bucket until the transaction ends
+/// (DeleteBucket, before it checks that the bucket is empty). Nothing on SQLite (one writer).
+pub fn lock_bucket(tx: &Tx<'_>, name: &str) -> DbResult<()> {
+    on!(tx, lock_bucket(name))
+}
+
+pub fn delete_bucket(tx: &Tx<'_>, name: &str) -> DbResult<()> {
+    on!(tx, delete_bucket(name))
+}
+
+/// Whether the bucket holds objects or in-flight multipart uploads.
+pub fn bucket_has_content(tx: &Tx<'_>, name: &str) -> DbResult<bool> {
+    on!(tx, bucket_has_content(name))
+}
+
+pub fn set_notification(tx: &Tx<'_>, name: &str, xml: Option<&str>) -> DbResult<()> {
+    on!(tx, set_notification(name, xml))
+}
+
+// --- Objects -------------------------------------------------------------------------------
+
+/// The object; in a write transaction on PostgreSQL, the key is locked until the transaction
+/// ends (so a conditional write decides on the current object).
+pub fn get_object(tx: &Tx<'_>, bucket: &str, key: &str) -> DbResult<Option<ObjectRow>> {
+    on!(tx, get_object(bucket, key))
+}
+
+/// Inserts or replaces the object; returns the replaced object's data file.
+pub fn put_object(tx: &Tx<'_>, bucket: &str, o: &ObjectRow) -> DbResult<Option<String>> {
+    on!(tx, put_object(bucket, o))
+}
+
+/// Locks the keys of `bucket` (in one global order, so that two writers of overlapping key sets
+/// never deadlock) until the transaction ends; nothing on SQLite (one writer). For writes of
+/// several keys in one transaction (DeleteObjects).
+pub fn lock_keys(tx: &Tx<'_>, bucket: &str, keys: &[&str]) -> DbResult<()> {
+    on!(tx, lock_keys(bucket, keys))
+}
+
+/// Deletes the object; returns its data file if it existed.
+pub fn delete_object(tx: &Tx<'_>, bucket: &str, key: &str) -> DbResult<Option<String>> {
+    on!(tx, delete_object(bucket, key))
+}
+
+/// Objects of `bucket` in key order (UTF-8 byte order, as S3 lists), starting at `from`
+/// (inclusive or not), at most `limit`.
+pub fn list_objects(tx: &Tx<'_>, bucket: &str, from: &[u8], inclusive: bool, limit: usize) -> DbResult<Vec<ObjectRow>> {
+    on!(tx, list_objects(bucket, from, inclusive, limit))
+}
+
+/// The next value of the durable event sequencer (strictly increasing, also across restarts
+/// and, on PostgreSQL, across nodes).
+pub fn next_sequencer(tx: &Tx<'_>) -> DbResult<u64> {
+    on!(tx, next_sequencer())
+}
+
+// --- The event outbox -----------------------------------------------------------------------
+
+pub fn outbox_totals(tx: &Tx<'_>) -> DbResult<OutboxTotals> {
+    on!(tx, outbox_totals())
 }
 
 /// Inserts a row (its `id` is ignored) and returns its id.
-pub fn insert_outbox(c: &Connection, row: &OutboxRow) -> rusqlite::Result<i64> {
-    let id = c.query_row(
-        "INSERT INTO outbox (function_arn, bucket, owner, payload, created_ms, attempts, due_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-        params![row.function_arn, row.bucket, row.owner, row.payload, row.created_ms, row.attempts, row.due_ms],
-        |r| r.get(0),
-    )?;
-    add_to_counter(c, "outbox_rows", 1)?;
-    add_to_counter(c, "outbox_bytes", int(row.payload.len() as u64))?;
-    Ok(id)
+pub fn insert_outbox(tx: &Tx<'_>, row: &OutboxRow) -> DbResult<i64> {
+    on!(tx, insert_outbox(row))
 }
 
 /// Deletes a row (delivered, or refused for good); `false` if it was already gone.
-pub fn delete_outbox(c: &Connection, id: i64) -> rusqlite::Result<bool> {
-    let bytes: Option<i64> =
-        c.query_row("DELETE FROM outbox WHERE id = ?1 RETURNING length(payload)", [id], |r| r.get(0)).optional()?;
-    let Some(bytes) = bytes else { return Ok(false) };
-    add_to_counter(c, "outbox_rows", -1)?;
-    add_to_counter(c, "outbox_bytes", -bytes)?;
-    Ok(true)
+pub fn delete_outbox(tx: &Tx<'_>, id: i64) -> DbResult<bool> {
+    on!(tx, delete_outbox(id))
 }
 
 /// Records a delivery refused for now: one more attempt, not taken again before `due_ms`.
-pub fn retry_outbox(c: &Connection, id: i64, due_ms: i64) -> rusqlite::Result<()> {
-    c.execute("UPDATE outbox SET attempts = attempts + 1, due_ms = ?2 WHERE id = ?1", params![id, due_ms])?;
-    Ok(())
-}
-
-fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
-    Ok(OutboxRow {
-        id: r.get(0)?,
-        function_arn: r.get(1)?,
-        bucket: r.get(2)?,
-        owner: r.get(3)?,
-        payload: r.get(4)?,
-        created_ms: r.get(5)?,
-        attempts: r.get(6)?,
-        due_ms: r.get(7)?,
-    })
+pub fn retry_outbox(tx: &Tx<'_>, id: i64, due_ms: i64) -> DbResult<()> {
+    on!(tx, retry_outbox(id, due_ms))
 }
 
 /// Rows due at `now_ms`, earliest first; at most `limit`.
-pub fn due_outbox(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<OutboxRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT id, function_arn, bucket, owner, payload, created_ms, attempts, due_ms FROM outbox
-         WHERE due_ms <= ?1 ORDER BY due_ms, id LIMIT ?2",
-    )?;
-    st.query_map(params![now_ms, limit as i64], outbox_row)?.collect()
+pub fn due_outbox(tx: &Tx<'_>, now_ms: i64, limit: usize) -> DbResult<Vec<OutboxRow>> {
+    on!(tx, due_outbox(now_ms, limit))
 }
 
-/// Makes every row due at `now_ms` at the latest (at startup: nothing is delivering them).
-pub fn make_outbox_due(c: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
-    c.execute("UPDATE outbox SET due_ms = ?1 WHERE due_ms > ?1", [now_ms])
+/// Makes every row due at `now_ms` at the latest (at startup of the only node: nothing is
+/// delivering them).
+pub fn make_outbox_due(tx: &Tx<'_>, now_ms: i64) -> DbResult<usize> {
+    on!(tx, make_outbox_due(now_ms))
 }
 
 /// The earliest `due_ms` of any row, if there is one.
-pub fn next_outbox_due(c: &Connection) -> rusqlite::Result<Option<i64>> {
-    c.query_row("SELECT min(due_ms) FROM outbox", [], |r| r.get(0))
+pub fn next_outbox_due(tx: &Tx<'_>) -> DbResult<Option<i64>> {
+    on!(tx, next_outbox_due())
+}
+
+impl Db {
+    /// The drainer's claim: rows due at `now_ms` (at most `limit`, earliest first) that this
+    /// node now delivers. On SQLite (one node) a read: the claim is the in-memory one of
+    /// `outbox`. On PostgreSQL, rows locked `FOR UPDATE SKIP LOCKED` (so two nodes never take
+    /// the same row) are leased: their `due_ms` moves to `lease_until_ms`, and no other node
+    /// takes them before that unless they are settled (deleted or rescheduled) first.
+    pub fn claim_outbox(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, ApiError> {
+        match &self.0 {
+            DbKind::Sqlite(_) => self.read(|tx| Ok(due_outbox(tx, now_ms, limit)?)),
+            DbKind::Pg(_) => self.write(|tx| match &tx.0 {
+                TxKind::Pg { tx, .. } => Ok(pg::claim_outbox(&mut tx.borrow_mut(), now_ms, lease_until_ms, limit)?),
+                TxKind::Sqlite(_) => Err(ApiError::InternalError),
+            }),
+        }
+    }
 }
 
 // --- Multipart uploads ---------------------------------------------------------------------
 
-fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
-    let key: Vec<u8> = r.get(2)?;
-    let meta: String = r.get(5)?;
-    Ok(UploadRow {
-        upload_id: r.get(0)?,
-        bucket: r.get(1)?,
-        key: String::from_utf8(key)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Blob, Box::new(e)))?,
-        initiator: r.get(3)?,
-        initiated_ms: r.get(4)?,
-        meta: Meta::decode(&meta),
-    })
+pub fn insert_upload(tx: &Tx<'_>, u: &UploadRow) -> DbResult<()> {
+    on!(tx, insert_upload(u))
 }
 
-pub fn insert_upload(c: &Connection, u: &UploadRow) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO uploads (upload_id, bucket, key, initiator, initiated_ms, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![u.upload_id, u.bucket, u.key.as_bytes(), u.initiator, u.initiated_ms, u.meta.encode()],
-    )?;
-    Ok(())
+/// The upload; in a write transaction on PostgreSQL, locked until the transaction ends (part
+/// writes and the completion or abort of one upload take turns).
+pub fn get_upload(tx: &Tx<'_>, upload_id: &str) -> DbResult<Option<UploadRow>> {
+    on!(tx, get_upload(upload_id))
 }
 
-pub fn get_upload(c: &Connection, upload_id: &str) -> rusqlite::Result<Option<UploadRow>> {
-    c.query_row(
-        "SELECT upload_id, bucket, key, initiator, initiated_ms, meta FROM uploads WHERE upload_id = ?1",
-        [upload_id],
-        upload_row,
-    )
-    .optional()
-}
-
-pub fn count_uploads(c: &Connection) -> rusqlite::Result<u64> {
-    c.query_row("SELECT count(*) FROM uploads", [], |r| uint(r, 0))
+pub fn count_uploads(tx: &Tx<'_>) -> DbResult<u64> {
+    on!(tx, count_uploads())
 }
 
 /// Deletes an upload and its parts; returns the parts' data files.
-pub fn delete_upload(c: &Connection, upload_id: &str) -> rusqlite::Result<Vec<String>> {
-    let files: Vec<String> = {
-        let mut st = c.prepare_cached("DELETE FROM parts WHERE upload_id = ?1 RETURNING file")?;
-        st.query_map([upload_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-    };
-    c.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
-    Ok(files)
+pub fn delete_upload(tx: &Tx<'_>, upload_id: &str) -> DbResult<Vec<String>> {
+    on!(tx, delete_upload(upload_id))
 }
 
-/// Uploads of `bucket` in (key, upload id) order after the `(key, upload id)` marker, whose key
-/// starts with `prefix`; at most `limit`.
+/// Uploads of `bucket` in (key, upload id) order after the `(key, upload id)` marker; at most
+/// `limit`.
 pub fn list_uploads(
-    c: &Connection,
+    tx: &Tx<'_>,
     bucket: &str,
     after_key: &[u8],
     after_id: &str,
     limit: usize,
-) -> rusqlite::Result<Vec<UploadRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT upload_id, bucket, key, initiator, initiated_ms, meta FROM uploads
-         WHERE bucket = ?1 AND (key > ?2 OR (key = ?2 AND upload_id > ?3)) ORDER BY key, upload_id LIMIT ?4",
-    )?;
-    st.query_map(params![bucket, after_key, after_id, limit as i64], upload_row)?.collect()
-}
-
-fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartRow> {
-    Ok(PartRow { part_number: r.get(0)?, file: r.get(1)?, size: uint(r, 2)?, md5: r.get(3)?, modified_ms: r.get(4)? })
+) -> DbResult<Vec<UploadRow>> {
+    on!(tx, list_uploads(bucket, after_key, after_id, limit))
 }
 
 /// Inserts or replaces a part; returns the replaced part's data file.
-pub fn put_part(c: &Connection, upload_id: &str, p: &PartRow) -> rusqlite::Result<Option<String>> {
-    let old: Option<String> = c
-        .query_row(
-            "SELECT file FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-            params![upload_id, p.part_number],
-            |r| r.get(0),
-        )
-        .optional()?;
-    c.execute(
-        "INSERT OR REPLACE INTO parts (upload_id, part_number, file, size, md5, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![upload_id, p.part_number, p.file, int(p.size), p.md5, p.modified_ms],
-    )?;
-    Ok(old)
+pub fn put_part(tx: &Tx<'_>, upload_id: &str, p: &PartRow) -> DbResult<Option<String>> {
+    on!(tx, put_part(upload_id, p))
 }
 
 /// Parts of an upload with numbers above `after`, in order; at most `limit`.
-pub fn list_parts(c: &Connection, upload_id: &str, after: u32, limit: usize) -> rusqlite::Result<Vec<PartRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT part_number, file, size, md5, modified_ms FROM parts WHERE upload_id = ?1 AND part_number > ?2
-         ORDER BY part_number LIMIT ?3",
-    )?;
-    st.query_map(params![upload_id, after, limit as i64], part_row)?.collect()
+pub fn list_parts(tx: &Tx<'_>, upload_id: &str, after: u32, limit: usize) -> DbResult<Vec<PartRow>> {
+    on!(tx, list_parts(upload_id, after, limit))
 }
 
-/// Every data file the database references (objects and parts), for the startup sweep.
-fn referenced_files(c: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
-    let mut st = c.prepare("SELECT file FROM objects UNION ALL SELECT file FROM parts")?;
-    st.query_map([], |r| r.get(0))?.collect()
+#[cfg(test)]
+impl Db {
+    fn sqlite_writer(&self) -> &std::sync::Mutex<rusqlite::Connection> {
+        match &self.0 {
+            DbKind::Sqlite(s) => &s.writer,
+            DbKind::Pg(_) => panic!("not SQLite"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -716,7 +538,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("db")).unwrap();
         let synchronous = |db: &Db| -> i64 {
-            db.writer.lock().unwrap().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap()
+            db.sqlite_writer().lock().unwrap().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap()
         };
         assert_eq!(synchronous(&db), 2, "FULL");
         db.write_unsynced(|tx| Ok(next_sequencer(tx)?)).unwrap();
@@ -751,5 +573,107 @@ mod tests {
         let keys: Vec<String> =
             db.read(|tx| Ok(list_objects(tx, "bk", b"a/", false, 2)?)).unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(keys, ["a0", "b"]);
+    }
+
+    /// The PostgreSQL backend: migrations are idempotent, keys list in byte order, the
+    /// sequencer increases across handles, and two nodes' drainers never claim the same outbox
+    /// row (`FOR UPDATE SKIP LOCKED`), while a lease that ran out makes rows claimable again.
+    #[test]
+    fn postgres_keeps_the_semantics_and_claims_rows_once() {
+        let Some(pg) = crate::pgcluster::Postgres::start() else { return };
+        let url = pg.database();
+        let a = Db::open_postgres(&url).unwrap();
+        let b = Db::open_postgres(&url).unwrap();
+        assert!(a.is_shared());
+
+        let bucket = BucketRow {
+            name: "bk".into(),
+            owner: "000000000000".into(),
+            region: "us-east-1".into(),
+            created_ms: 1,
+            notification: None,
+        };
+        assert!(a.write(|tx| Ok(insert_bucket(tx, &bucket)?)).unwrap());
+        assert!(!b.write(|tx| Ok(insert_bucket(tx, &bucket)?)).unwrap(), "a second insert is refused, not an error");
+        a.write(|tx| {
+            for key in ["b", "a/", "a", "é", "Z", "a0"] {
+                let o = ObjectRow {
+                    key: key.into(),
+                    file: key.into(),
+                    size: 0,
+                    etag: String::new(),
+                    modified_ms: 0,
+                    meta: Meta::default(),
+                };
+                put_object(tx, "bk", &o)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let keys: Vec<String> =
+            b.read(|tx| Ok(list_objects(tx, "bk", b"", true, 100)?)).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["Z", "a", "a/", "a0", "b", "é"]);
+        let keys: Vec<String> =
+            b.read(|tx| Ok(list_objects(tx, "bk", b"a/", false, 2)?)).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["a0", "b"]);
+        let replaced = a
+            .write(|tx| {
+                let o = ObjectRow {
+                    key: "a".into(),
+                    file: "new".into(),
+                    size: 3,
+                    etag: "e".into(),
+                    modified_ms: 2,
+                    meta: Meta::default(),
+                };
+                Ok(put_object(tx, "bk", &o)?)
+            })
+            .unwrap();
+        assert_eq!(replaced.as_deref(), Some("a"));
+        assert!(b.referenced_files().unwrap().contains("new"));
+
+        let s1 = a.write(|tx| Ok(next_sequencer(tx)?)).unwrap();
+        let s2 = b.write(|tx| Ok(next_sequencer(tx)?)).unwrap();
+        assert!(s2 > s1);
+
+        // Ten due rows; A's drainer holds four (its transaction still open) while B claims.
+        let ids: Vec<i64> =
+            a.write(|tx| (0..10).map(|i| Ok(insert_outbox(tx, &outbox_row("f", b"p", i))?)).collect()).unwrap();
+        assert_eq!(b.read(|tx| Ok(outbox_totals(tx)?)).unwrap(), OutboxTotals { rows: 10, bytes: 10 });
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<Vec<i64>>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let first = std::thread::scope(|s| {
+            let (held_tx, go_rx, a) = (held_tx, go_rx, &a);
+            let holder = s.spawn(move || {
+                a.write(|tx| {
+                    let TxKind::Pg { tx, .. } = &tx.0 else { panic!("PostgreSQL") };
+                    let rows = pg::claim_outbox(&mut tx.borrow_mut(), 100, 10_000, 4)?;
+                    held_tx.send(rows.iter().map(|r| r.id).collect()).unwrap();
+                    go_rx.recv().unwrap();
+                    Ok(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+                })
+                .unwrap()
+            });
+            let held = held_rx.recv().unwrap();
+            let other: Vec<i64> = b.claim_outbox(100, 10_000, 100).unwrap().iter().map(|r| r.id).collect();
+            go_tx.send(()).unwrap();
+            let first = holder.join().unwrap();
+            assert_eq!(held, first);
+            assert_eq!(first, ids[..4]);
+            assert_eq!(other, ids[4..], "B skipped the rows A holds");
+            first
+        });
+        assert_eq!(first.len(), 4);
+        // All leased until 10 000: nobody takes them before, anyone after.
+        assert!(a.claim_outbox(9_999, 20_000, 100).unwrap().is_empty());
+        let again: Vec<i64> = b.claim_outbox(10_000, 20_000, 100).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(again, ids);
+        // Settling: deletes and retries as on SQLite.
+        assert!(a.write_unsynced(|tx| Ok(delete_outbox(tx, ids[0])?)).unwrap());
+        assert!(!b.write(|tx| Ok(delete_outbox(tx, ids[0])?)).unwrap());
+        b.write(|tx| Ok(retry_outbox(tx, ids[1], 50)?)).unwrap();
+        let due = a.read(|tx| Ok(due_outbox(tx, 60, 10)?)).unwrap();
+        assert_eq!(due.iter().map(|r| (r.id, r.attempts)).collect::<Vec<_>>(), [(ids[1], 1)]);
+        assert_eq!(a.read(|tx| Ok(next_outbox_due(tx)?)).unwrap(), Some(50));
     }
 }

@@ -121,6 +121,24 @@ pub async fn open_store(location: &StoreLocation, data_dir: &std::path::Path) ->
     Ok(Store::new(backend))
 }
 
+/// Opens the log store next to the store `location` names: its own tables in the same
+/// PostgreSQL database (so every node's function logs are visible from every node), else its
+/// own SQLite file in the data dir.
+async fn open_logs(
+    location: &StoreLocation,
+    data_dir: &std::path::Path,
+    limits: logs::LogLimits,
+) -> anyhow::Result<logs::Logs> {
+    let opened = match location {
+        StoreLocation::Postgres(url) => {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || logs::Logs::open_postgres(&url, limits)).await?
+        }
+        StoreLocation::DataDir | StoreLocation::Sqlite(_) => logs::Logs::open(&data_dir.join("logs.db"), limits),
+    };
+    opened.map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))
+}
+
 /// Longest path of a Unix socket Versa creates (the kernel's limit is 108 bytes).
 const SOCKET_PATH_MAX: usize = 100;
 
@@ -185,6 +203,21 @@ impl Server {
         if config.auth == api::AuthMode::Sigv4 {
             credentials::write_file_unless_present(dir, &keys, new_root_key.is_some())?;
         }
+        // The S3 service follows the store and the blobs: its metadata in the same database,
+        // its object bytes in the same bucket (under `<prefix>/s3`).
+        let s3_backends = s3::Backends {
+            metadata: match &config.store {
+                StoreLocation::Postgres(url) => s3::Metadata::Postgres { url: url.clone() },
+                _ => s3::Metadata::Sqlite,
+            },
+            bytes: match &s3_blobs {
+                Some(b) => {
+                    let (store, prefix) = b.shared_store("s3");
+                    s3::ObjectBytes::ObjectStore { store, prefix }
+                }
+                None => s3::ObjectBytes::Files,
+            },
+        };
         let (blobs, code_gc): (Arc<dyn blobs::BlobBackend>, _) = match (s3_blobs, &config.blobs) {
             (Some(s3), _) => (s3, control::CodeGc::Shared { grace: config.blobs_gc_grace }),
             (None, Some(blobs::BlobsUrl::File(path))) => (
@@ -200,10 +233,9 @@ impl Server {
             ),
         };
 
-        let logs = logs::Logs::open(&dir.join("logs.db"), config.log_limits)
-            .map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))?;
+        let logs = open_logs(&config.store, dir, config.log_limits).await?;
         let notifier = Arc::new(s3_bridge::LambdaNotifier::default());
-        let s3 = s3::S3::open(&dir.join("s3"), config.s3_limits.clone(), notifier.clone())
+        let s3 = s3::S3::open_with(&dir.join("s3"), config.s3_limits.clone(), notifier.clone(), s3_backends)
             .map_err(|e| anyhow::anyhow!("cannot open the S3 storage: {e}"))?;
         let dynamodb = dynamodb::DynamoDb::open(&dir.join("dynamodb"))
             .map_err(|e| anyhow::anyhow!("cannot open the DynamoDB storage: {e}"))?;

@@ -5,6 +5,7 @@
 mod buckets;
 mod cli;
 mod crash;
+mod engines;
 mod large;
 mod list;
 mod multipart;
@@ -12,6 +13,8 @@ mod notifications;
 mod objects;
 mod outbox;
 mod persistence;
+mod pgcluster;
 mod post;
+mod shared;
 mod signatures;
 mod support;

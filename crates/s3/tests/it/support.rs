@@ -118,9 +118,23 @@ impl TestS3 {
         t
     }
 
+    /// A fresh data dir on the given backends (PostgreSQL metadata, shared object bytes).
+    pub async fn start_on(limits: S3Limits, backends: s3::Backends) -> TestS3 {
+        let dir = tempfile::Builder::new().prefix("versa-s3-test-").tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let mut t = TestS3::serve_with(&path, limits, Recorder::default(), backends).await;
+        t.dir = Some(dir);
+        t
+    }
+
     /// Serves an existing data dir (for reopen tests); the caller keeps the dir alive.
     pub async fn serve(path: &Path, limits: S3Limits, notifier: Recorder) -> TestS3 {
-        let s3 = S3::open(path, limits, Arc::new(notifier.clone())).expect("open s3");
+        TestS3::serve_with(path, limits, notifier, s3::Backends::default()).await
+    }
+
+    /// Like [`TestS3::serve`], on the given backends.
+    pub async fn serve_with(path: &Path, limits: S3Limits, notifier: Recorder, backends: s3::Backends) -> TestS3 {
+        let s3 = S3::open_with(path, limits, Arc::new(notifier.clone()), backends).expect("open s3");
         let outbox = s3.start_outbox();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

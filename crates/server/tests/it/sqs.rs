@@ -276,8 +276,17 @@ async fn a_graceful_stop_ends_long_polls_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::spawn(bin, dir.path());
     let endpoint = server.endpoint();
-    let poll = tokio::spawn(async move { boto3_script("sqs_boto3.py", &[&endpoint, "poll-through-stop"]).await });
-    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let marker = dir.path().join("polling");
+    let marker_arg = marker.to_str().unwrap().to_owned();
+    let poll =
+        tokio::spawn(async move { boto3_script("sqs_boto3.py", &[&endpoint, "poll-through-stop", &marker_arg]).await });
+    // The script touches the marker right before its long poll; then give the request a moment to arrive.
+    let waiting = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(waiting.elapsed() < std::time::Duration::from_secs(60), "the script never started its poll");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     let started = std::time::Instant::now();
     let clean = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     let stop = started.elapsed();

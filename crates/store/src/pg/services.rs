@@ -23,6 +23,8 @@
 //! may also run.) A receive that moves a message to a dead-letter queue touches the other queue's
 //! counters only.
 //!
+//! Statements are prepared once per connection (`super::prepared`), as core's are.
+//!
 //! **Metric flushes** read a point, merge and write it back; [`metric_point`] and
 //! [`metric_point_hr`] first take one advisory lock, so flushes of several nodes run one at a time
 //! and none loses another's merge.
@@ -275,7 +277,8 @@ fn rows<T>(
     params: &Params<'_>,
     f: impl Fn(&postgres::Row) -> Result<T, postgres::Error>,
 ) -> Result<Vec<T>, StoreError> {
-    t.query(sql, params).map_err(db_err)?.iter().map(|r| f(r).map_err(db_err)).collect()
+    let s = super::prepared(t, sql)?;
+    t.query(&s, params).map_err(db_err)?.iter().map(|r| f(r).map_err(db_err)).collect()
 }
 
 fn opt<T>(
@@ -284,20 +287,24 @@ fn opt<T>(
     params: &Params<'_>,
     f: impl Fn(&postgres::Row) -> Result<T, postgres::Error>,
 ) -> Result<Option<T>, StoreError> {
-    t.query_opt(sql, params).map_err(db_err)?.as_ref().map(|r| f(r).map_err(db_err)).transpose()
+    let s = super::prepared(t, sql)?;
+    t.query_opt(&s, params).map_err(db_err)?.as_ref().map(|r| f(r).map_err(db_err)).transpose()
 }
 
 fn exec(t: &mut Transaction<'_>, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
-    t.execute(sql, params).map_err(db_err)
+    let s = super::prepared(t, sql)?;
+    t.execute(&s, params).map_err(db_err)
 }
 
 fn count(t: &mut Transaction<'_>, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
-    let n: i64 = t.query_one(sql, params).map_err(db_err)?.try_get(0).map_err(db_err)?;
+    let s = super::prepared(t, sql)?;
+    let n: i64 = t.query_one(&s, params).map_err(db_err)?.try_get(0).map_err(db_err)?;
     Ok(n as u64)
 }
 
 fn min_ms(t: &mut Transaction<'_>, sql: &str) -> Result<Option<i64>, StoreError> {
-    t.query_one(sql, &[]).map_err(db_err)?.try_get(0).map_err(db_err)
+    let s = super::prepared(t, sql)?;
+    t.query_one(&s, &[]).map_err(db_err)?.try_get(0).map_err(db_err)
 }
 
 fn u64_of(r: &postgres::Row, i: usize) -> Result<u64, postgres::Error> {
@@ -1684,10 +1691,12 @@ pub(super) fn put_esm(t: &mut Transaction<'_>, row: &EsmRow) -> Result<(), Store
     Ok(())
 }
 
+/// The mapping row is locked first, as `put_esm_checkpoint` share-locks it before it writes a
+/// checkpoint: both take the mapping, then its checkpoints, so they cannot deadlock.
 pub(super) fn delete_esm(t: &mut Transaction<'_>, uuid: &str) -> Result<bool, StoreError> {
-    // The mapping first: a checkpoint writer holding its key-share lock finishes before the
-    // checkpoints go (locking them first deadlocked with it).
-    exec(t, "SELECT 1 FROM esm_mappings WHERE uuid = $1 FOR UPDATE", &[&uuid])?;
+    if opt(t, "SELECT 1 FROM esm_mappings WHERE uuid = $1 FOR UPDATE", &[&uuid], |_| Ok(()))?.is_none() {
+        return Ok(false);
+    }
     exec(t, "DELETE FROM esm_checkpoints WHERE uuid = $1", &[&uuid])?;
     Ok(exec(t, "DELETE FROM esm_mappings WHERE uuid = $1", &[&uuid])? > 0)
 }

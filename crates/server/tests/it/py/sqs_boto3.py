@@ -354,6 +354,9 @@ elif part == "poll-through-stop":
     # A 20-second long poll on an empty queue while the server is told to stop.
     url = sqs.create_queue(QueueName="stopping")["QueueUrl"]
     print("polling", file=sys.stderr, flush=True)
+    if len(sys.argv) > 3:
+        # Tells the test the poll is about to start (a fixed wait is too short on a loaded machine).
+        open(sys.argv[3], "w").close()
     t0 = time.time()
     got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
     out["messages"] = len(got.get("Messages", []))
