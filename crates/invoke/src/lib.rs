@@ -181,7 +181,8 @@ impl Pools {
     /// Removes the idle environment unused for longest (each key's list is oldest first).
     fn take_least_recently_used(&mut self) -> Option<Arc<Env>> {
         let used = |env: &Arc<Env>| *env.last_used.lock().unwrap_or_else(|e| e.into_inner());
-        let key = self.idle.iter().filter(|(_, envs)| !envs.is_empty()).min_by_key(|(_, envs)| used(&envs[0]))?.0.clone();
+        let key =
+            self.idle.iter().filter(|(_, envs)| !envs.is_empty()).min_by_key(|(_, envs)| used(&envs[0]))?.0.clone();
         let envs = self.idle.get_mut(&key)?;
         let env = envs.remove(0);
         if envs.is_empty() {

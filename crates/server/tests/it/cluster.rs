@@ -106,7 +106,17 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
     let cp = ServerProcess::spawn_with(
         &testkit::versa_binary(),
         c_dir.path(),
-        &["--store", &url, "--single-node", "--node-id", "c", "--node-heartbeat-ms", &hb, "--node-dead-after-ms", &dead],
+        &[
+            "--store",
+            &url,
+            "--single-node",
+            "--node-id",
+            "c",
+            "--node-heartbeat-ms",
+            &hb,
+            "--node-dead-after-ms",
+            &dead,
+        ],
     );
     let (a_addr, b_addr, c_addr) = (a.addr, bn.addr, cp.addr);
     for addr in [a_addr, b_addr, c_addr] {

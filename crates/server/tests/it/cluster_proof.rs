@@ -1,7 +1,7 @@
 //! The scale-out proof (issue 15; `scale-out.md` §6): three `versa` processes (`a`, `b`, `c`)
 //! on one PostgreSQL (testkit's throwaway cluster) and one S3 endpoint for code (moto), a
 //! bounded mixed load spread over all three (creates, publishes, alias moves, tags, reserved
-//! concurrency, sync and Event invokes), node B killed with SIGKILL mid-load and started
+//! concurrency, S3 puts into Versa's own S3, sync and Event invokes), node B killed with SIGKILL mid-load and started
 //! again; then §6's checks, numbered as there, each printed as `PROOF #n ok|FAILED …`, with
 //! the figures the closing note quotes (`PROOF figure …`).
 //!
@@ -40,7 +40,7 @@ const MAX_ENVIRONMENTS: usize = 4;
 /// Seconds before a failed Event attempt is retried (`--async-retry-delay`).
 const RETRY_DELAY_S: &str = "0.2";
 
-/// Load rates, one task each (29 requests per second together).
+/// Load rates, one task each (33 requests per second together).
 const EVENT_EVERY: Duration = Duration::from_millis(100);
 const SYNC_EVERY: Duration = Duration::from_millis(200);
 const TAG_EVERY: Duration = Duration::from_millis(250);
@@ -48,11 +48,14 @@ const ALIAS_EVERY: Duration = Duration::from_millis(250);
 const CONCURRENCY_EVERY: Duration = Duration::from_millis(500);
 const CREATE_EVERY: Duration = Duration::from_millis(500);
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+const S3_PUT_EVERY: Duration = Duration::from_millis(250);
 /// B is started again this long after the kill (past the dead interval and the reap).
 const RESTART_AFTER: Duration = Duration::from_secs(10);
 /// The load goes on this long after B is back.
 const LOAD_AFTER_REJOIN: Duration = Duration::from_secs(10);
 
+/// The bucket of Versa's own S3 the load puts objects into.
+const DATA_BUCKET: &str = "proof-data";
 /// Fixture functions whose tags, alias and reserved concurrency the load writes.
 const FIXTURES: usize = 3;
 /// Published versions of `own`, whose owners (by HRW) the failover and rejoin checks pick from.
@@ -229,6 +232,8 @@ struct Ledger {
     creates: Vec<(String, bool)>,
     /// Acknowledged publishes of `pub`: (version, CodeSha256 of the zip sent).
     publishes: Vec<(String, String)>,
+    /// Acknowledged S3 PutObjects into Versa's S3: (key, ETag answered, bytes sent).
+    objects: Vec<(String, String, Vec<u8>)>,
     /// Accepted (202) Event invokes: request id, node index that accepted it.
     events: Vec<(String, usize)>,
     sync_ok: [u32; 3],
@@ -327,7 +332,11 @@ async fn nodes_seen(addr: SocketAddr) -> Vec<(String, String, bool)> {
         .map(|a| {
             a.iter()
                 .map(|n| {
-                    (n["id"].as_str().unwrap_or("").to_owned(), n["name"].as_str().unwrap_or("").to_owned(), n["live"] == true)
+                    (
+                        n["id"].as_str().unwrap_or("").to_owned(),
+                        n["name"].as_str().unwrap_or("").to_owned(),
+                        n["live"] == true,
+                    )
                 })
                 .collect()
         })
@@ -435,6 +444,7 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
         lambda(a).create_alias().function_name(&name).name("live").function_version("1").send().await.unwrap();
     }
     create_fn(a, "pub", marker_zip("pub")).await;
+    crate::support::s3_client_at(&format!("http://{a}")).create_bucket().bucket(DATA_BUCKET).send().await.unwrap();
     create_fn(a, "own", marker_zip("own")).await;
     for v in 1..=OWN_VERSIONS {
         assert_eq!(publish(a, "own", marker_zip(&format!("own-{v}"))).await, v);
@@ -573,8 +583,13 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
                 let (i, addr) = e.pick();
                 let zip = marker_zip(&format!("pub-{n}"));
                 let sha = code_sha256(&zip);
-                let r =
-                    lambda(addr).update_function_code().function_name("pub").zip_file(Blob::new(zip)).publish(true).send().await;
+                let r = lambda(addr)
+                    .update_function_code()
+                    .function_name("pub")
+                    .zip_file(Blob::new(zip))
+                    .publish(true)
+                    .send()
+                    .await;
                 let mut l = l.lock().unwrap();
                 match r {
                     Ok(out) => {
@@ -585,6 +600,30 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
                         l.publishes.push((version, sha));
                     }
                     Err(err) => l.fail(i, format!("UpdateFunctionCode {:?}", sdk_error(&err))),
+                }
+            }
+        }));
+    }
+
+    {
+        let (e, l) = (endpoints.clone(), ledger.clone());
+        tasks.push(load(S3_PUT_EVERY, stop.clone(), move |n| {
+            let (e, l) = (e.clone(), l.clone());
+            async move {
+                let (i, addr) = e.pick();
+                let key = format!("obj{n}");
+                let body = format!("object {n} ").repeat(1 + n as usize % 50).into_bytes();
+                let r = crate::support::s3_client_at(&format!("http://{addr}"))
+                    .put_object()
+                    .bucket(DATA_BUCKET)
+                    .key(&key)
+                    .body(body.clone().into())
+                    .send()
+                    .await;
+                let mut l = l.lock().unwrap();
+                match r {
+                    Ok(out) => l.objects.push((key, out.e_tag().unwrap_or("").to_owned(), body)),
+                    Err(err) => l.fail(i, format!("PutObject {err:?}").chars().take(160).collect()),
                 }
             }
         }));
@@ -695,7 +734,10 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
         6,
         "concurrent publishes from three nodes get unique versions with their own code",
         numbers == (1..=total).collect::<Vec<_>>() && own_sha_ok && stored_ok,
-        format!("{} publishes, versions {numbers:?}, answers' CodeSha256 own: {own_sha_ok}, stored: {stored_ok}", published.len()),
+        format!(
+            "{} publishes, versions {numbers:?}, answers' CodeSha256 own: {own_sha_ok}, stored: {stored_ok}",
+            published.len()
+        ),
     );
 
     // #10: one fresh version invoked over A, B and C in turn: it stays on its owner.
@@ -746,7 +788,10 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
     }
     let worst = samples.iter().max().copied().unwrap_or_default();
     let ms: Vec<u128> = samples.iter().map(Duration::as_millis).collect();
-    println!("PROOF figure: alias move on A seen by invokes on B and C after {ms:?} ms (worst {} ms)", worst.as_millis());
+    println!(
+        "PROOF figure: alias move on A seen by invokes on B and C after {ms:?} ms (worst {} ms)",
+        worst.as_millis()
+    );
     checks.check(
         5,
         "an alias move on A is seen by invocations on B and C",
@@ -780,7 +825,8 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
 
     // A version B owns, for the failover check.
     let live_before: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let b_version = (1..=OWN_VERSIONS).find(|&v| owner(&live_before, own_id, v) == ids[B]).expect("B owns a version of own");
+    let b_version =
+        (1..=OWN_VERSIONS).find(|&v| owner(&live_before, own_id, v) == ids[B]).expect("B owns a version of own");
     let r = invoke(a, &format!("own:{b_version}"), false, b"{}").await.unwrap();
     assert_eq!((r.status, r.node.as_str()), (200, "b"), "own:{b_version} is B's by HRW: {}", r.body);
 
@@ -814,14 +860,20 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
     );
 
     // #9: a key B owned answers through A and C at once.
-    let via_a = invoke(a, &format!("own:{b_version}"), false, b"{}").await.unwrap();
-    let after_a = killed.elapsed();
-    let via_c = invoke(c, &format!("own:{b_version}"), false, b"{}").await.unwrap();
-    let after_c = killed.elapsed();
+    let own_b = format!("own:{b_version}");
+    let timed = |addr| {
+        let own_b = own_b.clone();
+        async move { (invoke(addr, &own_b, false, b"{}").await.unwrap(), killed.elapsed()) }
+    };
+    let ((via_a, after_a), (via_c, after_c)) = tokio::join!(timed(a), timed(c));
     checks.check(
         9,
         "sync failover: a version B owned answers through A and C right after the kill",
-        via_a.status == 200 && via_c.status == 200 && via_a.node != "b" && via_c.node != "b" && after_c <= FAILOVER_BOUND,
+        via_a.status == 200
+            && via_c.status == 200
+            && via_a.node != "b"
+            && via_c.node != "b"
+            && after_a.max(after_c) <= FAILOVER_BOUND,
         format!(
             "A: {} by {} after {} ms; C: {} by {} after {} ms",
             via_a.status,
@@ -1000,13 +1052,30 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
                 lost.push(format!("pub:{version} ({sha}) via {reader}"));
             }
         }
+        let s3 = crate::support::s3_client_at(&format!("http://{reader}"));
+        for (key, etag, body) in &ledger.objects {
+            verified += 1;
+            match s3.get_object().bucket(DATA_BUCKET).key(key).send().await {
+                Ok(got) => {
+                    let got_etag = got.e_tag().unwrap_or("").to_owned();
+                    let bytes = got.body.collect().await.map(|b| b.into_bytes().to_vec()).unwrap_or_default();
+                    if got_etag != *etag || bytes != *body {
+                        lost.push(format!(
+                            "s3 {key} via {reader}: ETag {got_etag} (put {etag}), {} bytes",
+                            bytes.len()
+                        ));
+                    }
+                }
+                Err(e) => lost.push(format!("s3 {key} via {reader}: {e:?}")),
+            }
+        }
     }
     let mut versions: Vec<u32> = ledger.publishes.iter().filter_map(|(v, _)| v.parse().ok()).collect();
     versions.sort_unstable();
     let unique = versions.windows(2).all(|w| w[0] < w[1]);
     checks.check(
         1,
-        "no acknowledged write lost (tags, alias moves, reserved concurrency, creates, publishes), read via A and C",
+        "no acknowledged write lost (tags, alias moves, reserved concurrency, creates, publishes, S3 puts), read via A and C",
         lost.is_empty() && unique,
         format!("{verified} reads of acknowledged writes, lost {lost:?}; publishes under load unique: {unique}"),
     );
@@ -1015,7 +1084,8 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
         + ledger.aliases.values().map(Vec::len).sum::<usize>()
         + ledger.concurrency.values().map(Vec::len).sum::<usize>()
         + ledger.creates.len()
-        + ledger.publishes.len();
+        + ledger.publishes.len()
+        + ledger.objects.len();
     println!(
         "PROOF figure: load for {} s: {writes} control-plane writes, {} Event invokes accepted, sync invokes ok per node {:?}, \
          throttled (429) {:?}, failed requests per node {:?} (B was down {} ms)",
@@ -1034,5 +1104,9 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
     // Requests to A and C fail only when they were running on B as it died.
     let window = kill_ms..=kill_ms + FAILOVER_BOUND.as_millis() as i64;
     let stray: Vec<&(usize, i64)> = ledger.failed_at.iter().filter(|(n, at)| *n != B && !window.contains(at)).collect();
-    assert!(stray.is_empty(), "requests to A or C failed away from the kill (ms {kill_ms}): {stray:?} {:?}", ledger.samples);
+    assert!(
+        stray.is_empty(),
+        "requests to A or C failed away from the kill (ms {kill_ms}): {stray:?} {:?}",
+        ledger.samples
+    );
 }
