@@ -12,7 +12,12 @@ use crate::logs::{PRINTER, find};
 
 async fn node(url: &str) -> TestServer {
     let url = url.to_owned();
-    TestServer::start_with(move |c| c.store = server::StoreLocation::Postgres(url)).await
+    TestServer::start_with(move |c| {
+        c.store = server::StoreLocation::Postgres(url);
+        // Each node keeps its code in its own file:// blobs dir (the function runs on A only).
+        c.single_node = true;
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
