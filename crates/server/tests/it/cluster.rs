@@ -65,9 +65,6 @@ async fn create(addr: std::net::SocketAddr, name: &str, zip: Vec<u8>, timeout: i
 
 fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
     c.store = server::StoreLocation::Postgres(url.to_owned());
-    // One code directory every node mounts (`s3://` blobs are `cluster_proof.rs`'s): allowed
-    // only as `--single-node`, which the check takes on trust.
-    c.single_node = true;
     c.node_name = Some(name.to_owned());
     c.node_heartbeat = Duration::from_millis(HEARTBEAT_MS);
     c.node_dead_after = Duration::from_millis(DEAD_AFTER_MS);

@@ -416,9 +416,9 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
     let addr = |procs: &[Option<ServerProcess>], i: usize| procs[i].as_ref().unwrap().addr;
     let (a, c) = (addr(&procs, 0), addr(&procs, 2));
     let mut ids = Vec::new();
-    for i in 0..3 {
+    for (i, name) in NAMES.iter().enumerate() {
         let h = health(addr(&procs, i)).await;
-        assert_eq!(h["node"]["name"], NAMES[i], "{h}");
+        assert_eq!(h["node"]["name"], *name, "{h}");
         ids.push(h["node"]["id"].as_str().unwrap().to_owned());
     }
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
