@@ -11,6 +11,7 @@ mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
 mod cluster;
+mod cluster_proof;
 mod console;
 mod console_browser;
 mod console_live;
