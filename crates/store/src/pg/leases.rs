@@ -16,7 +16,12 @@ CREATE TABLE leases (
 );
 "#;
 
-pub(super) fn acquire_lease(t: &mut Transaction<'_>, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+pub(super) fn acquire_lease(
+    t: &mut Transaction<'_>,
+    name: &str,
+    holder: &str,
+    ttl_ms: i64,
+) -> Result<bool, StoreError> {
     let n = t
         .execute(
             "INSERT INTO leases (name, holder, expires_at) \

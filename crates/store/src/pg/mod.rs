@@ -20,8 +20,8 @@
 
 mod cluster;
 mod code_blobs;
-mod leases;
 mod core;
+mod leases;
 mod services;
 
 use std::str::FromStr;
