@@ -39,6 +39,7 @@
 //! Every request carries a SigV4-shaped `Authorization` header with a dummy signature (see
 //! `workload.rs`); the benchmark needs changing once Versa verifies signatures.
 
+mod cluster;
 mod events;
 mod invoke;
 mod moto;
@@ -97,6 +98,11 @@ struct Args {
     /// client's latency and how many slow connections the server dropped.
     #[arg(long, conflicts_with_all = ["invoke", "events"])]
     slow_clients: Option<usize>,
+    /// Benchmark these servers together (`http://host:port`, comma-separated: nodes sharing one
+    /// store, or one node to compare): UpdateAlias, sync and Event invokes per second with the
+    /// first `--clients` value's clients spread round robin over them.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["endpoint", "invoke", "events", "compare_moto"])]
+    endpoints: Vec<String>,
     /// Cold starts measured per function with `--invoke`.
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,
@@ -139,6 +145,14 @@ async fn main() -> anyhow::Result<()> {
                 r
             }
         };
+    }
+    if !args.endpoints.is_empty() {
+        let mut addrs = Vec::new();
+        for url in &args.endpoints {
+            addrs.push(resolve(url).await?);
+        }
+        let prefix = format!("vc{:08x}", nanos as u32);
+        return cluster::run(&addrs, &prefix, args.clients[0], args.seconds).await;
     }
     if args.events {
         let prefix = format!("ve{:08x}", nanos as u32);

@@ -177,6 +177,21 @@ struct Pools {
     latest_rev: HashMap<FunctionId, u64>,
 }
 
+impl Pools {
+    /// Removes the idle environment unused for longest (each key's list is oldest first).
+    fn take_least_recently_used(&mut self) -> Option<Arc<Env>> {
+        let used = |env: &Arc<Env>| *env.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        let key =
+            self.idle.iter().filter(|(_, envs)| !envs.is_empty()).min_by_key(|(_, envs)| used(&envs[0]))?.0.clone();
+        let envs = self.idle.get_mut(&key)?;
+        let env = envs.remove(0);
+        if envs.is_empty() {
+            self.idle.remove(&key);
+        }
+        Some(env)
+    }
+}
+
 /// The engine. Cheap to share behind an `Arc`.
 pub struct Engine {
     config: EngineConfig,
@@ -814,7 +829,13 @@ impl Engine {
         {
             let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
             if pools.live >= self.config.max_environments {
-                return Err(InvokeError::TooManyEnvironments);
+                // At the bound, an idle environment (of another version: this one's has none)
+                // makes room, the least recently used first; only busy ones refuse.
+                let Some(env) = pools.take_least_recently_used() else {
+                    return Err(InvokeError::TooManyEnvironments);
+                };
+                env.kill();
+                pools.live -= 1;
             }
             pools.live += 1;
         }

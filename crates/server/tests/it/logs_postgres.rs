@@ -10,12 +10,14 @@ use testkit::TestServer;
 use crate::invoke::create_py;
 use crate::logs::{PRINTER, find};
 
-async fn node(url: &str) -> TestServer {
-    let url = url.to_owned();
+async fn node(url: &str, blobs: &std::path::Path) -> TestServer {
+    let (url, blobs) = (url.to_owned(), blobs.to_owned());
     TestServer::start_with(move |c| {
         c.store = server::StoreLocation::Postgres(url);
-        // Each node keeps its code in its own file:// blobs dir (the function runs on A only).
+        // Both nodes mount one file:// blobs dir (an invoke may run on the other node, its HRW
+        // owner); a shared store with file:// blobs needs `--single-node`.
         c.single_node = true;
+        std::os::unix::fs::symlink(&blobs, c.data_dir.join("blobs")).expect("shared blobs");
     })
     .await
 }
@@ -23,7 +25,8 @@ async fn node(url: &str) -> TestServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_postgres_share_function_logs() {
     let Some(url) = testkit::postgres::database("logs_two_nodes") else { return };
-    let (a, b) = (node(&url).await, node(&url).await);
+    let blobs = tempfile::tempdir().unwrap();
+    let (a, b) = (node(&url, blobs.path()).await, node(&url, blobs.path()).await);
 
     let lambda_a = a.lambda();
     create_py(&lambda_a, "shared-logs", PRINTER).await;

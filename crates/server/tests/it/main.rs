@@ -10,6 +10,7 @@ mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
 mod cluster;
+mod cluster_proof;
 mod console;
 mod console_browser;
 mod console_live;
