@@ -64,6 +64,14 @@ impl Alarms {
     pub(crate) async fn run(self) {
         let mut last_trim = i64::MIN;
         loop {
+            if !self.leads() {
+                // Another node evaluates; look again for the lease at the next tick.
+                tokio::select! {
+                    _ = tokio::time::sleep(TICK) => {}
+                    _ = self.inner.wake.notified() => {}
+                }
+                continue;
+            }
             let now = stdx::time::now_ms();
             let started = std::time::Instant::now();
             if let Err(e) = self.round(now).await {

@@ -335,6 +335,9 @@ struct Inner {
     wake: Notify,
     changes: broadcast::Sender<StateChange>,
     actions: OnceLock<Arc<dyn Actions>>,
+    /// Whether this node evaluates (several nodes: the holder of the `alarms` lease); unset is
+    /// one node alone.
+    duties: OnceLock<Arc<dyn stdx::duty::Duties>>,
 }
 
 /// The alarm engine; clones share it.
@@ -454,7 +457,16 @@ fn config_history(
 impl Alarms {
     pub fn new(store: Store, recorder: metrics::Recorder) -> Alarms {
         let (changes, _) = broadcast::channel(BROADCAST_CAPACITY);
-        Alarms { inner: Arc::new(Inner { store, recorder, wake: Notify::new(), changes, actions: OnceLock::new() }) }
+        Alarms {
+            inner: Arc::new(Inner {
+                store,
+                recorder,
+                wake: Notify::new(),
+                changes,
+                actions: OnceLock::new(),
+                duties: OnceLock::new(),
+            }),
+        }
     }
 
     /// Starts the evaluator (durable due times; evaluates overdue alarms first after a
@@ -465,6 +477,17 @@ impl Alarms {
         tokio::spawn(async move { me.run().await })
     }
 
+    /// Several nodes: evaluate only while `duties` leads [`stdx::duty::task::ALARMS`] (set
+    /// before [`Alarms::start`]; once).
+    pub fn set_duties(&self, duties: Arc<dyn stdx::duty::Duties>) {
+        let _ = self.inner.duties.set(duties);
+    }
+
+    /// Whether this node is the evaluator now.
+    pub fn leads(&self) -> bool {
+        self.inner.duties.get().is_none_or(|d| d.leads(stdx::duty::task::ALARMS))
+    }
+
     /// Wakes the evaluator early (after PutMetricData, or a write to an alarm).
     pub fn poke(&self) {
         self.inner.wake.notify_one();
@@ -472,7 +495,11 @@ impl Alarms {
 
     /// Runs one evaluator round now (what the evaluator task does about every second): for
     /// callers that must see alarms evaluated before they act (and for measurements).
+    /// On a node that is not the evaluator this does nothing: the evaluator's rounds decide.
     pub async fn evaluate_round(&self) -> Result<(), AlarmError> {
+        if !self.leads() {
+            return Ok(());
+        }
         Ok(self.round(stdx::time::now_ms()).await?)
     }
 

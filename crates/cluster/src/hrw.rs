@@ -35,6 +35,25 @@ pub fn score(node: &str, key: &Key) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The weight of `node` for a text key (a partition of background work, such as an event
+/// source mapping's UUID): the same hashing as [`score`].
+pub fn score_text(node: &str, key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in node.as_bytes().iter().chain(&[0xfe]).chain(key.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = h;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The index of the owner of a text key among `ids` (ties broken by id); `None` when empty.
+pub fn owner_text<'a>(ids: impl Iterator<Item = &'a str>, key: &str) -> Option<usize> {
+    ids.enumerate().max_by(|(_, a), (_, b)| score_text(a, key).cmp(&score_text(b, key)).then(b.cmp(a))).map(|(i, _)| i)
+}
+
 /// The indexes of the `n` best nodes for `key`, best first (ties broken by id).
 pub fn ranked<'a>(ids: impl Iterator<Item = &'a str>, key: &Key, n: usize) -> Vec<usize> {
     let mut scored: Vec<(u64, &str, usize)> = ids.enumerate().map(|(i, id)| (score(id, key), id, i)).collect();

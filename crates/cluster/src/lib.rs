@@ -35,6 +35,7 @@ use invoke::{Engine, Forwarding, InvokeError, Placement, Request, Response, Targ
 use model::name::Version;
 use model::scope::{AccountId, Region, Scope};
 use sha2::{Digest, Sha256};
+use stdx::duty::{Duties, task};
 use store::{Channel, NodeBeat, NodeRow, Store, StoreError};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -121,6 +122,10 @@ struct Inner {
     /// committed: read on every forward, so an atomic rather than a lock.
     base: Instant,
     last_beat_ms: AtomicU64,
+    /// Per singleton of [`task::ALL`], until when (ms since `base`) this node may act as its
+    /// holder: the renewal's send time plus the lease's length less a heartbeat, so a holder
+    /// that cannot renew stops a heartbeat before the database lets another node take over.
+    held_until_ms: [AtomicU64; task::ALL.len()],
     client: Client<HttpConnector, Body>,
     forwarded: AtomicU64,
     served: AtomicU64,
@@ -168,6 +173,7 @@ impl Cluster {
                 view: RwLock::new(Arc::new(Vec::new())),
                 base: Instant::now(),
                 last_beat_ms: AtomicU64::new(0),
+                held_until_ms: std::array::from_fn(|_| AtomicU64::new(0)),
                 client,
                 forwarded: AtomicU64::new(0),
                 served: AtomicU64::new(0),
@@ -176,6 +182,7 @@ impl Cluster {
             }),
         };
         cluster.beat(0, 0).await?;
+        cluster.renew_leases().await;
         Ok(cluster)
     }
 
@@ -260,6 +267,36 @@ impl Cluster {
         Ok(())
     }
 
+    /// Takes or renews every singleton's lease (length: the dead interval), on the database's
+    /// clock. A failed write keeps the old deadline, which then passes: self-fencing.
+    async fn renew_leases(&self) {
+        let ttl = self.inner.options.dead_after.as_millis() as i64;
+        let margin = self.inner.options.heartbeat.as_millis() as u64;
+        for (i, name) in task::ALL.iter().enumerate() {
+            let sent = self.inner.base.elapsed().as_millis() as u64;
+            let id = self.inner.id.clone();
+            let held = &self.inner.held_until_ms[i];
+            match self.inner.store.write(move |tx| tx.acquire_lease(name, &id, ttl)).await {
+                Ok(true) => {
+                    if held.swap((sent + ttl as u64).saturating_sub(margin), Ordering::Relaxed) == 0 {
+                        tracing::info!(task = name, "this node now runs the cluster-wide task");
+                    }
+                }
+                Ok(false) => {
+                    if held.swap(0, Ordering::Relaxed) != 0 {
+                        tracing::warn!(task = name, "another node took the cluster-wide task");
+                    }
+                }
+                Err(e) => tracing::warn!(task = name, error = %e, "cannot renew a lease"),
+            }
+        }
+    }
+
+    /// The singletons' and partitions' owner checks for the background tasks.
+    pub fn duties(&self) -> Arc<dyn Duties> {
+        Arc::new(self.clone())
+    }
+
     /// Starts the node's tasks: heartbeats and the reaper, the notice listener, and the
     /// coalesced `versa_events` notices. Abort the returned tasks to stop (then [`Cluster::leave`]).
     pub fn start(&self, control: Arc<Control>, engine: Arc<Engine>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -274,7 +311,9 @@ impl Cluster {
                 tick.tick().await;
                 let busy = u32::try_from(eng.running_invocations()).unwrap_or(u32::MAX);
                 let capacity = u32::try_from(eng.capacity()).unwrap_or(u32::MAX);
-                match me.beat(busy, capacity).await {
+                let beat = me.beat(busy, capacity).await;
+                me.renew_leases().await;
+                match beat {
                     Ok(()) if failing => {
                         failing = false;
                         tracing::info!("heartbeats resumed");
@@ -312,6 +351,14 @@ impl Cluster {
 
     /// Removes this node's row (a graceful stop): the others re-home its keys at once.
     pub async fn leave(&self) {
+        for (i, name) in task::ALL.iter().enumerate() {
+            if self.inner.held_until_ms[i].swap(0, Ordering::Relaxed) != 0 {
+                let id = self.inner.id.clone();
+                if let Err(e) = self.inner.store.write(move |tx| tx.release_lease(name, &id)).await {
+                    tracing::warn!(task = name, error = %e, "cannot release a lease");
+                }
+            }
+        }
         let id = self.inner.id.clone();
         if let Err(e) = self.inner.store.write(move |tx| tx.delete_node(&id)).await {
             tracing::warn!(error = %e, "cannot remove this node's row");
@@ -518,6 +565,23 @@ impl Cluster {
         if let Ok(v) = http::HeaderValue::from_str(&self.inner.options.name) {
             resp.headers_mut().insert("x-versa-node", v);
         }
+    }
+}
+
+impl Duties for Cluster {
+    fn leads(&self, name: &str) -> bool {
+        let Some(i) = task::ALL.iter().position(|t| *t == name) else { return false };
+        !self.fenced()
+            && (self.inner.base.elapsed().as_millis() as u64) < self.inner.held_until_ms[i].load(Ordering::Relaxed)
+    }
+
+    fn owns(&self, key: &str) -> bool {
+        if self.fenced() {
+            return false;
+        }
+        let view = self.nodes();
+        let live: Vec<&Peer> = view.iter().filter(|p| p.live).collect();
+        hrw::owner_text(live.iter().map(|p| p.id.as_str()), key).is_some_and(|i| live[i].id == self.inner.id)
     }
 }
 

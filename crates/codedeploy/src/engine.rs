@@ -29,6 +29,8 @@ pub const INVALID_CONFIG: &str = "The deployment failed because the AppSpec file
 /// AWS's text when the alias is not at CurrentVersion [V: SAM#291].
 pub const ALIAS_MISMATCH: &str =
     "The Lambda function alias version does not match the current version in AppSpec file.";
+/// How often a node that is not the deployment engine looks for the engine's lease.
+const FOLLOWER_TICK: Duration = Duration::from_secs(1);
 /// Longest sleep of the scheduler with nothing due.
 const IDLE_SLEEP: Duration = Duration::from_secs(60);
 /// Poll interval while any deployment is active (alarms are also checked on every tick).
@@ -41,12 +43,22 @@ pub(crate) struct Inner {
     /// Serialises the scheduler's passes with API mutations of deployments.
     pub lock: Mutex<()>,
     pub hook_timeout_ms: i64,
+    /// Whether this node walks deployments (several nodes: the holder of the `codedeploy`
+    /// lease); unset is one node alone.
+    pub duties: std::sync::OnceLock<Arc<dyn stdx::duty::Duties>>,
 }
 
 impl Inner {
     pub fn new(store: Store, control: Arc<Control>, hook_timeout: Duration) -> Inner {
         let hook_timeout_ms = i64::try_from(hook_timeout.as_millis()).unwrap_or(i64::MAX);
-        Inner { store, control, wake: Notify::new(), lock: Mutex::new(()), hook_timeout_ms }
+        Inner {
+            store,
+            control,
+            wake: Notify::new(),
+            lock: Mutex::new(()),
+            hook_timeout_ms,
+            duties: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -277,6 +289,14 @@ impl crate::CodeDeploy {
             }
             let mut changes = alarms.subscribe();
             loop {
+                if !this.leads() {
+                    // Another node walks the deployments; look again for the lease soon.
+                    tokio::select! {
+                        () = tokio::time::sleep(FOLLOWER_TICK) => {}
+                        () = this.inner.wake.notified() => {}
+                    }
+                    continue;
+                }
                 let next = match this.pass().await {
                     Ok(next) => next,
                     Err(e) => {
@@ -300,6 +320,17 @@ impl crate::CodeDeploy {
                 }
             }
         })
+    }
+
+    /// Several nodes: walk deployments only while `duties` leads
+    /// [`stdx::duty::task::CODEDEPLOY`] (set before [`crate::CodeDeploy::start`]; once).
+    pub fn set_duties(&self, duties: Arc<dyn stdx::duty::Duties>) {
+        let _ = self.inner.duties.set(duties);
+    }
+
+    /// Whether this node's scheduler walks the deployments now.
+    pub fn leads(&self) -> bool {
+        self.inner.duties.get().is_none_or(|d| d.leads(stdx::duty::task::CODEDEPLOY))
     }
 
     /// Wakes the scheduler.

@@ -476,6 +476,13 @@ impl Server {
         let state = Arc::new(state);
         let app = api::router(state);
         let _ = self.router.set(app.clone());
+        // Several nodes: singletons run where their lease is held, SQS mappings on their HRW owner
+        // (ARCHITECTURE.md "Several nodes"); one node does everything.
+        let duties = node.as_ref().map(cluster::Cluster::duties);
+        if let Some(d) = &duties {
+            self.alarms.set_duties(d.clone());
+            self.codedeploy.set_duties(d.clone());
+        }
         // Alarms first: after a restart, overdue alarms are evaluated before anything acts on them.
         let evaluator = self.alarms.start(Arc::new(alarm_actions::LambdaActions { control: self.control.clone() }));
         // Deployments after alarms: the scheduler evaluates a round of alarms before resuming.
@@ -507,6 +514,7 @@ impl Server {
             invoke::esm::Sources {
                 queues: Some(Arc::new(esm_sources::Queues(self.sqs.client()))),
                 streams: Some(Arc::new(esm_sources::Streams(self.dynamodb.clone()))),
+                duties,
             },
         );
         let tls = if self.tls.is_some() { "on" } else { "off" };

@@ -18,6 +18,7 @@
 mod cluster;
 mod code_blobs;
 mod codec;
+mod leases;
 pub mod pg;
 mod sqlite;
 mod sqs;
@@ -838,6 +839,11 @@ pub trait WriteTx: ReadTx {
     /// Stores `value` under `name` unless a value is there already (`ON CONFLICT DO NOTHING`),
     /// and returns the value stored: every node ends up with the first writer's.
     fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Takes or renews the lease `name` for `holder` until `ttl_ms` from the database's now:
+    /// granted when `holder` holds it already or it has ended (nobody renewed it in time).
+    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError>;
+    /// Gives the lease `name` up if `holder` holds it; whether it did.
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError>;
     /// Tells the other nodes, when this transaction commits (never on rollback), that
     /// something changed. A no-op for a store no other process shares.
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError>;

@@ -521,6 +521,8 @@ const MIGRATIONS: &[&str] = &[
     // 19: the code blobs of a shared blob store, for the grace-period collector
     // (`crates/store/src/code_blobs.rs`).
     crate::code_blobs::MIGRATION,
+    // 20: leases, the cluster-wide singletons (the alarm evaluator, the deployment engine).
+    crate::leases::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -2767,6 +2769,14 @@ impl WriteTx for SqliteTx<'_> {
 
     fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         crate::cluster::init_cluster_setting(self.conn, name, value)
+    }
+
+    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        crate::leases::acquire_lease(self.conn, name, holder, ttl_ms)
+    }
+
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        crate::leases::release_lease(self.conn, name, holder)
     }
 
     fn notify(&mut self, _channel: Channel, _payload: &str) -> Result<(), StoreError> {

@@ -108,6 +108,7 @@ both!(codedeploy_deployments_page_newest_first_and_are_trimmed_per_group);
 both!(sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry);
 both!(api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind);
 both!(schedules_fire_once_per_due_time);
+both!(leases_acquire_renew_expire_release);
 
 mod services;
 
@@ -1505,4 +1506,35 @@ async fn postgres_cluster_tables_and_notices() {
 /// A name no earlier run used.
 fn stdx_free_unique() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Leases: one holder at a time; renewal by the holder; taken over only after the end;
+/// released only by the holder.
+async fn leases_acquire_renew_expire_release(db: &Db) {
+    const LONG: i64 = 60_000;
+    let store = db.open();
+    let name = format!("lease-{}", stdx_free_unique());
+    let s = store.clone();
+    let lease = move |holder: &'static str, ttl: i64| {
+        let name = name.clone();
+        let store = s.clone();
+        async move { store.write(move |tx| tx.acquire_lease(&name, holder, ttl)).await.unwrap() }
+    };
+    assert!(lease("a", LONG).await, "a free lease is granted");
+    assert!(lease("a", LONG).await, "the holder renews");
+    assert!(!lease("b", LONG).await, "no steal before the end");
+    // a's lease ends almost at once: b takes it after the end, and then a cannot.
+    assert!(lease("a", 1).await);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(lease("b", LONG).await, "stolen after the end");
+    assert!(!lease("a", LONG).await, "the old holder is fenced out");
+    let name2 = format!("other-{}", stdx_free_unique());
+    let n = name2.clone();
+    assert!(store.write(move |tx| tx.acquire_lease(&n, "a", LONG)).await.unwrap(), "leases are per name");
+    let n = name2.clone();
+    assert!(!store.write(move |tx| tx.release_lease(&n, "b")).await.unwrap(), "only the holder releases");
+    let n = name2.clone();
+    assert!(store.write(move |tx| tx.release_lease(&n, "a")).await.unwrap());
+    let n = name2.clone();
+    assert!(store.write(move |tx| tx.acquire_lease(&n, "b", LONG)).await.unwrap(), "released: free at once");
 }

@@ -95,6 +95,10 @@ pub trait StreamSource: Send + Sync {
 pub struct Sources {
     pub queues: Option<Arc<dyn QueueSource>>,
     pub streams: Option<Arc<dyn StreamSource>>,
+    /// Several nodes: an SQS mapping is polled only by the HRW owner of its UUID among the
+    /// live nodes (`None`: one node, every mapping here). Streams are node-local (DynamoDB
+    /// tables live in the node's files), so their mappings are polled where the table is.
+    pub duties: Option<Arc<dyn stdx::duty::Duties>>,
 }
 
 /// How often the supervisor re-reads the mappings when nothing wakes it.
@@ -166,6 +170,13 @@ fn reconcile(
         let uuid = doc["UUID"].as_str().unwrap_or_default().to_owned();
         let state = doc["State"].as_str().unwrap_or_default();
         if !matches!(state, "Enabled" | "Updating" | "Creating" | "Enabling") {
+            continue;
+        }
+        let sqs = control::SourceKind::of(doc["EventSourceArn"].as_str().unwrap_or_default())
+            == Some(control::SourceKind::Sqs);
+        if sqs && sources.duties.as_ref().is_some_and(|d| !d.owns(&uuid)) {
+            // Another node owns it: ours (if it ran here before the ownership moved) stops
+            // below, and the owner resumes from the queue (unacknowledged messages reappear).
             continue;
         }
         live.insert(uuid.clone());
@@ -495,7 +506,12 @@ async fn stream_worker(
         match streams.shards(&p.scope, &stream).await {
             Ok(s) => break s,
             Err(e) => {
-                tracing::warn!(uuid = %p.uuid, %stream, error = %e, "DescribeStream failed");
+                if e.starts_with("ResourceNotFoundException") {
+                    // Several nodes: DynamoDB is node-local, and this node does not hold the table.
+                    tracing::debug!(uuid = %p.uuid, %stream, "no such stream on this node");
+                } else {
+                    tracing::warn!(uuid = %p.uuid, %stream, error = %e, "DescribeStream failed");
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(ERROR_BACKOFF) => {}
                     _ = rx.changed() => if rx.borrow().is_none() { return },

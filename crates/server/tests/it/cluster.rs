@@ -261,3 +261,114 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
     a.stop().await;
     bn.stop().await;
 }
+
+/// The id of the holder of the lease `name` (empty when nobody holds it).
+fn lease_holder(url: &str, name: &str) -> String {
+    psql(url, &format!("SELECT coalesce((SELECT holder FROM leases WHERE name = '{name}'), '')"))
+}
+
+/// Puts an alarm that breaches with no data (so its first evaluation moves it to ALARM), and
+/// waits at most `limit` for that; how long it took.
+async fn breaching_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, limit: Duration) -> Duration {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("App")
+        .metric_name("Nothing")
+        .statistic(Statistic::Sum)
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("breaching")
+        .send()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let r = cw.describe_alarms().alarm_names(name).send().await.unwrap();
+        if r.metric_alarms()[0].state_value() == Some(&StateValue::Alarm) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{name} not in ALARM after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many state transitions the alarm's history shows.
+async fn transitions(cw: &aws_sdk_cloudwatch::Client, name: &str) -> usize {
+    let r = cw
+        .describe_alarm_history()
+        .alarm_name(name)
+        .history_item_type(aws_sdk_cloudwatch::types::HistoryItemType::StateUpdate)
+        .send()
+        .await
+        .unwrap();
+    r.alarm_history_items().len()
+}
+
+/// The cluster-wide singletons (the alarm evaluator, the deployment engine) run on the holder of
+/// their lease only: an alarm put on the other node moves once, by the holder; when the holder is
+/// killed, the survivor takes the leases within the dead interval and evaluates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn singletons_run_on_one_node_and_move_when_it_dies() {
+    let Some(url) = testkit::postgres::database("cluster_singletons") else { return };
+    let blobs = tempfile::tempdir().unwrap();
+    // C first, so it takes the leases; it is a process, so it can be killed.
+    let c_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(blobs.path(), c_dir.path().join("blobs")).unwrap();
+    let (hb, dead) = (HEARTBEAT_MS.to_string(), DEAD_AFTER_MS.to_string());
+    let cp = ServerProcess::spawn_with(
+        &testkit::versa_binary(),
+        c_dir.path(),
+        &[
+            "--store",
+            &url,
+            "--single-node",
+            "--node-id",
+            "c",
+            "--node-heartbeat-ms",
+            &hb,
+            "--node-dead-after-ms",
+            &dead,
+        ],
+    );
+    wait_live(cp.addr, 1).await;
+    let c_id = health(cp.addr).await["node"]["id"].as_str().unwrap().to_owned();
+    for task in ["alarms", "codedeploy"] {
+        assert_eq!(lease_holder(&url, task), c_id, "the first node holds {task}");
+    }
+    let (u, b) = (url.clone(), blobs.path().to_owned());
+    let a = TestServer::start_with(move |c| node_config(c, &u, "a", &b)).await;
+    for addr in [a.addr, cp.addr] {
+        wait_live(addr, 2).await;
+    }
+    let a_id = health(a.addr).await["node"]["id"].as_str().unwrap().to_owned();
+    let cw = crate::support::cloudwatch_client(&a.endpoint(), "test", "test");
+
+    // Put on A, evaluated by C alone: one transition in the history, whatever time passes.
+    let took = breaching_alarm(&cw, "one", Duration::from_secs(5)).await;
+    println!("alarm put on A moved to ALARM after {} ms (evaluated by C)", took.as_millis());
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(transitions(&cw, "one").await, 1, "one evaluator, one transition");
+    for task in ["alarms", "codedeploy"] {
+        assert_eq!(lease_holder(&url, task), c_id, "A does not take {task} from a live holder");
+    }
+
+    // C dies: A takes the leases once they end (the dead interval) and evaluates new alarms.
+    cp.kill_9();
+    let killed = Instant::now();
+    let bound = Duration::from_millis(DEAD_AFTER_MS) + Duration::from_secs(3);
+    let took = breaching_alarm(&cw, "two", bound).await;
+    println!(
+        "after C was killed, A evaluated a new alarm in {} ms (lease {} ms)",
+        killed.elapsed().as_millis(),
+        DEAD_AFTER_MS
+    );
+    assert!(took <= bound);
+    for task in ["alarms", "codedeploy"] {
+        assert_eq!(lease_holder(&url, task), a_id, "A took {task}");
+    }
+    assert_eq!(transitions(&cw, "two").await, 1);
+    assert_eq!(transitions(&cw, "one").await, 1, "the old alarm did not move again");
+}

@@ -21,6 +21,7 @@
 mod cluster;
 mod code_blobs;
 mod core;
+mod leases;
 mod services;
 
 use std::str::FromStr;
@@ -49,7 +50,7 @@ use crate::{Channel, NodeBeat, NodeRow, Subscription};
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
-pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA, code_blobs::SCHEMA];
+pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA, code_blobs::SCHEMA, leases::SCHEMA];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
 pub const WRITER_CONNECTIONS: usize = 4;
@@ -1137,6 +1138,14 @@ impl WriteTx for PgTx<'_> {
 
     fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         cluster::init_cluster_setting(&mut self.t, name, value)
+    }
+
+    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        leases::acquire_lease(&mut self.t, name, holder, ttl_ms)
+    }
+
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        leases::release_lease(&mut self.t, name, holder)
     }
 
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError> {
