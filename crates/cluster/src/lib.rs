@@ -13,7 +13,9 @@
 //!   rendezvous weight ([`hrw`]) among live nodes. Another node forwards it over HTTP
 //!   (`POST /_versa/internal/invoke`, HMAC-signed with the cluster secret); an owner that is
 //!   saturated answers 503 `x-versa-busy` and the next of the top [`SPILL_MAX`] is tried; after
-//!   them, or when this node is next, it runs here (where it may get Lambda's 429). A function
+//!   them, or when this node is next, it runs here; when this node cannot admit it either (no
+//!   free environment, unreserved pool full), the nodes ranked after it are offered it, and
+//!   only then does the caller get Lambda's 429 (`Placement::spill`). A function
 //!   at its reserved concurrency is throttled by its owner (429, never spilled: a reservation
 //!   is exact at the owner). Only a refused connection moves on: a request that was delivered
 //!   is never sent again.
@@ -688,12 +690,38 @@ impl Fields {
 
 impl Placement for Cluster {
     fn forward(&self, target: &Target, request: &Request) -> Option<Forwarding> {
+        let (view, key) = self.ranking_input(target)?;
+        let live: Vec<&Peer> = view.iter().filter(|p| p.live).collect();
+        let order = hrw::ranked(live.iter().map(|p| p.id.as_str()), &key, SPILL_MAX);
+        // Up to this node's own place: from there on, it runs here.
+        let peers: Vec<Peer> = order.iter().map(|&i| live[i]).take_while(|p| p.id != self.inner.id).cloned().collect();
+        self.offer_chain(target, request, peers)
+    }
+
+    fn spill(&self, target: &Target, request: &Request) -> Option<Forwarding> {
+        let (view, key) = self.ranking_input(target)?;
+        let live: Vec<&Peer> = view.iter().filter(|p| p.live).collect();
+        let order = hrw::ranked(live.iter().map(|p| p.id.as_str()), &key, SPILL_MAX);
+        // The nodes ranked after this one (the ones before it were offered it already).
+        let peers: Vec<Peer> =
+            order.iter().map(|&i| live[i]).skip_while(|p| p.id != self.inner.id).skip(1).cloned().collect();
+        self.offer_chain(target, request, peers)
+    }
+
+    fn may_claim(&self) -> bool {
+        !self.fenced()
+    }
+}
+
+impl Cluster {
+    /// The live view and the invocation's HRW key; `None` when this node routes nothing
+    /// (fenced, or alone).
+    fn ranking_input(&self, target: &Target) -> Option<(Arc<Vec<Peer>>, hrw::Key)> {
         if self.fenced() {
             return None;
         }
         let view = self.nodes();
-        let live: Vec<&Peer> = view.iter().filter(|p| p.live).collect();
-        if live.len() < 2 {
+        if view.iter().filter(|p| p.live).count() < 2 {
             return None;
         }
         let key = hrw::Key {
@@ -704,9 +732,10 @@ impl Placement for Cluster {
             },
             revision: if target.version == Version::Latest { target.record.config_rev } else { 0 },
         };
-        let order = hrw::ranked(live.iter().map(|p| p.id.as_str()), &key, SPILL_MAX);
-        // Up to this node's own place: from there on, it runs here.
-        let peers: Vec<Peer> = order.iter().map(|&i| live[i]).take_while(|p| p.id != self.inner.id).cloned().collect();
+        Some((view, key))
+    }
+
+    fn offer_chain(&self, target: &Target, request: &Request, peers: Vec<Peer>) -> Option<Forwarding> {
         if peers.is_empty() {
             return None;
         }
@@ -725,10 +754,6 @@ impl Placement for Cluster {
         let timeout = Duration::from_secs(u64::from(target.record.config.timeout_s)) + FORWARD_SLACK;
         let payload = request.payload.clone();
         Some(Box::pin(self.clone().forward_chain(peers, fields, payload, timeout)))
-    }
-
-    fn may_claim(&self) -> bool {
-        !self.fenced()
     }
 }
 

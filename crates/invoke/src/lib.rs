@@ -84,11 +84,20 @@ pub struct EngineConfig {
 
 /// Where invocations run when several nodes share the store (implemented by the server's
 /// cluster module; absent on a single node, where every invocation runs here).
+/// The `Reason` of a 429 for an account's unreserved pool at its limit.
+pub const UNRESERVED_THROTTLE: &str = "ConcurrentInvocationLimitExceeded";
+
 pub trait Placement: Send + Sync + 'static {
     /// Starts running the invocation on another node when that node owns `target`; `None`: it
     /// runs here. The future answers `None` when no other node took it (busy or unreachable),
     /// and it then runs here.
     fn forward(&self, target: &Target, request: &Request) -> Option<Forwarding>;
+    /// Offers an invocation this node could not admit (no free environment, or the unreserved
+    /// pool full) to the nodes ranked after it; `None`, or a future answering `None`, when none
+    /// took it. Never called for a reserved-concurrency throttle: a reservation is exact.
+    fn spill(&self, _target: &Target, _request: &Request) -> Option<Forwarding> {
+        None
+    }
     /// Whether this node may take queued work: `false` while it cannot prove it is alive.
     fn may_claim(&self) -> bool {
         true
@@ -525,7 +534,7 @@ impl Engine {
             None => {
                 let pool = i.unreserved.get(&target.scope).copied().unwrap_or(0);
                 if pool >= target.unreserved_concurrency {
-                    return Err(InvokeError::Throttled { reason: "ConcurrentInvocationLimitExceeded" });
+                    return Err(InvokeError::Throttled { reason: UNRESERVED_THROTTLE });
                 }
                 *i.unreserved.entry(target.scope.clone()).or_default() += 1;
                 unreserved_in_use = pool + 1;
@@ -560,13 +569,22 @@ impl Engine {
     /// Runs one invocation (synchronous, or an event from the queue) on the node that owns its
     /// version, here unless several nodes share the store (see [`Placement`]).
     pub async fn invoke(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
-        if let Some(p) = self.placement.get()
-            && let Some(forwarding) = p.forward(&target, &request)
+        let Some(p) = self.placement.get() else { return self.invoke_here(target, request).await };
+        if let Some(forwarding) = p.forward(&target, &request)
             && let Some(answer) = forwarding.await
         {
             return answer;
         }
-        self.invoke_here(target, request).await
+        let again = (target.clone(), request.clone());
+        match self.invoke_here(target, request).await {
+            Err(e @ (InvokeError::TooManyEnvironments | InvokeError::Throttled { reason: UNRESERVED_THROTTLE })) => {
+                match p.spill(&again.0, &again.1) {
+                    Some(spilling) => spilling.await.unwrap_or(Err(e)),
+                    None => Err(e),
+                }
+            }
+            answer => answer,
+        }
     }
 
     /// Runs one invocation on this node.
