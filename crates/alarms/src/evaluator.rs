@@ -39,6 +39,9 @@ pub(crate) enum Applied {
     Gone,
     /// The alarm changed since it was evaluated: the next round decides.
     Stale,
+    /// This node's lease on the evaluator was taken over (or ended) since it was read: the
+    /// write changed nothing (see [`crate::Alarms::fence`]).
+    Fenced,
     /// Already in that state.
     Same,
     Changed,
@@ -122,9 +125,13 @@ impl Alarms {
             }
         }
         if !due.is_empty() {
+            let fence = self.fence();
             self.inner
                 .store
                 .write(move |tx| {
+                    if !crate::holds(tx, fence.as_ref())? {
+                        return Ok(());
+                    }
                     for (account, region, name, at) in &due {
                         tx.set_alarm_due(account, region, name, *at)?;
                     }
@@ -188,10 +195,14 @@ impl Alarms {
         let (account, region, name) = (record.account.clone(), record.region.clone(), record.name.clone());
         let expected = record.clone();
         let new = outcome.clone();
+        let fence = if evaluated { self.fence() } else { None };
         let applied = self
             .inner
             .store
             .write(move |tx| {
+                if !crate::holds(tx, fence.as_ref())? {
+                    return Ok((Applied::Fenced, None));
+                }
                 let Some(current) = tx.alarm(&account, &region, &name)? else { return Ok((Applied::Gone, None)) };
                 if evaluated
                     && (current.config_updated_ms != expected.config_updated_ms

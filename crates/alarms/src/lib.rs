@@ -488,6 +488,11 @@ impl Alarms {
         self.inner.duties.get().is_none_or(|d| d.leads(stdx::duty::task::ALARMS))
     }
 
+    /// The fence the evaluator's writes check (several nodes); `None` on one node.
+    pub(crate) fn fence(&self) -> Option<stdx::duty::Fence> {
+        self.inner.duties.get().and_then(|d| d.fence(stdx::duty::task::ALARMS))
+    }
+
     /// Wakes the evaluator early (after PutMetricData, or a write to an alarm).
     pub fn poke(&self) {
         self.inner.wake.notify_one();
@@ -935,3 +940,15 @@ fn state_enum_error(value: &str) -> AlarmError {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether the evaluator's write may go ahead: no fence (one node), or this node still holds
+/// the evaluator's lease at the epoch it took (checked in the write's own transaction). A
+/// stale holder's write is dropped and logged.
+pub(crate) fn holds(tx: &mut dyn store::WriteTx, fence: Option<&stdx::duty::Fence>) -> Result<bool, StoreError> {
+    let Some(f) = fence else { return Ok(true) };
+    let held = tx.lease_holds(stdx::duty::task::ALARMS, &f.holder, f.epoch)?;
+    if !held {
+        tracing::warn!(epoch = f.epoch, "the alarm evaluator's lease moved on: this node's write is dropped");
+    }
+    Ok(held)
+}

@@ -22,7 +22,7 @@
 
 pub mod hrw;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,9 @@ struct Inner {
     /// holder: the renewal's send time plus the lease's length less a heartbeat, so a holder
     /// that cannot renew stops a heartbeat before the database lets another node take over.
     held_until_ms: [AtomicU64; task::ALL.len()],
+    /// Per singleton, the lease's epoch when this node last took or renewed it (0: not held):
+    /// the fencing token its writes check (`WriteTx::lease_holds`).
+    epochs: [AtomicI64; task::ALL.len()],
     client: Client<HttpConnector, Body>,
     forwarded: AtomicU64,
     served: AtomicU64,
@@ -176,6 +179,7 @@ impl Cluster {
                 base: Instant::now(),
                 last_beat_ms: AtomicU64::new(0),
                 held_until_ms: std::array::from_fn(|_| AtomicU64::new(0)),
+                epochs: std::array::from_fn(|_| AtomicI64::new(0)),
                 client,
                 forwarded: AtomicU64::new(0),
                 served: AtomicU64::new(0),
@@ -278,13 +282,18 @@ impl Cluster {
             let sent = self.inner.base.elapsed().as_millis() as u64;
             let id = self.inner.id.clone();
             let held = &self.inner.held_until_ms[i];
+            let epoch = &self.inner.epochs[i];
             match self.inner.store.write(move |tx| tx.acquire_lease(name, &id, ttl)).await {
-                Ok(true) => {
-                    if held.swap((sent + ttl as u64).saturating_sub(margin), Ordering::Relaxed) == 0 {
-                        tracing::info!(task = name, "this node now runs the cluster-wide task");
+                Ok(Some(e)) => {
+                    // The epoch before the deadline: `leads` must never pair a new deadline
+                    // with an old epoch's fence.
+                    let before = epoch.swap(e, Ordering::SeqCst);
+                    if held.swap((sent + ttl as u64).saturating_sub(margin), Ordering::SeqCst) == 0 || before != e {
+                        tracing::info!(task = name, epoch = e, "this node now runs the cluster-wide task");
                     }
                 }
-                Ok(false) => {
+                Ok(None) => {
+                    epoch.store(0, Ordering::SeqCst);
                     if held.swap(0, Ordering::Relaxed) != 0 {
                         tracing::warn!(task = name, "another node took the cluster-wide task");
                     }
@@ -575,6 +584,11 @@ impl Duties for Cluster {
         let Some(i) = task::ALL.iter().position(|t| *t == name) else { return false };
         !self.fenced()
             && (self.inner.base.elapsed().as_millis() as u64) < self.inner.held_until_ms[i].load(Ordering::Relaxed)
+    }
+
+    fn fence(&self, name: &str) -> Option<stdx::duty::Fence> {
+        let epoch = task::ALL.iter().position(|t| *t == name).map_or(0, |i| self.inner.epochs[i].load(Ordering::SeqCst));
+        Some(stdx::duty::Fence { holder: self.inner.id.clone(), epoch })
     }
 
     fn owns(&self, key: &str) -> bool {

@@ -133,6 +133,24 @@ pub struct Deployment {
     pub messages: Vec<String>,
     /// A rollback deployment (creator `codeDeployRollback`): AllAtOnce to `spec.target`, no hooks.
     pub is_rollback: bool,
+    /// The document as read from the store: a save replaces only that (compare-and-set), so
+    /// the engine and a StopDeployment on another node never overwrite each other's step.
+    /// `None`: a new deployment.
+    #[serde(skip)]
+    pub stored: Option<String>,
+    /// Set when the engine's pass read it: the engine's lease, checked in its saves (a stale
+    /// engine writes nothing). `None`: an API call's write (CAS only).
+    #[serde(skip)]
+    pub fence: Option<stdx::duty::Fence>,
+}
+
+/// Why a save changed nothing.
+enum Saved {
+    Done,
+    /// The engine's lease moved to another node (or ended) since this pass began.
+    Fenced,
+    /// Someone else saved the deployment since it was read.
+    Moved,
 }
 
 impl Deployment {
@@ -156,7 +174,10 @@ impl Deployment {
     }
 
     pub fn parse(row: &CdDeploymentRow) -> Result<Deployment, StoreError> {
-        serde_json::from_str(&row.doc).map_err(|e| StoreError::Corrupt(format!("deployment {}: {e}", row.id)))
+        let mut d: Deployment = serde_json::from_str(&row.doc)
+            .map_err(|e| StoreError::Corrupt(format!("deployment {}: {e}", row.id)))?;
+        d.stored = Some(row.doc.clone());
+        Ok(d)
     }
 
     pub fn scope(&self) -> Option<Scope> {
@@ -272,6 +293,9 @@ fn same(a: &AliasState, b: &AliasState) -> bool {
         }
 }
 
+/// The error code of a save that changed nothing (see [`crate::CodeDeploy::save`]).
+pub(crate) const MOVED: &str = "InvalidDeploymentStatusException";
+
 /// What a tick decided to do after its durable write.
 enum Effect {
     None,
@@ -344,8 +368,10 @@ impl crate::CodeDeploy {
         let rows = self.inner.store.read(|tx| tx.cd_active_deployments(crate::ACTIVE_PER_PASS_MAX)).await?;
         // A full pass may have left due deployments behind: go again at once.
         let mut next: Option<i64> = (rows.len() >= crate::ACTIVE_PER_PASS_MAX).then(stdx::time::now_ms);
+        let fence = self.inner.duties.get().and_then(|d| d.fence(stdx::duty::task::CODEDEPLOY));
         for row in rows {
             let mut d = Deployment::parse(&row)?;
+            d.fence = fence.clone();
             if let Err(e) = self.tick(&mut d).await {
                 tracing::warn!(deployment = %d.id, "deployment tick: {e:?}");
             }
@@ -357,19 +383,49 @@ impl crate::CodeDeploy {
         Ok(next)
     }
 
-    async fn save(&self, d: &Deployment, also: Option<Deployment>) -> Result<(), Error> {
+    /// Saves `d` (and `also`, a new rollback deployment) in one transaction: only if `d` is
+    /// still what was read (compare-and-set) and, for the engine, only while this node holds
+    /// the engine's lease at the epoch the pass began with (fencing).
+    pub(crate) async fn save(&self, d: &mut Deployment, also: Option<Deployment>) -> Result<(), Error> {
         let (row, other) = (d.row(), also.map(|o| o.row()));
-        self.inner
+        let (expected, fence, doc) = (d.stored.clone(), d.fence.clone(), row.doc.clone());
+        let saved = self
+            .inner
             .store
             .write(move |tx| {
-                tx.put_cd_deployment(&row)?;
+                if let Some(f) = &fence
+                    && !tx.lease_holds(stdx::duty::task::CODEDEPLOY, &f.holder, f.epoch)?
+                {
+                    return Ok::<_, StoreError>(Saved::Fenced);
+                }
+                match &expected {
+                    Some(e) => {
+                        if !tx.replace_cd_deployment(&row, e)? {
+                            return Ok(Saved::Moved);
+                        }
+                    }
+                    None => tx.put_cd_deployment(&row)?,
+                }
                 if let Some(o) = other {
                     tx.put_cd_deployment(&o)?;
                 }
-                Ok::<_, StoreError>(())
+                Ok(Saved::Done)
             })
             .await?;
-        Ok(())
+        match saved {
+            Saved::Done => {
+                d.stored = Some(doc);
+                Ok(())
+            }
+            Saved::Fenced => {
+                tracing::warn!(deployment = %d.id, epoch = d.fence.as_ref().map_or(0, |f| f.epoch), "the deployment engine's lease moved on: this node's step is dropped");
+                Err(Error::new(MOVED, "The deployment engine moved to another node; try again."))
+            }
+            Saved::Moved => {
+                tracing::warn!(deployment = %d.id, "the deployment changed meanwhile (another node); this step is dropped");
+                Err(Error::new(MOVED, format!("The deployment {} changed meanwhile; try again.", d.id)))
+            }
+        }
     }
 
     /// The first alarm of the deployment in ALARM. A missing alarm counts as OK (reference

@@ -801,6 +801,8 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
         events: new_events(),
         messages: Vec::new(),
         is_rollback: false,
+        stored: None,
+        fence: None,
     };
     let _guard = cd.inner.lock.lock().await;
     let row = d.row();
@@ -822,7 +824,13 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
             )?;
             Ok(Ok(()))
         })
-        .await?;
+        .await;
+    let created = match created {
+        // Another node created one for the group at the same time: the one-active index
+        // refused this one (the store serialises creates, not this node's memory).
+        Err(StoreError::Conflict(_)) => Err("(created concurrently)".to_owned()),
+        other => other?,
+    };
     if let Err(active) = created {
         return Err(Error::new(
             "DeploymentLimitExceededException",
@@ -1056,21 +1064,33 @@ async fn get_revision(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
     })
 }
 
+/// Times StopDeployment reads again after losing a race with the engine's step.
+const STOP_TRIES: u32 = 5;
+
 async fn stop(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error> {
     let id = required(i, "deploymentId")?;
     let _guard = cd.inner.lock.lock().await;
-    let mut d = deployment(cd, scope, id).await?;
-    if !d.active() {
-        return Err(Error::new(
-            "DeploymentAlreadyCompletedException",
-            format!("The deployment {id} is already completed."),
-        ));
+    // The engine may run on another node: a save that lost the race to its step (the
+    // document changed since it was read) reads again and stops what is there now.
+    let mut tries = 0;
+    loop {
+        let mut d = deployment(cd, scope, id).await?;
+        if !d.active() {
+            return Err(Error::new(
+                "DeploymentAlreadyCompletedException",
+                format!("The deployment {id} is already completed."),
+            ));
+        }
+        // §1.6: back to `(C,{})` if `autoRollbackEnabled` or DEPLOYMENT_STOP_ON_REQUEST.
+        let rollback =
+            i["autoRollbackEnabled"].as_bool() == Some(true) || d.rolls_back_on("DEPLOYMENT_STOP_ON_REQUEST");
+        let message = "The deployment was stopped by the user.";
+        match cd.end(&mut d, "Stopped", "MANUAL_STOP", message, rollback, rollback).await {
+            Ok(()) => return Ok(json!({"status": "Succeeded", "statusMessage": "The deployment was stopped."})),
+            Err(e) if e.code == crate::engine::MOVED && tries < STOP_TRIES => tries += 1,
+            Err(e) => return Err(e),
+        }
     }
-    // §1.6: back to `(C,{})` if `autoRollbackEnabled` or DEPLOYMENT_STOP_ON_REQUEST.
-    let rollback = i["autoRollbackEnabled"].as_bool() == Some(true) || d.rolls_back_on("DEPLOYMENT_STOP_ON_REQUEST");
-    let message = "The deployment was stopped by the user.";
-    cd.end(&mut d, "Stopped", "MANUAL_STOP", message, rollback, rollback).await?;
-    Ok(json!({"status": "Succeeded", "statusMessage": "The deployment was stopped."}))
 }
 
 async fn put_hook_status(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error> {
@@ -1100,8 +1120,7 @@ async fn put_hook_status(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Va
     }
     h.status = status.to_owned();
     d.next_due_ms = Some(now());
-    let row = d.row();
-    cd.inner.store.write(move |tx| tx.put_cd_deployment(&row)).await?;
+    cd.save(&mut d, None).await?;
     drop(_guard);
     cd.poke();
     Ok(json!({"lifecycleEventHookExecutionId": token}))

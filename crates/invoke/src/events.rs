@@ -117,9 +117,13 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings
                 let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let (control, engine, settings) = (control.clone(), engine.clone(), settings.clone());
                 running.spawn(async move {
-                    let id = claimed.event.id;
+                    let (id, token, attempts) = (claimed.event.id, claimed.token.clone(), claimed.event.attempts);
                     if let Err(e) = process(&control, &engine, &settings, claimed).await {
+                        // The store failed (e.g. the database is gone): hand the event back to
+                        // the queue once the store answers, rather than leave it claimed until
+                        // its lease ends (at least once: it may have run).
                         tracing::error!(event = id, error = %e, "event processing failed; it will be retried");
+                        release(&control, id, token, attempts, settings.lease).await;
                     }
                     drop(permit);
                 });
@@ -171,6 +175,8 @@ async fn process(
     };
     let target = match control.resolve_invoke(&event.scope, &event.function_name, event.qualifier.as_deref()).await {
         Ok(t) if t.function_id == event.function_id => t,
+        // The store could not answer: nothing is known about the target, so keep the event.
+        Err(e) if !matches!(e, control::ControlError::ResourceNotFound(_)) => return Err(e),
         // The function, version or alias is gone (or the name is a new function): drop it.
         _ => {
             tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
@@ -306,6 +312,31 @@ async fn reschedule(
         tracing::warn!(event = id, "the event's claim was lost (reaped or expired); its retry is dropped");
     }
     Ok(())
+}
+
+/// First pause before handing back an event whose processing hit a store error, doubled per
+/// attempt up to [`RELEASE_BACKOFF_MAX`].
+const RELEASE_BACKOFF: Duration = Duration::from_millis(200);
+const RELEASE_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Makes a claimed event visible again now (attempts unchanged), retrying while the store
+/// fails, until the claim's lease would have ended anyway.
+async fn release(control: &Control, id: i64, token: String, attempts: u32, lease: Duration) {
+    let give_up = tokio::time::Instant::now() + lease;
+    let mut pause = RELEASE_BACKOFF;
+    while tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(pause).await;
+        let token = token.clone();
+        let now = stdx::time::now_ms();
+        match control.store().write(move |tx| tx.reschedule_event(id, &token, attempts, now)).await {
+            Ok(true) => {
+                tracing::info!(event = id, "the event is queued again after a store failure");
+                return;
+            }
+            Ok(false) => return,
+            Err(_) => pause = (pause * 2).min(RELEASE_BACKOFF_MAX),
+        }
+    }
 }
 
 /// A payload as JSON when it is JSON, otherwise as a string.

@@ -15,9 +15,24 @@ pub mod task {
     pub const ALL: [&str; 2] = [ALARMS, CODEDEPLOY];
 }
 
+/// What a singleton's write transactions check (`WriteTx::lease_holds(task, holder, epoch)`):
+/// the lease as this node last took it. A holder whose lease was taken over since (a pause, a
+/// partition) then writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease's holder: this node's id.
+    pub holder: String,
+    /// The lease's epoch when this node took it (0: not held, which no lease has).
+    pub epoch: i64,
+}
+
 pub trait Duties: Send + Sync {
     /// Whether this node runs the singleton `task` now (holds its lease, and is not fenced).
     fn leads(&self, task: &str) -> bool;
+    /// The fence the singleton `task`'s writes check; `None`: nothing to check (one node).
+    fn fence(&self, _task: &str) -> Option<Fence> {
+        None
+    }
     /// Whether this node does the work partitioned by `key` now (it is the key's owner among
     /// the live nodes).
     fn owns(&self, key: &str) -> bool;

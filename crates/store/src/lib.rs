@@ -54,6 +54,10 @@ pub enum StoreError {
     /// same thing first. Control maps it to `ResourceConflictException`.
     #[error("already exists: {0}")]
     Conflict(String),
+    /// The backend did not answer within its call bound ([`Backend::call_timeout`]): the
+    /// database is unreachable or stuck. A write's outcome is unknown (it was not acknowledged).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 /// An event claimed from the queue, with the token that proves the claim when it is finished
@@ -739,6 +743,11 @@ pub trait WriteTx: ReadTx {
     fn delete_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
     /// Inserts or replaces a deployment; a second active one in a group is refused (unique index).
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError>;
+    /// Replaces deployment `d.id` only if its stored document is still `expected` (a
+    /// compare-and-set: the engine on one node and StopDeployment on another never overwrite
+    /// each other's step); whether it did. (PostgreSQL: a concurrent writer's `UPDATE` makes
+    /// this one wait and then re-check the document.)
+    fn replace_cd_deployment(&mut self, d: &CdDeploymentRow, expected: &str) -> Result<bool, StoreError>;
     /// Deletes a group's finished deployments beyond its `keep` newest (of all its
     /// deployments); returns how many went.
     fn trim_cd_deployments(
@@ -839,11 +848,18 @@ pub trait WriteTx: ReadTx {
     /// Stores `value` under `name` unless a value is there already (`ON CONFLICT DO NOTHING`),
     /// and returns the value stored: every node ends up with the first writer's.
     fn init_cluster_setting(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
-    /// Takes or renews the lease `name` for `holder` until `ttl_ms` from the database's now:
-    /// granted when `holder` holds it already or it has ended (nobody renewed it in time).
-    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError>;
-    /// Gives the lease `name` up if `holder` holds it; whether it did.
+    /// Takes or renews the lease `name` for `holder` (a node id, no `/`) until `ttl_ms` from
+    /// the database's now: granted when `holder` holds it already or it has ended (nobody
+    /// renewed it in time). Granted: the lease's epoch (the fencing token), which grows at
+    /// every takeover (another holder, or this one after its lease ended) and stays the same
+    /// on a renewal; `None`: someone else holds it.
+    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError>;
+    /// Gives the lease `name` up if `holder` holds it (its epoch stays); whether it did.
     fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError>;
+    /// Whether `holder` still holds the lease `name` at `epoch` and it has not ended: the fence
+    /// a singleton checks in its write transactions (a stale holder then writes nothing). On
+    /// PostgreSQL the row is locked `FOR SHARE`, so a takeover waits for this transaction.
+    fn lease_holds(&mut self, name: &str, holder: &str, epoch: i64) -> Result<bool, StoreError>;
     /// Tells the other nodes, when this transaction commits (never on rollback), that
     /// something changed. A no-op for a store no other process shares.
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError>;
@@ -888,6 +904,11 @@ pub trait Backend: Send + Sync + 'static {
     fn subscribe(&self) -> Option<Subscription> {
         None
     }
+    /// The most a caller waits for one job (queueing included) before it gets
+    /// [`StoreError::TimedOut`]; `None`: no bound (the embedded backend cannot go away).
+    fn call_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A cheap, clonable handle to the store.
@@ -916,6 +937,11 @@ impl Store {
     {
         let (tx, rx) = oneshot::channel::<Result<R, E>>();
         let job: WriteJob = Box::new(move |t| {
+            // A caller that gave up (timed out) is told nothing: its writes must not happen
+            // later behind its back, e.g. a backlog replayed after the database returns.
+            if tx.is_closed() {
+                return (false, Box::new(|_| {}) as Completion);
+            }
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(t)));
             let result = result.unwrap_or_else(|_| Err(StoreError::Panicked.into()));
             let commit = result.is_ok();
@@ -928,8 +954,17 @@ impl Store {
             });
             (commit, done)
         });
-        self.backend.submit_write(job).await?;
-        rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+        let call = async move {
+            self.backend.submit_write(job).await?;
+            rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+        };
+        match self.backend.call_timeout() {
+            None => call.await,
+            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                tracing::warn!(kind = "write", "a store call timed out");
+                Err(StoreError::TimedOut(limit).into())
+            }),
+        }
     }
 
     /// Whether other nodes share this store (see [`Backend::shared`]).
@@ -950,11 +985,23 @@ impl Store {
     {
         let (tx, rx) = oneshot::channel::<Result<R, E>>();
         let job: ReadJob = Box::new(move |t| {
+            if tx.is_closed() {
+                return;
+            }
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(t)));
             let _ = tx.send(result.unwrap_or_else(|_| Err(StoreError::Panicked.into())));
         });
-        self.backend.submit_read(job).await?;
-        rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+        let call = async move {
+            self.backend.submit_read(job).await?;
+            rx.await.unwrap_or_else(|_| Err(StoreError::Closed.into()))
+        };
+        match self.backend.call_timeout() {
+            None => call.await,
+            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                tracing::warn!(kind = "read", "a store call timed out");
+                Err(StoreError::TimedOut(limit).into())
+            }),
+        }
     }
 }
 

@@ -2564,6 +2564,18 @@ impl WriteTx for SqliteTx<'_> {
         Ok(n > 0)
     }
 
+    fn replace_cd_deployment(&mut self, d: &CdDeploymentRow, expected: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE cd_deployments SET active = ?2, next_due_ms = ?3, doc = ?4 WHERE id = ?1 AND doc = ?5",
+            )
+            .map_err(db_err)?
+            .execute(params![d.id, d.active, d.next_due_ms, d.doc, expected])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(&format!(
@@ -2771,12 +2783,16 @@ impl WriteTx for SqliteTx<'_> {
         crate::cluster::init_cluster_setting(self.conn, name, value)
     }
 
-    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError> {
         crate::leases::acquire_lease(self.conn, name, holder, ttl_ms)
     }
 
     fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
         crate::leases::release_lease(self.conn, name, holder)
+    }
+
+    fn lease_holds(&mut self, name: &str, holder: &str, epoch: i64) -> Result<bool, StoreError> {
+        crate::leases::lease_holds(self.conn, name, holder, epoch)
     }
 
     fn notify(&mut self, _channel: Channel, _payload: &str) -> Result<(), StoreError> {

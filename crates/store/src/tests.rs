@@ -1509,32 +1509,54 @@ fn stdx_free_unique() -> u128 {
 }
 
 /// Leases: one holder at a time; renewal by the holder; taken over only after the end;
-/// released only by the holder.
+/// released only by the holder. Fencing: the epoch grows at every takeover and stays on a
+/// renewal, and `lease_holds` is true only for the current holder at the current epoch.
 async fn leases_acquire_renew_expire_release(db: &Db) {
     const LONG: i64 = 60_000;
     let store = db.open();
     let name = format!("lease-{}", stdx_free_unique());
     let s = store.clone();
+    let nm = name.clone();
     let lease = move |holder: &'static str, ttl: i64| {
-        let name = name.clone();
+        let name = nm.clone();
         let store = s.clone();
         async move { store.write(move |tx| tx.acquire_lease(&name, holder, ttl)).await.unwrap() }
     };
-    assert!(lease("a", LONG).await, "a free lease is granted");
-    assert!(lease("a", LONG).await, "the holder renews");
-    assert!(!lease("b", LONG).await, "no steal before the end");
+    let s = store.clone();
+    let holds = move |holder: &'static str, epoch: i64| {
+        let name = name.clone();
+        let store = s.clone();
+        async move { store.write(move |tx| tx.lease_holds(&name, holder, epoch)).await.unwrap() }
+    };
+    assert_eq!(lease("a", LONG).await, Some(1), "a free lease is granted, epoch 1");
+    assert_eq!(lease("a", LONG).await, Some(1), "the holder renews: same epoch");
+    assert!(holds("a", 1).await);
+    assert_eq!(lease("b", LONG).await, None, "no steal before the end");
+    assert!(!holds("b", 1).await && !holds("a", 2).await, "only the holder at its epoch");
     // a's lease ends almost at once: b takes it after the end, and then a cannot.
-    assert!(lease("a", 1).await);
+    assert_eq!(lease("a", 1).await, Some(1));
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    assert!(lease("b", LONG).await, "stolen after the end");
-    assert!(!lease("a", LONG).await, "the old holder is fenced out");
+    assert!(!holds("a", 1).await, "an ended lease fences its holder even before a takeover");
+    assert_eq!(lease("b", LONG).await, Some(2), "stolen after the end: the epoch grows");
+    assert_eq!(lease("a", LONG).await, None, "the old holder is fenced out");
+    assert!(!holds("a", 1).await, "the stale holder's writes are refused");
+    assert!(holds("b", 2).await);
+    // b's lease ends; a takes it again: a new epoch, so a's first tenure stays fenced.
+    assert_eq!(lease("b", 1).await, Some(2));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(lease("a", LONG).await, Some(3));
+    assert!(!holds("a", 1).await && holds("a", 3).await);
     let name2 = format!("other-{}", stdx_free_unique());
     let n = name2.clone();
-    assert!(store.write(move |tx| tx.acquire_lease(&n, "a", LONG)).await.unwrap(), "leases are per name");
+    assert_eq!(store.write(move |tx| tx.acquire_lease(&n, "a", LONG)).await.unwrap(), Some(1), "leases are per name");
     let n = name2.clone();
     assert!(!store.write(move |tx| tx.release_lease(&n, "b")).await.unwrap(), "only the holder releases");
     let n = name2.clone();
     assert!(store.write(move |tx| tx.release_lease(&n, "a")).await.unwrap());
     let n = name2.clone();
-    assert!(store.write(move |tx| tx.acquire_lease(&n, "b", LONG)).await.unwrap(), "released: free at once");
+    assert!(!store.write(move |tx| tx.lease_holds(&n, "a", 1)).await.unwrap(), "released: no longer held");
+    let n = name2.clone();
+assert_eq!(store.write(move |tx| tx.acquire_lease(&n, "b", LONG)).await.unwrap(), Some(2), "released: free at once, next epoch");
+    let n = name2.clone();
+    assert!(store.write(move |tx| tx.acquire_lease(&n, "a/x", LONG)).await.is_err(), "a holder has no '/'");
 }

@@ -35,6 +35,11 @@ pub struct Cluster {
     /// The temp dir: `data/` and the unix socket.
     pub dir: PathBuf,
     bin: PathBuf,
+    root: bool,
+    /// The server options (`pg_ctl -o`), to start it again on the same socket and data.
+    options: String,
+    /// A [`private`] cluster: stopped and removed when dropped.
+    private: bool,
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -121,10 +126,16 @@ fn template(root: bool, bin: &Path) -> Result<PathBuf, String> {
 }
 
 fn start() -> Result<Cluster, String> {
+    start_in(&format!("versa-pg-{}", std::process::id()), false)
+}
+
+/// `crash_safe`: commits reach the WAL before they are acknowledged (`synchronous_commit=on`),
+/// so an immediate stop loses nothing acknowledged (fsync stays off: the machine does not crash).
+fn start_in(dir_name: &str, crash_safe: bool) -> Result<Cluster, String> {
     let bin = binaries().ok_or_else(|| format!("no PostgreSQL server binaries under {PG_LIB}/*/bin"))?;
     let root = is_root();
     let template = template(root, &bin)?;
-    let dir = std::env::temp_dir().join(format!("versa-pg-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(dir_name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let out = Command::new("cp")
@@ -139,8 +150,9 @@ fn start() -> Result<Cluster, String> {
     chown_to_service(root, &dir)?;
     let dir_s = dir.to_str().ok_or("non-UTF-8 temp dir")?.to_owned();
     let options = format!(
-        "-k {dir_s} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-         -c max_connections={MAX_CONNECTIONS}"
+        "-k {dir_s} -c listen_addresses='' -c fsync=off -c synchronous_commit={} -c full_page_writes=off \
+         -c max_connections={MAX_CONNECTIONS}",
+        if crash_safe { "on" } else { "off" }
     );
     // The watchdog first, so the cluster goes even if starting it half-fails.
     let pg_ctl = bin.join("pg_ctl");
@@ -160,11 +172,28 @@ fn start() -> Result<Cluster, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the cluster's watchdog: {e}"))?;
-    let data = format!("{dir_s}/data");
-    let log = format!("{dir_s}/log");
-    run(root, &pg_ctl, &["-D", &data, "-l", &log, "-w", "-o", &options, "start"])
-        .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
-    Ok(Cluster { dir, bin })
+    let cluster = Cluster { dir, bin, root, options, private: false };
+    cluster.start_again()?;
+    Ok(cluster)
+}
+
+/// A cluster of the caller's own (not the process's shared one), for a test that stops and
+/// starts its database mid-run; stopped and removed when dropped. `None` as for [`database`].
+pub fn private(label: &str) -> Option<Cluster> {
+    static NEXT_PRIVATE: AtomicU32 = AtomicU32::new(0);
+    let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
+    let n = NEXT_PRIVATE.fetch_add(1, Ordering::Relaxed);
+    match start_in(&format!("versa-pg-{}-p{n}", std::process::id()), true) {
+        Ok(mut c) => {
+            c.private = true;
+            Some(c)
+        }
+        Err(why) if !required => {
+            eprintln!("skipping the PostgreSQL part of {label}: {why}");
+            None
+        }
+        Err(why) => panic!("{REQUIRE_ENV}=1 but PostgreSQL is not usable: {why}"),
+    }
 }
 
 /// The process's cluster, started on first use; `Err` says why there is none.
@@ -172,7 +201,33 @@ pub fn cluster() -> Result<&'static Cluster, String> {
     CLUSTER.get_or_init(start).as_ref().map_err(Clone::clone)
 }
 
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.private {
+            let _ = self.stop_immediate();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 impl Cluster {
+    /// Starts the server (again) on the same data directory and socket; waits until it accepts
+    /// connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        let dir_s = self.dir.to_str().ok_or("non-UTF-8 temp dir")?;
+        let data = format!("{dir_s}/data");
+        let log = format!("{dir_s}/log");
+        run(self.root, &self.bin.join("pg_ctl"), &["-D", &data, "-l", &log, "-w", "-o", &self.options, "start"])
+            .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))
+    }
+
+    /// Stops the server the way a crash does (`pg_ctl stop -m immediate`: every connection is
+    /// cut, no checkpoint; committed data survives through the WAL).
+    pub fn stop_immediate(&self) -> Result<(), String> {
+        let data = format!("{}/data", self.dir.to_str().ok_or("non-UTF-8 temp dir")?);
+        run(self.root, &self.bin.join("pg_ctl"), &["-D", &data, "-m", "immediate", "-w", "stop"])
+    }
+
     /// The URL of database `name` (`postgres://` with the socket directory as `host`).
     pub fn url(&self, name: &str) -> String {
         format!("postgresql:///{name}?user={SUPERUSER}&host={}", self.dir.display())

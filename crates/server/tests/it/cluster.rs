@@ -264,7 +264,7 @@ async fn three_nodes_share_state_route_to_owners_and_survive_a_kill() {
 
 /// The id of the holder of the lease `name` (empty when nobody holds it).
 fn lease_holder(url: &str, name: &str) -> String {
-    psql(url, &format!("SELECT coalesce((SELECT holder FROM leases WHERE name = '{name}'), '')"))
+    psql(url, &format!("SELECT coalesce((SELECT split_part(holder, '/', 1) FROM leases WHERE name = '{name}'), '')"))
 }
 
 /// Puts an alarm that breaches with no data (so its first evaluation moves it to ALARM), and

@@ -16,6 +16,7 @@ mod console;
 mod console_browser;
 mod console_live;
 mod cross_account;
+mod db_loss;
 mod deploy;
 mod deploy_bounds;
 mod deploy_cli;

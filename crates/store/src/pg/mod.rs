@@ -62,6 +62,22 @@ pub const WRITE_QUEUE_DEPTH: usize = 1024;
 pub const READ_QUEUE_DEPTH: usize = 1024;
 /// How long connecting to the database may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most a store call waits (queueing, connecting and running) before its caller gets
+/// `StoreError::TimedOut` (Lambda's `ServiceException`) rather than hanging while the database
+/// is gone. A job its caller gave up on before it started is skipped.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long sent data may stay unacknowledged on a TCP connection before the kernel drops it
+/// (a database host that vanished without closing its sockets).
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle time before TCP keepalive probes start, and the interval between them.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Unanswered keepalive probes after which the connection is dead.
+pub const KEEPALIVE_RETRIES: u32 = 3;
+/// A connection idle this long is checked (one empty query) before its next transaction.
+pub const IDLE_PROBE_AFTER: Duration = Duration::from_secs(1);
+/// How long that check may take.
+pub const IDLE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most prepared statements a connection keeps (then it forgets them all and starts again).
 const STATEMENT_CACHE_MAX: usize = 512;
 /// The advisory lock that serialises migrations of nodes starting together.
@@ -137,6 +153,17 @@ fn parse_config(url: &str) -> Result<Config, StoreError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    // A dead database host must break the connection (and free its thread) in bounded time.
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if !url.contains("keepalives") {
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
+    }
     config.application_name("versa");
     Ok(config)
 }
@@ -199,7 +226,7 @@ impl PgBackend {
                             return;
                         }
                     };
-                    let mut conn = Conn { config, url, client };
+                    let mut conn = Conn { config, url, client, failing: false, last_used: std::time::Instant::now() };
                     if writer { writer_loop(&mut conn, &wrx) } else { reader_loop(&mut conn, &rrx) }
                 })
                 .map_err(|e| StoreError::Database(format!("cannot start a thread: {e}")))?;
@@ -249,6 +276,10 @@ impl Backend for PgBackend {
     fn subscribe(&self) -> Option<Subscription> {
         cluster::subscribe(self.config.clone(), self.url.clone())
     }
+
+    fn call_timeout(&self) -> Option<Duration> {
+        Some(CALL_TIMEOUT)
+    }
 }
 
 thread_local! {
@@ -280,6 +311,10 @@ struct Conn {
     config: Config,
     url: String,
     client: Option<Client>,
+    /// Whether the last attempt to reach the database failed (logged once per outage).
+    failing: bool,
+    /// When the connection last began a transaction.
+    last_used: std::time::Instant,
 }
 
 impl Conn {
@@ -290,9 +325,52 @@ impl Conn {
         if self.client.is_none() {
             // Statements prepared on the old connection mean nothing on a new one.
             STATEMENTS.with(|c| c.borrow_mut().clear());
-            self.client = Some(connect(&self.config, &self.url)?);
+            match connect(&self.config, &self.url) {
+                Ok(c) => {
+                    if std::mem::take(&mut self.failing) {
+                        tracing::info!("the database connection is back");
+                    }
+                    self.client = Some(c);
+                }
+                Err(e) => {
+                    if !std::mem::replace(&mut self.failing, true) {
+                        tracing::error!(error = %e, "no database connection; store calls fail until it returns");
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// Begins a transaction. A connection that broke while idle (the database restarted) is
+    /// only found out when used, so one idle for [`IDLE_PROBE_AFTER`] is checked first (one
+    /// empty query) and reopened if it broke: the first jobs after an outage do not fail for
+    /// the old connection's sake. A busy connection is not probed (no extra round trip).
+    fn begin(&mut self, write: bool) -> Result<Transaction<'_>, StoreError> {
+        let idle = std::mem::replace(&mut self.last_used, std::time::Instant::now()).elapsed();
+        if idle >= IDLE_PROBE_AFTER && self.client.as_mut().is_some_and(|c| c.is_valid(IDLE_PROBE_TIMEOUT).is_err()) {
+            tracing::info!("an idle database connection broke; reconnecting");
+            self.client = None;
+        }
+        let client = self.client()?;
+        let mut b = client.build_transaction();
+        b = if write {
+            b.isolation_level(IsolationLevel::ReadCommitted)
+        } else {
+            b.isolation_level(IsolationLevel::RepeatableRead).read_only(true)
+        };
+        b.start().map_err(pg_err)
+    }
+}
+
+/// A job running longer than this is logged (it holds one of the few connections).
+const SLOW_JOB: Duration = Duration::from_secs(1);
+
+fn slow(started: std::time::Instant, kind: &str) {
+    let took = started.elapsed();
+    if took >= SLOW_JOB {
+        tracing::warn!(kind, ms = took.as_millis() as u64, "a slow store job held its connection");
     }
 }
 
@@ -303,23 +381,18 @@ fn next<T>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<T> {
 
 fn writer_loop(conn: &mut Conn, queue: &Mutex<mpsc::Receiver<WriteJob>>) {
     while let Some(job) = next(queue) {
-        let client = match conn.client() {
-            Ok(c) => c,
-            Err(e) => {
-                // Dropping the job tells its caller the store could not run it.
-                tracing::error!(error = %e, "store write failed: no database connection");
-                continue;
-            }
-        };
-        let tx = match client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start() {
+        let tx = match conn.begin(true) {
             Ok(tx) => tx,
             Err(e) => {
-                tracing::error!(error = %pg_err(e), "store write failed: cannot begin");
+                // Dropping the job tells its caller the store could not run it.
+                tracing::debug!(error = %e, "store write failed: cannot begin");
                 continue;
             }
         };
         let mut t = PgTx { t: tx };
+        let started = std::time::Instant::now();
         let (commit, complete) = job(&mut t);
+        slow(started, "write");
         let outcome = if commit {
             t.t.commit().map_err(pg_err)
         } else {
@@ -336,23 +409,17 @@ fn writer_loop(conn: &mut Conn, queue: &Mutex<mpsc::Receiver<WriteJob>>) {
 
 fn reader_loop(conn: &mut Conn, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
     while let Some(job) = next(queue) {
-        let client = match conn.client() {
-            Ok(c) => c,
+        let tx = match conn.begin(false) {
+            Ok(tx) => tx,
             Err(e) => {
-                tracing::error!(error = %e, "store read failed: no database connection");
+                tracing::debug!(error = %e, "store read failed: cannot begin");
                 continue;
             }
         };
-        let tx =
-            match client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start() {
-                Ok(tx) => tx,
-                Err(e) => {
-                    tracing::error!(error = %pg_err(e), "store read failed: cannot begin");
-                    continue;
-                }
-            };
         let mut t = PgTx { t: tx };
+        let started = std::time::Instant::now();
         job(&mut t);
+        slow(started, "read");
         // A read-only transaction has nothing to commit; ending it releases the snapshot.
         let _ = t.t.rollback();
     }
@@ -977,6 +1044,10 @@ impl WriteTx for PgTx<'_> {
         services::delete_cd_object(&mut self.t, account, region, kind, name)
     }
 
+    fn replace_cd_deployment(&mut self, d: &CdDeploymentRow, expected: &str) -> Result<bool, StoreError> {
+        services::replace_cd_deployment(&mut self.t, d, expected)
+    }
+
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError> {
         services::put_cd_deployment(&mut self.t, d)
     }
@@ -1140,12 +1211,16 @@ impl WriteTx for PgTx<'_> {
         cluster::init_cluster_setting(&mut self.t, name, value)
     }
 
-    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+    fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError> {
         leases::acquire_lease(&mut self.t, name, holder, ttl_ms)
     }
 
     fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
         leases::release_lease(&mut self.t, name, holder)
+    }
+
+    fn lease_holds(&mut self, name: &str, holder: &str, epoch: i64) -> Result<bool, StoreError> {
+        leases::lease_holds(&mut self.t, name, holder, epoch)
     }
 
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError> {

@@ -1073,6 +1073,19 @@ pub(super) fn delete_cd_object(
     Ok(n > 0)
 }
 
+pub(super) fn replace_cd_deployment(
+    t: &mut Transaction<'_>,
+    d: &CdDeploymentRow,
+    expected: &str,
+) -> Result<bool, StoreError> {
+    let n = exec(
+        t,
+        "UPDATE cd_deployments SET active = $2, next_due_ms = $3, doc = $4 WHERE id = $1 AND doc = $5",
+        &[&d.id, &d.active, &d.next_due_ms, &d.doc, &expected],
+    )?;
+    Ok(n > 0)
+}
+
 pub(super) fn put_cd_deployment(t: &mut Transaction<'_>, d: &CdDeploymentRow) -> Result<(), StoreError> {
     // An upsert by id only: a second active deployment of a group violates the one-active index.
     exec(
