@@ -690,3 +690,48 @@ mod properties {
         });
     }
 }
+
+/// This node's view of the evaluator's lease, as `crates/cluster` would give it: it believes
+/// it leads, with the fence it took.
+struct Believes(stdx::duty::Fence);
+
+impl stdx::duty::Duties for Believes {
+    fn leads(&self, _task: &str) -> bool {
+        true
+    }
+
+    fn owns(&self, _key: &str) -> bool {
+        true
+    }
+
+    fn fence(&self, _task: &str) -> Option<stdx::duty::Fence> {
+        Some(self.0.clone())
+    }
+}
+
+/// Fencing: an evaluator whose lease was taken over (it paused past its end) still believes it
+/// leads; its round changes nothing (no transition, no history), while the current holder's
+/// round applies.
+#[tokio::test]
+async fn a_stale_evaluator_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let lease = stdx::duty::task::ALARMS;
+    assert_eq!(store.write(move |tx| tx.acquire_lease(lease, "x", 1)).await.unwrap(), Some(1));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(store.write(move |tx| tx.acquire_lease(lease, "y", 60_000)).await.unwrap(), Some(2));
+
+    let stale = Alarms::new(store.clone(), Recorder::new(store.clone()));
+    stale.set_duties(Arc::new(Believes(stdx::duty::Fence { holder: "x".into(), epoch: 1 })));
+    stale.put_metric_alarm(ACCOUNT, REGION, put("fenced")).await.unwrap();
+    stale.round(stdx::time::now_ms()).await.unwrap();
+    let a = describe(&stale, "fenced").await;
+    assert_eq!(a.state_value, "INSUFFICIENT_DATA", "the stale holder moved the alarm");
+    let updates = history(&stale, "fenced", Some("StateUpdate")).await;
+    assert!(updates.is_empty(), "the stale holder wrote history: {updates:?}");
+
+    let holder = Alarms::new(store.clone(), Recorder::new(store.clone()));
+    holder.set_duties(Arc::new(Believes(stdx::duty::Fence { holder: "y".into(), epoch: 2 })));
+    holder.round(stdx::time::now_ms()).await.unwrap();
+    assert_eq!(describe(&holder, "fenced").await.state_value, "OK", "the current holder evaluates");
+}

@@ -104,6 +104,7 @@ both!(metric_points_put_range_series_retention);
 both!(alarms_state_due_times_history_tags);
 both!(alias_history_pages_trims_and_goes_with_its_function);
 both!(codedeploy_keeps_one_active_deployment_per_group);
+both!(codedeploy_saves_are_compare_and_set);
 both!(codedeploy_deployments_page_newest_first_and_are_trimmed_per_group);
 both!(sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry);
 both!(api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind);
@@ -923,6 +924,48 @@ async fn alias_history_pages_trims_and_goes_with_its_function(db: &Db) {
     store.write(move |tx| tx.delete_function(id)).await.unwrap();
     let left = store.read(move |tx| tx.alias_history(id, "prod", None, 10)).await.unwrap();
     assert!(left.is_empty());
+}
+
+/// A deployment save replaces only the document it read: of two writers that read the same
+/// document (the engine on one node, StopDeployment on another), exactly one wins, even at once.
+async fn codedeploy_saves_are_compare_and_set(db: &Db) {
+    let store = db.open();
+    let row = |doc: &str, active: bool| crate::CdDeploymentRow {
+        id: "d-CAS".into(),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        application: "app".into(),
+        group: "g".into(),
+        active,
+        next_due_ms: active.then_some(5),
+        create_ms: 1,
+        doc: doc.into(),
+    };
+    let first = row("{\"step\":0}", true);
+    store.write(move |tx| tx.put_cd_deployment(&first)).await.unwrap();
+    let next = row("{\"step\":1}", true);
+    assert!(store.write(move |tx| tx.replace_cd_deployment(&next, "{\"step\":0}")).await.unwrap());
+    let stale = row("{\"status\":\"Stopped\"}", false);
+    assert!(
+        !store.write(move |tx| tx.replace_cd_deployment(&stale, "{\"step\":0}")).await.unwrap(),
+        "a save from a stale read changes nothing"
+    );
+    let got = store.read(|tx| tx.cd_deployment("d-CAS")).await.unwrap().unwrap();
+    assert_eq!((got.doc.as_str(), got.active), ("{\"step\":1}", true));
+    // Many writers from the same read, at once: exactly one wins.
+    let mut racers = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        let r = row(&format!("{{\"racer\":{n}}}"), n % 2 == 0);
+        racers.push(tokio::spawn(async move {
+            store.write(move |tx| tx.replace_cd_deployment(&r, "{\"step\":1}")).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one concurrent save wins");
 }
 
 async fn codedeploy_keeps_one_active_deployment_per_group(db: &Db) {

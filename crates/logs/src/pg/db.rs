@@ -15,6 +15,12 @@ use crate::query::Reader;
 
 /// How long connecting to the database may take (unless the URL says otherwise).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unacknowledged sent data for this long breaks a connection (a vanished host).
+pub(crate) const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keepalive: idle time before probes, interval between them, unanswered probes.
+pub(crate) const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const KEEPALIVE_RETRIES: u32 = 3;
 /// The advisory lock that serialises migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7665_7273_615f_6c6d;
 /// The advisory lock every transaction that deletes events holds (evictions, retention sweeps,
@@ -106,6 +112,13 @@ pub(crate) fn prepare(url: &str) -> Result<PgConfig, LogsError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    // A vanished database host breaks the connection in bounded time (as `store::pg` does).
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if !url.contains("keepalives") {
+        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE).keepalives_interval(KEEPALIVE_INTERVAL).keepalives_retries(KEEPALIVE_RETRIES);
+    }
     config.application_name("versa-logs");
     let config = PgConfig { config, url: url.to_owned() };
     let migrating = config.clone();
@@ -151,15 +164,24 @@ fn migrate(client: &mut Client) -> Result<(), LogsError> {
 pub(crate) struct Conn {
     config: PgConfig,
     client: Option<Client>,
+    last_used: std::time::Instant,
 }
+
+/// A connection idle this long is checked (one empty query) before it is used: one the
+/// database dropped while idle (a restart) is only found out when read.
+const IDLE_PROBE_AFTER: Duration = Duration::from_secs(1);
+const IDLE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Conn {
     pub(crate) fn new(config: PgConfig, client: Client) -> Conn {
-        Conn { config, client: Some(client) }
+        Conn { config, client: Some(client), last_used: std::time::Instant::now() }
     }
 
     pub(crate) fn client(&mut self) -> Result<&mut Client, LogsError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
+        let idle = std::mem::replace(&mut self.last_used, std::time::Instant::now()).elapsed();
+        if self.client.as_ref().is_some_and(Client::is_closed)
+            || (idle >= IDLE_PROBE_AFTER && self.client.as_mut().is_some_and(|c| c.is_valid(IDLE_PROBE_TIMEOUT).is_err()))
+        {
             self.client = None;
         }
         match &mut self.client {

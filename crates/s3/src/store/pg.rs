@@ -34,6 +34,14 @@ use crate::error::ApiError;
 pub const PG_CONNECTIONS: usize = 8;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the check of a client that just failed may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Unacknowledged sent data for this long breaks a connection (a vanished host).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keepalive: idle time before probes, interval between them, unanswered probes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_RETRIES: u32 = 3;
 /// The advisory lock serialising the S3 migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7665_7273_615f_7333;
 /// The class (first key) of the advisory locks on object keys; the second is a hash of the
@@ -178,6 +186,13 @@ impl PgDb {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // A vanished database host breaks the connection in bounded time (as `store::pg` does).
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        if !url.contains("keepalives") {
+            config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE).keepalives_interval(KEEPALIVE_INTERVAL).keepalives_retries(KEEPALIVE_RETRIES);
+        }
         config.application_name("versa-s3");
         let mut first = PgClient::connect(&config)?;
         // Migrate on a thread of its own: `open` may run on a runtime thread.
@@ -195,7 +210,9 @@ impl PgDb {
     fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let mut client = self.take()?;
         let out = f(client.client());
-        let broken = client.client().is_closed();
+        // A connection the database dropped (a restart) is often not known closed until it is
+        // read again: after a failure, check it, so a dead client is not handed out forever.
+        let broken = client.client().is_closed() || (out.is_err() && client.client().is_valid(PROBE_TIMEOUT).is_err());
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         if broken {
             pool.open -= 1;

@@ -125,6 +125,13 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
         .wait_for(Duration::from_secs(30), "the first Event invoke", |s| s.iter().any(|v| v["function"] == "slow"))
         .await;
 
+    // The other services' PostgreSQL paths: S3 metadata and CloudWatch Logs (their own pools).
+    let (s3a, s3b) = (s3_client_at(&a.endpoint()), s3_client_at(&b.endpoint()));
+    let logs_a = testkit::logs_client(&a.endpoint(), "test", REGION);
+    s3a.create_bucket().bucket("kept").send().await.unwrap();
+    s3a.put_object().bucket("kept").key("before").body(b"acked".to_vec().into()).send().await.unwrap();
+    logs_a.create_log_group().log_group_name("kept-group").send().await.unwrap();
+
     // The database goes, the way a crash takes it.
     pg.stop_immediate().unwrap();
     let down = Instant::now();
@@ -151,6 +158,13 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
         service_exception(err(r), &format!("Event invoke on {node}"));
         fail_times.push(("Invoke Event", node, t));
     }
+    // S3 and Logs fail too, within the bound (their own pools, no hang).
+    let (r, t) = within(FAIL_BOUND, "S3 PutObject", s3b.put_object().bucket("kept").key("during").body(b"x".to_vec().into()).send()).await;
+    assert!(r.is_err(), "an S3 write succeeded while the database was down");
+    fail_times.push(("S3 PutObject", "b", t));
+    let (r, t) = within(FAIL_BOUND, "Logs CreateLogGroup", logs_a.create_log_group().log_group_name("lost-group").send()).await;
+    assert!(r.is_err(), "a Logs write succeeded while the database was down");
+    fail_times.push(("Logs CreateLogGroup", "a", t));
     // A sync invoke of a warm function: its resolution is cached for at most
     // `control::SHARED_RESOLUTION_TTL` (1 s) on a shared store; past that it needs the store.
     tokio::time::sleep(Duration::from_millis(1200).saturating_sub(down.elapsed())).await;
@@ -190,8 +204,28 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
                 }
             }
         }
-        recover_times.push((node, t.elapsed(), up.elapsed()));
+        recover_times.push((if node == "a" { "node a" } else { "node b" }, t.elapsed(), up.elapsed()));
     }
+    // S3 and Logs serve again (a pooled connection that broke is replaced). (Object bytes are
+    // in the writing node's data dir here: file blobs, so read on a.)
+    let t = Instant::now();
+    loop {
+        let got = s3a.get_object().bucket("kept").key("before").send().await;
+        let listed = logs_a.describe_log_groups().log_group_name_prefix("kept").send().await;
+        let (got, listed) = match (got, listed) {
+            (Ok(o), Ok(l)) => {
+                assert_eq!(o.body.collect().await.unwrap().into_bytes().as_ref(), b"acked");
+                assert_eq!(l.log_groups().len(), 1, "the log group acknowledged before the loss");
+                break;
+            }
+            (g, l) => (g.err().map(|e| format!("{e:?}")), l.err().map(|e| format!("{e:?}"))),
+        };
+        assert!(t.elapsed() < RECOVER_BOUND, "S3 or Logs did not serve again: S3 {got:?}; Logs {listed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    recover_times.push(("S3+Logs", t.elapsed(), up.elapsed()));
+    let lost = logs_a.describe_log_groups().log_group_name_prefix("lost").send().await.unwrap();
+    assert!(lost.log_groups().is_empty(), "a failed CreateLogGroup was written");
     let unfenced = [wait_fenced(a.addr, false, RECOVER_BOUND).await, wait_fenced(b.addr, false, RECOVER_BOUND).await];
     let unfenced_after = up.elapsed();
 
@@ -249,7 +283,7 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
     eprintln!("  fenced itself after the loss: a within {} ms of polling", fenced_a.as_millis());
     eprintln!("  database down for {} ms", outage.as_millis());
     for (node, t, since_up) in &recover_times {
-        eprintln!("  time to recover, node {node}: {} ms (first success {} ms after the database was up)", t.as_millis(), since_up.as_millis());
+        eprintln!("  time to recover, {node}: {} ms (first success {} ms after the database was up)", t.as_millis(), since_up.as_millis());
     }
     eprintln!("  unfenced: a {} ms, b {} ms after polling began; both by {} ms", unfenced[0].as_millis(), unfenced[1].as_millis(), unfenced_after.as_millis());
     eprintln!("  all {EVENTS} Event invokes accepted before the loss ran by {} ms after the database was up ({runs} runs)", events_done_after.as_millis());
