@@ -587,7 +587,8 @@ impl Duties for Cluster {
     }
 
     fn fence(&self, name: &str) -> Option<stdx::duty::Fence> {
-        let epoch = task::ALL.iter().position(|t| *t == name).map_or(0, |i| self.inner.epochs[i].load(Ordering::SeqCst));
+        let epoch =
+            task::ALL.iter().position(|t| *t == name).map_or(0, |i| self.inner.epochs[i].load(Ordering::SeqCst));
         Some(stdx::duty::Fence { holder: self.inner.id.clone(), epoch })
     }
 

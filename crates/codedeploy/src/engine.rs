@@ -174,8 +174,8 @@ impl Deployment {
     }
 
     pub fn parse(row: &CdDeploymentRow) -> Result<Deployment, StoreError> {
-        let mut d: Deployment = serde_json::from_str(&row.doc)
-            .map_err(|e| StoreError::Corrupt(format!("deployment {}: {e}", row.id)))?;
+        let mut d: Deployment =
+            serde_json::from_str(&row.doc).map_err(|e| StoreError::Corrupt(format!("deployment {}: {e}", row.id)))?;
         d.stored = Some(row.doc.clone());
         Ok(d)
     }

@@ -1599,7 +1599,11 @@ async fn leases_acquire_renew_expire_release(db: &Db) {
     let n = name2.clone();
     assert!(!store.write(move |tx| tx.lease_holds(&n, "a", 1)).await.unwrap(), "released: no longer held");
     let n = name2.clone();
-assert_eq!(store.write(move |tx| tx.acquire_lease(&n, "b", LONG)).await.unwrap(), Some(2), "released: free at once, next epoch");
+    assert_eq!(
+        store.write(move |tx| tx.acquire_lease(&n, "b", LONG)).await.unwrap(),
+        Some(2),
+        "released: free at once, next epoch"
+    );
     let n = name2.clone();
     assert!(store.write(move |tx| tx.acquire_lease(&n, "a/x", LONG)).await.is_err(), "a holder has no '/'");
 }

@@ -179,6 +179,7 @@ fn start_in(dir_name: &str, crash_safe: bool) -> Result<Cluster, String> {
 
 /// A cluster of the caller's own (not the process's shared one), for a test that stops and
 /// starts its database mid-run; stopped and removed when dropped. `None` as for [`database`].
+#[allow(dead_code, reason = "store's and logs' tests include this file by path and use only `database`")]
 pub fn private(label: &str) -> Option<Cluster> {
     static NEXT_PRIVATE: AtomicU32 = AtomicU32::new(0);
     let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
@@ -223,6 +224,7 @@ impl Cluster {
 
     /// Stops the server the way a crash does (`pg_ctl stop -m immediate`: every connection is
     /// cut, no checkpoint; committed data survives through the WAL).
+    #[allow(dead_code, reason = "used by the server's tests, not by every includer of this file")]
     pub fn stop_immediate(&self) -> Result<(), String> {
         let data = format!("{}/data", self.dir.to_str().ok_or("non-UTF-8 temp dir")?);
         run(self.root, &self.bin.join("pg_ctl"), &["-D", &data, "-m", "immediate", "-w", "stop"])

@@ -117,7 +117,11 @@ pub(crate) fn prepare(url: &str) -> Result<PgConfig, LogsError> {
         config.tcp_user_timeout(TCP_USER_TIMEOUT);
     }
     if !url.contains("keepalives") {
-        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE).keepalives_interval(KEEPALIVE_INTERVAL).keepalives_retries(KEEPALIVE_RETRIES);
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
     }
     config.application_name("versa-logs");
     let config = PgConfig { config, url: url.to_owned() };
@@ -180,7 +184,8 @@ impl Conn {
     pub(crate) fn client(&mut self) -> Result<&mut Client, LogsError> {
         let idle = std::mem::replace(&mut self.last_used, std::time::Instant::now()).elapsed();
         if self.client.as_ref().is_some_and(Client::is_closed)
-            || (idle >= IDLE_PROBE_AFTER && self.client.as_mut().is_some_and(|c| c.is_valid(IDLE_PROBE_TIMEOUT).is_err()))
+            || (idle >= IDLE_PROBE_AFTER
+                && self.client.as_mut().is_some_and(|c| c.is_valid(IDLE_PROBE_TIMEOUT).is_err()))
         {
             self.client = None;
         }

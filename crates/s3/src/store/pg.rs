@@ -191,7 +191,11 @@ impl PgDb {
             config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
         if !url.contains("keepalives") {
-            config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE).keepalives_interval(KEEPALIVE_INTERVAL).keepalives_retries(KEEPALIVE_RETRIES);
+            config
+                .keepalives(true)
+                .keepalives_idle(KEEPALIVE_IDLE)
+                .keepalives_interval(KEEPALIVE_INTERVAL)
+                .keepalives_retries(KEEPALIVE_RETRIES);
         }
         config.application_name("versa-s3");
         let mut first = PgClient::connect(&config)?;

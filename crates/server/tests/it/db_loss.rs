@@ -88,7 +88,8 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
     let b_flags = flags("b");
     let b_flags: Vec<&str> = b_flags.iter().map(String::as_str).collect();
     let b = ServerProcess::spawn_with(&testkit::versa_binary(), b_dir.path(), &b_flags);
-    let (ca, cb) = (testkit::lambda_client(&a.endpoint(), "test", REGION), testkit::lambda_client(&b.endpoint(), "test", REGION));
+    let (ca, cb) =
+        (testkit::lambda_client(&a.endpoint(), "test", REGION), testkit::lambda_client(&b.endpoint(), "test", REGION));
     let collector = Collector::start().await;
 
     // Acknowledged before the loss: functions (half on each node), a version and an alias each.
@@ -159,10 +160,16 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
         fail_times.push(("Invoke Event", node, t));
     }
     // S3 and Logs fail too, within the bound (their own pools, no hang).
-    let (r, t) = within(FAIL_BOUND, "S3 PutObject", s3b.put_object().bucket("kept").key("during").body(b"x".to_vec().into()).send()).await;
+    let (r, t) = within(
+        FAIL_BOUND,
+        "S3 PutObject",
+        s3b.put_object().bucket("kept").key("during").body(b"x".to_vec().into()).send(),
+    )
+    .await;
     assert!(r.is_err(), "an S3 write succeeded while the database was down");
     fail_times.push(("S3 PutObject", "b", t));
-    let (r, t) = within(FAIL_BOUND, "Logs CreateLogGroup", logs_a.create_log_group().log_group_name("lost-group").send()).await;
+    let (r, t) =
+        within(FAIL_BOUND, "Logs CreateLogGroup", logs_a.create_log_group().log_group_name("lost-group").send()).await;
     assert!(r.is_err(), "a Logs write succeeded while the database was down");
     fail_times.push(("Logs CreateLogGroup", "a", t));
     // A sync invoke of a warm function: its resolution is cached for at most
@@ -176,7 +183,8 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
     }
     // The wire shape: Lambda's ServiceException (header and body).
     let mut raw = testkit::http::Client::new(a.addr);
-    let (resp, _) = within(FAIL_BOUND, "raw GetFunction", raw.send("GET", "/2015-03-31/functions/acked-0", &[], b"")).await;
+    let (resp, _) =
+        within(FAIL_BOUND, "raw GetFunction", raw.send("GET", "/2015-03-31/functions/acked-0", &[], b"")).await;
     let resp = resp.unwrap();
     assert_eq!((resp.status, resp.header("x-amzn-ErrorType")), (500, Some("ServiceException")), "{}", resp.text());
     let body = resp.json();
@@ -283,10 +291,22 @@ async fn database_loss_fails_fast_recovers_and_loses_nothing_acknowledged() {
     eprintln!("  fenced itself after the loss: a within {} ms of polling", fenced_a.as_millis());
     eprintln!("  database down for {} ms", outage.as_millis());
     for (node, t, since_up) in &recover_times {
-        eprintln!("  time to recover, {node}: {} ms (first success {} ms after the database was up)", t.as_millis(), since_up.as_millis());
+        eprintln!(
+            "  time to recover, {node}: {} ms (first success {} ms after the database was up)",
+            t.as_millis(),
+            since_up.as_millis()
+        );
     }
-    eprintln!("  unfenced: a {} ms, b {} ms after polling began; both by {} ms", unfenced[0].as_millis(), unfenced[1].as_millis(), unfenced_after.as_millis());
-    eprintln!("  all {EVENTS} Event invokes accepted before the loss ran by {} ms after the database was up ({runs} runs)", events_done_after.as_millis());
+    eprintln!(
+        "  unfenced: a {} ms, b {} ms after polling began; both by {} ms",
+        unfenced[0].as_millis(),
+        unfenced[1].as_millis(),
+        unfenced_after.as_millis()
+    );
+    eprintln!(
+        "  all {EVENTS} Event invokes accepted before the loss ran by {} ms after the database was up ({runs} runs)",
+        events_done_after.as_millis()
+    );
     eprintln!("  alias move on a seen by b's invocations in {} ms", alias_seen.as_millis());
 
     assert!(a.terminate(), "node a stops cleanly");
