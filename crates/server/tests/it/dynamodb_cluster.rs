@@ -185,3 +185,71 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     bn.stop().await;
     cn.stop().await;
 }
+
+/// `--dynamodb-home` names the home before it runs: the other nodes answer 503 until it does
+/// (never from their own empty files), then forward to it; a node naming another home once one
+/// is claimed refuses to start. Also measures what the hop costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_operator_names_the_home_and_a_conflicting_name_refuses_to_start() {
+    let Some(url) = testkit::postgres::database("dynamodb_home_flag") else { return };
+    let blobs = tempfile::tempdir().unwrap();
+    let (u, b) = (url.clone(), blobs.path().to_owned());
+    let x = TestServer::start_with(move |c| {
+        node_config(c, &u, "x", &b);
+        c.dynamodb_home = Some("y".into());
+    })
+    .await;
+    wait_live(x.addr, &["x"]).await;
+    let r = ddb(x.addr, "ListTables", serde_json::json!({})).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("'y' is not running"), "{}", r.text());
+
+    let (u, b) = (url.clone(), blobs.path().to_owned());
+    let y = TestServer::start_with(move |c| node_config(c, &u, "y", &b)).await;
+    wait_live(x.addr, &["x", "y"]).await;
+    let table = serde_json::json!({"TableName":"tab","BillingMode":"PAY_PER_REQUEST",
+        "KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+        "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}]});
+    let r = ddb(x.addr, "CreateTable", table).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = ddb(x.addr, "PutItem", serde_json::json!({"TableName":"tab","Item":{"k":{"S":"a"}}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let file = "dynamodb/000000000000-us-east-1.db";
+    assert!(y.data_dir().join(file).exists() && !x.data_dir().join(file).exists());
+
+    // What the hop costs: GetItem at the home, and through the other node.
+    let get = serde_json::json!({"TableName":"tab","Key":{"k":{"S":"a"}}});
+    let median = |addr| {
+        let get = get.clone();
+        async move {
+            let mut times = Vec::new();
+            for _ in 0..50 {
+                let t = Instant::now();
+                let r = ddb(addr, "GetItem", get.clone()).await;
+                assert_eq!(r.status, 200, "{}", r.text());
+                times.push(t.elapsed());
+            }
+            times.sort();
+            times[times.len() / 2]
+        }
+    };
+    let (direct, forwarded) = (median(y.addr).await, median(x.addr).await);
+    println!(
+        "GetItem median: {} µs at the home, {} µs through another node (hop {} µs; debug build, new connection per request)",
+        direct.as_micros(),
+        forwarded.as_micros(),
+        forwarded.as_micros() as i128 - direct.as_micros() as i128
+    );
+
+    // A third node naming another home refuses to start, and says which is the home.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = server::Config::new(dir.path().to_owned());
+    config.init_program = Some(testkit::versa_binary());
+    node_config(&mut config, &url, "z", blobs.path());
+    config.dynamodb_home = Some("z".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = server::run(config, listener, std::future::pending()).await.expect_err("a conflicting home started");
+    assert!(err.to_string().contains("the DynamoDB home is already 'y'"), "{err:#}");
+    x.stop().await;
+    y.stop().await;
+}
