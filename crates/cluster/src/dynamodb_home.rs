@@ -215,3 +215,30 @@ impl dynamodb::Home for Cluster {
         Some(Box::pin(fut))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_string_binds_every_field_and_the_body() {
+        let call = || Call {
+            time_ms: 42,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            target: "DynamoDB_20120810.PutItem".into(),
+        };
+        let base = call().canonical("sha");
+        assert!(base.starts_with(&format!("POST\n{INTERNAL_DYNAMODB_PATH}\n42\n")), "{base}");
+        let changed = [
+            Call { time_ms: 43, ..call() },
+            Call { account: "123456789013".into(), ..call() },
+            Call { region: "eu-west-1".into(), ..call() },
+            Call { target: "DynamoDB_20120810.DeleteItem".into(), ..call() },
+        ];
+        for c in changed {
+            assert_ne!(c.canonical("sha"), base);
+        }
+        assert_ne!(call().canonical("other"), base);
+    }
+}

@@ -350,6 +350,31 @@ mod tests {
         (r.status, serde_json::from_str(&r.body).unwrap())
     }
 
+    /// A home elsewhere that cannot be reached.
+    struct Away;
+
+    impl Home for Away {
+        fn forward(&self, _: &str, _: &str, _: Option<&str>, _: &[u8]) -> Option<BoxFuture<Response>> {
+            Some(Box::pin(async { Response::unavailable("away") }))
+        }
+    }
+
+    #[tokio::test]
+    async fn with_the_home_elsewhere_nothing_is_served_from_local_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        db.set_home(Arc::new(Away));
+        let (s, v) = call(&db, "ListTables", json!({})).await;
+        assert_eq!((s, v["__type"].as_str()), (503, Some(SERVICE_UNAVAILABLE)), "{v}");
+        let streams = db.stream_client("123456789012", "eu-west-1");
+        let e = streams.describe_stream("arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/x").await.unwrap_err();
+        assert_eq!(e.code, "ServiceUnavailable");
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no database was created here");
+        // The home's side serves its own files.
+        let r = db.handle_here("123456789012", "eu-west-1", Some("DynamoDB_20120810.ListTables"), b"{}").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
     #[tokio::test]
     async fn arns_name_the_caller_and_the_stream_client_reads_records() {
         let dir = tempfile::tempdir().unwrap();

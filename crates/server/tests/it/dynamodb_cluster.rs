@@ -101,6 +101,7 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     let (b_addr, c_addr) = (bn.addr, cn.addr);
     for addr in [a.addr, b_addr, c_addr] {
         wait_live(addr, &["a", "b", "c"]).await;
+        assert_eq!(health(addr).await["node"]["dynamodbHome"], "a");
     }
 
     let out = crate::support::boto3_script(
