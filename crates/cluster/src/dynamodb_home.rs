@@ -83,7 +83,13 @@ impl Cluster {
     }
 
     /// Sends one request to the home and returns its answer unchanged.
-    async fn forward_dynamodb(self, account: String, region: String, target: Option<String>, body: Bytes) -> dynamodb::Response {
+    async fn forward_dynamodb(
+        self,
+        account: String,
+        region: String,
+        target: Option<String>,
+        body: Bytes,
+    ) -> dynamodb::Response {
         let home = self.dynamodb_home().to_owned();
         let peers: Vec<_> = self.nodes().iter().filter(|p| p.live && p.name == home).cloned().collect();
         if peers.is_empty() {
@@ -177,8 +183,9 @@ impl Cluster {
             dynamodb::Response::error(413, "com.amazon.coral.service#SerializationException", "Request body too large.")
         })?;
         let call = Call { time_ms: time, account, region, target };
-        let ok = stdx::hex::decode(&signature)
-            .is_some_and(|tag| self.sign_call(&call, &stdx::hex::encode(&Sha256::digest(&body))).verify_slice(&tag).is_ok());
+        let ok = stdx::hex::decode(&signature).is_some_and(|tag| {
+            self.sign_call(&call, &stdx::hex::encode(&Sha256::digest(&body))).verify_slice(&tag).is_ok()
+        });
         if !ok {
             return Err(refused("bad signature on a forwarded DynamoDB request"));
         }

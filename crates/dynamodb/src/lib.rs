@@ -9,7 +9,10 @@
 //! translates those to the caller's account and region on the way out and back on the way in.
 //!
 //! **Boundary:** [`DynamoDb::handle`] is the one entry for both targets; [`StreamClient`] is the
-//! seam a stream poller reads through (in-process here, an HTTP client elsewhere).
+//! seam a stream poller reads through (in-process here, an HTTP client elsewhere). On several
+//! nodes the files live on one node, the home: [`Home`] (set with [`DynamoDb::set_home`],
+//! implemented by `crates/cluster`) takes every request elsewhere, and the home serves it with
+//! [`DynamoDb::handle_here`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

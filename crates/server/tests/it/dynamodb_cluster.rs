@@ -30,7 +30,9 @@ async fn wait_live(addr: std::net::SocketAddr, names: &[&str]) {
         let h = health(addr).await;
         let mut live: Vec<String> = h["nodes"]
             .as_array()
-            .map(|a| a.iter().filter(|n| n["live"] == true).filter_map(|n| n["name"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter().filter(|n| n["live"] == true).filter_map(|n| n["name"].as_str().map(str::to_owned)).collect()
+            })
             .unwrap_or_default();
         live.sort();
         if live == names {
@@ -69,17 +71,7 @@ fn spawn_home(url: &str, dir: &std::path::Path) -> ServerProcess {
     ServerProcess::spawn_with(
         &testkit::versa_binary(),
         dir,
-        &[
-            "--store",
-            url,
-            "--single-node",
-            "--node-id",
-            "a",
-            "--node-heartbeat-ms",
-            &hb,
-            "--node-dead-after-ms",
-            &dead,
-        ],
+        &["--store", url, "--single-node", "--node-id", "a", "--node-heartbeat-ms", &hb, "--node-dead-after-ms", &dead],
     )
 }
 
@@ -104,11 +96,8 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
         assert_eq!(health(addr).await["node"]["dynamodbHome"], "a");
     }
 
-    let out = crate::support::boto3_script(
-        "dynamodb_cluster.py",
-        &[&a.endpoint(), &bn.endpoint(), &cn.endpoint()],
-    )
-    .await;
+    let out =
+        crate::support::boto3_script("dynamodb_cluster.py", &[&a.endpoint(), &bn.endpoint(), &cn.endpoint()]).await;
     assert_eq!(out["conditional"], "ConditionalCheckFailedException", "{out}");
     assert_eq!(out["missing"], "ResourceNotFoundException", "{out}");
     println!("stream record written via C delivered to the function in {} ms", out["delivery_ms"]);
@@ -153,7 +142,8 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
         slowest.as_millis()
     );
     // A stream read and a write are refused alike (the write is not applied anywhere).
-    let r = ddb(c_addr, "PutItem", serde_json::json!({"TableName":"tab","Item":{"pk":{"S":"p"},"sk":{"N":"99"}}})).await;
+    let r =
+        ddb(c_addr, "PutItem", serde_json::json!({"TableName":"tab","Item":{"pk":{"S":"p"},"sk":{"N":"99"}}})).await;
     assert_eq!(r.status, 503, "{}", r.text());
     let r = ddb(b_addr, "ListStreams", serde_json::json!({})).await;
     assert_eq!(r.status, 503, "{}", r.text());
@@ -163,13 +153,18 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     let back = Instant::now();
     wait_live(b_addr, &["a", "b", "c"]).await;
     wait_live(c_addr, &["a", "b", "c"]).await;
-    let r = ddb(c_addr, "Query", serde_json::json!({"TableName":"tab","KeyConditionExpression":"pk = :p",
-        "ExpressionAttributeValues":{":p":{"S":"p"}},"Select":"COUNT"}))
+    let r = ddb(
+        c_addr,
+        "Query",
+        serde_json::json!({"TableName":"tab","KeyConditionExpression":"pk = :p",
+        "ExpressionAttributeValues":{":p":{"S":"p"}},"Select":"COUNT"}),
+    )
     .await;
     assert_eq!((r.status, r.json()["Count"].clone()), (200, serde_json::json!(10)), "{}", r.text());
     let r = ddb(b_addr, "Scan", serde_json::json!({"TableName":"seen","Select":"COUNT"})).await;
     assert_eq!((r.status, r.json()["Count"].clone()), (200, serde_json::json!(5)), "{}", r.text());
-    let r = ddb(b_addr, "PutItem", serde_json::json!({"TableName":"tab","Item":{"pk":{"S":"p"},"sk":{"N":"99"}}})).await;
+    let r =
+        ddb(b_addr, "PutItem", serde_json::json!({"TableName":"tab","Item":{"pk":{"S":"p"},"sk":{"N":"99"}}})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     println!("home restarted: served through B and C {} ms after its start", back.elapsed().as_millis());
     // The mapping resumes on the restarted home: the write via B is delivered.
