@@ -162,7 +162,9 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     .await;
     assert_eq!((r.status, r.json()["Count"].clone()), (200, serde_json::json!(10)), "{}", r.text());
     let r = ddb(b_addr, "Scan", serde_json::json!({"TableName":"seen","Select":"COUNT"})).await;
-    assert_eq!((r.status, r.json()["Count"].clone()), (200, serde_json::json!(5)), "{}", r.text());
+    // Five deliveries before the kill (a batch whose checkpoint the kill cut may come again).
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["Count"].as_u64().unwrap() >= 5, "{}", r.text());
     let r =
         ddb(b_addr, "PutItem", serde_json::json!({"TableName":"tab","Item":{"pk":{"S":"p"},"sk":{"N":"99"}}})).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -170,8 +172,14 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     // The mapping resumes on the restarted home: the write via B is delivered.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let r = ddb(c_addr, "Scan", serde_json::json!({"TableName":"seen","Select":"COUNT"})).await;
-        if r.json()["Count"] == 6 {
+        let r = ddb(
+            c_addr,
+            "Scan",
+            serde_json::json!({"TableName":"seen","FilterExpression":"sk = :s",
+                "ExpressionAttributeValues":{":s":{"N":"99"}},"Select":"COUNT"}),
+        )
+        .await;
+        if r.json()["Count"].as_u64().unwrap_or(0) >= 1 {
             break;
         }
         assert!(Instant::now() < deadline, "the mapping did not resume: {}", r.text());

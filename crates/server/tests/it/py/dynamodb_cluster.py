@@ -71,13 +71,14 @@ recs = streams_c.get_records(ShardIterator=it)["Records"]
 assert [(r["eventName"], r["dynamodb"]["Keys"]["sk"]["N"]) for r in recs] == [("INSERT", str(i)) for i in range(5)], recs
 
 # A stream mapping on an alias, created through B (its stream checked at the home); the
-# function records every record it handles into `seen` through its own node's API.
-CODE = """import boto3
+# function records every delivery it handles into `seen` (a new id each) through its own node's
+# API, so a record delivered twice (e.g. polled by more than the home) would count twice.
+CODE = """import uuid, boto3
 seen = boto3.client("dynamodb")
 def handler(event, context):
     for r in event["Records"]:
         k = r["dynamodb"]["Keys"]
-        seen.put_item(TableName="seen", Item={"id": {"S": r["dynamodb"]["SequenceNumber"]},
+        seen.put_item(TableName="seen", Item={"id": {"S": str(uuid.uuid4())}, "seq": {"S": r["dynamodb"]["SequenceNumber"]},
             "sk": {"N": k["sk"]["N"]}, "name": {"S": r["eventName"]}, "version": {"S": context.function_version}})
     return {}
 """
@@ -111,6 +112,10 @@ while True:
     time.sleep(0.1)
 out["delivery_ms"] = int((time.time() - written) * 1000)
 assert sorted(int(i["sk"]["N"]) for i in items) == list(range(10, 15)), items
+# Polled once, by the home: nothing arrives twice.
+time.sleep(1.5)
+items = ddb_b.scan(TableName="seen", ConsistentRead=True)["Items"]
+assert len(items) == 5, items
 assert all(i["name"]["S"] == "INSERT" and i["version"]["S"] == "1" for i in items), items
 out["stream"] = stream
 out["mapping"] = m["UUID"]
