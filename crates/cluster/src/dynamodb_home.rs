@@ -114,7 +114,20 @@ impl Cluster {
             let Ok(req) = req else {
                 return dynamodb::Response::error(400, dynamodb::INTERNAL_SERVER_ERROR, "unforwardable request");
             };
-            let resp = match tokio::time::timeout(DYNAMODB_FORWARD_TIMEOUT, self.inner.client.request(req)).await {
+            let sent = tokio::time::timeout(DYNAMODB_FORWARD_TIMEOUT, self.inner.client.request(req));
+            // A home that stops (hung, cut off) without refusing connections: its heartbeats
+            // stop, and the wait ends when the others count it dead, not at the timeout.
+            let answer = tokio::select! {
+                a = sent => a,
+                () = self.clone().until_dead(peer.id.clone()) => {
+                    return dynamodb::Response::error(
+                        500,
+                        dynamodb::INTERNAL_SERVER_ERROR,
+                        &format!("Versa: the DynamoDB home node '{home}' stopped while answering; the request may have been applied."),
+                    );
+                }
+            };
+            let resp = match answer {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) if e.is_connect() => {
                     tracing::debug!(node = %peer.name, addr = %peer.addr, error = %e, "the DynamoDB home is unreachable");
@@ -158,6 +171,16 @@ impl Cluster {
             };
         }
         dynamodb::Response::unavailable(&format!("Versa: the DynamoDB home node '{home}' is unreachable."))
+    }
+
+    /// Returns once the node `id` is no longer live in this node's view (checked every heartbeat).
+    async fn until_dead(self, id: String) {
+        loop {
+            tokio::time::sleep(self.inner.options.heartbeat).await;
+            if !self.nodes().iter().any(|p| p.id == id && p.live) {
+                return;
+            }
+        }
     }
 
     /// The home's side of [`INTERNAL_DYNAMODB_PATH`]: checks the signature and that this node

@@ -4,8 +4,9 @@
 //! Proves: a table created on the home is there through B and C (put via B, get and query via
 //! C, its stream read via C); a stream mapping on an alias created via B delivers the records of
 //! items written via C; a forwarded answer is the home's (`x-amzn-RequestId`, `x-amz-crc32`);
-//! with the home killed, B and C answer DynamoDB's 503 `ServiceUnavailable` within
-//! [`UNAVAILABLE_BOUND`] (never an empty table); restarted on its data dir, everything is back.
+//! a hung home (SIGSTOP) costs a request at most the dead interval; with the home killed, B and
+//! C answer DynamoDB's 503 `ServiceUnavailable` within [`UNAVAILABLE_BOUND`] (never an empty
+//! table); restarted on its data dir, everything is back.
 
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,34 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     let crc: u32 = r.header("x-amz-crc32").expect("x-amz-crc32").parse().unwrap();
     assert_eq!(crc, crc32fast::hash(&r.body));
     assert!(r.header("x-amzn-requestid").is_some_and(|id| !id.is_empty()));
+
+    // The home hangs (SIGSTOP: connections are accepted, nothing answers): a request via B
+    // ends when B counts the home dead (its heartbeats stopped), not at the forward timeout.
+    a.signal("STOP");
+    let stopped = Instant::now();
+    let get = serde_json::json!({"TableName":"tab","Key":{"pk":{"S":"p"},"sk":{"N":"3"}}});
+    let r = ddb(b_addr, "GetItem", get.clone()).await;
+    let hung = stopped.elapsed();
+    a.signal("CONT");
+    assert!(matches!(r.status, 500 | 503), "{} {}", r.status, r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("'a'"), "{}", r.text());
+    assert!(hung < Duration::from_millis(DEAD_AFTER_MS) + UNAVAILABLE_BOUND, "a hung home held a request {hung:?}");
+    println!(
+        "home hung (SIGSTOP): a GetItem via B answered {} after {} ms (dead interval {DEAD_AFTER_MS} ms)",
+        r.status,
+        hung.as_millis()
+    );
+    // Resumed, it serves again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = ddb(b_addr, "GetItem", get.clone()).await;
+        if r.status == 200 {
+            assert_eq!(r.json()["Item"]["v"]["S"], "v3", "{}", r.text());
+            break;
+        }
+        assert!(Instant::now() < deadline, "the resumed home never answered: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The home is killed: B and C answer 503 ServiceUnavailable at once (refused connection),
     // and after the dead interval (no live home) too; never an empty table.
