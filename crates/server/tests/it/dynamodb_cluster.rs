@@ -176,6 +176,17 @@ async fn one_home_serves_every_node_and_its_loss_is_a_clear_503() {
     assert_eq!(r.status, 503, "{}", r.text());
     let r = ddb(b_addr, "ListStreams", serde_json::json!({})).await;
     assert_eq!(r.status, 503, "{}", r.text());
+    // A mapping of a stream the home would hold: ServiceException, not "Stream not found".
+    let err = testkit::lambda_client(&cn.endpoint(), "test", "us-east-1")
+        .create_event_source_mapping()
+        .function_name("fn:prod")
+        .event_source_arn(out["stream"].as_str().unwrap())
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::Latest)
+        .send()
+        .await
+        .expect_err("a mapping created without its stream");
+    let err = err.into_service_error();
+    assert!(err.is_service_exception(), "{err:?}");
 
     // Restarted on its data dir (a new address): everything is back, through B and C.
     let a = spawn_home(&url, a_dir.path());
