@@ -112,7 +112,11 @@ impl Cluster {
                 .header("x-amz-target", &call.target)
                 .body(Body::from(body.clone()));
             let Ok(req) = req else {
-                return dynamodb::Response::error(400, dynamodb::INTERNAL_SERVER_ERROR, "unforwardable request");
+                return dynamodb::Response::error(
+                    500,
+                    dynamodb::INTERNAL_SERVER_ERROR,
+                    "Versa: cannot build the forwarded request.",
+                );
             };
             let sent = tokio::time::timeout(DYNAMODB_FORWARD_TIMEOUT, self.inner.client.request(req));
             // A home that stops (hung, cut off) without refusing connections: its heartbeats
