@@ -21,6 +21,7 @@ mod db_loss;
 mod deploy;
 mod deploy_bounds;
 mod deploy_cli;
+mod deploy_nodes;
 mod durability;
 mod dynamodb;
 mod dynamodb_cluster;
