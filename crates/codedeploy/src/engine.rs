@@ -33,6 +33,8 @@ pub const ALIAS_MISMATCH: &str =
 const FOLLOWER_TICK: Duration = Duration::from_secs(1);
 /// Longest sleep of the scheduler with nothing due.
 const IDLE_SLEEP: Duration = Duration::from_secs(60);
+/// The same with several nodes (the API call may land on a node that does not run the engine).
+const SHARED_IDLE_SLEEP: Duration = Duration::from_secs(1);
 /// Poll interval while any deployment is active (alarms are also checked on every tick).
 const ACTIVE_TICK: Duration = Duration::from_secs(1);
 
@@ -331,6 +333,9 @@ impl crate::CodeDeploy {
                 let now = stdx::time::now_ms();
                 let sleep = match next {
                     Some(due) => Duration::from_millis(u64::try_from(due - now).unwrap_or(0)).min(ACTIVE_TICK),
+                    // Several nodes: a deployment created on another node pokes that node,
+                    // not this one, so the engine looks at the store again soon.
+                    None if this.inner.duties.get().is_some() => SHARED_IDLE_SLEEP,
                     None => IDLE_SLEEP,
                 };
                 tokio::select! {

@@ -136,8 +136,12 @@ async fn codedeploy_calls_on_either_node_are_serialised_by_the_store() {
         loop {
             let alias = lambda.get_alias().function_name("f").name("live").send().await.unwrap();
             let weights = alias.routing_config().and_then(|r| r.additional_version_weights()).map_or(0, |w| w.len());
-            let (_, listed) = cd(leader, "ListDeployments", json!({"applicationName": "app", "deploymentGroupName": "g",
-                "includeOnlyStatuses": ["Created", "Queued", "InProgress"]}))
+            let (_, listed) = cd(
+                leader,
+                "ListDeployments",
+                json!({"applicationName": "app", "deploymentGroupName": "g",
+                "includeOnlyStatuses": ["Created", "Queued", "InProgress"]}),
+            )
             .await;
             let active = listed["deployments"].as_array().map_or(0, Vec::len);
             if alias.function_version() == Some("1") && weights == 0 && active == 0 {
