@@ -21,6 +21,7 @@
 //!   is never sent again.
 
 pub mod hrw;
+pub mod provisioned;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -337,6 +338,7 @@ impl Cluster {
                 }
             }));
         }
+        tasks.extend(self.start_provisioned(control.clone(), engine.clone()));
         let store = self.inner.store.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -523,7 +525,7 @@ impl Cluster {
             log_tail: fields.log_tail,
         };
         self.inner.served.fetch_add(1, Ordering::Relaxed);
-        match engine.invoke_here(target, request).await {
+        match engine.invoke_forwarded(target, request).await {
             Ok(r) => {
                 let mut resp = http::Response::new(Body::from(r.payload));
                 let h = resp.headers_mut();
@@ -710,6 +712,14 @@ impl Placement for Cluster {
 
     fn may_claim(&self) -> bool {
         !self.fenced()
+    }
+
+    fn node_id(&self) -> Option<&str> {
+        Some(&self.inner.id)
+    }
+
+    fn live_nodes(&self) -> usize {
+        self.nodes().iter().filter(|p| p.live).count().max(1)
     }
 }
 
