@@ -444,8 +444,6 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
     }
 }
 
-/// This node in health: its name and id (a new id per start), whether it is fenced, and what it
-/// forwarded and served for others.
 /// A provisioned config's status: this engine's alone, or every node's share with a cluster.
 async fn provisioned_status(
     state: &ApiState,
@@ -457,6 +455,8 @@ async fn provisioned_status(
     }
 }
 
+/// This node in health: its name and id (a new id per start), whether it is fenced, what it
+/// forwarded and served for others, and its ready provisioned environments.
 fn node_summary(state: &ApiState) -> serde_json::Value {
     match &state.cluster {
         None => serde_json::json!({"name": "local", "clustered": false}),
@@ -471,6 +471,7 @@ fn node_summary(state: &ApiState) -> serde_json::Value {
                 "servedForOthers": n.served,
                 "busyRefusals": n.busy,
                 "unreachable": n.unreachable,
+                "provisionedReady": state.engine.provisioned_held().iter().map(|h| h.ready).sum::<u32>(),
             })
         }
     }

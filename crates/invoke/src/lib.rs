@@ -33,6 +33,7 @@ use model::scope::Scope;
 use runtime_api::{Invocation, Outcome};
 use sandbox::{Capabilities, Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
+pub use crate::coldcap::{COLD_STARTS_PER_VERSION, FORWARDED_START_WAIT};
 use crate::env::{Env, Exit, Ran, Started};
 use crate::logs::Sink;
 use crate::runtimes::{Language, Launch, RuntimeTable};
