@@ -372,7 +372,7 @@ async fn an_sqs_mapping_is_polled_by_its_owner_and_taken_over_when_it_dies() {
     let attrs = sqs(a.addr, "GetQueueAttributes", serde_json::json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}))
         .await;
     let arn = attrs["Attributes"]["QueueArn"].as_str().unwrap().to_owned();
-    create(a.addr, "worker", zip("w"), 10).await;
+    create(a.addr, "worker", zip("w"), 2).await;
     let l = lambda(a.addr);
     let v = l.publish_version().function_name("worker").send().await.unwrap();
     l.create_alias()
