@@ -229,9 +229,8 @@ impl Cluster {
         let function = view.function_id;
         let rows = self.inner.store.read(move |tx| tx.provisioned_allocations(function)).await.ok()?;
         let live = self.live_peers();
-        let current = |a: &&ProvisionedAllocation| {
-            a.qualifier == view.config.qualifier && live.iter().any(|p| p.id == a.node_id)
-        };
+        let current =
+            |a: &&ProvisionedAllocation| a.qualifier == view.config.qualifier && live.iter().any(|p| p.id == a.node_id);
         let requested = view.config.requested;
         let mut planned = 0u32;
         let mut ready = 0u32;

@@ -59,7 +59,11 @@ pub(crate) fn of_node(conn: &Connection, node_id: &str) -> Result<Vec<Provisione
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
 }
 
-pub(crate) fn plan(conn: &Connection, function: FunctionId, shares: &[(String, String, u32)]) -> Result<bool, StoreError> {
+pub(crate) fn plan(
+    conn: &Connection,
+    function: FunctionId,
+    shares: &[(String, String, u32)],
+) -> Result<bool, StoreError> {
     let before = of_function(conn, function)?;
     if !crate::allocation_differs(&before, shares) {
         return Ok(false);

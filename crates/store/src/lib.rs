@@ -100,9 +100,7 @@ pub struct ProvisionedAllocation {
 /// Whether stored allocations differ from the planned `(qualifier, node, count)` shares.
 pub(crate) fn allocation_differs(before: &[ProvisionedAllocation], shares: &[(String, String, u32)]) -> bool {
     before.len() != shares.len()
-        || shares.iter().any(|(q, n, c)| {
-            !before.iter().any(|a| &a.qualifier == q && &a.node_id == n && a.count == *c)
-        })
+        || shares.iter().any(|(q, n, c)| !before.iter().any(|a| &a.qualifier == q && &a.node_id == n && a.count == *c))
 }
 
 /// A node as stored, with its liveness judged by the database's clock.

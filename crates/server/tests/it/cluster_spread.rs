@@ -358,7 +358,17 @@ async fn an_sqs_mapping_is_polled_by_its_owner_and_taken_over_when_it_dies() {
     let cp = ServerProcess::spawn_with(
         &testkit::versa_binary(),
         c_dir.path(),
-        &["--store", &url, "--single-node", "--node-id", "c", "--node-heartbeat-ms", &hb, "--node-dead-after-ms", &dead],
+        &[
+            "--store",
+            &url,
+            "--single-node",
+            "--node-id",
+            "c",
+            "--node-heartbeat-ms",
+            &hb,
+            "--node-dead-after-ms",
+            &dead,
+        ],
     );
     for addr in [a.addr, cp.addr] {
         wait_live(addr, 2).await;
@@ -366,22 +376,18 @@ async fn an_sqs_mapping_is_polled_by_its_owner_and_taken_over_when_it_dies() {
     let a_id = health(a.addr).await["node"]["id"].as_str().unwrap().to_owned();
     let c_id = health(cp.addr).await["node"]["id"].as_str().unwrap().to_owned();
 
-    let q = sqs(a.addr, "CreateQueue", serde_json::json!({"QueueName": "work", "Attributes": {"VisibilityTimeout": "2"}}))
-        .await;
+    let q =
+        sqs(a.addr, "CreateQueue", serde_json::json!({"QueueName": "work", "Attributes": {"VisibilityTimeout": "2"}}))
+            .await;
     let queue_url = q["QueueUrl"].as_str().unwrap().to_owned();
-    let attrs = sqs(a.addr, "GetQueueAttributes", serde_json::json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}))
-        .await;
+    let attrs =
+        sqs(a.addr, "GetQueueAttributes", serde_json::json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}))
+            .await;
     let arn = attrs["Attributes"]["QueueArn"].as_str().unwrap().to_owned();
     create(a.addr, "worker", zip("w"), 2).await;
     let l = lambda(a.addr);
     let v = l.publish_version().function_name("worker").send().await.unwrap();
-    l.create_alias()
-        .function_name("worker")
-        .name("live")
-        .function_version(v.version().unwrap())
-        .send()
-        .await
-        .unwrap();
+    l.create_alias().function_name("worker").name("live").function_version(v.version().unwrap()).send().await.unwrap();
     // A mapping owned by C (the HRW owner of its UUID), so that killing C moves it.
     let live = [a_id.clone(), c_id.clone()];
     let uuid = loop {

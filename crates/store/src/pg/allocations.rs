@@ -45,7 +45,9 @@ pub(super) fn of_function(
 ) -> Result<Vec<ProvisionedAllocation>, StoreError> {
     let rows = t
         .query(
-            &format!("SELECT {COLUMNS} FROM provisioned_allocations WHERE function_id = $1 ORDER BY qualifier, node_id"),
+            &format!(
+                "SELECT {COLUMNS} FROM provisioned_allocations WHERE function_id = $1 ORDER BY qualifier, node_id"
+            ),
             &[&function.0],
         )
         .map_err(pg_err)?;
@@ -55,7 +57,9 @@ pub(super) fn of_function(
 pub(super) fn of_node(t: &mut Transaction<'_>, node_id: &str) -> Result<Vec<ProvisionedAllocation>, StoreError> {
     let rows = t
         .query(
-            &format!("SELECT {COLUMNS} FROM provisioned_allocations WHERE node_id = $1 ORDER BY function_id, qualifier"),
+            &format!(
+                "SELECT {COLUMNS} FROM provisioned_allocations WHERE node_id = $1 ORDER BY function_id, qualifier"
+            ),
             &[&node_id],
         )
         .map_err(pg_err)?;
