@@ -454,3 +454,47 @@ async fn an_sqs_mapping_is_polled_by_its_owner_and_taken_over_when_it_dies() {
         killed.elapsed().as_millis()
     );
 }
+
+/// A version whose init takes 2 s, invoked 6 times at once through the node that does not own
+/// it: the owner starts 2 (the cap), answers the other forwards busy after waiting 1 s, and the
+/// sender runs them itself: 2 on the owner, 4 on the sender (without the cap, all 6 would cold
+/// start on the owner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forwarded_invocations_past_the_cold_start_cap_spill() {
+    let Some(url) = testkit::postgres::database("cluster_spread_cold_cap") else { return };
+    let blobs = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let (u, b) = (url.clone(), blobs.path().to_owned());
+        nodes.push(TestServer::start_with(move |c| node_config(c, &u, name, &b)).await);
+    }
+    for n in &nodes {
+        wait_live(n.addr, 2).await;
+    }
+    const SLOW_INIT: &[u8] = b"import time\ntime.sleep(2)\n\ndef handler(event, context):\n    return 'done'\n";
+    create(nodes[0].addr, "slowinit", testkit::zip::files(&[("index.py", SLOW_INIT)]), 30).await;
+    let fid: i64 = psql(&url, "SELECT id FROM functions WHERE name = 'slowinit'").parse().unwrap();
+    lambda(nodes[0].addr).publish_version().function_name("slowinit").send().await.unwrap();
+    let mut ids = Vec::new();
+    for n in &nodes {
+        ids.push(health(n.addr).await["node"]["id"].as_str().unwrap().to_owned());
+    }
+    // Version 1's owner, as every node computes it; the other node sends.
+    let key = cluster::hrw::Key { function_id: fid, version: 1, revision: 0 };
+    let owner = cluster::hrw::ranked(ids.iter().map(String::as_str), &key, 1)[0];
+    let sender = nodes[1 - owner].addr;
+    let owner_name = ["a", "b"][owner];
+    let mut calls = Vec::new();
+    for _ in 0..6 {
+        calls.push(tokio::spawn(async move { call(sender, "slowinit:1", "{}").await }));
+    }
+    let mut per_node: BTreeMap<String, u32> = BTreeMap::new();
+    for c in calls {
+        let (s, node, body) = c.await.unwrap();
+        assert_eq!(s, 200, "{body}");
+        *per_node.entry(node).or_default() += 1;
+    }
+    println!("6 concurrent first invokes (2 s init) sent to the non-owner (owner {owner_name}): {per_node:?}");
+    assert_eq!(per_node.get(owner_name), Some(&2), "the owner started only its cap of 2: {per_node:?}");
+    assert_eq!(per_node.values().sum::<u32>(), 6);
+}
