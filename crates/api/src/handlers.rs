@@ -456,7 +456,8 @@ async fn provisioned_status(
 }
 
 /// This node in health: its name and id (a new id per start), whether it is fenced, what it
-/// forwarded and served for others, and its ready provisioned environments.
+/// forwarded and served for others, which node is the DynamoDB home, and its ready
+/// provisioned environments.
 fn node_summary(state: &ApiState) -> serde_json::Value {
     match &state.cluster {
         None => serde_json::json!({"name": "local", "clustered": false}),
@@ -471,6 +472,7 @@ fn node_summary(state: &ApiState) -> serde_json::Value {
                 "servedForOthers": n.served,
                 "busyRefusals": n.busy,
                 "unreachable": n.unreachable,
+                "dynamodbHome": c.dynamodb_home(),
                 "provisionedReady": state.engine.provisioned_held().iter().map(|h| h.ready).sum::<u32>(),
             })
         }
