@@ -3,48 +3,165 @@
 Speaks the Lambda Runtime API (2018-06-01) at $AWS_LAMBDA_RUNTIME_API and calls the
 function's `handler(event, context)` for each invocation, the way AWS's Python runtime does.
 Standard library only.
+
+It starts fast, since it is most of a cold start: it imports only modules the interpreter has
+built in (no `http.client`, which pulls in `email` and `ssl`; no `json`, `re` or `enum`: the
+JSON codec is `_json`'s C scanner and encoder, configured as `json.loads`/`json.dumps` do),
+imports `traceback` only for an error, and configures `logging` the moment the function
+imports it (a `sys.meta_path` hook) instead of importing it for every function.
 """
 
-import http.client
-import importlib
-import json
-import logging
+import _socket
 import os
-import socket
 import sys
 import time
-import traceback
 
 BASE = "/2018-06-01/runtime"
 ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
+# Largest response head from the Runtime API.
+HEAD_MAX = 64 * 1024
 
 
-class _Connection(http.client.HTTPConnection):
-    def connect(self):
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+# -- JSON, as `json.loads` and `json.dumps` with their defaults produce and accept ----------------
+
+try:
+    import _json
+
+    class _DecodeContext:
+        strict = True
+        object_hook = None
+        object_pairs_hook = None
+        parse_float = float
+        parse_int = int
+        parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+        memo = {}
+
+    _scan = _json.make_scanner(_DecodeContext())
+
+    def _default(o):
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+    def json_loads(text):
+        if isinstance(text, (bytes, bytearray)):
+            text = text.decode("utf-8")
+        start = len(text) - len(text.lstrip(" \t\n\r"))
+        try:
+            value, end = _scan(text, start)
+        except StopIteration as e:
+            raise ValueError("Expecting value: char {}".format(e.value)) from None
+        if text[end:].strip(" \t\n\r"):
+            raise ValueError("Extra data: char {}".format(end))
+        return value
+
+    def json_dumps(value):
+        if isinstance(value, str):
+            return _json.encode_basestring_ascii(value)
+        # A new encoder per call, with its own circular-reference markers (as json.dumps).
+        encode = _json.make_encoder({}, _default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+        return "".join(encode(value, 0))
+
+    json_loads("[1]") == [1] and json_dumps({"a": [1.5, None]}) == '{"a": [1.5, null]}' or 1 / 0
+except Exception:  # an interpreter whose _json differs: the json module, then
+    import json
+
+    json_loads, json_dumps = json.loads, json.dumps
+
+
+# -- The Runtime API over one keep-alive connection ------------------------------------------------
 
 
 class RuntimeApi:
     def __init__(self, address):
         host, _, port = address.rpartition(":")
-        self._host, self._port = host, int(port)
-        self._conn = _Connection(self._host, self._port)
+        self._address = (host, int(port))
+        self._sock = None
+        self._buf = b""
+
+    def _connect(self):
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        sock.connect(self._address)
+        self._sock, self._buf = sock, b""
+
+    def _close(self):
+        if self._sock is not None:
+            self._sock.close()
+        self._sock, self._buf = None, b""
+
+    def _fill(self):
+        data = self._sock.recv(65536)
+        if not data:
+            raise ConnectionError("the Runtime API closed the connection")
+        self._buf += data
+
+    def _read(self, n):
+        while len(self._buf) < n:
+            self._fill()
+        data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+    def _line(self):
+        while True:
+            i = self._buf.find(b"\r\n")
+            if i >= 0:
+                line, self._buf = self._buf[:i], self._buf[i + 2 :]
+                return line
+            if len(self._buf) > HEAD_MAX:
+                raise ConnectionError("response head too long")
+            self._fill()
+
+    def _exchange(self, method, path, body, headers):
+        if self._sock is None:
+            self._connect()
+        head = "{} {}{} HTTP/1.1\r\nHost: {}:{}\r\n".format(method, BASE, path, *self._address)
+        for k, v in headers.items():
+            head += "{}: {}\r\n".format(k, v)
+        body = body or b""
+        if method != "GET" or body:
+            head += "Content-Length: {}\r\n".format(len(body))
+        self._sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        status_line = self._line()
+        try:
+            status = int(status_line.split(None, 2)[1])
+        except (IndexError, ValueError):
+            raise ConnectionError("bad status line {!r}".format(status_line[:100])) from None
+        got = {}
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            got[name.strip().lower()] = value.strip()
+        if "chunked" in got.get("transfer-encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    while self._line():
+                        pass
+                    break
+                parts.append(self._read(size))
+                self._line()
+            data = b"".join(parts)
+        else:
+            data = self._read(int(got.get("content-length", "0")))
+        if got.get("connection", "").lower() == "close":
+            self._close()
+        return status, got, data
 
     def request(self, method, path, body=None, headers=None):
+        """(status, headers with lower-case names, body); reconnects once."""
         for attempt in (0, 1):
             try:
-                self._conn.request(method, BASE + path, body=body, headers=headers or {})
-                response = self._conn.getresponse()
-                return response.status, response.headers, response.read()
-            except (http.client.HTTPException, OSError):
-                self._conn.close()
-                self._conn = _Connection(self._host, self._port)
+                return self._exchange(method, path, body, headers or {})
+            except (OSError, ValueError):
+                self._close()
                 if attempt:
                     raise
 
     def post_error(self, path, error):
-        body = json.dumps(error).encode()
+        body = json_dumps(error).encode()
         headers = {
             "Content-Type": ERROR_CONTENT_TYPE,
             "Lambda-Runtime-Function-Error-Type": error.get("errorType", "Unhandled"),
@@ -103,15 +220,18 @@ class LambdaContext:
         )
 
 
-class _RequestIdFilter(logging.Filter):
-    request_id = ""
+# -- logging, configured when the function imports it ----------------------------------------------
 
-    def filter(self, record):
-        record.aws_request_id = _RequestIdFilter.request_id
-        return True
+# The request being handled, for the `aws_request_id` of log records.
+_request_id = ""
 
 
-def _setup_logging():
+def _setup_logging(logging):
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _request_id
+            return True
+
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         logging.Formatter(
@@ -120,17 +240,62 @@ def _setup_logging():
         )
     )
     handler.formatter.converter = time.gmtime
-    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
+
+
+class _LoggingHook:
+    """A `sys.meta_path` finder that finds nothing itself: when `logging` is first imported, it
+    lets the other finders find it and configures it right after it has run."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "logging":
+            return None
+        if cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find else None
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        def exec_and_configure(module):
+            exec_module(module)
+            _setup_logging(module)
+
+        loader.exec_module = exec_and_configure
+        return spec
+
+
+def _configure_logging_on_import():
+    if "logging" in sys.modules:
+        _setup_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, _LoggingHook)
+
+
+# -- errors ----------------------------------------------------------------------------------------
 
 
 def _error(error_type, message, tb=None, request_id=None):
     error = {"errorMessage": message, "errorType": error_type}
     if request_id is not None:
         error["requestId"] = request_id
-    error["stackTrace"] = traceback.format_list(traceback.extract_tb(tb)) if tb is not None else []
+    if tb is not None:
+        import traceback
+
+        error["stackTrace"] = traceback.format_list(traceback.extract_tb(tb))
+    else:
+        error["stackTrace"] = []
     return error
 
 
@@ -149,7 +314,8 @@ def _load_handler(spec):
         return None, _error("Runtime.MalformedHandlerName", "Bad handler '{}': {}".format(spec, e))
     module_name = module_name.replace("/", ".")
     try:
-        module = importlib.import_module(module_name)
+        __import__(module_name)
+        module = sys.modules[module_name]
     except SyntaxError as e:
         return None, _error("Runtime.UserCodeSyntaxError", "Syntax error in module '{}': {}".format(module_name, e))
     except ImportError as e:
@@ -185,12 +351,13 @@ def _set_module_path(task_root, opt_root, sdk):
 
 
 def main():
+    global _request_id
     api = RuntimeApi(os.environ["AWS_LAMBDA_RUNTIME_API"])
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     _set_module_path(task_root, _option("--opt", "/opt"), _option("--sdk"))
     # The function sees the argv Lambda's runtime has.
     del sys.argv[1:]
-    _setup_logging()
+    _configure_logging_on_import()
     handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
     if init_error is not None:
         init_error["requestId"] = ""
@@ -203,24 +370,24 @@ def main():
         if status != 200:
             print("runtime: /next answered {}: {!r}".format(status, body[:200]), file=sys.stderr, flush=True)
             sys.exit(1)
-        request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
-        _RequestIdFilter.request_id = request_id
-        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        request_id = headers.get("lambda-runtime-aws-request-id", "")
+        _request_id = request_id
+        trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
-        client_context = headers.get("Lambda-Runtime-Client-Context")
-        identity = headers.get("Lambda-Runtime-Cognito-Identity")
-        context = LambdaContext(
-            request_id,
-            int(headers.get("Lambda-Runtime-Deadline-Ms", "0")),
-            headers.get("Lambda-Runtime-Invoked-Function-Arn"),
-            json.loads(client_context) if client_context else None,
-            json.loads(identity) if identity else None,
-        )
+        client_context = headers.get("lambda-runtime-client-context")
+        identity = headers.get("lambda-runtime-cognito-identity")
         try:
-            event = json.loads(body) if body else {}
+            context = LambdaContext(
+                request_id,
+                int(headers.get("lambda-runtime-deadline-ms", "0")),
+                headers.get("lambda-runtime-invoked-function-arn"),
+                json_loads(client_context) if client_context else None,
+                json_loads(identity) if identity else None,
+            )
+            event = json_loads(body) if body else {}
         except ValueError as e:
             error = _error("Runtime.UnmarshalError", "Unable to unmarshal input: {}".format(e), request_id=request_id)
             _log_error(error)
@@ -235,8 +402,8 @@ def main():
             api.post_error("/invocation/{}/error".format(request_id), error)
             continue
         try:
-            payload = json.dumps(result).encode()
-        except (TypeError, ValueError) as e:
+            payload = json_dumps(result).encode()
+        except (TypeError, ValueError, OverflowError) as e:
             error = _error("Runtime.MarshalError", "Unable to marshal response: {}".format(e), request_id=request_id)
             _log_error(error)
             api.post_error("/invocation/{}/error".format(request_id), error)

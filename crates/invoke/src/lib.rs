@@ -450,7 +450,7 @@ impl Engine {
         }
         let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
         while shells.len() < PRESTARTED_SHELLS {
-            match sandbox::Shell::spawn(&self.caps) {
+            match sandbox::Shell::spawn(&self.caps, &self.config.run_dir) {
                 Ok(s) => shells.push(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start a sandbox shell");
@@ -472,7 +472,7 @@ impl Engine {
         });
         match taken {
             Some(s) => Ok(s),
-            None => sandbox::Shell::spawn(&self.caps),
+            None => sandbox::Shell::spawn(&self.caps, &self.config.run_dir),
         }
     }
 
@@ -877,9 +877,6 @@ impl Engine {
         let code = self.unpacked(target.record.code.sha256).await?;
         let opt = self.opt_dir(&target.record.config.layers).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let dir = self.config.run_dir.join(format!("e{id}"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| InvokeError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let stream = log_stream_name(&target.version);
         let group = target
             .record
@@ -1022,7 +1019,8 @@ impl Engine {
             args,
             env: env_vars,
             workdir: task_root,
-            root_dir: dir.join("root"),
+            // The shell's own, where it has built the shared part of the root ahead.
+            root_dir: PathBuf::new(),
             mounts,
             listeners,
             limits: Limits { open_files: OPEN_FILES_MAX, processes: PROCESSES_MAX },

@@ -2,8 +2,10 @@
 //! mount, network, IPC, UTS and cgroup namespaces are already new (the spawner unshared them
 //! before `exec`), and whose children land in a new PID namespace.
 //!
-//! Steps: join the cgroup; make mounts private; build the new root on a tmpfs (read-only binds
-//! of `/usr`, the code and the runtime, a private `/tmp`, a minimal `/dev` and `/etc`); open the
+//! Steps: join the cgroup; make mounts private and build the part of the new root every
+//! function shares on a tmpfs (read-only binds of `/usr`, a minimal `/dev` and `/etc`) — a
+//! pre-started shell has done all this before it waits for its spec —; then add the
+//! function's part (read-only binds of the code, layers and runtime, a private `/tmp`); open the
 //! listeners in the new network namespace and send them to the server over fd 3; fork pid 1 of
 //! the new PID namespace, which mounts `/proc`, pivots into the root and forks the runtime; the
 //! runtime drops to the unprivileged user with no new privileges and its rlimits, restricts
@@ -64,6 +66,12 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 /// The environment variable naming the `cgroup.procs` files (`:`-separated) the init joins
 /// first, before it waits for its spec.
 pub(crate) const CGROUPS_ENV: &str = "VERSA_SANDBOX_CGROUPS";
+/// The environment variable naming the directory the init builds the sandbox's root on while
+/// it waits for its spec (namespaces only): the part of the root every function shares, so a
+/// cold start only adds the function's own mounts.
+pub(crate) const ROOT_ENV: &str = "VERSA_SANDBOX_ROOT";
+/// Set (to `1`) when the init's network namespace is new: it brings loopback up ahead too.
+pub(crate) const LOOPBACK_ENV: &str = "VERSA_SANDBOX_LOOPBACK";
 /// The environment variable listing (`,`-separated) the confinements the init applies to the
 /// runtime: [`SECCOMP`], [`LANDLOCK`].
 pub(crate) const CONFINE_ENV: &str = "VERSA_SANDBOX_CONFINE";
@@ -96,8 +104,9 @@ pub fn main() -> ! {
     hide_the_host_path();
     let code = match join_cgroups()
         .and_then(|()| Confinement::from_env())
-        .and_then(|confinement| Ok((read_spec()?, confinement)))
-        .and_then(|(spec, confinement)| run(spec, &confinement))
+        .and_then(|confinement| Ok((prepare()?, confinement)))
+        .and_then(|(prepared, confinement)| Ok((read_spec()?, prepared, confinement)))
+        .and_then(|(spec, prepared, confinement)| run(spec, prepared.as_deref(), &confinement))
     {
         Ok(code) => code,
         Err(e) => {
@@ -124,6 +133,19 @@ fn join_cgroups() -> io::Result<()> {
     Ok(())
 }
 
+/// What every sandbox of this host has in common, done before the spec arrives (see
+/// [`ROOT_ENV`]): private mounts, loopback up, and the shared part of the root. Returns the
+/// root directory it prepared, if any.
+fn prepare() -> io::Result<Option<std::path::PathBuf>> {
+    let Some(root) = std::env::var_os(ROOT_ENV).map(std::path::PathBuf::from) else { return Ok(None) };
+    sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+    if std::env::var_os(LOOPBACK_ENV).is_some() {
+        context(sys::loopback_up(), "bring up loopback")?;
+    }
+    build_shared_root(&root)?;
+    Ok(Some(root))
+}
+
 fn read_spec() -> io::Result<Spec> {
     let mut text = Vec::new();
     io::stdin().lock().take(1 << 20).read_to_end(&mut text)?;
@@ -134,15 +156,21 @@ fn context<T>(r: io::Result<T>, what: impl std::fmt::Display) -> io::Result<T> {
     r.map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
 }
 
-fn run(spec: Spec, confinement: &Confinement) -> io::Result<i32> {
+fn run(spec: Spec, prepared: Option<&Path>, confinement: &Confinement) -> io::Result<i32> {
     let namespaces = matches!(spec.isolation, Isolation::Namespaces { .. });
     if namespaces {
-        sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
-        context(sys::sethostname(&spec.hostname), "sethostname")?;
-        if spec.isolation == (Isolation::Namespaces { network: Network::Isolated }) {
-            context(sys::loopback_up(), "bring up loopback")?;
+        match prepared {
+            Some(root) if root == spec.root_dir => {}
+            _ => {
+                sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+                if spec.isolation == (Isolation::Namespaces { network: Network::Isolated }) {
+                    context(sys::loopback_up(), "bring up loopback")?;
+                }
+                build_shared_root(&spec.root_dir)?;
+            }
         }
-        build_root(&spec)?;
+        context(sys::sethostname(&spec.hostname), "sethostname")?;
+        finish_root(&spec)?;
     }
 
     // Listeners first: their ports go into the runtime's environment, and the server gets them.
@@ -295,15 +323,13 @@ fn exec_runtime(
     }
 }
 
-/// Builds the new root under `spec.root_dir`; see the module docs.
-fn build_root(spec: &Spec) -> io::Result<()> {
-    let root = &spec.root_dir;
+/// Builds the part of the new root under `root` that is the same for every function (see the
+/// module docs); [`finish_root`] adds the function's own and makes it read-only.
+fn build_shared_root(root: &Path) -> io::Result<()> {
     context(
         sys::mount(Some(Path::new("tmpfs")), root, Some("tmpfs"), libc::MS_NOSUID, Some(ROOT_TMPFS)),
         "root tmpfs",
     )?;
-    let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
-
     mkdir(&root.join("usr"))?;
     sys::bind_ro(Path::new("/usr"), &root.join("usr"))?;
     for name in ROOT_LINKS {
@@ -322,12 +348,6 @@ fn build_root(spec: &Spec) -> io::Result<()> {
 
     let etc = root.join("etc");
     mkdir(&etc)?;
-    let (uid, gid) = spec.user.unwrap_or((0, 0));
-    std::fs::write(
-        etc.join("passwd"),
-        format!("root:x:0:0:root:/root:/bin/sh\nsbx_user:x:{uid}:{gid}::/tmp:/sbin/nologin\n"),
-    )?;
-    std::fs::write(etc.join("group"), format!("root:x:0:\nsbx_user:x:{gid}:\n"))?;
     for name in ETC_ENTRIES {
         let host = Path::new("/etc").join(name);
         let Ok(meta) = std::fs::metadata(&host) else { continue };
@@ -373,7 +393,21 @@ fn build_root(spec: &Spec) -> io::Result<()> {
     mkdir(&root.join("proc"))?;
     mkdir(&root.join(".old"))?;
     // Lambda's layer directory exists in every environment, with or without layers.
-    mkdir(&root.join("opt"))?;
+    mkdir(&root.join("opt"))
+}
+
+/// Adds the function's part to the root [`build_shared_root`] built: its users, its mounts
+/// (code, layers, runtime, `/tmp`), then makes the root read-only.
+fn finish_root(spec: &Spec) -> io::Result<()> {
+    let root = &spec.root_dir;
+    let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+    let etc = root.join("etc");
+    let (uid, gid) = spec.user.unwrap_or((0, 0));
+    std::fs::write(
+        etc.join("passwd"),
+        format!("root:x:0:0:root:/root:/bin/sh\nsbx_user:x:{uid}:{gid}::/tmp:/sbin/nologin\n"),
+    )?;
+    std::fs::write(etc.join("group"), format!("root:x:0:\nsbx_user:x:{gid}:\n"))?;
     for m in &spec.mounts {
         let target = inside(&m.target);
         mkdir(&target)?;

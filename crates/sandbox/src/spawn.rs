@@ -205,6 +205,8 @@ async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
 pub struct Shell {
     child: tokio::process::Child,
     cgroup: Option<Cgroup>,
+    /// Where the init builds the sandbox's root (ahead, with namespaces).
+    root_dir: PathBuf,
     stdin: std::fs::File,
     control: std::os::unix::net::UnixStream,
     output: pipe::Receiver,
@@ -225,26 +227,35 @@ const SHELL_MEMORY_BYTES: u64 = 64 << 20;
 const SHELL_PROCESSES: u64 = 16;
 
 impl Shell {
-    /// Starts an init that waits for its spec.
+    /// Starts an init that builds the shared part of its root in a new directory under
+    /// `run_dir` (`s<n>/root`, removed with the sandbox) and waits for its spec.
     ///
     /// Must be called from a long-lived thread (a runtime worker, not a blocking-pool thread):
     /// the init's parent-death signal fires when the *thread* that spawned it exits.
-    pub fn spawn(caps: &Capabilities) -> io::Result<Shell> {
+    pub fn spawn(caps: &Capabilities, run_dir: &Path) -> io::Result<Shell> {
+        let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Shell::spawn_at(caps, n, run_dir.join(format!("s{n}")).join("root"))
+    }
+
+    fn spawn_at(caps: &Capabilities, n: u64, root_dir: PathBuf) -> io::Result<Shell> {
         let cgroup = match &caps.cgroup {
-            Some(root) => {
-                let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Some(Cgroup::create(root, &format!("s{n}"), SHELL_MEMORY_BYTES, SHELL_PROCESSES)?)
-            }
+            Some(root) => Some(Cgroup::create(root, &format!("s{n}"), SHELL_MEMORY_BYTES, SHELL_PROCESSES)?),
             None => None,
         };
         let procs: Vec<String> = cgroup.iter().flat_map(Cgroup::procs_files).map(|p| p.display().to_string()).collect();
+        std::fs::create_dir_all(&root_dir)?;
         let (reader, writer) = io::pipe()?;
         let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
-        let mut child = spawn_init(caps, &procs.join(":"), writer, theirs)?;
+        let mut child = spawn_init(caps, &procs.join(":"), &root_dir, writer, theirs)?;
         let stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
         let stdin = std::fs::File::from(stdin.into_owned_fd()?);
         let output = pipe::Receiver::from_owned_fd(reader.into())?;
-        Ok(Shell { child, cgroup, stdin, control, output })
+        Ok(Shell { child, cgroup, root_dir, stdin, control, output })
+    }
+
+    /// The directory the sandbox's root is built on; [`Shell::start`] puts it in the spec.
+    pub fn root_dir(&self) -> &Path {
+        &self.root_dir
     }
 
     /// Gives the shell its function: sets the cgroup's limits (memory bytes, processes), sends
@@ -257,7 +268,7 @@ impl Shell {
     ) -> io::Result<Sandbox> {
         spec.isolation = caps.isolation;
         spec.user = caps.user;
-        std::fs::create_dir_all(&spec.root_dir)?;
+        spec.root_dir = self.root_dir;
         if let (Some(cg), Some((memory, pids))) = (&self.cgroup, limits) {
             cg.set_limits(memory, pids)?;
         }
@@ -275,13 +286,23 @@ impl Shell {
         })
     }
 
-    /// Stops an unused shell.
+    /// Stops an unused shell and removes what it left on the host.
     pub fn discard(mut self) {
         let _ = self.child.start_kill();
-        if let Some(cg) = self.cgroup.take() {
+        let cgroup = self.cgroup.take();
+        if let Some(cg) = &cgroup {
             cg.kill_all();
-            tokio::task::spawn_blocking(move || cg.remove());
         }
+        // The root's mounts live in the init's namespace: on the host the directory is empty.
+        let dir = self.root_dir.parent().map(Path::to_owned);
+        tokio::task::spawn_blocking(move || {
+            if let Some(cg) = cgroup {
+                cg.remove();
+            }
+            if let Some(dir) = dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
     }
 }
 
@@ -308,7 +329,8 @@ impl Sandbox {
     /// Starts `spec` confined as `caps` allows, in a new shell. `limits` is (memory bytes, max
     /// processes) for the cgroup, when there is one. See [`Shell::spawn`] for threads.
     pub async fn spawn(caps: &Capabilities, spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
-        Shell::spawn(caps)?.start(caps, spec, limits).await
+        let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Shell::spawn_at(caps, n, spec.root_dir.clone())?.start(caps, spec, limits).await
     }
 
     /// The init's pid on the host.
@@ -389,6 +411,7 @@ async fn receive_listeners(control: std::os::unix::net::UnixStream) -> io::Resul
 fn spawn_init(
     caps: &Capabilities,
     cgroups: &str,
+    root_dir: &Path,
     output: io::PipeWriter,
     control: std::os::unix::net::UnixStream,
 ) -> io::Result<tokio::process::Child> {
@@ -404,6 +427,12 @@ fn spawn_init(
         .stdout(output.try_clone()?)
         .stderr(output)
         .kill_on_drop(true);
+    if let Isolation::Namespaces { network } = caps.isolation {
+        cmd.env(crate::init::ROOT_ENV, root_dir);
+        if network == Network::Isolated {
+            cmd.env(crate::init::LOOPBACK_ENV, "1");
+        }
+    }
     let flags = match caps.isolation {
         Isolation::Namespaces { network } => {
             let mut f = libc::CLONE_NEWNS
