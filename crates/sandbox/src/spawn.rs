@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
 use crate::cgroup::{Cgroup, CgroupRoot};
-use crate::spec::{Isolation, Limits, Network, Spec};
+use crate::spec::{Isolation, Limits, MountKind, Network, Spec};
 use crate::sys;
 
 /// The unprivileged user functions run as when Versa runs as root (Lambda's `sbx_user1051`).
@@ -271,6 +271,23 @@ impl Shell {
         spec.root_dir = self.root_dir;
         if let (Some(cg), Some((memory, pids))) = (&self.cgroup, limits) {
             cg.set_limits(memory, pids)?;
+        }
+        if matches!(caps.isolation, Isolation::Namespaces { .. }) {
+            // The function's read-only mounts, as detached trees: pid 1 is in the sandbox's
+            // root already and attaches them there.
+            let trees = spec
+                .mounts
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    MountKind::ReadOnly { source } => Some(sys::detached_ro_tree(source)),
+                    MountKind::Tmpfs { .. } => None,
+                })
+                .collect::<io::Result<Vec<_>>>()?;
+            if trees.len() > sys::FDS_MAX {
+                return Err(io::Error::other(format!("more than {} read-only mounts", sys::FDS_MAX)));
+            }
+            let fds: Vec<i32> = trees.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+            sys::send_fds(std::os::fd::AsRawFd::as_raw_fd(&self.control), &fds)?;
         }
         // The spec goes in on stdin; the init reads it to EOF.
         let json = serde_json::to_vec(&spec).map_err(io::Error::other)?;
