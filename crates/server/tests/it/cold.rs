@@ -13,7 +13,7 @@ fn json(p: &aws_sdk_lambda::primitives::Blob) -> serde_json::Value {
 }
 
 const PY_STATE: &str = r#"
-import sys
+import os, sys
 COUNT = 0
 # What the runtime client had imported before the function's module ran.
 EARLY = sorted(m for m in ("logging", "http.client", "email", "ssl", "traceback") if m in sys.modules)
@@ -26,7 +26,9 @@ def handler(event, context):
     import logging
     logging.getLogger().warning("count %d", COUNT)
     logging.getLogger().info("below the level")
-    return {"count": COUNT, "event": event, "early": EARLY, "request_id": context.aws_request_id}
+    client = sys.modules["versa_runtime"]
+    cached = os.path.exists(client.__cached__) and client.__spec__.loader.path == "/var/runtime/versa_runtime.py"
+    return {"count": COUNT, "event": event, "early": EARLY, "request_id": context.aws_request_id, "cached": cached}
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,6 +91,28 @@ async fn the_python_client_logs_encodes_and_gives_each_version_fresh_module_stat
         .await
         .unwrap();
     assert_eq!(json(r.payload().unwrap())["count"], 1);
+
+    // After the first cold start the server has the client compiled to bytecode, which later
+    // cold starts load instead of compiling it again.
+    let mut cached = false;
+    for i in 0..20 {
+        c.update_function_configuration().function_name("state").description(format!("v{i}")).send().await.unwrap();
+        let v = c.publish_version().function_name("state").send().await.unwrap();
+        let r = c
+            .invoke()
+            .function_name("state")
+            .qualifier(v.version().unwrap())
+            .payload(aws_sdk_lambda::primitives::Blob::new("{}"))
+            .send()
+            .await
+            .unwrap();
+        if json(r.payload().unwrap())["cached"] == true {
+            cached = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(cached, "the client's bytecode is never cached");
     server.stop().await;
 }
 
