@@ -469,8 +469,8 @@ impl Engine {
         }
     }
 
-    /// A started shell, or a new one. The caller calls [`Engine::refill_soon`] once its start
-    /// is over.
+    /// A started shell, or a new one. [`Engine::refill_soon`] replaces it once the start (and,
+    /// on demand, the first invocation) is over.
     fn shell(self: &Arc<Self>) -> std::io::Result<sandbox::Shell> {
         let taken = self.shells.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match taken {
@@ -479,9 +479,9 @@ impl Engine {
         }
     }
 
-    /// Refills the shells on a runtime worker. Called after a cold start rather than when it
-    /// takes its shell: starting a shell (fork, exec, building its root) would compete with
-    /// the cold start for the CPU.
+    /// Refills the shells on a runtime worker. Called after a cold start and its first
+    /// invocation rather than when it takes its shell: starting a shell (fork, exec, building
+    /// its root) would compete with them for the CPU.
     fn refill_soon(self: &Arc<Self>) {
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -819,6 +819,10 @@ impl Engine {
             Some((slice, _)) => self.release_provisioned(slice, env, keep),
             None => self.release(&key, env, keep),
         }
+        if cold {
+            // The shell this cold start took is replaced now that its answer is in.
+            self.refill_soon();
+        }
         let outcome = match (function_error, timed_out) {
             (false, _) => metrics::Outcome::Success,
             (true, false) => metrics::Outcome::FunctionError,
@@ -1093,7 +1097,10 @@ impl Engine {
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
         let started = env.started(INIT_TIMEOUT).await;
         let init_ms = began.elapsed().as_secs_f64() * 1000.0;
-        self.refill_soon();
+        if !matches!(started, Started::Ready) {
+            // Otherwise the caller refills, once the first invocation is over.
+            self.refill_soon();
+        }
         if let (Started::Ready, Language::Python, Some(interp)) = (&started, launch.language, &launch.interpreter) {
             self.compile_python_client_once(&interp.path);
         }
