@@ -472,7 +472,12 @@ impl Engine {
     /// A started shell, or a new one. [`Engine::refill_soon`] replaces it once the start (and,
     /// on demand, the first invocation) is over.
     fn shell(self: &Arc<Self>) -> std::io::Result<sandbox::Shell> {
-        let taken = self.shells.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        // The oldest: the one most likely to have finished preparing (a refill started just
+        // before may still be building its root).
+        let taken = {
+            let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
+            (!shells.is_empty()).then(|| shells.remove(0))
+        };
         match taken {
             Some(s) => Ok(s),
             None => sandbox::Shell::spawn(&self.caps, &self.config.run_dir),
