@@ -443,8 +443,8 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
     }
 }
 
-/// This node in health: its name and id (a new id per start), whether it is fenced, and what it
-/// forwarded and served for others.
+/// This node in health: its name and id (a new id per start), whether it is fenced, what it
+/// forwarded and served for others, and which node is the DynamoDB home.
 fn node_summary(state: &ApiState) -> serde_json::Value {
     match &state.cluster {
         None => serde_json::json!({"name": "local", "clustered": false}),
@@ -459,6 +459,7 @@ fn node_summary(state: &ApiState) -> serde_json::Value {
                 "servedForOthers": n.served,
                 "busyRefusals": n.busy,
                 "unreachable": n.unreachable,
+                "dynamodbHome": c.dynamodb_home(),
             })
         }
     }

@@ -20,7 +20,10 @@
 //!   is exact at the owner). Only a refused connection moves on: a request that was delivered
 //!   is never sent again.
 
+pub mod dynamodb_home;
 pub mod hrw;
+
+pub use dynamodb_home::{DYNAMODB_HOME_SETTING, INTERNAL_DYNAMODB_PATH, claim_dynamodb_home};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -82,6 +85,8 @@ pub struct Options {
     pub addr: String,
     pub heartbeat: Duration,
     pub dead_after: Duration,
+    /// The node (by name) whose files hold the DynamoDB tables ([`claim_dynamodb_home`]).
+    pub dynamodb_home: String,
 }
 
 /// A node as this node last saw it.
@@ -584,6 +589,10 @@ impl Duties for Cluster {
         let view = self.nodes();
         let live: Vec<&Peer> = view.iter().filter(|p| p.live).collect();
         hrw::owner_text(live.iter().map(|p| p.id.as_str()), key).is_some_and(|i| live[i].id == self.inner.id)
+    }
+
+    fn hosts_dynamodb(&self) -> bool {
+        self.is_dynamodb_home()
     }
 }
 

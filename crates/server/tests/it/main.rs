@@ -23,6 +23,7 @@ mod deploy_bounds;
 mod deploy_cli;
 mod durability;
 mod dynamodb;
+mod dynamodb_cluster;
 mod esm;
 mod events;
 mod examples;
