@@ -226,6 +226,9 @@ pub struct Engine {
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Sandboxes started ahead, waiting for a function; refilled after each cold start.
     shells: Mutex<Vec<sandbox::Shell>>,
+    /// Interpreters that have been asked to compile the Python client's bytecode (at most one
+    /// per discovered interpreter).
+    compiled: Mutex<std::collections::HashSet<PathBuf>>,
     /// Set at shutdown: no more shells are started.
     stopping: std::sync::atomic::AtomicBool,
     /// Invocations running now, for concurrency limits.
@@ -347,6 +350,11 @@ impl Engine {
         std::fs::create_dir_all(config.runtime_dir.join("python").join(PYTHON_SDK_DIR))?;
         std::fs::create_dir_all(config.runtime_dir.join("nodejs/node_modules"))?;
         std::fs::write(config.runtime_dir.join("python/bootstrap.py"), runtimes::PYTHON_CLIENT)?;
+        let _ = std::fs::remove_dir_all(config.runtime_dir.join("python/__pycache__"));
+        std::fs::write(
+            config.runtime_dir.join("python").join(runtimes::PYTHON_CLIENT_MODULE_FILE),
+            runtimes::PYTHON_CLIENT_MODULE,
+        )?;
         std::fs::write(config.runtime_dir.join("nodejs/index.mjs"), runtimes::NODE_CLIENT)?;
         std::fs::write(config.runtime_dir.join("nodejs/resolve.mjs"), runtimes::NODE_RESOLVE_HOOK)?;
         let search = if config.interpreter_search {
@@ -372,6 +380,7 @@ impl Engine {
             unpacking: tokio::sync::Mutex::new(()),
             reaper: Mutex::new(None),
             shells: Mutex::new(Vec::new()),
+            compiled: Mutex::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             inflight: Arc::default(),
             provisioned: Mutex::default(),
@@ -465,7 +474,7 @@ impl Engine {
         }
         let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
         while shells.len() < PRESTARTED_SHELLS {
-            match sandbox::Shell::spawn(&self.caps) {
+            match sandbox::Shell::spawn(&self.caps, &self.config.run_dir) {
                 Ok(s) => shells.push(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start a sandbox shell");
@@ -475,20 +484,57 @@ impl Engine {
         }
     }
 
-    /// A started shell, or a new one.
+    /// A started shell, or a new one. [`Engine::refill_soon`] replaces it once the start (and,
+    /// on demand, the first invocation) is over.
     fn shell(self: &Arc<Self>) -> std::io::Result<sandbox::Shell> {
-        let taken = self.shells.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        // Refill off the cold start's path, on a runtime worker.
+        // The oldest: the one most likely to have finished preparing (a refill started just
+        // before may still be building its root).
+        let taken = {
+            let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
+            (!shells.is_empty()).then(|| shells.remove(0))
+        };
+        match taken {
+            Some(s) => Ok(s),
+            None => sandbox::Shell::spawn(&self.caps, &self.config.run_dir),
+        }
+    }
+
+    /// Refills the shells on a runtime worker. Called after a cold start and its first
+    /// invocation rather than when it takes its shell: starting a shell (fork, exec, building
+    /// its root) would compete with them for the CPU.
+    fn refill_soon(self: &Arc<Self>) {
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
             if let Some(e) = engine.upgrade() {
                 e.refill_shells();
             }
         });
-        match taken {
-            Some(s) => Ok(s),
-            None => sandbox::Shell::spawn(&self.caps),
+    }
+
+    /// Has `interpreter` compile the Python client to bytecode in the runtimes directory (its
+    /// `__pycache__`), once, in the background: later cold starts on it skip compiling the
+    /// client. The runtime cannot write there itself (read-only in the sandbox).
+    fn compile_python_client_once(&self, interpreter: &Path) {
+        if !self.compiled.lock().unwrap_or_else(|e| e.into_inner()).insert(interpreter.to_owned()) {
+            return;
         }
+        let program = interpreter.to_owned();
+        let module = self.config.runtime_dir.join("python").join(runtimes::PYTHON_CLIENT_MODULE_FILE);
+        tokio::task::spawn_blocking(move || {
+            let script = "import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)";
+            let args = [std::ffi::OsStr::new("-c"), std::ffi::OsStr::new(script), module.as_os_str()];
+            match sandbox::run_host_command(program.as_os_str(), &args, &[]) {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => tracing::debug!(
+                    interpreter = %program.display(),
+                    stderr = %String::from_utf8_lossy(&out.stderr),
+                    "cannot compile the Python client"
+                ),
+                Err(e) => {
+                    tracing::debug!(interpreter = %program.display(), error = %e, "cannot compile the Python client")
+                }
+            }
+        });
     }
 
     /// Stops every environment (server shutdown).
@@ -834,6 +880,10 @@ impl Engine {
             Some((slice, _)) => self.release_provisioned(slice, env, keep),
             None => self.release(&key, env, keep),
         }
+        if cold {
+            // The shell this cold start took is replaced now that its answer is in.
+            self.refill_soon();
+        }
         let outcome = match (function_error, timed_out) {
             (false, _) => metrics::Outcome::Success,
             (true, false) => metrics::Outcome::FunctionError,
@@ -935,9 +985,6 @@ impl Engine {
         let code = self.unpacked(target.record.code.sha256).await?;
         let opt = self.opt_dir(&target.record.config.layers).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let dir = self.config.run_dir.join(format!("e{id}"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| InvokeError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let stream = log_stream_name(&target.version);
         let group = target
             .record
@@ -1080,7 +1127,8 @@ impl Engine {
             args,
             env: env_vars,
             workdir: task_root,
-            root_dir: dir.join("root"),
+            // The shell's own, where it has built the shared part of the root ahead.
+            root_dir: PathBuf::new(),
             mounts,
             listeners,
             limits: Limits { open_files: OPEN_FILES_MAX, processes: PROCESSES_MAX },
@@ -1090,10 +1138,11 @@ impl Engine {
         };
         let memory_bytes = u64::from(config.memory_mb) * 1024 * 1024;
         let shell = self.shell().map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
-        let mut sandbox = shell
-            .start(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
-            .await
-            .map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
+        let started = shell.start(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX))).await;
+        if started.is_err() {
+            self.refill_soon();
+        }
+        let mut sandbox = started.map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
         let mut listeners = std::mem::take(&mut sandbox.listeners).into_iter();
         let endpoint = match listeners.next() {
             Some(l) => Some(
@@ -1111,6 +1160,13 @@ impl Engine {
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
         let started = env.started(INIT_TIMEOUT).await;
         let init_ms = began.elapsed().as_secs_f64() * 1000.0;
+        if !matches!(started, Started::Ready) {
+            // Otherwise the caller refills, once the first invocation is over.
+            self.refill_soon();
+        }
+        if let (Started::Ready, Language::Python, Some(interp)) = (&started, launch.language, &launch.interpreter) {
+            self.compile_python_client_once(&interp.path);
+        }
         let (payload, status, error_type) = match started {
             Started::Ready => {
                 *env.init_duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(began.elapsed());

@@ -464,7 +464,11 @@ impl Engine {
                         pools.live += 1;
                     }
                     let (engine, target, launch) = (engine.clone(), target.clone(), launch.clone());
-                    starting.spawn(async move { engine.spawn_env(&target, &launch, "provisioned-concurrency").await });
+                    starting.spawn(async move {
+                        let started = engine.spawn_env(&target, &launch, "provisioned-concurrency").await;
+                        engine.refill_soon();
+                        started
+                    });
                 }
                 left -= starting.len() as u32;
                 while let Some(started) = starting.join_next().await {

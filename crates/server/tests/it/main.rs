@@ -14,6 +14,7 @@ mod cluster;
 mod cluster_proof;
 mod cluster_spill;
 mod cluster_spread;
+mod cold;
 mod console;
 mod console_browser;
 mod console_live;
