@@ -22,6 +22,7 @@
 
 pub mod dynamodb_home;
 pub mod hrw;
+pub mod provisioned;
 
 pub use dynamodb_home::{DYNAMODB_HOME_SETTING, INTERNAL_DYNAMODB_PATH, claim_dynamodb_home};
 
@@ -351,6 +352,7 @@ impl Cluster {
                 }
             }));
         }
+        tasks.extend(self.start_provisioned(control.clone(), engine.clone()));
         let store = self.inner.store.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -537,7 +539,7 @@ impl Cluster {
             log_tail: fields.log_tail,
         };
         self.inner.served.fetch_add(1, Ordering::Relaxed);
-        match engine.invoke_here(target, request).await {
+        match engine.invoke_forwarded(target, request).await {
             Ok(r) => {
                 let mut resp = http::Response::new(Body::from(r.payload));
                 let h = resp.headers_mut();
@@ -734,6 +736,14 @@ impl Placement for Cluster {
 
     fn may_claim(&self) -> bool {
         !self.fenced()
+    }
+
+    fn node_id(&self) -> Option<&str> {
+        Some(&self.inner.id)
+    }
+
+    fn live_nodes(&self) -> usize {
+        self.nodes().iter().filter(|p| p.live).count().max(1)
     }
 }
 

@@ -13,6 +13,8 @@ mod cloudwatch_alarms;
 mod cluster;
 mod cluster_proof;
 mod cluster_spill;
+mod cluster_spread;
+mod cold;
 mod console;
 mod console_browser;
 mod console_live;
