@@ -10,7 +10,8 @@
 //!   and UpdateFunctionConfiguration, every `CONTROL_GAP`.
 //!
 //! Every `--soak-interval` seconds (default 60) it prints the server's `VmRSS` (from
-//! `/proc/<pid>/status`), the live environments (`/_versa/health`), and per-second rates and
+//! `/proc/<pid>/status`), the live environments (`/_versa/health`), the events waiting in the
+//! queue (`versa_async_events_queued` from `/metrics`), and per-second rates and
 //! error/429 counts over the interval. The first interval is warm-up (environments start, caches
 //! and pools fill); the soak fails if RSS at the end exceeds RSS after warm-up by more than
 //! `RSS_GROWTH_MAX_MB` or `RSS_GROWTH_MAX_FRACTION`, whichever is larger, or if any request
@@ -94,12 +95,22 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
-async fn environments(addr: SocketAddr) -> String {
+/// (live environments from `/_versa/health`, events waiting in the queue from `/metrics`).
+async fn probe(addr: SocketAddr) -> (String, String) {
     let mut c = testkit::http::Client::new(addr);
-    match c.send("GET", "/_versa/health", &[], b"").await {
+    let envs = match c.send("GET", "/_versa/health", &[], b"").await {
         Ok(r) if r.status == 200 => r.json()["environments"].to_string(),
         _ => "?".to_owned(),
-    }
+    };
+    let queued = match c.send("GET", "/metrics", &[], b"").await {
+        Ok(r) if r.status == 200 => r
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("versa_async_events_queued ").map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| "?".to_owned()),
+        _ => "?".to_owned(),
+    };
+    (envs, queued)
 }
 
 async fn soak(addr: SocketAddr, pid: u32, key: &Key, seconds: f64, interval: f64) -> anyhow::Result<()> {
@@ -189,12 +200,13 @@ async fn soak(addr: SocketAddr, pid: u32, key: &Key, seconds: f64, interval: f64
          clients + 1 control-plane writer"
     );
     println!(
-        "{:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>7} {:>7}",
-        "t s", "RSS MB", "envs", "sync/s", "events/s", "writes/s", "429s", "errors"
+        "{:>7} {:>8} {:>6} {:>9} {:>9} {:>8} {:>9} {:>7} {:>7}",
+        "t s", "RSS MB", "envs", "sync/s", "events/s", "queued", "writes/s", "429s", "errors"
     );
     let start = Instant::now();
     let rss_start = rss_mb(pid)?;
-    println!("{:>7.0} {:>8.1} {:>6}", 0.0, rss_start, environments(addr).await);
+    let (envs, queued) = probe(addr).await;
+    println!("{:>7.0} {:>8.1} {envs:>6} {:>9} {:>9} {queued:>8}", 0.0, rss_start, "-", "-");
     let mut previous = counters.snapshot();
     let mut last_tick = start;
     let mut after_warmup = None;
@@ -214,11 +226,11 @@ async fn soak(addr: SocketAddr, pid: u32, key: &Key, seconds: f64, interval: f64
         previous = now;
         rss_now = rss_mb(pid).context("the server is gone")?;
         after_warmup.get_or_insert(rss_now);
+        let (envs, queued) = probe(addr).await;
         println!(
-            "{:>7.0} {:>8.1} {:>6} {:>9.0} {:>9.0} {:>9.1} {:>7} {:>7}",
+            "{:>7.0} {:>8.1} {envs:>6} {:>9.0} {:>9.0} {queued:>8} {:>9.1} {:>7} {:>7}",
             start.elapsed().as_secs_f64(),
             rss_now,
-            environments(addr).await,
             d[0] as f64 / dt,
             d[1] as f64 / dt,
             d[2] as f64 / dt,
