@@ -11,7 +11,7 @@
 //! | `cold.provided.p50_ms`, `cold.python.p50_ms` | first invoke of a newly published version |
 //! | `events.c64.accepted_per_s`, `…executed_per_s`, `…executed_vs_accepted` | Event invokes from 64 clients |
 //! | `events.paced.start_p99_ms` | 202 → START p99 at a rate well below capacity (not saturated) |
-//! | `control.*.c1.ops_per_s` | UpdateAlias, UpdateConfig+PublishVersion, GetAlias, GetFunction ?Qualifier, 1 client |
+//! | `control.*.c1.ops_per_s` | the control-plane rows (CreateFunction, PublishVersion unchanged, UpdateAlias, UpdateConfig+PublishVersion, GetAlias, GetFunction ?Qualifier), 1 client |
 //! | `control.sqlite_commit.ops_per_s`, `control.update_alias.c1.vs_sqlite_commit` | a raw SQLite WAL commit loop (`synchronous=FULL`, the store's setting) on the same disk |
 
 use std::collections::HashMap;
@@ -176,6 +176,8 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Res
     let fixtures = workload.setup(addr, 1).await.context("control-plane fixtures")?;
     let mut update_alias = 0.0;
     for (op, slug) in [
+        (Op::CreateFunction, "create_function"),
+        (Op::PublishVersion, "publish_unchanged"),
         (Op::UpdateAlias, "update_alias"),
         (Op::UpdateAndPublish, "update_publish"),
         (Op::GetAlias, "get_alias"),
