@@ -239,3 +239,26 @@ fn spawn_runtime(bootstrap: &std::path::Path, addr: SocketAddr) -> anyhow::Resul
         .spawn()
         .with_context(|| format!("cannot start {}", bootstrap.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_are_read_one_after_another_until_a_clean_end() {
+        let wire = b"POST /invoke HTTP/1.1\r\nhost: x\r\nContent-Length: 5\r\n\r\nhelloGET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n";
+        let mut r = BufReader::new(&wire[..]);
+        let first = read_request(&mut r).await.expect("reads").expect("a request");
+        assert_eq!(first, ("POST".to_owned(), "/invoke".to_owned(), b"hello".to_vec()));
+        let second = read_request(&mut r).await.expect("reads").expect("a request");
+        assert_eq!(second, ("GET".to_owned(), "/2018-06-01/runtime/invocation/next".to_owned(), Vec::new()));
+        assert!(read_request(&mut r).await.expect("clean end").is_none());
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused() {
+        let wire = format!("POST /invoke HTTP/1.1\r\ncontent-length: {}\r\n\r\n", MESSAGE_MAX + 1);
+        let mut r = BufReader::new(wire.as_bytes());
+        assert!(read_request(&mut r).await.is_err());
+    }
+}
