@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 
 /// A ratio of two figures measured in the same run may drop this much (15 %).
 pub const MARGIN_RATIO: f64 = 0.15;
+/// A durable-write rate over the raw SQLite commit rate may drop this much (35 %): both wait on
+/// fsync, whose latency on a shared disk jumps between runs seconds apart.
+pub const MARGIN_FSYNC_RATIO: f64 = 0.35;
 /// An absolute throughput (ops/s) may drop this much (35 %): other load on the machine moves it.
 pub const MARGIN_THROUGHPUT: f64 = 0.35;
 /// A median latency may grow this much (60 %).
