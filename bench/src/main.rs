@@ -122,6 +122,11 @@ struct Args {
     /// With `--check`/`--save`: measure this many times and keep each figure's best value.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// With `--check`/`--save`: measure a `versa server` process (`$VERSA_BIN`, or the `versa`
+    /// beside this binary) instead of the server linked in, so that one `versa-bench` measures
+    /// any build (before/after). Compare only with a baseline recorded the same way.
+    #[arg(long)]
+    server_process: bool,
     /// With `--check`: multiply every baseline margin by this factor.
     #[arg(long, default_value_t = 1.0)]
     margin_scale: f64,
@@ -293,7 +298,13 @@ async fn guard_run(args: &Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let settings = suite::Settings { seconds: args.seconds, cold_samples: args.cold_starts };
+    let settings =
+        suite::Settings { seconds: args.seconds, cold_samples: args.cold_starts, process: args.server_process };
+    let server = if args.server_process {
+        format!("server process {}", testkit::versa_binary().display())
+    } else {
+        "in-process server".to_owned()
+    };
     let load_before = load_average();
     let mut rounds = Vec::new();
     for round in 1..=args.rounds {
@@ -305,7 +316,7 @@ async fn guard_run(args: &Args) -> anyhow::Result<()> {
     if let Some(path) = &args.save {
         let command: Vec<String> = std::env::args().collect();
         let comment = format!(
-            "recorded {} UTC with `{}` (best of {} round(s)); {} CPUs; {load}",
+            "recorded {} UTC with `{}` ({server}; best of {} round(s)); {} CPUs; {load}",
             utc_now(),
             command.join(" "),
             args.rounds,
@@ -320,7 +331,7 @@ async fn guard_run(args: &Args) -> anyhow::Result<()> {
     let baseline = baseline.expect("--check or --save");
     let rows = guard::compare(&baseline, &figures, args.margin_scale);
     println!("\nbaseline: {}", baseline.comment);
-    println!("this run: {load}; margin scale {}\n", args.margin_scale);
+    println!("this run: {server}; {load}; margin scale {}\n", args.margin_scale);
     print!("{}", guard::render(&rows));
     let failed: Vec<&str> = rows.iter().filter(|r| r.verdict.fails()).map(|r| r.name.as_str()).collect();
     if !failed.is_empty() {

@@ -73,7 +73,8 @@ pub async fn run(seconds: f64, interval: f64) -> anyhow::Result<()> {
     result
 }
 
-async fn root_key(dir: &std::path::Path) -> anyhow::Result<Key> {
+/// The root key `--auth sigv4` wrote into `dir`'s credentials file (waits for the server to write it).
+pub async fn root_key(dir: &std::path::Path) -> anyhow::Result<Key> {
     let path = server::credentials::credentials_path(dir);
     for _ in 0..200 {
         if let Ok((id, secret)) = server::credentials::read_file(&path) {

@@ -46,6 +46,8 @@ const DRAIN_MAX: Duration = Duration::from_secs(300);
 pub struct Settings {
     pub seconds: f64,
     pub cold_samples: usize,
+    /// Measure a `versa server` process rather than the server linked into this binary.
+    pub process: bool,
 }
 
 /// A raw keep-alive client that signs every request with `key`.
@@ -118,7 +120,17 @@ pub async fn create_function(addr: SocketAddr, key: &Key, name: &str, python: bo
 }
 
 /// Every figure, against a fresh in-process server with `--auth sigv4`.
+/// With `settings.process`, the server is a `versa server --auth sigv4` process instead
+/// (`$VERSA_BIN`, or the `versa` beside this binary), so one `versa-bench` measures any build.
 pub async fn run(settings: Settings) -> anyhow::Result<Vec<Figure>> {
+    if settings.process {
+        let dir = tempfile::Builder::new().prefix("versa-guard-").tempdir()?;
+        let server = testkit::ServerProcess::spawn_with(&testkit::versa_binary(), dir.path(), &["--auth", "sigv4"]);
+        let key = crate::soak::root_key(dir.path()).await?;
+        let result = measure(server.addr, &key, settings).await;
+        drop(server);
+        return result;
+    }
     let server = testkit::TestServer::start_sigv4().await;
     let key = server.root_key().await;
     let result = measure(server.addr, &key, settings).await;
