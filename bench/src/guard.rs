@@ -128,6 +128,9 @@ pub fn best_of(rounds: &[Vec<Figure>]) -> Vec<Figure> {
 pub struct Baseline {
     /// Free text: the exact command, the machine, `uptime` at recording.
     pub comment: String,
+    /// Measured against a `versa server` process (`--server-process`) rather than in-process:
+    /// the two differ (in-process, client and server share one runtime), so they never compare.
+    pub server_process: bool,
     pub figures: Vec<Figure>,
 }
 
@@ -146,7 +149,12 @@ impl Baseline {
                 })
             })
             .collect();
-        let v = json!({ "format": FORMAT, "comment": self.comment, "figures": figures });
+        let v = json!({
+            "format": FORMAT,
+            "comment": self.comment,
+            "server_process": self.server_process,
+            "figures": figures,
+        });
         serde_json::to_string_pretty(&v).expect("a JSON value serialises") + "\n"
     }
 
@@ -177,7 +185,11 @@ impl Baseline {
             };
             figures.push(Figure { name: name.to_owned(), value, unit, better, margin });
         }
-        Ok(Baseline { comment: v["comment"].as_str().unwrap_or_default().to_owned(), figures })
+        Ok(Baseline {
+            comment: v["comment"].as_str().unwrap_or_default().to_owned(),
+            server_process: v["server_process"].as_bool().unwrap_or(false),
+            figures,
+        })
     }
 }
 
@@ -321,7 +333,7 @@ mod tests {
     use super::*;
 
     fn baseline(figures: Vec<Figure>) -> Baseline {
-        Baseline { comment: "test".to_owned(), figures }
+        Baseline { comment: "test".to_owned(), server_process: false, figures }
     }
 
     fn verdict(rows: &[Row], name: &str) -> Verdict {
@@ -390,6 +402,7 @@ mod tests {
         edited.margin = 0.05;
         let b = Baseline {
             comment: "versa-bench --save; up 1 day, load average: 0.1".to_owned(),
+            server_process: true,
             figures: vec![Figure::ratio("r", 0.987), Figure::latency("l", 42.0, "µs", true), edited],
         };
         let back = Baseline::from_json(&b.to_json()).expect("parses");

@@ -298,6 +298,12 @@ async fn guard_run(args: &Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    if let Some(b) = &baseline
+        && b.server_process != args.server_process
+    {
+        let (was, flag) = if b.server_process { ("a server process", "with") } else { ("in-process", "without") };
+        bail!("the baseline was measured {was}: run --check {flag} --server-process");
+    }
     let settings =
         suite::Settings { seconds: args.seconds, cold_samples: args.cold_starts, process: args.server_process };
     let server = if args.server_process {
@@ -322,7 +328,7 @@ async fn guard_run(args: &Args) -> anyhow::Result<()> {
             args.rounds,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
         );
-        let b = guard::Baseline { comment, figures };
+        let b = guard::Baseline { comment, server_process: args.server_process, figures };
         std::fs::write(path, b.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
         println!("{}", guard::render(&guard::compare(&b, &b.figures, 1.0)));
         println!("baseline written to {} ({load})", path.display());
