@@ -9,6 +9,7 @@
 //! The engine knows nothing of HTTP or of the control plane: callers resolve the qualifier and
 //! pass the version to run as a [`Target`].
 
+mod coldcap;
 mod env;
 pub mod esm;
 pub mod events;
@@ -32,6 +33,7 @@ use model::scope::Scope;
 use runtime_api::{Invocation, Outcome};
 use sandbox::{Capabilities, Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
+pub use crate::coldcap::{COLD_STARTS_PER_VERSION, FORWARDED_START_WAIT};
 use crate::env::{Env, Exit, Ran, Started};
 use crate::logs::Sink;
 use crate::runtimes::{Language, Launch, RuntimeTable};
@@ -101,6 +103,16 @@ pub trait Placement: Send + Sync + 'static {
     /// Whether this node may take queued work: `false` while it cannot prove it is alive.
     fn may_claim(&self) -> bool {
         true
+    }
+    /// This node's id among the nodes sharing the store (the provisioned-concurrency
+    /// allocations name it); `None` alone.
+    fn node_id(&self) -> Option<&str> {
+        None
+    }
+    /// Live nodes now (at least 1): each admits at most ⌈unreserved limit / this⌉ unreserved
+    /// invocations, so together they hold the account's limit (reserved stays exact at the owner).
+    fn live_nodes(&self) -> usize {
+        1
     }
 }
 
@@ -214,6 +226,9 @@ pub struct Engine {
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Sandboxes started ahead, waiting for a function; refilled after each cold start.
     shells: Mutex<Vec<sandbox::Shell>>,
+    /// Interpreters that have been asked to compile the Python client's bytecode (at most one
+    /// per discovered interpreter).
+    compiled: Mutex<std::collections::HashSet<PathBuf>>,
     /// Set at shutdown: no more shells are started.
     stopping: std::sync::atomic::AtomicBool,
     /// Invocations running now, for concurrency limits.
@@ -228,6 +243,8 @@ pub struct Engine {
     running: AtomicU64,
     /// Where invocations run when nodes share the store; unset on a single node.
     placement: std::sync::OnceLock<Arc<dyn Placement>>,
+    /// Cold starts under way per version (the per-version cap, `coldcap.rs`).
+    cold_gates: coldcap::Gates,
 }
 
 /// Counts one running invocation in [`Engine::running`] until dropped.
@@ -333,6 +350,11 @@ impl Engine {
         std::fs::create_dir_all(config.runtime_dir.join("python").join(PYTHON_SDK_DIR))?;
         std::fs::create_dir_all(config.runtime_dir.join("nodejs/node_modules"))?;
         std::fs::write(config.runtime_dir.join("python/bootstrap.py"), runtimes::PYTHON_CLIENT)?;
+        let _ = std::fs::remove_dir_all(config.runtime_dir.join("python/__pycache__"));
+        std::fs::write(
+            config.runtime_dir.join("python").join(runtimes::PYTHON_CLIENT_MODULE_FILE),
+            runtimes::PYTHON_CLIENT_MODULE,
+        )?;
         std::fs::write(config.runtime_dir.join("nodejs/index.mjs"), runtimes::NODE_CLIENT)?;
         std::fs::write(config.runtime_dir.join("nodejs/resolve.mjs"), runtimes::NODE_RESOLVE_HOOK)?;
         let search = if config.interpreter_search {
@@ -358,6 +380,7 @@ impl Engine {
             unpacking: tokio::sync::Mutex::new(()),
             reaper: Mutex::new(None),
             shells: Mutex::new(Vec::new()),
+            compiled: Mutex::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             inflight: Arc::default(),
             provisioned: Mutex::default(),
@@ -365,6 +388,7 @@ impl Engine {
             warned: Mutex::default(),
             running: AtomicU64::new(0),
             placement: std::sync::OnceLock::new(),
+            cold_gates: coldcap::Gates::default(),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -450,7 +474,7 @@ impl Engine {
         }
         let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
         while shells.len() < PRESTARTED_SHELLS {
-            match sandbox::Shell::spawn(&self.caps) {
+            match sandbox::Shell::spawn(&self.caps, &self.config.run_dir) {
                 Ok(s) => shells.push(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start a sandbox shell");
@@ -460,20 +484,57 @@ impl Engine {
         }
     }
 
-    /// A started shell, or a new one.
+    /// A started shell, or a new one. [`Engine::refill_soon`] replaces it once the start (and,
+    /// on demand, the first invocation) is over.
     fn shell(self: &Arc<Self>) -> std::io::Result<sandbox::Shell> {
-        let taken = self.shells.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        // Refill off the cold start's path, on a runtime worker.
+        // The oldest: the one most likely to have finished preparing (a refill started just
+        // before may still be building its root).
+        let taken = {
+            let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
+            (!shells.is_empty()).then(|| shells.remove(0))
+        };
+        match taken {
+            Some(s) => Ok(s),
+            None => sandbox::Shell::spawn(&self.caps, &self.config.run_dir),
+        }
+    }
+
+    /// Refills the shells on a runtime worker. Called after a cold start and its first
+    /// invocation rather than when it takes its shell: starting a shell (fork, exec, building
+    /// its root) would compete with them for the CPU.
+    fn refill_soon(self: &Arc<Self>) {
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
             if let Some(e) = engine.upgrade() {
                 e.refill_shells();
             }
         });
-        match taken {
-            Some(s) => Ok(s),
-            None => sandbox::Shell::spawn(&self.caps),
+    }
+
+    /// Has `interpreter` compile the Python client to bytecode in the runtimes directory (its
+    /// `__pycache__`), once, in the background: later cold starts on it skip compiling the
+    /// client. The runtime cannot write there itself (read-only in the sandbox).
+    fn compile_python_client_once(&self, interpreter: &Path) {
+        if !self.compiled.lock().unwrap_or_else(|e| e.into_inner()).insert(interpreter.to_owned()) {
+            return;
         }
+        let program = interpreter.to_owned();
+        let module = self.config.runtime_dir.join("python").join(runtimes::PYTHON_CLIENT_MODULE_FILE);
+        tokio::task::spawn_blocking(move || {
+            let script = "import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)";
+            let args = [std::ffi::OsStr::new("-c"), std::ffi::OsStr::new(script), module.as_os_str()];
+            match sandbox::run_host_command(program.as_os_str(), &args, &[]) {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => tracing::debug!(
+                    interpreter = %program.display(),
+                    stderr = %String::from_utf8_lossy(&out.stderr),
+                    "cannot compile the Python client"
+                ),
+                Err(e) => {
+                    tracing::debug!(interpreter = %program.display(), error = %e, "cannot compile the Python client")
+                }
+            }
+        });
     }
 
     /// Stops every environment (server shutdown).
@@ -533,7 +594,7 @@ impl Engine {
             }
             None => {
                 let pool = i.unreserved.get(&target.scope).copied().unwrap_or(0);
-                if pool >= target.unreserved_concurrency {
+                if pool >= self.unreserved_share(target.unreserved_concurrency) {
                     return Err(InvokeError::Throttled { reason: UNRESERVED_THROTTLE });
                 }
                 *i.unreserved.entry(target.scope.clone()).or_default() += 1;
@@ -548,6 +609,20 @@ impl Engine {
             unreserved_scope,
             unreserved_in_use,
         })
+    }
+
+    /// This node's part of an account's unreserved concurrency: all of it alone, ⌈limit / k⌉
+    /// with k live nodes.
+    fn unreserved_share(&self, limit: u32) -> u32 {
+        match self.placement.get() {
+            None => limit,
+            Some(p) => limit.div_ceil(u32::try_from(p.live_nodes().max(1)).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// This node's id when several nodes share the store.
+    pub fn node_id(&self) -> Option<&str> {
+        self.placement.get().and_then(|p| p.node_id())
     }
 
     /// Places invocations across nodes from now on (set once, by the server, when the store is
@@ -593,18 +668,39 @@ impl Engine {
     /// (a client that disconnects): as on Lambda, the function is not interrupted, and its
     /// environment is always returned or retired, never lost with a dropped future.
     pub async fn invoke_here(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+        self.spawn_invocation(target, request, false).await
+    }
+
+    /// Runs an invocation another node forwarded here: as [`Engine::invoke_here`], except that
+    /// one that would wait longer than `coldcap::FORWARDED_START_WAIT` for a cold start of its
+    /// version is refused with [`InvokeError::TooManyEnvironments`] (busy: the sender moves on).
+    pub async fn invoke_forwarded(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+        self.spawn_invocation(target, request, true).await
+    }
+
+    async fn spawn_invocation(
+        self: &Arc<Self>,
+        target: Target,
+        request: Request,
+        forwarded: bool,
+    ) -> Result<Response, InvokeError> {
         let engine = Arc::clone(self);
-        match tokio::spawn(async move { engine.run_invocation(&target, request).await }).await {
+        match tokio::spawn(async move { engine.run_invocation(&target, request, forwarded).await }).await {
             Ok(answer) => answer,
             Err(e) => Err(InvokeError::Internal(format!("the invocation failed: {e}"))),
         }
     }
 
-    async fn run_invocation(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
+    async fn run_invocation(
+        self: &Arc<Self>,
+        target: &Target,
+        request: Request,
+        forwarded: bool,
+    ) -> Result<Response, InvokeError> {
         let start_ms = stdx::time::now_ms();
         let concurrent = self.running.fetch_add(1, Ordering::Relaxed) + 1;
         let _running = Running(&self.running);
-        let answer = self.run_admitted(target, request, start_ms, concurrent).await;
+        let answer = self.run_admitted(target, request, start_ms, concurrent, forwarded).await;
         if let (Some(m), Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments)) =
             (&self.config.metrics, &answer)
         {
@@ -644,6 +740,7 @@ impl Engine {
         request: Request,
         start_ms: i64,
         concurrent: u64,
+        forwarded: bool,
     ) -> Result<Response, InvokeError> {
         let taken = self.take_provisioned(target);
         let provisioned = (target.provisioned_concurrency > 0).then_some(taken.is_some());
@@ -691,23 +788,28 @@ impl Engine {
 
         let (env, cold) = match from_set.as_ref().map(|(_, env)| env.clone()).or_else(|| self.take_idle(&key)) {
             Some(env) => (env, false),
-            None => {
-                let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
-                let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
-                match self.cold_start(target, &launch).await? {
-                    ColdStart::Ready(env) => (env, true),
-                    ColdStart::Failed { payload, env: _, log } => {
-                        let ms = started.elapsed().as_secs_f64() * 1000.0;
-                        self.record(
-                            target,
-                            start_ms,
-                            concurrent,
-                            (&version, ms, metrics::Outcome::FunctionError, provisioned),
-                        );
-                        return Ok(self.failed_start(&request, &version, payload, &log));
+            // At most `COLD_STARTS_PER_VERSION` start at once; others wait for one of them.
+            None => match self.warm_or_start(&key, forwarded).await {
+                coldcap::Turn::Warm(env) => (env, false),
+                coldcap::Turn::Busy => return Err(InvokeError::TooManyEnvironments),
+                coldcap::Turn::Start(_slot) => {
+                    let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
+                    let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
+                    match self.cold_start(target, &launch).await? {
+                        ColdStart::Ready(env) => (env, true),
+                        ColdStart::Failed { payload, env: _, log } => {
+                            let ms = started.elapsed().as_secs_f64() * 1000.0;
+                            self.record(
+                                target,
+                                start_ms,
+                                concurrent,
+                                (&version, ms, metrics::Outcome::FunctionError, provisioned),
+                            );
+                            return Ok(self.failed_start(&request, &version, payload, &log));
+                        }
                     }
                 }
-            }
+            },
         };
 
         let timeout = Duration::from_secs(u64::from(config.timeout_s));
@@ -778,6 +880,10 @@ impl Engine {
             Some((slice, _)) => self.release_provisioned(slice, env, keep),
             None => self.release(&key, env, keep),
         }
+        if cold {
+            // The shell this cold start took is replaced now that its answer is in.
+            self.refill_soon();
+        }
         let outcome = match (function_error, timed_out) {
             (false, _) => metrics::Outcome::Success,
             (true, false) => metrics::Outcome::FunctionError,
@@ -836,6 +942,8 @@ impl Engine {
         if healthy && !stale && env.is_alive() {
             *env.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             pools.idle.entry(key.clone()).or_default().push(env);
+            drop(pools);
+            self.wake_waiters(key);
         } else {
             env.kill();
             pools.live -= 1;
@@ -877,9 +985,6 @@ impl Engine {
         let code = self.unpacked(target.record.code.sha256).await?;
         let opt = self.opt_dir(&target.record.config.layers).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let dir = self.config.run_dir.join(format!("e{id}"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| InvokeError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let stream = log_stream_name(&target.version);
         let group = target
             .record
@@ -1022,7 +1127,8 @@ impl Engine {
             args,
             env: env_vars,
             workdir: task_root,
-            root_dir: dir.join("root"),
+            // The shell's own, where it has built the shared part of the root ahead.
+            root_dir: PathBuf::new(),
             mounts,
             listeners,
             limits: Limits { open_files: OPEN_FILES_MAX, processes: PROCESSES_MAX },
@@ -1032,10 +1138,11 @@ impl Engine {
         };
         let memory_bytes = u64::from(config.memory_mb) * 1024 * 1024;
         let shell = self.shell().map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
-        let mut sandbox = shell
-            .start(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX)))
-            .await
-            .map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
+        let started = shell.start(&self.caps, spec, Some((memory_bytes, PROCESSES_MAX))).await;
+        if started.is_err() {
+            self.refill_soon();
+        }
+        let mut sandbox = started.map_err(|e| InvokeError::Internal(format!("cannot start the sandbox: {e}")))?;
         let mut listeners = std::mem::take(&mut sandbox.listeners).into_iter();
         let endpoint = match listeners.next() {
             Some(l) => Some(
@@ -1053,6 +1160,13 @@ impl Engine {
         tracing::debug!(env = env.id, function = %target.function_name, version = %target.version, "environment started");
         let started = env.started(INIT_TIMEOUT).await;
         let init_ms = began.elapsed().as_secs_f64() * 1000.0;
+        if !matches!(started, Started::Ready) {
+            // Otherwise the caller refills, once the first invocation is over.
+            self.refill_soon();
+        }
+        if let (Started::Ready, Language::Python, Some(interp)) = (&started, launch.language, &launch.interpreter) {
+            self.compile_python_client_once(&interp.path);
+        }
         let (payload, status, error_type) = match started {
             Started::Ready => {
                 *env.init_duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(began.elapsed());

@@ -9,8 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// Versa's Python runtime client, mounted at `/var/runtime/bootstrap.py`.
+/// Versa's Python runtime client, mounted at `/var/runtime/bootstrap.py`: a stub that imports
+/// [`PYTHON_CLIENT_MODULE`] (`/var/runtime/versa_runtime.py`).
 pub const PYTHON_CLIENT: &str = include_str!("../runtimes/bootstrap.py");
+pub const PYTHON_CLIENT_MODULE: &str = include_str!("../runtimes/versa_runtime.py");
+/// The module's file name, which the server compiles to bytecode once per interpreter.
+pub const PYTHON_CLIENT_MODULE_FILE: &str = "versa_runtime.py";
 /// Versa's Node.js runtime client, mounted at `/var/runtime/index.mjs`.
 pub const NODE_CLIENT: &str = include_str!("../runtimes/index.mjs");
 /// The client's module resolution hook: ES module imports of bare specifiers fall back to the

@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
 use crate::cgroup::{Cgroup, CgroupRoot};
-use crate::spec::{Isolation, Limits, Network, Spec};
+use crate::spec::{Isolation, Limits, MountKind, Network, Spec};
 use crate::sys;
 
 /// The unprivileged user functions run as when Versa runs as root (Lambda's `sbx_user1051`).
@@ -205,6 +205,8 @@ async fn trial(caps: &Capabilities, scratch: &Path) -> Result<(), String> {
 pub struct Shell {
     child: tokio::process::Child,
     cgroup: Option<Cgroup>,
+    /// Where the init builds the sandbox's root (ahead, with namespaces).
+    root_dir: PathBuf,
     stdin: std::fs::File,
     control: std::os::unix::net::UnixStream,
     output: pipe::Receiver,
@@ -225,26 +227,35 @@ const SHELL_MEMORY_BYTES: u64 = 64 << 20;
 const SHELL_PROCESSES: u64 = 16;
 
 impl Shell {
-    /// Starts an init that waits for its spec.
+    /// Starts an init that builds the shared part of its root in a new directory under
+    /// `run_dir` (`s<n>/root`, removed with the sandbox) and waits for its spec.
     ///
     /// Must be called from a long-lived thread (a runtime worker, not a blocking-pool thread):
     /// the init's parent-death signal fires when the *thread* that spawned it exits.
-    pub fn spawn(caps: &Capabilities) -> io::Result<Shell> {
+    pub fn spawn(caps: &Capabilities, run_dir: &Path) -> io::Result<Shell> {
+        let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Shell::spawn_at(caps, n, run_dir.join(format!("s{n}")).join("root"))
+    }
+
+    fn spawn_at(caps: &Capabilities, n: u64, root_dir: PathBuf) -> io::Result<Shell> {
         let cgroup = match &caps.cgroup {
-            Some(root) => {
-                let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Some(Cgroup::create(root, &format!("s{n}"), SHELL_MEMORY_BYTES, SHELL_PROCESSES)?)
-            }
+            Some(root) => Some(Cgroup::create(root, &format!("s{n}"), SHELL_MEMORY_BYTES, SHELL_PROCESSES)?),
             None => None,
         };
         let procs: Vec<String> = cgroup.iter().flat_map(Cgroup::procs_files).map(|p| p.display().to_string()).collect();
+        std::fs::create_dir_all(&root_dir)?;
         let (reader, writer) = io::pipe()?;
         let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
-        let mut child = spawn_init(caps, &procs.join(":"), writer, theirs)?;
+        let mut child = spawn_init(caps, &procs.join(":"), &root_dir, writer, theirs)?;
         let stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
         let stdin = std::fs::File::from(stdin.into_owned_fd()?);
         let output = pipe::Receiver::from_owned_fd(reader.into())?;
-        Ok(Shell { child, cgroup, stdin, control, output })
+        Ok(Shell { child, cgroup, root_dir, stdin, control, output })
+    }
+
+    /// The directory the sandbox's root is built on; [`Shell::start`] puts it in the spec.
+    pub fn root_dir(&self) -> &Path {
+        &self.root_dir
     }
 
     /// Gives the shell its function: sets the cgroup's limits (memory bytes, processes), sends
@@ -257,9 +268,26 @@ impl Shell {
     ) -> io::Result<Sandbox> {
         spec.isolation = caps.isolation;
         spec.user = caps.user;
-        std::fs::create_dir_all(&spec.root_dir)?;
+        spec.root_dir = self.root_dir;
         if let (Some(cg), Some((memory, pids))) = (&self.cgroup, limits) {
             cg.set_limits(memory, pids)?;
+        }
+        if matches!(caps.isolation, Isolation::Namespaces { .. }) {
+            // The function's read-only mounts, as detached trees: pid 1 is in the sandbox's
+            // root already and attaches them there.
+            let trees = spec
+                .mounts
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    MountKind::ReadOnly { source } => Some(sys::detached_ro_tree(source)),
+                    MountKind::Tmpfs { .. } => None,
+                })
+                .collect::<io::Result<Vec<_>>>()?;
+            if trees.len() > sys::FDS_MAX {
+                return Err(io::Error::other(format!("more than {} read-only mounts", sys::FDS_MAX)));
+            }
+            let fds: Vec<i32> = trees.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+            sys::send_fds(std::os::fd::AsRawFd::as_raw_fd(&self.control), &fds)?;
         }
         // The spec goes in on stdin; the init reads it to EOF.
         let json = serde_json::to_vec(&spec).map_err(io::Error::other)?;
@@ -275,13 +303,23 @@ impl Shell {
         })
     }
 
-    /// Stops an unused shell.
+    /// Stops an unused shell and removes what it left on the host.
     pub fn discard(mut self) {
         let _ = self.child.start_kill();
-        if let Some(cg) = self.cgroup.take() {
+        let cgroup = self.cgroup.take();
+        if let Some(cg) = &cgroup {
             cg.kill_all();
-            tokio::task::spawn_blocking(move || cg.remove());
         }
+        // The root's mounts live in the init's namespace: on the host the directory is empty.
+        let dir = self.root_dir.parent().map(Path::to_owned);
+        tokio::task::spawn_blocking(move || {
+            if let Some(cg) = cgroup {
+                cg.remove();
+            }
+            if let Some(dir) = dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
     }
 }
 
@@ -308,7 +346,8 @@ impl Sandbox {
     /// Starts `spec` confined as `caps` allows, in a new shell. `limits` is (memory bytes, max
     /// processes) for the cgroup, when there is one. See [`Shell::spawn`] for threads.
     pub async fn spawn(caps: &Capabilities, spec: Spec, limits: Option<(u64, u64)>) -> io::Result<Sandbox> {
-        Shell::spawn(caps)?.start(caps, spec, limits).await
+        let n = SHELLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Shell::spawn_at(caps, n, spec.root_dir.clone())?.start(caps, spec, limits).await
     }
 
     /// The init's pid on the host.
@@ -389,6 +428,7 @@ async fn receive_listeners(control: std::os::unix::net::UnixStream) -> io::Resul
 fn spawn_init(
     caps: &Capabilities,
     cgroups: &str,
+    root_dir: &Path,
     output: io::PipeWriter,
     control: std::os::unix::net::UnixStream,
 ) -> io::Result<tokio::process::Child> {
@@ -404,6 +444,12 @@ fn spawn_init(
         .stdout(output.try_clone()?)
         .stderr(output)
         .kill_on_drop(true);
+    if let Isolation::Namespaces { network } = caps.isolation {
+        cmd.env(crate::init::ROOT_ENV, root_dir);
+        if network == Network::Isolated {
+            cmd.env(crate::init::LOOPBACK_ENV, "1");
+        }
+    }
     let flags = match caps.isolation {
         Isolation::Namespaces { network } => {
             let mut f = libc::CLONE_NEWNS

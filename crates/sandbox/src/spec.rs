@@ -15,6 +15,7 @@ pub struct Spec {
     /// Working directory inside the sandbox.
     pub workdir: PathBuf,
     /// An empty host directory the init mounts the new root on (it stays empty on the host).
+    /// [`crate::Shell::start`] sets it to the shell's, which has built the shared part there.
     pub root_dir: PathBuf,
     /// Mounts inside the root, in order.
     pub mounts: Vec<Mount>,

@@ -201,7 +201,7 @@ pub(crate) fn chdir(path: &CStr) -> io::Result<()> {
 }
 
 /// Most descriptors passed in one message.
-pub(crate) const FDS_MAX: usize = 8;
+pub(crate) const FDS_MAX: usize = 16;
 
 /// Sends `fds` over the Unix socket `sock` (one byte of payload, the descriptors as
 /// `SCM_RIGHTS`).
@@ -389,4 +389,77 @@ pub(crate) fn chown_pipe(fd: std::os::fd::RawFd, uid: u32, gid: u32) -> io::Resu
     }
     // SAFETY: integer arguments only.
     check(unsafe { libc::fchown(fd, uid, gid) })
+}
+
+/// The new mount API's flags and `struct mount_attr` (include/uapi/linux/mount.h; a stable
+/// kernel ABI), defined here rather than taken from libc's newer modules.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A detached copy of the mount tree at `source` (`open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)`),
+/// made read-only, nosuid, nodev and private (`mount_setattr`): a descriptor another mount
+/// namespace attaches with [`attach_tree`]. Needs Linux 5.12.
+pub(crate) fn detached_ro_tree(source: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let path = cstr(source)?;
+    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: `path` is a valid C string for the duration of the call; integer flags.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("open_tree {}: {e}", source.display())));
+    }
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE;
+    // SAFETY: `fd` is the tree we own, the path is an empty C string, `attr` is a valid
+    // `struct mount_attr` of the size passed; the kernel only reads it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("mount_setattr {}: {e}", source.display())));
+    }
+    Ok(fd)
+}
+
+/// Attaches a tree from [`detached_ro_tree`] at `target` in this mount namespace.
+pub(crate) fn attach_tree(tree: std::os::fd::RawFd, target: &Path) -> io::Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: `tree` is a descriptor this process owns, both paths are valid C strings for the
+    // duration of the call; integer flags.
+    let r = unsafe {
+        libc::syscall(libc::SYS_move_mount, tree, c"".as_ptr(), libc::AT_FDCWD, t.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH)
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("move_mount to {}: {e}", target.display())));
+    }
+    Ok(())
 }
