@@ -24,7 +24,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/r";
 const HEADERS: &[(&str, &str)] = &[("content-type", "application/json")];
 const PY_ECHO: &str = "def handler(event, context):\n    return event\n";
 /// PRODUCT.md targets.
-const TARGET_OVERHEAD_P50_US: u64 = 150;
+const TARGET_OVERHEAD_P50_US: u64 = 100;
 const TARGET_OVERHEAD_P99_US: u64 = 1000;
 const TARGET_COLD_P50_MS: f64 = 5.0;
 const TARGET_COLD_PYTHON_P50_MS: f64 = 30.0;

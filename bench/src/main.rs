@@ -39,11 +39,15 @@
 //! Every request carries a SigV4-shaped `Authorization` header with a dummy signature (see
 //! `workload.rs`); the benchmark needs changing once Versa verifies signatures.
 
+mod bare;
 mod cluster;
 mod events;
+mod guard;
 mod invoke;
 mod moto;
 mod slow;
+mod soak;
+mod suite;
 mod workload;
 
 use std::net::SocketAddr;
@@ -103,9 +107,37 @@ struct Args {
     /// first `--clients` value's clients spread round robin over them.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["endpoint", "invoke", "events", "compare_moto"])]
     endpoints: Vec<String>,
-    /// Cold starts measured per function with `--invoke`.
+    /// Cold starts measured per function with `--invoke` (and `--check`/`--save`).
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,
+    /// Regression guard: measure every figure of issue 16 (warm invokes beside a bare Runtime
+    /// API loop, overhead, cold starts, Event invokes, control plane beside a raw SQLite commit
+    /// loop; `--auth sigv4` and metrics on) and compare them with this baseline file; exits
+    /// non-zero if a figure is worse than its baseline by more than its margin.
+    #[arg(long, value_name = "BASELINE.json", conflicts_with_all = ["invoke", "events", "slow_clients", "endpoints", "endpoint", "compare_moto"])]
+    check: Option<std::path::PathBuf>,
+    /// Measure the guard's figures (as `--check`) and write them as a new baseline file.
+    #[arg(long, value_name = "BASELINE.json", conflicts_with_all = ["check", "invoke", "events", "slow_clients", "endpoints", "endpoint", "compare_moto"])]
+    save: Option<std::path::PathBuf>,
+    /// With `--check`/`--save`: measure this many times and keep each figure's best value.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// With `--check`/`--save`: measure a `versa server` process (`$VERSA_BIN`, or the `versa`
+    /// beside this binary) instead of the server linked in, so that one `versa-bench` measures
+    /// any build (before/after). Compare only with a baseline recorded the same way.
+    #[arg(long)]
+    server_process: bool,
+    /// With `--check`: multiply every baseline margin by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    margin_scale: f64,
+    /// Soak: full load (sync and Event invokes, control-plane writes) on a `versa server`
+    /// process for this many seconds, reporting its RSS and throughput every
+    /// `--soak-interval`; fails if RSS grows past a bound after the first interval.
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["check", "save", "invoke", "events", "slow_clients", "endpoints", "endpoint", "compare_moto"])]
+    soak: Option<f64>,
+    /// Seconds between the soak's reports; the first interval is its warm-up.
+    #[arg(long, default_value_t = 60.0)]
+    soak_interval: f64,
 }
 
 /// All runs against one server, in the order of `Op::ALL` × `--clients`.
@@ -130,6 +162,12 @@ async fn main() -> anyhow::Result<()> {
     };
     // Unique per invocation, so runs against a long-lived `--endpoint` never collide.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    if let Some(seconds) = args.soak {
+        return soak::run(seconds, args.soak_interval).await;
+    }
+    if args.check.is_some() || args.save.is_some() {
+        return guard_run(&args).await;
+    }
     if let Some(n) = args.slow_clients {
         // Both ends of every connection live in this process.
         let files = sandbox::raise_nofile_limit().context("cannot raise the open-files limit")?;
@@ -240,6 +278,97 @@ async fn main() -> anyhow::Result<()> {
         print_notes(m);
     }
     Ok(())
+}
+
+/// `--check` / `--save`: the guard's figures, compared with or written as a baseline.
+async fn guard_run(args: &Args) -> anyhow::Result<()> {
+    if args.rounds == 0 || args.seconds.is_nan() || args.seconds <= 0.0 || args.cold_starts == 0 {
+        bail!("--rounds, --seconds and --cold-starts must be positive");
+    }
+    if args.margin_scale.is_nan() || args.margin_scale < 0.0 {
+        bail!("--margin-scale must be ≥ 0");
+    }
+    // Read the baseline first: a typo should not cost a whole run.
+    let baseline = match &args.check {
+        Some(path) => Some(
+            guard::Baseline::from_json(
+                &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+            )
+            .with_context(|| format!("{}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(b) = &baseline
+        && b.server_process != args.server_process
+    {
+        let (was, flag) = if b.server_process { ("a server process", "with") } else { ("in-process", "without") };
+        bail!("the baseline was measured {was}: run --check {flag} --server-process");
+    }
+    let settings =
+        suite::Settings { seconds: args.seconds, cold_samples: args.cold_starts, process: args.server_process };
+    let server = if args.server_process {
+        format!("server process {}", testkit::versa_binary().display())
+    } else {
+        "in-process server".to_owned()
+    };
+    let load_before = load_average();
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        eprintln!("guard: round {round} of {}", args.rounds);
+        rounds.push(suite::run(settings).await?);
+    }
+    let figures = guard::best_of(&rounds);
+    let load = format!("load average before: {load_before}; after: {}", load_average());
+    if let Some(path) = &args.save {
+        let command: Vec<String> = std::env::args().collect();
+        let comment = format!(
+            "recorded {} UTC with `{}` ({server}; best of {} round(s)); {} CPUs; {load}",
+            utc_now(),
+            command.join(" "),
+            args.rounds,
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        let b = guard::Baseline { comment, server_process: args.server_process, figures };
+        std::fs::write(path, b.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", guard::render(&guard::compare(&b, &b.figures, 1.0)));
+        println!("baseline written to {} ({load})", path.display());
+        return Ok(());
+    }
+    let baseline = baseline.expect("--check or --save");
+    let rows = guard::compare(&baseline, &figures, args.margin_scale);
+    println!("\nbaseline: {}", baseline.comment);
+    println!("this run: {server}; {load}; margin scale {}\n", args.margin_scale);
+    print!("{}", guard::render(&rows));
+    let failed: Vec<&str> = rows.iter().filter(|r| r.verdict.fails()).map(|r| r.name.as_str()).collect();
+    if !failed.is_empty() {
+        bail!("regression guard FAILED: {}", failed.join(", "));
+    }
+    println!("\nregression guard passed ({} figures)", rows.len());
+    Ok(())
+}
+
+/// `/proc/loadavg`'s three load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// `YYYY-MM-DD HH:MM` now, in UTC.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
 }
 
 /// Sets up fixtures for the largest concurrency level and runs every operation at every level.

@@ -74,7 +74,7 @@ impl Drop for Moto {
 
 // JUSTIFICATION: the benchmark's baseline is moto's own server, which only exists as a Python
 // process; this tool is not part of the daemon, so the "spawn only through sandbox" rule does
-// not apply. This is the only process the crate starts.
+// not apply. (`bare.rs` starts the bare loop's runtimes the same way.)
 #[allow(clippy::disallowed_methods)]
 fn spawn(port: u16) -> anyhow::Result<Child> {
     Command::new("python3")

@@ -19,6 +19,30 @@ const AUTHORIZATION: &str =
     "AWS4-HMAC-SHA256 Credential=123456789012/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0";
 const HEADERS: &[(&str, &str)] = &[("content-type", "application/json"), ("authorization", AUTHORIZATION)];
 
+/// The SigV4 headers (`authorization`, `x-amz-date`, …) of one request to `service` at `addr`
+/// (the `Host` the raw client sends), signed now with `key` in `us-east-1`.
+pub fn sign(
+    key: &testkit::Key,
+    addr: SocketAddr,
+    service: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let mut h = http::HeaderMap::new();
+    h.insert(http::header::HOST, http::HeaderValue::from_str(&addr.to_string()).expect("an address is a host"));
+    let params = sigv4::SigningParams {
+        credentials: sigv4::Credentials { access_key_id: &key.id, secret: &key.secret, session_token: None },
+        region: "us-east-1",
+        service,
+        time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        mode: sigv4::UriMode::Normalized,
+    };
+    let (p, q) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    let method = http::Method::from_bytes(method.as_bytes()).expect("a method");
+    sigv4::sign(&method, p, q, &h, &params, sigv4::SignPayload::Body(body)).headers
+}
+
 /// The execution role of every function (moto requires it to exist in IAM).
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/r";
 /// The alias each fixture function has; every client task owns one fixture, so its alias too.
@@ -110,20 +134,8 @@ impl Workload {
         let Some(key) = &self.key else {
             return HEADERS.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         };
-        let mut h = http::HeaderMap::new();
-        h.insert(http::header::HOST, http::HeaderValue::from_str(&addr.to_string()).expect("an address is a host"));
-        let params = sigv4::SigningParams {
-            credentials: sigv4::Credentials { access_key_id: &key.id, secret: &key.secret, session_token: None },
-            region: "us-east-1",
-            service: "lambda",
-            time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
-            mode: sigv4::UriMode::Normalized,
-        };
-        let (p, q) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
-        let method = http::Method::from_bytes(method.as_bytes()).expect("a method");
-        let signed = sigv4::sign(&method, p, q, &h, &params, sigv4::SignPayload::Body(body));
         let mut out = vec![("content-type", "application/json".to_owned())];
-        out.extend(signed.headers);
+        out.extend(sign(key, addr, "lambda", method, path, body));
         out
     }
 

@@ -69,6 +69,11 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The server's process id (for reading its memory from `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush, nothing.
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill");

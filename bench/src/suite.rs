@@ -1,0 +1,434 @@
+//! The guard's figures (`--save`, `--check`): every figure issue 16 names, measured against one
+//! in-process server with SigV4 verification on (every request signed by the client, inside the
+//! timed window) and metrics recording on (always on), plus yardsticks measured in the same run
+//! so that ratios cancel the machine's own speed and load:
+//!
+//! | figure | what |
+//! |---|---|
+//! | `warm.bare.c{8,64}.ops_per_s` | the bare Runtime API loop (`bare.rs`), same echo bootstrap, same clients |
+//! | `warm.c{8,64}.ops_per_s`, `…vs_bare` | `provided` echo invoked through alias `live` |
+//! | `overhead.p50_us`, `overhead.p99_us` | end-to-end minus the REPORT `Duration`, 1 client |
+//! | `cold.provided.p50_ms`, `cold.python.p50_ms` | first invoke of a newly published version |
+//! | `events.c64.accepted_per_s`, `…executed_per_s`, `…executed_vs_accepted` | Event invokes from 64 clients |
+//! | `events.paced.start_p99_ms` | 202 → START p99 at a rate well below capacity (not saturated) |
+//! | `control.*.c1.ops_per_s` | the control-plane rows (CreateFunction, PublishVersion unchanged, UpdateAlias, UpdateConfig+PublishVersion, GetAlias, GetFunction ?Qualifier), 1 client |
+//! | `control.sqlite_commit.ops_per_s`, `control.update_alias.c1.vs_sqlite_commit` | a raw SQLite WAL commit loop (`synchronous=FULL`, the store's setting) on the same disk |
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use testkit::Key;
+use testkit::http::{Client, Response};
+use tokio::sync::Barrier;
+
+use crate::guard::Figure;
+use crate::workload::{Limit, Op, Workload, sign};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+const PY_ECHO: &str = "def handler(event, context):\n    return event\n";
+/// Warm-invoke concurrency levels (issue 16: 8–64 clients).
+pub const WARM_CLIENTS: [usize; 2] = [8, 64];
+/// Event-invoke clients (issue 16: at 64 clients).
+const EVENT_CLIENTS: usize = 64;
+/// Pause between the paced Event sender's invokes: 100/s, far below capacity.
+const PACED_GAP: Duration = Duration::from_millis(10);
+/// Samples of the overhead measurement.
+const OVERHEAD_SAMPLES: usize = 2000;
+/// Longest wait for accepted events to have started.
+const DRAIN_MAX: Duration = Duration::from_secs(300);
+
+/// How long each measurement runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub seconds: f64,
+    pub cold_samples: usize,
+    /// Measure a `versa server` process rather than the server linked into this binary.
+    pub process: bool,
+}
+
+/// A raw keep-alive client that signs every request with `key`.
+pub struct Signed {
+    client: Client,
+    addr: SocketAddr,
+    key: Key,
+}
+
+impl Signed {
+    pub fn new(addr: SocketAddr, key: &Key) -> Signed {
+        Signed { client: Client::new(addr), addr, key: key.clone() }
+    }
+
+    pub async fn call(
+        &mut self,
+        service: &str,
+        method: &str,
+        path: &str,
+        extra: &[(&'static str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let signed = sign(&self.key, self.addr, service, method, path, body);
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        headers.extend(extra.iter().copied());
+        headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
+        self.client.send(method, path, &headers, body).await
+    }
+
+    pub async fn lambda(&mut self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Response> {
+        Ok(self.call("lambda", method, path, &[], body).await?)
+    }
+}
+
+/// Creates a function (and, with `alias`, publishes version 1 and points alias `live` at it).
+pub async fn create_function(addr: SocketAddr, key: &Key, name: &str, python: bool, alias: bool) -> anyhow::Result<()> {
+    let b64 = |z: &[u8]| base64::engine::general_purpose::STANDARD.encode(z);
+    let (runtime, handler, zip) = if python {
+        ("python3.12", "index.handler", b64(&testkit::zip::files(&[("index.py", PY_ECHO.as_bytes())])))
+    } else {
+        let echo = std::fs::read(testkit::built_binary("fixture-rust-echo")).context("the Rust echo fixture")?;
+        let zip = testkit::zip::build(&[testkit::zip::Entry::File { name: "bootstrap", data: &echo, mode: 0o755 }]);
+        ("provided.al2023", "bootstrap", b64(&zip))
+    };
+    let body = serde_json::json!({
+        "FunctionName": name, "Runtime": runtime, "Role": ROLE, "Handler": handler, "Code": {"ZipFile": zip},
+    });
+    let mut c = Signed::new(addr, key);
+    let r = c.lambda("POST", "/2015-03-31/functions", body.to_string().as_bytes()).await?;
+    if r.status != 201 {
+        bail!("create {name}: {} {}", r.status, r.text());
+    }
+    if alias {
+        let r = c.lambda("POST", &format!("/2015-03-31/functions/{name}/versions"), b"{}").await?;
+        if r.status != 201 {
+            bail!("publish {name}: {} {}", r.status, r.text());
+        }
+        let r = c
+            .lambda(
+                "POST",
+                &format!("/2015-03-31/functions/{name}/aliases"),
+                br#"{"Name":"live","FunctionVersion":"1"}"#,
+            )
+            .await?;
+        if r.status != 201 {
+            bail!("alias {name}: {} {}", r.status, r.text());
+        }
+    }
+    Ok(())
+}
+
+/// Every figure, against a fresh in-process server with `--auth sigv4`.
+/// With `settings.process`, the server is a `versa server --auth sigv4` process instead
+/// (`$VERSA_BIN`, or the `versa` beside this binary), so one `versa-bench` measures any build.
+pub async fn run(settings: Settings) -> anyhow::Result<Vec<Figure>> {
+    if settings.process {
+        let dir = tempfile::Builder::new().prefix("versa-guard-").tempdir()?;
+        let server = testkit::ServerProcess::spawn_with(&testkit::versa_binary(), dir.path(), &["--auth", "sigv4"]);
+        let key = crate::soak::root_key(dir.path()).await?;
+        let result = measure(server.addr, &key, settings).await;
+        drop(server);
+        return result;
+    }
+    let server = testkit::TestServer::start_sigv4().await;
+    let key = server.root_key().await;
+    let result = measure(server.addr, &key, settings).await;
+    server.stop().await;
+    result
+}
+
+async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Result<Vec<Figure>> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let prefix = format!("vg{:08x}", nanos as u32);
+    let length = Duration::from_secs_f64(settings.seconds);
+    let mut out = Vec::new();
+    let note = |f: Figure, out: &mut Vec<Figure>| {
+        eprintln!("  {:<44} {:>10.3} {}", f.name, f.value, f.unit);
+        out.push(f);
+    };
+
+    // Warm invokes through an alias, each level beside the bare loop at the same level.
+    let echo = format!("{prefix}-echo");
+    create_function(addr, key, &echo, false, true).await?;
+    for n in WARM_CLIENTS {
+        let bare = crate::bare::ops_per_sec(n, length).await.context("the bare Runtime API loop")?;
+        let path = format!("/2015-03-31/functions/{echo}/invocations?Qualifier=live");
+        let versa = warm(addr, key, &path, n, length).await?;
+        note(Figure::throughput(&format!("warm.bare.c{n}.ops_per_s"), bare), &mut out);
+        note(Figure::throughput(&format!("warm.c{n}.ops_per_s"), versa), &mut out);
+        note(Figure::ratio(&format!("warm.c{n}.vs_bare"), versa / bare.max(1e-9)), &mut out);
+    }
+
+    let (p50, p99) = overhead(addr, key, &echo, OVERHEAD_SAMPLES).await?;
+    note(Figure::latency("overhead.p50_us", p50, "µs", false), &mut out);
+    note(Figure::latency("overhead.p99_us", p99, "µs", true), &mut out);
+
+    for (label, python) in [("provided", false), ("python", true)] {
+        let name = format!("{prefix}-cold-{label}");
+        create_function(addr, key, &name, python, false).await?;
+        let mut ms = cold(addr, key, &name, settings.cold_samples).await?;
+        ms.sort_by(f64::total_cmp);
+        note(Figure::latency(&format!("cold.{label}.p50_ms"), percentile(&ms, 50.0), "ms", false), &mut out);
+    }
+
+    let name = format!("{prefix}-async");
+    create_function(addr, key, &name, false, false).await?;
+    let (accepted, executed, _) = events(addr, key, &name, EVENT_CLIENTS, length, None).await?;
+    note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.accepted_per_s"), accepted), &mut out);
+    note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.executed_per_s"), executed), &mut out);
+    note(
+        Figure::ratio(&format!("events.c{EVENT_CLIENTS}.executed_vs_accepted"), executed / accepted.max(1e-9)),
+        &mut out,
+    );
+    let (_, _, p99) = events(addr, key, &name, 1, length, Some(PACED_GAP)).await?;
+    note(Figure::latency("events.paced.start_p99_ms", p99, "ms", true), &mut out);
+
+    let workload = Arc::new(Workload::new(format!("{prefix}c"), Some(key.clone())));
+    let fixtures = workload.setup(addr, 1).await.context("control-plane fixtures")?;
+    for (op, slug) in [
+        (Op::CreateFunction, "create_function"),
+        (Op::PublishVersion, "publish_unchanged"),
+        (Op::UpdateAlias, "update_alias"),
+        (Op::UpdateAndPublish, "update_publish"),
+        (Op::GetAlias, "get_alias"),
+        (Op::GetFunctionByAlias, "get_function"),
+    ] {
+        let stats = workload.run(addr, op, &fixtures, Limit::Duration(length)).await?;
+        if stats.errors > 0 {
+            bail!("{}: {} errors: {:?}", op.name(), stats.errors, stats.samples);
+        }
+        note(Figure::throughput(&format!("control.{slug}.c1.ops_per_s"), stats.ops_per_sec()), &mut out);
+        if op == Op::UpdateAlias {
+            // Right after UpdateAlias, so that both see the same disk.
+            let commits = tokio::task::spawn_blocking(move || sqlite_commits_per_sec(length)).await??;
+            note(Figure::throughput("control.sqlite_commit.ops_per_s", commits), &mut out);
+            let ratio = stats.ops_per_sec() / commits.max(1e-9);
+            let mut f = Figure::ratio("control.update_alias.c1.vs_sqlite_commit", ratio);
+            f.margin = crate::guard::MARGIN_FSYNC_RATIO;
+            note(f, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((q / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Successful warm invokes per second over `path`, `clients` clients.
+pub async fn warm(addr: SocketAddr, key: &Key, path: &str, clients: usize, length: Duration) -> anyhow::Result<f64> {
+    let barrier = Arc::new(Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (path, barrier, key) = (path.to_owned(), barrier.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Signed::new(addr, &key);
+            // Warm: all clients at once, so each ends up with an environment of its own.
+            let _ = c.lambda("POST", &path, b"{}").await;
+            barrier.wait().await;
+            let (mut ok, start) = (0u64, Instant::now());
+            while start.elapsed() < length {
+                let r = c.lambda("POST", &path, br#"{"hello":"world"}"#).await?;
+                if r.status != 200 || r.header("x-amz-function-error").is_some() {
+                    bail!("warm invoke: {} {}", r.status, r.text());
+                }
+                ok += 1;
+            }
+            Ok((ok, start.elapsed()))
+        }));
+    }
+    let (mut ok, mut elapsed) = (0u64, Duration::ZERO);
+    for t in tasks {
+        let (n, e) = t.await??;
+        ok += n;
+        elapsed = elapsed.max(e);
+    }
+    Ok(ok as f64 / elapsed.as_secs_f64().max(1e-9))
+}
+
+/// (p50, p99) in µs of end-to-end latency minus the REPORT line's `Duration`, 1 client.
+async fn overhead(addr: SocketAddr, key: &Key, name: &str, samples: usize) -> anyhow::Result<(f64, f64)> {
+    let path = format!("/2015-03-31/functions/{name}/invocations?Qualifier=live");
+    let tail = [("x-amz-log-type", "Tail")];
+    let mut c = Signed::new(addr, key);
+    c.call("lambda", "POST", &path, &tail, b"{}").await?;
+    let body = br#"{"hello":"world"}"#;
+    let mut over = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        // Signed before the clock starts: the client's signing is not the platform's cost
+        // (the server's verification is, and is inside).
+        let signed = sign(key, addr, "lambda", "POST", &path, body);
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json"), tail[0]];
+        headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
+        let t = Instant::now();
+        let r = c.client.send("POST", &path, &headers, body).await?;
+        let total = t.elapsed().as_secs_f64() * 1e6;
+        let log = r.header("x-amz-log-result").context("no log tail")?;
+        let log = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(log)?)?;
+        let duration_ms: f64 = log
+            .split('\t')
+            .find_map(|f| f.strip_prefix("Duration: ")?.strip_suffix(" ms")?.parse().ok())
+            .context("no Duration in REPORT")?;
+        over.push((total - duration_ms * 1000.0).max(0.0));
+    }
+    over.sort_by(f64::total_cmp);
+    Ok((percentile(&over, 50.0), percentile(&over, 99.0)))
+}
+
+/// Milliseconds of each cold start: UpdateFunctionConfiguration + PublishVersion, then the
+/// first invoke of the new version, timed.
+async fn cold(addr: SocketAddr, key: &Key, name: &str, samples: usize) -> anyhow::Result<Vec<f64>> {
+    let mut c = Signed::new(addr, key);
+    let mut out = Vec::new();
+    for i in 0..samples {
+        let body = format!(r#"{{"Description":"cold {i}"}}"#);
+        let r = c.lambda("PUT", &format!("/2015-03-31/functions/{name}/configuration"), body.as_bytes()).await?;
+        if r.status != 200 {
+            bail!("update: {} {}", r.status, r.text());
+        }
+        let r = c.lambda("POST", &format!("/2015-03-31/functions/{name}/versions"), b"{}").await?;
+        let version = r.json()["Version"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/2015-03-31/functions/{name}/invocations?Qualifier={version}");
+        let t = Instant::now();
+        let r = c.lambda("POST", &path, b"{}").await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if r.status != 200 || r.header("x-amz-function-error").is_some() {
+            bail!("cold invoke: {} {}", r.status, r.text());
+        }
+        out.push(ms);
+    }
+    Ok(out)
+}
+
+/// Event invokes from `clients` clients for `length` (each pausing `gap` between invokes, or
+/// none); waits until every accepted event has started. (accepted/s, executed/s, 202 → START
+/// p99 in ms).
+async fn events(
+    addr: SocketAddr,
+    key: &Key,
+    name: &str,
+    clients: usize,
+    length: Duration,
+    gap: Option<Duration>,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let path = format!("/2015-03-31/functions/{name}/invocations");
+    let barrier = Arc::new(Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (path, barrier, key) = (path.clone(), barrier.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Signed::new(addr, &key);
+            let headers = [("x-amz-invocation-type", "Event")];
+            let mut out = Vec::new();
+            barrier.wait().await;
+            let start = Instant::now();
+            while start.elapsed() < length {
+                let r = c.call("lambda", "POST", &path, &headers, br#"{"hello":"world"}"#).await?;
+                if r.status != 202 {
+                    bail!("event invoke: {} {}", r.status, r.text());
+                }
+                let id = r.header("x-amzn-requestid").context("no request id")?.to_owned();
+                out.push((id, epoch_ms()));
+                if let Some(g) = gap {
+                    tokio::time::sleep(g).await;
+                }
+            }
+            Ok(out)
+        }));
+    }
+    let mut accepted = HashMap::new();
+    for t in tasks {
+        accepted.extend(t.await??);
+    }
+    let first = accepted.values().copied().fold(f64::MAX, f64::min);
+    let last = accepted.values().copied().fold(0.0, f64::max);
+    let started = wait_started(addr, key, name, &accepted, first as i64 - 1000).await?;
+    let mut latencies: Vec<f64> =
+        accepted.iter().filter_map(|(id, t)| started.get(id).map(|s| (*s as f64 - t).max(0.0))).collect();
+    latencies.sort_by(f64::total_cmp);
+    let last_start = started.values().copied().max().unwrap_or(0) as f64;
+    let n = accepted.len() as f64;
+    Ok((
+        n / ((last - first) / 1000.0).max(0.001),
+        n / ((last_start.max(last) - first) / 1000.0).max(0.001),
+        percentile(&latencies, 99.0),
+    ))
+}
+
+/// Request id → epoch milliseconds of its `START` line, for every accepted event.
+async fn wait_started(
+    addr: SocketAddr,
+    key: &Key,
+    name: &str,
+    accepted: &HashMap<String, f64>,
+    since_ms: i64,
+) -> anyhow::Result<HashMap<String, i64>> {
+    let group = format!("/aws/lambda/{name}");
+    let mut c = Signed::new(addr, key);
+    let began = Instant::now();
+    let headers = [("x-amz-target", "Logs_20140328.FilterLogEvents"), ("content-type", "application/x-amz-json-1.1")];
+    let mut started = HashMap::new();
+    loop {
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = serde_json::json!({ "logGroupName": group, "startTime": since_ms, "filterPattern": "START" });
+            if let Some(t) = &token {
+                req["nextToken"] = serde_json::json!(t);
+            }
+            let r = c.call("logs", "POST", "/", &headers, req.to_string().as_bytes()).await?;
+            if r.status != 200 {
+                bail!("FilterLogEvents: {} {}", r.status, r.text());
+            }
+            let v = r.json();
+            for e in v["events"].as_array().into_iter().flatten() {
+                let msg = e["message"].as_str().unwrap_or_default();
+                if let Some(id) = msg.strip_prefix("START RequestId: ").and_then(|m| m.split_whitespace().next())
+                    && accepted.contains_key(id)
+                {
+                    started.insert(id.to_owned(), e["timestamp"].as_i64().unwrap_or(0));
+                }
+            }
+            token = v["nextToken"].as_str().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        if started.len() >= accepted.len() {
+            return Ok(started);
+        }
+        if began.elapsed() > DRAIN_MAX {
+            bail!("only {} of {} accepted events started within {DRAIN_MAX:?}", started.len(), accepted.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Durable single-row commits per second: SQLite in WAL mode with `synchronous=FULL` (the
+/// store's settings), one UPDATE per transaction, in a temporary directory under `$TMPDIR`
+/// (where the in-process server's data dir is).
+fn sqlite_commits_per_sec(length: Duration) -> anyhow::Result<f64> {
+    let dir = tempfile::Builder::new().prefix("versa-bench-sqlite-").tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("commit.db"))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!("SQLite refused WAL mode ({mode})");
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; CREATE TABLE t(k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 0);",
+    )?;
+    let mut update = conn.prepare("UPDATE t SET v = v + 1 WHERE k = 1")?;
+    let (mut n, start) = (0u64, Instant::now());
+    while start.elapsed() < length {
+        update.execute([])?;
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
