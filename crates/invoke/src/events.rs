@@ -196,7 +196,10 @@ async fn claim_and_run(
 enum Claimed {
     /// The events, and, when the queue had no more due, how long to wait before looking again
     /// (unless woken).
-    Events { events: Vec<Ready>, wait: Option<Duration> },
+    Events {
+        events: Vec<Ready>,
+        wait: Option<Duration>,
+    },
     Failed,
 }
 
