@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control::{Control, EventFinish};
-use model::function::{EventInvokeConfig, QueuedEvent};
+use model::function::{EventInvokeConfig, FunctionId, QueuedEvent};
 use model::name::Version;
 use serde_json::{Value, json};
 use store::ClaimedEvent;
@@ -60,6 +60,27 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 pub const FINISH_BATCH_MAX: usize = 512;
 /// Most finished events waiting for their commit; runners wait beyond it.
 pub const FINISH_PENDING_MAX: usize = 1024;
+
+/// Events of one function a node runs at once at first. Then additive increase,
+/// multiplicative decrease: after as many successes as the limit, one more may run at once (up
+/// to the worker's concurrency); a failure, timeout or throttle halves it. So a burst of queued
+/// events does not cold-start an environment per event when a few warm ones drain it, and a
+/// function that times out under load gets less of it.
+pub const RAMP_START: usize = 8;
+/// Functions whose ramp is remembered; beyond it, those with nothing running are forgotten.
+const RAMPS_MAX: usize = 4096;
+
+/// How many events of one function run at once, and how many may.
+struct Ramp {
+    running: usize,
+    limit: usize,
+    /// Successes since the limit last grew.
+    credit: usize,
+}
+
+/// What an attempt says about its function's ramp: `Some(true)` it ran and succeeded,
+/// `Some(false)` it failed or was throttled, `None` it did not run.
+type Signal = Option<bool>;
 
 /// A claimed event with its asynchronous settings, read for the whole claim in one go
 /// (`None`: not read, `process` reads them).
@@ -137,25 +158,39 @@ async fn claim_and_run(
     // Claim when at least this many are missing (or nothing is ready): fewer, larger claims.
     let claim_min = (concurrency / 4).max(1);
     let mut ready: std::collections::VecDeque<Ready> = std::collections::VecDeque::new();
-    let mut running = tokio::task::JoinSet::new();
+    let mut running: tokio::task::JoinSet<Signal> = tokio::task::JoinSet::new();
+    let mut running_of: std::collections::HashMap<tokio::task::Id, FunctionId> = std::collections::HashMap::new();
+    let mut ramps: std::collections::HashMap<FunctionId, Ramp> = std::collections::HashMap::new();
     let mut claiming: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Claimed> + Send>>> = None;
     // Set when the queue had nothing more due: wait for a wake-up or until then.
     let mut idle_until: Option<tokio::time::Instant> = None;
     loop {
         while running.len() < concurrency
-            && let Some((claimed, config)) = ready.pop_front()
+            && let Some(i) =
+                ready.iter().position(|(c, _)| ramps.get(&c.event.function_id).is_none_or(|r| r.running < r.limit))
         {
+            let (claimed, config) = ready.remove(i).expect("found above");
+            let function = claimed.event.function_id;
+            ramps
+                .entry(function)
+                .or_insert(Ramp { running: 0, limit: RAMP_START.min(concurrency), credit: 0 })
+                .running += 1;
             let (control, engine, settings, finished) =
                 (control.clone(), engine.clone(), settings.clone(), finished.clone());
-            running.spawn(async move {
+            let task = running.spawn(async move {
                 let id = claimed.event.id;
                 match process(&control, &engine, &settings, claimed, config).await {
-                    Ok(f) => {
+                    Ok((f, signal)) => {
                         let _ = finished.send(f).await;
+                        signal
                     }
-                    Err(e) => tracing::error!(event = id, error = %e, "event processing failed; it will be retried"),
+                    Err(e) => {
+                        tracing::error!(event = id, error = %e, "event processing failed; it will be retried");
+                        Some(false)
+                    }
                 }
             });
+            running_of.insert(task.id(), function);
         }
         let room = held_max.saturating_sub(running.len() + ready.len());
         if claiming.is_none() && idle_until.is_none() && room > 0 && (ready.is_empty() || room >= claim_min) {
@@ -183,7 +218,34 @@ async fn claim_and_run(
                     Claimed::Failed => idle_until = Some(tokio::time::Instant::now() + IDLE_POLL),
                 }
             }
-            Some(_) = running.join_next(), if !running.is_empty() => {}
+            Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                let (task, signal) = match joined {
+                    Ok((task, signal)) => (task, signal),
+                    Err(e) => (e.id(), Some(false)),
+                };
+                if let Some(function) = running_of.remove(&task)
+                    && let Some(r) = ramps.get_mut(&function)
+                {
+                    r.running -= 1;
+                    match signal {
+                        Some(true) => {
+                            r.credit += 1;
+                            if r.credit >= r.limit {
+                                r.limit = (r.limit + 1).min(concurrency);
+                                r.credit = 0;
+                            }
+                        }
+                        Some(false) => {
+                            r.limit = (r.limit / 2).max(1);
+                            r.credit = 0;
+                        }
+                        None => {}
+                    }
+                }
+                if ramps.len() > RAMPS_MAX {
+                    ramps.retain(|_, r| r.running > 0);
+                }
+            }
             _ = control.events_queued().notified(), if idle_until.is_some() => idle_until = None,
             _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now)), if idle_until.is_some() => {
                 idle_until = None;
@@ -338,7 +400,7 @@ async fn process(
     settings: &EventSettings,
     claimed: ClaimedEvent,
     config: Option<Option<EventInvokeConfig>>,
-) -> control::Result<Finished> {
+) -> control::Result<(Finished, Signal)> {
     let ClaimedEvent { event, token } = claimed;
     let now = stdx::time::now_ms();
     let function = FunctionOf {
@@ -363,16 +425,17 @@ async fn process(
     let retry = |attempts: u32, not_before_ms: i64| {
         (EventFinish::Retry { id: event.id, token: token.clone(), attempts, not_before_ms }, false, None)
     };
-    let done = |(finish, destination_given, dead_letter): (EventFinish, bool, Option<String>), function: FunctionOf| {
-        Ok(Finished { finish, function, destination_given, dead_letter })
-    };
+    let done =
+        |(finish, destination_given, dead_letter): (EventFinish, bool, Option<String>),
+         function: FunctionOf,
+         signal: Signal| { Ok((Finished { finish, function, destination_given, dead_letter }, signal)) };
     let target = match control.resolve_invoke(&event.scope, &event.function_name, event.qualifier.as_deref()).await {
         Ok(t) if t.function_id == event.function_id => t,
         // The function, version or alias is gone (or the name is a new function): drop it.
         _ => {
             tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
             dropped(&None);
-            return done(complete(None, None), function);
+            return done(complete(None, None), function, None);
         }
     };
     // Versa has no queues or topics: a dead-letter queue never takes a failed event.
@@ -395,12 +458,12 @@ async fn process(
     if now - event.received_ms > max_age_ms {
         let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
         dropped(&dest);
-        return done(complete(dest, dead_letter), function);
+        return done(complete(dest, dead_letter), function, None);
     }
     if target.reserved_concurrency == Some(0) {
         let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
         dropped(&dest);
-        return done(complete(dest, dead_letter), function);
+        return done(complete(dest, dead_letter), function, None);
     }
     let unreserved = control.unreserved_concurrency(&event.scope).await?;
     let executed = target.version.to_string();
@@ -426,7 +489,9 @@ async fn process(
         m.async_age(&function.at(), now, (now - event.received_ms).max(0) as f64);
     }
     let retry_at = now + settings.retry_delay.as_millis() as i64 * i64::from(attempts);
-    let outcome = match engine.invoke(t, request).await {
+    let invoked = engine.invoke(t, request).await;
+    let signal = Some(matches!(&invoked, Ok(r) if !r.function_error));
+    let outcome = match invoked {
         Ok(r) if !r.function_error => {
             let dest = finish(Condition::Success, attempts, Some((r, executed)));
             complete(dest, None)
@@ -455,7 +520,7 @@ async fn process(
             }
         }
     };
-    done(outcome, function)
+    done(outcome, function, signal)
 }
 
 /// A payload as JSON when it is JSON, otherwise as a string.
