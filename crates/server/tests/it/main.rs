@@ -12,6 +12,7 @@ mod cloudwatch;
 mod cloudwatch_alarms;
 mod cluster;
 mod cluster_proof;
+mod cluster_spill;
 mod console;
 mod console_browser;
 mod console_live;
