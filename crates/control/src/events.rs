@@ -115,11 +115,25 @@ impl Accepts {
     }
 
     async fn flush(self: std::sync::Arc<Self>, store: store::Store) {
+        // Dropped with the task (its runtime stopping): the waiting callers fail rather than
+        // wait forever, and the next caller starts a new flusher.
+        struct Stopped(std::sync::Arc<Accepts>, bool);
+        impl Drop for Stopped {
+            fn drop(&mut self) {
+                if self.1 {
+                    let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.pending.clear();
+                    s.flushing = false;
+                }
+            }
+        }
+        let mut stopped = Stopped(self.clone(), true);
         loop {
             let batch: Vec<(QueuedEvent, AcceptReply)> = {
                 let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if s.pending.is_empty() {
                     s.flushing = false;
+                    stopped.1 = false;
                     return;
                 }
                 let n = s.pending.len().min(ACCEPT_BATCH_MAX);
