@@ -231,8 +231,9 @@ impl Cluster {
             >= self.inner.options.dead_after.as_millis() as u64
     }
 
-    /// One heartbeat: writes this node's row, reads everyone's, and reaps dead nodes' claims.
-    async fn beat(&self, busy: u32, capacity: u32) -> Result<(), StoreError> {
+    /// One heartbeat: writes this node's row, reads everyone's, and reaps dead nodes' claims;
+    /// answers how many claims it freed.
+    async fn beat(&self, busy: u32, capacity: u32) -> Result<u64, StoreError> {
         let beat = NodeBeat {
             id: self.inner.id.clone(),
             name: self.inner.options.name.clone(),
@@ -259,6 +260,7 @@ impl Cluster {
             .collect();
         *self.inner.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(peers);
         let dead: Vec<String> = rows.iter().filter(|r| !r.live).map(|r| r.id.clone()).collect();
+        let mut freed = 0;
         if !dead.is_empty() {
             let retention = NODE_ROW_RETENTION.as_millis() as i64;
             let (reaped, removed) = self
@@ -275,8 +277,9 @@ impl Cluster {
             if removed > 0 {
                 tracing::info!(nodes = removed, "removed rows of nodes dead for an hour");
             }
+            freed = reaped;
         }
-        Ok(())
+        Ok(freed)
     }
 
     /// Takes or renews every singleton's lease (length: the dead interval), on the database's
@@ -320,6 +323,7 @@ impl Cluster {
         let mut tasks = Vec::new();
         let me = self.clone();
         let eng = engine.clone();
+        let wake = control.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(me.inner.options.heartbeat);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -330,12 +334,16 @@ impl Cluster {
                 let capacity = u32::try_from(eng.capacity()).unwrap_or(u32::MAX);
                 let beat = me.beat(busy, capacity).await;
                 me.renew_leases().await;
+                // Freed claims are due now: this node's worker looks at once, not at its next poll.
+                if matches!(beat, Ok(n) if n > 0) {
+                    wake.events_queued().notify_one();
+                }
                 match beat {
-                    Ok(()) if failing => {
+                    Ok(_) if failing => {
                         failing = false;
                         tracing::info!("heartbeats resumed");
                     }
-                    Ok(()) => {}
+                    Ok(_) => {}
                     Err(e) if !failing => {
                         failing = true;
                         tracing::error!(error = %e, "cannot write this node's heartbeat");

@@ -73,6 +73,99 @@ enum Missing {
     NoConfig,
 }
 
+/// Most accepted events committed together by one group commit.
+pub const ACCEPT_BATCH_MAX: usize = 1024;
+
+type AcceptReply = tokio::sync::oneshot::Sender<std::result::Result<(), StoreError>>;
+
+/// The group commit of accepted `Event` invokes: concurrent `enqueue_invoke` calls join one
+/// write transaction (one commit, one fsync) instead of one each. A flusher task runs while
+/// events are pending: it takes everything pending (up to [`ACCEPT_BATCH_MAX`]) and writes it
+/// in one transaction; whatever arrives meanwhile waits for the next one. Each caller is
+/// answered after the commit that holds its event, so its 202 still means "durable".
+#[derive(Default)]
+pub(crate) struct Accepts {
+    state: std::sync::Mutex<AcceptState>,
+}
+
+#[derive(Default)]
+struct AcceptState {
+    pending: Vec<(QueuedEvent, AcceptReply)>,
+    flushing: bool,
+}
+
+impl Accepts {
+    /// Queues `event` (due at its `received_ms`) with the next group commit; answers once it
+    /// is committed.
+    pub(crate) async fn queue(
+        self: &std::sync::Arc<Self>,
+        store: &store::Store,
+        event: QueuedEvent,
+    ) -> std::result::Result<(), StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.pending.push((event, reply));
+            !std::mem::replace(&mut s.flushing, true)
+        };
+        if start {
+            tokio::spawn(self.clone().flush(store.clone()));
+        }
+        answer.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn flush(self: std::sync::Arc<Self>, store: store::Store) {
+        // Dropped with the task (its runtime stopping): the waiting callers fail rather than
+        // wait forever, and the next caller starts a new flusher.
+        struct Stopped(std::sync::Arc<Accepts>, bool);
+        impl Drop for Stopped {
+            fn drop(&mut self) {
+                if self.1 {
+                    let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.pending.clear();
+                    s.flushing = false;
+                }
+            }
+        }
+        let mut stopped = Stopped(self.clone(), true);
+        loop {
+            let batch: Vec<(QueuedEvent, AcceptReply)> = {
+                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if s.pending.is_empty() {
+                    s.flushing = false;
+                    stopped.1 = false;
+                    return;
+                }
+                let n = s.pending.len().min(ACCEPT_BATCH_MAX);
+                s.pending.drain(..n).collect()
+            };
+            let (events, replies): (Vec<QueuedEvent>, Vec<AcceptReply>) = batch.into_iter().unzip();
+            let events = std::sync::Arc::new(events);
+            let all = events.clone();
+            match store.write(move |tx| tx.enqueue_events(&all)).await {
+                Ok(()) => {
+                    for r in replies {
+                        let _ = r.send(Ok(()));
+                    }
+                }
+                Err(e) if events.len() == 1 => {
+                    for r in replies {
+                        let _ = r.send(Err(e.clone()));
+                    }
+                }
+                Err(_) => {
+                    // One event can fail the whole batch (its function deleted meanwhile): then
+                    // each is written on its own, so only that one is refused.
+                    for (event, r) in events.iter().cloned().zip(replies) {
+                        let one = store.write(move |tx| tx.enqueue_event(&event, event.received_ms).map(|_| ())).await;
+                        let _ = r.send(one);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The services whose resources can be destinations: Lambda, SQS, SNS, EventBridge, S3.
 const DESTINATION_SERVICES: &[&str] = &["lambda", "sqs", "sns", "events", "s3"];
 
@@ -125,7 +218,8 @@ impl Control {
         };
         // The metric names the function and qualifier as resolved (the caller may give an ARN).
         let named = self.settings.metrics.is_some().then(|| (event.function_name.clone(), event.qualifier.clone()));
-        self.store.write(move |tx| tx.enqueue_event(&event, now)).await?;
+        // Joins the next group commit: the answer comes once the transaction holding it committed.
+        self.accepts.queue(&self.store, event).await?;
         self.events_queued.notify_one();
         self.events_announce.notify_one();
         if let (Some(m), Some((function, qualifier))) = (&self.settings.metrics, &named) {
@@ -693,8 +787,92 @@ fn qualifier_exists(tx: &mut dyn ReadTx, id: FunctionId, qualifier: &str) -> std
     })
 }
 
+/// How a claimed event ends; see [`Control::finish_events`].
+#[derive(Debug, Clone)]
+pub enum EventFinish {
+    /// It leaves the queue; its destination record (scope, Lambda ARN, record), if any, is
+    /// queued in the same transaction.
+    Complete { id: i64, token: String, destination: Option<(Scope, String, Vec<u8>)> },
+    /// It goes back to the queue with `attempts` counted, due at `not_before_ms`.
+    Retry { id: i64, token: String, attempts: u32, not_before_ms: i64 },
+}
+
+/// One finish inside the batch's transaction: `None` when the token no longer holds the
+/// claim; for `Complete`, whether the destination took the record (`true` when none).
+fn finish_in(tx: &mut dyn store::WriteTx, finish: EventFinish) -> std::result::Result<Option<bool>, StoreError> {
+    let (id, token, destination) = match finish {
+        EventFinish::Retry { id, token, attempts, not_before_ms } => {
+            return Ok(tx.reschedule_event(id, &token, attempts, not_before_ms)?.then_some(true));
+        }
+        EventFinish::Complete { id, token, destination } => (id, token, destination),
+    };
+    if !tx.delete_event(id, &token)? {
+        return Ok(None);
+    }
+    let Some((scope, arn, payload)) = destination else { return Ok(Some(true)) };
+    let Some(r) = FunctionRef::parse(&arn, NameShape::Plain) else {
+        tracing::warn!(destination = %arn, "the destination is not a Lambda function; record dropped");
+        return Ok(Some(false));
+    };
+    let key = FunctionKey { scope: scope.clone(), name: r.name.clone() };
+    let Some(f) = tx.function(&key)? else {
+        tracing::warn!(destination = %arn, "the destination function no longer exists; record dropped");
+        return Ok(Some(false));
+    };
+    if let Some(q) = &r.qualifier
+        && !qualifier_exists(tx, f.id, q)?
+    {
+        tracing::warn!(destination = %arn, "the destination version or alias no longer exists; record dropped");
+        return Ok(Some(false));
+    }
+    let now = stdx::time::now_ms();
+    let event = QueuedEvent {
+        id: 0,
+        scope,
+        function_id: f.id,
+        function_name: f.name,
+        qualifier: r.qualifier,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        payload,
+        received_ms: now,
+        attempts: 0,
+    };
+    tx.enqueue_event(&event, now)?;
+    Ok(Some(true))
+}
+
 impl Control {
-    /// Finishes a queued event: removes it and, in the same transaction, queues its
+    /// Finishes claimed events together, in one write transaction (one commit for the batch):
+    /// each [`EventFinish::Complete`] removes its event and queues its destination record for
+    /// the destination function (a Lambda ARN) if it still exists; each
+    /// [`EventFinish::Retry`] puts its event back. Answers, in order, `None` for an event whose
+    /// token no longer holds its claim (it was reaped or its lease ran out, so another attempt
+    /// owns it: nothing is changed, the result is dropped), else `Some(delivered)`: whether
+    /// the destination record was queued (`true` when there was none, and for a retry).
+    pub async fn finish_events(&self, finishes: Vec<EventFinish>) -> Result<Vec<Option<bool>>> {
+        let (answers, queued) = self
+            .store
+            .write(move |tx| {
+                let mut queued = false;
+                let mut answers = Vec::with_capacity(finishes.len());
+                for f in finishes {
+                    let sends = matches!(&f, EventFinish::Complete { destination: Some(_), .. });
+                    let a = finish_in(tx, f)?;
+                    queued |= sends && a == Some(true);
+                    answers.push(a);
+                }
+                Ok::<_, StoreError>((answers, queued))
+            })
+            .await?;
+        // A destination record is a new event for this node's worker (and the others).
+        if queued {
+            self.events_queued.notify_one();
+            self.events_announce.notify_one();
+        }
+        Ok(answers)
+    }
+
+    /// Finishes one queued event: removes it and, in the same transaction, queues its
     /// destination record for the destination function (a Lambda ARN), if it still exists.
     /// Returns whether the record was delivered (queued); `true` when there was none. `None`
     /// when `claim_token` no longer holds the event's claim (it was reaped or its lease ran
@@ -705,50 +883,23 @@ impl Control {
         claim_token: &str,
         destination: Option<(Scope, String, Vec<u8>)>,
     ) -> Result<Option<bool>> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let token = claim_token.to_owned();
-        let delivered = self
+        let finish = EventFinish::Complete { id: event_id, token: claim_token.to_owned(), destination };
+        Ok(self.finish_events(vec![finish]).await?.pop().flatten())
+    }
+
+    /// The asynchronous settings of several (function, qualifier) pairs in one read (`None`
+    /// qualifier: the unqualified function's), in order; `None` where there is no config.
+    pub async fn event_configs_for(
+        &self,
+        keys: Vec<(FunctionId, Option<String>)>,
+    ) -> Result<Vec<Option<EventInvokeConfig>>> {
+        Ok(self
             .store
-            .write(move |tx| {
-                if !tx.delete_event(event_id, &token)? {
-                    return Ok::<_, ControlError>(None);
-                }
-                let Some((scope, arn, payload)) = destination else { return Ok(Some(true)) };
-                let Some(r) = FunctionRef::parse(&arn, NameShape::Plain) else {
-                    tracing::warn!(destination = %arn, "the destination is not a Lambda function; record dropped");
-                    return Ok(Some(false));
-                };
-                let key = FunctionKey { scope: scope.clone(), name: r.name.clone() };
-                let Some(f) = tx.function(&key)? else {
-                    tracing::warn!(destination = %arn, "the destination function no longer exists; record dropped");
-                    return Ok(Some(false));
-                };
-                if let Some(q) = &r.qualifier
-                    && !qualifier_exists(tx, f.id, q)?
-                {
-                    tracing::warn!(destination = %arn, "the destination version or alias no longer exists; record dropped");
-                    return Ok(Some(false));
-                }
-                let now = stdx::time::now_ms();
-                let event = QueuedEvent {
-                    id: 0,
-                    scope,
-                    function_id: f.id,
-                    function_name: f.name,
-                    qualifier: r.qualifier,
-                    request_id,
-                    payload,
-                    received_ms: now,
-                    attempts: 0,
-                };
-                tx.enqueue_event(&event, now)?;
-                Ok(Some(true))
+            .read(move |tx| {
+                keys.iter()
+                    .map(|(id, q)| tx.event_invoke_config(*id, q.as_deref().unwrap_or(Version::LATEST)))
+                    .collect::<std::result::Result<Vec<_>, StoreError>>()
             })
-            .await?;
-        if delivered == Some(true) {
-            self.events_queued.notify_one();
-            self.events_announce.notify_one();
-        }
-        Ok(delivered)
+            .await?)
     }
 }

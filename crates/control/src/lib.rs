@@ -40,7 +40,7 @@ pub use crate::esm::{
     ESMS_MAX, ESMS_PER_SCOPE_MAX, EsmInput, EsmPage, EsmSources, LIST_PAGE_MAX as ESM_LIST_PAGE_MAX,
     SETTLE_DELAY as ESM_SETTLE_DELAY, SHARD_START, SourceCheck, SourceKind, shard_key,
 };
-pub use crate::events::{EventConfigInput, EventConfigPage, EventConfigView};
+pub use crate::events::{ACCEPT_BATCH_MAX, EventConfigInput, EventConfigPage, EventConfigView, EventFinish};
 pub use crate::functions::{CreateFunction, FunctionList, PublishVersion, UpdateCode, base64_sha};
 pub use crate::gc::{CODE_GC_BATCH, CODE_GC_GRACE_DEFAULT, CODE_GC_INTERVAL, CodeGc};
 pub use crate::history::{
@@ -199,6 +199,8 @@ pub struct Control {
     events_queued: tokio::sync::Notify,
     /// Woken when this node queued an event, for the other nodes (see `events_announce`).
     events_announce: tokio::sync::Notify,
+    /// Accepted events waiting to join the next group commit (see `events.rs`).
+    accepts: std::sync::Arc<crate::events::Accepts>,
     /// What the event queue held when last counted, plus what was queued since.
     queue_totals: std::sync::Mutex<Option<(std::time::Instant, store::QueueTotals)>>,
     /// Unreserved concurrency per scope; dropped when a reservation or provisioned
@@ -232,6 +234,7 @@ impl Control {
             resolutions,
             events_queued: tokio::sync::Notify::new(),
             events_announce: tokio::sync::Notify::new(),
+            accepts: Default::default(),
             queue_totals: std::sync::Mutex::new(None),
             unreserved: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGES_MAX).0,

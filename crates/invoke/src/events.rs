@@ -13,12 +13,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::Control;
-use model::function::{EventInvokeConfig, QueuedEvent};
+use control::{Control, EventFinish};
+use model::function::{EventInvokeConfig, FunctionId, QueuedEvent};
 use model::name::Version;
 use serde_json::{Value, json};
 use store::ClaimedEvent;
-use tokio::sync::Semaphore;
 
 use crate::{Engine, InvokeError, Request, Target};
 
@@ -57,8 +56,73 @@ impl Default for EventSettings {
 
 /// Longest wait between looks at the queue when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Most finished events committed together (one write transaction).
+pub const FINISH_BATCH_MAX: usize = 512;
+/// Most finished events waiting for their commit; runners wait beyond it.
+pub const FINISH_PENDING_MAX: usize = 1024;
+
+/// Events of one function a node runs at once at first. Then additive increase,
+/// multiplicative decrease: after as many successes as the limit, one more may run at once (up
+/// to the worker's concurrency); a failure, timeout or throttle halves it. So a burst of queued
+/// events does not cold-start an environment per event when a few warm ones drain it, and a
+/// function that times out under load gets less of it.
+pub const RAMP_START: usize = 8;
+/// Functions whose ramp is remembered; beyond it, those with nothing running are forgotten.
+const RAMPS_MAX: usize = 4096;
+
+/// How many events of one function run at once, and how many may.
+struct Ramp {
+    running: usize,
+    limit: usize,
+    /// Successes since the limit last grew.
+    credit: usize,
+}
+
+/// What an attempt says about its function's ramp: `Some(true)` it ran and succeeded,
+/// `Some(false)` it failed or was throttled, `None` it did not run.
+type Signal = Option<bool>;
+
+/// A claimed event with its asynchronous settings, read for the whole claim in one go
+/// (`None`: not read, `process` reads them).
+type Ready = (ClaimedEvent, Option<Option<EventInvokeConfig>>);
+
+/// A finished event on its way to the finisher, with what is reported after its commit.
+struct Finished {
+    finish: EventFinish,
+    function: FunctionOf,
+    /// Whether a destination record was given (a `Complete` that was not delivered is a
+    /// `DestinationDeliveryFailures`).
+    destination_given: bool,
+    dead_letter: Option<String>,
+}
+
+/// The owned parts of a [`metrics::FunctionAt`].
+struct FunctionOf {
+    account: String,
+    region: String,
+    function: String,
+    qualifier: Option<String>,
+}
+
+impl FunctionOf {
+    fn at(&self) -> metrics::FunctionAt<'_> {
+        metrics::FunctionAt {
+            account: &self.account,
+            region: &self.region,
+            function: &self.function,
+            qualifier: self.qualifier.as_deref(),
+        }
+    }
+}
 
 /// Runs the worker until the returned task is aborted.
+///
+/// Three parts work side by side: the claimer keeps up to twice `concurrency` events claimed
+/// (running plus ready), claiming what is missing in one transaction while the others run,
+/// with their settings read in one read; runners (at most `concurrency`) invoke one event
+/// each and hand its outcome to the finisher; the finisher commits every outcome waiting in
+/// one transaction (deletes, destination records, retries), so an event costs no commit of
+/// its own beyond its acceptance.
 pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if settings.reap_other_claims_at_start {
@@ -77,59 +141,241 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings
                 Err(e) => tracing::error!(error = %e, "cannot release event claims"),
             }
         }
-        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        let mut running = tokio::task::JoinSet::new();
-        loop {
-            while running.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            if free == 0 {
-                let _ = permits.clone().acquire_owned().await;
-                continue;
-            }
-            // A node that cannot prove it is alive leaves the queue to the others (their reaper
-            // frees its claims once it counts as dead).
-            if !engine.may_claim() {
-                tokio::time::sleep(IDLE_POLL).await;
-                continue;
-            }
-            let now = stdx::time::now_ms();
-            let (node, lease_ms) = (settings.node_id.clone(), settings.lease.as_millis() as i64);
-            let claimed = match control.store().write(move |tx| tx.claim_events(&node, lease_ms, free)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot claim events");
-                    tokio::time::sleep(IDLE_POLL).await;
-                    continue;
-                }
-            };
-            if claimed.is_empty() {
-                let due = control.store().read(|tx| tx.next_event_due()).await.ok().flatten();
-                let wait = due.map_or(IDLE_POLL, |d| {
-                    Duration::from_millis((d - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
-                });
-                tokio::select! {
-                    _ = control.events_queued().notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                continue;
-            }
-            for claimed in claimed {
-                let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-                let (control, engine, settings) = (control.clone(), engine.clone(), settings.clone());
-                running.spawn(async move {
-                    let (id, token, attempts) = (claimed.event.id, claimed.token.clone(), claimed.event.attempts);
-                    if let Err(e) = process(&control, &engine, &settings, claimed).await {
+        let (finished, finishes) = tokio::sync::mpsc::channel(FINISH_PENDING_MAX);
+        tokio::join!(claim_and_run(&control, &engine, &settings, finished), finish(&control, &engine, finishes));
+    })
+}
+
+/// Claims events and runs them, at most `concurrency` at once.
+async fn claim_and_run(
+    control: &Arc<Control>,
+    engine: &Arc<Engine>,
+    settings: &EventSettings,
+    finished: tokio::sync::mpsc::Sender<Finished>,
+) {
+    let concurrency = settings.concurrency.max(1);
+    let held_max = 2 * concurrency;
+    // Claim when at least this many are missing (or nothing is ready): fewer, larger claims.
+    let claim_min = (concurrency / 4).max(1);
+    let mut ready: std::collections::VecDeque<Ready> = std::collections::VecDeque::new();
+    let mut running: tokio::task::JoinSet<Signal> = tokio::task::JoinSet::new();
+    let mut running_of: std::collections::HashMap<tokio::task::Id, FunctionId> = std::collections::HashMap::new();
+    let mut ramps: std::collections::HashMap<FunctionId, Ramp> = std::collections::HashMap::new();
+    let mut claiming: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Claimed> + Send>>> = None;
+    // Set when the queue had nothing more due: wait for a wake-up or until then.
+    let mut idle_until: Option<tokio::time::Instant> = None;
+    loop {
+        while running.len() < concurrency
+            && let Some(i) =
+                ready.iter().position(|(c, _)| ramps.get(&c.event.function_id).is_none_or(|r| r.running < r.limit))
+        {
+            let (claimed, config) = ready.remove(i).expect("found above");
+            let function = claimed.event.function_id;
+            ramps
+                .entry(function)
+                .or_insert(Ramp { running: 0, limit: RAMP_START.min(concurrency), credit: 0 })
+                .running += 1;
+            let (control, engine, settings, finished) =
+                (control.clone(), engine.clone(), settings.clone(), finished.clone());
+            let task = running.spawn(async move {
+                let (id, token, attempts) = (claimed.event.id, claimed.token.clone(), claimed.event.attempts);
+                match process(&control, &engine, &settings, claimed, config).await {
+                    Ok((f, signal)) => {
+                        let _ = finished.send(f).await;
+                        signal
+                    }
+                    Err(e) => {
                         // The store failed (e.g. the database is gone): hand the event back to
                         // the queue once the store answers, rather than leave it claimed until
                         // its lease ends (at least once: it may have run).
                         tracing::error!(event = id, error = %e, "event processing failed; it will be retried");
                         release(&control, id, token, attempts, settings.lease).await;
+                        Some(false)
                     }
-                    drop(permit);
-                });
+                }
+            });
+            running_of.insert(task.id(), function);
+        }
+        let room = held_max.saturating_sub(running.len() + ready.len());
+        if claiming.is_none() && idle_until.is_none() && room > 0 && (ready.is_empty() || room >= claim_min) {
+            if engine.may_claim() {
+                claiming = Some(Box::pin(claim(control.clone(), settings.node_id.clone(), settings.lease, room)));
+            } else {
+                // A node that cannot prove it is alive leaves the queue to the others (their
+                // reaper frees its claims once it counts as dead).
+                idle_until = Some(tokio::time::Instant::now() + IDLE_POLL);
             }
         }
-    })
+        tokio::select! {
+            got = async {
+                match claiming.as_mut() {
+                    Some(c) => c.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                claiming = None;
+                match got {
+                    Claimed::Events { events, wait } => {
+                        ready.extend(events);
+                        idle_until = wait.map(|w| tokio::time::Instant::now() + w);
+                    }
+                    Claimed::Failed => idle_until = Some(tokio::time::Instant::now() + IDLE_POLL),
+                }
+            }
+            Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                let (task, signal) = match joined {
+                    Ok((task, signal)) => (task, signal),
+                    Err(e) => (e.id(), Some(false)),
+                };
+                if let Some(function) = running_of.remove(&task)
+                    && let Some(r) = ramps.get_mut(&function)
+                {
+                    r.running -= 1;
+                    match signal {
+                        Some(true) => {
+                            r.credit += 1;
+                            if r.credit >= r.limit {
+                                r.limit = (r.limit + 1).min(concurrency);
+                                r.credit = 0;
+                            }
+                        }
+                        Some(false) => {
+                            r.limit = (r.limit / 2).max(1);
+                            r.credit = 0;
+                        }
+                        None => {}
+                    }
+                }
+                if ramps.len() > RAMPS_MAX {
+                    ramps.retain(|_, r| r.running > 0);
+                }
+            }
+            _ = control.events_queued().notified(), if idle_until.is_some() => idle_until = None,
+            _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now)), if idle_until.is_some() => {
+                idle_until = None;
+            }
+        }
+    }
+}
+
+/// What one claim got.
+enum Claimed {
+    /// The events, and, when the queue had no more due, how long to wait before looking again
+    /// (unless woken).
+    Events {
+        events: Vec<Ready>,
+        wait: Option<Duration>,
+    },
+    Failed,
+}
+
+/// Claims up to `limit` due events and reads their settings.
+async fn claim(control: Arc<Control>, node: String, lease: Duration, limit: usize) -> Claimed {
+    let lease_ms = lease.as_millis() as i64;
+    let now = stdx::time::now_ms();
+    let claimed = match control.store().write(move |tx| tx.claim_events(&node, lease_ms, limit)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot claim events");
+            return Claimed::Failed;
+        }
+    };
+    let wait = if claimed.len() < limit {
+        let due = control.store().read(|tx| tx.next_event_due()).await.ok().flatten();
+        Some(due.map_or(IDLE_POLL, |d| Duration::from_millis((d - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64)))
+    } else {
+        None
+    };
+    if claimed.is_empty() {
+        return Claimed::Events { events: Vec::new(), wait };
+    }
+    let mut keys: Vec<(model::function::FunctionId, Option<String>)> =
+        claimed.iter().map(|c| (c.event.function_id, c.event.qualifier.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let configs: Option<std::collections::HashMap<_, _>> = match control.event_configs_for(keys.clone()).await {
+        Ok(c) => Some(keys.into_iter().zip(c).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the claimed events' settings; each reads its own");
+            None
+        }
+    };
+    let events = claimed
+        .into_iter()
+        .map(|c| {
+            let config =
+                configs.as_ref().and_then(|m| m.get(&(c.event.function_id, c.event.qualifier.clone())).cloned());
+            (c, config)
+        })
+        .collect();
+    Claimed::Events { events, wait }
+}
+
+/// Commits finished events in batches, then reports what could not be delivered.
+async fn finish(control: &Control, engine: &Engine, mut finishes: tokio::sync::mpsc::Receiver<Finished>) {
+    let mut batch: Vec<Finished> = Vec::with_capacity(FINISH_BATCH_MAX);
+    while finishes.recv_many(&mut batch, FINISH_BATCH_MAX).await > 0 {
+        let all: Vec<EventFinish> = batch.iter().map(|f| f.finish.clone()).collect();
+        let n = all.len();
+        match control.finish_events(all).await {
+            Ok(answers) => {
+                for (f, a) in batch.drain(..).zip(answers) {
+                    reported(engine, f, a);
+                }
+            }
+            Err(e) if n > 1 => {
+                // One event's failure must not hold back the others: each on its own.
+                tracing::warn!(error = %e, events = n, "cannot finish a batch of events; finishing each alone");
+                for f in batch.drain(..) {
+                    match control.finish_events(vec![f.finish.clone()]).await {
+                        Ok(a) => reported(engine, f, a.into_iter().next().flatten()),
+                        Err(e) => tracing::error!(error = %e, "cannot finish an event; it runs again after its lease"),
+                    }
+                }
+            }
+            Err(e) => {
+                batch.clear();
+                tracing::error!(error = %e, "cannot finish an event; it runs again after its lease");
+            }
+        }
+    }
+}
+
+/// After its commit: logs a lost claim, counts what could not be delivered: its destination
+/// record (`DestinationDeliveryFailures`), and a failed event for a function with a
+/// dead-letter queue (`DeadLetterErrors`: Versa has no SQS or SNS to send it to).
+fn reported(engine: &Engine, f: Finished, answer: Option<bool>) {
+    let (id, retry) = match &f.finish {
+        EventFinish::Complete { id, .. } => (*id, false),
+        EventFinish::Retry { id, .. } => (*id, true),
+    };
+    let Some(delivered) = answer else {
+        if retry {
+            tracing::warn!(event = id, "the event's claim was lost (reaped or expired); its retry is dropped");
+        } else {
+            tracing::warn!(event = id, "the event's claim was lost (reaped or expired); its result is dropped");
+        }
+        return;
+    };
+    if retry {
+        return;
+    }
+    if let Some(arn) = &f.dead_letter {
+        tracing::warn!(
+            function = %f.function.function,
+            dead_letter = %arn,
+            "cannot send the failed event to its dead-letter queue"
+        );
+    }
+    if let Some(m) = engine.metrics() {
+        let now = stdx::time::now_ms();
+        if f.destination_given && !delivered {
+            m.destination_failure(&f.function.at(), now);
+        }
+        if f.dead_letter.is_some() {
+            m.dead_letter_error(&f.function.at(), now);
+        }
+    }
 }
 
 /// Why an event ended, as the destination record's `condition` says it.
@@ -157,22 +403,36 @@ async fn process(
     engine: &Arc<Engine>,
     settings: &EventSettings,
     claimed: ClaimedEvent,
-) -> control::Result<()> {
+    config: Option<Option<EventInvokeConfig>>,
+) -> control::Result<(Finished, Signal)> {
     let ClaimedEvent { event, token } = claimed;
-    let token = token.as_str();
     let now = stdx::time::now_ms();
-    let at = metrics::FunctionAt {
-        account: event.scope.account.as_str(),
-        region: event.scope.region.as_str(),
-        function: &event.function_name,
-        qualifier: event.qualifier.as_deref(),
+    let function = FunctionOf {
+        account: event.scope.account.as_str().to_owned(),
+        region: event.scope.region.as_str().to_owned(),
+        function: event.function_name.clone(),
+        qualifier: event.qualifier.clone(),
     };
     // An event that ends without success and without a destination taking it is dropped.
     let dropped = |dest: &Option<(model::scope::Scope, String, Vec<u8>)>| {
         if let (Some(m), None) = (engine.metrics(), dest) {
-            m.async_dropped(&at, now);
+            m.async_dropped(&function.at(), now);
         }
     };
+    let complete = |destination: Option<(model::scope::Scope, String, Vec<u8>)>, dead_letter: Option<&str>| {
+        (
+            EventFinish::Complete { id: event.id, token: token.clone(), destination: destination.clone() },
+            destination.is_some(),
+            dead_letter.map(str::to_owned),
+        )
+    };
+    let retry = |attempts: u32, not_before_ms: i64| {
+        (EventFinish::Retry { id: event.id, token: token.clone(), attempts, not_before_ms }, false, None)
+    };
+    let done =
+        |(finish, destination_given, dead_letter): (EventFinish, bool, Option<String>),
+         function: FunctionOf,
+         signal: Signal| { Ok((Finished { finish, function, destination_given, dead_letter }, signal)) };
     let target = match control.resolve_invoke(&event.scope, &event.function_name, event.qualifier.as_deref()).await {
         Ok(t) if t.function_id == event.function_id => t,
         // The store could not answer: nothing is known about the target, so keep the event.
@@ -181,13 +441,17 @@ async fn process(
         _ => {
             tracing::warn!(request_id = %event.request_id, function = %event.function_name, "event target no longer exists; dropped");
             dropped(&None);
-            return complete(control, engine, &at, event.id, token, None, None).await;
+            return done(complete(None, None), function, None);
         }
     };
     // Versa has no queues or topics: a dead-letter queue never takes a failed event.
     let dead_letter = target.record.config.dead_letter_target_arn.clone();
     let dead_letter = dead_letter.as_deref();
-    let config = control.event_config_for(target.function_id, event.qualifier.as_deref()).await?.unwrap_or_default();
+    let config = match config {
+        Some(c) => c,
+        None => control.event_config_for(target.function_id, event.qualifier.as_deref()).await?,
+    }
+    .unwrap_or_default();
     let max_retries = config.maximum_retry_attempts.unwrap_or(EventInvokeConfig::RETRIES_DEFAULT);
     let max_age_ms = i64::from(config.maximum_event_age_s.unwrap_or(EventInvokeConfig::EVENT_AGE_S_DEFAULT)) * 1000;
     let finish = |condition: Condition, attempts: u32, response: Option<(crate::Response, String)>| {
@@ -200,12 +464,12 @@ async fn process(
     if now - event.received_ms > max_age_ms {
         let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
         dropped(&dest);
-        return complete(control, engine, &at, event.id, token, dest, dead_letter).await;
+        return done(complete(dest, dead_letter), function, None);
     }
     if target.reserved_concurrency == Some(0) {
         let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
         dropped(&dest);
-        return complete(control, engine, &at, event.id, token, dest, dead_letter).await;
+        return done(complete(dest, dead_letter), function, None);
     }
     let unreserved = control.unreserved_concurrency(&event.scope).await?;
     let executed = target.version.to_string();
@@ -228,90 +492,41 @@ async fn process(
     };
     let attempts = event.attempts + 1;
     if let Some(m) = engine.metrics() {
-        m.async_age(&at, now, (now - event.received_ms).max(0) as f64);
+        m.async_age(&function.at(), now, (now - event.received_ms).max(0) as f64);
     }
-    match engine.invoke(t, request).await {
+    let retry_at = now + settings.retry_delay.as_millis() as i64 * i64::from(attempts);
+    let invoked = engine.invoke(t, request).await;
+    let signal = Some(matches!(&invoked, Ok(r) if !r.function_error));
+    let outcome = match invoked {
         Ok(r) if !r.function_error => {
             let dest = finish(Condition::Success, attempts, Some((r, executed)));
-            complete(control, engine, &at, event.id, token, dest, None).await
+            complete(dest, None)
         }
         Ok(r) => {
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, Some((r, executed)));
                 dropped(&dest);
-                complete(control, engine, &at, event.id, token, dest, dead_letter).await
+                complete(dest, dead_letter)
             } else {
-                let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
-                reschedule(control, &event, token, attempts, now + delay).await
+                retry(attempts, retry_at)
             }
         }
         Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments) => {
             // Throttles do not count as attempts; the event waits (up to its maximum age).
-            reschedule(control, &event, token, event.attempts, now + settings.throttle_delay.as_millis() as i64).await
+            retry(event.attempts, now + settings.throttle_delay.as_millis() as i64)
         }
         Err(e) => {
             tracing::warn!(request_id = %event.request_id, error = %e, "event invocation failed");
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, None);
                 dropped(&dest);
-                complete(control, engine, &at, event.id, token, dest, dead_letter).await
+                complete(dest, dead_letter)
             } else {
-                let delay = settings.retry_delay.as_millis() as i64 * i64::from(attempts);
-                reschedule(control, &event, token, attempts, now + delay).await
+                retry(attempts, retry_at)
             }
         }
-    }
-}
-
-/// Finishes an event (see [`Control::complete_event`]) and counts what could not be delivered:
-/// its destination record (`DestinationDeliveryFailures`), and a failed event for a function
-/// with a dead-letter queue (`DeadLetterErrors`: Versa has no SQS or SNS to send it to).
-async fn complete(
-    control: &Control,
-    engine: &Engine,
-    at: &metrics::FunctionAt<'_>,
-    event_id: i64,
-    token: &str,
-    destination: Option<(model::scope::Scope, String, Vec<u8>)>,
-    dead_letter: Option<&str>,
-) -> control::Result<()> {
-    let given = destination.is_some();
-    let Some(delivered) = control.complete_event(event_id, token, destination).await? else {
-        tracing::warn!(event = event_id, "the event's claim was lost (reaped or expired); its result is dropped");
-        return Ok(());
     };
-    if let Some(arn) = dead_letter {
-        tracing::warn!(
-            function = at.function,
-            dead_letter = arn,
-            "cannot send the failed event to its dead-letter queue"
-        );
-    }
-    if let Some(m) = engine.metrics() {
-        let now = stdx::time::now_ms();
-        if given && !delivered {
-            m.destination_failure(at, now);
-        }
-        if dead_letter.is_some() {
-            m.dead_letter_error(at, now);
-        }
-    }
-    Ok(())
-}
-
-async fn reschedule(
-    control: &Control,
-    event: &QueuedEvent,
-    token: &str,
-    attempts: u32,
-    not_before_ms: i64,
-) -> control::Result<()> {
-    let (id, token) = (event.id, token.to_owned());
-    let held = control.store().write(move |tx| tx.reschedule_event(id, &token, attempts, not_before_ms)).await?;
-    if !held {
-        tracing::warn!(event = id, "the event's claim was lost (reaped or expired); its retry is dropped");
-    }
-    Ok(())
+    done(outcome, function, signal)
 }
 
 /// First pause before handing back an event whose processing hit a store error, doubled per

@@ -709,6 +709,14 @@ pub trait WriteTx: ReadTx {
     fn delete_event_invoke_config(&mut self, id: FunctionId, qualifier: &str) -> Result<bool, StoreError>;
     /// Adds an event to the durable queue (its `id` is ignored); returns the new id.
     fn enqueue_event(&mut self, event: &QueuedEvent, not_before_ms: i64) -> Result<i64, StoreError>;
+    /// Adds events to the durable queue, each due at its `received_ms` (a group commit of
+    /// accepted invokes); all or none.
+    fn enqueue_events(&mut self, events: &[QueuedEvent]) -> Result<(), StoreError> {
+        for e in events {
+            self.enqueue_event(e, e.received_ms)?;
+        }
+        Ok(())
+    }
     /// Claims up to `limit` events visible now, for node `node_id`, for `lease_ms`: each gets a
     /// fresh claim token and stays invisible until the lease ends (a node that is alive but stuck
     /// loses it then; a dead node's claims are freed earlier by [`WriteTx::reap_claims`]). "Now"

@@ -100,6 +100,7 @@ macro_rules! both {
 both!(whole_suite);
 both!(survives_reopen_and_batches_concurrent_writes);
 both!(event_queue);
+both!(event_batches_enqueue_all_or_nothing);
 both!(metric_points_put_range_series_retention);
 both!(alarms_state_due_times_history_tags);
 both!(alias_history_pages_trims_and_goes_with_its_function);
@@ -549,6 +550,46 @@ async fn survives_reopen_and_batches_concurrent_writes(db: &Db) {
 
 async fn event_queue(db: &Db) {
     event_queue_claims_fences_and_reaps(|| db.open()).await;
+}
+
+/// `enqueue_events` (the group commit of accepted invokes) writes every event of a batch, each
+/// due at its `received_ms`, with its fields intact; a batch with one bad event writes none.
+async fn event_batches_enqueue_all_or_nothing(db: &Db) {
+    let store = db.open();
+    let f = Function {
+        id: FunctionId(0),
+        name: "b".into(),
+        latest: record(Version::Latest, 1, "r"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    let id = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+    let event = |i: i64, function_id: FunctionId| QueuedEvent {
+        id: 0,
+        scope: scope(),
+        function_id,
+        function_name: "b".into(),
+        qualifier: (i % 2 == 1).then(|| "live".to_owned()),
+        request_id: format!("req-{i}"),
+        payload: vec![i as u8, 0, 255],
+        received_ms: 1_000 + i,
+        attempts: 0,
+    };
+    let batch: Vec<QueuedEvent> = (0..300).map(|i| event(i, id)).collect();
+    store.write(move |tx| tx.enqueue_events(&batch)).await.unwrap();
+    // A batch naming a function that does not exist fails whole.
+    let bad = vec![event(300, id), event(301, FunctionId(id.0 + 1000))];
+    assert!(store.write(move |tx| tx.enqueue_events(&bad)).await.is_err());
+    assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap().events, 300);
+    assert_eq!(store.read(|tx| tx.next_event_due()).await.unwrap(), Some(1_000));
+    let claimed = store.write(|tx| tx.claim_events("n", 60_000, 1000)).await.unwrap();
+    assert_eq!(claimed.len(), 300);
+    for (i, c) in claimed.iter().enumerate() {
+        let mut want = event(i as i64, id);
+        want.id = c.event.id;
+        assert_eq!(c.event, want);
+    }
 }
 
 /// The event queue: claims with leases and tokens, fenced finish and retry, reaping of a dead

@@ -164,3 +164,61 @@ async fn queued_events_survive_kill_9_and_all_run() {
         assert!((1..=2).contains(&n), "{id} ran {n} times");
     }
 }
+
+/// Event invokes accepted concurrently share group commits (many 202s per transaction): each
+/// 202 still means committed. 256 events from 32 clients at once, `kill -9` right after the
+/// last 202 (most are still queued), a restart: every accepted event runs, at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrently_accepted_events_survive_kill_9_and_all_run() {
+    const CLIENTS: usize = 32;
+    const EACH: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--function-network", "host", "--async-retry-delay", "0.2"];
+    let collector = crate::events::Collector::start().await;
+    let first = ServerProcess::spawn_with(bin(), dir.path(), &flags);
+    let c = testkit::lambda_client(&first.endpoint(), "test", REGION);
+    crate::events::create_reporter(&c, "batched", &collector).await;
+    // A few at a time: the queue is far from drained when the server dies.
+    c.put_function_concurrency().function_name("batched").reserved_concurrent_executions(4).send().await.unwrap();
+    let mut tasks = Vec::new();
+    for k in 0..CLIENTS {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..EACH {
+                use aws_sdk_lambda::operation::RequestId;
+                let r = c
+                    .invoke()
+                    .function_name("batched")
+                    .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                    .payload(aws_sdk_lambda::primitives::Blob::new(format!(r#"{{"k": {k}, "i": {i}}}"#).into_bytes()))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status_code(), 202);
+                ids.push(r.request_id().unwrap().to_owned());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    first.kill_9();
+    let ran_before = collector.seen().len();
+    assert_eq!(ids.len(), CLIENTS * EACH);
+    assert!(ran_before < ids.len(), "the kill came before the queue drained ({ran_before} ran)");
+
+    let _second = ServerProcess::spawn_with(bin(), dir.path(), &flags);
+    let seen = collector
+        .wait_for(std::time::Duration::from_secs(120), "every accepted event", |s| {
+            let ran: std::collections::HashSet<&str> = s.iter().filter_map(|v| v["request_id"].as_str()).collect();
+            ids.iter().all(|id| ran.contains(id.as_str()))
+        })
+        .await;
+    for id in &ids {
+        let n = seen.iter().filter(|v| v["request_id"] == id.as_str()).count();
+        assert!((1..=2).contains(&n), "{id} ran {n} times");
+    }
+}

@@ -673,3 +673,41 @@ async fn event_payload_limits_and_the_legacy_invoke_async() {
         .wait_for(Duration::from_secs(20), "the legacy event", |s| s.iter().any(|v| v["event"]["legacy"] == true))
         .await;
 }
+
+/// A burst of queued events of one function does not cold-start an environment per event: the
+/// worker starts `RAMP_START` of a function's events at once and lets one more run per round of
+/// successes, so 48 events of a function that takes 0.2 s run on a handful of environments
+/// (one log stream each), where running all at once would start about 48.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_events_ramps_up_instead_of_cold_starting_one_environment_each() {
+    const EVENTS: usize = 48;
+    let server = async_server().await;
+    let c = server.lambda();
+    let collector = Collector::start().await;
+    create_reporter(&c, "burst", &collector).await;
+    let mut ids = Vec::new();
+    for i in 0..EVENTS {
+        ids.push(event(&c, "burst", &format!(r#"{{"i": {i}, "sleep": 0.2}}"#)).await);
+    }
+    collector
+        .wait_for(Duration::from_secs(60), "every event", |s| {
+            ids.iter().all(|id| s.iter().any(|v| v["request_id"] == id.as_str()))
+        })
+        .await;
+    let streams = server
+        .logs()
+        .describe_log_streams()
+        .log_group_name("/aws/lambda/burst")
+        .send()
+        .await
+        .unwrap()
+        .log_streams
+        .unwrap_or_default();
+    // 8 at first, 9 after 8 successes, 10 after 9 more, …: at most 12 by the 48th.
+    let most = invoke::events::RAMP_START + 6;
+    assert!(
+        (1..=most).contains(&streams.len()),
+        "{} environments for {EVENTS} events (at most {most} expected)",
+        streams.len()
+    );
+}

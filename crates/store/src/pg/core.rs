@@ -759,6 +759,32 @@ pub(super) fn enqueue_event(
     Ok(r.get(0))
 }
 
+/// All `events` in one statement (one round trip, however many), each due at its
+/// `received_ms`.
+pub(super) fn enqueue_events(t: &mut Transaction<'_>, events: &[QueuedEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let function_ids: Vec<i64> = events.iter().map(|e| e.function_id.0).collect();
+    let names: Vec<&str> = events.iter().map(|e| e.function_name.as_str()).collect();
+    let qualifiers: Vec<Option<&str>> = events.iter().map(|e| e.qualifier.as_deref()).collect();
+    let request_ids: Vec<&str> = events.iter().map(|e| e.request_id.as_str()).collect();
+    let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+    let received: Vec<i64> = events.iter().map(|e| e.received_ms).collect();
+    let attempts: Vec<i64> = events.iter().map(|e| i64::from(e.attempts)).collect();
+    let accounts: Vec<&str> = events.iter().map(|e| e.scope.account.as_str()).collect();
+    let regions: Vec<&str> = events.iter().map(|e| e.scope.region.as_str()).collect();
+    exec(
+        t,
+        "INSERT INTO events (function_id, function_name, qualifier, request_id, payload, received_ms, attempts, \
+         visible_at_ms, account, region) \
+         SELECT f, n, q, r, p, rm, a, rm, ac, rg FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
+         $5::bytea[], $6::bigint[], $7::bigint[], $8::text[], $9::text[]) AS u(f, n, q, r, p, rm, a, ac, rg)",
+        &[&function_ids, &names, &qualifiers, &request_ids, &payloads, &received, &attempts, &accounts, &regions],
+    )?;
+    Ok(())
+}
+
 pub(super) fn claim_events(
     t: &mut Transaction<'_>,
     node_id: &str,

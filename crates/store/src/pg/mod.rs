@@ -944,6 +944,9 @@ impl WriteTx for PgTx<'_> {
         core::enqueue_event(&mut self.t, event, not_before_ms)
     }
 
+    fn enqueue_events(&mut self, events: &[QueuedEvent]) -> Result<(), StoreError> {
+        core::enqueue_events(&mut self.t, events)
+    }
     fn claim_events(&mut self, node_id: &str, lease_ms: i64, limit: usize) -> Result<Vec<ClaimedEvent>, StoreError> {
         core::claim_events(&mut self.t, node_id, lease_ms, limit)
     }
