@@ -104,6 +104,10 @@ struct Args {
     /// first `--clients` value's clients spread round robin over them.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["endpoint", "invoke", "events", "compare_moto"])]
     endpoints: Vec<String>,
+    /// With `--invoke --endpoint URL --auth sigv4`: the server's credentials file (its data
+    /// dir's `credentials`, written by `versa server --auth sigv4`) holding the key to sign with.
+    #[arg(long, requires = "endpoint")]
+    credentials_file: Option<std::path::PathBuf>,
     /// Cold starts measured per function with `--invoke`.
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,

@@ -125,6 +125,17 @@ impl Endpoint {
         rx.wait_for(Option::is_some).await.ok().and_then(|s| s.clone())
     }
 
+    /// [`Endpoint::invoke`] without waiting: `Err(Some(invocation))` when the queue is full,
+    /// `Err(None)` when the endpoint is gone.
+    pub fn try_invoke(&self, invocation: Invocation) -> Result<oneshot::Receiver<Outcome>, Option<Invocation>> {
+        let (tx, rx) = oneshot::channel();
+        match self.jobs.try_send((invocation, tx)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full((invocation, _))) => Err(Some(invocation)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(None),
+        }
+    }
+
     /// Hands `invocation` to the runtime; the receiver yields its outcome, or an error if the
     /// runtime never answers (it died, or asked for the next one without answering).
     pub async fn invoke(&self, invocation: Invocation) -> Result<oneshot::Receiver<Outcome>, Invocation> {
