@@ -262,7 +262,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         }
         Endpoint::GetProvisionedConcurrencyConfig { function, query } => {
             let v = c.get_provisioned(&scope, &function, query.get("Qualifier")).await?;
-            let status = state.engine.provisioned_status(&v);
+            let status = provisioned_status(state, &v).await;
             json(StatusCode::OK, &convert::provisioned(&v, status, false))
         }
         Endpoint::DeleteProvisionedConcurrencyConfig { function, query } => {
@@ -272,11 +272,12 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
         Endpoint::ListProvisionedConcurrencyConfigs { function, query } => {
             let max_items = int_param(&query, "MaxItems")?;
             let (views, next_marker) = c.list_provisioned(&scope, &function, query.get("Marker"), max_items).await?;
+            let mut configs = Vec::with_capacity(views.len());
+            for v in &views {
+                configs.push(convert::provisioned(v, provisioned_status(state, v).await, true));
+            }
             let resp = wire::events::ListProvisionedConcurrencyConfigsResponse {
-                provisioned_concurrency_configs: views
-                    .iter()
-                    .map(|v| convert::provisioned(v, state.engine.provisioned_status(v), true))
-                    .collect(),
+                provisioned_concurrency_configs: configs,
                 next_marker,
             };
             json(StatusCode::OK, &resp)
@@ -443,8 +444,20 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
     }
 }
 
-/// This node in health: its name and id (a new id per start), whether it is fenced, and what it
-/// forwarded and served for others.
+/// A provisioned config's status: this engine's alone, or every node's share with a cluster.
+async fn provisioned_status(
+    state: &ApiState,
+    view: &control::ProvisionedView,
+) -> Option<invoke::provisioned::SetStatus> {
+    match &state.cluster {
+        None => state.engine.provisioned_status(view),
+        Some(c) => c.provisioned_status(&state.engine, view).await,
+    }
+}
+
+/// This node in health: its name and id (a new id per start), whether it is fenced, what it
+/// forwarded and served for others, which node is the DynamoDB home, and its ready
+/// provisioned environments.
 fn node_summary(state: &ApiState) -> serde_json::Value {
     match &state.cluster {
         None => serde_json::json!({"name": "local", "clustered": false}),
@@ -459,6 +472,8 @@ fn node_summary(state: &ApiState) -> serde_json::Value {
                 "servedForOthers": n.served,
                 "busyRefusals": n.busy,
                 "unreachable": n.unreachable,
+                "dynamodbHome": c.dynamodb_home(),
+                "provisionedReady": state.engine.provisioned_held().iter().map(|h| h.ready).sum::<u32>(),
             })
         }
     }

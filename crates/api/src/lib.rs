@@ -185,6 +185,23 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
             }
         };
     }
+    // Another node's forwarded DynamoDB request (this node is the DynamoDB home).
+    if req.uri().path() == cluster::INTERNAL_DYNAMODB_PATH {
+        let (Some(c), Some(service)) = (&state.cluster, &state.dynamodb) else {
+            let mut r = Response::new(Body::from("not part of a cluster"));
+            *r.status_mut() = axum::http::StatusCode::NOT_FOUND;
+            return r;
+        };
+        let answer = match c.accept_dynamodb(req).await {
+            Ok(call) => service.handle_here(&call.account, &call.region, call.target.as_deref(), &call.body).await,
+            Err(refusal) => refusal,
+        };
+        let mut response = services::dynamodb_answer(answer);
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-amzn-RequestId", v);
+        }
+        return response;
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = query::Query::parse(req.uri().query());
@@ -268,7 +285,10 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         services::Service::Unknown(name) => services::unknown_service(&name),
     };
     tracing::trace!(%method, %path, status = response.status().as_u16(), "request");
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    // The DynamoDB home's answer (several nodes) already carries the home's request id.
+    if !response.headers().contains_key("x-amzn-requestid")
+        && let Ok(v) = HeaderValue::from_str(&request_id)
+    {
         response.headers_mut().insert("x-amzn-RequestId", v);
     }
     response

@@ -324,12 +324,7 @@ pub(crate) async fn codedeploy(state: &ApiState, req: Request<Body>) -> Response
 
 /// Serves one DynamoDB or DynamoDB Streams request (JSON 1.0: `POST /` with `X-Amz-Target`).
 pub(crate) async fn dynamodb(state: &ApiState, req: Request<Body>) -> Response<Body> {
-    let json = |r: dynamodb::Response| {
-        let mut out = Response::new(Body::from(r.body));
-        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        out.headers_mut().insert("content-type", HeaderValue::from_static(dynamodb::Response::CONTENT_TYPE));
-        out
-    };
+    let json = dynamodb_answer;
     let Some(service) = state.dynamodb.clone() else {
         let type_ = "com.amazonaws.dynamodb.v20120810#InternalServerError";
         return json(dynamodb::Response::error(500, type_, "DynamoDB is not available on this server."));
@@ -345,6 +340,32 @@ pub(crate) async fn dynamodb(state: &ApiState, req: Request<Body>) -> Response<B
         }
     };
     json(service.handle(scope.account.as_str(), scope.region.as_str(), target.as_deref(), &body).await)
+}
+
+/// Renders a DynamoDB answer: one made here gets `content-type` and `x-amz-crc32` (CRC32 of
+/// the body, as DynamoDB sends); the home node's answer (several nodes) keeps its own headers,
+/// `x-amzn-RequestId` included (`serve` then adds none).
+pub(crate) fn dynamodb_answer(r: dynamodb::Response) -> Response<Body> {
+    let crc = (r.headers.is_empty()).then(|| crc32fast::hash(r.body.as_bytes()));
+    let mut out = Response::new(Body::from(r.body));
+    *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = out.headers_mut();
+    match crc {
+        Some(crc) => {
+            h.insert("content-type", HeaderValue::from_static(dynamodb::Response::CONTENT_TYPE));
+            h.insert("x-amz-crc32", HeaderValue::from(crc));
+        }
+        None => {
+            for (name, value) in r.headers {
+                if let (Ok(n), Ok(v)) =
+                    (axum::http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value))
+                {
+                    h.insert(n, v);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Serves one EventBridge request (`eventbridge::EventBridge::handle`).

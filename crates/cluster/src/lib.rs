@@ -20,7 +20,11 @@
 //!   is exact at the owner). Only a refused connection moves on: a request that was delivered
 //!   is never sent again.
 
+pub mod dynamodb_home;
 pub mod hrw;
+pub mod provisioned;
+
+pub use dynamodb_home::{DYNAMODB_HOME_SETTING, INTERNAL_DYNAMODB_PATH, claim_dynamodb_home};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -82,6 +86,8 @@ pub struct Options {
     pub addr: String,
     pub heartbeat: Duration,
     pub dead_after: Duration,
+    /// The node (by name) whose files hold the DynamoDB tables ([`claim_dynamodb_home`]).
+    pub dynamodb_home: String,
 }
 
 /// A node as this node last saw it.
@@ -337,6 +343,7 @@ impl Cluster {
                 }
             }));
         }
+        tasks.extend(self.start_provisioned(control.clone(), engine.clone()));
         let store = self.inner.store.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -523,7 +530,7 @@ impl Cluster {
             log_tail: fields.log_tail,
         };
         self.inner.served.fetch_add(1, Ordering::Relaxed);
-        match engine.invoke_here(target, request).await {
+        match engine.invoke_forwarded(target, request).await {
             Ok(r) => {
                 let mut resp = http::Response::new(Body::from(r.payload));
                 let h = resp.headers_mut();
@@ -584,6 +591,10 @@ impl Duties for Cluster {
         let view = self.nodes();
         let live: Vec<&Peer> = view.iter().filter(|p| p.live).collect();
         hrw::owner_text(live.iter().map(|p| p.id.as_str()), key).is_some_and(|i| live[i].id == self.inner.id)
+    }
+
+    fn hosts_dynamodb(&self) -> bool {
+        self.is_dynamodb_home()
     }
 }
 
@@ -710,6 +721,14 @@ impl Placement for Cluster {
 
     fn may_claim(&self) -> bool {
         !self.fenced()
+    }
+
+    fn node_id(&self) -> Option<&str> {
+        Some(&self.inner.id)
+    }
+
+    fn live_nodes(&self) -> usize {
+        self.nodes().iter().filter(|p| p.live).count().max(1)
     }
 }
 

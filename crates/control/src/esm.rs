@@ -87,6 +87,9 @@ pub enum SourceCheck {
         latest: Vec<(String, Option<String>)>,
     },
     Missing,
+    /// The service that holds it cannot answer now (several nodes: the DynamoDB home is down):
+    /// `ServiceException`, not "not found".
+    Unavailable(String),
 }
 
 /// A stream checkpoint's key: the stream label and the shard, so a re-enabled stream (new
@@ -398,6 +401,7 @@ impl Control {
                     .to_owned(),
                 SourceKind::DynamoDbStream => format!("Stream not found: {arn}"),
             })),
+            SourceCheck::Unavailable(why) => Err(ControlError::Service(why)),
             found => Ok(Some(found)),
         }
     }

@@ -162,6 +162,11 @@ impl Control {
 
     /// Announces a change of a function's aliases or provisioned concurrency (or its
     /// deletion). The account's unreserved concurrency depends on them, so it is re-read.
+    /// Re-applies a function's provisioned concurrency (several nodes: its allocation moved).
+    pub fn provisioned_changed(&self, scope: &Scope, function: &str) {
+        let _ = self.changes.send(Changed { scope: scope.clone(), function: function.to_owned() });
+    }
+
     pub(crate) fn changed(&self, scope: &Scope, function: &str) {
         self.forget_unreserved(scope);
         let _ = self.changes.send(Changed { scope: scope.clone(), function: function.to_owned() });

@@ -9,7 +9,10 @@
 //! translates those to the caller's account and region on the way out and back on the way in.
 //!
 //! **Boundary:** [`DynamoDb::handle`] is the one entry for both targets; [`StreamClient`] is the
-//! seam a stream poller reads through (in-process here, an HTTP client elsewhere).
+//! seam a stream poller reads through (in-process here, an HTTP client elsewhere). On several
+//! nodes the files live on one node, the home: [`Home`] (set with [`DynamoDb::set_home`],
+//! implemented by `crates/cluster`) takes every request elsewhere, and the home serves it with
+//! [`DynamoDb::handle_here`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -45,15 +48,46 @@ const ENGINE_REGION_FIELD: &str = "\"awsRegion\":\"dynoxide\"";
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// The home node's headers when another node answered (`x-amzn-RequestId`,
+    /// `x-amz-crc32`, `content-type`), passed on unchanged; empty for an answer made here.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
     pub const CONTENT_TYPE: &'static str = "application/x-amz-json-1.0";
 
+    /// An answer made here.
+    pub fn new(status: u16, body: String) -> Response {
+        Response { status, body, headers: Vec::new() }
+    }
+
     /// An error in DynamoDB's JSON 1.0 shape.
     pub fn error(status: u16, type_: &str, message: &str) -> Response {
-        Response { status, body: json!({ "__type": type_, "message": message }).to_string() }
+        Response::new(status, json!({ "__type": type_, "message": message }).to_string())
     }
+
+    /// DynamoDB's 503 `ServiceUnavailable` ("The service is currently unavailable or busy."),
+    /// with what is unavailable: safe to retry, nothing was applied.
+    pub fn unavailable(detail: &str) -> Response {
+        let message = format!("The service is currently unavailable or busy. {detail}");
+        Response::error(503, SERVICE_UNAVAILABLE, &message)
+    }
+}
+
+/// The `__type` of DynamoDB's 503 (retryable) error.
+pub const SERVICE_UNAVAILABLE: &str = "com.amazonaws.dynamodb.v20120810#ServiceUnavailable";
+/// The `__type` of DynamoDB's 500 error (the request may or may not have been applied).
+pub const INTERNAL_SERVER_ERROR: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
+
+/// A boxed future, for [`Home`].
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Where requests run when several nodes share a store: the tables live in one node's files
+/// (the DynamoDB home), and every other node hands each request to it (`crates/cluster`).
+pub trait Home: Send + Sync {
+    /// `None` when this node is the home (serve here); otherwise the home's answer, or
+    /// [`Response::unavailable`] when no home node can be reached.
+    fn forward(&self, account: &str, region: &str, target: Option<&str>, body: &[u8]) -> Option<BoxFuture<Response>>;
 }
 
 /// The service: the databases of every (account, region) seen.
@@ -63,6 +97,8 @@ pub struct DynamoDb {
     databases: Arc<Mutex<HashMap<(String, String), Database>>>,
     /// Bumped after every committed write (and TTL sweep): what wakes stream pollers.
     writes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Several nodes: where requests run when this node is not the home (unset: here).
+    home: Arc<std::sync::OnceLock<Arc<dyn Home>>>,
 }
 
 impl DynamoDb {
@@ -73,6 +109,7 @@ impl DynamoDb {
             dir: dir.to_owned(),
             databases: Arc::default(),
             writes: Arc::new(tokio::sync::watch::channel(0).0),
+            home: Arc::default(),
         };
         let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries.flatten() {
@@ -106,27 +143,40 @@ impl DynamoDb {
         Ok(db)
     }
 
-    /// Serves one request of either target.
+    /// Several nodes: requests (the API's, the stream client's) go through `home`, which
+    /// answers them elsewhere unless this node is the home. Set once, before serving.
+    pub fn set_home(&self, home: Arc<dyn Home>) {
+        if self.home.set(home).is_err() {
+            tracing::warn!("the DynamoDB home was set twice; the first stays");
+        }
+    }
+
+    /// Serves one request of either target: here, or at the home node (see [`Home`]).
     pub async fn handle(&self, account: &str, region: &str, target: Option<&str>, body: &[u8]) -> Response {
+        if let Some(home) = self.home.get()
+            && let Some(answer) = home.forward(account, region, target, body)
+        {
+            return answer.await;
+        }
+        self.handle_here(account, region, target, body).await
+    }
+
+    /// Serves one request of either target on this node's files (the home's side of a
+    /// forwarded request, or one node alone).
+    pub async fn handle_here(&self, account: &str, region: &str, target: Option<&str>, body: &[u8]) -> Response {
         let Some(operation) = target.and_then(|t| {
             t.strip_prefix(TARGET_PREFIX)
                 .filter(|op| !is_streams_operation(op))
                 .or_else(|| t.strip_prefix(STREAMS_TARGET_PREFIX).filter(|op| is_streams_operation(op)))
         }) else {
-            return Response {
-                status: 400,
-                body: r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#.to_owned(),
-            };
+            return Response::new(400, r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#.to_owned());
         };
         let Ok(body) = std::str::from_utf8(body) else {
-            return Response {
-                status: 400,
-                body: r#"{"__type":"com.amazon.coral.service#SerializationException"}"#.to_owned(),
-            };
+            return Response::new(400, r#"{"__type":"com.amazon.coral.service#SerializationException"}"#.to_owned());
         };
         let db = match self.database(account, region) {
             Ok(db) => db,
-            Err(e) => return Response::error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError", &e),
+            Err(e) => return Response::error(500, INTERNAL_SERVER_ERROR, &e),
         };
         let caller_prefix = format!("arn:aws:dynamodb:{region}:{account}:");
         let body = body.replace(&caller_prefix, ENGINE_ARN_PREFIX);
@@ -146,7 +196,7 @@ impl DynamoDb {
         let body = body
             .replace(ENGINE_ARN_PREFIX, &caller_prefix)
             .replace(ENGINE_REGION_FIELD, &format!("\"awsRegion\":\"{region}\""));
-        Response { status, body }
+        Response::new(status, body)
     }
 
     /// Every [`SWEEP_INTERVAL`], in every open database: deletes expired items (TTL; their
@@ -301,6 +351,31 @@ mod tests {
         let r =
             db.handle("123456789012", "eu-west-1", Some(&format!("{target}{op}")), input.to_string().as_bytes()).await;
         (r.status, serde_json::from_str(&r.body).unwrap())
+    }
+
+    /// A home elsewhere that cannot be reached.
+    struct Away;
+
+    impl Home for Away {
+        fn forward(&self, _: &str, _: &str, _: Option<&str>, _: &[u8]) -> Option<BoxFuture<Response>> {
+            Some(Box::pin(async { Response::unavailable("away") }))
+        }
+    }
+
+    #[tokio::test]
+    async fn with_the_home_elsewhere_nothing_is_served_from_local_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        db.set_home(Arc::new(Away));
+        let (s, v) = call(&db, "ListTables", json!({})).await;
+        assert_eq!((s, v["__type"].as_str()), (503, Some(SERVICE_UNAVAILABLE)), "{v}");
+        let streams = db.stream_client("123456789012", "eu-west-1");
+        let e = streams.describe_stream("arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/x").await.unwrap_err();
+        assert_eq!(e.code, "ServiceUnavailable");
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no database was created here");
+        // The home's side serves its own files.
+        let r = db.handle_here("123456789012", "eu-west-1", Some("DynamoDB_20120810.ListTables"), b"{}").await;
+        assert_eq!(r.status, 200, "{}", r.body);
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 //! The engine knows nothing of HTTP or of the control plane: callers resolve the qualifier and
 //! pass the version to run as a [`Target`].
 
+mod coldcap;
 mod env;
 pub mod esm;
 pub mod events;
@@ -32,6 +33,7 @@ use model::scope::Scope;
 use runtime_api::{Invocation, Outcome};
 use sandbox::{Capabilities, Isolation, Limits, Listener, Mount, MountKind, Network, Spec};
 
+pub use crate::coldcap::{COLD_STARTS_PER_VERSION, FORWARDED_START_WAIT};
 use crate::env::{Env, Exit, Ran, Started};
 use crate::logs::Sink;
 use crate::runtimes::{Language, Launch, RuntimeTable};
@@ -101,6 +103,16 @@ pub trait Placement: Send + Sync + 'static {
     /// Whether this node may take queued work: `false` while it cannot prove it is alive.
     fn may_claim(&self) -> bool {
         true
+    }
+    /// This node's id among the nodes sharing the store (the provisioned-concurrency
+    /// allocations name it); `None` alone.
+    fn node_id(&self) -> Option<&str> {
+        None
+    }
+    /// Live nodes now (at least 1): each admits at most ⌈unreserved limit / this⌉ unreserved
+    /// invocations, so together they hold the account's limit (reserved stays exact at the owner).
+    fn live_nodes(&self) -> usize {
+        1
     }
 }
 
@@ -228,6 +240,8 @@ pub struct Engine {
     running: AtomicU64,
     /// Where invocations run when nodes share the store; unset on a single node.
     placement: std::sync::OnceLock<Arc<dyn Placement>>,
+    /// Cold starts under way per version (the per-version cap, `coldcap.rs`).
+    cold_gates: coldcap::Gates,
 }
 
 /// Counts one running invocation in [`Engine::running`] until dropped.
@@ -365,6 +379,7 @@ impl Engine {
             warned: Mutex::default(),
             running: AtomicU64::new(0),
             placement: std::sync::OnceLock::new(),
+            cold_gates: coldcap::Gates::default(),
         });
         engine.refill_shells();
         let weak = Arc::downgrade(&engine);
@@ -533,7 +548,7 @@ impl Engine {
             }
             None => {
                 let pool = i.unreserved.get(&target.scope).copied().unwrap_or(0);
-                if pool >= target.unreserved_concurrency {
+                if pool >= self.unreserved_share(target.unreserved_concurrency) {
                     return Err(InvokeError::Throttled { reason: UNRESERVED_THROTTLE });
                 }
                 *i.unreserved.entry(target.scope.clone()).or_default() += 1;
@@ -548,6 +563,20 @@ impl Engine {
             unreserved_scope,
             unreserved_in_use,
         })
+    }
+
+    /// This node's part of an account's unreserved concurrency: all of it alone, ⌈limit / k⌉
+    /// with k live nodes.
+    fn unreserved_share(&self, limit: u32) -> u32 {
+        match self.placement.get() {
+            None => limit,
+            Some(p) => limit.div_ceil(u32::try_from(p.live_nodes().max(1)).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// This node's id when several nodes share the store.
+    pub fn node_id(&self) -> Option<&str> {
+        self.placement.get().and_then(|p| p.node_id())
     }
 
     /// Places invocations across nodes from now on (set once, by the server, when the store is
@@ -593,18 +622,39 @@ impl Engine {
     /// (a client that disconnects): as on Lambda, the function is not interrupted, and its
     /// environment is always returned or retired, never lost with a dropped future.
     pub async fn invoke_here(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+        self.spawn_invocation(target, request, false).await
+    }
+
+    /// Runs an invocation another node forwarded here: as [`Engine::invoke_here`], except that
+    /// one that would wait longer than `coldcap::FORWARDED_START_WAIT` for a cold start of its
+    /// version is refused with [`InvokeError::TooManyEnvironments`] (busy: the sender moves on).
+    pub async fn invoke_forwarded(self: &Arc<Self>, target: Target, request: Request) -> Result<Response, InvokeError> {
+        self.spawn_invocation(target, request, true).await
+    }
+
+    async fn spawn_invocation(
+        self: &Arc<Self>,
+        target: Target,
+        request: Request,
+        forwarded: bool,
+    ) -> Result<Response, InvokeError> {
         let engine = Arc::clone(self);
-        match tokio::spawn(async move { engine.run_invocation(&target, request).await }).await {
+        match tokio::spawn(async move { engine.run_invocation(&target, request, forwarded).await }).await {
             Ok(answer) => answer,
             Err(e) => Err(InvokeError::Internal(format!("the invocation failed: {e}"))),
         }
     }
 
-    async fn run_invocation(self: &Arc<Self>, target: &Target, request: Request) -> Result<Response, InvokeError> {
+    async fn run_invocation(
+        self: &Arc<Self>,
+        target: &Target,
+        request: Request,
+        forwarded: bool,
+    ) -> Result<Response, InvokeError> {
         let start_ms = stdx::time::now_ms();
         let concurrent = self.running.fetch_add(1, Ordering::Relaxed) + 1;
         let _running = Running(&self.running);
-        let answer = self.run_admitted(target, request, start_ms, concurrent).await;
+        let answer = self.run_admitted(target, request, start_ms, concurrent, forwarded).await;
         if let (Some(m), Err(InvokeError::Throttled { .. } | InvokeError::TooManyEnvironments)) =
             (&self.config.metrics, &answer)
         {
@@ -644,6 +694,7 @@ impl Engine {
         request: Request,
         start_ms: i64,
         concurrent: u64,
+        forwarded: bool,
     ) -> Result<Response, InvokeError> {
         let taken = self.take_provisioned(target);
         let provisioned = (target.provisioned_concurrency > 0).then_some(taken.is_some());
@@ -691,23 +742,28 @@ impl Engine {
 
         let (env, cold) = match from_set.as_ref().map(|(_, env)| env.clone()).or_else(|| self.take_idle(&key)) {
             Some(env) => (env, false),
-            None => {
-                let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
-                let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
-                match self.cold_start(target, &launch).await? {
-                    ColdStart::Ready(env) => (env, true),
-                    ColdStart::Failed { payload, env: _, log } => {
-                        let ms = started.elapsed().as_secs_f64() * 1000.0;
-                        self.record(
-                            target,
-                            start_ms,
-                            concurrent,
-                            (&version, ms, metrics::Outcome::FunctionError, provisioned),
-                        );
-                        return Ok(self.failed_start(&request, &version, payload, &log));
+            // At most `COLD_STARTS_PER_VERSION` start at once; others wait for one of them.
+            None => match self.warm_or_start(&key, forwarded).await {
+                coldcap::Turn::Warm(env) => (env, false),
+                coldcap::Turn::Busy => return Err(InvokeError::TooManyEnvironments),
+                coldcap::Turn::Start(_slot) => {
+                    let runtime = config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
+                    let launch = self.runtimes.resolve(runtime).map_err(InvokeError::RuntimeUnavailable)?;
+                    match self.cold_start(target, &launch).await? {
+                        ColdStart::Ready(env) => (env, true),
+                        ColdStart::Failed { payload, env: _, log } => {
+                            let ms = started.elapsed().as_secs_f64() * 1000.0;
+                            self.record(
+                                target,
+                                start_ms,
+                                concurrent,
+                                (&version, ms, metrics::Outcome::FunctionError, provisioned),
+                            );
+                            return Ok(self.failed_start(&request, &version, payload, &log));
+                        }
                     }
                 }
-            }
+            },
         };
 
         let timeout = Duration::from_secs(u64::from(config.timeout_s));
@@ -836,6 +892,8 @@ impl Engine {
         if healthy && !stale && env.is_alive() {
             *env.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             pools.idle.entry(key.clone()).or_default().push(env);
+            drop(pools);
+            self.wake_waiters(key);
         } else {
             env.kill();
             pools.live -= 1;

@@ -586,8 +586,98 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>) -> tokio::task::JoinHan
 }
 
 async fn reconcile(control: &Control, engine: &Arc<Engine>, scope: &Scope, function: &str) {
-    match control.provisioned_plan(scope, function).await {
-        Ok(plan) => engine.apply_provisioned(scope, function, plan),
-        Err(e) => tracing::warn!(function, error = %e, "cannot read the provisioned concurrency plan"),
+    let plan = match control.provisioned_plan(scope, function).await {
+        Ok(plan) => plan,
+        Err(e) => return tracing::warn!(function, error = %e, "cannot read the provisioned concurrency plan"),
+    };
+    let plan = match engine.node_id() {
+        None => plan,
+        Some(me) => match own_share(control, me, plan).await {
+            Ok(plan) => plan,
+            Err(e) => return tracing::warn!(function, error = %e, "cannot read the provisioned allocations"),
+        },
+    };
+    engine.apply_provisioned(scope, function, plan);
+}
+
+/// Several nodes: the part of each config the planner allocated to this node (none until it
+/// has planned), its versions' counts scaled down alike.
+async fn own_share(
+    control: &Control,
+    me: &str,
+    mut plan: Vec<ProvisionedPlan>,
+) -> Result<Vec<ProvisionedPlan>, store::StoreError> {
+    let Some(function) = plan.first().map(|p| p.function_id) else { return Ok(plan) };
+    let rows = control.store().read(move |tx| tx.provisioned_allocations(function)).await?;
+    plan.retain_mut(|p| {
+        let share = rows
+            .iter()
+            .find(|a| a.qualifier == p.config.qualifier && a.node_id == me)
+            .map_or(0, |a| a.count.min(p.config.requested));
+        let total: u32 = p.parts.iter().map(|x| x.count).sum();
+        p.config.requested = share;
+        let mut left = share;
+        let n = p.parts.len();
+        for (i, part) in p.parts.iter_mut().enumerate() {
+            let c = if i + 1 == n || total == 0 {
+                left
+            } else {
+                (u64::from(part.count) * u64::from(share) / u64::from(total)) as u32
+            };
+            part.count = c.min(left);
+            left -= part.count;
+        }
+        p.parts.retain(|x| x.count > 0);
+        share > 0
+    });
+    Ok(plan)
+}
+
+/// What this node has of each provisioned config it keeps (several nodes: its report in the
+/// allocations table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub scope: Scope,
+    pub function_name: String,
+    pub function_id: FunctionId,
+    pub qualifier: String,
+    /// What this node keeps of it.
+    pub requested: u32,
+    /// The config's `last_modified_ms` as applied.
+    pub applied_ms: i64,
+    /// Ready environments (idle or busy), at most what is wanted.
+    pub ready: u32,
+    pub failed: Option<String>,
+}
+
+impl Engine {
+    /// Every provisioned config this node keeps, with its ready environments.
+    pub fn provisioned_held(&self) -> Vec<Held> {
+        let p = self.provisioned_lock();
+        let mut held = Vec::with_capacity(p.configs.len());
+        for ((function, qualifier), c) in &p.configs {
+            let mut h = Held {
+                scope: c.scope.clone(),
+                function_name: c.function_name.clone(),
+                function_id: *function,
+                qualifier: qualifier.clone(),
+                requested: c.requested,
+                applied_ms: c.last_modified_ms,
+                ready: 0,
+                failed: None,
+            };
+            for version in &c.versions {
+                for s in p.slices.get(&(*function, *version)).into_iter().flatten() {
+                    if &s.qualifier == qualifier {
+                        h.ready += s.alive.min(s.wanted);
+                        if s.failed.is_some() {
+                            h.failed = s.failed.clone();
+                        }
+                    }
+                }
+            }
+            held.push(h);
+        }
+        held
     }
 }

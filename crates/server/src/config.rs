@@ -70,6 +70,9 @@ pub struct Config {
     pub node_name: Option<String>,
     /// Where other nodes reach this one (`--advertise`); `None`: the listen address.
     pub advertise: Option<String>,
+    /// The node (by `--node-id` name) whose data dir holds the DynamoDB tables
+    /// (`--dynamodb-home`); `None`: the first node to start claims it.
+    pub dynamodb_home: Option<String>,
     /// Heartbeat interval and dead interval of cluster membership.
     pub node_heartbeat: Duration,
     pub node_dead_after: Duration,
@@ -155,6 +158,7 @@ impl Config {
             schedule_seconds: false,
             node_name: None,
             advertise: None,
+            dynamodb_home: None,
             node_heartbeat: cluster::HEARTBEAT_DEFAULT,
             node_dead_after: cluster::DEAD_AFTER_DEFAULT,
             blobs: None,

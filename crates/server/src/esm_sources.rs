@@ -152,7 +152,14 @@ pub fn checks(sqs: sqs::Sqs, db: dynamodb::DynamoDb) -> control::EsmSources {
                 },
                 _ => {
                     let c = client(&db, &scope);
-                    let Ok(d) = c.describe_stream(&arn).await else { return control::SourceCheck::Missing };
+                    let d = match c.describe_stream(&arn).await {
+                        Ok(d) => d,
+                        // Several nodes, the DynamoDB home down: not the caller's fault.
+                        Err(e) if e.code == "ServiceUnavailable" => {
+                            return control::SourceCheck::Unavailable(e.message);
+                        }
+                        Err(_) => return control::SourceCheck::Missing,
+                    };
                     let mut latest = Vec::new();
                     for shard in d["Shards"].as_array().into_iter().flatten() {
                         let Some(id) = shard["ShardId"].as_str() else { continue };
@@ -162,6 +169,9 @@ pub fn checks(sqs: sqs::Sqs, db: dynamodb::DynamoDb) -> control::EsmSources {
                         }
                         match c.latest_sequence(&arn, id).await {
                             Ok(seq) => latest.push((id.to_owned(), seq)),
+                            Err(e) if e.code == "ServiceUnavailable" => {
+                                return control::SourceCheck::Unavailable(e.message);
+                            }
                             Err(_) => return control::SourceCheck::Missing,
                         }
                     }

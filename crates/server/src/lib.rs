@@ -457,16 +457,34 @@ impl Server {
                 }
                 None => listen.to_string(),
             };
+            let name = self.config.node_name.clone().unwrap_or_else(|| addr.clone());
+            // DynamoDB's tables live in one node's files: the first node (or the one the
+            // operator names) is their home, and the others forward to it.
+            let wanted = self.config.dynamodb_home.clone().unwrap_or_else(|| name.clone());
+            let dynamodb_home = cluster::claim_dynamodb_home(self.control.store(), &wanted)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the DynamoDB home: {e}"))?;
+            if self.config.dynamodb_home.as_ref().is_some_and(|w| *w != dynamodb_home) {
+                anyhow::bail!(
+                    "--dynamodb-home {wanted}: the DynamoDB home is already '{dynamodb_home}' (cluster setting {}); \
+                     its tables are in that node's data dir. To move it, stop every node, move that data dir's \
+                     dynamodb directory to the new home and update the setting (README, \"Running several nodes\")",
+                    cluster::DYNAMODB_HOME_SETTING
+                );
+            }
             let options = cluster::Options {
-                name: self.config.node_name.clone().unwrap_or_else(|| addr.clone()),
+                name,
                 addr,
                 heartbeat: self.config.node_heartbeat,
                 dead_after: self.config.node_dead_after,
+                dynamodb_home,
             };
             let c = cluster::Cluster::join(self.control.store().clone(), options)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot join the cluster: {e}"))?;
             self.engine.set_placement(c.placement());
+            self.dynamodb.set_home(Arc::new(c.clone()));
+            tracing::info!(home = c.dynamodb_home(), here = c.is_dynamodb_home(), "DynamoDB home");
             tracing::info!(node = c.name(), id = c.id(), "joined the nodes sharing the store");
             Some(c)
         } else {

@@ -179,6 +179,11 @@ struct ServerArgs {
     /// not reachable from them (e.g. `0.0.0.0:4566`). Default: the listen address.
     #[arg(long, env = "VERSA_ADVERTISE")]
     advertise: Option<String>,
+    /// Several nodes: the node (its `--node-id`) whose data dir holds the DynamoDB tables and
+    /// streams; the others forward DynamoDB requests to it. Default: the first node to start
+    /// claims it. Once claimed, a node naming another home refuses to start.
+    #[arg(long, env = "VERSA_DYNAMODB_HOME")]
+    dynamodb_home: Option<String>,
     /// Milliseconds between this node's heartbeats (several nodes on one store).
     #[arg(long, env = "VERSA_NODE_HEARTBEAT_MS", default_value_t = 1000, hide = true)]
     node_heartbeat_ms: u64,
@@ -286,6 +291,7 @@ fn main() -> anyhow::Result<()> {
     config.deploy_hook_timeout = std::time::Duration::from_secs(args.deploy_hook_timeout.max(1));
     config.schedule_seconds = args.schedule_seconds;
     config.node_name = args.node_id;
+    config.dynamodb_home = args.dynamodb_home;
     config.advertise = args.advertise;
     config.node_heartbeat = std::time::Duration::from_millis(args.node_heartbeat_ms.max(10));
     config.node_dead_after =

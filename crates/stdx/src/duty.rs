@@ -21,6 +21,11 @@ pub trait Duties: Send + Sync {
     /// Whether this node does the work partitioned by `key` now (it is the key's owner among
     /// the live nodes).
     fn owns(&self, key: &str) -> bool;
+    /// Whether this node's files hold the DynamoDB tables (the DynamoDB home): DynamoDB
+    /// stream mappings are polled there. One node alone is its own home.
+    fn hosts_dynamodb(&self) -> bool {
+        true
+    }
 }
 
 /// One node: every duty is its own.

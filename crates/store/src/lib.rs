@@ -15,6 +15,7 @@
 //!
 //! **Invariant:** SQL exists only in this crate.
 
+mod allocations;
 mod cluster;
 mod code_blobs;
 mod codec;
@@ -76,6 +77,30 @@ pub struct NodeBeat {
     /// Most invocations it runs at once, and how many run now.
     pub capacity: u32,
     pub busy: u32,
+}
+
+/// One node's share of a provisioned-concurrency config (see `crates/cluster`'s planner), and
+/// what that node last reported about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedAllocation {
+    pub function_id: FunctionId,
+    /// The config's alias or version.
+    pub qualifier: String,
+    pub node_id: String,
+    /// Environments the node keeps for the config.
+    pub count: u32,
+    /// Of them, ready (reported by the node).
+    pub ready: u32,
+    /// The config's `last_modified_ms` the node applied when it reported `ready` (0: not yet).
+    pub applied_ms: i64,
+    /// Why the node's environments could not start.
+    pub failed: Option<String>,
+}
+
+/// Whether stored allocations differ from the planned `(qualifier, node, count)` shares.
+pub(crate) fn allocation_differs(before: &[ProvisionedAllocation], shares: &[(String, String, u32)]) -> bool {
+    before.len() != shares.len()
+        || shares.iter().any(|(q, n, c)| !before.iter().any(|a| &a.qualifier == q && &a.node_id == n && a.count == *c))
 }
 
 /// A node as stored, with its liveness judged by the database's clock.
@@ -563,6 +588,10 @@ pub trait ReadTx {
     fn esm_checkpoints(&mut self, uuid: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// Every node row, live or not by the database's clock (migration 18).
     fn nodes(&mut self, dead_after_ms: i64) -> Result<Vec<NodeRow>, StoreError>;
+    /// The provisioned-concurrency allocations of a function, every config and node.
+    fn provisioned_allocations(&mut self, function: FunctionId) -> Result<Vec<ProvisionedAllocation>, StoreError>;
+    /// The provisioned-concurrency allocations of one node, every function.
+    fn node_allocations(&mut self, node_id: &str) -> Result<Vec<ProvisionedAllocation>, StoreError>;
     /// A shared cluster setting, if some node created it.
     fn cluster_setting(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
@@ -844,6 +873,14 @@ pub trait WriteTx: ReadTx {
     fn acquire_lease(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError>;
     /// Gives the lease `name` up if `holder` holds it; whether it did.
     fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError>;
+    /// Replaces a function's provisioned-concurrency allocations with `shares`
+    /// (`(qualifier, node id, count)`); whether anything changed. A node keeping its count keeps
+    /// its report. On PostgreSQL, under the planner's transaction-scoped advisory lock.
+    fn plan_provisioned(&mut self, function: FunctionId, shares: &[(String, String, u32)]) -> Result<bool, StoreError>;
+    /// Removes allocations whose config is gone; how many.
+    fn drop_orphan_allocations(&mut self) -> Result<u64, StoreError>;
+    /// Records a node's `ready`, `applied_ms` and `failed` for its allocations in `rows`.
+    fn report_allocations(&mut self, node_id: &str, rows: &[ProvisionedAllocation]) -> Result<(), StoreError>;
     /// Tells the other nodes, when this transaction commits (never on rollback), that
     /// something changed. A no-op for a store no other process shares.
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError>;

@@ -28,7 +28,7 @@ use crate::{
 use crate::{
     AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ClaimedEvent, EsmRow, ScheduleRow,
 };
-use crate::{Channel, NodeBeat, NodeRow};
+use crate::{Channel, NodeBeat, NodeRow, ProvisionedAllocation};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
 use crate::{code_blobs, codec};
 
@@ -523,6 +523,8 @@ const MIGRATIONS: &[&str] = &[
     crate::code_blobs::MIGRATION,
     // 20: leases, the cluster-wide singletons (the alarm evaluator, the deployment engine).
     crate::leases::MIGRATION,
+    // 21: provisioned-concurrency allocations per node (the cluster's planner; `allocations.rs`).
+    crate::allocations::MIGRATION,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -1792,6 +1794,14 @@ impl ReadTx for SqliteTx<'_> {
         crate::cluster::nodes(self.conn, dead_after_ms)
     }
 
+    fn provisioned_allocations(&mut self, function: FunctionId) -> Result<Vec<ProvisionedAllocation>, StoreError> {
+        crate::allocations::of_function(self.conn, function)
+    }
+
+    fn node_allocations(&mut self, node_id: &str) -> Result<Vec<ProvisionedAllocation>, StoreError> {
+        crate::allocations::of_node(self.conn, node_id)
+    }
+
     fn cluster_setting(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         crate::cluster::cluster_setting(self.conn, name)
     }
@@ -2777,6 +2787,18 @@ impl WriteTx for SqliteTx<'_> {
 
     fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
         crate::leases::release_lease(self.conn, name, holder)
+    }
+
+    fn plan_provisioned(&mut self, function: FunctionId, shares: &[(String, String, u32)]) -> Result<bool, StoreError> {
+        crate::allocations::plan(self.conn, function, shares)
+    }
+
+    fn drop_orphan_allocations(&mut self) -> Result<u64, StoreError> {
+        crate::allocations::drop_orphans(self.conn)
+    }
+
+    fn report_allocations(&mut self, node_id: &str, rows: &[ProvisionedAllocation]) -> Result<(), StoreError> {
+        crate::allocations::report(self.conn, node_id, rows)
     }
 
     fn notify(&mut self, _channel: Channel, _payload: &str) -> Result<(), StoreError> {

@@ -109,6 +109,7 @@ both!(sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry);
 both!(api_gateway_apis_are_found_by_id_and_listed_per_scope_and_kind);
 both!(schedules_fire_once_per_due_time);
 both!(leases_acquire_renew_expire_release);
+both!(provisioned_allocations_plan_report_and_orphans);
 
 mod services;
 
@@ -1537,4 +1538,59 @@ async fn leases_acquire_renew_expire_release(db: &Db) {
     assert!(store.write(move |tx| tx.release_lease(&n, "a")).await.unwrap());
     let n = name2.clone();
     assert!(store.write(move |tx| tx.acquire_lease(&n, "b", LONG)).await.unwrap(), "released: free at once");
+}
+
+/// Provisioned-concurrency allocations: a plan replaces a function's rows (and says whether it
+/// changed anything), a node keeping its count keeps its report, reports land on the node's own
+/// rows, rows of a deleted config go with `drop_orphan_allocations`, all go with the function.
+async fn provisioned_allocations_plan_report_and_orphans(db: &Db) {
+    use crate::ProvisionedAllocation;
+    let store = db.open();
+    let f = Function {
+        id: FunctionId(0),
+        name: format!("alloc-{}", stdx_free_unique()),
+        latest: record(Version::Latest, 1, "r1"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    let id = store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap();
+    let config = ProvisionedConfig { qualifier: "live".into(), requested: 3, last_modified_ms: 7 };
+    store.write(move |tx| tx.put_provisioned_config(id, &config)).await.unwrap();
+    let share = |n: &str, c: u32| ("live".to_owned(), n.to_owned(), c);
+    let plan = |shares: Vec<(String, String, u32)>| {
+        let store = store.clone();
+        async move { store.write(move |tx| tx.plan_provisioned(id, &shares)).await.unwrap() }
+    };
+    assert!(plan(vec![share("a", 2), share("b", 1)]).await);
+    assert!(!plan(vec![share("b", 1), share("a", 2)]).await, "the same plan changes nothing");
+    let report = ProvisionedAllocation {
+        function_id: id,
+        qualifier: "live".into(),
+        node_id: "a".into(),
+        count: 2,
+        ready: 2,
+        applied_ms: 7,
+        failed: None,
+    };
+    let r = report.clone();
+    store.write(move |tx| tx.report_allocations("a", &[r])).await.unwrap();
+    let rows = store.read(move |tx| tx.provisioned_allocations(id)).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0], report);
+    assert_eq!((rows[1].node_id.as_str(), rows[1].count, rows[1].ready), ("b", 1, 0));
+    // b dies: its share moves to c; a keeps its count and so its report.
+    assert!(plan(vec![share("a", 2), share("c", 1)]).await);
+    let rows = store.read(move |tx| tx.provisioned_allocations(id)).await.unwrap();
+    assert_eq!(rows[0], report, "kept");
+    assert_eq!((rows[1].node_id.as_str(), rows[1].ready), ("c", 0));
+    assert_eq!(store.read(|tx| tx.node_allocations("c")).await.unwrap().len(), 1);
+    // A changed count starts over.
+    assert!(plan(vec![share("a", 3)]).await);
+    let rows = store.read(move |tx| tx.provisioned_allocations(id)).await.unwrap();
+    assert_eq!((rows.len(), rows[0].count, rows[0].ready), (1, 3, 0));
+    // The config goes: its rows are orphans.
+    store.write(move |tx| tx.delete_provisioned_config(id, "live")).await.unwrap();
+    assert!(store.write(|tx| tx.drop_orphan_allocations()).await.unwrap() >= 1);
+    assert!(store.read(move |tx| tx.provisioned_allocations(id)).await.unwrap().is_empty());
 }

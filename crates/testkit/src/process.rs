@@ -57,6 +57,14 @@ impl ServerProcess {
         ServerProcess { child, addr: addr.parse().expect("listen address") }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) with `kill`: e.g. a node that hangs without
+    /// refusing connections, then resumes.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args([&format!("-{signal}"), &pid]).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {pid} failed");
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -96,8 +96,8 @@ pub struct Sources {
     pub queues: Option<Arc<dyn QueueSource>>,
     pub streams: Option<Arc<dyn StreamSource>>,
     /// Several nodes: an SQS mapping is polled only by the HRW owner of its UUID among the
-    /// live nodes (`None`: one node, every mapping here). Streams are node-local (DynamoDB
-    /// tables live in the node's files), so their mappings are polled where the table is.
+    /// live nodes (`None`: one node, every mapping here); a DynamoDB stream mapping only by
+    /// the DynamoDB home (`Duties::hosts_dynamodb`), whose files hold the streams.
     pub duties: Option<Arc<dyn stdx::duty::Duties>>,
 }
 
@@ -172,11 +172,18 @@ fn reconcile(
         if !matches!(state, "Enabled" | "Updating" | "Creating" | "Enabling") {
             continue;
         }
-        let sqs = control::SourceKind::of(doc["EventSourceArn"].as_str().unwrap_or_default())
-            == Some(control::SourceKind::Sqs);
+        let kind = control::SourceKind::of(doc["EventSourceArn"].as_str().unwrap_or_default());
+        let sqs = kind == Some(control::SourceKind::Sqs);
         if sqs && sources.duties.as_ref().is_some_and(|d| !d.owns(&uuid)) {
             // Another node owns it: ours (if it ran here before the ownership moved) stops
             // below, and the owner resumes from the queue (unacknowledged messages reappear).
+            continue;
+        }
+        if kind == Some(control::SourceKind::DynamoDbStream)
+            && sources.duties.as_ref().is_some_and(|d| !d.hosts_dynamodb())
+        {
+            // Streams are read on the DynamoDB home, where they are written (and where writes
+            // wake the poller); its checkpoints are in the shared store.
             continue;
         }
         live.insert(uuid.clone());

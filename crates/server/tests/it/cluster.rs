@@ -19,24 +19,24 @@ use testkit::{ServerProcess, TestServer};
 
 use crate::support::ROLE;
 
-const HEARTBEAT_MS: u64 = 100;
-const DEAD_AFTER_MS: u64 = 1000;
+pub(crate) const HEARTBEAT_MS: u64 = 100;
+pub(crate) const DEAD_AFTER_MS: u64 = 1000;
 
 /// Runs `sql` against the shared database and returns the first column of the first row.
-fn psql(url: &str, sql: &str) -> String {
+pub(crate) fn psql(url: &str, sql: &str) -> String {
     let out = std::process::Command::new("psql").args([url, "-tAc", sql]).output().expect("psql");
     assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-async fn health(addr: std::net::SocketAddr) -> serde_json::Value {
+pub(crate) async fn health(addr: std::net::SocketAddr) -> serde_json::Value {
     let mut c = testkit::http::Client::new(addr);
     c.send("GET", "/_versa/health", &[], b"").await.expect("health").json()
 }
 
 /// Invokes `name` (optionally `qualifier`) on the node at `addr`: status, `x-versa-node`,
 /// `x-amz-executed-version`, body.
-async fn invoke(addr: std::net::SocketAddr, name: &str, event: bool) -> (u16, String, String, String) {
+pub(crate) async fn invoke(addr: std::net::SocketAddr, name: &str, event: bool) -> (u16, String, String, String) {
     let mut c = testkit::http::Client::new(addr);
     let path = format!("/2015-03-31/functions/{}/invocations", name.replace(':', "%3A"));
     let headers: &[(&str, &str)] = if event { &[("x-amz-invocation-type", "Event")] } else { &[] };
@@ -45,11 +45,11 @@ async fn invoke(addr: std::net::SocketAddr, name: &str, event: bool) -> (u16, St
     (r.status, h("x-versa-node"), h("x-amz-executed-version"), r.text())
 }
 
-fn lambda(addr: std::net::SocketAddr) -> aws_sdk_lambda::Client {
+pub(crate) fn lambda(addr: std::net::SocketAddr) -> aws_sdk_lambda::Client {
     testkit::lambda_client(&format!("http://{addr}"), "test", "us-east-1")
 }
 
-async fn create(addr: std::net::SocketAddr, name: &str, zip: Vec<u8>, timeout: i32) {
+pub(crate) async fn create(addr: std::net::SocketAddr, name: &str, zip: Vec<u8>, timeout: i32) {
     lambda(addr)
         .create_function()
         .function_name(name)
@@ -63,7 +63,7 @@ async fn create(addr: std::net::SocketAddr, name: &str, zip: Vec<u8>, timeout: i
         .expect("create_function");
 }
 
-fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
+pub(crate) fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
     c.store = server::StoreLocation::Postgres(url.to_owned());
     c.node_name = Some(name.to_owned());
     c.node_heartbeat = Duration::from_millis(HEARTBEAT_MS);
@@ -79,7 +79,7 @@ fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path:
 }
 
 /// Waits until the node at `addr` sees `n` live nodes.
-async fn wait_live(addr: std::net::SocketAddr, n: usize) {
+pub(crate) async fn wait_live(addr: std::net::SocketAddr, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let h = health(addr).await;

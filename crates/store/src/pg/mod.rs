@@ -18,6 +18,7 @@
 //! Core tables and methods are in `core.rs`; the services' (metrics, alarms, CodeDeploy,
 //! schedules, SQS, API Gateway, mappings) in `services.rs`.
 
+mod allocations;
 mod cluster;
 mod code_blobs;
 mod core;
@@ -46,11 +47,12 @@ use crate::{
     LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, ScheduleRow, SqsCounts, SqsMessageRow,
     SqsQueueRow, StoreError, UrlTarget, WriteJob, WriteTx,
 };
-use crate::{Channel, NodeBeat, NodeRow, Subscription};
+use crate::{Channel, NodeBeat, NodeRow, ProvisionedAllocation, Subscription};
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
-pub const MIGRATIONS: &[&str] = &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA, code_blobs::SCHEMA, leases::SCHEMA];
+pub const MIGRATIONS: &[&str] =
+    &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA, code_blobs::SCHEMA, leases::SCHEMA, allocations::SCHEMA];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
 pub const WRITER_CONNECTIONS: usize = 4;
@@ -812,6 +814,14 @@ impl ReadTx for PgTx<'_> {
         cluster::nodes(&mut self.t, dead_after_ms)
     }
 
+    fn provisioned_allocations(&mut self, function: FunctionId) -> Result<Vec<ProvisionedAllocation>, StoreError> {
+        allocations::of_function(&mut self.t, function)
+    }
+
+    fn node_allocations(&mut self, node_id: &str) -> Result<Vec<ProvisionedAllocation>, StoreError> {
+        allocations::of_node(&mut self.t, node_id)
+    }
+
     fn cluster_setting(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         cluster::cluster_setting(&mut self.t, name)
     }
@@ -1146,6 +1156,18 @@ impl WriteTx for PgTx<'_> {
 
     fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
         leases::release_lease(&mut self.t, name, holder)
+    }
+
+    fn plan_provisioned(&mut self, function: FunctionId, shares: &[(String, String, u32)]) -> Result<bool, StoreError> {
+        allocations::plan(&mut self.t, function, shares)
+    }
+
+    fn drop_orphan_allocations(&mut self) -> Result<u64, StoreError> {
+        allocations::drop_orphans(&mut self.t)
+    }
+
+    fn report_allocations(&mut self, node_id: &str, rows: &[ProvisionedAllocation]) -> Result<(), StoreError> {
+        allocations::report(&mut self.t, node_id, rows)
     }
 
     fn notify(&mut self, channel: Channel, payload: &str) -> Result<(), StoreError> {
