@@ -176,9 +176,16 @@ async fn main() -> anyhow::Result<()> {
         let prefix = format!("vi{:08x}", nanos as u32);
         let sigv4 = args.auth == "sigv4";
         return match &args.endpoint {
-            Some(_) if sigv4 => bail!("--auth sigv4 benchmarks the in-process server only"),
             Some(url) => {
-                invoke::run(resolve(url).await?, &prefix, &clients, args.seconds, args.cold_starts, None).await
+                let key = match (&args.credentials_file, sigv4) {
+                    (Some(path), true) => {
+                        let (id, secret) = server::credentials::read_file(path)?;
+                        Some(testkit::Key { id, secret, token: None })
+                    }
+                    (None, true) => bail!("--auth sigv4 with --endpoint needs --credentials-file"),
+                    _ => None,
+                };
+                invoke::run(resolve(url).await?, &prefix, &clients, args.seconds, args.cold_starts, key).await
             }
             None => {
                 let server = testkit::TestServer::start_with(|c| {
