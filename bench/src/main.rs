@@ -107,6 +107,10 @@ struct Args {
     /// first `--clients` value's clients spread round robin over them.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["endpoint", "invoke", "events", "compare_moto"])]
     endpoints: Vec<String>,
+    /// With `--invoke --endpoint URL --auth sigv4`: the server's credentials file (its data
+    /// dir's `credentials`, written by `versa server --auth sigv4`) holding the key to sign with.
+    #[arg(long, requires = "endpoint")]
+    credentials_file: Option<std::path::PathBuf>,
     /// Cold starts measured per function with `--invoke` (and `--check`/`--save`).
     #[arg(long, default_value_t = 30)]
     cold_starts: usize,
@@ -207,11 +211,28 @@ async fn main() -> anyhow::Result<()> {
     if args.invoke {
         let clients = if args.clients == [1, 16] { vec![1, 8, 64] } else { args.clients.clone() };
         let prefix = format!("vi{:08x}", nanos as u32);
+        let sigv4 = args.auth == "sigv4";
         return match &args.endpoint {
-            Some(url) => invoke::run(resolve(url).await?, &prefix, &clients, args.seconds, args.cold_starts).await,
+            Some(url) => {
+                let key = match (&args.credentials_file, sigv4) {
+                    (Some(path), true) => {
+                        let (id, secret) = server::credentials::read_file(path)?;
+                        Some(testkit::Key { id, secret, token: None })
+                    }
+                    (None, true) => bail!("--auth sigv4 with --endpoint needs --credentials-file"),
+                    _ => None,
+                };
+                invoke::run(resolve(url).await?, &prefix, &clients, args.seconds, args.cold_starts, key).await
+            }
             None => {
-                let server = testkit::TestServer::start().await;
-                let r = invoke::run(server.addr, &prefix, &clients, args.seconds, args.cold_starts).await;
+                let server = testkit::TestServer::start_with(|c| {
+                    if sigv4 {
+                        c.auth = server::AuthMode::Sigv4;
+                    }
+                })
+                .await;
+                let key = if sigv4 { Some(server.root_key().await) } else { None };
+                let r = invoke::run(server.addr, &prefix, &clients, args.seconds, args.cold_starts, key).await;
                 server.stop().await;
                 r
             }

@@ -5,6 +5,11 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use control::ControlError;
 use serde_json::{Map, Value, json};
 
+/// The `Retry-After` of every `TooManyRequestsException` (its model member `retryAfterSeconds`,
+/// bound to that header): a throttled invocation frees its slot when a running one ends, so
+/// one second is the honest hint. SDKs' retry strategies read it.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 /// Everything a request can fail with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
@@ -143,13 +148,22 @@ impl ApiError {
             };
             body.insert(k.to_owned(), Value::String(message));
         }
-        if let ApiError::TooManyRequests { reason } = &self {
+        let throttled = match &self {
+            ApiError::TooManyRequests { reason } | ApiError::Control(ControlError::TooManyRequests(reason)) => {
+                Some(*reason)
+            }
+            _ => None,
+        };
+        if let Some(reason) = throttled {
             body.insert("Reason".to_owned(), json!(reason));
         }
         let mut r = Response::new(Body::from(Value::Object(body).to_string()));
         *r.status_mut() = status;
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(code));
+        if throttled.is_some() {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         r
     }
 }

@@ -72,6 +72,8 @@ pub struct ApiState {
     pub apigateway: Option<apigateway::ApiGateway>,
     /// Throttling buckets of API Gateway stages with limits.
     pub(crate) apigw_throttles: execute_api::Throttles,
+    /// Derived SigV4 signing keys, reused across requests.
+    pub(crate) signing_keys: verify::SigningKeys,
     /// The web console at `/_versa/console/`; set by the server.
     pub console: Option<Arc<console::Console>>,
     /// This node's part in a cluster (a shared store); `None` on a single node.
@@ -116,6 +118,7 @@ impl ApiState {
             sqs: None,
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
+            signing_keys: verify::SigningKeys::default(),
             console: None,
             cluster: None,
         }

@@ -85,6 +85,36 @@ const LAMBDA_BODY_BYTES_MAX: usize = model::limits::CREATE_FUNCTION_REQUEST_BYTE
 /// The tolerated clock difference of header-signed requests.
 pub const SKEW_SECS: i64 = sigv4::SKEW_MAX_SECS;
 
+/// Most derived signing keys kept (per access key id and credential scope); the cache is
+/// cleared when full.
+pub(crate) const SIGNING_KEYS_MAX: usize = 1024;
+
+/// Derived SigV4 signing keys (four HMACs each), reused for a key's requests of one day,
+/// region and service. An entry holds the secret it was derived from and is used only for
+/// that secret; a deleted or revoked key is refused by the key lookup before this is read.
+#[derive(Debug, Default)]
+pub(crate) struct SigningKeys {
+    keys: std::sync::Mutex<std::collections::HashMap<(String, String), (String, sigv4::SigningKey)>>,
+}
+
+impl SigningKeys {
+    fn get(&self, auth: &sigv4::Auth, secret: &str) -> sigv4::SigningKey {
+        let scope = auth.scope();
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, k)) = keys.get(&(auth.access_key_id.clone(), scope.clone()))
+            && s == secret
+        {
+            return k.clone();
+        }
+        let key = auth.signing_key(secret);
+        if keys.len() >= SIGNING_KEYS_MAX {
+            keys.clear();
+        }
+        keys.insert((auth.access_key_id.clone(), scope), (secret.to_owned(), key.clone()));
+        key
+    }
+}
+
 /// A refusal, before it is rendered in a service's shape.
 #[derive(Debug)]
 pub(crate) enum Refusal {
@@ -193,7 +223,8 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
     } else {
         let bytes = axum::body::to_bytes(body, LAMBDA_BODY_BYTES_MAX).await.map_err(|_| Refusal::TooLarge)?;
         let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        auth.verify(&request, sigv4::UriMode::Normalized, &key.secret, Some(digest)).map_err(signature)?;
+        let signing_key = state.signing_keys.get(&auth, &key.secret);
+        auth.verify_with_key(&request, sigv4::UriMode::Normalized, &signing_key, Some(digest)).map_err(signature)?;
         if let sigv4::Payload::Digest(d) = auth.payload
             && d != digest
         {

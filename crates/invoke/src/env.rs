@@ -184,18 +184,26 @@ impl Env {
         let Some(endpoint) = &self.endpoint else {
             return exited(exit.wait_for(Option::is_some).await);
         };
-        let rx = tokio::select! {
-            r = endpoint.invoke(invocation) => match r {
-                Ok(rx) => rx,
-                Err(_) => return Ran::Exited(Exit { code: -1, signal: None, oom: false }),
+        // One timer for both waits (an idle environment's queue has room: the first one
+        // normally finishes at once).
+        let timeout = tokio::time::sleep_until(deadline);
+        tokio::pin!(timeout);
+        let rx = match endpoint.try_invoke(invocation) {
+            Ok(rx) => rx,
+            Err(Some(invocation)) => tokio::select! {
+                r = endpoint.invoke(invocation) => match r {
+                    Ok(rx) => rx,
+                    Err(_) => return Ran::Exited(Exit { code: -1, signal: None, oom: false }),
+                },
+                e = exit.wait_for(Option::is_some) => return exited(e),
+                _ = &mut timeout => return Ran::TimedOut,
             },
-            e = exit.wait_for(Option::is_some) => return exited(e),
-            _ = tokio::time::sleep_until(deadline) => return Ran::TimedOut,
+            Err(None) => return Ran::Exited(Exit { code: -1, signal: None, oom: false }),
         };
         let answered = tokio::select! {
             o = rx => o,
             e = exit.wait_for(Option::is_some) => return exited(e),
-            _ = tokio::time::sleep_until(deadline) => return Ran::TimedOut,
+            _ = &mut timeout => return Ran::TimedOut,
         };
         match answered {
             Ok(o) => Ran::Outcome(o),

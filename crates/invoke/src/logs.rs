@@ -5,9 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use model::scope::Scope;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, oneshot};
 
 /// Bytes of one invocation's log kept for `LogType=Tail` (AWS returns the last 4 KB).
 pub const TAIL_BYTES: usize = 4096;
@@ -143,8 +141,13 @@ pub(crate) fn tail(log: &[u8]) -> Vec<u8> {
 }
 
 /// Reads an environment's output pipe into its [`Sink`] until the pipe closes.
+///
+/// Every read of the pipe happens with the sink locked, by the capture task when the pipe is
+/// readable or by [`Capture::flush`], so output reaches the sink in order and a flush needs no
+/// round trip to the task (it runs once per invocation, before END).
 pub(crate) struct Capture {
-    flush: mpsc::Sender<oneshot::Sender<()>>,
+    pipe: Arc<pipe::Receiver>,
+    sink: Arc<Mutex<Sink>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -154,43 +157,46 @@ impl Drop for Capture {
     }
 }
 
+/// Bytes read from the pipe at once.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Moves what the pipe holds now into the sink (the caller holds the sink's lock); `false` once
+/// the pipe is closed.
+fn drain(pipe: &pipe::Receiver, sink: &mut Sink, buf: &mut [u8]) -> bool {
+    loop {
+        match pipe.try_read(buf) {
+            Ok(0) => return false,
+            Ok(n) => sink.output(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 impl Capture {
-    pub(crate) fn start(mut pipe: pipe::Receiver, sink: Arc<Mutex<Sink>>) -> Capture {
-        let (flush, mut requests) = mpsc::channel::<oneshot::Sender<()>>(4);
+    pub(crate) fn start(pipe: pipe::Receiver, sink: Arc<Mutex<Sink>>) -> Capture {
+        let pipe = Arc::new(pipe);
+        let (reader, out) = (pipe.clone(), sink.clone());
         let task = tokio::spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
+            let mut buf = vec![0u8; READ_CHUNK_BYTES];
             loop {
-                tokio::select! {
-                    read = pipe.read(&mut buf) => match read {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => sink.lock().unwrap_or_else(|e| e.into_inner()).output(&buf[..n]),
-                    },
-                    Some(done) = requests.recv() => {
-                        // Everything written before the request is already in the pipe.
-                        loop {
-                            match pipe.try_read(&mut buf) {
-                                Ok(n) if n > 0 => sink.lock().unwrap_or_else(|e| e.into_inner()).output(&buf[..n]),
-                                _ => break,
-                            }
-                        }
-                        let _ = done.send(());
-                    }
+                if reader.readable().await.is_err() {
+                    break;
+                }
+                let open = drain(&reader, &mut out.lock().unwrap_or_else(|e| e.into_inner()), &mut buf);
+                if !open {
+                    break;
                 }
             }
-            // The pipe closed: answer any flush still waiting.
-            while let Ok(done) = requests.try_recv() {
-                let _ = done.send(());
-            }
         });
-        Capture { flush, task }
+        Capture { pipe, sink, task }
     }
 
-    /// Waits until everything the environment wrote so far is in the sink.
+    /// Moves everything the environment wrote so far into the sink.
     pub(crate) async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.flush.send(tx).await.is_ok() {
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx).await;
-        }
+        let mut buf = [0u8; READ_CHUNK_BYTES];
+        drain(&self.pipe, &mut self.sink.lock().unwrap_or_else(|e| e.into_inner()), &mut buf);
     }
 }
 

@@ -37,8 +37,11 @@ use crate::{
 pub(crate) const WRITE_BATCH_MAX: usize = 1024;
 /// How long the writer waits for more appends after the first of a batch, so that a stream of
 /// small appends (one per invocation) costs one commit per interval instead of one each. API
-/// writes and flushes end the wait at once.
+/// writes and flushes end the wait within [`LINGER_POLL`].
 pub(crate) const APPEND_LINGER: Duration = Duration::from_millis(10);
+/// How often a lingering writer looks at its queue (so an API write or flush waits at most
+/// this long for the linger to end).
+pub(crate) const LINGER_POLL: Duration = Duration::from_millis(2);
 /// Most (group, stream) ids a batch remembers; appends beyond it look the ids up again.
 pub(crate) const IDS_CACHED_MAX: usize = 4096;
 const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
@@ -333,8 +336,15 @@ impl Writer {
                     Ok(job) => Some(job),
                     Err(_) if waiting_caller => None,
                     Err(_) => {
+                        // Sleep instead of waiting on the queue: at thousands of invocations a
+                        // second every append would wake this thread otherwise.
                         let left = linger_until.saturating_duration_since(Instant::now());
-                        if left.is_zero() { None } else { self.rx.recv_timeout(left).ok() }
+                        if left.is_zero() {
+                            None
+                        } else {
+                            std::thread::sleep(left.min(LINGER_POLL));
+                            continue;
+                        }
                     }
                 };
                 match job {

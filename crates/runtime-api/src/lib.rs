@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Largest response a function may return: 6 MiB + 100 bytes, as on Lambda.
 pub const RESPONSE_BYTES_MAX: usize = 6_291_556;
+/// Invocations waiting for an environment's runtime: an environment runs one at a time, and the
+/// engine hands one over only to an idle environment.
+pub const QUEUED_INVOCATIONS_MAX: usize = 1;
 /// Largest error report a runtime may post.
 pub const ERROR_BYTES_MAX: usize = 1024 * 1024;
 
@@ -99,7 +102,7 @@ impl Endpoint {
             // Small answers must not wait for Nagle's algorithm.
             let _ = s.set_nodelay(true);
         });
-        let (jobs, queue) = mpsc::channel(1);
+        let (jobs, queue) = mpsc::channel(QUEUED_INVOCATIONS_MAX);
         let (start_tx, start) = watch::channel(None);
         let shared =
             Arc::new(Shared { queue: tokio::sync::Mutex::new(queue), current: Mutex::new(None), start: start_tx });
@@ -123,6 +126,19 @@ impl Endpoint {
     pub async fn started(&self) -> Option<Start> {
         let mut rx = self.start.clone();
         rx.wait_for(Option::is_some).await.ok().and_then(|s| s.clone())
+    }
+
+    /// [`Endpoint::invoke`] without waiting: `Err(Some(invocation))` when the queue is full,
+    /// `Err(None)` when the endpoint is gone.
+    // The invocation comes back whole for the waiting path; it is moved, never copied large.
+    #[allow(clippy::result_large_err)]
+    pub fn try_invoke(&self, invocation: Invocation) -> Result<oneshot::Receiver<Outcome>, Option<Invocation>> {
+        let (tx, rx) = oneshot::channel();
+        match self.jobs.try_send((invocation, tx)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full((invocation, _))) => Err(Some(invocation)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(None),
+        }
     }
 
     /// Hands `invocation` to the runtime; the receiver yields its outcome, or an error if the

@@ -151,8 +151,12 @@ impl Cgroup {
 
     /// Peak memory use since creation, in bytes.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
-        let file = if self.v2 { "memory.peak" } else { "memory.max_usage_in_bytes" };
-        read_u64(&self.memory.join(file))
+        read_u64(&self.peak_memory_file())
+    }
+
+    /// The file [`Cgroup::peak_memory_bytes`] reads.
+    pub fn peak_memory_file(&self) -> PathBuf {
+        self.memory.join(if self.v2 { "memory.peak" } else { "memory.max_usage_in_bytes" })
     }
 
     /// How many processes the kernel's OOM killer has killed in this cgroup.

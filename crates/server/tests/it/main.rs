@@ -45,6 +45,7 @@ mod metrics;
 mod metrics_cli;
 mod names;
 mod node;
+mod overload;
 mod permissions;
 mod pg_services;
 mod postgres;
