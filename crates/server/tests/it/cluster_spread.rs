@@ -406,6 +406,13 @@ async fn an_sqs_mapping_is_polled_by_its_owner_and_taken_over_when_it_dies() {
             break uuid;
         }
         l.delete_event_source_mapping().uuid(&uuid).send().await.unwrap();
+        // Deleting is asynchronous (state Deleting): the next create for the same queue and
+        // function conflicts until the mapping is gone.
+        let gone = Instant::now() + Duration::from_secs(15);
+        while l.get_event_source_mapping().uuid(&uuid).send().await.is_ok() {
+            assert!(Instant::now() < gone, "mapping {uuid} never went away");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     };
     println!("mapping {uuid} is owned by C");
 
