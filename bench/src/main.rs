@@ -80,6 +80,10 @@ struct Args {
     /// End each run after this many calls per client instead of after `--seconds`.
     #[arg(long)]
     ops: Option<u64>,
+    /// Run only these operations (comma-separated: create_function, publish_unchanged,
+    /// update_publish, update_alias, get_alias, get_function); default all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Also run the workload against moto (`python3 -m moto.server`, started and stopped here).
     #[arg(long)]
     compare_moto: bool,
@@ -107,7 +111,7 @@ struct Args {
     /// first `--clients` value's clients spread round robin over them.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["endpoint", "invoke", "events", "compare_moto"])]
     endpoints: Vec<String>,
-    /// With `--invoke --endpoint URL --auth sigv4`: the server's credentials file (its data
+    /// With `--endpoint URL --auth sigv4`: the server's credentials file (its data
     /// dir's `credentials`, written by `versa server --auth sigv4`) holding the key to sign with.
     #[arg(long, requires = "endpoint")]
     credentials_file: Option<std::path::PathBuf>,
@@ -239,8 +243,11 @@ async fn main() -> anyhow::Result<()> {
         };
     }
     let sigv4 = args.auth == "sigv4";
-    if sigv4 && (args.endpoint.is_some() || args.compare_moto) {
-        bail!("--auth sigv4 benchmarks the in-process server only");
+    if sigv4 && args.compare_moto {
+        bail!("--auth sigv4 cannot be compared with moto");
+    }
+    if sigv4 && args.endpoint.is_some() && args.credentials_file.is_none() {
+        bail!("--auth sigv4 with --endpoint needs --credentials-file");
     }
     let server = if args.endpoint.is_some() {
         None
@@ -254,8 +261,12 @@ async fn main() -> anyhow::Result<()> {
             .await,
         )
     };
-    let key = match &server {
-        Some(s) if sigv4 => Some(s.root_key().await),
+    let key = match (&server, &args.credentials_file) {
+        (Some(s), _) if sigv4 => Some(s.root_key().await),
+        (None, Some(path)) if sigv4 => {
+            let (id, secret) = server::credentials::read_file(path)?;
+            Some(testkit::Key { id, secret, token: None })
+        }
         _ => None,
     };
     let workload = Arc::new(Workload::new(format!("vb{:08x}", nanos as u32), key));
@@ -263,11 +274,11 @@ async fn main() -> anyhow::Result<()> {
     let (versa, location) = match &args.endpoint {
         Some(url) => {
             let addr = resolve(url).await?;
-            (bench(&workload, "Versa", addr, &args.clients, limit).await?, format!("at {url}"))
+            (bench(&workload, "Versa", addr, &args.clients, limit, &args.only).await?, format!("at {url}"))
         }
         None => {
             let server = server.expect("started above");
-            let results = bench(&workload, "Versa", server.addr, &args.clients, limit).await?;
+            let results = bench(&workload, "Versa", server.addr, &args.clients, limit, &args.only).await?;
             let dir = server.data_dir().display().to_string();
             server.stop().await;
             (results, format!("in-process, --auth {}, data dir {dir}", args.auth))
@@ -275,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let moto = if args.compare_moto {
         let moto = moto::Moto::start().await?;
-        let results = bench(&workload, "moto", moto.addr, &args.clients, limit).await;
+        let results = bench(&workload, "moto", moto.addr, &args.clients, limit, &args.only).await;
         drop(moto);
         Some(results?)
     } else {
@@ -399,12 +410,16 @@ async fn bench(
     addr: SocketAddr,
     clients: &[usize],
     limit: Limit,
+    only: &[String],
 ) -> anyhow::Result<Results> {
+    if let Some(o) = only.iter().find(|o| !Op::ALL.iter().any(|op| op.slug() == o.as_str())) {
+        bail!("--only: unknown operation {o}");
+    }
     let most = clients.iter().copied().max().unwrap_or(1);
     eprintln!("{label} on {addr}: creating {most} fixture functions");
     let fixtures = workload.setup(addr, most).await.with_context(|| format!("{label}: setup"))?;
     let mut runs = Vec::new();
-    for op in Op::ALL {
+    for op in Op::ALL.into_iter().filter(|op| only.is_empty() || only.iter().any(|o| o == op.slug())) {
         for &n in clients {
             let stats = workload.run(addr, op, &fixtures[..n], limit).await?;
             eprintln!(

@@ -87,6 +87,19 @@ impl Op {
         }
     }
 
+    /// The operation's short name in the guard's figures (`control.<slug>.c1.ops_per_s`) and
+    /// in `--only`.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Op::CreateFunction => "create_function",
+            Op::PublishVersion => "publish_unchanged",
+            Op::UpdateAndPublish => "update_publish",
+            Op::UpdateAlias => "update_alias",
+            Op::GetAlias => "get_alias",
+            Op::GetFunctionByAlias => "get_function",
+        }
+    }
+
     /// Reads and durable writes have different targets in PRODUCT.md.
     pub fn is_read(self) -> bool {
         matches!(self, Op::GetAlias | Op::GetFunctionByAlias)

@@ -164,7 +164,10 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
 
 /// Serves one request: route, run, render; every answer carries a fresh `x-amzn-RequestId`.
 async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = {
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id).to_owned()
+    };
     // The console before any AWS service: it authenticates with its own session, not SigV4.
     if let Some(c) = &state.console
         && console::is_console_path(req.uri().path())

@@ -54,6 +54,11 @@ impl BlobBackend for FsBlobs {
         Ok(())
     }
 
+    fn surely_stored(&self, key: &Sha256) -> bool {
+        // Blobs are renamed into place only once durable (see `put`).
+        self.path(key).exists()
+    }
+
     fn get(&self, key: &Sha256) -> io::Result<Option<Vec<u8>>> {
         match fs::read(self.path(key)) {
             Ok(data) => Ok(Some(data)),

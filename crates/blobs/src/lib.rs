@@ -34,6 +34,11 @@ pub trait BlobBackend: Send + Sync + 'static {
     fn delete(&self, key: &Sha256) -> io::Result<()>;
     /// Every key currently stored, for the garbage sweep at startup.
     fn list(&self) -> io::Result<Vec<Sha256>>;
+    /// Whether a blob is stored under `key`, when that can be told without blocking (a
+    /// local file's metadata); `false` when it cannot. Callers may then skip [`put`](Self::put).
+    fn surely_stored(&self, _key: &Sha256) -> bool {
+        false
+    }
 }
 
 /// The SHA-256 of `data`.

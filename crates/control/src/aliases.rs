@@ -233,7 +233,7 @@ impl Control {
         let (s, n, a) = (scope.clone(), fname.clone(), alias.to_owned());
         let found = self
             .store
-            .read(move |tx| {
+            .read_short(move |tx| {
                 let Some(f) = tx.function(&FunctionKey { scope: s.clone(), name: n.clone() })? else {
                     return Err(names::function_not_found(&s, &n));
                 };

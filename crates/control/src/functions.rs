@@ -92,6 +92,19 @@ pub(crate) fn inspect_package(data: Vec<u8>) -> Result<Package> {
     Ok(Package { data, code: CodeRef { sha256, size, unzipped_size: info.unzipped_size } })
 }
 
+/// Packages up to this size are inspected (unzipped, hashed) on the calling thread: that costs
+/// less than the hop to a blocking thread and back. Larger ones go to a blocking thread. (Deflate
+/// expands at most ~1,000×, so the worst inline case is ~2 MB decompressed, a few milliseconds.)
+const INLINE_PACKAGE_BYTES_MAX: usize = 2 * 1024;
+
+/// [`inspect_package`], on a blocking thread unless the package is small.
+pub(crate) async fn inspect_package_off_thread(zip: Vec<u8>) -> Result<Package> {
+    if zip.len() <= INLINE_PACKAGE_BYTES_MAX {
+        return inspect_package(zip);
+    }
+    blocking(move || Ok(inspect_package(zip))).await?
+}
+
 /// Picks the zip out of a code input (fetching it from Versa's S3 when it names an object), or
 /// explains why there is none Versa can use.
 async fn zip_from(settings: &crate::Settings, code: CodeInput, updating: bool) -> Result<Vec<u8>> {
@@ -261,7 +274,7 @@ impl Control {
         self.check_runtime(input.config.runtime.as_deref())?;
         let tags = input.tags.unwrap_or_default();
         check_tags(&tags)?;
-        let package = blocking(move || Ok(inspect_package(zip))).await??;
+        let package = inspect_package_off_thread(zip).await?;
 
         // 3. Store the code, then the function.
         let layer_arns = input.config.layers.clone();
@@ -373,7 +386,7 @@ impl Control {
         let (s, t2) = (scope.clone(), t.clone());
         let found = self
             .store
-            .read(move |tx| {
+            .read_short(move |tx| {
                 let Some(f) = tx.function(&key(&s, &t2.name))? else { return Ok::<_, StoreError>(None) };
                 let record = Self::lookup_qualified(tx, &f, t2.qualifier.as_deref())?;
                 Ok(Some((f.tags, f.reserved_concurrency, record)))
@@ -459,7 +472,7 @@ impl Control {
             return Err(names::function_not_found(scope, &name));
         }
         let zip = zip_from(&self.settings, input.code, true).await?;
-        let package = blocking(move || Ok(inspect_package(zip))).await??;
+        let package = inspect_package_off_thread(zip).await?;
         let architecture =
             input.architectures.as_ref().and_then(|a| a.first()).and_then(|a| model::function::Architecture::parse(a));
 

@@ -59,8 +59,11 @@ impl Control {
                 None
             }
         };
-        let blobs = self.blobs.clone();
-        blocking(move || blobs.put(&sha, &data)).await?;
+        // A blob already stored (the same zip again) needs no hop to a blocking thread.
+        if !self.blobs.surely_stored(&sha) {
+            let blobs = self.blobs.clone();
+            blocking(move || blobs.put(&sha, &data)).await?;
+        }
         Ok(gate)
     }
 

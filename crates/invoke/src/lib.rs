@@ -247,6 +247,62 @@ pub struct Engine {
     cold_gates: coldcap::Gates,
 }
 
+/// An invocation's future, polled in the caller's task (no task spawn, no wake-up of a joining
+/// task per invocation) until the caller stops waiting: dropped unfinished, it moves to a task
+/// of its own and runs to its end there, so a client that disconnects interrupts neither the
+/// function nor the return of its environment. A panic answers `Internal`, as a failed task
+/// would.
+struct RunToEnd<F: std::future::Future<Output = Result<Response, InvokeError>> + Send + 'static> {
+    future: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: std::future::Future<Output = Result<Response, InvokeError>> + Send + 'static> RunToEnd<F> {
+    fn new(future: F) -> RunToEnd<F> {
+        RunToEnd { future: Some(Box::pin(future)) }
+    }
+}
+
+impl<F: std::future::Future<Output = Result<Response, InvokeError>> + Send + 'static> std::future::Future
+    for RunToEnd<F>
+{
+    type Output = Result<Response, InvokeError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let Some(future) = self.future.as_mut() else {
+            return std::task::Poll::Ready(Err(InvokeError::Internal(
+                "the invocation was polled after its end".into(),
+            )));
+        };
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        match polled {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(answer)) => {
+                self.future = None;
+                std::task::Poll::Ready(answer)
+            }
+            Err(panic) => {
+                self.future = None;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                std::task::Poll::Ready(Err(InvokeError::Internal(format!("the invocation failed: panicked: {what}"))))
+            }
+        }
+    }
+}
+
+impl<F: std::future::Future<Output = Result<Response, InvokeError>> + Send + 'static> Drop for RunToEnd<F> {
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(future);
+        }
+    }
+}
+
 /// Counts one running invocation in [`Engine::running`] until dropped.
 struct Running<'a>(&'a AtomicU64);
 
@@ -685,10 +741,7 @@ impl Engine {
         forwarded: bool,
     ) -> Result<Response, InvokeError> {
         let engine = Arc::clone(self);
-        match tokio::spawn(async move { engine.run_invocation(&target, request, forwarded).await }).await {
-            Ok(answer) => answer,
-            Err(e) => Err(InvokeError::Internal(format!("the invocation failed: {e}"))),
-        }
+        RunToEnd::new(async move { engine.run_invocation(&target, request, forwarded).await }).await
     }
 
     async fn run_invocation(
@@ -827,7 +880,7 @@ impl Engine {
         {
             let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
             sink.open_invocation();
-            sink.platform(&logs::start_line(&request.request_id, &version));
+            sink.platform(logs::start_line(&request.request_id, &version));
         }
         let began = Instant::now();
         let ran = env.run(invocation, timeout).await;
@@ -849,7 +902,7 @@ impl Engine {
                 keep = false;
                 env.kill();
                 let message = format!("Task timed out after {}.00 seconds", config.timeout_s);
-                env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&format!(
+                env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(format!(
                     "{} {} {message}",
                     stdx::time::format_iso8601_ms(stdx::time::now_ms()),
                     request.request_id
@@ -865,8 +918,8 @@ impl Engine {
         let memory = env.max_memory_used_mb();
         let log_tail = {
             let mut sink = env.sink.lock().unwrap_or_else(|e| e.into_inner());
-            sink.platform(&logs::end_line(&request.request_id));
-            sink.platform(&logs::report_line(
+            sink.platform(logs::end_line(&request.request_id));
+            sink.platform(logs::report_line(
                 &request.request_id,
                 duration.as_secs_f64() * 1000.0,
                 config.memory_mb,
@@ -999,10 +1052,10 @@ impl Engine {
         let mut first = Sink::new(self.logs.clone(), target.scope.clone(), group.clone(), stream.clone());
         first.init = Some(Vec::new());
         let runtime = target.record.config.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
-        first.platform(&logs::init_start_line(runtime, target.scope.region.as_str()));
+        first.platform(logs::init_start_line(runtime, target.scope.region.as_str()));
         if let Some(w) = &launch.warning {
             self.warn_once(runtime, w);
-            first.platform(&format!("INIT_NOTICE {w}"));
+            first.platform(format!("INIT_NOTICE {w}"));
         }
         let sink = Arc::new(Mutex::new(first));
 
@@ -1041,7 +1094,7 @@ impl Engine {
                 } else {
                     let error_type = "Runtime.InvalidEntrypoint";
                     let init_ms = began.elapsed().as_secs_f64() * 1000.0;
-                    sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&logs::init_report_line(
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).platform(logs::init_report_line(
                         init_ms,
                         "error",
                         Some(error_type),
@@ -1193,7 +1246,7 @@ impl Engine {
             }
         };
         env.flush_logs().await;
-        env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(&logs::init_report_line(
+        env.sink.lock().unwrap_or_else(|e| e.into_inner()).platform(logs::init_report_line(
             init_ms,
             status,
             error_type.as_deref(),
@@ -1217,12 +1270,12 @@ impl Engine {
             sink.finish_partial();
             let init = sink.init.take().unwrap_or_default();
             sink.open_invocation();
-            sink.platform(&logs::start_line(&request.request_id, version));
+            sink.platform(logs::start_line(&request.request_id, version));
             // The init phase's output (the error, a traceback) shows again in the invocation's
             // log, where Lambda's retried init prints it again, so the tail says what failed.
             sink.output(&init);
-            sink.platform(&logs::end_line(&request.request_id));
-            sink.platform(&logs::report_line(&request.request_id, 0.0, 0, 0, None));
+            sink.platform(logs::end_line(&request.request_id));
+            sink.platform(logs::report_line(&request.request_id, 0.0, 0, 0, None));
             logs::tail(&sink.invocation.take().unwrap_or_default())
         };
         Response {
@@ -1342,9 +1395,24 @@ fn log_stream_name(version: &Version) -> String {
 
 /// An X-Ray trace header, `Root=1-<8 hex time>-<24 hex>;Parent=<16 hex>;Sampled=0`.
 fn trace_id() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let parent = uuid::Uuid::new_v4().simple().to_string();
-    format!("Root=1-{:08x}-{};Parent={};Sampled=0", stdx::time::now_ms() / 1000, &id[..24], &parent[..16])
+    let mut id = [0u8; uuid::fmt::Simple::LENGTH];
+    let mut parent = [0u8; uuid::fmt::Simple::LENGTH];
+    let id = uuid::Uuid::new_v4().simple().encode_lower(&mut id);
+    let parent = uuid::Uuid::new_v4().simple().encode_lower(&mut parent);
+    let mut time = [0u8; 8];
+    let seconds = u32::try_from(stdx::time::now_ms() / 1000).unwrap_or(u32::MAX);
+    for (i, b) in time.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((seconds >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    let mut s = String::with_capacity(80);
+    s.push_str("Root=1-");
+    s.push_str(std::str::from_utf8(&time).expect("hex digits"));
+    s.push('-');
+    s.push_str(&id[..24]);
+    s.push_str(";Parent=");
+    s.push_str(&parent[..16]);
+    s.push_str(";Sampled=0");
+    s
 }
 
 /// The Python SDK's mount point inside Versa's Python runtime directory.
@@ -1457,4 +1525,24 @@ fn environment(
     );
     set("TZ", ":UTC".to_owned());
     env
+}
+
+#[cfg(test)]
+mod trace_tests {
+    #[test]
+    fn trace_ids_have_the_x_ray_shape_and_differ() {
+        let a = super::trace_id();
+        let b = super::trace_id();
+        assert_ne!(a, b);
+        let rest = a.strip_prefix("Root=1-").expect("prefix");
+        let (time, rest) = rest.split_once('-').expect("time");
+        assert_eq!(time.len(), 8);
+        let seconds = i64::from_str_radix(time, 16).unwrap();
+        assert!((stdx::time::now_ms() / 1000 - seconds).abs() <= 2, "{a}");
+        let (id, rest) = rest.split_once(";Parent=").expect("parent");
+        assert_eq!(id.len(), 24);
+        let parent = rest.strip_suffix(";Sampled=0").expect("sampled");
+        assert_eq!(parent.len(), 16);
+        assert!(id.chars().chain(parent.chars()).all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
 }

@@ -104,15 +104,16 @@ impl Sink {
     }
 
     /// A line of the platform's own (START, END, REPORT, errors).
-    pub(crate) fn platform(&mut self, line: &str) {
+    pub(crate) fn platform(&mut self, line: String) {
         self.finish_partial();
         if let Some(inv) = &mut self.invocation {
             inv.extend_from_slice(line.as_bytes());
             inv.push(b'\n');
             keep_tail(inv);
         }
-        self.store_line(line.to_owned());
-        if line.starts_with("REPORT ") {
+        let report = line.starts_with("REPORT ");
+        self.store_line(line);
+        if report {
             self.hand_over();
         }
     }
@@ -222,11 +223,51 @@ pub(crate) fn init_report_line(duration_ms: f64, status: &str, error_type: Optio
 
 /// `START RequestId: <id> Version: <version>`.
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
-    format!("START RequestId: {request_id} Version: {version}")
+    let mut s = String::with_capacity(36 + request_id.len() + version.len());
+    s.push_str("START RequestId: ");
+    s.push_str(request_id);
+    s.push_str(" Version: ");
+    s.push_str(version);
+    s
 }
 
 pub(crate) fn end_line(request_id: &str) -> String {
-    format!("END RequestId: {request_id}")
+    let mut s = String::with_capacity(16 + request_id.len());
+    s.push_str("END RequestId: ");
+    s.push_str(request_id);
+    s
+}
+
+/// Appends `n` in decimal.
+fn push_u64(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
+/// Appends a non-negative number of milliseconds with two decimals (`12.30`), as `{:.2}` would
+/// print it (rounded to the nearest hundredth).
+fn push_ms_2dp(s: &mut String, ms: f64) {
+    let hundredths = (ms.max(0.0) * 100.0).round();
+    if !hundredths.is_finite() || hundredths >= 1e18 {
+        s.push_str(&format!("{ms:.2}"));
+        return;
+    }
+    let hundredths = hundredths as u64;
+    push_u64(s, hundredths / 100);
+    let frac = hundredths % 100;
+    s.push('.');
+    s.push(char::from(b'0' + (frac / 10) as u8));
+    s.push(char::from(b'0' + (frac % 10) as u8));
 }
 
 /// `REPORT RequestId: … Duration: … Billed Duration: … Memory Size: … Max Memory Used: …`,
@@ -239,12 +280,22 @@ pub(crate) fn report_line(
     init_duration_ms: Option<f64>,
 ) -> String {
     let billed = duration_ms.ceil().max(1.0) as u64;
-    let mut s = format!(
-        "REPORT RequestId: {request_id}\tDuration: {duration_ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: \
-         {memory_mb} MB\tMax Memory Used: {max_memory_used_mb} MB\t"
-    );
+    let mut s = String::with_capacity(160 + request_id.len());
+    s.push_str("REPORT RequestId: ");
+    s.push_str(request_id);
+    s.push_str("\tDuration: ");
+    push_ms_2dp(&mut s, duration_ms);
+    s.push_str(" ms\tBilled Duration: ");
+    push_u64(&mut s, billed);
+    s.push_str(" ms\tMemory Size: ");
+    push_u64(&mut s, u64::from(memory_mb));
+    s.push_str(" MB\tMax Memory Used: ");
+    push_u64(&mut s, max_memory_used_mb);
+    s.push_str(" MB\t");
     if let Some(init) = init_duration_ms {
-        s.push_str(&format!("Init Duration: {init:.2} ms\t"));
+        s.push_str("Init Duration: ");
+        push_ms_2dp(&mut s, init);
+        s.push_str(" ms\t");
     }
     s
 }
@@ -263,6 +314,21 @@ mod tests {
             report_line("r1", 0.2, 256, 10, None),
             "REPORT RequestId: r1\tDuration: 0.20 ms\tBilled Duration: 1 ms\tMemory Size: 256 MB\tMax Memory Used: 10 MB\t"
         );
+    }
+
+    #[test]
+    fn report_line_prints_what_format_would() {
+        for ms in [0.0, 0.004, 0.005, 0.2, 0.994, 0.996, 1.0, 1.234, 9.999, 78.456, 120.5, 1234.5678, 899_999.99] {
+            let line = report_line("r", ms, 128, 1, Some(ms));
+            let want = format!(
+                "REPORT RequestId: r\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: 128 MB\tMax Memory \
+                 Used: 1 MB\tInit Duration: {ms:.2} ms\t",
+                ms.ceil().max(1.0) as u64
+            );
+            assert_eq!(line, want, "{ms}");
+        }
+        assert_eq!(start_line("id", "$LATEST"), "START RequestId: id Version: $LATEST");
+        assert_eq!(end_line("id"), "END RequestId: id");
     }
 
     #[test]
@@ -294,14 +360,14 @@ mod tests {
         };
         let mut sink = Sink::new(store, scope, "g".into(), "s".into());
         sink.init = Some(Vec::new());
-        sink.platform("INIT_START Runtime Version: python:3.12.v1");
+        sink.platform("INIT_START Runtime Version: python:3.12.v1".to_owned());
         sink.output(b"loading\n");
         assert_eq!(sink.init.as_deref(), Some(&b"loading\n"[..]), "platform lines are not init output");
         // A partial line left by the init phase does not reach the invocation's log.
         sink.output(b"no newline");
         sink.init = None;
         sink.open_invocation();
-        sink.platform("START");
+        sink.platform("START".to_owned());
         sink.output(b"handling\n");
         assert_eq!(sink.invocation.take().unwrap(), b"START\nhandling\n");
     }
@@ -316,10 +382,10 @@ mod tests {
         };
         let mut sink = Sink::new(store.clone(), scope, "g".into(), "s".into());
         sink.invocation = Some(Vec::new());
-        sink.platform("START");
+        sink.platform("START".to_owned());
         sink.output(b"hello\nwor");
         sink.output(b"ld\npartial");
-        sink.platform("END");
+        sink.platform("END".to_owned());
         assert_eq!(sink.invocation.take().unwrap(), b"START\nhello\nworld\npartial\nEND\n");
         // Nothing reaches the store before the invocation's REPORT line.
         let read = || async {
@@ -339,7 +405,7 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(read().await.is_empty());
-        sink.platform("REPORT RequestId: r");
+        sink.platform("REPORT RequestId: r".to_owned());
         assert_eq!(read().await, ["START", "hello", "world", "partial", "END", "REPORT RequestId: r"]);
         sink.output(b"after");
         drop(sink);

@@ -44,6 +44,15 @@ pub(crate) const APPEND_LINGER: Duration = Duration::from_millis(10);
 pub(crate) const LINGER_POLL: Duration = Duration::from_millis(2);
 /// Most (group, stream) ids a batch remembers; appends beyond it look the ids up again.
 pub(crate) const IDS_CACHED_MAX: usize = 4096;
+/// Most rows one `INSERT` carries (6 parameters each). Rows go in statements of 32, 16, 8, 4, 2
+/// and 1 rows, so the writer prepares at most six insert statements.
+pub(crate) const INSERT_ROWS_MAX: usize = 32;
+/// Events a batch holds before inserting them (they are also inserted before each API write and
+/// before the batch's limits are enforced).
+pub(crate) const ROWS_PENDING_MAX: usize = 1024;
+/// Prepared statements the writer's connection keeps (the six inserts and the rest of its
+/// statements fit; rusqlite's default is 16).
+const STATEMENTS_CACHED_MAX: usize = 64;
 const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
 pub(crate) enum Job {
@@ -141,6 +150,48 @@ pub(crate) struct SqliteCtx<'c> {
     /// (group id, stream id) by `account\0region\0group\0stream`; cleared around API writes,
     /// which may delete groups and streams.
     ids: HashMap<String, (i64, i64)>,
+    /// Events appended but not inserted yet, in order: they go in multi-row `INSERT`s
+    /// (a row costs a few B-tree inserts; a statement costs much more). At most
+    /// [`ROWS_PENDING_MAX`].
+    rows: Vec<Row>,
+}
+
+/// One event waiting in [`SqliteCtx::rows`].
+struct Row {
+    group_id: i64,
+    stream_id: i64,
+    timestamp_ms: i64,
+    bytes: i64,
+    message: String,
+}
+
+/// `INSERT INTO log_events … VALUES (…), (…)` for `n` rows.
+fn insert_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO log_events (group_id, stream_id, timestamp_ms, ingestion_ms, bytes, message) VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let p = i * 6;
+        sql.push_str(&format!("(?{}, ?{}, ?{}, ?{}, ?{}, ?{})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6));
+    }
+    sql
+}
+
+/// The insert statements' text, for 32, 16, 8, 4, 2 and 1 rows (largest first).
+fn insert_statements() -> &'static [(usize, String)] {
+    static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let mut out = Vec::new();
+        let mut n = INSERT_ROWS_MAX;
+        while n >= 1 {
+            out.push((n, insert_sql(n)));
+            n /= 2;
+        }
+        out
+    })
 }
 
 impl<'c> SqliteCtx<'c> {
@@ -153,10 +204,13 @@ impl<'c> SqliteCtx<'c> {
             groups: HashMap::new(),
             touched: HashSet::new(),
             ids: HashMap::new(),
+            rows: Vec::new(),
         }
     }
 
-    fn append(&mut self, job: &AppendJob) -> Result<(), LogsError> {
+    /// Takes the job's events (inserted by [`SqliteCtx::insert_rows`], at the latest before the
+    /// batch's limits are enforced or an API write runs).
+    fn append(&mut self, job: &mut AppendJob) -> Result<(), LogsError> {
         let key = format!("{}\0{}\0{}\0{}", job.account, job.region, job.group, job.stream);
         let (group, stream) = match self.ids.get(&key) {
             Some(&ids) => ids,
@@ -170,7 +224,7 @@ impl<'c> SqliteCtx<'c> {
                 (group, stream)
             }
         };
-        self.insert_events(group, stream, &job.events)
+        self.insert_events(group, stream, std::mem::take(&mut job.events))
     }
 
     fn ensure_group(&mut self, account: &str, region: &str, name: &str) -> Result<i64, LogsError> {
@@ -195,21 +249,20 @@ impl<'c> SqliteCtx<'c> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn insert_events(&mut self, group_id: i64, stream_id: i64, events: &[(i64, String)]) -> Result<(), LogsError> {
+    fn insert_events(&mut self, group_id: i64, stream_id: i64, events: Vec<(i64, String)>) -> Result<(), LogsError> {
         if events.is_empty() {
             return Ok(());
         }
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO log_events (group_id, stream_id, timestamp_ms, ingestion_ms, bytes, message) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
         let mut delta = StreamDelta { first_ms: i64::MAX, last_ms: i64::MIN, bytes: 0, uploads: 1 };
         for (timestamp_ms, message) in events {
             let bytes = (message.len() + EVENT_OVERHEAD_BYTES) as i64;
-            insert.execute(params![group_id, stream_id, timestamp_ms, self.now_ms, bytes, message])?;
-            delta.first_ms = delta.first_ms.min(*timestamp_ms);
-            delta.last_ms = delta.last_ms.max(*timestamp_ms);
+            delta.first_ms = delta.first_ms.min(timestamp_ms);
+            delta.last_ms = delta.last_ms.max(timestamp_ms);
             delta.bytes += bytes;
+            self.rows.push(Row { group_id, stream_id, timestamp_ms, bytes, message });
+            if self.rows.len() >= ROWS_PENDING_MAX {
+                self.insert_rows()?;
+            }
         }
         let pending = self.streams.entry(stream_id).or_insert(StreamDelta { bytes: 0, uploads: 0, ..delta });
         pending.first_ms = pending.first_ms.min(delta.first_ms);
@@ -221,8 +274,39 @@ impl<'c> SqliteCtx<'c> {
         Ok(())
     }
 
-    /// Writes the counter changes of the events inserted so far.
+    /// Inserts the pending events, in their order, with as few statements as it takes.
+    fn insert_rows(&mut self) -> Result<(), LogsError> {
+        let rows = std::mem::take(&mut self.rows);
+        let mut rest = &rows[..];
+        while !rest.is_empty() {
+            let (n, sql) = insert_statements()
+                .iter()
+                .find(|(n, _)| *n <= rest.len())
+                .expect("the one-row statement fits any non-empty rest");
+            let (chunk, after) = rest.split_at(*n);
+            let mut insert = self.conn.prepare_cached(sql)?;
+            for (i, r) in chunk.iter().enumerate() {
+                let p = i * 6;
+                insert.raw_bind_parameter(p + 1, r.group_id)?;
+                insert.raw_bind_parameter(p + 2, r.stream_id)?;
+                insert.raw_bind_parameter(p + 3, r.timestamp_ms)?;
+                insert.raw_bind_parameter(p + 4, self.now_ms)?;
+                insert.raw_bind_parameter(p + 5, r.bytes)?;
+                insert.raw_bind_parameter(p + 6, r.message.as_str())?;
+            }
+            insert.raw_execute()?;
+            rest = after;
+        }
+        // Keep the buffer's allocation for the next events.
+        let mut rows = rows;
+        rows.clear();
+        self.rows = rows;
+        Ok(())
+    }
+
+    /// Inserts the pending events and writes the counter changes of the events so far.
     fn apply_counters(&mut self) -> Result<(), LogsError> {
+        self.insert_rows()?;
         let mut update_stream = self.conn.prepare_cached(
             "UPDATE log_streams SET first_event_ms = min(ifnull(first_event_ms, ?2), ?2), \
              last_event_ms = max(ifnull(last_event_ms, ?3), ?3), last_ingestion_ms = ?4, \
@@ -240,6 +324,7 @@ impl<'c> SqliteCtx<'c> {
     }
 
     fn discard_counters(&mut self) {
+        self.rows.clear();
         self.streams.clear();
         self.groups.clear();
     }
@@ -370,6 +455,7 @@ pub(crate) struct SqliteBatches {
 
 impl SqliteBatches {
     pub(crate) fn new(conn: Connection, limits: LogLimits, shared: Arc<Shared>) -> SqliteBatches {
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_CACHED_MAX);
         SqliteBatches { conn, limits, shared }
     }
 }
@@ -384,11 +470,11 @@ impl Batches for SqliteBatches {
         let mut appended = 0u64;
         for job in batch.drain(..) {
             match job {
-                Job::Append(append) => {
+                Job::Append(mut append) => {
                     self.shared.queued_bytes.fetch_sub(append.bytes, Ordering::Relaxed);
                     appended += append.events.len() as u64;
                     if failure.is_none()
-                        && let Err(e) = ctx.append(&append)
+                        && let Err(e) = ctx.append(&mut append)
                     {
                         failure = Some(e);
                     }
@@ -798,7 +884,7 @@ fn put_events_sqlite(
 ) -> Result<i64, LogsError> {
     let group = existing_group(ctx, account, region, group)?;
     let stream = existing_stream(ctx, group, stream)?;
-    ctx.insert_events(group, stream, events)?;
+    ctx.insert_events(group, stream, events.to_vec())?;
     ctx.apply_counters()?;
     let sequence: i64 = ctx
         .conn

@@ -9,16 +9,14 @@
 //!
 //! **Boundary:** the only crate that knows the Runtime API's paths, headers and error bodies.
 
+use std::convert::Infallible;
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Largest response a function may return: 6 MiB + 100 bytes, as on Lambda.
@@ -28,6 +26,11 @@ pub const RESPONSE_BYTES_MAX: usize = 6_291_556;
 pub const QUEUED_INVOCATIONS_MAX: usize = 1;
 /// Largest error report a runtime may post.
 pub const ERROR_BYTES_MAX: usize = 1024 * 1024;
+/// Connections one environment's runtime may hold open at once; further ones are closed at
+/// once (a runtime needs one, or a few).
+pub const CONNECTIONS_MAX: usize = 64;
+/// How long the listener pauses after a failed accept (e.g. out of file descriptors).
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// One invocation, as the runtime receives it from `/next`.
 #[derive(Debug, Clone)]
@@ -96,26 +99,47 @@ impl Drop for Endpoint {
 
 impl Endpoint {
     /// Serves the Runtime API on `listener` (a listening TCP socket).
+    ///
+    /// Plain hyper with the four routes matched by hand (this runs twice per invocation, so no
+    /// router): each connection is a task of the serving task's own set, so dropping the
+    /// endpoint ends them all.
     pub fn serve(listener: std::net::TcpListener) -> io::Result<Endpoint> {
         listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|s| {
-            // Small answers must not wait for Nagle's algorithm.
-            let _ = s.set_nodelay(true);
-        });
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let (jobs, queue) = mpsc::channel(QUEUED_INVOCATIONS_MAX);
         let (start_tx, start) = watch::channel(None);
         let shared =
             Arc::new(Shared { queue: tokio::sync::Mutex::new(queue), current: Mutex::new(None), start: start_tx });
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
-            .with_state(shared);
         let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::debug!(error = %e, "runtime API server ended");
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            if connections.len() >= CONNECTIONS_MAX {
+                                continue;
+                            }
+                            // Small answers must not wait for Nagle's algorithm.
+                            let _ = stream.set_nodelay(true);
+                            let shared = shared.clone();
+                            connections.spawn(async move {
+                                let service = hyper::service::service_fn(move |req| {
+                                    let shared = shared.clone();
+                                    async move { Ok::<_, Infallible>(route(&shared, req).await) }
+                                });
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+                                    tracing::debug!(error = %e, "runtime API connection ended");
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "runtime API accept failed");
+                            tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                        }
+                    },
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
             }
         });
         Ok(Endpoint { jobs, start, server })
@@ -163,7 +187,75 @@ fn accepted() -> Response {
     r
 }
 
-async fn next(State(s): State<Arc<Shared>>) -> Response {
+/// `/2018-06-01/runtime/…`: the four routes of the Runtime API.
+async fn route(s: &Shared, req: Request<hyper::body::Incoming>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = Body::new(body);
+    let Some(rest) = parts.uri.path().strip_prefix("/2018-06-01/runtime/") else { return not_found() };
+    let post = parts.method == Method::POST;
+    if rest == "invocation/next" {
+        return if parts.method == Method::GET || parts.method == Method::HEAD {
+            next(s).await
+        } else {
+            method_not_allowed("GET,HEAD")
+        };
+    }
+    if rest == "init/error" {
+        return if post { init_error(s, &parts.headers, body).await } else { method_not_allowed("POST") };
+    }
+    let Some(rest) = rest.strip_prefix("invocation/") else { return not_found() };
+    let (id, answer) = if let Some(id) = rest.strip_suffix("/response") {
+        (id, true)
+    } else if let Some(id) = rest.strip_suffix("/error") {
+        (id, false)
+    } else {
+        return not_found();
+    };
+    if id.is_empty() || id.contains('/') {
+        return not_found();
+    }
+    if !post {
+        return method_not_allowed("POST");
+    }
+    let Some(id) = percent_decoded(id) else { return invalid_request_id() };
+    if answer { response(s, &id, &parts.headers, body).await } else { error(s, &id, &parts.headers, body).await }
+}
+
+/// A path segment with its `%XX` escapes decoded; `None` when it is not UTF-8 then.
+fn percent_decoded(segment: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !segment.contains('%') {
+        return Some(std::borrow::Cow::Borrowed(segment));
+    }
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    r.headers_mut().insert("allow", HeaderValue::from_static(allow));
+    r
+}
+
+async fn next(s: &Shared) -> Response {
     if s.current.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
         return json(
             StatusCode::FORBIDDEN,
@@ -194,7 +286,6 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
     };
     set("content-type", "application/json");
     set("lambda-runtime-aws-request-id", &inv.request_id);
-    set("lambda-runtime-deadline-ms", &inv.deadline_ms.to_string());
     set("lambda-runtime-invoked-function-arn", &inv.invoked_function_arn);
     set("lambda-runtime-trace-id", &inv.trace_id);
     if let Some(c) = &inv.client_context {
@@ -203,6 +294,7 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
     if let Some(c) = &inv.cognito_identity {
         set("lambda-runtime-cognito-identity", c);
     }
+    headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(inv.deadline_ms));
     (StatusCode::OK, headers, Body::from(inv.payload)).into_response()
 }
 
@@ -219,18 +311,13 @@ fn invalid_request_id() -> Response {
     json(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID")
 }
 
-async fn response(
-    State(s): State<Arc<Shared>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn response(s: &Shared, id: &str, headers: &HeaderMap, body: Body) -> Response {
     if let Some(mode) = headers.get("lambda-runtime-function-response-mode")
         && mode.as_bytes() != b"streaming"
     {
         return json(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", "Invalid function response mode");
     }
-    let Some(reply) = take_current(&s, &id) else { return invalid_request_id() };
+    let Some(reply) = take_current(s, id) else { return invalid_request_id() };
     match axum::body::to_bytes(body, RESPONSE_BYTES_MAX).await {
         Ok(bytes) => {
             let _ = reply.send(Outcome::Response(bytes));
@@ -251,18 +338,18 @@ fn error_type(headers: &HeaderMap) -> Option<String> {
     headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-async fn error(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, headers: HeaderMap, body: Body) -> Response {
-    let Some(reply) = take_current(&s, &id) else { return invalid_request_id() };
+async fn error(s: &Shared, id: &str, headers: &HeaderMap, body: Body) -> Response {
+    let Some(reply) = take_current(s, id) else { return invalid_request_id() };
     let body = axum::body::to_bytes(body, ERROR_BYTES_MAX).await.unwrap_or_default();
-    let _ = reply.send(Outcome::Error { error_type: error_type(&headers), body });
+    let _ = reply.send(Outcome::Error { error_type: error_type(headers), body });
     accepted()
 }
 
-async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+async fn init_error(s: &Shared, headers: &HeaderMap, body: Body) -> Response {
     let body = axum::body::to_bytes(body, ERROR_BYTES_MAX).await.unwrap_or_default();
     let set = s.start.send_if_modified(|v| {
         if v.is_none() {
-            *v = Some(Start::InitError { error_type: error_type(&headers), body });
+            *v = Some(Start::InitError { error_type: error_type(headers), body });
             true
         } else {
             false

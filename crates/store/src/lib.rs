@@ -939,6 +939,11 @@ pub trait Backend: Send + Sync + 'static {
     fn submit_write(&self, job: WriteJob) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Runs a read job on a consistent snapshot.
     fn submit_read(&self, job: ReadJob) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Runs a short read job on the calling thread, if this backend can without waiting
+    /// (the embedded backend with a free read connection); otherwise hands the job back.
+    fn read_here(&self, job: ReadJob) -> Result<Result<(), StoreError>, ReadJob> {
+        Err(job)
+    }
     /// Whether other processes (nodes) share this store: then caches need a staleness bound
     /// and invocations are placed across nodes. The embedded backend is never shared.
     fn shared(&self) -> bool {
@@ -1020,6 +1025,61 @@ impl Store {
     /// Other nodes' notices, if any node can send them (see [`Backend::subscribe`]).
     pub fn subscribe(&self) -> Option<Subscription> {
         self.backend.subscribe()
+    }
+
+    /// Like [`Store::read`], for a short read — a few lookups by key, nothing that scans: run
+    /// on the calling thread when the backend can do so without waiting (the embedded
+    /// backend; no hop to a blocking thread and back), else exactly like [`Store::read`].
+    pub async fn read_short<R, E>(
+        &self,
+        f: impl FnOnce(&mut dyn ReadTx) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let out = Arc::new(std::sync::Mutex::new(None::<Result<R, E>>));
+        let slot = out.clone();
+        let job: ReadJob = Box::new(move |t| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(t)));
+            let result = result.unwrap_or_else(|_| Err(StoreError::Panicked.into()));
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        });
+        match self.backend.read_here(job) {
+            Ok(ran) => {
+                let result = out.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match (ran, result) {
+                    (Ok(()), Some(r)) => r,
+                    (Err(e), _) => Err(e.into()),
+                    (Ok(()), None) => Err(StoreError::Panicked.into()),
+                }
+            }
+            Err(job) => {
+                // The backend gave the job back: run it where reads run.
+                let (tx, rx) = oneshot::channel::<()>();
+                let wrapped: ReadJob = Box::new(move |t| {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    job(t);
+                    let _ = tx.send(());
+                });
+                let call = async move {
+                    self.backend.submit_read(wrapped).await?;
+                    rx.await.map_err(|_| StoreError::Closed)?;
+                    Ok::<(), StoreError>(())
+                };
+                let ran = match self.backend.call_timeout() {
+                    None => call.await,
+                    Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                        tracing::warn!(kind = "read", "a store call timed out");
+                        Err(StoreError::TimedOut(limit))
+                    }),
+                };
+                ran?;
+                out.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_else(|| Err(StoreError::Closed.into()))
+            }
+        }
     }
 
     /// Runs `f` on a consistent snapshot of committed data.

@@ -1,26 +1,18 @@
 //! PostgreSQL connections, the log tables and their migrations, and the reader threads.
 
 use std::panic::AssertUnwindSafe;
-use std::str::FromStr;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use pgconf::redacted;
 use postgres::{Client, Config, IsolationLevel, NoTls};
 use tokio::sync::oneshot;
 
 use crate::LogsError;
 use crate::query::Reader;
 
-/// How long connecting to the database may take (unless the URL says otherwise).
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Unacknowledged sent data for this long breaks a connection (a vanished host).
-pub(crate) const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
-/// TCP keepalive: idle time before probes, interval between them, unanswered probes.
-pub(crate) const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
-pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
-pub(crate) const KEEPALIVE_RETRIES: u32 = 3;
 /// The advisory lock that serialises migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7665_7273_615f_6c6d;
 /// The advisory lock every transaction that deletes events holds (evictions, retention sweeps,
@@ -71,20 +63,6 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The URL with any password replaced, for messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Connection settings for `url`; the URL names the database in messages.
 #[derive(Clone)]
 pub(crate) struct PgConfig {
@@ -107,23 +85,8 @@ impl PgConfig {
 
 /// Parses `url`, connects once and migrates the log tables (on a thread of its own).
 pub(crate) fn prepare(url: &str) -> Result<PgConfig, LogsError> {
-    let mut config = Config::from_str(url)
+    let config = pgconf::config(url, "versa-logs")
         .map_err(|e| LogsError::Database(format!("invalid PostgreSQL URL {}: {e}", redacted(url))))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    // A vanished database host breaks the connection in bounded time (as `store::pg` does).
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(TCP_USER_TIMEOUT);
-    }
-    if !url.contains("keepalives") {
-        config
-            .keepalives(true)
-            .keepalives_idle(KEEPALIVE_IDLE)
-            .keepalives_interval(KEEPALIVE_INTERVAL)
-            .keepalives_retries(KEEPALIVE_RETRIES);
-    }
-    config.application_name("versa-logs");
     let config = PgConfig { config, url: url.to_owned() };
     let migrating = config.clone();
     std::thread::Builder::new()

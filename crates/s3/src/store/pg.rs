@@ -21,7 +21,6 @@
 //! - **Outbox:** the drainer's claim is `FOR UPDATE SKIP LOCKED` plus a lease on `due_ms`.
 
 use std::collections::HashSet;
-use std::str::FromStr as _;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -32,16 +31,8 @@ use crate::error::ApiError;
 
 /// Connections one node opens to the database for S3's metadata.
 pub const PG_CONNECTIONS: usize = 8;
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the check of a client that just failed may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Unacknowledged sent data for this long breaks a connection (a vanished host).
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
-/// TCP keepalive: idle time before probes, interval between them, unanswered probes.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
-const KEEPALIVE_RETRIES: u32 = 3;
 /// The advisory lock serialising the S3 migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7665_7273_615f_7333;
 /// The class (first key) of the advisory locks on object keys; the second is a hash of the
@@ -182,22 +173,8 @@ struct Pool {
 
 impl PgDb {
     pub(super) fn open(url: &str) -> DbResult<PgDb> {
-        let mut config = Config::from_str(url).map_err(|e| DbError::Other(format!("invalid PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        // A vanished database host breaks the connection in bounded time (as `store::pg` does).
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(TCP_USER_TIMEOUT);
-        }
-        if !url.contains("keepalives") {
-            config
-                .keepalives(true)
-                .keepalives_idle(KEEPALIVE_IDLE)
-                .keepalives_interval(KEEPALIVE_INTERVAL)
-                .keepalives_retries(KEEPALIVE_RETRIES);
-        }
-        config.application_name("versa-s3");
+        let config =
+            pgconf::config(url, "versa-s3").map_err(|e| DbError::Other(format!("invalid PostgreSQL URL: {e}")))?;
         let mut first = PgClient::connect(&config)?;
         // Migrate on a thread of its own: `open` may run on a runtime thread.
         let migrated = std::thread::scope(|s| {

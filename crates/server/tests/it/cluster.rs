@@ -63,19 +63,32 @@ pub(crate) async fn create(addr: std::net::SocketAddr, name: &str, zip: Vec<u8>,
         .expect("create_function");
 }
 
-pub(crate) fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
+/// An in-process node `name` on the shared database `url`, heartbeating every `heartbeat_ms`,
+/// dead after `dead_after_ms` of silence, its blobs the shared dir `blobs`.
+pub(crate) fn shared_node(
+    c: &mut server::Config,
+    url: &str,
+    name: &str,
+    blobs: &std::path::Path,
+    heartbeat_ms: u64,
+    dead_after_ms: u64,
+) {
     c.store = server::StoreLocation::Postgres(url.to_owned());
     c.node_name = Some(name.to_owned());
-    c.node_heartbeat = Duration::from_millis(HEARTBEAT_MS);
-    c.node_dead_after = Duration::from_millis(DEAD_AFTER_MS);
-    // A and B take one event at a time, so the process C claims some too.
-    c.events.concurrency = 1;
-    // An event whose owner died while running it failed that attempt: retry soon.
-    c.events.retry_delay = Duration::from_millis(200);
+    c.node_heartbeat = Duration::from_millis(heartbeat_ms);
+    c.node_dead_after = Duration::from_millis(dead_after_ms);
     // One file:// blobs dir shared by symlink (s3blobs.rs tests s3:// blobs): a shared store with
     // file:// blobs is refused unless the operator says `--single-node`.
     c.single_node = true;
     std::os::unix::fs::symlink(blobs, c.data_dir.join("blobs")).expect("shared blobs");
+}
+
+pub(crate) fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
+    shared_node(c, url, name, blobs, HEARTBEAT_MS, DEAD_AFTER_MS);
+    // A and B take one event at a time, so the process C claims some too.
+    c.events.concurrency = 1;
+    // An event whose owner died while running it failed that attempt: retry soon.
+    c.events.retry_delay = Duration::from_millis(200);
 }
 
 /// Waits until the node at `addr` sees `n` live nodes.

@@ -27,6 +27,7 @@ use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use testkit::ServerProcess;
 use testkit::moto;
 
+use crate::cluster::health;
 use crate::support::{REGION, ROLE, code_sha256};
 
 /// Node names, in the order of every per-node array here.
@@ -160,11 +161,6 @@ async fn invoke(addr: SocketAddr, name: &str, event: bool, payload: &[u8]) -> st
         request_id: h("x-amzn-requestid"),
         body: r.text(),
     })
-}
-
-async fn health(addr: SocketAddr) -> serde_json::Value {
-    let mut c = testkit::http::Client::new(addr);
-    c.send("GET", "/_versa/health", &[], b"").await.expect("health").json()
 }
 
 /// Calls Versa's SQS API (JSON protocol, unsigned).

@@ -9,6 +9,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use testkit::TestServer;
 
+use crate::cluster::{DEAD_AFTER_MS, HEARTBEAT_MS, shared_node, wait_live};
 use crate::support::ROLE;
 
 /// Sleeps for the payload's `sleep` seconds, then answers the node-independent word "done".
@@ -18,13 +19,8 @@ const SLOW: &str =
 const HOLD_S: &str = "3";
 
 fn config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
-    c.store = server::StoreLocation::Postgres(url.to_owned());
-    c.node_name = Some(name.to_owned());
-    c.node_heartbeat = Duration::from_millis(100);
-    c.node_dead_after = Duration::from_millis(1000);
+    shared_node(c, url, name, blobs, HEARTBEAT_MS, DEAD_AFTER_MS);
     c.max_environments = 1;
-    c.single_node = true;
-    std::os::unix::fs::symlink(blobs, c.data_dir.join("blobs")).expect("shared blobs");
 }
 
 /// Status, `x-versa-node` and body of a synchronous invoke of `name` on the node at `addr`.
@@ -33,19 +29,6 @@ async fn invoke(addr: SocketAddr, name: &str, payload: &str) -> (u16, String, St
     let path = format!("/2015-03-31/functions/{name}/invocations");
     let r = c.send("POST", &path, &[], payload.as_bytes()).await.expect("invoke");
     (r.status, r.header("x-versa-node").unwrap_or("").to_owned(), r.text())
-}
-
-async fn wait_live(addr: SocketAddr, n: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut c = testkit::http::Client::new(addr);
-        let h = c.send("GET", "/_versa/health", &[], b"").await.expect("health").json();
-        if h["nodes"].as_array().map_or(0, |a| a.iter().filter(|n| n["live"] == true).count()) == n {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{n} live nodes never seen: {h}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

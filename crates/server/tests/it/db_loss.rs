@@ -15,6 +15,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use testkit::ServerProcess;
 
+use crate::cluster::health;
 use crate::events::{Collector, create_reporter};
 use crate::support::*;
 
@@ -30,11 +31,6 @@ const ACKED: usize = 8;
 /// Event invokes accepted before the loss (they run one at a time, a second each, so most are
 /// still queued or running when the database goes).
 const EVENTS: usize = 5;
-
-async fn health(addr: SocketAddr) -> serde_json::Value {
-    let mut c = testkit::http::Client::new(addr);
-    c.send("GET", "/_versa/health", &[], b"").await.expect("health").json()
-}
 
 /// Runs `f`, failing the test if it takes longer than `bound`; its output and how long it took.
 async fn within<T>(bound: Duration, what: &str, f: impl Future<Output = T>) -> (T, Duration) {

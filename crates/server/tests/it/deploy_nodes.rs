@@ -11,18 +11,14 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
 use testkit::TestServer;
 
+use crate::cluster::shared_node;
 use crate::support::*;
 
 const HEARTBEAT_MS: u64 = 200;
 const DEAD_AFTER_MS: u64 = 2000;
 
 fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
-    c.store = server::StoreLocation::Postgres(url.to_owned());
-    c.node_name = Some(name.to_owned());
-    c.node_heartbeat = Duration::from_millis(HEARTBEAT_MS);
-    c.node_dead_after = Duration::from_millis(DEAD_AFTER_MS);
-    c.single_node = true;
-    std::os::unix::fs::symlink(blobs, c.data_dir.join("blobs")).expect("shared blobs");
+    shared_node(c, url, name, blobs, HEARTBEAT_MS, DEAD_AFTER_MS);
 }
 
 /// One CodeDeploy JSON 1.1 call: status and body.

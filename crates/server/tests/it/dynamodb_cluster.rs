@@ -12,17 +12,13 @@ use std::time::{Duration, Instant};
 
 use testkit::{ServerProcess, TestServer};
 
+use crate::cluster::{health, shared_node};
 use crate::support::boto3_available;
 
 const HEARTBEAT_MS: u64 = 100;
 const DEAD_AFTER_MS: u64 = 1000;
 /// How soon a node must answer a DynamoDB request once the home is gone.
 const UNAVAILABLE_BOUND: Duration = Duration::from_millis(1500);
-
-async fn health(addr: std::net::SocketAddr) -> serde_json::Value {
-    let mut c = testkit::http::Client::new(addr);
-    c.send("GET", "/_versa/health", &[], b"").await.expect("health").json()
-}
 
 /// Waits until the node at `addr` sees `names` live (and only them).
 async fn wait_live(addr: std::net::SocketAddr, names: &[&str]) {
@@ -58,13 +54,7 @@ async fn ddb(addr: std::net::SocketAddr, op: &str, body: serde_json::Value) -> t
 }
 
 fn node_config(c: &mut server::Config, url: &str, name: &str, blobs: &std::path::Path) {
-    c.store = server::StoreLocation::Postgres(url.to_owned());
-    c.node_name = Some(name.to_owned());
-    c.node_heartbeat = Duration::from_millis(HEARTBEAT_MS);
-    c.node_dead_after = Duration::from_millis(DEAD_AFTER_MS);
-    // One file:// blobs dir shared by symlink (allowed with --single-node).
-    c.single_node = true;
-    std::os::unix::fs::symlink(blobs, c.data_dir.join("blobs")).expect("shared blobs");
+    shared_node(c, url, name, blobs, HEARTBEAT_MS, DEAD_AFTER_MS);
 }
 
 fn spawn_home(url: &str, dir: &std::path::Path) -> ServerProcess {

@@ -25,11 +25,11 @@ mod core;
 mod leases;
 mod services;
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use pgconf::redacted;
 use postgres::error::SqlState;
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 use tokio::sync::mpsc;
@@ -62,20 +62,10 @@ pub const READER_CONNECTIONS: usize = 4;
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
 /// Most read jobs waiting for a reader thread; callers wait beyond that.
 pub const READ_QUEUE_DEPTH: usize = 1024;
-/// How long connecting to the database may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most a store call waits (queueing, connecting and running) before its caller gets
 /// `StoreError::TimedOut` (Lambda's `ServiceException`) rather than hanging while the database
 /// is gone. A job its caller gave up on before it started is skipped.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long sent data may stay unacknowledged on a TCP connection before the kernel drops it
-/// (a database host that vanished without closing its sockets).
-pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle time before TCP keepalive probes start, and the interval between them.
-pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
-/// Unanswered keepalive probes after which the connection is dead.
-pub const KEEPALIVE_RETRIES: u32 = 3;
 /// A connection idle this long is checked (one empty query) before its next transaction.
 pub const IDLE_PROBE_AFTER: Duration = Duration::from_secs(1);
 /// How long that check may take.
@@ -135,39 +125,9 @@ pub(crate) fn pg_err(e: postgres::Error) -> StoreError {
     StoreError::Database(text)
 }
 
-/// The URL with any password replaced, for messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 fn parse_config(url: &str) -> Result<Config, StoreError> {
-    let mut config = Config::from_str(url)
-        .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL {}: {e}", redacted(url))))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    // A dead database host must break the connection (and free its thread) in bounded time.
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(TCP_USER_TIMEOUT);
-    }
-    if !url.contains("keepalives") {
-        config
-            .keepalives(true)
-            .keepalives_idle(KEEPALIVE_IDLE)
-            .keepalives_interval(KEEPALIVE_INTERVAL)
-            .keepalives_retries(KEEPALIVE_RETRIES);
-    }
-    config.application_name("versa");
-    Ok(config)
+    pgconf::config(url, "versa")
+        .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL {}: {e}", redacted(url))))
 }
 
 fn connect(config: &Config, url: &str) -> Result<Client, StoreError> {
