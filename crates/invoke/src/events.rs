@@ -72,6 +72,10 @@ pub const RAMP_START: usize = 8;
 /// adds environments, wake-ups and cold starts: measured on 2 cores, an echo ran 7.6k events/s
 /// at 8 at once and 6.5k/s at 64), while a slow (waiting) one needs more at once to go faster.
 pub const RAMP_GROW_MIN: Duration = Duration::from_millis(5);
+/// ... and only when it took at most this many times the function's fastest invocation seen
+/// here: a duration inflated beyond that was queueing for the CPU (more at once would only
+/// queue more), while a function that waits (I/O, sleeps) keeps its duration as it widens.
+pub const RAMP_GROW_INFLATION_MAX: u32 = 2;
 /// Fewest events the claimer keeps claimed (running plus ready) when the worker's concurrency
 /// is lower: claims are ahead of the runners by this much, so a claim's commit is never what a
 /// runner waits for (with only twice the concurrency ahead, 8 runners drained ~4.8k events/s,
@@ -86,12 +90,20 @@ struct Ramp {
     limit: usize,
     /// Successes since the limit last grew.
     credit: usize,
+    /// The fastest successful invocation seen (`None` before the first).
+    fastest: Option<Duration>,
 }
 
-/// What an attempt says about its function's ramp: `Some(true)` it ran and succeeded and took
-/// at least [`RAMP_GROW_MIN`] (more at once may help), `Some(false)` it failed or was
-/// throttled, `None` it did not run or was too quick to count.
-type Signal = Option<bool>;
+/// What an attempt says about its function's ramp: `Some(Ok(took))` it ran and succeeded in
+/// `took`, `Some(Err(()))` it failed or was throttled, `None` it did not run.
+type Signal = Option<Result<Duration, ()>>;
+
+/// Whether a success that took `took` (the function's fastest so far: `fastest`) argues for
+/// running more of its events at once: it waited rather than computed ([`RAMP_GROW_MIN`]) and
+/// was not slowed by queueing for the CPU ([`RAMP_GROW_INFLATION_MAX`]).
+fn grows(took: Duration, fastest: Duration) -> bool {
+    took >= RAMP_GROW_MIN && took <= fastest * RAMP_GROW_INFLATION_MAX
+}
 
 /// A claimed event with its asynchronous settings, read for the whole claim in one go
 /// (`None`: not read, `process` reads them).
@@ -184,7 +196,7 @@ async fn claim_and_run(
             let function = claimed.event.function_id;
             ramps
                 .entry(function)
-                .or_insert(Ramp { running: 0, limit: RAMP_START.min(concurrency), credit: 0 })
+                .or_insert(Ramp { running: 0, limit: RAMP_START.min(concurrency), credit: 0, fastest: None })
                 .running += 1;
             let (control, engine, settings, finished) =
                 (control.clone(), engine.clone(), settings.clone(), finished.clone());
@@ -201,7 +213,7 @@ async fn claim_and_run(
                         // its lease ends (at least once: it may have run).
                         tracing::error!(event = id, error = %e, "event processing failed; it will be retried");
                         release(&control, id, token, attempts, settings.lease).await;
-                        Some(false)
+                        Some(Err(()))
                     }
                 }
             });
@@ -236,21 +248,25 @@ async fn claim_and_run(
             Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
                 let (task, signal) = match joined {
                     Ok((task, signal)) => (task, signal),
-                    Err(e) => (e.id(), Some(false)),
+                    Err(e) => (e.id(), Some(Err(()))),
                 };
                 if let Some(function) = running_of.remove(&task)
                     && let Some(r) = ramps.get_mut(&function)
                 {
                     r.running -= 1;
                     match signal {
-                        Some(true) => {
-                            r.credit += 1;
-                            if r.credit >= r.limit {
-                                r.limit = (r.limit + 1).min(concurrency);
-                                r.credit = 0;
+                        Some(Ok(took)) => {
+                            let fastest = *r.fastest.get_or_insert(took);
+                            r.fastest = Some(fastest.min(took));
+                            if grows(took, fastest) {
+                                r.credit += 1;
+                                if r.credit >= r.limit {
+                                    r.limit = (r.limit + 1).min(concurrency);
+                                    r.credit = 0;
+                                }
                             }
                         }
-                        Some(false) => {
+                        Some(Err(())) => {
                             r.limit = (r.limit / 2).max(1);
                             r.credit = 0;
                         }
@@ -509,8 +525,8 @@ async fn process(
     let began = std::time::Instant::now();
     let invoked = engine.invoke(t, request).await;
     let signal = match &invoked {
-        Ok(r) if !r.function_error => (began.elapsed() >= RAMP_GROW_MIN).then_some(true),
-        _ => Some(false),
+        Ok(r) if !r.function_error => Some(Ok(began.elapsed())),
+        _ => Some(Err(())),
     };
     let outcome = match invoked {
         Ok(r) if !r.function_error => {
@@ -603,4 +619,22 @@ fn record(
         r["responsePayload"] = as_json(&resp.payload);
     }
     r.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_waiting_not_queueing_successes_grow_a_ramp() {
+        let ms = Duration::from_millis;
+        // A quick function never argues for more at once, however long it is queued.
+        assert!(!grows(Duration::from_micros(300), Duration::from_micros(200)));
+        assert!(!grows(ms(20), Duration::from_micros(200)));
+        // A waiting function does, while its duration holds ...
+        assert!(grows(ms(100), ms(100)));
+        assert!(grows(ms(190), ms(100)));
+        // ... but not once queueing for the CPU has stretched it.
+        assert!(!grows(ms(250), ms(100)));
+    }
 }
