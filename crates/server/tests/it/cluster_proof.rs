@@ -866,8 +866,10 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
 
     // Kill B.
     let b_dir = dirs[B].path().to_owned();
-    procs[B].take().unwrap().kill_9();
+    // The kill's time is when the signal goes: B's connections break from then on, while
+    // `kill_9` also waits for the process to be reaped (15 ms and more for a busy server).
     let (killed, kill_ms) = (Instant::now(), epoch_ms());
+    procs[B].take().unwrap().kill_9();
     endpoints.set(B, None);
     let at_kill: Vec<String> =
         pg.sql(&url, &claimed_by_b).unwrap().lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
