@@ -76,10 +76,12 @@ pub const RAMP_GROW_MIN: Duration = Duration::from_millis(5);
 /// here: a duration inflated beyond that was queueing for the CPU (more at once would only
 /// queue more), while a function that waits (I/O, sleeps) keeps its duration as it widens.
 pub const RAMP_GROW_INFLATION_MAX: u32 = 2;
-/// Fewest events the claimer keeps claimed (running plus ready) when the worker's concurrency
-/// is lower: claims are ahead of the runners by this much, so a claim's commit is never what a
-/// runner waits for (with only twice the concurrency ahead, 8 runners drained ~4.8k events/s,
-/// claim-bound; with 512 ahead, 7.6k/s).
+/// Fewest events the claimer of a node alone keeps claimed (running plus ready) when the
+/// worker's concurrency is lower: claims are ahead of the runners by this much, so a claim's
+/// commit is never what a runner waits for (with only twice the concurrency ahead, 8 runners
+/// drained ~4.8k events/s, claim-bound; with 512 ahead, 7.6k/s). A node sharing the queue with
+/// others keeps only twice its concurrency claimed: what it cannot start soon is left to nodes
+/// that can.
 pub const CLAIM_AHEAD_MIN: usize = 512;
 /// Functions whose ramp is remembered; beyond it, those with nothing running are forgotten.
 const RAMPS_MAX: usize = 4096;
@@ -141,7 +143,7 @@ impl FunctionOf {
 /// Runs the worker until the returned task is aborted.
 ///
 /// Three parts work side by side: the claimer keeps up to twice `concurrency` events claimed
-/// (running plus ready), claiming what is missing in one transaction while the others run,
+/// (running plus ready; at least [`CLAIM_AHEAD_MIN`] on a node alone), claiming what is missing in one transaction while the others run,
 /// with their settings read in one read; runners (at most `concurrency`) invoke one event
 /// each and hand its outcome to the finisher; the finisher commits every outcome waiting in
 /// one transaction (deletes, destination records, retries), so an event costs no commit of
@@ -177,7 +179,8 @@ async fn claim_and_run(
     finished: tokio::sync::mpsc::Sender<Finished>,
 ) {
     let concurrency = settings.concurrency.max(1);
-    let held_max = (2 * concurrency).max(CLAIM_AHEAD_MIN);
+    let alone = engine.node_id().is_none();
+    let held_max = if alone { (2 * concurrency).max(CLAIM_AHEAD_MIN) } else { 2 * concurrency };
     // Claim when at least this many are missing (or nothing is ready): fewer, larger claims.
     let claim_min = (held_max / 4).max(1);
     let mut ready: std::collections::VecDeque<Ready> = std::collections::VecDeque::new();
