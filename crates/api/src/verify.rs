@@ -94,14 +94,19 @@ pub(crate) const SIGNING_KEYS_MAX: usize = 1024;
 /// that secret; a deleted or revoked key is refused by the key lookup before this is read.
 #[derive(Debug, Default)]
 pub(crate) struct SigningKeys {
-    keys: std::sync::Mutex<std::collections::HashMap<(String, String), (String, sigv4::SigningKey)>>,
+    /// By `<access key id>/<scope>` (a key id holds no `/`): the secret and its signing key.
+    keys: std::sync::Mutex<std::collections::HashMap<String, (String, sigv4::SigningKey)>>,
 }
 
 impl SigningKeys {
     fn get(&self, auth: &sigv4::Auth, secret: &str) -> sigv4::SigningKey {
-        let scope = auth.scope();
+        let scope = auth.scope_str();
+        let mut lookup = String::with_capacity(auth.access_key_id.len() + 1 + scope.len());
+        lookup.push_str(&auth.access_key_id);
+        lookup.push('/');
+        lookup.push_str(scope);
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((s, k)) = keys.get(&(auth.access_key_id.clone(), scope.clone()))
+        if let Some((s, k)) = keys.get(&lookup)
             && s == secret
         {
             return k.clone();
@@ -110,7 +115,7 @@ impl SigningKeys {
         if keys.len() >= SIGNING_KEYS_MAX {
             keys.clear();
         }
-        keys.insert((auth.access_key_id.clone(), scope), (secret.to_owned(), key.clone()));
+        keys.insert(lookup, (secret.to_owned(), key.clone()));
         key
     }
 }
@@ -178,12 +183,10 @@ fn without_verification(state: &ApiState, mut req: Request<Body>) -> Request<Bod
 
 async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Request<Body>, Refusal> {
     let (mut parts, body) = req.into_parts();
-    let raw_path = parts.uri.path().to_owned();
-    let raw_query = parts.uri.query().map(str::to_owned);
     let request = sigv4::RequestParts {
         method: &parts.method,
-        raw_path: &raw_path,
-        raw_query: raw_query.as_deref(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
         headers: &parts.headers,
     };
     prefetch(state, &request).await;

@@ -21,7 +21,6 @@ mod prom;
 mod sketch;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -379,10 +378,17 @@ fn dim_sets(function: &str, qualifier: Option<&str>, executed: Option<&str>, mut
     buf.push(DIM_END);
     buf.push_str("Resource");
     buf.push(NAME_END);
-    let _ = write!(buf, "{function}:{q}");
+    buf.push_str(function);
+    buf.push(':');
+    buf.push_str(q);
     each(&buf);
     if is_alias && let Some(v) = executed {
-        let with_version = format!("ExecutedVersion{NAME_END}{v}{DIM_END}{buf}");
+        let mut with_version = String::with_capacity(buf.len() + v.len() + 17);
+        with_version.push_str("ExecutedVersion");
+        with_version.push(NAME_END);
+        with_version.push_str(v);
+        with_version.push(DIM_END);
+        with_version.push_str(&buf);
         each(&with_version);
     }
 }
@@ -454,33 +460,35 @@ impl Recorder {
         key.push_str(dims);
         let minute = minute_of(ts_ms);
         let full = open.points >= MAX_OPEN_POINTS;
-        if !open.series.contains_key(key.as_str()) {
-            {
-                if open.series.len() >= MAX_SERIES || full {
-                    if open.series.len() >= MAX_SERIES {
-                        self.drop_series(head[3]);
-                    } else {
-                        self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return;
-                }
-                let slot = Slot {
-                    key: MetricSeries {
-                        account: head[0].to_owned(),
-                        region: head[1].to_owned(),
-                        namespace: head[2].to_owned(),
-                        metric: head[3].to_owned(),
-                        dims: dims.to_owned(),
-                    },
-                    minutes: Vec::new(),
-                };
-                open.series.insert(key.clone(), slot);
+        // One hash per value on the common path: a series already open.
+        if let Some(slot) = open.series.get_mut(key.as_str()) {
+            if self.add_point(&mut slot.minutes, minute, Values::One(v), full) {
+                open.points += 1;
             }
+            return;
         }
-        let Some(slot) = open.series.get_mut(key.as_str()) else { return };
-        if self.add_point(&mut slot.minutes, minute, Values::One(v), full) {
-            open.points += 1;
+        if open.series.len() >= MAX_SERIES || full {
+            if open.series.len() >= MAX_SERIES {
+                self.drop_series(head[3]);
+            } else {
+                self.inner.dropped_points.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
         }
+        let mut a = Aggregate::default();
+        a.add(v);
+        let slot = Slot {
+            key: MetricSeries {
+                account: head[0].to_owned(),
+                region: head[1].to_owned(),
+                namespace: head[2].to_owned(),
+                metric: head[3].to_owned(),
+                dims: dims.to_owned(),
+            },
+            minutes: vec![(minute, a)],
+        };
+        open.series.insert(key.clone(), slot);
+        open.points += 1;
     }
 
     fn drop_series(&self, metric: &str) {
@@ -897,7 +905,13 @@ impl Recorder {
 /// The `resource` label: `fn` unqualified, else `fn:qualifier`.
 fn resource(function: &str, qualifier: Option<&str>) -> String {
     match qualifier {
-        Some(q) => format!("{function}:{q}"),
+        Some(q) => {
+            let mut r = String::with_capacity(function.len() + 1 + q.len());
+            r.push_str(function);
+            r.push(':');
+            r.push_str(q);
+            r
+        }
         None => function.to_owned(),
     }
 }

@@ -220,22 +220,24 @@ impl Prom {
         secs: f64,
     ) {
         let key = key_of(f, &[resource, version]);
-        if !self.invocations.contains_key(&key) {
-            if self.full() {
-                return;
-            }
-            let series = Invocations {
-                owner: Owner::of(f),
-                resource: resource.to_owned(),
-                executed_version: version.to_owned(),
-                ..Invocations::default()
-            };
-            self.invocations.insert(key.clone(), series);
-        }
+        // One hash on the common path: a series already there.
         if let Some(s) = self.invocations.get_mut(&key) {
             s.outcomes[outcome.index()] += 1;
             s.duration.observe(secs);
+            return;
         }
+        if self.full() {
+            return;
+        }
+        let mut series = Invocations {
+            owner: Owner::of(f),
+            resource: resource.to_owned(),
+            executed_version: version.to_owned(),
+            ..Invocations::default()
+        };
+        series.outcomes[outcome.index()] += 1;
+        series.duration.observe(secs);
+        self.invocations.insert(key, series);
     }
 
     pub(crate) fn throttle(&mut self, f: &FunctionAt<'_>, resource: &str) {

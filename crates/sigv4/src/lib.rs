@@ -113,6 +113,8 @@ pub struct Auth {
     /// The payload hash line of the canonical request when it is a literal.
     payload_text: Option<String>,
     signature: String,
+    /// `<date>/<region>/<service>/aws4_request`, built once.
+    scope: String,
 }
 
 /// Finds and parses a request's SigV4 authentication (`X-Amz-Algorithm` before `Authorization`).
@@ -142,10 +144,14 @@ fn parse_credential(credential: &str, presigned: bool) -> Result<(String, String
     if credential.len() > CREDENTIAL_MAX_LEN {
         return Err(bad());
     }
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [akid, date, region, service, terminal] = parts.as_slice() else { return Err(bad()) };
+    let mut parts = credential.split('/');
+    let (Some(akid), Some(date), Some(region), Some(service), Some(terminal), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
     let date_ok = date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit());
-    if akid.is_empty() || !date_ok || region.is_empty() || service.is_empty() || *terminal != "aws4_request" {
+    if akid.is_empty() || !date_ok || region.is_empty() || service.is_empty() || terminal != "aws4_request" {
         return Err(bad());
     }
     Ok((akid.to_string(), date.to_string(), region.to_string(), service.to_string()))
@@ -255,12 +261,15 @@ fn parse_header(req: &RequestParts, value: &[u8]) -> Result<Auth, Error> {
     let signed_headers = parse_signed_headers(signed_headers)?;
     let time = if amz { time::parse_amz_date(time_text) } else { time::parse_http_date(time_text) };
     let time = time.ok_or_else(|| bad_date(time_text))?;
-    let amz_date = format_amz_date(time);
+    // A parsed `x-amz-date` is the request time as the string to sign holds it (the parser
+    // accepts only text that formats back to itself).
+    let amz_date = if amz { time_text.to_owned() } else { format_amz_date(time) };
     if amz_date[..8] != date {
         return Err(Error::ScopeDateMismatch { scope_date: date, request_time: amz_date });
     }
     let (payload, payload_text) = parse_payload(req.headers, Form::Header, &service, &signed_headers)?;
     Ok(Auth {
+        scope: scope(&date, &region, &service),
         form: Form::Header,
         access_key_id,
         date,
@@ -306,6 +315,7 @@ fn parse_presigned(req: &RequestParts, params: &[(String, String)]) -> Result<Au
     let signed_headers = parse_signed_headers(signed_headers)?;
     let (payload, payload_text) = parse_payload(req.headers, Form::Presigned, &service, &signed_headers)?;
     Ok(Auth {
+        scope: scope(&date, &region, &service),
         form: Form::Presigned,
         access_key_id,
         date,
@@ -379,7 +389,11 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// `<date>/<region>/<service>/aws4_request`.
 fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/aws4_request")
+    let mut s = String::with_capacity(date.len() + region.len() + service.len() + 15);
+    for part in [date, "/", region, "/", service, "/aws4_request"] {
+        s.push_str(part);
+    }
+    s
 }
 
 /// The canonical request (reference §A1.2).
@@ -411,7 +425,12 @@ pub(crate) fn canonical_request(
 }
 
 pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request))
+    let hash = sha256_hex(canonical_request);
+    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + hash.len() + 3);
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
+        s.push_str(part);
+    }
+    s
 }
 
 /// `x-amz-*` headers an S3 presigned request may carry unsigned: the SDKs never sign them in presigned URLs.
@@ -452,7 +471,12 @@ impl Auth {
 
     /// The credential scope, `<date>/<region>/<service>/aws4_request`.
     pub fn scope(&self) -> String {
-        scope(&self.date, &self.region, &self.service)
+        self.scope.clone()
+    }
+
+    /// [`Auth::scope`], borrowed.
+    pub fn scope_str(&self) -> &str {
+        &self.scope
     }
 
     /// The signing key for this request's scope (callers may cache it per key id and scope).
@@ -492,8 +516,7 @@ impl Auth {
         };
         let presigned = self.form == Form::Presigned;
         let creq = canonical_request(req, mode, presigned, &self.signed_headers, payload_hash)?;
-        let scope = self.scope();
-        let sts = string_to_sign(&self.amz_date, &scope, &creq);
+        let sts = string_to_sign(&self.amz_date, &self.scope, &creq);
         if !key.verify_hex(sts.as_bytes(), self.signature.as_bytes()) {
             return Err(Error::Mismatch {
                 canonical_request: String::from_utf8_lossy(&creq).into_owned(),
@@ -518,7 +541,7 @@ impl Auth {
             chunks: ChunkState {
                 key: key.clone(),
                 amz_date: self.amz_date.clone(),
-                scope,
+                scope: self.scope.clone(),
                 prev: self.signature.clone(),
             },
             payload: self.payload,

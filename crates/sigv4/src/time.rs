@@ -6,8 +6,33 @@ use stdx::time::Civil;
 
 /// `YYYYMMDDTHHMMSSZ` for unix seconds (the SigV4 request time format).
 pub fn format_amz_date(secs: i64) -> String {
+    match amz_date_bytes(secs) {
+        Some(b) => b.iter().map(|&c| char::from(c)).collect(),
+        None => {
+            let c = Civil::from_epoch_ms(secs.saturating_mul(1000));
+            format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
+        }
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` as bytes, without formatting machinery, for years 0–9999 (else `None`).
+fn amz_date_bytes(secs: i64) -> Option<[u8; 16]> {
     let c = Civil::from_epoch_ms(secs.saturating_mul(1000));
-    format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
+    let year = u32::try_from(c.year).ok().filter(|y| *y <= 9999)?;
+    let mut out = *b"00000000T000000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b"0123456789"[(v % 10) as usize];
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(4, 2, c.month);
+    put(6, 2, c.day);
+    put(9, 2, c.hour);
+    put(11, 2, c.minute);
+    put(13, 2, c.second);
+    Some(out)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for unix seconds (S3's `ServerTime` and `Expires` error fields).
@@ -44,7 +69,11 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
     // Rejects 31 April, 30 February and the like: they would not format back to themselves.
-    (format_amz_date(secs) == s).then_some(secs)
+    let same = match amz_date_bytes(secs) {
+        Some(f) => f[..] == *b,
+        None => format_amz_date(secs) == s,
+    };
+    same.then_some(secs)
 }
 
 /// Parses an HTTP `Date` header (IMF-fixdate, or the obsolete forms `httpdate` also reads).
