@@ -99,41 +99,6 @@ pub async fn measure(
     length: Duration,
     gap: Option<Duration>,
 ) -> anyhow::Result<Run> {
-    let accepted = send(addr, key, name, clients, length, gap).await?;
-    let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
-    let drain_from = Instant::now();
-    let started = wait_started(addr, key, name, &accepted, first_accept as i64 - 1000).await?;
-    Ok(Run { accepted, started, drain: drain_from.elapsed() })
-}
-
-async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
-    let echo = std::fs::read(testkit::built_binary("fixture-rust-echo")).context("the Rust echo fixture")?;
-    let zip = testkit::zip::build(&[testkit::zip::Entry::File { name: "bootstrap", data: &echo, mode: 0o755 }]);
-    let body = serde_json::json!({
-        "FunctionName": name, "Runtime": "provided.al2023", "Role": ROLE, "Handler": "bootstrap",
-        "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(&zip)},
-    });
-    let mut c = Client::new(addr);
-    let r = c.send("POST", "/2015-03-31/functions", &[], body.to_string().as_bytes()).await?;
-    if r.status != 201 {
-        bail!("create {name}: {} {}", r.status, r.text());
-    }
-    let r = c.send("POST", &format!("/2015-03-31/functions/{name}/invocations"), &[], b"{}").await?;
-    if r.status != 200 {
-        bail!("warm-up invoke: {} {}", r.status, r.text());
-    }
-    Ok(())
-}
-
-/// Request id → epoch milliseconds (fractional) at which its 202 arrived.
-async fn send(
-    addr: SocketAddr,
-    key: Option<&Key>,
-    name: &str,
-    clients: usize,
-    length: Duration,
-    gap: Option<Duration>,
-) -> anyhow::Result<HashMap<String, f64>> {
     let path = Arc::new(format!("/2015-03-31/functions/{name}/invocations"));
     let barrier = Arc::new(Barrier::new(clients));
     let mut tasks = Vec::new();
@@ -159,11 +124,34 @@ async fn send(
             Ok(out)
         }));
     }
-    let mut all = HashMap::new();
+    // Request id → epoch milliseconds (fractional) at which its 202 arrived.
+    let mut accepted = HashMap::new();
     for t in tasks {
-        all.extend(t.await??);
+        accepted.extend(t.await??);
     }
-    Ok(all)
+    let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
+    let drain_from = Instant::now();
+    let started = wait_started(addr, key, name, &accepted, first_accept as i64 - 1000).await?;
+    Ok(Run { accepted, started, drain: drain_from.elapsed() })
+}
+
+async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
+    let echo = std::fs::read(testkit::built_binary("fixture-rust-echo")).context("the Rust echo fixture")?;
+    let zip = testkit::zip::build(&[testkit::zip::Entry::File { name: "bootstrap", data: &echo, mode: 0o755 }]);
+    let body = serde_json::json!({
+        "FunctionName": name, "Runtime": "provided.al2023", "Role": ROLE, "Handler": "bootstrap",
+        "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(&zip)},
+    });
+    let mut c = Client::new(addr);
+    let r = c.send("POST", "/2015-03-31/functions", &[], body.to_string().as_bytes()).await?;
+    if r.status != 201 {
+        bail!("create {name}: {} {}", r.status, r.text());
+    }
+    let r = c.send("POST", &format!("/2015-03-31/functions/{name}/invocations"), &[], b"{}").await?;
+    if r.status != 200 {
+        bail!("warm-up invoke: {} {}", r.status, r.text());
+    }
+    Ok(())
 }
 
 /// Request id → epoch milliseconds of its `START` line, for every accepted event.
