@@ -154,6 +154,32 @@ async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often [`wait_queue_empty`] reads the queue's gauge.
+const QUEUE_POLL: Duration = Duration::from_millis(50);
+
+/// Waits until the server's event queue is empty (`versa_async_events_queued` of an unsigned
+/// `GET /metrics` is 0: every accepted event has run), or the server records no metrics, or
+/// `deadline`. Reading one gauge costs the server little; reading every `START` line again
+/// every 200 ms while the queue drained took CPU from the executions being measured.
+async fn wait_queue_empty(addr: SocketAddr, deadline: Instant) -> anyhow::Result<()> {
+    let mut c = Client::new(addr);
+    while Instant::now() < deadline {
+        let r = c.send("GET", "/metrics", &[], b"").await?;
+        if r.status != 200 {
+            return Ok(());
+        }
+        let queued = r
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("versa_async_events_queued ").and_then(|v| v.trim().parse::<f64>().ok()));
+        if queued.is_none_or(|q| q == 0.0) {
+            return Ok(());
+        }
+        tokio::time::sleep(QUEUE_POLL).await;
+    }
+    Ok(())
+}
+
 /// Request id → epoch milliseconds of its `START` line, for every accepted event.
 async fn wait_started(
     addr: SocketAddr,
@@ -163,8 +189,9 @@ async fn wait_started(
     since_ms: i64,
 ) -> anyhow::Result<HashMap<String, i64>> {
     let group = format!("/aws/lambda/{name}");
-    let mut c = Signed::maybe(addr, key);
     let began = Instant::now();
+    wait_queue_empty(addr, began + DRAIN_MAX).await?;
+    let mut c = Signed::maybe(addr, key);
     loop {
         let mut started = HashMap::new();
         let mut token: Option<String> = None;
