@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
+use testkit::Key;
 use testkit::http::Client;
 use tokio::sync::Barrier;
+
+use crate::suite::{Signed, percentile};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/r";
 /// Longest wait for the accepted events to have started.
@@ -30,31 +33,106 @@ pub async fn run(addr: SocketAddr, prefix: &str, clients: &[usize], seconds: f64
         "clients", "accepted", "accepted/s", "executed/s", "p50", "p99", "max", "drain s"
     );
     for &n in clients {
-        let accepted = send(addr, &name, n, Duration::from_secs_f64(seconds)).await?;
-        let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
-        let last_accept = accepted.values().copied().fold(0.0, f64::max);
-        let drain_from = Instant::now();
-        let started = wait_started(addr, &name, &accepted, first_accept as i64 - 1000).await?;
-        let drain = drain_from.elapsed();
-        let mut latencies: Vec<f64> =
-            accepted.iter().filter_map(|(id, t)| started.get(id).map(|s| (*s as f64 - t).max(0.0))).collect();
-        latencies.sort_by(f64::total_cmp);
-        let last_start = started.values().copied().max().unwrap_or(0) as f64;
-        let p =
-            |q: f64| latencies[((q / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1];
+        let run = measure(addr, None, &name, n, Duration::from_secs_f64(seconds), None).await?;
+        let latencies = run.latencies();
         println!(
             "{:>7} {:>9} {:>12.0} {:>12.0} {:>7.0} {:>7.0} {:>7.0} {:>9.2}",
             n,
-            accepted.len(),
-            accepted.len() as f64 / ((last_accept - first_accept) / 1000.0).max(0.001),
-            accepted.len() as f64 / ((last_start.max(last_accept) - first_accept) / 1000.0).max(0.001),
-            p(50.0),
-            p(99.0),
-            p(100.0),
-            drain.as_secs_f64(),
+            run.accepted.len(),
+            run.accepted_per_s(),
+            run.executed_per_s(),
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+            percentile(&latencies, 100.0),
+            run.drain.as_secs_f64(),
         );
     }
     Ok(())
+}
+
+/// One run of Event invokes: when each accepted event's 202 arrived and when it started.
+pub struct Run {
+    /// Request id → epoch milliseconds (fractional) at which its 202 arrived.
+    pub accepted: HashMap<String, f64>,
+    /// Request id → epoch milliseconds of its `START` line.
+    pub started: HashMap<String, i64>,
+    /// From the last client's end to the last event's start being seen.
+    pub drain: Duration,
+}
+
+impl Run {
+    fn first_accept(&self) -> f64 {
+        self.accepted.values().copied().fold(f64::MAX, f64::min)
+    }
+
+    fn last_accept(&self) -> f64 {
+        self.accepted.values().copied().fold(0.0, f64::max)
+    }
+
+    /// Events accepted per second of sending.
+    pub fn accepted_per_s(&self) -> f64 {
+        self.accepted.len() as f64 / ((self.last_accept() - self.first_accept()) / 1000.0).max(0.001)
+    }
+
+    /// Events started per second, from the first 202 to the last start (or the last 202).
+    pub fn executed_per_s(&self) -> f64 {
+        let last_start = self.started.values().copied().max().unwrap_or(0) as f64;
+        self.accepted.len() as f64 / ((last_start.max(self.last_accept()) - self.first_accept()) / 1000.0).max(0.001)
+    }
+
+    /// 202 → START of every event, in milliseconds, sorted.
+    pub fn latencies(&self) -> Vec<f64> {
+        let mut l: Vec<f64> =
+            self.accepted.iter().filter_map(|(id, t)| self.started.get(id).map(|s| (*s as f64 - t).max(0.0))).collect();
+        l.sort_by(f64::total_cmp);
+        l
+    }
+}
+
+/// Event invokes of `name` from `clients` clients for `length` (each pausing `gap` between
+/// invokes, or none), signed with `key` when given; waits until every accepted event started.
+pub async fn measure(
+    addr: SocketAddr,
+    key: Option<&Key>,
+    name: &str,
+    clients: usize,
+    length: Duration,
+    gap: Option<Duration>,
+) -> anyhow::Result<Run> {
+    let path = Arc::new(format!("/2015-03-31/functions/{name}/invocations"));
+    let barrier = Arc::new(Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (path, barrier) = (path.clone(), barrier.clone());
+        let mut c = Signed::maybe(addr, key);
+        tasks.push(tokio::spawn(async move {
+            let headers = [("x-amz-invocation-type", "Event")];
+            let mut out = Vec::new();
+            barrier.wait().await;
+            let start = Instant::now();
+            while start.elapsed() < length {
+                let r = c.call("lambda", "POST", &path, &headers, br#"{"hello":"world"}"#).await?;
+                if r.status != 202 {
+                    bail!("event invoke: {} {}", r.status, r.text());
+                }
+                let id = r.header("x-amzn-requestid").context("no request id")?.to_owned();
+                out.push((id, epoch_ms()));
+                if let Some(g) = gap {
+                    tokio::time::sleep(g).await;
+                }
+            }
+            Ok(out)
+        }));
+    }
+    // Request id → epoch milliseconds (fractional) at which its 202 arrived.
+    let mut accepted = HashMap::new();
+    for t in tasks {
+        accepted.extend(t.await??);
+    }
+    let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
+    let drain_from = Instant::now();
+    let started = wait_started(addr, key, name, &accepted, first_accept as i64 - 1000).await?;
+    Ok(Run { accepted, started, drain: drain_from.elapsed() })
 }
 
 async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
@@ -76,47 +154,44 @@ async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Request id → epoch milliseconds (fractional) at which its 202 arrived.
-async fn send(addr: SocketAddr, name: &str, clients: usize, length: Duration) -> anyhow::Result<HashMap<String, f64>> {
-    let path = Arc::new(format!("/2015-03-31/functions/{name}/invocations"));
-    let barrier = Arc::new(Barrier::new(clients));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (path, barrier) = (path.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = Client::new(addr);
-            let headers = [("x-amz-invocation-type", "Event")];
-            let mut out = Vec::new();
-            barrier.wait().await;
-            let start = Instant::now();
-            while start.elapsed() < length {
-                let r = c.send("POST", &path, &headers, br#"{"hello":"world"}"#).await?;
-                if r.status != 202 {
-                    bail!("event invoke: {} {}", r.status, r.text());
-                }
-                let id = r.header("x-amzn-requestid").context("no request id")?.to_owned();
-                out.push((id, epoch_ms()));
-            }
-            Ok(out)
-        }));
+/// How often [`wait_queue_empty`] reads the queue's gauge.
+const QUEUE_POLL: Duration = Duration::from_millis(50);
+
+/// Waits until the server's event queue is empty (`versa_async_events_queued` of an unsigned
+/// `GET /metrics` is 0: every accepted event has run), or the server records no metrics, or
+/// `deadline`. Reading one gauge costs the server little; reading every `START` line again
+/// every 200 ms while the queue drained took CPU from the executions being measured.
+async fn wait_queue_empty(addr: SocketAddr, deadline: Instant) -> anyhow::Result<()> {
+    let mut c = Client::new(addr);
+    while Instant::now() < deadline {
+        let r = c.send("GET", "/metrics", &[], b"").await?;
+        if r.status != 200 {
+            return Ok(());
+        }
+        let queued = r
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("versa_async_events_queued ").and_then(|v| v.trim().parse::<f64>().ok()));
+        if queued.is_none_or(|q| q == 0.0) {
+            return Ok(());
+        }
+        tokio::time::sleep(QUEUE_POLL).await;
     }
-    let mut all = HashMap::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(all)
+    Ok(())
 }
 
 /// Request id → epoch milliseconds of its `START` line, for every accepted event.
 async fn wait_started(
     addr: SocketAddr,
+    key: Option<&Key>,
     name: &str,
     accepted: &HashMap<String, f64>,
     since_ms: i64,
 ) -> anyhow::Result<HashMap<String, i64>> {
     let group = format!("/aws/lambda/{name}");
-    let mut c = Client::new(addr);
     let began = Instant::now();
+    wait_queue_empty(addr, began + DRAIN_MAX).await?;
+    let mut c = Signed::maybe(addr, key);
     loop {
         let mut started = HashMap::new();
         let mut token: Option<String> = None;
@@ -127,7 +202,7 @@ async fn wait_started(
             }
             let headers =
                 [("x-amz-target", "Logs_20140328.FilterLogEvents"), ("content-type", "application/x-amz-json-1.1")];
-            let r = c.send("POST", "/", &headers, req.to_string().as_bytes()).await?;
+            let r = c.call("logs", "POST", "/", &headers, req.to_string().as_bytes()).await?;
             if r.status != 200 {
                 bail!("FilterLogEvents: {} {}", r.status, r.text());
             }

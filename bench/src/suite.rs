@@ -14,7 +14,6 @@
 //! | `control.*.c1.ops_per_s` | the control-plane rows (CreateFunction, PublishVersion unchanged, UpdateAlias, UpdateConfig+PublishVersion, GetAlias, GetFunction ?Qualifier), 1 client |
 //! | `control.sqlite_commit.ops_per_s`, `control.update_alias.c1.vs_sqlite_commit` | a raw SQLite WAL commit loop (`synchronous=FULL`, the store's setting) on the same disk |
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,8 +37,6 @@ const EVENT_CLIENTS: usize = 64;
 const PACED_GAP: Duration = Duration::from_millis(10);
 /// Samples of the overhead measurement.
 const OVERHEAD_SAMPLES: usize = 2000;
-/// Longest wait for accepted events to have started.
-const DRAIN_MAX: Duration = Duration::from_secs(300);
 
 /// How long each measurement runs.
 #[derive(Debug, Clone, Copy)]
@@ -50,16 +47,20 @@ pub struct Settings {
     pub process: bool,
 }
 
-/// A raw keep-alive client that signs every request with `key`.
+/// A raw keep-alive client that signs every request with `key` (sends them unsigned without one).
 pub struct Signed {
     client: Client,
     addr: SocketAddr,
-    key: Key,
+    key: Option<Key>,
 }
 
 impl Signed {
     pub fn new(addr: SocketAddr, key: &Key) -> Signed {
-        Signed { client: Client::new(addr), addr, key: key.clone() }
+        Signed::maybe(addr, Some(key))
+    }
+
+    pub fn maybe(addr: SocketAddr, key: Option<&Key>) -> Signed {
+        Signed { client: Client::new(addr), addr, key: key.cloned() }
     }
 
     pub async fn call(
@@ -70,7 +71,7 @@ impl Signed {
         extra: &[(&'static str, &str)],
         body: &[u8],
     ) -> std::io::Result<Response> {
-        let signed = sign(&self.key, self.addr, service, method, path, body);
+        let signed = self.key.as_ref().map(|k| sign(k, self.addr, service, method, path, body)).unwrap_or_default();
         let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
         headers.extend(extra.iter().copied());
         headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
@@ -174,14 +175,18 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Res
 
     let name = format!("{prefix}-async");
     create_function(addr, key, &name, false, false).await?;
-    let (accepted, executed, _) = events(addr, key, &name, EVENT_CLIENTS, length, None).await?;
+    let run = crate::events::measure(addr, Some(key), &name, EVENT_CLIENTS, length, None).await?;
+    let (accepted, executed) = (run.accepted_per_s(), run.executed_per_s());
     note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.accepted_per_s"), accepted), &mut out);
     note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.executed_per_s"), executed), &mut out);
     note(
         Figure::ratio(&format!("events.c{EVENT_CLIENTS}.executed_vs_accepted"), executed / accepted.max(1e-9)),
         &mut out,
     );
-    let (_, _, p99) = events(addr, key, &name, 1, length, Some(PACED_GAP)).await?;
+    let p99 = percentile(
+        &crate::events::measure(addr, Some(key), &name, 1, length, Some(PACED_GAP)).await?.latencies(),
+        99.0,
+    );
     note(Figure::latency("events.paced.start_p99_ms", p99, "ms", true), &mut out);
 
     let workload = Arc::new(Workload::new(format!("{prefix}c"), Some(key.clone())));
@@ -212,7 +217,7 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Res
     Ok(out)
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -302,113 +307,6 @@ async fn cold(addr: SocketAddr, key: &Key, name: &str, samples: usize) -> anyhow
         out.push(ms);
     }
     Ok(out)
-}
-
-/// Event invokes from `clients` clients for `length` (each pausing `gap` between invokes, or
-/// none); waits until every accepted event has started. (accepted/s, executed/s, 202 → START
-/// p99 in ms).
-async fn events(
-    addr: SocketAddr,
-    key: &Key,
-    name: &str,
-    clients: usize,
-    length: Duration,
-    gap: Option<Duration>,
-) -> anyhow::Result<(f64, f64, f64)> {
-    let path = format!("/2015-03-31/functions/{name}/invocations");
-    let barrier = Arc::new(Barrier::new(clients));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (path, barrier, key) = (path.clone(), barrier.clone(), key.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = Signed::new(addr, &key);
-            let headers = [("x-amz-invocation-type", "Event")];
-            let mut out = Vec::new();
-            barrier.wait().await;
-            let start = Instant::now();
-            while start.elapsed() < length {
-                let r = c.call("lambda", "POST", &path, &headers, br#"{"hello":"world"}"#).await?;
-                if r.status != 202 {
-                    bail!("event invoke: {} {}", r.status, r.text());
-                }
-                let id = r.header("x-amzn-requestid").context("no request id")?.to_owned();
-                out.push((id, epoch_ms()));
-                if let Some(g) = gap {
-                    tokio::time::sleep(g).await;
-                }
-            }
-            Ok(out)
-        }));
-    }
-    let mut accepted = HashMap::new();
-    for t in tasks {
-        accepted.extend(t.await??);
-    }
-    let first = accepted.values().copied().fold(f64::MAX, f64::min);
-    let last = accepted.values().copied().fold(0.0, f64::max);
-    let started = wait_started(addr, key, name, &accepted, first as i64 - 1000).await?;
-    let mut latencies: Vec<f64> =
-        accepted.iter().filter_map(|(id, t)| started.get(id).map(|s| (*s as f64 - t).max(0.0))).collect();
-    latencies.sort_by(f64::total_cmp);
-    let last_start = started.values().copied().max().unwrap_or(0) as f64;
-    let n = accepted.len() as f64;
-    Ok((
-        n / ((last - first) / 1000.0).max(0.001),
-        n / ((last_start.max(last) - first) / 1000.0).max(0.001),
-        percentile(&latencies, 99.0),
-    ))
-}
-
-/// Request id → epoch milliseconds of its `START` line, for every accepted event.
-async fn wait_started(
-    addr: SocketAddr,
-    key: &Key,
-    name: &str,
-    accepted: &HashMap<String, f64>,
-    since_ms: i64,
-) -> anyhow::Result<HashMap<String, i64>> {
-    let group = format!("/aws/lambda/{name}");
-    let mut c = Signed::new(addr, key);
-    let began = Instant::now();
-    let headers = [("x-amz-target", "Logs_20140328.FilterLogEvents"), ("content-type", "application/x-amz-json-1.1")];
-    let mut started = HashMap::new();
-    loop {
-        let mut token: Option<String> = None;
-        loop {
-            let mut req = serde_json::json!({ "logGroupName": group, "startTime": since_ms, "filterPattern": "START" });
-            if let Some(t) = &token {
-                req["nextToken"] = serde_json::json!(t);
-            }
-            let r = c.call("logs", "POST", "/", &headers, req.to_string().as_bytes()).await?;
-            if r.status != 200 {
-                bail!("FilterLogEvents: {} {}", r.status, r.text());
-            }
-            let v = r.json();
-            for e in v["events"].as_array().into_iter().flatten() {
-                let msg = e["message"].as_str().unwrap_or_default();
-                if let Some(id) = msg.strip_prefix("START RequestId: ").and_then(|m| m.split_whitespace().next())
-                    && accepted.contains_key(id)
-                {
-                    started.insert(id.to_owned(), e["timestamp"].as_i64().unwrap_or(0));
-                }
-            }
-            token = v["nextToken"].as_str().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        if started.len() >= accepted.len() {
-            return Ok(started);
-        }
-        if began.elapsed() > DRAIN_MAX {
-            bail!("only {} of {} accepted events started within {DRAIN_MAX:?}", started.len(), accepted.len());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn epoch_ms() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// Durable single-row commits per second: SQLite in WAL mode with `synchronous=FULL` (the

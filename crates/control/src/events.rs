@@ -201,15 +201,14 @@ impl Control {
         request_id: &str,
     ) -> Result<()> {
         // The target must exist now; which version runs is decided when the event runs.
-        let target = self.resolve_invoke(scope, function_name, qualifier).await?;
-        let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
+        let (function_id, t) = self.resolve_event_target(scope, function_name, qualifier).await?;
         let now = stdx::time::now_ms();
         self.reserve_queue_room(payload.len()).await?;
         let event = QueuedEvent {
             id: 0,
             scope: scope.clone(),
-            function_id: target.function_id,
-            function_name: target.function_name,
+            function_id,
+            function_name: t.name,
             qualifier: t.qualifier,
             request_id: request_id.to_owned(),
             payload,
@@ -244,13 +243,12 @@ impl Control {
         payload: Vec<u8>,
         request_id: &str,
     ) -> Result<QueuedEvent> {
-        let target = self.resolve_invoke(scope, function_name, qualifier).await?;
-        let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
+        let (function_id, t) = self.resolve_event_target(scope, function_name, qualifier).await?;
         Ok(QueuedEvent {
             id: 0,
             scope: scope.clone(),
-            function_id: target.function_id,
-            function_name: target.function_name,
+            function_id,
+            function_name: t.name,
             qualifier: t.qualifier,
             request_id: request_id.to_owned(),
             payload,

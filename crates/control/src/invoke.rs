@@ -191,24 +191,7 @@ impl Control {
         qualifier: Option<&str>,
     ) -> Result<InvokeTarget> {
         let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
-        let shown = t.qualifier.clone().unwrap_or_else(|| Version::LATEST.to_owned());
-        if !names::can_exist(&t.name) {
-            return Err(names::qualified_not_found(scope, &t.name, &shown));
-        }
-        let cache_key = (FunctionKey { scope: scope.clone(), name: t.name.clone() }, t.qualifier.clone());
-        let (generation, cached) = self.resolutions.get(&cache_key);
-        let resolution = match cached {
-            Some(r) => r,
-            None => {
-                let (key, q) = cache_key.clone();
-                let expires = self.resolutions.ttl.is_some();
-                let found = self.store.read(move |tx| read_resolution(tx, &key, q.as_deref(), expires)).await?;
-                let Some(r) = found else { return Err(names::qualified_not_found(scope, &t.name, &shown)) };
-                let r = Arc::new(r);
-                self.resolutions.insert(cache_key, r.clone(), generation);
-                r
-            }
-        };
+        let resolution = self.resolution(scope, &t).await?;
         let (version, record) = match &resolution.pick {
             Pick::One(v, r) => (*v, r.clone()),
             Pick::Weighted { primary, additional, weight } => {
@@ -229,6 +212,45 @@ impl Control {
             reserved_concurrency: resolution.reserved_concurrency,
             provisioned_concurrency: resolution.provisioned_concurrency,
         })
+    }
+}
+
+impl Control {
+    /// The cached resolution of a parsed name and qualifier, read from the store when missing.
+    async fn resolution(&self, scope: &Scope, t: &names::Target) -> Result<Arc<Resolution>> {
+        let not_found = || {
+            let shown = t.qualifier.clone().unwrap_or_else(|| Version::LATEST.to_owned());
+            names::qualified_not_found(scope, &t.name, &shown)
+        };
+        if !names::can_exist(&t.name) {
+            return Err(not_found());
+        }
+        let cache_key = (FunctionKey { scope: scope.clone(), name: t.name.clone() }, t.qualifier.clone());
+        let (generation, cached) = self.resolutions.get(&cache_key);
+        if let Some(r) = cached {
+            return Ok(r);
+        }
+        let (key, q) = cache_key.clone();
+        let expires = self.resolutions.ttl.is_some();
+        let found = self.store.read(move |tx| read_resolution(tx, &key, q.as_deref(), expires)).await?;
+        let Some(r) = found else { return Err(not_found()) };
+        let r = Arc::new(r);
+        self.resolutions.insert(cache_key, r.clone(), generation);
+        Ok(r)
+    }
+
+    /// Checks that an `Event` invoke's target exists now, answering the function's id with the
+    /// parsed name and qualifier: what [`Control::resolve_invoke`] answers, without drawing a
+    /// version or copying its configuration (the worker resolves those when the event runs).
+    pub(crate) async fn resolve_event_target(
+        &self,
+        scope: &Scope,
+        function_name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(FunctionId, names::Target)> {
+        let t = names::resolve_qualified(scope, function_name, NameShape::Namespaced, qualifier)?;
+        let resolution = self.resolution(scope, &t).await?;
+        Ok((resolution.function_id, t))
     }
 }
 

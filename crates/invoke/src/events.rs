@@ -111,6 +111,55 @@ fn grows(took: Duration, fastest: Duration) -> bool {
 /// (`None`: not read, `process` reads them).
 type Ready = (ClaimedEvent, Option<Option<EventInvokeConfig>>);
 
+/// Claimed events waiting for a runner, per function, each function's in claim order. Taking
+/// the next one looks at each function's first only (not at every event waiting: with one
+/// function at its ramp's limit and hundreds of its events ready, that scan cost more than the
+/// rest of the worker's bookkeeping).
+#[derive(Default)]
+struct ReadyQueue {
+    by_function: std::collections::HashMap<FunctionId, std::collections::VecDeque<(u64, Ready)>>,
+    /// The claim order of the next event pushed.
+    next: u64,
+    len: usize,
+}
+
+impl ReadyQueue {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn extend(&mut self, events: Vec<Ready>) {
+        for r in events {
+            let order = self.next;
+            self.next += 1;
+            self.len += 1;
+            self.by_function.entry(r.0.event.function_id).or_default().push_back((order, r));
+        }
+    }
+
+    /// Takes the earliest claimed event whose function `may_start` another run.
+    fn take(&mut self, may_start: impl Fn(FunctionId) -> bool) -> Option<Ready> {
+        let function = self
+            .by_function
+            .iter()
+            .filter(|(f, _)| may_start(**f))
+            .filter_map(|(f, q)| q.front().map(|(order, _)| (*order, *f)))
+            .min()?
+            .1;
+        let queue = self.by_function.get_mut(&function)?;
+        let (_, ready) = queue.pop_front()?;
+        if queue.is_empty() {
+            self.by_function.remove(&function);
+        }
+        self.len -= 1;
+        Some(ready)
+    }
+}
+
 /// A finished event on its way to the finisher, with what is reported after its commit.
 struct Finished {
     finish: EventFinish,
@@ -183,7 +232,7 @@ async fn claim_and_run(
     let held_max = if alone { (2 * concurrency).max(CLAIM_AHEAD_MIN) } else { 2 * concurrency };
     // Claim when at least this many are missing (or nothing is ready): fewer, larger claims.
     let claim_min = (held_max / 4).max(1);
-    let mut ready: std::collections::VecDeque<Ready> = std::collections::VecDeque::new();
+    let mut ready = ReadyQueue::default();
     let mut running: tokio::task::JoinSet<Signal> = tokio::task::JoinSet::new();
     let mut running_of: std::collections::HashMap<tokio::task::Id, FunctionId> = std::collections::HashMap::new();
     let mut ramps: std::collections::HashMap<FunctionId, Ramp> = std::collections::HashMap::new();
@@ -192,10 +241,8 @@ async fn claim_and_run(
     let mut idle_until: Option<tokio::time::Instant> = None;
     loop {
         while running.len() < concurrency
-            && let Some(i) =
-                ready.iter().position(|(c, _)| ramps.get(&c.event.function_id).is_none_or(|r| r.running < r.limit))
+            && let Some((claimed, config)) = ready.take(|f| ramps.get(&f).is_none_or(|r| r.running < r.limit))
         {
-            let (claimed, config) = ready.remove(i).expect("found above");
             let function = claimed.event.function_id;
             ramps
                 .entry(function)
@@ -627,6 +674,41 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_events_start_in_claim_order_skipping_full_functions() {
+        let ready = |id: i64, function: i64| -> Ready {
+            let event = QueuedEvent {
+                id,
+                scope: model::scope::Scope {
+                    account: model::scope::AccountId::parse("123456789012").unwrap(),
+                    region: model::scope::Region::parse("us-east-1").unwrap(),
+                },
+                function_id: FunctionId(function),
+                function_name: format!("f{function}"),
+                qualifier: None,
+                request_id: format!("r{id}"),
+                payload: Vec::new(),
+                received_ms: 0,
+                attempts: 0,
+            };
+            (ClaimedEvent { event, token: String::new() }, None)
+        };
+        let mut q = ReadyQueue::default();
+        q.extend(vec![ready(1, 7), ready(2, 8), ready(3, 7), ready(4, 9)]);
+        let take = |q: &mut ReadyQueue, full: &[i64]| q.take(|f| !full.contains(&f.0)).map(|(c, _)| c.event.id);
+        assert_eq!(q.len(), 4);
+        assert_eq!(take(&mut q, &[]), Some(1));
+        // Function 7 at its limit: the earliest of the others.
+        assert_eq!(take(&mut q, &[7]), Some(2));
+        q.extend(vec![ready(5, 8)]);
+        assert_eq!(take(&mut q, &[7, 9]), Some(5));
+        assert_eq!(take(&mut q, &[7, 8, 9]), None);
+        assert_eq!(take(&mut q, &[]), Some(3));
+        assert_eq!(take(&mut q, &[]), Some(4));
+        assert!(q.is_empty());
+        assert_eq!(take(&mut q, &[]), None);
+    }
 
     #[test]
     fn only_waiting_not_queueing_successes_grow_a_ramp() {

@@ -186,6 +186,9 @@ pub struct LayerKey {
     pub name: String,
 }
 
+/// How many of the first queued events (by id) [`ReadTx::oldest_queued_event_ms`] looks at.
+pub const OLDEST_WINDOW: usize = 256;
+
 /// What the event queue holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueTotals {
@@ -371,13 +374,18 @@ pub trait ReadTx {
     /// Provisioned concurrency of the functions of a scope that have no reserved concurrency,
     /// summed: what they take from the account's unreserved pool.
     fn unreserved_provisioned_total(&mut self, scope: &Scope) -> Result<u64, StoreError>;
-    /// Events in the queue, claimed or not, and their payload bytes.
+    /// Events in the queue, claimed or not, and their payload bytes (kept up to date by the
+    /// database's triggers on `events`: one row is read, not the queue).
     fn queued_events(&mut self) -> Result<QueueTotals, StoreError>;
     /// When the next event becomes claimable, if any is queued.
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
     /// The node ids holding claims, in order.
     fn claim_holders(&mut self) -> Result<Vec<String>, StoreError>;
-    /// When the oldest event still queued was received.
+    /// When the oldest event still queued was received: the earliest among the
+    /// [`OLDEST_WINDOW`] queued first (lowest ids), read through the primary key instead of
+    /// every row. An event's id is given when its insert runs, after it was received and
+    /// before it commits, so an event queued after the oldest was received no earlier than that
+    /// event's acceptance took (its group commit); the answer is off by at most that.
     fn oldest_queued_event_ms(&mut self) -> Result<Option<i64>, StoreError>;
     /// Aliases of every function, by account, region, function name and alias name; at most `limit`.
     fn all_aliases(&mut self, limit: usize) -> Result<Vec<AliasRow>, StoreError>;

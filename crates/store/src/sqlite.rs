@@ -29,8 +29,8 @@ use crate::{
     AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ClaimedEvent, EsmRow, ScheduleRow,
 };
 use crate::{Channel, NodeBeat, NodeRow, ProvisionedAllocation};
+use crate::{OLDEST_WINDOW, code_blobs, codec};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
-use crate::{code_blobs, codec};
 
 /// Most write jobs waiting for the writer thread; callers wait beyond that.
 pub const WRITE_QUEUE_DEPTH: usize = 1024;
@@ -553,6 +553,50 @@ const MIGRATIONS: &[&str] = &[
     crate::leases::MIGRATION,
     // 21: provisioned-concurrency allocations per node (the cluster's planner; `allocations.rs`).
     crate::allocations::MIGRATION,
+    // 22: the event queue without AUTOINCREMENT (every insert also wrote `sqlite_sequence`; an
+    // id freed by a finished event may be given again, which nothing relies on: finishing or
+    // rescheduling an event checks its claim token too), and its totals kept in
+    // `event_queue_totals` by triggers, so counting the queue reads one row instead of all.
+    r#"
+    CREATE TABLE events_new (
+        id              INTEGER PRIMARY KEY,
+        function_id     INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        function_name   TEXT NOT NULL,
+        qualifier       TEXT,
+        request_id      TEXT NOT NULL,
+        payload         BLOB NOT NULL,
+        received_ms     INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        visible_at_ms   INTEGER NOT NULL DEFAULT 0,
+        claimed_by      TEXT,
+        claim_token     TEXT
+    );
+    INSERT INTO events_new (id, function_id, account, region, function_name, qualifier, request_id, payload,
+        received_ms, attempts, visible_at_ms, claimed_by, claim_token)
+        SELECT id, function_id, account, region, function_name, qualifier, request_id, payload,
+        received_ms, attempts, visible_at_ms, claimed_by, claim_token FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_new RENAME TO events;
+    DELETE FROM sqlite_sequence WHERE name = 'events';
+    CREATE INDEX events_visible ON events(visible_at_ms, id);
+    CREATE INDEX events_claimed_by ON events(claimed_by) WHERE claimed_by IS NOT NULL;
+    CREATE INDEX events_function ON events(function_id);
+    CREATE TABLE event_queue_totals (
+        id              INTEGER PRIMARY KEY CHECK (id = 0),
+        events          INTEGER NOT NULL,
+        bytes           INTEGER NOT NULL
+    );
+    INSERT INTO event_queue_totals (id, events, bytes)
+        SELECT 0, count(*), coalesce(sum(length(payload)), 0) FROM events;
+    CREATE TRIGGER events_added AFTER INSERT ON events BEGIN
+        UPDATE event_queue_totals SET events = events + 1, bytes = bytes + length(NEW.payload) WHERE id = 0;
+    END;
+    CREATE TRIGGER events_removed AFTER DELETE ON events BEGIN
+        UPDATE event_queue_totals SET events = events - 1, bytes = bytes - length(OLD.payload) WHERE id = 0;
+    END;
+    "#,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -1041,7 +1085,7 @@ impl ReadTx for SqliteTx<'_> {
 
     fn queued_events(&mut self) -> Result<QueueTotals, StoreError> {
         self.conn
-            .prepare_cached("SELECT count(*), coalesce(sum(length(payload)), 0) FROM events")
+            .prepare_cached("SELECT events, bytes FROM event_queue_totals WHERE id = 0")
             .map_err(db_err)?
             .query_row([], |r| {
                 Ok(QueueTotals { events: r.get::<_, i64>(0)? as u64, bytes: r.get::<_, i64>(1)? as u64 })
@@ -1297,7 +1341,9 @@ impl ReadTx for SqliteTx<'_> {
 
     fn oldest_queued_event_ms(&mut self) -> Result<Option<i64>, StoreError> {
         self.conn
-            .prepare_cached("SELECT min(received_ms) FROM events")
+            .prepare_cached(&format!(
+                "SELECT min(received_ms) FROM (SELECT received_ms FROM events ORDER BY id LIMIT {OLDEST_WINDOW})"
+            ))
             .map_err(db_err)?
             .query_row([], |r| r.get::<_, Option<i64>>(0))
             .map_err(db_err)
@@ -2892,4 +2938,55 @@ fn schedule_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
         doc: r.get(4)?,
         next_due_ms: r.get(5)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 22 keeps the queued events (ids included) of a database made before it, starts
+    /// the totals from them, and the triggers keep them from then on (cascades too).
+    #[test]
+    fn event_totals_migration_keeps_events_and_counts_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys=ON;").unwrap();
+        for sql in &MIGRATIONS[..21] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {}", 21)).unwrap();
+        conn.execute_batch(
+            "INSERT INTO functions (account, region, name, latest, latest_code, latest_code_size, next_version, tags) \
+             VALUES ('123456789012', 'us-east-1', 'f', '{}', 'c', 1, 1, '{}'); \
+             INSERT INTO events (function_id, account, region, function_name, request_id, payload, received_ms, \
+             visible_at_ms) VALUES (1, '123456789012', 'us-east-1', 'f', 'a', x'0102', 50, 0), \
+             (1, '123456789012', 'us-east-1', 'f', 'b', x'010203', 40, 0), \
+             (1, '123456789012', 'us-east-1', 'f', 'c', x'01', 60, 0); \
+             DELETE FROM events WHERE request_id = 'a';",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let totals = |c: &Connection| SqliteTx { conn: c }.queued_events().unwrap();
+        assert_eq!(totals(&conn), QueueTotals { events: 2, bytes: 4 });
+        let ids: Vec<(i64, String)> = conn
+            .prepare("SELECT id, request_id FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ids, [(2, "b".to_owned()), (3, "c".to_owned())]);
+        assert_eq!(SqliteTx { conn: &conn }.oldest_queued_event_ms().unwrap(), Some(40));
+        conn.execute_batch(
+            "INSERT INTO events (function_id, account, region, function_name, request_id, payload, received_ms, \
+             visible_at_ms) VALUES (1, '123456789012', 'us-east-1', 'f', 'd', x'01020304', 70, 0)",
+        )
+        .unwrap();
+        assert_eq!(totals(&conn), QueueTotals { events: 3, bytes: 8 });
+        conn.execute_batch("DELETE FROM events WHERE request_id = 'b'").unwrap();
+        assert_eq!(totals(&conn), QueueTotals { events: 2, bytes: 5 });
+        assert_eq!(SqliteTx { conn: &conn }.oldest_queued_event_ms().unwrap(), Some(60));
+        conn.execute_batch("DELETE FROM functions").unwrap();
+        assert_eq!(totals(&conn), QueueTotals::default());
+        assert_eq!(SqliteTx { conn: &conn }.oldest_queued_event_ms().unwrap(), None);
+    }
 }

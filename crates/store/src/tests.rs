@@ -581,8 +581,9 @@ async fn event_batches_enqueue_all_or_nothing(db: &Db) {
     // A batch naming a function that does not exist fails whole.
     let bad = vec![event(300, id), event(301, FunctionId(id.0 + 1000))];
     assert!(store.write(move |tx| tx.enqueue_events(&bad)).await.is_err());
-    assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap().events, 300);
+    assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), crate::QueueTotals { events: 300, bytes: 900 });
     assert_eq!(store.read(|tx| tx.next_event_due()).await.unwrap(), Some(1_000));
+    assert_eq!(store.read(|tx| tx.oldest_queued_event_ms()).await.unwrap(), Some(1_000));
     let claimed = store.write(|tx| tx.claim_events("n", 60_000, 1000)).await.unwrap();
     assert_eq!(claimed.len(), 300);
     for (i, c) in claimed.iter().enumerate() {

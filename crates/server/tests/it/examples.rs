@@ -9,7 +9,7 @@ use testkit::zip::Entry;
 use crate::support::*;
 
 pub(crate) fn example_zip(dir: &str) -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(dir);
+    let root = manifest_dir().join("../../examples").join(dir);
     let mut files = Vec::new();
     for e in std::fs::read_dir(&root).unwrap() {
         let p = e.unwrap().path();

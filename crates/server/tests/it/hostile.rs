@@ -279,7 +279,7 @@ async fn at_the_connection_limit_slow_then_idle_connections_make_room_for_new_cl
 /// The test certificate (`tests/fixtures/tls`): a CA and a server certificate for 127.0.0.1
 /// and localhost, valid until 2126.
 fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
+    crate::support::manifest_dir().join("tests/fixtures/tls").join(name)
 }
 
 fn tls_connector() -> tokio_rustls::TlsConnector {

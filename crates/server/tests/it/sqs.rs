@@ -204,7 +204,7 @@ async fn signed_requests_are_served_and_forged_ones_change_nothing() {
     }
     let server = TestServer::start_sigv4().await;
     let key = server.root_key().await;
-    let script = format!("{}/tests/it/py/sqs_boto3.py", env!("CARGO_MANIFEST_DIR"));
+    let script = crate::support::manifest_dir().join("tests/it/py/sqs_boto3.py");
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(&script)
         .args([&server.endpoint(), "signed"])

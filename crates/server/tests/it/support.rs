@@ -169,11 +169,18 @@ pub fn cloudwatch_client(endpoint: &str, id: &str, secret: &str) -> aws_sdk_clou
     aws_sdk_cloudwatch::Client::from_conf(config)
 }
 
+/// This crate's directory, read when the test runs (cargo and nextest set `CARGO_MANIFEST_DIR`
+/// for the test process), so a test binary built in another checkout of the same target dir
+/// reads this checkout's files; the compile-time path when the variable is absent.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 /// Runs `tests/it/py/<name>` with `args` (the endpoint first, by convention); echoes its stderr,
 /// requires success and parses its stdout, one JSON document.
 #[allow(clippy::disallowed_methods)] // tests run host tools (python3) directly
 pub async fn boto3_script(name: &str, args: &[&str]) -> serde_json::Value {
-    let script = format!("{}/tests/it/py/{name}", env!("CARGO_MANIFEST_DIR"));
+    let script = manifest_dir().join("tests/it/py").join(name);
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(&script).args(args).env("AWS_EC2_METADATA_DISABLED", "true");
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();

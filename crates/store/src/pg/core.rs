@@ -18,8 +18,45 @@ use model::scope::{AccountId, Region, Scope};
 use super::{pg_err, prepared};
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, AliasRow, ClaimedEvent, FunctionKey, LayerKey, QueueTotals, StoreError, UrlTarget,
+    AccessKeyRow, AccountUsage, AliasRow, ClaimedEvent, FunctionKey, LayerKey, OLDEST_WINDOW, QueueTotals, StoreError,
+    UrlTarget,
 };
+
+/// Migration 7: the event queue's totals kept by statement triggers on `events`, so counting
+/// the queue sums a few rows instead of reading all of it. Each transaction adds to the row of
+/// its backend's slot (one of 16: concurrent writers rarely wait on each other's row); the
+/// totals are the sum over the slots. The table is locked while the totals start, so no
+/// concurrent write falls between the count and the triggers.
+pub(super) const EVENT_TOTALS: &str = r#"
+LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE event_queue_totals (
+    slot                integer PRIMARY KEY,
+    events              bigint NOT NULL,
+    bytes               bigint NOT NULL
+);
+INSERT INTO event_queue_totals (slot, events, bytes)
+    SELECT 0, count(*), coalesce(sum(octet_length(payload)), 0) FROM events;
+CREATE FUNCTION versa_events_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_queue_totals AS t (slot, events, bytes)
+        SELECT pg_backend_pid() % 16, count(*), coalesce(sum(octet_length(payload)), 0) FROM added
+        HAVING count(*) > 0
+        ON CONFLICT (slot) DO UPDATE SET events = t.events + excluded.events, bytes = t.bytes + excluded.bytes;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION versa_events_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_queue_totals AS t (slot, events, bytes)
+        SELECT pg_backend_pid() % 16, -count(*), -coalesce(sum(octet_length(payload)), 0) FROM removed
+        HAVING count(*) > 0
+        ON CONFLICT (slot) DO UPDATE SET events = t.events + excluded.events, bytes = t.bytes + excluded.bytes;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_added AFTER INSERT ON events REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION versa_events_added();
+CREATE TRIGGER events_removed AFTER DELETE ON events REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION versa_events_removed();
+"#;
 
 /// Migration 1: the core tables.
 pub(super) const SCHEMA: &str = r#"
@@ -381,7 +418,11 @@ pub(super) fn unreserved_provisioned_total(t: &mut Transaction<'_>, scope: &Scop
 }
 
 pub(super) fn queued_events(t: &mut Transaction<'_>) -> Result<QueueTotals, StoreError> {
-    let r = one(t, "SELECT count(*), coalesce(sum(octet_length(payload)), 0)::bigint FROM events", &[])?;
+    let r = one(
+        t,
+        "SELECT coalesce(sum(events), 0)::bigint, coalesce(sum(bytes), 0)::bigint FROM event_queue_totals",
+        &[],
+    )?;
     Ok(QueueTotals { events: r.get::<_, i64>(0) as u64, bytes: r.get::<_, i64>(1) as u64 })
 }
 
@@ -397,7 +438,10 @@ pub(super) fn claim_holders(t: &mut Transaction<'_>) -> Result<Vec<String>, Stor
 }
 
 pub(super) fn oldest_queued_event_ms(t: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
-    Ok(one(t, "SELECT min(received_ms) FROM events", &[])?.get(0))
+    let sql = format!(
+        "SELECT min(received_ms) FROM (SELECT received_ms FROM events ORDER BY id LIMIT {OLDEST_WINDOW}) first"
+    );
+    Ok(one(t, &sql, &[])?.get(0))
 }
 
 pub(super) fn all_aliases(t: &mut Transaction<'_>, limit: usize) -> Result<Vec<AliasRow>, StoreError> {

@@ -51,8 +51,15 @@ use crate::{Channel, NodeBeat, NodeRow, ProvisionedAllocation, Subscription};
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
-pub const MIGRATIONS: &[&str] =
-    &[core::SCHEMA, services::SCHEMA, cluster::SCHEMA, code_blobs::SCHEMA, leases::SCHEMA, allocations::SCHEMA];
+pub const MIGRATIONS: &[&str] = &[
+    core::SCHEMA,
+    services::SCHEMA,
+    cluster::SCHEMA,
+    code_blobs::SCHEMA,
+    leases::SCHEMA,
+    allocations::SCHEMA,
+    core::EVENT_TOTALS,
+];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
 pub const WRITER_CONNECTIONS: usize = 4;
