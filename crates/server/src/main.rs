@@ -15,12 +15,6 @@ mod metrics_cli;
 mod pipeline;
 use tracing_subscriber::filter::LevelFilter;
 
-/// mimalloc instead of glibc malloc: the request paths allocate many small, short-lived buffers
-/// across threads, where glibc's arena locks and fastbin consolidation cost ~10 % of the
-/// server's CPU per warm invoke.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "versa",
