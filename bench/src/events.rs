@@ -3,9 +3,11 @@
 //! from the 202 to the start of execution.
 //!
 //! Every client sends `X-Amz-Invocation-Type: Event` invokes back to back for the run's length,
-//! noting each request id and when its 202 arrived. Then the benchmark reads the function's log
-//! through the logs API (FilterLogEvents for `START` lines, whose timestamps are when each
-//! invocation started, in milliseconds) until every accepted event has started.
+//! noting each request id and when its 202 arrived. Then the benchmark waits for the server's
+//! queue gauge (`versa_async_events_queued`) to reach 0 and reads the function's log through the
+//! logs API (FilterLogEvents for `START` lines, whose timestamps are when each invocation
+//! started, in milliseconds) until every accepted event has started. `measure` serves both
+//! `--events` (unsigned) and the guard (signed).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
