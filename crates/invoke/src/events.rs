@@ -192,8 +192,8 @@ impl FunctionOf {
 /// Runs the worker until the returned task is aborted.
 ///
 /// Three parts work side by side: the claimer keeps up to twice `concurrency` events claimed
-/// (running plus ready; at least [`CLAIM_AHEAD_MIN`] on a node alone), claiming what is missing in one transaction while the others run,
-/// with their settings read in one read; runners (at most `concurrency`) invoke one event
+/// (running plus ready; at least [`CLAIM_AHEAD_MIN`] on a node alone), claiming what is
+/// missing in one transaction while the others run, with their settings read in one read; runners (at most `concurrency`) invoke one event
 /// each and hand its outcome to the finisher; the finisher commits every outcome waiting in
 /// one transaction (deletes, destination records, retries), so an event costs no commit of
 /// its own beyond its acceptance.

@@ -475,9 +475,7 @@ impl Recorder {
             }
             return;
         }
-        let mut a = Aggregate::default();
-        a.add(v);
-        let slot = Slot {
+        let mut slot = Slot {
             key: MetricSeries {
                 account: head[0].to_owned(),
                 region: head[1].to_owned(),
@@ -485,10 +483,12 @@ impl Recorder {
                 metric: head[3].to_owned(),
                 dims: dims.to_owned(),
             },
-            minutes: vec![(minute, a)],
+            minutes: Vec::new(),
         };
+        if self.add_point(&mut slot.minutes, minute, Values::One(v), full) {
+            open.points += 1;
+        }
         open.series.insert(key.clone(), slot);
-        open.points += 1;
     }
 
     fn drop_series(&self, metric: &str) {

@@ -220,10 +220,13 @@ impl Prom {
         secs: f64,
     ) {
         let key = key_of(f, &[resource, version]);
-        // One hash on the common path: a series already there.
-        if let Some(s) = self.invocations.get_mut(&key) {
+        let count = |s: &mut Invocations| {
             s.outcomes[outcome.index()] += 1;
             s.duration.observe(secs);
+        };
+        // One hash on the common path: a series already there.
+        if let Some(s) = self.invocations.get_mut(&key) {
+            count(s);
             return;
         }
         if self.full() {
@@ -235,8 +238,7 @@ impl Prom {
             executed_version: version.to_owned(),
             ..Invocations::default()
         };
-        series.outcomes[outcome.index()] += 1;
-        series.duration.observe(secs);
+        count(&mut series);
         self.invocations.insert(key, series);
     }
 
