@@ -17,7 +17,7 @@ use control::{Control, EventFinish};
 use model::function::{EventInvokeConfig, FunctionId, QueuedEvent};
 use model::name::Version;
 use serde_json::{Value, json};
-use store::ClaimedEvent;
+use store::{ClaimedEvent, PerFunctionMax};
 
 use crate::{Engine, InvokeError, Request, Target};
 
@@ -80,8 +80,8 @@ pub const RAMP_GROW_INFLATION_MAX: u32 = 2;
 /// worker's concurrency is lower: claims are ahead of the runners by this much, so a claim's
 /// commit is never what a runner waits for (with only twice the concurrency ahead, 8 runners
 /// drained ~4.8k events/s, claim-bound; with 512 ahead, 7.6k/s). A node sharing the queue with
-/// others keeps only twice its concurrency claimed: what it cannot start soon is left to nodes
-/// that can.
+/// others keeps only twice its concurrency claimed, and of each function only what its ramp can
+/// start now (see [`per_function_max`]): what it cannot start soon is left to nodes that can.
 pub const CLAIM_AHEAD_MIN: usize = 512;
 /// Functions whose ramp is remembered; beyond it, those with nothing running are forgotten.
 const RAMPS_MAX: usize = 4096;
@@ -128,6 +128,11 @@ impl ReadyQueue {
         self.len
     }
 
+    /// How many of `function`'s events wait.
+    fn len_of(&self, function: FunctionId) -> usize {
+        self.by_function.get(&function).map_or(0, std::collections::VecDeque::len)
+    }
+
     fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -158,6 +163,38 @@ impl ReadyQueue {
         self.len -= 1;
         Some(ready)
     }
+}
+
+/// What one claim of a node sharing the queue may take of each function: what the function's
+/// ramp can start now, its limit less its events running and ready here ([`RAMP_START`] for a
+/// function without a ramp yet, less its ready events). So a cluster node holds of a function
+/// at most its ramp's limit, all of it startable at once, and the rest stays due for the other
+/// nodes; before, with 64 runners and a ramp of 8, one node claimed up to 128 events of one
+/// slow function, started 8, and idle nodes got none of the other 120. (Its ready events may
+/// still wait for a runner when all `concurrency` are busy: that claim-ahead of at most
+/// `concurrency` events is what keeps runners from waiting on a claim's commit.)
+///
+/// Only functions whose cap differs from the default are listed; the claim skips a function
+/// capped at 0 (its ramp full here) outright.
+fn per_function_max(
+    ramps: &std::collections::HashMap<FunctionId, Ramp>,
+    ready: &ReadyQueue,
+    concurrency: usize,
+) -> PerFunctionMax {
+    let default = RAMP_START.min(concurrency);
+    let mut of: Vec<(FunctionId, usize)> = ramps
+        .iter()
+        .map(|(f, r)| (*f, r.limit.saturating_sub(r.running + ready.len_of(*f))))
+        .filter(|(_, room)| *room != default)
+        .collect();
+    of.extend(
+        ready
+            .by_function
+            .iter()
+            .filter(|(f, _)| !ramps.contains_key(f))
+            .map(|(f, q)| (*f, default.saturating_sub(q.len()))),
+    );
+    PerFunctionMax { default, of }
 }
 
 /// A finished event on its way to the finisher, with what is reported after its commit.
@@ -192,7 +229,8 @@ impl FunctionOf {
 /// Runs the worker until the returned task is aborted.
 ///
 /// Three parts work side by side: the claimer keeps up to twice `concurrency` events claimed
-/// (running plus ready; at least [`CLAIM_AHEAD_MIN`] on a node alone), claiming what is
+/// (running plus ready; at least [`CLAIM_AHEAD_MIN`] on a node alone; on a node sharing the
+/// queue, of each function at most what its ramp can start: [`per_function_max`]), claiming what is
 /// missing in one transaction while the others run, with their settings read in one read; runners (at most `concurrency`) invoke one event
 /// each and hand its outcome to the finisher; the finisher commits every outcome waiting in
 /// one transaction (deletes, destination records, retries), so an event costs no commit of
@@ -239,6 +277,9 @@ async fn claim_and_run(
     let mut claiming: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Claimed> + Send>>> = None;
     // Set when the queue had nothing more due: wait for a wake-up or until then.
     let mut idle_until: Option<tokio::time::Instant> = None;
+    // Set when a claim of a node sharing the queue took nothing while events were due (their
+    // functions' ramps full here): a finished run, which makes room, ends the wait.
+    let mut held_back = false;
     loop {
         while running.len() < concurrency
             && let Some((claimed, config)) = ready.take(|f| ramps.get(&f).is_none_or(|r| r.running < r.limit))
@@ -272,7 +313,14 @@ async fn claim_and_run(
         let room = held_max.saturating_sub(running.len() + ready.len());
         if claiming.is_none() && idle_until.is_none() && room > 0 && (ready.is_empty() || room >= claim_min) {
             if engine.may_claim() {
-                claiming = Some(Box::pin(claim(control.clone(), settings.node_id.clone(), settings.lease, room)));
+                let per_function = (!alone).then(|| per_function_max(&ramps, &ready, concurrency));
+                claiming = Some(Box::pin(claim(
+                    control.clone(),
+                    settings.node_id.clone(),
+                    settings.lease,
+                    room,
+                    per_function,
+                )));
             } else {
                 // A node that cannot prove it is alive leaves the queue to the others (their
                 // reaper frees its claims once it counts as dead).
@@ -288,9 +336,10 @@ async fn claim_and_run(
             } => {
                 claiming = None;
                 match got {
-                    Claimed::Events { events, wait } => {
+                    Claimed::Events { events, wait, held_back: h } => {
                         ready.extend(events);
                         idle_until = wait.map(|w| tokio::time::Instant::now() + w);
+                        held_back = h;
                     }
                     Claimed::Failed => idle_until = Some(tokio::time::Instant::now() + IDLE_POLL),
                 }
@@ -300,6 +349,10 @@ async fn claim_and_run(
                     Ok((task, signal)) => (task, signal),
                     Err(e) => (e.id(), Some(Err(()))),
                 };
+                if held_back {
+                    held_back = false;
+                    idle_until = None;
+                }
                 if let Some(function) = running_of.remove(&task)
                     && let Some(r) = ramps.get_mut(&function)
                 {
@@ -338,33 +391,59 @@ async fn claim_and_run(
 /// What one claim got.
 enum Claimed {
     /// The events, and, when the queue had no more due, how long to wait before looking again
-    /// (unless woken).
+    /// (unless woken); `held_back`: events were due but the per-function caps took none of them.
     Events {
         events: Vec<Ready>,
         wait: Option<Duration>,
+        held_back: bool,
     },
     Failed,
 }
 
-/// Claims up to `limit` due events and reads their settings.
-async fn claim(control: Arc<Control>, node: String, lease: Duration, limit: usize) -> Claimed {
+/// Claims up to `limit` due events (with `per_function`, at most that many of each function)
+/// and reads their settings.
+async fn claim(
+    control: Arc<Control>,
+    node: String,
+    lease: Duration,
+    limit: usize,
+    per_function: Option<PerFunctionMax>,
+) -> Claimed {
     let lease_ms = lease.as_millis() as i64;
     let now = stdx::time::now_ms();
-    let claimed = match control.store().write(move |tx| tx.claim_events(&node, lease_ms, limit)).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot claim events");
-            return Claimed::Failed;
-        }
-    };
-    let wait = if claimed.len() < limit {
-        let due = control.store().read(|tx| tx.next_event_due()).await.ok().flatten();
-        Some(due.map_or(IDLE_POLL, |d| Duration::from_millis((d - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64)))
-    } else {
-        None
-    };
+    let capped = per_function.is_some();
+    let claimed =
+        match control.store().write(move |tx| tx.claim_events(&node, lease_ms, limit, per_function.as_ref())).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim events");
+                return Claimed::Failed;
+            }
+        };
+    let mut held_back = false;
+    let wait =
+        if claimed.len() < limit {
+            let due = control.store().read(|tx| tx.next_event_due()).await.ok().flatten();
+            match due {
+                // Capped, it got some: look again at once (what it took now counts against those
+                // functions' caps, so the next claim looks past them).
+                Some(_) if capped && !claimed.is_empty() => None,
+                // Capped, it got none although events are due: their functions' ramps are full
+                // here. A finished run (or a new event, or IDLE_POLL) ends the wait, not a spin on
+                // the due time.
+                Some(d) if capped && d <= stdx::time::now_ms() => {
+                    held_back = true;
+                    Some(IDLE_POLL)
+                }
+                _ => Some(due.map_or(IDLE_POLL, |d| {
+                    Duration::from_millis((d - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
+                })),
+            }
+        } else {
+            None
+        };
     if claimed.is_empty() {
-        return Claimed::Events { events: Vec::new(), wait };
+        return Claimed::Events { events: Vec::new(), wait, held_back };
     }
     let mut keys: Vec<(model::function::FunctionId, Option<String>)> =
         claimed.iter().map(|c| (c.event.function_id, c.event.qualifier.clone())).collect();
@@ -385,7 +464,7 @@ async fn claim(control: Arc<Control>, node: String, lease: Duration, limit: usiz
             (c, config)
         })
         .collect();
-    Claimed::Events { events, wait }
+    Claimed::Events { events, wait, held_back }
 }
 
 /// Commits finished events in batches, then reports what could not be delivered.

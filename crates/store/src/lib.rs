@@ -69,6 +69,24 @@ pub struct ClaimedEvent {
     pub token: String,
 }
 
+/// How many events of each function one claim may take: a node sharing the queue with other
+/// nodes claims no more of a function than it can start now (its ramp's room), and leaves the
+/// rest due for the others (reference §2.3, "Fairness": `row_number() OVER (PARTITION BY
+/// function_id)` in the claim). A node alone claims without it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerFunctionMax {
+    /// Most events of a function not listed in `of`.
+    pub default: usize,
+    /// Most events of each listed function; 0 takes none of it.
+    pub of: Vec<(FunctionId, usize)>,
+}
+
+/// Most due events (the earliest, those of functions capped at 0 skipped) a claim with a
+/// [`PerFunctionMax`] ranks per function to choose from. Functions claimed up to their caps
+/// are at 0 on the next claim, so the claims after look past them; the bound keeps one claim's
+/// ranking (a sort of this many rows) cheap however long the queue is.
+pub const CLAIM_SCAN_MAX: usize = 1024;
+
 /// What a node writes into `nodes` on each heartbeat (migration 18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeBeat {
@@ -729,8 +747,16 @@ pub trait WriteTx: ReadTx {
     /// fresh claim token and stays invisible until the lease ends (a node that is alive but stuck
     /// loses it then; a dead node's claims are freed earlier by [`WriteTx::reap_claims`]). "Now"
     /// is the database's clock, never the node's. (PostgreSQL: `FOR UPDATE SKIP LOCKED` on
-    /// `visible_at_ms`.)
-    fn claim_events(&mut self, node_id: &str, lease_ms: i64, limit: usize) -> Result<Vec<ClaimedEvent>, StoreError>;
+    /// `visible_at_ms`.) With `per_function`, at most that many of each function, chosen among
+    /// the earliest [`CLAIM_SCAN_MAX`] due events of the functions it does not cap at 0; without
+    /// it (a node alone), simply the earliest due.
+    fn claim_events(
+        &mut self,
+        node_id: &str,
+        lease_ms: i64,
+        limit: usize,
+        per_function: Option<&PerFunctionMax>,
+    ) -> Result<Vec<ClaimedEvent>, StoreError>;
     /// Removes a finished event if `token` still holds its claim; whether it did (`false`: the
     /// claim was lost, to a reaper or an expired lease, and the caller drops its result).
     fn delete_event(&mut self, id: i64, token: &str) -> Result<bool, StoreError>;

@@ -28,6 +28,7 @@ use crate::{
 use crate::{
     AliasHistoryRow, AliasRow, ApigwRow, CdDeploymentQuery, CdDeploymentRow, ClaimedEvent, EsmRow, ScheduleRow,
 };
+use crate::{CLAIM_SCAN_MAX, PerFunctionMax};
 use crate::{Channel, NodeBeat, NodeRow, ProvisionedAllocation};
 use crate::{OLDEST_WINDOW, code_blobs, codec};
 use crate::{SqsCounts, SqsMessageRow, SqsQueueRow, sqs};
@@ -2269,22 +2270,69 @@ impl WriteTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn claim_events(&mut self, node_id: &str, lease_ms: i64, limit: usize) -> Result<Vec<ClaimedEvent>, StoreError> {
+    fn claim_events(
+        &mut self,
+        node_id: &str,
+        lease_ms: i64,
+        limit: usize,
+        per_function: Option<&PerFunctionMax>,
+    ) -> Result<Vec<ClaimedEvent>, StoreError> {
         let now = db_now_ms(self.conn)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "UPDATE events SET visible_at_ms = ?1 + ?2, claimed_by = ?3, claim_token = lower(hex(randomblob(16))) \
-                 WHERE id IN (SELECT id FROM events WHERE visible_at_ms <= ?1 ORDER BY visible_at_ms, id LIMIT ?4) \
-                 RETURNING {EVENT_COLUMNS}, claim_token"
-            ))
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(params![now, lease_ms, node_id, limit as i64], |r| {
-                Ok(ClaimedEvent { event: event_from_row(r)?, token: r.get(10)? })
-            })
-            .map_err(db_err)?;
-        let mut out: Vec<ClaimedEvent> = rows.collect::<Result<_, _>>().map_err(db_err)?;
+        let of_row = |r: &rusqlite::Row<'_>| Ok(ClaimedEvent { event: event_from_row(r)?, token: r.get(10)? });
+        let mut out: Vec<ClaimedEvent> = match per_function {
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "UPDATE events SET visible_at_ms = ?1 + ?2, claimed_by = ?3, \
+                         claim_token = lower(hex(randomblob(16))) \
+                         WHERE id IN (SELECT id FROM events WHERE visible_at_ms <= ?1 ORDER BY visible_at_ms, id LIMIT ?4) \
+                         RETURNING {EVENT_COLUMNS}, claim_token"
+                    ))
+                    .map_err(db_err)?;
+                let rows = stmt.query_map(params![now, lease_ms, node_id, limit as i64], of_row).map_err(db_err)?;
+                rows.collect::<Result<_, _>>().map_err(db_err)?
+            }
+            Some(caps) => {
+                // The caps as a JSON object {"<function id>": <max>} (one writer: no other claim
+                // runs meanwhile, so no locking subtleties here).
+                let caps_json = serde_json::Value::Object(
+                    caps.of.iter().map(|(f, m)| (f.0.to_string(), serde_json::Value::from(*m as u64))).collect(),
+                )
+                .to_string();
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "UPDATE events SET visible_at_ms = ?1 + ?2, claimed_by = ?3, \
+                         claim_token = lower(hex(randomblob(16))) \
+                         WHERE id IN (SELECT id FROM ( \
+                           SELECT d.id, d.visible_at_ms, \
+                             coalesce((SELECT value FROM json_each(?5) WHERE key = CAST(d.function_id AS TEXT)), ?6) AS m, \
+                             row_number() OVER (PARTITION BY d.function_id ORDER BY d.visible_at_ms, d.id) AS n \
+                           FROM (SELECT id, function_id, visible_at_ms FROM events WHERE visible_at_ms <= ?1 \
+                                 AND CAST(function_id AS TEXT) NOT IN (SELECT key FROM json_each(?5) WHERE value = 0) \
+                                 ORDER BY visible_at_ms, id LIMIT ?7) AS d) \
+                         WHERE n <= m ORDER BY visible_at_ms, id LIMIT ?4) \
+                         RETURNING {EVENT_COLUMNS}, claim_token"
+                    ))
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            now,
+                            lease_ms,
+                            node_id,
+                            limit as i64,
+                            caps_json,
+                            caps.default as i64,
+                            CLAIM_SCAN_MAX as i64
+                        ],
+                        of_row,
+                    )
+                    .map_err(db_err)?;
+                rows.collect::<Result<_, _>>().map_err(db_err)?
+            }
+        };
         out.sort_by_key(|e| e.event.id);
         Ok(out)
     }

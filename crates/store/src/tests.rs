@@ -101,6 +101,7 @@ both!(whole_suite);
 both!(survives_reopen_and_batches_concurrent_writes);
 both!(event_queue);
 both!(event_batches_enqueue_all_or_nothing);
+both!(event_claims_cap_each_function);
 both!(metric_points_put_range_series_retention);
 both!(alarms_state_due_times_history_tags);
 both!(alias_history_pages_trims_and_goes_with_its_function);
@@ -552,6 +553,85 @@ async fn event_queue(db: &Db) {
     event_queue_claims_fences_and_reaps(|| db.open()).await;
 }
 
+/// A claim with a [`crate::PerFunctionMax`] (a node sharing the queue) takes at most each
+/// function's cap, the earliest of each, in due order; a function capped at 0 gives none and
+/// does not hide the others behind it; without caps (a node alone) the earliest are taken.
+async fn event_claims_cap_each_function(db: &Db) {
+    use crate::{CLAIM_SCAN_MAX, PerFunctionMax};
+    const LEASE: i64 = 60_000;
+    let store = db.open();
+    let mut ids = Vec::new();
+    for name in ["f", "g", "h"] {
+        let f = Function {
+            id: FunctionId(0),
+            name: name.into(),
+            latest: record(Version::Latest, 1, "r"),
+            next_version: 1,
+            tags: BTreeMap::new(),
+            reserved_concurrency: None,
+        };
+        ids.push(store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap());
+    }
+    let (f, g, h) = (ids[0], ids[1], ids[2]);
+    let event = |function_id: FunctionId, name: &str, i: usize, due: i64| QueuedEvent {
+        id: 0,
+        scope: scope(),
+        function_id,
+        function_name: name.into(),
+        qualifier: None,
+        request_id: format!("{name}{i}"),
+        payload: b"{}".to_vec(),
+        received_ms: due,
+        attempts: 0,
+    };
+    // Due in this order: f0 g0 f1 h0 f2 g1 h1 f3 g2 f4 (received_ms is the due time).
+    let order = [(f, "f"), (g, "g"), (f, "f"), (h, "h"), (f, "f"), (g, "g"), (h, "h"), (f, "f"), (g, "g"), (f, "f")];
+    let mut seen = std::collections::HashMap::new();
+    let batch: Vec<QueuedEvent> = order
+        .iter()
+        .enumerate()
+        .map(|(k, (id, name))| {
+            let i = seen.entry(*name).or_insert(0);
+            *i += 1;
+            event(*id, name, *i - 1, 1_000 + k as i64)
+        })
+        .collect();
+    store.write(move |tx| tx.enqueue_events(&batch)).await.unwrap();
+    let names = |v: &[crate::ClaimedEvent]| v.iter().map(|e| e.event.request_id.clone()).collect::<Vec<_>>();
+    let claim = |node: &'static str, limit: usize, caps: Option<PerFunctionMax>| {
+        let store = store.clone();
+        async move { store.write(move |tx| tx.claim_events(node, LEASE, limit, caps.as_ref())).await.unwrap() }
+    };
+    // f at most 1, h none, the others (g) at most 2.
+    let caps = PerFunctionMax { default: 2, of: vec![(f, 1), (h, 0)] };
+    let got = claim("a", 10, Some(caps.clone())).await;
+    assert_eq!(names(&got), ["f0", "g0", "g1"]);
+    // The same caps again: the next of each, the limit taking the earliest first.
+    assert_eq!(names(&claim("a", 1, Some(caps.clone())).await), ["f1"]);
+    assert_eq!(names(&claim("a", 10, Some(caps.clone())).await), ["f2", "g2"]);
+    // A cap of 0 for every function claims nothing, and the default applies to the unlisted.
+    let none = PerFunctionMax { default: 0, of: vec![(f, 0), (g, 5)] };
+    assert!(claim("b", 10, Some(none)).await.is_empty());
+    // Every claim holds a token that finishes its event (at least once, as without caps).
+    for e in &got {
+        let (id, token) = (e.event.id, e.token.clone());
+        assert!(store.write(move |tx| tx.delete_event(id, &token)).await.unwrap());
+    }
+    // Without caps, the earliest due whatever their function.
+    assert_eq!(names(&claim("b", 3, None).await), ["h0", "h1", "f3"]);
+    assert_eq!(names(&claim("b", 10, None).await), ["f4"]);
+    // A long run of one capped function does not hide the others behind it: at 0 it is skipped
+    // before the scan bound applies; at 1, the claim looks at the first CLAIM_SCAN_MAX only.
+    let long: Vec<QueuedEvent> = (0..CLAIM_SCAN_MAX + 10).map(|i| event(f, "f", 100 + i, 2_000 + i as i64)).collect();
+    store.write(move |tx| tx.enqueue_events(&long)).await.unwrap();
+    let behind = vec![event(g, "g", 100, 100_000)];
+    store.write(move |tx| tx.enqueue_events(&behind)).await.unwrap();
+    let capped = PerFunctionMax { default: 8, of: vec![(f, 1)] };
+    assert_eq!(names(&claim("c", 10, Some(capped)).await), ["f100"]);
+    let skipped = PerFunctionMax { default: 8, of: vec![(f, 0)] };
+    assert_eq!(names(&claim("c", 10, Some(skipped)).await), ["g100"]);
+}
+
 /// `enqueue_events` (the group commit of accepted invokes) writes every event of a batch, each
 /// due at its `received_ms`, with its fields intact; a batch with one bad event writes none.
 async fn event_batches_enqueue_all_or_nothing(db: &Db) {
@@ -584,7 +664,7 @@ async fn event_batches_enqueue_all_or_nothing(db: &Db) {
     assert_eq!(store.read(|tx| tx.queued_events()).await.unwrap(), crate::QueueTotals { events: 300, bytes: 900 });
     assert_eq!(store.read(|tx| tx.next_event_due()).await.unwrap(), Some(1_000));
     assert_eq!(store.read(|tx| tx.oldest_queued_event_ms()).await.unwrap(), Some(1_000));
-    let claimed = store.write(|tx| tx.claim_events("n", 60_000, 1000)).await.unwrap();
+    let claimed = store.write(|tx| tx.claim_events("n", 60_000, 1000, None)).await.unwrap();
     assert_eq!(claimed.len(), 300);
     for (i, c) in claimed.iter().enumerate() {
         let mut want = event(i as i64, id);
@@ -625,13 +705,13 @@ async fn event_queue_claims_fences_and_reaps(open: impl Fn() -> Store) {
             store.write(move |tx| tx.enqueue_event(&ev, 100 + i)).await.unwrap();
         }
         // Claim two: the third stays for later; claimed ones are invisible until the lease ends.
-        let claimed = store.write(|tx| tx.claim_events("a", LEASE, 2)).await.unwrap();
+        let claimed = store.write(|tx| tx.claim_events("a", LEASE, 2, None)).await.unwrap();
         assert_eq!(claimed.iter().map(|e| e.event.request_id.as_str()).collect::<Vec<_>>(), ["r0", "r1"]);
         assert_ne!(claimed[0].token, claimed[1].token);
-        let again = store.write(|tx| tx.claim_events("a", LEASE, 10)).await.unwrap();
+        let again = store.write(|tx| tx.claim_events("a", LEASE, 10, None)).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].event.qualifier.as_deref(), Some("prod"));
-        assert!(store.write(|tx| tx.claim_events("a", LEASE, 10)).await.unwrap().is_empty());
+        assert!(store.write(|tx| tx.claim_events("a", LEASE, 10, None)).await.unwrap().is_empty());
         // Finish one, retry one much later, leave one claimed (a crash). Each works once: the
         // token is gone after it.
         let (done, retry) = (claimed[0].clone(), claimed[1].clone());
@@ -663,7 +743,7 @@ async fn event_queue_claims_fences_and_reaps(open: impl Fn() -> Store) {
     assert_eq!(store.write(|tx| tx.reap_claims(&["b".to_owned(), "c".to_owned()])).await.unwrap(), 0);
     assert_eq!(store.write(|tx| tx.reap_claims(&["a".to_owned()])).await.unwrap(), 1);
     assert!(store.read(|tx| tx.claim_holders()).await.unwrap().is_empty());
-    let now = store.write(|tx| tx.claim_events("b", LEASE, 10)).await.unwrap();
+    let now = store.write(|tx| tx.claim_events("b", LEASE, 10, None)).await.unwrap();
     assert_eq!(now.iter().map(|e| e.event.request_id.as_str()).collect::<Vec<_>>(), ["r2"]);
     // The dead node's late finish changes nothing.
     let r2 = now[0].event.id;
@@ -672,9 +752,9 @@ async fn event_queue_claims_fences_and_reaps(open: impl Fn() -> Store) {
     // event with a new token, and the first token no longer finishes it.
     let t = now[0].token.clone();
     assert!(store.write(move |tx| tx.reschedule_event(r2, &t, 3, 0)).await.unwrap());
-    let first = store.write(|tx| tx.claim_events("b", 0, 10)).await.unwrap();
+    let first = store.write(|tx| tx.claim_events("b", 0, 10, None)).await.unwrap();
     assert_eq!((first[0].event.request_id.as_str(), first[0].event.attempts), ("r2", 3));
-    let second = store.write(|tx| tx.claim_events("c", LEASE, 10)).await.unwrap();
+    let second = store.write(|tx| tx.claim_events("c", LEASE, 10, None)).await.unwrap();
     assert_eq!(second.iter().map(|e| e.event.id).collect::<Vec<_>>(), [r2]);
     let (t1, t2) = (first[0].token.clone(), second[0].token.clone());
     assert!(!store.write(move |tx| tx.delete_event(r2, &t1)).await.unwrap());
@@ -1426,8 +1506,8 @@ mod pg_only {
         let id = function(&a, "q").await;
         enqueue(&a, id, 1).await;
         // Node a's lease ends at once (a stuck node); node b claims the event anew.
-        let stale = a.write(|tx| tx.claim_events("a", 0, 10)).await.unwrap();
-        let fresh = b.write(|tx| tx.claim_events("b", 60_000, 10)).await.unwrap();
+        let stale = a.write(|tx| tx.claim_events("a", 0, 10, None)).await.unwrap();
+        let fresh = b.write(|tx| tx.claim_events("b", 60_000, 10, None)).await.unwrap();
         assert_eq!((stale.len(), fresh.len()), (1, 1));
         let ev = stale[0].event.id;
         let t = stale[0].token.clone();
@@ -1478,6 +1558,59 @@ mod pg_only {
         assert_eq!(c.write(|tx| tx.stale_code_blobs(5_000, 10)).await.unwrap(), vec![], "and it is fresh");
     }
 
+    /// Nodes claiming with per-function caps side by side never claim one event twice (the
+    /// capped claim ranks without locks; the locking level re-checks that each row is still due).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn capped_claims_side_by_side_never_share_an_event() {
+        const FUNCTIONS: usize = 4;
+        const PER_FUNCTION: usize = 60;
+        let Some(url) = pgcluster::database("capped_claims_race") else { return };
+        let nodes: Vec<Store> = (0..3).map(|_| node(&url)).collect();
+        for k in 0..FUNCTIONS {
+            let id = function(&nodes[0], &format!("q{k}")).await;
+            enqueue(&nodes[0], id, PER_FUNCTION).await;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, store) in nodes.iter().enumerate() {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let who = format!("n{i}");
+                let caps = crate::PerFunctionMax { default: 3, of: Vec::new() };
+                let mut got = Vec::new();
+                loop {
+                    let (who, caps) = (who.clone(), caps.clone());
+                    let claimed = store.write(move |tx| tx.claim_events(&who, 60_000, 7, Some(&caps))).await.unwrap();
+                    let mut per_function = std::collections::HashMap::new();
+                    for c in &claimed {
+                        *per_function.entry(c.event.function_id).or_insert(0) += 1;
+                    }
+                    assert!(per_function.values().all(|&n| n <= 3), "a cap exceeded: {per_function:?}");
+                    if claimed.is_empty() {
+                        // Nothing left due (or, for a moment, all of it locked by the others).
+                        if store.read(|tx| tx.next_event_due()).await.unwrap().is_none_or(|d| d > 1_000_000_000_000) {
+                            return got;
+                        }
+                        continue;
+                    }
+                    got.extend(claimed.into_iter().map(|c| c.event.id));
+                }
+            });
+        }
+        let mut all = Vec::new();
+        let mut takers = 0;
+        while let Some(got) = tasks.join_next().await {
+            let got = got.unwrap();
+            takers += usize::from(!got.is_empty());
+            all.extend(got);
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "an event was claimed twice");
+        assert_eq!(n, FUNCTIONS * PER_FUNCTION, "every event claimed once");
+        eprintln!("{n} events claimed by {takers} nodes, 7 a claim, 3 of a function at most");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reaping_frees_only_the_dead_nodes_claims() {
         let Some(url) = pgcluster::database("reap_only_dead") else { return };
@@ -1486,15 +1619,15 @@ mod pg_only {
         enqueue(&a, id, 9).await;
         let mut claimed = std::collections::BTreeMap::new();
         for (store, who) in [(&a, "a"), (&b, "b"), (&a, "c")] {
-            let got = store.write(move |tx| tx.claim_events(who, 60_000, 3)).await.unwrap();
+            let got = store.write(move |tx| tx.claim_events(who, 60_000, 3, None)).await.unwrap();
             assert_eq!(got.len(), 3);
             claimed.insert(who, got);
         }
-        assert!(a.write(|tx| tx.claim_events("d", 60_000, 10)).await.unwrap().is_empty());
+        assert!(a.write(|tx| tx.claim_events("d", 60_000, 10, None)).await.unwrap().is_empty());
         assert_eq!(b.read(|tx| tx.claim_holders()).await.unwrap(), ["a", "b", "c"]);
         assert_eq!(b.write(|tx| tx.reap_claims(&["b".to_owned()])).await.unwrap(), 3);
         assert_eq!(b.read(|tx| tx.claim_holders()).await.unwrap(), ["a", "c"]);
-        let again = a.write(|tx| tx.claim_events("d", 60_000, 10)).await.unwrap();
+        let again = a.write(|tx| tx.claim_events("d", 60_000, 10, None)).await.unwrap();
         let ids = |v: &[crate::ClaimedEvent]| v.iter().map(|e| e.event.id).collect::<Vec<_>>();
         assert_eq!(ids(&again), ids(&claimed["b"]), "exactly b's events, claimed again");
         // The live nodes' claims still hold.

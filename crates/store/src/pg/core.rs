@@ -18,8 +18,8 @@ use model::scope::{AccountId, Region, Scope};
 use super::{pg_err, prepared};
 use crate::codec;
 use crate::{
-    AccessKeyRow, AccountUsage, AliasRow, ClaimedEvent, FunctionKey, LayerKey, OLDEST_WINDOW, QueueTotals, StoreError,
-    UrlTarget,
+    AccessKeyRow, AccountUsage, AliasRow, CLAIM_SCAN_MAX, ClaimedEvent, FunctionKey, LayerKey, OLDEST_WINDOW,
+    PerFunctionMax, QueueTotals, StoreError, UrlTarget,
 };
 
 /// Migration 7: the event queue's totals kept by statement triggers on `events`, so counting
@@ -834,20 +834,58 @@ pub(super) fn claim_events(
     node_id: &str,
     lease_ms: i64,
     limit: usize,
+    per_function: Option<&PerFunctionMax>,
 ) -> Result<Vec<ClaimedEvent>, StoreError> {
     // "Now" and the lease end are the database's clock; claimed rows are skipped, not waited
     // for, so several nodes claim side by side.
-    let rs = rows(
-        t,
-        "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms), \
-         c AS (SELECT e.id FROM events e, now WHERE e.visible_at_ms <= now.ms \
-               ORDER BY e.visible_at_ms, e.id LIMIT $3 FOR UPDATE OF e SKIP LOCKED) \
-         UPDATE events e SET visible_at_ms = now.ms + $2, claimed_by = $1, claim_token = gen_random_uuid()::text \
-         FROM c, now WHERE e.id = c.id \
-         RETURNING e.id, e.function_id, e.function_name, e.qualifier, e.request_id, e.payload, e.received_ms, \
-         e.attempts, e.account, e.region, e.claim_token",
-        &[&node_id, &lease_ms, &sql_limit(limit)],
-    )?;
+    let rs = match per_function {
+        None => rows(
+            t,
+            "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms), \
+             c AS (SELECT e.id FROM events e, now WHERE e.visible_at_ms <= now.ms \
+                   ORDER BY e.visible_at_ms, e.id LIMIT $3 FOR UPDATE OF e SKIP LOCKED) \
+             UPDATE events e SET visible_at_ms = now.ms + $2, claimed_by = $1, claim_token = gen_random_uuid()::text \
+             FROM c, now WHERE e.id = c.id \
+             RETURNING e.id, e.function_id, e.function_name, e.qualifier, e.request_id, e.payload, e.received_ms, \
+             e.attempts, e.account, e.region, e.claim_token",
+            &[&node_id, &lease_ms, &sql_limit(limit)],
+        )?,
+        Some(caps) => {
+            let (capped, max): (Vec<i64>, Vec<i64>) = caps.of.iter().map(|(f, m)| (f.0, sql_limit(*m))).unzip();
+            let skipped: Vec<i64> = caps.of.iter().filter(|(_, m)| *m == 0).map(|(f, _)| f.0).collect();
+            // `due` and `ranked` read the statement's snapshot without locks (window functions
+            // cannot lock); the locking level re-checks `visible_at_ms` on the row it locks, so
+            // an event another node claimed meanwhile is dropped, not claimed twice.
+            rows(
+                t,
+                "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms), \
+                 caps AS (SELECT f, m FROM unnest($4::bigint[], $5::bigint[]) AS k(f, m)), \
+                 due AS (SELECT e.id, e.function_id, e.visible_at_ms FROM events e, now \
+                         WHERE e.visible_at_ms <= now.ms AND e.function_id <> ALL($6::bigint[]) \
+                         ORDER BY e.visible_at_ms, e.id LIMIT $7), \
+                 ranked AS (SELECT d.id, d.visible_at_ms, coalesce(caps.m, $8) AS m, \
+                            row_number() OVER (PARTITION BY d.function_id ORDER BY d.visible_at_ms, d.id) AS n \
+                            FROM due d LEFT JOIN caps ON caps.f = d.function_id), \
+                 c AS (SELECT e.id FROM events e, now, ranked r \
+                       WHERE e.id = r.id AND r.n <= r.m AND e.visible_at_ms <= now.ms \
+                       ORDER BY r.visible_at_ms, r.id LIMIT $3 FOR UPDATE OF e SKIP LOCKED) \
+                 UPDATE events e SET visible_at_ms = now.ms + $2, claimed_by = $1, claim_token = gen_random_uuid()::text \
+                 FROM c, now WHERE e.id = c.id \
+                 RETURNING e.id, e.function_id, e.function_name, e.qualifier, e.request_id, e.payload, e.received_ms, \
+                 e.attempts, e.account, e.region, e.claim_token",
+                &[
+                    &node_id,
+                    &lease_ms,
+                    &sql_limit(limit),
+                    &capped,
+                    &max,
+                    &skipped,
+                    &sql_limit(CLAIM_SCAN_MAX),
+                    &sql_limit(caps.default),
+                ],
+            )?
+        }
+    };
     let mut out = rs
         .iter()
         .map(|r| {

@@ -47,7 +47,7 @@ use crate::{
     LayerKey, MetricPoint, MetricSeries, QueueTotals, ReadJob, ReadTx, ScheduleRow, SqsCounts, SqsMessageRow,
     SqsQueueRow, StoreError, UrlTarget, WriteJob, WriteTx,
 };
-use crate::{Channel, NodeBeat, NodeRow, ProvisionedAllocation, Subscription};
+use crate::{Channel, NodeBeat, NodeRow, PerFunctionMax, ProvisionedAllocation, Subscription};
 
 /// Schema migrations, applied in order; `versa_schema.version` records how many ran.
 /// **Invariant:** entries are only ever appended, never edited.
@@ -914,8 +914,14 @@ impl WriteTx for PgTx<'_> {
     fn enqueue_events(&mut self, events: &[QueuedEvent]) -> Result<(), StoreError> {
         core::enqueue_events(&mut self.t, events)
     }
-    fn claim_events(&mut self, node_id: &str, lease_ms: i64, limit: usize) -> Result<Vec<ClaimedEvent>, StoreError> {
-        core::claim_events(&mut self.t, node_id, lease_ms, limit)
+    fn claim_events(
+        &mut self,
+        node_id: &str,
+        lease_ms: i64,
+        limit: usize,
+        per_function: Option<&PerFunctionMax>,
+    ) -> Result<Vec<ClaimedEvent>, StoreError> {
+        core::claim_events(&mut self.t, node_id, lease_ms, limit, per_function)
     }
 
     fn delete_event(&mut self, id: i64, token: &str) -> Result<bool, StoreError> {
