@@ -11,6 +11,7 @@ mod cli;
 mod cloudwatch;
 mod cloudwatch_alarms;
 mod cluster;
+mod cluster_fair;
 mod cluster_proof;
 mod cluster_spill;
 mod cluster_spread;
