@@ -1,9 +1,10 @@
 //! Fair Event claims on two nodes sharing one PostgreSQL: a node claims of a function only what
-//! its ramp can start now, so a burst of slow events queued through one node is shared with
-//! the other, and drains sooner than the first node alone could drain it.
+//! its ramp can start now, so a burst of slow events queued through one node is shared by both,
+//! and drains sooner than one node alone could drain it.
 //!
-//! Before, a node with 64 runners kept up to 128 events claimed: it took the whole burst,
-//! started 8 (its ramp), and the other node, idle, got none.
+//! Before, a node with 64 runners kept up to 128 events claimed: whichever node claimed first
+//! (A, which queued them, or B, told through PostgreSQL) took the whole burst, started 8 (its
+//! ramp) and the other, idle, got none (measured before the change: A 1, B 31, 12.6 s).
 
 // JUSTIFICATION: the test reads the shared database with `psql`, as an operator would.
 #![allow(clippy::disallowed_methods)]
@@ -76,12 +77,13 @@ async fn a_burst_of_slow_events_queued_through_one_node_is_shared() {
         drained.as_millis()
     );
     assert_eq!(claims.len(), 2, "only A and B claim: {claims:?}");
-    assert!(by_b >= EVENTS / 4, "B, idle, claimed {by_b} of {EVENTS} (A {by_a})");
-    // A alone starts at most its ramp: 8 at once, one more per 8 successes (the ramp grows for
-    // a function that sleeps). In three sleeps it starts at most 8 + 9 + 10 = 27 < EVENTS, so
-    // alone it needs four sleeps at least; shared, two sleeps and the cold starts.
+    // Neither node hoards the burst.
+    assert!(by_a >= EVENTS / 4 && by_b >= EVENTS / 4, "claims of {EVENTS}: A {by_a}, B {by_b}");
+    // One node alone starts at most its ramp: 8 at once, one more per 8 successes (the ramp
+    // grows for a function that sleeps). In three sleeps it starts at most 8 + 9 + 10 = 27 <
+    // EVENTS, so alone it needs four sleeps at least; shared, two sleeps and the cold starts.
     let alone_at_least = Duration::from_secs(4 * SLEEP_S);
-    assert!(drained < alone_at_least, "drained in {drained:?}, not sooner than A alone ({alone_at_least:?})");
+    assert!(drained < alone_at_least, "drained in {drained:?}, not sooner than one node alone ({alone_at_least:?})");
     a.stop().await;
     b.stop().await;
 }
