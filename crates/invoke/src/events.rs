@@ -754,25 +754,27 @@ fn record(
 mod tests {
     use super::*;
 
+    /// A claimed event `id` of function `function`.
+    fn ready(id: i64, function: i64) -> Ready {
+        let event = QueuedEvent {
+            id,
+            scope: model::scope::Scope {
+                account: model::scope::AccountId::parse("123456789012").unwrap(),
+                region: model::scope::Region::parse("us-east-1").unwrap(),
+            },
+            function_id: FunctionId(function),
+            function_name: format!("f{function}"),
+            qualifier: None,
+            request_id: format!("r{id}"),
+            payload: Vec::new(),
+            received_ms: 0,
+            attempts: 0,
+        };
+        (ClaimedEvent { event, token: String::new() }, None)
+    }
+
     #[test]
     fn ready_events_start_in_claim_order_skipping_full_functions() {
-        let ready = |id: i64, function: i64| -> Ready {
-            let event = QueuedEvent {
-                id,
-                scope: model::scope::Scope {
-                    account: model::scope::AccountId::parse("123456789012").unwrap(),
-                    region: model::scope::Region::parse("us-east-1").unwrap(),
-                },
-                function_id: FunctionId(function),
-                function_name: format!("f{function}"),
-                qualifier: None,
-                request_id: format!("r{id}"),
-                payload: Vec::new(),
-                received_ms: 0,
-                attempts: 0,
-            };
-            (ClaimedEvent { event, token: String::new() }, None)
-        };
         let mut q = ReadyQueue::default();
         q.extend(vec![ready(1, 7), ready(2, 8), ready(3, 7), ready(4, 9)]);
         let take = |q: &mut ReadyQueue, full: &[i64]| q.take(|f| !full.contains(&f.0)).map(|(c, _)| c.event.id);
@@ -787,6 +789,27 @@ mod tests {
         assert_eq!(take(&mut q, &[]), Some(4));
         assert!(q.is_empty());
         assert_eq!(take(&mut q, &[]), None);
+    }
+
+    #[test]
+    fn a_cluster_claim_takes_of_each_function_what_its_ramp_can_start() {
+        let ramp = |running: usize, limit: usize| Ramp { running, limit, credit: 0, fastest: None };
+        let ramps = std::collections::HashMap::from([
+            (FunctionId(1), ramp(8, 8)),  // full: none
+            (FunctionId(2), ramp(3, 12)), // grown, 3 running and 2 ready: 7
+            (FunctionId(3), ramp(0, 8)),  // idle at the default: not listed
+            (FunctionId(4), ramp(0, 2)),  // halved: 2
+        ]);
+        let mut q = ReadyQueue::default();
+        q.extend(vec![ready(1, 2), ready(2, 2), ready(3, 5), ready(4, 5), ready(5, 5)]);
+        let mut caps = per_function_max(&ramps, &q, 64);
+        caps.of.sort();
+        assert_eq!(caps.default, RAMP_START);
+        // Function 5 has no ramp yet: the default less its 3 ready.
+        assert_eq!(caps.of, [(FunctionId(1), 0), (FunctionId(2), 7), (FunctionId(4), 2), (FunctionId(5), 5)]);
+        // A worker with fewer runners than RAMP_START starts no more than it has at first.
+        let caps = per_function_max(&std::collections::HashMap::new(), &ReadyQueue::default(), 2);
+        assert_eq!((caps.default, caps.of.len()), (2, 0));
     }
 
     #[test]
