@@ -601,12 +601,17 @@ impl Engine {
             shell.discard();
         }
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let mut killed = 0;
         for (_, envs) in pools.idle.drain() {
             for env in envs {
                 env.kill();
+                killed += 1;
             }
         }
-        pools.live = 0;
+        // Busy and starting environments count themselves out when they end (a cold start
+        // that fails because of the shutdown included): zeroing the count here made theirs
+        // underflow.
+        pools.live -= killed;
     }
 
     fn reap_idle(&self) {
