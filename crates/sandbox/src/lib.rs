@@ -25,6 +25,7 @@
 // (`clippy::undocumented_unsafe_blocks`).
 #![allow(unsafe_code)]
 
+pub mod alloc;
 mod cgroup;
 mod confine;
 pub mod init;

@@ -15,6 +15,9 @@ mod metrics_cli;
 mod pipeline;
 use tracing_subscriber::filter::LevelFilter;
 
+#[global_allocator]
+static GLOBAL: sandbox::alloc::Allocator = sandbox::alloc::Allocator;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "versa",
@@ -250,7 +253,9 @@ struct ServerArgs {
 
 fn main() -> anyhow::Result<()> {
     // The sandbox init is this same binary; it must run before anything starts a thread.
-    if std::env::args_os().nth(1).is_some_and(|a| a == sandbox::INIT_ARG) {
+    let is_init = std::env::args_os().nth(1).is_some_and(|a| a == sandbox::INIT_ARG);
+    sandbox::alloc::check_choice(is_init);
+    if is_init {
         sandbox::init::main();
     }
     let cli = Cli::parse();
