@@ -264,9 +264,12 @@ impl Ledger {
     }
 }
 
+/// A write's value, and whether it was acknowledged.
+type Attempt<T> = (T, bool);
+
 /// The values a key may hold after a sequence of writes from one writer: the last
 /// acknowledged one or any attempted after it (an unacknowledged write may have committed).
-fn allowed<T: Clone>(initial: T, attempts: &[(T, bool)]) -> Vec<T> {
+fn allowed<T: Clone>(initial: T, attempts: &[Attempt<T>]) -> Vec<T> {
     match attempts.iter().rposition(|(_, ok)| *ok) {
         Some(i) => attempts[i..].iter().map(|(v, _)| v.clone()).collect(),
         None => std::iter::once(initial).chain(attempts.iter().map(|(v, _)| v.clone())).collect(),
@@ -1043,7 +1046,7 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
         }
         // Per (function, key), its writes in order: the value is the last acknowledged one's
         // or a later attempt's (absent only if none was acknowledged).
-        let mut per_key: BTreeMap<(&str, &str), Vec<(Option<String>, bool)>> = BTreeMap::new();
+        let mut per_key: BTreeMap<(&str, &str), Vec<Attempt<Option<String>>>> = BTreeMap::new();
         for (function, key, value, acked) in &ledger.tags {
             verified += usize::from(*acked);
             per_key.entry((function, key)).or_default().push((Some(value.clone()), *acked));
