@@ -38,7 +38,6 @@ extern "C" fn choose(argc: c_int, argv: *const *const c_char, _envp: *const *con
 
 // JUSTIFICATION: the only hook that runs before the first allocation and sees argv.
 #[used]
-#[allow(unsafe_code)]
 #[unsafe(link_section = ".init_array")]
 static CHOOSE: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = choose;
 
@@ -60,36 +59,44 @@ pub fn check_choice(is_init: bool) {
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on unchanged.
-        if system_only() { unsafe { System.alloc(layout) } } else { unsafe { mimalloc::MiMalloc.alloc(layout) } }
+        if system_only() {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.alloc(layout) }
+        } else {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on unchanged.
         if system_only() {
+            // SAFETY: the caller's contract, passed on.
             unsafe { System.alloc_zeroed(layout) }
         } else {
+            // SAFETY: the caller's contract, passed on.
             unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
         }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from the same allocator (the choice never changes).
         if system_only() {
+            // SAFETY: `ptr` came from this allocator (the choice never changes).
             unsafe { System.dealloc(ptr, layout) }
         } else {
+            // SAFETY: `ptr` came from this allocator (the choice never changes).
             unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
         }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` came from the same allocator (the choice never changes).
         if system_only() {
+            // SAFETY: `ptr` came from this allocator (the choice never changes).
             unsafe { System.realloc(ptr, layout, new_size) }
         } else {
+            // SAFETY: `ptr` came from this allocator (the choice never changes).
             unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
         }
     }
