@@ -553,6 +553,19 @@ async fn event_queue(db: &Db) {
     event_queue_claims_fences_and_reaps(|| db.open()).await;
 }
 
+/// Creates function `name` (a bare `$LATEST`) and returns its id.
+async fn function(store: &Store, name: &str) -> FunctionId {
+    let f = Function {
+        id: FunctionId(0),
+        name: name.into(),
+        latest: record(Version::Latest, 1, "r"),
+        next_version: 1,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+    };
+    store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap()
+}
+
 /// A claim with a [`crate::PerFunctionMax`] (a node sharing the queue) takes at most each
 /// function's cap, the earliest of each, in due order; a function capped at 0 gives none and
 /// does not hide the others behind it; without caps (a node alone) the earliest are taken.
@@ -560,19 +573,7 @@ async fn event_claims_cap_each_function(db: &Db) {
     use crate::{CLAIM_SCAN_MAX, PerFunctionMax};
     const LEASE: i64 = 60_000;
     let store = db.open();
-    let mut ids = Vec::new();
-    for name in ["f", "g", "h"] {
-        let f = Function {
-            id: FunctionId(0),
-            name: name.into(),
-            latest: record(Version::Latest, 1, "r"),
-            next_version: 1,
-            tags: BTreeMap::new(),
-            reserved_concurrency: None,
-        };
-        ids.push(store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap());
-    }
-    let (f, g, h) = (ids[0], ids[1], ids[2]);
+    let (f, g, h) = (function(&store, "f").await, function(&store, "g").await, function(&store, "h").await);
     let event = |function_id: FunctionId, name: &str, i: usize, due: i64| QueuedEvent {
         id: 0,
         scope: scope(),
@@ -1405,18 +1406,6 @@ mod pg_only {
         })
         .join()
         .unwrap()
-    }
-
-    async fn function(store: &Store, name: &str) -> FunctionId {
-        let f = Function {
-            id: FunctionId(0),
-            name: name.into(),
-            latest: record(Version::Latest, 1, "r"),
-            next_version: 1,
-            tags: BTreeMap::new(),
-            reserved_concurrency: None,
-        };
-        store.write(move |tx| tx.insert_function(&scope(), &f)).await.unwrap()
     }
 
     /// What control's PublishVersion does: lock the function, take its next number, store.
