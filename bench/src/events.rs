@@ -35,7 +35,7 @@ pub async fn run(addr: SocketAddr, prefix: &str, clients: &[usize], seconds: f64
         "clients", "accepted", "accepted/s", "executed/s", "p50", "p99", "max", "drain s"
     );
     for &n in clients {
-        let run = measure(addr, None, &name, n, Duration::from_secs_f64(seconds), None).await?;
+        let run = measure(addr, None, &name, n, Duration::from_secs_f64(seconds), None, None).await?;
         let latencies = run.latencies();
         println!(
             "{:>7} {:>9} {:>12.0} {:>12.0} {:>7.0} {:>7.0} {:>7.0} {:>9.2}",
@@ -60,6 +60,9 @@ pub struct Run {
     pub started: HashMap<String, i64>,
     /// From the last client's end to the last event's start being seen.
     pub drain: Duration,
+    /// CPU seconds the server process used from the first send until the queue was empty
+    /// (when its pid was given).
+    pub server_cpu_s: Option<f64>,
 }
 
 impl Run {
@@ -93,6 +96,7 @@ impl Run {
 
 /// Event invokes of `name` from `clients` clients for `length` (each pausing `gap` between
 /// invokes, or none), signed with `key` when given; waits until every accepted event started.
+/// With `server` (the server's pid), also what CPU time the server spent on them.
 pub async fn measure(
     addr: SocketAddr,
     key: Option<&Key>,
@@ -100,9 +104,11 @@ pub async fn measure(
     clients: usize,
     length: Duration,
     gap: Option<Duration>,
+    server: Option<u32>,
 ) -> anyhow::Result<Run> {
     let path = Arc::new(format!("/2015-03-31/functions/{name}/invocations"));
-    let barrier = Arc::new(Barrier::new(clients));
+    // The clients and this task: the CPU clock is read when every client is ready to send.
+    let barrier = Arc::new(Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (path, barrier) = (path.clone(), barrier.clone());
@@ -126,6 +132,8 @@ pub async fn measure(
             Ok(out)
         }));
     }
+    barrier.wait().await;
+    let cpu_before = server.and_then(crate::suite::cpu_seconds);
     // Request id → epoch milliseconds (fractional) at which its 202 arrived.
     let mut accepted = HashMap::new();
     for t in tasks {
@@ -133,8 +141,13 @@ pub async fn measure(
     }
     let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
     let drain_from = Instant::now();
+    wait_queue_empty(addr, drain_from + DRAIN_MAX).await?;
+    let server_cpu_s = match (cpu_before, server.and_then(crate::suite::cpu_seconds)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let started = wait_started(addr, key, name, &accepted, first_accept as i64 - 1000).await?;
-    Ok(Run { accepted, started, drain: drain_from.elapsed() })
+    Ok(Run { accepted, started, drain: drain_from.elapsed(), server_cpu_s })
 }
 
 async fn setup(addr: SocketAddr, name: &str) -> anyhow::Result<()> {
@@ -192,7 +205,6 @@ async fn wait_started(
 ) -> anyhow::Result<HashMap<String, i64>> {
     let group = format!("/aws/lambda/{name}");
     let began = Instant::now();
-    wait_queue_empty(addr, began + DRAIN_MAX).await?;
     let mut c = Signed::maybe(addr, key);
     loop {
         let mut started = HashMap::new();

@@ -13,6 +13,10 @@
 //! | `events.paced.start_p99_ms` | 202 → START p99 at a rate well below capacity (not saturated) |
 //! | `control.*.c1.ops_per_s` | the control-plane rows (CreateFunction, PublishVersion unchanged, UpdateAlias, UpdateConfig+PublishVersion, GetAlias, GetFunction ?Qualifier), 1 client |
 //! | `control.sqlite_commit.ops_per_s`, `control.update_alias.c1.vs_sqlite_commit` | a raw SQLite WAL commit loop (`synchronous=FULL`, the store's setting) on the same disk |
+//! | `warm.c{8,64}.server_cpu_us`, `events.c64.server_cpu_us` | with `--server-process`: the server process's CPU time (user + system, all threads) per warm invoke, and per Event invoke from its 202 to its end; the function's own processes are not in it |
+//!
+//! The CPU figures split an invocation's cost: what the server spends, apart from the clients
+//! and the functions' processes that share the CPUs with it (which the rates include).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,18 +132,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<Vec<Figure>> {
         let dir = tempfile::Builder::new().prefix("versa-guard-").tempdir()?;
         let server = testkit::ServerProcess::spawn_with(&testkit::versa_binary(), dir.path(), &["--auth", "sigv4"]);
         let key = crate::soak::root_key(dir.path()).await?;
-        let result = measure(server.addr, &key, settings).await;
+        let result = measure(server.addr, &key, settings, Some(server.pid())).await;
         drop(server);
         return result;
     }
     let server = testkit::TestServer::start_sigv4().await;
     let key = server.root_key().await;
-    let result = measure(server.addr, &key, settings).await;
+    // In-process, the server's CPU time cannot be told from the clients': no CPU figures.
+    let result = measure(server.addr, &key, settings, None).await;
     server.stop().await;
     result
 }
 
-async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Result<Vec<Figure>> {
+/// The figures; `server`: the server's pid when it is a process of its own (for the CPU
+/// figures).
+async fn measure(addr: SocketAddr, key: &Key, settings: Settings, server: Option<u32>) -> anyhow::Result<Vec<Figure>> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let prefix = format!("vg{:08x}", nanos as u32);
     let length = Duration::from_secs_f64(settings.seconds);
@@ -155,10 +162,13 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Res
     for n in WARM_CLIENTS {
         let bare = crate::bare::ops_per_sec(n, length).await.context("the bare Runtime API loop")?;
         let path = format!("/2015-03-31/functions/{echo}/invocations?Qualifier=live");
-        let versa = warm(addr, key, &path, n, length).await?;
+        let (versa, cpu) = warm(addr, key, &path, n, length, server).await?;
         note(Figure::throughput(&format!("warm.bare.c{n}.ops_per_s"), bare), &mut out);
         note(Figure::throughput(&format!("warm.c{n}.ops_per_s"), versa), &mut out);
         note(Figure::ratio(&format!("warm.c{n}.vs_bare"), versa / bare.max(1e-9)), &mut out);
+        if let Some(us) = cpu {
+            note(Figure::cpu(&format!("warm.c{n}.server_cpu_us"), us), &mut out);
+        }
     }
 
     let (p50, p99) = overhead(addr, key, &echo, OVERHEAD_SAMPLES).await?;
@@ -175,7 +185,7 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Res
 
     let name = format!("{prefix}-async");
     create_function(addr, key, &name, false, false).await?;
-    let run = crate::events::measure(addr, Some(key), &name, EVENT_CLIENTS, length, None).await?;
+    let run = crate::events::measure(addr, Some(key), &name, EVENT_CLIENTS, length, None, server).await?;
     let (accepted, executed) = (run.accepted_per_s(), run.executed_per_s());
     note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.accepted_per_s"), accepted), &mut out);
     note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.executed_per_s"), executed), &mut out);
@@ -183,8 +193,12 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings) -> anyhow::Res
         Figure::ratio(&format!("events.c{EVENT_CLIENTS}.executed_vs_accepted"), executed / accepted.max(1e-9)),
         &mut out,
     );
+    if let Some(s) = run.server_cpu_s {
+        let per_event = s * 1e6 / (run.accepted.len() as f64).max(1.0);
+        note(Figure::cpu(&format!("events.c{EVENT_CLIENTS}.server_cpu_us"), per_event), &mut out);
+    }
     let p99 = percentile(
-        &crate::events::measure(addr, Some(key), &name, 1, length, Some(PACED_GAP)).await?.latencies(),
+        &crate::events::measure(addr, Some(key), &name, 1, length, Some(PACED_GAP), None).await?.latencies(),
         99.0,
     );
     note(Figure::latency("events.paced.start_p99_ms", p99, "ms", true), &mut out);
@@ -224,9 +238,40 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((q / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// Successful warm invokes per second over `path`, `clients` clients.
-pub async fn warm(addr: SocketAddr, key: &Key, path: &str, clients: usize, length: Duration) -> anyhow::Result<f64> {
-    let barrier = Arc::new(Barrier::new(clients));
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (Linux's `USER_HZ`, 100 on every
+/// architecture's ABI).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time (user + system, every thread, exited ones included) the process `pid` has used so
+/// far, in seconds; `None` where `/proc` cannot tell.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// [`cpu_seconds`] of one `/proc/<pid>/stat` line.
+fn cpu_of_stat(stat: &str) -> Option<f64> {
+    // The command name (field 2) is in parentheses and may hold spaces: split after it, so that
+    // the first field is field 3 and `utime`, `stime` (fields 14 and 15) are the 12th and 13th.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ').skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Successful warm invokes per second over `path`, `clients` clients, and with `server` (the
+/// server's pid) the server's CPU µs per successful invoke, read once every client has its
+/// environment (cold starts excluded) and after the last one.
+async fn warm(
+    addr: SocketAddr,
+    key: &Key,
+    path: &str,
+    clients: usize,
+    length: Duration,
+    server: Option<u32>,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    // The clients and this task: the CPU clock is read when every client is warm.
+    let barrier = Arc::new(Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (path, barrier, key) = (path.to_owned(), barrier.clone(), key.clone());
@@ -246,13 +291,19 @@ pub async fn warm(addr: SocketAddr, key: &Key, path: &str, clients: usize, lengt
             Ok((ok, start.elapsed()))
         }));
     }
+    barrier.wait().await;
+    let before = server.and_then(cpu_seconds);
     let (mut ok, mut elapsed) = (0u64, Duration::ZERO);
     for t in tasks {
         let (n, e) = t.await??;
         ok += n;
         elapsed = elapsed.max(e);
     }
-    Ok(ok as f64 / elapsed.as_secs_f64().max(1e-9))
+    let cpu = match (before, server.and_then(cpu_seconds)) {
+        (Some(a), Some(b)) => Some((b - a) * 1e6 / (ok as f64).max(1.0)),
+        _ => None,
+    };
+    Ok((ok as f64 / elapsed.as_secs_f64().max(1e-9), cpu))
 }
 
 /// (p50, p99) in µs of end-to-end latency minus the REPORT line's `Duration`, 1 client.
@@ -329,4 +380,32 @@ fn sqlite_commits_per_sec(length: Duration) -> anyhow::Result<f64> {
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_past_a_command_name_with_spaces_and_parentheses() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1 1 1";
+        assert_eq!(cpu_of_stat(stat), Some(3.25));
+        assert_eq!(cpu_of_stat("4242 (cut short) S 1 2"), None);
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_grows_while_it_computes() {
+        let pid = std::process::id();
+        let before = cpu_seconds(pid).expect("this process's /proc stat");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut x = 0u64;
+        while cpu_seconds(pid).unwrap() - before < 0.05 {
+            assert!(Instant::now() < deadline, "50 ms of computing never showed in /proc/{pid}/stat");
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        }
+        assert!(cpu_seconds(u32::MAX).is_none());
+    }
 }
