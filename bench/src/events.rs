@@ -142,10 +142,7 @@ pub async fn measure(
     let first_accept = accepted.values().copied().fold(f64::MAX, f64::min);
     let drain_from = Instant::now();
     wait_queue_empty(addr, drain_from + DRAIN_MAX).await?;
-    let server_cpu_s = match (cpu_before, server.and_then(crate::suite::cpu_seconds)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let server_cpu_s = crate::suite::cpu_since(server, cpu_before);
     let started = wait_started(addr, key, name, &accepted, first_accept as i64 - 1000).await?;
     Ok(Run { accepted, started, drain: drain_from.elapsed(), server_cpu_s })
 }

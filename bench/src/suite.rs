@@ -248,6 +248,11 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// CPU seconds the process `pid` used since its [`cpu_seconds`] read `before`.
+pub fn cpu_since(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
+    Some(cpu_seconds(pid?)? - before?)
+}
+
 /// [`cpu_seconds`] of one `/proc/<pid>/stat` line.
 fn cpu_of_stat(stat: &str) -> Option<f64> {
     // The command name (field 2) is in parentheses and may hold spaces: split after it, so that
@@ -299,10 +304,7 @@ async fn warm(
         ok += n;
         elapsed = elapsed.max(e);
     }
-    let cpu = match (before, server.and_then(cpu_seconds)) {
-        (Some(a), Some(b)) => Some((b - a) * 1e6 / (ok as f64).max(1.0)),
-        _ => None,
-    };
+    let cpu = cpu_since(server, before).map(|s| s * 1e6 / (ok as f64).max(1.0));
     Ok((ok as f64 / elapsed.as_secs_f64().max(1e-9), cpu))
 }
 
