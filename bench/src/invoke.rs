@@ -113,6 +113,9 @@ pub async fn run(
         );
     }
 
+    if cold_samples == 0 {
+        return Ok(());
+    }
     println!("\nCold start (first invoke of a newly published version, end to end; ms):");
     println!("{:<26} {:>7} {:>7} {:>7} {:>9}  target", "function", "p50", "p99", "max", "samples");
     for f in &fixtures {

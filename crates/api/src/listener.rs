@@ -186,11 +186,11 @@ pub async fn serve(
         };
         match &tls {
             None => {
-                tokio::spawn(conn.run(stream));
+                tokio::spawn(stdx::repoll::Repoll::new(conn.run(stream)));
             }
             Some(tls) => {
                 let (acceptor, timeout) = (tls.acceptor.clone(), limits.tls_handshake_timeout);
-                tokio::spawn(conn.run_tls(stream, acceptor, timeout));
+                tokio::spawn(stdx::repoll::Repoll::new(conn.run_tls(stream, acceptor, timeout)));
             }
         }
     }

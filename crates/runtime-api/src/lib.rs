@@ -122,7 +122,8 @@ impl Endpoint {
                             // Small answers must not wait for Nagle's algorithm.
                             let _ = stream.set_nodelay(true);
                             let shared = shared.clone();
-                            connections.spawn(async move {
+                            // Repoll: hyper wakes its own task on each request body.
+                            connections.spawn(stdx::repoll::Repoll::new(async move {
                                 let service = hyper::service::service_fn(move |req| {
                                     let shared = shared.clone();
                                     async move { Ok::<_, Infallible>(route(&shared, req).await) }
@@ -131,7 +132,7 @@ impl Endpoint {
                                 if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
                                     tracing::debug!(error = %e, "runtime API connection ended");
                                 }
-                            });
+                            }));
                         }
                         Err(e) => {
                             tracing::debug!(error = %e, "runtime API accept failed");

@@ -6,4 +6,5 @@
 pub mod duty;
 pub mod hex;
 pub mod json;
+pub mod repoll;
 pub mod time;
