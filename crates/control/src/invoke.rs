@@ -232,7 +232,7 @@ impl Control {
         }
         let (key, q) = cache_key.clone();
         let expires = self.resolutions.ttl.is_some();
-        let found = self.store.read(move |tx| read_resolution(tx, &key, q.as_deref(), expires)).await?;
+        let found = self.store.read_short(move |tx| read_resolution(tx, &key, q.as_deref(), expires)).await?;
         let Some(r) = found else { return Err(not_found()) };
         let r = Arc::new(r);
         self.resolutions.insert(cache_key, r.clone(), generation);
