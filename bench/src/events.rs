@@ -25,24 +25,27 @@ use crate::suite::{Signed, percentile};
 const ROLE: &str = "arn:aws:iam::123456789012:role/r";
 /// Longest wait for the accepted events to have started.
 const DRAIN_MAX: Duration = Duration::from_secs(300);
+/// Fewest events left when sending stopped for [`Run::drained_per_s`] to be measured.
+const DRAINED_MIN: usize = 1000;
 
 pub async fn run(addr: SocketAddr, prefix: &str, clients: &[usize], seconds: f64) -> anyhow::Result<()> {
     let name = format!("{prefix}-async");
     setup(addr, &name).await?;
     println!("\nAsynchronous invokes (provided echo; {seconds:.1} s of sending per run; latency 202 → START in ms):");
     println!(
-        "{:>7} {:>9} {:>12} {:>12} {:>7} {:>7} {:>7} {:>9}",
-        "clients", "accepted", "accepted/s", "executed/s", "p50", "p99", "max", "drain s"
+        "{:>7} {:>9} {:>12} {:>12} {:>11} {:>7} {:>7} {:>7} {:>9}",
+        "clients", "accepted", "accepted/s", "executed/s", "drained/s", "p50", "p99", "max", "drain s"
     );
     for &n in clients {
         let run = measure(addr, None, &name, n, Duration::from_secs_f64(seconds), None, None).await?;
         let latencies = run.latencies();
         println!(
-            "{:>7} {:>9} {:>12.0} {:>12.0} {:>7.0} {:>7.0} {:>7.0} {:>9.2}",
+            "{:>7} {:>9} {:>12.0} {:>12.0} {:>11} {:>7.0} {:>7.0} {:>7.0} {:>9.2}",
             n,
             run.accepted.len(),
             run.accepted_per_s(),
             run.executed_per_s(),
+            run.drained_per_s().map_or_else(|| "-".to_owned(), |d| format!("{d:.0}")),
             percentile(&latencies, 50.0),
             percentile(&latencies, 99.0),
             percentile(&latencies, 100.0),
@@ -83,6 +86,24 @@ impl Run {
     pub fn executed_per_s(&self) -> f64 {
         let last_start = self.started.values().copied().max().unwrap_or(0) as f64;
         self.accepted.len() as f64 / ((last_start.max(self.last_accept()) - self.first_accept()) / 1000.0).max(0.001)
+    }
+
+    /// Events started per second once sending stopped: those that started after the last 202,
+    /// from it to the last start. The queue drains then with no 202s to answer, so this is the
+    /// execution rate alone. `None` when fewer than [`DRAINED_MIN`] were left: execution kept up
+    /// with the sending ([`Run::drain_figure`] then takes [`Run::executed_per_s`]).
+    pub fn drained_per_s(&self) -> Option<f64> {
+        let last_accept = self.last_accept();
+        let after: Vec<i64> = self.started.values().copied().filter(|&s| s as f64 > last_accept).collect();
+        let last_start = after.iter().copied().max()? as f64;
+        let span_s = (last_start - last_accept) / 1000.0;
+        (after.len() >= DRAINED_MIN && span_s > 0.0).then(|| after.len() as f64 / span_s)
+    }
+
+    /// The guard's drain figure: [`Run::drained_per_s`], or, when execution kept up with the
+    /// sending, [`Run::executed_per_s`] (a lower bound of the drain rate).
+    pub fn drain_figure(&self) -> f64 {
+        self.drained_per_s().unwrap_or_else(|| self.executed_per_s())
     }
 
     /// 202 → START of every event, in milliseconds, sorted.
@@ -243,4 +264,35 @@ async fn wait_started(
 
 fn epoch_ms() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` events accepted at 0..n ms and started `lag` ms after their acceptance.
+    fn run(n: usize, lag: i64) -> Run {
+        let accepted = (0..n).map(|i| (format!("r{i}"), i as f64)).collect();
+        let started = (0..n).map(|i| (format!("r{i}"), i as i64 + lag)).collect();
+        Run { accepted, started, drain: Duration::ZERO, server_cpu_s: None }
+    }
+
+    #[test]
+    fn the_drain_rate_counts_only_the_starts_after_the_last_202() {
+        // 3,000 events accepted one per ms (0..2999) and each started 2,000 ms later: the
+        // 2,000 that start after the last 202 (at 2999) do so within the 2,000 ms from it.
+        let r = run(3000, 2000);
+        let drained = r.drained_per_s().expect("2,000 left to drain");
+        assert!((drained - 1000.0).abs() < 1.0, "{drained}");
+        // The whole run: 3,000 events from the first 202 to the last start, 4.999 s.
+        assert!((r.executed_per_s() - 3000.0 / 4.999).abs() < 1.0);
+    }
+
+    #[test]
+    fn too_few_left_at_the_end_is_no_drain_rate() {
+        let kept_up = run(3000, 10);
+        assert_eq!(kept_up.drained_per_s(), None);
+        assert_eq!(kept_up.drain_figure(), kept_up.executed_per_s());
+        assert_eq!(run(0, 0).drained_per_s(), None);
+    }
 }

@@ -9,7 +9,8 @@
 //! | `warm.c{8,64}.ops_per_s`, `…vs_bare` | `provided` echo invoked through alias `live` |
 //! | `overhead.p50_us`, `overhead.p99_us` | end-to-end minus the REPORT `Duration`, 1 client |
 //! | `cold.provided.p50_ms`, `cold.python.p50_ms` | first invoke of a newly published version |
-//! | `events.c64.accepted_per_s`, `…executed_per_s`, `…executed_vs_accepted` | Event invokes from 64 clients |
+//! | `events.c64.accepted_per_s`, `…executed_per_s`, `…executed_vs_accepted` | Event invokes from 64 clients; executed counts from the first 202 to the last start, so while the clients still send |
+//! | `events.c64.drained_per_s` | the same run's starts after the last 202, per second: the execution rate with no 202s to answer (`executed_per_s` when execution kept up) |
 //! | `events.paced.start_p99_ms` | 202 → START p99 at a rate well below capacity (not saturated) |
 //! | `control.*.c1.ops_per_s` | the control-plane rows (CreateFunction, PublishVersion unchanged, UpdateAlias, UpdateConfig+PublishVersion, GetAlias, GetFunction ?Qualifier), 1 client |
 //! | `control.sqlite_commit.ops_per_s`, `control.update_alias.c1.vs_sqlite_commit` | a raw SQLite WAL commit loop (`synchronous=FULL`, the store's setting) on the same disk |
@@ -193,6 +194,7 @@ async fn measure(addr: SocketAddr, key: &Key, settings: Settings, server: Option
         Figure::ratio(&format!("events.c{EVENT_CLIENTS}.executed_vs_accepted"), executed / accepted.max(1e-9)),
         &mut out,
     );
+    note(Figure::throughput(&format!("events.c{EVENT_CLIENTS}.drained_per_s"), run.drain_figure()), &mut out);
     if let Some(s) = run.server_cpu_s {
         let per_event = s * 1e6 / (run.accepted.len() as f64).max(1.0);
         note(Figure::cpu(&format!("events.c{EVENT_CLIENTS}.server_cpu_us"), per_event), &mut out);
