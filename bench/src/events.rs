@@ -94,10 +94,14 @@ impl Run {
     /// with the sending ([`Run::drain_figure`] then takes [`Run::executed_per_s`]).
     pub fn drained_per_s(&self) -> Option<f64> {
         let last_accept = self.last_accept();
-        let after: Vec<i64> = self.started.values().copied().filter(|&s| s as f64 > last_accept).collect();
-        let last_start = after.iter().copied().max()? as f64;
+        let (after, last_start) = self
+            .started
+            .values()
+            .map(|&s| s as f64)
+            .filter(|&s| s > last_accept)
+            .fold((0usize, last_accept), |(n, last), s| (n + 1, last.max(s)));
         let span_s = (last_start - last_accept) / 1000.0;
-        (after.len() >= DRAINED_MIN && span_s > 0.0).then(|| after.len() as f64 / span_s)
+        (after >= DRAINED_MIN && span_s > 0.0).then(|| after as f64 / span_s)
     }
 
     /// The guard's drain figure: [`Run::drained_per_s`], or, when execution kept up with the
