@@ -79,7 +79,8 @@ const CONTROL_EVENTS: usize = 20;
 /// Slower events sent one by one just before the kill until B holds a claim (at most this
 /// many, well under the cluster's sandboxes, so that nothing is throttled).
 const SLOW_EVENTS_MAX: usize = 12;
-const SLOW_MS: u64 = 400;
+/// A slow event's run; B is killed while it holds a claim on one sent under half of this ago.
+const SLOW_MS: u64 = 1000;
 /// B is killed no earlier than this into the load.
 const LOAD_BEFORE_KILL: Duration = Duration::from_secs(15);
 /// Check 9: an invocation of a key B owned answers within this after the kill: before B can
@@ -92,9 +93,10 @@ const STRAY_WINDOW: Duration = Duration::from_secs(1);
 /// throttling is not what the check is about (state and code visible on every node at once).
 const THROTTLED_RETRIES: usize = 20;
 /// Check 4: B's claims are released within the dead interval plus this; and its claimed
-/// events have run elsewhere and finished within the dead interval plus [`RERUN_SLACK`].
+/// events have run elsewhere (a slow event's run included) and finished within the dead
+/// interval plus [`RERUN_SLACK`].
 const RELEASE_SLACK: Duration = Duration::from_millis(1000);
-const RERUN_SLACK: Duration = Duration::from_millis(2000);
+const RERUN_SLACK: Duration = Duration::from_millis(SLOW_MS + 1600);
 /// Longest wait for every accepted event's marker after the load.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -856,21 +858,29 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
     let r = invoke(a, &format!("own:{b_version}"), false, b"{}").await.unwrap();
     assert_eq!((r.status, r.node.as_str()), (200, "b"), "own:{b_version} is B's by HRW: {}", r.body);
 
-    // Slower events until B holds a claim, then B dies.
+    // Slower events until B holds a claim on one sent less than half its run ago, then B dies.
+    // That event cannot have finished by the kill (its run starts after its send and lasts
+    // SLOW_MS), so B dies holding it; an older claim may finish between the look and the kill
+    // (a loaded CI run killed B holding none).
     tokio::time::sleep(LOAD_BEFORE_KILL.saturating_sub(load_started.elapsed())).await;
     let slow = serde_json::json!({ "queue": queue_url, "sleep_ms": SLOW_MS }).to_string();
     let claimed_by_b = format!("SELECT request_id FROM events WHERE claimed_by = '{}'", ids[B]);
+    let mut sent: Vec<(String, Instant)> = Vec::new();
     for k in 0..=SLOW_EVENTS_MAX {
-        if !pg.sql(&url, &claimed_by_b).unwrap().is_empty() {
+        let held = pg.sql(&url, &claimed_by_b).unwrap();
+        let fresh = |id: &str| sent.iter().any(|(s, at)| s == id && at.elapsed() < Duration::from_millis(SLOW_MS / 2));
+        if held.lines().any(fresh) {
             break;
         }
-        assert!(k < SLOW_EVENTS_MAX, "B never held a claim");
+        assert!(k < SLOW_EVENTS_MAX, "B never held a claim on a slow event younger than {} ms", SLOW_MS / 2);
         // Every third through B itself: its own worker hears of those first (the others hear
         // through PostgreSQL's notices), while an event queued through A or C is most often
         // claimed by A or C before B hears of it.
         let via = [B, 0, 2][k % 3];
+        let sent_at = Instant::now();
         let r = invoke(addr(&procs, via), "work", true, slow.as_bytes()).await.unwrap();
         assert_eq!(r.status, 202);
+        sent.push((r.request_id.clone(), sent_at));
         ledger.lock().unwrap().events.push((r.request_id, via));
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -889,6 +899,7 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
         load_started.elapsed().as_millis(),
         at_kill.len()
     );
+    assert!(!at_kill.is_empty(), "B was killed holding a claim on a slow event, yet none is left in the table");
 
     // #9: a key B owned answers through A and C at once.
     let own_b = format!("own:{b_version}");
@@ -1025,6 +1036,7 @@ async fn three_nodes_on_postgres_and_s3_survive_a_kill_under_load() {
         accepted.len(),
         at_kill.len()
     );
+    assert!(!at_kill.is_empty(), "B was killed holding a claim on a slow event, yet none is left in the table");
     checks.check(
         3,
         "duplicates bounded by B's claims at the kill plus its sandboxes",
