@@ -469,6 +469,65 @@ mod tests {
         (arn, shard)
     }
 
+    fn keys(records: &Value) -> Vec<&str> {
+        records["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dynamodb"]["Keys"]["k"]["S"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_stream_arn_names_only_the_tables_current_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let (arn, shard) = stream_table(&db, "lbl").await;
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"lbl","Item":{"k":{"S":"old"}}})).await.0, 200);
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let missing = |arn: &str, e: ClientError| {
+            assert_eq!(e.code, "ResourceNotFoundException");
+            assert_eq!(e.message, format!("Requested resource not found: Stream: {arn} not found"));
+        };
+        // A made-up label, and another account's ARN of the same table and label.
+        let made_up = arn.rsplit_once("/stream/").unwrap().0.to_owned() + "/stream/1999-01-01T00:00:00.000";
+        missing(&made_up, client.describe_stream(&made_up).await.unwrap_err());
+        missing(&made_up, client.get_shard_iterator(&made_up, &shard, "TRIM_HORIZON", None).await.unwrap_err());
+        let foreign = arn.replace(":123456789012:", ":210987654321:");
+        missing(&foreign, client.describe_stream(&foreign).await.unwrap_err());
+        let old_it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        // The table deleted and created again: a new stream; the old ARN and the old
+        // stream's iterator name nothing, and the new stream starts empty.
+        assert_eq!(call(&db, "DeleteTable", json!({"TableName":"lbl"})).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (new_arn, _) = stream_table(&db, "lbl").await;
+        assert_ne!(new_arn, arn);
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"lbl","Item":{"k":{"S":"new"}}})).await.0, 200);
+        missing(&arn, client.describe_stream(&arn).await.unwrap_err());
+        missing(&arn, client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap_err());
+        missing(&arn, client.get_records(&old_it, 10).await.unwrap_err());
+        let it = client.get_shard_iterator(&new_arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let page = client.get_records(&it, 10).await.unwrap();
+        assert_eq!(keys(&page), ["new"]);
+        // Its NextShardIterator is still the new stream's.
+        let next = page["NextShardIterator"].as_str().unwrap();
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"lbl","Item":{"k":{"S":"newer"}}})).await.0, 200);
+        assert_eq!(keys(&client.get_records(next, 10).await.unwrap()), ["newer"]);
+        // Disabled and enabled again: a new stream again.
+        let off = json!({"TableName":"lbl","StreamSpecification":{"StreamEnabled":false}});
+        assert_eq!(call(&db, "UpdateTable", off).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let on = json!({"TableName":"lbl","StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}});
+        let (s, v) = call(&db, "UpdateTable", on).await;
+        assert_eq!(s, 200, "{v}");
+        let third = v["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        assert_ne!(third, new_arn);
+        missing(&new_arn, client.describe_stream(&new_arn).await.unwrap_err());
+        missing(&new_arn, client.get_records(next, 10).await.unwrap_err());
+        let it = client.get_shard_iterator(&third, &shard, "TRIM_HORIZON", None).await.unwrap();
+        assert!(keys(&client.get_records(&it, 10).await.unwrap()).is_empty());
+    }
+
     #[tokio::test]
     async fn shard_iterators_expire_after_15_minutes() {
         use dynoxide::actions::get_shard_iterator as gsi;

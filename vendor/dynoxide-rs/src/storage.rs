@@ -1924,10 +1924,19 @@ impl Storage {
     // -----------------------------------------------------------------------
 
     /// Enable streams on a table.
+    ///
+    /// Versa: the new stream starts empty. Records a former stream of the table left (the
+    /// stream disabled and enabled again, or a table of that name deleted and created again)
+    /// belong to a stream no reader can name any more (its label is not the table's), so they
+    /// go rather than show up at the new stream's TRIM_HORIZON.
     pub fn enable_stream(&self, table_name: &str, view_type: &str, label: &str) -> Result<()> {
         self.conn.execute(
             "UPDATE _tables SET stream_enabled = 1, stream_view_type = ?1, stream_label = ?2 WHERE table_name = ?3",
             params![view_type, label, table_name],
+        )?;
+        self.conn.execute(
+            "DELETE FROM _stream_records WHERE table_name = ?1",
+            params![table_name],
         )?;
         self.metadata_cache.borrow_mut().remove(table_name);
         Ok(())

@@ -2,7 +2,7 @@
 //!
 //! Generates stream records on write operations when streams are enabled on a table.
 
-use crate::errors::Result;
+use crate::errors::{DynoxideError, Result};
 use crate::storage::TableMetadata;
 use crate::storage_backend::StorageBackend;
 use crate::storage_backend::clock::Clock;
@@ -27,6 +27,41 @@ pub fn index_arn(table_name: &str, index_name: &str) -> String {
 /// Stream ARN format for local emulator.
 pub fn stream_arn(table_name: &str, label: &str) -> String {
     format!("arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{table_name}/stream/{label}")
+}
+
+/// Versa: the table and label a stream ARN of this engine names
+/// (`arn:aws:dynamodb:<engine region>:<engine account>:table/<table>/stream/<label>`); `None`
+/// for anything else, another account's or region's ARN included.
+pub(crate) fn parse_stream_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix(&format!(
+        "arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/"
+    ))?;
+    let (table, label) = rest.split_once("/stream/")?;
+    (!table.is_empty() && !label.is_empty() && !table.contains('/')).then_some((table, label))
+}
+
+/// Versa: DynamoDB Streams' ResourceNotFoundException for `arn`.
+pub(crate) fn stream_not_found(arn: &str) -> DynoxideError {
+    DynoxideError::ResourceNotFoundException(format!(
+        "Requested resource not found: Stream: {arn} not found"
+    ))
+}
+
+/// Versa: the table whose enabled stream `arn` names, label included: a stream of a deleted
+/// table, an older stream of the table (disabled, or replaced by a re-enable or a re-created
+/// table) and a made-up label are all missing streams, so a reader of the old stream never
+/// gets the new one's records.
+pub(crate) async fn current_stream<S: StorageBackend>(
+    storage: &S,
+    arn: &str,
+) -> Result<(String, String, TableMetadata)> {
+    let (table, label) = parse_stream_arn(arn).ok_or_else(|| stream_not_found(arn))?;
+    let meta = storage
+        .get_table_metadata(table)
+        .await?
+        .filter(|m| m.stream_enabled && m.stream_label.as_deref() == Some(label))
+        .ok_or_else(|| stream_not_found(arn))?;
+    Ok((table.to_owned(), label.to_owned(), meta))
 }
 
 /// KMS key ARN format for local emulator. A value that already looks like an

@@ -1,4 +1,4 @@
-use crate::errors::{DynoxideError, Result};
+use crate::errors::Result;
 use crate::storage_backend::StorageBackend;
 use crate::streams;
 use serde::{Deserialize, Serialize};
@@ -63,32 +63,8 @@ pub async fn execute<S: StorageBackend>(
     storage: &S,
     request: DescribeStreamRequest,
 ) -> Result<DescribeStreamResponse> {
-    // Parse table name from ARN
-    let table_name = parse_table_name_from_arn(&request.stream_arn).ok_or_else(|| {
-        DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Stream: {} not found",
-            request.stream_arn
-        ))
-    })?;
-
-    let meta = storage
-        .get_table_metadata(&table_name)
-        .await?
-        .ok_or_else(|| {
-            DynoxideError::ResourceNotFoundException(format!(
-                "Requested resource not found: Stream: {} not found",
-                request.stream_arn
-            ))
-        })?;
-
-    if !meta.stream_enabled {
-        return Err(DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Stream: {} not found",
-            request.stream_arn
-        )));
-    }
-
-    let label = meta.stream_label.clone().unwrap_or_default();
+    // Versa: the label must be the table's current stream's (upstream read only the table name).
+    let (table_name, label, meta) = streams::current_stream(storage, &request.stream_arn).await?;
     let sid = streams::shard_id(&table_name);
     let (start_seq, _) = storage.get_shard_sequence_range(&table_name, &sid).await?;
     let public = |seq: Option<String>| {
@@ -118,14 +94,4 @@ pub async fn execute<S: StorageBackend>(
             creation_request_date_time: meta.created_at as f64,
         },
     })
-}
-
-fn parse_table_name_from_arn(arn: &str) -> Option<String> {
-    // Format: arn:aws:dynamodb:dynoxide:000000000000:table/{table_name}/stream/{label}
-    let parts: Vec<&str> = arn.split('/').collect();
-    if parts.len() >= 2 {
-        Some(parts[1].to_string())
-    } else {
-        None
-    }
 }

@@ -91,14 +91,20 @@ pub async fn execute<S: StorageBackend>(
         ));
     }
 
-    let meta = storage
-        .get_table_metadata(&table_name)
-        .await?
-        .ok_or_else(|| {
-            DynoxideError::ResourceNotFoundException(format!(
-                "Requested resource not found: Table: {table_name}"
-            ))
-        })?;
+    // Versa: an iterator of a stream that is no longer the table's (the table re-created, the
+    // stream re-enabled) reads nothing of the new one: its stream is gone.
+    let label = super::get_shard_iterator::decode_shard_iterator_label(&request.shard_iterator);
+    let meta = storage.get_table_metadata(&table_name).await?;
+    let meta = match (meta, &label) {
+        (Some(m), Some(l)) if m.stream_label.as_deref() != Some(l.as_str()) => None,
+        (m, _) => m,
+    };
+    let meta = meta.ok_or_else(|| match &label {
+        Some(l) => crate::streams::stream_not_found(&crate::streams::stream_arn(&table_name, l)),
+        None => DynoxideError::ResourceNotFoundException(format!(
+            "Requested resource not found: Table: {table_name}"
+        )),
+    })?;
 
     let view_type = meta
         .stream_view_type
@@ -176,8 +182,12 @@ pub async fn execute<S: StorageBackend>(
     }
 
     // Build next shard iterator
-    let next_iterator =
-        super::get_shard_iterator::encode_shard_iterator(&table_name, &shard_id, last_seq);
+    let next_iterator = match &label {
+        Some(l) => {
+            super::get_shard_iterator::encode_stream_iterator(&table_name, l, &shard_id, last_seq)
+        }
+        None => super::get_shard_iterator::encode_shard_iterator(&table_name, &shard_id, last_seq),
+    };
 
     Ok(GetRecordsResponse {
         records,

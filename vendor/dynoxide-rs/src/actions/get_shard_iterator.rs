@@ -30,6 +30,10 @@ struct ShardIteratorData {
     /// [`ITERATOR_LIFETIME_MS`] later. Absent in iterators of older builds (never expire).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     issued_ms: Option<i64>,
+    /// Versa: the label of the stream it reads; GetRecords refuses it once the table's stream
+    /// is another (re-created table, re-enabled stream). Absent in iterators of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream_label: Option<String>,
 }
 
 /// Versa: how long a shard iterator may be used (DynamoDB Streams: 15 minutes).
@@ -53,15 +57,45 @@ pub fn encode_shard_iterator(table_name: &str, shard_id: &str, position: i64) ->
 
 /// An iterator as handed out at `issued_ms`.
 pub fn encode_shard_iterator_at(table_name: &str, shard_id: &str, position: i64, issued_ms: i64) -> String {
-    let data = ShardIteratorData {
+    encode(ShardIteratorData {
         table_name: table_name.to_string(),
         shard_id: shard_id.to_string(),
         position,
         issued_ms: Some(issued_ms),
-    };
+        stream_label: None,
+    })
+}
+
+/// Versa: an iterator of the stream labelled `label`, handed out now.
+pub fn encode_stream_iterator(
+    table_name: &str,
+    label: &str,
+    shard_id: &str,
+    position: i64,
+) -> String {
+    encode(ShardIteratorData {
+        table_name: table_name.to_string(),
+        shard_id: shard_id.to_string(),
+        position,
+        issued_ms: Some(now_ms()),
+        stream_label: Some(label.to_string()),
+    })
+}
+
+fn encode(data: ShardIteratorData) -> String {
     let json = serde_json::to_string(&data).unwrap_or_default();
     use base64::{Engine as _, engine::general_purpose::STANDARD};
     STANDARD.encode(json.as_bytes())
+}
+
+/// Versa: the label of the stream `iterator` reads (`None`: an older build's iterator, or
+/// one that does not decode).
+pub fn decode_shard_iterator_label(iterator: &str) -> Option<String> {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    let bytes = STANDARD.decode(iterator).ok()?;
+    serde_json::from_slice::<ShardIteratorData>(&bytes)
+        .ok()?
+        .stream_label
 }
 
 pub fn decode_shard_iterator(iterator: &str) -> Option<(String, String, i64)> {
@@ -84,30 +118,9 @@ pub async fn execute<S: StorageBackend>(
         check_sequence_number_length(value)?;
     }
 
-    // Parse table name from ARN
-    let table_name = parse_table_name_from_arn(&request.stream_arn).ok_or_else(|| {
-        DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Stream: {} not found",
-            request.stream_arn
-        ))
-    })?;
-
-    let meta = storage
-        .get_table_metadata(&table_name)
-        .await?
-        .ok_or_else(|| {
-            DynoxideError::ResourceNotFoundException(format!(
-                "Requested resource not found: Stream: {} not found",
-                request.stream_arn
-            ))
-        })?;
-
-    if !meta.stream_enabled {
-        return Err(DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Stream: {} not found",
-            request.stream_arn
-        )));
-    }
+    // Versa: the label must be the table's current stream's (upstream read only the table name).
+    let (table_name, label, _) =
+        crate::streams::current_stream(storage, &request.stream_arn).await?;
 
     let kind = request.shard_iterator_type.as_str();
     if matches!(kind, "TRIM_HORIZON" | "LATEST") && request.sequence_number.is_some() {
@@ -144,7 +157,7 @@ pub async fn execute<S: StorageBackend>(
         return Err(DynoxideError::TrimmedDataAccessException(TRIMMED_MESSAGE.to_string()));
     }
 
-    let iterator = encode_shard_iterator(&table_name, &request.shard_id, position);
+    let iterator = encode_stream_iterator(&table_name, &label, &request.shard_id, position);
 
     Ok(GetShardIteratorResponse {
         shard_iterator: Some(iterator),
@@ -176,13 +189,4 @@ fn requested_sequence_number(request: &GetShardIteratorRequest) -> Result<i64> {
     crate::streams::parse_sequence_number(value).ok_or_else(|| {
         DynoxideError::ValidationException("Invalid SequenceNumber for the shard".to_string())
     })
-}
-
-fn parse_table_name_from_arn(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.split('/').collect();
-    if parts.len() >= 2 {
-        Some(parts[1].to_string())
-    } else {
-        None
-    }
 }

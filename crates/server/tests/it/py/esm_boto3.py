@@ -171,6 +171,11 @@ def api():
         e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=gone,
                   StartingPosition="TRIM_HORIZON")
         assert e["message"] == f"Stream not found: {gone}", e
+        # The label counts: a made-up one names no stream (the table's stream is another).
+        stale = s.rsplit("/stream/", 1)[0] + "/stream/1999-01-01T00:00:00.000"
+        e = error(lam.create_event_source_mapping, FunctionName="fn:prod", EventSourceArn=stale,
+                  StartingPosition="TRIM_HORIZON")
+        assert e["message"] == f"Stream not found: {stale}", e
     m = lam.create_event_source_mapping(FunctionName=f"{FN_ARN}:prod", EventSourceArn=s,
                                         StartingPosition="TRIM_HORIZON", FilterCriteria={"Filters": []})
     assert m["State"] == "Creating" and m["StateTransitionReason"] == "User action", m
