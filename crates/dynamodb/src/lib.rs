@@ -180,6 +180,10 @@ impl DynamoDb {
         };
         let caller_prefix = format!("arn:aws:dynamodb:{region}:{account}:");
         let body = body.replace(&caller_prefix, ENGINE_ARN_PREFIX);
+        let (body, asked_by_arn) = match table_arns_to_names(operation, &body) {
+            Ok(named) => named,
+            Err(arn) => return foreign_table(account, operation, &arn),
+        };
         let write = is_write_operation(operation);
         let operation = operation.to_owned();
         let answer =
@@ -193,6 +197,10 @@ impl DynamoDb {
         if write && status == 200 {
             self.writes.send_modify(|n| *n += 1);
         }
+        // A batch's answer is keyed by its tables as the request named them.
+        let body = asked_by_arn.iter().fold(body, |body, name| {
+            body.replace(&format!("\"{name}\":["), &format!("\"{ENGINE_ARN_PREFIX}table/{name}\":["))
+        });
         let body = body
             .replace(ENGINE_ARN_PREFIX, &caller_prefix)
             .replace(ENGINE_REGION_FIELD, &format!("\"awsRegion\":\"{region}\""));
@@ -239,6 +247,96 @@ impl DynamoDb {
     pub fn stream_client(&self, account: &str, region: &str) -> InProcessStreams {
         InProcessStreams { service: self.clone(), account: account.to_owned(), region: region.to_owned() }
     }
+}
+
+/// The engine's spelling of a table ARN of the caller's (see [`ENGINE_ARN_PREFIX`]).
+const ENGINE_TABLE_ARN_PREFIX: &str = "arn:aws:dynamodb:dynoxide:000000000000:table/";
+
+/// A table ARN given where DynamoDB takes a table name (event-sources.md §5.2: "`TableName`
+/// params also accept a table ARN"), as the name the engine knows: every `"TableName":"<arn>"`
+/// (the operation's own, a transaction's items') and, for BatchGetItem and BatchWriteItem,
+/// every `RequestItems` key. The body is edited as text, not re-serialized, because the engine
+/// reads some values as they were written. Also answers the names of the batch keys given as
+/// ARNs (their answer is keyed by the ARN again). `Err`: a table ARN of another account or
+/// region (already-translated caller ARNs carry the engine's prefix).
+fn table_arns_to_names(op: &str, body: &str) -> Result<(String, Vec<String>), String> {
+    if !body.contains("arn:") {
+        return Ok((body.to_owned(), Vec::new()));
+    }
+    let batch = matches!(op, "BatchGetItem" | "BatchWriteItem");
+    let mut out = String::with_capacity(body.len());
+    let mut asked = Vec::new();
+    let mut rest = body;
+    let mut previous = "";
+    // Each JSON string token in turn, with what precedes and follows it.
+    while let Some(open) = rest.find('"') {
+        let Some(len) = string_token_len(&rest[open..]) else { break };
+        let (before, token, after) = (&rest[..open], &rest[open..open + len], &rest[open + len..]);
+        out.push_str(before);
+        let value = &token[1..token.len() - 1];
+        let is_table_name_value = previous == "\"TableName\"" && before.trim() == ":";
+        let is_batch_key = batch && before.trim_end().ends_with(['{', ',']) && {
+            let next = after.trim_start();
+            next.starts_with(':') && next[1..].trim_start().starts_with(['[', '{'])
+        };
+        previous = token;
+        match table_arn_name(value) {
+            Some(Ok(name)) if is_table_name_value || is_batch_key => {
+                out.push('"');
+                out.push_str(name);
+                out.push('"');
+                if is_batch_key && !is_table_name_value && !asked.iter().any(|a| a == name) {
+                    asked.push(name.to_owned());
+                }
+            }
+            Some(Err(())) if is_table_name_value => return Err(value.to_owned()),
+            _ => out.push_str(token),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok((out, asked))
+}
+
+/// The length of the JSON string token `s` starts with (quotes included), `None` if unclosed.
+fn string_token_len(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// `Some(Ok(name))` for a table ARN of the caller's (engine prefix), `Some(Err(()))` for a
+/// table ARN of another account or region, `None` for anything else.
+fn table_arn_name(value: &str) -> Option<Result<&str, ()>> {
+    let plain = |name: &str| !name.is_empty() && !name.contains(['/', '\\']);
+    if let Some(name) = value.strip_prefix(ENGINE_TABLE_ARN_PREFIX) {
+        return plain(name).then_some(Ok(name));
+    }
+    let mut parts = value.splitn(6, ':');
+    let (arn, _partition, service, _region, _account, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let name = resource.strip_prefix("table/")?;
+    (arn == "arn" && service == "dynamodb" && plain(name)).then_some(Err(()))
+}
+
+/// The answer to a table ARN of another account or region [U]: another account's table is
+/// refused as DynamoDB refuses a caller no resource-based policy lets in; another region's
+/// (of the caller's account) is not found here.
+fn foreign_table(account: &str, op: &str, arn: &str) -> Response {
+    if arn.split(':').nth(4) != Some(account) {
+        let message = format!(
+            "User: arn:aws:iam::{account}:root is not authorized to perform: dynamodb:{op} on resource: {arn} because no resource-based policy allows the dynamodb:{op} action"
+        );
+        return Response::error(400, "com.amazonaws.dynamodb.v20120810#AccessDeniedException", &message);
+    }
+    Response::error(400, "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", "Requested resource not found")
 }
 
 /// The four operations DynamoDB Streams serves (the rest belong to `DynamoDB_20120810`).
@@ -526,6 +624,58 @@ mod tests {
         missing(&new_arn, client.get_records(next, 10).await.unwrap_err());
         let it = client.get_shard_iterator(&third, &shard, "TRIM_HORIZON", None).await.unwrap();
         assert!(keys(&client.get_records(&it, 10).await.unwrap()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_table_arn_of_the_callers_works_as_table_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        stream_table(&db, "ett").await;
+        let arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/ett";
+        let (s, v) = call(&db, "DescribeTable", json!({"TableName": arn})).await;
+        assert_eq!((s, v["Table"]["TableName"].as_str()), (200, Some("ett")), "{v}");
+        assert_eq!(v["Table"]["TableArn"], arn);
+        let item = json!({"TableName": arn, "Item":{"k":{"S":"a"},"v":{"S":arn}}});
+        assert_eq!(call(&db, "PutItem", item).await.0, 200);
+        let (s, v) = call(&db, "GetItem", json!({"TableName": arn, "Key":{"k":{"S":"a"}}})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["Item"]["v"]["S"], arn, "an item's ARN value is kept as written");
+        let (s, v) = call(
+            &db,
+            "Query",
+            json!({"TableName": arn, "KeyConditionExpression":"k = :k",
+                   "ExpressionAttributeValues":{":k":{"S":"a"}}}),
+        )
+        .await;
+        assert_eq!((s, v["Count"].as_u64()), (200, Some(1)), "{v}");
+        let tx = json!({"TransactItems":[{"Put":{"TableName": arn, "Item":{"k":{"S":"t"}}}}]});
+        assert_eq!(call(&db, "TransactWriteItems", tx).await.0, 200);
+        let batch = json!({"RequestItems":{ arn: [{"PutRequest":{"Item":{"k":{"S":"b"}}}}]}});
+        let (s, v) = call(&db, "BatchWriteItem", batch).await;
+        assert_eq!(s, 200, "{v}");
+        // A batch's answer is keyed as asked.
+        let (s, v) = call(&db, "BatchGetItem", json!({"RequestItems":{ arn: {"Keys":[{"k":{"S":"b"}}]}}})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["Responses"][arn].as_array().map(Vec::len), Some(1), "{v}");
+        // Another account's table: refused; another region's: not found here.
+        let (s, v) =
+            call(&db, "DescribeTable", json!({"TableName": arn.replace("123456789012", "210987654321")})).await;
+        assert_eq!((s, v["__type"].as_str()), (400, Some("com.amazonaws.dynamodb.v20120810#AccessDeniedException")));
+        let (s, v) = call(
+            &db,
+            "GetItem",
+            json!({"TableName": arn.replace("eu-west-1", "us-east-1"),
+                   "Key":{"k":{"S":"a"}}}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["__type"].as_str()),
+            (400, Some("com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"))
+        );
+        // Anything else that is not a name still fails the name's pattern.
+        let (s, v) = call(&db, "DescribeTable", json!({"TableName": "arn:aws:sqs:eu-west-1:123456789012:q"})).await;
+        assert_eq!(s, 400);
+        assert!(v["message"].as_str().unwrap().contains("regular expression pattern"), "{v}");
     }
 
     #[tokio::test]
