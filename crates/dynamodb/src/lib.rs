@@ -507,6 +507,9 @@ mod tests {
         let records = client.get_records(&it, 100).await.unwrap();
         assert_eq!(records["Records"][0]["eventName"], "INSERT");
         assert_eq!(records["Records"][0]["awsRegion"], "eu-west-1");
+        // Whole epoch seconds, written as an integer (what the Lambda event passes on).
+        let created = &records["Records"][0]["dynamodb"]["ApproximateCreationDateTime"];
+        assert!(created.is_i64() && created.as_i64() > Some(1_700_000_000), "{records}");
         // A Streams operation under the DynamoDB prefix is unknown there, as on AWS.
         let r = db.handle("123456789012", "eu-west-1", Some("DynamoDB_20120810.GetRecords"), b"{}").await;
         assert!(r.body.contains("UnknownOperationException"));

@@ -71,8 +71,10 @@ pub struct StreamRecord {
     pub size_bytes: i64,
     #[serde(rename = "StreamViewType")]
     pub stream_view_type: String,
+    /// Versa: whole epoch seconds, an integer on the wire (the Lambda event's recorded shape,
+    /// "rounded down to the closest second"); upstream wrote a float (`1796556469.0`).
     #[serde(rename = "ApproximateCreationDateTime")]
-    pub approximate_creation_date_time: f64,
+    pub approximate_creation_date_time: i64,
 }
 
 pub async fn execute<S: StorageBackend>(
@@ -175,7 +177,7 @@ pub async fn execute<S: StorageBackend>(
                 sequence_number,
                 size_bytes: size as i64,
                 stream_view_type: view_type.clone(),
-                approximate_creation_date_time: raw.created_at as f64,
+                approximate_creation_date_time: raw.created_at,
             },
             user_identity,
         });

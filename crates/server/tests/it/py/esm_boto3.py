@@ -592,7 +592,8 @@ def stream_story():
     assert [r["name"] for r in got] == ["INSERT", "MODIFY", "REMOVE"], got
     assert all(r["version"] == "1" and r["arn"] == s for r in got), got
     assert [int(r["seq"]) for r in got] == sorted(int(r["seq"]) for r in got), got
-    assert isinstance(got[0]["t"], (int, float)) and got[0]["size"] > 0, got
+    # Whole epoch seconds, an integer in the event (event-sources.md §3.2).
+    assert isinstance(got[0]["t"], int) and got[0]["size"] > 0, got
     until("LastProcessingResult OK", lambda: lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"] == "OK")
     # Promotion: the next batch runs version 2, the mapping unchanged.
     before = lam.get_event_source_mapping(UUID=uuid)["LastModified"]
