@@ -682,6 +682,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn size_bytes_is_the_item_size_of_keys_and_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let mut sizes = Vec::new();
+        // The records of event-sources.md §3.2: KEYS_ONLY `Username:"Fred"` is 12; NEW_IMAGE
+        // `my_partition_key:"hello world"` with `binary_key` (6 bytes) is 27 + 27 + 16 = 70.
+        for (table, key, view, item) in [
+            ("users", "Username", "KEYS_ONLY", json!({"Username":{"S":"Fred"},"x":{"S":"y"}})),
+            (
+                "img",
+                "my_partition_key",
+                "NEW_IMAGE",
+                json!({"my_partition_key":{"S":"hello world"},"binary_key":{"B":"Zm9vYmFy"}}),
+            ),
+        ] {
+            let spec = json!({"TableName":table,"KeySchema":[{"AttributeName":key,"KeyType":"HASH"}],
+                   "AttributeDefinitions":[{"AttributeName":key,"AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+                   "StreamSpecification":{"StreamEnabled":true,"StreamViewType":view}});
+            let arn = call(&db, "CreateTable", spec).await.1["TableDescription"]["LatestStreamArn"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(call(&db, "PutItem", json!({"TableName":table,"Item":item})).await.0, 200);
+            let client = db.stream_client("123456789012", "eu-west-1");
+            let shard =
+                client.describe_stream(&arn).await.unwrap()["Shards"][0]["ShardId"].as_str().unwrap().to_owned();
+            let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+            sizes.push(client.get_records(&it, 10).await.unwrap()["Records"][0]["dynamodb"]["SizeBytes"].clone());
+        }
+        assert_eq!(sizes, [json!(12), json!(70)]);
+    }
+
+    #[tokio::test]
     async fn shard_iterators_expire_after_15_minutes() {
         use dynoxide::actions::get_shard_iterator as gsi;
         let dir = tempfile::tempdir().unwrap();

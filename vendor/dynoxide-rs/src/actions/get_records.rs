@@ -142,10 +142,11 @@ pub async fn execute<S: StorageBackend>(
             last_seq = seq_num;
         }
 
-        // Approximate size
-        let size = raw.keys_json.len()
-            + raw.new_image.as_ref().map_or(0, |s| s.len())
-            + raw.old_image.as_ref().map_or(0, |s| s.len());
+        // Versa: DynamoDB's item size of Keys, NewImage and OldImage (names plus values, as
+        // recorded: KEYS_ONLY `Username:"Fred"` is 12); upstream summed their JSON texts' lengths.
+        let size = crate::types::item_size(&keys)
+            + new_image.as_ref().map_or(0, crate::types::item_size)
+            + old_image.as_ref().map_or(0, crate::types::item_size);
 
         let user_identity = raw.user_identity.as_ref().and_then(|ui| {
             serde_json::from_str::<serde_json::Value>(ui)
