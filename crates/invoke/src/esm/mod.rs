@@ -722,6 +722,12 @@ async fn shard_worker(
     }
 }
 
+/// A record's `approximateArrivalOf…Record` in an OnFailure record: its creation second,
+/// `YYYY-MM-DDThh:mm:ssZ` (recorded without a fraction, unlike the record's `timestamp`).
+fn arrival(r: &Value) -> String {
+    window_time(r["dynamodb"]["ApproximateCreationDateTime"].as_f64().unwrap_or(0.0) as i64)
+}
+
 /// An open tumbling window of a shard: its start (epoch seconds, a multiple of `secs`), the
 /// state the function returned last, and the last record it covered (the checkpoint its
 /// final invoke moves to).
@@ -1041,10 +1047,6 @@ async fn on_failure(
 ) {
     let first = &part[0];
     let last = &part[part.len() - 1];
-    let arrival = |r: &Value| {
-        let s = r["dynamodb"]["ApproximateCreationDateTime"].as_f64().unwrap_or(0.0) as i64;
-        stdx::time::format_iso8601_ms(s * 1000)
-    };
     let mut response = json!({"statusCode": 200, "executedVersion": executed, "functionError": null});
     if function_error == Some(true) {
         response["functionError"] = json!("Unhandled");
@@ -1102,6 +1104,12 @@ async fn on_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_failure_arrivals_are_whole_seconds_without_a_fraction() {
+        let record = json!({"dynamodb": {"ApproximateCreationDateTime": 1_795_687_260}});
+        assert_eq!(arrival(&record), "2026-11-26T10:01:00Z");
+    }
 
     #[test]
     fn partial_batch_responses_read_as_aws_records_them() {
