@@ -102,6 +102,19 @@ fn canary_draw() -> f64 {
     n as f64 / (1u64 << 53) as f64
 }
 
+/// The request's trace header: the client's, else a new one (API Gateway adds one to a
+/// request that has none, and keeps the client's).
+fn trace_id_of(headers: &axum::http::HeaderMap) -> String {
+    let sent = headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty());
+    if let Some(sent) = sent {
+        return sent.to_owned();
+    }
+    let b = uuid::Uuid::new_v4().into_bytes();
+    // Bytes 6 and 8 carry the version and variant bits; the other 14 are random.
+    let random = [b[0], b[1], b[2], b[3], b[4], b[5], b[7], b[9], b[10], b[11], b[12], b[13]];
+    exec::trace_id(stdx::time::now_ms().max(0) as u64 / 1000, random)
+}
+
 fn into_http(a: Answer) -> Response<Body> {
     let mut r = Response::new(Body::from(a.body));
     *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -177,6 +190,7 @@ async fn serve_inner(
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let source_ip = crate::source_ip(&req);
+    let trace_id = trace_id_of(req.headers());
     // What the signature covers, as received (the path form's prefix included).
     let raw_path = req.uri().path().to_owned();
     let http_method = req.method().clone();
@@ -196,6 +210,7 @@ async fn serve_inner(
         source_ip,
         host,
         request_id: request_id.to_owned(),
+        trace_id,
         canary_draw: canary_draw(),
         iam: None,
     };
@@ -326,7 +341,7 @@ async fn invoke(state: &ApiState, m: &exec::Matched, request: &HttpRequest, acce
             Kind::Rest => Answer::rest_bad_gateway(),
             Kind::Http => Answer::http_internal(),
         },
-        Ok(Ok(r)) => exec::map_answer(m, &r.payload, accept),
+        Ok(Ok(r)) => exec::map_answer(m, &r.payload, accept, &request.trace_id),
         Ok(Err(ApiError::TooManyRequests { .. })) => fail("throttled"),
         Ok(Err(e)) => {
             tracing::warn!(api = %m.api_id, error = ?e, "execute-api invocation failed");

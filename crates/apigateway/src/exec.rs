@@ -31,6 +31,8 @@ pub struct HttpRequest {
     pub source_ip: String,
     pub host: String,
     pub request_id: String,
+    /// The request's `X-Amzn-Trace-Id`: the client's, or one API Gateway made (`trace_id`).
+    pub trace_id: String,
     /// A uniform draw in [0, 1): whether this request is a REST stage's canary request.
     pub canary_draw: f64,
     /// The verified caller of an `AWS_IAM` method or route (`--auth sigv4`).
@@ -432,6 +434,19 @@ fn domain(m: &Matched, req: &HttpRequest) -> String {
     }
 }
 
+/// The trace header's name (REST answers carry it too).
+const TRACE_HEADER: &str = "X-Amzn-Trace-Id";
+
+/// A new X-Ray trace header value as API Gateway adds it to a request that has none:
+/// `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`.
+pub fn trace_id(epoch_secs: u64, random: [u8; 12]) -> String {
+    let mut out = format!("Root=1-{:08x}-", epoch_secs & 0xffff_ffff);
+    for b in random {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
 /// `content-type` → `Content-Type`.
 fn title_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -465,9 +480,11 @@ pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
             }
         }
     }
-    // What API Gateway adds in front of the function (`X-Forwarded-*`), unless the client sent it.
+    // What API Gateway adds in front of the function (the trace header, `X-Forwarded-*`),
+    // unless the client sent it.
     let port = req.host.rsplit_once(':').map_or("80", |(_, p)| p).to_owned();
     for (name, value) in [
+        (TRACE_HEADER, req.trace_id.clone()),
         ("X-Forwarded-For", req.source_ip.clone()),
         ("X-Forwarded-Port", port),
         ("X-Forwarded-Proto", "http".to_owned()),
@@ -585,6 +602,7 @@ pub fn event_v2(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
             })
             .or_insert_with(|| value.clone());
     }
+    headers.entry("x-amzn-trace-id".into()).or_insert_with(|| req.trace_id.clone());
     headers.entry("x-forwarded-for".into()).or_insert_with(|| req.source_ip.clone());
     headers.entry("x-forwarded-proto".into()).or_insert_with(|| "http".into());
     let port = req.host.rsplit_once(':').map_or("80", |(_, p)| p).to_owned();
@@ -727,12 +745,19 @@ impl Answer {
 }
 
 /// The function's answer → HTTP (reference §4.5). `accept`: the request's `Accept` (REST
-/// binary rule).
-pub fn map_answer(m: &Matched, payload: &[u8], accept: Option<&str>) -> Answer {
+/// binary rule); `trace_id`: the request's trace header, which a REST answer carries back
+/// (unless the function set one).
+pub fn map_answer(m: &Matched, payload: &[u8], accept: Option<&str>, trace_id: &str) -> Answer {
     match (m.kind, m.payload_format.as_str()) {
-        (Kind::Rest, _) => {
-            map_v1(payload, true, &m.binary_media_types, accept).unwrap_or_else(Answer::rest_bad_gateway)
-        }
+        (Kind::Rest, _) => match map_v1(payload, true, &m.binary_media_types, accept) {
+            Some(mut a) => {
+                if !a.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(TRACE_HEADER)) {
+                    a.headers.push((TRACE_HEADER.to_owned(), trace_id.to_owned()));
+                }
+                a
+            }
+            None => Answer::rest_bad_gateway(),
+        },
         (Kind::Http, "1.0") => map_v1(payload, false, &[], None).unwrap_or_else(Answer::http_internal),
         (Kind::Http, _) => map_v2(payload).unwrap_or_else(Answer::http_internal),
     }
@@ -886,6 +911,12 @@ mod tests {
         assert!(map_v1(br#"{"statusCode": "test"}"#, true, &[], None).is_none());
         assert_eq!(map_v1(br#"{"statusCode": "201"}"#, true, &[], None).unwrap().status, 201);
         assert_eq!(Answer::rest_bad_gateway().body.len(), 36);
+    }
+
+    #[test]
+    fn trace_ids_are_xray_roots() {
+        let t = trace_id(0x5759_e988, [0xbd, 0x86, 0x2e, 0x3f, 0xe1, 0xbe, 0x46, 0xa9, 0x94, 0x27, 0x27, 0x93]);
+        assert_eq!(t, "Root=1-5759e988-bd862e3fe1be46a994272793");
     }
 
     #[test]

@@ -74,6 +74,7 @@ proptest! {
                 source_ip: "127.0.0.1".into(),
                 host: "h.execute-api.localhost:4566".into(),
                 request_id: "r".into(),
+                trace_id: "Root=1-00000000-000000000000000000000000".into(),
                 canary_draw: 0.5, iam: None,
             };
             if let Ok(m) = exec::select(&row, &req) {
@@ -115,13 +116,14 @@ proptest! {
         for row in rows() {
             let req = HttpRequest {
                 method: "GET".into(), path: "/prod/items/7".into(), raw_query: String::new(), headers: Vec::new(),
-                body: Vec::new(), source_ip: "127.0.0.1".into(), host: String::new(), request_id: "r".into(), canary_draw: 0.5, iam: None,
+                body: Vec::new(), source_ip: "127.0.0.1".into(), host: String::new(), request_id: "r".into(),
+                trace_id: "Root=1-00000000-000000000000000000000000".into(), canary_draw: 0.5, iam: None,
             };
             let req = if row.kind == "http" { HttpRequest { path: "/dev/x".into(), ..req } } else { req };
             let mut m = exec::select(&row, &req).unwrap();
             for format in ["1.0", "2.0"] {
                 m.payload_format = format.into();
-                let a = exec::map_answer(&m, &payload, accept.as_deref());
+                let a = exec::map_answer(&m, &payload, accept.as_deref(), &req.trace_id);
                 prop_assert!((100..=599).contains(&a.status));
                 prop_assert!(a.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")));
             }

@@ -27,6 +27,9 @@ async fn rest_api_stages_name_aliases_per_request() {
     // The client's (urllib's) Title-Case names, as on AWS; never the server's lower case.
     assert!(event["headers"]["User-Agent"].is_string() && event["headers"]["Host"].is_string(), "{event}");
     assert!(event["headers"].get("user-agent").is_none(), "{event}");
+    // API Gateway's trace header (reference §4.3), in the event as in the answer.
+    let trace = event["headers"]["X-Amzn-Trace-Id"].as_str().unwrap_or_default();
+    assert!(trace.starts_with("Root=1-") && trace.len() == "Root=1-".len() + 8 + 1 + 24, "{event}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,6 +40,7 @@ async fn http_api_stages_name_aliases_per_request() {
     let server = TestServer::start().await;
     let v = script(&server, "http").await;
     assert_eq!(v["http_event"]["rawPath"], "/dev/x");
+    assert!(v["http_event"]["headers"]["x-amzn-trace-id"].as_str().is_some_and(|t| t.starts_with("Root=1-")), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,9 @@ Usage: apigw_boto3.py ENDPOINT rest|http
 import base64
 import io
 import json
+import re
 import sys
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -36,6 +38,7 @@ lam = boto3.client("lambda", **kw)
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
 REST_ERROR = b'{"message": "Internal server error"}'
+TRACE = re.compile(r"Root=1-([0-9a-f]{8})-[0-9a-f]{24}")
 HTTP_ERROR = b'{"message":"Internal Server Error"}'
 
 CODE = '''import json, time
@@ -154,6 +157,19 @@ def rest():
     assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1", event
     assert event["headers"]["X-Forwarded-For"] == "127.0.0.1" and event["multiValueHeaders"]["X-Forwarded-Proto"] == ["http"], event
     out["rest_event"] = event
+
+    # The trace header: API Gateway adds one to the event and to the answer, or keeps the client's.
+    status, headers, body = call(api_id, "/prod/x")
+    trace = headers.get("x-amzn-trace-id", "")
+    assert TRACE.fullmatch(trace) and abs(int(TRACE.fullmatch(trace)[1], 16) - time.time()) < 300, headers
+    event = json.loads(body)["event"]
+    assert event["headers"]["X-Amzn-Trace-Id"] == trace, event
+    assert event["multiValueHeaders"]["X-Amzn-Trace-Id"] == [trace], event
+    sent = "Root=1-5759e988-bd862e3fe1be46a994272793"
+    status, headers, body = call(api_id, "/prod/x", headers={"X-Amzn-Trace-Id": sent})
+    assert headers.get("x-amzn-trace-id") == sent, headers
+    assert json.loads(body)["event"]["headers"]["X-Amzn-Trace-Id"] == sent
+    assert call(api_id, "/prod/y")[1]["x-amzn-trace-id"] != trace, "a new trace per request"
 
     # 2. Promote prod, then roll back: the API is untouched, the next request follows the alias.
     before = (gw.get_stage(restApiId=api_id, stageName="prod"),
@@ -396,6 +412,7 @@ def http():
     assert event["version"] == "2.0" and event["stageVariables"] == {"alias": "dev"}, event
     assert event["queryStringParameters"] == {"a": "1,2"} and event["rawQueryString"] == "a=1&a=2", event
     assert event["pathParameters"] == {"proxy": "x"} and event["requestContext"]["stage"] == "dev", event
+    assert TRACE.fullmatch(event["headers"]["x-amzn-trace-id"]), event
     out["http_event"] = event
     v, event = version_of(api_id, "/prod/items/7")
     assert v == "1" and event["routeKey"] == "GET /items/{id}" and event["pathParameters"] == {"id": "7"}, event
