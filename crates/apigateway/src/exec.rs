@@ -750,15 +750,16 @@ impl Answer {
 pub fn map_answer(m: &Matched, payload: &[u8], accept: Option<&str>, trace_id: &str) -> Answer {
     match (m.kind, m.payload_format.as_str()) {
         (Kind::Rest, _) => match map_v1(payload, true, &m.binary_media_types, accept) {
-            Some(mut a) => {
+            Ok(mut a) => {
                 if !a.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(TRACE_HEADER)) {
                     a.headers.push((TRACE_HEADER.to_owned(), trace_id.to_owned()));
                 }
                 a
             }
-            None => Answer::rest_bad_gateway(),
+            Err(Unmappable::Shape) => Answer::rest_bad_gateway(),
+            Err(Unmappable::Base64) => Answer::rest_internal(),
         },
-        (Kind::Http, "1.0") => map_v1(payload, false, &[], None).unwrap_or_else(Answer::http_internal),
+        (Kind::Http, "1.0") => map_v1(payload, false, &[], None).unwrap_or_else(|_| Answer::http_internal()),
         (Kind::Http, _) => map_v2(payload).unwrap_or_else(Answer::http_internal),
     }
 }
@@ -784,29 +785,38 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// Payload 1.0 answers: `None` is a malformed answer.
-fn map_v1(payload: &[u8], rest: bool, binary: &[String], accept: Option<&str>) -> Option<Answer> {
-    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(payload) else { return None };
+/// Why a payload 1.0 answer could not be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unmappable {
+    /// Not the proxy answer's shape (REST: 502).
+    Shape,
+    /// `isBase64Encoded` with a body that is not base64, when it is decoded (REST: 500 [V]).
+    Base64,
+}
+
+/// Payload 1.0 answers.
+fn map_v1(payload: &[u8], rest: bool, binary: &[String], accept: Option<&str>) -> Result<Answer, Unmappable> {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(payload) else { return Err(Unmappable::Shape) };
     if obj.keys().any(|k| !V1_KEYS.contains(&k.as_str())) {
-        return None;
+        return Err(Unmappable::Shape);
     }
-    let status = match status_of(obj.get("statusCode"))? {
+    let status = match status_of(obj.get("statusCode")).ok_or(Unmappable::Shape)? {
         Some(s) => s,
         None if rest => 200,
-        None => return None,
+        None => return Err(Unmappable::Shape),
     };
     let mut headers: Vec<(String, String)> = Vec::new();
     match obj.get("multiValueHeaders") {
         None | Some(Value::Null) => {}
         Some(Value::Object(mv)) => {
             for (k, vs) in mv {
-                let Value::Array(vs) = vs else { return None };
+                let Value::Array(vs) = vs else { return Err(Unmappable::Shape) };
                 for v in vs {
                     headers.push((k.clone(), text_of(v)));
                 }
             }
         }
-        Some(_) => return None,
+        Some(_) => return Err(Unmappable::Shape),
     }
     match obj.get("headers") {
         None | Some(Value::Null) => {}
@@ -820,7 +830,7 @@ fn map_v1(payload: &[u8], rest: bool, binary: &[String], accept: Option<&str>) -
                 }
             }
         }
-        Some(_) => return None,
+        Some(_) => return Err(Unmappable::Shape),
     }
     let base64 = obj.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
     let text = obj.get("body").map(text_of).unwrap_or_default();
@@ -832,7 +842,11 @@ fn map_v1(payload: &[u8], rest: bool, binary: &[String], accept: Option<&str>) -
         } else {
             true
         };
-        if decode { base64::engine::general_purpose::STANDARD.decode(&text).ok()? } else { text.into_bytes() }
+        if decode {
+            base64::engine::general_purpose::STANDARD.decode(&text).map_err(|_| Unmappable::Base64)?
+        } else {
+            text.into_bytes()
+        }
     } else {
         text.into_bytes()
     };
@@ -840,7 +854,7 @@ fn map_v1(payload: &[u8], rest: bool, binary: &[String], accept: Option<&str>) -
         let ct = if rest { "application/json" } else { "text/plain; charset=utf-8" };
         headers.push(("content-type".into(), ct.into()));
     }
-    Some(Answer { status, headers, body })
+    Ok(Answer { status, headers, body })
 }
 
 /// Payload 2.0 answers: without `statusCode` the output is the body (200, JSON).
@@ -906,9 +920,14 @@ mod tests {
         assert_eq!(a.status, 201);
         assert!(a.headers.contains(&("k".to_owned(), "m1, s1".to_owned())));
         assert_eq!(map_v1(br#"{"headers": {}}"#, true, &[], None).unwrap().status, 200);
-        assert!(map_v1(br#"{"statusCode": 200, "wrongValue": 1}"#, true, &[], None).is_none());
-        assert!(map_v1(br#""justAString""#, true, &[], None).is_none());
-        assert!(map_v1(br#"{"statusCode": "test"}"#, true, &[], None).is_none());
+        assert_eq!(map_v1(br#"{"statusCode": 200, "wrongValue": 1}"#, true, &[], None), Err(Unmappable::Shape));
+        assert_eq!(map_v1(br#""justAString""#, true, &[], None), Err(Unmappable::Shape));
+        assert_eq!(map_v1(br#"{"statusCode": "test"}"#, true, &[], None), Err(Unmappable::Shape));
+        // Bad base64 fails only when it is decoded (the first Accept is a binary media type).
+        let bad = br#"{"statusCode": 200, "body": "!!!", "isBase64Encoded": true}"#;
+        let png = ["image/png".to_owned()];
+        assert_eq!(map_v1(bad, true, &png, Some("image/png")), Err(Unmappable::Base64));
+        assert_eq!(map_v1(bad, true, &png, Some("*/*")).unwrap().body, b"!!!");
         assert_eq!(map_v1(br#"{"statusCode": "201"}"#, true, &[], None).unwrap().status, 201);
         assert_eq!(Answer::rest_bad_gateway().body.len(), 36);
     }

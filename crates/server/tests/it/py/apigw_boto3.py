@@ -56,6 +56,8 @@ def handler(event, context):
         return {"statusCode": 200, "wrongValue": 1}
     if path.endswith("/plain"):
         return {"a": 1}
+    if path.endswith("/badb64"):
+        return {"statusCode": 200, "body": "!!!", "isBase64Encoded": True}
     if path.endswith("/bin"):
         return {"statusCode": 200, "headers": {"content-type": "image/png"}, "body": event["body"],
                 "isBase64Encoded": True, "multiValueHeaders": {"x-event-b64": [str(event["isBase64Encoded"])]}}
@@ -269,6 +271,11 @@ def rest():
     assert (status, body) == (200, png) and headers.get("x-event-b64") == "True", (status, headers, body)
     status, _, body = call(api_id, "/prod/bin", "POST", png, {"Content-Type": "image/png", "Accept": "*/*"})
     assert (status, body) == (200, base64.b64encode(png)), (status, body)
+    # Not base64, decoded: 500 (recorded), not 502; not decoded, the text as it is.
+    status, headers, body = call(api_id, "/prod/badb64", headers={"Accept": "image/png"})
+    assert (status, body) == (500, REST_ERROR), (status, headers, body)
+    assert headers.get("x-amzn-errortype") == "InternalServerErrorException", headers
+    assert call(api_id, "/prod/badb64", headers={"Accept": "*/*"})[0::2] == (200, b"!!!")
 
     # 11. Misses.
     missing = b'{"message":"Missing Authentication Token"}'
