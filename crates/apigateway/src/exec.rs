@@ -490,8 +490,10 @@ pub fn event_v1(m: &Matched, req: &HttpRequest, now_ms: i64) -> Value {
         ("X-Forwarded-Proto", "http".to_owned()),
     ] {
         if !headers.keys().any(|k| k.eq_ignore_ascii_case(name)) {
-            headers.insert(name.to_owned(), json!(value));
-            multi.insert(name.to_owned(), json!([value]));
+            // An HTTP API lower-cases every header name, these too.
+            let name = if m.kind == Kind::Rest { name.to_owned() } else { name.to_ascii_lowercase() };
+            headers.insert(name.clone(), json!(value));
+            multi.insert(name, json!([value]));
         }
     }
     let mut query = Map::new();

@@ -436,6 +436,10 @@ def http():
     # Payload format 1.0 on an HTTP API: `version`, the stage in `path`.
     v, event = version_of(api_id, "/dev/v1/5")
     assert event["version"] == "1.0" and event["path"] == "/dev/v1/5" and event["pathParameters"] == {"id": "5"}, event
+    # Every header name lower-cased, those API Gateway adds too.
+    assert all(k == k.lower() for k in event["headers"]) and event["headers"]["x-forwarded-for"] == "127.0.0.1", event
+    assert event["multiValueHeaders"]["x-forwarded-proto"] == ["http"], event
+    assert TRACE.fullmatch(event["headers"]["x-amzn-trace-id"]), event
 
     # Missing permission (beta has none), function error, route miss.
     gw.create_stage(ApiId=api_id, StageName="qa", AutoDeploy=True, StageVariables={"alias": "beta"})
