@@ -219,6 +219,7 @@ async fn serve_inner(
         Err(Miss::RestNoRoute) => return (Some(kind), Answer::rest_missing_token()),
         Err(Miss::RestNoStage) => return (Some(kind), Answer::rest_forbidden()),
         Err(Miss::HttpNotFound) => return (Some(kind), Answer::http_not_found()),
+        Err(Miss::Disabled) => return (Some(kind), Answer::forbidden(kind)),
         Err(Miss::Corrupt) => return (Some(kind), Answer::internal(kind)),
     };
     // AWS_IAM: authenticated before the request counts against any throttle.

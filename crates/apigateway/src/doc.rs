@@ -20,10 +20,28 @@ pub struct RestApi {
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub root_id: String,
+    /// The resource policy as sent (a JSON document; stored and echoed, not enforced).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// `HEADER` or `AUTHORIZER`.
+    #[serde(default = "api_key_source_default")]
+    pub api_key_source: String,
+    /// Bytes, 0–10485760 (stored and echoed; answers are not compressed).
+    #[serde(default)]
+    pub minimum_compression_size: Option<i64>,
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The default `execute-api` endpoint is off: it answers 403 `Forbidden`.
+    #[serde(default)]
+    pub disable_execute_api_endpoint: bool,
     /// The current (undeployed) tree.
     pub resources: Vec<Resource>,
     pub deployments: Vec<RestDeployment>,
     pub stages: Vec<RestStage>,
+}
+
+fn api_key_source_default() -> String {
+    "HEADER".to_owned()
 }
 
 impl RestApi {
@@ -39,6 +57,11 @@ impl RestApi {
             endpoint_types: vec!["EDGE".to_owned()],
             tags: BTreeMap::new(),
             root_id: root_id.clone(),
+            policy: None,
+            api_key_source: api_key_source_default(),
+            minimum_compression_size: None,
+            version: None,
+            disable_execute_api_endpoint: false,
             resources: vec![Resource {
                 id: root_id,
                 parent_id: None,
@@ -167,6 +190,9 @@ pub struct HttpApi {
     pub cors: Option<Value>,
     #[serde(default)]
     pub version: Option<String>,
+    /// The default `execute-api` endpoint is off: it answers 403 `Forbidden`.
+    #[serde(default)]
+    pub disable_execute_api_endpoint: bool,
     pub integrations: Vec<HttpIntegration>,
     pub routes: Vec<Route>,
     pub deployments: Vec<HttpDeployment>,

@@ -100,6 +100,8 @@ pub enum Miss {
     RestNoStage,
     /// HTTP: no stage or route (404 `Not Found`).
     HttpNotFound,
+    /// The API's default endpoint is disabled (`disableExecuteApiEndpoint`).
+    Disabled,
     /// The stored document could not be read.
     Corrupt,
 }
@@ -109,7 +111,9 @@ pub fn http_cors(row: &ApigwRow) -> Option<Value> {
     if row.kind != "http" {
         return None;
     }
-    serde_json::from_str::<HttpApi>(&row.doc).ok()?.cors.filter(|c| c.is_object())
+    let api = serde_json::from_str::<HttpApi>(&row.doc).ok()?;
+    // A disabled endpoint answers nothing, preflights included.
+    api.cors.filter(|c| c.is_object() && !api.disable_execute_api_endpoint)
 }
 
 /// Selects stage, route and integration.
@@ -127,6 +131,9 @@ pub fn select(row: &ApigwRow, req: &HttpRequest) -> Result<Matched, Miss> {
 }
 
 fn select_rest(row: &ApigwRow, api: &RestApi, req: &HttpRequest) -> Result<Matched, Miss> {
+    if api.disable_execute_api_endpoint {
+        return Err(Miss::Disabled);
+    }
     // `//stage/x` ≡ `/stage/x`.
     let trimmed = req.path.trim_start_matches('/');
     let (stage_name, rest) = match trimmed.find('/') {
@@ -222,6 +229,9 @@ fn walk<'a>(
 }
 
 fn select_http(row: &ApigwRow, api: &HttpApi, req: &HttpRequest) -> Result<Matched, Miss> {
+    if api.disable_execute_api_endpoint {
+        return Err(Miss::Disabled);
+    }
     let trimmed = req.path.trim_start_matches('/');
     let first = trimmed.split('/').next().unwrap_or_default();
     let named = api.stages.iter().find(|s| s.name == first && s.name != "$default");
@@ -714,6 +724,13 @@ impl Answer {
     }
     pub fn rest_forbidden() -> Answer {
         Answer::json(403, r#"{"message":"Forbidden"}"#, Some("ForbiddenException"))
+    }
+    /// A disabled default endpoint (`disableExecuteApiEndpoint`), per API kind [U].
+    pub fn forbidden(kind: Kind) -> Answer {
+        match kind {
+            Kind::Rest => Answer::rest_forbidden(),
+            Kind::Http => Answer::json(403, r#"{"message":"Forbidden"}"#, None),
+        }
     }
     pub fn rest_timeout() -> Answer {
         Answer::json(504, r#"{"message": "Endpoint request timed out"}"#, Some("IntegrationTimeoutException"))

@@ -73,6 +73,7 @@ pub(crate) async fn dispatch(
                 tags: Default::default(),
                 cors: None,
                 version: spec.pointer("/info/version").and_then(Value::as_str).map(str::to_owned),
+                disable_execute_api_endpoint: false,
                 integrations: Vec::new(),
                 routes: Vec::new(),
                 deployments: Vec::new(),
@@ -105,6 +106,9 @@ pub(crate) async fn dispatch(
                     }
                     if let Some(c) = input_c.get("corsConfiguration") {
                         api.cors = Some(c.clone());
+                    }
+                    if let Some(d) = input_c.get("disableExecuteApiEndpoint").and_then(Value::as_bool) {
+                        api.disable_execute_api_endpoint = d;
                     }
                     auto_deploy(api);
                     Ok(api.clone())
@@ -383,7 +387,7 @@ fn api_view(api: &HttpApi, ctx: &Context) -> Value {
         "apiEndpoint": endpoint(&api.id, ctx),
         "apiKeySelectionExpression": "$request.header.x-api-key",
         "createdDate": iso(api.created_ms),
-        "disableExecuteApiEndpoint": false,
+        "disableExecuteApiEndpoint": api.disable_execute_api_endpoint,
         "routeSelectionExpression": "$request.method $request.path",
         "tags": api.tags,
     });
@@ -422,6 +426,7 @@ async fn create_api(gw: &ApiGateway, ctx: &Context, input: &Value) -> Result<Res
         tags,
         cors: input.get("corsConfiguration").cloned(),
         version: s(input, "version").map(str::to_owned),
+        disable_execute_api_endpoint: input.get("disableExecuteApiEndpoint").and_then(Value::as_bool).unwrap_or(false),
         integrations: Vec::new(),
         routes: Vec::new(),
         deployments: Vec::new(),

@@ -329,15 +329,55 @@ async fn create_api(gw: &ApiGateway, ctx: &Context, input: &Value) -> Result<Res
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| vec!["EDGE".to_owned()]);
+    let api_key_source = match s(input, "apiKeySource") {
+        None => "HEADER".to_owned(),
+        Some(k) => check_api_key_source(k, "createRestApiInput")?,
+    };
+    let minimum_compression_size = match input.get("minimumCompressionSize") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(check_compression_size(v.as_i64())?),
+    };
     let id = crate::custom_id(input.get("tags")).unwrap_or_else(|| crate::new_id(10));
     let api = RestApi {
         binary_media_types,
         endpoint_types,
         tags,
+        policy: s(input, "policy").filter(|p| !p.is_empty()).map(str::to_owned),
+        api_key_source,
+        minimum_compression_size,
+        version: s(input, "version").map(str::to_owned),
+        disable_execute_api_endpoint: input.get("disableExecuteApiEndpoint").and_then(Value::as_bool).unwrap_or(false),
         ..RestApi::new(id.clone(), name.to_owned(), s(input, "description").map(str::to_owned))
     };
     gw.insert(ctx, KIND, id, crate::encode(&api)?).await?;
     Ok(Response::ok(201, &api_view(&api)))
+}
+
+/// `HEADER` or `AUTHORIZER` (the model's enum).
+fn check_api_key_source(k: &str, shape: &str) -> Result<String> {
+    if k == "HEADER" || k == "AUTHORIZER" {
+        return Ok(k.to_owned());
+    }
+    Err(Error::new(
+        400,
+        "ValidationException",
+        format!(
+            "1 validation error detected: Value '{k}' at '{shape}.apiKeySource' failed to satisfy constraint: Member must satisfy enum value set: [HEADER, AUTHORIZER]"
+        ),
+    ))
+}
+
+/// `minimumCompressionSize`: 0–10485760 bytes.
+fn check_compression_size(n: Option<i64>) -> Result<i64> {
+    n.filter(|n| (0..=10_485_760).contains(n))
+        .ok_or_else(|| Error::bad("Invalid minimumCompressionSize specified: it must be between 0 and 10485760 bytes"))
+}
+
+/// The policy as GetRestApi returns it: JSON-escaped, without the outer quotes
+/// (`{\"Version\":…}`), which is what Terraform's reader unescapes.
+fn policy_view(policy: &str) -> String {
+    let quoted = Value::String(policy.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 fn api_view(api: &RestApi) -> Value {
@@ -345,14 +385,23 @@ fn api_view(api: &RestApi) -> Value {
         "id": api.id,
         "name": api.name,
         "createdDate": api.created,
-        "apiKeySource": "HEADER",
+        "apiKeySource": api.api_key_source,
         "endpointConfiguration": {
             "types": api.endpoint_types,
             "ipAddressType": if api.endpoint_types.iter().any(|t| t == "PRIVATE") { "dualstack" } else { "ipv4" },
         },
-        "disableExecuteApiEndpoint": false,
+        "disableExecuteApiEndpoint": api.disable_execute_api_endpoint,
         "rootResourceId": api.root_id,
     });
+    if let Some(p) = &api.policy {
+        v["policy"] = json!(policy_view(p));
+    }
+    if let Some(n) = api.minimum_compression_size {
+        v["minimumCompressionSize"] = json!(n);
+    }
+    if let Some(ver) = &api.version {
+        v["version"] = json!(ver);
+    }
     if let Some(d) = &api.description {
         v["description"] = json!(d);
     }
@@ -404,17 +453,21 @@ fn patch_api(api: &mut RestApi, ops: &[(String, String, Option<String>)]) -> Res
                 let t = unescape(&p["/binaryMediaTypes/".len()..]);
                 api.binary_media_types.retain(|x| *x != t);
             }
+            ("replace", "/policy") => api.policy = value.clone().filter(|p| !p.is_empty()),
+            ("replace", "/apiKeySource") => {
+                api.api_key_source = check_api_key_source(value.as_deref().unwrap_or_default(), "updateRestApiInput")?;
+            }
+            ("replace", "/minimumCompressionSize") => {
+                api.minimum_compression_size = match value.as_deref() {
+                    None | Some("") => None,
+                    Some(n) => Some(check_compression_size(n.parse().ok())?),
+                };
+            }
+            ("replace", "/disableExecuteApiEndpoint") => {
+                api.disable_execute_api_endpoint = value.as_deref() == Some("true");
+            }
             // What Terraform and the console also patch: accepted, not modelled.
-            (_, p)
-                if [
-                    "/endpointConfiguration",
-                    "/policy",
-                    "/apiKeySource",
-                    "/minimumCompressionSize",
-                    "/disableExecuteApiEndpoint",
-                ]
-                .iter()
-                .any(|prefix| p.starts_with(prefix)) => {}
+            (_, p) if p.starts_with("/endpointConfiguration") => {}
             _ => return Err(Error::bad(format!("Invalid patch path {path}"))),
         }
     }

@@ -372,3 +372,91 @@ async fn aws_iam_methods_under_auth_off_need_only_a_signature() {
     assert_eq!(v["http_unsigned"], 403, "{v}");
     assert!(v["http_authorizer"].is_null(), "no verified caller under --auth off: {v}");
 }
+
+/// CreateRestApi keeps what Terraform sets and reads back (`policy`, echoed JSON-escaped as AWS
+/// does, `apiKeySource`, `minimumCompressionSize`, `version`, `disableExecuteApiEndpoint`), and
+/// UpdateRestApi patches them; CreateApi/UpdateApi keep `disableExecuteApiEndpoint`. A disabled
+/// default endpoint answers 403 `Forbidden` where the API would otherwise run or miss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_inputs_are_kept_and_a_disabled_endpoint_is_forbidden() {
+    let server = TestServer::start().await;
+    let mut http = Client::new(server.addr);
+    let mut call = async |method: &str, path: &str, body: serde_json::Value| {
+        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let r = http.send(method, path, &[("content-type", "application/json")], &body).await.unwrap();
+        let json = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+        (r.status, json, String::from_utf8_lossy(&r.body).into_owned())
+    };
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#;
+    let escaped = policy.replace('"', "\\\"");
+    let (status, api, text) = call(
+        "POST",
+        "/restapis",
+        serde_json::json!({"name": "kept", "version": "v9", "disableExecuteApiEndpoint": true, "policy": policy,
+            "minimumCompressionSize": 10, "apiKeySource": "AUTHORIZER"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let id = api["id"].as_str().unwrap().to_owned();
+    let (_, got, _) = call("GET", &format!("/restapis/{id}"), serde_json::Value::Null).await;
+    for view in [&api, &got] {
+        assert_eq!(view["policy"], escaped.as_str(), "{view}");
+        assert_eq!(
+            (&view["apiKeySource"], &view["minimumCompressionSize"], &view["version"]),
+            (&serde_json::json!("AUTHORIZER"), &serde_json::json!(10), &serde_json::json!("v9")),
+            "{view}"
+        );
+        assert_eq!(view["disableExecuteApiEndpoint"], true, "{view}");
+    }
+    let (status, _, text) =
+        call("POST", "/restapis", serde_json::json!({"name": "bad", "apiKeySource": "COOKIE"})).await;
+    assert!(status == 400 && text.contains("apiKeySource"), "{status} {text}");
+
+    // GET / → a Lambda proxy whose function does not exist: 500 once the endpoint is on.
+    let root = api["rootResourceId"].as_str().unwrap();
+    let method = format!("/restapis/{id}/resources/{root}/methods/GET");
+    assert_eq!(call("PUT", &method, serde_json::json!({"authorizationType": "NONE"})).await.0, 201);
+    let uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:none/invocations";
+    let integration = serde_json::json!({"type": "AWS_PROXY", "httpMethod": "POST", "uri": uri});
+    assert_eq!(call("PUT", &format!("{method}/integration"), integration).await.0, 201);
+    let deployed = call("POST", &format!("/restapis/{id}/deployments"), serde_json::json!({"stageName": "dev"})).await;
+    assert_eq!(deployed.0, 201, "{}", deployed.2);
+    let invoke = format!("/_aws/execute-api/{id}/dev/");
+    let (status, _, text) = call("GET", &invoke, serde_json::Value::Null).await;
+    assert_eq!((status, text.as_str()), (403, r#"{"message":"Forbidden"}"#));
+    let ops = serde_json::json!({"patchOperations": [
+        {"op": "replace", "path": "/disableExecuteApiEndpoint", "value": "false"},
+        {"op": "replace", "path": "/minimumCompressionSize", "value": ""},
+        {"op": "replace", "path": "/policy", "value": "{}"},
+    ]});
+    let (status, patched, text) = call("PATCH", &format!("/restapis/{id}"), ops).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        (&patched["disableExecuteApiEndpoint"], &patched["policy"]),
+        (&serde_json::json!(false), &serde_json::json!("{}"))
+    );
+    assert!(patched.get("minimumCompressionSize").is_none(), "{patched}");
+    assert_eq!(call("GET", &invoke, serde_json::Value::Null).await.0, 500);
+
+    // An HTTP API: its $default stage has no route yet (404), unless the endpoint is disabled.
+    let body = serde_json::json!({"name": "h", "protocolType": "HTTP", "disableExecuteApiEndpoint": true});
+    let (status, api, text) = call("POST", "/v2/apis", body).await;
+    assert_eq!((status, &api["disableExecuteApiEndpoint"]), (201, &serde_json::json!(true)), "{text}");
+    let id = api["apiId"].as_str().unwrap().to_owned();
+    let stage = serde_json::json!({"stageName": "$default", "autoDeploy": true});
+    assert_eq!(call("POST", &format!("/v2/apis/{id}/stages"), stage).await.0, 201);
+    let invoke = format!("/_aws/execute-api/{id}/x");
+    let (status, _, text) = call("GET", &invoke, serde_json::Value::Null).await;
+    assert_eq!((status, text.as_str()), (403, r#"{"message":"Forbidden"}"#));
+    let (_, api, _) =
+        call("PATCH", &format!("/v2/apis/{id}"), serde_json::json!({"disableExecuteApiEndpoint": false})).await;
+    assert_eq!(api["disableExecuteApiEndpoint"], false, "{api}");
+    assert_eq!(call("GET", &invoke, serde_json::Value::Null).await.0, 404);
+    let (_, api, _) =
+        call("PATCH", &format!("/v2/apis/{id}"), serde_json::json!({"disableExecuteApiEndpoint": true})).await;
+    assert_eq!(api["disableExecuteApiEndpoint"], true, "{api}");
+    assert_eq!(
+        call("GET", &format!("/v2/apis/{id}"), serde_json::Value::Null).await.1["disableExecuteApiEndpoint"],
+        true
+    );
+}
