@@ -460,3 +460,88 @@ async fn create_inputs_are_kept_and_a_disabled_endpoint_is_forbidden() {
         true
     );
 }
+
+/// The REST update operations Terraform uses in place (JSON Patch `patchOperations`):
+/// UpdateIntegration (the URI, the timeout), UpdateMethod, UpdateResource (the subtree's paths
+/// follow), UpdateDeployment; and CreateDeployment refuses a method without an integration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_updates_patch_in_place_and_deployments_need_integrations() {
+    let server = TestServer::start().await;
+    let mut http = Client::new(server.addr);
+    let mut call = async |method: &str, path: &str, body: serde_json::Value| {
+        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let r = http.send(method, path, &[("content-type", "application/json")], &body).await.unwrap();
+        let json = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+        (r.status, json, String::from_utf8_lossy(&r.body).into_owned())
+    };
+    let patch = |ops: &[(&str, &str, &str)]| {
+        let ops: Vec<_> =
+            ops.iter().map(|(op, path, value)| serde_json::json!({"op": op, "path": path, "value": value})).collect();
+        serde_json::json!({ "patchOperations": ops })
+    };
+    let (_, api, _) = call("POST", "/restapis", serde_json::json!({"name": "upd"})).await;
+    let (id, root) = (api["id"].as_str().unwrap().to_owned(), api["rootResourceId"].as_str().unwrap().to_owned());
+    let (status, items, _) =
+        call("POST", &format!("/restapis/{id}/resources/{root}"), serde_json::json!({"pathPart": "items"})).await;
+    assert_eq!(status, 201);
+    let items = items["id"].as_str().unwrap().to_owned();
+    let (_, item, _) =
+        call("POST", &format!("/restapis/{id}/resources/{items}"), serde_json::json!({"pathPart": "{id}"})).await;
+    let item = item["id"].as_str().unwrap().to_owned();
+    let method = format!("/restapis/{id}/resources/{item}/methods/GET");
+    assert_eq!(call("PUT", &method, serde_json::json!({"authorizationType": "NONE"})).await.0, 201);
+
+    // A method without an integration cannot be deployed.
+    let (status, body, text) =
+        call("POST", &format!("/restapis/{id}/deployments"), serde_json::json!({"stageName": "dev"})).await;
+    assert_eq!((status, &body["message"]), (400, &serde_json::json!("No integration defined for method")), "{text}");
+
+    let uri = |q: &str| {
+        format!(
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:fn:{q}/invocations"
+        )
+    };
+    let integration = serde_json::json!({"type": "AWS_PROXY", "httpMethod": "POST", "uri": uri("dev")});
+    assert_eq!(call("PUT", &format!("{method}/integration"), integration).await.0, 201);
+    let ops = patch(&[("replace", "/uri", &uri("prod")), ("replace", "/timeoutInMillis", "1000")]);
+    let (status, updated, text) = call("PATCH", &format!("{method}/integration"), ops).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        (&updated["uri"], &updated["timeoutInMillis"]),
+        (&serde_json::json!(uri("prod")), &serde_json::json!(1000))
+    );
+    let (_, got, _) = call("GET", &format!("{method}/integration"), serde_json::Value::Null).await;
+    assert_eq!(got["uri"], uri("prod"), "{got}");
+    // Refused whole: a bad URI leaves the integration as it was.
+    let ops = patch(&[("replace", "/timeoutInMillis", "2000"), ("replace", "/uri", "not-an-arn")]);
+    let (status, _, text) = call("PATCH", &format!("{method}/integration"), ops).await;
+    assert!(status == 400 && text.contains("Invalid ARN specified in the request"), "{status} {text}");
+    assert_eq!(call("GET", &format!("{method}/integration"), serde_json::Value::Null).await.1["timeoutInMillis"], 1000);
+
+    let ops = patch(&[
+        ("replace", "/authorizationType", "AWS_IAM"),
+        ("add", "/requestParameters/method.request.header.x-k", "true"),
+    ]);
+    let (status, m, text) = call("PATCH", &method, ops).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(m["authorizationType"], "AWS_IAM", "{m}");
+    assert_eq!(m["requestParameters"], serde_json::json!({"method.request.header.x-k": true}), "{m}");
+    assert_eq!(call("PATCH", &method, patch(&[("replace", "/nope", "x")])).await.0, 400);
+
+    // Renaming /items renames /items/{id}.
+    let (status, renamed, text) =
+        call("PATCH", &format!("/restapis/{id}/resources/{items}"), patch(&[("replace", "/pathPart", "things")])).await;
+    assert_eq!((status, &renamed["path"]), (200, &serde_json::json!("/things")), "{text}");
+    let (_, child, _) = call("GET", &format!("/restapis/{id}/resources/{item}"), serde_json::Value::Null).await;
+    assert_eq!(child["path"], "/things/{id}", "{child}");
+    let under_itself = patch(&[("replace", "/parentId", &item)]);
+    assert_eq!(call("PATCH", &format!("/restapis/{id}/resources/{items}"), under_itself).await.0, 400);
+
+    let (status, dep, text) =
+        call("POST", &format!("/restapis/{id}/deployments"), serde_json::json!({"stageName": "dev"})).await;
+    assert_eq!(status, 201, "{text}");
+    let did = dep["id"].as_str().unwrap();
+    let ops = patch(&[("replace", "/description", "first")]);
+    let (status, dep, text) = call("PATCH", &format!("/restapis/{id}/deployments/{did}"), ops).await;
+    assert_eq!((status, &dep["description"]), (200, &serde_json::json!("first")), "{text}");
+}
