@@ -41,12 +41,16 @@ pub struct AliasUpdate {
     pub revision_id: Option<String>,
 }
 
+/// Length constraints first, then the pattern, as AWS lists them.
 fn check_alias_name(n: &str, v: &mut Vec<Violation>) {
-    if !name::is_valid_alias_name(n) {
-        v.push(Violation::pattern(n, "name", name::ALIAS_NAME_PATTERN));
+    if n.is_empty() {
+        v.push(Violation::len_min(n, "name", 1));
     }
     if n.len() > limits::ALIAS_NAME_LEN_MAX {
         v.push(Violation::len_max(n, "name", limits::ALIAS_NAME_LEN_MAX));
+    }
+    if !name::is_valid_alias_name(n) {
+        v.push(Violation::pattern(n, "name", name::ALIAS_NAME_PATTERN));
     }
 }
 

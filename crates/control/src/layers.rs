@@ -777,16 +777,16 @@ impl Control {
     }
 }
 
+/// Length constraints first, then the pattern, as AWS lists them.
 fn check_statement_id(s: &str, v: &mut Vec<Violation>) {
     if s.is_empty() {
         v.push(Violation::len_min(s, "statementId", 1));
-        return;
-    }
-    if !layer::is_layer_name(s) {
-        v.push(Violation::pattern(s, "statementId", STATEMENT_ID_PATTERN));
     }
     if s.len() > limits::STATEMENT_ID_LEN_MAX {
         v.push(Violation::len_max(s, "statementId", limits::STATEMENT_ID_LEN_MAX));
+    }
+    if !layer::is_layer_name(s) {
+        v.push(Violation::pattern(s, "statementId", STATEMENT_ID_PATTERN));
     }
 }
 

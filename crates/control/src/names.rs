@@ -55,16 +55,17 @@ pub(crate) fn check_scope(scope: &Scope, r: &FunctionRef) -> Result<()> {
 
 /// Checks a `Qualifier` parameter of the `NumericLatestPublishedOrAliasQualifier` shape
 /// (GetFunction*, DeleteFunction, Invoke).
+/// Length constraints first, then the pattern, as AWS lists them.
 pub(crate) fn check_qualifier(q: &str, out: &mut Vec<Violation>) {
-    let ok = q == "$LATEST.PUBLISHED" || (!q.is_empty() && name::is_valid_qualifier(q));
-    if !ok {
-        out.push(Violation::pattern(q, "qualifier", name::NUMERIC_LATEST_PUBLISHED_OR_ALIAS_QUALIFIER_PATTERN));
-    }
     if q.is_empty() {
         out.push(Violation::len_min(q, "qualifier", 1));
     }
     if q.len() > limits::QUALIFIER_LEN_MAX {
         out.push(Violation::len_max(q, "qualifier", limits::QUALIFIER_LEN_MAX));
+    }
+    let ok = q == "$LATEST.PUBLISHED" || (!q.is_empty() && name::is_valid_qualifier(q));
+    if !ok {
+        out.push(Violation::pattern(q, "qualifier", name::NUMERIC_LATEST_PUBLISHED_OR_ALIAS_QUALIFIER_PATTERN));
     }
 }
 

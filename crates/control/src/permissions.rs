@@ -31,6 +31,9 @@ const SOURCE_ACCOUNT_PATTERN: &str = "\\d{12}";
 const SOURCE_ARN_PATTERN: &str =
     r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
 const ORG_ID_PATTERN: &str = "o-[a-z0-9]{10,32}";
+/// The model's `PrincipalOrgID` length bounds.
+const ORG_ID_LEN_MIN: usize = 12;
+const ORG_ID_LEN_MAX: usize = 34;
 const EVENT_SOURCE_TOKEN_PATTERN: &str = "[a-zA-Z0-9._\\-]+";
 const EVENT_SOURCE_TOKEN_LEN_MAX: usize = 256;
 const URL_AUTH_TYPES: &[&str] = &["NONE", "AWS_IAM"];
@@ -81,12 +84,16 @@ fn is_source_arn(s: &str) -> bool {
 fn check_input(input: &PermissionInput, v: &mut Vec<Violation>) {
     match &input.statement_id {
         None => v.push(Violation::not_null("statementId")),
+        // Length constraints first, then the pattern, as AWS lists them.
         Some(s) => {
-            if !is_statement_id(s, false) {
-                v.push(Violation::pattern(s, "statementId", STATEMENT_ID_PATTERN));
+            if s.is_empty() {
+                v.push(Violation::len_min(s, "statementId", 1));
             }
             if s.len() > STATEMENT_ID_LEN_MAX {
                 v.push(Violation::len_max(s, "statementId", STATEMENT_ID_LEN_MAX));
+            }
+            if !is_statement_id(s, false) {
+                v.push(Violation::pattern(s, "statementId", STATEMENT_ID_PATTERN));
             }
         }
     }
@@ -113,6 +120,12 @@ fn check_input(input: &PermissionInput, v: &mut Vec<Violation>) {
         v.push(Violation::pattern(a, "sourceArn", SOURCE_ARN_PATTERN));
     }
     if let Some(o) = &input.principal_org_id {
+        if o.len() < ORG_ID_LEN_MIN {
+            v.push(Violation::len_min(o, "principalOrgID", ORG_ID_LEN_MIN));
+        }
+        if o.len() > ORG_ID_LEN_MAX {
+            v.push(Violation::len_max(o, "principalOrgID", ORG_ID_LEN_MAX));
+        }
         let ok = o.strip_prefix("o-").is_some_and(|r| {
             (10..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });

@@ -19,6 +19,7 @@ mod cold;
 mod console;
 mod console_browser;
 mod console_live;
+mod constraints;
 mod cross_account;
 mod db_loss;
 mod deploy;
