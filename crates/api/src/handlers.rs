@@ -84,6 +84,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                     s3_key: r.s3_key,
                     s3_object_version: r.s3_object_version,
                     image_uri: r.image_uri,
+                    source_kms_key_arn: r.source_kms_key_arn,
                 },
                 architectures: r.architectures,
                 publish: r.publish.unwrap_or(false),
@@ -689,6 +690,7 @@ pub(crate) fn create_input(r: CreateFunctionRequest) -> Result<CreateFunction, A
             s3_key: c.s3_key,
             s3_object_version: c.s3_object_version,
             image_uri: c.image_uri,
+            source_kms_key_arn: c.source_kms_key_arn,
         }),
     };
     let config = ConfigPatch {

@@ -38,6 +38,7 @@ pub(crate) async fn dispatch(
                     s3_key: c.s3_key,
                     s3_object_version: c.s3_object_version,
                     image_uri: None,
+                    source_kms_key_arn: None,
                 }),
             };
             let input = PublishLayer {

@@ -66,6 +66,8 @@ pub struct CodeInput {
     pub s3_key: Option<String>,
     pub s3_object_version: Option<String>,
     pub image_uri: Option<String>,
+    /// `SourceKMSKeyArn`: validated, otherwise unused (Versa does not encrypt packages).
+    pub source_kms_key_arn: Option<String>,
 }
 
 pub(crate) const ROLE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+";
@@ -192,10 +194,8 @@ pub(crate) fn check_patch(p: &ConfigPatch, out: &mut Vec<Violation>) {
     {
         out.push(Violation::pattern(arn, "deadLetterConfig.targetArn", RESOURCE_ARN_PATTERN));
     }
-    if let Some(k) = &p.kms_key_arn
-        && !is_valid_resource_arn(k)
-    {
-        out.push(Violation::pattern(k, "kMSKeyArn", KMS_KEY_ARN_PATTERN));
+    if let Some(k) = &p.kms_key_arn {
+        check_kms_key_arn(k, "kMSKeyArn", out);
     }
     if let Some(layers) = &p.layers
         && layers.iter().any(|l| !is_valid_layer_arn(l))
@@ -249,6 +249,13 @@ pub(crate) fn check_patch(p: &ConfigPatch, out: &mut Vec<Violation>) {
     }
     if let Some(Some(a)) = &p.snap_start_apply_on {
         check_enum(a, "snapStart.applyOn", &["PublishedVersions", "None"], out);
+    }
+}
+
+/// A member of the model's `KMSKeyArn` shape (`KMSKeyArn`, `SourceKMSKeyArn`).
+pub(crate) fn check_kms_key_arn(k: &str, field: &str, out: &mut Vec<Violation>) {
+    if !is_valid_resource_arn(k) {
+        out.push(Violation::pattern(k, field, KMS_KEY_ARN_PATTERN));
     }
 }
 

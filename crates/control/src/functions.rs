@@ -234,8 +234,13 @@ impl Control {
         if input.config.role.is_none() {
             v.push(Violation::not_null("role"));
         }
-        if input.code.is_none() {
-            v.push(Violation::not_null("code"));
+        match &input.code {
+            None => v.push(Violation::not_null("code")),
+            Some(c) => {
+                if let Some(k) = &c.source_kms_key_arn {
+                    config::check_kms_key_arn(k, "code.sourceKMSKeyArn", &mut v);
+                }
+            }
         }
         config::check_patch(&input.config, &mut v);
         if let Some(pt) = &input.package_type
@@ -463,6 +468,9 @@ impl Control {
         let parsed = names::check_function_name(function_name, NameShape::Plain, &mut v);
         if let Some(a) = &input.architectures {
             config::check_architectures(a, &mut v);
+        }
+        if let Some(k) = &input.code.source_kms_key_arn {
+            config::check_kms_key_arn(k, "sourceKMSKeyArn", &mut v);
         }
         validation(v)?;
         let parsed = parsed.expect("validated");

@@ -36,6 +36,38 @@ fn zip_b64() -> String {
 }
 
 #[tokio::test]
+async fn source_kms_key_arns_are_checked_like_kms_key_arn() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    let mut http = Client::new(server.addr);
+    let body = |kms: &str| {
+        json!({
+            "FunctionName": "kms", "Role": ROLE, "Runtime": "python3.12", "Handler": "index.handler",
+            "Code": {"ZipFile": zip_b64(), "SourceKMSKeyArn": kms},
+        })
+        .to_string()
+    };
+    let r = http.send("POST", "/2015-03-31/functions", &[], body("garbage").as_bytes()).await.unwrap();
+    assert_validation(
+        &r,
+        &format!("1 validation error detected: {}", pattern("garbage", "code.sourceKMSKeyArn", KMS_PATTERN)),
+    );
+    assert!(c.get_function().function_name("kms").send().await.is_err());
+    let key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let r = http.send("POST", "/2015-03-31/functions", &[], body(key).as_bytes()).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let code = |kms: &str| json!({"ZipFile": zip_b64(), "SourceKMSKeyArn": kms}).to_string();
+    let r = http.send("PUT", "/2015-03-31/functions/kms/code", &[], code("garbage").as_bytes()).await.unwrap();
+    assert_validation(
+        &r,
+        &format!("1 validation error detected: {}", pattern("garbage", "sourceKMSKeyArn", KMS_PATTERN)),
+    );
+    let r = http.send("PUT", "/2015-03-31/functions/kms/code", &[], code(key).as_bytes()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
 async fn length_violations_come_before_pattern_violations() {
     let server = TestServer::start().await;
     let c = server.lambda();
