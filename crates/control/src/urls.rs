@@ -69,19 +69,21 @@ fn check_list(
     if items.len() > count_max {
         v.push(Violation::len_max(&format!("[{}]", items.join(", ")), field, count_max));
     }
-    for item in items {
-        if item.len() > len_max || item.len() < len_min {
-            let constraint = if item.len() > len_max {
-                format!("Member must have length less than or equal to {len_max}")
-            } else {
-                format!("Member must have length greater than or equal to {len_min}")
-            };
-            v.push(Violation::new(
-                format!("[{}]", items.join(", ")),
-                field,
-                format!("Member must satisfy constraint: [{constraint}]"),
-            ));
-        }
+    // One violation for the list, naming each member constraint some item breaks (as for
+    // `Layers`), however many items break it.
+    let mut failed = Vec::new();
+    if items.iter().any(|i| i.len() > len_max) {
+        failed.push(format!("Member must have length less than or equal to {len_max}"));
+    }
+    if items.iter().any(|i| i.len() < len_min) {
+        failed.push(format!("Member must have length greater than or equal to {len_min}"));
+    }
+    if !failed.is_empty() {
+        v.push(Violation::new(
+            format!("[{}]", items.join(", ")),
+            field,
+            format!("Member must satisfy constraint: [{}]", failed.join(", ")),
+        ));
     }
 }
 

@@ -67,6 +67,57 @@ async fn source_kms_key_arns_are_checked_like_kms_key_arn() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+async fn put_url(http: &mut Client, cors: serde_json::Value) -> Response {
+    let body = json!({"AuthType": "NONE", "Cors": cors}).to_string();
+    http.send("POST", "/2021-10-31/functions/cors/url", &[], body.as_bytes()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_cors_list_gets_one_violation_however_many_items_break_it() {
+    let server = TestServer::start().await;
+    let c = server.lambda();
+    create(&c, "cors", testkit::zip::hello()).await;
+    let mut http = Client::new(server.addr);
+    let list = |c: &str| format!("Member must satisfy constraint: [{c}]");
+    let r = put_url(&mut http, json!({"AllowOrigins": ["", ""]})).await;
+    assert_validation(
+        &r,
+        &format!(
+            "1 validation error detected: {}",
+            violation("[, ]", "cors.allowOrigins", &list("Member must have length greater than or equal to 1"))
+        ),
+    );
+    let r = put_url(&mut http, json!({"AllowMethods": ["OPTIONS", "OPTIONS"], "AllowHeaders": ["a", "b"]})).await;
+    assert_validation(
+        &r,
+        &format!(
+            "1 validation error detected: {}",
+            violation(
+                "[OPTIONS, OPTIONS]",
+                "cors.allowMethods",
+                &list("Member must have length less than or equal to 6")
+            )
+        ),
+    );
+    // Items breaking different member constraints: still one violation, naming both.
+    let long = "o".repeat(254);
+    let r = put_url(&mut http, json!({"AllowOrigins": [long, ""]})).await;
+    assert_validation(
+        &r,
+        &format!(
+            "1 validation error detected: {}",
+            violation(
+                &format!("[{long}, ]"),
+                "cors.allowOrigins",
+                &list(
+                    "Member must have length less than or equal to 253, Member must have length greater than or \
+                     equal to 1"
+                )
+            )
+        ),
+    );
+}
+
 #[tokio::test]
 async fn length_violations_come_before_pattern_violations() {
     let server = TestServer::start().await;
