@@ -20,6 +20,9 @@ const BATCH_MAX: usize = 100;
 const BATCH_DEPLOYMENTS_MAX: usize = 25;
 /// Items per List* page.
 const PAGE: usize = 100;
+/// ListDeployments' `includeOnlyStatuses` values (botocore's `DeploymentStatus`).
+const DEPLOYMENT_STATUSES: [&str; 8] =
+    ["Created", "Queued", "InProgress", "Baking", "Succeeded", "Failed", "Stopped", "Ready"];
 /// Most uses of a revision GetApplicationRevision reads (the newest).
 const REVISION_USES_MAX: usize = 1_000;
 
@@ -68,6 +71,16 @@ fn group_key(app: &str, group: &str) -> String {
     format!("{app}\n{group}")
 }
 
+/// A renamed application's or group's tags go with it.
+fn move_tags(tx: &mut dyn store::WriteTx, from: &str, to: &str) -> Result<(), StoreError> {
+    if from == to {
+        return Ok(());
+    }
+    let tags = tx.cd_tags(from)?;
+    tx.put_cd_tags(from, &[])?;
+    tx.put_cd_tags(to, &tags)
+}
+
 fn no_app(name: &str) -> Error {
     Error::new("ApplicationDoesNotExistException", format!("No application found for name: {name}"))
 }
@@ -88,25 +101,34 @@ fn parse(doc: &str) -> Result<Value, Error> {
     serde_json::from_str(doc).map_err(|e| Error::new("InternalFailure", format!("corrupt record: {e}")))
 }
 
+/// The `[{Key, Value}]` list under `key`: `Tags` on TagResource, `tags` on the creates (the
+/// members are capitalised in both, botocore's one `Tag` shape).
 fn tags_of(v: &Value, key: &str) -> Vec<(String, String)> {
-    let key_name = if key == "Tags" { ("Key", "Value") } else { ("key", "value") };
     v[key]
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|t| {
-                    Some((t[key_name.0].as_str()?.to_owned(), t[key_name.1].as_str().unwrap_or("").to_owned()))
-                })
+                .filter_map(|t| Some((t["Key"].as_str()?.to_owned(), t["Value"].as_str().unwrap_or("").to_owned())))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn page(names: Vec<Value>, token: Option<&str>) -> (Vec<Value>, Option<String>) {
-    let start = token.and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
+fn invalid_token() -> Error {
+    Error::new("InvalidNextTokenException", "The next token was specified in an invalid format.")
+}
+
+/// One page of a name list; the token is the next page's start (one this list handed out, else
+/// `InvalidNextTokenException`).
+fn page(names: Vec<Value>, token: Option<&str>) -> Result<(Vec<Value>, Option<String>), Error> {
+    let start = match token {
+        None => 0,
+        Some(t) => t.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(invalid_token)?,
+    };
     let end = (start + PAGE).min(names.len());
     let next = (end < names.len()).then(|| end.to_string());
-    (names.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(), next)
+    // A list shrunk since the token was handed out ends at once.
+    Ok((names.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(), next))
 }
 
 /// A List answer with `nextToken` only when there is a next page.
@@ -141,7 +163,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         "ListApplications" => {
             let rows = objects(cd, scope, APP).await?;
             let names = rows.into_iter().map(|(n, _)| Value::String(n)).collect();
-            let (items, next) = page(names, s(i, "nextToken"));
+            let (items, next) = page(names, s(i, "nextToken"))?;
             Ok(paged(json!({"applications": items}), next))
         }
         "UpdateApplication" => update_application(cd, scope, i).await,
@@ -154,11 +176,29 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         }
         "BatchGetDeploymentGroups" => {
             let app = required(i, "applicationName")?;
-            let mut out = Vec::new();
-            for n in i["deploymentGroupNames"].as_array().cloned().unwrap_or_default() {
-                out.push(get_group(cd, scope, app, n.as_str().unwrap_or_default()).await?);
+            get_app(cd, scope, app).await?;
+            let names = i["deploymentGroupNames"].as_array().cloned().unwrap_or_default();
+            if names.is_empty() {
+                return Err(Error::new("DeploymentGroupNameRequiredException", "deploymentGroupNames is required"));
             }
-            Ok(json!({"deploymentGroupsInfo": out, "errorMessage": ""}))
+            if names.len() > BATCH_MAX {
+                return Err(Error::new(
+                    "BatchLimitExceededException",
+                    "The maximum number of names or IDs allowed for this request (100) was exceeded.",
+                ));
+            }
+            // A name not found is reported in `errorMessage`, beside the groups found (the
+            // operation models no DoesNotExist error).
+            let (mut out, mut missing) = (Vec::new(), Vec::new());
+            for n in names {
+                let n = n.as_str().unwrap_or_default();
+                match get_group(cd, scope, app, n).await {
+                    Ok(g) => out.push(g),
+                    Err(e) if e.code == "DeploymentGroupDoesNotExistException" => missing.push(e.message),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(json!({"deploymentGroupsInfo": out, "errorMessage": missing.join(" ")}))
         }
         "ListDeploymentGroups" => {
             let app = required(i, "applicationName")?;
@@ -169,7 +209,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
                 .into_iter()
                 .filter_map(|(n, _)| n.strip_prefix(&prefix).map(|g| Value::String(g.to_owned())))
                 .collect();
-            let (items, next) = page(names, s(i, "nextToken"));
+            let (items, next) = page(names, s(i, "nextToken"))?;
             Ok(paged(json!({"applicationName": app, "deploymentGroups": items}), next))
         }
         "UpdateDeploymentGroup" => update_group(cd, scope, i).await,
@@ -178,7 +218,14 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             let g = required(i, "deploymentGroupName")?;
             get_app(cd, scope, app).await?;
             let (a, r, k) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned(), group_key(app, g));
-            cd.inner.store.write(move |tx| tx.delete_cd_object(&a, &r, GROUP, &k)).await?;
+            let tags = arn(scope, "deploymentgroup", &format!("{app}/{g}"));
+            cd.inner
+                .store
+                .write(move |tx| {
+                    tx.delete_cd_object(&a, &r, GROUP, &k)?;
+                    tx.put_cd_tags(&tags, &[])
+                })
+                .await?;
             Ok(json!({"hooksNotCleanedUp": []}))
         }
         "CreateDeploymentConfig" => create_config(cd, scope, i).await,
@@ -188,7 +235,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         "ListDeploymentConfigs" => {
             let mut names: Vec<Value> = configs::PREDEFINED.iter().map(|p| Value::String(p.name.to_owned())).collect();
             names.extend(objects(cd, scope, CONFIG).await?.into_iter().map(|(n, _)| Value::String(n)));
-            let (items, next) = page(names, s(i, "nextToken"));
+            let (items, next) = page(names, s(i, "nextToken"))?;
             Ok(paged(json!({"deploymentConfigsList": items}), next))
         }
         "DeleteDeploymentConfig" => delete_config(cd, scope, i).await,
@@ -252,6 +299,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         }
         "TagResource" => {
             let arn = required(i, "ResourceArn")?.to_owned();
+            tagged(cd, scope, &arn, true).await?;
             let add = tags_of(i, "Tags");
             cd.inner
                 .store
@@ -268,6 +316,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         }
         "UntagResource" => {
             let arn = required(i, "ResourceArn")?.to_owned();
+            tagged(cd, scope, &arn, true).await?;
             let keys: Vec<String> = i["TagKeys"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
@@ -284,6 +333,7 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
         }
         "ListTagsForResource" => {
             let arn = required(i, "ResourceArn")?.to_owned();
+            tagged(cd, scope, &arn, false).await?;
             let t = cd.inner.store.read(move |tx| tx.cd_tags(&arn)).await?;
             Ok(json!({"Tags": t.into_iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}))
         }
@@ -291,6 +341,46 @@ pub(crate) async fn dispatch(cd: &CodeDeploy, scope: &Scope, op: &str, i: &Value
             Err(Error::new("UnknownOperationException", format!("Versa does not implement CodeDeploy's {other}.")))
         }
     }
+}
+
+/// Checks the ARN a tag operation names: an application's or a deployment group's
+/// (`InvalidArnException` for anything else shaped unlike a CodeDeploy ARN,
+/// `ArnNotSupportedException` for another CodeDeploy resource). With `exists`, the resource must
+/// exist in this scope (TagResource and UntagResource model the DoesNotExist errors;
+/// ListTagsForResource does not).
+async fn tagged(cd: &CodeDeploy, scope: &Scope, arn: &str, exists: bool) -> Result<(), Error> {
+    let invalid = || Error::new("InvalidArnException", "The specified ARN is not in a valid format.");
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let [prefix, partition, service, region, account, kind, name] = parts[..] else { return Err(invalid()) };
+    if prefix != "arn" || !partition.starts_with("aws") || service != "codedeploy" || name.is_empty() {
+        return Err(invalid());
+    }
+    let in_scope = region == scope.region.as_str() && account == scope.account.as_str();
+    match kind {
+        "application" => {
+            if exists && (!in_scope || object(cd, scope, APP, name).await?.is_none()) {
+                return Err(no_app(name));
+            }
+        }
+        "deploymentgroup" => {
+            let Some((app, group)) = name.split_once('/') else { return Err(invalid()) };
+            if exists {
+                if !in_scope || object(cd, scope, APP, app).await?.is_none() {
+                    return Err(no_app(app));
+                }
+                if object(cd, scope, GROUP, &group_key(app, group)).await?.is_none() {
+                    return Err(no_group(group));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::new(
+                "ArnNotSupportedException",
+                "The specified ARN is not supported. For example, it might be an ARN for a resource that is not expected.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn objects(cd: &CodeDeploy, scope: &Scope, kind: &'static str) -> Result<Vec<(String, String)>, Error> {
@@ -355,6 +445,17 @@ async fn update_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
     }
     app["applicationName"] = json!(new);
     let groups = objects(cd, scope, GROUP).await?;
+    // The application's tags and its groups' go with the names.
+    let prefix = format!("{name}\n");
+    let mut tag_moves = vec![(arn(scope, "application", name), arn(scope, "application", new))];
+    for (k, _) in &groups {
+        if let Some(gn) = k.strip_prefix(&prefix) {
+            tag_moves.push((
+                arn(scope, "deploymentgroup", &format!("{name}/{gn}")),
+                arn(scope, "deploymentgroup", &format!("{new}/{gn}")),
+            ));
+        }
+    }
     let (a, r, old, new, doc) = (
         scope.account.as_str().to_owned(),
         scope.region.as_str().to_owned(),
@@ -367,6 +468,9 @@ async fn update_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
         .write(move |tx| {
             tx.delete_cd_object(&a, &r, APP, &old)?;
             tx.put_cd_object(&a, &r, APP, &new, &doc)?;
+            for (from, to) in &tag_moves {
+                move_tags(tx, from, to)?;
+            }
             let prefix = format!("{old}\n");
             for (k, g) in groups {
                 if let Some(gn) = k.strip_prefix(&prefix) {
@@ -386,13 +490,16 @@ async fn delete_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
     let name = required(i, "applicationName")?.to_owned();
     let groups = objects(cd, scope, GROUP).await?;
     let (a, r) = (scope.account.as_str().to_owned(), scope.region.as_str().to_owned());
+    let (app_arn, group_arn) = (arn(scope, "application", &name), arn(scope, "deploymentgroup", &name));
     cd.inner
         .store
         .write(move |tx| {
             tx.delete_cd_object(&a, &r, APP, &name)?;
+            tx.put_cd_tags(&app_arn, &[])?;
             let prefix = format!("{name}\n");
             for (k, _) in groups.iter().filter(|(k, _)| k.starts_with(&prefix)) {
                 tx.delete_cd_object(&a, &r, GROUP, k)?;
+                tx.put_cd_tags(&format!("{group_arn}/{}", &k[prefix.len()..]), &[])?;
             }
             Ok::<_, StoreError>(())
         })
@@ -548,11 +655,16 @@ async fn update_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
         group_key(app, &new),
         g.to_string(),
     );
+    let (old_arn, new_arn) = (
+        arn(scope, "deploymentgroup", &format!("{app}/{name}")),
+        arn(scope, "deploymentgroup", &format!("{app}/{new}")),
+    );
     cd.inner
         .store
         .write(move |tx| {
             tx.delete_cd_object(&a, &r, GROUP, &old)?;
-            tx.put_cd_object(&a, &r, GROUP, &newk, &doc)
+            tx.put_cd_object(&a, &r, GROUP, &newk, &doc)?;
+            move_tags(tx, &old_arn, &new_arn)
         })
         .await?;
     Ok(json!({"hooksNotCleanedUp": []}))
@@ -994,16 +1106,22 @@ async fn list_deployments(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<V
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
+    if let Some(bad) = statuses.iter().find(|s| !DEPLOYMENT_STATUSES.contains(&s.as_str())) {
+        return Err(Error::new(
+            "InvalidDeploymentStatusException",
+            format!("The deployment status {bad} is not valid."),
+        ));
+    }
     let range = &i["createTimeRange"];
     let ms = |v: &Value| v.as_f64().map(|s| (s * 1000.0).round() as i64);
     // The token is where the previous page ended: `<create ms>:<id>`.
     let before = match s(i, "nextToken") {
         None => None,
-        Some(t) => {
-            Some(t.split_once(':').and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned()))).ok_or_else(
-                || Error::new("InvalidNextTokenException", "The next token was specified in an invalid format."),
-            )?)
-        }
+        Some(t) => Some(
+            t.split_once(':')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(invalid_token)?,
+        ),
     };
     let q = store::CdDeploymentQuery {
         account: scope.account.as_str().to_owned(),

@@ -110,3 +110,15 @@ async fn overdue_linear_steps_resume_one_interval_apart_after_kill_9() {
     eprintln!("{v}");
     second.terminate();
 }
+
+/// The catalogue's edges through boto3: tags given at create time, the tag operations' ARN
+/// checks, a partial BatchGetDeploymentGroups, and the List operations' input checks.
+#[tokio::test]
+async fn tags_batches_and_list_inputs_answer_as_the_model_says() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let v = script(&server.endpoint(), &["catalogue"]).await;
+    assert_eq!(v["batch"], "No Deployment Group found for name: nope", "{v}");
+}

@@ -463,8 +463,58 @@ def minute():
     print(json.dumps({"timeline": timeline, "shifted_after": shifted}))
 
 
+def catalogue():
+    """Tags given at create time, the tag operations' ARN checks, BatchGetDeploymentGroups with a
+    missing name, and the List operations' input checks (deployments.md §1.2)."""
+    cd.create_application(applicationName="tagged", computePlatform="Lambda", tags=[{"Key": "team", "Value": "a"}])
+    cd.create_deployment_group(applicationName="tagged", deploymentGroupName="g", serviceRoleArn=ROLE,
+                               tags=[{"Key": "tier", "Value": "prod"}, {"Key": "empty", "Value": ""}])
+    app_arn = "arn:aws:codedeploy:us-east-1:000000000000:application:tagged"
+    group_arn = "arn:aws:codedeploy:us-east-1:000000000000:deploymentgroup:tagged/g"
+    assert cd.list_tags_for_resource(ResourceArn=app_arn)["Tags"] == [{"Key": "team", "Value": "a"}]
+    tags = sorted(cd.list_tags_for_resource(ResourceArn=group_arn)["Tags"], key=lambda t: t["Key"])
+    assert tags == [{"Key": "empty", "Value": ""}, {"Key": "tier", "Value": "prod"}], tags
+    # TagResource and UntagResource name an existing application or group; ListTagsForResource
+    # checks the ARN's shape only.
+    missing = "arn:aws:codedeploy:us-east-1:000000000000:deploymentgroup:tagged/nope"
+    assert error(lambda: cd.tag_resource(ResourceArn=missing, Tags=[{"Key": "k", "Value": "v"}])) == (
+        "DeploymentGroupDoesNotExistException", "No Deployment Group found for name: nope", 400)
+    assert error(lambda: cd.untag_resource(ResourceArn=app_arn.replace("tagged", "gone"), TagKeys=["k"])) == (
+        "ApplicationDoesNotExistException", "No application found for name: gone", 400)
+    assert error(lambda: cd.tag_resource(ResourceArn="garbage", Tags=[{"Key": "k", "Value": "v"}]))[0] == "InvalidArnException"
+    assert error(lambda: cd.list_tags_for_resource(ResourceArn="garbage"))[0] == "InvalidArnException"
+    config_arn = "arn:aws:codedeploy:us-east-1:000000000000:deploymentconfig:CodeDeployDefault.LambdaAllAtOnce"
+    assert error(lambda: cd.tag_resource(ResourceArn=config_arn, Tags=[{"Key": "k", "Value": "v"}]))[0] == "ArnNotSupportedException"
+    assert cd.list_tags_for_resource(ResourceArn=missing)["Tags"] == []
+    # A missing group is reported beside the ones found.
+    b = cd.batch_get_deployment_groups(applicationName="tagged", deploymentGroupNames=["g", "nope"])
+    assert [g["deploymentGroupName"] for g in b["deploymentGroupsInfo"]] == ["g"], b
+    assert b["errorMessage"] == "No Deployment Group found for name: nope", b
+    # Tokens a List did not hand out, and statuses that do not exist.
+    for call in (lambda: cd.list_applications(nextToken="garbage"),
+                 lambda: cd.list_deployment_groups(applicationName="tagged", nextToken="garbage"),
+                 lambda: cd.list_deployment_configs(nextToken="garbage"),
+                 lambda: cd.list_deployments(nextToken="garbage")):
+        assert error(call)[0] == "InvalidNextTokenException"
+    assert error(lambda: cd.list_deployments(includeOnlyStatuses=["Bogus"]))[0] == "InvalidDeploymentStatusException"
+    assert cd.list_deployments(includeOnlyStatuses=["Succeeded", "Baking"])["deployments"] == []
+    # Tags go with a rename and with a delete.
+    cd.update_application(applicationName="tagged", newApplicationName="renamed")
+    renamed_group = group_arn.replace(":tagged/", ":renamed/")
+    assert cd.list_tags_for_resource(ResourceArn=app_arn.replace("tagged", "renamed"))["Tags"] == [{"Key": "team", "Value": "a"}]
+    assert len(cd.list_tags_for_resource(ResourceArn=renamed_group)["Tags"]) == 2
+    assert cd.list_tags_for_resource(ResourceArn=app_arn)["Tags"] == []
+    cd.delete_application(applicationName="renamed")
+    cd.create_application(applicationName="renamed", computePlatform="Lambda")
+    assert cd.list_tags_for_resource(ResourceArn=app_arn.replace("tagged", "renamed"))["Tags"] == []
+    assert cd.list_tags_for_resource(ResourceArn=renamed_group)["Tags"] == []
+    print(json.dumps({"group_tags": tags, "batch": b["errorMessage"]}))
+
+
 if mode == "story":
     story()
+elif mode == "catalogue":
+    catalogue()
 elif mode == "minute":
     minute()
 elif mode == "durable-start":
