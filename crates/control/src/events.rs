@@ -189,6 +189,21 @@ fn is_destination_arn(s: &str) -> bool {
     s.is_empty() || model::arn::is_service_arn(s, RegionPattern::ISO_B)
 }
 
+/// `arn:aws:sqs:<region>:<account>:<queue>` or `arn:aws:events:<region>:<account>:event-bus/<bus>`
+/// of `scope`, the name non-empty and without `:` or `/`.
+fn is_queue_or_bus_arn(arn: &str, scope: &Scope) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, _, service, region, account, rest] = parts[..] else { return false };
+    let name = match service {
+        "sqs" => rest,
+        _ => rest.strip_prefix("event-bus/").unwrap_or_default(),
+    };
+    region == scope.region.as_str()
+        && account == scope.account.as_str()
+        && !name.is_empty()
+        && !name.contains([':', '/'])
+}
+
 impl Control {
     /// Queues an `Event` invocation durably; when this returns, the event will run at least
     /// once (unless the function is deleted first).
@@ -420,9 +435,12 @@ impl Control {
     }
 
     /// Checks a destination: a Lambda function of this account and region other than
-    /// `function`, that exists. An ARN of a service that cannot be a destination makes the whole
-    /// config invalid (recorded); Versa has no queues, topics, buses or buckets as destinations
-    /// yet, so their ARNs are destinations that do not exist.
+    /// `function`, that exists; or an SQS queue or EventBridge bus ARN of this account and
+    /// region (not looked up: AWS checks the execution role's permission instead, which Versa
+    /// does not model; a record that cannot be delivered counts as `DestinationDeliveryFailures`).
+    /// An ARN of a service that cannot be a destination makes the whole config invalid
+    /// (recorded); Versa has no topics, and buckets are not destinations yet, so their ARNs are
+    /// destinations that do not exist.
     async fn check_destination(
         &self,
         scope: &Scope,
@@ -438,6 +456,9 @@ impl Control {
             )));
         }
         let invalid = || ControlError::InvalidParameterValue(format!("The destination ARN {arn} is invalid."));
+        if matches!(service, "sqs" | "events") {
+            return if is_queue_or_bus_arn(arn, scope) { Ok(()) } else { Err(invalid()) };
+        }
         let Some(r) = FunctionRef::parse(arn, NameShape::Plain).filter(|r| r.is_arn()) else { return Err(invalid()) };
         if r.region.as_deref() != Some(scope.region.as_str()) || r.account.as_deref() != Some(scope.account.as_str()) {
             return Err(invalid());

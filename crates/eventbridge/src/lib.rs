@@ -328,6 +328,30 @@ impl EventBridge {
         Ok(out)
     }
 
+    /// PutEvents of one event in process (a Lambda destination record): its entry error, if
+    /// any, as the error (e.g. a bus that does not exist).
+    pub async fn put_event(
+        &self,
+        scope: &Scope,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        detail: &str,
+        resources: &[String],
+    ) -> Result<(), Error> {
+        let input = json!({"Entries": [{
+            "EventBusName": bus, "Source": source, "DetailType": detail_type, "Detail": detail, "Resources": resources,
+        }]});
+        let out = ticker::put_events(self, scope, &input).await?;
+        match out["Entries"][0].get("ErrorCode").and_then(Value::as_str) {
+            None => Ok(()),
+            Some(_) => {
+                let e = &out["Entries"][0];
+                Err(Error::new("InvalidArgument", e["ErrorMessage"].as_str().unwrap_or_default().to_owned()))
+            }
+        }
+    }
+
     /// Serves one request: `target` is the `X-Amz-Target` header, `body` the JSON input.
     pub async fn handle(&self, scope: &Scope, target: Option<&str>, body: &[u8]) -> Response {
         let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)) else {

@@ -8,7 +8,10 @@
 //! still waiting), and then: on success sends the success record to the OnSuccess destination;
 //! on a function error retries after a delay, up to `MaximumRetryAttempts`, then sends the
 //! failure record; when throttled, waits and tries again without counting an attempt; drops an
-//! event older than `MaximumEventAgeInSeconds` to the OnFailure destination.
+//! event older than `MaximumEventAgeInSeconds` to the OnFailure destination. A destination
+//! record for a Lambda function is queued in the commit that finishes the event; one for an SQS
+//! queue or an EventBridge bus, and a failed event's dead letter (SQS), are sent through
+//! [`Sinks`] just before that commit, so a crash in between sends them again (at least once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +22,29 @@ use model::name::Version;
 use serde_json::{Value, json};
 use store::{ClaimedEvent, PerFunctionMax};
 
+use crate::esm::BoxFuture;
 use crate::{Engine, InvokeError, Request, Target};
+
+/// Where records go that are not Lambda invocations: the SQS queues and EventBridge buses of
+/// this server (the `server` crate wires its services in). Errors are texts for the log.
+pub trait Sinks: Send + Sync {
+    /// SendMessage of `body`, with SendMessage's `MessageAttributes` object.
+    fn send_message<'a>(
+        &'a self,
+        queue_arn: &'a str,
+        body: &'a str,
+        attributes: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// PutEvents of one event from source `lambda` on the bus `bus_arn` names, in `scope`.
+    fn put_event<'a>(
+        &'a self,
+        scope: &'a model::scope::Scope,
+        bus_arn: &'a str,
+        detail_type: &'a str,
+        detail: &'a str,
+        resources: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), String>>;
+}
 
 /// Settings of the worker.
 #[derive(Debug, Clone)]
@@ -204,7 +229,23 @@ struct Finished {
     /// Whether a destination record was given (a `Complete` that was not delivered is a
     /// `DestinationDeliveryFailures`).
     destination_given: bool,
-    dead_letter: Option<String>,
+    /// Whether a record for a queue or a bus was sent ([`deliver`]; `None`: none was given).
+    sent: Option<bool>,
+    dead_letter: Option<DeadLetter>,
+}
+
+/// A failed event bound for its function's dead-letter queue (`DeadLetterConfig.TargetArn`).
+struct DeadLetter {
+    arn: String,
+    /// The event's payload, the message body.
+    payload: Vec<u8>,
+    request_id: String,
+    /// `ErrorCode`: the invocation's status code (200 for a function error).
+    code: u16,
+    /// `ErrorMessage`: the function's `errorMessage`, or why the event ended.
+    message: String,
+    /// Whether it reached the queue ([`deliver`]).
+    sent: bool,
 }
 
 /// The owned parts of a [`metrics::FunctionAt`].
@@ -235,7 +276,12 @@ impl FunctionOf {
 /// each and hand its outcome to the finisher; the finisher commits every outcome waiting in
 /// one transaction (deletes, destination records, retries), so an event costs no commit of
 /// its own beyond its acceptance.
-pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings) -> tokio::task::JoinHandle<()> {
+pub fn start(
+    control: Arc<Control>,
+    engine: Arc<Engine>,
+    settings: EventSettings,
+    sinks: Option<Arc<dyn Sinks>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if settings.reap_other_claims_at_start {
             // The only node: claims of other node ids are a previous run's, and died with it.
@@ -254,7 +300,7 @@ pub fn start(control: Arc<Control>, engine: Arc<Engine>, settings: EventSettings
             }
         }
         let (finished, finishes) = tokio::sync::mpsc::channel(FINISH_PENDING_MAX);
-        tokio::join!(claim_and_run(&control, &engine, &settings, finished), finish(&control, &engine, finishes));
+        tokio::join!(claim_and_run(&control, &engine, &settings, sinks, finished), finish(&control, &engine, finishes));
     })
 }
 
@@ -263,6 +309,7 @@ async fn claim_and_run(
     control: &Arc<Control>,
     engine: &Arc<Engine>,
     settings: &EventSettings,
+    sinks: Option<Arc<dyn Sinks>>,
     finished: tokio::sync::mpsc::Sender<Finished>,
 ) {
     let concurrency = settings.concurrency.max(1);
@@ -289,12 +336,13 @@ async fn claim_and_run(
                 .entry(function)
                 .or_insert(Ramp { running: 0, limit: RAMP_START.min(concurrency), credit: 0, fastest: None })
                 .running += 1;
-            let (control, engine, settings, finished) =
-                (control.clone(), engine.clone(), settings.clone(), finished.clone());
+            let (control, engine, settings, sinks, finished) =
+                (control.clone(), engine.clone(), settings.clone(), sinks.clone(), finished.clone());
             let task = running.spawn(async move {
                 let (id, token, attempts) = (claimed.event.id, claimed.token.clone(), claimed.event.attempts);
                 match process(&control, &engine, &settings, claimed, config).await {
-                    Ok((f, signal)) => {
+                    Ok((mut f, signal)) => {
+                        deliver(sinks.as_deref(), &mut f).await;
                         let _ = finished.send(f).await;
                         signal
                     }
@@ -497,9 +545,62 @@ async fn finish(control: &Control, engine: &Engine, mut finishes: tokio::sync::m
     }
 }
 
+/// Before the commit: sends a destination record bound for an SQS queue or an EventBridge bus
+/// (taking it out of the finish, which queues only Lambda ones), and the dead letter.
+async fn deliver(sinks: Option<&dyn Sinks>, f: &mut Finished) {
+    if let EventFinish::Complete { destination, .. } = &mut f.finish
+        && let Some((_, arn, _)) = destination
+        && !arn.starts_with("arn:aws:lambda:")
+        && let Some((scope, arn, record)) = destination.take()
+    {
+        let body = String::from_utf8_lossy(&record);
+        let sent = match sinks {
+            None => Err("no queues or buses here".to_owned()),
+            Some(s) if arn.split(':').nth(2) == Some("sqs") => s.send_message(&arn, &body, None).await,
+            Some(s) if arn.split(':').nth(2) == Some("events") => {
+                let r: Value = serde_json::from_slice(&record).unwrap_or_default();
+                let success = r["requestContext"]["condition"] == "Success";
+                let detail_type = if success {
+                    "Lambda Function Invocation Result - Success"
+                } else {
+                    "Lambda Function Invocation Result - Failure"
+                };
+                let function_arn = r["requestContext"]["functionArn"].as_str().unwrap_or_default().to_owned();
+                s.put_event(&scope, &arn, detail_type, &body, vec![arn.clone(), function_arn]).await
+            }
+            Some(_) => Err("not a queue or a bus".to_owned()),
+        };
+        if let Err(e) = &sent {
+            tracing::warn!(destination = %arn, error = %e, "cannot deliver the destination record");
+        }
+        f.sent = Some(sent.is_ok());
+    }
+    if let Some(d) = &mut f.dead_letter {
+        let sent = match sinks {
+            Some(s) if d.arn.split(':').nth(2) == Some("sqs") => {
+                let attributes = json!({
+                    "RequestID": {"DataType": "String", "StringValue": d.request_id},
+                    "ErrorCode": {"DataType": "Number", "StringValue": d.code.to_string()},
+                    "ErrorMessage": {"DataType": "String", "StringValue": d.message},
+                });
+                s.send_message(&d.arn, &String::from_utf8_lossy(&d.payload), Some(&attributes)).await
+            }
+            _ => Err("Versa has no SNS topics".to_owned()),
+        };
+        if let Err(e) = &sent {
+            tracing::warn!(
+                function = %f.function.function,
+                dead_letter = %d.arn,
+                error = %e,
+                "cannot send the failed event to its dead-letter queue"
+            );
+        }
+        d.sent = sent.is_ok();
+    }
+}
+
 /// After its commit: logs a lost claim, counts what could not be delivered: its destination
-/// record (`DestinationDeliveryFailures`), and a failed event for a function with a
-/// dead-letter queue (`DeadLetterErrors`: Versa has no SQS or SNS to send it to).
+/// record (`DestinationDeliveryFailures`), and a dead letter (`DeadLetterErrors`).
 fn reported(engine: &Engine, f: Finished, answer: Option<bool>) {
     let (id, retry) = match &f.finish {
         EventFinish::Complete { id, .. } => (*id, false),
@@ -516,19 +617,12 @@ fn reported(engine: &Engine, f: Finished, answer: Option<bool>) {
     if retry {
         return;
     }
-    if let Some(arn) = &f.dead_letter {
-        tracing::warn!(
-            function = %f.function.function,
-            dead_letter = %arn,
-            "cannot send the failed event to its dead-letter queue"
-        );
-    }
     if let Some(m) = engine.metrics() {
         let now = stdx::time::now_ms();
-        if f.destination_given && !delivered {
+        if f.destination_given && !(delivered && f.sent.unwrap_or(true)) {
             m.destination_failure(&f.function.at(), now);
         }
-        if f.dead_letter.is_some() {
+        if f.dead_letter.as_ref().is_some_and(|d| !d.sent) {
             m.dead_letter_error(&f.function.at(), now);
         }
     }
@@ -575,20 +669,21 @@ async fn process(
             m.async_dropped(&function.at(), now);
         }
     };
-    let complete = |destination: Option<(model::scope::Scope, String, Vec<u8>)>, dead_letter: Option<&str>| {
+    let complete = |destination: Option<(model::scope::Scope, String, Vec<u8>)>, dead_letter: Option<DeadLetter>| {
         (
             EventFinish::Complete { id: event.id, token: token.clone(), destination: destination.clone() },
             destination.is_some(),
-            dead_letter.map(str::to_owned),
+            dead_letter,
         )
     };
     let retry = |attempts: u32, not_before_ms: i64| {
         (EventFinish::Retry { id: event.id, token: token.clone(), attempts, not_before_ms }, false, None)
     };
-    let done =
-        |(finish, destination_given, dead_letter): (EventFinish, bool, Option<String>),
-         function: FunctionOf,
-         signal: Signal| { Ok((Finished { finish, function, destination_given, dead_letter }, signal)) };
+    let done = |(finish, destination_given, dead_letter): (EventFinish, bool, Option<DeadLetter>),
+                function: FunctionOf,
+                signal: Signal| {
+        Ok((Finished { finish, function, destination_given, sent: None, dead_letter }, signal))
+    };
     let target = match control.resolve_invoke(&event.scope, &event.function_name, event.qualifier.as_deref()).await {
         Ok(t) if t.function_id == event.function_id => t,
         // The store could not answer: nothing is known about the target, so keep the event.
@@ -600,9 +695,17 @@ async fn process(
             return done(complete(None, None), function, None);
         }
     };
-    // Versa has no queues or topics: a dead-letter queue never takes a failed event.
-    let dead_letter = target.record.config.dead_letter_target_arn.clone();
-    let dead_letter = dead_letter.as_deref();
+    let dead_letter_arn = target.record.config.dead_letter_target_arn.clone();
+    let dead_letter = |code: u16, message: String| {
+        dead_letter_arn.clone().map(|arn| DeadLetter {
+            arn,
+            payload: event.payload.clone(),
+            request_id: event.request_id.clone(),
+            code,
+            message,
+            sent: false,
+        })
+    };
     let config = match config {
         Some(c) => c,
         None => control.event_config_for(target.function_id, event.qualifier.as_deref()).await?,
@@ -620,12 +723,14 @@ async fn process(
     if now - event.received_ms > max_age_ms {
         let dest = finish(Condition::EventAgeExceeded, event.attempts, None);
         dropped(&dest);
-        return done(complete(dest, dead_letter), function, None);
+        let letter = dead_letter(200, "Event age exceeded (MaximumEventAgeInSeconds).".to_owned());
+        return done(complete(dest, letter), function, None);
     }
     if target.reserved_concurrency == Some(0) {
         let dest = finish(Condition::ZeroReservedConcurrency, 0, None);
         dropped(&dest);
-        return done(complete(dest, dead_letter), function, None);
+        let letter = dead_letter(429, "The function's reserved concurrency is 0.".to_owned());
+        return done(complete(dest, letter), function, None);
     }
     let unreserved = control.unreserved_concurrency(&event.scope).await?;
     let executed = target.version.to_string();
@@ -664,9 +769,10 @@ async fn process(
         }
         Ok(r) => {
             if attempts > max_retries {
+                let message = as_json(&r.payload)["errorMessage"].as_str().unwrap_or("Unhandled").to_owned();
                 let dest = finish(Condition::RetriesExhausted, attempts, Some((r, executed)));
                 dropped(&dest);
-                complete(dest, dead_letter)
+                complete(dest, dead_letter(200, message))
             } else {
                 retry(attempts, retry_at)
             }
@@ -680,7 +786,7 @@ async fn process(
             if attempts > max_retries {
                 let dest = finish(Condition::RetriesExhausted, attempts, None);
                 dropped(&dest);
-                complete(dest, dead_letter)
+                complete(dest, dead_letter(500, e.to_string()))
             } else {
                 retry(attempts, retry_at)
             }

@@ -70,7 +70,44 @@ impl<C: QueueClient + 'static> QueueSource for Queues<C> {
     fn send<'a>(&'a self, queue_arn: &'a str, body: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let group = queue_arn.ends_with(".fifo").then_some("esm-on-failure");
-            self.0.send(queue_arn, body, group).await.map(|_| ()).map_err(|e| e.to_string())
+            self.0.send(queue_arn, body, None, group).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Asynchronous invocations' destinations and dead letters (`invoke::events::Sinks`): this
+/// server's SQS queues and EventBridge buses.
+pub struct Destinations<C: QueueClient> {
+    pub queues: C,
+    pub buses: eventbridge::EventBridge,
+}
+
+impl<C: QueueClient + 'static> invoke::events::Sinks for Destinations<C> {
+    fn send_message<'a>(
+        &'a self,
+        queue_arn: &'a str,
+        body: &'a str,
+        attributes: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let group = queue_arn.ends_with(".fifo").then_some("lambda-destination");
+            self.queues.send(queue_arn, body, attributes, group).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+
+    fn put_event<'a>(
+        &'a self,
+        scope: &'a Scope,
+        bus_arn: &'a str,
+        detail_type: &'a str,
+        detail: &'a str,
+        resources: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.buses
+                .put_event(scope, bus_arn, "lambda", detail_type, detail, &resources)
+                .await
+                .map_err(|e| format!("{}: {}", e.code, e.message))
         })
     }
 }

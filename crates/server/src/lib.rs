@@ -518,7 +518,8 @@ impl Server {
             events.node_id = c.id().to_owned();
             events.reap_other_claims_at_start = false;
         }
-        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), events);
+        let sinks = esm_sources::Destinations { queues: self.sqs.client(), buses: self.eventbridge.clone() };
+        let worker = invoke::events::start(self.control.clone(), self.engine.clone(), events, Some(Arc::new(sinks)));
         let provisioner = invoke::provisioned::start(self.control.clone(), self.engine.clone());
         // The control plane exists: S3's events left in its outbox can be delivered.
         let outbox = self.s3.start_outbox();

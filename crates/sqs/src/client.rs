@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::attrs;
 use crate::ops::{self, Queue};
@@ -72,12 +72,15 @@ pub trait QueueClient: Send + Sync {
         receipt_handle: &'a str,
         timeout_secs: u32,
     ) -> BoxFuture<'a, Result<(), Error>>;
-    /// SendMessage of a plain body (an OnFailure destination); FIFO queues need `group_id`
-    /// and use content-based deduplication when the queue has it, else the message id.
+    /// SendMessage of a body (an OnFailure destination, a dead letter) with `attributes`
+    /// (SendMessage's `MessageAttributes` object, checked as SendMessage checks it); FIFO queues
+    /// need `group_id` and use content-based deduplication when the queue has it, else the
+    /// message id.
     fn send<'a>(
         &'a self,
         queue_arn: &'a str,
         body: &'a str,
+        attributes: Option<&'a Value>,
         group_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, Error>>;
 }
@@ -182,11 +185,15 @@ impl QueueClient for InProcess {
         &'a self,
         queue_arn: &'a str,
         body: &'a str,
+        attributes: Option<&'a Value>,
         group_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let q = self.sqs.by_arn(queue_arn).await?;
             let mut input = json!({"MessageBody": body});
+            if let Some(a) = attributes {
+                input["MessageAttributes"] = a.clone();
+            }
             if let Some(g) = group_id {
                 input["MessageGroupId"] = json!(g);
             }
@@ -250,7 +257,7 @@ mod tests {
         assert_eq!(again.len(), 1);
         assert_eq!((again[0].body.as_str(), again[0].attributes["ApproximateReceiveCount"].as_str()), ("one", "2"));
         // Sending (an OnFailure destination) and a missing queue.
-        client.send(arn, "failure record", None).await.unwrap();
+        client.send(arn, "failure record", None, None).await.unwrap();
         let e = client.receive("arn:aws:sqs:us-east-1:000000000000:nope", 1, Duration::ZERO, None).await.unwrap_err();
         assert_eq!(e.query_code, "AWS.SimpleQueueService.NonExistentQueue");
     }

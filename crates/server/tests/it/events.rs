@@ -711,3 +711,18 @@ async fn a_burst_of_events_ramps_up_instead_of_cold_starting_one_environment_eac
         streams.len()
     );
 }
+
+/// Destinations on Versa's own SQS queue (OnSuccess) and EventBridge bus (OnFailure), and the
+/// dead-letter queue, through boto3 (reference §7.4): the records' shapes, the bus event's
+/// source, detail-type and resources, the dead letter's body and attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_reach_versas_queues_and_bus_and_failed_events_the_dead_letter_queue() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let out = boto3_script("destinations_boto3.py", &[&server.endpoint()]).await;
+    assert_eq!(out["success_record"]["requestContext"]["condition"], "Success", "{out}");
+    assert_eq!(out["bus_event"]["detail"]["requestContext"]["condition"], "RetriesExhausted", "{out}");
+    assert_eq!(out["dead_letter"]["Body"], r#"{"fail": true}"#, "{out}");
+}
