@@ -222,6 +222,29 @@ impl std::fmt::Debug for EventBridge {
 }
 
 /// The ARN of a rule on the default bus.
+/// A target's `RetryPolicy` ranges (`MaximumRetryAttempts` 0–185, `MaximumEventAgeInSeconds`
+/// 60–86400), both services' model: the violation's message, `at` the policy's member path
+/// (`targets.1.member.retryPolicy`, `target.retryPolicy`).
+pub fn retry_policy_violation(policy: &Value, at: &str) -> Option<String> {
+    for (member, path, min, max) in [
+        ("MaximumRetryAttempts", "maximumRetryAttempts", 0, 185),
+        ("MaximumEventAgeInSeconds", "maximumEventAgeInSeconds", 60, 86_400),
+    ] {
+        let Some(n) = policy.get(member).and_then(Value::as_i64) else { continue };
+        let bound = if n < min {
+            format!("greater than or equal to {min}")
+        } else if n > max {
+            format!("less than or equal to {max}")
+        } else {
+            continue;
+        };
+        return Some(format!(
+            "1 validation error detected: Value '{n}' at '{at}.{path}' failed to satisfy constraint: Member must have value {bound}"
+        ));
+    }
+    None
+}
+
 pub fn rule_arn(scope: &Scope, name: &str) -> String {
     format!("arn:aws:events:{}:{}:rule/{name}", scope.region.as_str(), scope.account.as_str())
 }

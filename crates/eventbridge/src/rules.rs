@@ -415,6 +415,11 @@ async fn put_targets(eb: &EventBridge, scope: &Scope, i: &Value) -> Result<Value
             return Err(validation(format!("Target {id} InputPath is not valid JSON path.")));
         }
         let input_transformer = t.get("InputTransformer").filter(|v| v.is_object()).cloned();
+        if let Some(m) =
+            crate::retry_policy_violation(&t["RetryPolicy"], &format!("targets.{}.member.retryPolicy", n + 1))
+        {
+            return Err(validation(m));
+        }
         if [input.is_some(), input_path.is_some(), input_transformer.is_some()].iter().filter(|x| **x).count() > 1 {
             return Err(validation(format!(
                 "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."

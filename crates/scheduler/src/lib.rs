@@ -287,6 +287,9 @@ impl Scheduler {
         {
             return Err(validation(format!("Target.Input must be 1 to {INPUT_LEN_MAX} characters.")));
         }
+        if let Some(m) = eventbridge::retry_policy_violation(&target["RetryPolicy"], "target.retryPolicy") {
+            return Err(validation(m));
+        }
         let _ = arn;
         let state = match i["State"].as_str() {
             None => "ENABLED",

@@ -128,6 +128,10 @@ def rules():
     bad_id = error(events.put_targets, Rule="every-minute", Targets=[{"Id": "!@#$@!#$", "Arn": alias_arn}])
     assert bad_id[1] == ("1 validation error detected: Value '!@#$@!#$' at 'targets.1.member.id' failed to satisfy "
                          "constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"), bad_id
+    too_many = error(events.put_targets, Rule="every-minute",
+                     Targets=[{"Id": "r", "Arn": alias_arn, "RetryPolicy": {"MaximumRetryAttempts": 186}}])
+    assert too_many[1] == ("1 validation error detected: Value '186' at 'targets.1.member.retryPolicy.maximumRetryAttempts' "
+                           "failed to satisfy constraint: Member must have value less than or equal to 185"), too_many
     assert events.list_targets_by_rule(Rule="every-minute")["Targets"] == [{"Id": "prod", "Arn": alias_arn}]
 
     # The tick arrives at version 1, as AWS records it.
@@ -258,6 +262,12 @@ def scheduler():
     assert error(sched.create_schedule, Name="every-minute", ScheduleExpression="rate(1 minute)",
                  FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": alias_arn, "RoleArn": ROLE})[::2] == (
         "ConflictException", 409)
+    too_old = error(sched.create_schedule, Name="bad-retry", ScheduleExpression="rate(1 minute)",
+                    FlexibleTimeWindow={"Mode": "OFF"},
+                    Target={"Arn": alias_arn, "RoleArn": ROLE, "RetryPolicy": {"MaximumEventAgeInSeconds": 86401}})
+    assert too_old == ("ValidationException", "1 validation error detected: Value '86401' at "
+                       "'target.retryPolicy.maximumEventAgeInSeconds' failed to satisfy constraint: Member must have "
+                       "value less than or equal to 86400", 400), too_old
     code, message, _ = error(sched.create_schedule, Name="bad-zone", ScheduleExpression="rate(1 minute)",
                              ScheduleExpressionTimezone="Mars/Olympus", FlexibleTimeWindow={"Mode": "OFF"},
                              Target={"Arn": alias_arn, "RoleArn": ROLE})
