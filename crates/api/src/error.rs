@@ -93,6 +93,9 @@ impl ApiError {
                         Key::Lower,
                         msg,
                     ),
+                    C::CodeSigningConfigNotFound(_) => {
+                        (StatusCode::NOT_FOUND, "CodeSigningConfigNotFoundException", Some("User"), Key::Upper, msg)
+                    }
                     C::PolicyLengthExceeded(_) => {
                         (StatusCode::BAD_REQUEST, "PolicyLengthExceededException", Some("User"), Key::Lower, msg)
                     }

@@ -357,6 +357,22 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             };
             json(StatusCode::OK, &resp)
         }
+        Endpoint::GetFunctionCodeSigningConfig { function } => {
+            let name = c.get_function_code_signing_config(&scope, &function).await?;
+            let resp = wire::function::GetFunctionCodeSigningConfigResponse {
+                code_signing_config_arn: String::new(),
+                function_name: name,
+            };
+            json(StatusCode::OK, &resp)
+        }
+        Endpoint::ListCodeSigningConfigs { query } => {
+            // Versa has no code signing configs; MaxItems is still checked as an integer.
+            int_param(&query, "MaxItems")?;
+            json(StatusCode::OK, &wire::function::ListCodeSigningConfigsResponse { code_signing_configs: Vec::new() })
+        }
+        Endpoint::GetCodeSigningConfig { arn } | Endpoint::ListFunctionsByCodeSigningConfig { arn, .. } => {
+            match c.find_code_signing_config(&arn)? {}
+        }
         Endpoint::DownloadCode { account, sha256, query } => download_code(state, &account, &sha256, &query).await,
         Endpoint::CreateEventSourceMapping => {
             let r: crate::esm::EsmRequest = read_json(body, &parts.headers, CONTROL_REQUEST_BYTES_MAX, op).await?;
@@ -720,6 +736,7 @@ pub(crate) fn create_input(r: CreateFunctionRequest) -> Result<CreateFunction, A
         package_type: r.package_type,
         publish: r.publish.unwrap_or(false),
         tags: r.tags,
+        code_signing_config_arn: r.code_signing_config_arn,
     })
 }
 

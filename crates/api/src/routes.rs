@@ -193,6 +193,19 @@ pub enum Endpoint {
         statement_id: String,
         query: Query,
     },
+    GetFunctionCodeSigningConfig {
+        function: String,
+    },
+    ListCodeSigningConfigs {
+        query: Query,
+    },
+    GetCodeSigningConfig {
+        arn: String,
+    },
+    ListFunctionsByCodeSigningConfig {
+        arn: String,
+        query: Query,
+    },
     /// Versa's own: the download behind `GetFunction`'s `Code.Location`.
     DownloadCode {
         account: String,
@@ -281,6 +294,10 @@ impl Endpoint {
             Endpoint::AddLayerVersionPermission { .. } => "AddLayerVersionPermission",
             Endpoint::GetLayerVersionPolicy { .. } => "GetLayerVersionPolicy",
             Endpoint::RemoveLayerVersionPermission { .. } => "RemoveLayerVersionPermission",
+            Endpoint::GetFunctionCodeSigningConfig { .. } => "GetFunctionCodeSigningConfig",
+            Endpoint::ListCodeSigningConfigs { .. } => "ListCodeSigningConfigs",
+            Endpoint::GetCodeSigningConfig { .. } => "GetCodeSigningConfig",
+            Endpoint::ListFunctionsByCodeSigningConfig { .. } => "ListFunctionsByCodeSigningConfig",
             Endpoint::CreateEventSourceMapping => "CreateEventSourceMapping",
             Endpoint::ListEventSourceMappings { .. } => "ListEventSourceMappings",
             Endpoint::GetEventSourceMapping { .. } => "GetEventSourceMapping",
@@ -486,6 +503,18 @@ impl Endpoint {
                     query: query(),
                 }
             }
+            (Method::GET, ["2020-06-30", "functions", f, "code-signing-config"]) => {
+                Endpoint::GetFunctionCodeSigningConfig { function: (*f).to_owned() }
+            }
+            (Method::GET, ["2020-04-22", "code-signing-configs"]) => {
+                Endpoint::ListCodeSigningConfigs { query: query() }
+            }
+            (Method::GET, ["2020-04-22", "code-signing-configs", a]) => {
+                Endpoint::GetCodeSigningConfig { arn: (*a).to_owned() }
+            }
+            (Method::GET, ["2020-04-22", "code-signing-configs", a, "functions"]) => {
+                Endpoint::ListFunctionsByCodeSigningConfig { arn: (*a).to_owned(), query: query() }
+            }
             (Method::POST, ["2015-03-31", "event-source-mappings"]) => Endpoint::CreateEventSourceMapping,
             (Method::GET, ["2015-03-31", "event-source-mappings"]) => {
                 Endpoint::ListEventSourceMappings { query: query() }
@@ -624,6 +653,16 @@ mod tests {
         check(
             "DELETE /2018-10-31/layers/my-layer/versions/1/policy/xaccount",
             r#"RemoveLayerVersionPermission { layer: "my-layer", version: "1", statement_id: "xaccount", query: Query([]) }"#,
+        );
+        check("GET /2020-06-30/functions/fn/code-signing-config", r#"GetFunctionCodeSigningConfig { function: "fn" }"#);
+        check("GET /2020-04-22/code-signing-configs/", "ListCodeSigningConfigs { query: Query([]) }");
+        check(
+            "GET /2020-04-22/code-signing-configs/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Acode-signing-config%3Acsc-0123456789abcdefg",
+            r#"GetCodeSigningConfig { arn: "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdefg" }"#,
+        );
+        check(
+            "GET /2020-04-22/code-signing-configs/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Acode-signing-config%3Acsc-0123456789abcdefg/functions?MaxItems=5",
+            r#"ListFunctionsByCodeSigningConfig { arn: "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdefg", query: Query([("MaxItems", "5")]) }"#,
         );
         check(
             "POST /2015-03-31/functions/fn%3Aprod/invocations?Qualifier=prod",

@@ -14,7 +14,7 @@ use store::{AccountUsage, FunctionKey, ReadTx, StoreError};
 use crate::config::{self, CodeInput, ConfigPatch};
 use crate::views::{FunctionDetail, Status, VersionPage, VersionView};
 use crate::{Control, ControlError, Result, blocking, new_revision, validation};
-use crate::{layers, names};
+use crate::{code_signing, layers, names};
 
 /// CreateFunction's input, unvalidated.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,8 @@ pub struct CreateFunction {
     pub package_type: Option<String>,
     pub publish: bool,
     pub tags: Option<BTreeMap<String, String>>,
+    /// Versa has no code signing configs: a well-formed ARN is not found.
+    pub code_signing_config_arn: Option<String>,
 }
 
 /// UpdateFunctionCode's input, unvalidated.
@@ -249,6 +251,9 @@ impl Control {
         {
             v.push(Violation::enum_set(pt, "packageType", &["Zip", "Image"]));
         }
+        if let Some(arn) = &input.code_signing_config_arn {
+            code_signing::check_arn(arn, "codeSigningConfigArn", &mut v);
+        }
         validation(v)?;
         let parsed = parsed.expect("validated");
         names::check_scope(scope, &parsed)?;
@@ -260,6 +265,9 @@ impl Control {
                 "functionName",
                 limits::FUNCTION_NAME_LEN_MAX,
             )])));
+        }
+        if let Some(arn) = &input.code_signing_config_arn {
+            return Err(code_signing::config_not_found(arn));
         }
 
         // 2. Semantic rules.

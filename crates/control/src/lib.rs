@@ -11,6 +11,7 @@
 //! after the transaction that drops the last reference.
 
 mod aliases;
+mod code_signing;
 mod config;
 mod esm;
 mod events;
@@ -94,6 +95,9 @@ pub enum ControlError {
     /// `ProvisionedConcurrencyConfigNotFoundException`.
     #[error("{0}")]
     ProvisionedConcurrencyConfigNotFound(String),
+    /// `CodeSigningConfigNotFoundException`.
+    #[error("{0}")]
+    CodeSigningConfigNotFound(String),
     /// `TooManyRequestsException` (`Rate Exceeded.`) with this `Reason`.
     #[error("Rate Exceeded.")]
     TooManyRequests(&'static str),

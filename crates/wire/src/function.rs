@@ -87,6 +87,22 @@ pub struct UpdateFunctionConfigurationRequest {
     pub logging_config: Option<LoggingConfig>,
 }
 
+/// GetFunctionCodeSigningConfig's answer; both members are required by the model, and a
+/// function without a config has an empty ARN.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetFunctionCodeSigningConfigResponse {
+    pub code_signing_config_arn: String,
+    pub function_name: String,
+}
+
+/// ListCodeSigningConfigs' answer (Versa has none to list).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListCodeSigningConfigsResponse {
+    pub code_signing_configs: Vec<serde_json::Value>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PublishVersionRequest {

@@ -15,6 +15,7 @@ mod cluster_fair;
 mod cluster_proof;
 mod cluster_spill;
 mod cluster_spread;
+mod code_signing;
 mod cold;
 mod console;
 mod console_browser;
