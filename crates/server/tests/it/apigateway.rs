@@ -373,6 +373,20 @@ async fn aws_iam_methods_under_auth_off_need_only_a_signature() {
     assert!(v["http_authorizer"].is_null(), "no verified caller under --auth off: {v}");
 }
 
+/// One unsigned JSON request (a null `body` sends none): the status, the answer as JSON (null
+/// when it is not), and as text.
+async fn json_call(
+    http: &mut Client,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value, String) {
+    let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+    let r = http.send(method, path, &[("content-type", "application/json")], &body).await.unwrap();
+    let json = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+    (r.status, json, String::from_utf8_lossy(&r.body).into_owned())
+}
+
 /// CreateRestApi keeps what Terraform sets and reads back (`policy`, echoed JSON-escaped as AWS
 /// does, `apiKeySource`, `minimumCompressionSize`, `version`, `disableExecuteApiEndpoint`), and
 /// UpdateRestApi patches them; CreateApi/UpdateApi keep `disableExecuteApiEndpoint`. A disabled
@@ -381,12 +395,8 @@ async fn aws_iam_methods_under_auth_off_need_only_a_signature() {
 async fn create_inputs_are_kept_and_a_disabled_endpoint_is_forbidden() {
     let server = TestServer::start().await;
     let mut http = Client::new(server.addr);
-    let mut call = async |method: &str, path: &str, body: serde_json::Value| {
-        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
-        let r = http.send(method, path, &[("content-type", "application/json")], &body).await.unwrap();
-        let json = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
-        (r.status, json, String::from_utf8_lossy(&r.body).into_owned())
-    };
+    let mut call =
+        async |method: &str, path: &str, body: serde_json::Value| json_call(&mut http, method, path, body).await;
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#;
     let escaped = policy.replace('"', "\\\"");
     let (status, api, text) = call(
@@ -468,12 +478,8 @@ async fn create_inputs_are_kept_and_a_disabled_endpoint_is_forbidden() {
 async fn rest_updates_patch_in_place_and_deployments_need_integrations() {
     let server = TestServer::start().await;
     let mut http = Client::new(server.addr);
-    let mut call = async |method: &str, path: &str, body: serde_json::Value| {
-        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
-        let r = http.send(method, path, &[("content-type", "application/json")], &body).await.unwrap();
-        let json = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
-        (r.status, json, String::from_utf8_lossy(&r.body).into_owned())
-    };
+    let mut call =
+        async |method: &str, path: &str, body: serde_json::Value| json_call(&mut http, method, path, body).await;
     let patch = |ops: &[(&str, &str, &str)]| {
         let ops: Vec<_> =
             ops.iter().map(|(op, path, value)| serde_json::json!({"op": op, "path": path, "value": value})).collect();
