@@ -178,6 +178,9 @@ impl Deployment {
     pub fn parse(row: &CdDeploymentRow) -> Result<Deployment, StoreError> {
         let mut d: Deployment =
             serde_json::from_str(&row.doc).map_err(|e| StoreError::Corrupt(format!("deployment {}: {e}", row.id)))?;
+        // The row's names win: a renamed application or group moves its deployments by them
+        // alone (`WriteTx::rename_cd_deployments`), leaving the documents as they were.
+        (d.application, d.group) = (row.application.clone(), row.group.clone());
         d.stored = Some(row.doc.clone());
         Ok(d)
     }

@@ -468,6 +468,7 @@ async fn update_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
         .write(move |tx| {
             tx.delete_cd_object(&a, &r, APP, &old)?;
             tx.put_cd_object(&a, &r, APP, &new, &doc)?;
+            tx.rename_cd_deployments(&a, &r, &old, None, &new, None)?;
             for (from, to) in &tag_moves {
                 move_tags(tx, from, to)?;
             }
@@ -655,6 +656,7 @@ async fn update_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
         group_key(app, &new),
         g.to_string(),
     );
+    let (app_name, old_name) = (app.to_owned(), name.to_owned());
     let (old_arn, new_arn) = (
         arn(scope, "deploymentgroup", &format!("{app}/{name}")),
         arn(scope, "deploymentgroup", &format!("{app}/{new}")),
@@ -664,6 +666,9 @@ async fn update_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
         .write(move |tx| {
             tx.delete_cd_object(&a, &r, GROUP, &old)?;
             tx.put_cd_object(&a, &r, GROUP, &newk, &doc)?;
+            if new != old_name {
+                tx.rename_cd_deployments(&a, &r, &app_name, Some(&old_name), &app_name, Some(&new))?;
+            }
             move_tags(tx, &old_arn, &new_arn)
         })
         .await?;

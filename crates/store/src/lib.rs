@@ -819,6 +819,19 @@ pub trait WriteTx: ReadTx {
     /// each other's step); whether it did. (PostgreSQL: a concurrent writer's `UPDATE` makes
     /// this one wait and then re-check the document.)
     fn replace_cd_deployment(&mut self, d: &CdDeploymentRow, expected: &str) -> Result<bool, StoreError>;
+    /// A renamed application (`group` `None`: all its deployments) or deployment group keeps
+    /// its deployments: they move to `new_application` (and `new_group`). Only the indexed
+    /// names change, not the documents, so an engine step in flight is not disturbed
+    /// (`CdDeploymentRow`'s names are what a deployment shows). Returns how many moved.
+    fn rename_cd_deployments(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: Option<&str>,
+        new_application: &str,
+        new_group: Option<&str>,
+    ) -> Result<usize, StoreError>;
     /// Deletes a group's finished deployments beyond its `keep` newest (of all its
     /// deployments); returns how many went.
     fn trim_cd_deployments(

@@ -2729,6 +2729,25 @@ impl WriteTx for SqliteTx<'_> {
         Ok(n > 0)
     }
 
+    fn rename_cd_deployments(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: Option<&str>,
+        new_application: &str,
+        new_group: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE cd_deployments SET application = ?4, deployment_group = coalesce(?6, deployment_group) \
+                 WHERE account = ?1 AND region = ?2 AND application = ?3 AND (?5 IS NULL OR deployment_group = ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![account, region, application, new_application, group, new_group])
+            .map_err(db_err)
+    }
+
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(&format!(

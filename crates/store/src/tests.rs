@@ -106,6 +106,7 @@ both!(metric_points_put_range_series_retention);
 both!(alarms_state_due_times_history_tags);
 both!(alias_history_pages_trims_and_goes_with_its_function);
 both!(codedeploy_keeps_one_active_deployment_per_group);
+both!(codedeploy_renames_move_their_deployments);
 both!(codedeploy_saves_are_compare_and_set);
 both!(codedeploy_deployments_page_newest_first_and_are_trimmed_per_group);
 both!(sqs_receive_order_fifo_groups_counts_moves_purge_and_expiry);
@@ -1090,6 +1091,44 @@ async fn codedeploy_saves_are_compare_and_set(db: &Db) {
         won += usize::from(r.await.unwrap());
     }
     assert_eq!(won, 1, "exactly one concurrent save wins");
+}
+
+/// A renamed group moves only its own deployments; a renamed application all of its; the
+/// documents stay as they were.
+async fn codedeploy_renames_move_their_deployments(db: &Db) {
+    let store = db.open();
+    let row = |id: &str, app: &str, group: &str| crate::CdDeploymentRow {
+        id: id.into(),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        application: app.into(),
+        group: group.into(),
+        active: id == "d-1",
+        next_due_ms: None,
+        create_ms: 1,
+        doc: format!("{{\"id\":\"{id}\"}}"),
+    };
+    let rows = [row("d-1", "app", "g"), row("d-2", "app", "g"), row("d-3", "app", "h"), row("d-4", "other", "g")];
+    store.write(move |tx| rows.iter().try_for_each(|r| tx.put_cd_deployment(r))).await.unwrap();
+    let (a, r) = ("123456789012", "us-east-1");
+    let n = store.write(move |tx| tx.rename_cd_deployments(a, r, "app", Some("g"), "app", Some("g2"))).await.unwrap();
+    assert_eq!(n, 2);
+    let n = store.write(move |tx| tx.rename_cd_deployments(a, r, "app", None, "app2", None)).await.unwrap();
+    assert_eq!(n, 3);
+    let names = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            let d = store.read(move |tx| tx.cd_deployment(id)).await.unwrap().unwrap();
+            (d.application, d.group, d.doc)
+        }
+    };
+    assert_eq!(names("d-1").await, ("app2".into(), "g2".into(), "{\"id\":\"d-1\"}".into()));
+    assert_eq!(names("d-2").await, ("app2".into(), "g2".into(), "{\"id\":\"d-2\"}".into()));
+    assert_eq!(names("d-3").await, ("app2".into(), "h".into(), "{\"id\":\"d-3\"}".into()));
+    assert_eq!(names("d-4").await, ("other".into(), "g".into(), "{\"id\":\"d-4\"}".into()));
+    // The active one is found under its new names.
+    let active = store.read(move |tx| tx.cd_group_active(a, r, "app2", "g2")).await.unwrap();
+    assert_eq!(active.map(|d| d.id).as_deref(), Some("d-1"));
 }
 
 async fn codedeploy_keeps_one_active_deployment_per_group(db: &Db) {

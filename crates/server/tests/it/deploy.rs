@@ -112,8 +112,9 @@ async fn overdue_linear_steps_resume_one_interval_apart_after_kill_9() {
 }
 
 /// The catalogue's edges through boto3: tags given at create time, the tag operations' ARN
-/// checks, a partial BatchGetDeploymentGroups, and the List operations' input checks.
-#[tokio::test]
+/// checks, a partial BatchGetDeploymentGroups, the List operations' input checks, and renames
+/// that keep a group's deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_batches_and_list_inputs_answer_as_the_model_says() {
     if !boto3_available() {
         return;

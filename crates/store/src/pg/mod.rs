@@ -1038,6 +1038,18 @@ impl WriteTx for PgTx<'_> {
         services::put_cd_deployment(&mut self.t, d)
     }
 
+    fn rename_cd_deployments(
+        &mut self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: Option<&str>,
+        new_application: &str,
+        new_group: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        services::rename_cd_deployments(&mut self.t, account, region, application, group, new_application, new_group)
+    }
+
     fn trim_cd_deployments(
         &mut self,
         account: &str,

@@ -1086,6 +1086,24 @@ pub(super) fn replace_cd_deployment(
     Ok(n > 0)
 }
 
+pub(super) fn rename_cd_deployments(
+    t: &mut Transaction<'_>,
+    account: &str,
+    region: &str,
+    application: &str,
+    group: Option<&str>,
+    new_application: &str,
+    new_group: Option<&str>,
+) -> Result<usize, StoreError> {
+    let n = exec(
+        t,
+        "UPDATE cd_deployments SET application = $4, deployment_group = coalesce($6, deployment_group) \
+         WHERE account = $1 AND region = $2 AND application = $3 AND ($5::text IS NULL OR deployment_group = $5)",
+        &[&account, &region, &application, &new_application, &group, &new_group],
+    )?;
+    Ok(n as usize)
+}
+
 pub(super) fn put_cd_deployment(t: &mut Transaction<'_>, d: &CdDeploymentRow) -> Result<(), StoreError> {
     // An upsert by id only: a second active deployment of a group violates the one-active index.
     exec(

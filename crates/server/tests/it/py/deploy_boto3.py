@@ -498,6 +498,22 @@ def catalogue():
         assert error(call)[0] == "InvalidNextTokenException"
     assert error(lambda: cd.list_deployments(includeOnlyStatuses=["Bogus"]))[0] == "InvalidDeploymentStatusException"
     assert cd.list_deployments(includeOnlyStatuses=["Succeeded", "Baking"])["deployments"] == []
+    # Renaming a group, then its application, keeps its deployments (by the new names).
+    cd.create_application(applicationName="app", computePlatform="Lambda")
+    function_with_versions("ren")
+    group("rg", "CodeDeployDefault.LambdaAllAtOnce")
+    d = deploy("rg", appspec("ren"))
+    assert done(d)["status"] == "Succeeded"
+    cd.update_deployment_group(applicationName="app", currentDeploymentGroupName="rg", newDeploymentGroupName="rg2")
+    assert cd.list_deployments(applicationName="app", deploymentGroupName="rg2")["deployments"] == [d]
+    g = cd.get_deployment_group(applicationName="app", deploymentGroupName="rg2")["deploymentGroupInfo"]
+    assert g["lastSuccessfulDeployment"]["deploymentId"] == d, g
+    assert info(d)["deploymentGroupName"] == "rg2"
+    cd.update_application(applicationName="app", newApplicationName="app2")
+    assert cd.list_deployments(applicationName="app2", deploymentGroupName="rg2")["deployments"] == [d]
+    assert (info(d)["applicationName"], info(d)["deploymentGroupName"]) == ("app2", "rg2")
+    revision = {"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec("ren")}}
+    assert cd.get_application_revision(applicationName="app2", revision=revision)["revisionInfo"]["deploymentGroups"] == ["rg2"]
     # Tags go with a rename and with a delete.
     cd.update_application(applicationName="tagged", newApplicationName="renamed")
     renamed_group = group_arn.replace(":tagged/", ":renamed/")
