@@ -720,6 +720,11 @@ impl Control {
         }
         check_max_items(max_items, &mut v);
         validation(v)?;
+        // `MasterRegion` keeps only Lambda@Edge replicas of that region's (or, `ALL`, any
+        // region's) functions; Versa has none.
+        if master_region.is_some() {
+            return Ok(FunctionList { functions: Vec::new(), next_marker: None });
+        }
         let limit = page_size(max_items);
         let all = function_version.is_some();
         let cursor = match marker {

@@ -205,6 +205,18 @@ async fn model_patterns_are_quoted_and_matched_exactly() {
             ),
         );
     }
+    // A valid one keeps only Lambda@Edge replicas: none here, though `pat` exists.
+    for region in ["us-east-1", "ALL"] {
+        let all = c
+            .list_functions()
+            .master_region(region)
+            .function_version(aws_sdk_lambda::types::FunctionVersion::All)
+            .send()
+            .await
+            .unwrap();
+        assert!(all.functions().is_empty() && all.next_marker().is_none(), "{region}: {all:?}");
+    }
+    assert!(!c.list_functions().send().await.unwrap().functions().is_empty());
     // Configuration members, one at a time.
     let update = || c.update_function_configuration().function_name("pat");
     let any_arn = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()";
