@@ -76,7 +76,7 @@ pub(crate) async fn dispatch(
         }
         ("GET", ["restapis", id]) => Ok(Response::ok(200, &api_view(&read(gw, ctx, id).await?))),
         ("PATCH", ["restapis", id]) => {
-            let ops = patch_ops(input)?;
+            let ops = patch_ops(input, "updateRestApiInput")?;
             let api = gw
                 .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| {
                     patch_api(api, &ops).map(|()| api.clone())
@@ -111,7 +111,7 @@ pub(crate) async fn dispatch(
             Ok(Response::ok(201, &resource_view(&r, false)))
         }
         ("PATCH", ["restapis", id, "resources", rid]) => {
-            let ops = patch_ops(input)?;
+            let ops = patch_ops(input, "updateResourceInput")?;
             let rid = (*rid).to_owned();
             let r = gw
                 .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| patch_resource(api, &rid, &ops))
@@ -144,7 +144,7 @@ pub(crate) async fn dispatch(
             Ok(Response::ok(200, &deployment_view(d)))
         }
         ("PATCH", ["restapis", id, "deployments", did]) => {
-            let ops = patch_ops(input)?;
+            let ops = patch_ops(input, "updateDeploymentInput")?;
             let did = (*did).to_owned();
             let d = gw
                 .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| {
@@ -199,7 +199,7 @@ pub(crate) async fn dispatch(
             Ok(Response::ok(200, &stage_view(st)))
         }
         ("PATCH", ["restapis", id, "stages", name]) => {
-            let ops = patch_ops(input)?;
+            let ops = patch_ops(input, "updateStageInput")?;
             let name = (*name).to_owned();
             let st = gw
                 .update(ctx, KIND, id, api_missing(ctx, id), move |api: &mut RestApi| patch_stage(api, &name, &ops))
@@ -439,18 +439,20 @@ fn api_view(api: &RestApi) -> Value {
     v
 }
 
-/// `{"patchOperations":[{"op","path","value"}]}` → (op, path, value).
-fn patch_ops(input: &Value) -> Result<Vec<(String, String, Option<String>)>> {
+/// `{"patchOperations":[{"op","path","value"}]}` → (op, path, value); `shape` is the
+/// operation's input shape the validation message names (`updateStageInput`, …).
+fn patch_ops(input: &Value, shape: &str) -> Result<Vec<(String, String, Option<String>)>> {
     let Some(ops) = input.get("patchOperations") else { return Ok(Vec::new()) };
     let Some(ops) = ops.as_array() else { return Err(Error::bad("Invalid patch operations specified")) };
     ops.iter()
-        .map(|o| {
+        .enumerate()
+        .map(|(n, o)| {
             let op = s(o, "op").unwrap_or_default().to_owned();
             if !matches!(op.as_str(), "add" | "remove" | "replace" | "move" | "copy" | "test") {
                 return Err(Error::new(
                     400,
                     "ValidationException",
-                    format!("1 validation error detected: Value '{op}' at 'updateStageInput.patchOperations.1.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]"),
+                    format!("1 validation error detected: Value '{op}' at '{shape}.patchOperations.{}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]", n + 1),
                 ));
             }
             Ok((op, s(o, "path").unwrap_or_default().to_owned(), s(o, "value").map(str::to_owned)))
@@ -735,7 +737,7 @@ async fn method_ops(
             Ok(Response::ok(200, &method_view(m)))
         }
         ("PATCH", []) => {
-            let ops = patch_ops(input)?;
+            let ops = patch_ops(input, "updateMethodInput")?;
             let m = gw
                 .update(ctx, KIND, id, missing, move |api: &mut RestApi| {
                     let r = api.resources.iter_mut().find(|r| r.id == rid_s).ok_or_else(resource_missing)?;
@@ -747,7 +749,7 @@ async fn method_ops(
             Ok(Response::ok(200, &method_view(&m)))
         }
         ("PATCH", ["integration"]) => {
-            let ops = patch_ops(input)?;
+            let ops = patch_ops(input, "updateIntegrationInput")?;
             let i = gw
                 .update(ctx, KIND, id, missing, move |api: &mut RestApi| {
                     let r = api.resources.iter_mut().find(|r| r.id == rid_s).ok_or_else(resource_missing)?;

@@ -550,4 +550,20 @@ async fn rest_updates_patch_in_place_and_deployments_need_integrations() {
     let ops = patch(&[("replace", "/description", "first")]);
     let (status, dep, text) = call("PATCH", &format!("/restapis/{id}/deployments/{did}"), ops).await;
     assert_eq!((status, &dep["description"]), (200, &serde_json::json!("first")), "{text}");
+
+    // An op outside JSON Patch's is named at its place, in the operation's own input shape.
+    let ops = patch(&[("replace", "/description", "x"), ("bogus", "/description", "y")]);
+    let (status, err, text) = call("PATCH", &format!("/restapis/{id}/deployments/{did}"), ops).await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(
+        err["message"],
+        "1 validation error detected: Value 'bogus' at 'updateDeploymentInput.patchOperations.2.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
+        "{text}"
+    );
+    let ops = patch(&[("bogus", "/timeoutInMillis", "1")]);
+    let (_, err, text) = call("PATCH", &format!("{method}/integration"), ops).await;
+    assert!(
+        err["message"].as_str().unwrap().contains("at 'updateIntegrationInput.patchOperations.1.member.op'"),
+        "{text}"
+    );
 }
