@@ -597,16 +597,17 @@ mod tests {
         let foreign = arn.replace(":123456789012:", ":210987654321:");
         missing(&foreign, client.describe_stream(&foreign).await.unwrap_err());
         let old_it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
-        // The table deleted and created again: a new stream; the old ARN and the old
-        // stream's iterator name nothing, and the new stream starts empty.
+        // The table deleted and created again: a new stream that starts empty; the old ARN and
+        // the old stream's iterator still read the old (disabled) stream only.
         assert_eq!(call(&db, "DeleteTable", json!({"TableName":"lbl"})).await.0, 200);
         tokio::time::sleep(Duration::from_millis(5)).await;
         let (new_arn, _) = stream_table(&db, "lbl").await;
         assert_ne!(new_arn, arn);
         assert_eq!(call(&db, "PutItem", json!({"TableName":"lbl","Item":{"k":{"S":"new"}}})).await.0, 200);
-        missing(&arn, client.describe_stream(&arn).await.unwrap_err());
-        missing(&arn, client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap_err());
-        missing(&arn, client.get_records(&old_it, 10).await.unwrap_err());
+        assert_eq!(client.describe_stream(&arn).await.unwrap()["StreamStatus"], "DISABLED");
+        assert_eq!(keys(&client.get_records(&old_it, 10).await.unwrap()), ["old"]);
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        assert_eq!(keys(&client.get_records(&it, 10).await.unwrap()), ["old"]);
         let it = client.get_shard_iterator(&new_arn, &shard, "TRIM_HORIZON", None).await.unwrap();
         let page = client.get_records(&it, 10).await.unwrap();
         assert_eq!(keys(&page), ["new"]);
@@ -623,10 +624,150 @@ mod tests {
         assert_eq!(s, 200, "{v}");
         let third = v["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
         assert_ne!(third, new_arn);
-        missing(&new_arn, client.describe_stream(&new_arn).await.unwrap_err());
-        missing(&new_arn, client.get_records(next, 10).await.unwrap_err());
+        assert_eq!(client.describe_stream(&new_arn).await.unwrap()["StreamStatus"], "DISABLED");
+        assert_eq!(keys(&client.get_records(next, 10).await.unwrap()), ["newer"]);
         let it = client.get_shard_iterator(&third, &shard, "TRIM_HORIZON", None).await.unwrap();
         assert!(keys(&client.get_records(&it, 10).await.unwrap()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_stream_stays_readable_and_listed_with_its_shard_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let client = db.stream_client("123456789012", "eu-west-1");
+        let list = |table: &'static str| {
+            let db = db.clone();
+            async move {
+                let (s, v) = call(&db, "ListStreams", json!({"TableName": table})).await;
+                assert_eq!(s, 200, "{v}");
+                v["Streams"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["StreamArn"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Disabled by UpdateTable.
+        let (arn, shard) = stream_table(&db, "dis").await;
+        for k in ["a", "b"] {
+            assert_eq!(call(&db, "PutItem", json!({"TableName":"dis","Item":{"k":{"S":k}}})).await.0, 200);
+        }
+        let open = client.describe_stream(&arn).await.unwrap();
+        assert_eq!(open["StreamStatus"], "ENABLED");
+        assert!(open["Shards"][0]["SequenceNumberRange"].get("EndingSequenceNumber").is_none(), "{open}");
+        let off = json!({"TableName":"dis","StreamSpecification":{"StreamEnabled":false}});
+        assert_eq!(call(&db, "UpdateTable", off).await.0, 200);
+        let desc = client.describe_stream(&arn).await.unwrap();
+        assert_eq!((desc["StreamStatus"].as_str(), desc["TableName"].as_str()), (Some("DISABLED"), Some("dis")));
+        assert_eq!(desc["StreamViewType"], "KEYS_ONLY");
+        assert_eq!(desc["KeySchema"], json!([{"AttributeName":"k","KeyType":"HASH"}]));
+        assert_eq!(desc["Shards"][0]["ShardId"], shard.as_str());
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        let page = client.get_records(&it, 10).await.unwrap();
+        assert_eq!(keys(&page), ["a", "b"]);
+        let last = page["Records"][1]["dynamodb"]["SequenceNumber"].as_str().unwrap();
+        assert_eq!(desc["Shards"][0]["SequenceNumberRange"]["EndingSequenceNumber"].as_str(), Some(last), "{desc}");
+        // The closed shard read to its end: no next iterator.
+        assert!(page.get("NextShardIterator").is_none(), "{page}");
+        let page = client.get_records(&it, 1).await.unwrap();
+        assert_eq!(keys(&page), ["a"]);
+        let page = client.get_records(page["NextShardIterator"].as_str().unwrap(), 1).await.unwrap();
+        assert_eq!(keys(&page), ["b"]);
+        let page = client.get_records(page["NextShardIterator"].as_str().unwrap(), 1).await.unwrap();
+        assert!(keys(&page).is_empty() && page.get("NextShardIterator").is_none(), "{page}");
+        assert_eq!(list("dis").await, [arn.as_str()]);
+        // A later stream of the table is another: empty, listed after the disabled one.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let on = json!({"TableName":"dis","StreamSpecification":{"StreamEnabled":true,"StreamViewType":"NEW_IMAGE"}});
+        let (s, v) = call(&db, "UpdateTable", on).await;
+        assert_eq!(s, 200, "{v}");
+        let second = v["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        assert_eq!(list("dis").await, [arn.as_str(), second.as_str()]);
+        assert_eq!(client.describe_stream(&second).await.unwrap()["StreamStatus"], "ENABLED");
+        let it = client.get_shard_iterator(&second, &shard, "TRIM_HORIZON", None).await.unwrap();
+        assert!(keys(&client.get_records(&it, 10).await.unwrap()).is_empty());
+        assert_eq!(call(&db, "PutItem", json!({"TableName":"dis","Item":{"k":{"S":"c"}}})).await.0, 200);
+        let it = client.get_shard_iterator(&arn, &shard, "TRIM_HORIZON", None).await.unwrap();
+        assert_eq!(keys(&client.get_records(&it, 10).await.unwrap()), ["a", "b"], "the old stream gets nothing new");
+        // Deleted with its table: still described (DISABLED), listed and readable.
+        assert_eq!(call(&db, "DeleteTable", json!({"TableName":"dis"})).await.0, 200);
+        assert_eq!(list("dis").await, [arn.as_str(), second.as_str()]);
+        assert_eq!(client.describe_stream(&second).await.unwrap()["StreamStatus"], "DISABLED");
+        let it = client.get_shard_iterator(&second, &shard, "LATEST", None).await.unwrap();
+        let page = client.get_records(&it, 10).await.unwrap();
+        assert!(keys(&page).is_empty() && page.get("NextShardIterator").is_none(), "{page}");
+        let it = client.get_shard_iterator(&second, &shard, "TRIM_HORIZON", None).await.unwrap();
+        assert_eq!(keys(&client.get_records(&it, 10).await.unwrap()), ["c"]);
+        // A disabled stream that never had a record still has a closed shard.
+        let (empty, _) = stream_table(&db, "dis2").await;
+        assert_eq!(call(&db, "DeleteTable", json!({"TableName":"dis2"})).await.0, 200);
+        let desc = client.describe_stream(&empty).await.unwrap();
+        assert!(desc["Shards"][0]["SequenceNumberRange"]["EndingSequenceNumber"].is_string(), "{desc}");
+        assert_eq!(call(&db, "ListStreams", json!({})).await.1["Streams"].as_array().unwrap().len(), 3);
+    }
+
+    /// A disabled stream is readable for 24 hours, then gone with its records; a table keeps
+    /// at most `DISABLED_STREAMS_PER_TABLE_MAX` of them (the engine on a manual clock).
+    #[test]
+    fn a_disabled_stream_is_kept_for_24_hours_and_boundedly() {
+        use dynoxide::streams::{DISABLED_STREAM_RETENTION_SECS, DISABLED_STREAMS_PER_TABLE_MAX};
+        let clock = dynoxide::storage_backend::ManualClock::new(1_800_000_000);
+        let db = Database::memory_with_clock(clock.arc()).unwrap();
+        let run = |op: &str, body: Value| -> Value {
+            serde_json::from_str(&dynoxide::embed::handle(&db, op, &body.to_string()).unwrap()).unwrap()
+        };
+        let table = json!({"TableName":"ttl24","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],
+               "AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST",
+               "StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}});
+        let arn = run("CreateTable", table)["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        run("PutItem", json!({"TableName":"ttl24","Item":{"k":{"S":"a"}}}));
+        run("UpdateTable", json!({"TableName":"ttl24","StreamSpecification":{"StreamEnabled":false}}));
+        let described =
+            |arn: &str| dynoxide::embed::handle(&db, "DescribeStream", &json!({"StreamArn": arn}).to_string());
+        let listed = || run("ListStreams", json!({}))["Streams"].as_array().unwrap().len();
+        let record_age_max = 10 * 86_400;
+        clock.tick(Duration::from_secs(DISABLED_STREAM_RETENTION_SECS as u64 - 1));
+        assert_eq!(dynoxide::embed::trim_stream_records(&db, record_age_max).unwrap(), 0);
+        assert!(described(&arn).unwrap().contains("\"DISABLED\""));
+        assert_eq!(listed(), 1);
+        // Past 24 hours: gone for readers at once, and the sweep deletes it with its record.
+        clock.tick(Duration::from_secs(2));
+        assert!(described(&arn).is_err());
+        assert_eq!(listed(), 0);
+        assert_eq!(dynoxide::embed::trim_stream_records(&db, record_age_max).unwrap(), 1);
+        // Switched off and on in a loop: only the newest are kept.
+        for _ in 0..DISABLED_STREAMS_PER_TABLE_MAX + 2 {
+            clock.tick(Duration::from_secs(1));
+            run(
+                "UpdateTable",
+                json!({"TableName":"ttl24","StreamSpecification":{"StreamEnabled":true,"StreamViewType":"KEYS_ONLY"}}),
+            );
+            clock.tick(Duration::from_secs(1));
+            run("UpdateTable", json!({"TableName":"ttl24","StreamSpecification":{"StreamEnabled":false}}));
+        }
+        assert_eq!(listed() as i64, DISABLED_STREAMS_PER_TABLE_MAX);
+    }
+
+    #[tokio::test]
+    async fn describe_table_has_warm_throughput_and_delete_table_no_key_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        stream_table(&db, "warm").await;
+        let (s, v) = call(&db, "DescribeTable", json!({"TableName":"warm"})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            v["Table"]["WarmThroughput"],
+            json!({"ReadUnitsPerSecond":12000,"WriteUnitsPerSecond":4000,"Status":"ACTIVE"})
+        );
+        assert!(v["Table"]["KeySchema"].is_array());
+        let (s, v) = call(&db, "DeleteTable", json!({"TableName":"warm"})).await;
+        assert_eq!(s, 200, "{v}");
+        let desc = &v["TableDescription"];
+        assert_eq!((desc["TableStatus"].as_str(), desc["TableName"].as_str()), (Some("DELETING"), Some("warm")));
+        for absent in ["KeySchema", "AttributeDefinitions", "WarmThroughput"] {
+            assert!(desc.get(absent).is_none(), "{absent}: {desc}");
+        }
     }
 
     #[tokio::test]

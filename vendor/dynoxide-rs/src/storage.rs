@@ -436,7 +436,11 @@ impl Storage {
              (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL); \
              CREATE TABLE IF NOT EXISTS _versa_stream_trimmed \
              (table_name TEXT NOT NULL, shard_id TEXT NOT NULL, last INTEGER NOT NULL, \
-              PRIMARY KEY (table_name, shard_id))",
+              PRIMARY KEY (table_name, shard_id)); \
+             CREATE TABLE IF NOT EXISTS _versa_disabled_streams \
+             (table_name TEXT NOT NULL, stream_label TEXT NOT NULL, view_type TEXT NOT NULL, \
+              key_schema TEXT NOT NULL, created_at INTEGER NOT NULL, disabled_at INTEGER NOT NULL, \
+              last_sequence INTEGER NOT NULL, PRIMARY KEY (table_name, stream_label))",
         )?;
         #[cfg(test)]
         OPENED_WITH_BUSY_TIMEOUT_MS.set(Some(self.conn.query_row(
@@ -826,6 +830,8 @@ impl Storage {
 
     /// Delete metadata for a table.
     pub fn delete_table_metadata(&self, table_name: &str) -> Result<bool> {
+        // Versa: a deleted table's stream stays readable as a disabled stream.
+        self.retire_stream(table_name)?;
         let (sql, params) = sql_builders::delete_table_metadata(table_name);
         let affected = self
             .conn
@@ -1930,6 +1936,7 @@ impl Storage {
     /// belong to a stream no reader can name any more (its label is not the table's), so they
     /// go rather than show up at the new stream's TRIM_HORIZON.
     pub fn enable_stream(&self, table_name: &str, view_type: &str, label: &str) -> Result<()> {
+        self.retire_stream(table_name)?;
         self.conn.execute(
             "UPDATE _tables SET stream_enabled = 1, stream_view_type = ?1, stream_label = ?2 WHERE table_name = ?3",
             params![view_type, label, table_name],
@@ -1943,13 +1950,141 @@ impl Storage {
     }
 
     /// Disable streams on a table.
+    ///
+    /// Versa: the stream stays readable as a disabled stream (see [`Self::retire_stream`]).
     pub fn disable_stream(&self, table_name: &str) -> Result<()> {
+        self.retire_stream(table_name)?;
         self.conn.execute(
             "UPDATE _tables SET stream_enabled = 0 WHERE table_name = ?1",
             params![table_name],
         )?;
         self.metadata_cache.borrow_mut().remove(table_name);
         Ok(())
+    }
+
+    /// Versa: the table's enabled stream, if it has one, becomes a disabled stream (DynamoDB
+    /// keeps a stream readable for 24 hours after it is disabled or its table deleted): its
+    /// description is kept in `_versa_disabled_streams`, and its records and trim point move
+    /// under [`crate::streams::disabled_stream_key`], out of the way of a later stream of the table.
+    /// Beyond [`crate::streams::DISABLED_STREAMS_PER_TABLE_MAX`] of a table, the oldest go.
+    fn retire_stream(&self, table_name: &str) -> Result<()> {
+        let Some(meta) = self.get_table_metadata(table_name)? else {
+            return Ok(());
+        };
+        let (true, Some(label)) = (meta.stream_enabled, meta.stream_label.as_deref()) else {
+            return Ok(());
+        };
+        let key = crate::streams::disabled_stream_key(table_name, label);
+        let now = self.clock().now_unix_secs() as i64;
+        self.conn.execute_batch("SAVEPOINT versa_retire_stream")?;
+        let run = || -> Result<()> {
+            // The closed shard's last sequence number: its last record's, or (no record) the
+            // highest number issued so far.
+            let last: i64 = self.conn.query_row(
+                "SELECT COALESCE((SELECT MAX(CAST(sequence_number AS INTEGER)) FROM _stream_records \
+                 WHERE table_name = ?1), (SELECT last FROM _versa_stream_sequence WHERE id = 1), 0)",
+                params![table_name],
+                |row| row.get(0),
+            )?;
+            self.conn.execute(
+                "INSERT OR REPLACE INTO _versa_disabled_streams \
+                 (table_name, stream_label, view_type, key_schema, created_at, disabled_at, last_sequence) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    table_name,
+                    label,
+                    meta.stream_view_type.as_deref().unwrap_or("NEW_AND_OLD_IMAGES"),
+                    meta.key_schema,
+                    meta.created_at,
+                    now,
+                    last
+                ],
+            )?;
+            self.conn.execute(
+                "UPDATE _stream_records SET table_name = ?1 WHERE table_name = ?2",
+                params![key, table_name],
+            )?;
+            self.conn.execute(
+                "UPDATE OR REPLACE _versa_stream_trimmed SET table_name = ?1 WHERE table_name = ?2",
+                params![key, table_name],
+            )?;
+            let surplus: Vec<String> = self
+                .conn
+                .prepare(
+                    "SELECT stream_label FROM _versa_disabled_streams WHERE table_name = ?1 \
+                     ORDER BY disabled_at DESC, stream_label DESC LIMIT -1 OFFSET ?2",
+                )?
+                .query_map(
+                    params![table_name, crate::streams::DISABLED_STREAMS_PER_TABLE_MAX],
+                    |row| row.get(0),
+                )?
+                .collect::<std::result::Result<_, _>>()?;
+            for old in surplus {
+                self.drop_disabled_stream(table_name, &old)?;
+            }
+            Ok(())
+        };
+        match run() {
+            Ok(()) => {
+                self.conn.execute_batch("RELEASE versa_retire_stream")?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO versa_retire_stream; RELEASE versa_retire_stream");
+                Err(e)
+            }
+        }
+    }
+
+    /// Versa: forgets a disabled stream, its records and its trim point; how many records went.
+    fn drop_disabled_stream(&self, table_name: &str, label: &str) -> Result<usize> {
+        let key = crate::streams::disabled_stream_key(table_name, label);
+        self.conn.execute(
+            "DELETE FROM _versa_disabled_streams WHERE table_name = ?1 AND stream_label = ?2",
+            params![table_name, label],
+        )?;
+        self.conn.execute(
+            "DELETE FROM _versa_stream_trimmed WHERE table_name = ?1",
+            params![key],
+        )?;
+        Ok(self.conn.execute(
+            "DELETE FROM _stream_records WHERE table_name = ?1",
+            params![key],
+        )?)
+    }
+
+    /// Versa: the disabled streams still readable (disabled less than
+    /// [`crate::streams::DISABLED_STREAM_RETENTION_SECS`] ago), of `table_name` and `label` if given,
+    /// ordered by table and label.
+    pub fn disabled_streams(
+        &self,
+        table_name: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Vec<crate::streams::DisabledStream>> {
+        let since =
+            self.clock().now_unix_secs() as i64 - crate::streams::DISABLED_STREAM_RETENTION_SECS;
+        let mut stmt = self.conn.prepare(
+            "SELECT table_name, stream_label, view_type, key_schema, created_at, disabled_at, last_sequence \
+             FROM _versa_disabled_streams WHERE disabled_at >= ?1 \
+             AND (?2 IS NULL OR table_name = ?2) AND (?3 IS NULL OR stream_label = ?3) \
+             ORDER BY table_name, stream_label",
+        )?;
+        let rows = stmt
+            .query_map(params![since, table_name, label], |row| {
+                Ok(crate::streams::DisabledStream {
+                    table_name: row.get(0)?,
+                    label: row.get(1)?,
+                    view_type: row.get(2)?,
+                    key_schema: row.get(3)?,
+                    created_at: row.get(4)?,
+                    disabled_at: row.get(5)?,
+                    last_sequence: row.get(6)?,
+                })
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// Insert a stream record.
@@ -2045,10 +2180,24 @@ impl Storage {
                  ON CONFLICT(table_name, shard_id) DO UPDATE SET last = MAX(last, excluded.last)",
                 params![cutoff],
             )?;
-            Ok(self.conn.execute(
+            let mut deleted = self.conn.execute(
                 "DELETE FROM _stream_records WHERE created_at < ?1",
                 params![cutoff],
-            )?)
+            )?;
+            // Versa: disabled streams past their retention go with their records.
+            let expired_before = self.clock().now_unix_secs() as i64
+                - crate::streams::DISABLED_STREAM_RETENTION_SECS;
+            let expired: Vec<(String, String)> = self
+                .conn
+                .prepare(
+                    "SELECT table_name, stream_label FROM _versa_disabled_streams WHERE disabled_at < ?1",
+                )?
+                .query_map(params![expired_before], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<std::result::Result<_, _>>()?;
+            for (table, label) in expired {
+                deleted += self.drop_disabled_stream(&table, &label)?;
+            }
+            Ok(deleted)
         };
         match run() {
             Ok(n) => {

@@ -47,21 +47,96 @@ pub(crate) fn stream_not_found(arn: &str) -> DynoxideError {
     ))
 }
 
-/// Versa: the table whose enabled stream `arn` names, label included: a stream of a deleted
-/// table, an older stream of the table (disabled, or replaced by a re-enable or a re-created
-/// table) and a made-up label are all missing streams, so a reader of the old stream never
-/// gets the new one's records.
-pub(crate) async fn current_stream<S: StorageBackend>(
+/// Versa: how long a stream stays readable after it was disabled (UpdateTable
+/// `StreamEnabled:false`, or its table deleted): DynamoDB's 24 hours. Then it is gone.
+pub const DISABLED_STREAM_RETENTION_SECS: i64 = 24 * 60 * 60;
+
+/// Versa: the most disabled streams kept per table; disabling one more drops the oldest (a
+/// bound on a table whose stream is switched off and on in a loop).
+pub const DISABLED_STREAMS_PER_TABLE_MAX: i64 = 8;
+
+/// Versa: a disabled stream, readable until [`DISABLED_STREAM_RETENTION_SECS`] after
+/// `disabled_at`; its one shard is closed at `last_sequence`.
+#[derive(Debug, Clone)]
+pub struct DisabledStream {
+    pub table_name: String,
+    pub label: String,
+    pub view_type: String,
+    /// The table's key schema, as JSON.
+    pub key_schema: String,
+    /// The table's creation time (epoch seconds), the stream's `CreationRequestDateTime`.
+    pub created_at: i64,
+    pub disabled_at: i64,
+    pub last_sequence: i64,
+}
+
+/// Versa: the `table_name` under which a disabled stream's records and trim point are kept
+/// (no table name contains `/`, so it never collides with a table's).
+pub fn disabled_stream_key(table_name: &str, label: &str) -> String {
+    format!("{table_name}/stream/{label}")
+}
+
+/// Versa: a stream as the Streams operations read it: the table's enabled stream, or a
+/// disabled one still kept.
+#[derive(Debug, Clone)]
+pub(crate) struct NamedStream {
+    pub table_name: String,
+    pub label: String,
+    /// The `table_name` its records are kept under.
+    pub records_key: String,
+    pub view_type: String,
+    pub key_schema: String,
+    pub created_at: i64,
+    /// `Some(last sequence number)`: disabled, its shard closed.
+    pub closed_at: Option<i64>,
+}
+
+/// Versa: the stream of `table_name` labelled `label`: the table's enabled stream, or a
+/// disabled one of it still kept; `None` for any other label (a made-up one, or a disabled
+/// stream past its retention), so a reader of an old stream never gets a newer one's records.
+pub(crate) async fn find_stream<S: StorageBackend>(
     storage: &S,
-    arn: &str,
-) -> Result<(String, String, TableMetadata)> {
-    let (table, label) = parse_stream_arn(arn).ok_or_else(|| stream_not_found(arn))?;
-    let meta = storage
-        .get_table_metadata(table)
+    table_name: &str,
+    label: &str,
+) -> Result<Option<NamedStream>> {
+    if let Some(meta) = storage.get_table_metadata(table_name).await?
+        && meta.stream_enabled
+        && meta.stream_label.as_deref() == Some(label)
+    {
+        return Ok(Some(NamedStream {
+            table_name: table_name.to_owned(),
+            label: label.to_owned(),
+            records_key: table_name.to_owned(),
+            view_type: meta
+                .stream_view_type
+                .unwrap_or_else(|| "NEW_AND_OLD_IMAGES".to_string()),
+            key_schema: meta.key_schema,
+            created_at: meta.created_at,
+            closed_at: None,
+        }));
+    }
+    let disabled = storage
+        .disabled_streams(Some(table_name), Some(label))
         .await?
-        .filter(|m| m.stream_enabled && m.stream_label.as_deref() == Some(label))
-        .ok_or_else(|| stream_not_found(arn))?;
-    Ok((table.to_owned(), label.to_owned(), meta))
+        .into_iter()
+        .next();
+    Ok(disabled.map(|d| NamedStream {
+        records_key: disabled_stream_key(&d.table_name, &d.label),
+        table_name: d.table_name,
+        label: d.label,
+        view_type: d.view_type,
+        key_schema: d.key_schema,
+        created_at: d.created_at,
+        closed_at: Some(d.last_sequence),
+    }))
+}
+
+/// Versa: the stream `arn` names, label included (see [`find_stream`]).
+pub(crate) async fn named_stream<S: StorageBackend>(storage: &S, arn: &str) -> Result<NamedStream> {
+    let (table, label) = parse_stream_arn(arn).ok_or_else(|| stream_not_found(arn))?;
+    find_stream(storage, table, label)
+        .await?
+        .ok_or_else(|| stream_not_found(arn))
 }
 
 /// KMS key ARN format for local emulator. A value that already looks like an

@@ -165,6 +165,9 @@ pub async fn execute<S: StorageBackend>(
     // index, so every phase in the set reports ACTIVE.
     let mut desc = build_table_description(&meta, Some(0), Some(0), &vector_phases);
     desc.table_status = "DELETING".to_string();
+    // Versa: the answer has no key schema or attribute definitions, as recorded against AWS.
+    desc.key_schema.clear();
+    desc.attribute_definitions.clear();
 
     Ok(DeleteTableResponse {
         table_description: desc,

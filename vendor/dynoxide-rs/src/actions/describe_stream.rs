@@ -31,6 +31,9 @@ pub struct StreamDescription {
     pub stream_view_type: String,
     #[serde(rename = "TableName")]
     pub table_name: String,
+    /// Versa: the table's key schema, part of the description in the model (upstream left it out).
+    #[serde(rename = "KeySchema")]
+    pub key_schema: serde_json::Value,
     #[serde(rename = "Shards")]
     pub shards: Vec<Shard>,
     #[serde(rename = "CreationRequestDateTime")]
@@ -63,27 +66,34 @@ pub async fn execute<S: StorageBackend>(
     storage: &S,
     request: DescribeStreamRequest,
 ) -> Result<DescribeStreamResponse> {
-    // Versa: the label must be the table's current stream's (upstream read only the table name).
-    let (table_name, label, meta) = streams::current_stream(storage, &request.stream_arn).await?;
-    let sid = streams::shard_id(&table_name);
-    let (start_seq, _) = storage.get_shard_sequence_range(&table_name, &sid).await?;
-    let public = |seq: Option<String>| {
-        seq.and_then(|s| s.parse().ok())
-            .map(streams::format_sequence_number)
+    // Versa: the label must be the table's current stream's, or a disabled stream's still
+    // kept (upstream read only the table name, and only an enabled stream was found).
+    let stream = streams::named_stream(storage, &request.stream_arn).await?;
+    let sid = streams::shard_id(&stream.table_name);
+    let (start_seq, _) = storage
+        .get_shard_sequence_range(&stream.records_key, &sid)
+        .await?;
+    let start_seq = start_seq
+        .and_then(|s| s.parse().ok())
+        .map(streams::format_sequence_number);
+    // Versa: only a closed shard (its stream disabled) has an EndingSequenceNumber; a reader
+    // takes one as "drain and stop".
+    let end_seq = stream.closed_at.map(streams::format_sequence_number);
+    let status = if stream.closed_at.is_some() {
+        "DISABLED"
+    } else {
+        "ENABLED"
     };
-    // Versa: the one shard never closes, and only a closed shard has an EndingSequenceNumber
-    // (a reader takes one as "drain and stop").
-    let (start_seq, end_seq) = (public(start_seq), None);
 
     Ok(DescribeStreamResponse {
         stream_description: StreamDescription {
             stream_arn: request.stream_arn,
-            stream_label: label,
-            stream_status: "ENABLED".to_string(),
-            stream_view_type: meta
-                .stream_view_type
-                .unwrap_or_else(|| "NEW_AND_OLD_IMAGES".to_string()),
-            table_name,
+            stream_label: stream.label,
+            stream_status: status.to_string(),
+            stream_view_type: stream.view_type,
+            table_name: stream.table_name,
+            key_schema: serde_json::from_str(&stream.key_schema)
+                .unwrap_or_else(|_| serde_json::Value::Array(Vec::new())),
             shards: vec![Shard {
                 shard_id: sid,
                 sequence_number_range: SequenceNumberRange {
@@ -91,7 +101,7 @@ pub async fn execute<S: StorageBackend>(
                     ending_sequence_number: end_seq,
                 },
             }],
-            creation_request_date_time: meta.created_at as f64,
+            creation_request_date_time: stream.created_at as f64,
         },
     })
 }

@@ -162,6 +162,8 @@ pub async fn execute<S: StorageBackend>(
 
     let vector_phases = lifecycle.phases_armed_on(storage, &request.table_name);
     let mut desc = build_table_description(&meta, item_count, table_size_bytes, &vector_phases);
+    // Versa: DescribeTable (only) reports the warm throughput, as recorded against AWS.
+    desc.warm_throughput = Some(crate::actions::TableWarmThroughputDescription::default());
     fill_index_figures(storage, &mut desc).await;
 
     Ok(DescribeTableResponse { table: desc })

@@ -94,25 +94,32 @@ pub async fn execute<S: StorageBackend>(
     }
 
     // Versa: an iterator of a stream that is no longer the table's (the table re-created, the
-    // stream re-enabled) reads nothing of the new one: its stream is gone.
+    // stream re-enabled) reads nothing of the new one: it reads its own stream while that is
+    // kept as a disabled stream, and then the stream is gone.
     let label = super::get_shard_iterator::decode_shard_iterator_label(&request.shard_iterator);
-    let meta = storage.get_table_metadata(&table_name).await?;
-    let meta = match (meta, &label) {
-        (Some(m), Some(l)) if m.stream_label.as_deref() != Some(l.as_str()) => None,
-        (m, _) => m,
+    let (records_key, view_type, closed) = match &label {
+        Some(l) => {
+            let stream = crate::streams::find_stream(storage, &table_name, l)
+                .await?
+                .ok_or_else(|| {
+                    crate::streams::stream_not_found(&crate::streams::stream_arn(&table_name, l))
+                })?;
+            (stream.records_key, stream.view_type, stream.closed_at.is_some())
+        }
+        None => {
+            let meta = storage.get_table_metadata(&table_name).await?.ok_or_else(|| {
+                DynoxideError::ResourceNotFoundException(format!(
+                    "Requested resource not found: Table: {table_name}"
+                ))
+            })?;
+            let view_type = meta
+                .stream_view_type
+                .unwrap_or_else(|| "NEW_AND_OLD_IMAGES".to_string());
+            (table_name.clone(), view_type, false)
+        }
     };
-    let meta = meta.ok_or_else(|| match &label {
-        Some(l) => crate::streams::stream_not_found(&crate::streams::stream_arn(&table_name, l)),
-        None => DynoxideError::ResourceNotFoundException(format!(
-            "Requested resource not found: Table: {table_name}"
-        )),
-    })?;
 
-    let view_type = meta
-        .stream_view_type
-        .unwrap_or_else(|| "NEW_AND_OLD_IMAGES".to_string());
-
-    if position < storage.stream_trim_point(&table_name, &shard_id).await? {
+    if position < storage.stream_trim_point(&records_key, &shard_id).await? {
         return Err(DynoxideError::TrimmedDataAccessException(
             super::get_shard_iterator::TRIMMED_MESSAGE.to_string(),
         ));
@@ -120,7 +127,7 @@ pub async fn execute<S: StorageBackend>(
 
     let limit = request.limit.unwrap_or(1000).min(1000);
     let raw_records = storage
-        .get_stream_records_with_event_ids(&table_name, &shard_id, position, limit)
+        .get_stream_records_with_event_ids(&records_key, &shard_id, position, limit)
         .await?;
 
     let mut records = Vec::with_capacity(raw_records.len());
@@ -184,16 +191,26 @@ pub async fn execute<S: StorageBackend>(
         });
     }
 
-    // Build next shard iterator
+    // Versa: a closed shard (its stream disabled) read to its end has no next iterator
+    // ("NextShardIterator is absent only on a closed, drained shard"): no record can follow.
+    let drained = closed && raw_records.len() < limit;
     let next_iterator = match &label {
-        Some(l) => {
-            super::get_shard_iterator::encode_stream_iterator(&table_name, l, &shard_id, last_seq)
-        }
-        None => super::get_shard_iterator::encode_shard_iterator(&table_name, &shard_id, last_seq),
+        _ if drained => None,
+        Some(l) => Some(super::get_shard_iterator::encode_stream_iterator(
+            &table_name,
+            l,
+            &shard_id,
+            last_seq,
+        )),
+        None => Some(super::get_shard_iterator::encode_shard_iterator(
+            &table_name,
+            &shard_id,
+            last_seq,
+        )),
     };
 
     Ok(GetRecordsResponse {
         records,
-        next_shard_iterator: Some(next_iterator),
+        next_shard_iterator: next_iterator,
     })
 }

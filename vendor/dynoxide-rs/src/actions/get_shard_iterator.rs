@@ -118,9 +118,10 @@ pub async fn execute<S: StorageBackend>(
         check_sequence_number_length(value)?;
     }
 
-    // Versa: the label must be the table's current stream's (upstream read only the table name).
-    let (table_name, label, _) =
-        crate::streams::current_stream(storage, &request.stream_arn).await?;
+    // Versa: the label must be the table's current stream's or a disabled stream's still kept
+    // (upstream read only the table name).
+    let stream = crate::streams::named_stream(storage, &request.stream_arn).await?;
+    let (table_name, label, records_key) = (stream.table_name, stream.label, stream.records_key);
 
     let kind = request.shard_iterator_type.as_str();
     if matches!(kind, "TRIM_HORIZON" | "LATEST") && request.sequence_number.is_some() {
@@ -133,14 +134,14 @@ pub async fn execute<S: StorageBackend>(
     // Versa: records up to the trim point are gone; TRIM_HORIZON starts after it and a
     // position before it is refused.
     let trimmed = storage
-        .stream_trim_point(&table_name, &request.shard_id)
+        .stream_trim_point(&records_key, &request.shard_id)
         .await?;
     let position = match kind {
         "TRIM_HORIZON" => trimmed,
         "LATEST" => {
             // Position at the shard's last record, so only later ones return.
             let (_, last) = storage
-                .get_shard_sequence_range(&table_name, &request.shard_id)
+                .get_shard_sequence_range(&records_key, &request.shard_id)
                 .await?;
             last.and_then(|seq| seq.parse().ok()).unwrap_or(0).max(trimmed)
         }

@@ -39,6 +39,11 @@ pub async fn execute<S: StorageBackend>(
     request: ListStreamsRequest,
 ) -> Result<ListStreamsResponse> {
     let tables = storage.list_stream_enabled_tables().await?;
+    // Versa: disabled streams are listed too while they are kept (24 hours), each table's in
+    // label (creation) order, so the table's current stream comes last.
+    let disabled = storage
+        .disabled_streams(request.table_name.as_deref(), None)
+        .await?;
 
     let mut summaries: Vec<StreamSummary> = tables
         .into_iter()
@@ -49,15 +54,16 @@ pub async fn execute<S: StorageBackend>(
                 true
             }
         })
-        .map(|meta| {
-            let label = meta.stream_label.unwrap_or_default();
-            StreamSummary {
-                stream_arn: streams::stream_arn(&meta.table_name, &label),
-                table_name: meta.table_name,
-                stream_label: label,
-            }
+        .map(|meta| (meta.table_name, meta.stream_label.unwrap_or_default()))
+        .chain(disabled.into_iter().map(|d| (d.table_name, d.label)))
+        .map(|(table_name, label)| StreamSummary {
+            stream_arn: streams::stream_arn(&table_name, &label),
+            table_name,
+            stream_label: label,
         })
         .collect();
+    summaries
+        .sort_by(|a, b| (&a.table_name, &a.stream_label).cmp(&(&b.table_name, &b.stream_label)));
 
     // Apply ExclusiveStartStreamArn pagination
     if let Some(ref start_arn) = request.exclusive_start_stream_arn

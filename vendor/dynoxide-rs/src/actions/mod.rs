@@ -46,6 +46,28 @@ use crate::types::{
 };
 use serde::{Deserialize, Serialize};
 
+/// Versa: `TableWarmThroughputDescription`, the values AWS reports for a new on-demand table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableWarmThroughputDescription {
+    #[serde(rename = "ReadUnitsPerSecond")]
+    pub read_units_per_second: i64,
+    #[serde(rename = "WriteUnitsPerSecond")]
+    pub write_units_per_second: i64,
+    #[serde(rename = "Status")]
+    pub status: String,
+}
+
+impl Default for TableWarmThroughputDescription {
+    /// `{ReadUnitsPerSecond:12000, WriteUnitsPerSecond:4000, Status:"ACTIVE"}` (event-sources.md §5.2).
+    fn default() -> Self {
+        TableWarmThroughputDescription {
+            read_units_per_second: 12_000,
+            write_units_per_second: 4_000,
+            status: "ACTIVE".to_string(),
+        }
+    }
+}
+
 /// Full table description returned by DescribeTable and CreateTable.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TableDescription {
@@ -61,10 +83,16 @@ pub struct TableDescription {
     #[serde(rename = "TableStatus")]
     pub table_status: String,
 
-    #[serde(rename = "KeySchema")]
+    /// Versa: empty (and so absent) only in DeleteTable's answer, as recorded against AWS.
+    #[serde(rename = "KeySchema", default, skip_serializing_if = "Vec::is_empty")]
     pub key_schema: Vec<KeySchemaElement>,
 
-    #[serde(rename = "AttributeDefinitions")]
+    /// Versa: empty (and so absent) only in DeleteTable's answer, as recorded against AWS.
+    #[serde(
+        rename = "AttributeDefinitions",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attribute_definitions: Vec<AttributeDefinition>,
 
     #[serde(rename = "CreationDateTime", skip_serializing_if = "Option::is_none")]
@@ -123,6 +151,11 @@ pub struct TableDescription {
 
     #[serde(rename = "TableClassSummary", skip_serializing_if = "Option::is_none")]
     pub table_class_summary: Option<TableClassSummary>,
+
+    /// Versa: DescribeTable's warm throughput (the other answers have none), as recorded
+    /// against AWS for an on-demand table.
+    #[serde(rename = "WarmThroughput", skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<TableWarmThroughputDescription>,
 
     #[serde(
         rename = "DeletionProtectionEnabled",
@@ -567,6 +600,7 @@ pub(crate) fn build_table_description(
         latest_stream_label,
         sse_description,
         table_class_summary,
+        warm_throughput: None,
         deletion_protection_enabled,
         on_demand_throughput,
     }

@@ -876,6 +876,16 @@ pub trait StorageBackend: private::Sealed {
 
     async fn list_stream_enabled_tables(&self) -> Result<Vec<TableMetadata>, BackendError>;
 
+    /// Versa: the disabled streams still readable, of `table_name` and `label` if given,
+    /// ordered by table and label (backends that never disable one keep the default).
+    async fn disabled_streams(
+        &self,
+        _table_name: Option<&str>,
+        _label: Option<&str>,
+    ) -> Result<Vec<crate::streams::DisabledStream>, BackendError> {
+        Ok(Vec::new())
+    }
+
     // -----------------------------------------------------------------------
     // TTL operations
     // -----------------------------------------------------------------------

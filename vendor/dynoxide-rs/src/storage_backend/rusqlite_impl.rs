@@ -638,6 +638,14 @@ impl StorageBackend for Storage {
         Storage::get_shard_sequence_range(self, table_name, shard_id).map_err(dyno_to_backend)
     }
 
+    async fn disabled_streams(
+        &self,
+        table_name: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Vec<crate::streams::DisabledStream>, BackendError> {
+        Storage::disabled_streams(self, table_name, label).map_err(dyno_to_backend)
+    }
+
     async fn stream_trim_point(&self, table_name: &str, shard_id: &str) -> Result<i64, BackendError> {
         Storage::stream_trim_point(self, table_name, shard_id).map_err(dyno_to_backend)
     }
