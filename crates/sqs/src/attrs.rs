@@ -218,6 +218,42 @@ fn redrive_policy(value: &str) -> Result<String, Error> {
     Ok(json!({"deadLetterTargetArn": arn, "maxReceiveCount": count}).to_string())
 }
 
+/// Applies validated values (an empty one removes the attribute), then the rules between
+/// attributes: one server-side encryption at a time (a KMS key turns SSE-SQS off unless this
+/// very call also asks for it, which is refused as recorded), and `perMessageGroupId`
+/// throughput only with `messageGroup` deduplication (the model's rule; the text is [U]).
+pub(crate) fn apply(attrs: &mut BTreeMap<String, String>, set: Vec<(String, String)>) -> Result<(), Error> {
+    let asked = |name: &str| set.iter().any(|(k, _)| k == name);
+    let (sse_asked, throughput_asked) =
+        (asked("SqsManagedSseEnabled"), asked("FifoThroughputLimit") || asked("DeduplicationScope"));
+    for (k, v) in set {
+        if v.is_empty() {
+            attrs.remove(&k);
+        } else {
+            attrs.insert(k, v);
+        }
+    }
+    let kms = attrs.get("KmsMasterKeyId").is_some_and(|k| !k.is_empty());
+    if kms && attrs.get("SqsManagedSseEnabled").is_some_and(|v| v == "true") {
+        if sse_asked {
+            return Err(Error::attribute_name(
+                "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE.",
+            ));
+        }
+        attrs.insert("SqsManagedSseEnabled".to_owned(), "false".to_owned());
+    }
+    if throughput_asked
+        && attrs.get("FifoThroughputLimit").is_some_and(|v| v == "perMessageGroupId")
+        && attrs.get("DeduplicationScope").is_none_or(|v| v != "messageGroup")
+    {
+        return Err(Error::attribute_value(
+            "Invalid value for the parameter FifoThroughputLimit. Reason: perMessageGroupId is allowed only when \
+             DeduplicationScope is messageGroup.",
+        ));
+    }
+    Ok(())
+}
+
 /// The attributes a new queue starts with.
 pub(crate) fn defaults(fifo: bool) -> BTreeMap<String, String> {
     let mut m: BTreeMap<String, String> = NUMERIC.iter().map(|(n, .., d)| ((*n).to_owned(), d.to_string())).collect();
@@ -291,12 +327,17 @@ pub(crate) fn message_attributes(v: &Value, system: bool) -> Result<BTreeMap<Str
                 })?;
             Attr { data_type: data_type.to_owned(), string: None, binary: Some(b) }
         } else {
-            let s = a["StringValue"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
+            let s = a["StringValue"].as_str().ok_or_else(|| {
                 Error::invalid_parameter(format!(
                     "The message attribute '{name}' with type '{kind}' must use field 'String'."
                 ))
             })?;
-            if kind == "Number" && s.trim().parse::<f64>().is_err() {
+            if s.is_empty() {
+                return Err(Error::invalid_parameter(format!(
+                    "Message (user) attribute '{name}' must contain a non-empty value of type '{kind}'."
+                )));
+            }
+            if kind == "Number" && !is_number(s.trim()) {
                 return Err(Error::invalid_parameter(format!(
                     "Can't cast the value of message (user) attribute '{name}' to a number."
                 )));
@@ -337,6 +378,40 @@ fn check_name(name: &str) -> Result<(), Error> {
         )))
     }
 }
+
+/// SQS's Number: decimal digits with an optional sign, point and exponent (no `NaN` or
+/// `inf`), at most [`NUMBER_DIGITS_MAX`] significant digits, and zero or between 10^-128 and
+/// 10^+126 in magnitude.
+fn is_number(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(at) => (&s[..at], Some(&s[at + 1..])),
+        None => (s, None),
+    };
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
+            if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            e.parse().unwrap_or(i64::MAX)
+        }
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digits = format!("{int}{frac}");
+    let Some(first) = digits.find(|c| c != '0') else { return true };
+    let significant = digits[first..].trim_end_matches('0');
+    // The power of ten of the first significant digit.
+    let magnitude = exponent + int.len() as i64 - first as i64 - 1;
+    significant.len() <= NUMBER_DIGITS_MAX && (-128..=126).contains(&magnitude)
+}
+
+/// Most significant digits of a Number attribute.
+const NUMBER_DIGITS_MAX: usize = 38;
 
 /// The characters a message may contain.
 pub(crate) fn valid_char(c: char) -> bool {
@@ -425,6 +500,40 @@ pub(crate) fn from_wire(v: &Value) -> BTreeMap<String, Attr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_decimal_and_bounded() {
+        for ok in [
+            "0",
+            "-0.0",
+            "1",
+            "+12.5",
+            "1e126",
+            "9.9E-128",
+            "1e-128",
+            "123456789012345678901234567890123456780000",
+            ".5",
+            "5.",
+        ] {
+            assert!(is_number(ok), "{ok}");
+        }
+        for bad in [
+            "NaN",
+            "inf",
+            "-Infinity",
+            "1e400",
+            "1e127",
+            "1e-129",
+            "0x10",
+            "",
+            ".",
+            "1e",
+            "1.2.3",
+            "12345678901234567890123456789012345678901",
+        ] {
+            assert!(!is_number(bad), "{bad}");
+        }
+    }
 
     fn s(t: &str, v: &str) -> Attr {
         Attr { data_type: t.to_owned(), string: Some(v.to_owned()), binary: None }

@@ -18,6 +18,9 @@ use crate::{
 const NAME_LEN_MAX: usize = 80;
 /// Longest batch entry id (AWS: 80).
 const BATCH_ID_LEN_MAX: usize = 80;
+/// A FIFO message without a deduplication id on a queue without content-based deduplication.
+const DEDUP_REQUIRED: &str =
+    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly";
 /// Longest MessageGroupId / MessageDeduplicationId (AWS: 128).
 const GROUP_ID_LEN_MAX: usize = 128;
 /// Longest visibility timeout (AWS: 12 hours).
@@ -465,13 +468,7 @@ async fn create_queue(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Erro
         return Err(Error::invalid_parameter(format!("Too many tags added for queue {name}.")));
     }
     let mut doc = Doc { attrs: attrs::defaults(fifo), tags, modified_ms: now(), purged_ms: None };
-    for (k, v) in &set {
-        if v.is_empty() {
-            doc.attrs.remove(k);
-        } else {
-            doc.attrs.insert(k.clone(), v.clone());
-        }
-    }
+    attrs::apply(&mut doc.attrs, set.clone())?;
     if let Some(r) = attrs::redrive(&doc.attrs) {
         check_dlq(sqs, &r, fifo, doc.attrs.get("RedrivePolicy").map_or("", String::as_str)).await?;
     }
@@ -628,13 +625,7 @@ async fn set_attributes(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Er
         }
     }
     update_doc(sqs, &q, move |d| {
-        for (k, v) in set {
-            if v.is_empty() {
-                d.attrs.remove(&k);
-            } else {
-                d.attrs.insert(k, v);
-            }
-        }
+        attrs::apply(&mut d.attrs, set)?;
         d.modified_ms = now();
         Ok(())
     })
@@ -765,10 +756,7 @@ pub(crate) fn parse_send(q: &Queue, e: &Value) -> Result<SendInput, Error> {
         }
         let content_based = q.doc.attrs.get("ContentBasedDeduplication").is_some_and(|v| v == "true");
         if dedup_id.is_none() && !content_based {
-            return Err(Error::invalid_parameter(
-                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided \
-                 explicitly",
-            ));
+            return Err(Error::invalid_parameter(DEDUP_REQUIRED));
         }
     } else if let Some(d) = &dedup_id {
         return Err(Error::parameter_value(
@@ -859,6 +847,17 @@ fn entry_size(e: &Value) -> usize {
 async fn send_batch(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Error> {
     let q = sqs.by_url(ctx, i).await?;
     let entries = batch_entries(i, "SendMessageBatchRequestEntry", entry_size)?;
+    // A FIFO entry without its group (or deduplication) id refuses the whole batch, as
+    // recorded: nothing is sent.
+    if q.doc.fifo() {
+        let content_based = q.doc.attrs.get("ContentBasedDeduplication").is_some_and(|v| v == "true");
+        if entries.iter().any(|e| e["MessageGroupId"].is_null()) {
+            return Err(Error::invalid_parameter("The request must contain the parameter MessageGroupId."));
+        }
+        if !content_based && entries.iter().any(|e| e["MessageDeduplicationId"].is_null()) {
+            return Err(Error::invalid_parameter(DEDUP_REQUIRED));
+        }
+    }
     let mut inputs = Vec::new();
     let mut ids = Vec::new();
     let mut failed = Vec::new();
@@ -990,10 +989,8 @@ pub(crate) fn selected_attributes(m: &SqsMessageRow, names: &[String]) -> BTreeM
     all.into_iter()
         .filter(|(k, _)| {
             names.iter().any(|n| {
-                n == "All"
-                    || n == ".*"
-                    || n == k
-                    || n.strip_suffix(".*").is_some_and(|p| k.starts_with(&format!("{p}.")))
+                // `bar.*` is every name starting with `bar` (recorded: `Hel.*` takes `Hello`).
+                n == "All" || n == ".*" || n == "*" || n == k || n.strip_suffix(".*").is_some_and(|p| k.starts_with(p))
             })
         })
         .collect()

@@ -46,6 +46,16 @@ async fn queue_send_receive_visibility_delete() {
     assert_eq!(out["deleted"]["QueryErrorCode"], "QueueDoesNotExist");
 }
 
+/// Shapes recorded on AWS: attribute-name filters, Number attributes, FIFO batches without
+/// their ids, one server-side encryption at a time, the throughput rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_numbers_fifo_batches_and_sse_answer_as_recorded() {
+    if !boto3_available() {
+        return;
+    }
+    assert_eq!(part("shapes").await["ok"], true);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_awss_and_change_nothing() {
     if !boto3_available() {

@@ -481,6 +481,54 @@ elif part == "moves":
     assert gone["Code"] == "ResourceNotFoundException", gone
     out["moves"] = task
 
+elif part == "shapes":
+    # ReceiveMessage's attribute-name filters: `prefix.*` is every name starting with the
+    # prefix, `*` and `All` every name (recorded with these three attributes and their MD5s).
+    url = sqs.create_queue(QueueName="filters")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="msg", MessageAttributes={
+        "General": {"DataType": "String", "StringValue": "Kenobi"},
+        "Hello": {"DataType": "String", "StringValue": "There"},
+        "Help.Me": {"DataType": "String", "StringValue": "Me"}})
+    for names, want, md5 in ((["Hel.*"], ["Hello", "Help.Me"], "83fee93c1bcd8b9a5a923ffacdc636c7"),
+                             (["*"], ["General", "Hello", "Help.Me"], "4c360f3fdafd970e05fae2f149d997f5"),
+                             (["Help.*"], ["Help.Me"], None)):
+        m = sqs.receive_message(QueueUrl=url, MessageAttributeNames=names, VisibilityTimeout=0)["Messages"][0]
+        assert sorted(m.get("MessageAttributes", {})) == want, (names, m)
+        assert md5 is None or m["MD5OfMessageAttributes"] == md5, (names, m)
+    # Number attributes are decimal numbers in SQS's range; an empty value is refused as recorded.
+    for bad in ["NaN", "inf", "-Infinity", "1e400"]:
+        e = error_of(sqs.send_message, QueueUrl=url, MessageBody="x",
+                     MessageAttributes={"n": {"DataType": "Number", "StringValue": bad}})
+        assert e["Message"] == "Can't cast the value of message (user) attribute 'n' to a number.", (bad, e)
+    e = error_of(sqs.send_message, QueueUrl=url, MessageBody="x",
+                 MessageAttributes={"ErrorDetails": {"DataType": "String", "StringValue": ""}})
+    assert (e["Code"], e["Message"]) == ("InvalidParameterValue", "Message (user) attribute 'ErrorDetails' must contain a non-empty value of type 'String'."), e
+    # A FIFO batch with an entry lacking its group or deduplication id sends nothing.
+    fifo = sqs.create_queue(QueueName="shapes.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    e = error_of(sqs.send_message_batch, QueueUrl=fifo, Entries=[
+        {"Id": "a", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "d1"},
+        {"Id": "b", "MessageBody": "x", "MessageDeduplicationId": "d2"}])
+    assert (e["Code"], e["Status"], e["Message"]) == ("InvalidParameterValue", 400, "The request must contain the parameter MessageGroupId."), e
+    e = error_of(sqs.send_message_batch, QueueUrl=fifo, Entries=[
+        {"Id": "a", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "d3"},
+        {"Id": "b", "MessageBody": "x", "MessageGroupId": "g"}])
+    assert (e["Code"], e["Message"]) == ("InvalidParameterValue", "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly"), e
+    assert attrs(fifo, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "0"
+    # One server-side encryption at a time: a KMS key turns SSE-SQS off; asking for both is refused.
+    kms = sqs.create_queue(QueueName="kms", Attributes={"KmsMasterKeyId": "testKeyId", "KmsDataKeyReusePeriodSeconds": "6000"})["QueueUrl"]
+    got = attrs(kms, "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled")
+    assert got == {"KmsDataKeyReusePeriodSeconds": "6000", "KmsMasterKeyId": "testKeyId", "SqsManagedSseEnabled": "false"}, got
+    e = error_of(sqs.set_queue_attributes, QueueUrl=kms, Attributes={"SqsManagedSseEnabled": "true"})
+    assert (e["Code"], e["Message"]) == ("InvalidAttributeName", "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE."), e
+    assert attrs(kms, "SqsManagedSseEnabled")["SqsManagedSseEnabled"] == "false"
+    # perMessageGroupId throughput needs messageGroup deduplication.
+    e = error_of(sqs.create_queue, QueueName="hs.fifo", Attributes={
+        "FifoQueue": "true", "DeduplicationScope": "queue", "FifoThroughputLimit": "perMessageGroupId"})
+    assert e["Code"] == "InvalidAttributeValue", e
+    sqs.create_queue(QueueName="hs.fifo", Attributes={
+        "FifoQueue": "true", "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"})
+    out["ok"] = True
+
 elif part == "kill-before":
     url = sqs.create_queue(QueueName="durable", Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="in-flight")
