@@ -247,7 +247,7 @@ async fn serve(state: Arc<ApiState>, req: Request<Body>) -> Response<Body> {
         },
         services::Service::Sqs => match verify::authenticate(&state, verify::Kind::Sqs, req).await {
             Ok(req) => services::sqs(&state, req).await,
-            Err(refusal) => refusal.cloudwatch(cloudwatch::Protocol::Json, true, &request_id),
+            Err(refusal) => refusal.sqs(),
         },
         services::Service::ApiGateway => match verify::authenticate(&state, verify::Kind::ApiGateway, req).await {
             Ok(req) => services::apigateway(&state, req).await,

@@ -434,18 +434,21 @@ pub(crate) async fn scheduler(state: &ApiState, req: Request<Body>) -> Response<
 }
 
 /// Serves one SQS request (`sqs::Sqs::handle`).
-pub(crate) async fn sqs(state: &ApiState, req: Request<Body>) -> Response<Body> {
-    let render = |r: sqs::Response| {
-        let mut out = Response::new(Body::from(r.body));
-        *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        out.headers_mut().insert("content-type", HeaderValue::from_static(sqs::Response::CONTENT_TYPE));
-        for (name, value) in r.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                out.headers_mut().insert(name, v);
-            }
+/// An SQS answer as HTTP.
+pub(crate) fn sqs_http(r: sqs::Response) -> Response<Body> {
+    let mut out = Response::new(Body::from(r.body));
+    *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    out.headers_mut().insert("content-type", HeaderValue::from_static(sqs::Response::CONTENT_TYPE));
+    for (name, value) in r.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out.headers_mut().insert(name, v);
         }
-        out
-    };
+    }
+    out
+}
+
+pub(crate) async fn sqs(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    let render = sqs_http;
     let Some(service) = state.sqs.clone() else {
         return render(sqs::Response::error(&sqs::Error::invalid_parameter("SQS is not available on this server.")));
     };

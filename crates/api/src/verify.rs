@@ -366,6 +366,7 @@ impl Refusal {
                     | sigv4::Error::CredentialMalformed { .. }
                     | sigv4::Error::HostNotSigned
                     | sigv4::Error::Malformed(_)
+                    | sigv4::Error::BadDate(_)
                     | sigv4::Error::PresignMissingParams => "IncompleteSignatureException",
                     _ => "InvalidSignatureException",
                 };
@@ -430,6 +431,42 @@ impl Refusal {
         crate::services::into_http(cloudwatch::error_response(protocol, query_mode, &e, request_id))
     }
 
+    /// SQS (JSON 1.0, awsQueryCompatible; reference §A2): the authentication layer's
+    /// `__type` (`com.amazon.coral.service#InvalidSignatureException` for a bad signature [D])
+    /// and the query code in `x-amzn-query-error` (`SignatureDoesNotMatch`, what the query
+    /// protocol said and botocore reports).
+    pub(crate) fn sqs(&self) -> Response<Body> {
+        let (status, query_code, message) = match self {
+            Refusal::Missing => {
+                (403, "MissingAuthenticationToken", "Request is missing Authentication Token".to_owned())
+            }
+            Refusal::UnknownKey { .. } => (403, "InvalidClientTokenId", INVALID_TOKEN.to_owned()),
+            Refusal::ExpiredToken => (403, "ExpiredToken", EXPIRED_TOKEN.to_owned()),
+            Refusal::TooLarge => (
+                413,
+                "RequestEntityTooLarge",
+                format!("Request must be smaller than {LAMBDA_BODY_BYTES_MAX} bytes for the operation"),
+            ),
+            Refusal::Sigv4(sigv4::Error::Skewed { .. }) | Refusal::Signature(sigv4::Error::Skewed { .. }, _) => {
+                (400, "RequestExpired", self.json_parts().1)
+            }
+            other => match other.json_parts() {
+                ("IncompleteSignatureException", message) => (400, "IncompleteSignature", message),
+                (_, message) => (403, "SignatureDoesNotMatch", message),
+            },
+        };
+        let shape = match self.json_parts().0 {
+            "MissingAuthenticationTokenException" => "com.amazon.coral.service#MissingAuthenticationTokenException",
+            "UnrecognizedClientException" => "com.amazon.coral.service#UnrecognizedClientException",
+            "ExpiredTokenException" => "com.amazon.coral.service#ExpiredTokenException",
+            "RequestEntityTooLargeException" => "com.amazon.coral.service#RequestEntityTooLargeException",
+            "IncompleteSignatureException" => "com.amazon.coral.service#IncompleteSignatureException",
+            _ => "com.amazon.coral.service#InvalidSignatureException",
+        };
+        let e = sqs::Error { shape, query_code, status, message };
+        crate::services::sqs_http(sqs::Response::error(&e))
+    }
+
     /// S3 (REST-XML): the table of reference §A2.
     pub(crate) fn s3(&self, request_id: &str) -> Response<Body> {
         use sigv4::Error as E;
@@ -472,6 +509,19 @@ impl Refusal {
                 vec![],
             ),
             Refusal::Sigv4(e) | Refusal::Signature(e, _) => match e {
+                // S3's own text for a request time missing or unparseable (not AWS's generic one).
+                E::BadDate(_) => (
+                    forbidden,
+                    "AccessDenied",
+                    "AWS authentication requires a valid Date or x-amz-date header".to_owned(),
+                    vec![],
+                ),
+                E::Incomplete { missing, .. } if missing == &["X-Amz-Date"] => (
+                    forbidden,
+                    "AccessDenied",
+                    "AWS authentication requires a valid Date or x-amz-date header".to_owned(),
+                    vec![],
+                ),
                 E::Incomplete { .. } | E::NotKeyValue { .. } | E::HostNotSigned | E::Malformed(_) => (
                     bad,
                     "AuthorizationHeaderMalformed",

@@ -22,7 +22,9 @@ pub enum Error {
     ScopeDateMismatch { scope_date: String, request_time: String },
     /// `host` is not in the signed headers.
     HostNotSigned,
-    /// Unparseable request time, oversized or non-ASCII authorization, too many parameters.
+    /// The request time (`X-Amz-Date`, else `Date`) as sent, unparseable.
+    BadDate(String),
+    /// Oversized or non-ASCII authorization, too many parameters.
     Malformed(String),
     /// `x-amz-content-sha256` is neither a digest nor one of the known literals.
     InvalidContentSha256(String),
@@ -81,6 +83,10 @@ impl fmt::Display for Error {
                 request_time.get(..8).unwrap_or(request_time)
             ),
             Error::HostNotSigned => f.write_str("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."),
+            Error::BadDate(text) => write!(
+                f,
+                "Date must be in ISO-8601 'basic format'. Got '{text}'. See http://en.wikipedia.org/wiki/ISO_8601"
+            ),
             Error::Malformed(reason) => f.write_str(reason),
             Error::InvalidContentSha256(_) => f.write_str(
                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, \

@@ -172,9 +172,7 @@ fn parse_signed_headers(list: &str) -> Result<Vec<String>, Error> {
 }
 
 fn bad_date(text: &str) -> Error {
-    Error::Malformed(format!(
-        "Date must be in ISO-8601 'basic format'. Got '{text}'. See http://en.wikipedia.org/wiki/ISO_8601"
-    ))
+    Error::BadDate(text.to_owned())
 }
 
 /// The payload mode from `x-amz-content-sha256`; absent: S3 presigned URLs are `UNSIGNED-PAYLOAD`,

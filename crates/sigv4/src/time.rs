@@ -78,6 +78,15 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
 
 /// Parses an HTTP `Date` header (IMF-fixdate, or the obsolete forms `httpdate` also reads).
 pub fn parse_http_date(s: &str) -> Option<i64> {
+    // botocore writes a caller's `Date` as RFC 2822 with a numeric zone (`… 12:36:00 -0000`).
+    let gmt;
+    let s = match s.strip_suffix(" -0000").or_else(|| s.strip_suffix(" +0000")) {
+        Some(rest) => {
+            gmt = format!("{rest} GMT");
+            gmt.as_str()
+        }
+        None => s,
+    };
     let t = httpdate::parse_http_date(s).ok()?;
     i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()
 }
@@ -98,6 +107,9 @@ mod tests {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
         assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(1_440_938_160));
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 -0000"), Some(1_440_938_160));
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 +0000"), Some(1_440_938_160));
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 +0200"), None);
         assert_eq!(parse_http_date("yesterday"), None);
     }
 }

@@ -83,6 +83,12 @@ impl Error {
         Error { shape, query_code, status: 400, message: message.into() }
     }
 
+    /// The JSON `__type`: SQS's shape, or a full `namespace#Shape` as given (the
+    /// authentication layer's, `com.amazon.coral.service#…`).
+    fn json_type(&self) -> String {
+        if self.shape.contains('#') { self.shape.to_owned() } else { format!("com.amazonaws.sqs#{}", self.shape) }
+    }
+
     pub fn no_queue() -> Error {
         Error::new(
             "QueueDoesNotExist",
@@ -180,9 +186,7 @@ impl Response {
         Response {
             status: e.status,
             headers: vec![("x-amzn-query-error", format!("{};{fault}", e.query_code))],
-            body: json!({"__type": format!("com.amazonaws.sqs#{}", e.shape), "message": e.message})
-                .to_string()
-                .into_bytes(),
+            body: json!({"__type": e.json_type(), "message": e.message}).to_string().into_bytes(),
         }
     }
 }

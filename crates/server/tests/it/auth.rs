@@ -789,3 +789,55 @@ async fn chunk_signatures_are_verified_before_anything_is_stored() {
         .collect();
     assert_eq!(keys, ["good-signed", "good-trailer", "good-unsigned"], "no tampered upload was stored");
 }
+
+/// botocore signs with the `Date` header (RFC 2822, `-0000`) when the caller sets one; S3
+/// answers a request with no usable date in its own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botocores_date_header_verifies_and_s3_names_a_missing_date() {
+    if !boto3_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let root = server.root_key().await;
+    let script = r#"
+import json, sys, urllib.error, urllib.request
+from email.utils import formatdate
+from botocore.auth import SigV4Auth, S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+endpoint, key, secret = sys.argv[1:4]
+creds = Credentials(key, secret)
+def send(req):
+    try:
+        r = urllib.request.urlopen(urllib.request.Request(req.url, data=req.body, headers=dict(req.headers), method=req.method))
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+out = {}
+# The caller's Date: botocore drops X-Amz-Date and signs Date as `… -0000`.
+req = AWSRequest(method="GET", url=endpoint + "/2015-03-31/functions/", headers={"Date": formatdate(usegmt=False)})
+SigV4Auth(creds, "lambda", "us-east-1").add_auth(req)
+assert "X-Amz-Date" not in req.headers and req.headers["Date"].endswith("-0000"), dict(req.headers)
+out["date_header"] = send(req)
+# S3 with X-Amz-Date removed after signing: no date at all.
+req = AWSRequest(method="GET", url=endpoint + "/", headers={})
+S3SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+del req.headers["X-Amz-Date"]
+out["s3_no_date"] = send(req)
+print(json.dumps(out))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script, &server.endpoint(), &root.id, &root.secret]).env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["date_header"][0], 200, "{v}");
+    assert_eq!(v["s3_no_date"][0], 403, "{v}");
+    let body = v["s3_no_date"][1].as_str().unwrap();
+    assert_eq!(xml_field(body, "Code").as_deref(), Some("AccessDenied"), "{body}");
+    assert_eq!(
+        xml_field(body, "Message").as_deref(),
+        Some("AWS authentication requires a valid Date or x-amz-date header"),
+        "{body}"
+    );
+}

@@ -227,6 +227,11 @@ async fn signed_requests_are_served_and_forged_ones_change_nothing() {
     assert!(v["url"].as_str().unwrap().ends_with("/signed"), "{v}");
     assert_eq!(v["forged"]["Status"], 403, "{v}");
     assert_eq!(v["forged"]["Code"], "SignatureDoesNotMatch", "{v}");
+    assert_eq!(
+        v["forged_wire"],
+        serde_json::json!({"status": 403, "type": "com.amazon.coral.service#InvalidSignatureException", "query": "SignatureDoesNotMatch;Sender"}),
+        "{v}"
+    );
 }
 
 /// The wire itself (what botocore reads the codes from): an unsigned `AmazonSQS.` target, the

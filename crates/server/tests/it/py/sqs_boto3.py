@@ -347,6 +347,20 @@ elif part == "signed":
                           aws_access_key_id=os.environ["SQS_KEY_ID"], aws_secret_access_key="wrong",
                           config=Config(retries={"max_attempts": 0}))
     out["forged"] = error_of(forged.send_message, QueueUrl=url, MessageBody="forged")
+    # On the wire: the authentication layer's type in the body, the query code in the header.
+    import urllib.error, urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    raw = AWSRequest(method="POST", url=endpoint + "/", data=json.dumps({"QueueUrl": url}).encode(), headers={
+        "X-Amz-Target": "AmazonSQS.GetQueueAttributes", "Content-Type": "application/x-amz-json-1.0"})
+    SigV4Auth(Credentials(os.environ["SQS_KEY_ID"], "wrong"), "sqs", "us-east-1").add_auth(raw)
+    try:
+        urllib.request.urlopen(urllib.request.Request(raw.url, data=raw.body, headers=dict(raw.headers), method="POST"))
+        raise AssertionError("a forged request was served")
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read())
+        out["forged_wire"] = {"status": e.code, "type": body["__type"], "query": e.headers["x-amzn-query-error"]}
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"] == {
         "ApproximateNumberOfMessages": "0"}
 
