@@ -226,9 +226,10 @@ async fn serve_inner(
     if m.authorization_type == "AWS_IAM" {
         let signed = request.headers.iter().any(|(k, v)| k == "authorization" && v.starts_with("AWS4-HMAC-SHA256"));
         match state.auth {
-            // `--auth off`: a signature must be present; it is not verified.
-            AuthMode::Off if !signed => return (Some(kind), Answer::rest_missing_token()),
-            AuthMode::Off => {}
+            // `--auth off` (and `warn`, which logs at the service endpoints): a signature must be
+            // present; it is not verified.
+            AuthMode::Off | AuthMode::Warn if !signed => return (Some(kind), Answer::rest_missing_token()),
+            AuthMode::Off | AuthMode::Warn => {}
             AuthMode::Sigv4 => {
                 let parts = sigv4::RequestParts {
                     method: &http_method,

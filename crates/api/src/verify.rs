@@ -31,6 +31,9 @@ pub enum AuthMode {
     Off,
     /// Verify SigV4 on every request (`--auth sigv4`).
     Sigv4,
+    /// Verify as `sigv4` does, log what it would refuse (with the canonical strings), then
+    /// serve the request as `off` does (`--auth warn`: migrating clients to signed requests).
+    Warn,
 }
 
 impl AuthMode {
@@ -38,6 +41,7 @@ impl AuthMode {
         match self {
             AuthMode::Off => "off",
             AuthMode::Sigv4 => "sigv4",
+            AuthMode::Warn => "warn",
         }
     }
 }
@@ -149,7 +153,52 @@ pub(crate) async fn authenticate(state: &ApiState, kind: Kind, req: Request<Body
     match state.auth {
         AuthMode::Off => Ok(without_verification(state, req)),
         AuthMode::Sigv4 => verified(state, kind, req).await,
+        AuthMode::Warn => warned(state, kind, req).await,
     }
+}
+
+/// `--auth warn`: the checks of `sigv4` (an S3 body's hash and chunk signatures aside: S3
+/// streams its bodies, which are not held back to be checked); what they would refuse is
+/// logged, and the request goes on as under `off`. Only a body over the service's limit is
+/// refused, since it cannot be read.
+async fn warned(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Request<Body>, Refusal> {
+    let (parts, body) = req.into_parts();
+    let request = sigv4::RequestParts {
+        method: &parts.method,
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+    };
+    prefetch(state, &request).await;
+    let (refusal, body) = match identify(state, kind, &request) {
+        Err(refusal) => (Some(refusal), body),
+        Ok((auth, key)) if kind == Kind::S3 => {
+            let refused = auth.verify(&request, sigv4::UriMode::S3, &key.secret, None).err();
+            (refused.map(|e| Refusal::Signature(e, auth.access_key_id.clone())), body)
+        }
+        Ok((auth, key)) => {
+            let bytes = axum::body::to_bytes(body, LAMBDA_BODY_BYTES_MAX).await.map_err(|_| Refusal::TooLarge)?;
+            let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+            let signing_key = state.signing_keys.get(&auth, &key.secret);
+            let refused = match auth.verify_with_key(&request, sigv4::UriMode::Normalized, &signing_key, Some(digest)) {
+                Err(e) => Some(Refusal::Signature(e, auth.access_key_id.clone())),
+                Ok(_) if matches!(auth.payload, sigv4::Payload::Digest(d) if d != digest) => {
+                    Some(Refusal::ContentSha256Mismatch)
+                }
+                Ok(_) => None,
+            };
+            (refused, Body::from(bytes))
+        }
+    };
+    if let Some(refusal) = refusal {
+        tracing::warn!(
+            method = %parts.method,
+            path = %parts.uri.path(),
+            ?refusal,
+            "--auth warn: serving a request --auth sigv4 would refuse"
+        );
+    }
+    Ok(without_verification(state, Request::from_parts(parts, body)))
 }
 
 /// A function URL request: verified only when it is signed (an `AWS_IAM` URL then finds its
@@ -160,7 +209,8 @@ pub(crate) async fn function_url(state: &ApiState, req: Request<Body>) -> Result
     match state.auth {
         AuthMode::Sigv4 if signed => verified(state, Kind::Lambda, req).await,
         AuthMode::Sigv4 => Ok(req),
-        AuthMode::Off => Ok(without_verification(state, req)),
+        AuthMode::Warn if signed => warned(state, Kind::Lambda, req).await,
+        AuthMode::Off | AuthMode::Warn => Ok(without_verification(state, req)),
     }
 }
 
@@ -309,8 +359,9 @@ fn identify(state: &ApiState, kind: Kind, request: &sigv4::RequestParts) -> Resu
         Lookup::Unknown => return Err(Refusal::UnknownKey { access_key_id: auth.access_key_id, token: false }),
         Lookup::Expired => return Err(Refusal::ExpiredToken),
     };
-    check_token(&key, &auth)?;
+    // The reference's pipeline (§A1.10): the time (step 4) before the token (step 5).
     auth.check_time(stdx::time::now_ms() / 1000, SKEW_SECS).map_err(Refusal::Sigv4)?;
+    check_token(&key, &auth)?;
     Ok((auth, key))
 }
 

@@ -109,6 +109,75 @@ pub fn read_profile(path: &Path, profile: &str) -> anyhow::Result<ProfileKey> {
     }
 }
 
+/// `text` with the INI section `[header]` replaced by `lines` (added at the end when absent);
+/// every other line stays as it was.
+pub fn with_section(text: &str, header: &str, lines: &[String]) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut section = format!("[{header}]\n");
+    for l in lines {
+        section.push_str(l);
+        section.push('\n');
+    }
+    let (mut placed, mut skipping) = (false, false);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            skipping = name.trim() == header;
+            if skipping && !placed {
+                out.push_str(&section);
+                placed = true;
+            }
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !placed {
+        if !out.is_empty() && !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        out.push_str(&section);
+    }
+    out
+}
+
+/// What `versa credentials` writes: the AWS config file's profile (`region`, `endpoint_url`,
+/// which botocore and the AWS SDKs read, so no `--endpoint-url` is needed) and the
+/// shared-credentials file's key, each replacing that profile only. Both files are 0600.
+pub struct Profile<'a> {
+    pub name: &'a str,
+    pub region: &'a str,
+    pub endpoint_url: &'a str,
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+}
+
+impl Profile<'_> {
+    pub fn write(&self, config_file: &Path, credentials_file: &Path) -> anyhow::Result<()> {
+        let config_header =
+            if self.name == "default" { "default".to_owned() } else { format!("profile {}", self.name) };
+        let config = [format!("region = {}", self.region), format!("endpoint_url = {}", self.endpoint_url)];
+        let key =
+            [format!("aws_access_key_id = {}", self.access_key_id), format!("aws_secret_access_key = {}", self.secret)];
+        for (path, header, lines) in
+            [(config_file, config_header.as_str(), &config[..]), (credentials_file, self.name, &key[..])]
+        {
+            let old = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            };
+            anyhow::ensure!(old.len() as u64 <= CREDENTIALS_FILE_BYTES_MAX, "{} is too large", path.display());
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            write_private(path, &with_section(&old, header, lines))?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes `text` to `path` with mode 0600: temporary file, fsync, rename, fsync of the dir.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -131,6 +200,24 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_section_is_replaced_in_place_and_the_rest_kept() {
+        let lines = ["region = us-east-1".to_owned(), "endpoint_url = http://x".to_owned()];
+        assert_eq!(
+            with_section("", "profile versa", &lines),
+            "[profile versa]\nregion = us-east-1\nendpoint_url = http://x\n"
+        );
+        let text = "[default]\nregion = eu-west-1\n\n[profile versa]\nregion = old\noutput = json\n[profile other]\nregion = b\n";
+        assert_eq!(
+            with_section(text, "profile versa", &lines),
+            "[default]\nregion = eu-west-1\n\n[profile versa]\nregion = us-east-1\nendpoint_url = http://x\n[profile other]\nregion = b\n"
+        );
+        assert_eq!(
+            with_section("[default]\nregion = a", "profile versa", &lines),
+            "[default]\nregion = a\n\n[profile versa]\nregion = us-east-1\nendpoint_url = http://x\n"
+        );
+    }
 
     #[test]
     fn the_credentials_file_round_trips() {

@@ -190,17 +190,18 @@ impl Server {
         let alarms = alarms::Alarms::new(store.clone(), metrics.clone());
         let cloudwatch = cloudwatch::CloudWatch::new(store.clone(), metrics.clone()).with_alarms(alarms.clone());
         let keys = Arc::new(credentials::open_keys(dir, store.clone()).await?);
+        // `warn` verifies too: it needs the keys `sigv4` has.
         let new_root_key = match (config.auth, &config.root_credentials) {
             (api::AuthMode::Off, _) => None,
-            (api::AuthMode::Sigv4, Some((id, secret))) => {
+            (api::AuthMode::Sigv4 | api::AuthMode::Warn, Some((id, secret))) => {
                 keys.ensure_given_root(id, secret).await.map_err(|e| anyhow::anyhow!("the root key: {e}"))?;
                 None
             }
-            (api::AuthMode::Sigv4, None) => {
+            (api::AuthMode::Sigv4 | api::AuthMode::Warn, None) => {
                 keys.ensure_root().await.map_err(|e| anyhow::anyhow!("cannot create the root key: {e}"))?
             }
         };
-        if config.auth == api::AuthMode::Sigv4 {
+        if config.auth != api::AuthMode::Off {
             credentials::write_file_unless_present(dir, &keys, new_root_key.is_some())?;
         }
         // The S3 service follows the store and the blobs: its metadata in the same database,

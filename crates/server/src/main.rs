@@ -40,6 +40,10 @@ enum Command {
     /// Access keys for `--auth sigv4`, per account. Works on the data dir directly when no server
     /// holds it, otherwise through the running server (signed with the data dir's root key).
     Keys(KeysArgs),
+    /// Write an AWS CLI/SDK profile for this server: its region and `endpoint_url` in the AWS
+    /// config file and the data dir's root key in the shared-credentials file (other profiles
+    /// are kept), so `aws --profile versa …` needs no `--endpoint-url`.
+    Credentials(CredentialsArgs),
     /// Invocations, errors and p50/p99 duration per executed version of an alias (per alias
     /// and version of an unqualified function), from a server's CloudWatch API.
     Metrics(MetricsArgs),
@@ -70,6 +74,28 @@ struct HistoryArgs {
     /// The region [default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1].
     #[arg(long)]
     region: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CredentialsArgs {
+    /// The profile to write.
+    #[arg(long, default_value = server::credentials::PROFILE)]
+    profile: String,
+    /// The data dir whose root key to use [default: $XDG_DATA_HOME/versa or ~/.local/share/versa].
+    #[arg(long, env = "VERSA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The server's URL, the profile's `endpoint_url`.
+    #[arg(long, default_value = metrics_cli::DEFAULT_ENDPOINT)]
+    endpoint: String,
+    /// The profile's region.
+    #[arg(long, default_value = server::config_defaults::REGION)]
+    region: String,
+    /// The AWS config file [default: $AWS_CONFIG_FILE, else ~/.aws/config].
+    #[arg(long, env = "AWS_CONFIG_FILE", hide_env = true)]
+    config_file: Option<PathBuf>,
+    /// The shared-credentials file [default: $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials].
+    #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE", hide_env = true)]
+    credentials_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -221,9 +247,10 @@ struct ServerArgs {
     /// [default: $XDG_DATA_HOME/versa/runtimes or ~/.local/share/versa/runtimes].
     #[arg(long, env = server::RUNTIMES_DIR_ENV)]
     runtimes_dir: Option<PathBuf>,
-    /// Verify requests: `sigv4` (signed with a key Versa knows) or `off` (any key works)
-    /// [default: off on a loopback address, sigv4 otherwise].
-    #[arg(long, env = "VERSA_AUTH", value_parser = ["off", "sigv4"])]
+    /// Verify requests: `sigv4` (signed with a key Versa knows), `off` (any key works) or `warn`
+    /// (verified, and served either way: what sigv4 would refuse is logged, for moving clients to
+    /// signed requests) [default: off on a loopback address, sigv4 otherwise].
+    #[arg(long, env = "VERSA_AUTH", value_parser = ["off", "sigv4", "warn"])]
     auth: Option<String>,
     /// Allow `--auth off` on an address that is not loopback.
     #[arg(long, env = "VERSA_ALLOW_ANONYMOUS")]
@@ -263,6 +290,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => args,
         Command::Runtimes(RuntimesCommand::Install(args)) => return install_runtimes(args),
         Command::Keys(args) => return keys::run(args),
+        Command::Credentials(args) => return write_profile(args),
         Command::Metrics(args) => return metrics_cli::run(args),
         Command::History(args) => return history_cli::run(args),
         Command::Deploy(args) => std::process::exit(deploy_cli::run(args)),
@@ -347,6 +375,11 @@ fn main() -> anyhow::Result<()> {
                 "auth: sigv4 (requests must be signed with a known key; the root key is in {})",
                 server::credentials::credentials_path(&data_dir.path()).display()
             ),
+            server::AuthMode::Warn => println!(
+                "auth: warn (requests are verified and served either way; what sigv4 would refuse is logged; the \
+                 root key is in {})",
+                server::credentials::credentials_path(&data_dir.path()).display()
+            ),
         }
         if let Some(k) = server.new_root_key() {
             let file = server::credentials::credentials_path(&data_dir.path());
@@ -368,21 +401,59 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+/// `versa credentials`: the profile, with the data dir's root key, or (a server under
+/// `--auth off`, which has none) a key any such server accepts.
+fn write_profile(args: CredentialsArgs) -> anyhow::Result<()> {
+    let dir = args.data_dir.unwrap_or_else(DataDir::default_path);
+    let file = server::credentials::credentials_path(&dir);
+    let (id, secret, note) = match server::credentials::read_file(&file) {
+        Ok((id, secret)) => (id, secret, format!("the root key of {}", file.display())),
+        Err(_) => (
+            "versa".to_owned(),
+            "versa".to_owned(),
+            format!("a placeholder key: {} has no root key (a server under --auth off takes any)", file.display()),
+        ),
+    };
+    let home = || std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".aws");
+    let config_file = args.config_file.unwrap_or_else(|| home().join("config"));
+    let credentials_file = args.credentials_file.unwrap_or_else(|| home().join("credentials"));
+    let profile = server::credentials::Profile {
+        name: &args.profile,
+        region: &args.region,
+        endpoint_url: &args.endpoint,
+        access_key_id: &id,
+        secret: &secret,
+    };
+    profile.write(&config_file, &credentials_file)?;
+    println!(
+        "profile {} written: region {} and endpoint_url {} in {}, {note} in {}\n  aws --profile {} lambda list-functions",
+        args.profile,
+        args.region,
+        args.endpoint,
+        config_file.display(),
+        credentials_file.display(),
+        args.profile
+    );
+    Ok(())
+}
+
 /// `--auth`, else the default for the address; `off` on a public address needs
 /// `--allow-anonymous`.
 fn auth_mode(listen: SocketAddr, auth: Option<&str>, allow_anonymous: bool) -> anyhow::Result<server::AuthMode> {
     let loopback = listen.ip().is_loopback();
     let mode = match auth {
         Some("off") => server::AuthMode::Off,
+        Some("warn") => server::AuthMode::Warn,
         Some(_) => server::AuthMode::Sigv4,
         None if loopback => server::AuthMode::Off,
         None => server::AuthMode::Sigv4,
     };
-    if mode == server::AuthMode::Off && !loopback && !allow_anonymous {
+    if mode != server::AuthMode::Sigv4 && !loopback && !allow_anonymous {
         anyhow::bail!(
-            "refusing to listen on {} with --auth off: anyone who reaches it could manage every function; use \
+            "refusing to listen on {} with --auth {}: anyone who reaches it could manage every function; use \
              --auth sigv4, or add --allow-anonymous",
-            listen
+            listen,
+            mode.as_str()
         );
     }
     Ok(mode)

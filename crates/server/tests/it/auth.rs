@@ -392,6 +392,12 @@ async fn functions_get_their_own_temporary_credentials() {
     let bad_token = Key { token: Some("forged".into()), ..temp.clone() };
     let e = create_fn(&lambda_client_with(&server.endpoint(), &bad_token, REGION), "x").await.unwrap_err();
     assert_eq!(e.code, "UnrecognizedClientException");
+    // The time is checked before the token (reference §A1.10): an old request without its token
+    // is an expired signature.
+    let stale = Raw { server: &server, key: no_token.clone(), service: "lambda", skew: -20 * 60 };
+    let r = stale.send("GET", "/2015-03-31/functions/", b"", b"").await;
+    assert_eq!((r.status, r.header("x-amzn-ErrorType")), (403, Some("InvalidSignatureException")), "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().starts_with("Signature expired: "), "{}", r.text());
 
     // A configuration change retires the environment: its key expires with it.
     other.update_function_configuration().function_name("creds").description("v2").send().await.unwrap();
@@ -840,4 +846,85 @@ print(json.dumps(out))
         Some("AWS authentication requires a valid Date or x-amz-date header"),
         "{body}"
     );
+}
+
+/// `versa credentials` writes a profile (region, `endpoint_url`, the root key) beside the
+/// profiles already there: the unchanged AWS CLI then reaches Versa with `--profile` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versa_credentials_writes_a_profile_the_aws_cli_uses_without_an_endpoint_flag() {
+    if !crate::cli::aws_available() {
+        return;
+    }
+    let server = TestServer::start_sigv4().await;
+    let root = server.root_key().await;
+    let home = tempfile::tempdir().unwrap();
+    let (config, credentials) = (home.path().join("aws/config"), home.path().join("aws/credentials"));
+    std::fs::create_dir_all(home.path().join("aws")).unwrap();
+    std::fs::write(&config, "[default]\nregion = eu-west-1\n\n[profile versa]\nregion = stale\n").unwrap();
+    std::fs::write(&credentials, "[default]\naws_access_key_id = A\naws_secret_access_key = B\n").unwrap();
+    let write = Command::new(testkit::versa_binary())
+        .arg("credentials")
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .args(["--endpoint", &server.endpoint(), "--region", REGION])
+        .arg("--config-file")
+        .arg(&config)
+        .arg("--credentials-file")
+        .arg(&credentials)
+        .output()
+        .unwrap();
+    assert!(write.status.success(), "{}", String::from_utf8_lossy(&write.stderr));
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    assert!(config_text.starts_with("[default]\nregion = eu-west-1\n"), "{config_text}");
+    assert!(!config_text.contains("stale"), "{config_text}");
+    let creds_text = std::fs::read_to_string(&credentials).unwrap();
+    assert!(creds_text.contains("[default]\naws_access_key_id = A\n"), "{creds_text}");
+    assert!(creds_text.contains(&format!("[versa]\naws_access_key_id = {}\n", root.id)), "{creds_text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // No --endpoint-url, no --region: the profile carries both, and its key is accepted.
+    let out = Command::new("aws")
+        .args(["--profile", "versa", "--output", "json", "lambda", "list-functions"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_REGION")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_PAGER", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Functions"], serde_json::json!([]), "{v}");
+}
+
+/// `--auth warn` verifies and serves either way: a forged request and an unsigned one are
+/// served as under `off` (the account from the key), while the root key exists as under `sigv4`
+/// and a correctly signed request acts in its key's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_warn_serves_what_sigv4_would_refuse() {
+    let server = TestServer::start_with(|c| c.auth = server::AuthMode::Warn).await;
+    let root = server.root_key().await;
+    let good = lambda_client_with(&server.endpoint(), &root, REGION);
+    create_fn(&good, "signed").await.unwrap();
+    // A wrong secret for the root key: served, in the root key's account.
+    let forged = Key { secret: "wrong".into(), ..root.clone() };
+    let as_forged = lambda_client_with(&server.endpoint(), &forged, REGION);
+    create_fn(&as_forged, "forged").await.unwrap();
+    assert_eq!(function_names(&good).await, vec!["forged".to_owned(), "signed".to_owned()]);
+    // An unknown 12-digit key id: served in the account it spells, as under `off`.
+    let spelled = Key { id: "123456789012".into(), secret: "x".into(), token: None };
+    let other = lambda_client_with(&server.endpoint(), &spelled, REGION);
+    create_fn(&other, "elsewhere").await.unwrap();
+    assert_eq!(function_names(&other).await, vec!["elsewhere".to_owned()]);
+    // Unsigned: served too.
+    let r = testkit::http::Client::new(server.addr).send("GET", "/2015-03-31/functions/", &[], b"").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let health = testkit::http::Client::new(server.addr).send("GET", "/_versa/health", &[], b"").await.unwrap();
+    assert_eq!(health.json()["auth"], "warn", "{}", health.text());
 }
