@@ -385,16 +385,18 @@ async fn add_permission(sqs: &Sqs, ctx: &Context, i: &Value) -> Result<Value, Er
         return Err(Error::parameter_value(bad, "Actions", "Only the queue owner is allowed to invoke this action."));
     }
     let arn = q.arn();
+    // As recorded: one value is a string, several a list; the policy language of 2008-10-17.
+    let one_or_many = |v: Vec<String>| if v.len() == 1 { json!(v[0]) } else { json!(v) };
     let statement = json!({
         "Sid": label,
         "Effect": "Allow",
-        "Principal": {"AWS": accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect::<Vec<_>>()},
-        "Action": actions.iter().map(|a| format!("SQS:{a}")).collect::<Vec<_>>(),
+        "Principal": {"AWS": one_or_many(accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect())},
+        "Action": one_or_many(actions.iter().map(|a| format!("SQS:{a}")).collect()),
         "Resource": arn,
     });
     update_doc(sqs, &q, move |d| {
         let mut policy: Value = d.attrs.get("Policy").and_then(|p| serde_json::from_str(p).ok()).unwrap_or_else(
-            || json!({"Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}),
+            || json!({"Version": "2008-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}),
         );
         if !policy["Statement"].is_array() {
             policy["Statement"] = json!([]);

@@ -419,13 +419,17 @@ elif part == "leftovers":
     url = sqs.create_queue(QueueName="perm")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.add_permission(QueueUrl=url, Label="send", AWSAccountIds=["111122223333"], Actions=["SendMessage"])
-    sqs.add_permission(QueueUrl=url, Label="all", AWSAccountIds=["444455556666"], Actions=["*"])
+    sqs.add_permission(QueueUrl=url, Label="all", AWSAccountIds=["444455556666", "777788889999"],
+                       Actions=["SendMessage", "ReceiveMessage"])
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
-    assert policy["Id"] == f"{arn}/SQSDefaultPolicy", policy
+    assert (policy["Version"], policy["Id"]) == ("2008-10-17", f"{arn}/SQSDefaultPolicy"), policy
     assert [s["Sid"] for s in policy["Statement"]] == ["send", "all"], policy
+    # As recorded on AWS: one account or action is a string, several a list.
     assert policy["Statement"][0] == {"Sid": "send", "Effect": "Allow",
-                                      "Principal": {"AWS": ["arn:aws:iam::111122223333:root"]},
-                                      "Action": ["SQS:SendMessage"], "Resource": arn}, policy
+                                      "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                                      "Action": "SQS:SendMessage", "Resource": arn}, policy
+    assert policy["Statement"][1]["Principal"] == {"AWS": ["arn:aws:iam::444455556666:root", "arn:aws:iam::777788889999:root"]}, policy
+    assert policy["Statement"][1]["Action"] == ["SQS:SendMessage", "SQS:ReceiveMessage"], policy
     dup = error_of(sqs.add_permission, QueueUrl=url, Label="send", AWSAccountIds=["111122223333"],
                    Actions=["SendMessage"])
     assert dup["Message"] == "Value send for parameter Label is invalid. Reason: Already exists.", dup
