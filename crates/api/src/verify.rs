@@ -16,7 +16,7 @@
 //! handler, and a streamed S3 body is checked before its object is committed.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use control::keys::{KeySecret, Lookup};
 use model::scope::AccountId;
 use serde_json::json;
@@ -265,6 +265,16 @@ async fn verified(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Re
         // S3 checks the body against the signed payload hash, or its chunk signatures, as it
         // streams, before anything commits.
         let check = match verified.payload() {
+            // The operations without a body (GET, HEAD, DELETE) never read one: its declared
+            // hash is checked here (reference §A1.10 step 8), against at most a small body.
+            sigv4::Payload::Digest(d) if matches!(parts.method, Method::GET | Method::HEAD | Method::DELETE) => {
+                let bytes = axum::body::to_bytes(body, REFUSED_BODY_DRAIN_MAX).await.map_err(|_| Refusal::TooLarge)?;
+                if <[u8; 32]>::from(sha2::Sha256::digest(&bytes)) != d {
+                    return Err(Refusal::ContentSha256Mismatch);
+                }
+                parts.extensions.insert(caller);
+                return Ok(Request::from_parts(parts, Body::from(bytes)));
+            }
             sigv4::Payload::Digest(d) => Some(s3::PayloadCheck::Sha256(d)),
             sigv4::Payload::Streaming { signed: true, .. } => Some(s3::PayloadCheck::Chunks(verified.chunks())),
             _ => None,

@@ -272,6 +272,12 @@ async fn unsigned_skewed_and_tampered_requests_are_refused() {
     let r = s3_now.send("PUT", "/tampered/object", b"the signed body", b"another body!!!").await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(xml_field(&r.text(), "Code").as_deref(), Some("XAmzContentSHA256Mismatch"));
+    // Also where the operation reads no body (a DELETE, a GET).
+    for method in ["DELETE", "GET"] {
+        let r = s3_now.send(method, "/tampered/object", b"signed", b"sent!!").await;
+        assert_eq!(r.status, 400, "{method}: {}", r.text());
+        assert_eq!(xml_field(&r.text(), "Code").as_deref(), Some("XAmzContentSHA256Mismatch"), "{method}");
+    }
 
     // Nothing changed: no function, only the one good bucket, which holds no object.
     let lambda = lambda_client_with(&server.endpoint(), &root, REGION);
