@@ -433,7 +433,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
             let page = c.alias_history(&scope, &function, &alias, limit, query.get("before")).await?;
             json(StatusCode::OK, &alias_history(&page))
         }
-        Endpoint::CreateKey | Endpoint::ListKeys | Endpoint::DeleteKey { .. } => {
+        Endpoint::CreateKey | Endpoint::ListKeys | Endpoint::DeleteKey { .. } | Endpoint::SetKeyDisabled { .. } => {
             crate::keys::handle(state, &parts, endpoint, body).await
         }
         Endpoint::Health => {

@@ -38,6 +38,7 @@ struct KeyItem {
     created: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    disabled: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,12 +79,17 @@ pub(crate) async fn handle(state: &ApiState, parts: &Parts, endpoint: Endpoint, 
                     root: k.root,
                     created: stdx::time::format_iso8601_ms(k.created_ms),
                     name: k.name,
+                    disabled: k.disabled,
                 })
                 .collect();
             json(StatusCode::OK, &KeyList { keys })
         }
         Endpoint::DeleteKey { access_key_id } => {
             keys.delete(&access_key_id).await?;
+            Ok(crate::handlers::empty(StatusCode::NO_CONTENT))
+        }
+        Endpoint::SetKeyDisabled { access_key_id, disabled } => {
+            keys.set_disabled(&access_key_id, disabled).await?;
             Ok(crate::handlers::empty(StatusCode::NO_CONTENT))
         }
         _ => unreachable!("only key endpoints reach keys::handle"),

@@ -233,6 +233,11 @@ pub enum Endpoint {
     DeleteKey {
         access_key_id: String,
     },
+    /// `POST /_versa/keys/{id}/disable` and `…/enable`.
+    SetKeyDisabled {
+        access_key_id: String,
+        disabled: bool,
+    },
     /// Versa's own: `GET /_versa/functions/{name}/aliases/{alias}/history?limit=&before=`.
     AliasHistory {
         function: String,
@@ -308,6 +313,8 @@ impl Endpoint {
             Endpoint::CreateKey => "CreateKey",
             Endpoint::ListKeys => "ListKeys",
             Endpoint::DeleteKey { .. } => "DeleteKey",
+            Endpoint::SetKeyDisabled { disabled: true, .. } => "DisableKey",
+            Endpoint::SetKeyDisabled { disabled: false, .. } => "EnableKey",
             Endpoint::AliasHistory { .. } => "AliasHistory",
         }
     }
@@ -535,6 +542,9 @@ impl Endpoint {
             (Method::POST, ["_versa", "keys"]) => Endpoint::CreateKey,
             (Method::GET, ["_versa", "keys"]) => Endpoint::ListKeys,
             (Method::DELETE, ["_versa", "keys", id]) => Endpoint::DeleteKey { access_key_id: (*id).to_owned() },
+            (Method::POST, ["_versa", "keys", id, action @ ("disable" | "enable")]) => {
+                Endpoint::SetKeyDisabled { access_key_id: (*id).to_owned(), disabled: *action == "disable" }
+            }
             (Method::GET, ["_versa", "functions", f, "aliases", a, "history"]) => {
                 Endpoint::AliasHistory { function: (*f).to_owned(), alias: (*a).to_owned(), query: query() }
             }

@@ -112,6 +112,8 @@ pub struct KeyInfo {
     pub root: bool,
     pub created_ms: i64,
     pub name: Option<String>,
+    /// Refused (as an unknown key) until enabled again.
+    pub disabled: bool,
 }
 
 /// Credentials handed to one execution environment: valid until dropped (the environment
@@ -378,7 +380,8 @@ impl Keys {
     /// What `access_key_id` stands for. Memory only: no store access on the request path.
     pub fn lookup(&self, access_key_id: &str) -> Lookup {
         if let Some(k) = self.long_term.read().expect("keys lock").get(access_key_id) {
-            return Lookup::Found(k.secret.clone());
+            // A disabled key is refused as IAM refuses an inactive one: as a key it does not know.
+            return if k.info.disabled { Lookup::Unknown } else { Lookup::Found(k.secret.clone()) };
         }
         match self.temporary.lock().expect("keys lock").get(access_key_id) {
             Some(t) if t.revoked.is_some() => Lookup::Expired,
@@ -391,7 +394,7 @@ impl Keys {
     pub fn root_key(&self) -> Option<(String, String)> {
         let keys = self.long_term.read().expect("keys lock");
         keys.values()
-            .filter(|k| k.info.root)
+            .filter(|k| k.info.root && !k.info.disabled)
             .min_by_key(|k| (k.info.created_ms, k.info.access_key_id.clone()))
             .map(|k| (k.info.access_key_id.clone(), k.secret.secret.clone()))
     }
@@ -479,6 +482,7 @@ impl Keys {
             root,
             created_ms: stdx::time::now_ms(),
             name: name.clone(),
+            disabled: false,
         };
         let stored = row.clone();
         let lost = self
@@ -546,6 +550,42 @@ impl Keys {
         Ok(())
     }
 
+    /// `versa keys disable` / `enable`: a disabled key is kept and refused until enabled. The
+    /// root account keeps one enabled key (nobody could manage keys through the server else).
+    pub async fn set_disabled(&self, access_key_id: &str, disabled: bool) -> Result<()> {
+        {
+            let keys = self.long_term.read().expect("keys lock");
+            let Some(key) = keys.get(access_key_id) else {
+                return Err(ControlError::ResourceNotFound(format!("The access key {access_key_id} does not exist.")));
+            };
+            let enabled_roots = keys.values().filter(|k| k.info.root && !k.info.disabled).count();
+            if disabled && key.info.root && !key.info.disabled && enabled_roots == 1 {
+                return Err(ControlError::ResourceConflict(format!(
+                    "The access key {access_key_id} is the last enabled key of the root account ({ROOT_ACCOUNT}); \
+                     create another before disabling it."
+                )));
+            }
+        }
+        let id = access_key_id.to_owned();
+        let found = self
+            .store
+            .write(move |tx| {
+                let found = tx.set_access_key_disabled(&id, disabled)?;
+                tx.notify(Channel::Keys, &id)?;
+                Ok::<_, store::StoreError>(found)
+            })
+            .await?;
+        if !found {
+            return Err(ControlError::ResourceNotFound(format!("The access key {access_key_id} does not exist.")));
+        }
+        let mut keys = self.long_term.write().expect("keys lock");
+        self.touch(access_key_id);
+        if let Some(k) = keys.get_mut(access_key_id) {
+            k.info.disabled = disabled;
+        }
+        Ok(())
+    }
+
     /// Mints credentials for one execution environment of `account`; they stay valid until
     /// the returned value is dropped. `None` when too many are alive.
     pub fn mint_temporary(self: &Arc<Self>, account: &AccountId) -> Option<TemporaryCredentials> {
@@ -593,7 +633,9 @@ fn unsealed(seal: &[u8; SEAL_KEY_BYTES], row: &AccessKeyRow, known: Option<&Long
         && k.info.account == row.account
         && k.info.root == row.root
     {
-        return Ok(k.clone());
+        let mut k = k.clone();
+        k.info = info_of(row);
+        return Ok(k);
     }
     let secret = unseal(seal, &row.access_key_id, &row.sealed_secret).ok_or_else(|| {
         ControlError::Service(format!(
@@ -623,6 +665,7 @@ fn info_of(row: &AccessKeyRow) -> KeyInfo {
         root: row.root,
         created_ms: row.created_ms,
         name: row.name.clone(),
+        disabled: row.disabled,
     }
 }
 

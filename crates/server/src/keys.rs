@@ -1,4 +1,4 @@
-//! `versa keys create|list|delete`: on the data dir when no server holds it, else through the
+//! `versa keys create|list|delete|disable|enable`: on the data dir when no server holds it, else through the
 //! running server's `/_versa/keys` API, signed with the data dir's root key.
 
 use std::path::Path;
@@ -36,12 +36,17 @@ async fn direct(dir: &Path, location: &server::StoreLocation, command: &KeysComm
         KeysCommand::List => {
             for k in keys.list() {
                 let created = stdx::time::format_iso8601_ms(k.created_ms);
-                print_row(&k.access_key_id, &k.account, k.root, &created, k.name.as_deref());
+                print_row(&k.access_key_id, &k.account, k.root, k.disabled, &created, k.name.as_deref());
             }
         }
         KeysCommand::Delete { access_key_id } => {
             keys.delete(access_key_id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("deleted {access_key_id}");
+        }
+        KeysCommand::Disable { access_key_id } | KeysCommand::Enable { access_key_id } => {
+            let disabled = matches!(command, KeysCommand::Disable { .. });
+            keys.set_disabled(access_key_id, disabled).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{} {access_key_id}", if disabled { "disabled" } else { "enabled" });
         }
     }
     Ok(())
@@ -52,9 +57,10 @@ fn print_created(id: &str, secret: &str, account: &str) {
     println!("(the secret is shown only now)");
 }
 
-fn print_row(id: &str, account: &str, root: bool, created: &str, name: Option<&str>) {
+fn print_row(id: &str, account: &str, root: bool, disabled: bool, created: &str, name: Option<&str>) {
     let root = if root { "root" } else { "-" };
-    println!("{id}\t{account}\t{root}\t{created}\t{}", name.unwrap_or("-"));
+    let status = if disabled { "disabled" } else { "enabled" };
+    println!("{id}\t{account}\t{root}\t{status}\t{created}\t{}", name.unwrap_or("-"));
 }
 
 /// A server holds the data dir: ask it, signed with the root key of the data dir's
@@ -75,6 +81,11 @@ fn through_server(dir: &Path, endpoint: &str, command: &KeysCommand) -> anyhow::
             let id: String = access_key_id.chars().filter(char::is_ascii_alphanumeric).collect();
             (http::Method::DELETE, format!("/_versa/keys/{id}"), String::new())
         }
+        KeysCommand::Disable { access_key_id } | KeysCommand::Enable { access_key_id } => {
+            let id: String = access_key_id.chars().filter(char::is_ascii_alphanumeric).collect();
+            let action = if matches!(command, KeysCommand::Disable { .. }) { "disable" } else { "enable" };
+            (http::Method::POST, format!("/_versa/keys/{id}/{action}"), String::new())
+        }
     };
     let (status, answer) = request(endpoint, &method, &path, &body, &id, &secret)?;
     let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or(serde_json::Value::Null);
@@ -94,12 +105,15 @@ fn through_server(dir: &Path, endpoint: &str, command: &KeysCommand) -> anyhow::
                     &text(&k["AccessKeyId"]),
                     &text(&k["Account"]),
                     root,
+                    k["Disabled"].as_bool().unwrap_or(false),
                     &text(&k["Created"]),
                     k["Name"].as_str(),
                 );
             }
         }
         KeysCommand::Delete { access_key_id } => println!("deleted {access_key_id}"),
+        KeysCommand::Disable { access_key_id } => println!("disabled {access_key_id}"),
+        KeysCommand::Enable { access_key_id } => println!("enabled {access_key_id}"),
     }
     Ok(())
 }

@@ -146,6 +146,17 @@ enum KeysCommand {
         /// The access key id.
         access_key_id: String,
     },
+    /// Disable a key: kept, and refused (as a key Versa does not know) until enabled. The
+    /// root account keeps one enabled key.
+    Disable {
+        /// The access key id.
+        access_key_id: String,
+    },
+    /// Enable a disabled key again.
+    Enable {
+        /// The access key id.
+        access_key_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -234,6 +234,8 @@ pub struct AccessKeyRow {
     pub root: bool,
     pub created_ms: i64,
     pub name: Option<String>,
+    /// `versa keys disable`: kept, refused until enabled again.
+    pub disabled: bool,
 }
 
 /// One metric time series: what the `metrics` crate aggregates, per account and region.
@@ -793,6 +795,8 @@ pub trait WriteTx: ReadTx {
     /// Inserts an access key; its id must be new.
     fn insert_access_key(&mut self, key: &AccessKeyRow) -> Result<(), StoreError>;
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError>;
+    /// Disables or enables a key; whether it exists.
+    fn set_access_key_disabled(&mut self, access_key_id: &str, disabled: bool) -> Result<bool, StoreError>;
     /// Writes (replaces) the aggregate of `series` for `point.start_ms`; the caller merges.
     fn put_metric_point(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError>;
     /// Writes (replaces) the 1-second aggregate of `series` for `point.start_ms`.

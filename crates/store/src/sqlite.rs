@@ -605,6 +605,8 @@ const MIGRATIONS: &[&str] = &[
     // holds claims once, at start (`claim_holders`, `reap_claims`: one scan of the bounded
     // queue), while the index cost two B-tree changes per event (its claim and its finish).
     "DROP INDEX events_claimed_by;",
+    // 24: a key can be disabled (`versa keys disable`) and enabled again.
+    "ALTER TABLE access_keys ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -788,7 +790,7 @@ fn cd_deployment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CdDeploym
     })
 }
 
-const ACCESS_KEY_COLUMNS: &str = "access_key_id, account, sealed_secret, root, created_ms, name";
+const ACCESS_KEY_COLUMNS: &str = "access_key_id, account, sealed_secret, root, created_ms, name, disabled";
 
 fn access_key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRow> {
     Ok(AccessKeyRow {
@@ -798,6 +800,7 @@ fn access_key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRow
         root: row.get(3)?,
         created_ms: row.get(4)?,
         name: row.get(5)?,
+        disabled: row.get(6)?,
     })
 }
 
@@ -2486,11 +2489,31 @@ impl WriteTx for SqliteTx<'_> {
 
     fn insert_access_key(&mut self, key: &AccessKeyRow) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(&format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
+            .prepare_cached(&format!(
+                "INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))
             .map_err(db_err)?
-            .execute(params![key.access_key_id, key.account, key.sealed_secret, key.root, key.created_ms, key.name])
+            .execute(params![
+                key.access_key_id,
+                key.account,
+                key.sealed_secret,
+                key.root,
+                key.created_ms,
+                key.name,
+                key.disabled
+            ])
             .map_err(db_err)?;
         Ok(())
+    }
+
+    fn set_access_key_disabled(&mut self, access_key_id: &str, disabled: bool) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE access_keys SET disabled = ?2 WHERE access_key_id = ?1")
+            .map_err(db_err)?
+            .execute(params![access_key_id, disabled])
+            .map_err(db_err)?;
+        Ok(n > 0)
     }
 
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError> {

@@ -366,6 +366,7 @@ async fn access_keys(store: &Store) {
         root,
         created_ms: 7,
         name: Some("ci".into()),
+        disabled: false,
     };
     let (a, b) = (row("VKIAB", false), row("VKIAA", true));
     let (a2, b2) = (a.clone(), b.clone());
@@ -383,6 +384,13 @@ async fn access_keys(store: &Store) {
     let all = store.read(|tx| tx.access_keys(10)).await.unwrap();
     assert_eq!(all, vec![b.clone(), a.clone()]);
     assert_eq!(store.read(|tx| tx.access_keys(1)).await.unwrap(), vec![b]);
+    // Disabled and enabled again, kept as it was otherwise.
+    assert!(store.write(|tx| tx.set_access_key_disabled("VKIAB", true)).await.unwrap());
+    let disabled = AccessKeyRow { disabled: true, ..a.clone() };
+    assert_eq!(store.read(|tx| tx.access_key("VKIAB")).await.unwrap(), Some(disabled));
+    assert!(store.write(|tx| tx.set_access_key_disabled("VKIAB", false)).await.unwrap());
+    assert_eq!(store.read(|tx| tx.access_key("VKIAB")).await.unwrap(), Some(a.clone()));
+    assert!(!store.write(|tx| tx.set_access_key_disabled("VKIAX", true)).await.unwrap());
     assert!(store.write(|tx| tx.delete_access_key("VKIAB")).await.unwrap());
     assert!(!store.write(|tx| tx.delete_access_key("VKIAB")).await.unwrap());
     assert_eq!(store.read(|tx| tx.access_key("VKIAB")).await.unwrap(), None);

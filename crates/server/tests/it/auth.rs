@@ -534,6 +534,25 @@ async fn versa_keys_manages_keys_directly_and_through_a_server_and_they_survive_
         "the root key stays"
     );
 
+    // Disabled through the server: refused at once, listed as disabled, and it survives a
+    // restart that way; enabled again, it works. The root account keeps an enabled key.
+    let (ok, _, errout) = versa(&["disable", &k.id], dir.path(), Some(&server.endpoint()));
+    assert!(ok, "{errout}");
+    let e = create_fn(&c, "refused").await.unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (403, "UnrecognizedClientException"));
+    let (ok, out, _) = versa(&["list"], dir.path(), Some(&server.endpoint()));
+    let row = out.lines().find(|l| l.starts_with(&k.id)).unwrap_or_default().to_owned();
+    assert!(ok && row.contains("\tdisabled\t"), "{out}");
+    let (ok, _, errout) = versa(&["disable", &root.id], dir.path(), Some(&server.endpoint()));
+    assert!(!ok && errout.contains("last enabled key of the root account"), "{errout}");
+    server.kill_9();
+    let server = ServerProcess::spawn_with(&bin, dir.path(), &["--auth", "sigv4"]);
+    let c = lambda_client_with(&server.endpoint(), &k, REGION);
+    assert_eq!(create_fn(&c, "refused").await.unwrap_err().code, "UnrecognizedClientException");
+    let (ok, _, errout) = versa(&["enable", &k.id], dir.path(), Some(&server.endpoint()));
+    assert!(ok, "{errout}");
+    assert_eq!(function_names(&c).await, vec!["mine".to_owned()]);
+
     // Deleted through the server: refused at once.
     let (ok, _, errout) = versa(&["delete", &k.id], dir.path(), Some(&server.endpoint()));
     assert!(ok, "{errout}");

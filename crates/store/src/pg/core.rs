@@ -617,7 +617,7 @@ pub(super) fn layer_versions(
     .collect()
 }
 
-const ACCESS_KEY_COLUMNS: &str = "access_key_id, account, sealed_secret, root, created_ms, name";
+const ACCESS_KEY_COLUMNS: &str = "access_key_id, account, sealed_secret, root, created_ms, name, disabled";
 
 fn decode_access_key(r: &postgres::Row) -> AccessKeyRow {
     AccessKeyRow {
@@ -627,6 +627,7 @@ fn decode_access_key(r: &postgres::Row) -> AccessKeyRow {
         root: r.get(3),
         created_ms: r.get(4),
         name: r.get(5),
+        disabled: r.get(6),
     }
 }
 
@@ -1071,11 +1072,22 @@ pub(super) fn put_layer_version_policy(
 pub(super) fn insert_access_key(t: &mut Transaction<'_>, key: &AccessKeyRow) -> Result<(), StoreError> {
     exec(
         t,
-        &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-        &[&key.access_key_id, &key.account, &key.sealed_secret, &key.root, &key.created_ms, &key.name],
+        &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+        &[&key.access_key_id, &key.account, &key.sealed_secret, &key.root, &key.created_ms, &key.name, &key.disabled],
     )?;
     Ok(())
 }
+
+pub(super) fn set_access_key_disabled(
+    t: &mut Transaction<'_>,
+    access_key_id: &str,
+    disabled: bool,
+) -> Result<bool, StoreError> {
+    Ok(exec(t, "UPDATE access_keys SET disabled = $2 WHERE access_key_id = $1", &[&access_key_id, &disabled])? > 0)
+}
+
+/// Migration 8: a key can be disabled (`versa keys disable`) and enabled again.
+pub(super) const KEYS_DISABLED: &str = "ALTER TABLE access_keys ADD COLUMN disabled boolean NOT NULL DEFAULT false;";
 
 pub(super) fn delete_access_key(t: &mut Transaction<'_>, access_key_id: &str) -> Result<bool, StoreError> {
     Ok(exec(t, "DELETE FROM access_keys WHERE access_key_id = $1", &[&access_key_id])? > 0)

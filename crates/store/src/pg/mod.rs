@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[&str] = &[
     leases::SCHEMA,
     allocations::SCHEMA,
     core::EVENT_TOTALS,
+    core::KEYS_DISABLED,
 ];
 
 /// Writer threads (connections), and so the most write transactions in flight per node.
@@ -997,6 +998,10 @@ impl WriteTx for PgTx<'_> {
 
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StoreError> {
         core::delete_access_key(&mut self.t, access_key_id)
+    }
+
+    fn set_access_key_disabled(&mut self, access_key_id: &str, disabled: bool) -> Result<bool, StoreError> {
+        core::set_access_key_disabled(&mut self.t, access_key_id, disabled)
     }
 
     fn put_metric_point(&mut self, series: &MetricSeries, point: &MetricPoint) -> Result<(), StoreError> {
