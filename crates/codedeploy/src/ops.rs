@@ -125,7 +125,7 @@ fn page(names: Vec<Value>, token: Option<&str>) -> Result<(Vec<Value>, Option<St
         None => 0,
         Some(t) => t.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(invalid_token)?,
     };
-    let end = (start + PAGE).min(names.len());
+    let end = start.saturating_add(PAGE).min(names.len());
     let next = (end < names.len()).then(|| end.to_string());
     // A list shrunk since the token was handed out ends at once.
     Ok((names.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(), next))

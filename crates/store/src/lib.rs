@@ -818,9 +818,10 @@ pub trait WriteTx: ReadTx {
     fn delete_cd_object(&mut self, account: &str, region: &str, kind: &str, name: &str) -> Result<bool, StoreError>;
     /// Inserts or replaces a deployment; a second active one in a group is refused (unique index).
     fn put_cd_deployment(&mut self, d: &CdDeploymentRow) -> Result<(), StoreError>;
-    /// Replaces deployment `d.id` only if its stored document is still `expected` (a
-    /// compare-and-set: the engine on one node and StopDeployment on another never overwrite
-    /// each other's step); whether it did. (PostgreSQL: a concurrent writer's `UPDATE` makes
+    /// Replaces deployment `d.id` only if its stored document is still `expected` and its
+    /// names are still `d`'s (a compare-and-set: the engine on one node and StopDeployment on
+    /// another never overwrite each other's step, and a step read before a rename is retried
+    /// under the new names); whether it did. (PostgreSQL: a concurrent writer's `UPDATE` makes
     /// this one wait and then re-check the document.)
     fn replace_cd_deployment(&mut self, d: &CdDeploymentRow, expected: &str) -> Result<bool, StoreError>;
     /// A renamed application (`group` `None`: all its deployments) or deployment group keeps

@@ -2744,10 +2744,11 @@ impl WriteTx for SqliteTx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE cd_deployments SET active = ?2, next_due_ms = ?3, doc = ?4 WHERE id = ?1 AND doc = ?5",
+                "UPDATE cd_deployments SET active = ?2, next_due_ms = ?3, doc = ?4 \
+                 WHERE id = ?1 AND doc = ?5 AND application = ?6 AND deployment_group = ?7",
             )
             .map_err(db_err)?
-            .execute(params![d.id, d.active, d.next_due_ms, d.doc, expected])
+            .execute(params![d.id, d.active, d.next_due_ms, d.doc, expected, d.application, d.group])
             .map_err(db_err)?;
         Ok(n > 0)
     }

@@ -1137,6 +1137,12 @@ async fn codedeploy_renames_move_their_deployments(db: &Db) {
     // The active one is found under its new names.
     let active = store.read(move |tx| tx.cd_group_active(a, r, "app2", "g2")).await.unwrap();
     assert_eq!(active.map(|d| d.id).as_deref(), Some("d-1"));
+    // A save of a step read before the rename (the old names) changes nothing.
+    let stale = row("d-1", "app", "g");
+    let saved = store.write(move |tx| tx.replace_cd_deployment(&stale, "{\"id\":\"d-1\"}")).await.unwrap();
+    assert!(!saved, "a step read under the old names is retried");
+    let fresh = row("d-1", "app2", "g2");
+    assert!(store.write(move |tx| tx.replace_cd_deployment(&fresh, "{\"id\":\"d-1\"}")).await.unwrap());
 }
 
 async fn codedeploy_keeps_one_active_deployment_per_group(db: &Db) {

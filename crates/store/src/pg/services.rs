@@ -1080,8 +1080,9 @@ pub(super) fn replace_cd_deployment(
 ) -> Result<bool, StoreError> {
     let n = exec(
         t,
-        "UPDATE cd_deployments SET active = $2, next_due_ms = $3, doc = $4 WHERE id = $1 AND doc = $5",
-        &[&d.id, &d.active, &d.next_due_ms, &d.doc, &expected],
+        "UPDATE cd_deployments SET active = $2, next_due_ms = $3, doc = $4 \
+         WHERE id = $1 AND doc = $5 AND application = $6 AND deployment_group = $7",
+        &[&d.id, &d.active, &d.next_due_ms, &d.doc, &expected, &d.application, &d.group],
     )?;
     Ok(n > 0)
 }
