@@ -247,7 +247,7 @@ async fn serve_inner(
                         });
                     }
                     Err(refusal) => {
-                        tracing::info!(api = %m.api_id, stage = %m.stage, ?refusal, "execute-api: AWS_IAM refused");
+                        tracing::info!(api = %m.api_id, stage = %m.stage, refusal = %refusal.summary(), "execute-api: AWS_IAM refused");
                         return (Some(kind), refused(&refusal));
                     }
                 }

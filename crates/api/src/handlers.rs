@@ -452,6 +452,7 @@ pub(crate) async fn dispatch(state: &ApiState, endpoint: Endpoint, req: Request<
                 },
                 "environments": state.engine.live_environments(),
                 "auth": state.auth.as_str(),
+                "authWarned": (state.auth == crate::verify::AuthMode::Warn).then(|| state.warned.count()),
                 "tls": state.tls,
                 "node": node_summary(state),
                 "nodes": nodes_summary(state),

@@ -74,6 +74,8 @@ pub struct ApiState {
     pub(crate) apigw_throttles: execute_api::Throttles,
     /// Derived SigV4 signing keys, reused across requests.
     pub(crate) signing_keys: verify::SigningKeys,
+    /// `--auth warn`: what it let through, and its log's pace.
+    pub(crate) warned: verify::Warned,
     /// The web console at `/_versa/console/`; set by the server.
     pub console: Option<Arc<console::Console>>,
     /// This node's part in a cluster (a shared store); `None` on a single node.
@@ -119,6 +121,7 @@ impl ApiState {
             apigateway: None,
             apigw_throttles: execute_api::Throttles::default(),
             signing_keys: verify::SigningKeys::default(),
+            warned: verify::Warned::default(),
             console: None,
             cluster: None,
         }
@@ -314,7 +317,7 @@ fn sandbox_on_console_origin(state: &ApiState, r: &mut Response<Body>) {
 /// Versa's own paths that answer without a signature: the health check, and code downloads
 /// (`Code.Location`), which carry their own expiring HMAC.
 fn unauthenticated(state: &ApiState, path: &str) -> bool {
-    state.auth == AuthMode::Sigv4 && (path == "/_versa/health" || path.starts_with("/_versa/code/"))
+    state.auth != AuthMode::Off && (path == "/_versa/health" || path.starts_with("/_versa/code/"))
 }
 
 /// Serves one request of Lambda's REST API.

@@ -172,10 +172,24 @@ async fn warned(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Requ
     prefetch(state, &request).await;
     let (refusal, body) = match identify(state, kind, &request) {
         Err(refusal) => (Some(refusal), body),
-        Ok((auth, key)) if kind == Kind::S3 => {
-            let refused = auth.verify(&request, sigv4::UriMode::S3, &key.secret, None).err();
-            (refused.map(|e| Refusal::Signature(e, auth.access_key_id.clone())), body)
+        Ok((auth, _))
+            if kind == Kind::S3 && auth.form == sigv4::Form::Header && auth.payload == sigv4::Payload::BodyHash =>
+        {
+            (Some(Refusal::MissingContentSha256), body)
         }
+        Ok((auth, key)) if kind == Kind::S3 => match auth.verify(&request, sigv4::UriMode::S3, &key.secret, None) {
+            Err(e) => (Some(Refusal::Signature(e, auth.access_key_id.clone())), body),
+            // As `verified` does for the operations that read no body.
+            Ok(v) => match v.payload() {
+                sigv4::Payload::Digest(d) if matches!(parts.method, Method::GET | Method::HEAD | Method::DELETE) => {
+                    let bytes =
+                        axum::body::to_bytes(body, REFUSED_BODY_DRAIN_MAX).await.map_err(|_| Refusal::TooLarge)?;
+                    let mismatch = <[u8; 32]>::from(sha2::Sha256::digest(&bytes)) != d;
+                    (mismatch.then_some(Refusal::ContentSha256Mismatch), Body::from(bytes))
+                }
+                _ => (None, body),
+            },
+        },
         Ok((auth, key)) => {
             let bytes = axum::body::to_bytes(body, LAMBDA_BODY_BYTES_MAX).await.map_err(|_| Refusal::TooLarge)?;
             let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
@@ -191,14 +205,67 @@ async fn warned(state: &ApiState, kind: Kind, req: Request<Body>) -> Result<Requ
         }
     };
     if let Some(refusal) = refusal {
+        state.warned.record(&parts.method, parts.uri.path(), &refusal);
+    }
+    Ok(without_verification(state, Request::from_parts(parts, body)))
+}
+
+/// A verifier error's kind, without the request text some of them carry.
+fn sigv4_kind(e: &sigv4::Error) -> &'static str {
+    use sigv4::Error as E;
+    match e {
+        E::Incomplete { .. } => "an incomplete Authorization header",
+        E::NotKeyValue { .. } => "a malformed Authorization header",
+        E::UnsupportedAlgorithm(_) => "an unsupported algorithm",
+        E::CredentialMalformed { .. } => "a malformed credential",
+        E::ScopeDateMismatch { .. } => "a credential date that is not the request's",
+        E::HostNotSigned => "host not signed",
+        E::BadDate(_) => "an unparseable request time",
+        E::Malformed(_) => "a malformed request",
+        E::InvalidContentSha256(_) => "an invalid x-amz-content-sha256",
+        E::Skewed { .. } => "a skewed clock",
+        E::PresignMissingParams | E::PresignExpiresTooLarge | E::PresignExpiresInvalid(_) => "bad presign parameters",
+        E::PresignExpired { .. } => "an expired presigned URL",
+        E::HeadersNotSigned(_) => "unsigned x-amz headers",
+        E::Mismatch { .. } | E::ChunkMismatch => "a signature mismatch",
+    }
+}
+
+/// At most one `--auth warn` log line per this interval; the others are counted.
+const WARN_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What `--auth warn` let through that `--auth sigv4` would refuse: a count (in
+/// `/_versa/health`) and a log paced by [`WARN_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+pub(crate) struct Warned {
+    count: std::sync::atomic::AtomicU64,
+    /// When the last line was logged, and how many went unlogged since.
+    log: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl Warned {
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn record(&self, method: &Method, path: &str, refusal: &Refusal) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.0.is_some_and(|at| at.elapsed() < WARN_LOG_INTERVAL) {
+            log.1 += 1;
+            return;
+        }
+        let unlogged = std::mem::take(&mut log.1);
+        log.0 = Some(std::time::Instant::now());
+        drop(log);
         tracing::warn!(
-            method = %parts.method,
-            path = %parts.uri.path(),
-            ?refusal,
+            %method,
+            path,
+            refusal = %refusal.summary(),
+            unlogged,
             "--auth warn: serving a request --auth sigv4 would refuse"
         );
     }
-    Ok(without_verification(state, Request::from_parts(parts, body)))
 }
 
 /// A function URL request: verified only when it is signed (an `AWS_IAM` URL then finds its
@@ -399,6 +466,19 @@ const INVALID_TOKEN: &str = "The security token included in the request is inval
 const EXPIRED_TOKEN: &str = "The security token included in the request is expired.";
 
 impl Refusal {
+    /// What a log may say of a refusal: its code and the access key id, never the canonical
+    /// request or any header value (they carry session tokens).
+    pub(crate) fn summary(&self) -> String {
+        let (code, _) = self.json_parts();
+        match self {
+            Refusal::UnknownKey { access_key_id, .. } | Refusal::Signature(_, access_key_id) => {
+                format!("{code} (access key {access_key_id})")
+            }
+            Refusal::Sigv4(e) => format!("{code}: {}", sigv4_kind(e)),
+            _ => code.to_owned(),
+        }
+    }
+
     /// Code and message as Lambda and Logs (AWS's JSON services) give them.
     fn json_parts(&self) -> (&'static str, String) {
         match self {

@@ -18,6 +18,9 @@ pub const CREDENTIALS_FILE: &str = "credentials";
 pub const PROFILE: &str = "versa";
 /// Largest credentials file read (`versa keys` reads it to talk to a server).
 const CREDENTIALS_FILE_BYTES_MAX: u64 = 64 * 1024;
+/// Largest AWS config or shared-credentials file `versa credentials` rewrites (organisations
+/// with many SSO profiles have large ones).
+const AWS_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
 /// Where a data dir's credentials file is.
 pub fn credentials_path(dir: &Path) -> PathBuf {
@@ -168,7 +171,7 @@ impl Profile<'_> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
             };
-            anyhow::ensure!(old.len() as u64 <= CREDENTIALS_FILE_BYTES_MAX, "{} is too large", path.display());
+            anyhow::ensure!(old.len() as u64 <= AWS_FILE_BYTES_MAX, "{} is too large", path.display());
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             }
@@ -178,22 +181,28 @@ impl Profile<'_> {
     }
 }
 
-/// Writes `text` to `path` with mode 0600: temporary file, fsync, rename, fsync of the dir.
+/// Writes `text` to `path` with mode 0600: a new temporary file (a leftover one, or a link in
+/// its place, is removed first, so neither its mode nor its target is inherited), fsync,
+/// rename, fsync of the dir.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {}", tmp.display()));
+        }
+        _ => {}
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -223,10 +232,13 @@ mod tests {
     fn the_credentials_file_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials");
+        // A leftover temporary file with a loose mode does not lend it to the written file.
+        std::fs::write(path.with_extension("tmp"), "stale").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path.with_extension("tmp"), std::fs::Permissions::from_mode(0o644)).unwrap();
         write_private(&path, &format!("[default]\naws_access_key_id = X\n\n{}", file_text("VKIAABC", "s/e+c")))
             .unwrap();
         assert_eq!(read_file(&path).unwrap(), ("VKIAABC".to_owned(), "s/e+c".to_owned()));
-        use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let other = read_profile(&path, "default");
         assert!(other.is_err(), "no secret: {other:?}");

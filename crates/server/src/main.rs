@@ -419,6 +419,9 @@ fn write_profile(args: CredentialsArgs) -> anyhow::Result<()> {
     let file = server::credentials::credentials_path(&dir);
     let (id, secret, note) = match server::credentials::read_file(&file) {
         Ok((id, secret)) => (id, secret, format!("the root key of {}", file.display())),
+        // Only a missing file means `--auth off`; an unreadable one is an error, not a reason to
+        // replace a working profile.
+        Err(e) if file.exists() => return Err(e),
         Err(_) => (
             "versa".to_owned(),
             "versa".to_owned(),

@@ -952,4 +952,9 @@ async fn auth_warn_serves_what_sigv4_would_refuse() {
     assert_eq!(r.status, 200, "{}", r.text());
     let health = testkit::http::Client::new(server.addr).send("GET", "/_versa/health", &[], b"").await.unwrap();
     assert_eq!(health.json()["auth"], "warn", "{}", health.text());
+    // Exactly what sigv4 would refuse was counted (and logged): the forged create, the unknown
+    // key's create and list, the unsigned list; not the signed calls, nor the health probe.
+    assert_eq!(health.json()["authWarned"], 4, "{}", health.text());
+    let again = testkit::http::Client::new(server.addr).send("GET", "/_versa/health", &[], b"").await.unwrap();
+    assert_eq!(again.json()["authWarned"], 4, "{}", again.text());
 }
