@@ -342,7 +342,7 @@ async fn claim_and_run(
                 let (id, token, attempts) = (claimed.event.id, claimed.token.clone(), claimed.event.attempts);
                 match process(&control, &engine, &settings, claimed, config).await {
                     Ok((mut f, signal)) => {
-                        deliver(sinks.as_deref(), &mut f).await;
+                        deliver(&control, sinks.as_deref(), &mut f).await;
                         let _ = finished.send(f).await;
                         signal
                     }
@@ -545,19 +545,41 @@ async fn finish(control: &Control, engine: &Engine, mut finishes: tokio::sync::m
     }
 }
 
+/// The service an ARN names (`arn:<partition>:<service>:…`).
+fn arn_service(arn: &str) -> &str {
+    arn.split(':').nth(2).unwrap_or_default()
+}
+
+/// Most characters of a dead letter's `ErrorMessage` attribute.
+const DEAD_LETTER_MESSAGE_CHARS_MAX: usize = 1_024;
+
 /// Before the commit: sends a destination record bound for an SQS queue or an EventBridge bus
-/// (taking it out of the finish, which queues only Lambda ones), and the dead letter.
-async fn deliver(sinks: Option<&dyn Sinks>, f: &mut Finished) {
-    if let EventFinish::Complete { destination, .. } = &mut f.finish
-        && let Some((_, arn, _)) = destination
-        && !arn.starts_with("arn:aws:lambda:")
-        && let Some((scope, arn, record)) = destination.take()
-    {
+/// (taking it out of the finish, which queues only Lambda ones), and the dead letter — only
+/// while this attempt still holds the event's claim (a reaped or expired attempt's outcome is
+/// dropped at the commit, and another attempt owns the event).
+async fn deliver(control: &Control, sinks: Option<&dyn Sinks>, f: &mut Finished) {
+    let EventFinish::Complete { id, token, destination } = &mut f.finish else { return };
+    let external = destination.as_ref().is_some_and(|(_, arn, _)| arn_service(arn) != "lambda");
+    if !external && f.dead_letter.is_none() {
+        return;
+    }
+    let (id, claim) = (*id, token.clone());
+    match control.store().read(move |tx| tx.holds_claim(id, &claim)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(event = id, "the event's claim was lost; its records are not sent");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(event = id, error = %e, "cannot check the event's claim; its records are sent");
+        }
+    }
+    if external && let Some((scope, arn, record)) = destination.take() {
         let body = String::from_utf8_lossy(&record);
         let sent = match sinks {
             None => Err("no queues or buses here".to_owned()),
-            Some(s) if arn.split(':').nth(2) == Some("sqs") => s.send_message(&arn, &body, None).await,
-            Some(s) if arn.split(':').nth(2) == Some("events") => {
+            Some(s) if arn_service(&arn) == "sqs" => s.send_message(&arn, &body, None).await,
+            Some(s) if arn_service(&arn) == "events" => {
                 let r: Value = serde_json::from_slice(&record).unwrap_or_default();
                 let success = r["requestContext"]["condition"] == "Success";
                 let detail_type = if success {
@@ -577,13 +599,21 @@ async fn deliver(sinks: Option<&dyn Sinks>, f: &mut Finished) {
     }
     if let Some(d) = &mut f.dead_letter {
         let sent = match sinks {
-            Some(s) if d.arn.split(':').nth(2) == Some("sqs") => {
-                let attributes = json!({
+            Some(s) if arn_service(&d.arn) == "sqs" => {
+                // SQS refuses empty values and some characters: an empty error message is left
+                // out, others are cleaned and bounded; an empty event is Lambda's `{}`.
+                let message: String =
+                    d.message.chars().filter(|c| sqs_char(*c)).take(DEAD_LETTER_MESSAGE_CHARS_MAX).collect();
+                let mut attributes = json!({
                     "RequestID": {"DataType": "String", "StringValue": d.request_id},
                     "ErrorCode": {"DataType": "Number", "StringValue": d.code.to_string()},
-                    "ErrorMessage": {"DataType": "String", "StringValue": d.message},
                 });
-                s.send_message(&d.arn, &String::from_utf8_lossy(&d.payload), Some(&attributes)).await
+                if !message.is_empty() {
+                    attributes["ErrorMessage"] = json!({"DataType": "String", "StringValue": message});
+                }
+                let body: String = String::from_utf8_lossy(&d.payload).chars().filter(|c| sqs_char(*c)).collect();
+                let body = if body.is_empty() { "{}".to_owned() } else { body };
+                s.send_message(&d.arn, &body, Some(&attributes)).await
             }
             _ => Err("Versa has no SNS topics".to_owned()),
         };
@@ -597,6 +627,12 @@ async fn deliver(sinks: Option<&dyn Sinks>, f: &mut Finished) {
         }
         d.sent = sent.is_ok();
     }
+}
+
+/// The characters an SQS message may hold (#x9, #xA, #xD, #x20 to #xD7FF, #xE000 to #xFFFD,
+/// #x10000 to #x10FFFF).
+fn sqs_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// After its commit: logs a lost claim, counts what could not be delivered: its destination

@@ -401,6 +401,8 @@ pub trait ReadTx {
     fn next_event_due(&mut self) -> Result<Option<i64>, StoreError>;
     /// The node ids holding claims, in order.
     fn claim_holders(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Whether event `id` is still claimed with `token` (not reaped, expired or finished).
+    fn holds_claim(&mut self, id: i64, token: &str) -> Result<bool, StoreError>;
     /// When the oldest event still queued was received: the earliest among the
     /// [`OLDEST_WINDOW`] queued first (lowest ids), read through the primary key instead of
     /// every row. An event's id is given when its insert runs, after it was received and

@@ -1121,6 +1121,14 @@ impl ReadTx for SqliteTx<'_> {
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
 
+    fn holds_claim(&mut self, id: i64, token: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM events WHERE id = ?1 AND claim_token = ?2")
+            .map_err(db_err)?
+            .exists(params![id, token])
+            .map_err(db_err)
+    }
+
     fn provisioned_configs(&mut self, id: FunctionId) -> Result<Vec<ProvisionedConfig>, StoreError> {
         let mut stmt = self
             .conn

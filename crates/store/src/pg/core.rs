@@ -430,6 +430,10 @@ pub(super) fn next_event_due(t: &mut Transaction<'_>) -> Result<Option<i64>, Sto
     Ok(one(t, "SELECT min(visible_at_ms) FROM events", &[])?.get(0))
 }
 
+pub(super) fn holds_claim(t: &mut Transaction<'_>, id: i64, token: &str) -> Result<bool, StoreError> {
+    Ok(opt(t, "SELECT 1 FROM events WHERE id = $1 AND claim_token = $2", &[&id, &token])?.is_some())
+}
+
 pub(super) fn claim_holders(t: &mut Transaction<'_>) -> Result<Vec<String>, StoreError> {
     Ok(rows(t, "SELECT DISTINCT claimed_by COLLATE \"C\" FROM events WHERE claimed_by IS NOT NULL ORDER BY 1", &[])?
         .iter()

@@ -514,6 +514,10 @@ impl ReadTx for PgTx<'_> {
         core::claim_holders(&mut self.t)
     }
 
+    fn holds_claim(&mut self, id: i64, token: &str) -> Result<bool, StoreError> {
+        core::holds_claim(&mut self.t, id, token)
+    }
+
     fn oldest_queued_event_ms(&mut self) -> Result<Option<i64>, StoreError> {
         core::oldest_queued_event_ms(&mut self.t)
     }

@@ -135,6 +135,18 @@ assert detail["responseContext"]["functionError"] == "Unhandled", detail
 assert detail["responsePayload"]["errorMessage"] == "asked to fail", detail
 out["bus_event"] = event
 
+# A failure with an empty message, of an event with no payload: the dead letter still goes,
+# without an ErrorMessage (SQS refuses empty values), its body Lambda's `{}`.
+sqs.create_queue(QueueName="quiet-dlq")
+function("quiet", "def handler(event, context):\n    raise Exception()\n",
+         DeadLetterConfig={"TargetArn": queue_arn("quiet-dlq")})
+lam.put_function_event_invoke_config(FunctionName="quiet", MaximumRetryAttempts=0)
+r = lam.invoke(FunctionName="quiet", InvocationType="Event")
+letter = receive("quiet-dlq")
+assert letter["Body"] == "{}", letter
+assert letter["MessageAttributes"]["RequestID"]["StringValue"] == r["ResponseMetadata"]["RequestId"], letter
+assert "ErrorMessage" not in letter["MessageAttributes"], letter
+
 # A queue of another region or account is not a destination; nothing changes.
 other = queue_arn("ok-q", "eu-west-1")
 code, message = error(lambda: lam.put_function_event_invoke_config(
