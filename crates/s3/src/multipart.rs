@@ -229,6 +229,8 @@ pub async fn complete(
     check_upload(inner, call, upload_id).await?;
     let body = read_small(body, inner.limits.xml_body_bytes_max, call.payload_check.as_ref()).await?;
     let listed = parse_complete(&body)?;
+    // The completed object's conditional write, as PutObject's.
+    let condition = crate::headers::WriteCondition::from_headers(&call.headers)?;
     let (bucket, key, id) = (call.bucket.clone(), call.key.clone(), upload_id.to_owned());
     let limits = inner.limits.clone();
     let object =
@@ -315,7 +317,8 @@ pub async fn complete(
                     file,
                     object,
                     "s3:ObjectCreated:CompleteMultipartUpload",
-                    |tx, _| {
+                    |tx, current| {
+                        condition.check(current.map(|o| o.etag.as_str()), &key)?;
                         upload_for(tx, &bucket, &key, &id)?;
                         let now: HashMap<u32, String> = store::list_parts(tx, &id, 0, limits.parts_max as usize)?
                             .into_iter()

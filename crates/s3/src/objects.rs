@@ -445,6 +445,8 @@ pub async fn copy_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<Bod
         });
     }
     let new_meta = if replace { Some(object_meta(&call.headers)?) } else { None };
+    // The destination's conditional write, as PutObject's.
+    let condition = WriteCondition::from_headers(&call.headers)?;
     let headers = call.headers.clone();
     let max = inner.limits.object_bytes_max;
     let (bucket, key) = (call.bucket.clone(), call.key.clone());
@@ -485,7 +487,9 @@ pub async fn copy_object(inner: &Arc<Inner>, call: &Call) -> Result<Response<Bod
                     modified_ms: stdx::time::now_ms(),
                     meta: new_meta.clone().unwrap_or(src.meta),
                 };
-                return commit_object(inner, origin, &bucket, file, object, "s3:ObjectCreated:Copy", |_, _| Ok(()));
+                return commit_object(inner, origin, &bucket, file, object, "s3:ObjectCreated:Copy", |_, current| {
+                    condition.check(current.map(|o| o.etag.as_str()), &key)
+                });
             }
             Err(ApiError::InternalError)
         })

@@ -344,3 +344,59 @@ async fn in_flight_uploads_are_bounded() {
     let filtered = c.list_multipart_uploads().bucket("bounded").prefix("b").send().await.unwrap();
     assert_eq!(filtered.uploads().len(), 1);
 }
+
+/// CompleteMultipartUpload and CopyObject take PutObject's conditional write on their
+/// destination: `If-None-Match: *` only creates, `If-Match` only replaces that ETag (412
+/// otherwise, and the object stays as it was).
+#[tokio::test]
+async fn completion_and_copy_honour_conditional_writes() {
+    let _heavy = HEAVY.lock().await;
+    let t = TestS3::start().await;
+    let c = t.client();
+    c.create_bucket().bucket("mpcond").send().await.unwrap();
+    let first = c.put_object().bucket("mpcond").key("k").body(ByteStream::from_static(b"first")).send().await.unwrap();
+    let first_etag = first.e_tag().unwrap().to_owned();
+    let upload = |key: &'static str| {
+        let c = c.clone();
+        async move {
+            let id = c.create_multipart_upload().bucket("mpcond").key(key).send().await.unwrap();
+            let id = id.upload_id().unwrap().to_owned();
+            let part = c
+                .upload_part()
+                .bucket("mpcond")
+                .key(key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from_static(b"second"))
+                .send()
+                .await
+                .unwrap();
+            let xml = format!(
+                "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part></CompleteMultipartUpload>",
+                part.e_tag().unwrap()
+            );
+            (id, xml)
+        }
+    };
+    let (id, xml) = upload("k").await;
+    let path = format!("/mpcond/k?uploadId={id}");
+    let r = t.raw("POST", &path, &[("if-none-match", "*")], xml.as_bytes()).await;
+    assert_eq!((r.status, r.xml("Code").as_deref()), (412, Some("PreconditionFailed")));
+    let r = t.raw("POST", &path, &[("if-match", "\"not-it\"")], xml.as_bytes()).await;
+    assert_eq!(r.status, 412);
+    assert_eq!(crate::objects::get(&c, "mpcond", "k").await, b"first", "the object stays");
+    let r = t.raw("POST", &path, &[("if-match", &first_etag)], xml.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(crate::objects::get(&c, "mpcond", "k").await, b"second");
+    // A new key: If-None-Match: * creates it.
+    let (id, xml) = upload("fresh").await;
+    let r = t.raw("POST", &format!("/mpcond/fresh?uploadId={id}"), &[("if-none-match", "*")], xml.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // CopyObject onto an existing key with If-None-Match: * is refused; onto a new one it copies.
+    let r = t.raw("PUT", "/mpcond/fresh", &[("x-amz-copy-source", "/mpcond/k"), ("if-none-match", "*")], b"").await;
+    assert_eq!((r.status, r.xml("Code").as_deref()), (412, Some("PreconditionFailed")));
+    let r = t.raw("PUT", "/mpcond/copy", &[("x-amz-copy-source", "/mpcond/k"), ("if-none-match", "*")], b"").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(crate::objects::get(&c, "mpcond", "copy").await, b"second");
+}

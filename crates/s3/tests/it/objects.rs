@@ -13,7 +13,7 @@ async fn bucket(t: &TestS3, name: &str) -> aws_sdk_s3::Client {
     c
 }
 
-async fn get(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Vec<u8> {
+pub(crate) async fn get(c: &aws_sdk_s3::Client, b: &str, k: &str) -> Vec<u8> {
     c.get_object().bucket(b).key(k).send().await.unwrap().body.collect().await.unwrap().into_bytes().to_vec()
 }
 
