@@ -778,7 +778,27 @@ struct InputLogEvent {
 #[serde(rename_all = "camelCase")]
 struct PutLogEventsResponse {
     next_sequence_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected_log_events_info: Option<RejectedLogEventsInfo>,
 }
+
+/// The events PutLogEvents did not store: those from before an end index, or from a start
+/// index on (AWS's indexes into a batch in time order).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RejectedLogEventsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    too_new_log_event_start_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    too_old_log_event_end_index: Option<usize>,
+}
+
+/// PutLogEvents' window around now: an event more than this far ahead is too new…
+const EVENT_AHEAD_MS_MAX: i64 = 2 * 3_600_000;
+/// …and more than this far back too old (AWS: 14 days).
+const EVENT_AGE_MS_MAX: i64 = 14 * 24 * 3_600_000;
+/// The most time one batch may span (AWS: 24 hours).
+const BATCH_SPAN_MS_MAX: i64 = 24 * 3_600_000;
 
 async fn put_log_events(
     logs: &Logs,
@@ -810,8 +830,27 @@ async fn put_log_events(
             "Upload too large: {upload} bytes exceeds limit of {PUT_BATCH_BYTES_MAX}"
         )));
     }
+    let times: Vec<i64> = input.iter().map(|e| e.timestamp.unwrap_or_default()).collect();
+    if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max())
+        && last - first > BATCH_SPAN_MS_MAX
+    {
+        return Err(LogsError::InvalidParameter(
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.".to_owned(),
+        ));
+    }
+    // Events too far ahead or behind now are not stored, and reported (AWS's indexes).
+    let now = stdx::time::now_ms();
+    let too_new = |t: i64| t > now + EVENT_AHEAD_MS_MAX;
+    let too_old = |t: i64| t < now - EVENT_AGE_MS_MAX;
+    let rejected = RejectedLogEventsInfo {
+        too_new_log_event_start_index: times.iter().position(|&t| too_new(t)),
+        too_old_log_event_end_index: times.iter().rposition(|&t| too_old(t)),
+    };
+    let rejected = (rejected.too_new_log_event_start_index.is_some() || rejected.too_old_log_event_end_index.is_some())
+        .then_some(rejected);
     let events: Vec<(i64, String)> = input
         .into_iter()
+        .filter(|e| e.timestamp.is_some_and(|t| !too_new(t) && !too_old(t)))
         .map(|e| {
             let mut message = e.message.unwrap_or_default();
             crate::truncate_message(&mut message);
@@ -821,5 +860,5 @@ async fn put_log_events(
     let (account, region) = scope.owned();
     let next_sequence_token =
         logs.write(move |ctx| writer::put_events(ctx, &account, &region, &group, &stream, &events)).await?;
-    Ok(PutLogEventsResponse { next_sequence_token })
+    Ok(PutLogEventsResponse { next_sequence_token, rejected_log_events_info: rejected })
 }

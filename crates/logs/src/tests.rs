@@ -641,16 +641,53 @@ async fn sdk_writes_create_put_and_delete(backend: Backend) {
         fails(&logs, "CreateLogStream", json!({"logGroupName": "app", "logStreamName": "s"})).await,
         ("ResourceAlreadyExistsException".into(), "The specified log stream already exists".into())
     );
+    let now = stdx::time::now_ms();
     let put = ok(
         &logs,
         "PutLogEvents",
         json!({"logGroupName": "app", "logStreamName": "s", "logEvents": [
-            {"timestamp": T0, "message": "hello"}, {"timestamp": T0 + 1, "message": "world"}]}),
+            {"timestamp": now, "message": "hello"}, {"timestamp": now + 1, "message": "world"}]}),
     )
     .await;
     assert_eq!(put["nextSequenceToken"], format!("{:056}", 1));
+    assert!(put.get("rejectedLogEventsInfo").is_none(), "{put}");
     let page = ok(&logs, "GetLogEvents", json!({"logGroupName": "app", "logStreamName": "s"})).await;
     assert_eq!(messages(&page["events"]), ["hello", "world"]);
+    // Events over 14 days old or 2 hours ahead are reported, not stored.
+    let day = 24 * 3_600_000;
+    let put = ok(
+        &logs,
+        "PutLogEvents",
+        json!({"logGroupName": "app", "logStreamName": "s", "logEvents": [
+            {"timestamp": now - 15 * day, "message": "old"}, {"timestamp": now - 15 * day + 1, "message": "old too"}]}),
+    )
+    .await;
+    assert_eq!(put["rejectedLogEventsInfo"], json!({"tooOldLogEventEndIndex": 1}), "{put}");
+    let put = ok(
+        &logs,
+        "PutLogEvents",
+        json!({"logGroupName": "app", "logStreamName": "s", "logEvents": [
+            {"timestamp": now + 1_000, "message": "soon"}, {"timestamp": now + 3 * 3_600_000, "message": "later"}]}),
+    )
+    .await;
+    assert_eq!(put["rejectedLogEventsInfo"], json!({"tooNewLogEventStartIndex": 1}), "{put}");
+    let page = ok(&logs, "GetLogEvents", json!({"logGroupName": "app", "logStreamName": "s"})).await;
+    assert_eq!(messages(&page["events"]), ["hello", "world", "soon"]);
+    // A batch may not span more than 24 hours.
+    let (code, message) = fails(
+        &logs,
+        "PutLogEvents",
+        json!({"logGroupName": "app", "logStreamName": "s", "logEvents": [
+            {"timestamp": now - 2 * day, "message": "a"}, {"timestamp": now, "message": "b"}]}),
+    )
+    .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "InvalidParameterException",
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours."
+        )
+    );
 
     let (code, message) =
         fails(&logs, "PutLogEvents", json!({"logGroupName": "app", "logStreamName": "s", "logEvents": []})).await;
