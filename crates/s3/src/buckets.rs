@@ -75,12 +75,26 @@ pub(crate) fn location_constraint(body: &[u8]) -> Result<Option<String>, ApiErro
     if root.name != "CreateBucketConfiguration" {
         return Err(ApiError::MalformedXML);
     }
-    Ok(root.child_text("LocationConstraint").map(|r| match r.trim() {
-        "" => US_EAST_1.to_owned(),
-        // The legacy name of eu-west-1.
-        "EU" => "eu-west-1".to_owned(),
-        r => r.to_owned(),
-    }))
+    root.child_text("LocationConstraint")
+        .map(|r| match r.trim() {
+            "" => Ok(US_EAST_1.to_owned()),
+            // The legacy name of eu-west-1.
+            "EU" => Ok("eu-west-1".to_owned()),
+            // us-east-1 is written as no constraint; naming it is refused, as AWS does.
+            r if r != US_EAST_1 && is_region(r) => Ok(r.to_owned()),
+            _ => Err(ApiError::InvalidLocationConstraint),
+        })
+        .transpose()
+}
+
+/// `xx-name-N` (with `-gov`/`-iso…` partitions' longer names): a region's shape.
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub async fn create_bucket(inner: &Arc<Inner>, call: &Call, body: Body) -> Result<Response<Body>, ApiError> {
@@ -445,6 +459,9 @@ mod tests {
         assert_eq!(location_constraint(doc("EU").as_bytes()), Ok(Some("eu-west-1".into())));
         assert_eq!(location_constraint(doc("").as_bytes()), Ok(Some("us-east-1".into())));
         assert_eq!(location_constraint(b"<CreateBucketConfiguration/>"), Ok(None));
+        assert_eq!(location_constraint(doc("us-gov-west-1").as_bytes()), Ok(Some("us-gov-west-1".into())));
+        assert_eq!(location_constraint(doc("us-east-1").as_bytes()), Err(ApiError::InvalidLocationConstraint));
+        assert_eq!(location_constraint(doc("not a region!").as_bytes()), Err(ApiError::InvalidLocationConstraint));
         assert_eq!(location_constraint(b"<Oops/>"), Err(ApiError::MalformedXML));
         assert_eq!(location_constraint(b"<CreateBucketConfiguration>"), Err(ApiError::MalformedXML));
     }

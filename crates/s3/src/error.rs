@@ -90,6 +90,9 @@ pub enum ApiError {
     /// A browser-form POST body that is not `multipart/form-data` as declared.
     MalformedPOSTRequest,
     MalformedXML,
+    /// A CreateBucketConfiguration's LocationConstraint that is not a region S3 takes there
+    /// (`us-east-1` itself is written as no constraint).
+    InvalidLocationConstraint,
     MaxMessageLengthExceeded,
     /// The fields (and boundaries) of a browser-form POST before the file exceed
     /// [`crate::limits::FORM_FIELDS_BYTES_MAX`].
@@ -286,6 +289,12 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "MalformedPOSTRequest",
                 s("The body of your POST request is not well-formed multipart/form-data."),
+                vec![],
+            ),
+            InvalidLocationConstraint => (
+                StatusCode::BAD_REQUEST,
+                "InvalidLocationConstraint",
+                s("The specified location-constraint is not valid"),
                 vec![],
             ),
             MalformedXML => (

@@ -160,6 +160,10 @@ async fn lookup(inner: &Arc<Inner>, call: &Call) -> Result<ObjectRow, ApiError> 
 /// streams from the data file.
 pub async fn get_object(inner: &Arc<Inner>, call: &Call, head: bool) -> Result<Response<Body>, ApiError> {
     check_key(&call.key)?;
+    // Buckets are unversioned: only `null` names the one version there is (as DeleteObject).
+    if let Some(v) = call.query.get("versionId").filter(|v| *v != "null") {
+        return Err(invalid_version(v));
+    }
     for _ in 0..STALE_FILE_RETRIES {
         let o = lookup(inner, call).await?;
         match check_conditions(&call.headers, Conditions::Read, &o.etag, o.modified_ms) {

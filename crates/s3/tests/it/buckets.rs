@@ -126,6 +126,14 @@ async fn invalid_bucket_names() {
         assert_eq!(r.xml("Message").as_deref(), Some("The specified bucket is not valid."));
         assert_eq!(r.xml("BucketName").as_deref(), Some(bad));
     }
+    // A LocationConstraint must be a region other than us-east-1 (written as none).
+    for bad in ["us-east-1", "not a region!"] {
+        let body = format!(
+            "<CreateBucketConfiguration><LocationConstraint>{bad}</LocationConstraint></CreateBucketConfiguration>"
+        );
+        let r = t.raw("PUT", "/constrained", &[], body.as_bytes()).await;
+        assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("InvalidLocationConstraint")), "{bad}");
+    }
     let r = t.raw("PUT", "/good-name", &[], b"<CreateBucketConfiguration><LocationConstraint>").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.xml("Code").as_deref(), Some("MalformedXML"));

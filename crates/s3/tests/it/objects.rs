@@ -162,6 +162,10 @@ async fn conditional_reads() {
     let r = t.raw("GET", "/cond/k", &[("if-none-match", &etag)], b"").await;
     assert_eq!((r.status, r.body.len()), (304, 0));
     assert_eq!(r.header("etag"), Some(etag.as_str()));
+    // A version id other than `null` names no version of an unversioned bucket's object.
+    let r = t.raw("GET", "/cond/k?versionId=abc", &[], b"").await;
+    assert_eq!((r.status, r.xml("Message").as_deref()), (400, Some("Invalid version id specified")));
+    assert_eq!(t.raw("GET", "/cond/k?versionId=null", &[], b"").await.status, 200);
 
     // Conditional writes: If-None-Match: * creates only once.
     c.put_object()
