@@ -705,6 +705,13 @@ mod tests {
         let desc = client.describe_stream(&empty).await.unwrap();
         assert!(desc["Shards"][0]["SequenceNumberRange"]["EndingSequenceNumber"].is_string(), "{desc}");
         assert_eq!(call(&db, "ListStreams", json!({})).await.1["Streams"].as_array().unwrap().len(), 3);
+        // Paging goes on after a start stream that is no longer listed (expired since the
+        // previous page): from its place in (table, label) order, not from the top again.
+        let gone = "arn:aws:dynamodb:us-east-1:000000000000:table/dis/stream/9999-12-31T23:59:59.999";
+        let (_, page) = call(&db, "ListStreams", json!({"ExclusiveStartStreamArn": gone})).await;
+        let tables: Vec<&str> =
+            page["Streams"].as_array().unwrap().iter().map(|s| s["TableName"].as_str().unwrap()).collect();
+        assert_eq!(tables, ["dis2"], "{page}");
     }
 
     /// A disabled stream is readable for 24 hours, then gone with its records; a table keeps

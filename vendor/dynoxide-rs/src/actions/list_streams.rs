@@ -65,11 +65,16 @@ pub async fn execute<S: StorageBackend>(
     summaries
         .sort_by(|a, b| (&a.table_name, &a.stream_label).cmp(&(&b.table_name, &b.stream_label)));
 
-    // Apply ExclusiveStartStreamArn pagination
+    // Apply ExclusiveStartStreamArn pagination: everything after the start's (table, label)
+    // in the listing's order, whether or not that stream is still listed (it may have expired
+    // since the previous page). (Versa)
     if let Some(ref start_arn) = request.exclusive_start_stream_arn
-        && let Some(pos) = summaries.iter().position(|s| &s.stream_arn == start_arn)
+        && let Some((table_part, label)) = start_arn.rsplit_once("/stream/")
+        && let Some((_, table)) = table_part.rsplit_once(":table/")
     {
-        summaries = summaries.split_off(pos + 1);
+        let after = summaries
+            .partition_point(|s| (s.table_name.as_str(), s.stream_label.as_str()) <= (table, label));
+        summaries = summaries.split_off(after);
     }
 
     // Apply limit
