@@ -630,6 +630,41 @@ mod tests {
         assert!(keys(&client.get_records(&it, 10).await.unwrap()).is_empty());
     }
 
+    /// Tables created and deleted under new names keep at most `DISABLED_STREAMS_MAX` disabled
+    /// streams in all, the oldest going first.
+    #[tokio::test]
+    async fn disabled_streams_are_bounded_over_every_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DynamoDb::open(dir.path()).unwrap();
+        let max = dynoxide::streams::DISABLED_STREAMS_MAX as usize;
+        for n in 0..max + 3 {
+            let name = format!("t{n:05}");
+            stream_table(&db, &name).await;
+            assert_eq!(call(&db, "DeleteTable", json!({"TableName": name})).await.0, 200);
+        }
+        let mut tables = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let mut req = json!({"Limit": 100});
+            if let Some(s) = &start {
+                req["ExclusiveStartStreamArn"] = json!(s);
+            }
+            let (_, page) = call(&db, "ListStreams", req).await;
+            tables.extend(
+                page["Streams"].as_array().unwrap().iter().map(|s| s["TableName"].as_str().unwrap().to_owned()),
+            );
+            match page["LastEvaluatedStreamArn"].as_str() {
+                Some(s) => start = Some(s.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(tables.len(), max);
+        assert!(
+            !tables.contains(&"t00000".to_owned()) && tables.contains(&format!("t{:05}", max + 2)),
+            "the oldest go"
+        );
+    }
+
     #[tokio::test]
     async fn a_disabled_stream_stays_readable_and_listed_with_its_shard_closed() {
         let dir = tempfile::tempdir().unwrap();

@@ -1966,7 +1966,8 @@ impl Storage {
     /// keeps a stream readable for 24 hours after it is disabled or its table deleted): its
     /// description is kept in `_versa_disabled_streams`, and its records and trim point move
     /// under [`crate::streams::disabled_stream_key`], out of the way of a later stream of the table.
-    /// Beyond [`crate::streams::DISABLED_STREAMS_PER_TABLE_MAX`] of a table, the oldest go.
+    /// Beyond [`crate::streams::DISABLED_STREAMS_PER_TABLE_MAX`] of a table, or
+    /// [`crate::streams::DISABLED_STREAMS_MAX`] in all, the oldest go.
     fn retire_stream(&self, table_name: &str) -> Result<()> {
         let Some(meta) = self.get_table_metadata(table_name)? else {
             return Ok(());
@@ -2021,6 +2022,19 @@ impl Storage {
                 .collect::<std::result::Result<_, _>>()?;
             for old in surplus {
                 self.drop_disabled_stream(table_name, &old)?;
+            }
+            // And at most DISABLED_STREAMS_MAX over every table (tables created and deleted
+            // under new names would otherwise keep theirs for a day each), the oldest first.
+            let surplus: Vec<(String, String)> = self
+                .conn
+                .prepare(
+                    "SELECT table_name, stream_label FROM _versa_disabled_streams \
+                     ORDER BY disabled_at DESC, table_name DESC, stream_label DESC LIMIT -1 OFFSET ?1",
+                )?
+                .query_map(params![crate::streams::DISABLED_STREAMS_MAX], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<std::result::Result<_, _>>()?;
+            for (table, old) in surplus {
+                self.drop_disabled_stream(&table, &old)?;
             }
             Ok(())
         };

@@ -54,6 +54,8 @@ pub const DISABLED_STREAM_RETENTION_SECS: i64 = 24 * 60 * 60;
 /// Versa: the most disabled streams kept per table; disabling one more drops the oldest (a
 /// bound on a table whose stream is switched off and on in a loop).
 pub const DISABLED_STREAMS_PER_TABLE_MAX: i64 = 8;
+/// Most disabled streams kept over every table (Versa).
+pub const DISABLED_STREAMS_MAX: i64 = 1_024;
 
 /// Versa: a disabled stream, readable until [`DISABLED_STREAM_RETENTION_SECS`] after
 /// `disabled_at`; its one shard is closed at `last_sequence`.
