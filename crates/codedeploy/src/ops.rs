@@ -463,9 +463,18 @@ async fn update_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
         new.to_owned(),
         app.to_string(),
     );
-    cd.inner
+    let taken = Error::new(
+        "ApplicationAlreadyExistsException",
+        format!("The application {new} already exists with the IAM user or AWS account."),
+    );
+    let renamed = cd
+        .inner
         .store
         .write(move |tx| {
+            // Checked again in the transaction: a concurrent rename to the same name loses.
+            if old != new && tx.cd_object(&a, &r, APP, &new)?.is_some() {
+                return Ok(false);
+            }
             tx.delete_cd_object(&a, &r, APP, &old)?;
             tx.put_cd_object(&a, &r, APP, &new, &doc)?;
             tx.rename_cd_deployments(&a, &r, &old, None, &new, None)?;
@@ -481,10 +490,10 @@ async fn update_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result
                     tx.put_cd_object(&a, &r, GROUP, &group_key(&new, gn), &v.to_string())?;
                 }
             }
-            Ok::<_, StoreError>(())
+            Ok::<_, StoreError>(true)
         })
         .await?;
-    Ok(json!({}))
+    if renamed { Ok(json!({})) } else { Err(taken) }
 }
 
 async fn delete_application(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value, Error> {
@@ -661,18 +670,28 @@ async fn update_group(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<Value
         arn(scope, "deploymentgroup", &format!("{app}/{name}")),
         arn(scope, "deploymentgroup", &format!("{app}/{new}")),
     );
-    cd.inner
+    let taken = Error::new(
+        "DeploymentGroupAlreadyExistsException",
+        format!("The deployment group {new} already exists with the application {app}."),
+    );
+    let renamed = cd
+        .inner
         .store
         .write(move |tx| {
+            // Checked again in the transaction: a concurrent rename to the same name loses.
+            if old != newk && tx.cd_object(&a, &r, GROUP, &newk)?.is_some() {
+                return Ok(false);
+            }
             tx.delete_cd_object(&a, &r, GROUP, &old)?;
             tx.put_cd_object(&a, &r, GROUP, &newk, &doc)?;
             if new != old_name {
                 tx.rename_cd_deployments(&a, &r, &app_name, Some(&old_name), &app_name, Some(&new))?;
             }
-            move_tags(tx, &old_arn, &new_arn)
+            move_tags(tx, &old_arn, &new_arn)?;
+            Ok::<_, StoreError>(true)
         })
         .await?;
-    Ok(json!({"hooksNotCleanedUp": []}))
+    if renamed { Ok(json!({"hooksNotCleanedUp": []})) } else { Err(taken) }
 }
 
 fn config_json(
@@ -928,8 +947,13 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
         .inner
         .store
         .write(move |tx| {
+            // The group still exists under this name (not renamed or deleted since it was read).
+            let group = group_key(&row.application, &row.group);
+            if tx.cd_object(&row.account, &row.region, GROUP, &group)?.is_none() {
+                return Ok::<_, StoreError>(Err(None));
+            }
             if let Some(b) = tx.cd_group_active(&row.account, &row.region, &row.application, &row.group)? {
-                return Ok::<_, StoreError>(Err(b.id));
+                return Ok(Err(Some(b.id)));
             }
             tx.put_cd_deployment(&row)?;
             tx.trim_cd_deployments(
@@ -945,14 +969,18 @@ async fn create_deployment(cd: &CodeDeploy, scope: &Scope, i: &Value) -> Result<
     let created = match created {
         // Another node created one for the group at the same time: the one-active index
         // refused this one (the store serialises creates, not this node's memory).
-        Err(StoreError::Conflict(_)) => Err("(created concurrently)".to_owned()),
+        Err(StoreError::Conflict(_)) => Err(Some("(created concurrently)".to_owned())),
         other => other?,
     };
-    if let Err(active) = created {
-        return Err(Error::new(
-            "DeploymentLimitExceededException",
-            format!("The deployment group {group_name} already has an active deployment: {active}."),
-        ));
+    match created {
+        Ok(()) => {}
+        Err(None) => return Err(no_group(group_name)),
+        Err(Some(active)) => {
+            return Err(Error::new(
+                "DeploymentLimitExceededException",
+                format!("The deployment group {group_name} already has an active deployment: {active}."),
+            ));
+        }
     }
     drop(_guard);
     cd.poke();
