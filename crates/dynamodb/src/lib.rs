@@ -289,7 +289,7 @@ fn table_arns_to_names(op: &str, body: &str) -> Result<(String, Vec<String>), St
                     asked.push(name.to_owned());
                 }
             }
-            Some(Err(())) if is_table_name_value => return Err(value.to_owned()),
+            Some(Err(())) if is_table_name_value || is_batch_key => return Err(value.to_owned()),
             _ => out.push_str(token),
         }
         rest = after;
@@ -846,6 +846,10 @@ mod tests {
         // Another account's table: refused; another region's: not found here.
         let (s, v) =
             call(&db, "DescribeTable", json!({"TableName": arn.replace("123456789012", "210987654321")})).await;
+        assert_eq!((s, v["__type"].as_str()), (400, Some("com.amazonaws.dynamodb.v20120810#AccessDeniedException")));
+        // Also as a batch's RequestItems key.
+        let foreign = arn.replace("123456789012", "210987654321");
+        let (s, v) = call(&db, "BatchGetItem", json!({"RequestItems":{ foreign: {"Keys":[{"k":{"S":"b"}}]}}})).await;
         assert_eq!((s, v["__type"].as_str()), (400, Some("com.amazonaws.dynamodb.v20120810#AccessDeniedException")));
         let (s, v) = call(
             &db,
